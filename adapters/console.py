@@ -1,0 +1,304 @@
+"""The console adapter: a local group chat in the terminal, for demos, scripts and tests.
+
+You type as a member. Console commands (never seen by the bot):
+``/as NAME`` switch member, ``/join NAME`` and ``/leave NAME`` simulate membership,
+``/admin NAME`` toggles group admin, ``/private`` and ``/group`` switch chat, ``/clock +1d``
+moves the clock, ``/press N`` presses button N of the last message with buttons, ``/quit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.text import Text as RichLine
+
+from bot.actions import (
+    Action,
+    ActionResult,
+    AnswerButton,
+    Button,
+    DeclineReason,
+    Delete,
+    Edit,
+    Reply,
+    Send,
+    SendPoll,
+)
+from bot.clock import parse_offset
+from bot.dispatch import Dispatcher
+from bot.events import (
+    ButtonPressed,
+    Chat,
+    ChatType,
+    MemberJoined,
+    MemberLeft,
+    MessageEvent,
+    User,
+    parse_command,
+)
+from bot.richtext import Bold, Code, Italic, Link, Mention, RichText
+
+__all__ = ["ConsoleAdapter", "encode"]
+
+GROUP_ID = "group"
+_STYLE = {Bold: "bold", Italic: "italic", Code: "cyan", Link: "underline", Mention: "bold magenta"}
+
+
+class MovableClock(Protocol):
+    def now(self) -> datetime: ...
+
+    def advance(self, delta: timedelta) -> None: ...
+
+
+def encode(text: RichText) -> RichLine:
+    """Rich text for the terminal. Every segment is literal text: nothing is parsed as markup."""
+    line = RichLine()
+    for segment in text:
+        if isinstance(segment, Mention):
+            line.append("@" + segment.text, style=_STYLE[Mention])
+        elif isinstance(segment, Link):
+            line.append(f"{segment.text} ({segment.url})", style=_STYLE[Link])
+        else:
+            line.append(segment.text, style=_STYLE.get(type(segment)))
+    return line
+
+
+def user_id_for(name: str) -> str:
+    return name.strip().casefold()
+
+
+class ConsoleAdapter:
+    platform = "console"
+    bot_username = "qunbot"
+
+    def __init__(
+        self,
+        *,
+        user: str,
+        chat_title: str,
+        clock: MovableClock,
+        zone: ZoneInfo,
+        console: Console | None = None,
+        on_clock_moved: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        self.console = console or Console(soft_wrap=True, highlight=False, emoji=False)
+        self.clock = clock
+        self.zone = zone
+        self.on_clock_moved = on_clock_moved
+        self.group = Chat(platform=self.platform, id=GROUP_ID, type=ChatType.GROUP, title=chat_title)
+        self.users: dict[str, User] = {}
+        self.admins: set[str] = set()
+        self.current = self._user(user)
+        self.private = False
+        self.dispatcher: Dispatcher | None = None
+        self._ids = itertools.count(1)
+        self._buttons: list[tuple[str, Button]] = []
+        self._closed = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    async def stop(self) -> None:
+        self._closed.set()
+
+    # -- state ----------------------------------------------------------------------------
+    def _user(self, name: str) -> User:
+        name = name.strip()
+        key = user_id_for(name)
+        if key not in self.users:
+            self.users[key] = User(id=key, name=name)
+        return self.users[key]
+
+    @property
+    def chat(self) -> Chat:
+        if self.private:
+            return Chat(platform=self.platform, id=f"dm:{self.current.id}", type=ChatType.PRIVATE)
+        return self.group
+
+    def _notice(self, text: str) -> None:
+        self.console.print(RichLine(f"  [console] {text}", style="dim"))
+
+    def _next(self) -> str:
+        return str(next(self._ids))
+
+    # -- input ----------------------------------------------------------------------------
+    async def run_lines(self, lines: Iterable[str], *, echo: bool = True) -> None:
+        """Replay lines as if typed, printing the transcript; stops at ``/quit``."""
+        for raw in lines:
+            line = raw.rstrip("\n")
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if echo:
+                self.console.print(RichLine(f"{self.current.name}> {line}"))
+            if not await self.feed(line):
+                break
+
+    async def interactive(self) -> None:
+        """Read lines from the terminal until ``/quit`` or end of input."""
+        while True:
+            try:
+                line = await asyncio.to_thread(input, f"{self.current.name}> ")
+            except EOFError:
+                return
+            if line.strip() and not await self.feed(line):
+                return
+
+    async def feed(self, line: str) -> bool:
+        """Handle one typed line; ``False`` means quit."""
+        assert self.dispatcher is not None, "start() the adapter first"
+        word, _, rest = line.strip().partition(" ")
+        rest = rest.strip()
+        match word.lower():
+            case "/quit" | "/exit":
+                return False
+            case "/as" if rest:
+                self.current = self._user(rest)
+                self._notice(f"you are now {self.current.name}")
+                return True
+            case "/join" if rest:
+                user = self._user(rest)
+                await self._deliver(
+                    MemberJoined(**self._base(self.group, user), member=user)
+                )
+                return True
+            case "/leave" if rest:
+                user = self._user(rest)
+                await self._deliver(MemberLeft(**self._base(self.group, user), member=user))
+                return True
+            case "/admin" if rest:
+                user = self._user(rest)
+                if user.id in self.admins:
+                    self.admins.discard(user.id)
+                    self._notice(f"{user.name} is no longer a group admin")
+                else:
+                    self.admins.add(user.id)
+                    self._notice(f"{user.name} is now a group admin")
+                return True
+            case "/private":
+                self.private = True
+                self._notice(f"private chat between {self.current.name} and the bot")
+                return True
+            case "/group":
+                self.private = False
+                self._notice(f"back in {self.group.title}")
+                return True
+            case "/clock":
+                return await self._move_clock(rest)
+            case "/press":
+                return await self._press(rest)
+        await self._message(line)
+        return True
+
+    async def _move_clock(self, rest: str) -> bool:
+        delta = parse_offset(rest) if rest else None
+        if delta is None:
+            self._notice("usage: /clock +1d | +3h | +30m")
+            return True
+        self.clock.advance(delta)
+        local = self.clock.now().astimezone(self.zone)
+        self._notice(f"clock moved to {local:%Y-%m-%d %H:%M} ({self.zone.key})")
+        if self.on_clock_moved is not None:
+            await self.on_clock_moved()
+        return True
+
+    async def _press(self, rest: str) -> bool:
+        if not rest.isdigit() or not 1 <= int(rest) <= len(self._buttons):
+            self._notice(f"usage: /press N (1 to {len(self._buttons)})")
+            return True
+        message_id, button = self._buttons[int(rest) - 1]
+        event = ButtonPressed(
+            **self._base(self.chat, self.current),
+            press_id=f"press-{self._next()}",
+            message_id=message_id,
+            data=button.data,
+        )
+        await self._deliver(event)
+        return True
+
+    def _base(self, chat: Chat, user: User) -> dict[str, object]:
+        return {
+            "platform": self.platform,
+            "update_key": f"console-{self._next()}",
+            "chat": chat,
+            "sender": user,
+            "at": self.clock.now(),
+            "sender_is_admin": user.id in self.admins,
+        }
+
+    async def _message(self, line: str) -> None:
+        mentions = tuple(
+            self.users[user_id_for(token[1:])]
+            for token in line.split()
+            if token.startswith("@") and user_id_for(token[1:]) in self.users
+        )
+        base = self._base(self.chat, self.current)
+        event = MessageEvent(
+            **base,
+            message_id=str(base["update_key"]),
+            text=line,
+            command=parse_command(line, self.bot_username),
+            mentions=mentions,
+        )
+        await self._deliver(event)
+
+    async def _deliver(self, event: MessageEvent | MemberJoined | MemberLeft | ButtonPressed) -> None:
+        assert self.dispatcher is not None
+        # Sequential on purpose: the transcript must read in the order it was typed.
+        await self.dispatcher.handle(event)
+
+    # -- output ---------------------------------------------------------------------------
+    async def perform(self, action: Action) -> ActionResult:
+        assert self.dispatcher is not None
+        if isinstance(action, Reply | Send | Edit):
+            name = await self.dispatcher.persona_name(self.platform, action.chat_id)
+            message_id = action.message_id if isinstance(action, Edit) else f"m{self._next()}"
+            prefix = f"{name}> " if not isinstance(action, Edit) else f"{name} (edited)> "
+            if isinstance(action, Reply) and action.private:
+                prefix = f"{name} (only you)> "
+            line = RichLine(prefix, style="bold green")
+            line.append_text(encode(action.text))
+            self.console.print(line)
+            self._show_buttons(message_id, action.buttons)
+            return ActionResult.done(message_id)
+        if isinstance(action, AnswerButton):
+            if action.text:
+                self._notice(f"(to the presser) {action.text}")
+            return ActionResult.done()
+        if isinstance(action, SendPoll):
+            message_id = f"m{self._next()}"
+            self.console.print(RichLine(f"[poll] {action.question}"))
+            for number, option in enumerate(action.options, 1):
+                self.console.print(RichLine(f"   {number}. {option}"))
+            return ActionResult.done(message_id)
+        if isinstance(action, Delete):
+            self._notice(f"message {action.message_id} deleted")
+            return ActionResult.done()
+        user_id = getattr(action, "user_id", None)
+        if user_id is not None:
+            who = self.users.get(user_id)
+            self._notice(f"{action.kind}: {who.name if who else user_id}")
+            return ActionResult.done()
+        return ActionResult.declined(DeclineReason.UNSUPPORTED, action.kind)
+
+    def _show_buttons(self, message_id: str, rows: tuple[tuple[Button, ...], ...]) -> None:
+        buttons = [button for row in rows for button in row]
+        if not buttons:
+            return
+        self._buttons = [(message_id, button) for button in buttons]
+        labels = "  ".join(f"[{n}] {b.label}" for n, b in enumerate(buttons, 1))
+        self.console.print(RichLine(f"   {labels}", style="cyan"))
+
+    async def is_admin(self, chat_id: str, user_id: str) -> bool:
+        return chat_id == GROUP_ID and user_id in self.admins
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()

@@ -1,0 +1,185 @@
+"""Typed outbound actions: handlers return them, each adapter performs or declines them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.richtext import RichText
+
+__all__ = [
+    "Action",
+    "ActionResult",
+    "AnswerButton",
+    "ApproveJoin",
+    "Ban",
+    "Button",
+    "DeclineJoin",
+    "DeclineReason",
+    "Delete",
+    "Edit",
+    "Kick",
+    "Pin",
+    "Reply",
+    "Restrict",
+    "Send",
+    "SendPoll",
+    "Unban",
+    "Unrestrict",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Button(_Model):
+    """One button. ``data`` is ``feature:payload`` and must fit Telegram's 64 bytes."""
+
+    label: str
+    data: Annotated[str, Field(max_length=64)]
+
+
+class _ChatAction(_Model):
+    platform: str
+    chat_id: str
+
+
+class _Message(_ChatAction):
+    text: RichText
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+class Reply(_Message):
+    """Answer a message; ``private`` asks for a caller-only answer where the platform has one."""
+
+    kind: Literal["reply"] = "reply"
+    to_message_id: str | None = None
+    private: bool = False
+
+
+class Send(_Message):
+    kind: Literal["send"] = "send"
+    silent: bool = False
+
+
+class Edit(_Message):
+    kind: Literal["edit"] = "edit"
+    message_id: str
+
+
+class Delete(_ChatAction):
+    kind: Literal["delete"] = "delete"
+    message_id: str
+
+
+class _MemberAction(_ChatAction):
+    user_id: str
+
+
+class Restrict(_MemberAction):
+    """Mute a member (Discord: timeout) until ``until``; ``None`` means until lifted."""
+
+    kind: Literal["restrict"] = "restrict"
+    until: datetime | None = None
+
+
+class Unrestrict(_MemberAction):
+    kind: Literal["unrestrict"] = "unrestrict"
+
+
+class Ban(_MemberAction):
+    kind: Literal["ban"] = "ban"
+    until: datetime | None = None
+    delete_recent_messages: bool = False
+
+
+class Unban(_MemberAction):
+    kind: Literal["unban"] = "unban"
+
+
+class Kick(_MemberAction):
+    """Remove a member who may come back (Telegram: ban then unban)."""
+
+    kind: Literal["kick"] = "kick"
+
+
+class Pin(_ChatAction):
+    kind: Literal["pin"] = "pin"
+    message_id: str
+    silent: bool = True
+
+
+class SendPoll(_ChatAction):
+    kind: Literal["send_poll"] = "send_poll"
+    question: str
+    options: tuple[str, ...]
+    multiple: bool = False
+    anonymous: bool = True
+
+
+class AnswerButton(_ChatAction):
+    """Acknowledge a button press, optionally with a short note only the presser sees."""
+
+    kind: Literal["answer_button"] = "answer_button"
+    press_id: str
+    text: str | None = None
+    alert: bool = False
+
+
+class ApproveJoin(_MemberAction):
+    kind: Literal["approve_join"] = "approve_join"
+
+
+class DeclineJoin(_MemberAction):
+    kind: Literal["decline_join"] = "decline_join"
+
+
+Action = Annotated[
+    Reply
+    | Send
+    | Edit
+    | Delete
+    | Restrict
+    | Unrestrict
+    | Ban
+    | Unban
+    | Kick
+    | Pin
+    | SendPoll
+    | AnswerButton
+    | ApproveJoin
+    | DeclineJoin,
+    Field(discriminator="kind"),
+]
+
+
+class DeclineReason(StrEnum):
+    """Why an adapter did not perform an action; each has a persona message ``declined.<value>``."""
+
+    UNSUPPORTED = "unsupported"
+    MISSING_RIGHT = "missing_right"
+    NOT_FOUND = "not_found"
+    FORBIDDEN = "forbidden"
+    FAILED = "failed"
+
+
+class ActionResult(_Model):
+    """What became of an action: performed (with the new message id) or declined with a reason."""
+
+    ok: bool
+    message_id: str | None = None
+    reason: DeclineReason | None = None
+    #: For ``MISSING_RIGHT``: the right to grant, e.g. ``can_restrict_members``.
+    detail: str | None = None
+
+    @classmethod
+    def done(cls, message_id: str | None = None) -> ActionResult:
+        return cls(ok=True, message_id=message_id)
+
+    @classmethod
+    def declined(cls, reason: DeclineReason, detail: str | None = None) -> ActionResult:
+        return cls(ok=False, reason=reason, detail=detail)

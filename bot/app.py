@@ -1,0 +1,117 @@
+"""The composition root: config in, a running bot out. The only ``bot`` module that knows
+the adapters and the handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+
+from adapters.console import ConsoleAdapter
+from bot.clock import Clock, FakeClock, OffsetClock, SystemClock
+from bot.config import ConfigError, Settings
+from bot.dispatch import Dispatcher
+from bot.features import Feature, Registry, RegistryError
+from bot.scheduler import Ticker
+from handlers import all_features
+from persona import Renderer
+from storage import Database, Store, migrate
+
+__all__ = ["App"]
+
+log = logging.getLogger(__name__)
+
+
+def _console_clock(settings: Settings) -> FakeClock | OffsetClock:
+    if settings.console.start_time:
+        return FakeClock(datetime.fromisoformat(settings.console.start_time))
+    return OffsetClock(SystemClock())
+
+
+class App:
+    """Builds every part from the settings; ``run`` upgrades the schema and starts the adapters."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        console: Console | None = None,
+        features: Iterable[Feature] | None = None,
+    ) -> None:
+        self.settings = settings
+        unavailable = [
+            name for name in ("telegram", "discord") if getattr(settings, name).token is not None
+        ]
+        if unavailable:
+            raise ConfigError(
+                "config",
+                [f"{name}.token: the {name} adapter is not part of this version yet" for name in unavailable],
+            )
+        self.console_clock = _console_clock(settings) if settings.console_enabled else None
+        self.clock: Clock = clock or self.console_clock or SystemClock()
+        self.db = Database(settings.storage.url)
+        self.store = Store(self.db)
+        try:
+            self.registry = Registry(features if features is not None else all_features(), settings.keywords)
+        except RegistryError as error:
+            raise ConfigError("config", [f"keywords: {error}"]) from None
+        self.dispatcher = Dispatcher(
+            registry=self.registry,
+            store=self.store,
+            renderer=Renderer(),
+            settings=settings,
+            clock=self.clock,
+        )
+        self.ticker = Ticker()
+        for spec in self.registry.ticks:
+            self.ticker.add(spec.name, spec.every, self._tick_runner(spec.handler))
+        self.console: ConsoleAdapter | None = None
+        if settings.console_enabled:
+            movable = clock if hasattr(clock, "advance") else self.console_clock
+            self.console = ConsoleAdapter(
+                user=settings.console.user,
+                chat_title=settings.console.chat_title,
+                clock=movable,  # type: ignore[arg-type]
+                zone=ZoneInfo(settings.community.timezone),
+                console=console,
+                on_clock_moved=self.ticker.run_all,
+            )
+            self.dispatcher.attach(self.console)
+
+    def _tick_runner(self, handler):  # type: ignore[no-untyped-def]
+        async def run() -> object:
+            return await handler(self.dispatcher.tick_context())
+
+        return run
+
+    async def prepare(self) -> None:
+        """Bring the schema up to date before any event is handled."""
+        await migrate.upgrade(self.db)
+
+    async def run(self, script: Iterable[str] | None = None, *, interactive: bool = False) -> None:
+        """Run until the console quits (or, with platform adapters, until cancelled)."""
+        await self.prepare()
+        adapters = [self.console] if self.console else []
+        if not adapters:
+            raise ConfigError("config", ["no adapter is enabled: set a token or console.enabled"])
+        for adapter in adapters:
+            await adapter.start(self.dispatcher)
+        self.ticker.start()
+        try:
+            if self.console is not None and script is not None:
+                await self.console.run_lines(script)
+            elif self.console is not None and interactive:
+                await self.console.interactive()
+            else:
+                await asyncio.Event().wait()
+            await self.dispatcher.drain()
+        finally:
+            self.ticker.shutdown()
+            for adapter in adapters:
+                await adapter.stop()
+            await self.db.dispose()

@@ -1,0 +1,190 @@
+"""The ``qunbot`` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import sys
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import SecretStr
+from rich.console import Console
+from rich.logging import RichHandler
+
+from bot.config import ConfigError, Settings, load_config
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="qunbot: a warm, correct community bot for Telegram groups and Discord servers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the database schema (Alembic).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML file (default: $QUNBOT_CONFIG or ./config.toml)."),
+]
+
+
+def _load(path: Path | None) -> Settings:
+    try:
+        settings, _used = load_config(path)
+    except ConfigError as problem:
+        _fail(problem)
+    return settings
+
+
+def _fail(problem: ConfigError) -> None:
+    err.print(f"[bold red]Configuration error[/] in {problem.source}:", markup=True)
+    for line in problem.problems:
+        err.print(f"  - {line}", markup=False)
+    raise typer.Exit(2)
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.logging.level,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
+        force=True,
+    )
+    for noisy in ("apscheduler", "alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    script: Annotated[
+        Path | None,
+        typer.Option("--script", help="Replay this file's lines in the console, print, exit."),
+    ] = None,
+) -> None:
+    """Start every adapter the config enables (default: SQLite + the console)."""
+    from bot.app import App
+
+    settings = _load(config)
+    _setup_logging(settings)
+    lines: list[str] | None = None
+    if script is not None:
+        try:
+            lines = script.read_text(encoding="utf-8").splitlines()
+        except OSError as error:
+            err.print(f"cannot read {script}: {error.strerror}", markup=False)
+            raise typer.Exit(2) from None
+    elif settings.console_enabled and not sys.stdin.isatty():
+        lines = sys.stdin.read().splitlines()
+    try:
+        bot = App(settings)
+        asyncio.run(bot.run(lines, interactive=lines is None))
+    except ConfigError as problem:
+        _fail(problem)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Option("--path", help="Where to write.")] = Path("config.toml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a config file from the documented example."""
+    if path.exists() and not force:
+        err.print(f"{path} exists; use --force to overwrite it", markup=False)
+        raise typer.Exit(1)
+    example = files("bot").joinpath("config.example.toml")
+    with example.open("rb") as source, path.open("wb") as target:
+        shutil.copyfileobj(source, target)
+    out.print(f"wrote {path}; edit it, then run: qunbot config check", markup=False)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return '"********"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f'"{k}" = {_toml_value(v)}' for k, v in value.items()) + " }"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+@config_app.command("check")
+def config_check(config: ConfigOption = None) -> None:
+    """Validate the config and print the effective values (secrets masked)."""
+    try:
+        settings, used = load_config(config)
+    except ConfigError as problem:
+        _fail(problem)
+    out.print(f"# effective configuration ({used or 'defaults and environment'})", markup=False)
+    for section in Settings.model_fields:
+        value = getattr(settings, section)
+        fields = value.__dict__ if hasattr(value, "model_fields") else {}
+        if not fields and isinstance(value, dict):
+            fields = value
+        out.print(f"\n[{section}]", markup=False)
+        for key, item in fields.items():
+            if item is None:
+                out.print(f"# {key} is not set", markup=False)
+            else:
+                out.print(f"{key} = {_toml_value(item)}", markup=False)
+    out.print("\nOK", markup=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Upgrade the database the config names to the newest schema."""
+    from storage import Database, migrate
+
+    settings = _load(config)
+
+    async def go() -> str | None:
+        db = Database(settings.storage.url)
+        try:
+            await migrate.upgrade(db)
+            return await migrate.current(db)
+        finally:
+            await db.dispose()
+
+    out.print(f"database at revision {asyncio.run(go())} (head)", markup=False)
+
+
+@db_app.command("current")
+def db_current(config: ConfigOption = None) -> None:
+    """Show the schema revision of the database the config names."""
+    from storage import Database, migrate
+
+    settings = _load(config)
+
+    async def go() -> str | None:
+        db = Database(settings.storage.url)
+        try:
+            return await migrate.current(db)
+        finally:
+            await db.dispose()
+
+    revision = asyncio.run(go())
+    head = migrate.head()
+    state = "up to date" if revision == head else f"behind head {head}: run qunbot db upgrade"
+    out.print(f"{revision or 'empty (no schema)'} — {state}", markup=False)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,235 @@
+"""Configuration: TOML file plus ``QUNBOT_`` environment overrides, validated by pydantic-settings.
+
+Every model forbids unknown keys, so a typo is reported with its key path instead of being
+ignored. ``load_config`` raises ``ConfigError`` with one readable line per problem.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG_PATH",
+    "ConfigError",
+    "Settings",
+    "load_config",
+]
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+CONFIG_ENV = "QUNBOT_CONFIG"
+
+Tone = Literal["warm", "lively", "professional"]
+Locale = Literal["zh-CN", "en"]
+ROLE_NAMES = ("moderator", "planner", "analyst", "expert")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class StorageSettings(_Section):
+    url: str = Field(
+        "sqlite+aiosqlite:///qunbot.db",
+        description="SQLAlchemy URL: sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql", "postgres")):
+            raise ValueError("expected a sqlite+aiosqlite:/// or postgresql+asyncpg:// URL")
+        return value
+
+
+class PersonaSettings(_Section):
+    name: str = Field("小群", min_length=1, max_length=64)
+    tone: Tone = "warm"
+    locale: Locale = "zh-CN"
+    #: How members are addressed; ``{name}`` is the member. Empty: the pack's default for the tone.
+    honorific: str = Field("", max_length=64)
+    #: 0 = no emoji, 1 = as the pack writes them, 2 = an extra flourish.
+    emoji: int = Field(1, ge=0, le=2)
+
+    @field_validator("honorific")
+    @classmethod
+    def _has_name(cls, value: str) -> str:
+        if value and "{name}" not in value:
+            raise ValueError("must contain {name}, e.g. '亲爱的{name}' or 'Dear {name}'")
+        return value
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone such as 'Asia/Shanghai' or 'UTC'") from None
+    return value
+
+
+class CommunitySettings(_Section):
+    timezone: str = "Asia/Shanghai"
+    day_reset_hour: int = Field(0, ge=0, le=23)
+    #: Rules shown by /rules and in the welcome until operators write their own.
+    rules: list[str] = Field(default_factory=list)
+    #: Greet members who join.
+    welcome: bool = True
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _check_timezone(value)
+
+
+class ConsoleSettings(_Section):
+    #: ``auto``: on when no platform has a token.
+    enabled: bool | Literal["auto"] = "auto"
+    #: Who you are when the console starts.
+    user: str = Field("Alice", min_length=1, max_length=64)
+    #: The console group's title.
+    chat_title: str = Field("qunbot console", min_length=1, max_length=128)
+    #: Fix the console clock (ISO 8601 with offset) for reproducible demos; empty = real time.
+    start_time: str = ""
+
+    @field_validator("start_time")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        if value:
+            from datetime import datetime
+
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError("expected ISO 8601 such as '2026-11-21T09:00:00+08:00'") from None
+            if parsed.tzinfo is None:
+                raise ValueError("needs a UTC offset, e.g. '2026-11-21T09:00:00+08:00'")
+        return value
+
+
+class TelegramSettings(_Section):
+    token: SecretStr | None = None
+
+
+class DiscordSettings(_Section):
+    token: SecretStr | None = None
+
+
+class OwnersSettings(_Section):
+    #: Bot owners as ``platform:user_id`` (``telegram:12345``, ``discord:8123...``, ``console:alice``).
+    ids: list[str] = Field(default_factory=list)
+
+    @field_validator("ids")
+    @classmethod
+    def _platform_ids(cls, values: list[str]) -> list[str]:
+        for value in values:
+            platform, _, user_id = value.partition(":")
+            if not platform or not user_id:
+                raise ValueError(f"{value!r}: expected 'platform:user_id', e.g. 'telegram:12345'")
+        return values
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Environment: ``QUNBOT_SECTION__KEY`` overrides ``[section] key``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QUNBOT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    persona: PersonaSettings = Field(default_factory=PersonaSettings)
+    community: CommunitySettings = Field(default_factory=CommunitySettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    owners: OwnersSettings = Field(default_factory=OwnersSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    #: Extra keyword triggers per command, e.g. ``checkin = ["签到", "打卡"]``; replaces the defaults.
+    keywords: dict[str, list[str]] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init arguments; the environment wins over it.
+        return (env_settings, init_settings)
+
+    @property
+    def console_enabled(self) -> bool:
+        if self.console.enabled == "auto":
+            return not (self.telegram.token or self.discord.token)
+        return bool(self.console.enabled)
+
+
+class ConfigError(Exception):
+    """A configuration that must not start the bot; ``problems`` are ``key.path: message`` lines."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    path = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key (check the spelling against config.example.toml)"
+    message = error["msg"].removeprefix("Value error, ")
+    given = error.get("input")
+    if kind != "missing" and not isinstance(given, dict | list) and given is not None:
+        return f"{path}: {message} (got {given!r})"
+    return f"{path}: {message}"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(str(path), [f"not valid TOML: {error}"]) from None
+    except OSError as error:
+        raise ConfigError(str(path), [f"cannot read: {error.strerror}"]) from None
+
+
+def load_config(path: Path | str | None = None) -> tuple[Settings, Path | None]:
+    """Load ``path`` (or ``$QUNBOT_CONFIG``, or ``./config.toml`` if present) plus the environment.
+
+    Returns the settings and the file actually read (``None``: defaults and environment only).
+    """
+    explicit = path is not None or CONFIG_ENV in os.environ
+    chosen = Path(path) if path is not None else Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_PATH))
+    data: dict[str, Any] = {}
+    used: Path | None = None
+    if chosen.exists():
+        data = _read_toml(chosen)
+        used = chosen
+    elif explicit:
+        raise ConfigError(str(chosen), ["file not found (run `qunbot init` to write one)"])
+    try:
+        return Settings(**data), used
+    except ValidationError as error:
+        source = str(used) if used else "environment"
+        raise ConfigError(source, [_describe(e) for e in error.errors()]) from None

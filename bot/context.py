@@ -1,0 +1,243 @@
+"""What a handler sees: the event, the community and member, storage, time and the persona.
+
+Handlers build actions through the context (``ctx.reply("intent", ...)``) so every sentence
+comes from the persona pack and is addressed to the right chat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from bot.actions import Action, ActionResult, Button, Reply, Send
+from bot.clock import Clock
+from bot.config import Settings
+from bot.events import ChatType, EventBase, MessageEvent, User
+from bot.permissions import Role, allowed, owner_keys
+from bot.richtext import Code, RichText
+from persona import Persona, Renderer
+from storage import Store
+from storage.communities import CommunityInfo
+from storage.members import MemberInfo
+
+if TYPE_CHECKING:
+    from bot.dispatch import Dispatcher
+    from bot.features import CommandSpec
+
+__all__ = ["Context", "TickContext", "local_date", "resolve_persona"]
+
+Buttons = Sequence[Sequence[Button]]
+
+
+def local_date(moment: datetime, zone: ZoneInfo, reset_hour: int = 0) -> date:
+    """The community's "today" at ``moment``: local time, with days starting at ``reset_hour``."""
+    return (moment.astimezone(zone) - timedelta(hours=reset_hour)).date()
+
+
+def resolve_persona(settings: Settings, community: CommunityInfo | None) -> Persona:
+    """Config persona with the community's overrides applied."""
+    base = settings.persona
+    return Persona(
+        name=(community and community.persona_name) or base.name,
+        tone=(community and community.persona_tone) or base.tone,  # type: ignore[arg-type]
+        locale=(community and community.persona_locale) or base.locale,  # type: ignore[arg-type]
+        honorific=base.honorific,
+        emoji=base.emoji,
+    )
+
+
+@dataclass
+class _Shared:
+    """The parts every context shares; built once by the dispatcher."""
+
+    store: Store
+    clock: Clock
+    renderer: Renderer
+    settings: Settings
+    dispatcher: Dispatcher
+
+
+class TickContext:
+    """What a scheduled tick sees: no event, but storage, time, the persona and a way to act."""
+
+    def __init__(self, shared: _Shared) -> None:
+        self._shared = shared
+        self.store = shared.store
+        self.clock = shared.clock
+        self.renderer = shared.renderer
+        self.settings = shared.settings
+        self.dispatcher = shared.dispatcher
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def persona_for(self, community: CommunityInfo) -> Persona:
+        return resolve_persona(self.settings, community)
+
+    def zone_for(self, community: CommunityInfo) -> ZoneInfo:
+        return ZoneInfo(community.timezone or self.settings.community.timezone)
+
+    async def perform(self, action: Action) -> ActionResult:
+        return await self.dispatcher.perform(action)
+
+
+class Context(TickContext):
+    """One event being handled."""
+
+    def __init__(
+        self,
+        shared: _Shared,
+        event: EventBase,
+        community: CommunityInfo,
+        member: MemberInfo | None,
+    ) -> None:
+        super().__init__(shared)
+        self.event = event
+        self.community = community
+        self.member = member
+        self.persona = resolve_persona(self.settings, community)
+        self.command: CommandSpec | None = None
+        #: Parsed arguments of the command, by declared name.
+        self.args: dict[str, Any] = {}
+        self._roles: frozenset[Role] | None = None
+
+    # -- time -----------------------------------------------------------------------------
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.zone_for(self.community)
+
+    @property
+    def day_reset_hour(self) -> int:
+        reset = self.community.day_reset_hour
+        return self.settings.community.day_reset_hour if reset is None else reset
+
+    def today(self) -> date:
+        return local_date(self.now, self.zone, self.day_reset_hour)
+
+    # -- who ------------------------------------------------------------------------------
+    @property
+    def sender(self) -> User | None:
+        return self.event.sender
+
+    @property
+    def is_private(self) -> bool:
+        return self.event.chat.type is ChatType.PRIVATE
+
+    async def roles(self) -> frozenset[Role]:
+        """The sender's roles here: owner (config), admin (platform, this chat only), granted."""
+        if self._roles is None:
+            self._roles = await self.roles_of(self.event.sender, self.member)
+        return self._roles
+
+    async def roles_of(self, user: User | None, member: MemberInfo | None) -> frozenset[Role]:
+        if user is None:
+            return frozenset()
+        held: set[Role] = set()
+        if (self.event.platform, user.id) in owner_keys(self.settings.owners.ids):
+            held.add(Role.OWNER)
+        is_sender = self.event.sender is not None and user.id == self.event.sender.id
+        if is_sender and self.event.sender_is_admin is not None:
+            admin = self.event.sender_is_admin
+        else:
+            admin = await self.dispatcher.is_admin(self.event.platform, self.event.chat.id, user.id)
+        if admin and not self.is_private:
+            held.add(Role.ADMIN)
+        if member is not None:
+            async with self.store.transaction() as session:
+                held |= {Role(r) for r in await self.store.roles.of_member(session, member.id)}
+        return frozenset(held)
+
+    async def refusal(self, required: Iterable[Role]) -> Reply | None:
+        """A polite refusal when the sender lacks every role in ``required``; ``None`` if allowed."""
+        needed = sorted(set(required))
+        if not needed or allowed(await self.roles(), needed):
+            return None
+        separator = self.say("roles.separator").plain()
+        names = separator.join(self.say(f"roles.{role.value}").plain() for role in needed)
+        return self.reply("error.not_allowed", roles=names)
+
+    # -- words ----------------------------------------------------------------------------
+    def _seed(self) -> str:
+        who = self.event.sender.id if self.event.sender else "-"
+        return f"{self.event.platform}:{self.event.chat.id}|{who}|{self.today().isoformat()}"
+
+    def say(self, intent: str, **values: Any) -> RichText:
+        """Render an intent in this community's persona."""
+        return self.renderer.render(self.persona, intent, seed=self._seed(), **values)
+
+    def usage(self, spec: CommandSpec | None = None) -> Code:
+        """How to use a command: the pack's localized usage, else the generated syntax."""
+        spec = spec or self.command
+        assert spec is not None
+        key = f"{spec.help_key}.usage"
+        text = self.say(key).plain() if self.renderer.packs.has(key) else spec.syntax()
+        return Code(text=text)
+
+    def address(self, user: User | MemberInfo) -> RichText:
+        """A member as the persona addresses them (honorific + mention)."""
+        if isinstance(user, MemberInfo):
+            return self.renderer.address(self.persona, user.platform_user_id, user.display_name)
+        return self.renderer.address(self.persona, user.id, user.name)
+
+    def reply(
+        self, intent: str, *, private: bool = False, buttons: Buttons = (), **values: Any
+    ) -> Reply:
+        """Answer the event's message (or post in its chat when there is no message)."""
+        return self.reply_text(self.say(intent, **values), private=private, buttons=buttons)
+
+    def reply_text(self, text: RichText, *, private: bool = False, buttons: Buttons = ()) -> Reply:
+        message_id = self.event.message_id if isinstance(self.event, MessageEvent) else None
+        return Reply(
+            platform=self.event.platform,
+            chat_id=self.event.chat.id,
+            to_message_id=message_id,
+            text=text,
+            buttons=tuple(tuple(row) for row in buttons),
+            private=private,
+        )
+
+    def send(self, intent: str, *, buttons: Buttons = (), **values: Any) -> Send:
+        return Send(
+            platform=self.event.platform,
+            chat_id=self.event.chat.id,
+            text=self.say(intent, **values),
+            buttons=tuple(tuple(row) for row in buttons),
+        )
+
+    async def audit(
+        self, action: str, *, target: MemberInfo | None = None, **detail: Any
+    ) -> None:
+        """Write an audit entry for a change made by the sender."""
+        async with self.store.transaction() as session:
+            await self.store.audit.add(
+                session,
+                community_id=self.community.id,
+                actor_member_id=self.member.id if self.member else None,
+                target_member_id=target.id if target else None,
+                action=action,
+                detail=detail,
+                now=self.now,
+            )
+
+
+def as_actions(result: Action | Iterable[Action] | None) -> list[Action]:
+    """Handlers may return one action, several, or none."""
+    if result is None:
+        return []
+    if isinstance(result, BaseModel):  # a model is iterable (its fields): test it first
+        return [result]  # type: ignore[list-item]
+    return list(result)
+
+
+@dataclass
+class ArgError(Exception):
+    """A command's arguments do not fit its declaration; the reply shows the usage."""
+
+    reason: str = "usage"
+    detail: dict[str, Any] = field(default_factory=dict)

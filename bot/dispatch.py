@@ -1,0 +1,416 @@
+"""The dispatcher: dedupe, member bookkeeping, middleware, then routing to feature handlers.
+
+Events of one chat are handled in order (one worker per busy chat); different chats run
+concurrently. A failing handler is logged with its context and the member gets a short
+apology; the bot and the other handlers keep running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+from bot.actions import (
+    Action,
+    ActionResult,
+    AnswerButton,
+    DeclineReason,
+    Edit,
+    Reply,
+    Send,
+    SendPoll,
+)
+from bot.clock import Clock
+from bot.config import Settings
+from bot.context import ArgError, Context, TickContext, _Shared, as_actions, resolve_persona
+from bot.events import (
+    ButtonPressed,
+    ChatType,
+    Command,
+    EventBase,
+    MemberJoined,
+    MemberLeft,
+    MessageEvent,
+    User,
+)
+from bot.features import Arg, CommandSpec, Registry
+from bot.governor import Governor
+from bot.richtext import Code
+from persona import Renderer
+from storage import Store
+from storage.members import MemberInfo
+
+__all__ = ["Dispatcher", "Outbound"]
+
+log = logging.getLogger(__name__)
+
+_MESSAGE_KINDS = (Reply, Send, Edit, SendPoll)
+_TOKEN = re.compile(r"\s*(?:\"([^\"]*)\"|“([^”]*)”|'([^']*)'|(\S+))", re.DOTALL)
+
+
+class Outbound(Protocol):
+    """What the dispatcher needs from an adapter (``adapters.base.Adapter`` is a superset)."""
+
+    platform: str
+
+    async def perform(self, action: Action) -> ActionResult: ...
+
+    async def is_admin(self, chat_id: str, user_id: str) -> bool: ...
+
+
+def next_token(text: str) -> tuple[str | None, str]:
+    """Take one (possibly quoted) word off ``text``; returns the word and the untouched rest."""
+    match = _TOKEN.match(text)
+    if not match or not text.strip():
+        return None, ""
+    word = next(group for group in match.groups() if group is not None)
+    return word, text[match.end() :]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        store: Store,
+        renderer: Renderer,
+        settings: Settings,
+        clock: Clock,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.outbound: dict[str, Outbound] = {}
+        self.governors: dict[str, Governor] = {}
+        self._shared = _Shared(store, clock, renderer, settings, self)
+        self._queues: dict[tuple[str, str], asyncio.Queue[tuple[EventBase, asyncio.Future[Any]]]] = {}
+        self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._chat_types: dict[tuple[str, str], ChatType] = {}
+
+    # -- wiring ---------------------------------------------------------------------------
+    def attach(self, outbound: Outbound, governor: Governor | None = None) -> None:
+        self.outbound[outbound.platform] = outbound
+        self.governors[outbound.platform] = governor or Governor()
+
+    def tick_context(self) -> TickContext:
+        return TickContext(self._shared)
+
+    # -- inbound --------------------------------------------------------------------------
+    def submit(self, event: EventBase) -> asyncio.Future[list[ActionResult]]:
+        """Queue an event behind earlier events of its chat; the future resolves when handled."""
+        key = (event.platform, event.chat.id)
+        done: asyncio.Future[list[ActionResult]] = asyncio.get_running_loop().create_future()
+        queue = self._queues.setdefault(key, asyncio.Queue())
+        queue.put_nowait((event, done))
+        if key not in self._workers:
+            self._workers[key] = asyncio.create_task(self._work(key), name=f"chat {key}")
+        return done
+
+    async def _work(self, key: tuple[str, str]) -> None:
+        queue = self._queues[key]
+        while True:
+            try:
+                event, done = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                # No await between the empty check and this cleanup, so no event is stranded.
+                del self._workers[key]
+                del self._queues[key]
+                return
+            results = await self.handle(event)
+            if not done.cancelled():
+                done.set_result(results)
+
+    async def drain(self) -> None:
+        """Wait until every queued event has been handled."""
+        while self._workers:
+            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+
+    async def handle(self, event: EventBase) -> list[ActionResult]:
+        """Handle one event completely. Never raises: failures are logged."""
+        try:
+            return await self._handle(event)
+        except Exception:
+            log.exception(
+                "event %s/%s in chat %s could not be handled",
+                event.platform,
+                event.update_key,
+                event.chat.id,
+            )
+            return []
+
+    async def _bookkeeping(self, event: EventBase) -> Context | None:
+        """Dedupe and record the community and members, in one transaction."""
+        now = self.clock.now()
+        store = self.store
+        async with store.transaction() as session:
+            if not await store.updates.claim(session, event.platform, event.update_key, now):
+                log.debug("duplicate update %s/%s ignored", event.platform, event.update_key)
+                return None
+            community = await store.communities.ensure(
+                session,
+                platform=event.platform,
+                chat_id=event.chat.id,
+                chat_type=event.chat.type.value,
+                title=event.chat.title,
+                now=now,
+            )
+            member = None
+            if event.sender is not None:
+                member = await store.members.record(
+                    session,
+                    community_id=community.id,
+                    platform_user_id=event.sender.id,
+                    display_name=event.sender.name,
+                    username=event.sender.username,
+                    is_bot=event.sender.is_bot,
+                    now=now,
+                    active=isinstance(event, MessageEvent | ButtonPressed),
+                )
+            if isinstance(event, MemberJoined | MemberLeft):
+                subject = await store.members.record(
+                    session,
+                    community_id=community.id,
+                    platform_user_id=event.member.id,
+                    display_name=event.member.name,
+                    username=event.member.username,
+                    is_bot=event.member.is_bot,
+                    now=now,
+                    joined_at=event.at if isinstance(event, MemberJoined) else None,
+                    left_at=event.at if isinstance(event, MemberLeft) else None,
+                )
+                if event.sender is not None and event.sender.id == event.member.id:
+                    member = subject
+        self._chat_types[(event.platform, event.chat.id)] = event.chat.type
+        return Context(self._shared, event, community, member)
+
+    async def _handle(self, event: EventBase) -> list[ActionResult]:
+        ctx = await self._bookkeeping(event)
+        if ctx is None:
+            return []
+        for middleware in self.registry.middlewares:
+            where = f"middleware {middleware.feature}"
+            proceed = await self._guard(ctx, where, middleware.handler(ctx))
+            if proceed is False:
+                return []
+        if event.sender is not None and event.sender.is_bot:
+            return []
+        results: list[ActionResult] = []
+        if isinstance(event, MessageEvent):
+            results += await self._route_message(ctx, event)
+        elif isinstance(event, ButtonPressed):
+            results += await self._route_button(ctx, event)
+        for listener in self.registry.listening(getattr(event, "kind", "")):
+            outcome = await self._guard(ctx, f"listener {listener.feature}", listener.handler(ctx))
+            results += await self._perform_all(ctx, outcome)
+        return results
+
+    async def _route_message(self, ctx: Context, event: MessageEvent) -> list[ActionResult]:
+        command = event.command
+        spec: CommandSpec | None
+        if command is not None:
+            spec = self.registry.commands.get(command.name)
+            if spec is None:
+                if ctx.is_private:
+                    hint = ctx.reply("help.unknown_command", command=Code(text="/" + command.name))
+                    return await self._perform_all(ctx, hint)
+                return []  # many bots share a group: stay silent
+        else:
+            spec = self.registry.keyword(event.text)
+            if spec is None:
+                return []
+            command = Command(name=spec.name)
+        return await self._run_command(ctx, spec, command)
+
+    async def _run_command(
+        self, ctx: Context, spec: CommandSpec, command: Command
+    ) -> list[ActionResult]:
+        ctx.command = spec
+        refusal = await ctx.refusal(spec.roles)
+        if refusal is not None:
+            return await self._perform_all(ctx, refusal)
+        try:
+            ctx.args = await self._parse_args(ctx, spec, command)
+        except ArgError as problem:
+            reply = ctx.reply(f"error.{problem.reason}", usage=ctx.usage(spec), **problem.detail)
+            return await self._perform_all(ctx, reply)
+        outcome = await self._guard(ctx, f"command /{spec.name}", spec.handler(ctx))
+        return await self._perform_all(ctx, outcome)
+
+    async def _route_button(self, ctx: Context, event: ButtonPressed) -> list[ActionResult]:
+        spec = self.registry.button(event.data)
+        if spec is None:
+            note = ctx.say("error.button_expired").plain()
+            return await self._perform_all(
+                ctx,
+                AnswerButton(
+                    platform=event.platform, chat_id=event.chat.id, press_id=event.press_id, text=note
+                ),
+            )
+        outcome = await self._guard(ctx, f"button {spec.prefix}", spec.handler(ctx))
+        return await self._perform_all(ctx, outcome)
+
+    # -- arguments ------------------------------------------------------------------------
+    async def _parse_args(self, ctx: Context, spec: CommandSpec, command: Command) -> dict[str, Any]:
+        rest = command.arg_text
+        values: dict[str, Any] = {}
+        reply_used = False
+        for arg in spec.args:
+            if arg.kind == "text":
+                text = rest.strip()
+                if not text and arg.required:
+                    raise ArgError()
+                values[arg.name] = text or None
+                rest = ""
+                continue
+            if arg.kind == "member":
+                value, rest, reply_used = await self._member_arg(ctx, arg, rest, reply_used)
+                values[arg.name] = value
+                continue
+            token, remainder = next_token(rest)
+            if token is None:
+                if arg.required:
+                    raise ArgError()
+                values[arg.name] = None
+                continue
+            values[arg.name] = self._convert(arg, token)
+            rest = remainder
+        if rest.strip():
+            raise ArgError()
+        return values
+
+    @staticmethod
+    def _convert(arg: Arg, token: str) -> Any:
+        if arg.kind == "int":
+            try:
+                return int(token)
+            except ValueError:
+                raise ArgError() from None
+        if arg.kind == "choice":
+            folded = token.casefold()
+            if folded not in arg.choices:
+                raise ArgError()
+            return folded
+        return token
+
+    async def _member_arg(
+        self, ctx: Context, arg: Arg, rest: str, reply_used: bool
+    ) -> tuple[MemberInfo | None, str, bool]:
+        event = ctx.event
+        token, remainder = next_token(rest)
+        if token is not None and token.startswith("@") and len(token) > 1:
+            found = await self._find_member(ctx, token)
+            if found is None:
+                raise ArgError("member_not_found", {"name": token})
+            return found, remainder, reply_used
+        if (
+            not reply_used
+            and isinstance(event, MessageEvent)
+            and event.reply_to is not None
+            and event.reply_to.sender is not None
+        ):
+            return await self._remember(ctx, event.reply_to.sender), rest, True
+        if arg.required:
+            raise ArgError()
+        return None, rest, reply_used
+
+    async def _find_member(self, ctx: Context, token: str) -> MemberInfo | None:
+        wanted = token.lstrip("@").casefold()
+        if isinstance(ctx.event, MessageEvent):
+            for user in ctx.event.mentions:
+                if wanted in {(user.username or "").casefold(), user.name.casefold()}:
+                    return await self._remember(ctx, user)
+        async with self.store.transaction() as session:
+            return await self.store.members.find_by_name(session, ctx.community.id, wanted)
+
+    async def _remember(self, ctx: Context, user: User) -> MemberInfo:
+        async with self.store.transaction() as session:
+            return await self.store.members.record(
+                session,
+                community_id=ctx.community.id,
+                platform_user_id=user.id,
+                display_name=user.name,
+                username=user.username,
+                is_bot=user.is_bot,
+                now=ctx.now,
+            )
+
+    # -- isolation and outbound -----------------------------------------------------------
+    async def _guard(self, ctx: Context, where: str, work: Awaitable[Any]) -> Any:
+        """Run handler code; on failure log it with context and apologise to the member."""
+        try:
+            return await work
+        except Exception:
+            event = ctx.event
+            log.exception(
+                "%s failed on %s update %s in chat %s (sender %s)",
+                where,
+                event.platform,
+                event.update_key,
+                event.chat.id,
+                event.sender.id if event.sender else "-",
+            )
+            try:
+                if isinstance(event, ButtonPressed):
+                    note = ctx.say("error.apology").plain()
+                    await self.perform(
+                        AnswerButton(
+                            platform=event.platform,
+                            chat_id=event.chat.id,
+                            press_id=event.press_id,
+                            text=note,
+                        )
+                    )
+                elif isinstance(event, MessageEvent):
+                    await self.perform(ctx.reply("error.apology"))
+            except Exception:
+                log.exception("the apology failed too")
+            return None
+
+    async def _perform_all(self, ctx: Context, outcome: Any) -> list[ActionResult]:
+        results = []
+        for action in as_actions(outcome):
+            result = await self.perform(action)
+            results.append(result)
+            if not result.ok and not isinstance(action, _MESSAGE_KINDS + (AnswerButton,)):
+                intent = f"declined.{(result.reason or DeclineReason.FAILED).value}"
+                await self.perform(ctx.reply(intent, right=result.detail or "-"))
+        return results
+
+    async def perform(self, action: Action) -> ActionResult:
+        """Perform one action through its platform's governor."""
+        outbound = self.outbound.get(action.platform)
+        if outbound is None:
+            log.error("no adapter for platform %s; %s dropped", action.platform, action.kind)
+            return ActionResult.declined(DeclineReason.UNSUPPORTED, action.platform)
+        governor = self.governors[action.platform]
+        private = self._chat_types.get((action.platform, action.chat_id)) is ChatType.PRIVATE
+        try:
+            return await governor.run(
+                f"{action.platform}:{action.chat_id}",
+                lambda: outbound.perform(action),
+                private=private,
+                counted=isinstance(action, _MESSAGE_KINDS),
+            )
+        except Exception:
+            log.exception("%s in %s:%s failed", action.kind, action.platform, action.chat_id)
+            return ActionResult.declined(DeclineReason.FAILED)
+
+    async def is_admin(self, platform: str, chat_id: str, user_id: str) -> bool:
+        outbound = self.outbound.get(platform)
+        if outbound is None:
+            return False
+        try:
+            return await outbound.is_admin(chat_id, user_id)
+        except Exception:
+            log.exception("could not ask %s whether %s is an admin of %s", platform, user_id, chat_id)
+            return False
+
+    async def persona_name(self, platform: str, chat_id: str) -> str:
+        """The persona's name in a chat (operators may rename it per community)."""
+        async with self.store.transaction() as session:
+            community = await self.store.communities.find(session, platform, chat_id)
+        return resolve_persona(self.settings, community).name

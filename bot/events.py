@@ -1,0 +1,188 @@
+"""Normalized inbound events: what every adapter turns its platform's updates into.
+
+Handlers only ever see these models, so one handler serves Telegram, Discord and the console.
+Platform ids are strings everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.clock import utc
+
+__all__ = [
+    "ButtonPressed",
+    "Chat",
+    "ChatType",
+    "Command",
+    "Event",
+    "EventBase",
+    "JoinRequest",
+    "MemberJoined",
+    "MemberLeft",
+    "MessageEvent",
+    "PollAnswer",
+    "ReplyTo",
+    "User",
+    "parse_command",
+    "split_args",
+]
+
+
+class ChatType(StrEnum):
+    GROUP = "group"
+    PRIVATE = "private"
+    CHANNEL = "channel"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Chat(_Model):
+    """A chat on one platform; a group chat is a community."""
+
+    platform: str
+    id: str
+    type: ChatType = ChatType.GROUP
+    title: str | None = None
+
+    @property
+    def is_private(self) -> bool:
+        return self.type is ChatType.PRIVATE
+
+
+class User(_Model):
+    """A platform account as the adapter saw it."""
+
+    id: str
+    name: str
+    username: str | None = None
+    is_bot: bool = False
+
+
+class Command(_Model):
+    """A parsed command: ``/role grant @Ann planner`` -> name ``role``, args ``(grant, @Ann, planner)``."""
+
+    name: str
+    args: tuple[str, ...] = ()
+    arg_text: str = ""
+
+
+class ReplyTo(_Model):
+    """The message a message answers, so ``/warn`` can name its target by replying."""
+
+    message_id: str
+    sender: User | None = None
+    text: str = ""
+
+
+class EventBase(_Model):
+    """Fields every event has. ``update_key`` is unique per platform and dedupes redeliveries."""
+
+    platform: str
+    update_key: str
+    chat: Chat
+    sender: User | None = None
+    at: datetime
+    #: ``True``/``False`` when the adapter knows whether the sender is a group admin
+    #: (an anonymous admin posting as the group, the console's ``/admin``); ``None`` = ask it.
+    sender_is_admin: bool | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _aware_utc(cls, value: datetime) -> datetime:
+        return utc(value)
+
+
+class MessageEvent(EventBase):
+    kind: Literal["message"] = "message"
+    message_id: str
+    text: str = ""
+    command: Command | None = None
+    reply_to: ReplyTo | None = None
+    mentions: tuple[User, ...] = ()
+    is_forward: bool = False
+    has_media: bool = False
+
+
+class MemberJoined(EventBase):
+    kind: Literal["member_joined"] = "member_joined"
+    member: User
+    invited_by: User | None = None
+    via_join_request: bool = False
+
+
+class MemberLeft(EventBase):
+    kind: Literal["member_left"] = "member_left"
+    member: User
+    removed_by: User | None = None
+
+
+class ButtonPressed(EventBase):
+    kind: Literal["button"] = "button"
+    #: The platform's id for this press, needed to answer it.
+    press_id: str
+    message_id: str | None = None
+    data: str
+
+
+class JoinRequest(EventBase):
+    kind: Literal["join_request"] = "join_request"
+    member: User
+    bio: str | None = None
+
+
+class PollAnswer(EventBase):
+    kind: Literal["poll_answer"] = "poll_answer"
+    poll_id: str
+    option_ids: tuple[int, ...] = ()
+
+
+Event = Annotated[
+    MessageEvent | MemberJoined | MemberLeft | ButtonPressed | JoinRequest | PollAnswer,
+    Field(discriminator="kind"),
+]
+
+_COMMAND = re.compile(
+    r"^[/!](?P<name>[A-Za-z0-9_]{1,32})(?:@(?P<bot>[A-Za-z0-9_]{1,64}))?(?:\s+(?P<rest>.*))?$",
+    re.DOTALL,
+)
+_QUOTES = str.maketrans({"“": '"', "”": '"', "「": '"', "」": '"', "‘": "'", "’": "'"})
+
+
+def split_args(text: str) -> tuple[str, ...]:
+    """Split arguments like a shell would (quotes group words); fall back to whitespace."""
+    text = text.strip()
+    if not text:
+        return ()
+    try:
+        return tuple(shlex.split(text.translate(_QUOTES)))
+    except ValueError:
+        return tuple(text.split())
+
+
+def parse_command(
+    text: str, bot_username: str | None = None, prefixes: str = "/"
+) -> Command | None:
+    """Parse a command message, or ``None`` when it is not a command for this bot.
+
+    ``/cmd@otherbot`` in a group with several bots is not ours and returns ``None``.
+    """
+    stripped = text.strip()
+    if not stripped or stripped[0] not in prefixes:
+        return None
+    match = _COMMAND.match(stripped)
+    if not match:
+        return None
+    addressed = match.group("bot")
+    if addressed and bot_username and addressed.lower() != bot_username.lower():
+        return None
+    rest = (match.group("rest") or "").strip()
+    return Command(name=match.group("name").lower(), args=split_args(rest), arg_text=rest)

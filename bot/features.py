@@ -1,0 +1,245 @@
+"""The feature registry: a feature declares commands, keyword triggers, button callbacks,
+event listeners, middleware and scheduled ticks on one ``Feature`` object.
+
+A command is declared once, with typed arguments, so every surface (Telegram ``/cmd``,
+Discord prefix and slash commands, keywords such as ``签到``) is derived from one definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from bot.permissions import Role
+
+if TYPE_CHECKING:
+    from bot.context import Context, TickContext
+
+__all__ = [
+    "Arg",
+    "ButtonSpec",
+    "CommandSpec",
+    "Feature",
+    "ListenerSpec",
+    "MiddlewareSpec",
+    "Registry",
+    "RegistryError",
+    "TickSpec",
+]
+
+Handler = Callable[["Context"], Awaitable[Any]]
+Middleware = Callable[["Context"], Awaitable[bool]]
+TickHandler = Callable[["TickContext"], Awaitable[Any]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+ArgKind = Literal["word", "text", "int", "member", "choice"]
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One declared argument. ``text`` takes the rest of the line and must come last;
+    ``member`` accepts ``@name``, a mention, or a reply to the member's message."""
+
+    name: str
+    kind: ArgKind = "word"
+    required: bool = True
+    choices: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind == "choice" and not self.choices:
+            raise ValueError(f"argument {self.name!r}: a choice needs choices")
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    feature: str
+    handler: Handler
+    roles: frozenset[Role] = frozenset()
+    args: tuple[Arg, ...] = ()
+    keywords: tuple[str, ...] = ()
+    hidden: bool = False
+
+    def syntax(self) -> str:
+        """Usage generated from the declaration, e.g. ``/give <member> <amount> [reason]``."""
+        parts = [f"/{self.name}"]
+        for arg in self.args:
+            label = "|".join(arg.choices) if arg.kind == "choice" else arg.name
+            parts.append(f"<{label}>" if arg.required else f"[{label}]")
+        return " ".join(parts)
+
+    @property
+    def help_key(self) -> str:
+        """Persona keys ``commands.<name>.summary`` and ``commands.<name>.usage``."""
+        return f"commands.{self.name}"
+
+
+@dataclass(frozen=True)
+class ButtonSpec:
+    prefix: str
+    feature: str
+    handler: Handler
+
+
+@dataclass(frozen=True)
+class ListenerSpec:
+    kinds: frozenset[str]
+    feature: str
+    handler: Handler
+
+
+@dataclass(frozen=True)
+class MiddlewareSpec:
+    order: int
+    feature: str
+    handler: Middleware
+
+
+@dataclass(frozen=True)
+class TickSpec:
+    name: str
+    feature: str
+    every: timedelta
+    handler: TickHandler
+
+
+@dataclass
+class Feature:
+    """A self-contained feature module's registrations."""
+
+    name: str
+    commands: list[CommandSpec] = field(default_factory=list)
+    buttons: list[ButtonSpec] = field(default_factory=list)
+    listeners: list[ListenerSpec] = field(default_factory=list)
+    middlewares: list[MiddlewareSpec] = field(default_factory=list)
+    ticks: list[TickSpec] = field(default_factory=list)
+
+    def command(
+        self,
+        name: str,
+        *,
+        roles: Iterable[Role] = (),
+        args: Iterable[Arg] = (),
+        keywords: Iterable[str] = (),
+        hidden: bool = False,
+    ) -> Callable[[F], F]:
+        arguments = tuple(args)
+        for position, arg in enumerate(arguments):
+            if arg.kind == "text" and position != len(arguments) - 1:
+                raise ValueError(f"/{name}: a text argument must come last")
+
+        def register(handler: F) -> F:
+            self.commands.append(
+                CommandSpec(
+                    name=name.lower(),
+                    feature=self.name,
+                    handler=handler,
+                    roles=frozenset(roles),
+                    args=arguments,
+                    keywords=tuple(keywords),
+                    hidden=hidden,
+                )
+            )
+            return handler
+
+        return register
+
+    def button(self, prefix: str) -> Callable[[F], F]:
+        """Handle presses whose data is ``prefix`` or starts with ``prefix:``."""
+
+        def register(handler: F) -> F:
+            self.buttons.append(ButtonSpec(prefix=prefix, feature=self.name, handler=handler))
+            return handler
+
+        return register
+
+    def on(self, *kinds: str) -> Callable[[F], F]:
+        """Listen to events by kind: ``member_joined``, ``member_left``, ``message``, ..."""
+
+        def register(handler: F) -> F:
+            self.listeners.append(
+                ListenerSpec(kinds=frozenset(kinds), feature=self.name, handler=handler)
+            )
+            return handler
+
+        return register
+
+    def middleware(self, order: int = 100) -> Callable[[F], F]:
+        """Run before routing; return ``False`` to stop the event (the rules gate does)."""
+
+        def register(handler: F) -> F:
+            self.middlewares.append(MiddlewareSpec(order=order, feature=self.name, handler=handler))
+            return handler
+
+        return register
+
+    def tick(self, name: str, *, every: timedelta) -> Callable[[F], F]:
+        def register(handler: F) -> F:
+            self.ticks.append(TickSpec(name=name, feature=self.name, every=every, handler=handler))
+            return handler
+
+        return register
+
+
+class RegistryError(Exception):
+    """Two features claim the same command, keyword or button prefix."""
+
+
+def _normal_keyword(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+class Registry:
+    """Every feature's registrations, indexed for the dispatcher."""
+
+    def __init__(
+        self, features: Iterable[Feature], keyword_overrides: Mapping[str, Iterable[str]] = {}
+    ) -> None:
+        self.features = list(features)
+        self.commands: dict[str, CommandSpec] = {}
+        self.keywords: dict[str, CommandSpec] = {}
+        self.buttons: list[ButtonSpec] = []
+        self.listeners: list[ListenerSpec] = []
+        self.middlewares: list[MiddlewareSpec] = []
+        self.ticks: list[TickSpec] = []
+        for feature in self.features:
+            for spec in feature.commands:
+                if spec.name in self.commands:
+                    raise RegistryError(f"/{spec.name} is registered twice")
+                self.commands[spec.name] = spec
+            self.buttons.extend(feature.buttons)
+            self.listeners.extend(feature.listeners)
+            self.middlewares.extend(feature.middlewares)
+            self.ticks.extend(feature.ticks)
+        unknown = set(keyword_overrides) - set(self.commands)
+        if unknown:
+            raise RegistryError(f"keywords for unknown commands: {', '.join(sorted(unknown))}")
+        for spec in self.commands.values():
+            words = keyword_overrides.get(spec.name, spec.keywords)
+            for word in words:
+                key = _normal_keyword(word)
+                if key in self.keywords:
+                    raise RegistryError(f"keyword {word!r} is registered twice")
+                self.keywords[key] = spec
+        self.middlewares.sort(key=lambda spec: spec.order)
+        prefixes = [spec.prefix for spec in self.buttons]
+        if len(prefixes) != len(set(prefixes)):
+            raise RegistryError("a button prefix is registered twice")
+
+    def keyword(self, text: str) -> CommandSpec | None:
+        """The command an exact keyword message (``签到``) triggers."""
+        return self.keywords.get(_normal_keyword(text))
+
+    def button(self, data: str) -> ButtonSpec | None:
+        for spec in self.buttons:
+            if data == spec.prefix or data.startswith(spec.prefix + ":"):
+                return spec
+        return None
+
+    def listening(self, kind: str) -> list[ListenerSpec]:
+        return [spec for spec in self.listeners if kind in spec.kinds]
+
+    def visible_commands(self) -> list[CommandSpec]:
+        return [spec for spec in self.commands.values() if not spec.hidden]

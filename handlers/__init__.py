@@ -1,0 +1,20 @@
+"""Feature handlers: platform-neutral, each module registers one ``Feature``."""
+
+from __future__ import annotations
+
+from bot.features import Feature
+
+__all__ = ["all_features"]
+
+
+def all_features() -> list[Feature]:
+    """Every feature qunbot ships, in help order."""
+    from handlers import general, greetings, housekeeping, persona_settings, roles
+
+    return [
+        general.feature,
+        greetings.feature,
+        roles.feature,
+        persona_settings.feature,
+        housekeeping.feature,
+    ]

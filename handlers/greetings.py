@@ -1,0 +1,27 @@
+"""Welcome on join: mention the newcomer, invite a self-introduction, point to the rules."""
+
+from __future__ import annotations
+
+from bot.actions import Send
+from bot.context import Context
+from bot.events import MemberJoined
+from bot.features import Feature
+from bot.richtext import RichText
+from handlers.general import rules_text
+
+__all__ = ["feature"]
+
+feature = Feature("greetings")
+
+
+@feature.on("member_joined")
+async def welcome(ctx: Context) -> Send | None:
+    event = ctx.event
+    assert isinstance(event, MemberJoined)
+    if not ctx.settings.community.welcome or event.member.is_bot or ctx.is_private:
+        return None
+    parts = [ctx.say("welcome.join", member=ctx.address(event.member))]
+    rules = rules_text(ctx)
+    if rules is not None:
+        parts.append(rules)
+    return Send(platform=event.platform, chat_id=event.chat.id, text=RichText.join(parts))

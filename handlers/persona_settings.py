@@ -1,0 +1,70 @@
+"""``/persona``: show the community's persona; operators rename it or change tone and language."""
+
+from __future__ import annotations
+
+from bot.actions import Reply
+from bot.context import Context, resolve_persona
+from bot.features import Arg, Feature
+from bot.permissions import Role
+from persona import LOCALES, TONES
+
+__all__ = ["feature"]
+
+feature = Feature("persona")
+
+FIELDS = ("name", "tone", "locale")
+NAME_MAX = 32
+
+
+@feature.command(
+    "persona",
+    args=[
+        Arg("action", "choice", required=False, choices=("set", "reset")),
+        Arg("field", "choice", required=False, choices=FIELDS),
+        Arg("value", "text", required=False),
+    ],
+)
+async def persona(ctx: Context) -> Reply:
+    action = ctx.args["action"]
+    if action is None:
+        current = ctx.persona
+        return ctx.reply("persona.show", name=current.name, tone=current.tone, locale=current.locale)
+    refusal = await ctx.refusal([Role.ADMIN])
+    if refusal is not None:
+        return refusal
+    field, value = ctx.args["field"], ctx.args["value"]
+    if action == "reset":
+        if value is not None:
+            return ctx.reply("error.usage", usage=ctx.usage())
+        changes = dict.fromkeys([field] if field else FIELDS)
+    else:
+        if field is None or value is None:
+            return ctx.reply("error.usage", usage=ctx.usage())
+        problem = _check(field, value)
+        if problem is not None:
+            return ctx.reply("persona.bad_value", field=field, choices=problem)
+        changes = {field: value.strip() if field == "name" else value.strip().lower()}
+        if field == "locale":
+            changes[field] = value.strip().replace("zh-cn", "zh-CN")
+    async with ctx.store.transaction() as session:
+        for name, new in changes.items():
+            await ctx.store.communities.set_persona(session, ctx.community.id, name, new, ctx.now)
+        community = await ctx.store.communities.get(session, ctx.community.id)
+    await ctx.audit(f"persona.{action}", changes=changes)
+    # Answer in the new voice: the change is the proof.
+    ctx.persona = resolve_persona(ctx.settings, community)
+    if action == "reset":
+        return ctx.reply("persona.reset", name=ctx.persona.name)
+    return ctx.reply("persona.changed", field=field, value=changes[field])
+
+
+def _check(field: str, value: str) -> str | None:
+    """``None`` when valid, else the accepted values to show."""
+    value = value.strip()
+    if field == "tone":
+        return None if value.lower() in TONES else " / ".join(TONES)
+    if field == "locale":
+        return None if value.lower() in {loc.lower() for loc in LOCALES} else " / ".join(LOCALES)
+    if not value or len(value) > NAME_MAX or any(ch in value for ch in "\n\r\t"):
+        return f"1–{NAME_MAX}"
+    return None

@@ -1,0 +1,6 @@
+"""The persona: every user-visible sentence, rendered from an intent key in a named character's voice."""
+
+from persona.persona import LOCALES, TONES, Persona
+from persona.render import PackError, Packs, Renderer, default_packs
+
+__all__ = ["LOCALES", "TONES", "PackError", "Packs", "Persona", "Renderer", "default_packs"]

@@ -1,0 +1,26 @@
+"""The persona model: who the bot is in a community."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["LOCALES", "TONES", "Persona"]
+
+TONES: tuple[str, ...] = ("warm", "lively", "professional")
+LOCALES: tuple[str, ...] = ("zh-CN", "en")
+
+
+class Persona(BaseModel):
+    """A named character with a tone, a language, a way of addressing members and emoji habits."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    tone: Literal["warm", "lively", "professional"] = "warm"
+    locale: Literal["zh-CN", "en"] = "zh-CN"
+    #: ``{name}`` stands for the member, e.g. ``亲爱的{name}``; empty = the pack's form for the tone.
+    honorific: str = ""
+    #: 0 none, 1 as written, 2 with an extra flourish.
+    emoji: int = Field(1, ge=0, le=2)

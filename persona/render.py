@@ -1,0 +1,229 @@
+"""Rendering: intent key + variables -> ``RichText`` in the persona's voice.
+
+Packs are trusted TOML written by us; their tiny markup (``**bold**``, ``__italic__``,
+`` `code` ``) is parsed from the template *before* variables are filled in, so a variable is
+always text and can never become markup, whatever a member's name is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from string import Formatter
+from typing import Any
+
+from bot.richtext import Bold, Code, Italic, Link, Mention, RichText, Segment, Text
+from persona.persona import LOCALES, TONES, Persona
+
+__all__ = ["PACKS_DIR", "PackError", "Packs", "Renderer", "default_packs", "placeholders"]
+
+log = logging.getLogger(__name__)
+
+PACKS_DIR = Path(__file__).resolve().parent / "packs"
+ANY_TONE = "any"
+_MARKUP = re.compile(r"\*\*(?P<bold>.+?)\*\*|__(?P<italic>.+?)__|`(?P<code>.+?)`", re.DOTALL)
+_STYLES = {"bold": Bold, "italic": Italic, "code": Code}
+# Pictographs, dingbats, symbols and the joiners/selectors that glue emoji sequences together.
+_EMOJI = re.compile(
+    "[\U0001f000-\U0001faff\U00002600-\U000027bf\U0001f1e6-\U0001f1ff\u2b50\u2b55\u2728"
+    "\u2764\ufe0f\u200d\u20e3\u2b06\u2194-\u21aa\u2934\u2935\u3030\u303d\u3297\u3299]+"
+)
+
+
+class PackError(Exception):
+    """A pack that cannot be used (bad TOML, a bad key, a missing intent)."""
+
+
+@dataclass(frozen=True)
+class Pack:
+    locale: str
+    #: intent -> tone (or ``any``) -> variants
+    intents: dict[str, dict[str, tuple[str, ...]]]
+    honorific: dict[str, str] = field(default_factory=dict)
+    flourish: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def placeholders(template: str) -> set[str]:
+    """The ``{names}`` a template uses."""
+    return {name for _, name, _, _ in Formatter().parse(template) if name}
+
+
+def _flatten(prefix: str, table: Mapping[str, Any], out: dict[str, dict[str, tuple[str, ...]]]) -> None:
+    for key, value in table.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, str):
+            out[name] = {ANY_TONE: (value,)}
+        elif isinstance(value, list):
+            out[name] = {ANY_TONE: tuple(_strings(name, value))}
+        elif isinstance(value, dict) and value and set(value) <= {*TONES, ANY_TONE}:
+            out[name] = {
+                tone: (variants,) if isinstance(variants, str) else tuple(_strings(name, variants))
+                for tone, variants in value.items()
+            }
+        elif isinstance(value, dict):
+            _flatten(name, value, out)
+        else:
+            raise PackError(f"{name}: expected text, a list of variants or a table of tones")
+
+
+def _strings(name: str, values: list[Any]) -> list[str]:
+    if not values or not all(isinstance(v, str) for v in values):
+        raise PackError(f"{name}: expected a non-empty list of strings")
+    return values
+
+
+def load_pack(path: Path) -> Pack:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise PackError(f"{path}: {error}") from error
+    meta = data.pop("_meta", {})
+    intents: dict[str, dict[str, tuple[str, ...]]] = {}
+    _flatten("", data, intents)
+    return Pack(
+        locale=meta.get("locale", path.stem),
+        intents=intents,
+        honorific=dict(meta.get("honorific", {})),
+        flourish={tone: tuple(v) for tone, v in meta.get("flourish", {}).items()},
+    )
+
+
+class Packs:
+    """The persona packs of every locale; a key missing in one locale falls back to the other."""
+
+    def __init__(self, packs: Mapping[str, Pack]) -> None:
+        self.by_locale = dict(packs)
+
+    @classmethod
+    def load(cls, directory: Path = PACKS_DIR) -> Packs:
+        packs = {pack.locale: pack for pack in map(load_pack, sorted(directory.glob("*.toml")))}
+        if not packs:
+            raise PackError(f"no persona packs in {directory}")
+        return cls(packs)
+
+    def keys(self, locale: str) -> set[str]:
+        return set(self.by_locale[locale].intents)
+
+    def variants(self, locale: str, intent: str, tone: str) -> tuple[str, ...]:
+        """Variants for the tone, else any tone, else the warm tone; then the other locales."""
+        order = [locale, *(other for other in self.by_locale if other != locale)]
+        for candidate in order:
+            pack = self.by_locale.get(candidate)
+            if pack is None or intent not in pack.intents:
+                continue
+            if candidate != locale:
+                log.warning("persona key %r missing in %s; using %s", intent, locale, candidate)
+            tones = pack.intents[intent]
+            for choice in (tone, ANY_TONE, "warm", *tones):
+                if choice in tones:
+                    return tones[choice]
+        raise PackError(f"persona key {intent!r} is in no pack")
+
+    def has(self, intent: str) -> bool:
+        """Whether any locale defines ``intent``."""
+        return any(intent in pack.intents for pack in self.by_locale.values())
+
+    def is_sentence(self, locale: str, intent: str) -> bool:
+        """Sentences are written per tone; labels (role names, usage) are one text for all."""
+        for pack in (self.by_locale.get(locale), *self.by_locale.values()):
+            if pack is not None and intent in pack.intents:
+                return ANY_TONE not in pack.intents[intent]
+        return False
+
+    def honorific(self, locale: str, tone: str) -> str:
+        pack = self.by_locale.get(locale) or next(iter(self.by_locale.values()))
+        return pack.honorific.get(tone) or pack.honorific.get(ANY_TONE) or "{name}"
+
+    def flourish(self, locale: str, tone: str) -> tuple[str, ...]:
+        pack = self.by_locale.get(locale)
+        return pack.flourish.get(tone, ()) if pack else ()
+
+
+@lru_cache(maxsize=1)
+def default_packs() -> Packs:
+    """The packs shipped with qunbot, loaded once per process."""
+    return Packs.load()
+
+
+def _pick(variants: tuple[str, ...], seed: str) -> str:
+    """Choose a variant deterministically: the same (intent, chat, member, day) gets the same one,
+    different members and days get different ones, so the bot does not sound like a machine."""
+    digest = hashlib.sha256(seed.encode("utf-8")).digest()
+    return variants[int.from_bytes(digest[:8], "big") % len(variants)]
+
+
+Value = str | int | float | Segment | RichText
+
+
+class Renderer:
+    """Turns intents into ``RichText`` for one persona."""
+
+    def __init__(self, packs: Packs | None = None) -> None:
+        self.packs = packs or default_packs()
+
+    def address(self, persona: Persona, user_id: str, name: str) -> RichText:
+        """The member as the persona addresses them: the honorific around a real mention."""
+        form = persona.honorific or self.packs.honorific(persona.locale, persona.tone)
+        before, _, after = form.partition("{name}")
+        return RichText.of(before, Mention(text=name, user_id=user_id), after)
+
+    def render(self, persona: Persona, intent: str, *, seed: str = "", **values: Value) -> RichText:
+        variants = self.packs.variants(persona.locale, intent, persona.tone)
+        template = _pick(variants, f"{intent}|{seed}")
+        values.setdefault("bot", persona.name)
+        segments: list[Segment | str] = []
+        for style, chunk in _styled_chunks(template):
+            segments.extend(_fill(chunk, style, values, persona.emoji, intent))
+        if persona.emoji >= 2 and self.packs.is_sentence(persona.locale, intent):
+            flourish = self.packs.flourish(persona.locale, persona.tone)
+            if flourish:
+                segments.append(" " + _pick(flourish, f"flourish|{intent}|{seed}"))
+        return RichText.of(*segments)
+
+
+def _styled_chunks(template: str) -> list[tuple[str, str]]:
+    chunks: list[tuple[str, str]] = []
+    position = 0
+    for match in _MARKUP.finditer(template):
+        if match.start() > position:
+            chunks.append(("text", template[position : match.start()]))
+        style = match.lastgroup or "text"
+        chunks.append((style, match.group(style)))
+        position = match.end()
+    if position < len(template):
+        chunks.append(("text", template[position:]))
+    return chunks
+
+
+def _styled(style: str, text: str) -> Segment | str:
+    if not text:
+        return ""
+    factory = _STYLES.get(style)
+    return factory(text=text) if factory else text
+
+
+def _fill(
+    chunk: str, style: str, values: Mapping[str, Value], emoji: int, intent: str
+) -> list[Segment | str]:
+    out: list[Segment | str] = []
+    for literal, name, _spec, _conversion in Formatter().parse(chunk):
+        if literal:
+            out.append(_styled(style, literal if emoji else _EMOJI.sub("", literal)))
+        if name is None:
+            continue
+        if name not in values:
+            raise PackError(f"persona key {intent!r} needs a value for {{{name}}}")
+        value = values[name]
+        if isinstance(value, RichText):
+            out.extend(value.segments)
+        elif isinstance(value, Text | Bold | Italic | Code | Link | Mention):
+            out.append(value)
+        else:
+            out.append(_styled(style, str(value)))
+    return out

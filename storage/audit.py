@@ -1,0 +1,49 @@
+"""The audit log: every operator-visible change is written in the same transaction as the change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import AuditEntry
+
+__all__ = ["AuditRepo"]
+
+
+class AuditRepo:
+    async def add(
+        self,
+        session: AsyncSession,
+        *,
+        community_id: int | None,
+        actor_member_id: int | None,
+        action: str,
+        now: datetime,
+        target_member_id: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        session.add(
+            AuditEntry(
+                community_id=community_id,
+                actor_member_id=actor_member_id,
+                target_member_id=target_member_id,
+                action=action,
+                detail=detail or {},
+                created_at=now,
+            )
+        )
+        await session.flush()
+
+    async def recent(
+        self, session: AsyncSession, community_id: int, limit: int = 20
+    ) -> list[AuditEntry]:
+        rows = await session.execute(
+            select(AuditEntry)
+            .where(AuditEntry.community_id == community_id)
+            .order_by(AuditEntry.id.desc())
+            .limit(limit)
+        )
+        return list(rows.scalars())

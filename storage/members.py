@@ -1,0 +1,149 @@
+"""Members: upserted by one statement per event, so concurrent events never collide."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import Database
+from storage.models import NAME_LEN, PLATFORM_ID_LEN, Member
+from storage.text import clip
+
+__all__ = ["MemberInfo", "MemberRepo"]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberInfo:
+    id: int
+    community_id: int
+    platform_user_id: str
+    display_name: str
+    username: str | None
+    is_bot: bool
+    joined_at: datetime | None
+    first_seen_at: datetime
+    last_active_at: datetime | None
+    left_at: datetime | None
+    timezone: str | None
+
+    @classmethod
+    def of(cls, row: Member) -> MemberInfo:
+        return cls(
+            id=row.id,
+            community_id=row.community_id,
+            platform_user_id=row.platform_user_id,
+            display_name=row.display_name,
+            username=row.username,
+            is_bot=row.is_bot,
+            joined_at=row.joined_at,
+            first_seen_at=row.first_seen_at,
+            last_active_at=row.last_active_at,
+            left_at=row.left_at,
+            timezone=row.timezone,
+        )
+
+    @property
+    def member_since(self) -> datetime:
+        """The join date the bot recorded, or when it first saw the member."""
+        return self.joined_at or self.first_seen_at
+
+
+class MemberRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def record(
+        self,
+        session: AsyncSession,
+        *,
+        community_id: int,
+        platform_user_id: str,
+        display_name: str,
+        username: str | None,
+        is_bot: bool,
+        now: datetime,
+        active: bool = False,
+        joined_at: datetime | None = None,
+        left_at: datetime | None = None,
+    ) -> MemberInfo:
+        """Insert the member or refresh their name; stamp activity, a join or a leave.
+
+        A join keeps the first join date the bot recorded (anniversaries count from it) and
+        clears ``left_at``; a leave sets ``left_at``.
+        """
+        table = Member.__table__
+        name = clip(display_name, NAME_LEN) or platform_user_id
+        stmt = self.db.insert(table).values(
+            community_id=community_id,
+            platform_user_id=clip(platform_user_id, PLATFORM_ID_LEN),
+            display_name=name,
+            username=clip(username, NAME_LEN),
+            is_bot=is_bot,
+            joined_at=joined_at,
+            first_seen_at=now,
+            last_active_at=now if active else None,
+            left_at=left_at,
+            birthday_year_public=False,
+        )
+        changes: dict[str, Any] = {
+            "display_name": stmt.excluded.display_name,
+            "username": stmt.excluded.username,
+        }
+        if active:
+            changes["last_active_at"] = stmt.excluded.last_active_at
+        if joined_at is not None:
+            changes["joined_at"] = func.coalesce(table.c.joined_at, stmt.excluded.joined_at)
+            changes["left_at"] = None
+        if left_at is not None:
+            changes["left_at"] = stmt.excluded.left_at
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.community_id, table.c.platform_user_id], set_=changes
+        ).returning(Member)
+        row = (await session.execute(select(Member).from_statement(stmt))).scalar_one()
+        return MemberInfo.of(row)
+
+    async def get(self, session: AsyncSession, member_id: int) -> MemberInfo | None:
+        row = await session.get(Member, member_id)
+        return MemberInfo.of(row) if row else None
+
+    async def find(
+        self, session: AsyncSession, community_id: int, platform_user_id: str
+    ) -> MemberInfo | None:
+        row = (
+            await session.execute(
+                select(Member).where(
+                    Member.community_id == community_id,
+                    Member.platform_user_id == platform_user_id,
+                )
+            )
+        ).scalar_one_or_none()
+        return MemberInfo.of(row) if row else None
+
+    async def find_by_name(
+        self, session: AsyncSession, community_id: int, name: str
+    ) -> MemberInfo | None:
+        """Find a member by ``@username`` or exact display name (case-insensitive)."""
+        wanted = name.lstrip("@").casefold()
+        if not wanted:
+            return None
+        rows = (
+            await session.execute(
+                select(Member).where(
+                    Member.community_id == community_id,
+                    (func.lower(Member.username) == wanted)
+                    | (func.lower(Member.display_name) == wanted),
+                )
+            )
+        ).scalars()
+        matches = [MemberInfo.of(row) for row in rows]
+        by_username = [m for m in matches if (m.username or "").casefold() == wanted]
+        return (by_username or matches or [None])[0]
+
+    async def set_timezone(
+        self, session: AsyncSession, member_id: int, timezone: str | None
+    ) -> None:
+        await session.execute(update(Member).where(Member.id == member_id).values(timezone=timezone))

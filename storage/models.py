@@ -1,0 +1,188 @@
+"""The schema. Alembic revisions in ``migrations/versions`` must match it (a test runs the check).
+
+Our own keys are 64-bit integers; platform ids are strings, never numbers; every time is UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "AuditEntry",
+    "Base",
+    "Community",
+    "Member",
+    "MemberRole",
+    "Person",
+    "ProcessedUpdate",
+    "UTCDateTime",
+]
+
+#: Column sizes; repositories clip user text to them before storage.
+PLATFORM_LEN = 16
+PLATFORM_ID_LEN = 64
+NAME_LEN = 128
+TITLE_LEN = 256
+UPDATE_KEY_LEN = 128
+
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only autoincrements INTEGER keys
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every dialect (SQLite forgets the zone; we restore it)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use ctx.clock (UTC, aware)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Community(Base):
+    """A group chat on one platform (or a private chat with the bot). Persona fields override config."""
+
+    __tablename__ = "communities"
+    __table_args__ = (UniqueConstraint("platform", "chat_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(PLATFORM_LEN))
+    chat_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LEN))
+    chat_type: Mapped[str] = mapped_column(String(16), default="group")
+    title: Mapped[str | None] = mapped_column(String(TITLE_LEN))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    day_reset_hour: Mapped[int | None] = mapped_column(SmallInteger)
+    persona_name: Mapped[str | None] = mapped_column(String(64))
+    persona_tone: Mapped[str | None] = mapped_column(String(16))
+    persona_locale: Mapped[str | None] = mapped_column(String(16))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Person(Base):
+    """One human, who may later link accounts on several platforms. ``Member.person_id`` is
+    empty until such a link is made; until then a member is their own person."""
+
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    created_at: Mapped[datetime]
+
+
+class Member(Base):
+    """A platform account in one community, with the dates the bot itself recorded."""
+
+    __tablename__ = "members"
+    __table_args__ = (
+        UniqueConstraint("community_id", "platform_user_id"),
+        Index("ix_members_community_username", "community_id", "username"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    platform_user_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LEN))
+    display_name: Mapped[str] = mapped_column(String(NAME_LEN))
+    username: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    joined_at: Mapped[datetime | None]
+    first_seen_at: Mapped[datetime]
+    last_active_at: Mapped[datetime | None]
+    left_at: Mapped[datetime | None]
+    birthday_month: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_day: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_year: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_year_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+
+
+class MemberRole(Base):
+    """A bot-level role granted in chat (moderator, planner, analyst, expert)."""
+
+    __tablename__ = "member_roles"
+    __table_args__ = (UniqueConstraint("member_id", "role"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(32))
+    granted_by_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    granted_at: Mapped[datetime]
+
+
+class ProcessedUpdate(Base):
+    """One row per platform update handled; the unique key turns redeliveries into no-ops."""
+
+    __tablename__ = "processed_updates"
+    __table_args__ = (UniqueConstraint("platform", "update_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(PLATFORM_LEN))
+    update_key: Mapped[str] = mapped_column(String(UPDATE_KEY_LEN))
+    processed_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AuditEntry(Base):
+    """Who changed what, for operators to review."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_community_created", "community_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int | None] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE")
+    )
+    actor_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    target_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    action: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]

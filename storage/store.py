@@ -1,0 +1,26 @@
+"""All repositories over one database, handed to handlers as ``ctx.store``."""
+
+from __future__ import annotations
+
+from storage.audit import AuditRepo
+from storage.communities import CommunityRepo
+from storage.db import Database
+from storage.members import MemberRepo
+from storage.roles import RoleRepo
+from storage.updates import UpdateRepo
+
+__all__ = ["Store"]
+
+
+class Store:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.communities = CommunityRepo(db)
+        self.members = MemberRepo(db)
+        self.roles = RoleRepo(db)
+        self.updates = UpdateRepo(db)
+        self.audit = AuditRepo()
+
+    def transaction(self):  # type: ignore[no-untyped-def]
+        """Shortcut for ``db.transaction()``: one session, one transaction."""
+        return self.db.transaction()

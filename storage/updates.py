@@ -1,0 +1,40 @@
+"""Dedupe of platform updates by a unique (platform, update key) row, not a high-water mark."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import Database
+from storage.models import UPDATE_KEY_LEN, ProcessedUpdate
+
+__all__ = ["UpdateRepo"]
+
+
+class UpdateRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def claim(
+        self, session: AsyncSession, platform: str, update_key: str, now: datetime
+    ) -> bool:
+        """``True`` for the first delivery of an update, ``False`` for every redelivery."""
+        if len(update_key) > UPDATE_KEY_LEN:
+            raise ValueError(f"update key longer than {UPDATE_KEY_LEN} characters")
+        table = ProcessedUpdate.__table__
+        stmt = (
+            self.db.insert(table)
+            .values(platform=platform, update_key=update_key, processed_at=now)
+            .on_conflict_do_nothing(index_elements=["platform", "update_key"])
+            .returning(table.c.id)
+        )
+        return (await session.execute(stmt)).first() is not None
+
+    async def prune(self, session: AsyncSession, older_than: datetime) -> int:
+        """Forget updates older than any platform redelivers (Telegram keeps them 24 h)."""
+        result = await session.execute(
+            delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < older_than)
+        )
+        return result.rowcount or 0  # type: ignore[attr-defined]

@@ -1,0 +1,170 @@
+"""Test helpers shared by the suites: an in-memory fake adapter and a dispatcher harness."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.actions import Action, ActionResult, DeclineReason
+from bot.clock import FakeClock
+from bot.config import Settings
+from bot.dispatch import Dispatcher
+from bot.events import (
+    ButtonPressed,
+    Chat,
+    ChatType,
+    MemberJoined,
+    MemberLeft,
+    MessageEvent,
+    ReplyTo,
+    User,
+    parse_command,
+)
+from bot.features import Feature, Registry
+from bot.governor import Governor, Limits
+from handlers import all_features
+from persona import Renderer
+from storage import Store
+
+PLATFORM = "fake"
+
+
+class FakeAdapter:
+    """Records every action; can be told to decline or fail some kinds."""
+
+    platform = PLATFORM
+    bot_username = "qunbot"
+
+    def __init__(self) -> None:
+        self.actions: list[Action] = []
+        self.admins: set[tuple[str, str]] = set()
+        self.decline: dict[str, ActionResult] = {}
+        self._ids = itertools.count(100)
+
+    async def perform(self, action: Action) -> ActionResult:
+        self.actions.append(action)
+        if action.kind in self.decline:
+            return self.decline[action.kind]
+        return ActionResult.done(str(next(self._ids)))
+
+    async def is_admin(self, chat_id: str, user_id: str) -> bool:
+        return (chat_id, user_id) in self.admins
+
+    def texts(self) -> list[str]:
+        """The plain text of every message-like action, in order."""
+        return [a.text.plain() for a in self.actions if hasattr(a, "text") and a.text is not None and hasattr(a.text, "plain")]
+
+    def take(self) -> list[Action]:
+        taken, self.actions = self.actions, []
+        return taken
+
+
+def unlimited_governor() -> Governor:
+    return Governor(Limits(global_rate=1e9, global_burst=1e9, group_rate=1e9, group_burst=1e9, private_rate=1e9, private_burst=1e9))
+
+
+@dataclass
+class Harness:
+    """A dispatcher over real storage with the fake adapter attached."""
+
+    store: Store
+    settings: Settings
+    clock: FakeClock
+    features: Iterable[Feature] | None = None
+    adapter: FakeAdapter = field(default_factory=FakeAdapter)
+
+    def __post_init__(self) -> None:
+        self.registry = Registry(
+            list(self.features) if self.features is not None else all_features(),
+            self.settings.keywords,
+        )
+        self.dispatcher = Dispatcher(
+            registry=self.registry,
+            store=self.store,
+            renderer=Renderer(),
+            settings=self.settings,
+            clock=self.clock,
+        )
+        self.dispatcher.attach(self.adapter, unlimited_governor())
+        self._keys = itertools.count(1)
+
+    # -- event builders ---------------------------------------------------------------------
+    def user(self, name: str, *, username: str | None = None, is_bot: bool = False) -> User:
+        return User(id=f"id-{name.casefold()}", name=name, username=username, is_bot=is_bot)
+
+    def chat(self, chat_id: str = "g1", *, private: bool = False) -> Chat:
+        kind = ChatType.PRIVATE if private else ChatType.GROUP
+        return Chat(platform=PLATFORM, id=chat_id, type=kind, title=None if private else f"Group {chat_id}")
+
+    def _base(self, user: User | None, chat: Chat, key: str | None, at: datetime | None) -> dict[str, Any]:
+        return {
+            "platform": PLATFORM,
+            "update_key": key or f"u{next(self._keys)}",
+            "chat": chat,
+            "sender": user,
+            "at": at or self.clock.now(),
+        }
+
+    def message(
+        self,
+        text: str,
+        *,
+        user: str | User = "Alice",
+        chat: str = "g1",
+        private: bool = False,
+        key: str | None = None,
+        reply_to: User | None = None,
+        mentions: tuple[User, ...] = (),
+        admin: bool | None = None,
+    ) -> MessageEvent:
+        sender = user if isinstance(user, User) else self.user(user)
+        base = self._base(sender, self.chat(chat, private=private), key, None)
+        return MessageEvent(
+            **base,
+            message_id=base["update_key"],
+            text=text,
+            command=parse_command(text, "qunbot"),
+            reply_to=ReplyTo(message_id="earlier", sender=reply_to) if reply_to else None,
+            mentions=mentions,
+            sender_is_admin=admin,
+        )
+
+    def join(self, name: str | User, *, chat: str = "g1", key: str | None = None) -> MemberJoined:
+        member = name if isinstance(name, User) else self.user(name)
+        return MemberJoined(**self._base(member, self.chat(chat), key, None), member=member)
+
+    def leave(self, name: str, *, chat: str = "g1") -> MemberLeft:
+        member = self.user(name)
+        return MemberLeft(**self._base(member, self.chat(chat), None, None), member=member)
+
+    def press(self, data: str, *, user: str = "Alice", chat: str = "g1") -> ButtonPressed:
+        return ButtonPressed(
+            **self._base(self.user(user), self.chat(chat), None, None),
+            press_id="press-1",
+            message_id="m1",
+            data=data,
+        )
+
+    async def send(self, event: Any) -> list[Action]:
+        """Handle one event and return the actions it produced."""
+        self.adapter.actions.clear()
+        await self.dispatcher.handle(event)
+        return self.adapter.take()
+
+    async def say(self, text: str, **kwargs: Any) -> list[str]:
+        """Send a message and return the plain text of every reply."""
+        return [a.text.plain() for a in await self.send(self.message(text, **kwargs)) if hasattr(a, "text")]
+
+
+def make_settings(**sections: dict[str, Any]) -> Settings:
+    """Settings from defaults plus the given sections (no file, no environment)."""
+    data: dict[str, Any] = {"console": {"enabled": False}}
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return Settings(**data)
+
+
+_ = DeclineReason

@@ -1,0 +1,109 @@
+"""Configuration: defaults, TOML, environment overrides, and errors with key paths."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, Settings, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("QUNBOT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_file() -> None:
+    settings, used = load_config()
+    assert used is None
+    assert settings.storage.url == "sqlite+aiosqlite:///qunbot.db"
+    assert settings.console_enabled
+
+
+def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, '[persona]\nname = "File"\ntone = "lively"\n')
+    monkeypatch.setenv("QUNBOT_PERSONA__NAME", "Env")
+    settings, used = load_config(path)
+    assert used == path
+    assert (settings.persona.name, settings.persona.tone) == ("Env", "lively")
+
+
+def test_errors_name_the_key_path_and_expected_form(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[persona]\ntone = "grumpy"\ncolour = 1\n[community]\ntimezone = "Mars/Base"\n'
+        'day_reset_hour = 24\n[owners]\nids = ["12345"]\n[bogus]\nx = 1\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    problems = "\n".join(caught.value.problems)
+    assert "persona.tone: Input should be 'warm', 'lively' or 'professional' (got 'grumpy')" in problems
+    assert "persona.colour: unknown key" in problems
+    assert "community.timezone: expected an IANA time zone" in problems
+    assert "community.day_reset_hour: Input should be less than or equal to 23" in problems
+    assert "owners.ids: '12345': expected 'platform:user_id'" in problems
+    assert "bogus: unknown key" in problems
+
+
+def test_bad_environment_value_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUNBOT_COMMUNITY__DAY_RESET_HOUR", "noon")
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert caught.value.source == "environment"
+    assert caught.value.problems[0].startswith("community.day_reset_hour:")
+
+
+def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[persona\n"))
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_console_auto_turns_off_with_a_token(tmp_path: Path) -> None:
+    settings, _ = load_config(write(tmp_path, '[telegram]\ntoken = "1:abc"\n'))
+    assert not settings.console_enabled
+    forced, _ = load_config(write(tmp_path, '[telegram]\ntoken = "1:abc"\n[console]\nenabled = true\n'))
+    assert forced.console_enabled
+
+
+def _paths(model: type, prefix: str = "") -> set[str]:
+    from pydantic import BaseModel
+
+    found = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found |= _paths(annotation, f"{prefix}{name}.")
+        else:
+            found.add(prefix + name)
+    return found
+
+
+def test_example_documents_every_option_with_its_default() -> None:
+    text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    example = tomllib.loads(text)
+    assert Settings(**example).model_dump() == Settings().model_dump()
+    for path in _paths(Settings):
+        section, _, key = path.rpartition(".")
+        if section:
+            assert f"[{section}]" in text, f"section [{section}] missing from config.example.toml"
+            block = text.split(f"[{section}]", 1)[1].split("\n[", 1)[0]
+            assert f"{key} =" in block, f"{path} is not documented in config.example.toml"
+        else:
+            assert f"[{key}]" in text, f"[{key}] missing from config.example.toml"

@@ -1,0 +1,83 @@
+"""Permissions, clock, day boundaries and the feature registry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.clock import FakeClock, OffsetClock, parse_offset
+from bot.context import local_date
+from bot.features import Feature, Registry, RegistryError
+from bot.permissions import Role, allowed, effective, owner_keys
+
+
+def test_role_implications() -> None:
+    assert allowed([Role.MODERATOR], [Role.PLANNER])
+    assert allowed([Role.ADMIN], [Role.ANALYST])
+    assert allowed([Role.OWNER], [Role.EXPERT])
+    assert not allowed([Role.PLANNER], [Role.MODERATOR])
+    assert not allowed([Role.ANALYST], [Role.PLANNER])
+    assert not allowed([], [Role.EXPERT])
+    assert allowed([], [])
+    assert Role.OWNER not in effective([Role.ADMIN])
+    assert owner_keys(["Telegram:123", "console:alice"]) == {("telegram", "123"), ("console", "alice")}
+
+
+@pytest.mark.parametrize(("text", "delta"), [("+1d", timedelta(days=1)), ("3h", timedelta(hours=3)), ("+30m", timedelta(minutes=30))])
+def test_parse_offset(text: str, delta: timedelta) -> None:
+    assert parse_offset(text) == delta
+
+
+@pytest.mark.parametrize("text", ["", "tomorrow", "+1y", "-1d"])
+def test_parse_offset_rejects(text: str) -> None:
+    assert parse_offset(text) is None
+
+
+def test_clocks() -> None:
+    fake = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
+    fake.advance(timedelta(hours=5))
+    assert fake.now() == datetime(2026, 1, 1, 5, tzinfo=UTC)
+    offset = OffsetClock(fake)
+    offset.advance(timedelta(days=1))
+    assert offset.now() == datetime(2026, 1, 2, 5, tzinfo=UTC)
+
+
+def test_local_date_follows_zone_and_reset_hour() -> None:
+    shanghai = ZoneInfo("Asia/Shanghai")
+    late_utc = datetime(2026, 11, 20, 17, 30, tzinfo=UTC)  # 01:30 on the 21st in Shanghai
+    assert local_date(late_utc, shanghai).isoformat() == "2026-11-21"
+    assert local_date(late_utc, shanghai, reset_hour=4).isoformat() == "2026-11-20"
+    # Daylight saving: New York's 2026-03-08 has 23 hours; days still line up at the reset hour.
+    york = ZoneInfo("America/New_York")
+    before = datetime(2026, 3, 8, 6, 59, tzinfo=UTC)  # 01:59 EST
+    after = datetime(2026, 3, 8, 7, 1, tzinfo=UTC)  # 03:01 EDT
+    assert local_date(before, york) == local_date(after, york)
+
+
+async def _noop(ctx: object) -> None:
+    return None
+
+
+def test_registry_rejects_duplicates_and_applies_keyword_overrides() -> None:
+    one, two = Feature("one"), Feature("two")
+    one.command("ping", keywords=["乒"])(_noop)
+    two.command("ping")(_noop)
+    with pytest.raises(RegistryError):
+        Registry([one, two])
+    registry = Registry([one], {"ping": ["碰", "Ping  Now"]})
+    assert registry.keyword("碰") is not None
+    assert registry.keyword("ping now") is not None
+    assert registry.keyword("乒") is None
+    with pytest.raises(RegistryError):
+        Registry([one], {"nosuch": ["x"]})
+
+
+def test_button_prefixes() -> None:
+    feature = Feature("f")
+    feature.button("poll")(_noop)
+    registry = Registry([feature])
+    assert registry.button("poll:12:3") is not None
+    assert registry.button("poll") is not None
+    assert registry.button("polls:1") is None

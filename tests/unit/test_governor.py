@@ -1,0 +1,93 @@
+"""The governor on a fake monotonic clock: no real sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.governor import Governor, Limits, RetryAfter, Transient, Unsure
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def governor(time: FakeTime, **limits: float) -> Governor:
+    return Governor(Limits(**limits), monotonic=time.monotonic, sleep=time.sleep)  # type: ignore[arg-type]
+
+
+async def test_group_limit_spaces_messages_after_the_burst() -> None:
+    time = FakeTime()
+    gov = governor(time, group_rate=20 / 60, group_burst=20)
+    sent: list[float] = []
+
+    async def send() -> None:
+        sent.append(time.now)
+
+    for _ in range(22):
+        await gov.run("tg:g1", send)
+    assert sent[19] == 1000.0  # the burst of 20 goes at once
+    assert sent[20] == pytest.approx(1003.0) and sent[21] == pytest.approx(1006.0)
+
+
+async def test_rate_limit_in_one_chat_does_not_delay_another() -> None:
+    time = FakeTime()
+    gov = governor(time)
+    attempts = {"a": 0}
+
+    async def limited() -> str:
+        attempts["a"] += 1
+        if attempts["a"] == 1:
+            raise RetryAfter(7)
+        return "a"
+
+    async def other() -> str:
+        return "b"
+
+    assert await gov.run("tg:a", limited) == "a"
+    assert time.slept == [7]
+    start = time.now
+    assert await gov.run("tg:b", other) == "b"
+    assert time.now == start  # chat b was never paused
+
+
+async def test_transient_failures_retry_with_backoff_then_give_up() -> None:
+    time = FakeTime()
+    gov = governor(time, max_attempts=3, backoff=0.5)
+    calls = 0
+
+    async def flaky() -> None:
+        nonlocal calls
+        calls += 1
+        raise Transient("502")
+
+    with pytest.raises(Transient):
+        await gov.run("tg:g", flaky)
+    assert calls == 3
+    assert time.slept == [0.5, 1.0]
+
+
+async def test_unsure_is_never_retried() -> None:
+    time = FakeTime()
+    gov = governor(time)
+    calls = 0
+
+    async def timeout_after_send() -> None:
+        nonlocal calls
+        calls += 1
+        raise Unsure("timed out after the request was sent")
+
+    with pytest.raises(Unsure):
+        await gov.run("tg:g", timeout_after_send)
+    assert calls == 1

@@ -1,0 +1,111 @@
+"""Persona rendering: markup from packs only, variables always text, deterministic variety."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.richtext import Bold, Code, Mention, RichText, Text
+from persona import Persona, Renderer
+from persona.render import PackError, Packs
+
+ZH = """
+[_meta]
+locale = "zh-CN"
+[_meta.honorific]
+warm = "亲爱的{name}"
+[_meta.flourish]
+warm = ["🌷"]
+[greet]
+warm = ["你好{member}，我是**{bot}** 🌷", "欢迎{member} ✨", "嗨{member}", "哈喽{member}"]
+professional = ["您好{member}"]
+[label]
+any = "标签"
+[only_zh]
+warm = ["只有中文"]
+"""
+EN = """
+[_meta]
+locale = "en"
+[_meta.honorific]
+warm = "dear {name}"
+[greet]
+warm = ["Hello {member}, I am **{bot}** 🌷", "Welcome {member}"]
+[label]
+any = "label"
+[code]
+any = "Use `{usage}` please"
+"""
+
+
+@pytest.fixture
+def renderer(tmp_path: Path) -> Renderer:
+    (tmp_path / "zh-CN.toml").write_text(ZH, encoding="utf-8")
+    (tmp_path / "en.toml").write_text(EN, encoding="utf-8")
+    return Renderer(Packs.load(tmp_path))
+
+
+def zh(**kw: object) -> Persona:
+    return Persona(name="小群", **kw)  # type: ignore[arg-type]
+
+
+def test_variables_never_become_markup(renderer: Renderer) -> None:
+    evil = '<b>&"_*[x]**</b>'
+    text = renderer.render(Persona(name="**x**", locale="en"), "greet", seed="s1", member=evil)
+    assert all(isinstance(s, Text | Bold) for s in text)
+    assert evil in text.plain()
+    bold = [s for s in text if isinstance(s, Bold)]
+    assert bold in ([], [Bold(text="**x**")])  # the persona name inside the pack's bold, verbatim
+
+
+def test_pack_markup_becomes_segments(renderer: Renderer) -> None:
+    persona = Persona(name="Qun", locale="en")
+    text = renderer.render(persona, "code", usage="/x *y*")
+    assert text.segments == (Text(text="Use "), Code(text="/x *y*"), Text(text=" please"))
+
+
+def test_same_seed_same_variant_different_seeds_vary(renderer: Renderer) -> None:
+    persona = zh()
+    first = renderer.render(persona, "greet", seed="chat|alice|2026-11-21", member="A").plain()
+    assert first == renderer.render(persona, "greet", seed="chat|alice|2026-11-21", member="A").plain()
+    seen = {
+        renderer.render(persona, "greet", seed=f"chat|alice|2026-11-{day}", member="A").plain()
+        for day in range(1, 29)
+    }
+    assert len(seen) >= 3
+
+
+def test_address_wraps_a_real_mention_in_the_honorific(renderer: Renderer) -> None:
+    address = renderer.address(zh(), "42", "<b>Bob</b>")
+    assert address.segments == (Text(text="亲爱的"), Mention(text="<b>Bob</b>", user_id="42"))
+    custom = renderer.address(zh(honorific="{name}同学"), "42", "Bob")
+    assert custom.plain() == "Bob同学"
+
+
+def test_tone_falls_back_and_locale_falls_back(renderer: Renderer) -> None:
+    assert renderer.render(zh(tone="professional"), "greet", member="A").plain() == "您好A"
+    assert renderer.render(zh(tone="lively"), "greet", seed="x", member="A").plain()  # lively -> warm
+    assert renderer.render(zh(locale="en"), "only_zh").plain() == "只有中文"
+
+
+def test_emoji_levels(renderer: Renderer) -> None:
+    seed = next(s for s in map(str, range(100)) if "🌷" in renderer.render(zh(), "greet", seed=s, member="A").plain())
+    assert "🌷" not in renderer.render(zh(emoji=0), "greet", seed=seed, member="A").plain()
+    assert "🌷" in renderer.render(zh(emoji=0), "greet", seed=seed, member="🌷").plain()  # member text kept
+    loud = renderer.render(zh(emoji=2), "greet", seed="q", member="A").plain()
+    assert loud.endswith(" 🌷")
+    assert renderer.render(zh(emoji=2), "label").plain() == "标签"  # labels get no flourish
+
+
+def test_missing_key_and_missing_value_are_errors(renderer: Renderer) -> None:
+    with pytest.raises(PackError):
+        renderer.render(zh(), "no.such.key")
+    with pytest.raises(PackError):
+        renderer.render(zh(), "greet", seed="x")
+
+
+def test_richtext_join_and_merge() -> None:
+    text = RichText.join([RichText.of("a", "b"), RichText.of(Bold(text="c"))])
+    assert text.segments == (Text(text="ab\n"), Bold(text="c"))
+    assert text.plain() == "ab\nc"
