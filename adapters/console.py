@@ -92,7 +92,9 @@ class ConsoleAdapter:
         self.clock = clock
         self.zone = zone
         self.on_clock_moved = on_clock_moved
-        self.group = Chat(platform=self.platform, id=GROUP_ID, type=ChatType.GROUP, title=chat_title)
+        self.group = Chat(
+            platform=self.platform, id=GROUP_ID, type=ChatType.GROUP, title=chat_title
+        )
         self.users: dict[str, User] = {}
         self.admins: set[str] = set()
         self.current = self._user(user)
@@ -165,9 +167,7 @@ class ConsoleAdapter:
                 return True
             case "/join" if rest:
                 user = self._user(rest)
-                await self._deliver(
-                    MemberJoined(**self._base(self.group, user), member=user)
-                )
+                await self._deliver(MemberJoined(**self._base(self.group, user), member=user))
                 return True
             case "/leave" if rest:
                 user = self._user(rest)
@@ -249,7 +249,9 @@ class ConsoleAdapter:
         )
         await self._deliver(event)
 
-    async def _deliver(self, event: MessageEvent | MemberJoined | MemberLeft | ButtonPressed) -> None:
+    async def _deliver(
+        self, event: MessageEvent | MemberJoined | MemberLeft | ButtonPressed
+    ) -> None:
         assert self.dispatcher is not None
         # Sequential on purpose: the transcript must read in the order it was typed.
         await self.dispatcher.handle(event)

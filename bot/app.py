@@ -50,14 +50,19 @@ class App:
         if unavailable:
             raise ConfigError(
                 "config",
-                [f"{name}.token: the {name} adapter is not part of this version yet" for name in unavailable],
+                [
+                    f"{name}.token: the {name} adapter is not part of this version yet"
+                    for name in unavailable
+                ],
             )
         self.console_clock = _console_clock(settings) if settings.console_enabled else None
         self.clock: Clock = clock or self.console_clock or SystemClock()
         self.db = Database(settings.storage.url)
         self.store = Store(self.db)
         try:
-            self.registry = Registry(features if features is not None else all_features(), settings.keywords)
+            self.registry = Registry(
+                features if features is not None else all_features(), settings.keywords
+            )
         except RegistryError as error:
             raise ConfigError("config", [f"keywords: {error}"]) from None
         self.dispatcher = Dispatcher(

@@ -220,7 +220,9 @@ def load_config(path: Path | str | None = None) -> tuple[Settings, Path | None]:
     Returns the settings and the file actually read (``None``: defaults and environment only).
     """
     explicit = path is not None or CONFIG_ENV in os.environ
-    chosen = Path(path) if path is not None else Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_PATH))
+    chosen = (
+        Path(path) if path is not None else Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_PATH))
+    )
     data: dict[str, Any] = {}
     used: Path | None = None
     if chosen.exists():

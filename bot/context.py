@@ -210,9 +210,7 @@ class Context(TickContext):
             buttons=tuple(tuple(row) for row in buttons),
         )
 
-    async def audit(
-        self, action: str, *, target: MemberInfo | None = None, **detail: Any
-    ) -> None:
+    async def audit(self, action: str, *, target: MemberInfo | None = None, **detail: Any) -> None:
         """Write an audit entry for a change made by the sender."""
         async with self.store.transaction() as session:
             await self.store.audit.add(

@@ -87,7 +87,9 @@ class Dispatcher:
         self.outbound: dict[str, Outbound] = {}
         self.governors: dict[str, Governor] = {}
         self._shared = _Shared(store, clock, renderer, settings, self)
-        self._queues: dict[tuple[str, str], asyncio.Queue[tuple[EventBase, asyncio.Future[Any]]]] = {}
+        self._queues: dict[
+            tuple[str, str], asyncio.Queue[tuple[EventBase, asyncio.Future[Any]]]
+        ] = {}
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._chat_types: dict[tuple[str, str], ChatType] = {}
 
@@ -247,14 +249,19 @@ class Dispatcher:
             return await self._perform_all(
                 ctx,
                 AnswerButton(
-                    platform=event.platform, chat_id=event.chat.id, press_id=event.press_id, text=note
+                    platform=event.platform,
+                    chat_id=event.chat.id,
+                    press_id=event.press_id,
+                    text=note,
                 ),
             )
         outcome = await self._guard(ctx, f"button {spec.prefix}", spec.handler(ctx))
         return await self._perform_all(ctx, outcome)
 
     # -- arguments ------------------------------------------------------------------------
-    async def _parse_args(self, ctx: Context, spec: CommandSpec, command: Command) -> dict[str, Any]:
+    async def _parse_args(
+        self, ctx: Context, spec: CommandSpec, command: Command
+    ) -> dict[str, Any]:
         rest = command.arg_text
         values: dict[str, Any] = {}
         reply_used = False
@@ -375,7 +382,7 @@ class Dispatcher:
         for action in as_actions(outcome):
             result = await self.perform(action)
             results.append(result)
-            if not result.ok and not isinstance(action, _MESSAGE_KINDS + (AnswerButton,)):
+            if not result.ok and not isinstance(action, (*_MESSAGE_KINDS, AnswerButton)):
                 intent = f"declined.{(result.reason or DeclineReason.FAILED).value}"
                 await self.perform(ctx.reply(intent, right=result.detail or "-"))
         return results
@@ -406,7 +413,9 @@ class Dispatcher:
         try:
             return await outbound.is_admin(chat_id, user_id)
         except Exception:
-            log.exception("could not ask %s whether %s is an admin of %s", platform, user_id, chat_id)
+            log.exception(
+                "could not ask %s whether %s is an admin of %s", platform, user_id, chat_id
+            )
             return False
 
     async def persona_name(self, platform: str, chat_id: str) -> str:

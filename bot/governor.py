@@ -137,7 +137,9 @@ class Governor:
                 return await call()
             except RetryAfter as limited:
                 self._paused_until[chat_key] = self._monotonic() + limited.seconds
-                log.warning("rate limited in %s for %.1fs (attempt %d)", chat_key, limited.seconds, attempt)
+                log.warning(
+                    "rate limited in %s for %.1fs (attempt %d)", chat_key, limited.seconds, attempt
+                )
                 if attempt >= self.limits.max_attempts:
                     raise
             except Transient:

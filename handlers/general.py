@@ -50,7 +50,11 @@ async def me(ctx: Context) -> Reply:
         else ctx.say("me.no_roles").plain()
     )
     return ctx.reply(
-        "me.profile", member=ctx.address(ctx.sender), days=days, since=since.isoformat(), roles=roles
+        "me.profile",
+        member=ctx.address(ctx.sender),
+        days=days,
+        since=since.isoformat(),
+        roles=roles,
     )
 
 

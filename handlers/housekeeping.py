@@ -23,5 +23,5 @@ async def prune_processed_updates(ctx: TickContext) -> int:
     async with ctx.store.transaction() as session:
         removed = await ctx.store.updates.prune(session, ctx.now - DEDUPE_WINDOW)
     if removed:
-        log.info("forgot %d processed updates older than %s", removed, DEDUPE_WINDOW)
+        log.debug("forgot %d processed updates older than %s", removed, DEDUPE_WINDOW)
     return removed

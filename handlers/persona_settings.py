@@ -28,7 +28,9 @@ async def persona(ctx: Context) -> Reply:
     action = ctx.args["action"]
     if action is None:
         current = ctx.persona
-        return ctx.reply("persona.show", name=current.name, tone=current.tone, locale=current.locale)
+        return ctx.reply(
+            "persona.show", name=current.name, tone=current.tone, locale=current.locale
+        )
     refusal = await ctx.refusal([Role.ADMIN])
     if refusal is not None:
         return refusal
@@ -42,10 +44,9 @@ async def persona(ctx: Context) -> Reply:
             return ctx.reply("error.usage", usage=ctx.usage())
         problem = _check(field, value)
         if problem is not None:
-            return ctx.reply("persona.bad_value", field=field, choices=problem)
-        changes = {field: value.strip() if field == "name" else value.strip().lower()}
-        if field == "locale":
-            changes[field] = value.strip().replace("zh-cn", "zh-CN")
+            label = ctx.say(f"persona.field.{field}").plain()
+            return ctx.reply("persona.bad_value", field=label, choices=problem)
+        changes = {field: _normalize(field, value)}
     async with ctx.store.transaction() as session:
         for name, new in changes.items():
             await ctx.store.communities.set_persona(session, ctx.community.id, name, new, ctx.now)
@@ -55,7 +56,17 @@ async def persona(ctx: Context) -> Reply:
     ctx.persona = resolve_persona(ctx.settings, community)
     if action == "reset":
         return ctx.reply("persona.reset", name=ctx.persona.name)
-    return ctx.reply("persona.changed", field=field, value=changes[field])
+    label = ctx.say(f"persona.field.{field}").plain()
+    return ctx.reply("persona.changed", field=label, value=changes[field])
+
+
+def _normalize(field: str, value: str) -> str:
+    value = value.strip()
+    if field == "tone":
+        return value.lower()
+    if field == "locale":
+        return {locale.lower(): locale for locale in LOCALES}[value.lower()]
+    return value
 
 
 def _check(field: str, value: str) -> str | None:

@@ -19,7 +19,7 @@ from string import Formatter
 from typing import Any
 
 from bot.richtext import Bold, Code, Italic, Link, Mention, RichText, Segment, Text
-from persona.persona import LOCALES, TONES, Persona
+from persona.persona import TONES, Persona
 
 __all__ = ["PACKS_DIR", "PackError", "Packs", "Renderer", "default_packs", "placeholders"]
 
@@ -54,7 +54,9 @@ def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in Formatter().parse(template) if name}
 
 
-def _flatten(prefix: str, table: Mapping[str, Any], out: dict[str, dict[str, tuple[str, ...]]]) -> None:
+def _flatten(
+    prefix: str, table: Mapping[str, Any], out: dict[str, dict[str, tuple[str, ...]]]
+) -> None:
     for key, value in table.items():
         name = f"{prefix}.{key}" if prefix else key
         if isinstance(value, str):

@@ -93,10 +93,14 @@ class CommunityRepo:
         row = await session.get(Community, community_id)
         return CommunityInfo.of(row) if row else None
 
-    async def find(self, session: AsyncSession, platform: str, chat_id: str) -> CommunityInfo | None:
+    async def find(
+        self, session: AsyncSession, platform: str, chat_id: str
+    ) -> CommunityInfo | None:
         row = (
             await session.execute(
-                select(Community).where(Community.platform == platform, Community.chat_id == chat_id)
+                select(Community).where(
+                    Community.platform == platform, Community.chat_id == chat_id
+                )
             )
         ).scalar_one_or_none()
         return CommunityInfo.of(row) if row else None

@@ -146,4 +146,6 @@ class MemberRepo:
     async def set_timezone(
         self, session: AsyncSession, member_id: int, timezone: str | None
     ) -> None:
-        await session.execute(update(Member).where(Member.id == member_id).values(timezone=timezone))
+        await session.execute(
+            update(Member).where(Member.id == member_id).values(timezone=timezone)
+        )

@@ -43,7 +43,9 @@ class RoleRepo:
         return (result.rowcount or 0) > 0  # type: ignore[attr-defined]
 
     async def of_member(self, session: AsyncSession, member_id: int) -> set[str]:
-        rows = await session.execute(select(MemberRole.role).where(MemberRole.member_id == member_id))
+        rows = await session.execute(
+            select(MemberRole.role).where(MemberRole.member_id == member_id)
+        )
         return set(rows.scalars())
 
     async def in_community(

@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.clock import FakeClock
-from storage import Database, Store
-from storage import migrate
+from storage import Database, Store, migrate
 from tests.support import Harness, make_settings
 
 POSTGRES_URL = os.environ.get("QUNBOT_TEST_POSTGRES_URL", "")
@@ -33,7 +32,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if POSTGRES_URL:
         return
     if REQUIRE_POSTGRES:
-        raise pytest.UsageError("QUNBOT_TEST_REQUIRE_POSTGRES=1 but QUNBOT_TEST_POSTGRES_URL is not set")
+        raise pytest.UsageError(
+            "QUNBOT_TEST_REQUIRE_POSTGRES=1 but QUNBOT_TEST_POSTGRES_URL is not set"
+        )
     skip = pytest.mark.skip(reason="set QUNBOT_TEST_POSTGRES_URL to run the PostgreSQL tests")
     for item in items:
         if "postgres" in item.keywords:

@@ -55,7 +55,11 @@ class FakeAdapter:
 
     def texts(self) -> list[str]:
         """The plain text of every message-like action, in order."""
-        return [a.text.plain() for a in self.actions if hasattr(a, "text") and a.text is not None and hasattr(a.text, "plain")]
+        return [
+            a.text.plain()
+            for a in self.actions
+            if hasattr(a, "text") and a.text is not None and hasattr(a.text, "plain")
+        ]
 
     def take(self) -> list[Action]:
         taken, self.actions = self.actions, []
@@ -63,7 +67,16 @@ class FakeAdapter:
 
 
 def unlimited_governor() -> Governor:
-    return Governor(Limits(global_rate=1e9, global_burst=1e9, group_rate=1e9, group_burst=1e9, private_rate=1e9, private_burst=1e9))
+    return Governor(
+        Limits(
+            global_rate=1e9,
+            global_burst=1e9,
+            group_rate=1e9,
+            group_burst=1e9,
+            private_rate=1e9,
+            private_burst=1e9,
+        )
+    )
 
 
 @dataclass
@@ -97,9 +110,13 @@ class Harness:
 
     def chat(self, chat_id: str = "g1", *, private: bool = False) -> Chat:
         kind = ChatType.PRIVATE if private else ChatType.GROUP
-        return Chat(platform=PLATFORM, id=chat_id, type=kind, title=None if private else f"Group {chat_id}")
+        return Chat(
+            platform=PLATFORM, id=chat_id, type=kind, title=None if private else f"Group {chat_id}"
+        )
 
-    def _base(self, user: User | None, chat: Chat, key: str | None, at: datetime | None) -> dict[str, Any]:
+    def _base(
+        self, user: User | None, chat: Chat, key: str | None, at: datetime | None
+    ) -> dict[str, Any]:
         return {
             "platform": PLATFORM,
             "update_key": key or f"u{next(self._keys)}",
@@ -156,7 +173,11 @@ class Harness:
 
     async def say(self, text: str, **kwargs: Any) -> list[str]:
         """Send a message and return the plain text of every reply."""
-        return [a.text.plain() for a in await self.send(self.message(text, **kwargs)) if hasattr(a, "text")]
+        return [
+            a.text.plain()
+            for a in await self.send(self.message(text, **kwargs))
+            if hasattr(a, "text")
+        ]
 
 
 def make_settings(**sections: dict[str, Any]) -> Settings:

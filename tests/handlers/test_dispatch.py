@@ -16,7 +16,12 @@ from tests.support import Harness
 
 
 def custom(harness: Harness, *features: Feature) -> Harness:
-    return Harness(store=harness.store, settings=harness.settings, clock=harness.clock, features=[*all_features(), *features])
+    return Harness(
+        store=harness.store,
+        settings=harness.settings,
+        clock=harness.clock,
+        features=[*all_features(), *features],
+    )
 
 
 async def test_duplicate_update_is_handled_once(harness: Harness) -> None:
@@ -40,7 +45,9 @@ async def test_concurrent_redeliveries_run_the_handler_once(harness: Harness) ->
     assert calls == 1
 
 
-async def test_a_failing_handler_apologises_and_the_rest_keep_running(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failing_handler_apologises_and_the_rest_keep_running(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     seen: list[str] = []
     feature = Feature("fragile")
 
@@ -57,8 +64,18 @@ async def test_a_failing_handler_apologises_and_the_rest_keep_running(harness: H
         actions = await h.send(h.message("/boom", key="k-boom"))
     assert len(actions) == 1 and isinstance(actions[0], Reply)
     apology = actions[0].text.plain()
-    assert apology in {v for t in h.dispatcher._shared.renderer.packs.by_locale["zh-CN"].intents["error.apology"].values() for v in t}
-    assert "command /boom failed" in caplog.text and "k-boom" in caplog.text and "kaboom" in caplog.text
+    assert apology in {
+        v
+        for t in h.dispatcher._shared.renderer.packs.by_locale["zh-CN"]
+        .intents["error.apology"]
+        .values()
+        for v in t
+    }
+    assert (
+        "command /boom failed" in caplog.text
+        and "k-boom" in caplog.text
+        and "kaboom" in caplog.text
+    )
     assert seen == ["k-boom"]  # the message listener still ran
     assert len(await h.send(h.message("/start"))) == 1  # and the bot goes on
 
@@ -118,7 +135,10 @@ async def test_arguments_are_parsed_and_bad_ones_get_the_usage(harness: Harness)
     feature = Feature("args")
     got: dict[str, object] = {}
 
-    @feature.command("give", args=[Arg("member", "member"), Arg("amount", "int"), Arg("reason", "text", required=False)])
+    @feature.command(
+        "give",
+        args=[Arg("member", "member"), Arg("amount", "int"), Arg("reason", "text", required=False)],
+    )
     async def give(ctx: Context) -> None:
         got.update(ctx.args)
 
@@ -143,16 +163,22 @@ async def test_declined_moderation_action_is_explained(harness: Harness) -> None
 
     @feature.command("kickme")
     async def kickme(ctx: Context) -> Kick:
-        return Kick(platform=ctx.event.platform, chat_id=ctx.event.chat.id, user_id=ctx.event.sender.id)  # type: ignore[union-attr]
+        return Kick(
+            platform=ctx.event.platform, chat_id=ctx.event.chat.id, user_id=ctx.event.sender.id
+        )  # type: ignore[union-attr]
 
     h = custom(harness, feature)
-    h.adapter.decline["kick"] = ActionResult.declined(DeclineReason.MISSING_RIGHT, "can_restrict_members")
+    h.adapter.decline["kick"] = ActionResult.declined(
+        DeclineReason.MISSING_RIGHT, "can_restrict_members"
+    )
     actions = await h.send(h.message("/kickme"))
     assert isinstance(actions[0], Kick)
     assert isinstance(actions[1], Reply) and "can_restrict_members" in actions[1].text.plain()
 
 
-async def test_failure_to_send_is_contained(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+async def test_failure_to_send_is_contained(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     async def broken(action: object) -> ActionResult:
         raise ConnectionError("network down")
 

@@ -29,7 +29,11 @@ async def test_help_lists_every_registered_command_with_roles(harness: Harness) 
 async def test_help_in_english(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
     from storage import Store
 
-    h = Harness(store=Store(sqlite_db), settings=make_settings(persona={"locale": "en", "name": "Qun"}), clock=clock)
+    h = Harness(
+        store=Store(sqlite_db),
+        settings=make_settings(persona={"locale": "en", "name": "Qun"}),
+        clock=clock,
+    )
     [text] = await h.say("/help")
     assert "/persona" in text and "admin" in text
 
@@ -73,7 +77,9 @@ async def test_welcome_shows_configured_rules(sqlite_db, clock) -> None:  # type
 async def test_no_welcome_for_bots_or_when_disabled(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
     from storage import Store
 
-    h = Harness(store=Store(sqlite_db), settings=make_settings(community={"welcome": False}), clock=clock)
+    h = Harness(
+        store=Store(sqlite_db), settings=make_settings(community={"welcome": False}), clock=clock
+    )
     assert await h.send(h.join("Bob")) == []
     h2 = Harness(store=Store(sqlite_db), settings=make_settings(), clock=clock)
     assert await h2.send(h2.join(h2.user("Robo", is_bot=True))) == []

@@ -13,7 +13,9 @@ from storage.models import Community, Member, MemberRole
 TASKS = 40
 
 
-async def test_concurrent_claims_of_one_update_succeed_exactly_once(store: Store, clock: FakeClock) -> None:
+async def test_concurrent_claims_of_one_update_succeed_exactly_once(
+    store: Store, clock: FakeClock
+) -> None:
     async def claim() -> bool:
         async with store.transaction() as s:
             return await store.updates.claim(s, "telegram", "777", clock.now())
@@ -22,11 +24,29 @@ async def test_concurrent_claims_of_one_update_succeed_exactly_once(store: Store
     assert results.count(True) == 1
 
 
-async def test_concurrent_first_sight_creates_one_community_and_one_member(store: Store, clock: FakeClock) -> None:
+async def test_concurrent_first_sight_creates_one_community_and_one_member(
+    store: Store, clock: FakeClock
+) -> None:
     async def see(n: int) -> int:
         async with store.transaction() as s:
-            c = await store.communities.ensure(s, platform="fake", chat_id="busy", chat_type="group", title=f"t{n}", now=clock.now())
-            m = await store.members.record(s, community_id=c.id, platform_user_id="42", display_name=f"name{n}", username=None, is_bot=False, now=clock.now(), active=True)
+            c = await store.communities.ensure(
+                s,
+                platform="fake",
+                chat_id="busy",
+                chat_type="group",
+                title=f"t{n}",
+                now=clock.now(),
+            )
+            m = await store.members.record(
+                s,
+                community_id=c.id,
+                platform_user_id="42",
+                display_name=f"name{n}",
+                username=None,
+                is_bot=False,
+                now=clock.now(),
+                active=True,
+            )
             return m.id
 
     ids = await asyncio.gather(*(see(n) for n in range(TASKS)))
@@ -38,8 +58,18 @@ async def test_concurrent_first_sight_creates_one_community_and_one_member(store
 
 async def test_concurrent_role_grants_write_one_row(store: Store, clock: FakeClock) -> None:
     async with store.transaction() as s:
-        c = await store.communities.ensure(s, platform="fake", chat_id="g", chat_type="group", title=None, now=clock.now())
-        m = await store.members.record(s, community_id=c.id, platform_user_id="1", display_name="M", username=None, is_bot=False, now=clock.now())
+        c = await store.communities.ensure(
+            s, platform="fake", chat_id="g", chat_type="group", title=None, now=clock.now()
+        )
+        m = await store.members.record(
+            s,
+            community_id=c.id,
+            platform_user_id="1",
+            display_name="M",
+            username=None,
+            is_bot=False,
+            now=clock.now(),
+        )
 
     async def grant() -> bool:
         async with store.transaction() as s:

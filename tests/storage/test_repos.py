@@ -11,45 +11,85 @@ from storage import Store
 from storage.models import NAME_LEN, AuditEntry, Member
 
 
-async def test_community_ensure_is_idempotent_and_refreshes_title(store: Store, clock: FakeClock) -> None:
+async def test_community_ensure_is_idempotent_and_refreshes_title(
+    store: Store, clock: FakeClock
+) -> None:
     async with store.transaction() as s:
         first = await store.communities.ensure(
-            s, platform="telegram", chat_id="-1001234567890123", chat_type="group", title="Old", now=clock.now()
+            s,
+            platform="telegram",
+            chat_id="-1001234567890123",
+            chat_type="group",
+            title="Old",
+            now=clock.now(),
         )
     async with store.transaction() as s:
         again = await store.communities.ensure(
-            s, platform="telegram", chat_id="-1001234567890123", chat_type="group", title="New", now=clock.now()
+            s,
+            platform="telegram",
+            chat_id="-1001234567890123",
+            chat_type="group",
+            title="New",
+            now=clock.now(),
         )
         untitled = await store.communities.ensure(
-            s, platform="telegram", chat_id="-1001234567890123", chat_type="group", title=None, now=clock.now()
+            s,
+            platform="telegram",
+            chat_id="-1001234567890123",
+            chat_type="group",
+            title=None,
+            now=clock.now(),
         )
     assert first.id == again.id == untitled.id
     assert again.title == "New" and untitled.title == "New"
-    assert first.chat_id == "-1001234567890123"  # a platform id is a string, never truncated to 32 bits
+    assert (
+        first.chat_id == "-1001234567890123"
+    )  # a platform id is a string, never truncated to 32 bits
 
 
-async def test_member_join_keeps_first_join_and_leave_is_recorded(store: Store, clock: FakeClock) -> None:
+async def test_member_join_keeps_first_join_and_leave_is_recorded(
+    store: Store, clock: FakeClock
+) -> None:
     async with store.transaction() as s:
         community = await store.communities.ensure(
             s, platform="fake", chat_id="g", chat_type="group", title="G", now=clock.now()
         )
         first_join = clock.now()
         await store.members.record(
-            s, community_id=community.id, platform_user_id="9007199254740993", display_name="Ann",
-            username="ann", is_bot=False, now=clock.now(), joined_at=first_join,
+            s,
+            community_id=community.id,
+            platform_user_id="9007199254740993",
+            display_name="Ann",
+            username="ann",
+            is_bot=False,
+            now=clock.now(),
+            joined_at=first_join,
         )
     clock.advance(timedelta(days=10))
     async with store.transaction() as s:
         left = await store.members.record(
-            s, community_id=community.id, platform_user_id="9007199254740993", display_name="Ann",
-            username="ann", is_bot=False, now=clock.now(), left_at=clock.now(),
+            s,
+            community_id=community.id,
+            platform_user_id="9007199254740993",
+            display_name="Ann",
+            username="ann",
+            is_bot=False,
+            now=clock.now(),
+            left_at=clock.now(),
         )
     assert left.left_at == clock.now() and left.joined_at == first_join
     clock.advance(timedelta(days=1))
     async with store.transaction() as s:
         back = await store.members.record(
-            s, community_id=community.id, platform_user_id="9007199254740993", display_name="Ann B",
-            username="ann", is_bot=False, now=clock.now(), joined_at=clock.now(), active=True,
+            s,
+            community_id=community.id,
+            platform_user_id="9007199254740993",
+            display_name="Ann B",
+            username="ann",
+            is_bot=False,
+            now=clock.now(),
+            joined_at=clock.now(),
+            active=True,
         )
     assert back.joined_at == first_join
     assert back.left_at is None
@@ -66,8 +106,13 @@ async def test_overlong_names_are_cut_before_storage(store: Store, clock: FakeCl
             s, platform="fake", chat_id="g", chat_type="group", title="T" * 1000, now=clock.now()
         )
         member = await store.members.record(
-            s, community_id=community.id, platform_user_id="1", display_name="名" * 5000,
-            username=None, is_bot=False, now=clock.now(),
+            s,
+            community_id=community.id,
+            platform_user_id="1",
+            display_name="名" * 5000,
+            username=None,
+            is_bot=False,
+            now=clock.now(),
         )
     assert len(member.display_name) == NAME_LEN and member.display_name.endswith("…")
     assert community.title is not None and len(community.title) == 256
@@ -75,9 +120,27 @@ async def test_overlong_names_are_cut_before_storage(store: Store, clock: FakeCl
 
 async def test_find_by_name_prefers_username(store: Store, clock: FakeClock) -> None:
     async with store.transaction() as s:
-        c = await store.communities.ensure(s, platform="fake", chat_id="g", chat_type="group", title=None, now=clock.now())
-        await store.members.record(s, community_id=c.id, platform_user_id="1", display_name="bob", username="someone", is_bot=False, now=clock.now())
-        await store.members.record(s, community_id=c.id, platform_user_id="2", display_name="Robert", username="Bob", is_bot=False, now=clock.now())
+        c = await store.communities.ensure(
+            s, platform="fake", chat_id="g", chat_type="group", title=None, now=clock.now()
+        )
+        await store.members.record(
+            s,
+            community_id=c.id,
+            platform_user_id="1",
+            display_name="bob",
+            username="someone",
+            is_bot=False,
+            now=clock.now(),
+        )
+        await store.members.record(
+            s,
+            community_id=c.id,
+            platform_user_id="2",
+            display_name="Robert",
+            username="Bob",
+            is_bot=False,
+            now=clock.now(),
+        )
         found = await store.members.find_by_name(s, c.id, "@bob")
         missing = await store.members.find_by_name(s, c.id, "@nobody")
     assert found is not None and found.platform_user_id == "2"
@@ -86,12 +149,29 @@ async def test_find_by_name_prefers_username(store: Store, clock: FakeClock) -> 
 
 async def test_roles_grant_revoke_and_audit(store: Store, clock: FakeClock) -> None:
     async with store.transaction() as s:
-        c = await store.communities.ensure(s, platform="fake", chat_id="g", chat_type="group", title=None, now=clock.now())
-        m = await store.members.record(s, community_id=c.id, platform_user_id="1", display_name="M", username=None, is_bot=False, now=clock.now())
+        c = await store.communities.ensure(
+            s, platform="fake", chat_id="g", chat_type="group", title=None, now=clock.now()
+        )
+        m = await store.members.record(
+            s,
+            community_id=c.id,
+            platform_user_id="1",
+            display_name="M",
+            username=None,
+            is_bot=False,
+            now=clock.now(),
+        )
         assert await store.roles.grant(s, m.id, "planner", None, clock.now()) is True
         assert await store.roles.grant(s, m.id, "planner", None, clock.now()) is False
         assert await store.roles.of_member(s, m.id) == {"planner"}
-        await store.audit.add(s, community_id=c.id, actor_member_id=m.id, action="role.grant", now=clock.now(), detail={"role": "planner"})
+        await store.audit.add(
+            s,
+            community_id=c.id,
+            actor_member_id=m.id,
+            action="role.grant",
+            now=clock.now(),
+            detail={"role": "planner"},
+        )
     async with store.transaction() as s:
         assert await store.roles.revoke(s, m.id, "planner") is True
         assert await store.roles.revoke(s, m.id, "planner") is False
@@ -117,8 +197,23 @@ async def test_processed_updates_claim_once_and_prune(store: Store, clock: FakeC
 async def test_failed_transaction_rolls_back(store: Store, clock: FakeClock) -> None:
     try:
         async with store.transaction() as s:
-            c = await store.communities.ensure(s, platform="fake", chat_id="rollback", chat_type="group", title=None, now=clock.now())
-            await store.members.record(s, community_id=c.id, platform_user_id="1", display_name="X", username=None, is_bot=False, now=clock.now())
+            c = await store.communities.ensure(
+                s,
+                platform="fake",
+                chat_id="rollback",
+                chat_type="group",
+                title=None,
+                now=clock.now(),
+            )
+            await store.members.record(
+                s,
+                community_id=c.id,
+                platform_user_id="1",
+                display_name="X",
+                username=None,
+                is_bot=False,
+                now=clock.now(),
+            )
             raise RuntimeError("boom")
     except RuntimeError:
         pass

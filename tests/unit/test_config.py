@@ -52,7 +52,10 @@ def test_errors_name_the_key_path_and_expected_form(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     problems = "\n".join(caught.value.problems)
-    assert "persona.tone: Input should be 'warm', 'lively' or 'professional' (got 'grumpy')" in problems
+    assert (
+        "persona.tone: Input should be 'warm', 'lively' or 'professional' (got 'grumpy')"
+        in problems
+    )
     assert "persona.colour: unknown key" in problems
     assert "community.timezone: expected an IANA time zone" in problems
     assert "community.day_reset_hour: Input should be less than or equal to 23" in problems
@@ -78,7 +81,9 @@ def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
 def test_console_auto_turns_off_with_a_token(tmp_path: Path) -> None:
     settings, _ = load_config(write(tmp_path, '[telegram]\ntoken = "1:abc"\n'))
     assert not settings.console_enabled
-    forced, _ = load_config(write(tmp_path, '[telegram]\ntoken = "1:abc"\n[console]\nenabled = true\n'))
+    forced, _ = load_config(
+        write(tmp_path, '[telegram]\ntoken = "1:abc"\n[console]\nenabled = true\n')
+    )
     assert forced.console_enabled
 
 

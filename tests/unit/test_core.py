@@ -22,10 +22,16 @@ def test_role_implications() -> None:
     assert not allowed([], [Role.EXPERT])
     assert allowed([], [])
     assert Role.OWNER not in effective([Role.ADMIN])
-    assert owner_keys(["Telegram:123", "console:alice"]) == {("telegram", "123"), ("console", "alice")}
+    assert owner_keys(["Telegram:123", "console:alice"]) == {
+        ("telegram", "123"),
+        ("console", "alice"),
+    }
 
 
-@pytest.mark.parametrize(("text", "delta"), [("+1d", timedelta(days=1)), ("3h", timedelta(hours=3)), ("+30m", timedelta(minutes=30))])
+@pytest.mark.parametrize(
+    ("text", "delta"),
+    [("+1d", timedelta(days=1)), ("3h", timedelta(hours=3)), ("+30m", timedelta(minutes=30))],
+)
 def test_parse_offset(text: str, delta: timedelta) -> None:
     assert parse_offset(text) == delta
 

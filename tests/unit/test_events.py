@@ -15,7 +15,11 @@ from bot.events import Chat, MessageEvent, parse_command, split_args
         ("/help@qunbot", "help", ()),
         ("/help@QunBot extra", "help", ("extra",)),
         ("/role grant @Ann planner", "role", ("grant", "@Ann", "planner")),
-        ('/schedule "every friday 20:00" Hello all', "schedule", ("every friday 20:00", "Hello", "all")),
+        (
+            '/schedule "every friday 20:00" Hello all',
+            "schedule",
+            ("every friday 20:00", "Hello", "all"),
+        ),
         ("/schedule “每周五 20:00” 大家好", "schedule", ("每周五 20:00", "大家好")),
         ("/say don't stop", "say", ("don't", "stop")),  # unbalanced quote: whitespace split
         ("  /me  ", "me", ()),
@@ -28,7 +32,9 @@ def test_parse_command(text: str, name: str, args: tuple[str, ...]) -> None:
     assert command.args == args
 
 
-@pytest.mark.parametrize("text", ["hello", "", "签到", "/", "/ start", "/help@otherbot", "!start", "/名字"])
+@pytest.mark.parametrize(
+    "text", ["hello", "", "签到", "/", "/ start", "/help@otherbot", "!start", "/名字"]
+)
 def test_not_a_command_for_us(text: str) -> None:
     assert parse_command(text, "qunbot") is None
 
@@ -50,10 +56,18 @@ def test_split_args_empty() -> None:
 def test_event_times_are_aware_utc() -> None:
     local = datetime(2026, 11, 21, 9, 0, tzinfo=timezone(timedelta(hours=8)))
     event = MessageEvent(
-        platform="fake", update_key="1", chat=Chat(platform="fake", id="g"), at=local, message_id="1"
+        platform="fake",
+        update_key="1",
+        chat=Chat(platform="fake", id="g"),
+        at=local,
+        message_id="1",
     )
     assert event.at.utcoffset() == timedelta(0) and event.at.hour == 1
     naive = MessageEvent(
-        platform="fake", update_key="2", chat=Chat(platform="fake", id="g"), at=datetime(2026, 1, 1), message_id="2"
+        platform="fake",
+        update_key="2",
+        chat=Chat(platform="fake", id="g"),
+        at=datetime(2026, 1, 1),
+        message_id="2",
     )
     assert naive.at.tzinfo is not None

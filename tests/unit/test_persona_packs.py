@@ -30,7 +30,9 @@ def test_every_locale_has_the_same_keys(packs: Packs) -> None:
     for locale in locales:
         missing = reference - packs.keys(locale)
         extra = packs.keys(locale) - reference
-        assert not missing and not extra, f"{locale}: missing {sorted(missing)}, extra {sorted(extra)}"
+        assert not missing and not extra, (
+            f"{locale}: missing {sorted(missing)}, extra {sorted(extra)}"
+        )
 
 
 def test_every_key_uses_the_same_placeholders_in_every_locale(packs: Packs) -> None:
@@ -45,11 +47,15 @@ def test_every_key_uses_the_same_placeholders_in_every_locale(packs: Packs) -> N
 def test_sentences_are_written_for_every_tone(packs: Packs) -> None:
     for locale, pack in packs.by_locale.items():
         for key, tones in pack.intents.items():
-            assert ANY_TONE in tones or set(TONES) <= set(tones), f"{locale} {key}: tones {sorted(tones)}"
+            assert ANY_TONE in tones or set(TONES) <= set(tones), (
+                f"{locale} {key}: tones {sorted(tones)}"
+            )
 
 
 def _keys_used_in_code() -> set[str]:
-    pattern = re.compile(r"""(?:say|reply|send|render)\(\s*(?:[a-z_]+,\s*)?["']([a-z_]+\.[a-z_.]+)["']""")
+    pattern = re.compile(
+        r"""(?:say|reply|send|render)\(\s*(?:[a-z_]+,\s*)?["']([a-z_]+\.[a-z_.]+)["']"""
+    )
     used: set[str] = set()
     for folder in ("bot", "handlers", "adapters"):
         for path in (ROOT / folder).rglob("*.py"):
@@ -69,8 +75,10 @@ def test_dynamic_key_families_are_complete(packs: Packs) -> None:
     from bot.actions import DeclineReason
     from bot.permissions import Role
     from handlers import all_features
+    from handlers.persona_settings import FIELDS
 
     wanted = {f"roles.{role.value}" for role in Role}
+    wanted |= {f"persona.field.{name}" for name in FIELDS}
     wanted |= {f"declined.{reason.value}" for reason in DeclineReason}
     for feature in all_features():
         for spec in feature.commands:

@@ -68,7 +68,9 @@ def test_pack_markup_becomes_segments(renderer: Renderer) -> None:
 def test_same_seed_same_variant_different_seeds_vary(renderer: Renderer) -> None:
     persona = zh()
     first = renderer.render(persona, "greet", seed="chat|alice|2026-11-21", member="A").plain()
-    assert first == renderer.render(persona, "greet", seed="chat|alice|2026-11-21", member="A").plain()
+    assert (
+        first == renderer.render(persona, "greet", seed="chat|alice|2026-11-21", member="A").plain()
+    )
     seen = {
         renderer.render(persona, "greet", seed=f"chat|alice|2026-11-{day}", member="A").plain()
         for day in range(1, 29)
@@ -85,14 +87,22 @@ def test_address_wraps_a_real_mention_in_the_honorific(renderer: Renderer) -> No
 
 def test_tone_falls_back_and_locale_falls_back(renderer: Renderer) -> None:
     assert renderer.render(zh(tone="professional"), "greet", member="A").plain() == "您好A"
-    assert renderer.render(zh(tone="lively"), "greet", seed="x", member="A").plain()  # lively -> warm
+    assert renderer.render(
+        zh(tone="lively"), "greet", seed="x", member="A"
+    ).plain()  # lively -> warm
     assert renderer.render(zh(locale="en"), "only_zh").plain() == "只有中文"
 
 
 def test_emoji_levels(renderer: Renderer) -> None:
-    seed = next(s for s in map(str, range(100)) if "🌷" in renderer.render(zh(), "greet", seed=s, member="A").plain())
+    seed = next(
+        s
+        for s in map(str, range(100))
+        if "🌷" in renderer.render(zh(), "greet", seed=s, member="A").plain()
+    )
     assert "🌷" not in renderer.render(zh(emoji=0), "greet", seed=seed, member="A").plain()
-    assert "🌷" in renderer.render(zh(emoji=0), "greet", seed=seed, member="🌷").plain()  # member text kept
+    assert (
+        "🌷" in renderer.render(zh(emoji=0), "greet", seed=seed, member="🌷").plain()
+    )  # member text kept
     loud = renderer.render(zh(emoji=2), "greet", seed="q", member="A").plain()
     assert loud.endswith(" 🌷")
     assert renderer.render(zh(emoji=2), "label").plain() == "标签"  # labels get no flourish

@@ -1,0 +1,102 @@
+"""The console adapter inside the real app: console commands, buttons, the clock and ticks."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from pathlib import Path
+
+from rich.console import Console
+
+from bot.actions import Button, Reply
+from bot.app import App
+from bot.clock import FakeClock
+from bot.config import Settings
+from bot.context import Context, TickContext
+from bot.features import Feature
+from handlers import all_features
+from tests.conftest import START
+
+
+def make_app(tmp_path: Path, *extra: Feature, **console: object) -> tuple[App, io.StringIO]:
+    buffer = io.StringIO()
+    settings = Settings(
+        storage={"url": f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"},  # type: ignore[arg-type]
+        console={"enabled": True, **console},  # type: ignore[arg-type]
+    )
+    app = App(
+        settings,
+        clock=FakeClock(START),
+        console=Console(file=buffer, soft_wrap=True, highlight=False, emoji=False, no_color=True),
+        features=[*all_features(), *extra],
+    )
+    return app, buffer
+
+
+async def test_buttons_are_numbered_and_pressed(tmp_path: Path) -> None:
+    feature = Feature("demo")
+    pressed: list[str] = []
+
+    @feature.command("pick")
+    async def pick(ctx: Context) -> Reply:
+        return ctx.reply(
+            "rules.none",
+            buttons=[[Button(label="A", data="demo:a"), Button(label="B", data="demo:b")]],
+        )
+
+    @feature.button("demo")
+    async def on_press(ctx: Context) -> None:
+        pressed.append(ctx.event.data)  # type: ignore[union-attr]
+
+    app, out = make_app(tmp_path, feature)
+    await app.run(["/pick", "/press 2", "/press 9", "/press 1"])
+    assert pressed == ["demo:b", "demo:a"]
+    text = out.getvalue()
+    assert "[1] A  [2] B" in text
+    assert "usage: /press N (1 to 2)" in text
+
+
+async def test_clock_moves_and_fires_ticks(tmp_path: Path) -> None:
+    feature = Feature("ticking")
+    seen: list[object] = []
+
+    @feature.tick("watch", every=timedelta(minutes=1))
+    async def watch(ctx: TickContext) -> None:
+        seen.append(ctx.now)
+
+    app, out = make_app(tmp_path, feature)
+    await app.run(["/clock +1d", "/clock soon"])
+    assert seen == [START + timedelta(days=1)]
+    assert "clock moved to 2026-11-22 09:00 (Asia/Shanghai)" in out.getvalue()
+    assert "usage: /clock" in out.getvalue()
+
+
+async def test_admin_join_leave_and_names_with_markup(tmp_path: Path) -> None:
+    app, out = make_app(tmp_path, user="Zoë")
+    nasty = "‮<i>Eve</i>\u200b"
+    await app.run(
+        [f"/join {nasty}", "/role grant @Eve planner", "/admin Zoë", f"/leave {nasty}", "/roles"]
+    )
+    text = out.getvalue()
+    assert f"@{nasty.strip()}" in text  # greeted by name, nothing broken
+    assert "Zoë is now a group admin" in text
+    lines = text.splitlines()
+    refusal = lines[lines.index("Zoë> /role grant @Eve planner") + 1]
+    assert "管理员" in refusal
+    from sqlalchemy import select
+
+    from storage.models import Member
+
+    app2, _ = make_app(tmp_path)
+    async with app2.store.transaction() as session:
+        eve = (
+            await session.execute(select(Member).where(Member.display_name == nasty.strip()))
+        ).scalar_one()
+    await app2.db.dispose()
+    assert eve.left_at is not None and eve.joined_at is not None
+
+
+async def test_quit_stops_the_replay(tmp_path: Path) -> None:
+    app, out = make_app(tmp_path)
+    await app.run(["/start", "/quit", "/help"])
+    assert "/help" not in out.getvalue().split("/quit", 1)[1]
