@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.actions import Action, ActionResult, DeclineReason
+from bot.actions import Action, ActionResult
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.dispatch import Dispatcher
@@ -186,6 +186,3 @@ def make_settings(**sections: dict[str, Any]) -> Settings:
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
     return Settings(**data)
-
-
-_ = DeclineReason
