@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -101,6 +102,8 @@ class ConsoleAdapter:
         self.private = False
         self.dispatcher: Dispatcher | None = None
         self._ids = itertools.count(1)
+        # Update keys must not repeat across runs on the same database (dedupe keeps them 48 h).
+        self._run = uuid.uuid4().hex[:12]
         self._buttons: list[tuple[str, Button]] = []
         self._closed = asyncio.Event()
 
@@ -226,7 +229,7 @@ class ConsoleAdapter:
     def _base(self, chat: Chat, user: User) -> dict[str, object]:
         return {
             "platform": self.platform,
-            "update_key": f"console-{self._next()}",
+            "update_key": f"console-{self._run}-{self._next()}",
             "chat": chat,
             "sender": user,
             "at": self.clock.now(),
@@ -242,7 +245,7 @@ class ConsoleAdapter:
         base = self._base(self.chat, self.current)
         event = MessageEvent(
             **base,
-            message_id=str(base["update_key"]),
+            message_id=str(base["update_key"]).rsplit("-", 1)[1],
             text=line,
             command=parse_command(line, self.bot_username),
             mentions=mentions,

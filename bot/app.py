@@ -21,7 +21,7 @@ from handlers import all_features
 from persona import Renderer
 from storage import Database, Store, migrate
 
-__all__ = ["App"]
+__all__ = ["App", "check_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,33 @@ def _console_clock(settings: Settings) -> FakeClock | OffsetClock:
     if settings.console.start_time:
         return FakeClock(datetime.fromisoformat(settings.console.start_time))
     return OffsetClock(SystemClock())
+
+
+def check_settings(settings: Settings, features: Iterable[Feature] | None = None) -> Registry:
+    """Everything that must hold before anything starts; raises ``ConfigError``.
+
+    ``qunbot config check`` and ``qunbot run`` share it, so a config that passes the check
+    also starts.
+    """
+    problems = [
+        f"{name}.token: the {name} adapter is not part of this version yet"
+        for name in ("telegram", "discord")
+        if getattr(settings, name).token is not None
+    ]
+    if not settings.console_enabled and not any(
+        getattr(settings, name).token for name in ("telegram", "discord")
+    ):
+        problems.append(
+            "console.enabled: no adapter is enabled (set a token or enable the console)"
+        )
+    registry: Registry | None = None
+    try:
+        registry = Registry(features if features is not None else all_features(), settings.keywords)
+    except RegistryError as error:
+        problems.append(f"keywords: {error}")
+    if problems or registry is None:
+        raise ConfigError("config", problems)
+    return registry
 
 
 class App:
@@ -44,27 +71,11 @@ class App:
         features: Iterable[Feature] | None = None,
     ) -> None:
         self.settings = settings
-        unavailable = [
-            name for name in ("telegram", "discord") if getattr(settings, name).token is not None
-        ]
-        if unavailable:
-            raise ConfigError(
-                "config",
-                [
-                    f"{name}.token: the {name} adapter is not part of this version yet"
-                    for name in unavailable
-                ],
-            )
+        self.registry = check_settings(settings, features)
         self.console_clock = _console_clock(settings) if settings.console_enabled else None
         self.clock: Clock = clock or self.console_clock or SystemClock()
         self.db = Database(settings.storage.url)
         self.store = Store(self.db)
-        try:
-            self.registry = Registry(
-                features if features is not None else all_features(), settings.keywords
-            )
-        except RegistryError as error:
-            raise ConfigError("config", [f"keywords: {error}"]) from None
         self.dispatcher = Dispatcher(
             registry=self.registry,
             store=self.store,
@@ -100,14 +111,14 @@ class App:
 
     async def run(self, script: Iterable[str] | None = None, *, interactive: bool = False) -> None:
         """Run until the console quits (or, with platform adapters, until cancelled)."""
-        await self.prepare()
         adapters = [self.console] if self.console else []
-        if not adapters:
-            raise ConfigError("config", ["no adapter is enabled: set a token or console.enabled"])
-        for adapter in adapters:
-            await adapter.start(self.dispatcher)
-        self.ticker.start()
+        started = []
         try:
+            await self.prepare()
+            for adapter in adapters:
+                await adapter.start(self.dispatcher)
+                started.append(adapter)
+            self.ticker.start()
             if self.console is not None and script is not None:
                 await self.console.run_lines(script)
             elif self.console is not None and interactive:
@@ -117,6 +128,6 @@ class App:
             await self.dispatcher.drain()
         finally:
             self.ticker.shutdown()
-            for adapter in adapters:
+            for adapter in started:
                 await adapter.stop()
             await self.db.dispose()

@@ -14,6 +14,8 @@ import typer
 from pydantic import SecretStr
 from rich.console import Console
 from rich.logging import RichHandler
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import ConfigError, Settings, load_config
 
@@ -29,6 +31,10 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 db_app = typer.Typer(help="Manage the database schema (Alembic).", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+
+#: What a missing or unreachable database raises (asyncpg's errors are OSError subclasses or
+#: wrapped by SQLAlchemy).
+DATABASE_ERRORS = (OSError, SQLAlchemyError)
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -52,6 +58,17 @@ def _fail(problem: ConfigError) -> None:
     for line in problem.problems:
         err.print(f"  - {line}", markup=False)
     raise typer.Exit(2)
+
+
+def _database_failure(url: str, error: Exception) -> None:
+    """A database that cannot be reached or used: say so plainly, no traceback."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    err.print(f"Cannot use the database at {shown}:", markup=False)
+    err.print(f"  {type(error).__name__}: {error}", markup=False)
+    err.print(
+        "Check [storage] url (or QUNBOT_STORAGE__URL) and that the server is running.", markup=False
+    )
+    raise typer.Exit(1)
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -92,6 +109,8 @@ def run(
         asyncio.run(bot.run(lines, interactive=lines is None))
     except ConfigError as problem:
         _fail(problem)
+    except DATABASE_ERRORS as error:
+        _database_failure(settings.storage.url, error)
     except KeyboardInterrupt:
         pass
 
@@ -133,6 +152,12 @@ def config_check(config: ConfigOption = None) -> None:
         settings, used = load_config(config)
     except ConfigError as problem:
         _fail(problem)
+    from bot.app import check_settings
+
+    try:
+        check_settings(settings)
+    except ConfigError as problem:
+        _fail(problem)
     out.print(f"# effective configuration ({used or 'defaults and environment'})", markup=False)
     for section in Settings.model_fields:
         value = getattr(settings, section)
@@ -143,6 +168,9 @@ def config_check(config: ConfigOption = None) -> None:
         for key, item in fields.items():
             if item is None:
                 out.print(f"# {key} is not set", markup=False)
+            elif section == "storage" and key == "url":
+                shown = make_url(item).render_as_string(hide_password=True)
+                out.print(f"{key} = {_toml_value(shown)}", markup=False)
             else:
                 out.print(f"{key} = {_toml_value(item)}", markup=False)
     out.print("\nOK", markup=False)
@@ -163,7 +191,11 @@ def db_upgrade(config: ConfigOption = None) -> None:
         finally:
             await db.dispose()
 
-    out.print(f"database at revision {asyncio.run(go())} (head)", markup=False)
+    try:
+        revision = asyncio.run(go())
+    except DATABASE_ERRORS as error:
+        _database_failure(settings.storage.url, error)
+    out.print(f"database at revision {revision} (head)", markup=False)
 
 
 @db_app.command("current")
@@ -180,7 +212,10 @@ def db_current(config: ConfigOption = None) -> None:
         finally:
             await db.dispose()
 
-    revision = asyncio.run(go())
+    try:
+        revision = asyncio.run(go())
+    except DATABASE_ERRORS as error:
+        _database_failure(settings.storage.url, error)
     head = migrate.head()
     state = "up to date" if revision == head else f"behind head {head}: run qunbot db upgrade"
     out.print(f"{revision or 'empty (no schema)'} — {state}", markup=False)

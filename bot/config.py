@@ -17,6 +17,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 __all__ = [
@@ -32,7 +33,17 @@ CONFIG_ENV = "QUNBOT_CONFIG"
 
 Tone = Literal["warm", "lively", "professional"]
 Locale = Literal["zh-CN", "en"]
-ROLE_NAMES = ("moderator", "planner", "analyst", "expert")
+KNOWN_DRIVERS = (
+    "sqlite",
+    "sqlite+aiosqlite",
+    "sqlite+pysqlite",
+    "postgresql",
+    "postgres",
+    "postgresql+asyncpg",
+    "postgresql+psycopg2",
+)
+#: ``QUNBOT_`` variables that are not settings.
+_NOT_SETTINGS = ("QUNBOT_CONFIG", "QUNBOT_TEST_", "QUNBOT_CI_")
 
 
 class _Section(BaseModel):
@@ -48,8 +59,16 @@ class StorageSettings(_Section):
     @field_validator("url")
     @classmethod
     def _known_database(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql", "postgres")):
-            raise ValueError("expected a sqlite+aiosqlite:/// or postgresql+asyncpg:// URL")
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        expected = "expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
+        try:
+            driver = make_url(value).drivername
+        except ArgumentError:
+            raise ValueError(expected) from None
+        if driver not in KNOWN_DRIVERS:
+            raise ValueError(expected)
         return value
 
 
@@ -117,12 +136,23 @@ class ConsoleSettings(_Section):
         return value
 
 
+def _blank_is_unset(value: object) -> object:
+    """An empty token (``QUNBOT_TELEGRAM__TOKEN=``) means "not set", everywhere."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
 class TelegramSettings(_Section):
     token: SecretStr | None = None
+
+    _blank = field_validator("token", mode="before")(classmethod(lambda cls, v: _blank_is_unset(v)))
 
 
 class DiscordSettings(_Section):
     token: SecretStr | None = None
+
+    _blank = field_validator("token", mode="before")(classmethod(lambda cls, v: _blank_is_unset(v)))
 
 
 class OwnersSettings(_Section):
@@ -219,6 +249,9 @@ def load_config(path: Path | str | None = None) -> tuple[Settings, Path | None]:
 
     Returns the settings and the file actually read (``None``: defaults and environment only).
     """
+    unknown = _unknown_environment()
+    if unknown:
+        raise ConfigError("environment", unknown)
     explicit = path is not None or CONFIG_ENV in os.environ
     chosen = (
         Path(path) if path is not None else Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_PATH))
@@ -235,3 +268,30 @@ def load_config(path: Path | str | None = None) -> tuple[Settings, Path | None]:
     except ValidationError as error:
         source = str(used) if used else "environment"
         raise ConfigError(source, [_describe(e) for e in error.errors()]) from None
+    except SettingsError as error:
+        hint = "lists and tables are JSON, e.g. QUNBOT_OWNERS__IDS='[\"telegram:12345\"]'"
+        cause = f": {error.__cause__}" if error.__cause__ else ""
+        raise ConfigError("environment", [f"{error}{cause} ({hint})"]) from None
+
+
+def _unknown_environment() -> list[str]:
+    """``QUNBOT_`` variables that name no setting (``QUNBOT_STORAGE_URL`` with one underscore)."""
+    problems = []
+    for name in os.environ:
+        upper = name.upper()
+        if not upper.startswith("QUNBOT_") or upper.startswith(_NOT_SETTINGS):
+            continue
+        parts = upper.removeprefix("QUNBOT_").lower().split("__")
+        section = Settings.model_fields.get(parts[0])
+        model = section.annotation if section else None
+        if section is None:
+            known = False
+        elif isinstance(model, type) and issubclass(model, BaseModel):
+            known = len(parts) == 2 and parts[1] in model.model_fields
+        else:  # a table of free keys such as [keywords]
+            known = len(parts) <= 2
+        if not known:
+            problems.append(
+                f"{name}: names no setting; use QUNBOT_<SECTION>__<KEY>, e.g. QUNBOT_STORAGE__URL"
+            )
+    return problems

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions import Action, ActionResult, Button, Reply, Send
 from bot.clock import Clock
@@ -42,11 +43,14 @@ def local_date(moment: datetime, zone: ZoneInfo, reset_hour: int = 0) -> date:
 def resolve_persona(settings: Settings, community: CommunityInfo | None) -> Persona:
     """Config persona with the community's overrides applied."""
     base = settings.persona
+    locale = (community and community.persona_locale) or base.locale
     return Persona(
         name=(community and community.persona_name) or base.name,
         tone=(community and community.persona_tone) or base.tone,  # type: ignore[arg-type]
-        locale=(community and community.persona_locale) or base.locale,  # type: ignore[arg-type]
-        honorific=base.honorific,
+        locale=locale,  # type: ignore[arg-type]
+        # The configured honorific is written in the configured language; in another
+        # language the pack's own form reads right ("Dear Bob", not "亲爱的Bob").
+        honorific=base.honorific if locale == base.locale else "",
         emoji=base.emoji,
     )
 
@@ -210,18 +214,24 @@ class Context(TickContext):
             buttons=tuple(tuple(row) for row in buttons),
         )
 
-    async def audit(self, action: str, *, target: MemberInfo | None = None, **detail: Any) -> None:
-        """Write an audit entry for a change made by the sender."""
-        async with self.store.transaction() as session:
-            await self.store.audit.add(
-                session,
-                community_id=self.community.id,
-                actor_member_id=self.member.id if self.member else None,
-                target_member_id=target.id if target else None,
-                action=action,
-                detail=detail,
-                now=self.now,
-            )
+    async def audit(
+        self,
+        session: AsyncSession,
+        action: str,
+        *,
+        target: MemberInfo | None = None,
+        **detail: Any,
+    ) -> None:
+        """Write an audit entry for a change made by the sender, in the change's own transaction."""
+        await self.store.audit.add(
+            session,
+            community_id=self.community.id,
+            actor_member_id=self.member.id if self.member else None,
+            target_member_id=target.id if target else None,
+            action=action,
+            detail=detail,
+            now=self.now,
+        )
 
 
 def as_actions(result: Action | Iterable[Action] | None) -> list[Action]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
@@ -23,6 +22,7 @@ from bot.actions import (
     Send,
     SendPoll,
 )
+from bot.arguments import parse_arguments
 from bot.clock import Clock
 from bot.config import Settings
 from bot.context import ArgError, Context, TickContext, _Shared, as_actions, resolve_persona
@@ -34,21 +34,18 @@ from bot.events import (
     MemberJoined,
     MemberLeft,
     MessageEvent,
-    User,
 )
-from bot.features import Arg, CommandSpec, Registry
+from bot.features import CommandSpec, Registry
 from bot.governor import Governor
 from bot.richtext import Code
 from persona import Renderer
 from storage import Store
-from storage.members import MemberInfo
 
 __all__ = ["Dispatcher", "Outbound"]
 
 log = logging.getLogger(__name__)
 
 _MESSAGE_KINDS = (Reply, Send, Edit, SendPoll)
-_TOKEN = re.compile(r"\s*(?:\"([^\"]*)\"|“([^”]*)”|'([^']*)'|(\S+))", re.DOTALL)
 
 
 class Outbound(Protocol):
@@ -59,15 +56,6 @@ class Outbound(Protocol):
     async def perform(self, action: Action) -> ActionResult: ...
 
     async def is_admin(self, chat_id: str, user_id: str) -> bool: ...
-
-
-def next_token(text: str) -> tuple[str | None, str]:
-    """Take one (possibly quoted) word off ``text``; returns the word and the untouched rest."""
-    match = _TOKEN.match(text)
-    if not match or not text.strip():
-        return None, ""
-    word = next(group for group in match.groups() if group is not None)
-    return word, text[match.end() :]
 
 
 class Dispatcher:
@@ -114,17 +102,27 @@ class Dispatcher:
 
     async def _work(self, key: tuple[str, str]) -> None:
         queue = self._queues[key]
-        while True:
-            try:
-                event, done = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                # No await between the empty check and this cleanup, so no event is stranded.
-                del self._workers[key]
+        current: asyncio.Future[list[ActionResult]] | None = None
+        try:
+            while True:
+                try:
+                    event, current = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return  # no await since the check: nothing can be queued behind us unseen
+                results = await self.handle(event)  # never raises; cancellation passes through
+                if not current.done():
+                    current.set_result(results)
+        finally:
+            # Also on cancellation: forget this worker so the chat stays usable, and cancel
+            # what it will no longer handle.
+            self._workers.pop(key, None)
+            if self._queues.get(key) is queue:
                 del self._queues[key]
-                return
-            results = await self.handle(event)
-            if not done.cancelled():
-                done.set_result(results)
+            if current is not None and not current.done():
+                current.cancel()
+            while not queue.empty():
+                _event, pending = queue.get_nowait()
+                pending.cancel()
 
     async def drain(self) -> None:
         """Wait until every queued event has been handled."""
@@ -195,7 +193,9 @@ class Dispatcher:
             return []
         for middleware in self.registry.middlewares:
             where = f"middleware {middleware.feature}"
-            proceed = await self._guard(ctx, where, middleware.handler(ctx))
+            # A crashing middleware is logged and skipped (no apology: the member asked nothing);
+            # one broken gate must not silence the whole bot.
+            proceed = await self._guard(ctx, where, middleware.handler(ctx), apologise=False)
             if proceed is False:
                 return []
         if event.sender is not None and event.sender.is_bot:
@@ -235,7 +235,7 @@ class Dispatcher:
         if refusal is not None:
             return await self._perform_all(ctx, refusal)
         try:
-            ctx.args = await self._parse_args(ctx, spec, command)
+            ctx.args = await parse_arguments(ctx, spec, command)
         except ArgError as problem:
             reply = ctx.reply(f"error.{problem.reason}", usage=ctx.usage(spec), **problem.detail)
             return await self._perform_all(ctx, reply)
@@ -258,95 +258,10 @@ class Dispatcher:
         outcome = await self._guard(ctx, f"button {spec.prefix}", spec.handler(ctx))
         return await self._perform_all(ctx, outcome)
 
-    # -- arguments ------------------------------------------------------------------------
-    async def _parse_args(
-        self, ctx: Context, spec: CommandSpec, command: Command
-    ) -> dict[str, Any]:
-        rest = command.arg_text
-        values: dict[str, Any] = {}
-        reply_used = False
-        for arg in spec.args:
-            if arg.kind == "text":
-                text = rest.strip()
-                if not text and arg.required:
-                    raise ArgError()
-                values[arg.name] = text or None
-                rest = ""
-                continue
-            if arg.kind == "member":
-                value, rest, reply_used = await self._member_arg(ctx, arg, rest, reply_used)
-                values[arg.name] = value
-                continue
-            token, remainder = next_token(rest)
-            if token is None:
-                if arg.required:
-                    raise ArgError()
-                values[arg.name] = None
-                continue
-            values[arg.name] = self._convert(arg, token)
-            rest = remainder
-        if rest.strip():
-            raise ArgError()
-        return values
-
-    @staticmethod
-    def _convert(arg: Arg, token: str) -> Any:
-        if arg.kind == "int":
-            try:
-                return int(token)
-            except ValueError:
-                raise ArgError() from None
-        if arg.kind == "choice":
-            folded = token.casefold()
-            if folded not in arg.choices:
-                raise ArgError()
-            return folded
-        return token
-
-    async def _member_arg(
-        self, ctx: Context, arg: Arg, rest: str, reply_used: bool
-    ) -> tuple[MemberInfo | None, str, bool]:
-        event = ctx.event
-        token, remainder = next_token(rest)
-        if token is not None and token.startswith("@") and len(token) > 1:
-            found = await self._find_member(ctx, token)
-            if found is None:
-                raise ArgError("member_not_found", {"name": token})
-            return found, remainder, reply_used
-        if (
-            not reply_used
-            and isinstance(event, MessageEvent)
-            and event.reply_to is not None
-            and event.reply_to.sender is not None
-        ):
-            return await self._remember(ctx, event.reply_to.sender), rest, True
-        if arg.required:
-            raise ArgError()
-        return None, rest, reply_used
-
-    async def _find_member(self, ctx: Context, token: str) -> MemberInfo | None:
-        wanted = token.lstrip("@").casefold()
-        if isinstance(ctx.event, MessageEvent):
-            for user in ctx.event.mentions:
-                if wanted in {(user.username or "").casefold(), user.name.casefold()}:
-                    return await self._remember(ctx, user)
-        async with self.store.transaction() as session:
-            return await self.store.members.find_by_name(session, ctx.community.id, wanted)
-
-    async def _remember(self, ctx: Context, user: User) -> MemberInfo:
-        async with self.store.transaction() as session:
-            return await self.store.members.record(
-                session,
-                community_id=ctx.community.id,
-                platform_user_id=user.id,
-                display_name=user.name,
-                username=user.username,
-                is_bot=user.is_bot,
-                now=ctx.now,
-            )
-
     # -- isolation and outbound -----------------------------------------------------------
-    async def _guard(self, ctx: Context, where: str, work: Awaitable[Any]) -> Any:
+    async def _guard(
+        self, ctx: Context, where: str, work: Awaitable[Any], *, apologise: bool = True
+    ) -> Any:
         """Run handler code; on failure log it with context and apologise to the member."""
         try:
             return await work
@@ -360,6 +275,8 @@ class Dispatcher:
                 event.chat.id,
                 event.sender.id if event.sender else "-",
             )
+            if not apologise:
+                return None
             try:
                 if isinstance(event, ButtonPressed):
                     note = ctx.say("error.apology").plain()
@@ -384,7 +301,7 @@ class Dispatcher:
             results.append(result)
             if not result.ok and not isinstance(action, (*_MESSAGE_KINDS, AnswerButton)):
                 intent = f"declined.{(result.reason or DeclineReason.FAILED).value}"
-                await self.perform(ctx.reply(intent, right=result.detail or "-"))
+                await self.perform(ctx.reply(intent, right=result.detail or action.kind))
         return results
 
     async def perform(self, action: Action) -> ActionResult:

@@ -46,6 +46,9 @@ class Arg:
     kind: ArgKind = "word"
     required: bool = True
     choices: tuple[str, ...] = ()
+    #: Bounds for ``int`` arguments (inclusive).
+    minimum: int | None = None
+    maximum: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "choice" and not self.choices:
@@ -220,6 +223,8 @@ class Registry:
             words = keyword_overrides.get(spec.name, spec.keywords)
             for word in words:
                 key = _normal_keyword(word)
+                if not key:
+                    raise RegistryError(f"/{spec.name} has a blank keyword")
                 if key in self.keywords:
                     raise RegistryError(f"keyword {word!r} is registered twice")
                 self.keywords[key] = spec

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from bot.actions import Reply
 from bot.context import Context, resolve_persona
 from bot.features import Arg, Feature
@@ -14,6 +16,7 @@ feature = Feature("persona")
 
 FIELDS = ("name", "tone", "locale")
 NAME_MAX = 32
+NAME_RULE = "name-rule"  # marker: the persona explains the rule for names
 
 
 @feature.command(
@@ -43,6 +46,8 @@ async def persona(ctx: Context) -> Reply:
         if field is None or value is None:
             return ctx.reply("error.usage", usage=ctx.usage())
         problem = _check(field, value)
+        if problem == NAME_RULE:
+            problem = ctx.say("persona.name_rule", max=NAME_MAX).plain()
         if problem is not None:
             label = ctx.say(f"persona.field.{field}").plain()
             return ctx.reply("persona.bad_value", field=label, choices=problem)
@@ -51,7 +56,7 @@ async def persona(ctx: Context) -> Reply:
         for name, new in changes.items():
             await ctx.store.communities.set_persona(session, ctx.community.id, name, new, ctx.now)
         community = await ctx.store.communities.get(session, ctx.community.id)
-    await ctx.audit(f"persona.{action}", changes=changes)
+        await ctx.audit(session, f"persona.{action}", changes=changes)
     # Answer in the new voice: the change is the proof.
     ctx.persona = resolve_persona(ctx.settings, community)
     if action == "reset":
@@ -73,9 +78,11 @@ def _check(field: str, value: str) -> str | None:
     """``None`` when valid, else the accepted values to show."""
     value = value.strip()
     if field == "tone":
-        return None if value.lower() in TONES else " / ".join(TONES)
+        return None if value.lower() in TONES else " / ".join(TONES)  # the values to type
     if field == "locale":
         return None if value.lower() in {loc.lower() for loc in LOCALES} else " / ".join(LOCALES)
-    if not value or len(value) > NAME_MAX or any(ch in value for ch in "\n\r\t"):
-        return f"1–{NAME_MAX}"
+    visible = [ch for ch in value if not unicodedata.category(ch).startswith(("C", "Z"))]
+    hidden = any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value)
+    if not visible or hidden or len(value) > NAME_MAX:
+        return NAME_RULE
     return None

@@ -41,8 +41,8 @@ async def role(ctx: Context) -> Reply:
         else:
             changed = await ctx.store.roles.revoke(session, target.id, name)
             intent = "roles.revoked" if changed else "roles.did_not_have"
-    if changed:
-        await ctx.audit(f"role.{ctx.args['action']}", target=target, role=name)
+        if changed:
+            await ctx.audit(session, f"role.{ctx.args['action']}", target=target, role=name)
     return ctx.reply(intent, member=ctx.address(target), role=role_label)
 
 

@@ -36,6 +36,9 @@ _EMOJI = re.compile(
 )
 
 
+_SPACES = re.compile(r" {2,}")
+
+
 class PackError(Exception):
     """A pack that cannot be used (bad TOML, a bad key, a missing intent)."""
 
@@ -186,7 +189,16 @@ class Renderer:
             flourish = self.packs.flourish(persona.locale, persona.tone)
             if flourish:
                 segments.append(" " + _pick(flourish, f"flourish|{intent}|{seed}"))
-        return RichText.of(*segments)
+        text = RichText.of(*segments)
+        last = text.segments[-1] if text.segments else None
+        if persona.emoji == 0 and isinstance(last, Text) and last.text != last.text.rstrip():
+            text = RichText(segments=(*text.segments[:-1], Text(text=last.text.rstrip())))
+        return text
+
+
+def _without_emoji(text: str) -> str:
+    """Drop emoji and the double spaces they leave behind ("你好 🌷 我是" -> "你好 我是")."""
+    return _SPACES.sub(" ", _EMOJI.sub("", text))
 
 
 def _styled_chunks(template: str) -> list[tuple[str, str]]:
@@ -216,7 +228,7 @@ def _fill(
     out: list[Segment | str] = []
     for literal, name, _spec, _conversion in Formatter().parse(chunk):
         if literal:
-            out.append(_styled(style, literal if emoji else _EMOJI.sub("", literal)))
+            out.append(_styled(style, literal if emoji else _without_emoji(literal)))
         if name is None:
             continue
         if name not in values:

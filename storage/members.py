@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,12 @@ from storage.db import Database
 from storage.models import NAME_LEN, PLATFORM_ID_LEN, Member
 from storage.text import clip
 
-__all__ = ["MemberInfo", "MemberRepo"]
+__all__ = ["MemberInfo", "MemberRepo", "name_key"]
+
+
+def name_key(name: str) -> str:
+    """The form names are compared in: Unicode case folding, NFKC, outer spaces removed."""
+    return unicodedata.normalize("NFKC", name).casefold().strip()[:NAME_LEN]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +83,14 @@ class MemberRepo:
         """
         table = Member.__table__
         name = clip(display_name, NAME_LEN) or platform_user_id
+        username = clip(username, NAME_LEN)
         stmt = self.db.insert(table).values(
             community_id=community_id,
             platform_user_id=clip(platform_user_id, PLATFORM_ID_LEN),
             display_name=name,
-            username=clip(username, NAME_LEN),
+            name_key=name_key(name),
+            username=username,
+            username_key=name_key(username) if username else None,
             is_bot=is_bot,
             joined_at=joined_at,
             first_seen_at=now,
@@ -91,7 +100,9 @@ class MemberRepo:
         )
         changes: dict[str, Any] = {
             "display_name": stmt.excluded.display_name,
+            "name_key": stmt.excluded.name_key,
             "username": stmt.excluded.username,
+            "username_key": stmt.excluded.username_key,
         }
         if active:
             changes["last_active_at"] = stmt.excluded.last_active_at
@@ -125,23 +136,24 @@ class MemberRepo:
 
     async def find_by_name(
         self, session: AsyncSession, community_id: int, name: str
-    ) -> MemberInfo | None:
-        """Find a member by ``@username`` or exact display name (case-insensitive)."""
-        wanted = name.lstrip("@").casefold()
+    ) -> list[MemberInfo]:
+        """Current members called ``@username`` or by that exact display name (any case).
+
+        Username matches win (they are unique on the platform); several display-name matches
+        are all returned so the caller can ask which one was meant.
+        """
+        wanted = name_key(name.removeprefix("@"))
         if not wanted:
-            return None
-        rows = (
-            await session.execute(
-                select(Member).where(
-                    Member.community_id == community_id,
-                    (func.lower(Member.username) == wanted)
-                    | (func.lower(Member.display_name) == wanted),
-                )
+            return []
+        here = (Member.community_id == community_id) & Member.left_at.is_(None)
+        for column in (Member.username_key, Member.name_key):
+            rows = await session.execute(
+                select(Member).where(here, column == wanted).order_by(Member.id)
             )
-        ).scalars()
-        matches = [MemberInfo.of(row) for row in rows]
-        by_username = [m for m in matches if (m.username or "").casefold() == wanted]
-        return (by_username or matches or [None])[0]
+            found = [MemberInfo.of(row) for row in rows.scalars()]
+            if found:
+                return found
+        return []
 
     async def set_timezone(
         self, session: AsyncSession, member_id: int, timezone: str | None

@@ -122,7 +122,8 @@ class Member(Base):
     __tablename__ = "members"
     __table_args__ = (
         UniqueConstraint("community_id", "platform_user_id"),
-        Index("ix_members_community_username", "community_id", "username"),
+        Index("ix_members_community_username_key", "community_id", "username_key"),
+        Index("ix_members_community_name_key", "community_id", "name_key"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -131,6 +132,9 @@ class Member(Base):
     platform_user_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LEN))
     display_name: Mapped[str] = mapped_column(String(NAME_LEN))
     username: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    #: Case-folded copies for lookups by name (SQLite's lower() only folds ASCII).
+    name_key: Mapped[str] = mapped_column(String(NAME_LEN))
+    username_key: Mapped[str | None] = mapped_column(String(NAME_LEN))
     is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
     joined_at: Mapped[datetime | None]
     first_seen_at: Mapped[datetime]

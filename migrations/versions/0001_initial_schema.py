@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 19:42:03.243810
+Create Date: 2026-11-21 19:54:56.773358
 """
 
 from collections.abc import Sequence
@@ -61,6 +61,8 @@ def upgrade() -> None:
     sa.Column('platform_user_id', sa.String(length=64), nullable=False),
     sa.Column('display_name', sa.String(length=128), nullable=False),
     sa.Column('username', sa.String(length=128), nullable=True),
+    sa.Column('name_key', sa.String(length=128), nullable=False),
+    sa.Column('username_key', sa.String(length=128), nullable=True),
     sa.Column('is_bot', sa.Boolean(), nullable=False),
     sa.Column('joined_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('first_seen_at', sa.DateTime(timezone=True), nullable=False),
@@ -77,7 +79,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('community_id', 'platform_user_id', name=op.f('uq_members_community_id_platform_user_id'))
     )
     with op.batch_alter_table('members', schema=None) as batch_op:
-        batch_op.create_index('ix_members_community_username', ['community_id', 'username'], unique=False)
+        batch_op.create_index('ix_members_community_name_key', ['community_id', 'name_key'], unique=False)
+        batch_op.create_index('ix_members_community_username_key', ['community_id', 'username_key'], unique=False)
 
     op.create_table('audit_log',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -117,7 +120,8 @@ def downgrade() -> None:
 
     op.drop_table('audit_log')
     with op.batch_alter_table('members', schema=None) as batch_op:
-        batch_op.drop_index('ix_members_community_username')
+        batch_op.drop_index('ix_members_community_username_key')
+        batch_op.drop_index('ix_members_community_name_key')
 
     op.drop_table('members')
     with op.batch_alter_table('processed_updates', schema=None) as batch_op:

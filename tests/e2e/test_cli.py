@@ -80,7 +80,8 @@ def test_broken_config_stops_before_anything_starts(tmp_path: Path) -> None:
 def test_config_check_prints_effective_config_with_secrets_masked(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(
-        '[persona]\nname = "Qun"\n[telegram]\ntoken = "123:secret"\n', encoding="utf-8"
+        '[persona]\nname = "Qun"\n[storage]\nurl = "postgresql+asyncpg://bot:hunter2@db.local/qun"\n',
+        encoding="utf-8",
     )
     result = run(
         "config", "check", cwd=tmp_path, env={"QUNBOT_COMMUNITY__TIMEZONE": "Europe/Berlin"}
@@ -88,13 +89,49 @@ def test_config_check_prints_effective_config_with_secrets_masked(tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert 'name = "Qun"' in result.stdout
     assert 'timezone = "Europe/Berlin"' in result.stdout
-    assert "secret" not in result.stdout and 'token = "********"' in result.stdout
-    bad = run("config", "check", cwd=tmp_path, env={"QUNBOT_COMMUNITY__DAY_RESET_HOUR": "25"})
-    assert (
-        bad.returncode == 2
-        and "community.day_reset_hour" in bad.stderr
-        and "Traceback" not in bad.stderr
-    )
+    assert "hunter2" not in result.stdout and "bot:***@db.local" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"QUNBOT_COMMUNITY__DAY_RESET_HOUR": "25"}, "community.day_reset_hour"),
+        ({"QUNBOT_STORAGE_URL": "x"}, "QUNBOT_STORAGE_URL: names no setting"),
+        ({"QUNBOT_OWNERS__IDS": "telegram:1"}, "lists and tables are JSON"),
+        ({"QUNBOT_KEYWORDS__NOSUCH": '["x"]'}, "keywords for unknown commands: nosuch"),
+        ({"QUNBOT_KEYWORDS__START": '[" "]'}, "blank keyword"),
+        ({"QUNBOT_STORAGE__URL": "sqlite"}, "storage.url: expected"),
+        ({"QUNBOT_CONSOLE__ENABLED": "false"}, "no adapter is enabled"),
+    ],
+)
+def test_config_check_rejects_what_run_would_reject(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    checked = run("config", "check", cwd=tmp_path, env=env)
+    assert checked.returncode == 2 and expected in checked.stderr, checked.stderr
+    assert "Traceback" not in checked.stderr
+    started = run("run", cwd=tmp_path, env=env, stdin="/start\n")
+    assert started.returncode == 2 and expected in started.stderr
+    assert not (tmp_path / "qunbot.db").exists()
+
+
+def test_unreachable_database_is_reported_without_traceback(tmp_path: Path) -> None:
+    env = {"QUNBOT_STORAGE__URL": "postgresql+asyncpg://nobody:secret@127.0.0.1:9/none"}
+    for args in (("db", "upgrade"), ("run",)):
+        result = run(*args, cwd=tmp_path, env=env, stdin="/start\n")
+        assert result.returncode == 1
+        assert (
+            "Cannot use the database at postgresql+asyncpg://nobody:***@127.0.0.1:9/none"
+            in result.stderr
+        )
+        assert "Traceback" not in result.stderr and "secret" not in result.stderr
+
+
+def test_restart_on_the_same_database_answers_again(tmp_path: Path) -> None:
+    for _ in range(2):
+        result = run("run", cwd=tmp_path, stdin="/start\n")
+        assert result.returncode == 0, result.stderr
+        assert "小群> " in result.stdout  # not swallowed as a "duplicate" of the first run
 
 
 def test_init_writes_a_valid_config_once(tmp_path: Path) -> None:
@@ -117,8 +154,47 @@ def test_db_upgrade_and_current(tmp_path: Path, backend: str) -> None:
         before = run("db", "current", cwd=tmp_path, env=env)
         assert before.returncode == 0 and "empty" in before.stdout
     else:
-        env = {"QUNBOT_STORAGE__URL": os.environ["QUNBOT_TEST_POSTGRES_URL"]}
-    upgraded = run("db", "upgrade", cwd=tmp_path, env=env)
-    assert upgraded.returncode == 0, upgraded.stderr
-    current = run("db", "current", cwd=tmp_path, env=env)
-    assert current.returncode == 0 and "up to date" in current.stdout
+        env = {"QUNBOT_STORAGE__URL": fresh_postgres_database(tmp_path)}
+    try:
+        if backend == "postgres":
+            before = run("db", "current", cwd=tmp_path, env=env)
+            assert before.returncode == 0 and "empty" in before.stdout, before.stderr
+        upgraded = run("db", "upgrade", cwd=tmp_path, env=env)
+        assert upgraded.returncode == 0, upgraded.stderr
+        current = run("db", "current", cwd=tmp_path, env=env)
+        assert current.returncode == 0 and "up to date" in current.stdout
+    finally:
+        if backend == "postgres":
+            drop_postgres_database(env["QUNBOT_STORAGE__URL"])
+
+
+def _admin_sql(statement: str) -> None:
+    import asyncio
+
+    from storage import Database
+
+    async def go() -> None:
+        db = Database(os.environ["QUNBOT_TEST_POSTGRES_URL"], isolation_level="AUTOCOMMIT")
+        try:
+            async with db.engine.connect() as connection:
+                await connection.exec_driver_sql(statement)
+        finally:
+            await db.dispose()
+
+    asyncio.run(go())
+
+
+def fresh_postgres_database(tmp_path: Path) -> str:
+    """A new, empty database for a test that runs the command as a separate process."""
+    from sqlalchemy.engine import make_url
+
+    name = f"qunbot_e2e_{tmp_path.name[-8:].lower().replace('-', '_')}_{os.getpid()}"
+    _admin_sql(f'CREATE DATABASE "{name}"')
+    url = make_url(os.environ["QUNBOT_TEST_POSTGRES_URL"]).set(database=name)
+    return url.render_as_string(hide_password=False)
+
+
+def drop_postgres_database(url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    _admin_sql(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')

@@ -9,6 +9,7 @@ import pytest
 
 from bot.actions import ActionResult, DeclineReason, Kick, Reply, Send
 from bot.context import Context
+from bot.events import User
 from bot.features import Arg, Feature
 from bot.richtext import RichText
 from handlers import all_features
@@ -198,3 +199,103 @@ async def test_handlers_may_return_several_actions(harness: Harness) -> None:
 
     h = custom(harness, feature)
     assert len(await h.send(h.message("/two"))) == 2
+
+
+async def test_member_arguments_ambiguous_left_text_mentions_and_quotes(harness: Harness) -> None:
+    feature = Feature("target")
+    got: list[object] = []
+
+    @feature.command("poke", args=[Arg("member", "member"), Arg("note", "text", required=False)])
+    async def poke(ctx: Context) -> None:
+        got.append((ctx.args["member"].platform_user_id, ctx.args["note"]))
+
+    h = custom(harness, feature)
+    await h.send(h.join(h.user("Twin", username="twin_one")))
+    await h.send(h.join(h.user("Twin2")))
+    other = User(id="id-other-twin", name="twin")  # a second "Twin", by display name
+    await h.send(h.join(other))
+    [ambiguous] = await h.say("/poke @Twin hi")
+    assert "@Twin" in ambiguous and got == []
+    await h.send(h.message("/poke @twin_one hi"))
+    assert got.pop() == ("id-twin", "hi")
+    # Telegram users without a username arrive as text mentions: the name, no @
+    nameless = User(id="777", name="Zhang San")
+    await h.send(h.message("/poke Zhang San 你好", mentions=(nameless,)))
+    assert got.pop() == ("777", "你好")
+    await h.send(h.leave("Twin2"))
+    [gone] = await h.say("/poke @Twin2")
+    assert "@Twin2" in gone and got == []
+
+
+async def test_int_arguments_are_ascii_and_bounded(harness: Harness) -> None:
+    feature = Feature("ints")
+    got: list[int] = []
+
+    @feature.command("pay", args=[Arg("amount", "int", minimum=1, maximum=1000)])
+    async def pay(ctx: Context) -> None:
+        got.append(ctx.args["amount"])
+
+    h = custom(harness, feature)
+    for bad in ("０", "1_000", "٣", "-5", "0", "1001", "1e3", "99999999999999999999"):
+        [usage] = await h.say(f"/pay {bad}")
+        assert "/pay <amount>" in usage, bad
+    assert got == []
+    await h.send(h.message("/pay 1000"))
+    await h.send(h.message("/pay +7"))
+    assert got == [1000, 7]
+
+
+async def test_quoted_words_in_any_quotes(harness: Harness) -> None:
+    from bot.arguments import next_token
+
+    assert next_token("「每周五 20:00」 大家好") == ("每周五 20:00", " 大家好")
+    assert next_token("‘a b’ c") == ("a b", " c")
+    assert next_token('"x y"') == ("x y", "")
+    assert next_token("   ") == (None, "")
+
+
+async def test_a_crashing_middleware_is_skipped_quietly(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    feature = Feature("gate")
+
+    @feature.middleware()
+    async def broken_gate(ctx: Context) -> bool:
+        raise RuntimeError("gate broke")
+
+    h = custom(harness, feature)
+    with caplog.at_level(logging.ERROR):
+        texts = await h.say("/start")
+    assert len(texts) == 1 and "/help" in texts[0]  # the command ran; no apology was added
+    assert "middleware gate failed" in caplog.text
+
+
+async def test_a_stopping_middleware_stops_the_event(harness: Harness) -> None:
+    feature = Feature("stopper")
+
+    @feature.middleware()
+    async def stop_everything(ctx: Context) -> bool:
+        return False
+
+    h = custom(harness, feature)
+    assert await h.say("/start") == []
+
+
+async def test_a_cancelled_chat_worker_leaves_the_chat_usable(harness: Harness) -> None:
+    started = asyncio.Event()
+    feature = Feature("hang")
+
+    @feature.command("hang")
+    async def hang(ctx: Context) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    h = custom(harness, feature)
+    stuck = h.dispatcher.submit(h.message("/hang", chat="c"))
+    queued = h.dispatcher.submit(h.message("/start", chat="c"))
+    await started.wait()
+    h.dispatcher._workers[(h.adapter.platform, "c")].cancel()
+    await asyncio.gather(stuck, queued, return_exceptions=True)
+    assert stuck.cancelled() and queued.cancelled()
+    again = await asyncio.wait_for(h.dispatcher.submit(h.message("/start", chat="c")), timeout=10)
+    assert len(again) == 1 and again[0].ok

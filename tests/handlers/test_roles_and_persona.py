@@ -107,9 +107,9 @@ async def test_persona_show_set_reset(any_harness: Harness) -> None:
     [after] = await h.say("/persona")
     assert "小美 <b>" in after
     [english] = await h.say("/persona set locale en")
-    assert "en" in english
+    assert "language (locale)" in english  # answered in the new language
     [help_text] = await h.say("/help")
-    assert "Grant or revoke" in help_text or "grant" in help_text.lower()
+    assert "/role grant|revoke @member ROLE" in help_text and "管理员" not in help_text
     [bad] = await h.say("/persona set tone grumpy")
     assert "warm / lively / professional" in bad
     async with h.store.transaction() as s:
@@ -129,3 +129,29 @@ async def test_persona_overrides_are_per_community(any_harness: Harness) -> None
     await h.say("/persona set name Qun")
     assert await h.dispatcher.persona_name("fake", "g1") == "Qun"
     assert await h.dispatcher.persona_name("fake", "g2") == "小群"
+
+
+async def test_config_honorific_stays_in_its_language(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    from storage import Store
+
+    h = Harness(
+        store=Store(sqlite_db),
+        settings=make_settings(persona={"honorific": "{name}同学"}),
+        clock=clock,
+    )
+    [zh] = await h.say("/start", user="Bob")
+    assert "Bob同学" in zh
+    await _admin(h, "Bob")
+    await h.say("/persona set locale en", user="Bob")
+    [en] = await h.say("/start", user="Bob")
+    assert "同学" not in en and "Bob" in en
+
+
+async def test_invisible_or_overlong_persona_names_are_refused(any_harness: Harness) -> None:
+    h = any_harness
+    await _admin(h)
+    for bad in ("\u200b", "A\u200bB", "x" * 33, "\u202e"):
+        [refusal] = await h.say(f"/persona set name {bad}")
+        assert "32" in refusal, bad
+    [shown] = await h.say("/persona")
+    assert "小群" in shown

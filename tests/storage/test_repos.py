@@ -118,33 +118,44 @@ async def test_overlong_names_are_cut_before_storage(store: Store, clock: FakeCl
     assert community.title is not None and len(community.title) == 256
 
 
-async def test_find_by_name_prefers_username(store: Store, clock: FakeClock) -> None:
+async def test_find_by_name_username_first_any_case_current_members_only(
+    store: Store, clock: FakeClock
+) -> None:
     async with store.transaction() as s:
         c = await store.communities.ensure(
             s, platform="fake", chat_id="g", chat_type="group", title=None, now=clock.now()
         )
-        await store.members.record(
-            s,
-            community_id=c.id,
-            platform_user_id="1",
-            display_name="bob",
-            username="someone",
-            is_bot=False,
-            now=clock.now(),
-        )
-        await store.members.record(
-            s,
-            community_id=c.id,
-            platform_user_id="2",
-            display_name="Robert",
-            username="Bob",
-            is_bot=False,
-            now=clock.now(),
-        )
-        found = await store.members.find_by_name(s, c.id, "@bob")
+
+        async def add(uid: str, name: str, username: str | None = None, **kw: object) -> None:
+            await store.members.record(
+                s,
+                community_id=c.id,
+                platform_user_id=uid,
+                display_name=name,
+                username=username,
+                is_bot=False,
+                now=clock.now(),
+                **kw,  # type: ignore[arg-type]
+            )
+
+        await add("1", "bob", "someone")
+        await add("2", "Robert", "Bob")
+        await add("3", "Иван")
+        await add("4", "Émile")
+        await add("5", "Twin")
+        await add("6", "twin")
+        await add("7", "Gone", left_at=clock.now())
+        by_username = await store.members.find_by_name(s, c.id, "@BOB")
+        cyrillic = await store.members.find_by_name(s, c.id, "@иван")
+        accented = await store.members.find_by_name(s, c.id, "@ÉMILE")
+        twins = await store.members.find_by_name(s, c.id, "@TWIN")
+        gone = await store.members.find_by_name(s, c.id, "@gone")
         missing = await store.members.find_by_name(s, c.id, "@nobody")
-    assert found is not None and found.platform_user_id == "2"
-    assert missing is None
+    assert [m.platform_user_id for m in by_username] == ["2"]
+    assert [m.platform_user_id for m in cyrillic] == ["3"]
+    assert [m.platform_user_id for m in accented] == ["4"]
+    assert [m.platform_user_id for m in twins] == ["5", "6"]
+    assert gone == [] and missing == []
 
 
 async def test_roles_grant_revoke_and_audit(store: Store, clock: FakeClock) -> None:

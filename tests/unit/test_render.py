@@ -55,8 +55,13 @@ def test_variables_never_become_markup(renderer: Renderer) -> None:
     text = renderer.render(Persona(name="**x**", locale="en"), "greet", seed="s1", member=evil)
     assert all(isinstance(s, Text | Bold) for s in text)
     assert evil in text.plain()
-    bold = [s for s in text if isinstance(s, Bold)]
-    assert bold in ([], [Bold(text="**x**")])  # the persona name inside the pack's bold, verbatim
+    if "I am" in text.plain():  # the variant with the pack's bold: the name inside it, verbatim
+        assert [s for s in text if isinstance(s, Bold)] == [Bold(text="**x**")]
+    else:
+        assert not [s for s in text if isinstance(s, Bold)]
+    first = renderer.render(Persona(name="**x**", locale="en"), "greet", seed="s2", member=evil)
+    both = {text.plain().split(",")[0], first.plain().split(",")[0]}
+    assert all(evil in line for line in both)
 
 
 def test_pack_markup_becomes_segments(renderer: Renderer) -> None:
