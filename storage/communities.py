@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
 
 from storage.db import Database
 from storage.models import PLATFORM_ID_LEN, TITLE_LEN, Community
@@ -53,9 +54,30 @@ class CommunityInfo:
 PERSONA_FIELDS = {"name": "persona_name", "tone": "persona_tone", "locale": "persona_locale"}
 
 
+_INFO_FIELDS = tuple(field.name for field in fields(CommunityInfo))
+
+
 class CommunityRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._statements: dict[bool, Insert] = {}
+
+    def _ensure_statement(self, titled: bool) -> Insert:
+        statement = self._statements.get(titled)
+        if statement is None:
+            table = Community.__table__
+            names = ("platform", "chat_id", "chat_type", "title", "settings", "active")
+            insert = self.db.insert(table).values(
+                {name: bindparam(name) for name in (*names, "created_at", "updated_at")}
+            )
+            refreshed: dict[str, Any] = {"chat_type": insert.excluded.chat_type, "active": True}
+            if titled:
+                refreshed["title"] = insert.excluded.title
+            statement = insert.on_conflict_do_update(
+                index_elements=[table.c.platform, table.c.chat_id], set_=refreshed
+            ).returning(*(table.c[name] for name in _INFO_FIELDS))
+            self._statements[titled] = statement
+        return statement
 
     async def ensure(
         self,
@@ -68,26 +90,23 @@ class CommunityRepo:
         now: datetime,
     ) -> CommunityInfo:
         """Register the chat or refresh its title, in one statement (safe under concurrency)."""
-        table = Community.__table__
         title = clip(title, TITLE_LEN)
-        stmt = self.db.insert(table).values(
-            platform=platform,
-            chat_id=clip(chat_id, PLATFORM_ID_LEN),
-            chat_type=chat_type,
-            title=title,
-            settings={},
-            active=True,
-            created_at=now,
-            updated_at=now,
-        )
-        refreshed: dict[str, Any] = {"chat_type": stmt.excluded.chat_type}
-        if title is not None:
-            refreshed["title"] = stmt.excluded.title
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.platform, table.c.chat_id], set_=refreshed
-        ).returning(Community)
-        row = (await session.execute(select(Community).from_statement(stmt))).scalar_one()
-        return CommunityInfo.of(row)
+        row = (
+            await session.execute(
+                self._ensure_statement(title is not None),
+                {
+                    "platform": platform,
+                    "chat_id": clip(chat_id, PLATFORM_ID_LEN),
+                    "chat_type": chat_type,
+                    "title": title,
+                    "settings": {},
+                    "active": True,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+        ).one()
+        return CommunityInfo(**{**row._mapping, "settings": dict(row.settings or {})})
 
     async def get(self, session: AsyncSession, community_id: int) -> CommunityInfo | None:
         row = await session.get(Community, community_id)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
 
 from storage.db import Database
 from storage.models import NAME_LEN, PLATFORM_ID_LEN, Member
@@ -58,9 +59,51 @@ class MemberInfo:
         return self.joined_at or self.first_seen_at
 
 
+_INFO_FIELDS = tuple(field.name for field in fields(MemberInfo))
+_INSERTED = (
+    "community_id",
+    "platform_user_id",
+    "display_name",
+    "name_key",
+    "username",
+    "username_key",
+    "is_bot",
+    "joined_at",
+    "first_seen_at",
+    "last_active_at",
+    "left_at",
+    "birthday_year_public",
+)
+
+
 class MemberRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._statements: dict[tuple[bool, bool, bool], Insert] = {}
+
+    def _record_statement(self, active: bool, joining: bool, leaving: bool) -> Insert:
+        """The upsert for one combination of flags, built once: events are the hot path."""
+        key = (active, joining, leaving)
+        statement = self._statements.get(key)
+        if statement is None:
+            table = Member.__table__
+            insert = self.db.insert(table).values({name: bindparam(name) for name in _INSERTED})
+            changes: dict[str, Any] = {
+                name: insert.excluded[name]
+                for name in ("display_name", "name_key", "username", "username_key")
+            }
+            if active:
+                changes["last_active_at"] = insert.excluded.last_active_at
+            if joining:
+                changes["joined_at"] = func.coalesce(table.c.joined_at, insert.excluded.joined_at)
+                changes["left_at"] = None
+            if leaving:
+                changes["left_at"] = insert.excluded.left_at
+            statement = insert.on_conflict_do_update(
+                index_elements=[table.c.community_id, table.c.platform_user_id], set_=changes
+            ).returning(*(table.c[name] for name in _INFO_FIELDS))
+            self._statements[key] = statement
+        return statement
 
     async def record(
         self,
@@ -78,44 +121,33 @@ class MemberRepo:
     ) -> MemberInfo:
         """Insert the member or refresh their name; stamp activity, a join or a leave.
 
-        A join keeps the first join date the bot recorded (anniversaries count from it) and
-        clears ``left_at``; a leave sets ``left_at``.
+        One statement, so concurrent events for the same member never collide. A join keeps
+        the first join date the bot recorded (anniversaries count from it) and clears
+        ``left_at``; a leave sets ``left_at``.
         """
-        table = Member.__table__
         name = clip(display_name, NAME_LEN) or platform_user_id
         username = clip(username, NAME_LEN)
-        stmt = self.db.insert(table).values(
-            community_id=community_id,
-            platform_user_id=clip(platform_user_id, PLATFORM_ID_LEN),
-            display_name=name,
-            name_key=name_key(name),
-            username=username,
-            username_key=name_key(username) if username else None,
-            is_bot=is_bot,
-            joined_at=joined_at,
-            first_seen_at=now,
-            last_active_at=now if active else None,
-            left_at=left_at,
-            birthday_year_public=False,
-        )
-        changes: dict[str, Any] = {
-            "display_name": stmt.excluded.display_name,
-            "name_key": stmt.excluded.name_key,
-            "username": stmt.excluded.username,
-            "username_key": stmt.excluded.username_key,
-        }
-        if active:
-            changes["last_active_at"] = stmt.excluded.last_active_at
-        if joined_at is not None:
-            changes["joined_at"] = func.coalesce(table.c.joined_at, stmt.excluded.joined_at)
-            changes["left_at"] = None
-        if left_at is not None:
-            changes["left_at"] = stmt.excluded.left_at
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.community_id, table.c.platform_user_id], set_=changes
-        ).returning(Member)
-        row = (await session.execute(select(Member).from_statement(stmt))).scalar_one()
-        return MemberInfo.of(row)
+        statement = self._record_statement(active, joined_at is not None, left_at is not None)
+        row = (
+            await session.execute(
+                statement,
+                {
+                    "community_id": community_id,
+                    "platform_user_id": clip(platform_user_id, PLATFORM_ID_LEN),
+                    "display_name": name,
+                    "name_key": name_key(name),
+                    "username": username,
+                    "username_key": name_key(username) if username else None,
+                    "is_bot": is_bot,
+                    "joined_at": joined_at,
+                    "first_seen_at": now,
+                    "last_active_at": now if active else None,
+                    "left_at": left_at,
+                    "birthday_year_public": False,
+                },
+            )
+        ).one()
+        return MemberInfo(**row._mapping)
 
     async def get(self, session: AsyncSession, member_id: int) -> MemberInfo | None:
         row = await session.get(Member, member_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
@@ -16,6 +16,17 @@ __all__ = ["UpdateRepo"]
 class UpdateRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
+        table = ProcessedUpdate.__table__
+        self._claim = (
+            db.insert(table)
+            .values(
+                platform=bindparam("platform"),
+                update_key=bindparam("update_key"),
+                processed_at=bindparam("processed_at"),
+            )
+            .on_conflict_do_nothing(index_elements=["platform", "update_key"])
+            .returning(table.c.id)
+        )
 
     async def claim(
         self, session: AsyncSession, platform: str, update_key: str, now: datetime
@@ -23,14 +34,8 @@ class UpdateRepo:
         """``True`` for the first delivery of an update, ``False`` for every redelivery."""
         if len(update_key) > UPDATE_KEY_LEN:
             raise ValueError(f"update key longer than {UPDATE_KEY_LEN} characters")
-        table = ProcessedUpdate.__table__
-        stmt = (
-            self.db.insert(table)
-            .values(platform=platform, update_key=update_key, processed_at=now)
-            .on_conflict_do_nothing(index_elements=["platform", "update_key"])
-            .returning(table.c.id)
-        )
-        return (await session.execute(stmt)).first() is not None
+        params = {"platform": platform, "update_key": update_key, "processed_at": now}
+        return (await session.execute(self._claim, params)).first() is not None
 
     async def prune(self, session: AsyncSession, older_than: datetime) -> int:
         """Forget updates older than any platform redelivers (Telegram keeps them 24 h)."""
