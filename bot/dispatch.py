@@ -3,6 +3,12 @@
 Events of one chat are handled in order (one worker per busy chat); different chats run
 concurrently. A failing handler is logged with its context and the member gets a short
 apology; the bot and the other handlers keep running.
+
+Dedupe policy: the (platform, update key) row is committed with the member bookkeeping,
+before any handler runs, so a redelivered update is handled at most once. A handler that
+crashes half-way is not retried by a redelivery; money-like operations therefore carry their
+own idempotency keys (a check-in is unique per member and day, a ledger entry per key) and
+stay exactly-once on their own.
 """
 
 from __future__ import annotations
