@@ -6,6 +6,7 @@ An adapter is a small fixed set of files: ``translate`` (platform -> ``Event``),
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
 from bot.actions import Action, ActionResult
@@ -20,6 +21,8 @@ class Adapter(Protocol):
     platform: str
     #: The bot's own username, so ``/cmd@otherbot`` is ignored; ``None`` when there is none.
     bot_username: str | None
+    #: Events older than this are recorded but trigger no reply and no punishment.
+    stale_after: timedelta | None
 
     async def start(self, dispatcher: Dispatcher) -> None:
         """Connect and start feeding events to ``dispatcher.submit``."""

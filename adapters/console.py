@@ -78,6 +78,7 @@ def user_id_for(name: str) -> str:
 class ConsoleAdapter:
     platform = "console"
     bot_username = "qunbot"
+    stale_after = None  # the console's clock is moved on purpose: nothing is ever stale
 
     def __init__(
         self,

@@ -81,8 +81,7 @@ async def run(url: str, label: str, count: int, chats: int, connect_args: dict) 
         clock=FakeClock(datetime(2026, 11, 21, 1, tzinfo=UTC)),
     )
     adapter = CountingAdapter()
-    unlimited = Limits(global_rate=1e9, global_burst=1e9, group_rate=1e9, group_burst=1e9)
-    dispatcher.attach(adapter, Governor(unlimited))
+    dispatcher.attach(adapter, Governor(Limits.unlimited()))
     batch = events(count, chats)
     if TRACE:
         tracemalloc.start()

@@ -27,6 +27,7 @@ __all__ = [
     "Restrict",
     "Send",
     "SendPoll",
+    "StopPoll",
     "Unban",
     "Unrestrict",
 ]
@@ -121,6 +122,11 @@ class SendPoll(_ChatAction):
     anonymous: bool = True
 
 
+class StopPoll(_ChatAction):
+    kind: Literal["stop_poll"] = "stop_poll"
+    message_id: str
+
+
 class AnswerButton(_ChatAction):
     """Acknowledge a button press, optionally with a short note only the presser sees."""
 
@@ -150,6 +156,7 @@ Action = Annotated[
     | Kick
     | Pin
     | SendPoll
+    | StopPoll
     | AnswerButton
     | ApproveJoin
     | DeclineJoin,

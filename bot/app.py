@@ -4,18 +4,23 @@ the adapters and the handlers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
 
+from adapters.base import Adapter
 from adapters.console import ConsoleAdapter
+from adapters.telegram import TelegramAdapter
 from bot.clock import Clock, FakeClock, OffsetClock, SystemClock
 from bot.config import ConfigError, Settings
 from bot.dispatch import Dispatcher
 from bot.features import Feature, Registry, RegistryError
+from bot.governor import Governor, Limits
 from bot.scheduler import Ticker
 from handlers import all_features
 from persona import Renderer
@@ -38,11 +43,12 @@ def check_settings(settings: Settings, features: Iterable[Feature] | None = None
     ``qunbot config check`` and ``qunbot run`` share it, so a config that passes the check
     also starts.
     """
-    problems = [
-        f"{name}.token: the {name} adapter is not part of this version yet"
-        for name in ("telegram", "discord")
-        if getattr(settings, name).token is not None
-    ]
+    problems = []
+    if settings.discord.token is not None:
+        problems.append("discord.token: the discord adapter is not part of this version yet")
+    telegram = settings.telegram
+    if telegram.token is not None and telegram.mode == "webhook" and not telegram.webhook_url:
+        problems.append("telegram.webhook_url: webhook mode needs the public HTTPS URL")
     if not settings.console_enabled and not any(
         getattr(settings, name).token for name in ("telegram", "discord")
     ):
@@ -98,6 +104,10 @@ class App:
                 on_clock_moved=self.ticker.run_all,
             )
             self.dispatcher.attach(self.console)
+        self.telegram: TelegramAdapter | None = None
+        if settings.telegram.token is not None:
+            self.telegram = TelegramAdapter(settings.telegram)
+            self.dispatcher.attach(self.telegram, Governor(Limits()))
 
     def _tick_runner(self, handler):  # type: ignore[no-untyped-def]
         async def run() -> object:
@@ -105,14 +115,24 @@ class App:
 
         return run
 
+    async def _until_stopped(self) -> None:
+        """Serve until SIGINT or SIGTERM (Ctrl-C, ``systemctl stop``, ``docker stop``)."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal_number, stop.set)
+        await stop.wait()
+        log.info("stopping")
+
     async def prepare(self) -> None:
         """Bring the schema up to date before any event is handled."""
         await migrate.upgrade(self.db)
 
     async def run(self, script: Iterable[str] | None = None, *, interactive: bool = False) -> None:
         """Run until the console quits (or, with platform adapters, until cancelled)."""
-        adapters = [self.console] if self.console else []
-        started = []
+        adapters: list[Adapter] = [a for a in (self.console, self.telegram) if a is not None]
+        started: list[Adapter] = []
         try:
             await self.prepare()
             for adapter in adapters:
@@ -124,7 +144,7 @@ class App:
             elif self.console is not None and interactive:
                 await self.console.interactive()
             else:
-                await asyncio.Event().wait()
+                await self._until_stopped()
             await self.dispatcher.drain()
         finally:
             self.ticker.shutdown()

@@ -7,6 +7,7 @@ ignored. ``load_config`` raises ``ConfigError`` with one readable line per probl
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -144,7 +145,42 @@ def _blank_is_unset(value: object) -> object:
 
 
 class TelegramSettings(_Section):
+    """Telegram through python-telegram-bot. Off until a token is set."""
+
     token: SecretStr | None = None
+    #: The Bot API server; name a self-hosted one (or a test server) here.
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    #: Long-polling timeout in seconds (getUpdates waits this long for news).
+    poll_timeout: float = Field(10.0, ge=0, le=50)
+    #: Webhook mode: where the bot's own HTTP server listens ...
+    listen: str = "0.0.0.0"
+    port: int = Field(8443, ge=1, le=65535)
+    url_path: str = "telegram"
+    #: ... and the public HTTPS URL Telegram posts to (empty: webhook mode refuses to start).
+    webhook_url: str = ""
+    #: Telegram sends it in X-Telegram-Bot-Api-Secret-Token; requests without it get 403.
+    secret_token: SecretStr | None = None
+    #: Events older than this (seconds) are recorded but trigger no reply and no punishment.
+    stale_after: int = Field(300, ge=0)
+    #: How long (seconds) admin lists and the bot's own rights are cached per chat.
+    admin_cache_seconds: int = Field(60, ge=0)
+    #: Seconds to wait for a Bot API answer; a send that times out is not retried.
+    request_timeout: float = Field(10.0, gt=0)
+
+    _blank_secret = field_validator("secret_token", mode="before")(
+        classmethod(lambda cls, v: _blank_is_unset(v))
+    )
+
+    @field_validator("secret_token")
+    @classmethod
+    def _secret_form(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()
+        ):
+            raise ValueError("1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
 
     _blank = field_validator("token", mode="before")(classmethod(lambda cls, v: _blank_is_unset(v)))
 

@@ -33,7 +33,9 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.context import ArgError, Context, TickContext, _Shared, as_actions, resolve_persona
 from bot.events import (
+    BotRemoved,
     ButtonPressed,
+    ChatMigrated,
     ChatType,
     Command,
     EventBase,
@@ -55,7 +57,10 @@ _MESSAGE_KINDS = (Reply, Send, Edit, SendPoll)
 
 
 class Outbound(Protocol):
-    """What the dispatcher needs from an adapter (``adapters.base.Adapter`` is a superset)."""
+    """What the dispatcher needs from an adapter (``adapters.base.Adapter`` is a superset).
+
+    An adapter may also set ``stale_after`` (a ``timedelta``): older events are only recorded.
+    """
 
     platform: str
 
@@ -156,6 +161,14 @@ class Dispatcher:
             if not await store.updates.claim(session, event.platform, event.update_key, now):
                 log.debug("duplicate update %s/%s ignored", event.platform, event.update_key)
                 return None
+            if isinstance(event, ChatMigrated):
+                await store.communities.migrate(
+                    session, event.platform, event.chat.id, event.new_chat_id, now
+                )
+                log.info(
+                    "community %s:%s moved to %s", event.platform, event.chat.id, event.new_chat_id
+                )
+                return None
             community = await store.communities.ensure(
                 session,
                 platform=event.platform,
@@ -190,12 +203,19 @@ class Dispatcher:
                 )
                 if event.sender is not None and event.sender.id == event.member.id:
                     member = subject
+            if isinstance(event, BotRemoved):
+                await store.communities.set_active(session, community.id, False, now)
         self._chat_types[(event.platform, event.chat.id)] = event.chat.type
         return Context(self._shared, event, community, member)
 
     async def _handle(self, event: EventBase) -> list[ActionResult]:
         ctx = await self._bookkeeping(event)
         if ctx is None:
+            return []
+        if self._is_stale(event):
+            # Recorded above, but an old event (redelivered after downtime) triggers no reply
+            # and no punishment: the group is not flooded, nobody is punished for the past.
+            log.debug("stale update %s/%s: recorded only", event.platform, event.update_key)
             return []
         for middleware in self.registry.middlewares:
             where = f"middleware {middleware.feature}"
@@ -215,6 +235,10 @@ class Dispatcher:
             outcome = await self._guard(ctx, f"listener {listener.feature}", listener.handler(ctx))
             results += await self._perform_all(ctx, outcome)
         return results
+
+    def _is_stale(self, event: EventBase) -> bool:
+        limit = getattr(self.outbound.get(event.platform), "stale_after", None)
+        return limit is not None and self.clock.now() - event.at > limit
 
     async def _route_message(self, ctx: Context, event: MessageEvent) -> list[ActionResult]:
         command = event.command

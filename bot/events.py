@@ -17,8 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bot.clock import utc
 
 __all__ = [
+    "BotAdded",
+    "BotRemoved",
     "ButtonPressed",
     "Chat",
+    "ChatMigrated",
     "ChatType",
     "Command",
     "Event",
@@ -117,6 +120,8 @@ class MemberJoined(EventBase):
     member: User
     invited_by: User | None = None
     via_join_request: bool = False
+    #: The invite link used (its name or URL), when the platform tells.
+    invite_link: str | None = None
 
 
 class MemberLeft(EventBase):
@@ -137,6 +142,8 @@ class JoinRequest(EventBase):
     kind: Literal["join_request"] = "join_request"
     member: User
     bio: str | None = None
+    #: Where the requester can be messaged privately for a short while (Telegram: 5 minutes).
+    private_chat_id: str | None = None
 
 
 class PollAnswer(EventBase):
@@ -145,8 +152,35 @@ class PollAnswer(EventBase):
     option_ids: tuple[int, ...] = ()
 
 
+class BotAdded(EventBase):
+    """The bot was added to a chat (or promoted back): register it and say hello."""
+
+    kind: Literal["bot_added"] = "bot_added"
+
+
+class BotRemoved(EventBase):
+    """The bot was removed from a chat: the community is marked inactive."""
+
+    kind: Literal["bot_removed"] = "bot_removed"
+
+
+class ChatMigrated(EventBase):
+    """The chat got a new id (a Telegram group became a supergroup); its data follows."""
+
+    kind: Literal["chat_migrated"] = "chat_migrated"
+    new_chat_id: str
+
+
 Event = Annotated[
-    MessageEvent | MemberJoined | MemberLeft | ButtonPressed | JoinRequest | PollAnswer,
+    MessageEvent
+    | MemberJoined
+    | MemberLeft
+    | ButtonPressed
+    | JoinRequest
+    | PollAnswer
+    | BotAdded
+    | BotRemoved
+    | ChatMigrated,
     Field(discriminator="kind"),
 ]
 

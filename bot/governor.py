@@ -1,6 +1,6 @@
 """The outbound governor: every action passes through it on its way to a platform.
 
-Token buckets per chat and overall keep the bot inside the platform's limits; a rate-limit
+Sliding windows per chat and overall keep the bot inside the platform's limits; a rate-limit
 answer delays only the chat it concerns; transient failures retry with backoff. Sends are
 never retried after a timeout whose outcome is unknown (``Unsure``): a duplicate message is
 worse than a missing one, so the adapter reports it and the governor gives up on that action.
@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
-__all__ = ["Bucket", "Governor", "Limits", "RetryAfter", "Transient", "Unsure"]
+__all__ = ["Governor", "Limits", "RetryAfter", "Transient", "Unsure", "Window"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,42 +38,45 @@ class Unsure(Exception):
     """The request may or may not have taken effect (a timeout after sending). Not retried."""
 
 
-@dataclass
-class Bucket:
-    """A token bucket: ``rate`` tokens per second, holding at most ``burst``."""
+class Window:
+    """At most ``limit`` calls in any ``period`` seconds: an exact sliding window, the same rule
+    Telegram applies, so a governed bot does not meet 429s in the first place."""
 
-    rate: float
-    burst: float
-    tokens: float = field(init=False)
-    stamp: float = field(init=False, default=0.0)
-
-    def __post_init__(self) -> None:
-        self.tokens = self.burst
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = limit
+        self.period = period
+        self.stamps: deque[float] = deque()
 
     def wait_time(self, now: float) -> float:
-        """Take a token if one is there (returns 0), else say how long until one is."""
-        if self.stamp:
-            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
+        """Take a slot if one is free (returns 0), else say how long until one is."""
+        while self.stamps and self.stamps[0] <= now - self.period:
+            self.stamps.popleft()
+        if len(self.stamps) < self.limit:
+            self.stamps.append(now)
             return 0.0
-        return (1 - self.tokens) / self.rate
+        return self.stamps[0] + self.period - now
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-platform limits. Defaults follow Telegram (30/s overall, 20/min per group, 1/s private)."""
+    """Per-platform limits. Defaults follow Telegram: 30 messages/s overall, 20 per minute in
+    a group, 1 per second in a private chat."""
 
-    global_rate: float = 30.0
-    global_burst: float = 30.0
-    group_rate: float = 20 / 60
-    group_burst: float = 20.0
-    private_rate: float = 1.0
-    private_burst: float = 3.0
+    global_limit: int = 30
+    global_period: float = 1.0
+    group_limit: int = 20
+    group_period: float = 60.0
+    private_limit: int = 1
+    private_period: float = 1.0
     max_attempts: int = 5
     backoff: float = 0.5
     max_backoff: float = 30.0
+
+    @classmethod
+    def unlimited(cls) -> Limits:
+        """For tests and benchmarks of everything but the limits."""
+        huge = 10**9
+        return cls(global_limit=huge, group_limit=huge, private_limit=huge)
 
 
 class Governor:
@@ -88,25 +92,25 @@ class Governor:
         self.limits = limits or Limits()
         self._monotonic = monotonic
         self._sleep = sleep
-        self._global = Bucket(self.limits.global_rate, self.limits.global_burst)
-        self._chats: dict[str, Bucket] = {}
+        self._global = Window(self.limits.global_limit, self.limits.global_period)
+        self._chats: dict[str, Window] = {}
         self._paused_until: dict[str, float] = {}
         self._global_lock = asyncio.Lock()
         self._chat_locks: dict[str, asyncio.Lock] = {}
 
-    def _bucket(self, chat_key: str, private: bool) -> Bucket:
-        bucket = self._chats.get(chat_key)
-        if bucket is None:
+    def _bucket(self, chat_key: str, private: bool) -> Window:
+        window = self._chats.get(chat_key)
+        if window is None:
             limits = self.limits
-            bucket = (
-                Bucket(limits.private_rate, limits.private_burst)
+            window = (
+                Window(limits.private_limit, limits.private_period)
                 if private
-                else Bucket(limits.group_rate, limits.group_burst)
+                else Window(limits.group_limit, limits.group_period)
             )
-            self._chats[chat_key] = bucket
-        return bucket
+            self._chats[chat_key] = window
+        return window
 
-    async def _take(self, bucket: Bucket, lock: asyncio.Lock) -> None:
+    async def _take(self, bucket: Window, lock: asyncio.Lock) -> None:
         async with lock:
             while (delay := bucket.wait_time(self._monotonic())) > 0:
                 await self._sleep(delay)

@@ -25,3 +25,9 @@ async def welcome(ctx: Context) -> Send | None:
     if rules is not None:
         parts.append(rules)
     return Send(platform=event.platform, chat_id=event.chat.id, text=RichText.join(parts))
+
+
+@feature.on("bot_added")
+async def introduce(ctx: Context) -> Send:
+    """Added to a group: say hello and which admin rights the bot needs to help."""
+    return ctx.send("welcome.bot_added")

@@ -6,12 +6,12 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from storage.db import Database
-from storage.models import PLATFORM_ID_LEN, TITLE_LEN, Community
+from storage.models import PLATFORM_ID_LEN, TITLE_LEN, Community, Member
 from storage.text import clip
 
 __all__ = ["CommunityInfo", "CommunityRepo"]
@@ -109,7 +109,13 @@ class CommunityRepo:
         return CommunityInfo(**{**row._mapping, "settings": dict(row.settings or {})})
 
     async def get(self, session: AsyncSession, community_id: int) -> CommunityInfo | None:
-        row = await session.get(Community, community_id)
+        row = (
+            await session.execute(
+                select(Community)
+                .where(Community.id == community_id)
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one_or_none()
         return CommunityInfo.of(row) if row else None
 
     async def find(
@@ -123,6 +129,48 @@ class CommunityRepo:
             )
         ).scalar_one_or_none()
         return CommunityInfo.of(row) if row else None
+
+    async def set_active(
+        self, session: AsyncSession, community_id: int, active: bool, now: datetime
+    ) -> None:
+        await session.execute(
+            update(Community)
+            .where(Community.id == community_id)
+            .values(active=active, updated_at=now)
+        )
+
+    async def migrate(
+        self,
+        session: AsyncSession,
+        platform: str,
+        old_chat_id: str,
+        new_chat_id: str,
+        now: datetime,
+    ) -> CommunityInfo | None:
+        """Move a community to its new chat id, keeping its members, roles and history.
+
+        If events from the new id arrived first, the bot already registered a second community
+        there: its members the old one does not know move over, the rest of it is dropped
+        (the old community's rows carry the history).
+        """
+        old = await self.find(session, platform, old_chat_id)
+        if old is None:
+            return None
+        new = await self.find(session, platform, new_chat_id)
+        if new is not None:
+            known = select(Member.platform_user_id).where(Member.community_id == old.id)
+            await session.execute(
+                update(Member)
+                .where(Member.community_id == new.id, Member.platform_user_id.not_in(known))
+                .values(community_id=old.id)
+            )
+            await session.execute(delete(Community).where(Community.id == new.id))
+        await session.execute(
+            update(Community)
+            .where(Community.id == old.id)
+            .values(chat_id=new_chat_id, chat_type="group", updated_at=now)
+        )
+        return await self.get(session, old.id)
 
     async def set_persona(
         self, session: AsyncSession, community_id: int, field: str, value: str | None, now: datetime

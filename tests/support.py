@@ -67,16 +67,7 @@ class FakeAdapter:
 
 
 def unlimited_governor() -> Governor:
-    return Governor(
-        Limits(
-            global_rate=1e9,
-            global_burst=1e9,
-            group_rate=1e9,
-            group_burst=1e9,
-            private_rate=1e9,
-            private_burst=1e9,
-        )
-    )
+    return Governor(Limits.unlimited())
 
 
 @dataclass

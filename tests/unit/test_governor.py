@@ -29,7 +29,7 @@ def governor(time: FakeTime, **limits: float) -> Governor:
 
 async def test_group_limit_spaces_messages_after_the_burst() -> None:
     time = FakeTime()
-    gov = governor(time, group_rate=20 / 60, group_burst=20)
+    gov = governor(time)
     sent: list[float] = []
 
     async def send() -> None:
@@ -37,8 +37,25 @@ async def test_group_limit_spaces_messages_after_the_burst() -> None:
 
     for _ in range(22):
         await gov.run("tg:g1", send)
-    assert sent[19] == 1000.0  # the burst of 20 goes at once
-    assert sent[20] == pytest.approx(1003.0) and sent[21] == pytest.approx(1006.0)
+    assert sent[19] == 1000.0  # 20 go at once...
+    assert sent[20] == pytest.approx(1060.0) and sent[21] == pytest.approx(
+        1060.0
+    )  # ...then a minute
+
+
+async def test_global_limit_holds_in_every_one_second_window() -> None:
+    time = FakeTime()
+    gov = governor(time)
+    sent: list[float] = []
+
+    async def send() -> None:
+        sent.append(time.now)
+
+    for n in range(95):
+        await gov.run(f"tg:g{n}", send)  # 95 different groups: only the global limit applies
+    for start in sent:
+        assert sum(1 for t in sent if start <= t < start + 1.0) <= 30
+    assert sent[-1] - sent[0] == pytest.approx(3.0)
 
 
 async def test_rate_limit_in_one_chat_does_not_delay_another() -> None:

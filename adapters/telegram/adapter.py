@@ -1,0 +1,123 @@
+"""The Telegram adapter's lifecycle: python-telegram-bot's Application, polling or webhook,
+feeding translated events to the dispatcher and performing actions through the Bot."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.request import HTTPXRequest
+
+from adapters.telegram.perform import TelegramPerformer
+from adapters.telegram.translate import ALLOWED_UPDATES, Translator
+from bot.actions import Action, ActionResult
+from bot.config import TelegramSettings
+from bot.dispatch import Dispatcher
+from bot.events import ChatMigrated
+
+__all__ = ["TelegramAdapter"]
+
+log = logging.getLogger(__name__)
+
+
+class TelegramAdapter:
+    platform = "telegram"
+
+    def __init__(self, settings: TelegramSettings) -> None:
+        if settings.token is None:
+            raise ValueError("the Telegram adapter needs a token")
+        self.settings = settings
+        self.stale_after: timedelta | None = timedelta(seconds=settings.stale_after)
+        self.bot_username: str | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.application: Application = self._build(settings)  # type: ignore[type-arg]
+        self.translator: Translator | None = None
+        self.performer: TelegramPerformer | None = None
+
+    @staticmethod
+    def _build(settings: TelegramSettings) -> Application:  # type: ignore[type-arg]
+        assert settings.token is not None
+        timeout = settings.request_timeout
+        return (
+            ApplicationBuilder()
+            .token(settings.token.get_secret_value())
+            .base_url(settings.base_url)
+            .base_file_url(settings.base_file_url)
+            .request(
+                HTTPXRequest(
+                    connection_pool_size=32,
+                    connect_timeout=timeout,
+                    read_timeout=timeout,
+                    write_timeout=timeout,
+                    pool_timeout=timeout,
+                )
+            )
+            .get_updates_request(
+                HTTPXRequest(read_timeout=settings.poll_timeout + timeout, connect_timeout=timeout)
+            )
+            .build()
+        )
+
+    async def start(self, dispatcher: Dispatcher) -> None:
+        """Log in (``getMe``), then poll or open the webhook. Updates flow to the dispatcher."""
+        self.dispatcher = dispatcher
+        application = self.application
+        application.add_handler(TypeHandler(Update, self._on_update))
+        application.add_error_handler(self._on_error)
+        await application.initialize()
+        bot = application.bot
+        self.bot_username = bot.username
+        self.translator = Translator(bot.id, bot.username)
+        self.performer = TelegramPerformer(
+            bot, self.translator, cache_seconds=self.settings.admin_cache_seconds
+        )
+        await application.start()
+        updater = application.updater
+        assert updater is not None
+        if self.settings.mode == "webhook":
+            secret = self.settings.secret_token
+            await updater.start_webhook(
+                listen=self.settings.listen,
+                port=self.settings.port,
+                url_path=self.settings.url_path,
+                webhook_url=self.settings.webhook_url,
+                secret_token=secret.get_secret_value() if secret else None,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        else:
+            await updater.start_polling(
+                timeout=timedelta(seconds=self.settings.poll_timeout),
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        log.info("telegram: @%s connected (%s)", bot.username, self.settings.mode)
+
+    async def stop(self) -> None:
+        application = self.application
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+
+    async def _on_update(self, update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Translate and queue; returns at once so chats are handled concurrently."""
+        assert self.translator is not None and self.dispatcher is not None
+        if not isinstance(update, Update):
+            return
+        for event in self.translator.translate(update):
+            if isinstance(event, ChatMigrated) and self.performer is not None:
+                self.performer.forget(event.chat.id)
+            self.dispatcher.submit(event)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram: error while handling an update", exc_info=context.error)
+
+    async def perform(self, action: Action) -> ActionResult:
+        assert self.performer is not None, "start() the adapter first"
+        return await self.performer.perform(action)
+
+    async def is_admin(self, chat_id: str, user_id: str) -> bool:
+        assert self.performer is not None, "start() the adapter first"
+        return await self.performer.is_admin(chat_id, user_id)

@@ -1,0 +1,370 @@
+"""Actions -> Bot API calls: Telegram HTML with every user string escaped, long messages
+split, the bot's own rights checked first, and errors mapped for the governor.
+
+A send that times out is **not** retried (``Unsure``): Telegram may have delivered it, and a
+duplicate message is worse than a missing one. Idempotent calls (edit, delete, ban, ...) that
+time out are retried (``Transient``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from telegram import (
+    Bot,
+    ChatMember,
+    ChatPermissions,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    ReplyParameters,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
+from telegram.error import RetryAfter as TgRetryAfter
+
+from adapters.telegram.translate import Translator
+from bot.actions import (
+    Action,
+    ActionResult,
+    AnswerButton,
+    ApproveJoin,
+    Ban,
+    Button,
+    DeclineJoin,
+    DeclineReason,
+    Delete,
+    Edit,
+    Kick,
+    Pin,
+    Reply,
+    Restrict,
+    Send,
+    SendPoll,
+    StopPoll,
+    Unban,
+    Unrestrict,
+)
+from bot.governor import RetryAfter, Transient, Unsure
+from bot.richtext import Bold, Code, Italic, Link, Mention, RichText, Segment
+
+__all__ = ["MESSAGE_LIMIT", "TelegramPerformer", "split", "to_html"]
+
+log = logging.getLogger(__name__)
+
+#: Telegram's limit on a message's text after entity parsing, in UTF-16 code units.
+MESSAGE_LIMIT = 4096
+#: The right the bot needs for each action (Telegram's field names, shown to operators).
+RIGHTS: dict[type, str] = {
+    Restrict: "can_restrict_members",
+    Unrestrict: "can_restrict_members",
+    Ban: "can_restrict_members",
+    Unban: "can_restrict_members",
+    Kick: "can_restrict_members",
+    Pin: "can_pin_messages",
+    ApproveJoin: "can_invite_users",
+    DeclineJoin: "can_invite_users",
+}
+_SENDS = (Reply, Send, SendPoll)
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def to_html(text: RichText) -> str:
+    """Telegram HTML. Every segment's text is escaped, so user text can never become markup."""
+    parts = []
+    for segment in text:
+        body = html.escape(segment.text, quote=False)
+        if isinstance(segment, Bold):
+            parts.append(f"<b>{body}</b>")
+        elif isinstance(segment, Italic):
+            parts.append(f"<i>{body}</i>")
+        elif isinstance(segment, Code):
+            parts.append(f"<code>{body}</code>")
+        elif isinstance(segment, Link):
+            parts.append(f'<a href="{html.escape(segment.url, quote=True)}">{body}</a>')
+        elif isinstance(segment, Mention) and segment.user_id.lstrip("-").isdigit():
+            parts.append(f'<a href="tg://user?id={int(segment.user_id)}">{body}</a>')
+        else:
+            parts.append(body)
+    return "".join(parts)
+
+
+def _cut(text: str, room: int) -> int:
+    """Where to cut ``text`` so the head fits in ``room`` units: a newline, else a space."""
+    end = 0
+    used = 0
+    for index, char in enumerate(text):
+        used += _units(char)
+        if used > room:
+            break
+        end = index + 1
+    for separator in ("\n", " "):
+        at = text.rfind(separator, 0, end)
+        if at >= end // 2 and at > 0:
+            return at + 1
+    return end
+
+
+def split(text: RichText, limit: int = MESSAGE_LIMIT) -> list[RichText]:
+    """Split rich text into messages of at most ``limit`` visible units, at line breaks
+    where possible; a mention or link is never cut in two."""
+    chunks: list[RichText] = []
+    current: list[Segment] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal current, size
+        if current:
+            chunks.append(RichText(segments=tuple(current)))
+        current, size = [], 0
+
+    for segment in text:
+        remaining: Segment | None = segment
+        while remaining is not None:
+            length = _units(remaining.text)
+            if size + length <= limit:
+                current.append(remaining)
+                size += length
+                remaining = None
+                continue
+            atomic = isinstance(remaining, Mention | Link) and length <= limit
+            cut = 0 if atomic else _cut(remaining.text, limit - size)
+            if cut == 0:
+                if not current:  # cannot even start: force a hard cut
+                    cut = _cut(remaining.text, limit)
+                else:
+                    flush()
+                    continue
+            current.append(remaining.model_copy(update={"text": remaining.text[:cut]}))
+            flush()
+            rest = remaining.text[cut:]
+            remaining = remaining.model_copy(update={"text": rest}) if rest else None
+    flush()
+    return chunks
+
+
+def _keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in rows]
+    )
+
+
+def _retry_seconds(error: TgRetryAfter) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class TelegramPerformer:
+    """Performs actions with one ``telegram.Bot``; caches admin lists and the bot's rights."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        translator: Translator,
+        *,
+        cache_seconds: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bot = bot
+        self.translator = translator
+        self.cache_seconds = cache_seconds
+        self._monotonic = monotonic
+        self._members: dict[tuple[str, str], tuple[float, ChatMember]] = {}
+
+    # -- members and rights ---------------------------------------------------------------
+    async def member(self, chat_id: str, user_id: str) -> ChatMember:
+        """``getChatMember``, cached for ``cache_seconds``."""
+        key = (chat_id, user_id)
+        cached = self._members.get(key)
+        now = self._monotonic()
+        if cached and cached[0] > now:
+            return cached[1]
+        member = await self.bot.get_chat_member(int(chat_id), int(user_id))
+        self._members[key] = (now + self.cache_seconds, member)
+        return member
+
+    def forget(self, chat_id: str) -> None:
+        """Drop cached members of a chat (the bot was promoted, the chat migrated...)."""
+        for key in [key for key in self._members if key[0] == chat_id]:
+            del self._members[key]
+
+    async def is_admin(self, chat_id: str, user_id: str) -> bool:
+        if not chat_id.startswith("-") or not user_id.lstrip("-").isdigit():
+            return False  # private chats have no admins; a channel id is no user
+        if user_id == chat_id:
+            return True  # the group itself: an anonymous admin
+        member = await self.member(chat_id, user_id)
+        return member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
+
+    async def has_right(self, chat_id: str, right: str) -> bool:
+        member = await self.member(chat_id, str(self.bot.id))
+        if member.status == ChatMember.OWNER:
+            return True
+        return member.status == ChatMember.ADMINISTRATOR and bool(getattr(member, right, False))
+
+    # -- actions --------------------------------------------------------------------------
+    async def perform(self, action: Action) -> ActionResult:
+        right = RIGHTS.get(type(action))
+        if (
+            right
+            and action.chat_id.startswith("-")
+            and not await self.has_right(action.chat_id, right)
+        ):
+            return ActionResult.declined(DeclineReason.MISSING_RIGHT, right)
+        try:
+            return await self._perform(action)
+        except TgRetryAfter as error:
+            raise RetryAfter(_retry_seconds(error)) from error
+        except TimedOut as error:
+            if isinstance(action, _SENDS):
+                raise Unsure(str(error)) from error
+            raise Transient(str(error)) from error
+        except BadRequest as error:
+            return self._bad_request(action, error)
+        except Forbidden as error:
+            return ActionResult.declined(DeclineReason.FORBIDDEN, error.message)
+        except NetworkError as error:
+            raise Transient(str(error)) from error
+        except TelegramError as error:
+            return ActionResult.declined(DeclineReason.FAILED, error.message)
+
+    def _bad_request(self, action: Action, error: BadRequest) -> ActionResult:
+        message = error.message.lower()
+        if "not modified" in message:
+            return ActionResult.done(getattr(action, "message_id", None))
+        if "not enough rights" in message or "have no rights" in message:
+            right = RIGHTS.get(
+                type(action), "can_delete_messages" if isinstance(action, Delete) else "admin"
+            )
+            self.forget(action.chat_id)
+            return ActionResult.declined(DeclineReason.MISSING_RIGHT, right)
+        if "not found" in message or "can't be deleted" in message:
+            return ActionResult.declined(DeclineReason.NOT_FOUND, error.message)
+        if "administrator" in message or "owner" in message:
+            return ActionResult.declined(DeclineReason.FORBIDDEN, error.message)
+        return ActionResult.declined(DeclineReason.FAILED, error.message)
+
+    async def _perform(self, action: Action) -> ActionResult:
+        chat = int(action.chat_id) if action.chat_id.lstrip("-").isdigit() else action.chat_id
+        if isinstance(action, Reply | Send):
+            return await self._send(action, chat)
+        if isinstance(action, Edit):
+            [head, *_rest] = split(action.text) or [RichText.of(" ")]
+            edited = await self.bot.edit_message_text(
+                to_html(head),
+                chat_id=chat,
+                message_id=int(action.message_id),
+                parse_mode=ParseMode.HTML,
+                reply_markup=_keyboard(action.buttons),
+            )
+            return ActionResult.done(str(getattr(edited, "message_id", action.message_id)))
+        if isinstance(action, Delete):
+            await self.bot.delete_message(chat, int(action.message_id))
+            return ActionResult.done()
+        if isinstance(action, Restrict):
+            await self.bot.restrict_chat_member(
+                chat, int(action.user_id), ChatPermissions.no_permissions(), until_date=action.until
+            )
+            return ActionResult.done()
+        if isinstance(action, Unrestrict):
+            await self.bot.restrict_chat_member(
+                chat, int(action.user_id), ChatPermissions.all_permissions()
+            )
+            return ActionResult.done()
+        if isinstance(action, Ban):
+            await self.bot.ban_chat_member(
+                chat,
+                int(action.user_id),
+                until_date=action.until,
+                revoke_messages=action.delete_recent_messages,
+            )
+            return ActionResult.done()
+        if isinstance(action, Unban):
+            await self.bot.unban_chat_member(chat, int(action.user_id), only_if_banned=True)
+            return ActionResult.done()
+        if isinstance(action, Kick):
+            # Telegram has no kick: ban (removes the member) then unban (lets them come back).
+            await self.bot.ban_chat_member(chat, int(action.user_id))
+            await self.bot.unban_chat_member(chat, int(action.user_id), only_if_banned=True)
+            return ActionResult.done()
+        if isinstance(action, Pin):
+            await self.bot.pin_chat_message(
+                chat, int(action.message_id), disable_notification=action.silent
+            )
+            return ActionResult.done()
+        if isinstance(action, SendPoll):
+            sent = await self.bot.send_poll(
+                chat,
+                action.question,
+                list(action.options),
+                is_anonymous=action.anonymous,
+                allows_multiple_answers=action.multiple,
+            )
+            if sent.poll is not None:
+                self.translator.poll_chats[sent.poll.id] = action.chat_id
+            return ActionResult.done(str(sent.message_id))
+        if isinstance(action, StopPoll):
+            await self.bot.stop_poll(chat, int(action.message_id))
+            return ActionResult.done(action.message_id)
+        if isinstance(action, AnswerButton):
+            await self.bot.answer_callback_query(
+                action.press_id,
+                text=(action.text or None) and action.text[:200],
+                show_alert=action.alert,
+            )
+            return ActionResult.done()
+        if isinstance(action, ApproveJoin):
+            await self.bot.approve_chat_join_request(chat, int(action.user_id))
+            return ActionResult.done()
+        if isinstance(action, DeclineJoin):
+            await self.bot.decline_chat_join_request(chat, int(action.user_id))
+            return ActionResult.done()
+        return ActionResult.declined(DeclineReason.UNSUPPORTED, action.kind)
+
+    async def _send(self, action: Reply | Send, chat: int | str) -> ActionResult:
+        chunks = split(action.text)
+        if not chunks or not action.text.plain().strip():
+            return ActionResult.declined(DeclineReason.FAILED, "empty message")
+        first_id: str | None = None
+        for number, chunk in enumerate(chunks):
+            last = number == len(chunks) - 1
+            kwargs: dict[str, Any] = {
+                "parse_mode": ParseMode.HTML,
+                "reply_markup": _keyboard(action.buttons) if last else None,
+                "disable_notification": isinstance(action, Send) and action.silent,
+            }
+            if number == 0 and isinstance(action, Reply) and action.to_message_id:
+                kwargs["reply_parameters"] = ReplyParameters(
+                    int(action.to_message_id), allow_sending_without_reply=True
+                )
+            if number == 0:
+                sent = await self.bot.send_message(chat, to_html(chunk), **kwargs)
+                first_id = str(sent.message_id)
+            else:
+                await self._send_continuation(chat, to_html(chunk), kwargs)
+        return ActionResult.done(first_id)
+
+    async def _send_continuation(self, chat: int | str, text: str, kwargs: dict[str, Any]) -> None:
+        """Later parts of a long message: the first part is out, so a rate limit here is waited
+        out in place instead of handing the whole action back for a retry (which would send
+        the first part twice)."""
+        for _attempt in range(5):
+            try:
+                await self.bot.send_message(chat, text, **kwargs)
+                return
+            except TgRetryAfter as error:
+                await asyncio.sleep(_retry_seconds(error))
+        log.error("gave up on a continuation of a long message in %s", chat)

@@ -1,0 +1,277 @@
+"""Telegram updates -> normalized events. Pure functions: no network, no storage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from telegram import (
+    CallbackQuery,
+    ChatJoinRequest,
+    ChatMember,
+    ChatMemberUpdated,
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram import Chat as TgChat
+from telegram import (
+    PollAnswer as TgPollAnswer,
+)
+from telegram import User as TgUser
+
+from bot.events import (
+    BotAdded,
+    BotRemoved,
+    ButtonPressed,
+    Chat,
+    ChatMigrated,
+    ChatType,
+    EventBase,
+    JoinRequest,
+    MemberJoined,
+    MemberLeft,
+    MessageEvent,
+    PollAnswer,
+    ReplyTo,
+    User,
+    parse_command,
+)
+
+__all__ = ["ALLOWED_UPDATES", "Translator"]
+
+PLATFORM = "telegram"
+
+#: Everything qunbot handles. ``chat_member`` is not sent by default: it must be asked for.
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CHANNEL_POST,
+    Update.CALLBACK_QUERY,
+    Update.CHAT_MEMBER,
+    Update.MY_CHAT_MEMBER,
+    Update.CHAT_JOIN_REQUEST,
+    Update.POLL_ANSWER,
+]
+
+_PRESENT = {ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER}
+
+
+def chat_of(chat: TgChat) -> Chat:
+    kind = {
+        TgChat.PRIVATE: ChatType.PRIVATE,
+        TgChat.CHANNEL: ChatType.CHANNEL,
+    }.get(chat.type, ChatType.GROUP)
+    return Chat(platform=PLATFORM, id=str(chat.id), type=kind, title=chat.title)
+
+
+def user_of(user: TgUser) -> User:
+    return User(id=str(user.id), name=user.full_name, username=user.username, is_bot=user.is_bot)
+
+
+def _is_present(member: ChatMember) -> bool:
+    if member.status in _PRESENT:
+        return True
+    return member.status == ChatMember.RESTRICTED and bool(getattr(member, "is_member", False))
+
+
+def _when(moment: datetime | None) -> datetime:
+    return (moment or datetime.now(UTC)).astimezone(UTC)
+
+
+class Translator:
+    """Turns one update into zero or more events. ``bot_id`` makes update keys unique per bot."""
+
+    def __init__(self, bot_id: int, bot_username: str | None) -> None:
+        self.bot_id = bot_id
+        self.bot_username = bot_username
+        #: Polls this bot sent: poll id -> chat id (``poll_answer`` carries no chat).
+        self.poll_chats: dict[str, str] = {}
+
+    def key(self, update: Update, suffix: str = "") -> str:
+        return f"{self.bot_id}:{update.update_id}{suffix}"
+
+    def translate(self, update: Update) -> list[EventBase]:
+        if update.message is not None:
+            return self._message(update, update.message)
+        if update.channel_post is not None:
+            return self._message(update, update.channel_post)
+        if update.edited_message is not None:
+            return []  # edits are not re-run as commands; the rules gate may look later
+        if update.chat_member is not None:
+            return self._member_change(update, update.chat_member)
+        if update.my_chat_member is not None:
+            return self._bot_change(update, update.my_chat_member)
+        if update.callback_query is not None:
+            return self._button(update, update.callback_query)
+        if update.chat_join_request is not None:
+            return self._join_request(update, update.chat_join_request)
+        if update.poll_answer is not None:
+            return self._poll_answer(update, update.poll_answer)
+        return []
+
+    def _message(self, update: Update, message: Message) -> list[EventBase]:
+        chat = chat_of(message.chat)
+        base = {
+            "platform": PLATFORM,
+            "update_key": self.key(update),
+            "chat": chat,
+            "at": _when(message.date),
+        }
+        if message.migrate_to_chat_id is not None:
+            return [ChatMigrated(**base, new_chat_id=str(message.migrate_to_chat_id))]
+        if message.migrate_from_chat_id is not None:
+            return []  # the same migration, seen from the new supergroup
+        sender: User | None
+        admin: bool | None = None
+        if message.sender_chat is not None:
+            # Posting as the group itself is how anonymous admins appear; a linked channel
+            # or a channel post is the channel, not an admin.
+            sender = User(
+                id=str(message.sender_chat.id),
+                name=message.sender_chat.title or message.sender_chat.full_name or "",
+            )
+            admin = message.sender_chat.id == message.chat.id
+        elif message.from_user is not None:
+            sender = user_of(message.from_user)
+        else:
+            sender = None
+        text = message.text or message.caption or ""
+        entities = message.entities or message.caption_entities or ()
+        command = None
+        if entities and entities[0].type == MessageEntity.BOT_COMMAND and entities[0].offset == 0:
+            command = parse_command(text, self.bot_username)
+        reply_to = None
+        if message.reply_to_message is not None:
+            replied = message.reply_to_message
+            replied_sender = user_of(replied.from_user) if replied.from_user else None
+            reply_to = ReplyTo(
+                message_id=str(replied.message_id),
+                sender=replied_sender,
+                text=replied.text or replied.caption or "",
+            )
+        mentions = tuple(
+            user_of(entity.user)
+            for entity in entities
+            if entity.type == MessageEntity.TEXT_MENTION and entity.user is not None
+        )
+        has_media = any(
+            getattr(message, kind)
+            for kind in (
+                "photo",
+                "video",
+                "document",
+                "animation",
+                "sticker",
+                "audio",
+                "voice",
+                "video_note",
+            )
+        )
+        return [
+            MessageEvent(
+                **base,
+                sender=sender,
+                sender_is_admin=admin,
+                message_id=str(message.message_id),
+                text=text,
+                command=command,
+                reply_to=reply_to,
+                mentions=mentions,
+                is_forward=message.forward_origin is not None,
+                has_media=has_media,
+            )
+        ]
+
+    def _member_change(self, update: Update, change: ChatMemberUpdated) -> list[EventBase]:
+        before, after = _is_present(change.old_chat_member), _is_present(change.new_chat_member)
+        if before == after:
+            return []  # a promotion, a restriction: not a join or a leave
+        member = user_of(change.new_chat_member.user)
+        actor = user_of(change.from_user) if change.from_user else None
+        base = {
+            "platform": PLATFORM,
+            "update_key": self.key(update),
+            "chat": chat_of(change.chat),
+            "at": _when(change.date),
+            "member": member,
+        }
+        if after:
+            link = change.invite_link
+            return [
+                MemberJoined(
+                    **base,
+                    sender=member,
+                    invited_by=actor if actor and actor.id != member.id else None,
+                    via_join_request=bool(change.via_join_request),
+                    invite_link=(link.name or link.invite_link) if link else None,
+                )
+            ]
+        removed_by = actor if actor and actor.id != member.id else None
+        return [MemberLeft(**base, sender=member, removed_by=removed_by)]
+
+    def _bot_change(self, update: Update, change: ChatMemberUpdated) -> list[EventBase]:
+        before, after = _is_present(change.old_chat_member), _is_present(change.new_chat_member)
+        if before == after or change.chat.type == TgChat.PRIVATE:
+            return []
+        base = {
+            "platform": PLATFORM,
+            "update_key": self.key(update),
+            "chat": chat_of(change.chat),
+            "at": _when(change.date),
+            "sender": user_of(change.from_user) if change.from_user else None,
+        }
+        return [BotAdded(**base) if after else BotRemoved(**base)]
+
+    def _button(self, update: Update, query: CallbackQuery) -> list[EventBase]:
+        message = query.message
+        if message is None or query.data is None:
+            return []
+        return [
+            ButtonPressed(
+                platform=PLATFORM,
+                update_key=self.key(update),
+                chat=chat_of(message.chat),
+                sender=user_of(query.from_user),
+                at=datetime.now(UTC),  # a press carries no date; it is happening now
+                press_id=query.id,
+                message_id=str(message.message_id),
+                data=query.data,
+            )
+        ]
+
+    def _join_request(self, update: Update, request: ChatJoinRequest) -> list[EventBase]:
+        member = user_of(request.from_user)
+        return [
+            JoinRequest(
+                platform=PLATFORM,
+                update_key=self.key(update),
+                chat=chat_of(request.chat),
+                sender=member,
+                at=_when(request.date),
+                member=member,
+                bio=request.bio,
+                private_chat_id=str(request.user_chat_id),
+            )
+        ]
+
+    def _poll_answer(self, update: Update, answer: TgPollAnswer) -> list[EventBase]:
+        if answer.user is None:
+            return []
+        voter = user_of(answer.user)
+        chat_id = self.poll_chats.get(answer.poll_id)
+        chat = (
+            Chat(platform=PLATFORM, id=chat_id)
+            if chat_id
+            else Chat(platform=PLATFORM, id=voter.id, type=ChatType.PRIVATE)
+        )
+        return [
+            PollAnswer(
+                platform=PLATFORM,
+                update_key=self.key(update),
+                chat=chat,
+                sender=voter,
+                at=datetime.now(UTC),
+                poll_id=answer.poll_id,
+                option_ids=tuple(answer.option_ids),
+            )
+        ]
