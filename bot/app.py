@@ -15,7 +15,6 @@ from rich.console import Console
 
 from adapters.base import Adapter
 from adapters.console import ConsoleAdapter
-from adapters.telegram import TelegramAdapter
 from bot.clock import Clock, FakeClock, OffsetClock, SystemClock
 from bot.config import ConfigError, Settings
 from bot.dispatch import Dispatcher
@@ -92,6 +91,9 @@ class App:
         self.ticker = Ticker()
         for spec in self.registry.ticks:
             self.ticker.add(spec.name, spec.every, self._tick_runner(spec.handler))
+        self._stop = asyncio.Event()
+        #: Set once every adapter is started and the bot serves.
+        self.running = asyncio.Event()
         self.console: ConsoleAdapter | None = None
         if settings.console_enabled:
             movable = clock if hasattr(clock, "advance") else self.console_clock
@@ -104,8 +106,11 @@ class App:
                 on_clock_moved=self.ticker.run_all,
             )
             self.dispatcher.attach(self.console)
-        self.telegram: TelegramAdapter | None = None
+        self.telegram: Adapter | None = None
         if settings.telegram.token is not None:
+            # Imported only when used: python-telegram-bot is slow to import for `config check`.
+            from adapters.telegram import TelegramAdapter
+
             self.telegram = TelegramAdapter(settings.telegram)
             self.dispatcher.attach(self.telegram, Governor(Limits()))
 
@@ -116,14 +121,18 @@ class App:
         return run
 
     async def _until_stopped(self) -> None:
-        """Serve until SIGINT or SIGTERM (Ctrl-C, ``systemctl stop``, ``docker stop``)."""
-        stop = asyncio.Event()
+        """Serve until SIGINT or SIGTERM (Ctrl-C, ``systemctl stop``) or ``request_stop()``."""
         loop = asyncio.get_running_loop()
         for signal_number in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signal_number, stop.set)
-        await stop.wait()
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signal_number, self._stop.set)
+        self.running.set()
+        await self._stop.wait()
         log.info("stopping")
+
+    def request_stop(self) -> None:
+        """Ask a running bot to stop cleanly (tests, embedding applications)."""
+        self._stop.set()
 
     async def prepare(self) -> None:
         """Bring the schema up to date before any event is handled."""

@@ -772,14 +772,19 @@ class _MethodHandler(tornado.web.RequestHandler):
                     "content_type": upload.content_type,
                     "size": len(upload.body),
                 }
+        self.fake._in_flight += 1
         try:
-            status, body_out = await self.fake._dispatch(token, method, raw)
-        except Exception as exc:  # a bug in the fake: answer JSON and log it
-            _log.exception("fake Bot API failed on %s", method)
-            status, body_out = 500, {"ok": False, "error_code": 500, "description": repr(exc)}
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body_out).encode())
+            try:
+                status, body_out = await self.fake._dispatch(token, method, raw)
+            except Exception as exc:  # a bug in the fake: answer JSON and log it
+                _log.exception("fake Bot API failed on %s", method)
+                status, body_out = 500, {"ok": False, "error_code": 500, "description": repr(exc)}
+            self.set_status(status)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(body_out).encode())
+        finally:
+            self.fake._in_flight -= 1
+            self.fake._idle.notify()
 
     get = post
 
@@ -848,6 +853,8 @@ class FakeBotAPI:
         self._calls_changed = _Notifier()
         self._updates_changed = _Notifier()
         self._closing = False
+        self._in_flight = 0  # requests being answered
+        self._idle = _Notifier()
         self._server: tornado.httpserver.HTTPServer | None = None
         self._port: int | None = None
         #: Handlers by lower-case method name: (Bot API name, handler).
@@ -881,7 +888,9 @@ class FakeBotAPI:
         self._closing = True
         self._updates_changed.notify()
         server.stop()
-        await asyncio.sleep(0)  # let woken long polls answer
+        # Let woken long polls (and any other request) answer before closing connections.
+        await self._idle.wait_until(lambda: self._in_flight == 0, 2.0)
+        await asyncio.sleep(0)
         await server.close_all_connections()
 
     async def __aenter__(self) -> FakeBotAPI:

@@ -1,0 +1,317 @@
+"""The real python-telegram-bot client, polling and webhook, against the fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from bot.actions import Kick, Restrict
+from bot.context import Context
+from bot.features import Arg, Feature
+from storage.models import Community, Member
+from tests.adapters.telegram import fake_bot_api as tg
+from tests.adapters.telegram.conftest import BOT_ID, GROUP, StartBot, free_port
+from tests.adapters.telegram.test_encoding import visible
+
+NASTY = '<b>&"_*[x]</b>'
+
+
+async def sends(fake: tg.FakeBotAPI, count: int) -> list[tg.Call]:
+    return await fake.wait_for("sendMessage", count=count, timeout=10)
+
+
+async def test_polling_start_gets_the_persona_reply(start_bot: StartBot) -> None:
+    _app, fake = await start_bot()
+    fake.push_update(tg.text_message(GROUP, 42, "/start@qunbot_bot", first_name="Ann"))
+    [reply] = await sends(fake, 1)
+    assert reply.chat_id == GROUP
+    assert reply.get("parse_mode") == "HTML"
+    text = "".join(visible(reply.text or "").text)
+    assert "小群" in text and "/help" in text and "Ann" in text
+    assert "chat_member" in (fake.allowed_updates or [])
+    assert '<a href="tg://user?id=42">Ann</a>' in (reply.text or "")
+
+
+async def test_commands_for_other_bots_are_ignored(start_bot: StartBot) -> None:
+    _app, fake = await start_bot()
+    fake.push_update(tg.text_message(GROUP, 42, "/start@other_bot"))
+    fake.push_update(tg.text_message(GROUP, 42, "/help"))
+    [reply] = await sends(fake, 1)
+    assert "/persona" in (reply.text or "")  # the /help answer; /start@other_bot got none
+
+
+async def test_webhook_with_and_without_the_secret_header(start_bot: StartBot) -> None:
+    port = free_port()
+    _app, fake = await start_bot(
+        mode="webhook",
+        listen="127.0.0.1",
+        port=port,
+        url_path="tg",
+        webhook_url="https://bot.example.invalid/tg",
+        secret_token="s3cret-token",
+    )
+    [hook] = fake.calls_to("setWebhook")
+    assert hook.get("url") == "https://bot.example.invalid/tg"
+    assert hook.get("secret_token") == "s3cret-token"
+    update = {"update_id": 77, **tg.text_message(GROUP, 42, "/start", first_name="Ann")}
+    url = f"http://127.0.0.1:{port}/tg"
+    async with httpx.AsyncClient(trust_env=False) as client:
+        refused = await client.post(url, json=update)
+        assert refused.status_code == 403
+        assert fake.calls_to("sendMessage") == []
+        accepted = await client.post(
+            url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+        )
+        assert accepted.status_code == 200
+    [reply] = await sends(fake, 1)
+    assert "/help" in (reply.text or "")
+
+
+async def test_join_of_a_member_named_like_markup_is_welcomed_literally(
+    start_bot: StartBot,
+) -> None:
+    app, fake = await start_bot()
+    fake.push_update(
+        tg.chat_member_update(
+            GROUP,
+            4242,
+            "left",
+            "member",
+            first_name=NASTY,
+            invite_link=tg.chat_invite_link(),
+            via_join_request=False,
+        )
+    )
+    [welcome] = await sends(fake, 1)
+    assert welcome.get("parse_mode") == "HTML"
+    parsed = visible(welcome.text or "")  # valid HTML, only Telegram's tags
+    assert NASTY in "".join(parsed.text)
+    assert ("a", {"href": "tg://user?id=4242"}) in parsed.tags
+    async with app.store.transaction() as session:
+        member = (
+            await session.execute(select(Member).where(Member.platform_user_id == "4242"))
+        ).scalar_one()
+    assert member.display_name == NASTY and member.joined_at is not None
+
+
+async def test_the_same_update_twice_is_handled_once(start_bot: StartBot) -> None:
+    app, fake = await start_bot()
+    first = fake.push_update(tg.text_message(GROUP, 42, "/start"))
+    await sends(fake, 1)
+    fake.push_update_again(first)
+    fake.push_update(tg.text_message(GROUP, 42, "/rules"))  # a marker behind the duplicate
+    await sends(fake, 2)
+    await asyncio.sleep(0)  # let any (wrong) third answer be recorded
+    await app.dispatcher.drain()
+    texts = [c.text or "" for c in fake.calls_to("sendMessage")]
+    assert len(texts) == 2 and "/help" in texts[0] and "/help" not in texts[1]
+
+
+async def test_429_delays_that_chat_only_and_the_message_arrives_once(start_bot: StartBot) -> None:
+    _app, fake = await start_bot()
+    slow, quick = -1001111111111, -1002222222222
+    fake.set_member(slow, BOT_ID, "administrator")
+    fake.set_member(quick, BOT_ID, "administrator")
+    fake.fail_next("sendMessage", retry_after=1, chat_id=slow)
+    fake.push_update(tg.text_message(slow, 42, "/start"))
+    failed = (await fake.wait_for("sendMessage", count=1, include_failed=True, timeout=10))[0]
+    assert failed.failed
+    fake.push_update(tg.text_message(quick, 43, "/start"))
+    delivered = await sends(fake, 2)
+    by_chat = {c.chat_id: c for c in delivered}
+    assert [c.chat_id for c in delivered] == [quick, slow]  # the other chat was not held up
+    assert by_chat[quick].at - failed.at < 0.9
+    assert by_chat[slow].at - failed.at >= 1.0  # retry_after honoured
+    assert len([c for c in fake.calls_to("sendMessage") if c.chat_id == slow]) == 1
+
+
+async def test_anonymous_admin_may_plain_member_may_not(start_bot: StartBot) -> None:
+    _app, fake = await start_bot()
+    fake.push_update(
+        tg.chat_member_update(GROUP, 50, "left", "member", first_name="Bob", username="bob")
+    )
+    await sends(fake, 1)  # the welcome
+    group = tg.chat(GROUP, title="Test Group")
+    fake.push_update(
+        tg.text_message(
+            GROUP, 1087968824, "/role grant @bob planner", sender_chat=group, first_name="Group"
+        )
+    )
+    granted = (await sends(fake, 2))[-1]
+    assert "Bob" in (granted.text or "") and "活动策划" in (granted.text or "")
+    fake.push_update(tg.text_message(GROUP, 60, "/role grant @bob moderator", first_name="Mallory"))
+    refused = (await sends(fake, 3))[-1]
+    assert "管理员" in (refused.text or "") and "版主" not in (refused.text or "")
+    fake.set_member(GROUP, 61, "administrator", first_name="Ada")
+    fake.push_update(tg.text_message(GROUP, 61, "/role revoke @bob planner", first_name="Ada"))
+    revoked = (await sends(fake, 4))[-1]
+    assert "Bob" in (revoked.text or "")
+
+
+def moderation_feature() -> Feature:
+    feature = Feature("test-moderation")
+
+    @feature.command("mute", args=[Arg("member", "member")])
+    async def mute(ctx: Context) -> Restrict:
+        return Restrict(
+            platform=ctx.event.platform,
+            chat_id=ctx.event.chat.id,
+            user_id=ctx.args["member"].platform_user_id,
+        )
+
+    @feature.command("kick", args=[Arg("member", "member")])
+    async def kick(ctx: Context) -> Kick:
+        return Kick(
+            platform=ctx.event.platform,
+            chat_id=ctx.event.chat.id,
+            user_id=ctx.args["member"].platform_user_id,
+        )
+
+    return feature
+
+
+async def test_missing_right_is_explained_and_nothing_is_attempted(start_bot: StartBot) -> None:
+    _app, fake = await start_bot(moderation_feature())
+    fake.set_member(GROUP, BOT_ID, "administrator", can_restrict_members=False)
+    bob = tg.user(50, "Bob")
+    fake.push_update(
+        tg.text_message(
+            GROUP,
+            42,
+            "/mute",
+            reply_to={
+                "message_id": 5,
+                "date": int(time.time()),
+                "chat": tg.chat(GROUP),
+                "from": bob,
+                "text": "spam",
+            },
+        )
+    )
+    [explained] = await sends(fake, 1)
+    assert "can_restrict_members" in (explained.text or "")
+    assert fake.calls_to("restrictChatMember") == []
+
+
+async def test_kick_is_ban_then_unban(start_bot: StartBot) -> None:
+    _app, fake = await start_bot(moderation_feature())
+    bob = tg.user(50, "Bob")
+    fake.push_update(
+        tg.text_message(
+            GROUP,
+            42,
+            "/kick",
+            reply_to={
+                "message_id": 5,
+                "date": int(time.time()),
+                "chat": tg.chat(GROUP),
+                "from": bob,
+                "text": "spam",
+            },
+        )
+    )
+    [unban] = await fake.wait_for("unbanChatMember", timeout=10)
+    [ban] = fake.calls_to("banChatMember")
+    assert ban.user_id == 50 and unban.user_id == 50 and ban.at <= unban.at
+    assert unban.get("only_if_banned") is True
+
+
+async def test_supergroup_migration_keeps_the_community(start_bot: StartBot) -> None:
+    app, fake = await start_bot()
+    old, new = -4001234, -1009876543210
+    fake.set_member(new, BOT_ID, "administrator")
+    fake.push_update(
+        tg.chat_member_update(old, 50, "left", "member", first_name="Bob", username="bob")
+    )
+    await sends(fake, 1)
+    group = tg.chat(old, chat_type="group")
+    fake.push_update(tg.text_message(old, 1087968824, "/role grant @bob expert", sender_chat=group))
+    await sends(fake, 2)
+    fake.push_update(tg.migrate_message(old, new))
+    fake.push_update(tg.text_message(new, 42, "/roles"))
+    roles = (await sends(fake, 3))[-1]
+    assert roles.chat_id == new
+    assert "Bob" in (roles.text or "") and "答疑专家" in (roles.text or "")
+    async with app.store.transaction() as session:
+        chats = sorted((await session.execute(select(Community.chat_id))).scalars())
+    assert chats == [str(new)]
+
+
+async def test_stale_updates_are_recorded_without_a_reply(start_bot: StartBot) -> None:
+    app, fake = await start_bot(stale_after=300)
+    fake.push_update(
+        tg.text_message(GROUP, 70, "/start", first_name="Late", date=int(time.time()) - 3600)
+    )
+    fake.push_update(tg.text_message(GROUP, 71, "/rules", first_name="Now"))
+    [only] = await sends(fake, 1)
+    await app.dispatcher.drain()
+    assert "/help" not in (only.text or "") and len(fake.calls_to("sendMessage")) == 1
+    async with app.store.transaction() as session:
+        late = (
+            await session.execute(select(Member).where(Member.platform_user_id == "70"))
+        ).scalar_one()
+    assert late.display_name == "Late"
+
+
+async def test_bot_added_greets_and_removed_marks_inactive(start_bot: StartBot) -> None:
+    app, fake = await start_bot()
+    other = -1003333333333
+    fake.push_update(fake.my_chat_member_update(other, "left", "administrator"))
+    [hello] = await sends(fake, 1)
+    assert hello.chat_id == other and "/help" in (hello.text or "")
+    fake.push_update(fake.my_chat_member_update(other, "administrator", "left"))
+    fake.push_update(tg.text_message(GROUP, 42, "/rules"))  # marker
+    await sends(fake, 2)
+    await app.dispatcher.drain()
+    async with app.store.transaction() as session:
+        community = (
+            await session.execute(select(Community).where(Community.chat_id == str(other)))
+        ).scalar_one()
+    assert community.active is False
+
+
+async def test_button_press_is_answered(start_bot: StartBot) -> None:
+    feature = Feature("buttons")
+    pressed: list[str] = []
+
+    @feature.button("demo")
+    async def on_press(ctx: Context) -> Any:
+        pressed.append(ctx.event.data)  # type: ignore[union-attr]
+        from bot.actions import AnswerButton
+
+        return AnswerButton(
+            platform="telegram", chat_id=ctx.event.chat.id, press_id=ctx.event.press_id, text="ok"
+        )  # type: ignore[union-attr]
+
+    _app, fake = await start_bot(feature)
+    fake.push_update(tg.callback_query(GROUP, 42, "demo:1", query_id="q-1"))
+    fake.push_update(tg.callback_query(GROUP, 42, "gone:1", query_id="q-2"))
+    answers = await fake.wait_for("answerCallbackQuery", count=2, timeout=10)
+    assert pressed == ["demo:1"]
+    by_id = {a.get("callback_query_id"): a.get("text") for a in answers}
+    assert by_id["q-1"] == "ok" and by_id["q-2"]  # the unknown button gets the persona's note
+
+
+async def test_long_replies_are_split(start_bot: StartBot) -> None:
+    feature = Feature("long")
+
+    @feature.command("long")
+    async def long(ctx: Context) -> Any:
+        from bot.richtext import RichText
+
+        return ctx.reply_text(RichText.of(("很长的一行 " * 50 + "\n") * 40))
+
+    app, fake = await start_bot(feature)
+    fake.push_update(tg.text_message(GROUP, 42, "/long"))
+    body = ("很长的一行 " * 50 + "\n") * 40  # 12,040 characters, lines of 301
+    parts = await sends(fake, 4)  # 13 whole lines fit in 4,096: 13 + 13 + 13 + 1
+    await app.dispatcher.drain()
+    assert len(fake.calls_to("sendMessage")) == 4
+    assert "".join(p.text or "" for p in parts) == body
+    assert all(len(p.text or "") <= 4096 and (p.text or "").endswith("\n") for p in parts)
+    assert parts[0].get("reply_parameters") is not None
+    assert all(p.get("reply_parameters") is None for p in parts[1:])

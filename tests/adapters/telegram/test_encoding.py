@@ -1,0 +1,89 @@
+"""Telegram HTML encoding and message splitting (pure functions)."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from typing import ClassVar
+
+from adapters.telegram.perform import MESSAGE_LIMIT, split, to_html
+from bot.richtext import Bold, Code, Italic, Link, Mention, RichText
+
+NASTY = '<b>&"_*[x]</b>'
+
+
+class _Visible(HTMLParser):
+    """Collects visible text and tags, failing on anything Telegram would not accept."""
+
+    allowed: ClassVar[set[str]] = {"b", "i", "code", "a"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        assert tag in self.allowed, tag
+        self.tags.append((tag, dict(attrs)))
+        self.depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        assert tag in self.allowed, tag
+        self.depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def visible(markup: str) -> _Visible:
+    parser = _Visible()
+    parser.feed(markup)
+    parser.close()
+    assert parser.depth == 0
+    return parser
+
+
+def test_user_strings_are_escaped_in_every_segment() -> None:
+    text = RichText.of(
+        NASTY,
+        Bold(text=NASTY),
+        Italic(text="a<i>"),
+        Code(text="</code>"),
+        Mention(text=NASTY, user_id="42"),
+        Link(text="x", url='https://e.x/?a=1&b="2"'),
+    )
+    markup = to_html(text)
+    parsed = visible(markup)
+    assert "".join(parsed.text) == text.plain()
+    assert ("a", {"href": "tg://user?id=42"}) in parsed.tags
+    assert ("a", {"href": 'https://e.x/?a=1&b="2"'}) in parsed.tags
+    assert [tag for tag, _ in parsed.tags] == ["b", "i", "code", "a", "a"]
+
+
+def test_mentions_of_non_numeric_ids_are_plain_text() -> None:
+    assert to_html(RichText.of(Mention(text="Bob", user_id="console-bob"))) == "Bob"
+
+
+def test_long_messages_split_at_line_breaks_and_never_cut_a_mention() -> None:
+    line = "签到打卡 " * 20 + "\n"
+    body = RichText.of(line * 60, Mention(text="Ann" * 10, user_id="7"), "tail")
+    chunks = split(body)
+    assert len(chunks) >= 2
+    assert "".join(chunk.plain() for chunk in chunks) == body.plain()
+    for chunk in chunks:
+        assert len(chunk.plain().encode("utf-16-le")) // 2 <= MESSAGE_LIMIT
+    assert all(chunk.plain().endswith("\n") for chunk in chunks[:-1])
+    mentions = [s for chunk in chunks for s in chunk if isinstance(s, Mention)]
+    assert mentions == [Mention(text="Ann" * 10, user_id="7")]
+
+
+def test_emoji_count_as_two_units() -> None:
+    emoji = "😀" * 3000  # 6000 UTF-16 units, 3000 code points
+    chunks = split(RichText.of(emoji))
+    assert len(chunks) == 2
+    assert [len(c.plain()) for c in chunks] == [2048, 952]
+
+
+def test_one_huge_word_is_hard_cut() -> None:
+    chunks = split(RichText.of("x" * 9000))
+    assert [len(c.plain()) for c in chunks] == [4096, 4096, 808]
