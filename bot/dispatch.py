@@ -29,18 +29,15 @@ from bot.actions import (
     SendPoll,
 )
 from bot.arguments import parse_arguments
+from bot.bookkeeping import GroupCommit, record_events
 from bot.clock import Clock
 from bot.config import Settings
 from bot.context import ArgError, Context, TickContext, _Shared, as_actions, resolve_persona
 from bot.events import (
-    BotRemoved,
     ButtonPressed,
-    ChatMigrated,
     ChatType,
     Command,
     EventBase,
-    MemberJoined,
-    MemberLeft,
     MessageEvent,
 )
 from bot.features import CommandSpec, Registry
@@ -50,6 +47,9 @@ from persona import Renderer
 from storage import Store
 
 __all__ = ["Dispatcher", "Outbound"]
+
+#: At most this many queued events of one chat are recorded together.
+CHAT_BATCH = 100
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ class Dispatcher:
         ] = {}
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._chat_types: dict[tuple[str, str], ChatType] = {}
+        self._recorder: GroupCommit[EventBase, Context | None] = GroupCommit(self._record)
 
     # -- wiring ---------------------------------------------------------------------------
     def attach(self, outbound: Outbound, governor: Governor | None = None) -> None:
@@ -113,24 +114,30 @@ class Dispatcher:
 
     async def _work(self, key: tuple[str, str]) -> None:
         queue = self._queues[key]
-        current: asyncio.Future[list[ActionResult]] | None = None
+        current: list[asyncio.Future[list[ActionResult]]] = []
         try:
             while True:
-                try:
-                    event, current = queue.get_nowait()
-                except asyncio.QueueEmpty:
+                batch = []
+                while not queue.empty() and len(batch) < CHAT_BATCH:
+                    batch.append(queue.get_nowait())
+                if not batch:
                     return  # no await since the check: nothing can be queued behind us unseen
-                results = await self.handle(event)  # never raises; cancellation passes through
-                if not current.done():
-                    current.set_result(results)
+                current = [done for _event, done in batch]
+                # Bookkeeping for the chat's queued events at once, handling still in order.
+                outcomes = await self._handle_many([event for event, _done in batch])
+                for done, results in zip(current, outcomes, strict=True):
+                    if not done.done():
+                        done.set_result(results)
+                current = []
         finally:
             # Also on cancellation: forget this worker so the chat stays usable, and cancel
             # what it will no longer handle.
             self._workers.pop(key, None)
             if self._queues.get(key) is queue:
                 del self._queues[key]
-            if current is not None and not current.done():
-                current.cancel()
+            for done in current:
+                if not done.done():
+                    done.cancel()
             while not queue.empty():
                 _event, pending = queue.get_nowait()
                 pending.cancel()
@@ -142,74 +149,52 @@ class Dispatcher:
 
     async def handle(self, event: EventBase) -> list[ActionResult]:
         """Handle one event completely. Never raises: failures are logged."""
+        [results] = await self._handle_many([event])
+        return results
+
+    async def _handle_many(self, events: list[EventBase]) -> list[list[ActionResult]]:
+        """Record the events together, then handle them one after the other, in order."""
         try:
-            return await self._handle(event)
+            contexts = await self._recorder.submit(events)
         except Exception:
             log.exception(
-                "event %s/%s in chat %s could not be handled",
-                event.platform,
-                event.update_key,
-                event.chat.id,
+                "%d event(s) could not be recorded; first: %s/%s in chat %s",
+                len(events),
+                events[0].platform,
+                events[0].update_key,
+                events[0].chat.id,
             )
-            return []
+            return [[] for _ in events]
+        outcomes = []
+        for event, ctx in zip(events, contexts, strict=True):
+            try:
+                outcomes.append(await self._handle(event, ctx))
+            except Exception:
+                log.exception(
+                    "event %s/%s in chat %s could not be handled",
+                    event.platform,
+                    event.update_key,
+                    event.chat.id,
+                )
+                outcomes.append([])
+        return outcomes
 
-    async def _bookkeeping(self, event: EventBase) -> Context | None:
-        """Dedupe and record the community and members, in one transaction."""
-        now = self.clock.now()
-        store = self.store
-        async with store.transaction() as session:
-            if not await store.updates.claim(session, event.platform, event.update_key, now):
-                log.debug("duplicate update %s/%s ignored", event.platform, event.update_key)
-                return None
-            if isinstance(event, ChatMigrated):
-                await store.communities.migrate(
-                    session, event.platform, event.chat.id, event.new_chat_id, now
+    async def _record(self, events: list[EventBase]) -> list[Context | None]:
+        """Dedupe and bookkeeping for a batch of events, in one transaction."""
+        recorded = await record_events(self.store, events, self.clock.now())
+        contexts: list[Context | None] = []
+        for event, seen in zip(events, recorded, strict=True):
+            if seen is None:
+                log.debug(
+                    "update %s/%s: duplicate or nothing to handle", event.platform, event.update_key
                 )
-                log.info(
-                    "community %s:%s moved to %s", event.platform, event.chat.id, event.new_chat_id
-                )
-                return None
-            community = await store.communities.ensure(
-                session,
-                platform=event.platform,
-                chat_id=event.chat.id,
-                chat_type=event.chat.type.value,
-                title=event.chat.title,
-                now=now,
-            )
-            member = None
-            if event.sender is not None:
-                member = await store.members.record(
-                    session,
-                    community_id=community.id,
-                    platform_user_id=event.sender.id,
-                    display_name=event.sender.name,
-                    username=event.sender.username,
-                    is_bot=event.sender.is_bot,
-                    now=now,
-                    active=isinstance(event, MessageEvent | ButtonPressed),
-                )
-            if isinstance(event, MemberJoined | MemberLeft):
-                subject = await store.members.record(
-                    session,
-                    community_id=community.id,
-                    platform_user_id=event.member.id,
-                    display_name=event.member.name,
-                    username=event.member.username,
-                    is_bot=event.member.is_bot,
-                    now=now,
-                    joined_at=event.at if isinstance(event, MemberJoined) else None,
-                    left_at=event.at if isinstance(event, MemberLeft) else None,
-                )
-                if event.sender is not None and event.sender.id == event.member.id:
-                    member = subject
-            if isinstance(event, BotRemoved):
-                await store.communities.set_active(session, community.id, False, now)
-        self._chat_types[(event.platform, event.chat.id)] = event.chat.type
-        return Context(self._shared, event, community, member)
+                contexts.append(None)
+                continue
+            self._chat_types[(event.platform, event.chat.id)] = event.chat.type
+            contexts.append(Context(self._shared, event, seen.community, seen.member))
+        return contexts
 
-    async def _handle(self, event: EventBase) -> list[ActionResult]:
-        ctx = await self._bookkeeping(event)
+    async def _handle(self, event: EventBase, ctx: Context | None) -> list[ActionResult]:
         if ctx is None:
             return []
         if self._is_stale(event):

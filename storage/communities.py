@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
@@ -107,6 +107,42 @@ class CommunityRepo:
             )
         ).one()
         return CommunityInfo(**{**row._mapping, "settings": dict(row.settings or {})})
+
+    async def ensure_many(
+        self, session: AsyncSession, chats: list[tuple[str, str, str, str | None]], now: datetime
+    ) -> dict[tuple[str, str], CommunityInfo]:
+        """``ensure`` for many ``(platform, chat_id, chat_type, title)`` in one statement."""
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for platform, chat_id, chat_type, title in chats:
+            key = (platform, clip(chat_id, PLATFORM_ID_LEN) or chat_id)
+            previous = rows.get(key, {})
+            rows[key] = {
+                "platform": platform,
+                "chat_id": key[1],
+                "chat_type": chat_type,
+                "title": clip(title, TITLE_LEN) or previous.get("title"),
+                "settings": {},
+                "active": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+        if not rows:
+            return {}
+        table = Community.__table__
+        insert = self.db.insert(table).values(list(rows.values()))
+        statement = insert.on_conflict_do_update(
+            index_elements=[table.c.platform, table.c.chat_id],
+            set_={
+                "chat_type": insert.excluded.chat_type,
+                "title": func.coalesce(insert.excluded.title, table.c.title),
+                "active": True,
+            },
+        ).returning(*(table.c[name] for name in _INFO_FIELDS))
+        found = {}
+        for row in await session.execute(statement):
+            info = CommunityInfo(**{**row._mapping, "settings": dict(row.settings or {})})
+            found[(info.platform, info.chat_id)] = info
+        return found
 
     async def get(self, session: AsyncSession, community_id: int) -> CommunityInfo | None:
         row = (

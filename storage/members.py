@@ -15,7 +15,7 @@ from storage.db import Database
 from storage.models import NAME_LEN, PLATFORM_ID_LEN, Member
 from storage.text import clip
 
-__all__ = ["MemberInfo", "MemberRepo", "name_key"]
+__all__ = ["MemberInfo", "MemberRepo", "Sighting", "name_key"]
 
 
 def name_key(name: str) -> str:
@@ -57,6 +57,18 @@ class MemberInfo:
     def member_since(self) -> datetime:
         """The join date the bot recorded, or when it first saw the member."""
         return self.joined_at or self.first_seen_at
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """A sender seen in a community (``active``: they wrote or pressed something)."""
+
+    community_id: int
+    platform_user_id: str
+    display_name: str
+    username: str | None
+    is_bot: bool
+    active: bool
 
 
 _INFO_FIELDS = tuple(field.name for field in fields(MemberInfo))
@@ -148,6 +160,57 @@ class MemberRepo:
             )
         ).one()
         return MemberInfo(**row._mapping)
+
+    async def see_many(
+        self, session: AsyncSession, sightings: list[Sighting], now: datetime
+    ) -> dict[tuple[int, str], MemberInfo]:
+        """Record many senders in one statement: new members are inserted, known ones get
+        their current name and, if they were active, ``last_active_at``.
+
+        Joins and leaves are not sightings: they go through ``record``.
+        """
+        rows: dict[tuple[int, str], dict[str, Any]] = {}
+        for seen in sightings:
+            user_id = clip(seen.platform_user_id, PLATFORM_ID_LEN) or seen.platform_user_id
+            key = (seen.community_id, user_id)
+            name = clip(seen.display_name, NAME_LEN) or user_id
+            username = clip(seen.username, NAME_LEN)
+            was_active = rows.get(key, {}).get("last_active_at") is not None
+            rows[key] = {
+                "community_id": seen.community_id,
+                "platform_user_id": user_id,
+                "display_name": name,
+                "name_key": name_key(name),
+                "username": username,
+                "username_key": name_key(username) if username else None,
+                "is_bot": seen.is_bot,
+                "joined_at": None,
+                "first_seen_at": now,
+                "last_active_at": now if (seen.active or was_active) else None,
+                "left_at": None,
+                "birthday_year_public": False,
+            }
+        if not rows:
+            return {}
+        table = Member.__table__
+        insert = self.db.insert(table).values(list(rows.values()))
+        statement = insert.on_conflict_do_update(
+            index_elements=[table.c.community_id, table.c.platform_user_id],
+            set_={
+                **{
+                    name: insert.excluded[name]
+                    for name in ("display_name", "name_key", "username", "username_key")
+                },
+                "last_active_at": func.coalesce(
+                    insert.excluded.last_active_at, table.c.last_active_at
+                ),
+            },
+        ).returning(*(table.c[name] for name in _INFO_FIELDS))
+        found = {}
+        for row in await session.execute(statement):
+            info = MemberInfo(**row._mapping)
+            found[(info.community_id, info.platform_user_id)] = info
+        return found
 
     async def get(self, session: AsyncSession, member_id: int) -> MemberInfo | None:
         row = await session.get(Member, member_id)

@@ -37,6 +37,25 @@ class UpdateRepo:
         params = {"platform": platform, "update_key": update_key, "processed_at": now}
         return (await session.execute(self._claim, params)).first() is not None
 
+    async def claim_many(
+        self, session: AsyncSession, keys: list[tuple[str, str]], now: datetime
+    ) -> set[tuple[str, str]]:
+        """Claim many updates in one statement; returns the (platform, key) pairs that were new."""
+        unique = list(dict.fromkeys(keys))
+        if not unique:
+            return set()
+        for _platform, key in unique:
+            if len(key) > UPDATE_KEY_LEN:
+                raise ValueError(f"update key longer than {UPDATE_KEY_LEN} characters")
+        table = ProcessedUpdate.__table__
+        statement = (
+            self.db.insert(table)
+            .values([{"platform": p, "update_key": k, "processed_at": now} for p, k in unique])
+            .on_conflict_do_nothing(index_elements=["platform", "update_key"])
+            .returning(table.c.platform, table.c.update_key)
+        )
+        return {(row.platform, row.update_key) for row in await session.execute(statement)}
+
     async def prune(self, session: AsyncSession, older_than: datetime) -> int:
         """Forget updates older than any platform redelivers (Telegram keeps them 24 h)."""
         result = await session.execute(

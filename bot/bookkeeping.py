@@ -1,0 +1,201 @@
+"""Dedupe and member bookkeeping for many events in one transaction (group commit).
+
+Every event needs a few writes before any handler runs: its dedupe row, its community, its
+sender. One transaction per event caps a bot on SQLite at a few hundred events per second;
+``GroupCommit`` collects the events that arrive while a transaction is running and writes
+them together, so a busy bot does a handful of statements per batch instead of per event,
+and an idle bot still writes each event at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from bot.events import (
+    BotRemoved,
+    ButtonPressed,
+    ChatMigrated,
+    EventBase,
+    MemberJoined,
+    MemberLeft,
+    MessageEvent,
+)
+from storage import Store
+from storage.communities import CommunityInfo
+from storage.members import MemberInfo, Sighting
+from storage.models import PLATFORM_ID_LEN
+from storage.text import clip
+
+__all__ = ["GroupCommit", "Recorded", "record_events"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What bookkeeping learned about one event: its community and its sender."""
+
+    community: CommunityInfo
+    member: MemberInfo | None
+
+
+async def record_events(
+    store: Store, events: Sequence[EventBase], now: datetime
+) -> list[Recorded | None]:
+    """Claim, register and record ``events`` in one transaction.
+
+    Returns, per event, ``None`` for a duplicate (or a migration, which has nothing to
+    handle), else what was recorded.
+    """
+    async with store.transaction() as session:
+        claimed = await store.updates.claim_many(
+            session, [(e.platform, e.update_key) for e in events], now
+        )
+        fresh: list[tuple[int, EventBase]] = []
+        first_seen: set[tuple[str, str]] = set()
+        for position, event in enumerate(events):
+            key = (event.platform, event.update_key)
+            if key in claimed and key not in first_seen:  # a key twice in one batch: once
+                first_seen.add(key)
+                fresh.append((position, event))
+        for _position, event in fresh:
+            if isinstance(event, ChatMigrated):
+                await store.communities.migrate(
+                    session, event.platform, event.chat.id, event.new_chat_id, now
+                )
+                log.info(
+                    "community %s:%s moved to %s", event.platform, event.chat.id, event.new_chat_id
+                )
+        handled = [(n, e) for n, e in fresh if not isinstance(e, ChatMigrated)]
+        communities = await store.communities.ensure_many(
+            session,
+            [(e.platform, e.chat.id, e.chat.type.value, e.chat.title) for _n, e in handled],
+            now,
+        )
+
+        def community_of(event: EventBase) -> CommunityInfo:
+            return communities[(event.platform, event.chat.id)]
+
+        members = await store.members.see_many(
+            session,
+            [
+                Sighting(
+                    community_id=community_of(e).id,
+                    platform_user_id=e.sender.id,
+                    display_name=e.sender.name,
+                    username=e.sender.username,
+                    is_bot=e.sender.is_bot,
+                    active=isinstance(e, MessageEvent | ButtonPressed),
+                )
+                for _n, e in handled
+                if e.sender is not None
+            ],
+            now,
+        )
+        recorded: dict[int, Recorded] = {}
+        for position, event in handled:
+            community = community_of(event)
+            member = None
+            if event.sender is not None:
+                member = members.get((community.id, clip(event.sender.id, PLATFORM_ID_LEN)))
+            if isinstance(event, MemberJoined | MemberLeft):
+                subject = await store.members.record(
+                    session,
+                    community_id=community.id,
+                    platform_user_id=event.member.id,
+                    display_name=event.member.name,
+                    username=event.member.username,
+                    is_bot=event.member.is_bot,
+                    now=now,
+                    joined_at=event.at if isinstance(event, MemberJoined) else None,
+                    left_at=event.at if isinstance(event, MemberLeft) else None,
+                )
+                if event.sender is not None and event.sender.id == event.member.id:
+                    member = subject
+            if isinstance(event, BotRemoved):
+                await store.communities.set_active(session, community.id, False, now)
+            recorded[position] = Recorded(community, member)
+    return [recorded.get(position) for position in range(len(events))]
+
+
+class GroupCommit(Generic[T, R]):
+    """Runs ``flush`` over everything submitted while the previous flush was running.
+
+    If a batch fails, its items are retried one by one, so one bad item fails alone.
+    """
+
+    def __init__(
+        self, flush: Callable[[list[T]], Awaitable[list[R]]], *, max_batch: int = 500
+    ) -> None:
+        self._flush = flush
+        self.max_batch = max_batch
+        self._pending: list[tuple[list[T], asyncio.Future[list[R]]]] = []
+        self._runner: asyncio.Task[None] | None = None
+        #: Batches written and items in them, for benchmarks and logs.
+        self.batches = 0
+        self.items = 0
+
+    async def submit(self, items: list[T]) -> list[R]:
+        done: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
+        self._pending.append((items, done))
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run(), name="group commit")
+        return await done
+
+    def _take(self) -> list[tuple[list[T], asyncio.Future[list[R]]]]:
+        taken, size = [], 0
+        while self._pending and (not taken or size + len(self._pending[0][0]) <= self.max_batch):
+            entry = self._pending.pop(0)
+            taken.append(entry)
+            size += len(entry[0])
+        return taken
+
+    async def _run(self) -> None:
+        await asyncio.sleep(0)  # let everyone who is ready join the first batch
+        while self._pending:
+            batch = [entry for entry in self._take() if not entry[1].cancelled()]
+            items = [item for entry in batch for item in entry[0]]
+            if not items:
+                continue
+            try:
+                results = await self._flush(items)
+            except Exception as error:
+                if len(batch) == 1:
+                    _settle(batch[0][1], error=error)
+                else:
+                    log.warning("a batch of %d failed; writing its items one by one", len(items))
+                    for entry in batch:
+                        await self._one(entry)
+                continue
+            self.batches += 1
+            self.items += len(items)
+            position = 0
+            for entry_items, done in batch:
+                _settle(done, results[position : position + len(entry_items)])
+                position += len(entry_items)
+
+    async def _one(self, entry: tuple[list[T], asyncio.Future[list[R]]]) -> None:
+        items, done = entry
+        try:
+            _settle(done, await self._flush(items))
+        except Exception as error:  # handed to the submitter, who logs it with its context
+            _settle(done, error=error)
+
+
+def _settle(
+    done: asyncio.Future[list[R]], results: list[R] | None = None, *, error: Exception | None = None
+) -> None:
+    if done.done():
+        return
+    if error is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(results or [])
