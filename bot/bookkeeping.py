@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.events import (
     BotRemoved,
     ButtonPressed,
@@ -47,14 +49,39 @@ class Recorded:
     member: MemberInfo | None
 
 
+#: Attempts for a transaction that lost a deadlock (PostgreSQL) or found the database busy.
+ATTEMPTS = 3
+
+
+def _retryable(error: DBAPIError) -> bool:
+    text = str(error.orig if error.orig is not None else error).lower()
+    return "deadlock" in text or "could not serialize" in text or "database is locked" in text
+
+
 async def record_events(
     store: Store, events: Sequence[EventBase], now: datetime
 ) -> list[Recorded | None]:
     """Claim, register and record ``events`` in one transaction.
 
     Returns, per event, ``None`` for a duplicate (or a migration, which has nothing to
-    handle), else what was recorded.
+    handle), else what was recorded. A transaction that loses a deadlock is rolled back as a
+    whole and run again.
     """
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await _record_once(store, events, now)
+        except DBAPIError as error:
+            if attempt == ATTEMPTS or not _retryable(error):
+                raise
+            log.warning(
+                "bookkeeping transaction lost a race (%s); retrying", type(error.orig).__name__
+            )
+    raise AssertionError("unreachable")
+
+
+async def _record_once(
+    store: Store, events: Sequence[EventBase], now: datetime
+) -> list[Recorded | None]:
     async with store.transaction() as session:
         claimed = await store.updates.claim_many(
             session, [(e.platform, e.update_key) for e in events], now

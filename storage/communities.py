@@ -129,7 +129,8 @@ class CommunityRepo:
         if not rows:
             return {}
         table = Community.__table__
-        insert = self.db.insert(table).values(list(rows.values()))
+        # Sorted: concurrent writers lock rows in the same order and cannot deadlock.
+        insert = self.db.insert(table).values([rows[key] for key in sorted(rows)])
         statement = insert.on_conflict_do_update(
             index_elements=[table.c.platform, table.c.chat_id],
             set_={

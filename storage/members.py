@@ -193,7 +193,8 @@ class MemberRepo:
         if not rows:
             return {}
         table = Member.__table__
-        insert = self.db.insert(table).values(list(rows.values()))
+        # Sorted: concurrent writers lock rows in the same order and cannot deadlock.
+        insert = self.db.insert(table).values([rows[key] for key in sorted(rows)])
         statement = insert.on_conflict_do_update(
             index_elements=[table.c.community_id, table.c.platform_user_id],
             set_={

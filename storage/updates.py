@@ -41,7 +41,7 @@ class UpdateRepo:
         self, session: AsyncSession, keys: list[tuple[str, str]], now: datetime
     ) -> set[tuple[str, str]]:
         """Claim many updates in one statement; returns the (platform, key) pairs that were new."""
-        unique = list(dict.fromkeys(keys))
+        unique = sorted(set(keys))  # one lock order for every writer: no deadlocks
         if not unique:
             return set()
         for _platform, key in unique:

@@ -79,3 +79,31 @@ async def test_concurrent_role_grants_write_one_row(store: Store, clock: FakeClo
     assert results.count(True) == 1
     async with store.transaction() as s:
         assert (await s.execute(select(func.count()).select_from(MemberRole))).scalar_one() == 1
+
+
+async def test_batched_bookkeeping_under_concurrency(store: Store, clock: FakeClock) -> None:
+    """Many batches at once, overlapping members and redelivered keys: every update is
+    claimed once, every member exists once, activity is kept."""
+    from bot.bookkeeping import record_events
+    from bot.events import Chat, MessageEvent, User
+
+    def event(n: int) -> MessageEvent:
+        return MessageEvent(
+            platform="telegram",
+            update_key=f"k{n % 120}",  # 40 batches x 10 events over 120 keys: redeliveries
+            chat=Chat(platform="telegram", id=f"-100{n % 3}", title=f"G{n % 3}"),
+            sender=User(id=str(n % 7), name=f"Member {n % 7}"),
+            at=clock.now(),
+            message_id=str(n),
+            text="hi",
+        )
+
+    batches = [[event(b * 10 + i) for i in range(10)] for b in range(40)]
+    results = await asyncio.gather(*(record_events(store, batch, clock.now()) for batch in batches))
+    recorded = [r for batch in results for r in batch if r is not None]
+    assert len(recorded) == 120  # each of the 120 keys exactly once
+    async with store.transaction() as s:
+        assert (await s.execute(select(func.count()).select_from(Community))).scalar_one() == 3
+        members = (await s.execute(select(Member))).scalars().all()
+    assert len(members) == 21  # 7 senders seen in 3 groups
+    assert all(m.last_active_at == clock.now() for m in members)
