@@ -1,7 +1,7 @@
 """Dispatcher throughput and memory: events handled per second through dedupe, bookkeeping,
 routing, persona rendering and a (fake) adapter, on SQLite and, when configured, PostgreSQL.
 
-    .venv/bin/python bench/dispatch.py [--events 2000] [--chats 20] [--postgres URL]
+    .venv/bin/python -m bench.dispatch [--events 2000] [--chats 20] [--postgres URL]
 
 Prints figures; it is not a test and asserts nothing about speed.
 """

@@ -2,7 +2,7 @@
 bookkeeping, dispatch) for plain chat messages that trigger nothing, on SQLite; against
 python-telegram-bot's own ``process_update`` with one no-op handler on the same updates.
 
-    .venv/bin/python bench/telegram_inbound.py [--updates 5000] [--chats 50] [--users 500]
+    .venv/bin/python -m bench.telegram_inbound [--updates 5000] [--chats 50] [--users 500]
 
 Prints figures; asserts nothing. Targets (issue 3): at least 2,000 messages/s per process,
 and qunbot at most 3x the bare library's cost per update.

@@ -40,21 +40,40 @@ class Unsure(Exception):
 
 class Window:
     """At most ``limit`` calls in any ``period`` seconds: an exact sliding window, the same rule
-    Telegram applies, so a governed bot does not meet 429s in the first place."""
+    Telegram applies, so a governed bot does not meet 429s in the first place.
+
+    A call holds its slot from the moment it starts, and its time in the window is the moment
+    it *finished*: the platform received it somewhere in between, so spacing calls by
+    ``period`` from the end of the earlier one keeps them ``period`` apart on the platform's
+    clock too, whatever the network's latency.
+    """
 
     def __init__(self, limit: int, period: float) -> None:
         self.limit = limit
         self.period = period
         self.stamps: deque[float] = deque()
+        self.in_flight = 0
 
     def wait_time(self, now: float) -> float:
-        """Take a slot if one is free (returns 0), else say how long until one is."""
+        """Take a slot if one is free (returns 0), else say how long until one may be."""
         while self.stamps and self.stamps[0] <= now - self.period:
             self.stamps.popleft()
-        if len(self.stamps) < self.limit:
-            self.stamps.append(now)
+        if len(self.stamps) + self.in_flight < self.limit:
+            self.in_flight += 1
             return 0.0
-        return self.stamps[0] + self.period - now
+        if self.stamps:
+            return max(self.stamps[0] + self.period - now, 0.001)
+        return min(self.period, 0.05)  # every slot is in flight: look again shortly
+
+    def release(self, finished: float) -> None:
+        """The call holding a slot finished (successfully or not) at ``finished``."""
+        self.in_flight -= 1
+        # Keep the deque sorted: concurrent calls may finish out of order.
+        if self.stamps and self.stamps[-1] > finished:
+            self.stamps.append(finished)
+            self.stamps = deque(sorted(self.stamps))
+        else:
+            self.stamps.append(finished)
 
 
 @dataclass(frozen=True)
@@ -110,9 +129,9 @@ class Governor:
             self._chats[chat_key] = window
         return window
 
-    async def _take(self, bucket: Window, lock: asyncio.Lock) -> None:
+    async def _take(self, window: Window, lock: asyncio.Lock) -> None:
         async with lock:
-            while (delay := bucket.wait_time(self._monotonic())) > 0:
+            while (delay := window.wait_time(self._monotonic())) > 0:
                 await self._sleep(delay)
 
     async def run(
@@ -123,9 +142,9 @@ class Governor:
         private: bool = False,
         counted: bool = True,
     ) -> T:
-        """Run ``call`` for ``chat_key`` when the buckets allow, retrying what may be retried.
+        """Run ``call`` for ``chat_key`` when the windows allow, retrying what may be retried.
 
-        ``counted=False`` skips the buckets (answering a button press is not a message).
+        ``counted=False`` skips the windows (answering a button press is not a message).
         """
         lock = self._chat_locks.setdefault(chat_key, asyncio.Lock())
         attempt = 0
@@ -134,9 +153,17 @@ class Governor:
             paused = self._paused_until.get(chat_key, 0.0) - self._monotonic()
             if paused > 0:
                 await self._sleep(paused)
+            windows: list[Window] = []
             if counted:
-                await self._take(self._bucket(chat_key, private), lock)
-                await self._take(self._global, self._global_lock)
+                chat_window = self._bucket(chat_key, private)
+                await self._take(chat_window, lock)
+                windows.append(chat_window)
+                try:
+                    await self._take(self._global, self._global_lock)
+                except BaseException:
+                    chat_window.release(self._monotonic())
+                    raise
+                windows.append(self._global)
             try:
                 return await call()
             except RetryAfter as limited:
@@ -146,9 +173,15 @@ class Governor:
                 )
                 if attempt >= self.limits.max_attempts:
                     raise
+                backoff = 0.0
             except Transient:
                 if attempt >= self.limits.max_attempts:
                     raise
-                delay = min(self.limits.max_backoff, self.limits.backoff * 2 ** (attempt - 1))
-                log.warning("transient failure in %s; retrying in %.1fs", chat_key, delay)
-                await self._sleep(delay)
+                backoff = min(self.limits.max_backoff, self.limits.backoff * 2 ** (attempt - 1))
+                log.warning("transient failure in %s; retrying in %.1fs", chat_key, backoff)
+            finally:
+                finished = self._monotonic()
+                for window in windows:
+                    window.release(finished)
+            if backoff:
+                await self._sleep(backoff)  # slots are released: others may send meanwhile
