@@ -1,0 +1,212 @@
+"""Every action through the real python-telegram-bot client; every inbound kind translated."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from telegram import Bot, Update
+
+from adapters.telegram.perform import TelegramPerformer
+from adapters.telegram.translate import Translator
+from bot.actions import (
+    ActionResult,
+    AnswerButton,
+    ApproveJoin,
+    Ban,
+    Button,
+    DeclineJoin,
+    DeclineReason,
+    Delete,
+    Edit,
+    Pin,
+    Reply,
+    Restrict,
+    SendPoll,
+    StopPoll,
+    Unban,
+    Unrestrict,
+)
+from bot.events import JoinRequest, MemberJoined, MemberLeft, MessageEvent, PollAnswer
+from bot.richtext import RichText
+from tests.adapters.telegram import fake_bot_api as tg
+from tests.adapters.telegram.conftest import BOT_ID, GROUP, TOKEN
+
+
+async def performer(fake: tg.FakeBotAPI) -> tuple[TelegramPerformer, Bot]:
+    bot = Bot(TOKEN, base_url=fake.base_url, base_file_url=fake.base_file_url)
+    await bot.initialize()
+    return TelegramPerformer(bot, Translator(bot.id, bot.username)), bot
+
+
+def chat(**kw: Any) -> dict[str, Any]:
+    return {"platform": "telegram", "chat_id": str(GROUP), **kw}
+
+
+async def test_every_action_maps_to_its_bot_api_call(fake: tg.FakeBotAPI) -> None:
+    perform, bot = await performer(fake)
+    until = datetime(2030, 1, 1, tzinfo=UTC)
+    buttons = ((Button(label="Yes", data="poll:1:0"), Button(label="No", data="poll:1:1")),)
+    sent = await perform.perform(
+        Reply(**chat(), to_message_id="9", text=RichText.of("hi"), buttons=buttons)
+    )
+    assert sent.ok and sent.message_id
+    [message] = fake.calls_to("sendMessage")
+    assert "Yes" in str(message.get("reply_markup")) and "poll:1:0" in str(
+        message.get("reply_markup")
+    )
+    results = [
+        await perform.perform(
+            Edit(**chat(), message_id=sent.message_id, text=RichText.of("edited"))
+        ),
+        await perform.perform(Pin(**chat(), message_id=sent.message_id)),
+        await perform.perform(Restrict(**chat(), user_id="50", until=until)),
+        await perform.perform(Unrestrict(**chat(), user_id="50")),
+        await perform.perform(Ban(**chat(), user_id="50", delete_recent_messages=True)),
+        await perform.perform(Unban(**chat(), user_id="50")),
+        await perform.perform(Delete(**chat(), message_id=sent.message_id)),
+        await perform.perform(ApproveJoin(**chat(), user_id="51")),
+        await perform.perform(DeclineJoin(**chat(), user_id="52")),
+        await perform.perform(AnswerButton(**chat(), press_id="q1", text="noted", alert=True)),
+    ]
+    assert all(result.ok for result in results), results
+    [restrict] = fake.calls_to("restrictChatMember")[:1]
+    assert restrict.get("until_date") == int(until.timestamp())
+    assert '"can_send_messages": false' in str(restrict.params.get("permissions")).replace(
+        "False", "false"
+    ).replace("'", '"')
+    assert fake.calls_to("banChatMember")[0].get("revoke_messages") is True
+    assert fake.calls_to("unbanChatMember")[0].get("only_if_banned") is True
+    assert fake.calls_to("editMessageText")[0].get("text") == "edited"
+    assert fake.calls_to("answerCallbackQuery")[0].get("show_alert") is True
+    poll = await perform.perform(
+        SendPoll(**chat(), question="Lunch?", options=("noodles", "rice"), multiple=True)
+    )
+    assert poll.ok
+    [poll_call] = fake.calls_to("sendPoll")
+    assert poll_call.get("allows_multiple_answers") is True
+    assert (await perform.perform(StopPoll(**chat(), message_id=poll.message_id or "1"))).ok
+    # the poll's answers now find their chat
+    poll_id = next(iter(perform.translator.poll_chats))
+    assert perform.translator.poll_chats[poll_id] == str(GROUP)
+    await bot.shutdown()
+
+
+async def test_platform_refusals_become_declines(fake: tg.FakeBotAPI) -> None:
+    perform, bot = await performer(fake)
+    fake.fail_next(
+        "deleteMessage", error_code=400, description="Bad Request: message to delete not found"
+    )
+    gone = await perform.perform(Delete(**chat(), message_id="77"))
+    assert gone == ActionResult.declined(DeclineReason.NOT_FOUND, "Message to delete not found")
+    fake.fail_next(
+        "banChatMember",
+        error_code=400,
+        description="Bad Request: user is an administrator of the chat",
+    )
+    admin = await perform.perform(Ban(**chat(), user_id="60"))
+    assert admin.reason is DeclineReason.FORBIDDEN
+    fake.fail_next(
+        "sendMessage",
+        error_code=403,
+        description="Forbidden: bot was kicked from the supergroup chat",
+    )
+    kicked = await perform.perform(Reply(**chat(), text=RichText.of("hello?")))
+    assert kicked.reason is DeclineReason.FORBIDDEN
+    fake.set_member(GROUP, BOT_ID, "member")  # no longer an admin at all
+    perform.forget(str(GROUP))
+    pin = await perform.perform(Pin(**chat(), message_id="1"))
+    assert pin == ActionResult.declined(DeclineReason.MISSING_RIGHT, "can_pin_messages")
+    assert fake.calls_to("pinChatMessage") == []
+    await bot.shutdown()
+
+
+async def test_admin_checks_are_cached(fake: tg.FakeBotAPI) -> None:
+    perform, bot = await performer(fake)
+    fake.set_member(GROUP, 61, "administrator")
+    assert await perform.is_admin(str(GROUP), "61")
+    assert await perform.is_admin(str(GROUP), "61")
+    assert not await perform.is_admin(str(GROUP), "62")
+    assert await perform.is_admin(str(GROUP), str(GROUP))  # posting as the group: anonymous admin
+    assert not await perform.is_admin("42", "42")  # a private chat has no admins
+    asked = [c for c in fake.calls_to("getChatMember") if c.user_id == 61]
+    assert len(asked) == 1
+    await bot.shutdown()
+
+
+def translate(data: dict[str, Any], translator: Translator | None = None) -> list[Any]:
+    bot = Bot(TOKEN)
+    update = Update.de_json({"update_id": 5, **data}, bot)
+    return (translator or Translator(BOT_ID, "qunbot_bot")).translate(update)
+
+
+def test_translate_captions_replies_and_text_mentions() -> None:
+    zhang = tg.user(77, "Zhang San")
+    data = tg.text_message(GROUP, 42, "/role grant Zhang San planner", caption=True)
+    data["message"]["caption_entities"].append(
+        {"type": "text_mention", "offset": 12, "length": 9, "user": zhang}
+    )
+    data["message"]["reply_to_message"] = {
+        "message_id": 3,
+        "date": 0,
+        "chat": tg.chat(GROUP),
+        "from": tg.user(9, "Ann"),
+        "text": "hi",
+    }
+    [event] = translate(data)
+    assert isinstance(event, MessageEvent)
+    assert event.command is not None and event.command.name == "role"
+    assert event.has_media and event.text.startswith("/role")
+    assert [m.id for m in event.mentions] == ["77"]
+    assert (
+        event.reply_to is not None
+        and event.reply_to.sender is not None
+        and event.reply_to.sender.name == "Ann"
+    )
+    assert event.update_key == f"{BOT_ID}:5"
+
+
+def test_translate_joins_leaves_requests_and_poll_answers() -> None:
+    link = tg.chat_invite_link()
+    [joined] = translate(
+        tg.chat_member_update(
+            GROUP,
+            50,
+            "left",
+            "member",
+            first_name="Bob",
+            invite_link=link,
+            via_join_request=True,
+            by_user_id=50,
+        )
+    )
+    assert isinstance(joined, MemberJoined) and joined.via_join_request and joined.invite_link
+    [left] = translate(tg.chat_member_update(GROUP, 50, "member", "kicked", by_user_id=1))
+    assert (
+        isinstance(left, MemberLeft) and left.removed_by is not None and left.removed_by.id == "1"
+    )
+    assert (
+        translate(tg.chat_member_update(GROUP, 50, "member", "administrator")) == []
+    )  # a promotion
+    [request] = translate(tg.join_request(GROUP, 53, first_name="Cy", bio="hello"))
+    assert (
+        isinstance(request, JoinRequest)
+        and request.private_chat_id == "53"
+        and request.bio == "hello"
+    )
+    translator = Translator(BOT_ID, "qunbot_bot")
+    translator.poll_chats["p1"] = str(GROUP)
+    [answer] = translate(tg.poll_answer("p1", 54, [0, 2]), translator)
+    assert (
+        isinstance(answer, PollAnswer)
+        and answer.chat.id == str(GROUP)
+        and answer.option_ids == (0, 2)
+    )
+    [unknown] = translate(tg.poll_answer("p2", 54, [1]), translator)
+    assert unknown.chat.id == "54"  # a poll from before a restart: answered privately
+
+
+def test_old_messages_keep_their_date() -> None:
+    old = int((datetime.now(UTC) - timedelta(hours=2)).timestamp())
+    [event] = translate(tg.text_message(GROUP, 42, "hello", date=old))
+    assert event.at == datetime.fromtimestamp(old, UTC)
