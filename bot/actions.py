@@ -47,6 +47,9 @@ class Button(_Model):
 class _ChatAction(_Model):
     platform: str
     chat_id: str
+    #: The channel inside the community (Discord); ``None``: the chat itself, or, for a
+    #: Discord guild, its system channel.
+    channel_id: str | None = None
 
 
 class _Message(_ChatAction):

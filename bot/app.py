@@ -36,6 +36,18 @@ def _console_clock(settings: Settings) -> FakeClock | OffsetClock:
     return OffsetClock(SystemClock())
 
 
+#: Discord: 50 requests/s for a bot, about 5 messages per 5 s in a channel; discord.py also
+#: keeps Discord's own per-route buckets.
+DISCORD_LIMITS = Limits(
+    global_limit=50,
+    global_period=1.0,
+    group_limit=5,
+    group_period=5.0,
+    private_limit=5,
+    private_period=5.0,
+)
+
+
 def check_settings(settings: Settings, features: Iterable[Feature] | None = None) -> Registry:
     """Everything that must hold before anything starts; raises ``ConfigError``.
 
@@ -43,8 +55,6 @@ def check_settings(settings: Settings, features: Iterable[Feature] | None = None
     also starts.
     """
     problems = []
-    if settings.discord.token is not None:
-        problems.append("discord.token: the discord adapter is not part of this version yet")
     telegram = settings.telegram
     if telegram.token is not None and telegram.mode == "webhook" and not telegram.webhook_url:
         problems.append("telegram.webhook_url: webhook mode needs the public HTTPS URL")
@@ -113,6 +123,12 @@ class App:
 
             self.telegram = TelegramAdapter(settings.telegram)
             self.dispatcher.attach(self.telegram, Governor(Limits()))
+        self.discord: Adapter | None = None
+        if settings.discord.token is not None:
+            from adapters.discord import DiscordAdapter
+
+            self.discord = DiscordAdapter(settings.discord)
+            self.dispatcher.attach(self.discord, Governor(DISCORD_LIMITS))
 
     def _tick_runner(self, handler):  # type: ignore[no-untyped-def]
         async def run() -> object:
@@ -140,7 +156,9 @@ class App:
 
     async def run(self, script: Iterable[str] | None = None, *, interactive: bool = False) -> None:
         """Run until the console quits (or, with platform adapters, until cancelled)."""
-        adapters: list[Adapter] = [a for a in (self.console, self.telegram) if a is not None]
+        adapters: list[Adapter] = [
+            a for a in (self.console, self.telegram, self.discord) if a is not None
+        ]
         started: list[Adapter] = []
         try:
             await self.prepare()

@@ -186,7 +186,40 @@ class TelegramSettings(_Section):
 
 
 class DiscordSettings(_Section):
+    """Discord through discord.py. Off until a token is set."""
+
     token: SecretStr | None = None
+    #: REST base URL; bots at scale point it at a shared rate-limit proxy.
+    api_base: str = "https://discord.com/api/v10"
+    #: Gateway websocket URL override (empty: the one Discord names).
+    gateway_url: str = ""
+    #: Prefix for text commands (``!checkin``); slash commands work as well.
+    command_prefix: str = Field("!", min_length=1, max_length=5)
+    #: Guilds to sync slash commands to at once (development); empty: global sync.
+    guild_ids: list[str] = Field(default_factory=list)
+    #: ``off`` (one connection), ``auto`` (discord.py picks the shard count) or a number.
+    shards: Literal["off", "auto"] | int = "off"
+    #: Events older than this (seconds) are recorded but trigger no reply and no punishment.
+    stale_after: int = Field(300, ge=0)
+    #: Seconds to wait for the guilds to arrive after connecting.
+    guild_ready_timeout: float = Field(2.0, gt=0)
+    #: Seconds to wait for the first connection (login, gateway, READY).
+    connect_timeout: float = Field(60.0, gt=0)
+
+    @field_validator("guild_ids")
+    @classmethod
+    def _snowflakes(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not str(value).isdigit():
+                raise ValueError(f"{value!r}: expected a guild id (digits)")
+        return [str(value) for value in values]
+
+    @field_validator("shards")
+    @classmethod
+    def _shard_count(cls, value: str | int) -> str | int:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("a shard count is at least 1")
+        return value
 
     _blank = field_validator("token", mode="before")(classmethod(lambda cls, v: _blank_is_unset(v)))
 

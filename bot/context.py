@@ -200,6 +200,7 @@ class Context(TickContext):
         return Reply(
             platform=self.event.platform,
             chat_id=self.event.chat.id,
+            channel_id=self.event.channel_id,
             to_message_id=message_id,
             text=text,
             buttons=tuple(tuple(row) for row in buttons),
@@ -210,6 +211,7 @@ class Context(TickContext):
         return Send(
             platform=self.event.platform,
             chat_id=self.event.chat.id,
+            channel_id=self.event.channel_id,
             text=self.say(intent, **values),
             buttons=tuple(tuple(row) for row in buttons),
         )

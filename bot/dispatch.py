@@ -266,6 +266,7 @@ class Dispatcher:
                 AnswerButton(
                     platform=event.platform,
                     chat_id=event.chat.id,
+                    channel_id=event.channel_id,
                     press_id=event.press_id,
                     text=note,
                 ),
@@ -299,6 +300,7 @@ class Dispatcher:
                         AnswerButton(
                             platform=event.platform,
                             chat_id=event.chat.id,
+                            channel_id=event.channel_id,
                             press_id=event.press_id,
                             text=note,
                         )
@@ -328,8 +330,11 @@ class Dispatcher:
         governor = self.governors[action.platform]
         private = self._chat_types.get((action.platform, action.chat_id)) is ChatType.PRIVATE
         try:
+            place = f"{action.platform}:{action.chat_id}"
+            if action.channel_id and action.channel_id != action.chat_id:
+                place += f":{action.channel_id}"  # Discord limits sends per channel
             return await governor.run(
-                f"{action.platform}:{action.chat_id}",
+                place,
                 lambda: outbound.perform(action),
                 private=private,
                 counted=isinstance(action, _MESSAGE_KINDS),
@@ -349,6 +354,17 @@ class Dispatcher:
                 "could not ask %s whether %s is an admin of %s", platform, user_id, chat_id
             )
             return False
+
+    def command_summary(self, spec: CommandSpec, locale: str) -> str:
+        """A command's one-line help in a persona locale (for platform command menus)."""
+        key = f"{spec.help_key}.summary"
+        renderer = self._shared.renderer
+        if not renderer.packs.has(key):
+            return spec.name
+        persona = resolve_persona(self.settings, None).model_copy(
+            update={"locale": locale, "emoji": 0}
+        )
+        return renderer.render(persona, key).plain()
 
     async def persona_name(self, platform: str, chat_id: str) -> str:
         """The persona's name in a chat (operators may rename it per community)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -94,6 +95,9 @@ class EventBase(_Model):
     chat: Chat
     sender: User | None = None
     at: datetime
+    #: Where inside the community it happened (a Discord channel); ``None`` when the chat is
+    #: itself the place to answer (Telegram, the console).
+    channel_id: str | None = None
     #: ``True``/``False`` when the adapter knows whether the sender is a group admin
     #: (an anonymous admin posting as the group, the console's ``/admin``); ``None`` = ask it.
     sender_is_admin: bool | None = None
@@ -185,7 +189,7 @@ Event = Annotated[
 ]
 
 _COMMAND = re.compile(
-    r"^[/!](?P<name>[A-Za-z0-9_]{1,32})(?:@(?P<bot>[A-Za-z0-9_]{1,64}))?(?:\s+(?P<rest>.*))?$",
+    r"^(?P<name>[A-Za-z0-9_]{1,32})(?:@(?P<bot>[A-Za-z0-9_]{1,64}))?(?:\s+(?P<rest>.*))?$",
     re.DOTALL,
 )
 _QUOTES = str.maketrans({"“": '"', "”": '"', "「": '"', "」": '"', "‘": "'", "’": "'"})
@@ -203,16 +207,21 @@ def split_args(text: str) -> tuple[str, ...]:
 
 
 def parse_command(
-    text: str, bot_username: str | None = None, prefixes: str = "/"
+    text: str, bot_username: str | None = None, prefixes: Sequence[str] = ("/",)
 ) -> Command | None:
     """Parse a command message, or ``None`` when it is not a command for this bot.
 
-    ``/cmd@otherbot`` in a group with several bots is not ours and returns ``None``.
+    ``prefixes`` are the strings a command may start with (``/`` on Telegram, ``!`` or any
+    configured prefix on Discord). ``/cmd@otherbot`` in a group with several bots is not ours
+    and returns ``None``.
     """
     stripped = text.strip()
-    if not stripped or stripped[0] not in prefixes:
+    prefix = next(
+        (p for p in sorted(prefixes, key=len, reverse=True) if stripped.startswith(p)), None
+    )
+    if not prefix:
         return None
-    match = _COMMAND.match(stripped)
+    match = _COMMAND.match(stripped[len(prefix) :])
     if not match:
         return None
     addressed = match.group("bot")

@@ -6,7 +6,7 @@ platform, so a member named ``<b>`` stays a name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +20,7 @@ __all__ = [
     "RichText",
     "Segment",
     "Text",
+    "split",
 ]
 
 
@@ -118,3 +119,57 @@ def _merge_text(segments: Iterable[Segment]) -> Iterator[Segment]:
         yield segment
     if pending is not None:
         yield Text(text=pending)
+
+
+def _cut(text: str, room: int, measure: Callable[[str], int]) -> int:
+    """Where to cut ``text`` so the head fits in ``room`` units: a newline, else a space."""
+    end = 0
+    used = 0
+    for index, char in enumerate(text):
+        used += measure(char)
+        if used > room:
+            break
+        end = index + 1
+    for separator in ("\n", " "):
+        at = text.rfind(separator, 0, end)
+        if at >= end // 2 and at > 0:
+            return at + 1
+    return end
+
+
+def split(text: RichText, limit: int, measure: Callable[[str], int] = len) -> list[RichText]:
+    """Split rich text into messages of at most ``limit`` visible units (as ``measure``
+    counts them), at line breaks where possible; a mention or link is never cut in two."""
+    chunks: list[RichText] = []
+    current: list[Segment] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal current, size
+        if current:
+            chunks.append(RichText(segments=tuple(current)))
+        current, size = [], 0
+
+    for segment in text:
+        remaining: Segment | None = segment
+        while remaining is not None:
+            length = measure(remaining.text)
+            if size + length <= limit:
+                current.append(remaining)
+                size += length
+                remaining = None
+                continue
+            atomic = isinstance(remaining, Mention | Link) and length <= limit
+            cut = 0 if atomic else _cut(remaining.text, limit - size, measure)
+            if cut == 0:
+                if not current:  # cannot even start: force a hard cut
+                    cut = _cut(remaining.text, limit, measure)
+                else:
+                    flush()
+                    continue
+            current.append(remaining.model_copy(update={"text": remaining.text[:cut]}))
+            flush()
+            rest = remaining.text[cut:]
+            remaining = remaining.model_copy(update={"text": rest}) if rest else None
+    flush()
+    return chunks

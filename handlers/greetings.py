@@ -24,7 +24,12 @@ async def welcome(ctx: Context) -> Send | None:
     rules = rules_text(ctx)
     if rules is not None:
         parts.append(rules)
-    return Send(platform=event.platform, chat_id=event.chat.id, text=RichText.join(parts))
+    return Send(
+        platform=event.platform,
+        chat_id=event.chat.id,
+        channel_id=event.channel_id,
+        text=RichText.join(parts),
+    )
 
 
 @feature.on("bot_added")

@@ -52,7 +52,8 @@ from bot.actions import (
     Unrestrict,
 )
 from bot.governor import RetryAfter, Transient, Unsure
-from bot.richtext import Bold, Code, Italic, Link, Mention, RichText, Segment
+from bot.richtext import Bold, Code, Italic, Link, Mention, RichText
+from bot.richtext import split as split_rich
 
 __all__ = ["MESSAGE_LIMIT", "TelegramPerformer", "split", "to_html"]
 
@@ -74,8 +75,13 @@ RIGHTS: dict[type, str] = {
 _SENDS = (Reply, Send, SendPoll)
 
 
-def _units(text: str) -> int:
+def utf16_units(text: str) -> int:
+    """Telegram measures text in UTF-16 code units (an emoji counts two)."""
     return len(text.encode("utf-16-le")) // 2
+
+
+def split(text: RichText, limit: int = MESSAGE_LIMIT) -> list[RichText]:
+    return split_rich(text, limit, utf16_units)
 
 
 def to_html(text: RichText) -> str:
@@ -96,60 +102,6 @@ def to_html(text: RichText) -> str:
         else:
             parts.append(body)
     return "".join(parts)
-
-
-def _cut(text: str, room: int) -> int:
-    """Where to cut ``text`` so the head fits in ``room`` units: a newline, else a space."""
-    end = 0
-    used = 0
-    for index, char in enumerate(text):
-        used += _units(char)
-        if used > room:
-            break
-        end = index + 1
-    for separator in ("\n", " "):
-        at = text.rfind(separator, 0, end)
-        if at >= end // 2 and at > 0:
-            return at + 1
-    return end
-
-
-def split(text: RichText, limit: int = MESSAGE_LIMIT) -> list[RichText]:
-    """Split rich text into messages of at most ``limit`` visible units, at line breaks
-    where possible; a mention or link is never cut in two."""
-    chunks: list[RichText] = []
-    current: list[Segment] = []
-    size = 0
-
-    def flush() -> None:
-        nonlocal current, size
-        if current:
-            chunks.append(RichText(segments=tuple(current)))
-        current, size = [], 0
-
-    for segment in text:
-        remaining: Segment | None = segment
-        while remaining is not None:
-            length = _units(remaining.text)
-            if size + length <= limit:
-                current.append(remaining)
-                size += length
-                remaining = None
-                continue
-            atomic = isinstance(remaining, Mention | Link) and length <= limit
-            cut = 0 if atomic else _cut(remaining.text, limit - size)
-            if cut == 0:
-                if not current:  # cannot even start: force a hard cut
-                    cut = _cut(remaining.text, limit)
-                else:
-                    flush()
-                    continue
-            current.append(remaining.model_copy(update={"text": remaining.text[:cut]}))
-            flush()
-            rest = remaining.text[cut:]
-            remaining = remaining.model_copy(update={"text": rest}) if rest else None
-    flush()
-    return chunks
 
 
 def _keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:

@@ -45,8 +45,10 @@ def test_arg_text_keeps_lines() -> None:
 
 
 def test_prefix_is_configurable() -> None:
-    command = parse_command("!checkin", None, prefixes="!/")
+    command = parse_command("!checkin", None, prefixes=("!", "/"))
     assert command is not None and command.name == "checkin"
+    longer = parse_command("qb!checkin now", None, prefixes=("qb!",))
+    assert longer is not None and longer.name == "checkin" and longer.args == ("now",)
 
 
 def test_split_args_empty() -> None:

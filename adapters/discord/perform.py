@@ -1,0 +1,343 @@
+"""Actions -> Discord REST calls through discord.py: markdown with every user string escaped,
+pings only for the members the persona mentions, buttons whose custom ids are our own
+(so they keep working after a restart), the bot's permissions checked first.
+
+discord.py retries 429s and 5xx itself (per-route buckets). A send that fails with a timeout
+or a broken connection is not retried (``Unsure``): it may have arrived, and a duplicate
+message is worse than a missing one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import discord
+from discord.utils import escape_markdown, escape_mentions, utcnow
+
+from bot.actions import (
+    Action,
+    ActionResult,
+    AnswerButton,
+    ApproveJoin,
+    Ban,
+    Button,
+    DeclineJoin,
+    DeclineReason,
+    Delete,
+    Edit,
+    Kick,
+    Pin,
+    Reply,
+    Restrict,
+    Send,
+    SendPoll,
+    StopPoll,
+    Unban,
+    Unrestrict,
+)
+from bot.governor import Transient, Unsure
+from bot.richtext import Bold, Code, Italic, Link, Mention, RichText, split
+
+__all__ = ["MESSAGE_LIMIT", "DiscordPerformer", "allowed_mentions", "to_markdown"]
+
+log = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = 2000
+#: Discord's longest timeout.
+MAX_TIMEOUT = timedelta(days=28)
+#: The permission the bot needs for each action (discord.py's names, shown to operators).
+RIGHTS: dict[type, str] = {
+    Restrict: "moderate_members",
+    Unrestrict: "moderate_members",
+    Ban: "ban_members",
+    Unban: "ban_members",
+    Kick: "kick_members",
+    Pin: "pin_messages",
+}
+_SENDS = (Reply, Send, SendPoll)
+#: Interaction tokens last 15 minutes.
+INTERACTION_TTL = 15 * 60
+
+
+def _escape(text: str) -> str:
+    return escape_mentions(escape_markdown(text))
+
+
+def to_markdown(text: RichText) -> str:
+    """Discord markdown. Every segment's text is escaped (markdown and @everyone/@here/role
+    pings), so user text can never become formatting or a ping."""
+    parts = []
+    for segment in text:
+        if isinstance(segment, Bold):
+            parts.append(f"**{_escape(segment.text)}**")
+        elif isinstance(segment, Italic):
+            parts.append(f"*{_escape(segment.text)}*")
+        elif isinstance(segment, Code):
+            parts.append(f"`{segment.text.replace('`', 'ˋ')}`")
+        elif isinstance(segment, Link):
+            parts.append(f"[{_escape(segment.text)}](<{segment.url.replace('>', '%3E')}>)")
+        elif isinstance(segment, Mention) and segment.user_id.isdigit():
+            parts.append(f"<@{segment.user_id}>")
+        else:
+            parts.append(_escape(segment.text))
+    return "".join(parts)
+
+
+def allowed_mentions(text: RichText) -> discord.AllowedMentions:
+    """Ping exactly the members the persona mentions: never @everyone, roles or others."""
+    users = [
+        discord.Object(int(s.user_id))
+        for s in text
+        if isinstance(s, Mention) and s.user_id.isdigit()
+    ]
+    return discord.AllowedMentions(everyone=False, roles=False, users=users, replied_user=False)
+
+
+def _view(rows: tuple[tuple[Button, ...], ...]) -> discord.ui.View | None:
+    if not rows:
+        return None
+    view = discord.ui.View(timeout=None)
+    for number, row in enumerate(rows[:5]):
+        for button in row[:5]:
+            view.add_item(
+                discord.ui.Button(label=button.label[:80], custom_id=button.data, row=number)
+            )
+    return view
+
+
+class DiscordPerformer:
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+        self._interactions: OrderedDict[str, tuple[float, discord.Interaction]] = OrderedDict()
+
+    # -- interactions ---------------------------------------------------------------------
+    def remember(self, interaction: discord.Interaction) -> None:
+        """Keep an interaction so a reply (or a button answer) can use it."""
+        now = time.monotonic()
+        self._interactions[str(interaction.id)] = (now, interaction)
+        while self._interactions:
+            first_id, (stamp, _) = next(iter(self._interactions.items()))
+            if now - stamp < INTERACTION_TTL and len(self._interactions) <= 10_000:
+                break
+            del self._interactions[first_id]
+
+    def interaction(self, interaction_id: str) -> discord.Interaction | None:
+        entry = self._interactions.get(interaction_id)
+        return entry[1] if entry else None
+
+    async def acknowledge(self, interaction_id: str) -> None:
+        """Make sure Discord does not show "interaction failed" for a handled interaction."""
+        interaction = self.interaction(interaction_id)
+        if interaction is not None and not interaction.response.is_done():
+            with _quiet():
+                await interaction.response.defer()
+
+    # -- permissions ----------------------------------------------------------------------
+    def _guild(self, chat_id: str) -> discord.Guild | None:
+        return self.client.get_guild(int(chat_id)) if chat_id.isdigit() else None
+
+    def is_admin(self, chat_id: str, user_id: str) -> bool:
+        guild = self._guild(chat_id)
+        member = guild.get_member(int(user_id)) if guild and user_id.isdigit() else None
+        if guild is None or member is None:
+            return False
+        permissions = member.guild_permissions
+        return guild.owner_id == member.id or permissions.administrator or permissions.manage_guild
+
+    def _has_right(self, guild: discord.Guild, right: str) -> bool:
+        permissions = guild.me.guild_permissions
+        if right == "pin_messages" and not getattr(permissions, "pin_messages", False):
+            return permissions.manage_messages
+        return bool(getattr(permissions, right, False))
+
+    def _channel(self, action: Action) -> Any:
+        target = action.channel_id or action.chat_id
+        guild = self._guild(action.chat_id)
+        if guild is not None and action.channel_id is None:
+            channel = guild.system_channel or next(
+                (c for c in guild.text_channels if c.permissions_for(guild.me).send_messages), None
+            )
+            if channel is None:
+                raise LookupError("no channel to write to")
+            return channel
+        return self.client.get_channel(int(target)) or self.client.get_partial_messageable(
+            int(target)
+        )
+
+    # -- actions --------------------------------------------------------------------------
+    async def perform(self, action: Action) -> ActionResult:
+        if isinstance(action, ApproveJoin | DeclineJoin):
+            return ActionResult.declined(DeclineReason.UNSUPPORTED, action.kind)
+        right = RIGHTS.get(type(action))
+        guild = self._guild(action.chat_id)
+        if right and guild is not None and not self._has_right(guild, right):
+            return ActionResult.declined(DeclineReason.MISSING_RIGHT, right)
+        try:
+            return await self._perform(action, guild)
+        except discord.Forbidden as error:
+            if error.code == 50013:  # Missing Permissions
+                return ActionResult.declined(DeclineReason.MISSING_RIGHT, right or "send_messages")
+            return ActionResult.declined(DeclineReason.FORBIDDEN, error.text)
+        except discord.NotFound as error:
+            return ActionResult.declined(DeclineReason.NOT_FOUND, error.text)
+        except LookupError as error:
+            return ActionResult.declined(DeclineReason.NOT_FOUND, str(error))
+        except discord.DiscordServerError as error:
+            raise Transient(str(error)) from error  # discord.py already retried it
+        except (TimeoutError, aiohttp.ClientError) as error:
+            if isinstance(action, _SENDS):
+                raise Unsure(str(error)) from error
+            raise Transient(str(error)) from error
+        except discord.HTTPException as error:
+            return ActionResult.declined(DeclineReason.FAILED, error.text)
+
+    async def _perform(self, action: Action, guild: discord.Guild | None) -> ActionResult:
+        if isinstance(action, Reply | Send):
+            return await self._send(action)
+        if isinstance(action, AnswerButton):
+            return await self._answer(action)
+        if isinstance(action, Edit):
+            channel = self._channel(action)
+            [head, *_rest] = split(action.text, MESSAGE_LIMIT) or [RichText.of(" ")]
+            await channel.get_partial_message(int(action.message_id)).edit(
+                content=to_markdown(head),
+                allowed_mentions=allowed_mentions(head),
+                view=_view(action.buttons),
+            )
+            return ActionResult.done(action.message_id)
+        if isinstance(action, Delete):
+            await self._channel(action).get_partial_message(int(action.message_id)).delete()
+            return ActionResult.done()
+        if isinstance(action, Pin):
+            await self._channel(action).get_partial_message(int(action.message_id)).pin()
+            return ActionResult.done()
+        if isinstance(action, SendPoll):
+            poll = discord.Poll(
+                question=action.question[:300],
+                duration=timedelta(hours=24),
+                multiple=action.multiple,
+            )
+            for option in action.options[:10]:
+                poll.add_answer(text=option[:55])
+            sent = await self._channel(action).send(poll=poll)
+            return ActionResult.done(str(sent.id))
+        if isinstance(action, StopPoll):
+            channel = self._channel(action)
+            await self.client.http.end_poll(channel.id, int(action.message_id))
+            return ActionResult.done(action.message_id)
+        if guild is None:
+            return ActionResult.declined(DeclineReason.UNSUPPORTED, action.kind)
+        user = discord.Object(int(action.user_id))  # type: ignore[union-attr]
+        if isinstance(action, Restrict | Unrestrict):
+            member = guild.get_member(user.id) or await guild.fetch_member(user.id)
+            if isinstance(action, Unrestrict):
+                await member.timeout(None)
+            else:
+                longest = utcnow() + MAX_TIMEOUT - timedelta(minutes=1)
+                until = min(action.until, longest) if action.until else longest
+                await member.timeout(until)
+            return ActionResult.done()
+        if isinstance(action, Ban):
+            await guild.ban(
+                user, delete_message_seconds=86400 if action.delete_recent_messages else 0
+            )
+            return ActionResult.done()
+        if isinstance(action, Unban):
+            await guild.unban(user)
+            return ActionResult.done()
+        if isinstance(action, Kick):
+            await guild.kick(user)
+            return ActionResult.done()
+        return ActionResult.declined(DeclineReason.UNSUPPORTED, action.kind)
+
+    async def _send(self, action: Reply | Send) -> ActionResult:
+        chunks = split(action.text, MESSAGE_LIMIT)
+        if not chunks or not action.text.plain().strip():
+            return ActionResult.declined(DeclineReason.FAILED, "empty message")
+        interaction = None
+        if (
+            isinstance(action, Reply)
+            and action.to_message_id
+            and action.to_message_id.startswith("i")
+        ):
+            interaction = self.interaction(action.to_message_id[1:])
+        first: str | None = None
+        for number, chunk in enumerate(chunks):
+            last = number == len(chunks) - 1
+            content = to_markdown(chunk)
+            mentions = allowed_mentions(chunk)
+            view = _view(action.buttons) if last else None
+            private = isinstance(action, Reply) and action.private
+            extra: dict[str, Any] = {"view": view} if view is not None else {}
+            if interaction is not None:
+                # A slash command is answered through its interaction (ephemeral when only the
+                # caller should see it); later parts are follow-ups.
+                if not interaction.response.is_done():
+                    await interaction.response.send_message(
+                        content, ephemeral=private, allowed_mentions=mentions, **extra
+                    )
+                    first = first or f"i{interaction.id}"
+                else:
+                    sent = await interaction.followup.send(
+                        content, ephemeral=private, allowed_mentions=mentions, wait=True, **extra
+                    )
+                    first = first or str(sent.id)
+                continue
+            channel = self._channel(action)
+            reference = None
+            if (
+                number == 0
+                and isinstance(action, Reply)
+                and action.to_message_id
+                and action.to_message_id.isdigit()
+            ):
+                reference = discord.MessageReference(
+                    message_id=int(action.to_message_id),
+                    channel_id=channel.id,
+                    fail_if_not_exists=False,
+                )
+            sent = await channel.send(
+                content,
+                allowed_mentions=mentions,
+                reference=reference,
+                silent=isinstance(action, Send) and action.silent,
+                **extra,
+            )
+            first = first or str(sent.id)
+        return ActionResult.done(first)
+
+    async def _answer(self, action: AnswerButton) -> ActionResult:
+        interaction = self.interaction(action.press_id)
+        if interaction is None:
+            return ActionResult.declined(DeclineReason.NOT_FOUND, "interaction expired")
+        if interaction.response.is_done():
+            if action.text:
+                await interaction.followup.send(_escape(action.text), ephemeral=True)
+            return ActionResult.done()
+        if action.text:
+            await interaction.response.send_message(
+                _escape(action.text),
+                ephemeral=True,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        else:
+            await interaction.response.defer()
+        return ActionResult.done()
+
+
+class _quiet:
+    """Ignore failures of a best-effort call (an acknowledgement that raced the real answer)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: object, trace: object) -> bool:
+        if error is not None:
+            log.debug("best-effort call failed: %s", error)
+        return isinstance(error, discord.HTTPException | asyncio.TimeoutError | aiohttp.ClientError)
