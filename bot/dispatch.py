@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from bot.actions import (
@@ -92,6 +92,8 @@ class Dispatcher:
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._chat_types: dict[tuple[str, str], ChatType] = {}
         self._recorder: GroupCommit[EventBase, Context | None] = GroupCommit(self._record)
+        #: Called after each event is handled, with its results (metrics, tests).
+        self.observers: list[Callable[[EventBase, list[ActionResult]], None]] = []
 
     # -- wiring ---------------------------------------------------------------------------
     def attach(self, outbound: Outbound, governor: Governor | None = None) -> None:
@@ -177,6 +179,8 @@ class Dispatcher:
                     event.chat.id,
                 )
                 outcomes.append([])
+            for observer in self.observers:
+                observer(event, outcomes[-1])
         return outcomes
 
     async def _record(self, events: list[EventBase]) -> list[Context | None]:

@@ -30,6 +30,10 @@ INTENTS_HELP = (
 )
 NICKNAME_TTL = 60.0
 
+# qunbot never joins voice: do not warn that voice libraries are missing.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
 
 def intents() -> discord.Intents:
     """Members (joins, join dates) and message content (prefix commands, keywords, rules)."""

@@ -33,7 +33,7 @@ from bot.features import Arg, CommandSpec
 __all__ = ["PLATFORM", "command_payloads", "same_commands"]
 
 PLATFORM = "discord"
-_USER_MENTION = re.compile(r"<@!?(\d{15,21})>")
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
 #: Discord option types.
 STRING, INTEGER, USER = 3, 4, 6
 
@@ -47,13 +47,19 @@ def user_of(user: discord.abc.User) -> User:
     )
 
 
-def is_operator(user: discord.abc.User) -> bool | None:
-    """Admin on Discord: the owner, or a member who may administer or manage the server."""
+def is_operator(
+    user: discord.abc.User, permissions: discord.Permissions | None = None
+) -> bool | None:
+    """Admin on Discord: the owner, or a member who may administer or manage the server.
+
+    An interaction carries the caller's permissions as Discord computed them: they win over
+    the client's cache.
+    """
     if not isinstance(user, discord.Member):
         return None
     if user.guild.owner_id == user.id:
         return True
-    permissions = user.guild_permissions
+    permissions = permissions or user.guild_permissions
     return permissions.administrator or permissions.manage_guild
 
 
@@ -147,7 +153,7 @@ def slash_event(interaction: discord.Interaction, spec: CommandSpec | None) -> M
         chat=chat,
         channel_id=channel_id,
         sender=user_of(interaction.user),
-        sender_is_admin=is_operator(interaction.user),
+        sender_is_admin=is_operator(interaction.user, interaction.permissions),
         at=interaction.created_at,
         message_id=f"i{interaction.id}",
         text=f"/{name} {arg_text}".strip(),
@@ -170,7 +176,7 @@ def button_event(interaction: discord.Interaction) -> ButtonPressed | None:
         chat=chat,
         channel_id=channel_id,
         sender=user_of(interaction.user),
-        sender_is_admin=is_operator(interaction.user),
+        sender_is_admin=is_operator(interaction.user, interaction.permissions),
         at=interaction.created_at,
         press_id=str(interaction.id),
         message_id=str(interaction.message.id) if interaction.message else None,
