@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,10 +38,16 @@ class Seen:
 
 
 class Driver(Protocol):
+    """What a scenario may do on any platform. Commands are written ``/command`` and members
+    ``@username``; each driver types them the way its platform's members do."""
+
     name: str
 
-    async def start(self, *features: Feature, **settings: Any) -> App: ...
-    async def say(self, who: Person, text: str, *, admin: bool = False) -> Seen: ...
+    def user_id(self, who: Person) -> str: ...
+    async def start(
+        self, *features: Feature, members: tuple[Person, ...] = (), admins: tuple[Person, ...] = ()
+    ) -> App: ...
+    async def say(self, who: Person, text: str) -> Seen: ...
     async def say_again(self) -> Seen: ...
     async def join(self, who: Person) -> Seen: ...
     async def stop(self) -> None: ...
@@ -96,8 +102,217 @@ def visible_html(markup: str) -> str:
 
 
 def visible_markdown(content: str, names: Callable[[str], str]) -> str:
-    """What a Discord member sees of a markdown message: mentions show names, escapes vanish."""
-    text = re.sub(r"<@!?(\d+)>", lambda m: "@" + names(m.group(1)), content)
-    text = re.sub(r"\\([\\*_`~|>#\[\]()-])", r"\1", text)
-    text = text.replace("@\u200b", "@").replace("<@\u200b", "<@")
-    return re.sub(r"\*\*(.+?)\*\*", r"\1", text)
+    """What a Discord member sees of a markdown message: mentions show names, formatting
+    marks vanish, escaped characters show as themselves."""
+    text = re.sub(r"(?<!\\)\*\*", "", content)  # bold marks (unescaped ones only)
+    text = re.sub(r"<@!?(\d+)>", lambda m: "@" + names(m.group(1)), text)
+    text = re.sub(r"\\([^\w\s])", r"\1", text)
+    return text.replace("@\u200b", "@").replace("<@\u200b", "<@")
+
+
+class TelegramDriver:
+    """Telegram: python-telegram-bot polling the fake Bot API."""
+
+    name = "telegram"
+    group = -1001234567890
+    bot_id = 123456
+    token = "123456:CONTRACT"
+
+    def __init__(self, tmp_path: Path) -> None:
+        from tests.adapters.telegram.fake_bot_api import FakeBotAPI
+
+        self.tmp_path = tmp_path
+        self.fake = FakeBotAPI(token=self.token, bot_id=self.bot_id, username="qunbot_bot")
+        self.handled = Handled()
+        self.last: dict[str, Any] | None = None
+
+    def user_id(self, who: Person) -> str:
+        return str(1000 + who.number)
+
+    async def start(
+        self, *features: Feature, members: tuple[Person, ...] = (), admins: tuple[Person, ...] = ()
+    ) -> App:
+        await self.fake.start()
+        self.fake.set_member(self.group, self.bot_id, "administrator")
+        for who in admins:
+            self.fake.set_member(
+                self.group, int(self.user_id(who)), "administrator", first_name=who.name
+            )
+        settings = settings_for(
+            self.tmp_path,
+            telegram={
+                "token": self.token,
+                "base_url": self.fake.base_url,
+                "base_file_url": self.fake.base_file_url,
+                "poll_timeout": 0.5,
+            },
+        )
+        self.app, self.task = await start_app(settings, features)
+        self.app.dispatcher.observers.append(self.handled)
+        return self.app
+
+    async def _step(self, update: dict[str, Any]) -> Seen:
+        before = len(self.fake.calls_to("sendMessage"))
+        count = self.handled.count
+        self.last = self.fake.push_update(update)
+        await self.handled.wait_for(count + 1)
+        seen = Seen()
+        for call in self.fake.calls_to("sendMessage")[before:]:
+            markup = call.text or ""
+            seen.texts.append(visible_html(markup))
+            seen.pinged.append(set(re.findall(r"tg://user\?id=(\d+)", markup)))
+            seen.private.append(False)
+        return seen
+
+    async def say(self, who: Person, text: str) -> Seen:
+        from tests.adapters.telegram import fake_bot_api as tg
+
+        update = tg.text_message(
+            self.group, int(self.user_id(who)), text, first_name=who.name, username=who.username
+        )
+        return await self._step(update)
+
+    async def say_again(self) -> Seen:
+        assert self.last is not None
+        before = len(self.fake.calls_to("sendMessage"))
+        count = self.handled.count
+        self.fake.push_update_again(self.last)
+        await self.handled.wait_for(count + 1)
+        return Seen(
+            texts=[visible_html(c.text or "") for c in self.fake.calls_to("sendMessage")[before:]]
+        )
+
+    async def join(self, who: Person) -> Seen:
+        from tests.adapters.telegram import fake_bot_api as tg
+
+        update = tg.chat_member_update(
+            self.group,
+            int(self.user_id(who)),
+            "left",
+            "member",
+            first_name=who.name,
+            username=who.username,
+        )
+        return await self._step(update)
+
+    async def stop(self) -> None:
+        if hasattr(self, "app"):
+            self.app.request_stop()
+            await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), 20)
+        await self.fake.stop()
+
+
+class DiscordDriver:
+    """Discord: the discord.py client on the fake gateway and REST server. Members type
+    ``!command`` and mention with ``<@id>``, as they would in a real client."""
+
+    name = "discord"
+    guild = 1300000000000000001
+    channel = 1300000000000000002
+
+    def __init__(self, tmp_path: Path) -> None:
+        from tests.adapters.discord.fake_discord import FakeDiscord
+
+        self.tmp_path = tmp_path
+        self.fake = FakeDiscord(
+            bot_id=1300000000000000900, bot_name="qunbot", application_id=1300000000000000901
+        )
+        self.handled = Handled()
+        self.people: dict[str, Person] = {}
+        self.last: tuple[int, str, int] | None = None
+
+    def user_id(self, who: Person) -> str:
+        return str(1300000000000001000 + who.number)
+
+    def _name(self, user_id: str) -> str:
+        who = self.people.get(user_id)
+        return who.name if who else user_id
+
+    async def start(
+        self, *features: Feature, members: tuple[Person, ...] = (), admins: tuple[Person, ...] = ()
+    ) -> App:
+        await self.fake.start()
+        self.fake.add_guild(self.guild, "Test Guild", channels=[(self.channel, "general")])
+        for who in {*members, *admins}:
+            self.people[self.user_id(who)] = who
+            self.fake.add_member(
+                self.guild,
+                int(self.user_id(who)),
+                who.username,
+                global_name=who.name,
+                permissions=8 if who in admins else None,
+            )
+        self.patch = self.fake.patch_discord()
+        settings = settings_for(
+            self.tmp_path,
+            discord={
+                "token": "contract",
+                "api_base": self.fake.api_base,
+                "gateway_url": self.fake.gateway_url,
+                "guild_ready_timeout": 0.1,
+            },
+        )
+        self.app, self.task = await start_app(settings, features)
+        self.app.dispatcher.observers.append(self.handled)
+        return self.app
+
+    def _posts(self) -> list[Any]:
+        return self.fake.requests_to("POST", r"/channels/\d+/messages", status=200)
+
+    async def _step(self, act: Callable[[], Awaitable[object]]) -> Seen:
+        before = len(self._posts())
+        count = self.handled.count
+        await act()
+        await self.handled.wait_for(count + 1)
+        seen = Seen()
+        for request in self._posts()[before:]:
+            seen.texts.append(visible_markdown(request.json.get("content", ""), self._name))
+            mentions = request.json.get("allowed_mentions", {})
+            seen.pinged.append(
+                {str(u) for u in mentions.get("users", [])} | set(mentions.get("parse", []))
+            )
+            seen.private.append(False)
+        return seen
+
+    async def say(self, who: Person, text: str) -> Seen:
+        self.people[self.user_id(who)] = who
+        content = "!" + text[1:] if text.startswith("/") else text
+        mentioned = []
+        for person_id, person in self.people.items():
+            token = f"@{person.username}"
+            if token in content:
+                content = content.replace(token, f"<@{person_id}>")
+                mentioned.append(int(person_id))
+        author = int(self.user_id(who))
+        if author not in self.fake.guilds[self.guild].members:
+            self.fake.add_member(self.guild, author, who.username, global_name=who.name)
+
+        async def act() -> None:
+            message_id = await self.fake.send_message_create(
+                self.guild, self.channel, author, content, mentions=mentioned
+            )
+            self.last = (author, content, message_id)
+
+        return await self._step(act)
+
+    async def say_again(self) -> Seen:
+        assert self.last is not None
+        author, content, message_id = self.last
+        return await self._step(
+            lambda: self.fake.send_message_create(
+                self.guild, self.channel, author, content, message_id=message_id
+            )
+        )
+
+    async def join(self, who: Person) -> Seen:
+        self.people[self.user_id(who)] = who
+        return await self._step(
+            lambda: self.fake.member_join(self.guild, int(self.user_id(who)), who.name)
+        )
+
+    async def stop(self) -> None:
+        if hasattr(self, "app"):
+            self.app.request_stop()
+            await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), 20)
+            self.patch()
+        await self.fake.stop()
