@@ -164,7 +164,7 @@ class Context(TickContext):
             return None
         separator = self.say("roles.separator").plain()
         names = separator.join(self.say(f"roles.{role.value}").plain() for role in needed)
-        return self.reply("error.not_allowed", roles=names)
+        return self.reply("error.not_allowed", private=True, roles=names)
 
     # -- words ----------------------------------------------------------------------------
     def _seed(self) -> str:

@@ -256,7 +256,9 @@ class Dispatcher:
         try:
             ctx.args = await parse_arguments(ctx, spec, command)
         except ArgError as problem:
-            reply = ctx.reply(f"error.{problem.reason}", usage=ctx.usage(spec), **problem.detail)
+            reply = ctx.reply(
+                f"error.{problem.reason}", private=True, usage=ctx.usage(spec), **problem.detail
+            )
             return await self._perform_all(ctx, reply)
         outcome = await self._guard(ctx, f"command /{spec.name}", spec.handler(ctx))
         return await self._perform_all(ctx, outcome)

@@ -224,3 +224,22 @@ async def test_nickname_follows_the_persona(start_bot: StartBot) -> None:
     nick = await fake.wait_for("PATCH", rf"/guilds/{GUILD}/members/@me", timeout=10)
     assert nick[0].json["nick"] == "小群"
     assert BOT_ID
+
+
+async def test_refusals_to_a_slash_command_are_ephemeral(
+    start_bot: StartBot, fake: FakeDiscord
+) -> None:
+    fake.add_member(GUILD, 42, "Ann")
+    fake.add_member(GUILD, 50, "Bob")
+    await start_bot()
+    options = [
+        {"name": "action", "type": 3, "value": "grant"},
+        {"name": "member", "type": 6, "value": "50"},
+        {"name": "role", "type": 3, "value": "planner"},
+    ]
+    await fake.send_slash(
+        GUILD, CHANNEL, 42, "role", options, resolved={"users": {"50": fake.user(50)}}
+    )
+    [callback] = await fake.wait_for("POST", CALLBACK, timeout=10)
+    assert "管理员" in callback.json["data"]["content"]
+    assert callback.json["data"]["flags"] == 64  # only the caller sees the refusal
