@@ -9,10 +9,11 @@ __all__ = ["all_features"]
 
 def all_features() -> list[Feature]:
     """Every feature qunbot ships, in help order."""
-    from handlers import general, greetings, housekeeping, persona_settings, roles
+    from handlers import general, greetings, housekeeping, persona_settings, roles, rules
 
     return [
         general.feature,
+        rules.feature,
         greetings.feature,
         roles.feature,
         persona_settings.feature,

@@ -7,7 +7,7 @@ from bot.context import Context, local_date
 from bot.features import Feature
 from bot.richtext import RichText
 
-__all__ = ["feature", "rules_text"]
+__all__ = ["feature"]
 
 feature = Feature("general")
 
@@ -56,19 +56,3 @@ async def me(ctx: Context) -> Reply:
         since=since.isoformat(),
         roles=roles,
     )
-
-
-def rules_text(ctx: Context) -> RichText | None:
-    """The community's rules, numbered; ``None`` when there are none yet."""
-    rules = [rule for rule in ctx.settings.community.rules if rule.strip()]
-    if not rules:
-        return None
-    lines = [ctx.say("rules.header")]
-    lines += [ctx.say("rules.line", number=n, text=rule) for n, rule in enumerate(rules, 1)]
-    return RichText.join(lines)
-
-
-@feature.command("rules")
-async def rules(ctx: Context) -> Reply:
-    text = rules_text(ctx)
-    return ctx.reply_text(text) if text is not None else ctx.reply("rules.none")

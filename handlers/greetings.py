@@ -7,7 +7,7 @@ from bot.context import Context
 from bot.events import MemberJoined
 from bot.features import Feature
 from bot.richtext import RichText
-from handlers.general import rules_text
+from handlers.rules import rules_text
 
 __all__ = ["feature"]
 
@@ -21,7 +21,7 @@ async def welcome(ctx: Context) -> Send | None:
     if not ctx.settings.community.welcome or event.member.is_bot or ctx.is_private:
         return None
     parts = [ctx.say("welcome.join", member=ctx.address(event.member))]
-    rules = rules_text(ctx)
+    rules = await rules_text(ctx)
     if rules is not None:
         parts.append(rules)
     return Send(

@@ -36,6 +36,7 @@ class MemberInfo:
     last_active_at: datetime | None
     left_at: datetime | None
     timezone: str | None
+    approved: bool = False
 
     @classmethod
     def of(cls, row: Member) -> MemberInfo:
@@ -51,6 +52,7 @@ class MemberInfo:
             last_active_at=row.last_active_at,
             left_at=row.left_at,
             timezone=row.timezone,
+            approved=row.approved,
         )
 
     @property
@@ -250,6 +252,11 @@ class MemberRepo:
             if found:
                 return found
         return []
+
+    async def set_approved(self, session: AsyncSession, member_id: int, approved: bool) -> None:
+        await session.execute(
+            update(Member).where(Member.id == member_id).values(approved=approved)
+        )
 
     async def set_timezone(
         self, session: AsyncSession, member_id: int, timezone: str | None

@@ -20,6 +20,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -29,11 +30,14 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Community",
+    "CommunityRule",
+    "Filter",
     "Member",
     "MemberRole",
     "Person",
     "ProcessedUpdate",
     "UTCDateTime",
+    "Warn",
 ]
 
 #: Column sizes; repositories clip user text to them before storage.
@@ -42,6 +46,10 @@ PLATFORM_ID_LEN = 64
 NAME_LEN = 128
 TITLE_LEN = 256
 UPDATE_KEY_LEN = 128
+RULE_LEN = 500
+REASON_LEN = 200
+EVIDENCE_LEN = 300
+PATTERN_LEN = 200
 
 Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only autoincrements INTEGER keys
 
@@ -145,6 +153,8 @@ class Member(Base):
     birthday_year: Mapped[int | None] = mapped_column(SmallInteger)
     birthday_year_public: Mapped[bool] = mapped_column(Boolean, default=False)
     timezone: Mapped[str | None] = mapped_column(String(64))
+    #: Exempt from the automatic filters (``/approve``).
+    approved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class MemberRole(Base):
@@ -192,4 +202,50 @@ class AuditEntry(Base):
     )
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class CommunityRule(Base):
+    """One numbered rule of a community, as operators wrote it (``/setrules``, ``/addrule``)."""
+
+    __tablename__ = "community_rules"
+    __table_args__ = (UniqueConstraint("community_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(String(RULE_LEN))
+    created_at: Mapped[datetime]
+
+
+class Warn(Base):
+    """A warning on a member's record: why, the evidence, and when it stops counting."""
+
+    __tablename__ = "warns"
+    __table_args__ = (Index("ix_warns_member_active", "member_id", "revoked_at", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    given_by_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    reason: Mapped[str] = mapped_column(String(REASON_LEN))
+    evidence: Mapped[str | None] = mapped_column(String(EVIDENCE_LEN))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Filter(Base):
+    """A banned word or regular expression a community added in chat, with its action."""
+
+    __tablename__ = "filters"
+    __table_args__ = (UniqueConstraint("community_id", "kind", "pattern"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    pattern: Mapped[str] = mapped_column(String(PATTERN_LEN))
+    action: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]

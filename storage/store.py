@@ -7,6 +7,7 @@ from storage.communities import CommunityRepo
 from storage.db import Database
 from storage.members import MemberRepo
 from storage.roles import RoleRepo
+from storage.rules import RuleRepo
 from storage.updates import UpdateRepo
 
 __all__ = ["Store"]
@@ -20,6 +21,7 @@ class Store:
         self.roles = RoleRepo(db)
         self.updates = UpdateRepo(db)
         self.audit = AuditRepo()
+        self.rules = RuleRepo()
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""
