@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from bot.clock import parse_duration
 from bot.context import ArgError, Context
 from bot.events import Command, MessageEvent, User
 from bot.features import Arg, CommandSpec
@@ -23,6 +25,8 @@ _TOKEN = re.compile(
     r"\s*(?:\"([^\"]*)\"|“([^”]*)”|「([^」]*)」|‘([^’]*)’|'([^']*)'|(\S+))", re.DOTALL
 )
 _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+SHORTEST = timedelta(seconds=30)
+LONGEST = timedelta(days=366)
 
 
 def next_token(text: str) -> tuple[str | None, str]:
@@ -55,6 +59,8 @@ async def parse_arguments(ctx: Context, spec: CommandSpec, command: Command) -> 
             state.rest = ""
         elif arg.kind == "member":
             values[arg.name] = await _member(ctx, arg, state)
+        elif arg.kind == "duration":
+            values[arg.name] = _duration(arg, state)
         else:
             token, remainder = next_token(state.rest)
             if token is None:
@@ -67,6 +73,24 @@ async def parse_arguments(ctx: Context, spec: CommandSpec, command: Command) -> 
     if state.rest.strip():
         raise ArgError()
     return values
+
+
+_LOOKS_LIKE_DURATION = re.compile(r"\d+[a-zA-Z]{1,3}")
+
+
+def _duration(arg: Arg, state: _State) -> timedelta | None:
+    """Take a duration if the next word is one; refuse durations platforms would read as
+    "forever" (under 30 s, over 366 days) instead of letting them mean that silently."""
+    token, remainder = next_token(state.rest)
+    if token is None or not _LOOKS_LIKE_DURATION.fullmatch(token):
+        if arg.required:
+            raise ArgError()
+        return None
+    parsed = parse_duration(token)
+    if parsed is None or parsed < SHORTEST or parsed > LONGEST:
+        raise ArgError("bad_duration", {"duration": token})
+    state.rest = remainder
+    return parsed
 
 
 def _convert(arg: Arg, token: str) -> Any:
@@ -103,9 +127,13 @@ async def _member(ctx: Context, arg: Arg, state: _State) -> MemberInfo | None:
                 state.mentions_used.add(user.id)
                 state.rest = remainder
                 return await _remember(ctx, user)
-        found = await _lookup(ctx, token)
+        found = await _lookup(ctx, token, arg.include_left)
         state.rest = remainder
         return found
+    if token is not None and token.isdigit() and len(token) >= 5:
+        # A platform id: members not seen yet (or long gone) can still be named.
+        state.rest = remainder
+        return await _by_id(ctx, token)
     for user in _unused_mentions(ctx, state):
         # A text mention (no @): its visible text is the member's name.
         stripped = state.rest.lstrip()
@@ -127,9 +155,17 @@ async def _member(ctx: Context, arg: Arg, state: _State) -> MemberInfo | None:
     return None
 
 
-async def _lookup(ctx: Context, token: str) -> MemberInfo:
+async def _by_id(ctx: Context, user_id: str) -> MemberInfo:
     async with ctx.store.transaction() as session:
-        found = await ctx.store.members.find_by_name(session, ctx.community.id, token)
+        found = await ctx.store.members.find(session, ctx.community.id, user_id)
+    return found or await _remember(ctx, User(id=user_id, name=user_id))
+
+
+async def _lookup(ctx: Context, token: str, include_left: bool = False) -> MemberInfo:
+    async with ctx.store.transaction() as session:
+        found = await ctx.store.members.find_by_name(
+            session, ctx.community.id, token, include_left=include_left
+        )
     if not found:
         raise ArgError("member_not_found", {"name": token})
     if len(found) > 1:

@@ -6,7 +6,15 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "FakeClock", "OffsetClock", "SystemClock", "parse_offset", "utc"]
+__all__ = [
+    "Clock",
+    "FakeClock",
+    "OffsetClock",
+    "SystemClock",
+    "parse_duration",
+    "parse_offset",
+    "utc",
+]
 
 
 def utc(value: datetime) -> datetime:
@@ -70,3 +78,16 @@ def parse_offset(text: str) -> timedelta | None:
         return None
     amount, unit = match.groups()
     return timedelta(**{_UNITS[unit.lower()]: int(amount)})
+
+
+_DURATION = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$", re.IGNORECASE)
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """``30m``, ``2h``, ``1d``, ``1w`` (or ``45s``); ``None`` when the text is not a duration."""
+    match = _DURATION.match(text)
+    if not match:
+        return None
+    amount, unit = match.groups()
+    return timedelta(**{_DURATION_UNITS[unit.lower()]: int(amount)})

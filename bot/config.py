@@ -105,11 +105,79 @@ class CommunitySettings(_Section):
     rules: list[str] = Field(default_factory=list)
     #: Greet members who join.
     welcome: bool = True
+    #: Operators' log chat on the same platform (a chat id); moderation is mirrored there.
+    log_chat: str = ""
 
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
         return _check_timezone(value)
+
+
+Action = Literal["delete", "warn", "mute", "kick", "ban"]
+#: Platforms treat restrictions shorter than 30 s or longer than 366 days as "forever".
+SHORTEST_PUNISHMENT = 30
+LONGEST_PUNISHMENT_DAYS = 366
+
+
+def _check_duration(value: str) -> str:
+    from bot.clock import parse_duration
+
+    if not value:
+        return value
+    parsed = parse_duration(value)
+    if parsed is None:
+        raise ValueError("expected a duration such as '30m', '2h', '1d' or '1w'")
+    if parsed.total_seconds() < SHORTEST_PUNISHMENT or parsed.days > LONGEST_PUNISHMENT_DAYS:
+        raise ValueError("must be between 30 seconds and 366 days")
+    return value
+
+
+class LadderStep(_Section):
+    """What the n-th active warn costs: ``{ warns = 3, action = "mute", duration = "1h" }``."""
+
+    warns: int = Field(ge=1, le=100)
+    action: Literal["mute", "kick", "ban"]
+    #: Empty: until lifted (mute) or forever (ban).
+    duration: str = ""
+
+    _duration = field_validator("duration")(classmethod(lambda cls, v: _check_duration(v)))
+
+
+class RulesSettings(_Section):
+    """Rules the bot enforces in every community (each community may adjust them in chat)."""
+
+    #: Banned words (matched through spacing, punctuation, full-width and look-alike letters).
+    words: list[str] = Field(default_factory=list)
+    #: Banned regular expressions, matched against the normalized (lower-case) text.
+    regexes: list[str] = Field(default_factory=list)
+    #: What a banned word or regex costs.
+    action: Action = "warn"
+    #: Links to domains outside ``link_allowlist``: allow, delete or warn.
+    links: Literal["allow", "delete", "warn"] = "allow"
+    link_allowlist: list[str] = Field(default_factory=list)
+    #: Invite links to other groups (广告): allow or an action; "ban" removes advertisers at once.
+    ads: Literal["allow", "delete", "warn", "mute", "kick", "ban"] = "warn"
+    #: Anti-flood: more than ``flood_messages`` in ``flood_seconds`` (0 = off).
+    flood_messages: int = Field(0, ge=0, le=1000)
+    flood_seconds: int = Field(10, ge=1, le=3600)
+    flood_action: Action = "mute"
+    lock_media: bool = False
+    lock_forwards: bool = False
+    #: Newcomers may not post links or media for their first hours (0 = off).
+    newcomer_hours: int = Field(0, ge=0, le=24 * 30)
+    #: Warns stop counting after this many days.
+    warn_expiry_days: int = Field(30, ge=1, le=3650)
+    #: How long an automatic mute lasts when no ladder step says otherwise.
+    mute_duration: str = "1h"
+    ladder: list[LadderStep] = Field(
+        default_factory=lambda: [
+            LadderStep(warns=3, action="mute", duration="1h"),
+            LadderStep(warns=5, action="ban"),
+        ]
+    )
+
+    _mute = field_validator("mute_duration")(classmethod(lambda cls, v: _check_duration(v)))
 
 
 class ConsoleSettings(_Section):
@@ -255,6 +323,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     persona: PersonaSettings = Field(default_factory=PersonaSettings)
     community: CommunitySettings = Field(default_factory=CommunitySettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)

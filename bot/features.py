@@ -34,13 +34,14 @@ Middleware = Callable[["Context"], Awaitable[bool]]
 TickHandler = Callable[["TickContext"], Awaitable[Any]]
 F = TypeVar("F", bound=Callable[..., Any])
 
-ArgKind = Literal["word", "text", "int", "member", "choice"]
+ArgKind = Literal["word", "text", "int", "member", "choice", "duration"]
 
 
 @dataclass(frozen=True)
 class Arg:
     """One declared argument. ``text`` takes the rest of the line and must come last;
-    ``member`` accepts ``@name``, a mention, or a reply to the member's message."""
+    ``member`` accepts ``@name``, a mention, a numeric id, or a reply to the member's message;
+    ``duration`` (``30m``, ``2h``, ``1d``, ``1w``) is taken only when the word looks like one."""
 
     name: str
     kind: ArgKind = "word"
@@ -49,6 +50,8 @@ class Arg:
     #: Bounds for ``int`` arguments (inclusive).
     minimum: int | None = None
     maximum: int | None = None
+    #: For ``member``: also find members who left (``/unban``, ``/pardon``).
+    include_left: bool = False
 
     def __post_init__(self) -> None:
         if self.kind == "choice" and not self.choices:

@@ -9,11 +9,20 @@ __all__ = ["all_features"]
 
 def all_features() -> list[Feature]:
     """Every feature qunbot ships, in help order."""
-    from handlers import general, greetings, housekeeping, persona_settings, roles, rules
+    from handlers import (
+        general,
+        greetings,
+        housekeeping,
+        moderation,
+        persona_settings,
+        roles,
+        rules,
+    )
 
     return [
         general.feature,
         rules.feature,
+        moderation.feature,
         greetings.feature,
         roles.feature,
         persona_settings.feature,

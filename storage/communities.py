@@ -209,6 +209,26 @@ class CommunityRepo:
         )
         return await self.get(session, old.id)
 
+    async def set_setting(
+        self, session: AsyncSession, community_id: int, key: str, value: Any, now: datetime
+    ) -> None:
+        """Set one key of the community's settings (``None`` removes it)."""
+        row = (
+            await session.execute(
+                select(Community).where(Community.id == community_id).with_for_update()
+            )
+        ).scalar_one()
+        settings = dict(row.settings or {})
+        if value is None:
+            settings.pop(key, None)
+        else:
+            settings[key] = value
+        await session.execute(
+            update(Community)
+            .where(Community.id == community_id)
+            .values(settings=settings, updated_at=now)
+        )
+
     async def set_persona(
         self, session: AsyncSession, community_id: int, field: str, value: str | None, now: datetime
     ) -> None:

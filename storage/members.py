@@ -233,7 +233,7 @@ class MemberRepo:
         return MemberInfo.of(row) if row else None
 
     async def find_by_name(
-        self, session: AsyncSession, community_id: int, name: str
+        self, session: AsyncSession, community_id: int, name: str, *, include_left: bool = False
     ) -> list[MemberInfo]:
         """Current members called ``@username`` or by that exact display name (any case).
 
@@ -243,7 +243,9 @@ class MemberRepo:
         wanted = name_key(name.removeprefix("@"))
         if not wanted:
             return []
-        here = (Member.community_id == community_id) & Member.left_at.is_(None)
+        here = Member.community_id == community_id
+        if not include_left:
+            here = here & Member.left_at.is_(None)
         for column in (Member.username_key, Member.name_key):
             rows = await session.execute(
                 select(Member).where(here, column == wanted).order_by(Member.id)

@@ -6,6 +6,7 @@ from storage.audit import AuditRepo
 from storage.communities import CommunityRepo
 from storage.db import Database
 from storage.members import MemberRepo
+from storage.moderation import FilterRepo, WarnRepo
 from storage.roles import RoleRepo
 from storage.rules import RuleRepo
 from storage.updates import UpdateRepo
@@ -22,6 +23,8 @@ class Store:
         self.updates = UpdateRepo(db)
         self.audit = AuditRepo()
         self.rules = RuleRepo()
+        self.warns = WarnRepo()
+        self.filters = FilterRepo(db)
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""

@@ -177,10 +177,10 @@ async def test_timeouts_bans_and_kicks(start_bot: StartBot) -> None:
     _app, fake = await start_bot(moderation_feature())
     fake.add_member(GUILD, 42, "Ann")
     fake.add_member(GUILD, 50, "Bob")
-    await fake.send_message_create(GUILD, CHANNEL, 42, "!mute <@50>", mentions=[50])
+    await fake.send_message_create(GUILD, CHANNEL, 42, "!testmute <@50>", mentions=[50])
     [timeout] = await fake.wait_for("PATCH", rf"/guilds/{GUILD}/members/50", timeout=10)
     assert timeout.json["communication_disabled_until"]
-    await fake.send_message_create(GUILD, CHANNEL, 42, "!kick <@50>", mentions=[50])
+    await fake.send_message_create(GUILD, CHANNEL, 42, "!testkick <@50>", mentions=[50])
     await fake.wait_for("DELETE", rf"/guilds/{GUILD}/members/50", timeout=10)
 
 
@@ -194,7 +194,7 @@ async def test_missing_permission_is_explained(fake: FakeDiscord, start_bot: Sta
     _app, _ = await start_bot(moderation_feature())
     fake.add_member(GUILD, 42, "Ann")
     fake.add_member(GUILD, 50, "Bob")
-    await fake.send_message_create(GUILD, CHANNEL, 42, "!mute <@50>", mentions=[50])
+    await fake.send_message_create(GUILD, CHANNEL, 42, "!testmute <@50>", mentions=[50])
     [explained] = await posts(fake, 1)
     assert "moderate_members" in explained.json["content"].replace("\\_", "_")
     assert fake.requests_to("PATCH", rf"/guilds/{GUILD}/members/50") == []

@@ -155,7 +155,7 @@ async def test_anonymous_admin_may_plain_member_may_not(start_bot: StartBot) -> 
 def moderation_feature() -> Feature:
     feature = Feature("test-moderation")
 
-    @feature.command("mute", args=[Arg("member", "member")])
+    @feature.command("testmute", args=[Arg("member", "member")])
     async def mute(ctx: Context) -> Restrict:
         return Restrict(
             platform=ctx.event.platform,
@@ -163,7 +163,7 @@ def moderation_feature() -> Feature:
             user_id=ctx.args["member"].platform_user_id,
         )
 
-    @feature.command("kick", args=[Arg("member", "member")])
+    @feature.command("testkick", args=[Arg("member", "member")])
     async def kick(ctx: Context) -> Kick:
         return Kick(
             platform=ctx.event.platform,
@@ -182,7 +182,7 @@ async def test_missing_right_is_explained_and_nothing_is_attempted(start_bot: St
         tg.text_message(
             GROUP,
             42,
-            "/mute",
+            "/testmute",
             reply_to={
                 "message_id": 5,
                 "date": int(time.time()),
@@ -204,7 +204,7 @@ async def test_kick_is_ban_then_unban(start_bot: StartBot) -> None:
         tg.text_message(
             GROUP,
             42,
-            "/kick",
+            "/testkick",
             reply_to={
                 "message_id": 5,
                 "date": int(time.time()),

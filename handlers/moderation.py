@@ -1,0 +1,404 @@
+"""Moderation commands for operators and moderators, the warn ladder, and the log chat.
+
+Every action, by hand or automatic, is audited in the same transaction as the change and
+mirrored (escaped, like everything) to the community's log chat when it has one.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bot.actions import Action, Ban, Delete, Kick, Reply, Restrict, Send, Unban, Unrestrict
+from bot.context import Context
+from bot.events import MessageEvent
+from bot.features import Arg, Feature
+from bot.permissions import Role
+from bot.richtext import RichText
+from storage.members import MemberInfo
+
+__all__ = ["feature", "log_chat", "punish", "warn"]
+
+feature = Feature("moderation")
+
+MOD = [Role.MODERATOR]
+EVIDENCE = 300
+
+
+def _duration_text(ctx: Context, duration: timedelta | None) -> str:
+    if duration is None:
+        return ctx.say("moderation.indefinitely").plain()
+    seconds = int(duration.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0 and seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def log_chat(ctx: Context) -> str | None:
+    """The operators' log chat: set in chat with /setlog, else from the config."""
+    chosen = ctx.community.settings.get("log_chat", ctx.settings.community.log_chat)
+    return str(chosen) if chosen else None
+
+
+def to_log(ctx: Context, intent: str, **values: Any) -> list[Send]:
+    chat = log_chat(ctx)
+    if chat is None:
+        return []
+    text = ctx.say(intent, group=ctx.community.title or ctx.community.chat_id, **values)
+    return [Send(platform=ctx.event.platform, chat_id=chat, text=text, silent=True)]
+
+
+def _here(ctx: Context) -> dict[str, Any]:
+    return {
+        "platform": ctx.event.platform,
+        "chat_id": ctx.event.chat.id,
+        "channel_id": ctx.event.channel_id,
+    }
+
+
+def punish(
+    ctx: Context, target: MemberInfo, action: str, duration: timedelta | None
+) -> list[Action]:
+    """The platform actions for a punishment (``mute``, ``kick``, ``ban``)."""
+    until = ctx.now + duration if duration else None
+    user = target.platform_user_id
+    if action == "mute":
+        return [Restrict(**_here(ctx), user_id=user, until=until)]
+    if action == "kick":
+        return [Kick(**_here(ctx), user_id=user)]
+    if action == "ban":
+        return [Ban(**_here(ctx), user_id=user, until=until)]
+    return []
+
+
+async def warn(
+    ctx: Context, target: MemberInfo, reason: str, evidence: str | None, given_by: MemberInfo | None
+) -> list[Action]:
+    """Add a warn and apply the ladder step it reaches; returns what to say and do."""
+    expiry = timedelta(days=ctx.settings.rules.warn_expiry_days)
+    async with ctx.store.transaction() as session:
+        count = await ctx.store.warns.add(
+            session,
+            community_id=ctx.community.id,
+            member_id=target.id,
+            given_by=given_by.id if given_by else None,
+            reason=reason,
+            evidence=(evidence or "")[:EVIDENCE] or None,
+            now=ctx.now,
+            expires_at=ctx.now + expiry,
+        )
+        await ctx.audit(session, "warn", target=target, reason=reason, count=count)
+    actions: list[Action] = [
+        ctx.send("moderation.warned", member=ctx.address(target), reason=reason, count=count)
+    ]
+    actions += to_log(ctx, "log.warned", member=target.display_name, reason=reason, count=count)
+    step = _ladder_step(ctx, count)
+    if step is not None:
+        from bot.clock import parse_duration
+
+        duration = parse_duration(step.duration) if step.duration else None
+        actions += punish(ctx, target, step.action, duration)
+        actions.append(
+            ctx.send(
+                f"moderation.ladder_{step.action}",
+                member=ctx.address(target),
+                count=count,
+                duration=_duration_text(ctx, duration),
+            )
+        )
+        actions += to_log(
+            ctx, "log.ladder", member=target.display_name, action=step.action, count=count
+        )
+    return actions
+
+
+def _ladder_step(ctx: Context, count: int) -> Any:
+    ladder = sorted(ctx.settings.rules.ladder, key=lambda step: step.warns)
+    exact = [step for step in ladder if step.warns == count]
+    if exact:
+        return exact[-1]
+    if ladder and count > ladder[-1].warns:
+        return ladder[-1]  # beyond the top: the top step again
+    return None
+
+
+async def _refuse_operator(ctx: Context, target: MemberInfo) -> Reply | None:
+    """Operators are not punished by the bot (the platform would refuse anyway)."""
+    from bot.events import User
+
+    roles = await ctx.roles_of(User(id=target.platform_user_id, name=target.display_name), target)
+    if Role.ADMIN in roles or Role.OWNER in roles:
+        return ctx.reply("moderation.target_is_operator", private=True, member=target.display_name)
+    return None
+
+
+def _reason(ctx: Context) -> str:
+    return str(ctx.args.get("reason") or ctx.say("moderation.no_reason").plain())
+
+
+@feature.command(
+    "mute",
+    roles=MOD,
+    args=[
+        Arg("member", "member"),
+        Arg("duration", "duration", required=False),
+        Arg("reason", "text", required=False),
+    ],
+)
+async def mute(ctx: Context) -> list[Action] | Reply:
+    target: MemberInfo = ctx.args["member"]
+    if refusal := await _refuse_operator(ctx, target):
+        return refusal
+    duration: timedelta | None = ctx.args["duration"]
+    reason = _reason(ctx)
+    async with ctx.store.transaction() as session:
+        await ctx.audit(
+            session,
+            "mute",
+            target=target,
+            reason=reason,
+            seconds=duration and duration.total_seconds(),
+        )
+    said = ctx.reply(
+        "moderation.muted",
+        member=ctx.address(target),
+        duration=_duration_text(ctx, duration),
+        reason=reason,
+    )
+    return [
+        *punish(ctx, target, "mute", duration),
+        said,
+        *to_log(
+            ctx,
+            "log.muted",
+            member=target.display_name,
+            reason=reason,
+            duration=_duration_text(ctx, duration),
+        ),
+    ]
+
+
+@feature.command("unmute", roles=MOD, args=[Arg("member", "member")])
+async def unmute(ctx: Context) -> list[Action]:
+    target: MemberInfo = ctx.args["member"]
+    async with ctx.store.transaction() as session:
+        await ctx.audit(session, "unmute", target=target)
+    return [
+        Unrestrict(**_here(ctx), user_id=target.platform_user_id),
+        ctx.reply("moderation.unmuted", member=ctx.address(target)),
+        *to_log(ctx, "log.unmuted", member=target.display_name),
+    ]
+
+
+@feature.command(
+    "ban",
+    roles=MOD,
+    args=[
+        Arg("member", "member"),
+        Arg("duration", "duration", required=False),
+        Arg("reason", "text", required=False),
+    ],
+)
+async def ban(ctx: Context) -> list[Action] | Reply:
+    target: MemberInfo = ctx.args["member"]
+    if refusal := await _refuse_operator(ctx, target):
+        return refusal
+    duration: timedelta | None = ctx.args["duration"]
+    reason = _reason(ctx)
+    async with ctx.store.transaction() as session:
+        await ctx.audit(
+            session,
+            "ban",
+            target=target,
+            reason=reason,
+            seconds=duration and duration.total_seconds(),
+        )
+    said = ctx.reply(
+        "moderation.banned",
+        member=target.display_name,
+        duration=_duration_text(ctx, duration),
+        reason=reason,
+    )
+    return [
+        *punish(ctx, target, "ban", duration),
+        said,
+        *to_log(
+            ctx,
+            "log.banned",
+            member=target.display_name,
+            reason=reason,
+            duration=_duration_text(ctx, duration),
+        ),
+    ]
+
+
+@feature.command("unban", roles=MOD, args=[Arg("member", "member", include_left=True)])
+async def unban(ctx: Context) -> list[Action]:
+    target: MemberInfo = ctx.args["member"]
+    async with ctx.store.transaction() as session:
+        await ctx.audit(session, "unban", target=target)
+    return [
+        Unban(**_here(ctx), user_id=target.platform_user_id),
+        ctx.reply("moderation.unbanned", member=target.display_name),
+        *to_log(ctx, "log.unbanned", member=target.display_name),
+    ]
+
+
+@feature.command(
+    "kick", roles=MOD, args=[Arg("member", "member"), Arg("reason", "text", required=False)]
+)
+async def kick(ctx: Context) -> list[Action] | Reply:
+    target: MemberInfo = ctx.args["member"]
+    if refusal := await _refuse_operator(ctx, target):
+        return refusal
+    reason = _reason(ctx)
+    async with ctx.store.transaction() as session:
+        await ctx.audit(session, "kick", target=target, reason=reason)
+    return [
+        Kick(**_here(ctx), user_id=target.platform_user_id),
+        ctx.reply("moderation.kicked", member=target.display_name, reason=reason),
+        *to_log(ctx, "log.kicked", member=target.display_name, reason=reason),
+    ]
+
+
+@feature.command("del", roles=MOD)
+async def delete(ctx: Context) -> list[Action] | Reply:
+    """Delete the message replied to (and the command itself, to keep the chat clean)."""
+    event = ctx.event
+    if not isinstance(event, MessageEvent) or event.reply_to is None:
+        return ctx.reply("error.usage", private=True, usage=ctx.usage())
+    async with ctx.store.transaction() as session:
+        await ctx.audit(
+            session,
+            "delete",
+            message=event.reply_to.message_id,
+            text=event.reply_to.text[:EVIDENCE],
+        )
+    return [
+        Delete(**_here(ctx), message_id=event.reply_to.message_id),
+        Delete(**_here(ctx), message_id=event.message_id),
+    ]
+
+
+@feature.command("approve", roles=MOD, args=[Arg("member", "member")])
+async def approve(ctx: Context) -> Reply:
+    target: MemberInfo = ctx.args["member"]
+    async with ctx.store.transaction() as session:
+        await ctx.store.members.set_approved(session, target.id, True)
+        await ctx.audit(session, "approve", target=target)
+    return ctx.reply("moderation.approved", member=ctx.address(target))
+
+
+@feature.command("unapprove", roles=MOD, args=[Arg("member", "member")])
+async def unapprove(ctx: Context) -> Reply:
+    target: MemberInfo = ctx.args["member"]
+    async with ctx.store.transaction() as session:
+        await ctx.store.members.set_approved(session, target.id, False)
+        await ctx.audit(session, "unapprove", target=target)
+    return ctx.reply("moderation.unapproved", member=ctx.address(target))
+
+
+@feature.command(
+    "warn", roles=MOD, args=[Arg("member", "member"), Arg("reason", "text", required=False)]
+)
+async def warn_command(ctx: Context) -> list[Action] | Reply:
+    target: MemberInfo = ctx.args["member"]
+    if refusal := await _refuse_operator(ctx, target):
+        return refusal
+    event = ctx.event
+    evidence = event.reply_to.text if isinstance(event, MessageEvent) and event.reply_to else None
+    return await warn(ctx, target, _reason(ctx), evidence, ctx.member)
+
+
+@feature.command("unwarn", roles=MOD, args=[Arg("member", "member", include_left=True)])
+async def unwarn(ctx: Context) -> Reply:
+    target: MemberInfo = ctx.args["member"]
+    async with ctx.store.transaction() as session:
+        taken = await ctx.store.warns.revoke_last(session, target.id, ctx.now)
+        left = await ctx.store.warns.count(session, target.id, ctx.now)
+        if taken is not None:
+            await ctx.audit(session, "unwarn", target=target, reason=taken.reason)
+    if taken is None:
+        return ctx.reply("moderation.no_warns", member=target.display_name)
+    return ctx.reply("moderation.unwarned", member=target.display_name, count=left)
+
+
+@feature.command("warns", args=[Arg("member", "member", required=False, include_left=True)])
+async def warns(ctx: Context) -> Reply:
+    """Your own warns, or (moderators) someone else's."""
+    target: MemberInfo | None = ctx.args["member"]
+    if target is not None and (ctx.member is None or target.id != ctx.member.id):
+        if refusal := await ctx.refusal(MOD):
+            return refusal
+    target = target or ctx.member
+    assert target is not None
+    async with ctx.store.transaction() as session:
+        active = await ctx.store.warns.active(session, target.id, ctx.now)
+    if not active:
+        return ctx.reply("moderation.no_warns", member=target.display_name)
+    lines = [ctx.say("moderation.warns_header", member=target.display_name, count=len(active))]
+    lines += [
+        ctx.say(
+            "moderation.warns_line",
+            number=n,
+            reason=w.reason,
+            date=w.created_at.astimezone(ctx.zone).date().isoformat(),
+        )
+        for n, w in enumerate(active, 1)
+    ]
+    return ctx.reply_text(RichText.join(lines))
+
+
+@feature.command("resetwarns", roles=MOD, args=[Arg("member", "member", include_left=True)])
+async def resetwarns(ctx: Context) -> Reply:
+    target: MemberInfo = ctx.args["member"]
+    async with ctx.store.transaction() as session:
+        cleared = await ctx.store.warns.revoke_all(session, target.id, ctx.now)
+        await ctx.audit(session, "resetwarns", target=target, cleared=cleared)
+    return ctx.reply("moderation.warns_reset", member=target.display_name, count=cleared)
+
+
+@feature.command("appeal", args=[Arg("text", "text")])
+async def appeal(ctx: Context) -> list[Action] | Reply:
+    """A member asks the operators to reconsider; it goes to the log chat."""
+    if log_chat(ctx) is None:
+        return ctx.reply("moderation.no_log_chat", private=True)
+    assert ctx.member is not None
+    text = str(ctx.args["text"])
+    async with ctx.store.transaction() as session:
+        await ctx.audit(session, "appeal", target=ctx.member, text=text[:EVIDENCE])
+    return [
+        *to_log(ctx, "log.appeal", member=ctx.member.display_name, text=text),
+        ctx.reply("moderation.appeal_sent", private=True),
+    ]
+
+
+@feature.command("pardon", roles=MOD, args=[Arg("member", "member", include_left=True)])
+async def pardon(ctx: Context) -> list[Action] | Reply:
+    target: MemberInfo = ctx.args["member"]
+    async with ctx.store.transaction() as session:
+        taken = await ctx.store.warns.revoke_last(session, target.id, ctx.now)
+        if taken is not None:
+            await ctx.audit(session, "pardon", target=target, reason=taken.reason)
+    if taken is None:
+        return ctx.reply("moderation.no_warns", member=target.display_name)
+    return [
+        ctx.send("moderation.pardoned", member=ctx.address(target)),
+        *to_log(ctx, "log.pardoned", member=target.display_name),
+    ]
+
+
+@feature.command("setlog", roles=[Role.ADMIN], args=[Arg("chat", "word")])
+async def setlog(ctx: Context) -> Reply:
+    """``/setlog CHAT_ID`` mirrors moderation to that chat; ``/setlog off`` stops it."""
+    chat = str(ctx.args["chat"])
+    value = None if chat.lower() == "off" else chat
+    if value is not None and not value.lstrip("-").isdigit():
+        return ctx.reply("error.usage", private=True, usage=ctx.usage())
+    async with ctx.store.transaction() as session:
+        await ctx.store.communities.set_setting(
+            session, ctx.community.id, "log_chat", value, ctx.now
+        )
+        await ctx.audit(session, "setlog", chat=value)
+    return ctx.reply("moderation.log_set" if value else "moderation.log_off", chat=value or "")

@@ -1,0 +1,134 @@
+"""Warns and a community's own filters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import Database
+from storage.models import EVIDENCE_LEN, PATTERN_LEN, REASON_LEN, Filter, Warn
+from storage.text import clip
+
+__all__ = ["FilterInfo", "FilterRepo", "WarnInfo", "WarnRepo"]
+
+
+@dataclass(frozen=True, slots=True)
+class WarnInfo:
+    id: int
+    reason: str
+    evidence: str | None
+    created_at: datetime
+    expires_at: datetime
+
+
+class WarnRepo:
+    def _active(self, member_id: int, now: datetime):  # type: ignore[no-untyped-def]
+        return (Warn.member_id == member_id) & Warn.revoked_at.is_(None) & (Warn.expires_at > now)
+
+    async def add(
+        self,
+        session: AsyncSession,
+        *,
+        community_id: int,
+        member_id: int,
+        given_by: int | None,
+        reason: str,
+        evidence: str | None,
+        now: datetime,
+        expires_at: datetime,
+    ) -> int:
+        """Add a warn; returns how many warns now count against the member."""
+        session.add(
+            Warn(
+                community_id=community_id,
+                member_id=member_id,
+                given_by_member_id=given_by,
+                reason=clip(reason, REASON_LEN) or "",
+                evidence=clip(evidence, EVIDENCE_LEN),
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
+        await session.flush()
+        return await self.count(session, member_id, now)
+
+    async def count(self, session: AsyncSession, member_id: int, now: datetime) -> int:
+        total = await session.execute(
+            select(func.count()).select_from(Warn).where(self._active(member_id, now))
+        )
+        return int(total.scalar_one())
+
+    async def active(self, session: AsyncSession, member_id: int, now: datetime) -> list[WarnInfo]:
+        rows = await session.execute(
+            select(Warn).where(self._active(member_id, now)).order_by(Warn.id)
+        )
+        return [
+            WarnInfo(w.id, w.reason, w.evidence, w.created_at, w.expires_at) for w in rows.scalars()
+        ]
+
+    async def revoke_last(
+        self, session: AsyncSession, member_id: int, now: datetime
+    ) -> WarnInfo | None:
+        """Take back the newest active warn (``/unwarn``, ``/pardon``)."""
+        warns = await self.active(session, member_id, now)
+        if not warns:
+            return None
+        last = warns[-1]
+        await session.execute(update(Warn).where(Warn.id == last.id).values(revoked_at=now))
+        return last
+
+    async def revoke_all(self, session: AsyncSession, member_id: int, now: datetime) -> int:
+        result = await session.execute(
+            update(Warn).where(self._active(member_id, now)).values(revoked_at=now)
+        )
+        return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class FilterInfo:
+    id: int
+    kind: str
+    pattern: str
+    action: str
+
+
+class FilterRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(
+        self,
+        session: AsyncSession,
+        community_id: int,
+        kind: str,
+        pattern: str,
+        action: str,
+        now: datetime,
+    ) -> bool:
+        """Add or update a filter; ``False`` when the same one existed (its action is updated)."""
+        table = Filter.__table__
+        pattern = clip(pattern, PATTERN_LEN) or pattern
+        insert = self.db.insert(table).values(
+            community_id=community_id, kind=kind, pattern=pattern, action=action, created_at=now
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=["community_id", "kind", "pattern"],
+            set_={"action": insert.excluded.action},
+        ).returning(table.c.created_at)
+        created = (await session.execute(statement)).scalar_one()
+        return created == now
+
+    async def remove(self, session: AsyncSession, community_id: int, pattern: str) -> bool:
+        result = await session.execute(
+            delete(Filter).where(Filter.community_id == community_id, Filter.pattern == pattern)
+        )
+        return (result.rowcount or 0) > 0  # type: ignore[attr-defined]
+
+    async def list(self, session: AsyncSession, community_id: int) -> list[FilterInfo]:
+        rows = await session.execute(
+            select(Filter).where(Filter.community_id == community_id).order_by(Filter.id)
+        )
+        return [FilterInfo(f.id, f.kind, f.pattern, f.action) for f in rows.scalars()]

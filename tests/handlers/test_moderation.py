@@ -1,0 +1,164 @@
+"""Moderation commands, the warn ladder with a fake clock, and the permission matrix."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.actions import Ban, Delete, Kick, Restrict, Send, Unban, Unrestrict
+from storage.models import AuditEntry
+from tests.support import Harness, make_settings
+
+OPERATOR_COMMANDS = [
+    "/mute @Bob 1h spam",
+    "/unmute @Bob",
+    "/ban @Bob 1d spam",
+    "/unban @Bob",
+    "/kick @Bob",
+    "/warn @Bob spam",
+    "/unwarn @Bob",
+    "/resetwarns @Bob",
+    "/approve @Bob",
+    "/unapprove @Bob",
+    "/pardon @Bob",
+    "/warns @Bob",
+]
+
+
+@pytest.fixture
+async def group(harness: Harness) -> Harness:
+    harness.adapter.admins.add(("g1", "id-alice"))  # Alice operates g1 (and only g1)
+    for who, chat in (("Bob", "g1"), ("Bob", "g2"), ("Mod", "g1")):
+        await harness.send(harness.join(who, chat=chat))
+    await harness.say("/role grant @Mod moderator")
+    return harness
+
+
+@pytest.mark.parametrize("command", OPERATOR_COMMANDS)
+async def test_plain_members_and_other_groups_admins_are_refused(
+    group: Harness, command: str
+) -> None:
+    actions = await group.send(group.message(command, user="Carol"))
+    assert len(actions) == 1 and "版主" in actions[0].text.plain()  # type: ignore[union-attr]
+    elsewhere = await group.send(group.message(command, user="Alice", chat="g2"))
+    assert len(elsewhere) == 1 and not isinstance(
+        elsewhere[0], Restrict | Ban | Kick | Unban | Unrestrict
+    )
+    assert "版主" in elsewhere[0].text.plain()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("who", ["Alice", "Mod", "anonymous"])
+async def test_operators_moderators_and_anonymous_admins_may(group: Harness, who: str) -> None:
+    sender = group.user("Group g1") if who == "anonymous" else who
+    admin = True if who == "anonymous" else None
+    actions = await group.send(group.message("/mute @Bob 2h flooding", user=sender, admin=admin))
+    [restrict] = [a for a in actions if isinstance(a, Restrict)]
+    assert restrict.user_id == "id-bob"
+    assert restrict.until == group.clock.now() + timedelta(hours=2)
+    assert any("flooding" in a.text.plain() for a in actions if hasattr(a, "text"))
+
+
+async def test_durations_outside_30s_to_366d_are_refused(group: Harness) -> None:
+    for bad in ("10s", "400d", "0m"):
+        actions = await group.send(group.message(f"/ban @Bob {bad} spam", user="Mod"))
+        assert len(actions) == 1 and bad in actions[0].text.plain()  # type: ignore[union-attr]
+    actions = await group.send(group.message("/ban @Bob 1w spam", user="Mod"))
+    [ban] = [a for a in actions if isinstance(a, Ban)]
+    assert ban.until == group.clock.now() + timedelta(weeks=1)
+
+
+async def test_targets_by_reply_mention_or_id(group: Harness) -> None:
+    by_reply = await group.send(group.message("/kick spam", user="Mod", reply_to=group.user("Bob")))
+    by_id = await group.send(group.message("/kick 1234567 spam", user="Mod"))
+    assert [a.user_id for a in by_reply if isinstance(a, Kick)] == ["id-bob"]
+    assert [a.user_id for a in by_id if isinstance(a, Kick)] == ["1234567"]
+
+
+async def test_operators_are_not_punished(group: Harness) -> None:
+    actions = await group.send(group.message("/ban @Alice", user="Mod"))
+    assert not [a for a in actions if isinstance(a, Ban)]
+    assert "Alice" in actions[0].text.plain()  # type: ignore[union-attr]
+
+
+async def test_del_deletes_the_replied_message_and_the_command(group: Harness) -> None:
+    event = group.message("/del", user="Mod", reply_to=group.user("Bob"))
+    actions = await group.send(event)
+    assert [a.message_id for a in actions if isinstance(a, Delete)] == ["earlier", event.message_id]
+
+
+async def test_warn_ladder_mutes_then_bans_and_warns_expire(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    from storage import Store
+
+    settings = make_settings(
+        rules={
+            "warn_expiry_days": 7,
+            "ladder": [
+                {"warns": 2, "action": "mute", "duration": "1h"},
+                {"warns": 3, "action": "ban"},
+            ],
+        }
+    )
+    h = Harness(store=Store(sqlite_db), settings=settings, clock=clock)
+    h.adapter.admins.add(("g1", "id-alice"))
+    await h.send(h.join("Bob"))
+    first = await h.send(h.message("/warn @Bob spam"))
+    assert not [a for a in first if isinstance(a, Restrict | Ban)]
+    second = await h.send(h.message("/warn @Bob spam again"))
+    [mute] = [a for a in second if isinstance(a, Restrict)]
+    assert mute.until == clock.now() + timedelta(hours=1)
+    clock.advance(timedelta(days=8))  # both warns expire
+    third = await h.send(h.message("/warn @Bob later"))
+    assert not [a for a in third if isinstance(a, Restrict | Ban)]
+    [listing] = await h.say("/warns", user="Bob")
+    assert "later" in listing and "spam" not in listing
+    await h.send(h.message("/warn @Bob two"))
+    banned = await h.send(h.message("/warn @Bob three"))
+    [ban] = [a for a in banned if isinstance(a, Ban)]
+    assert ban.until is None  # the ladder's ban has no duration: forever
+
+
+async def test_pardon_unwarn_reset_and_appeal_with_log_chat(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    from storage import Store
+
+    h = Harness(
+        store=Store(sqlite_db),
+        settings=make_settings(community={"log_chat": "-100999"}),
+        clock=clock,
+    )
+    h.adapter.admins.add(("g1", "id-alice"))
+    await h.send(h.join("Bob"))
+    warned = await h.send(h.message("/warn @Bob <b>spam</b>"))
+    logged = [a for a in warned if isinstance(a, Send) and a.chat_id == "-100999"]
+    assert logged and "<b>spam</b>" in logged[0].text.plain()
+    appeal = await h.send(h.message("/appeal it was a joke", user="Bob"))
+    assert any(
+        isinstance(a, Send) and a.chat_id == "-100999" and "it was a joke" in a.text.plain()
+        for a in appeal
+    )
+    pardon = await h.send(h.message("/pardon @Bob"))
+    assert any(isinstance(a, Send) and a.chat_id == "g1" for a in pardon)  # said in the group
+    [none_left] = await h.say("/warns", user="Bob")
+    assert "Bob" in none_left
+    await h.send(h.message("/warn @Bob x"))
+    await h.send(h.message("/warn @Bob y"))
+    [reset] = await h.say("/resetwarns @Bob")
+    assert "2" in reset
+    async with h.store.transaction() as s:
+        actions = [
+            e.action
+            for e in (await s.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars()
+        ]
+    assert actions == ["warn", "appeal", "pardon", "warn", "warn", "resetwarns"]
+
+
+async def test_setlog_and_no_log_chat(group: Harness) -> None:
+    [no_log] = await group.say("/appeal please", user="Bob")
+    assert "管理员" in no_log or "日志" in no_log
+    [refused] = await group.say("/setlog -100123", user="Mod")
+    assert "管理员" in refused
+    [ok] = await group.say("/setlog -100123")
+    assert "-100123" in ok
+    actions = await group.send(group.message("/appeal please", user="Bob"))
+    assert any(isinstance(a, Send) and a.chat_id == "-100123" for a in actions)
