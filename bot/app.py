@@ -128,6 +128,7 @@ class App:
             from adapters.discord import DiscordAdapter
 
             self.discord = DiscordAdapter(settings.discord)
+            self.discord.on_fatal = self.request_stop
             self.dispatcher.attach(self.discord, Governor(DISCORD_LIMITS))
 
     def _tick_runner(self, handler):  # type: ignore[no-untyped-def]
@@ -172,9 +173,15 @@ class App:
                 await self.console.interactive()
             else:
                 await self._until_stopped()
-            await self.dispatcher.drain()
         finally:
+            # Stop taking events, finish the ones taken (their offsets are confirmed), then
+            # close the connections and the database.
             self.ticker.shutdown()
+            for adapter in started:
+                stop_intake = getattr(adapter, "stop_intake", None)
+                if stop_intake is not None:
+                    await stop_intake()
+            await self.dispatcher.drain()
             for adapter in started:
                 await adapter.stop()
             await self.db.dispose()

@@ -187,34 +187,47 @@ class GroupCommit(Generic[T, R]):
 
     async def _run(self) -> None:
         await asyncio.sleep(0)  # let everyone who is ready join the first batch
-        while self._pending:
-            batch = [entry for entry in self._take() if not entry[1].cancelled()]
-            items = [item for entry in batch for item in entry[0]]
-            if not items:
-                continue
-            try:
-                results = await self._flush(items)
-            except Exception as error:
-                if len(batch) == 1:
-                    _settle(batch[0][1], error=error)
-                else:
+        batch: list[tuple[list[T], asyncio.Future[list[R]]]] = []
+        try:
+            while self._pending:
+                batch = [entry for entry in self._take() if not entry[1].cancelled()]
+                items = [item for entry in batch for item in entry[0]]
+                if not items:
+                    continue
+                try:
+                    results = await self._flush(items)
+                except Exception:
                     log.warning("a batch of %d failed; writing its items one by one", len(items))
                     for entry in batch:
-                        await self._one(entry)
-                continue
-            self.batches += 1
-            self.items += len(items)
-            position = 0
-            for entry_items, done in batch:
-                _settle(done, results[position : position + len(entry_items)])
-                position += len(entry_items)
+                        await self._one_by_one(entry)
+                    continue
+                self.batches += 1
+                self.items += len(items)
+                position = 0
+                for entry_items, done in batch:
+                    _settle(done, results[position : position + len(entry_items)])
+                    position += len(entry_items)
+        finally:
+            # Cancelled or crashed: nobody may wait forever for a batch that will not come.
+            for _items, done in [*batch, *self._pending]:
+                if not done.done():
+                    done.cancel()
 
-    async def _one(self, entry: tuple[list[T], asyncio.Future[list[R]]]) -> None:
+    async def _one_by_one(self, entry: tuple[list[T], asyncio.Future[list[R]]]) -> None:
+        """After a failed batch: each item alone, so one bad item fails alone. An item that
+        fails again is reported to its submitter (a lone item) or skipped (``None``)."""
         items, done = entry
-        try:
-            _settle(done, await self._flush(items))
-        except Exception as error:  # handed to the submitter, who logs it with its context
-            _settle(done, error=error)
+        results: list[R] = []
+        for item in items:
+            try:
+                results.extend(await self._flush([item]))
+            except Exception as error:
+                if len(items) == 1:
+                    _settle(done, error=error)
+                    return
+                log.exception("an item could not be written and is skipped")
+                results.append(None)  # type: ignore[arg-type]
+        _settle(done, results)
 
 
 def _settle(

@@ -59,7 +59,9 @@ _MESSAGE_KINDS = (Reply, Send, Edit, SendPoll)
 class Outbound(Protocol):
     """What the dispatcher needs from an adapter (``adapters.base.Adapter`` is a superset).
 
-    An adapter may also set ``stale_after`` (a ``timedelta``): older events are only recorded.
+    An adapter may also set ``stale_after`` (a ``timedelta``): older events are only recorded;
+    and define ``counts(action) -> bool`` to exempt actions the platform does not rate-limit
+    as messages (Discord interaction responses).
     """
 
     platform: str
@@ -106,7 +108,9 @@ class Dispatcher:
     # -- inbound --------------------------------------------------------------------------
     def submit(self, event: EventBase) -> asyncio.Future[list[ActionResult]]:
         """Queue an event behind earlier events of its chat; the future resolves when handled."""
-        key = (event.platform, event.chat.id)
+        # One queue per place people talk: a Telegram chat, a Discord channel (a guild's
+        # channels do not wait for each other).
+        key = (event.platform, f"{event.chat.id}/{event.channel_id or ''}")
         done: asyncio.Future[list[ActionResult]] = asyncio.get_running_loop().create_future()
         queue = self._queues.setdefault(key, asyncio.Queue())
         queue.put_nowait((event, done))
@@ -343,7 +347,8 @@ class Dispatcher:
                 place,
                 lambda: outbound.perform(action),
                 private=private,
-                counted=isinstance(action, _MESSAGE_KINDS),
+                counted=isinstance(action, _MESSAGE_KINDS)
+                and getattr(outbound, "counts", lambda _action: True)(action),
             )
         except Exception:
             log.exception("%s in %s:%s failed", action.kind, action.platform, action.chat_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import discord
@@ -29,6 +30,8 @@ INTENTS_HELP = (
     "then start qunbot again."
 )
 NICKNAME_TTL = 60.0
+#: An interaction still unanswered after this many seconds is acknowledged (Discord: 3 s).
+ACKNOWLEDGE_AFTER = 1.5
 
 # qunbot never joins voice: do not warn that voice libraries are missing.
 discord.VoiceClient.warn_nacl = False
@@ -64,6 +67,9 @@ class DiscordAdapter:
         self._ready = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._nicknames: dict[int, tuple[float, str]] = {}
+        self._accepting = True
+        #: Called if the gateway connection ends for good after start (the app stops).
+        self.on_fatal: Callable[[], None] | None = None
         self._register_events()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -103,7 +109,16 @@ class DiscordAdapter:
                 [f"no READY from the gateway within {self.settings.connect_timeout:.0f} s"],
             )
         self.bot_username = self.client.user.name if self.client.user else None
+        self._runner.add_done_callback(self._connection_ended)
         await self.sync_commands()
+
+    def _connection_ended(self, runner: asyncio.Task[None]) -> None:
+        if not self._accepting or runner.cancelled():
+            return
+        error = runner.exception()
+        log.error("discord: the gateway connection ended for good: %r", error)
+        if self.on_fatal is not None:
+            self.on_fatal()
 
     async def _connect(self) -> None:
         try:
@@ -112,6 +127,7 @@ class DiscordAdapter:
             raise ConfigError("discord", [INTENTS_HELP]) from None
 
     async def stop(self) -> None:
+        self._accepting = False
         await self.client.close()
         if self._runner is not None:
             self._runner.cancel()
@@ -148,8 +164,12 @@ class DiscordAdapter:
 
     # -- inbound --------------------------------------------------------------------------
     def _submit(self, event: EventBase | None) -> None:
-        if event is not None and self.dispatcher is not None:
+        if event is not None and self.dispatcher is not None and self._accepting:
             self.dispatcher.submit(event)
+
+    async def stop_intake(self) -> None:
+        """Stop handing events to the dispatcher (shutdown drains, then calls ``stop``)."""
+        self._accepting = False
 
     def _register_events(self) -> None:
         client = self.client
@@ -199,11 +219,13 @@ class DiscordAdapter:
             return
         done = self.dispatcher.submit(event)
         try:
-            await done
+            await asyncio.wait_for(asyncio.shield(done), ACKNOWLEDGE_AFTER)
+        except TimeoutError:
+            await self.performer.defer(str(interaction.id))  # within Discord's 3 seconds
+            await asyncio.gather(done, return_exceptions=True)
         finally:
-            # Handled but nothing answered it (a silent command, a button without a note):
-            # acknowledge, or Discord tells the member the interaction failed.
-            await self.performer.acknowledge(str(interaction.id))
+            # Handled but nothing answered it (a silent command, a button without a note).
+            await self.performer.settle(str(interaction.id))
 
     # -- outbound -------------------------------------------------------------------------
     async def perform(self, action: Action) -> ActionResult:
@@ -233,6 +255,10 @@ class DiscordAdapter:
 
     def forget_nickname(self, guild_id: int) -> None:
         self._nicknames.pop(guild_id, None)
+
+    def counts(self, action: Action) -> bool:
+        """Interaction responses are not channel messages: no channel send limit applies."""
+        return not self.performer.answers_interaction(action)
 
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         return self.performer.is_admin(chat_id, user_id)

@@ -66,7 +66,13 @@ INTERACTION_TTL = 15 * 60
 
 
 def _escape(text: str) -> str:
-    return escape_mentions(escape_markdown(text))
+    """Markdown, @everyone/@here and every ``<...>`` form (roles, channels, timestamps, slash
+    command links) shown as typed, never rendered."""
+    return escape_mentions(escape_markdown(text)).replace("<", "\\<")
+
+
+def _rendered_length(text: str) -> int:
+    return len(_escape(text))
 
 
 def to_markdown(text: RichText) -> str:
@@ -115,6 +121,9 @@ class DiscordPerformer:
     def __init__(self, client: discord.Client) -> None:
         self.client = client
         self._interactions: OrderedDict[str, tuple[float, discord.Interaction]] = OrderedDict()
+        #: One response at a time per interaction: an acknowledgement and the real answer may
+        #: race (the answer must see the acknowledgement and follow up instead).
+        self._answering: dict[str, asyncio.Lock] = {}
 
     # -- interactions ---------------------------------------------------------------------
     def remember(self, interaction: discord.Interaction) -> None:
@@ -126,17 +135,53 @@ class DiscordPerformer:
             if now - stamp < INTERACTION_TTL and len(self._interactions) <= 10_000:
                 break
             del self._interactions[first_id]
+            self._answering.pop(first_id, None)
+
+    def answering(self, interaction_id: str) -> asyncio.Lock:
+        return self._answering.setdefault(interaction_id, asyncio.Lock())
 
     def interaction(self, interaction_id: str) -> discord.Interaction | None:
         entry = self._interactions.get(interaction_id)
         return entry[1] if entry else None
 
-    async def acknowledge(self, interaction_id: str) -> None:
-        """Make sure Discord does not show "interaction failed" for a handled interaction."""
+    async def defer(self, interaction_id: str) -> None:
+        """Still working after a moment: acknowledge now (Discord allows 3 seconds), answer in a
+        follow-up later (the token lasts 15 minutes)."""
         interaction = self.interaction(interaction_id)
-        if interaction is not None and not interaction.response.is_done():
+        async with self.answering(interaction_id):
+            if interaction is not None and not interaction.response.is_done():
+                with _quiet():
+                    if interaction.type is discord.InteractionType.application_command:
+                        await interaction.response.defer(thinking=True)
+                    else:
+                        await interaction.response.defer()
+
+    async def settle(self, interaction_id: str) -> None:
+        """Handled, and nothing answered: close it so Discord shows no "failed" and no
+        endless "thinking" (a command's private placeholder is removed again)."""
+        interaction = self.interaction(interaction_id)
+        if interaction is None:
+            return
+        async with self.answering(interaction_id):
+            if interaction.response.is_done():
+                return
             with _quiet():
-                await interaction.response.defer()
+                if interaction.type is discord.InteractionType.application_command:
+                    await interaction.response.defer(ephemeral=True, thinking=True)
+                    await interaction.delete_original_response()
+                else:
+                    await interaction.response.defer()
+
+    def answers_interaction(self, action: Action) -> bool:
+        """A reply that goes out as an interaction response (not a channel message)."""
+        if isinstance(action, AnswerButton):
+            return True
+        target = getattr(action, "to_message_id", None) or ""
+        return (
+            isinstance(action, Reply)
+            and target.startswith("i")
+            and self.interaction(target[1:]) is not None
+        )
 
     # -- permissions ----------------------------------------------------------------------
     def _guild(self, chat_id: str) -> discord.Guild | None:
@@ -182,14 +227,20 @@ class DiscordPerformer:
             return await self._perform(action, guild)
         except discord.Forbidden as error:
             if error.code == 50013:  # Missing Permissions
-                return ActionResult.declined(DeclineReason.MISSING_RIGHT, right or "send_messages")
+                needed = right or (
+                    "manage_messages" if isinstance(action, Delete | Edit) else "send_messages"
+                )
+                return ActionResult.declined(DeclineReason.MISSING_RIGHT, needed)
             return ActionResult.declined(DeclineReason.FORBIDDEN, error.text)
         except discord.NotFound as error:
             return ActionResult.declined(DeclineReason.NOT_FOUND, error.text)
         except LookupError as error:
             return ActionResult.declined(DeclineReason.NOT_FOUND, str(error))
         except discord.DiscordServerError as error:
-            raise Transient(str(error)) from error  # discord.py already retried it
+            # discord.py already retried it; a send may have arrived all the same.
+            if isinstance(action, _SENDS):
+                raise Unsure(str(error)) from error
+            raise Transient(str(error)) from error
         except (TimeoutError, aiohttp.ClientError) as error:
             if isinstance(action, _SENDS):
                 raise Unsure(str(error)) from error
@@ -199,12 +250,19 @@ class DiscordPerformer:
 
     async def _perform(self, action: Action, guild: discord.Guild | None) -> ActionResult:
         if isinstance(action, Reply | Send):
+            target = action.to_message_id if isinstance(action, Reply) else None
+            if target and target.startswith("i") and self.interaction(target[1:]) is not None:
+                async with self.answering(target[1:]):
+                    return await self._send(action)
             return await self._send(action)
         if isinstance(action, AnswerButton):
-            return await self._answer(action)
+            async with self.answering(action.press_id):
+                return await self._answer(action)
         if isinstance(action, Edit):
             channel = self._channel(action)
-            [head, *_rest] = split(action.text, MESSAGE_LIMIT) or [RichText.of(" ")]
+            [head, *_rest] = split(action.text, MESSAGE_LIMIT, _rendered_length) or [
+                RichText.of(" ")
+            ]
             await channel.get_partial_message(int(action.message_id)).edit(
                 content=to_markdown(head),
                 allowed_mentions=allowed_mentions(head),
@@ -257,7 +315,7 @@ class DiscordPerformer:
         return ActionResult.declined(DeclineReason.UNSUPPORTED, action.kind)
 
     async def _send(self, action: Reply | Send) -> ActionResult:
-        chunks = split(action.text, MESSAGE_LIMIT)
+        chunks = split(action.text, MESSAGE_LIMIT, _rendered_length)
         if not chunks or not action.text.plain().strip():
             return ActionResult.declined(DeclineReason.FAILED, "empty message")
         interaction = None
@@ -339,5 +397,5 @@ class _quiet:
 
     def __exit__(self, kind: object, error: object, trace: object) -> bool:
         if error is not None:
-            log.debug("best-effort call failed: %s", error)
+            log.info("best-effort call failed: %r", error)
         return isinstance(error, discord.HTTPException | asyncio.TimeoutError | aiohttp.ClientError)

@@ -93,6 +93,12 @@ class TelegramAdapter:
             )
         log.info("telegram: @%s connected (%s)", bot.username, self.settings.mode)
 
+    async def stop_intake(self) -> None:
+        """Stop taking updates (shutdown drains what was taken, then calls ``stop``)."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+
     async def stop(self) -> None:
         application = self.application
         if application.updater is not None and application.updater.running:
@@ -106,6 +112,9 @@ class TelegramAdapter:
         assert self.translator is not None and self.dispatcher is not None
         if not isinstance(update, Update):
             return
+        if update.my_chat_member is not None and self.performer is not None:
+            # The bot was promoted or demoted: its cached rights in that chat are stale.
+            self.performer.forget(str(update.my_chat_member.chat.id))
         for event in self.translator.translate(update):
             if isinstance(event, ChatMigrated) and self.performer is not None:
                 self.performer.forget(event.chat.id)

@@ -14,7 +14,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from telegram import (
@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 4096
 #: The right the bot needs for each action (Telegram's field names, shown to operators).
 RIGHTS: dict[type, str] = {
+    Delete: "can_delete_messages",
     Restrict: "can_restrict_members",
     Unrestrict: "can_restrict_members",
     Ban: "can_restrict_members",
@@ -110,6 +111,14 @@ def _keyboard(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | No
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in rows]
     )
+
+
+def _until(until: datetime | None) -> datetime | None:
+    """Telegram reads under 30 s or over 366 days as "forever": keep a limit a limit."""
+    if until is None:
+        return None
+    now = datetime.now(UTC)
+    return min(max(until, now + timedelta(seconds=31)), now + timedelta(days=366))
 
 
 def _retry_seconds(error: TgRetryAfter) -> float:
@@ -189,6 +198,10 @@ class TelegramPerformer:
         except Forbidden as error:
             return ActionResult.declined(DeclineReason.FORBIDDEN, error.message)
         except NetworkError as error:
+            # A dropped connection or a 5xx may come after Telegram took the message: a send
+            # is not repeated (a duplicate is worse than a gap); idempotent calls are.
+            if isinstance(action, _SENDS):
+                raise Unsure(str(error)) from error
             raise Transient(str(error)) from error
         except TelegramError as error:
             return ActionResult.declined(DeclineReason.FAILED, error.message)
@@ -203,7 +216,10 @@ class TelegramPerformer:
             )
             self.forget(action.chat_id)
             return ActionResult.declined(DeclineReason.MISSING_RIGHT, right)
-        if "not found" in message or "can't be deleted" in message:
+        if "can't be deleted" in message:
+            self.forget(action.chat_id)
+            return ActionResult.declined(DeclineReason.MISSING_RIGHT, "can_delete_messages")
+        if "not found" in message:
             return ActionResult.declined(DeclineReason.NOT_FOUND, error.message)
         if "administrator" in message or "owner" in message:
             return ActionResult.declined(DeclineReason.FORBIDDEN, error.message)
@@ -228,7 +244,10 @@ class TelegramPerformer:
             return ActionResult.done()
         if isinstance(action, Restrict):
             await self.bot.restrict_chat_member(
-                chat, int(action.user_id), ChatPermissions.no_permissions(), until_date=action.until
+                chat,
+                int(action.user_id),
+                ChatPermissions.no_permissions(),
+                until_date=_until(action.until),
             )
             return ActionResult.done()
         if isinstance(action, Unrestrict):
@@ -319,4 +338,8 @@ class TelegramPerformer:
                 return
             except TgRetryAfter as error:
                 await asyncio.sleep(_retry_seconds(error))
-        log.error("gave up on a continuation of a long message in %s", chat)
+            except TelegramError as error:
+                # Not repeated: this part may have arrived; the first part certainly did.
+                log.error("a later part of a long message to %s failed: %s", chat, error)
+                return
+        log.error("gave up on a later part of a long message to %s", chat)

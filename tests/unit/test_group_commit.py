@@ -60,3 +60,31 @@ async def test_a_lone_failure_reaches_its_submitter() -> None:
     # and the committer keeps working afterwards
     commit._flush = lambda items: asyncio.sleep(0, result=items)  # type: ignore[assignment]
     assert await commit.submit([2]) == [2]
+
+
+async def test_one_bad_item_in_a_multi_item_submission_skips_only_itself() -> None:
+    async def flush(items: list[int]) -> list[int | None]:
+        if 13 in items:
+            raise ValueError("unlucky")
+        return list(items)
+
+    commit = GroupCommit(flush)
+    first, second = await asyncio.gather(commit.submit([11, 12, 13, 14]), commit.submit([20]))
+    assert first == [11, 12, None, 14] and second == [20]
+
+
+async def test_cancelling_the_runner_releases_every_waiter() -> None:
+    started = asyncio.Event()
+
+    async def flush(items: list[int]) -> list[int]:
+        started.set()
+        await asyncio.Event().wait()
+        return items
+
+    commit = GroupCommit(flush)
+    waiters = [asyncio.create_task(commit.submit([n])) for n in range(3)]
+    await started.wait()
+    assert commit._runner is not None
+    commit._runner.cancel()
+    outcomes = await asyncio.gather(*waiters, return_exceptions=True)
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)

@@ -13,7 +13,7 @@ from bot.config import ConfigError
 from bot.context import Context
 from bot.features import Feature
 from storage.models import Community, Member
-from tests.adapters.discord.conftest import APP_ID, BOT_ID, CHANNEL, GUILD, StartBot
+from tests.adapters.discord.conftest import APP_ID, CHANNEL, GUILD, StartBot
 from tests.adapters.discord.fake_discord import FakeDiscord
 
 MESSAGES = r"/channels/\d+/messages"
@@ -147,6 +147,7 @@ async def test_user_text_is_escaped(start_bot: StartBot, fake: FakeDiscord) -> N
     content = changed.json["content"]
     assert "@everyone" not in content.replace("@\u200beveryone", "")
     assert "**x**" not in content and "\\*\\*x\\*\\*" in content
+    assert "<@&1>" not in content.replace("\\<@&1>", "")  # shown as typed, not as a role
 
 
 async def test_a_429_is_retried_and_delivered_once(start_bot: StartBot) -> None:
@@ -223,7 +224,6 @@ async def test_nickname_follows_the_persona(start_bot: StartBot) -> None:
     _app, fake = await start_bot()
     nick = await fake.wait_for("PATCH", rf"/guilds/{GUILD}/members/@me", timeout=10)
     assert nick[0].json["nick"] == "小群"
-    assert BOT_ID
 
 
 async def test_refusals_to_a_slash_command_are_ephemeral(
@@ -243,3 +243,41 @@ async def test_refusals_to_a_slash_command_are_ephemeral(
     [callback] = await fake.wait_for("POST", CALLBACK, timeout=10)
     assert "管理员" in callback.json["data"]["content"]
     assert callback.json["data"]["flags"] == 64  # only the caller sees the refusal
+
+
+async def test_a_silent_slash_command_is_closed_not_left_thinking(start_bot: StartBot) -> None:
+    feature = Feature("quiet")
+
+    @feature.command("quiet")
+    async def quiet(ctx: Context) -> None:
+        return None
+
+    _app, fake = await start_bot(feature)
+    fake.add_member(GUILD, 42, "Ann")
+    await fake.send_slash(GUILD, CHANNEL, 42, "quiet")
+    [callback] = await fake.wait_for("POST", CALLBACK, timeout=10)
+    assert (
+        callback.json["type"] == 5 and callback.json["data"]["flags"] == 64
+    )  # private placeholder
+    await fake.wait_for("DELETE", rf"/webhooks/{APP_ID}/[^/]+/messages/@original", timeout=10)
+
+
+async def test_a_slow_slash_command_is_acknowledged_in_time(start_bot: StartBot) -> None:
+    feature = Feature("slow")
+    release = asyncio.Event()
+
+    @feature.command("slow")
+    async def slow(ctx: Context) -> Any:
+        await release.wait()
+        return ctx.reply("rules.none")
+
+    _app, fake = await start_bot(feature)
+    fake.add_member(GUILD, 42, "Ann")
+    await fake.send_slash(GUILD, CHANNEL, 42, "slow")
+    [deferred] = await fake.wait_for("POST", CALLBACK, timeout=10)
+    first = fake.requests[0].at
+    assert deferred.json["type"] == 5  # acknowledged while the handler still works
+    assert deferred.at - first < 30
+    release.set()
+    [followup] = await fake.wait_for("POST", rf"/webhooks/{APP_ID}/[^/]+", timeout=10)
+    assert followup.json["content"]

@@ -45,7 +45,7 @@ def chat(**kw: Any) -> dict[str, Any]:
 
 async def test_every_action_maps_to_its_bot_api_call(fake: tg.FakeBotAPI) -> None:
     perform, bot = await performer(fake)
-    until = datetime(2030, 1, 1, tzinfo=UTC)
+    until = (datetime.now(UTC) + timedelta(days=10)).replace(microsecond=0)
     buttons = ((Button(label="Yes", data="poll:1:0"), Button(label="No", data="poll:1:1")),)
     sent = await perform.perform(
         Reply(**chat(), to_message_id="9", text=RichText.of("hi"), buttons=buttons)
@@ -72,6 +72,12 @@ async def test_every_action_maps_to_its_bot_api_call(fake: tg.FakeBotAPI) -> Non
     assert all(result.ok for result in results), results
     [restrict] = fake.calls_to("restrictChatMember")[:1]
     assert restrict.get("until_date") == int(until.timestamp())
+    # a limit Telegram would read as "forever" stays a limit
+    await perform.perform(
+        Restrict(**chat(), user_id="51", until=datetime.now(UTC) + timedelta(days=999))
+    )
+    far = fake.calls_to("restrictChatMember")[-1].get("until_date")
+    assert far <= int((datetime.now(UTC) + timedelta(days=366)).timestamp())
     assert '"can_send_messages": false' in str(restrict.params.get("permissions")).replace(
         "False", "false"
     ).replace("'", '"')
@@ -210,3 +216,25 @@ def test_old_messages_keep_their_date() -> None:
     old = int((datetime.now(UTC) - timedelta(hours=2)).timestamp())
     [event] = translate(tg.text_message(GROUP, 42, "hello", date=old))
     assert event.at == datetime.fromtimestamp(old, UTC)
+
+
+async def test_a_send_that_may_have_arrived_is_not_repeated(fake: tg.FakeBotAPI) -> None:
+    from bot.governor import Governor, Limits, Unsure
+
+    perform, bot = await performer(fake)
+    governor = Governor(Limits.unlimited())
+    fake.fail_next("sendMessage", error_code=502, description="Bad Gateway")
+    action = Reply(**chat(), text=RichText.of("once"))
+    try:
+        await governor.run("telegram:g", lambda: perform.perform(action))
+    except Unsure:
+        pass
+    else:
+        raise AssertionError("a 502 on a send must be reported as unsure, not retried")
+    assert len(fake.calls_to("sendMessage", include_failed=True)) == 1
+    # an idempotent call is retried
+    fake.fail_next("deleteMessage", error_code=502, description="Bad Gateway")
+    fast = Governor(Limits(backoff=0.01))
+    result = await fast.run("telegram:g", lambda: perform.perform(Delete(**chat(), message_id="5")))
+    assert result.ok and len(fake.calls_to("deleteMessage", include_failed=True)) == 2
+    await bot.shutdown()

@@ -1,0 +1,842 @@
+"""Text matching for group rules: banned words, operator regexes, links and invite links.
+
+Pure functions and no I/O, so every message can be checked cheaply and the evasion rules can be
+tested exhaustively. Everything is matched on :func:`normalize`\\ d text, so case, full-width and
+math letters, accents, zero-width characters and Cyrillic/Greek look-alikes do not help evaders.
+
+Banned words (``Rule(kind="word")``), as built by :class:`Matcher`:
+
+* The operator's word is normalized like the message. Its letters and digits are what count;
+  a space or symbol inside it ("free money") marks a gap that may hold any separators.
+* Separators are characters that are neither letters nor digits: spaces, punctuation, symbols,
+  emoji (zero-width characters are gone after normalization). Between the letters of a word:
+
+  - symbols and punctuation may be inserted anywhere ("s.p.a.m", "sp-am", "s*p*a*m");
+  - whitespace only when *every* gap has a separator ("s p a m", "s. p. a. m"), so two real
+    words never join into one ("the pen is" does not match "penis", "an al" not "anal").
+
+* Words in spaced scripts (Latin, Cyrillic, Greek...) match only at word boundaries: not next to
+  another letter (digits, "_", CJK and punctuation are boundaries). So "ass" matches "a s s",
+  "a.s.s", "ass123" and "example.com/ass", but not "class", "passage" or "c l a s s" (a
+  spaced-out run is one word), and "rapist" does not match "therapist".
+* Words containing CJK, kana, Hangul, Thai, Lao, Khmer or Myanmar match anywhere (those scripts
+  do not separate words with spaces), with any separators between characters except the
+  punctuation of ordinary sentences (, . is kept: , ; : ! ? 。 、 are not gaps), so "广 告",
+  "广-告", "加*微*信" match "广告"/"加微信" but "推广，告诉你" does not match "广告". They get no
+  leetspeak and no repeated-letter folding.
+* Leetspeak: 4 @ for a, 3 for e, 1 for i and l, 0 for o, 5 $ for s, 7 for t, inside banned words
+  only (normalize() leaves digits alone so numbers and regexes keep their meaning). A match
+  made of digits alone never counts ("101" is not "lol").
+* Repeated letters: a letter stretched to three or more ("spaaam", "a sss") still matches, but
+  a doubled letter does not match a single one, because English doubles letters legitimately
+  ("good" is not "god", "boob" not "bob"); "spaam" is therefore not caught. Only adjacent
+  repeats are folded ("s p a a a m" is not).
+* A word made only of symbols or emoji ("🖕") matches as a plain substring.
+
+Regex rules run on the normalized text: it is lower case, without accents, with full-width and
+look-alike letters mapped to ASCII, so write them in lower case (a regex with an upper-case
+letter is compiled case-insensitively). They must pass :func:`validate_regex`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "URL_RE",
+    "Hit",
+    "Matcher",
+    "Rule",
+    "domain_of",
+    "find_links",
+    "is_allowed",
+    "is_invite_link",
+    "normalize",
+    "validate_regex",
+]
+
+#: Longest regex an operator may save; longer ones are usually pasted garbage.
+MAX_REGEX_LENGTH = 200
+#: Hit.matched is cut to this many characters so logs and replies stay short.
+MAX_EXCERPT = 100
+
+# --- normalization ----------------------------------------------------------------------------
+
+#: Invisible characters evaders put between letters: zero-width, joiners, bidi controls,
+#: variation selectors, tags, fillers. Removed outright.
+_INVISIBLE_RANGES: tuple[tuple[int, int], ...] = (
+    (0x00AD, 0x00AD),  # soft hyphen
+    (0x061C, 0x061C),  # Arabic letter mark
+    (0x115F, 0x1160),  # Hangul fillers
+    (0x17B4, 0x17B5),  # Khmer invisible vowels
+    (0x180B, 0x180F),  # Mongolian selectors and vowel separator
+    (0x200B, 0x200F),  # zero-width space/joiners, LRM, RLM
+    (0x202A, 0x202E),  # bidi embeddings and overrides
+    (0x2060, 0x206F),  # word joiner, invisible operators, bidi isolates
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFEFF, 0xFEFF),  # BOM / zero-width no-break space
+    (0xFFA0, 0xFFA0),  # half-width Hangul filler
+    (0x1BCA0, 0x1BCA3),  # shorthand format controls
+    (0x1D173, 0x1D17A),  # musical formatting
+    (0xE0000, 0xE007F),  # tags
+    (0xE0100, 0xE01EF),  # variation selectors supplement
+)
+
+#: Combining marks of Latin/Greek/Cyrillic (accents, strike-through, "Zalgo"). Removed after
+#: NFKD, so "spåm" is "spam"; marks that other scripts need (kana voicing, Indic) are kept.
+_DIACRITIC_RANGES: tuple[tuple[int, int], ...] = (
+    (0x0300, 0x036F),
+    (0x0483, 0x0489),
+    (0x1AB0, 0x1AFF),
+    (0x1DC0, 0x1DFF),
+    (0x20D0, 0x20FF),
+    (0xFE20, 0xFE2F),
+)
+
+#: Look-alikes that NFKC leaves alone, mapped to the Latin letter they imitate. Each lower-case
+#: entry also covers its capital, except where the capital looks different (below).
+_HOMOGLYPHS = (
+    # Cyrillic
+    "аa вb еe кk мm нh оo рp сc тt уy хx ѕs іi јj ԁd ԛq ԝw һh ӏl үy ѵv ᲀb ᲂo ᲃc ᲄt ᲅt "
+    # Greek
+    "αa βb γy εe ηn ιi κk μu νv οo ρp τt υu χx ωw ϲc ϳj "
+    # Armenian
+    "օo սu հh ոn ցg զq "
+    # Latin letters outside ASCII that read as ASCII, and small capitals
+    "ıi ȷj ɑa ɡg ɩi ᴀa ʙb ᴄc ᴅd ᴇe ꜰf ɢg ʜh ɪi ᴊj ᴋk ʟl ᴍm ɴn ᴏo ᴘp ʀr ꜱs ᴛt ᴜu ᴠv ᴡw ʏy ᴢz"
+)
+#: Capitals whose shape differs from their lower case (Greek Η is H, η is n).
+_HOMOGLYPH_CAPITALS = "Ηh Νn Μm Υy Βb Ρp Τt Χx Κk Ιi Ζz Εe Αa Οo Ϲc Нh Вb Мm Тt Кk Үy"
+
+#: Enclosed letters that NFKC does not decompose: 🅰 (negative squared), 🅐 (negative
+#: circled) and regional indicators 🇦 (so flags read as their country code, 🇨🇳 is "cn").
+_LETTER_BLOCKS = (0x1F170, 0x1F150, 0x1F1E6)
+
+
+def _build_table() -> dict[int, str | None]:
+    """The single str.translate table normalize() applies between NFKD and casefold."""
+    table: dict[int, str | None] = {}
+    for lo, hi in _INVISIBLE_RANGES + _DIACRITIC_RANGES:
+        for cp in range(lo, hi + 1):
+            table[cp] = None
+    for pair in _HOMOGLYPHS.split():
+        source, latin = pair[0], pair[1]
+        table[ord(source)] = latin
+        for capital in {source.upper(), source.title()}:
+            if len(capital) == 1 and not capital.isascii():
+                table.setdefault(ord(capital), latin)
+    for pair in _HOMOGLYPH_CAPITALS.split():
+        table[ord(pair[0])] = pair[1]
+    for base in _LETTER_BLOCKS:
+        for offset in range(26):
+            table[base + offset] = chr(ord("a") + offset)
+    return table
+
+
+_TABLE = _build_table()
+
+
+def normalize(text: str) -> str:
+    """Fold text so look-alike spellings compare equal (the form every rule is matched on).
+
+    NFKD (full-width, math and circled letters, ligatures become plain ones), then removal of
+    invisible characters and of Latin/Greek/Cyrillic accents, homoglyphs mapped to Latin, case
+    folding, and NFC to recompose what remains (Hangul, kana, Indic). The result is the NFKC
+    form of the text with those extra folds. Digits are never turned into letters here, so
+    numbers, prices and operator regexes like ``\\d{11}`` keep their meaning; leetspeak is
+    handled inside banned-word patterns only. ASCII text, the common case, is just lower-cased.
+    """
+    if text.isascii():
+        return text.lower()
+    folded = unicodedata.normalize("NFKD", text).translate(_TABLE).casefold()
+    return folded if folded.isascii() else unicodedata.normalize("NFC", folded)
+
+
+# --- character classes for the word patterns ------------------------------------------------
+
+#: Scripts written without spaces between words: words containing them match anywhere.
+_UNSPACED = (
+    "\u0e00-\u0eff"  # Thai, Lao
+    "\u1000-\u109f"  # Myanmar
+    "\u1100-\u11ff"  # Hangul Jamo
+    "\u1780-\u17ff"  # Khmer
+    "\u2e80-\u2fdf"  # CJK and Kangxi radicals
+    "\u3005-\u3007\u3021-\u3029\u3038-\u303c"
+    "\u3040-\u30ff"  # kana
+    "\u3100-\u31ff"  # Bopomofo, Hangul compatibility Jamo, kana extensions
+    "\u3400-\u4dbf\u4e00-\u9fff"  # CJK ideographs
+    "\ua960-\ua97f\uac00-\ud7ff"  # Hangul
+    "\uf900-\ufaff"  # CJK compatibility ideographs
+    "\U00020000-\U0003134f"  # CJK extensions
+)
+_UNSPACED_RE = re.compile(f"[{_UNSPACED}]")
+#: A letter that would continue a spaced-script word (digits, "_" and CJK do not).
+_L = rf"[^\W\d_{_UNSPACED}]"
+#: Any separator between letters. "@" and "$" are letters here (leetspeak), so a separator
+#: never overlaps a letter class and every gap can be matched possessively (no backtracking).
+_GAP = r"(?:[^\w@$]|_)"
+#: A separator that is not whitespace: the only kind allowed in an unspaced spelling.
+_TIGHT_GAP = r"(?:[^\w\s@$]|_)"
+#: Gaps inside CJK words: separators except ordinary sentence punctuation.
+_CJK_GAP_CLASS = r"(?:[^\w,;:!?。、]|_)"
+_CJK_GAP_RE = re.compile(_CJK_GAP_CLASS + "+")
+_END = f"(?!{_L})"
+#: A spaced spelling ("a s s") must not continue a spaced-out run of single letters
+#: ("c l a s s"): no single letter one to three separators before or after it.
+_SPACED_LEFT = "".join(f"(?<!(?<!{_L}){_L}{_GAP}{{{n}}})" for n in (1, 2, 3))
+_SPACED_RIGHT = f"(?!{_GAP}++{_L}(?!{_L}))"
+
+_LEET = {"a": "4@", "e": "3", "i": "1", "l": "1", "o": "0", "s": "5$", "t": "7"}
+
+
+def _letter_class(char: str) -> str:
+    """The regex for one letter of a banned word, leetspeak included."""
+    extra = _LEET.get(char)
+    return f"[{char}{re.escape(extra)}]" if extra else re.escape(char)
+
+
+@dataclass
+class _Run:
+    """A letter repeated ``count`` times in a banned word ("ss" in "ass")."""
+
+    char: str
+    count: int = 1
+    phrase_gap: bool = False  # the operator's word had a separator before this run
+
+
+def _runs(word: str) -> list[_Run]:
+    """Split a normalized word into runs of letters; separators become phrase gaps."""
+    runs: list[_Run] = []
+    gap = False
+    for char in word:
+        if not char.isalnum():
+            gap = bool(runs)
+        elif runs and not gap and char == runs[-1].char and char.isalpha():
+            runs[-1].count += 1
+        else:
+            runs.append(_Run(char, 1, gap))
+            gap = False
+    return runs
+
+
+def _run_re(char: str, count: int, gap: str) -> str:
+    """A run: exactly ``count`` letters, or stretched to at least three ("spaaam")."""
+    cls = _letter_class(char)
+    if not char.isalpha():
+        return cls
+    letter = re.escape(char)
+    if count == 1:
+        return f"{cls}(?:{letter}{letter}++)?+"
+    return gap.join([cls] * count) + f"{letter}*+"
+
+
+def _sequence(runs: list[_Run], gap: str) -> str:
+    parts = []
+    for index, run in enumerate(runs):
+        if index:
+            parts.append(f"{_GAP}*+" if run.phrase_gap else gap)
+        parts.append(_run_re(run.char, run.count, gap))
+    return "".join(parts)
+
+
+def _spaced_word_re(runs: list[_Run]) -> str:
+    """The exact pattern for one spaced-script banned word (used to confirm a candidate)."""
+    compact = _sequence(runs, f"{_TIGHT_GAP}*+") + _END
+    if len(runs) == 1 and runs[0].count == 1:
+        return f"(?<!{_L}){compact}"
+    spaced = _SPACED_LEFT + _sequence(runs, f"{_GAP}++") + _END + _SPACED_RIGHT
+    return f"(?<!{_L})(?:{compact}|{spaced})"
+
+
+@dataclass
+class _Node:
+    children: dict[tuple[str, int], _Node] = field(default_factory=dict)
+    terminal: bool = False
+
+
+def _trie_re(words: list[list[_Run]]) -> str:
+    """One regex for all spaced-script words, factored as a trie so Python's backtracking
+    engine tries a handful of branches per position instead of one per word.
+
+    It accepts every gap kind everywhere, so it is a superset of the exact word patterns: a
+    quick screen whose rare hits are confirmed word by word.
+    """
+    root = _Node()
+    for runs in words:
+        node = root
+        for run in runs:
+            node = node.children.setdefault((run.char, run.count), _Node())
+        node.terminal = True
+    gap = f"{_GAP}*+"
+
+    def branches(node: _Node) -> str:
+        alts = [
+            _run_re(char, count, gap) + after(child)
+            for (char, count), child in sorted(node.children.items())
+        ]
+        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+    def after(node: _Node) -> str:
+        if not node.children:
+            return _END
+        rest = gap + branches(node)
+        return f"(?:{_END}|{rest})" if node.terminal else rest
+
+    return f"(?<!{_L})" + branches(root)
+
+
+# --- regex rules ------------------------------------------------------------------------------
+
+_QUANTIFIER_RE = re.compile(r"(?:[*+?]|\{(\d*)(,?)(\d*)\})([?+]?)")
+
+
+def _read_quantifier(source: str, pos: int) -> tuple[int | None, bool, int] | None:
+    """The quantifier at ``pos`` as (max repeats or None if unbounded, possessive, end)."""
+    match = _QUANTIFIER_RE.match(source, pos)
+    if match is None:
+        return None
+    text = match.group()
+    if text[0] == "{":
+        low, comma, high = match.group(1, 2, 3)
+        if not low and not high:
+            return None  # "{}" or "{,}" is literal
+        maximum = (int(high) if high else None) if comma else int(low)
+    else:
+        maximum = 1 if text[0] == "?" else None
+    return maximum, match.group(4) == "+", match.end()
+
+
+def _skip_class(source: str, pos: int) -> int:
+    """The index after the character class starting at ``source[pos] == "["``."""
+    pos += 1
+    if pos < len(source) and source[pos] == "^":
+        pos += 1
+    if pos < len(source) and source[pos] == "]":
+        pos += 1
+    while pos < len(source) and source[pos] != "]":
+        pos += 2 if source[pos] == "\\" else 1
+    return pos + 1
+
+
+def _skip_group_prefix(source: str, pos: int) -> int:
+    """Skip "?:", "?P<name>", "?<=" and the like after "(", so "?" is not read as a quantifier."""
+    if pos >= len(source) or source[pos] != "?":
+        return pos
+    pos += 1
+    if source.startswith(("P<", "<"), pos) and not source.startswith(("<=", "<!"), pos):
+        return source.index(">", pos) + 1
+    if source.startswith(("<=", "<!", "P="), pos):
+        return pos + 2
+    while pos < len(source) and source[pos] in "aiLmsux-":
+        pos += 1
+    return pos + 1 if pos < len(source) and source[pos] in ":=!>" else pos
+
+
+def _nested_quantifier(source: str) -> str | None:
+    """The first group that repeats an unbounded repeat, like ``(a+)+`` or ``(\\w*\\s?)*``.
+
+    Such groups can match the same text in exponentially many ways, and Python's backtracking
+    engine tries them all on a failing input. A possessive inner quantifier (``a++``) or an
+    atomic group is fine, and so is an outer repeat bounded to at most 10.
+    """
+    stack: list[tuple[int, bool]] = []  # (start of group, enclosing level's flag)
+    unbounded = False  # the current level contains an unbounded, backtracking repeat
+    pos = 0
+    while pos < len(source):
+        char = source[pos]
+        if char == "\\":
+            pos += 2
+        elif char == "[":
+            pos = _skip_class(source, pos)
+        elif char == "(" and source.startswith("(?#", pos):
+            pos = source.index(")", pos) + 1
+        elif char == "(":
+            stack.append((pos, unbounded))
+            unbounded = False
+            pos = _skip_group_prefix(source, pos + 1)
+        elif char == ")":
+            start, outer = stack.pop() if stack else (0, False)
+            inner = unbounded and not source.startswith("(?>", start)
+            pos += 1
+            quantifier = _read_quantifier(source, pos)
+            if quantifier is not None:
+                maximum, possessive, pos = quantifier
+                if inner and (maximum is None or maximum > 10) and not possessive:
+                    return source[start:pos]
+            repeats = quantifier is not None and quantifier[0] is None and not quantifier[1]
+            unbounded = outer or inner or repeats
+        else:
+            quantifier = _read_quantifier(source, pos)
+            if quantifier is None:
+                pos += 1
+            else:
+                maximum, possessive, pos = quantifier
+                unbounded = unbounded or (maximum is None and not possessive)
+    return None
+
+
+def _has_upper_literal(source: str) -> bool:
+    """Whether the regex spells an upper-case letter (not an escape like \\S or a group name)."""
+    pos = 0
+    while pos < len(source):
+        char = source[pos]
+        if char == "\\":
+            if source.startswith("N{", pos + 1):
+                pos = source.find("}", pos) + 1 or len(source)
+            else:
+                pos += 2
+            continue
+        if char == "(":
+            pos = _skip_group_prefix(source, pos + 1)
+            continue
+        if char.isupper():
+            return True
+        pos += 1
+    return False
+
+
+def _regex_flags(source: str) -> re.RegexFlag:
+    """Case-insensitive only when needed: the text a regex sees is already lower case."""
+    return re.IGNORECASE if _has_upper_literal(source) else re.NOFLAG
+
+
+_Gate = frozenset[str]
+
+
+def _gate_score(gate: _Gate) -> tuple[int, int]:
+    return min(len(literal) for literal in gate), -len(gate)
+
+
+def _gate(items: list[tuple[object, object]], ignorecase: bool) -> _Gate | None:
+    """Literals one of which must occur in any match of a parsed regex sequence, if known."""
+    best: _Gate | None = None
+    run: list[str] = []
+
+    def consider(gate: _Gate | None) -> None:
+        nonlocal best
+        if gate and (best is None or _gate_score(gate) > _gate_score(best)):
+            best = gate
+
+    def flush() -> None:
+        if run:
+            consider(frozenset({"".join(run)}))
+            run.clear()
+
+    for op, av in items:
+        name = getattr(op, "name", "")
+        if name == "LITERAL" and isinstance(av, int):
+            char = chr(av)
+            if ignorecase and char.lower() != char.upper():
+                if not char.isascii():  # other case variants may match: not a plain literal
+                    flush()
+                    continue
+                char = char.lower()
+            run.append(char)
+            continue
+        flush()
+        if name == "SUBPATTERN" and isinstance(av, tuple):
+            _, add, remove, sub = av
+            icase = (ignorecase or bool(add & re.IGNORECASE)) and not remove & re.IGNORECASE
+            consider(_gate(list(sub), icase))
+        elif name == "ATOMIC_GROUP":
+            consider(_gate(list(av), ignorecase))  # type: ignore[call-overload]
+        elif name == "ASSERT" and isinstance(av, tuple):
+            consider(_gate(list(av[1]), ignorecase))
+        elif name in {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"} and isinstance(av, tuple):
+            if av[0] >= 1:
+                consider(_gate(list(av[2]), ignorecase))
+        elif name == "BRANCH" and isinstance(av, tuple):
+            gates = [_gate(list(branch), ignorecase) for branch in av[1]]
+            if all(gates):
+                union = frozenset().union(*(gate for gate in gates if gate))
+                if len(union) <= 16:
+                    consider(union)
+    flush()
+    return best
+
+
+def _required_literals(source: str, flags: re.RegexFlag) -> _Gate | None:
+    """Literals one of which every match of the regex contains, so a plain substring test can
+    skip running it (Python's engine scans every position of a regex like ``\\bfree\\s+x``).
+
+    Uses the standard library's own regex parser, which is private: if it ever changes shape
+    this returns None and the regex simply always runs.
+    """
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        return _gate(list(_parser.parse(source, flags)), bool(flags & re.IGNORECASE))
+    except Exception:
+        return None
+
+
+def validate_regex(source: str) -> str | None:
+    """None if an operator's regex is safe to run on every message, else a short reason."""
+    if len(source) > MAX_REGEX_LENGTH:
+        return f"too long ({len(source)} > {MAX_REGEX_LENGTH} characters)"
+    try:
+        compiled = re.compile(source, _regex_flags(source))
+    except (re.error, OverflowError, RecursionError, ValueError) as exc:
+        return f"does not compile: {exc}"
+    nested = _nested_quantifier(source)
+    if nested is not None:
+        return (
+            f"nested quantifiers in {nested!r} can take exponential time; "
+            "use a possessive quantifier (a++) or rewrite it"
+        )
+    if compiled.search("") is not None:
+        return "matches an empty message, so it would match every message"
+    return None
+
+
+# --- rules and the matcher --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One operator rule. ``action`` is opaque here; the caller decides what a hit does."""
+
+    id: str
+    kind: Literal["word", "regex"]
+    pattern: str
+    action: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A rule that matched, with the offending text as the member wrote it (for logs/replies)."""
+
+    rule: Rule
+    matched: str
+
+
+_SPACED_WORD, _UNSPACED_WORD, _SYMBOL_WORD, _REGEX = range(4)
+
+
+def _word_kind(word: str) -> tuple[int, str]:
+    """How a normalized banned word is matched, and the text its matcher needs."""
+    if not any(char.isalnum() for char in word):
+        return _SYMBOL_WORD, word.strip()
+    if _UNSPACED_RE.search(word):
+        return _UNSPACED_WORD, "".join(char for char in word if char.isalnum())
+    return _SPACED_WORD, word
+
+
+class Matcher:
+    """All of a group's word and regex rules, compiled once, checked per message.
+
+    Screening is cheap: one trie regex for all spaced-script words, a scan of the CJK skeleton
+    (the text without CJK gaps) against the first characters of CJK words, and for each regex
+    a substring test for a literal it cannot match without. Only when a screen fires are the
+    candidate rules confirmed one by one, in rule order, with their own exact patterns.
+    """
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self._kinds: list[int] = []
+        self._exact: dict[int, re.Pattern[str]] = {}
+        self._symbols: dict[int, str] = {}
+        self._spaced_first: dict[str, list[int]] = {}
+        self._unspaced_first: dict[str, list[tuple[str, int]]] = {}
+        self._regex_always: list[int] = []  # regexes without a required literal
+        self._regex_gates: list[tuple[str, int]] = []  # (required literal, rule index)
+        spaced_words: list[list[_Run]] = []
+        for index, rule in enumerate(self.rules):
+            if rule.kind == "regex":
+                reason = validate_regex(rule.pattern)
+                if reason is not None:
+                    raise ValueError(f"rule {rule.id}: {reason}")
+                flags = _regex_flags(rule.pattern)
+                self._exact[index] = re.compile(rule.pattern, flags)
+                self._kinds.append(_REGEX)
+                gate = _required_literals(rule.pattern, flags)
+                if gate is None:
+                    self._regex_always.append(index)
+                else:
+                    self._regex_gates.extend((literal, index) for literal in sorted(gate))
+                continue
+            if rule.kind != "word":
+                raise ValueError(f"rule {rule.id}: unknown kind {rule.kind!r}")
+            kind, word = _word_kind(normalize(rule.pattern))
+            if not word:
+                raise ValueError(f"rule {rule.id}: the word is empty")
+            self._kinds.append(kind)
+            if kind == _SYMBOL_WORD:
+                self._symbols[index] = word
+            elif kind == _UNSPACED_WORD:
+                self._unspaced_first.setdefault(word[0], []).append((word, index))
+                joined = f"{_CJK_GAP_CLASS}*+".join(re.escape(char) for char in word)
+                self._exact[index] = re.compile(joined)
+            else:
+                runs = _runs(word)
+                spaced_words.append(runs)
+                first = runs[0].char
+                for char in first + _LEET.get(first, ""):
+                    self._spaced_first.setdefault(char, []).append(index)
+        self._spaced_screen = re.compile(_trie_re(spaced_words)) if spaced_words else None
+
+    def first(self, text: str) -> Hit | None:
+        """The first rule, in the order given, that matches the message."""
+        hits = self._scan(text, stop_at_first=True)
+        return hits[0] if hits else None
+
+    def all(self, text: str) -> list[Hit]:
+        """Every rule that matches the message, in rule order."""
+        return self._scan(text, stop_at_first=False)
+
+    def _scan(self, text: str, *, stop_at_first: bool) -> list[Hit]:
+        norm = normalize(text)
+        candidates = self._candidates(norm)
+        hits: list[Hit] = []
+        for index in sorted(candidates):
+            span = self._confirm(index, norm)
+            if span is not None:
+                hits.append(Hit(self.rules[index], _excerpt(text, norm, *span)))
+                if stop_at_first:
+                    break
+        return hits
+
+    def _candidates(self, norm: str) -> set[int]:
+        """Rules that may match: every rule that does is among them (the screens are supersets)."""
+        candidates: set[int] = set()
+        screen = self._spaced_screen
+        if screen is not None:
+            match = screen.search(norm)
+            while match is not None:
+                candidates.update(self._spaced_first[norm[match.start()]])
+                match = screen.search(norm, match.start() + 1)
+        if self._unspaced_first and not norm.isascii():
+            skeleton = _CJK_GAP_RE.sub("", norm)
+            first = self._unspaced_first
+            if not first.keys().isdisjoint(skeleton):
+                for pos, char in enumerate(skeleton):
+                    for word, index in first.get(char, ()):
+                        if skeleton.startswith(word, pos):
+                            candidates.add(index)
+        for index, word in self._symbols.items():
+            if word in norm:
+                candidates.add(index)
+        for literal, index in self._regex_gates:
+            if literal in norm:
+                candidates.add(index)
+        candidates.update(self._regex_always)
+        return candidates
+
+    def _confirm(self, index: int, norm: str) -> tuple[int, int] | None:
+        """The span in ``norm`` where rule ``index`` matches, if it does."""
+        kind = self._kinds[index]
+        if kind == _SYMBOL_WORD:
+            word = self._symbols[index]
+            start = norm.find(word)
+            return (start, start + len(word)) if start >= 0 else None
+        pattern = self._exact.get(index)
+        if pattern is None:  # spaced-script words compile on first use: most never match
+            word = normalize(self.rules[index].pattern)
+            pattern = self._exact[index] = re.compile(_spaced_word_re(_runs(word)))
+        pos = 0
+        while (match := pattern.search(norm, pos)) is not None:
+            if kind != _SPACED_WORD or any(char.isalpha() for char in match.group()):
+                return match.span()
+            pos = match.start() + 1  # digits alone are a number, not leetspeak
+        return None
+
+
+# --- mapping a match back to the original text ------------------------------------------------
+
+
+def _clusters(text: str) -> list[tuple[int, int]]:
+    """Base characters with their combining marks: normalization never splits these."""
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    for pos in range(1, len(text)):
+        char = text[pos]
+        if unicodedata.category(char).startswith("M") or "\u1160" <= char <= "\u11ff":
+            continue
+        bounds.append((start, pos))
+        start = pos
+    if text:
+        bounds.append((start, len(text)))
+    return bounds
+
+
+def _excerpt(text: str, norm: str, start: int, end: int) -> str:
+    """The original characters behind ``norm[start:end]`` (zero-width ones inside included)."""
+    if text.isascii():
+        return text[start:end][:MAX_EXCERPT]
+    clusters = _clusters(text)
+    pieces = [normalize(text[lo:hi]) for lo, hi in clusters]
+    if "".join(pieces) != norm:  # composition across clusters: fall back to the folded text
+        return norm[start:end][:MAX_EXCERPT]
+    ends: list[int] = []
+    total = 0
+    for piece in pieces:
+        total += len(piece)
+        ends.append(total)
+    first = bisect_right(ends, start)
+    last = bisect_left(ends, end)
+    return text[clusters[first][0] : clusters[last][1]][:MAX_EXCERPT]
+
+
+# --- links ------------------------------------------------------------------------------------
+
+#: Top-level domains that make a bare "name.tld" a link. Chosen like Telegram's linkifier, minus
+#: ones that are common file extensions or English words (py, rs, md, sh, pl, so, it, is, in,
+#: am, at, be), so "main.py" and "this.is" are not links; with a scheme any host counts.
+_TLDS = (
+    "com net org info biz edu gov io co me gg tv cc ly to ws fm ai app dev xyz top site online "
+    "club shop store vip link live pro icu fun win bid loan work click xin ltd tech space website "
+    "asia mobi name cloud email one life world today news ink wang ren blog art page run chat "
+    "ru su ua by kz cn hk tw mo jp kr sg my vn th id ph pk uk de fr es nl se no fi dk eu us ca au "
+    "nz br ar mx cl tr ir il ae sa eg za ng ke tk ml ga cf gq la"
+).split()
+_TLD_ALT = "|".join(sorted(set(_TLDS), key=lambda tld: (-len(tld), tld)))
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_URL_CHARS = r"[^\s\"'<>`\x7f-\U0010ffff]"
+_PATH = rf"(?:[/?#]{_URL_CHARS}*)?"
+_PORT = r"(?::\d{1,5})?"
+
+#: Links in link-normalized text (see find_links): scheme URLs, bare "host.tld[/path]", and
+#: hosts written with spaces around dots ("t . me/x", "example . com": only with a path or
+#: a .com/.net/.org host, so ordinary sentences do not turn into links). Links are ASCII: a
+#: non-ASCII character ends one, so Chinese text glued to a link is not swallowed.
+URL_RE = re.compile(
+    rf"(?:https?|ftp|tg)://{_URL_CHARS}+"
+    rf"|(?<![a-z0-9@._-])(?:{_LABEL}\.)+(?:{_TLD_ALT})(?![a-z0-9_@-]){_PORT}{_PATH}"
+    rf"|(?<![a-z0-9@._-])(?:{_LABEL}[ \t]*\.[ \t]*)+"
+    rf"(?:(?:{_TLD_ALT})(?=/{_URL_CHARS})|(?:com|net|org)(?![a-z0-9_@-])){_PATH}",
+    re.IGNORECASE,
+)
+
+_LINK_TABLE: dict[int, str | None] = {
+    cp: None for lo, hi in _INVISIBLE_RANGES for cp in range(lo, hi + 1)
+}
+_LINK_TABLE[ord("。")] = "."  # "t。me" (full-width "．" and "｡" become these under NFKC)
+_BRACKET_DOT_RE = re.compile(r"[ \t]*[\[({][ \t]*(?:\.|dot)[ \t]*[\])}][ \t]*", re.IGNORECASE)
+_TRAILING = ".,;:!?'\")]}>*~"
+
+
+def _link_text(text: str) -> str:
+    """Undo link obfuscation: full-width forms, invisible characters, "。", "[.]", "(dot)"."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).translate(_LINK_TABLE)
+    return _BRACKET_DOT_RE.sub(".", text)
+
+
+def _clean_link(link: str) -> str:
+    link = re.sub(r"[ \t]+", "", link)
+    while link and link[-1] in _TRAILING:
+        if link[-1] == ")" and link.count("(") >= link.count(")"):
+            break
+        link = link[:-1]
+    return link
+
+
+def find_links(text: str) -> list[str]:
+    """Every link in a message, de-obfuscated ("t．me/x", "t。me/x", "t . me/x", "t[.]me/x"
+    are all "t.me/x"), in order. Paths keep their case: invite codes are case-sensitive.
+    E-mail addresses and file names like "main.py" are not links; look-alike letters in hosts
+    are not mapped (such a host is not a working link anyway).
+    """
+    links = []
+    for match in URL_RE.finditer(_link_text(text)):
+        link = _clean_link(match.group())
+        if link:
+            links.append(link)
+    return links
+
+
+def _split_link(link: str) -> tuple[str, str, str]:
+    """(scheme, host with port and user stripped, rest from the first "/", "?" or "#")."""
+    link = unicodedata.normalize("NFKC", link.strip())
+    scheme, sep, rest = link.partition("://")
+    if not sep:
+        scheme, rest = "", link
+    cut = len(rest)
+    for mark in "/?#":
+        found = rest.find(mark)
+        if found >= 0:
+            cut = min(cut, found)
+    host, path = rest[:cut], rest[cut:]
+    host = host.rpartition("@")[2].partition(":")[0].rstrip(".").lower()
+    return scheme.lower(), host, path
+
+
+def domain_of(link: str) -> str:
+    """The lower-case host of a link without "www." (a ``tg://`` link counts as t.me)."""
+    scheme, host, _ = _split_link(link)
+    if scheme == "tg":
+        return "t.me"
+    return host.removeprefix("www.")
+
+
+def is_allowed(domain: str, allowlist: Iterable[str]) -> bool:
+    """Whether a domain (or link) is an allowed domain or a subdomain of one.
+
+    Allowlist entries may be links or start with "*." or "."; "example.com" allows
+    "docs.example.com" but not "badexample.com".
+    """
+    host = domain_of(domain)
+    if not host:
+        return False
+    for entry in allowlist:
+        allowed = domain_of(entry.strip().lstrip("*").lstrip("."))
+        if allowed and (host == allowed or host.endswith("." + allowed)):
+            return True
+    return False
+
+
+_TELEGRAM_HOSTS = {"t.me", "telegram.me", "telegram.dog"}
+
+
+def is_invite_link(link: str) -> bool:
+    """Whether a link invites people to another group, server or channel.
+
+    Recognised: Telegram ``t.me``/``telegram.me``/``telegram.dog`` ``/+code`` (not ``/+<phone
+    number>``), ``/joinchat/code``, ``/addlist/slug`` (folder of chats) and ``tg://join?invite=``;
+    Discord ``discord.gg/code``, ``discord.com/invite/code``, ``discordapp.com/invite/code``
+    (also ptb./canary.); WhatsApp ``chat.whatsapp.com/code`` and ``whatsapp.com/channel/id``;
+    QQ ``qm.qq.com`` and ``jq.qq.com``; WeChat groups ``weixin.qq.com/g/``; LINE ``line.me/R/ti/g``;
+    Signal ``signal.group``; KakaoTalk ``open.kakao.com/o/``; Slack ``join.slack.com``.
+    A plain ``t.me/username`` or ``t.me/c/123/4`` is a link but not an invite.
+    """
+    scheme, host, path = _split_link(link)
+    if scheme == "tg":
+        return (host in {"join", "addlist"}) and bool(re.search(r"[?&](invite|slug)=\w", path))
+    host = host.removeprefix("www.")
+    segments = [part for part in re.split(r"[/?#]", path) if part]
+    head = segments[0] if segments else ""
+    if host in _TELEGRAM_HOSTS:
+        if head.startswith("+"):
+            code = head[1:]
+            return bool(code) and not code.isdigit()  # t.me/+15551234567 is a phone number
+        return head in {"joinchat", "addlist"} and len(segments) > 1
+    if host == "discord.gg":
+        return bool(head)
+    if host in {"discord.com", "discordapp.com"} or host.endswith(
+        (".discord.com", ".discordapp.com")
+    ):
+        return head == "invite" and len(segments) > 1
+    if host == "chat.whatsapp.com":
+        return bool(head)
+    if host == "whatsapp.com":
+        return head == "channel" and len(segments) > 1
+    if host in {"qm.qq.com", "jq.qq.com"}:
+        return bool(segments)
+    if host == "weixin.qq.com":
+        return head == "g" and len(segments) > 1
+    if host == "line.me":
+        lowered = [part.lower() for part in segments]
+        return "ti" in lowered and any(part.startswith("g") for part in lowered[1:])
+    if host == "signal.group":
+        return bool(path.strip("/#"))
+    if host == "open.kakao.com":
+        return head == "o" and len(segments) > 1
+    if host == "join.slack.com":
+        return bool(head)
+    return False
