@@ -73,9 +73,7 @@ def make_rules(rng: random.Random, words: int, regexes: int) -> list[Rule]:
     chinese: set[str] = set()
     ordinary = chinese_text(random.Random(0), 100_000)
     while len(chinese) < words - len(latin):
-        chars = [rng.choice(SPAM_CHARS)] + [
-            rng.choice(CJK_POOL) for _ in range(rng.randint(1, 3))
-        ]
+        chars = [rng.choice(SPAM_CHARS)] + [rng.choice(CJK_POOL) for _ in range(rng.randint(1, 3))]
         rng.shuffle(chars)
         candidate = "".join(chars)
         if candidate not in ordinary:
@@ -112,16 +110,17 @@ def evade(rng: random.Random, word: str) -> str:
     if trick == 4:
         return word.upper()
     if trick == 5:
-        return word.translate(LEET)
+        return word[0] + word[1:].translate(LEET)  # keep a letter: digits alone are a number
     if trick == 6:
         return word[0] + word[1] * 4 + word[2:]
     return word.capitalize()
 
 
-def make_messages(rng: random.Random, count: int, words: list[str]) -> tuple[list[str], int]:
+def make_messages(rng: random.Random, count: int, words: list[str]) -> tuple[list[str], set[int]]:
+    """Chat messages, and the indices of those with a disguised banned word planted."""
     messages = []
-    planted = 0
-    for _ in range(count):
+    planted: set[int] = set()
+    for index in range(count):
         if rng.random() < 0.55:
             parts = [rng.choice(ENGLISH) for _ in range(rng.randint(2, 35))]
             text = " ".join(parts).capitalize() + rng.choice([".", "!", "?", "", " :)"])
@@ -139,8 +138,8 @@ def make_messages(rng: random.Random, count: int, words: list[str]) -> tuple[lis
             )
             text = f"{text} {link}"
         if rng.random() < PLANT_RATE:
-            planted += 1
-            text = f"{text} {evade(rng, rng.choice(words))} {rng.choice(ENGLISH)}"
+            planted.add(index)
+            text = f"{text[:150]} {evade(rng, rng.choice(words))} {rng.choice(ENGLISH)}"
         messages.append(text[:200])
     return messages, planted
 
@@ -174,8 +173,9 @@ def main() -> None:
     matcher = Matcher(rules)
     built = time.perf_counter() - start
     hits = [matcher.first(text) for text in messages]
-    caught = sum(hit is not None for hit in hits)
+    caught = sum(hits[index] is not None for index in planted)
     by_regex = sum(hit is not None and hit.rule.kind == "regex" for hit in hits)
+    total = sum(hit is not None for hit in hits)
 
     lengths = [len(text) for text in messages]
     ascii_share = sum(text.isascii() for text in messages) / len(messages)
@@ -185,7 +185,7 @@ def main() -> None:
     )
     print(
         f"messages: {len(messages)}, median {statistics.median(lengths):.0f} chars, "
-        f"{ascii_share:.0%} ASCII, {planted} with a planted evasion"
+        f"{ascii_share:.0%} ASCII, {len(planted)} with a planted evasion"
     )
     for name, function in (
         ("normalize", normalize),
@@ -193,7 +193,10 @@ def main() -> None:
     ):
         seconds = per_second(function, messages, args.rounds)
         print(f"{name:14} {1 / seconds:>10,.0f} messages/s {seconds * 1e6:8.2f} µs/message")
-    print(f"hits: {caught} ({by_regex} by regex rules), planted evasions: {planted}")
+    print(
+        f"hits: {total} ({by_regex} by regex rules); planted evasions caught: "
+        f"{caught}/{len(planted)}; hits in other messages: {total - caught}"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ __all__ = ["all_features"]
 def all_features() -> list[Feature]:
     """Every feature qunbot ships, in help order."""
     from handlers import (
+        enforcement,
         general,
         greetings,
         housekeeping,
@@ -23,6 +24,7 @@ def all_features() -> list[Feature]:
         general.feature,
         rules.feature,
         moderation.feature,
+        enforcement.feature,
         greetings.feature,
         roles.feature,
         persona_settings.feature,

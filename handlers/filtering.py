@@ -1,7 +1,7 @@
 """Text matching for group rules: banned words, operator regexes, links and invite links.
 
 Pure functions and no I/O, so every message can be checked cheaply and the evasion rules can be
-tested exhaustively. Everything is matched on :func:`normalize`\\ d text, so case, full-width and
+tested exhaustively. Rules see :func:`normalize`'s form of a message, so case, full-width and
 math letters, accents, zero-width characters and Cyrillic/Greek look-alikes do not help evaders.
 
 Banned words (``Rule(kind="word")``), as built by :class:`Matcher`:
@@ -9,7 +9,8 @@ Banned words (``Rule(kind="word")``), as built by :class:`Matcher`:
 * The operator's word is normalized like the message. Its letters and digits are what count;
   a space or symbol inside it ("free money") marks a gap that may hold any separators.
 * Separators are characters that are neither letters nor digits: spaces, punctuation, symbols,
-  emoji (zero-width characters are gone after normalization). Between the letters of a word:
+  emoji (zero-width characters are gone after normalization), but not "@" and "$", which are
+  leetspeak letters here. Between the letters of a word:
 
   - symbols and punctuation may be inserted anywhere ("s.p.a.m", "sp-am", "s*p*a*m");
   - whitespace only when *every* gap has a separator ("s p a m", "s. p. a. m"), so two real
@@ -18,16 +19,17 @@ Banned words (``Rule(kind="word")``), as built by :class:`Matcher`:
 * Words in spaced scripts (Latin, Cyrillic, Greek...) match only at word boundaries: not next to
   another letter (digits, "_", CJK and punctuation are boundaries). So "ass" matches "a s s",
   "a.s.s", "ass123" and "example.com/ass", but not "class", "passage" or "c l a s s" (a
-  spaced-out run is one word), and "rapist" does not match "therapist".
+  spaced-out run is one word, though the words "a" and "i" may stand next to it), and
+  "rapist" does not match "therapist".
 * Words containing CJK, kana, Hangul, Thai, Lao, Khmer or Myanmar match anywhere (those scripts
   do not separate words with spaces), with any separators between characters except the
-  punctuation of ordinary sentences (, . is kept: , ; : ! ? 。 、 are not gaps), so "广 告",
+  punctuation of ordinary sentences (, ; : ! ? 。 、 and their full-width forms), so "广 告",
   "广-告", "加*微*信" match "广告"/"加微信" but "推广，告诉你" does not match "广告". They get no
   leetspeak and no repeated-letter folding.
 * Leetspeak: 4 @ for a, 3 for e, 1 for i and l, 0 for o, 5 $ for s, 7 for t, inside banned words
   only (normalize() leaves digits alone so numbers and regexes keep their meaning). A match
   made of digits alone never counts ("101" is not "lol").
-* Repeated letters: a letter stretched to three or more ("spaaam", "a sss") still matches, but
+* Repeated letters: a letter stretched to three or more ("spaaam", "asss") still matches, but
   a doubled letter does not match a single one, because English doubles letters legitimately
   ("good" is not "god", "boob" not "bob"); "spaam" is therefore not caught. Only adjacent
   repeats are folded ("s p a a a m" is not).
@@ -40,11 +42,13 @@ letter is compiled case-insensitively). They must pass :func:`validate_regex`.
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Literal
 
 __all__ = [
@@ -186,11 +190,12 @@ _TIGHT_GAP = r"(?:[^\w\s@$]|_)"
 #: Gaps inside CJK words: separators except ordinary sentence punctuation.
 _CJK_GAP_CLASS = r"(?:[^\w,;:!?。、]|_)"
 _CJK_GAP_RE = re.compile(_CJK_GAP_CLASS + "+")
-_END = f"(?!{_L})"
-#: A spaced spelling ("a s s") must not continue a spaced-out run of single letters
-#: ("c l a s s"): no single letter one to three separators before or after it.
-_SPACED_LEFT = "".join(f"(?<!(?<!{_L}){_L}{_GAP}{{{n}}})" for n in (1, 2, 3))
-_SPACED_RIGHT = f"(?!{_GAP}++{_L}(?!{_L}))"
+#: Compiling a class with the CJK ranges costs milliseconds (re marks every code point), so
+#: only the two screens use _L; per-word patterns check boundaries in Python (_is_letter).
+
+#: A cheap part of the boundary check, so a search does not restart inside every letter of a
+#: long run ("aaaa…" would cost quadratic time): the common letters, which compile fast.
+_NOT_AFTER_COMMON_LETTER = "(?<![a-z\u03b1-\u03c9\u0430-\u044f])"
 
 _LEET = {"a": "4@", "e": "3", "i": "1", "l": "1", "o": "0", "s": "5$", "t": "7"}
 
@@ -246,12 +251,51 @@ def _sequence(runs: list[_Run], gap: str) -> str:
 
 
 def _spaced_word_re(runs: list[_Run]) -> str:
-    """The exact pattern for one spaced-script banned word (used to confirm a candidate)."""
-    compact = _sequence(runs, f"{_TIGHT_GAP}*+") + _END
+    """The exact pattern for one spaced-script banned word (used to confirm a candidate).
+
+    Word boundaries are checked by the caller (:meth:`Matcher._confirm`), which keeps _L and
+    its costly compilation out of the thousand small patterns. Runs and gaps are possessive,
+    so each spelling matches at most one way from a given start. Group "spaced" marks the
+    letter-by-letter spelling, which must not be part of a longer spaced-out run.
+    """
+    compact = _sequence(runs, f"{_TIGHT_GAP}*+")
     if len(runs) == 1 and runs[0].count == 1:
-        return f"(?<!{_L}){compact}"
-    spaced = _SPACED_LEFT + _sequence(runs, f"{_GAP}++") + _END + _SPACED_RIGHT
-    return f"(?<!{_L})(?:{compact}|{spaced})"
+        return _NOT_AFTER_COMMON_LETTER + compact
+    spaced = _sequence(runs, f"{_GAP}++")
+    return f"{_NOT_AFTER_COMMON_LETTER}(?:{compact}|(?P<spaced>{spaced}))"
+
+
+def _is_letter(char: str) -> bool:
+    """A letter that would continue a spaced-script word (the _L class, in Python)."""
+    return char.isalnum() and not char.isdecimal() and _UNSPACED_RE.match(char) is None
+
+
+def _is_gap(char: str) -> bool:
+    """A separator between the letters of a word (the _GAP class, in Python)."""
+    return char == "_" or not (char.isalnum() or char in "@$")
+
+
+def _lone_letter(norm: str, pos: int, step: int) -> int:
+    """The index of a single-letter word after separators from ``pos`` in direction ``step``,
+    or -1."""
+    gaps = 0
+    while 0 <= pos < len(norm) and _is_gap(norm[pos]):
+        pos += step
+        gaps += 1
+    if not gaps or not 0 <= pos < len(norm) or not _is_letter(norm[pos]):
+        return -1
+    after = pos + step
+    return -1 if 0 <= after < len(norm) and _is_letter(norm[after]) else pos
+
+
+def _spelling_goes_on(norm: str, pos: int, step: int) -> bool:
+    """Whether a letter-by-letter spelling continues past ``pos``: then the banned word is only
+    part of a longer spelled word ("c l a s s", "a s s i s t"). The words "a" and "i" end it
+    unless another single letter follows them ("a g i v e a w a y" is "a giveaway")."""
+    letter = _lone_letter(norm, pos, step)
+    if letter < 0:
+        return False
+    return norm[letter] not in "ai" or _lone_letter(norm, letter + step, step) >= 0
 
 
 @dataclass
@@ -260,35 +304,33 @@ class _Node:
     terminal: bool = False
 
 
-def _trie_re(words: list[list[_Run]]) -> str:
+def _trie_re(words: list[list[_Run]], *, ascii_only: bool = False) -> str:
     """One regex for all spaced-script words, factored as a trie so Python's backtracking
     engine tries a handful of branches per position instead of one per word.
 
     It accepts every gap kind everywhere, so it is a superset of the exact word patterns: a
-    quick screen whose rare hits are confirmed word by word.
+    quick screen whose rare hits are confirmed word by word. ``ascii_only`` builds the same
+    screen for ASCII text, where a letter is [a-z] and a gap a single class: a third faster.
     """
+    letter, any_gap = ("[a-z]", "[^a-z0-9@$]") if ascii_only else (_L, _GAP)
     root = _Node()
     for runs in words:
         node = root
         for run in runs:
             node = node.children.setdefault((run.char, run.count), _Node())
         node.terminal = True
-    gap = f"{_GAP}*+"
+    gap = f"{any_gap}*+"
 
     def branches(node: _Node) -> str:
-        alts = [
-            _run_re(char, count, gap) + after(child)
-            for (char, count), child in sorted(node.children.items())
-        ]
+        alts = []
+        for (char, count), child in sorted(node.children.items()):
+            rest = gap + branches(child) if child.children else ""
+            if child.terminal and rest:
+                rest = f"(?:{rest})?"  # a shorter word ends here: the longer is tried first
+            alts.append(_run_re(char, count, gap) + rest)
         return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
 
-    def after(node: _Node) -> str:
-        if not node.children:
-            return _END
-        rest = gap + branches(node)
-        return f"(?:{_END}|{rest})" if node.terminal else rest
-
-    return f"(?<!{_L})" + branches(root)
+    return f"(?<!{letter}){branches(root)}(?!{letter})"
 
 
 # --- regex rules ------------------------------------------------------------------------------
@@ -531,10 +573,11 @@ def _word_kind(word: str) -> tuple[int, str]:
 class Matcher:
     """All of a group's word and regex rules, compiled once, checked per message.
 
-    Screening is cheap: one trie regex for all spaced-script words, a scan of the CJK skeleton
-    (the text without CJK gaps) against the first characters of CJK words, and for each regex
-    a substring test for a literal it cannot match without. Only when a screen fires are the
-    candidate rules confirmed one by one, in rule order, with their own exact patterns.
+    Screening is cheap: one trie regex for all spaced-script words, the adjacent character
+    pairs of the CJK skeleton (the text without CJK gaps) against the first two characters of
+    CJK words, and for each regex a substring test for a literal it cannot match without. Only
+    when a screen fires are the candidate rules confirmed, in rule order, with their own exact
+    patterns; spaced-script words compile those on first use, as most never match.
     """
 
     def __init__(self, rules: Iterable[Rule]) -> None:
@@ -543,7 +586,11 @@ class Matcher:
         self._exact: dict[int, re.Pattern[str]] = {}
         self._symbols: dict[int, str] = {}
         self._spaced_first: dict[str, list[int]] = {}
-        self._unspaced_first: dict[str, list[tuple[str, int]]] = {}
+        # spaced-script words: (starts with a digit, ends with one, has a letter)
+        self._edges: dict[int, tuple[bool, bool, bool]] = {}
+        # CJK words by their first two characters (or only one), for the skeleton scan
+        self._unspaced_pairs: dict[str, list[tuple[str, int]]] = {}
+        self._unspaced_singles: dict[str, list[int]] = {}
         self._regex_always: list[int] = []  # regexes without a required literal
         self._regex_gates: list[tuple[str, int]] = []  # (required literal, rule index)
         spaced_words: list[list[_Run]] = []
@@ -570,16 +617,29 @@ class Matcher:
             if kind == _SYMBOL_WORD:
                 self._symbols[index] = word
             elif kind == _UNSPACED_WORD:
-                self._unspaced_first.setdefault(word[0], []).append((word, index))
+                if len(word) == 1:
+                    self._unspaced_singles.setdefault(word, []).append(index)
+                else:
+                    self._unspaced_pairs.setdefault(word[:2], []).append((word, index))
                 joined = f"{_CJK_GAP_CLASS}*+".join(re.escape(char) for char in word)
                 self._exact[index] = re.compile(joined)
             else:
                 runs = _runs(word)
                 spaced_words.append(runs)
+                self._edges[index] = (
+                    runs[0].char.isdecimal(),
+                    runs[-1].char.isdecimal(),
+                    any(char.isalpha() for char in word),
+                )
                 first = runs[0].char
                 for char in first + _LEET.get(first, ""):
                     self._spaced_first.setdefault(char, []).append(index)
+        self._unspaced_keys = frozenset(self._unspaced_pairs) | frozenset(self._unspaced_singles)
         self._spaced_screen = re.compile(_trie_re(spaced_words)) if spaced_words else None
+        ascii_words = [runs for runs in spaced_words if all(run.char.isascii() for run in runs)]
+        self._ascii_screen = (
+            re.compile(_trie_re(ascii_words, ascii_only=True)) if ascii_words else None
+        )
 
     def first(self, text: str) -> Hit | None:
         """The first rule, in the order given, that matches the message."""
@@ -605,20 +665,25 @@ class Matcher:
     def _candidates(self, norm: str) -> set[int]:
         """Rules that may match: every rule that does is among them (the screens are supersets)."""
         candidates: set[int] = set()
-        screen = self._spaced_screen
+        screen = self._ascii_screen if norm.isascii() else self._spaced_screen
         if screen is not None:
             match = screen.search(norm)
             while match is not None:
                 candidates.update(self._spaced_first[norm[match.start()]])
                 match = screen.search(norm, match.start() + 1)
-        if self._unspaced_first and not norm.isascii():
+        if self._unspaced_keys and not norm.isascii():
             skeleton = _CJK_GAP_RE.sub("", norm)
-            first = self._unspaced_first
-            if not first.keys().isdisjoint(skeleton):
-                for pos, char in enumerate(skeleton):
-                    for word, index in first.get(char, ()):
-                        if skeleton.startswith(word, pos):
+            keys = self._unspaced_keys
+            # adjacent pairs, built and looked up in C; the set only when one is a key
+            if not keys.isdisjoint(map(operator.add, skeleton, skeleton[1:])):
+                pairs = set(map(operator.add, skeleton, skeleton[1:]))
+                for pair in pairs.intersection(keys):
+                    for word, index in self._unspaced_pairs.get(pair, ()):
+                        if len(word) == 2 or word in skeleton:
                             candidates.add(index)
+            if self._unspaced_singles and not keys.isdisjoint(skeleton):
+                for char in set(skeleton).intersection(keys):
+                    candidates.update(self._unspaced_singles.get(char, ()))
         for index, word in self._symbols.items():
             if word in norm:
                 candidates.add(index)
@@ -641,10 +706,29 @@ class Matcher:
             pattern = self._exact[index] = re.compile(_spaced_word_re(_runs(word)))
         pos = 0
         while (match := pattern.search(norm, pos)) is not None:
-            if kind != _SPACED_WORD or any(char.isalpha() for char in match.group()):
-                return match.span()
-            pos = match.start() + 1  # digits alone are a number, not leetspeak
+            start, end = match.span()
+            pos = start + 1
+            if kind != _SPACED_WORD:
+                return start, end
+            if self._bounded(index, norm, start, end) and (
+                match.lastgroup != "spaced"
+                or not (_spelling_goes_on(norm, start - 1, -1) or _spelling_goes_on(norm, end, 1))
+            ):
+                return start, end
         return None
+
+    def _bounded(self, index: int, norm: str, start: int, end: int) -> bool:
+        """Whether a spaced-script word's match stands alone: no letter on either side (nor a
+        digit next to a word's own leading or trailing digit), and not digits alone ("101" is
+        a number, not leetspeak for "lol")."""
+        before = norm[start - 1] if start else ""
+        after = norm[end] if end < len(norm) else ""
+        if _is_letter(before) or _is_letter(after):
+            return False
+        digit_start, digit_end, lettered = self._edges[index]
+        if (digit_start and before.isdecimal()) or (digit_end and after.isdecimal()):
+            return False
+        return not lettered or any(char.isalpha() for char in norm[start:end])
 
 
 # --- mapping a match back to the original text ------------------------------------------------
@@ -667,6 +751,8 @@ def _clusters(text: str) -> list[tuple[int, int]]:
 
 def _excerpt(text: str, norm: str, start: int, end: int) -> str:
     """The original characters behind ``norm[start:end]`` (zero-width ones inside included)."""
+    if start >= end:
+        return ""
     if text.isascii():
         return text[start:end][:MAX_EXCERPT]
     clusters = _clusters(text)
@@ -685,18 +771,19 @@ def _excerpt(text: str, norm: str, start: int, end: int) -> str:
 
 # --- links ------------------------------------------------------------------------------------
 
-#: Top-level domains that make a bare "name.tld" a link. Chosen like Telegram's linkifier, minus
-#: ones that are common file extensions or English words (py, rs, md, sh, pl, so, it, is, in,
-#: am, at, be), so "main.py" and "this.is" are not links; with a scheme any host counts.
+#: Top-level domains that make a bare "name.tld" a link: the common ones and those popular with
+#: spammers, minus file extensions and everyday words (py, rs, md, sh, pl, so, it, is, in, am,
+#: at, be, world, one, today...), so "main.py" and "hello.world" are not links. With a scheme
+#: ("https://") any host counts.
 _TLDS = (
     "com net org info biz edu gov io co me gg tv cc ly to ws fm ai app dev xyz top site online "
-    "club shop store vip link live pro icu fun win bid loan work click xin ltd tech space website "
-    "asia mobi name cloud email one life world today news ink wang ren blog art page run chat "
+    "club shop store vip link live pro icu fun bid loan click xin ltd tech website asia mobi cloud "
+    "ink wang ren "
     "ru su ua by kz cn hk tw mo jp kr sg my vn th id ph pk uk de fr es nl se no fi dk eu us ca au "
     "nz br ar mx cl tr ir il ae sa eg za ng ke tk ml ga cf gq la"
 ).split()
 _TLD_ALT = "|".join(sorted(set(_TLDS), key=lambda tld: (-len(tld), tld)))
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
 _URL_CHARS = r"[^\s\"'<>`\x7f-\U0010ffff]"
 _PATH = rf"(?:[/?#]{_URL_CHARS}*)?"
 _PORT = r"(?::\d{1,5})?"
@@ -705,12 +792,11 @@ _PORT = r"(?::\d{1,5})?"
 #: hosts written with spaces around dots ("t . me/x", "example . com": only with a path or
 #: a .com/.net/.org host, so ordinary sentences do not turn into links). Links are ASCII: a
 #: non-ASCII character ends one, so Chinese text glued to a link is not swallowed.
-URL_RE = re.compile(
-    rf"(?:https?|ftp|tg)://{_URL_CHARS}+"
-    rf"|(?<![a-z0-9@._-])(?:{_LABEL}\.)+(?:{_TLD_ALT})(?![a-z0-9_@-]){_PORT}{_PATH}"
-    rf"|(?<![a-z0-9@._-])(?:{_LABEL}[ \t]*\.[ \t]*)+"
-    rf"(?:(?:{_TLD_ALT})(?=/{_URL_CHARS})|(?:com|net|org)(?![a-z0-9_@-])){_PATH}",
-    re.IGNORECASE,
+URL_RE = re.compile(  # no global IGNORECASE: it would let [^\x7f-...] exclude "i", "k", "s"
+    rf"(?i:https?|ftp|tg)://{_URL_CHARS}+"
+    rf"|(?<![a-zA-Z0-9@._-])(?:{_LABEL}\.)+(?i:{_TLD_ALT})(?![a-zA-Z0-9_@-]){_PORT}{_PATH}"
+    rf"|(?<![a-zA-Z0-9@._-])(?:{_LABEL}[ \t]*\.[ \t]*)+"
+    rf"(?:(?i:{_TLD_ALT})(?=/{_URL_CHARS})|(?i:com|net|org)(?![a-zA-Z0-9_@-])){_PATH}"
 )
 
 _LINK_TABLE: dict[int, str | None] = {
@@ -832,7 +918,7 @@ def is_invite_link(link: str) -> bool:
         return head == "g" and len(segments) > 1
     if host == "line.me":
         lowered = [part.lower() for part in segments]
-        return "ti" in lowered and any(part.startswith("g") for part in lowered[1:])
+        return any(a == "ti" and b in {"g", "g2"} for a, b in pairwise(lowered))
     if host == "signal.group":
         return bool(path.strip("/#"))
     if host == "open.kakao.com":

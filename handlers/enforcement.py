@@ -1,0 +1,319 @@
+"""The rules gate: every group message is checked before any command or keyword runs.
+
+Checks, cheapest first: invite links to other groups (广告), banned words and regular
+expressions (config plus the community's own ``/filter`` list), links outside the allowlist,
+locks on media and forwards, newcomers' links and media, flood. A violation deletes the
+message and costs what the rule says (delete, warn, mute, kick, ban). Operators, moderators
+and approved members are never filtered; stale events never reach the gate (the dispatcher
+records them only).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from bot.actions import Action, Delete
+from bot.clock import parse_duration
+from bot.context import Context
+from bot.events import MessageEvent
+from bot.features import Arg, Feature
+from bot.permissions import Role
+from bot.richtext import RichText
+from handlers.filtering import (
+    Matcher,
+    Rule,
+    domain_of,
+    find_links,
+    is_allowed,
+    is_invite_link,
+    validate_regex,
+)
+from handlers.moderation import punish, to_log, warn
+
+__all__ = ["feature"]
+
+log = logging.getLogger(__name__)
+
+feature = Feature("enforcement")
+
+LOCKS = ("links", "media", "forwards", "invites")
+ACTIONS = ("delete", "warn", "mute", "kick", "ban")
+MATCHER_TTL = 60.0
+EXEMPT = {Role.OWNER, Role.ADMIN, Role.MODERATOR}
+
+
+@dataclass(frozen=True)
+class Violation:
+    reason: str  # a persona key suffix: rules.reason.<reason>
+    action: str
+    evidence: str
+
+
+class _Matchers:
+    """Compiled matchers per community, rebuilt when its filters change (or after a minute,
+    for changes made by another process)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[float, Matcher]] = {}
+
+    def forget(self, community_id: int) -> None:
+        self._cache.pop(community_id, None)
+
+    async def get(self, ctx: Context) -> Matcher:
+        cached = self._cache.get(ctx.community.id)
+        now = time.monotonic()
+        if cached and cached[0] > now:
+            return cached[1]
+        settings = ctx.settings.rules
+        rules = [Rule(f"w:{w}", "word", w, settings.action) for w in settings.words if w.strip()]
+        rules += [
+            Rule(f"r:{r}", "regex", r, settings.action) for r in settings.regexes if r.strip()
+        ]
+        async with ctx.store.transaction() as session:
+            own = await ctx.store.filters.list(session, ctx.community.id)
+        rules += [Rule(f"f:{f.id}", f.kind, f.pattern, f.action) for f in own]  # type: ignore[arg-type]
+        try:
+            matcher = Matcher(rules)
+        except ValueError:
+            log.exception(
+                "a filter of community %s does not compile; using the others", ctx.community.id
+            )
+            matcher = Matcher(
+                [r for r in rules if r.kind == "word" or validate_regex(r.pattern) is None]
+            )
+        self._cache[ctx.community.id] = (now + MATCHER_TTL, matcher)
+        return matcher
+
+
+class _State:
+    """Per running bot (per dispatcher): compiled matchers and recent message times."""
+
+    def __init__(self) -> None:
+        self.matchers = _Matchers()
+        #: Recent message times per (community, member), for the flood check.
+        self.recent: dict[tuple[int, int], deque[float]] = defaultdict(deque)
+
+
+_STATES: WeakKeyDictionary[object, _State] = WeakKeyDictionary()
+
+
+def state(ctx: Context) -> _State:
+    found = _STATES.get(ctx.dispatcher)
+    if found is None:
+        found = _STATES[ctx.dispatcher] = _State()
+    return found
+
+
+def _locks(ctx: Context) -> set[str]:
+    return set(ctx.community.settings.get("locks", []))
+
+
+def _flood(ctx: Context) -> tuple[int, int]:
+    override = ctx.community.settings.get("flood")
+    if override:
+        return int(override[0]), int(override[1])
+    return ctx.settings.rules.flood_messages, ctx.settings.rules.flood_seconds
+
+
+async def find_violation(ctx: Context, event: MessageEvent) -> Violation | None:
+    rules = ctx.settings.rules
+    locks = _locks(ctx)
+    text = event.text
+    links = find_links(text) if text else []
+    evidence = text[:300]
+    ads = rules.ads if rules.ads != "allow" else ("delete" if "invites" in locks else "allow")
+    if ads != "allow" and any(is_invite_link(link) for link in links):
+        return Violation("ads", ads, evidence)
+    if text:
+        hit = (await state(ctx).matchers.get(ctx)).first(text)
+        if hit is not None:
+            return Violation("word", hit.rule.action, hit.matched)
+    links_action = (
+        rules.links if rules.links != "allow" else ("delete" if "links" in locks else "allow")
+    )
+    if links_action != "allow" and any(
+        not is_allowed(domain_of(link), rules.link_allowlist) for link in links
+    ):
+        return Violation("link", links_action, evidence)
+    if event.has_media and (rules.lock_media or "media" in locks):
+        return Violation("media", "delete", evidence)
+    if event.is_forward and (rules.lock_forwards or "forwards" in locks):
+        return Violation("forward", "delete", evidence)
+    member = ctx.member
+    if member is not None and rules.newcomer_hours and (links or event.has_media):
+        if ctx.now - member.member_since < timedelta(hours=rules.newcomer_hours):
+            return Violation("newcomer", "delete", evidence)
+    limit, seconds = _flood(ctx)
+    if member is not None and limit:
+        recent = state(ctx).recent[(ctx.community.id, member.id)]
+        now = ctx.now.timestamp()
+        recent.append(now)
+        while recent and recent[0] <= now - seconds:
+            recent.popleft()
+        if len(recent) > limit:
+            recent.clear()  # one punishment per burst
+            return Violation("flood", rules.flood_action, evidence)
+    return None
+
+
+@feature.middleware(order=10)
+async def gate(ctx: Context) -> bool:
+    """Let the message through, or act on it and stop it (its command does not run)."""
+    event = ctx.event
+    if not isinstance(event, MessageEvent) or ctx.is_private or event.sender is None:
+        return True
+    if event.sender.is_bot or (ctx.member is not None and ctx.member.approved):
+        return True
+    violation = await find_violation(ctx, event)
+    if violation is None:
+        return True
+    if EXEMPT & await ctx.roles():
+        return True  # checked last: it may cost the platform a call
+    for action in await _consequences(ctx, event, violation):
+        await ctx.perform(action)
+    return False
+
+
+async def _consequences(ctx: Context, event: MessageEvent, violation: Violation) -> list[Action]:
+    member = ctx.member
+    assert member is not None
+    reason = ctx.say(f"rules.reason.{violation.reason}").plain()
+    here = {"platform": event.platform, "chat_id": event.chat.id, "channel_id": event.channel_id}
+    actions: list[Action] = [Delete(**here, message_id=event.message_id)]
+    if violation.action == "warn":
+        return actions + await warn(ctx, member, reason, violation.evidence, None)
+    async with ctx.store.transaction() as session:
+        await ctx.audit(
+            session,
+            f"filter.{violation.action}",
+            target=member,
+            reason=violation.reason,
+            evidence=violation.evidence,
+        )
+    if violation.action == "delete":
+        actions.append(ctx.send("rules.removed", member=ctx.address(member), reason=reason))
+        return actions + to_log(
+            ctx, "log.filtered", member=member.display_name, reason=reason, text=violation.evidence
+        )
+    duration = (
+        parse_duration(ctx.settings.rules.mute_duration) if violation.action == "mute" else None
+    )
+    actions += punish(ctx, member, violation.action, duration)
+    actions.append(
+        ctx.send(f"rules.punished_{violation.action}", member=ctx.address(member), reason=reason)
+    )
+    return actions + to_log(
+        ctx, "log.filtered", member=member.display_name, reason=reason, text=violation.evidence
+    )
+
+
+# -- operators adjust the filters in chat ----------------------------------------------------
+
+
+@feature.command(
+    "filter",
+    roles=[Role.MODERATOR],
+    args=[
+        Arg("op", "choice", choices=("add", "remove")),
+        Arg("pattern", "word"),
+        Arg("action", "choice", required=False, choices=ACTIONS),
+    ],
+)
+async def filter_command(ctx: Context) -> Any:
+    """``/filter add WORD [action]``, ``/filter add /regex/ [action]``, ``/filter remove ...``."""
+    raw = str(ctx.args["pattern"])
+    kind, pattern = (
+        ("regex", raw[1:-1])
+        if len(raw) > 2 and raw.startswith("/") and raw.endswith("/")
+        else ("word", raw)
+    )
+    if kind == "regex" and (problem := validate_regex(pattern)):
+        return ctx.reply("rules.bad_regex", private=True, problem=problem)
+    async with ctx.store.transaction() as session:
+        if ctx.args["op"] == "add":
+            action = ctx.args["action"] or ctx.settings.rules.action
+            await ctx.store.filters.add(session, ctx.community.id, kind, pattern, action, ctx.now)
+            await ctx.audit(session, "filter.add", kind=kind, pattern=pattern, costs=action)
+            intent, values = "rules.filter_added", {"pattern": raw, "action": action}
+        else:
+            removed = await ctx.store.filters.remove(session, ctx.community.id, pattern)
+            if removed:
+                await ctx.audit(session, "filter.remove", pattern=pattern)
+            intent, values = (
+                ("rules.filter_removed" if removed else "rules.filter_missing"),
+                {"pattern": raw},
+            )
+    state(ctx).matchers.forget(ctx.community.id)
+    return ctx.reply(intent, **values)
+
+
+@feature.command("filters", roles=[Role.MODERATOR])
+async def filters(ctx: Context) -> Any:
+    async with ctx.store.transaction() as session:
+        own = await ctx.store.filters.list(session, ctx.community.id)
+    configured = len(ctx.settings.rules.words) + len(ctx.settings.rules.regexes)
+    if not own:
+        return ctx.reply("rules.filters_none", configured=configured)
+    lines = [ctx.say("rules.filters_header", configured=configured)]
+    lines += [
+        ctx.say(
+            "rules.filters_line",
+            pattern=f"/{f.pattern}/" if f.kind == "regex" else f.pattern,
+            action=f.action,
+        )
+        for f in own
+    ]
+    return ctx.reply_text(RichText.join(lines))
+
+
+async def _set_lock(ctx: Context, locked: bool) -> Any:
+    what = str(ctx.args["what"])
+    locks = _locks(ctx)
+    locks = locks | {what} if locked else locks - {what}
+    async with ctx.store.transaction() as session:
+        await ctx.store.communities.set_setting(
+            session, ctx.community.id, "locks", sorted(locks), ctx.now
+        )
+        await ctx.audit(session, "lock" if locked else "unlock", what=what)
+    label = ctx.say(f"rules.lock_name.{what}").plain()
+    return ctx.reply("rules.locked" if locked else "rules.unlocked", what=label)
+
+
+@feature.command("lock", roles=[Role.MODERATOR], args=[Arg("what", "choice", choices=LOCKS)])
+async def lock(ctx: Context) -> Any:
+    return await _set_lock(ctx, True)
+
+
+@feature.command("unlock", roles=[Role.MODERATOR], args=[Arg("what", "choice", choices=LOCKS)])
+async def unlock(ctx: Context) -> Any:
+    return await _set_lock(ctx, False)
+
+
+@feature.command(
+    "flood",
+    roles=[Role.MODERATOR],
+    args=[
+        Arg("messages", "int", minimum=0, maximum=1000),
+        Arg("seconds", "int", required=False, minimum=1, maximum=3600),
+    ],
+)
+async def flood(ctx: Context) -> Any:
+    """``/flood N SECONDS``: more than N messages in SECONDS is flooding; ``/flood 0`` turns it off."""
+    messages, seconds = (
+        int(ctx.args["messages"]),
+        int(ctx.args["seconds"] or ctx.settings.rules.flood_seconds),
+    )
+    async with ctx.store.transaction() as session:
+        await ctx.store.communities.set_setting(
+            session, ctx.community.id, "flood", [messages, seconds], ctx.now
+        )
+        await ctx.audit(session, "flood", messages=messages, seconds=seconds)
+    if messages == 0:
+        return ctx.reply("rules.flood_off")
+    return ctx.reply("rules.flood_set", messages=messages, seconds=seconds)
