@@ -35,6 +35,9 @@ class Seen:
     texts: list[str] = field(default_factory=list)
     pinged: list[set[str]] = field(default_factory=list)  # platform user ids each message may ping
     private: list[bool] = field(default_factory=list)
+    #: Messages deleted, and punishments as ("mute"|"ban"|"kick", platform user id).
+    deleted: int = 0
+    punished: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Driver(Protocol):
@@ -45,7 +48,11 @@ class Driver(Protocol):
 
     def user_id(self, who: Person) -> str: ...
     async def start(
-        self, *features: Feature, members: tuple[Person, ...] = (), admins: tuple[Person, ...] = ()
+        self,
+        *features: Feature,
+        members: tuple[Person, ...] = (),
+        admins: tuple[Person, ...] = (),
+        **sections: Any,
     ) -> App: ...
     async def say(self, who: Person, text: str) -> Seen: ...
     async def say_again(self) -> Seen: ...
@@ -130,7 +137,11 @@ class TelegramDriver:
         return str(1000 + who.number)
 
     async def start(
-        self, *features: Feature, members: tuple[Person, ...] = (), admins: tuple[Person, ...] = ()
+        self,
+        *features: Feature,
+        members: tuple[Person, ...] = (),
+        admins: tuple[Person, ...] = (),
+        **sections: Any,
     ) -> App:
         await self.fake.start()
         self.fake.set_member(self.group, self.bot_id, "administrator")
@@ -146,17 +157,34 @@ class TelegramDriver:
                 "base_file_url": self.fake.base_file_url,
                 "poll_timeout": 0.5,
             },
+            **sections,
         )
         self.app, self.task = await start_app(settings, features)
         self.app.dispatcher.observers.append(self.handled)
         return self.app
 
+    _PUNISHMENTS = (("restrictChatMember", "mute"), ("banChatMember", "ban"))
+
+    def _marks(self) -> tuple[int, dict[str, int]]:
+        return len(self.fake.calls_to("deleteMessage")), {
+            m: len(self.fake.calls_to(m)) for m, _ in self._PUNISHMENTS
+        }
+
+    def _consequences(self, seen: Seen, marks: tuple[int, dict[str, int]]) -> None:
+        deleted, punished = marks
+        seen.deleted = len(self.fake.calls_to("deleteMessage")) - deleted
+        for method, name in self._PUNISHMENTS:
+            for call in self.fake.calls_to(method)[punished[method] :]:
+                seen.punished.append((name, str(call.user_id)))
+
     async def _step(self, update: dict[str, Any]) -> Seen:
         before = len(self.fake.calls_to("sendMessage"))
+        marks = self._marks()
         count = self.handled.count
         self.last = self.fake.push_update(update)
         await self.handled.wait_for(count + 1)
         seen = Seen()
+        self._consequences(seen, marks)
         for call in self.fake.calls_to("sendMessage")[before:]:
             markup = call.text or ""
             seen.texts.append(visible_html(markup))
@@ -229,7 +257,11 @@ class DiscordDriver:
         return who.name if who else user_id
 
     async def start(
-        self, *features: Feature, members: tuple[Person, ...] = (), admins: tuple[Person, ...] = ()
+        self,
+        *features: Feature,
+        members: tuple[Person, ...] = (),
+        admins: tuple[Person, ...] = (),
+        **sections: Any,
     ) -> App:
         await self.fake.start()
         self.fake.add_guild(self.guild, "Test Guild", channels=[(self.channel, "general")])
@@ -251,6 +283,7 @@ class DiscordDriver:
                 "gateway_url": self.fake.gateway_url,
                 "guild_ready_timeout": 0.1,
             },
+            **sections,
         )
         self.app, self.task = await start_app(settings, features)
         self.app.dispatcher.observers.append(self.handled)
@@ -259,12 +292,33 @@ class DiscordDriver:
     def _posts(self) -> list[Any]:
         return self.fake.requests_to("POST", r"/channels/\d+/messages", status=200)
 
+    def _marks(self) -> tuple[int, int, int]:
+        return (
+            len(self.fake.requests_to("DELETE", r"/channels/\d+/messages/\d+")),
+            len(self.fake.requests_to("PATCH", rf"/guilds/{self.guild}/members/\d+")),
+            len(self.fake.requests_to("PUT", rf"/guilds/{self.guild}/bans/\d+")),
+        )
+
+    def _consequences(self, seen: Seen, marks: tuple[int, int, int]) -> None:
+        seen.deleted = (
+            len(self.fake.requests_to("DELETE", r"/channels/\d+/messages/\d+")) - marks[0]
+        )
+        for request in self.fake.requests_to("PATCH", rf"/guilds/{self.guild}/members/\d+")[
+            marks[1] :
+        ]:
+            if (request.json or {}).get("communication_disabled_until"):
+                seen.punished.append(("mute", request.path.rsplit("/", 1)[1]))
+        for request in self.fake.requests_to("PUT", rf"/guilds/{self.guild}/bans/\d+")[marks[2] :]:
+            seen.punished.append(("ban", request.path.rsplit("/", 1)[1]))
+
     async def _step(self, act: Callable[[], Awaitable[object]]) -> Seen:
         before = len(self._posts())
+        marks = self._marks()
         count = self.handled.count
         await act()
         await self.handled.wait_for(count + 1)
         seen = Seen()
+        self._consequences(seen, marks)
         for request in self._posts()[before:]:
             seen.texts.append(visible_markdown(request.json.get("content", ""), self._name))
             mentions = request.json.get("allowed_mentions", {})
