@@ -26,6 +26,7 @@ from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
 from handlers.filtering import (
+    Hit,
     Matcher,
     Rule,
     domain_of,
@@ -56,39 +57,52 @@ class Violation:
 
 
 class _Matchers:
-    """Compiled matchers per community, rebuilt when its filters change (or after a minute,
+    """The config's matcher, compiled once per running bot (1,000 words take a moment), and
+    each community's own ``/filter`` list, rebuilt when it changes here (or after a minute,
     for changes made by another process)."""
 
     def __init__(self) -> None:
-        self._cache: dict[int, tuple[float, Matcher]] = {}
+        self._config: Matcher | None = None
+        self._own: dict[int, tuple[float, Matcher]] = {}
 
     def forget(self, community_id: int) -> None:
-        self._cache.pop(community_id, None)
+        self._own.pop(community_id, None)
 
-    async def get(self, ctx: Context) -> Matcher:
-        cached = self._cache.get(ctx.community.id)
+    def config(self, ctx: Context) -> Matcher:
+        if self._config is None:
+            settings = ctx.settings.rules
+            rules = [
+                Rule(f"w:{w}", "word", w, settings.action) for w in settings.words if w.strip()
+            ]
+            rules += [
+                Rule(f"r:{r}", "regex", r, settings.action) for r in settings.regexes if r.strip()
+            ]
+            self._config = _compile(rules, "the config")
+        return self._config
+
+    async def own(self, ctx: Context) -> Matcher:
+        cached = self._own.get(ctx.community.id)
         now = time.monotonic()
         if cached and cached[0] > now:
             return cached[1]
-        settings = ctx.settings.rules
-        rules = [Rule(f"w:{w}", "word", w, settings.action) for w in settings.words if w.strip()]
-        rules += [
-            Rule(f"r:{r}", "regex", r, settings.action) for r in settings.regexes if r.strip()
-        ]
         async with ctx.store.transaction() as session:
             own = await ctx.store.filters.list(session, ctx.community.id)
-        rules += [Rule(f"f:{f.id}", f.kind, f.pattern, f.action) for f in own]  # type: ignore[arg-type]
-        try:
-            matcher = Matcher(rules)
-        except ValueError:
-            log.exception(
-                "a filter of community %s does not compile; using the others", ctx.community.id
-            )
-            matcher = Matcher(
-                [r for r in rules if r.kind == "word" or validate_regex(r.pattern) is None]
-            )
-        self._cache[ctx.community.id] = (now + MATCHER_TTL, matcher)
+        rules = [Rule(f"f:{f.id}", f.kind, f.pattern, f.action) for f in own]  # type: ignore[arg-type]
+        matcher = _compile(rules, f"community {ctx.community.id}")
+        self._own[ctx.community.id] = (now + MATCHER_TTL, matcher)
         return matcher
+
+    async def first(self, ctx: Context, text: str) -> Hit | None:
+        """A community's own filters first (their actions are the specific ones)."""
+        return (await self.own(ctx)).first(text) or self.config(ctx).first(text)
+
+
+def _compile(rules: list[Rule], where: str) -> Matcher:
+    try:
+        return Matcher(rules)
+    except ValueError:
+        log.exception("a filter in %s does not compile; using the others", where)
+        return Matcher([r for r in rules if r.kind == "word" or validate_regex(r.pattern) is None])
 
 
 class _State:
@@ -131,7 +145,7 @@ async def find_violation(ctx: Context, event: MessageEvent) -> Violation | None:
     if ads != "allow" and any(is_invite_link(link) for link in links):
         return Violation("ads", ads, evidence)
     if text:
-        hit = (await state(ctx).matchers.get(ctx)).first(text)
+        hit = await state(ctx).matchers.first(ctx, text)
         if hit is not None:
             return Violation("word", hit.rule.action, hit.matched)
     links_action = (
