@@ -180,6 +180,20 @@ class RulesSettings(_Section):
     _mute = field_validator("mute_duration")(classmethod(lambda cls, v: _check_duration(v)))
 
 
+class GateSettings(_Section):
+    """Entry gates (入群门槛): who gets in, and how."""
+
+    #: open | captcha (press "I have read the rules" in time) | approval (operators decide
+    #: join requests with buttons in the log chat).
+    mode: Literal["open", "captcha", "approval"] = "open"
+    #: Minutes a newcomer has to pass the captcha before being removed.
+    captcha_minutes: int = Field(5, ge=1, le=1440)
+    #: Raid guard: more than ``raid_joins`` joins in ``raid_seconds`` switch the gate to
+    #: captcha and tell the operators (0 = off).
+    raid_joins: int = Field(0, ge=0, le=10000)
+    raid_seconds: int = Field(60, ge=1, le=3600)
+
+
 class ConsoleSettings(_Section):
     #: ``auto``: on when no platform has a token.
     enabled: bool | Literal["auto"] = "auto"
@@ -324,6 +338,7 @@ class Settings(BaseSettings):
     persona: PersonaSettings = Field(default_factory=PersonaSettings)
     community: CommunitySettings = Field(default_factory=CommunitySettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
+    gates: GateSettings = Field(default_factory=GateSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)

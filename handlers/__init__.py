@@ -11,6 +11,7 @@ def all_features() -> list[Feature]:
     """Every feature qunbot ships, in help order."""
     from handlers import (
         enforcement,
+        gates,
         general,
         greetings,
         housekeeping,
@@ -25,6 +26,7 @@ def all_features() -> list[Feature]:
         rules.feature,
         moderation.feature,
         enforcement.feature,
+        gates.feature,
         greetings.feature,
         roles.feature,
         persona_settings.feature,

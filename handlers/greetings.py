@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.actions import Send
 from bot.context import Context
-from bot.events import MemberJoined
+from bot.events import MemberJoined, User
 from bot.features import Feature
 from bot.richtext import RichText
 from handlers.rules import rules_text
@@ -18,9 +18,19 @@ feature = Feature("greetings")
 async def welcome(ctx: Context) -> Send | None:
     event = ctx.event
     assert isinstance(event, MemberJoined)
-    if not ctx.settings.community.welcome or event.member.is_bot or ctx.is_private:
+    if event.member.is_bot or ctx.is_private:
         return None
-    parts = [ctx.say("welcome.join", member=ctx.address(event.member))]
+    if str(ctx.community.settings.get("gate", ctx.settings.gates.mode)) == "captcha":
+        return None  # the welcome comes when the newcomer passes the gate
+    return await welcome_message(ctx, event.member)
+
+
+async def welcome_message(ctx: Context, member: User) -> Send | None:
+    """The welcome: mention, an invitation to introduce themselves, the rules."""
+    if not ctx.settings.community.welcome:
+        return None
+    event = ctx.event
+    parts = [ctx.say("welcome.join", member=ctx.address(member))]
     rules = await rules_text(ctx)
     if rules is not None:
         parts.append(rules)

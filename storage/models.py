@@ -32,6 +32,7 @@ __all__ = [
     "Community",
     "CommunityRule",
     "Filter",
+    "GateChallenge",
     "Member",
     "MemberRole",
     "Person",
@@ -249,3 +250,23 @@ class Filter(Base):
     pattern: Mapped[str] = mapped_column(String(PATTERN_LEN))
     action: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
+
+
+class GateChallenge(Base):
+    """A newcomer's captcha (or a join request) waiting for an answer, durable so a timeout
+    still removes them after a restart. One row per (community, member, kind), reused."""
+
+    __tablename__ = "gate_challenges"
+    __table_args__ = (
+        UniqueConstraint("community_id", "member_id", "kind"),
+        Index("ix_gate_challenges_due", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

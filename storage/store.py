@@ -5,6 +5,7 @@ from __future__ import annotations
 from storage.audit import AuditRepo
 from storage.communities import CommunityRepo
 from storage.db import Database
+from storage.gates import GateRepo
 from storage.members import MemberRepo
 from storage.moderation import FilterRepo, WarnRepo
 from storage.roles import RoleRepo
@@ -25,6 +26,7 @@ class Store:
         self.rules = RuleRepo()
         self.warns = WarnRepo()
         self.filters = FilterRepo(db)
+        self.gates = GateRepo(db)
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""

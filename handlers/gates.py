@@ -1,0 +1,247 @@
+"""Entry gates (入群门槛): captcha for newcomers, operator approval of join requests, and a
+raid guard that closes the gate when too many join at once.
+
+Challenges live in the database, so a captcha that times out during a restart still removes
+the newcomer afterwards, exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from datetime import timedelta
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from bot.actions import (
+    Action,
+    AnswerButton,
+    ApproveJoin,
+    Button,
+    DeclineJoin,
+    Delete,
+    Kick,
+    Restrict,
+    Send,
+    Unrestrict,
+)
+from bot.context import Context, TickContext
+from bot.events import ButtonPressed, JoinRequest, MemberJoined
+from bot.features import Arg, Feature
+from bot.permissions import Role, allowed
+from handlers.greetings import welcome_message
+from handlers.moderation import log_chat, to_log
+
+__all__ = ["feature", "gate_mode"]
+
+feature = Feature("gates")
+
+CAPTCHA, REQUEST = "captcha", "request"
+MODES = ("open", "captcha", "approval")
+OPERATORS = [Role.MODERATOR]
+
+
+def gate_mode(ctx: Context) -> str:
+    return str(ctx.community.settings.get("gate", ctx.settings.gates.mode))
+
+
+def _here(ctx: Context) -> dict[str, Any]:
+    return {
+        "platform": ctx.event.platform,
+        "chat_id": ctx.event.chat.id,
+        "channel_id": ctx.event.channel_id,
+    }
+
+
+# -- raid guard ---------------------------------------------------------------------------------
+
+_JOINS: WeakKeyDictionary[object, dict[int, deque[float]]] = WeakKeyDictionary()
+
+
+async def _raid_guard(ctx: Context) -> list[Action]:
+    limit, window = ctx.settings.gates.raid_joins, ctx.settings.gates.raid_seconds
+    if not limit or gate_mode(ctx) == CAPTCHA:
+        return []
+    joins = _JOINS.setdefault(ctx.dispatcher, defaultdict(deque))[ctx.community.id]
+    now = time.monotonic()
+    joins.append(now)
+    while joins and joins[0] <= now - window:
+        joins.popleft()
+    if len(joins) <= limit:
+        return []
+    joins.clear()
+    async with ctx.store.transaction() as session:
+        await ctx.store.communities.set_setting(session, ctx.community.id, "gate", CAPTCHA, ctx.now)
+        await ctx.audit(session, "gate.raid", joins=limit + 1, seconds=window)
+    return [
+        ctx.send("gates.raid", joins=limit + 1, seconds=window),
+        *to_log(ctx, "log.raid", joins=limit + 1, seconds=window),
+    ]
+
+
+# -- captcha ------------------------------------------------------------------------------------
+
+
+@feature.on("member_joined")
+async def on_join(ctx: Context) -> list[Action]:
+    event = ctx.event
+    assert isinstance(event, MemberJoined)
+    if ctx.is_private or event.member.is_bot:
+        return []
+    actions = await _raid_guard(ctx)
+    mode = CAPTCHA if actions else gate_mode(ctx)
+    if mode != CAPTCHA:
+        return actions
+    async with ctx.store.transaction() as session:
+        member = await ctx.store.members.find(session, ctx.community.id, event.member.id)
+        assert member is not None
+        minutes = ctx.settings.gates.captcha_minutes
+        await ctx.store.gates.open(
+            session,
+            ctx.community.id,
+            member.id,
+            CAPTCHA,
+            ctx.now,
+            ctx.now + timedelta(minutes=minutes),
+        )
+    label = ctx.say("gates.button_read").plain()
+    question = ctx.send(
+        "gates.captcha",
+        member=ctx.address(event.member),
+        minutes=minutes,
+        buttons=[[Button(label=label, data=f"gate:{event.member.id}")]],
+    )
+    mute = Restrict(**_here(ctx), user_id=event.member.id)
+    for action in (*actions, mute):
+        await ctx.perform(action)
+    sent = await ctx.perform(question)
+    if sent.ok and sent.message_id:
+        async with ctx.store.transaction() as session:
+            await ctx.store.gates.set_message(
+                session, ctx.community.id, member.id, CAPTCHA, sent.message_id
+            )
+    return []
+
+
+@feature.button("gate")
+async def on_press(ctx: Context) -> list[Action]:
+    event = ctx.event
+    assert isinstance(event, ButtonPressed)
+    newcomer = event.data.split(":", 1)[1]
+    answer = {**_here(ctx), "press_id": event.press_id}
+    if event.sender is None or event.sender.id != newcomer:
+        return [AnswerButton(**answer, text=ctx.say("gates.not_for_you").plain())]
+    assert ctx.member is not None
+    async with ctx.store.transaction() as session:
+        message_id = await ctx.store.gates.resolve(
+            session, ctx.community.id, ctx.member.id, CAPTCHA, "passed"
+        )
+        if message_id is not None:
+            await ctx.audit(session, "gate.passed", target=ctx.member)
+    if message_id is None:
+        return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
+    actions: list[Action] = [
+        AnswerButton(**answer, text=ctx.say("gates.passed_note").plain()),
+        Unrestrict(**_here(ctx), user_id=newcomer),
+    ]
+    if message_id:
+        actions.append(Delete(**_here(ctx), message_id=message_id))
+    welcome = await welcome_message(ctx, event.sender)
+    return [*actions, *([welcome] if welcome else [])]
+
+
+@feature.tick("gate-timeouts", every=timedelta(seconds=30))
+async def remove_the_silent(ctx: TickContext) -> int:
+    """Newcomers who did not pass in time are removed (really: kicked), once each."""
+    async with ctx.store.transaction() as session:
+        due = await ctx.store.gates.due(session, CAPTCHA, ctx.now)
+    removed = 0
+    for challenge in due:
+        async with ctx.store.transaction() as session:
+            if not await ctx.store.gates.fail(session, challenge.id):
+                continue  # passed or removed meanwhile
+            await ctx.store.audit.add(
+                session,
+                community_id=challenge.community_id,
+                actor_member_id=None,
+                target_member_id=challenge.member_id,
+                action="gate.timeout",
+                now=ctx.now,
+            )
+        where = {"platform": challenge.platform, "chat_id": challenge.chat_id}
+        await ctx.perform(Kick(**where, user_id=challenge.platform_user_id))
+        if challenge.message_id:
+            await ctx.perform(Delete(**where, message_id=challenge.message_id))
+        removed += 1
+    return removed
+
+
+# -- approval of join requests ------------------------------------------------------------------
+
+
+@feature.on("join_request")
+async def on_request(ctx: Context) -> list[Action]:
+    event = ctx.event
+    assert isinstance(event, JoinRequest)
+    if gate_mode(ctx) != "approval":
+        return []
+    user, group = event.member.id, event.chat.id
+    buttons = [
+        [
+            Button(label=ctx.say("gates.approve_label").plain(), data=f"gatereq:y:{user}:{group}"),
+            Button(label=ctx.say("gates.decline_label").plain(), data=f"gatereq:n:{user}:{group}"),
+        ]
+    ]
+    target = log_chat(ctx) or ctx.event.chat.id
+    text = ctx.say(
+        "gates.request",
+        member=event.member.name,
+        bio=event.bio or "-",
+        group=ctx.community.title or "",
+    )
+    async with ctx.store.transaction() as session:
+        await ctx.audit(session, "gate.request", user=user)
+    return [
+        Send(
+            platform=event.platform,
+            chat_id=target,
+            text=text,
+            buttons=tuple(tuple(r) for r in buttons),
+        )
+    ]
+
+
+@feature.button("gatereq")
+async def on_decision(ctx: Context) -> list[Action]:
+    """Approve or decline a join request; only operators may decide."""
+    event = ctx.event
+    assert isinstance(event, ButtonPressed)
+    _prefix, verdict, user, group = event.data.split(":", 3)
+    answer = {**_here(ctx), "press_id": event.press_id}
+    if not allowed(await ctx.roles(), OPERATORS):
+        return [AnswerButton(**answer, text=ctx.say("gates.not_for_you").plain())]
+    where = {"platform": event.platform, "chat_id": group}
+    decision: Action = (
+        ApproveJoin(**where, user_id=user) if verdict == "y" else DeclineJoin(**where, user_id=user)
+    )
+    async with ctx.store.transaction() as session:
+        await ctx.audit(session, "gate.approve" if verdict == "y" else "gate.decline", user=user)
+    note = ctx.say("gates.approved" if verdict == "y" else "gates.declined").plain()
+    actions: list[Action] = [decision, AnswerButton(**answer, text=note)]
+    if event.message_id:
+        actions.append(Delete(**_here(ctx), message_id=event.message_id))
+    return actions
+
+
+@feature.command("gate", args=[Arg("mode", "choice", required=False, choices=MODES)])
+async def gate(ctx: Context) -> Any:
+    """``/gate`` shows the entry gate; operators change it with ``/gate open|captcha|approval``."""
+    mode = ctx.args["mode"]
+    if mode is None:
+        return ctx.reply("gates.mode", mode=ctx.say(f"gates.mode_name.{gate_mode(ctx)}").plain())
+    if refusal := await ctx.refusal([Role.ADMIN]):
+        return refusal
+    async with ctx.store.transaction() as session:
+        await ctx.store.communities.set_setting(session, ctx.community.id, "gate", mode, ctx.now)
+        await ctx.audit(session, "gate.mode", mode=mode)
+    return ctx.reply("gates.mode_set", mode=ctx.say(f"gates.mode_name.{mode}").plain())

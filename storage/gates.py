@@ -1,0 +1,138 @@
+"""Entry-gate challenges: opened on join, passed by the newcomer, failed by the clock.
+
+Passing and failing are conditional updates (``WHERE status = 'pending'``), so a press that
+races the timeout tick resolves exactly once: either the newcomer is let in or removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import Database
+from storage.models import Community, GateChallenge, Member
+
+__all__ = ["DueChallenge", "GateRepo"]
+
+PENDING, PASSED, FAILED = "pending", "passed", "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class DueChallenge:
+    id: int
+    community_id: int
+    platform: str
+    chat_id: str
+    member_id: int
+    platform_user_id: str
+    display_name: str
+    message_id: str | None
+
+
+class GateRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def open(
+        self,
+        session: AsyncSession,
+        community_id: int,
+        member_id: int,
+        kind: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> None:
+        table = GateChallenge.__table__
+        insert = self.db.insert(table).values(
+            community_id=community_id,
+            member_id=member_id,
+            kind=kind,
+            status=PENDING,
+            message_id=None,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        await session.execute(
+            insert.on_conflict_do_update(
+                index_elements=["community_id", "member_id", "kind"],
+                set_={
+                    "status": PENDING,
+                    "message_id": None,
+                    "created_at": now,
+                    "expires_at": expires_at,
+                },
+            )
+        )
+
+    async def set_message(
+        self, session: AsyncSession, community_id: int, member_id: int, kind: str, message_id: str
+    ) -> None:
+        await session.execute(
+            update(GateChallenge)
+            .where(
+                GateChallenge.community_id == community_id,
+                GateChallenge.member_id == member_id,
+                GateChallenge.kind == kind,
+            )
+            .values(message_id=message_id)
+        )
+
+    async def resolve(
+        self, session: AsyncSession, community_id: int, member_id: int, kind: str, outcome: str
+    ) -> str | None:
+        """Pending -> ``outcome`` exactly once; returns the challenge's message id, or ``None``
+        when it was not pending (already passed, failed, or never opened)."""
+        result = await session.execute(
+            update(GateChallenge)
+            .where(
+                GateChallenge.community_id == community_id,
+                GateChallenge.member_id == member_id,
+                GateChallenge.kind == kind,
+                GateChallenge.status == PENDING,
+            )
+            .values(status=outcome)
+            .returning(GateChallenge.message_id)
+        )
+        row = result.first()
+        return None if row is None else (row[0] or "")
+
+    async def due(
+        self, session: AsyncSession, kind: str, now: datetime, limit: int = 100
+    ) -> list[DueChallenge]:
+        rows = await session.execute(
+            select(GateChallenge, Community, Member)
+            .join(Community, Community.id == GateChallenge.community_id)
+            .join(Member, Member.id == GateChallenge.member_id)
+            .where(
+                GateChallenge.kind == kind,
+                GateChallenge.status == PENDING,
+                GateChallenge.expires_at <= now,
+            )
+            .order_by(GateChallenge.expires_at)
+            .limit(limit)
+        )
+        return [
+            DueChallenge(
+                g.id,
+                c.id,
+                c.platform,
+                c.chat_id,
+                m.id,
+                m.platform_user_id,
+                m.display_name,
+                g.message_id,
+            )
+            for g, c, m in rows.all()
+        ]
+
+    async def fail(self, session: AsyncSession, challenge_id: int) -> bool:
+        """Claim an expired challenge for removal; ``False`` if someone else already did."""
+        result = await session.execute(
+            update(GateChallenge)
+            .where(GateChallenge.id == challenge_id, GateChallenge.status == PENDING)
+            .values(status=FAILED)
+        )
+        return (result.rowcount or 0) == 1  # type: ignore[attr-defined]

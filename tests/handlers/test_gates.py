@@ -1,0 +1,101 @@
+"""Entry gates: captcha with a durable timeout, approval of join requests, the raid guard."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.actions import AnswerButton, ApproveJoin, Delete, Kick, Restrict, Send, Unrestrict
+from bot.events import JoinRequest
+from handlers.gates import remove_the_silent
+from tests.support import Harness, make_settings
+
+
+def gated(sqlite_db, clock, **gates: object) -> Harness:  # type: ignore[no-untyped-def]
+    from storage import Store
+
+    h = Harness(
+        store=Store(sqlite_db),
+        settings=make_settings(gates=gates, community={"log_chat": "-100777"}),
+        clock=clock,
+    )
+    h.adapter.admins.add(("g1", "id-alice"))
+    h.adapter.admins.add(("-100777", "id-alice"))
+    return h
+
+
+async def test_captcha_pass(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    h = gated(sqlite_db, clock, mode="captcha")
+    actions = await h.send(h.join("Newbie"))
+    assert [type(a) for a in actions] == [Restrict, Send]
+    question = actions[1]
+    [[button]] = question.buttons  # type: ignore[union-attr]
+    assert button.data == "gate:id-newbie" and "Newbie" in question.text.plain()  # type: ignore[union-attr]
+    other = await h.send(h.press(button.data, user="Mallory"))
+    assert isinstance(other[0], AnswerButton) and other[0].text
+    assert not [a for a in other if isinstance(a, Unrestrict)]
+    passed = await h.send(h.press(button.data, user="Newbie"))
+    assert [type(a) for a in passed][:3] == [AnswerButton, Unrestrict, Delete]
+    assert any(
+        isinstance(a, Send) and "/rules" in a.text.plain() for a in passed
+    )  # the welcome now
+    again = await h.send(h.press(button.data, user="Newbie"))
+    assert not [a for a in again if isinstance(a, Unrestrict)]  # once only
+
+
+async def test_captcha_timeout_really_removes_once(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    h = gated(sqlite_db, clock, mode="captcha", captcha_minutes=5)
+    await h.send(h.join("Silent"))
+    tick = h.dispatcher.tick_context()
+    assert await remove_the_silent(tick) == 0  # not yet
+    clock.advance(timedelta(minutes=6))
+    h.adapter.actions.clear()
+    assert await remove_the_silent(tick) == 1
+    assert await remove_the_silent(tick) == 0  # exactly once
+    kicks = [a for a in h.adapter.actions if isinstance(a, Kick)]
+    assert [k.user_id for k in kicks] == ["id-silent"]
+    assert any(isinstance(a, Delete) for a in h.adapter.actions)  # the question is cleaned up
+    late = await h.send(h.press("gate:id-silent", user="Silent"))
+    assert not [a for a in late if isinstance(a, Unrestrict)]
+
+
+async def test_raid_guard_closes_the_gate(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    h = gated(sqlite_db, clock, raid_joins=2, raid_seconds=60)
+    for name in ("A1", "A2"):
+        assert not [a for a in await h.send(h.join(name)) if isinstance(a, Restrict)]
+    third = await h.send(h.join("A3"))
+    assert any(isinstance(a, Send) and a.chat_id == "-100777" for a in third)  # operators told
+    assert any(isinstance(a, Restrict) for a in third)  # and the gate is closed already
+    [shown] = await h.say("/gate")
+    assert "captcha" in shown
+
+
+async def test_join_requests_go_to_operators(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    h = gated(sqlite_db, clock, mode="approval")
+    request = JoinRequest(
+        platform="fake",
+        update_key="jr1",
+        chat=h.chat("g1"),
+        sender=h.user("Cy"),
+        at=clock.now(),
+        member=h.user("Cy"),
+        bio="<b>hi</b>",
+    )
+    [posted] = await h.send(request)
+    assert isinstance(posted, Send) and posted.chat_id == "-100777"
+    assert "<b>hi</b>" in posted.text.plain()
+    approve, decline = posted.buttons[0]
+    refused = await h.send(h.press(approve.data, user="Mallory", chat="-100777"))
+    assert not [a for a in refused if isinstance(a, ApproveJoin)]
+    decided = await h.send(h.press(approve.data, user="Alice", chat="-100777"))
+    [approval] = [a for a in decided if isinstance(a, ApproveJoin)]
+    assert (approval.chat_id, approval.user_id) == ("g1", "id-cy")
+    assert decline.data.startswith("gatereq:n:")
+
+
+async def test_gate_command(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    h = gated(sqlite_db, clock)
+    [refused] = await h.say("/gate captcha", user="Bob")
+    assert "管理员" in refused
+    [done] = await h.say("/gate captcha")
+    assert "captcha" in done
+    assert any(isinstance(a, Restrict) for a in await h.send(h.join("Late")))
