@@ -130,8 +130,21 @@ async def _member(ctx: Context, arg: Arg, state: _State) -> MemberInfo | None:
         found = await _lookup(ctx, token, arg.include_left)
         state.rest = remainder
         return found
-    if token is not None and token.isdigit() and len(token) >= 5:
-        # A platform id: members not seen yet (or long gone) can still be named.
+    replying = (
+        not state.reply_used
+        and isinstance(ctx.event, MessageEvent)
+        and ctx.event.reply_to is not None
+        and ctx.event.reply_to.sender is not None
+    )
+    if (
+        token is not None
+        and token.isascii()
+        and token.isdigit()
+        and len(token) >= 5
+        and not replying
+    ):
+        # A platform id: members not seen yet (or long gone) can still be named. In a reply
+        # the replied-to member wins: "/warn 100000 yuan scam" is about them, not an id.
         state.rest = remainder
         return await _by_id(ctx, token)
     for user in _unused_mentions(ctx, state):

@@ -35,7 +35,7 @@ from handlers.filtering import (
     is_invite_link,
     validate_regex,
 )
-from handlers.moderation import punish, to_log, warn
+from handlers.moderation import act, punish, to_log, warn
 
 __all__ = ["feature"]
 
@@ -161,7 +161,11 @@ async def find_violation(ctx: Context, event: MessageEvent) -> Violation | None:
         return Violation("forward", "delete", evidence)
     member = ctx.member
     if member is not None and rules.newcomer_hours and (links or event.has_media):
-        if ctx.now - member.member_since < timedelta(hours=rules.newcomer_hours):
+        # Only a join the bot saw makes a newcomer: members who were there before the bot
+        # came are not treated as new.
+        if member.joined_at is not None and ctx.now - member.joined_at < timedelta(
+            hours=rules.newcomer_hours
+        ):
             return Violation("newcomer", "delete", evidence)
     limit, seconds = _flood(ctx)
     if member is not None and limit:
@@ -199,7 +203,9 @@ async def _consequences(ctx: Context, event: MessageEvent, violation: Violation)
     assert member is not None
     reason = ctx.say(f"rules.reason.{violation.reason}").plain()
     here = {"platform": event.platform, "chat_id": event.chat.id, "channel_id": event.channel_id}
-    actions: list[Action] = [Delete(**here, message_id=event.message_id)]
+    # The message goes first, whatever follows; a refusal (no right to delete) is said.
+    declined = await act(ctx, [Delete(**here, message_id=event.message_id)])
+    actions: list[Action] = [declined] if declined else []
     if violation.action == "warn":
         return actions + await warn(ctx, member, reason, violation.evidence, None)
     async with ctx.store.transaction() as session:
@@ -218,7 +224,8 @@ async def _consequences(ctx: Context, event: MessageEvent, violation: Violation)
     duration = (
         parse_duration(ctx.settings.rules.mute_duration) if violation.action == "mute" else None
     )
-    actions += punish(ctx, member, violation.action, duration)
+    if refused := await act(ctx, punish(ctx, member, violation.action, duration)):
+        return [*actions, refused]
     actions.append(
         ctx.send(f"rules.punished_{violation.action}", member=ctx.address(member), reason=reason)
     )

@@ -28,9 +28,10 @@ from bot.actions import (
 from bot.context import Context, TickContext
 from bot.events import ButtonPressed, JoinRequest, MemberJoined
 from bot.features import Arg, Feature
-from bot.permissions import Role, allowed
+from bot.permissions import Role, allowed, owner_keys
 from handlers.greetings import welcome_message
 from handlers.moderation import log_chat, to_log
+from storage.members import MemberInfo
 
 __all__ = ["feature", "gate_mode"]
 
@@ -158,21 +159,28 @@ async def remove_the_silent(ctx: TickContext) -> int:
     removed = 0
     for challenge in due:
         async with ctx.store.transaction() as session:
-            if not await ctx.store.gates.fail(session, challenge.id):
-                continue  # passed or removed meanwhile
-            await ctx.store.audit.add(
-                session,
-                community_id=challenge.community_id,
-                actor_member_id=None,
-                target_member_id=challenge.member_id,
-                action="gate.timeout",
-                now=ctx.now,
-            )
+            # Claimed first, so a press or a second process cannot act on it meanwhile.
+            if not await ctx.store.gates.transition(session, challenge.id, "pending", "removing"):
+                continue
         where = {"platform": challenge.platform, "chat_id": challenge.chat_id}
-        await ctx.perform(Kick(**where, user_id=challenge.platform_user_id))
-        if challenge.message_id:
-            await ctx.perform(Delete(**where, message_id=challenge.message_id))
-        removed += 1
+        kicked = await ctx.perform(Kick(**where, user_id=challenge.platform_user_id))
+        async with ctx.store.transaction() as session:
+            # Not removed (no right, platform down): back to pending, the next tick retries.
+            outcome = "failed" if kicked.ok else "pending"
+            await ctx.store.gates.transition(session, challenge.id, "removing", outcome)
+            if kicked.ok:
+                await ctx.store.audit.add(
+                    session,
+                    community_id=challenge.community_id,
+                    actor_member_id=None,
+                    target_member_id=challenge.member_id,
+                    action="gate.timeout",
+                    now=ctx.now,
+                )
+        if kicked.ok:
+            removed += 1
+            if challenge.message_id:
+                await ctx.perform(Delete(**where, message_id=challenge.message_id))
     return removed
 
 
@@ -192,6 +200,11 @@ async def on_request(ctx: Context) -> list[Action]:
             Button(label=ctx.say("gates.decline_label").plain(), data=f"gatereq:n:{user}:{group}"),
         ]
     ]
+    assert ctx.member is not None
+    async with ctx.store.transaction() as session:
+        await ctx.store.gates.open(
+            session, ctx.community.id, ctx.member.id, REQUEST, ctx.now, ctx.now + timedelta(days=2)
+        )
     target = log_chat(ctx) or ctx.event.chat.id
     text = ctx.say(
         "gates.request",
@@ -218,19 +231,65 @@ async def on_decision(ctx: Context) -> list[Action]:
     assert isinstance(event, ButtonPressed)
     _prefix, verdict, user, group = event.data.split(":", 3)
     answer = {**_here(ctx), "press_id": event.press_id}
-    if not allowed(await ctx.roles(), OPERATORS):
+    assert event.sender is not None
+    async with ctx.store.transaction() as session:
+        group_community = await ctx.store.communities.find(session, event.platform, group)
+        requester = (
+            await ctx.store.members.find(session, group_community.id, user)
+            if group_community
+            else None
+        )
+        presser = (
+            await ctx.store.members.find(session, group_community.id, event.sender.id)
+            if group_community
+            else None
+        )
+    if group_community is None or requester is None:
+        return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
+    # The decision belongs to the operators of the group being joined, not of the log chat.
+    held = set(await _roles_in(ctx, event.platform, group, event.sender.id, presser))
+    if not allowed(held, OPERATORS):
         return [AnswerButton(**answer, text=ctx.say("gates.not_for_you").plain())]
+    outcome = "approved" if verdict == "y" else "declined"
+    async with ctx.store.transaction() as session:
+        decided = await ctx.store.gates.resolve(
+            session, group_community.id, requester.id, REQUEST, outcome
+        )
+        if decided is not None:
+            await ctx.store.audit.add(
+                session,
+                community_id=group_community.id,
+                actor_member_id=presser.id if presser else None,
+                target_member_id=requester.id,
+                action=f"gate.{outcome}",
+                now=ctx.now,
+            )
+    if decided is None:  # decided already (another operator, another button)
+        return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
     where = {"platform": event.platform, "chat_id": group}
     decision: Action = (
         ApproveJoin(**where, user_id=user) if verdict == "y" else DeclineJoin(**where, user_id=user)
     )
-    async with ctx.store.transaction() as session:
-        await ctx.audit(session, "gate.approve" if verdict == "y" else "gate.decline", user=user)
-    note = ctx.say("gates.approved" if verdict == "y" else "gates.declined").plain()
+    note = ctx.say(f"gates.{outcome}").plain()
     actions: list[Action] = [decision, AnswerButton(**answer, text=note)]
     if event.message_id:
         actions.append(Delete(**_here(ctx), message_id=event.message_id))
     return actions
+
+
+async def _roles_in(
+    ctx: Context, platform: str, chat_id: str, user_id: str, member: MemberInfo | None
+) -> set[Role]:
+    """A user's roles in another chat of the same platform (owner, admin there, granted)."""
+    held: set[Role] = set()
+    if (platform, user_id) in owner_keys(ctx.settings.owners.ids):
+        held.add(Role.OWNER)
+    if await ctx.dispatcher.is_admin(platform, chat_id, user_id):
+        held.add(Role.ADMIN)
+    if member is not None:
+        async with ctx.store.transaction() as session:
+            held |= {Role(r) for r in await ctx.store.roles.of_member(session, member.id)}
+    return held
 
 
 @feature.command("gate", args=[Arg("mode", "choice", required=False, choices=MODES)])

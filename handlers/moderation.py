@@ -9,8 +9,19 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from bot.actions import Action, Ban, Delete, Kick, Reply, Restrict, Send, Unban, Unrestrict
-from bot.context import Context
+from bot.actions import (
+    Action,
+    Ban,
+    DeclineReason,
+    Delete,
+    Kick,
+    Reply,
+    Restrict,
+    Send,
+    Unban,
+    Unrestrict,
+)
+from bot.context import Context, TickContext
 from bot.events import MessageEvent
 from bot.features import Arg, Feature
 from bot.permissions import Role
@@ -22,6 +33,8 @@ __all__ = ["feature", "log_chat", "punish", "warn"]
 feature = Feature("moderation")
 
 MOD = [Role.MODERATOR]
+UNBAN = "unban"
+APPEAL_COOLDOWN = timedelta(hours=1)  # a scheduled unban, kept with the entry-gate challenges
 EVIDENCE = 300
 
 
@@ -98,19 +111,33 @@ async def warn(
         from bot.clock import parse_duration
 
         duration = parse_duration(step.duration) if step.duration else None
-        actions += punish(ctx, target, step.action, duration)
-        actions.append(
-            ctx.send(
-                f"moderation.ladder_{step.action}",
-                member=ctx.address(target),
-                count=count,
-                duration=_duration_text(ctx, duration),
+        declined = await act(ctx, punish(ctx, target, step.action, duration))
+        if declined is not None:
+            actions.append(declined)
+        else:
+            actions.append(
+                ctx.send(
+                    f"moderation.ladder_{step.action}",
+                    member=ctx.address(target),
+                    count=count,
+                    duration=_duration_text(ctx, duration),
+                )
             )
-        )
-        actions += to_log(
-            ctx, "log.ladder", member=target.display_name, action=step.action, count=count
-        )
+            actions += to_log(
+                ctx, "log.ladder", member=target.display_name, action=step.action, count=count
+            )
     return actions
+
+
+async def act(ctx: Context, actions: list[Action]) -> Reply | None:
+    """Perform platform actions now, in order; a refusal becomes the persona's explanation
+    and nothing is announced, logged or audited as done."""
+    for action in actions:
+        result = await ctx.perform(action)
+        if not result.ok:
+            reason = (result.reason or DeclineReason.FAILED).value
+            return ctx.reply(f"declined.{reason}", private=True, right=result.detail or action.kind)
+    return None
 
 
 def _ladder_step(ctx: Context, count: int) -> Any:
@@ -151,44 +178,28 @@ async def mute(ctx: Context) -> list[Action] | Reply:
     if refusal := await _refuse_operator(ctx, target):
         return refusal
     duration: timedelta | None = ctx.args["duration"]
-    reason = _reason(ctx)
+    reason, shown = _reason(ctx), _duration_text(ctx, duration)
+    if declined := await act(ctx, punish(ctx, target, "mute", duration)):
+        return declined
     async with ctx.store.transaction() as session:
-        await ctx.audit(
-            session,
-            "mute",
-            target=target,
-            reason=reason,
-            seconds=duration and duration.total_seconds(),
-        )
-    said = ctx.reply(
-        "moderation.muted",
-        member=ctx.address(target),
-        duration=_duration_text(ctx, duration),
-        reason=reason,
-    )
+        seconds = duration and duration.total_seconds()
+        await ctx.audit(session, "mute", target=target, reason=reason, seconds=seconds)
+    said = ctx.reply("moderation.muted", member=ctx.address(target), duration=shown, reason=reason)
     return [
-        *punish(ctx, target, "mute", duration),
         said,
-        *to_log(
-            ctx,
-            "log.muted",
-            member=target.display_name,
-            reason=reason,
-            duration=_duration_text(ctx, duration),
-        ),
+        *to_log(ctx, "log.muted", member=target.display_name, reason=reason, duration=shown),
     ]
 
 
 @feature.command("unmute", roles=MOD, args=[Arg("member", "member")])
-async def unmute(ctx: Context) -> list[Action]:
+async def unmute(ctx: Context) -> list[Action] | Reply:
     target: MemberInfo = ctx.args["member"]
+    if declined := await act(ctx, [Unrestrict(**_here(ctx), user_id=target.platform_user_id)]):
+        return declined
     async with ctx.store.transaction() as session:
         await ctx.audit(session, "unmute", target=target)
-    return [
-        Unrestrict(**_here(ctx), user_id=target.platform_user_id),
-        ctx.reply("moderation.unmuted", member=ctx.address(target)),
-        *to_log(ctx, "log.unmuted", member=target.display_name),
-    ]
+    said = ctx.reply("moderation.unmuted", member=ctx.address(target))
+    return [said, *to_log(ctx, "log.unmuted", member=target.display_name)]
 
 
 @feature.command(
@@ -205,44 +216,66 @@ async def ban(ctx: Context) -> list[Action] | Reply:
     if refusal := await _refuse_operator(ctx, target):
         return refusal
     duration: timedelta | None = ctx.args["duration"]
-    reason = _reason(ctx)
+    reason, shown = _reason(ctx), _duration_text(ctx, duration)
+    if declined := await act(ctx, punish(ctx, target, "ban", duration)):
+        return declined
     async with ctx.store.transaction() as session:
-        await ctx.audit(
-            session,
-            "ban",
-            target=target,
-            reason=reason,
-            seconds=duration and duration.total_seconds(),
-        )
-    said = ctx.reply(
-        "moderation.banned",
-        member=target.display_name,
-        duration=_duration_text(ctx, duration),
-        reason=reason,
-    )
+        seconds = duration and duration.total_seconds()
+        await ctx.audit(session, "ban", target=target, reason=reason, seconds=seconds)
+        if duration is not None:
+            # Durable: the unban happens after a restart too, on every platform (Discord
+            # bans have no end of their own).
+            await ctx.store.gates.open(
+                session, ctx.community.id, target.id, UNBAN, ctx.now, ctx.now + duration
+            )
+    said = ctx.reply("moderation.banned", member=target.display_name, duration=shown, reason=reason)
     return [
-        *punish(ctx, target, "ban", duration),
         said,
-        *to_log(
-            ctx,
-            "log.banned",
-            member=target.display_name,
-            reason=reason,
-            duration=_duration_text(ctx, duration),
-        ),
+        *to_log(ctx, "log.banned", member=target.display_name, reason=reason, duration=shown),
     ]
+
+
+@feature.tick("scheduled-unbans", every=timedelta(minutes=1))
+async def lift_expired_bans(ctx: TickContext) -> int:
+    """Bans with a duration end here, exactly once; a refused unban is tried again later."""
+    async with ctx.store.transaction() as session:
+        due = await ctx.store.gates.due(session, UNBAN, ctx.now)
+    lifted = 0
+    for ban_row in due:
+        async with ctx.store.transaction() as session:
+            if not await ctx.store.gates.transition(session, ban_row.id, "pending", "lifting"):
+                continue
+        result = await ctx.perform(
+            Unban(
+                platform=ban_row.platform, chat_id=ban_row.chat_id, user_id=ban_row.platform_user_id
+            )
+        )
+        async with ctx.store.transaction() as session:
+            outcome = "passed" if result.ok else "pending"
+            await ctx.store.gates.transition(session, ban_row.id, "lifting", outcome)
+            if result.ok:
+                await ctx.store.audit.add(
+                    session,
+                    community_id=ban_row.community_id,
+                    actor_member_id=None,
+                    target_member_id=ban_row.member_id,
+                    action="unban.scheduled",
+                    now=ctx.now,
+                )
+        lifted += result.ok
+    return lifted
 
 
 @feature.command("unban", roles=MOD, args=[Arg("member", "member", include_left=True)])
-async def unban(ctx: Context) -> list[Action]:
+async def unban(ctx: Context) -> list[Action] | Reply:
     target: MemberInfo = ctx.args["member"]
+    if declined := await act(ctx, [Unban(**_here(ctx), user_id=target.platform_user_id)]):
+        return declined
     async with ctx.store.transaction() as session:
+        await ctx.store.gates.resolve(session, ctx.community.id, target.id, UNBAN, "passed")
         await ctx.audit(session, "unban", target=target)
-    return [
-        Unban(**_here(ctx), user_id=target.platform_user_id),
-        ctx.reply("moderation.unbanned", member=target.display_name),
-        *to_log(ctx, "log.unbanned", member=target.display_name),
-    ]
+    said = ctx.reply("moderation.unbanned", member=target.display_name)
+    return [said, *to_log(ctx, "log.unbanned", member=target.display_name)]
 
 
 @feature.command(
@@ -253,13 +286,12 @@ async def kick(ctx: Context) -> list[Action] | Reply:
     if refusal := await _refuse_operator(ctx, target):
         return refusal
     reason = _reason(ctx)
+    if declined := await act(ctx, [Kick(**_here(ctx), user_id=target.platform_user_id)]):
+        return declined
     async with ctx.store.transaction() as session:
         await ctx.audit(session, "kick", target=target, reason=reason)
-    return [
-        Kick(**_here(ctx), user_id=target.platform_user_id),
-        ctx.reply("moderation.kicked", member=target.display_name, reason=reason),
-        *to_log(ctx, "log.kicked", member=target.display_name, reason=reason),
-    ]
+    said = ctx.reply("moderation.kicked", member=target.display_name, reason=reason)
+    return [said, *to_log(ctx, "log.kicked", member=target.display_name, reason=reason)]
 
 
 @feature.command("del", roles=MOD)
@@ -278,6 +310,7 @@ async def delete(ctx: Context) -> list[Action] | Reply:
     return [
         Delete(**_here(ctx), message_id=event.reply_to.message_id),
         Delete(**_here(ctx), message_id=event.message_id),
+        *to_log(ctx, "log.deleted", text=event.reply_to.text[:EVIDENCE]),
     ]
 
 
@@ -287,7 +320,8 @@ async def approve(ctx: Context) -> Reply:
     async with ctx.store.transaction() as session:
         await ctx.store.members.set_approved(session, target.id, True)
         await ctx.audit(session, "approve", target=target)
-    return ctx.reply("moderation.approved", member=ctx.address(target))
+    said = ctx.reply("moderation.approved", member=ctx.address(target))
+    return [said, *to_log(ctx, "log.approved", member=target.display_name)]
 
 
 @feature.command("unapprove", roles=MOD, args=[Arg("member", "member")])
@@ -296,7 +330,8 @@ async def unapprove(ctx: Context) -> Reply:
     async with ctx.store.transaction() as session:
         await ctx.store.members.set_approved(session, target.id, False)
         await ctx.audit(session, "unapprove", target=target)
-    return ctx.reply("moderation.unapproved", member=ctx.address(target))
+    said = ctx.reply("moderation.unapproved", member=ctx.address(target))
+    return [said, *to_log(ctx, "log.unapproved", member=target.display_name)]
 
 
 @feature.command(
@@ -321,7 +356,8 @@ async def unwarn(ctx: Context) -> Reply:
             await ctx.audit(session, "unwarn", target=target, reason=taken.reason)
     if taken is None:
         return ctx.reply("moderation.no_warns", member=target.display_name)
-    return ctx.reply("moderation.unwarned", member=target.display_name, count=left)
+    said = ctx.reply("moderation.unwarned", member=target.display_name, count=left)
+    return [said, *to_log(ctx, "log.unwarned", member=target.display_name, count=left)]
 
 
 @feature.command("warns", args=[Arg("member", "member", required=False, include_left=True)])
@@ -356,18 +392,28 @@ async def resetwarns(ctx: Context) -> Reply:
     async with ctx.store.transaction() as session:
         cleared = await ctx.store.warns.revoke_all(session, target.id, ctx.now)
         await ctx.audit(session, "resetwarns", target=target, cleared=cleared)
-    return ctx.reply("moderation.warns_reset", member=target.display_name, count=cleared)
+    said = ctx.reply("moderation.warns_reset", member=target.display_name, count=cleared)
+    return [said, *to_log(ctx, "log.warns_reset", member=target.display_name, count=cleared)]
 
 
 @feature.command("appeal", args=[Arg("text", "text")])
 async def appeal(ctx: Context) -> list[Action] | Reply:
-    """A member asks the operators to reconsider; it goes to the log chat."""
+    """A member asks the operators to reconsider; it goes to the log chat. Only from the
+    group (a stranger in a private chat cannot reach the operators' chat), once an hour,
+    cut short."""
+    if ctx.is_private:
+        return ctx.reply("moderation.appeal_in_group", private=True)
     if log_chat(ctx) is None:
         return ctx.reply("moderation.no_log_chat", private=True)
     assert ctx.member is not None
-    text = str(ctx.args["text"])
+    text = str(ctx.args["text"])[:EVIDENCE]
     async with ctx.store.transaction() as session:
-        await ctx.audit(session, "appeal", target=ctx.member, text=text[:EVIDENCE])
+        recent = await ctx.store.audit.count_since(
+            session, ctx.community.id, ctx.member.id, "appeal", ctx.now - APPEAL_COOLDOWN
+        )
+        if recent:
+            return ctx.reply("moderation.appeal_wait", private=True)
+        await ctx.audit(session, "appeal", target=ctx.member, text=text)
     return [
         *to_log(ctx, "log.appeal", member=ctx.member.display_name, text=text),
         ctx.reply("moderation.appeal_sent", private=True),
@@ -396,6 +442,13 @@ async def setlog(ctx: Context) -> Reply:
     value = None if chat.lower() == "off" else chat
     if value is not None and not value.lstrip("-").isdigit():
         return ctx.reply("error.usage", private=True, usage=ctx.usage())
+    if value is not None and ctx.sender is not None:
+        # Proof of control: only an admin of the log chat may send this group's logs there.
+        owner = Role.OWNER in await ctx.roles()
+        if not owner and not await ctx.dispatcher.is_admin(
+            ctx.event.platform, value, ctx.sender.id
+        ):
+            return ctx.reply("moderation.log_not_admin", private=True, chat=value)
     async with ctx.store.transaction() as session:
         await ctx.store.communities.set_setting(
             session, ctx.community.id, "log_chat", value, ctx.now

@@ -37,6 +37,28 @@ class AuditRepo:
         )
         await session.flush()
 
+    async def count_since(
+        self,
+        session: AsyncSession,
+        community_id: int,
+        actor_member_id: int,
+        action: str,
+        since: datetime,
+    ) -> int:
+        from sqlalchemy import func
+
+        total = await session.execute(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(
+                AuditEntry.community_id == community_id,
+                AuditEntry.actor_member_id == actor_member_id,
+                AuditEntry.action == action,
+                AuditEntry.created_at >= since,
+            )
+        )
+        return int(total.scalar_one())
+
     async def recent(
         self, session: AsyncSession, community_id: int, limit: int = 20
     ) -> list[AuditEntry]:

@@ -128,11 +128,17 @@ class GateRepo:
             for g, c, m in rows.all()
         ]
 
-    async def fail(self, session: AsyncSession, challenge_id: int) -> bool:
-        """Claim an expired challenge for removal; ``False`` if someone else already did."""
+    async def transition(
+        self, session: AsyncSession, challenge_id: int, from_status: str, to_status: str
+    ) -> bool:
+        """Move a challenge on, exactly once: ``False`` if it was not in ``from_status``."""
         result = await session.execute(
             update(GateChallenge)
-            .where(GateChallenge.id == challenge_id, GateChallenge.status == PENDING)
-            .values(status=FAILED)
+            .where(GateChallenge.id == challenge_id, GateChallenge.status == from_status)
+            .values(status=to_status)
         )
         return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+    async def fail(self, session: AsyncSession, challenge_id: int) -> bool:
+        """Claim an expired challenge for removal; ``False`` if someone else already did."""
+        return await self.transition(session, challenge_id, PENDING, FAILED)

@@ -259,7 +259,7 @@ class TelegramPerformer:
             await self.bot.ban_chat_member(
                 chat,
                 int(action.user_id),
-                until_date=action.until,
+                until_date=_until(action.until),
                 revoke_messages=action.delete_recent_messages,
             )
             return ActionResult.done()

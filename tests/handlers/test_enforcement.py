@@ -123,3 +123,9 @@ async def test_mutes_from_filters_last_the_configured_time(sqlite_db, clock) -> 
     actions = await h.send(h.message("spam", user="Bob"))
     [mute] = [a for a in actions if isinstance(a, Restrict)]
     assert mute.until == clock.now() + timedelta(hours=2)
+
+
+async def test_members_from_before_the_bot_are_not_newcomers(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    h = harness_with(sqlite_db, clock, newcomer_hours=24)
+    # Veteran was never seen joining: first seen now, but not new to the group
+    assert await h.send(h.message("my site example.com", user="Veteran")) == []

@@ -99,3 +99,59 @@ async def test_gate_command(sqlite_db, clock) -> None:  # type: ignore[no-untype
     [done] = await h.say("/gate captcha")
     assert "captcha" in done
     assert any(isinstance(a, Restrict) for a in await h.send(h.join("Late")))
+
+
+async def test_only_the_groups_operators_decide_and_only_once(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    h = gated(sqlite_db, clock, mode="approval")
+    h.adapter.admins.add(("-100777", "id-logadmin"))  # runs the log chat, not the group
+    request = JoinRequest(
+        platform="fake",
+        update_key="jr2",
+        chat=h.chat("g1"),
+        sender=h.user("Cy"),
+        at=clock.now(),
+        member=h.user("Cy"),
+    )
+    [posted] = await h.send(request)
+    approve, decline = posted.buttons[0]
+    outsider = await h.send(h.press(approve.data, user="LogAdmin", chat="-100777"))
+    assert not [a for a in outsider if isinstance(a, ApproveJoin)]
+    first = await h.send(h.press(decline.data, user="Alice", chat="-100777"))
+    assert [a.kind for a in first if a.kind in ("approve_join", "decline_join")] == ["decline_join"]
+    second = await h.send(h.press(approve.data, user="Alice", chat="-100777"))
+    assert not [a for a in second if isinstance(a, ApproveJoin)]  # decided already
+
+
+async def test_a_refused_removal_is_retried_not_forgotten(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.actions import ActionResult, DeclineReason
+
+    h = gated(sqlite_db, clock, mode="captcha", captcha_minutes=5)
+    await h.send(h.join("Silent"))
+    clock.advance(timedelta(minutes=6))
+    tick = h.dispatcher.tick_context()
+    h.adapter.decline["kick"] = ActionResult.declined(
+        DeclineReason.MISSING_RIGHT, "can_restrict_members"
+    )
+    assert await remove_the_silent(tick) == 0
+    del h.adapter.decline["kick"]
+    h.adapter.actions.clear()
+    assert await remove_the_silent(tick) == 1  # the next tick removes them after all
+    assert [a.user_id for a in h.adapter.actions if isinstance(a, Kick)] == ["id-silent"]
+
+
+async def test_a_press_racing_the_timeout_resolves_once(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    h = gated(sqlite_db, clock, mode="captcha", captcha_minutes=5)
+    await h.send(h.join("Racer"))
+    clock.advance(timedelta(minutes=6))
+    h.adapter.actions.clear()
+    tick = h.dispatcher.tick_context()
+    results = await asyncio.gather(
+        remove_the_silent(tick),
+        h.dispatcher.handle(h.press("gate:id-racer", user="Racer")),
+        remove_the_silent(tick),
+    )
+    kicked = [a for a in h.adapter.actions if isinstance(a, Kick)]
+    let_in = [a for a in h.adapter.actions if isinstance(a, Unrestrict)]
+    assert len(kicked) + len(let_in) == 1, results

@@ -143,8 +143,8 @@ async def test_pardon_unwarn_reset_and_appeal_with_log_chat(sqlite_db, clock) ->
     assert "Bob" in none_left
     await h.send(h.message("/warn @Bob x"))
     await h.send(h.message("/warn @Bob y"))
-    [reset] = await h.say("/resetwarns @Bob")
-    assert "2" in reset
+    [reset, logged_reset] = await h.say("/resetwarns @Bob")
+    assert "2" in reset and "2" in logged_reset
     async with h.store.transaction() as s:
         actions = [
             e.action
@@ -158,7 +158,57 @@ async def test_setlog_and_no_log_chat(group: Harness) -> None:
     assert "管理员" in no_log or "日志" in no_log
     [refused] = await group.say("/setlog -100123", user="Mod")
     assert "管理员" in refused
+    [not_theirs] = await group.say("/setlog -100123")  # Alice does not run that chat
+    assert "-100123" in not_theirs
+    assert not [
+        a
+        for a in await group.send(group.message("/appeal please", user="Bob"))
+        if isinstance(a, Send) and a.chat_id == "-100123"
+    ]
+    group.adapter.admins.add(("-100123", "id-alice"))
     [ok] = await group.say("/setlog -100123")
-    assert "-100123" in ok
+    assert "-100123" in ok and ok != not_theirs
     actions = await group.send(group.message("/appeal please", user="Bob"))
     assert any(isinstance(a, Send) and a.chat_id == "-100123" for a in actions)
+    [wait] = await group.say("/appeal again", user="Bob")  # once an hour
+    assert wait
+    again = await group.send(group.message("/appeal again", user="Bob"))
+    assert not [a for a in again if isinstance(a, Send) and a.chat_id == "-100123"]
+    private = await group.send(
+        group.message("/appeal from outside", user="Stranger", private=True, chat="dm")
+    )
+    assert not [a for a in private if isinstance(a, Send) and a.chat_id == "-100123"]
+
+
+async def test_timed_bans_are_lifted_once_even_after_a_restart(group: Harness) -> None:
+    from handlers.moderation import lift_expired_bans
+
+    await group.send(group.message("/ban @Bob 1d spam", user="Mod"))
+    tick = group.dispatcher.tick_context()
+    assert await lift_expired_bans(tick) == 0
+    group.clock.advance(timedelta(days=1, minutes=1))
+    group.adapter.actions.clear()
+    assert await lift_expired_bans(tick) == 1
+    assert await lift_expired_bans(tick) == 0
+    assert [a.user_id for a in group.adapter.actions if isinstance(a, Unban)] == ["id-bob"]
+
+
+async def test_refused_punishments_are_not_announced(group: Harness) -> None:
+    from bot.actions import ActionResult, DeclineReason
+
+    group.adapter.decline["ban"] = ActionResult.declined(
+        DeclineReason.MISSING_RIGHT, "can_restrict_members"
+    )
+    actions = await group.send(group.message("/ban @Bob 1d spam", user="Mod"))
+    texts = [a.text.plain() for a in actions if hasattr(a, "text")]
+    assert len(texts) == 1 and "can_restrict_members" in texts[0]
+    async with group.store.transaction() as s:
+        bans = [e for e in (await s.execute(select(AuditEntry))).scalars() if e.action == "ban"]
+    assert bans == []
+
+
+async def test_in_a_reply_a_number_is_not_an_id(group: Harness) -> None:
+    actions = await group.send(
+        group.message("/warn 100000 yuan scam", user="Mod", reply_to=group.user("Bob"))
+    )
+    assert any("Bob" in a.text.plain() for a in actions if hasattr(a, "text"))
