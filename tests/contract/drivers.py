@@ -57,6 +57,7 @@ class Driver(Protocol):
     async def say(self, who: Person, text: str) -> Seen: ...
     async def say_again(self) -> Seen: ...
     async def join(self, who: Person) -> Seen: ...
+    async def press(self, who: Person, data: str) -> Seen: ...
     async def stop(self) -> None: ...
 
 
@@ -175,7 +176,9 @@ class TelegramDriver:
         seen.deleted = len(self.fake.calls_to("deleteMessage")) - deleted
         for method, name in self._PUNISHMENTS:
             for call in self.fake.calls_to(method)[punished[method] :]:
-                seen.punished.append((name, str(call.user_id)))
+                permissions = str(call.params.get("permissions", "")).lower()
+                lifted = name == "mute" and "'can_send_messages': true" in permissions
+                seen.punished.append(("unmute" if lifted else name, str(call.user_id)))
 
     async def _step(self, update: dict[str, Any]) -> Seen:
         before = len(self.fake.calls_to("sendMessage"))
@@ -221,6 +224,12 @@ class TelegramDriver:
             first_name=who.name,
             username=who.username,
         )
+        return await self._step(update)
+
+    async def press(self, who: Person, data: str) -> Seen:
+        from tests.adapters.telegram import fake_bot_api as tg
+
+        update = tg.callback_query(self.group, int(self.user_id(who)), data, first_name=who.name)
         return await self._step(update)
 
     async def stop(self) -> None:
@@ -306,8 +315,10 @@ class DiscordDriver:
         for request in self.fake.requests_to("PATCH", rf"/guilds/{self.guild}/members/\d+")[
             marks[1] :
         ]:
-            if (request.json or {}).get("communication_disabled_until"):
-                seen.punished.append(("mute", request.path.rsplit("/", 1)[1]))
+            body = request.json or {}
+            if "communication_disabled_until" in body:
+                kind = "mute" if body["communication_disabled_until"] else "unmute"
+                seen.punished.append((kind, request.path.rsplit("/", 1)[1]))
         for request in self.fake.requests_to("PUT", rf"/guilds/{self.guild}/bans/\d+")[marks[2] :]:
             seen.punished.append(("ban", request.path.rsplit("/", 1)[1]))
 
@@ -370,3 +381,9 @@ class DiscordDriver:
             await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), 20)
             self.patch()
         await self.fake.stop()
+
+    async def press(self, who: Person, data: str) -> Seen:
+        author = int(self.user_id(who))
+        return await self._step(
+            lambda: self.fake.send_button(self.guild, self.channel, author, data, message_id=1)
+        )

@@ -51,3 +51,29 @@ async def test_the_warn_ladder(platform: Platform) -> None:
     assert first.punished == [] and "rude" in first.texts[0]
     second = await platform.say(ANN, "/warn @bob rude again")
     assert second.punished == [("mute", platform.user_id(BOB))]
+
+
+NEWBIE = Person(5, "Newbie", "newbie")
+
+
+async def test_the_captcha_gate(platform: Platform) -> None:
+    await platform.start(gates={"mode": "captcha"})
+    joined = await platform.join(NEWBIE)
+    uid = platform.user_id(NEWBIE)
+    assert joined.punished == [("mute", uid)]
+    [question] = joined.texts
+    assert "Newbie" in question
+    stranger = await platform.press(BOB, f"gate:{uid}")
+    assert stranger.punished == []
+    passed = await platform.press(NEWBIE, f"gate:{uid}")
+    assert passed.punished == [("unmute", uid)]
+    assert any("/rules" in text for text in passed.texts)  # the welcome comes now
+
+
+async def test_flooding_costs_a_mute(platform: Platform) -> None:
+    flood = {"flood_messages": 2, "flood_seconds": 60, "flood_action": "mute"}
+    await platform.start(members=(BOB,), rules=flood)
+    assert (await platform.say(BOB, "one")).punished == []
+    assert (await platform.say(BOB, "two")).punished == []
+    third = await platform.say(BOB, "three")
+    assert third.deleted == 1 and third.punished == [("mute", platform.user_id(BOB))]
