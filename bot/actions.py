@@ -21,6 +21,7 @@ __all__ = [
     "DeclineReason",
     "Delete",
     "Edit",
+    "GrantRole",
     "Kick",
     "Pin",
     "Reply",
@@ -139,6 +140,13 @@ class AnswerButton(_ChatAction):
     alert: bool = False
 
 
+class GrantRole(_MemberAction):
+    """Give a member a platform role (Discord); ``role_id`` is the platform's id."""
+
+    kind: Literal["grant_role"] = "grant_role"
+    role_id: str
+
+
 class ApproveJoin(_MemberAction):
     kind: Literal["approve_join"] = "approve_join"
 
@@ -161,6 +169,7 @@ Action = Annotated[
     | SendPoll
     | StopPoll
     | AnswerButton
+    | GrantRole
     | ApproveJoin
     | DeclineJoin,
     Field(discriminator="kind"),

@@ -184,8 +184,12 @@ class GateSettings(_Section):
     """Entry gates (入群门槛): who gets in, and how."""
 
     #: open | captcha (press "I have read the rules" in time) | approval (operators decide
-    #: join requests with buttons in the log chat).
-    mode: Literal["open", "captcha", "approval"] = "open"
+    #: join requests with buttons in the log chat) | invite_code (a code from /invite).
+    mode: Literal["open", "captcha", "approval", "invite_code"] = "open"
+    #: Minutes a Telegram join request waits for its invite code (the private chat lasts 5).
+    code_minutes: int = Field(5, ge=1, le=60)
+    #: Discord: the role a valid invite code (``/code CODE``) grants. Empty: none.
+    member_role: str = ""
     #: Minutes a newcomer has to pass the captcha before being removed.
     captcha_minutes: int = Field(5, ge=1, le=1440)
     #: Raid guard: more than ``raid_joins`` joins in ``raid_seconds`` switch the gate to

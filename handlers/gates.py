@@ -7,6 +7,7 @@ the newcomer afterwards, exactly once.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import defaultdict, deque
 from datetime import timedelta
@@ -20,15 +21,18 @@ from bot.actions import (
     Button,
     DeclineJoin,
     Delete,
+    GrantRole,
     Kick,
     Restrict,
     Send,
     Unrestrict,
 )
+from bot.clock import parse_duration
 from bot.context import Context, TickContext
 from bot.events import ButtonPressed, JoinRequest, MemberJoined
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed, owner_keys
+from bot.richtext import Code, RichText
 from handlers.greetings import welcome_message
 from handlers.moderation import log_chat, to_log
 from storage.members import MemberInfo
@@ -37,8 +41,11 @@ __all__ = ["feature", "gate_mode"]
 
 feature = Feature("gates")
 
-CAPTCHA, REQUEST = "captcha", "request"
-MODES = ("open", "captcha", "approval")
+CAPTCHA, REQUEST, CODE = "captcha", "request", "code"
+MODES = ("open", "captcha", "approval", "invite_code")
+#: Codes are easy to read aloud and type: no 0/O, 1/I/L.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
 OPERATORS = [Role.MODERATOR]
 
 
@@ -191,6 +198,8 @@ async def remove_the_silent(ctx: TickContext) -> int:
 async def on_request(ctx: Context) -> list[Action]:
     event = ctx.event
     assert isinstance(event, JoinRequest)
+    if gate_mode(ctx) == "invite_code":
+        return await _ask_for_code(ctx, event)
     if gate_mode(ctx) != "approval":
         return []
     user, group = event.member.id, event.chat.id
@@ -304,3 +313,141 @@ async def gate(ctx: Context) -> Any:
         await ctx.store.communities.set_setting(session, ctx.community.id, "gate", mode, ctx.now)
         await ctx.audit(session, "gate.mode", mode=mode)
     return ctx.reply("gates.mode_set", mode=ctx.say(f"gates.mode_name.{mode}").plain())
+
+
+# -- invite codes -------------------------------------------------------------------------------
+
+
+async def _ask_for_code(ctx: Context, event: JoinRequest) -> list[Action]:
+    """Telegram: the requester may be written to privately for a few minutes; ask for a code."""
+    assert ctx.member is not None
+    minutes = ctx.settings.gates.code_minutes
+    async with ctx.store.transaction() as session:
+        await ctx.store.gates.open(
+            session,
+            ctx.community.id,
+            ctx.member.id,
+            CODE,
+            ctx.now,
+            ctx.now + timedelta(minutes=minutes),
+        )
+    if not event.private_chat_id:
+        return []
+    text = ctx.say("gates.code_ask", group=ctx.community.title or "", minutes=minutes)
+    return [Send(platform=event.platform, chat_id=event.private_chat_id, text=text)]
+
+
+def _new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+@feature.command(
+    "invite",
+    roles=[Role.ADMIN],
+    args=[
+        Arg("op", "choice", choices=("create", "list", "revoke")),
+        Arg("rest", "text", required=False),
+    ],
+)
+async def invite(ctx: Context) -> Any:
+    """``/invite create [uses=N] [expires=7d]``, ``/invite list``, ``/invite revoke CODE``."""
+    op, rest = ctx.args["op"], str(ctx.args["rest"] or "")
+    if op == "list":
+        async with ctx.store.transaction() as session:
+            codes = await ctx.store.invites.active(session, ctx.community.id, ctx.now)
+        if not codes:
+            return ctx.reply("gates.codes_none", private=True)
+        lines = [ctx.say("gates.codes_header")]
+        unlimited = ctx.say("gates.unlimited").plain()
+        for item in codes:
+            expires = (
+                item.expires_at.astimezone(ctx.zone).strftime("%Y-%m-%d %H:%M")
+                if item.expires_at
+                else unlimited
+            )
+            uses = str(item.uses_left) if item.uses_left is not None else unlimited
+            lines.append(
+                ctx.say("gates.codes_line", code=Code(text=item.code), uses=uses, expires=expires)
+            )
+        return ctx.reply_text(RichText.join(lines), private=True)
+    if op == "revoke":
+        code = rest.strip().upper()
+        async with ctx.store.transaction() as session:
+            done = await ctx.store.invites.revoke(session, ctx.community.id, code)
+            if done:
+                await ctx.audit(session, "invite.revoke", code=code)
+        return ctx.reply(
+            "gates.code_revoked" if done else "gates.code_unknown", private=True, code=code
+        )
+    uses: int | None = None
+    expires_in: timedelta | None = None
+    for token in rest.split():
+        key, _, value = token.partition("=")
+        if key == "uses" and value.isascii() and value.isdigit() and 0 < int(value) <= 100000:
+            uses = int(value)
+        elif key == "expires" and (parsed := parse_duration(value)) is not None:
+            expires_in = parsed
+        else:
+            return ctx.reply("error.usage", private=True, usage=ctx.usage())
+    code = _new_code()
+    async with ctx.store.transaction() as session:
+        until = ctx.now + expires_in if expires_in else None
+        await ctx.store.invites.create(session, ctx.community.id, code, uses, until, ctx.now)
+        await ctx.audit(session, "invite.create", code=code, uses=uses)
+    return ctx.reply("gates.code_created", private=True, code=Code(text=code))
+
+
+@feature.command("code", args=[Arg("code", "word")])
+async def enter_code(ctx: Context) -> Any:
+    """Telegram: sent privately, it approves your pending join request. Discord: in the
+    server, it grants the member role."""
+    code = str(ctx.args["code"]).strip().upper()
+    assert ctx.sender is not None
+    if ctx.is_private:
+        async with ctx.store.transaction() as session:
+            waiting = await ctx.store.invites.pending_for(
+                session, ctx.event.platform, ctx.sender.id, CODE, ctx.now
+            )
+            for community_id, chat_id, member_id in waiting:
+                if await ctx.store.invites.use(session, community_id, code, ctx.now):
+                    await ctx.store.gates.resolve(session, community_id, member_id, CODE, "passed")
+                    await ctx.store.audit.add(
+                        session,
+                        community_id=community_id,
+                        actor_member_id=member_id,
+                        action="invite.used",
+                        now=ctx.now,
+                        detail={"code": code},
+                    )
+                    approve = ApproveJoin(
+                        platform=ctx.event.platform, chat_id=chat_id, user_id=ctx.sender.id
+                    )
+                    return [approve, ctx.reply("gates.code_ok")]
+        return ctx.reply("gates.code_bad" if waiting else "gates.code_nothing")
+    role = ctx.settings.gates.member_role
+    if gate_mode(ctx) != "invite_code" or not role:
+        return ctx.reply("gates.code_nothing", private=True)
+    async with ctx.store.transaction() as session:
+        valid = await ctx.store.invites.use(session, ctx.community.id, code, ctx.now)
+        if valid:
+            await ctx.audit(session, "invite.used", code=code)
+    if not valid:
+        return ctx.reply("gates.code_bad", private=True)
+    grant = GrantRole(**_here(ctx), user_id=ctx.sender.id, role_id=role)
+    return [grant, ctx.reply("gates.code_ok", private=True)]
+
+
+@feature.tick("code-timeouts", every=timedelta(seconds=30))
+async def decline_codeless(ctx: TickContext) -> int:
+    """Join requests whose code never came are declined, once each."""
+    async with ctx.store.transaction() as session:
+        due = await ctx.store.gates.due(session, CODE, ctx.now)
+    declined = 0
+    for request in due:
+        async with ctx.store.transaction() as session:
+            if not await ctx.store.gates.fail(session, request.id):
+                continue
+        where = {"platform": request.platform, "chat_id": request.chat_id}
+        if (await ctx.perform(DeclineJoin(**where, user_id=request.platform_user_id))).ok:
+            declined += 1
+    return declined

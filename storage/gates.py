@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
-from storage.models import Community, GateChallenge, Member
+from storage.models import Community, GateChallenge, InviteCode, Member
 
-__all__ = ["DueChallenge", "GateRepo"]
+__all__ = ["CodeInfo", "DueChallenge", "GateRepo", "InviteRepo"]
 
 PENDING, PASSED, FAILED = "pending", "passed", "failed"
 
@@ -142,3 +142,95 @@ class GateRepo:
     async def fail(self, session: AsyncSession, challenge_id: int) -> bool:
         """Claim an expired challenge for removal; ``False`` if someone else already did."""
         return await self.transition(session, challenge_id, PENDING, FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeInfo:
+    code: str
+    uses_left: int | None
+    expires_at: datetime | None
+
+
+class InviteRepo:
+    """Invite codes. Using one is a single guarded update, so N uses stay N under any load."""
+
+    async def create(
+        self,
+        session: AsyncSession,
+        community_id: int,
+        code: str,
+        uses: int | None,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> None:
+        session.add(
+            InviteCode(
+                community_id=community_id,
+                code=code,
+                uses_left=uses,
+                expires_at=expires_at,
+                revoked=False,
+                created_at=now,
+            )
+        )
+        await session.flush()
+
+    async def active(
+        self, session: AsyncSession, community_id: int, now: datetime
+    ) -> list[CodeInfo]:
+        rows = await session.execute(
+            select(InviteCode)
+            .where(
+                InviteCode.community_id == community_id,
+                InviteCode.revoked.is_(False),
+                (InviteCode.expires_at.is_(None)) | (InviteCode.expires_at > now),
+                (InviteCode.uses_left.is_(None)) | (InviteCode.uses_left > 0),
+            )
+            .order_by(InviteCode.id)
+        )
+        return [CodeInfo(c.code, c.uses_left, c.expires_at) for c in rows.scalars()]
+
+    async def revoke(self, session: AsyncSession, community_id: int, code: str) -> bool:
+        result = await session.execute(
+            update(InviteCode)
+            .where(InviteCode.community_id == community_id, InviteCode.code == code)
+            .values(revoked=True)
+        )
+        return (result.rowcount or 0) > 0  # type: ignore[attr-defined]
+
+    async def use(self, session: AsyncSession, community_id: int, code: str, now: datetime) -> bool:
+        """Spend one use of a valid code of this community; ``False`` if it is not valid."""
+        result = await session.execute(
+            update(InviteCode)
+            .where(
+                InviteCode.community_id == community_id,
+                InviteCode.code == code,
+                InviteCode.revoked.is_(False),
+                (InviteCode.expires_at.is_(None)) | (InviteCode.expires_at > now),
+                (InviteCode.uses_left.is_(None)) | (InviteCode.uses_left > 0),
+            )
+            .values(
+                uses_left=case(
+                    (InviteCode.uses_left.is_(None), None), else_=InviteCode.uses_left - 1
+                )
+            )
+        )
+        return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+    async def pending_for(
+        self, session: AsyncSession, platform: str, user_id: str, kind: str, now: datetime
+    ) -> list[tuple[int, str, int]]:
+        """(community id, chat id, member id) where this user waits on a ``kind`` challenge."""
+        rows = await session.execute(
+            select(Community.id, Community.chat_id, Member.id)
+            .join(Member, Member.community_id == Community.id)
+            .join(GateChallenge, GateChallenge.member_id == Member.id)
+            .where(
+                Community.platform == platform,
+                Member.platform_user_id == user_id,
+                GateChallenge.kind == kind,
+                GateChallenge.status == PENDING,
+                GateChallenge.expires_at > now,
+            )
+        )
+        return [(int(c), str(chat), int(m)) for c, chat, m in rows.all()]

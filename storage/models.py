@@ -33,6 +33,7 @@ __all__ = [
     "CommunityRule",
     "Filter",
     "GateChallenge",
+    "InviteCode",
     "Member",
     "MemberRole",
     "Person",
@@ -270,3 +271,18 @@ class GateChallenge(Base):
     message_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class InviteCode(Base):
+    """A code operators hand out; entering it lets a member in (``invite_code`` gate)."""
+
+    __tablename__ = "invite_codes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    #: ``None``: any number of uses.
+    uses_left: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[datetime | None]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]

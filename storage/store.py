@@ -5,7 +5,7 @@ from __future__ import annotations
 from storage.audit import AuditRepo
 from storage.communities import CommunityRepo
 from storage.db import Database
-from storage.gates import GateRepo
+from storage.gates import GateRepo, InviteRepo
 from storage.members import MemberRepo
 from storage.moderation import FilterRepo, WarnRepo
 from storage.roles import RoleRepo
@@ -27,6 +27,7 @@ class Store:
         self.warns = WarnRepo()
         self.filters = FilterRepo(db)
         self.gates = GateRepo(db)
+        self.invites = InviteRepo()
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""

@@ -31,6 +31,7 @@ from bot.actions import (
     DeclineReason,
     Delete,
     Edit,
+    GrantRole,
     Kick,
     Pin,
     Reply,
@@ -59,6 +60,7 @@ RIGHTS: dict[type, str] = {
     Unban: "ban_members",
     Kick: "kick_members",
     Pin: "pin_messages",
+    GrantRole: "manage_roles",
 }
 _SENDS = (Reply, Send, SendPoll)
 #: Interaction tokens last 15 minutes.
@@ -311,6 +313,10 @@ class DiscordPerformer:
             return ActionResult.done()
         if isinstance(action, Kick):
             await guild.kick(user)
+            return ActionResult.done()
+        if isinstance(action, GrantRole):
+            member = guild.get_member(user.id) or await guild.fetch_member(user.id)
+            await member.add_roles(discord.Object(int(action.role_id)))
             return ActionResult.done()
         return ActionResult.declined(DeclineReason.UNSUPPORTED, action.kind)
 

@@ -155,3 +155,57 @@ async def test_a_press_racing_the_timeout_resolves_once(sqlite_db, clock) -> Non
     kicked = [a for a in h.adapter.actions if isinstance(a, Kick)]
     let_in = [a for a in h.adapter.actions if isinstance(a, Unrestrict)]
     assert len(kicked) + len(let_in) == 1, results
+
+
+async def test_invite_codes_on_telegram_join_requests(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    from handlers.gates import decline_codeless
+
+    h = gated(sqlite_db, clock, mode="invite_code")
+    [refused] = await h.say("/invite create", user="Bob")
+    assert "管理员" in refused
+    [created] = await h.send(h.message("/invite create uses=1 expires=7d"))
+    code = next(seg.text for seg in created.text if seg.kind == "code")  # type: ignore[union-attr]
+    [listing] = await h.say("/invite list")
+    assert code in listing and "1" in listing
+
+    def request(name: str, key: str) -> JoinRequest:
+        user = h.user(name)
+        return JoinRequest(
+            platform="fake",
+            update_key=key,
+            chat=h.chat("g1"),
+            sender=user,
+            at=clock.now(),
+            member=user,
+            private_chat_id=f"dm-{name.lower()}",
+        )
+
+    [asked] = await h.send(request("Cy", "jr-cy"))
+    assert asked.chat_id == "dm-cy" and "/code" in asked.text.plain()  # type: ignore[union-attr]
+    wrong = await h.send(h.message("/code WRONG123", user="Cy", private=True, chat="dm-cy"))
+    assert not [a for a in wrong if isinstance(a, ApproveJoin)]
+    right = await h.send(h.message(f"/code {code.lower()}", user="Cy", private=True, chat="dm-cy"))
+    [approval] = [a for a in right if isinstance(a, ApproveJoin)]
+    assert (approval.chat_id, approval.user_id) == ("g1", "id-cy")
+    await h.send(request("Dee", "jr-dee"))
+    used_up = await h.send(h.message(f"/code {code}", user="Dee", private=True, chat="dm-dee"))
+    assert not [a for a in used_up if isinstance(a, ApproveJoin)]  # one use only
+    clock.advance(timedelta(minutes=6))
+    h.adapter.actions.clear()
+    assert await decline_codeless(h.dispatcher.tick_context()) == 1  # Dee's request times out
+    assert [a.user_id for a in h.adapter.actions if a.kind == "decline_join"] == ["id-dee"]
+    [revoked] = await h.say(f"/invite revoke {code}")
+    assert code in revoked
+
+
+async def test_invite_codes_on_discord_grant_the_member_role(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.actions import GrantRole
+
+    h = gated(sqlite_db, clock, mode="invite_code", member_role="999")
+    [created] = await h.send(h.message("/invite create"))
+    code = next(seg.text for seg in created.text if seg.kind == "code")  # type: ignore[union-attr]
+    granted = await h.send(h.message(f"/code {code}", user="Newbie"))
+    [grant] = [a for a in granted if isinstance(a, GrantRole)]
+    assert (grant.user_id, grant.role_id) == ("id-newbie", "999")
+    bad = await h.send(h.message("/code NOPE2345", user="Other"))
+    assert not [a for a in bad if isinstance(a, GrantRole)]

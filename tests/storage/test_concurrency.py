@@ -107,3 +107,20 @@ async def test_batched_bookkeeping_under_concurrency(store: Store, clock: FakeCl
         members = (await s.execute(select(Member))).scalars().all()
     assert len(members) == 21  # 7 senders seen in 3 groups
     assert all(m.last_active_at == clock.now() for m in members)
+
+
+async def test_an_invite_code_with_n_uses_admits_exactly_n(store: Store, clock: FakeClock) -> None:
+    async with store.transaction() as s:
+        c = await store.communities.ensure(
+            s, platform="fake", chat_id="g", chat_type="group", title=None, now=clock.now()
+        )
+        await store.invites.create(s, c.id, "CODE2345", 3, None, clock.now())
+
+    async def use() -> bool:
+        async with store.transaction() as s:
+            return await store.invites.use(s, c.id, "CODE2345", clock.now())
+
+    results = await asyncio.gather(*(use() for _ in range(TASKS)))
+    assert results.count(True) == 3
+    async with store.transaction() as s:
+        assert await store.invites.active(s, c.id, clock.now()) == []
