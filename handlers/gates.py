@@ -34,7 +34,7 @@ from bot.features import Arg, Feature
 from bot.permissions import Role, allowed, owner_keys
 from bot.richtext import Code, RichText
 from handlers.greetings import welcome_message
-from handlers.moderation import log_chat, to_log
+from handlers.moderation import log_chat, settle_due, settle_due_rows, to_log
 from storage.members import MemberInfo
 
 __all__ = ["feature", "gate_mode"]
@@ -160,35 +160,21 @@ async def on_press(ctx: Context) -> list[Action]:
 
 @feature.tick("gate-timeouts", every=timedelta(seconds=30))
 async def remove_the_silent(ctx: TickContext) -> int:
-    """Newcomers who did not pass in time are removed (really: kicked), once each."""
-    async with ctx.store.transaction() as session:
-        due = await ctx.store.gates.due(session, CAPTCHA, ctx.now)
-    removed = 0
-    for challenge in due:
-        async with ctx.store.transaction() as session:
-            # Claimed first, so a press or a second process cannot act on it meanwhile.
-            if not await ctx.store.gates.transition(session, challenge.id, "pending", "removing"):
-                continue
-        where = {"platform": challenge.platform, "chat_id": challenge.chat_id}
-        kicked = await ctx.perform(Kick(**where, user_id=challenge.platform_user_id))
-        async with ctx.store.transaction() as session:
-            # Not removed (no right, platform down): back to pending, the next tick retries.
-            outcome = "failed" if kicked.ok else "pending"
-            await ctx.store.gates.transition(session, challenge.id, "removing", outcome)
-            if kicked.ok:
-                await ctx.store.audit.add(
-                    session,
-                    community_id=challenge.community_id,
-                    actor_member_id=None,
-                    target_member_id=challenge.member_id,
-                    action="gate.timeout",
-                    now=ctx.now,
-                )
-        if kicked.ok:
-            removed += 1
-            if challenge.message_id:
-                await ctx.perform(Delete(**where, message_id=challenge.message_id))
-    return removed
+    """Newcomers who did not pass in time are removed (really: kicked), once each; a refused
+    removal (no right, platform down) is tried again on the next tick."""
+    removed = await settle_due_rows(
+        ctx,
+        CAPTCHA,
+        lambda row: Kick(platform=row.platform, chat_id=row.chat_id, user_id=row.platform_user_id),
+        outcome="failed",
+        audit_action="gate.timeout",
+    )
+    for row in removed:
+        if row.message_id:
+            await ctx.perform(
+                Delete(platform=row.platform, chat_id=row.chat_id, message_id=row.message_id)
+            )
+    return len(removed)
 
 
 # -- approval of join requests ------------------------------------------------------------------
@@ -440,14 +426,12 @@ async def enter_code(ctx: Context) -> Any:
 @feature.tick("code-timeouts", every=timedelta(seconds=30))
 async def decline_codeless(ctx: TickContext) -> int:
     """Join requests whose code never came are declined, once each."""
-    async with ctx.store.transaction() as session:
-        due = await ctx.store.gates.due(session, CODE, ctx.now)
-    declined = 0
-    for request in due:
-        async with ctx.store.transaction() as session:
-            if not await ctx.store.gates.fail(session, request.id):
-                continue
-        where = {"platform": request.platform, "chat_id": request.chat_id}
-        if (await ctx.perform(DeclineJoin(**where, user_id=request.platform_user_id))).ok:
-            declined += 1
-    return declined
+    return await settle_due(
+        ctx,
+        CODE,
+        lambda row: DeclineJoin(
+            platform=row.platform, chat_id=row.chat_id, user_id=row.platform_user_id
+        ),
+        outcome="failed",
+        audit_action="gate.code_timeout",
+    )

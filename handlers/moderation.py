@@ -6,6 +6,7 @@ mirrored (escaped, like everything) to the community's log chat when it has one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from bot.events import MessageEvent
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
+from storage.gates import DueChallenge
 from storage.members import MemberInfo
 
 __all__ = ["feature", "log_chat", "punish", "warn"]
@@ -238,32 +240,65 @@ async def ban(ctx: Context) -> list[Action] | Reply:
 @feature.tick("scheduled-unbans", every=timedelta(minutes=1))
 async def lift_expired_bans(ctx: TickContext) -> int:
     """Bans with a duration end here, exactly once; a refused unban is tried again later."""
+    return await settle_due(
+        ctx,
+        UNBAN,
+        lambda row: Unban(platform=row.platform, chat_id=row.chat_id, user_id=row.platform_user_id),
+        outcome="passed",
+        audit_action="unban.scheduled",
+    )
+
+
+async def settle_due(
+    ctx: TickContext,
+    kind: str,
+    make_action: Callable[[DueChallenge], Action],
+    *,
+    outcome: str,
+    audit_action: str,
+) -> int:
+    """Act on every due challenge of ``kind`` exactly once: claim it, act, and settle it as
+    ``outcome`` if the platform did it, or put it back for the next tick if it refused.
+    Returns how many were settled."""
+    return len(
+        await settle_due_rows(ctx, kind, make_action, outcome=outcome, audit_action=audit_action)
+    )
+
+
+async def settle_due_rows(
+    ctx: TickContext,
+    kind: str,
+    make_action: Callable[[DueChallenge], Action],
+    *,
+    outcome: str,
+    audit_action: str,
+) -> list[DueChallenge]:
+    """As ``settle_due``, returning the settled rows (for follow-ups such as clean-ups)."""
     async with ctx.store.transaction() as session:
-        due = await ctx.store.gates.due(session, UNBAN, ctx.now)
-    lifted = 0
-    for ban_row in due:
+        due = await ctx.store.gates.due(session, kind, ctx.now)
+    settled = []
+    for row in due:
         async with ctx.store.transaction() as session:
-            if not await ctx.store.gates.transition(session, ban_row.id, "pending", "lifting"):
+            # Claimed first, so a press or a second process cannot act on it meanwhile.
+            if not await ctx.store.gates.transition(session, row.id, "pending", "acting"):
                 continue
-        result = await ctx.perform(
-            Unban(
-                platform=ban_row.platform, chat_id=ban_row.chat_id, user_id=ban_row.platform_user_id
-            )
-        )
+        result = await ctx.perform(make_action(row))
         async with ctx.store.transaction() as session:
-            outcome = "passed" if result.ok else "pending"
-            await ctx.store.gates.transition(session, ban_row.id, "lifting", outcome)
+            await ctx.store.gates.transition(
+                session, row.id, "acting", outcome if result.ok else "pending"
+            )
             if result.ok:
                 await ctx.store.audit.add(
                     session,
-                    community_id=ban_row.community_id,
+                    community_id=row.community_id,
                     actor_member_id=None,
-                    target_member_id=ban_row.member_id,
-                    action="unban.scheduled",
+                    target_member_id=row.member_id,
+                    action=audit_action,
                     now=ctx.now,
                 )
-        lifted += result.ok
-    return lifted
+        if result.ok:
+            settled.append(row)
+    return settled
 
 
 @feature.command("unban", roles=MOD, args=[Arg("member", "member", include_left=True)])
