@@ -31,6 +31,8 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 db_app = typer.Typer(help="Manage the database schema (Alembic).", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
+ledger_app = typer.Typer(help="Check the points ledger.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
 
 #: What a missing or unreachable database raises (asyncpg's errors are OSError subclasses or
 #: wrapped by SQLAlchemy).
@@ -219,6 +221,39 @@ def db_current(config: ConfigOption = None) -> None:
     head = migrate.head()
     state = "up to date" if revision == head else f"behind head {head}: run qunbot db upgrade"
     out.print(f"{revision or 'empty (no schema)'} — {state}", markup=False)
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    config: ConfigOption = None,
+    community: Annotated[
+        int | None, typer.Option("--community", help="Only this community (its id).")
+    ] = None,
+) -> None:
+    """Check that every balance equals its entries and that the points held equal the points
+    issued minus those removed. Prints OK or each discrepancy; exits 1 on any."""
+    from storage import Database, Store
+
+    settings = _load(config)
+
+    async def go() -> list[str]:
+        db = Database(settings.storage.url)
+        try:
+            store = Store(db)
+            async with store.transaction() as session:
+                return await store.ledger.verify(session, community)
+        finally:
+            await db.dispose()
+
+    try:
+        problems = asyncio.run(go())
+    except DATABASE_ERRORS as error:
+        _database_failure(settings.storage.url, error)
+    for line in problems:
+        out.print(line, markup=False)
+    if problems:
+        raise typer.Exit(1)
+    out.print("OK", markup=False)
 
 
 def main() -> None:

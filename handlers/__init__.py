@@ -17,6 +17,7 @@ def all_features() -> list[Feature]:
         housekeeping,
         moderation,
         persona_settings,
+        points,
         roles,
         rules,
     )
@@ -28,6 +29,7 @@ def all_features() -> list[Feature]:
         enforcement.feature,
         gates.feature,
         greetings.feature,
+        points.feature,
         roles.feature,
         persona_settings.feature,
         housekeeping.feature,

@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -34,9 +35,11 @@ __all__ = [
     "Filter",
     "GateChallenge",
     "InviteCode",
+    "LedgerEntry",
     "Member",
     "MemberRole",
     "Person",
+    "PointAccount",
     "ProcessedUpdate",
     "UTCDateTime",
     "Warn",
@@ -285,4 +288,37 @@ class InviteCode(Base):
     uses_left: Mapped[int | None] = mapped_column(Integer)
     expires_at: Mapped[datetime | None]
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class PointAccount(Base):
+    """A points account in a community: a member's (``m:<member id>``) or the bot's own, such
+    as red-packet escrow (``escrow``). Balances change only with a ledger entry."""
+
+    __tablename__ = "point_accounts"
+    __table_args__ = (
+        UniqueConstraint("community_id", "owner"),
+        CheckConstraint("balance >= 0", name="balance_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    owner: Mapped[str] = mapped_column(String(64))
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LedgerEntry(Base):
+    """Append-only. Each entry's idempotency key is unique: a retried operation posts nothing."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_entries_account", "account_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("point_accounts.id", ondelete="CASCADE"))
+    delta: Mapped[int] = mapped_column(BigInteger)
+    #: issue (points created), remove (points destroyed), transfer (between accounts)
+    reason: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str | None] = mapped_column(String(128))
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     created_at: Mapped[datetime]

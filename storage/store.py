@@ -6,6 +6,7 @@ from storage.audit import AuditRepo
 from storage.communities import CommunityRepo
 from storage.db import Database
 from storage.gates import GateRepo, InviteRepo
+from storage.ledger import LedgerRepo
 from storage.members import MemberRepo
 from storage.moderation import FilterRepo, WarnRepo
 from storage.roles import RoleRepo
@@ -28,6 +29,7 @@ class Store:
         self.filters = FilterRepo(db)
         self.gates = GateRepo(db)
         self.invites = InviteRepo()
+        self.ledger = LedgerRepo(db)
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""

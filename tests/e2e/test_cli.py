@@ -198,3 +198,19 @@ def drop_postgres_database(url: str) -> None:
     from sqlalchemy.engine import make_url
 
     _admin_sql(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def test_ledger_verify(tmp_path: Path) -> None:
+    import sqlite3
+
+    env = {"QUNBOT_STORAGE__URL": f"sqlite+aiosqlite:///{tmp_path / 'l.db'}"}
+    assert run("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    ok = run("ledger", "verify", cwd=tmp_path, env=env)
+    assert ok.returncode == 0 and ok.stdout.strip() == "OK"
+    with sqlite3.connect(tmp_path / "l.db") as db:
+        db.execute(
+            "INSERT INTO communities (platform, chat_id, chat_type, settings, active, created_at, updated_at) VALUES ('fake', 'g', 'group', '{}', 1, '2026-01-01', '2026-01-01')"
+        )
+        db.execute("INSERT INTO point_accounts (community_id, owner, balance) VALUES (1, 'm:1', 5)")
+    broken = run("ledger", "verify", cwd=tmp_path, env=env)
+    assert broken.returncode == 1 and "balance 5 != entries 0" in broken.stdout

@@ -137,7 +137,7 @@ async def test_arguments_are_parsed_and_bad_ones_get_the_usage(harness: Harness)
     got: dict[str, object] = {}
 
     @feature.command(
-        "give",
+        "award",
         args=[Arg("member", "member"), Arg("amount", "int"), Arg("reason", "text", required=False)],
     )
     async def give(ctx: Context) -> None:
@@ -145,17 +145,17 @@ async def test_arguments_are_parsed_and_bad_ones_get_the_usage(harness: Harness)
 
     h = custom(harness, feature)
     await h.send(h.join("Bob"))
-    await h.send(h.message("/give @bob 5 for the\nhelp"))
+    await h.send(h.message("/award @bob 5 for the\nhelp"))
     assert got["member"].display_name == "Bob"  # type: ignore[attr-defined]
     assert got["amount"] == 5 and got["reason"] == "for the\nhelp"
     got.clear()
-    [reply] = await h.say("/give @bob five")
+    [reply] = await h.say("/award @bob five")
     assert got == {}
-    assert "commands.give.usage" not in reply
-    [missing] = await h.say("/give @nobody 5")
+    assert "/award <member> <amount> [reason]" in reply
+    [missing] = await h.say("/award @nobody 5")
     assert "@nobody" in missing and got == {}
     # a reply to a member's message names them
-    await h.send(h.message("/give 7", reply_to=h.user("Carol")))
+    await h.send(h.message("/award 7", reply_to=h.user("Carol")))
     assert got["member"].display_name == "Carol" and got["amount"] == 7  # type: ignore[attr-defined]
 
 

@@ -1,0 +1,127 @@
+"""Points: ``/points`` (积分), ``/top`` (排行榜), and operators' ``/give`` and ``/take``.
+
+Every change goes through the ledger (``storage/ledger.py``) with an idempotency key made from
+the platform update, so a redelivered command changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bot.context import Context
+from bot.features import Arg, Feature
+from bot.permissions import Role
+from bot.richtext import RichText
+from storage.ledger import ISSUE, REMOVE, InsufficientPoints, Movement, member_owner
+from storage.members import MemberInfo
+
+__all__ = ["feature"]
+
+feature = Feature("points")
+
+MAX_GRANT = 1_000_000
+
+
+@feature.command("points", keywords=["积分"])
+async def points(ctx: Context) -> Any:
+    assert ctx.member is not None and ctx.sender is not None
+    owner = member_owner(ctx.member.id)
+    async with ctx.store.transaction() as session:
+        balance = await ctx.store.ledger.balance(session, ctx.community.id, owner)
+        rank = await ctx.store.ledger.rank(session, ctx.community.id, owner)
+    return ctx.reply("points.show", member=ctx.address(ctx.sender), balance=balance, rank=rank)
+
+
+@feature.command(
+    "top",
+    keywords=["排行榜"],
+    args=[
+        Arg("what", "choice", required=False, choices=("points",)),
+        Arg("period", "choice", required=False, choices=("week", "all")),
+    ],
+)
+async def top(ctx: Context) -> Any:
+    period = ctx.args["period"] or "all"
+    async with ctx.store.transaction() as session:
+        if period == "week":
+            rows = await ctx.store.ledger.top_since(
+                session, ctx.community.id, ctx.now - timedelta(days=7)
+            )
+        else:
+            rows = await ctx.store.ledger.top(session, ctx.community.id)
+        names = {}
+        for owner, _points in rows:
+            member = await ctx.store.members.get(session, int(owner.removeprefix("m:")))
+            names[owner] = member.display_name if member else owner
+    if not rows:
+        return ctx.reply("points.top_empty")
+    lines = [ctx.say("points.top_header", period=ctx.say(f"points.period.{period}").plain())]
+    lines += [
+        ctx.say("points.top_line", number=n, member=names[owner], points=total)
+        for n, (owner, total) in enumerate(rows, 1)
+    ]
+    return ctx.reply_text(RichText.join(lines))
+
+
+def _key(ctx: Context, what: str) -> str:
+    """Idempotency: one platform update is one grant, however often it is delivered."""
+    return f"{what}:{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}"
+
+
+GRANT_ARGS = [
+    Arg("member", "member"),
+    Arg("amount", "int", minimum=1, maximum=MAX_GRANT),
+    Arg("reason", "text", required=False),
+]
+
+
+@feature.command("give", roles=[Role.ADMIN], args=GRANT_ARGS)
+async def give(ctx: Context) -> Any:
+    target: MemberInfo = ctx.args["member"]
+    amount, reason = int(ctx.args["amount"]), str(ctx.args["reason"] or "")
+    async with ctx.store.transaction() as session:
+        posted = await ctx.store.ledger.post(
+            session,
+            community_id=ctx.community.id,
+            key=_key(ctx, "give"),
+            movements=[Movement(member_owner(target.id), amount)],
+            reason=ISSUE,
+            reference=reason[:128] or None,
+            now=ctx.now,
+        )
+        if posted:
+            await ctx.audit(session, "points.give", target=target, amount=amount, reason=reason)
+    return ctx.reply(
+        "points.given", member=ctx.address(target), amount=amount, reason=reason or "-"
+    )
+
+
+@feature.command("take", roles=[Role.ADMIN], args=GRANT_ARGS)
+async def take(ctx: Context) -> Any:
+    target: MemberInfo = ctx.args["member"]
+    amount, reason = int(ctx.args["amount"]), str(ctx.args["reason"] or "")
+    try:
+        async with ctx.store.transaction() as session:
+            posted = await ctx.store.ledger.post(
+                session,
+                community_id=ctx.community.id,
+                key=_key(ctx, "take"),
+                movements=[Movement(member_owner(target.id), -amount)],
+                reason=REMOVE,
+                reference=reason[:128] or None,
+                now=ctx.now,
+            )
+            if posted:
+                await ctx.audit(session, "points.take", target=target, amount=amount, reason=reason)
+    except InsufficientPoints:
+        async with ctx.store.transaction() as session:
+            balance = await ctx.store.ledger.balance(
+                session, ctx.community.id, member_owner(target.id)
+            )
+        return ctx.reply(
+            "points.not_enough", private=True, member=target.display_name, balance=balance
+        )
+    return ctx.reply(
+        "points.taken", member=target.display_name, amount=amount, reason=reason or "-"
+    )

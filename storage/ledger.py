@@ -1,0 +1,218 @@
+"""The points ledger. Balances change only through ``post``: append-only entries and guarded
+balance updates in one transaction, never a read-then-write of a balance.
+
+Invariants (``verify`` checks them): every balance equals the sum of its account's entries,
+and a community's points in all accounts equal the points ever issued minus those removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import Database
+from storage.models import LedgerEntry, PointAccount
+
+__all__ = [
+    "ISSUE",
+    "REMOVE",
+    "TRANSFER",
+    "InsufficientPoints",
+    "LedgerRepo",
+    "Movement",
+    "member_owner",
+]
+
+ISSUE, REMOVE, TRANSFER = "issue", "remove", "transfer"
+
+
+def member_owner(member_id: int) -> str:
+    return f"m:{member_id}"
+
+
+class InsufficientPoints(Exception):
+    """A debit would take an account below zero; nothing was posted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    owner: str
+    delta: int
+
+
+class LedgerRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def account(self, session: AsyncSession, community_id: int, owner: str) -> int:
+        """The account's id, opening it (at zero) on first use; one statement, race-free."""
+        table = PointAccount.__table__
+        statement = (
+            self.db.insert(table)
+            .values(community_id=community_id, owner=owner, balance=0)
+            .on_conflict_do_update(
+                index_elements=["community_id", "owner"], set_={"owner": table.c.owner}
+            )
+            .returning(table.c.id)
+        )
+        return int((await session.execute(statement)).scalar_one())
+
+    async def post(
+        self,
+        session: AsyncSession,
+        *,
+        community_id: int,
+        key: str,
+        movements: Sequence[Movement],
+        reason: str,
+        reference: str | None,
+        now: datetime,
+    ) -> bool:
+        """Post ``movements`` once per ``key``: ``False`` if it was posted before (nothing
+        changes), ``InsufficientPoints`` if a debit would overdraw (the caller's transaction
+        must roll back). Transfers must sum to zero; issues add, removals take away."""
+        if reason == TRANSFER and sum(m.delta for m in movements) != 0:
+            raise ValueError("a transfer must sum to zero")
+        accounts = {m.owner: await self.account(session, community_id, m.owner) for m in movements}
+        entries = LedgerEntry.__table__
+        for number, movement in enumerate(movements):
+            claim = (
+                self.db.insert(entries)
+                .values(
+                    community_id=community_id,
+                    account_id=accounts[movement.owner],
+                    delta=movement.delta,
+                    reason=reason,
+                    reference=reference,
+                    idempotency_key=f"{key}#{number}",
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .returning(entries.c.id)
+            )
+            if (await session.execute(claim)).first() is None:
+                if number == 0:
+                    return False  # posted before: exactly once
+                raise RuntimeError(f"ledger key {key!r} was half posted")
+        # Guarded updates, in account order so concurrent posts cannot deadlock.
+        for movement in sorted(movements, key=lambda m: accounts[m.owner]):
+            result = await session.execute(
+                update(PointAccount)
+                .where(
+                    PointAccount.id == accounts[movement.owner],
+                    PointAccount.balance + movement.delta >= 0,
+                )
+                .values(balance=PointAccount.balance + movement.delta)
+            )
+            if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
+                raise InsufficientPoints(movement.owner)
+        return True
+
+    async def balance(self, session: AsyncSession, community_id: int, owner: str) -> int:
+        value = await session.execute(
+            select(PointAccount.balance).where(
+                PointAccount.community_id == community_id, PointAccount.owner == owner
+            )
+        )
+        return int(value.scalar_one_or_none() or 0)
+
+    async def top(
+        self, session: AsyncSession, community_id: int, limit: int = 10
+    ) -> list[tuple[str, int]]:
+        rows = await session.execute(
+            select(PointAccount.owner, PointAccount.balance)
+            .where(
+                PointAccount.community_id == community_id,
+                PointAccount.owner.like("m:%"),
+                PointAccount.balance > 0,
+            )
+            .order_by(PointAccount.balance.desc(), PointAccount.id)
+            .limit(limit)
+        )
+        return [(owner, int(balance)) for owner, balance in rows.all()]
+
+    async def top_since(
+        self, session: AsyncSession, community_id: int, since: datetime, limit: int = 10
+    ) -> list[tuple[str, int]]:
+        """Members by points received since ``since`` (a weekly leaderboard)."""
+        earned = func.sum(LedgerEntry.delta)
+        rows = await session.execute(
+            select(PointAccount.owner, earned)
+            .join(PointAccount, PointAccount.id == LedgerEntry.account_id)
+            .where(
+                LedgerEntry.community_id == community_id,
+                LedgerEntry.delta > 0,
+                LedgerEntry.created_at >= since,
+                PointAccount.owner.like("m:%"),
+            )
+            .group_by(PointAccount.owner)
+            .order_by(earned.desc(), PointAccount.owner)
+            .limit(limit)
+        )
+        return [(owner, int(total)) for owner, total in rows.all()]
+
+    async def rank(self, session: AsyncSession, community_id: int, owner: str) -> int:
+        """1 + how many members have more points."""
+        mine = await self.balance(session, community_id, owner)
+        higher = await session.execute(
+            select(func.count())
+            .select_from(PointAccount)
+            .where(
+                PointAccount.community_id == community_id,
+                PointAccount.owner.like("m:%"),
+                PointAccount.balance > mine,
+            )
+        )
+        return int(higher.scalar_one()) + 1
+
+    async def verify(self, session: AsyncSession, community_id: int | None = None) -> list[str]:
+        """Every discrepancy, as a line; empty when the books balance."""
+        problems = []
+        sums = (
+            select(
+                LedgerEntry.account_id, func.coalesce(func.sum(LedgerEntry.delta), 0).label("total")
+            )
+            .group_by(LedgerEntry.account_id)
+            .subquery()
+        )
+        accounts = select(
+            PointAccount.id,
+            PointAccount.community_id,
+            PointAccount.owner,
+            PointAccount.balance,
+            func.coalesce(sums.c.total, 0),
+        ).outerjoin(sums, sums.c.account_id == PointAccount.id)
+        if community_id is not None:
+            accounts = accounts.where(PointAccount.community_id == community_id)
+        for account_id, community, owner, balance, total in (await session.execute(accounts)).all():
+            if int(balance) != int(total):
+                problems.append(
+                    f"community {community} account {account_id} ({owner}): balance {balance} != entries {total}"
+                )
+        flows = select(
+            LedgerEntry.community_id, LedgerEntry.reason, func.sum(LedgerEntry.delta)
+        ).group_by(LedgerEntry.community_id, LedgerEntry.reason)
+        if community_id is not None:
+            flows = flows.where(LedgerEntry.community_id == community_id)
+        per_community: dict[int, dict[str, int]] = {}
+        for community, reason, total in (await session.execute(flows)).all():
+            per_community.setdefault(int(community), {})[reason] = int(total or 0)
+        held = select(PointAccount.community_id, func.sum(PointAccount.balance)).group_by(
+            PointAccount.community_id
+        )
+        if community_id is not None:
+            held = held.where(PointAccount.community_id == community_id)
+        for community, total in (await session.execute(held)).all():
+            flow = per_community.get(int(community), {})
+            expected = flow.get(ISSUE, 0) + flow.get(REMOVE, 0)
+            if flow.get(TRANSFER, 0) != 0:
+                problems.append(f"community {community}: transfers sum to {flow[TRANSFER]}, not 0")
+            if int(total or 0) != expected:
+                problems.append(
+                    f"community {community}: accounts hold {total}, issued minus removed is {expected}"
+                )
+        return problems
