@@ -198,6 +198,26 @@ class GateSettings(_Section):
     raid_seconds: int = Field(60, ge=1, le=3600)
 
 
+class StreakBonus(_Section):
+    """Extra points on a given streak day: ``{ day = 7, points = 20 }``."""
+
+    day: int = Field(ge=1, le=3650)
+    points: int = Field(ge=0, le=1_000_000)
+
+
+class CheckInSettings(_Section):
+    """Daily check-in (签到打卡)."""
+
+    #: Points for every check-in.
+    base: int = Field(10, ge=0, le=1_000_000)
+    #: Extra points on streak days.
+    bonus: list[StreakBonus] = Field(
+        default_factory=lambda: [StreakBonus(day=7, points=20), StreakBonus(day=30, points=100)]
+    )
+    #: Streak lengths that earn a badge, once each.
+    badges: list[int] = Field(default_factory=lambda: [7, 30, 100, 365])
+
+
 class ConsoleSettings(_Section):
     #: ``auto``: on when no platform has a token.
     enabled: bool | Literal["auto"] = "auto"
@@ -343,6 +363,7 @@ class Settings(BaseSettings):
     community: CommunitySettings = Field(default_factory=CommunitySettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     gates: GateSettings = Field(default_factory=GateSettings)
+    checkin: CheckInSettings = Field(default_factory=CheckInSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)

@@ -10,6 +10,7 @@ __all__ = ["all_features"]
 def all_features() -> list[Feature]:
     """Every feature qunbot ships, in help order."""
     from handlers import (
+        checkin,
         enforcement,
         gates,
         general,
@@ -29,6 +30,7 @@ def all_features() -> list[Feature]:
         enforcement.feature,
         gates.feature,
         greetings.feature,
+        checkin.feature,
         points.feature,
         roles.feature,
         persona_settings.feature,

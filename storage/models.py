@@ -5,7 +5,7 @@ Our own keys are 64-bit integers; platform ids are strings, never numbers; every
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -29,7 +30,9 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "AuditEntry",
+    "Badge",
     "Base",
+    "CheckIn",
     "Community",
     "CommunityRule",
     "Filter",
@@ -322,3 +325,33 @@ class LedgerEntry(Base):
     reference: Mapped[str | None] = mapped_column(String(128))
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     created_at: Mapped[datetime]
+
+
+class CheckIn(Base):
+    """One check-in per member and local day (the community's zone and reset hour)."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (
+        UniqueConstraint("member_id", "local_date"),
+        Index("ix_checkins_community_date", "community_id", "local_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    local_date: Mapped[date] = mapped_column(Date)
+    streak: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class Badge(Base):
+    """A badge a member earned once (``streak-7``, ``first-today``...)."""
+
+    __tablename__ = "badges"
+    __table_args__ = (UniqueConstraint("member_id", "badge"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    badge: Mapped[str] = mapped_column(String(32))
+    awarded_at: Mapped[datetime]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storage.audit import AuditRepo
+from storage.checkins import CheckInRepo
 from storage.communities import CommunityRepo
 from storage.db import Database
 from storage.gates import GateRepo, InviteRepo
@@ -30,6 +31,7 @@ class Store:
         self.gates = GateRepo(db)
         self.invites = InviteRepo()
         self.ledger = LedgerRepo(db)
+        self.checkins = CheckInRepo(db)
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""

@@ -122,14 +122,14 @@ async def test_messages_from_bots_are_not_routed(harness: Harness) -> None:
 async def test_keyword_triggers_exact_text_only(harness: Harness) -> None:
     feature = Feature("kw")
 
-    @feature.command("checkin", keywords=["签到", "打卡"])
-    async def checkin(ctx: Context) -> Reply:
+    @feature.command("greet", keywords=["早安", "早上 好"])
+    async def greet(ctx: Context) -> Reply:
         return ctx.reply_text(RichText.of("ok"))
 
     h = custom(harness, feature)
-    assert await h.say("签到") == ["ok"]
-    assert await h.say(" 打卡 ") == ["ok"]
-    assert await h.say("我要签到") == []
+    assert await h.say("早安") == ["ok"]
+    assert await h.say(" 早上  好 ") == ["ok"]
+    assert await h.say("我要早安") == []
 
 
 async def test_arguments_are_parsed_and_bad_ones_get_the_usage(harness: Harness) -> None:
