@@ -1,0 +1,108 @@
+"""Check-in burst: N members of one group send 签到 at once, through the whole pipeline
+(dedupe, bookkeeping, the check-in handler, the ledger), on SQLite and PostgreSQL.
+
+    .venv/bin/python -m bench.checkin [--members 10000] [--postgres URL]
+
+Prints throughput, p50/p99 latency from submit to handled, and whether anything was lost
+(rows, points and ledger verification). Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from bench.dispatch import CountingAdapter
+from bot.clock import FakeClock
+from bot.config import Settings
+from bot.dispatch import Dispatcher
+from bot.events import Chat, MessageEvent, User
+from bot.features import Registry
+from bot.governor import Governor, Limits
+from handlers import all_features
+from persona import Renderer
+from storage import Database, Store, migrate
+from storage.models import CheckIn, LedgerEntry
+
+
+async def burst(db: Database, label: str, members: int) -> None:
+    await migrate.upgrade(db)
+    store = Store(db)
+    dispatcher = Dispatcher(
+        registry=Registry(all_features()),
+        store=store,
+        renderer=Renderer(),
+        settings=Settings(console={"enabled": False}),  # type: ignore[arg-type]
+        clock=FakeClock(datetime(2026, 11, 21, 1, tzinfo=UTC)),
+    )
+    adapter = CountingAdapter()
+    adapter.platform = "bench"
+    dispatcher.attach(adapter, Governor(Limits.unlimited()))
+    chat = Chat(platform="bench", id="group", title="Bench")
+    events = [
+        MessageEvent(
+            platform="bench",
+            update_key=f"c{n}",
+            chat=chat,
+            sender=User(id=f"u{n}", name=f"Member {n}"),
+            at=datetime(2026, 11, 21, 1, tzinfo=UTC),
+            message_id=str(n),
+            text="签到",
+        )
+        for n in range(members)
+    ]
+    latencies: list[float] = []
+
+    async def timed(event: MessageEvent) -> None:
+        started = time.perf_counter()
+        await dispatcher.submit(event)
+        latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(timed(event) for event in events))
+    elapsed = time.perf_counter() - started
+    async with store.transaction() as session:
+        rows = (await session.execute(select(func.count()).select_from(CheckIn))).scalar_one()
+        paid = (await session.execute(select(func.sum(LedgerEntry.delta)))).scalar_one()
+        problems = await store.ledger.verify(session)
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    print(
+        f"{label:10s} {members} check-ins in one group: {elapsed:6.2f} s, {members / elapsed:6.0f}/s, "
+        f"p50 {statistics.median(latencies):.2f} s, p99 {p99:.2f} s (from a burst start); "
+        f"rows {rows}, points {paid}, ledger {'OK' if not problems else problems[:2]}"
+    )
+    await db.dispose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--members", type=int, default=10000)
+    parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        await burst(Database(f"sqlite+aiosqlite:///{folder}/checkin.db"), "sqlite", args.members)
+    if args.postgres:
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = Database(args.postgres)
+        async with admin.engine.begin() as connection:
+            await connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        try:
+            db = Database(args.postgres, connect_args={"server_settings": {"search_path": schema}})
+            await burst(db, "postgresql", args.members)
+        finally:
+            async with admin.engine.begin() as connection:
+                await connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            await admin.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
