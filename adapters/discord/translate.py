@@ -113,6 +113,22 @@ def _quoted(value: str) -> str:
     return f'"{value}"' if any(ch.isspace() for ch in value) or not value else value
 
 
+def _interaction_base(interaction: discord.Interaction) -> dict[str, Any]:
+    """The fields every interaction event shares: where, who, when, and its update key."""
+    chat, channel_id = place_of(
+        interaction.channel or discord.Object(interaction.channel_id or 0), interaction.guild
+    )
+    return {
+        "platform": PLATFORM,
+        "update_key": f"i{interaction.id}",
+        "chat": chat,
+        "channel_id": channel_id,
+        "sender": user_of(interaction.user),
+        "sender_is_admin": is_operator(interaction.user, interaction.permissions),
+        "at": interaction.created_at,
+    }
+
+
 def slash_event(interaction: discord.Interaction, spec: CommandSpec | None) -> MessageEvent | None:
     """A slash command as a message event whose arguments read like the typed command."""
     data: dict[str, Any] = dict(interaction.data or {})
@@ -144,17 +160,8 @@ def slash_event(interaction: discord.Interaction, spec: CommandSpec | None) -> M
         else:
             parts.append(_quoted(str(value)))
     arg_text = " ".join(parts)
-    chat, channel_id = place_of(
-        interaction.channel or discord.Object(interaction.channel_id or 0), interaction.guild
-    )
     return MessageEvent(
-        platform=PLATFORM,
-        update_key=f"i{interaction.id}",
-        chat=chat,
-        channel_id=channel_id,
-        sender=user_of(interaction.user),
-        sender_is_admin=is_operator(interaction.user, interaction.permissions),
-        at=interaction.created_at,
+        **_interaction_base(interaction),
         message_id=f"i{interaction.id}",
         text=f"/{name} {arg_text}".strip(),
         command=Command(name=name, args=split_args(arg_text), arg_text=arg_text),
@@ -167,17 +174,8 @@ def button_event(interaction: discord.Interaction) -> ButtonPressed | None:
     custom_id = data.get("custom_id")
     if not custom_id:
         return None
-    chat, channel_id = place_of(
-        interaction.channel or discord.Object(interaction.channel_id or 0), interaction.guild
-    )
     return ButtonPressed(
-        platform=PLATFORM,
-        update_key=f"i{interaction.id}",
-        chat=chat,
-        channel_id=channel_id,
-        sender=user_of(interaction.user),
-        sender_is_admin=is_operator(interaction.user, interaction.permissions),
-        at=interaction.created_at,
+        **_interaction_base(interaction),
         press_id=str(interaction.id),
         message_id=str(interaction.message.id) if interaction.message else None,
         data=str(custom_id),
