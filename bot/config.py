@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -216,6 +224,38 @@ class CheckInSettings(_Section):
     )
     #: Streak lengths that earn a badge, once each.
     badges: list[int] = Field(default_factory=lambda: [7, 30, 100, 365])
+    #: Points a make-up check-in (补签, ``/makeup``) costs; it fills yesterday's gap.
+    makeup_cost: int = Field(50, ge=0, le=1_000_000)
+    #: Make-ups allowed per member per calendar month of the filled day (0 = off).
+    makeup_per_month: int = Field(2, ge=0, le=31)
+
+
+class RedPacketSettings(_Section):
+    """Red packets (红包) and the chain (红包接龙). Operators override any of these per
+    community with ``/redpacketset``."""
+
+    #: Smallest and largest packet, in points.
+    min_total: int = Field(10, ge=1, le=1_000_000_000)
+    max_total: int = Field(100_000, ge=1, le=1_000_000_000)
+    #: Most shares one packet may have.
+    max_shares: int = Field(100, ge=1, le=1000)
+    #: Whether the sender may grab a share of their own packet.
+    sender_may_grab: bool = False
+    #: Hours until an unfinished packet expires and the rest returns to the sender.
+    expire_hours: int = Field(24, ge=1, le=24 * 30)
+    #: Who must send the next packet when one completes: the luckiest grabber (手气最佳),
+    #: the unluckiest, or nobody (``off``: no chain).
+    chain: Literal["luckiest", "unluckiest", "off"] = "luckiest"
+    #: Minutes the named member has to send the next packet.
+    chain_minutes: int = Field(10, ge=1, le=24 * 60)
+    #: Points taken from a member who breaks the chain (at most what they have; 0 = none).
+    chain_penalty: int = Field(0, ge=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _range(self) -> RedPacketSettings:
+        if self.min_total > self.max_total:
+            raise ValueError("min_total must not exceed max_total")
+        return self
 
 
 class ConsoleSettings(_Section):
@@ -364,6 +404,7 @@ class Settings(BaseSettings):
     rules: RulesSettings = Field(default_factory=RulesSettings)
     gates: GateSettings = Field(default_factory=GateSettings)
     checkin: CheckInSettings = Field(default_factory=CheckInSettings)
+    redpacket: RedPacketSettings = Field(default_factory=RedPacketSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)

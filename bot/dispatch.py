@@ -39,6 +39,7 @@ from bot.events import (
     Command,
     EventBase,
     MessageEvent,
+    split_args,
 )
 from bot.features import CommandSpec, Registry
 from bot.governor import Governor
@@ -244,10 +245,11 @@ class Dispatcher:
                     return await self._perform_all(ctx, hint)
                 return []  # many bots share a group: stay silent
         else:
-            spec = self.registry.keyword(event.text)
-            if spec is None:
+            found = self.registry.keyword(event.text)
+            if found is None:
                 return []
-            command = Command(name=spec.name)
+            spec, arg_text = found
+            command = Command(name=spec.name, args=split_args(arg_text), arg_text=arg_text)
         return await self._run_command(ctx, spec, command)
 
     async def _run_command(

@@ -236,9 +236,20 @@ class Registry:
         if len(prefixes) != len(set(prefixes)):
             raise RegistryError("a button prefix is registered twice")
 
-    def keyword(self, text: str) -> CommandSpec | None:
-        """The command an exact keyword message (``签到``) triggers."""
-        return self.keywords.get(_normal_keyword(text))
+    def keyword(self, text: str) -> tuple[CommandSpec, str] | None:
+        """The command a keyword message triggers, with its argument text: ``签到`` must be the
+        whole message; a command that takes arguments also answers its keyword followed by
+        them (``发红包 100 10``)."""
+        spec = self.keywords.get(_normal_keyword(text))
+        if spec is not None:
+            return spec, ""
+        first, _, rest = text.strip().partition(" ")
+        if not rest:
+            first, _, rest = text.strip().partition("\n")
+        spec = self.keywords.get(_normal_keyword(first)) if rest else None
+        if spec is None or not spec.args:
+            return None
+        return spec, rest.strip()
 
     def button(self, data: str) -> ButtonSpec | None:
         for spec in self.buttons:

@@ -19,6 +19,7 @@ def all_features() -> list[Feature]:
         moderation,
         persona_settings,
         points,
+        redpacket,
         roles,
         rules,
     )
@@ -32,6 +33,7 @@ def all_features() -> list[Feature]:
         greetings.feature,
         checkin.feature,
         points.feature,
+        redpacket.feature,
         roles.feature,
         persona_settings.feature,
         housekeeping.feature,

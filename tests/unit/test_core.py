@@ -9,7 +9,7 @@ import pytest
 
 from bot.clock import FakeClock, OffsetClock, parse_offset
 from bot.context import local_date
-from bot.features import Feature, Registry, RegistryError
+from bot.features import Arg, Feature, Registry, RegistryError
 from bot.permissions import Role, allowed, effective, owner_keys
 
 
@@ -76,8 +76,21 @@ def test_registry_rejects_duplicates_and_applies_keyword_overrides() -> None:
     assert registry.keyword("碰") is not None
     assert registry.keyword("ping now") is not None
     assert registry.keyword("乒") is None
+    assert registry.keyword("碰 extra") is None  # /ping takes no arguments
     with pytest.raises(RegistryError):
         Registry([one], {"nosuch": ["x"]})
+
+
+def test_a_keyword_takes_arguments_only_when_its_command_does() -> None:
+    feature = Feature("f")
+    feature.command("send", keywords=["发红包"], args=[Arg("total", "int")])(_noop)
+    feature.command("sign", keywords=["签到"])(_noop)
+    registry = Registry([feature])
+    found = registry.keyword("发红包 100 10 恭喜")
+    assert found is not None and found[0].name == "send" and found[1] == "100 10 恭喜"
+    assert registry.keyword("发红包") is not None
+    assert registry.keyword("签到 今天") is None
+    assert registry.keyword("发红包100") is None
 
 
 def test_button_prefixes() -> None:

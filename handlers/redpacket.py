@@ -1,0 +1,591 @@
+"""Red packets (红包) and the red-packet chain (红包接龙).
+
+``/redpacket TOTAL SHARES [message]`` (keyword ``发红包``; ``--equal`` or ``平分`` for equal
+shares) moves the sender's points to escrow and posts the packet with a grab button; the button
+or the keyword ``抢`` takes the next share. Each step is one transaction (``storage/redpackets.py``
+explains the exactly-once rules); messages follow the commit, so a failed send never changes
+points. Unfinished packets are refunded by a durable tick, and a chain whose named member does
+not send in time is broken by another.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot.actions import Action, AnswerButton, Button, Edit, Send
+from bot.config import RedPacketSettings
+from bot.context import Context, TickContext
+from bot.events import ButtonPressed
+from bot.features import Arg, Feature
+from bot.permissions import Role
+from bot.richtext import RichText
+from persona import Persona
+from storage.communities import CommunityInfo
+from storage.ledger import REMOVE, TRANSFER, InsufficientPoints, Movement, member_owner
+from storage.redpackets import ESCROW, PacketInfo, Share, split
+
+__all__ = ["feature", "packet_limits"]
+
+feature = Feature("redpacket")
+
+BUTTON = "rp"
+EQUAL_FLAGS = frozenset({"--equal", "-e", "平分", "均分"})
+SETTING_KEY = "redpacket"
+
+
+def packet_limits(community: CommunityInfo, defaults: RedPacketSettings) -> RedPacketSettings:
+    """The configured limits with this community's overrides (``/redpacketset``) applied."""
+    overrides = community.settings.get(SETTING_KEY) or {}
+    if not overrides:
+        return defaults
+    try:
+        return RedPacketSettings.model_validate({**defaults.model_dump(), **overrides})
+    except ValidationError:
+        return defaults  # an override the config no longer allows: fall back, never crash
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """The persona's words for a community, usable from a tick (no event) as from a handler."""
+
+    ctx: TickContext
+    persona: Persona
+    seed: str
+
+    def say(self, intent: str, **values: Any) -> RichText:
+        return self.ctx.renderer.render(self.persona, intent, seed=self.seed, **values)
+
+    def address(self, user_id: str, name: str) -> RichText:
+        return self.ctx.renderer.address(self.persona, user_id, name)
+
+
+def _voice(ctx: TickContext, community: CommunityInfo, packet_id: int | str) -> Voice:
+    return Voice(ctx, ctx.persona_for(community), f"redpacket:{packet_id}")
+
+
+# -- sending --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Order:
+    total: int
+    shares: int
+    equal: bool
+    greeting: str | None
+
+
+def _parse_order(ctx: Context, text: str) -> _Order | Send | Any:
+    """The packet asked for, or the polite refusal to send."""
+    words = text.split()
+    equal = any(word.casefold() in EQUAL_FLAGS for word in words)
+    words = [word for word in words if word.casefold() not in EQUAL_FLAGS]
+    if len(words) < 2:
+        return ctx.reply("error.usage", private=True, usage=ctx.usage())
+    numbers = []
+    for word in words[:2]:
+        if not word.isascii() or not word.isdigit() or int(word) < 1:
+            return ctx.reply("redpacket.bad_number", private=True, value=word, usage=ctx.usage())
+        numbers.append(int(word))
+    total, shares = numbers
+    limits = packet_limits(ctx.community, ctx.settings.redpacket)
+    if not limits.min_total <= total <= limits.max_total:
+        return ctx.reply(
+            "redpacket.total_range", private=True, low=limits.min_total, high=limits.max_total
+        )
+    if shares > limits.max_shares:
+        return ctx.reply("redpacket.too_many_shares", private=True, most=limits.max_shares)
+    if shares > total:
+        return ctx.reply("redpacket.shares_over_total", private=True, total=total, shares=shares)
+    if equal and total % shares:
+        lower = total - total % shares
+        return ctx.reply(
+            "redpacket.equal_uneven",
+            private=True,
+            total=total,
+            shares=shares,
+            lower=lower,
+            higher=lower + shares,
+        )
+    greeting = " ".join(words[2:])[:200] or None
+    return _Order(total, shares, equal, greeting)
+
+
+@feature.command("redpacket", keywords=["发红包"], args=[Arg("spec", "text", required=False)])
+async def send_packet(ctx: Context) -> Any:
+    assert ctx.member is not None and ctx.sender is not None
+    if ctx.is_private:
+        return ctx.reply("redpacket.group_only")
+    order = _parse_order(ctx, str(ctx.args["spec"] or ""))
+    if not isinstance(order, _Order):
+        return order
+    limits = packet_limits(ctx.community, ctx.settings.redpacket)
+    seed = secrets.token_hex(16)
+    amounts = split(order.total, order.shares, seed, equal=order.equal)
+    store, sender = ctx.store, ctx.member
+    try:
+        async with store.transaction() as session:
+            link = None
+            if limits.chain != "off":
+                link = await store.redpackets.join_chain(
+                    session, ctx.community.id, sender.id, ctx.now
+                )
+            packet_id = await store.redpackets.create(
+                session,
+                community_id=ctx.community.id,
+                channel_id=ctx.event.channel_id,
+                sender_member_id=sender.id,
+                amounts=amounts,
+                equal=order.equal,
+                greeting=order.greeting,
+                seed=seed,
+                chain_link=link,
+                send_key=f"redpacket:{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}",
+                now=ctx.now,
+                expires_at=ctx.now + timedelta(hours=limits.expire_hours),
+            )
+            if packet_id is None:
+                return []  # this very command sent it already
+            await store.ledger.post(
+                session,
+                community_id=ctx.community.id,
+                key=f"redpacket:{packet_id}:escrow",
+                movements=[
+                    Movement(member_owner(sender.id), -order.total),
+                    Movement(ESCROW, order.total),
+                ],
+                reason=TRANSFER,
+                reference=f"redpacket:{packet_id}",
+                now=ctx.now,
+            )
+            if link is not None:
+                await store.redpackets.attach(session, ctx.community.id, packet_id)
+            await ctx.audit(session, "redpacket.send", total=order.total, shares=order.shares)
+            packet = await store.redpackets.get(session, packet_id)
+    except InsufficientPoints:
+        async with store.transaction() as session:
+            balance = await store.ledger.balance(session, ctx.community.id, member_owner(sender.id))
+        return ctx.reply("redpacket.not_enough", private=True, balance=balance, total=order.total)
+    assert packet is not None
+    voice = _voice(ctx, ctx.community, packet.id)
+    sent = await ctx.perform(
+        Send(
+            platform=packet.platform,
+            chat_id=packet.chat_id,
+            channel_id=packet.channel_id,
+            text=packet_text(voice, packet),
+            buttons=(
+                (
+                    Button(
+                        label=voice.say("redpacket.button").plain(), data=f"{BUTTON}:{packet.id}"
+                    ),
+                ),
+            ),
+        )
+    )
+    if sent.ok and sent.message_id:
+        async with store.transaction() as session:
+            await store.redpackets.set_message(session, packet.id, sent.message_id)
+    return []
+
+
+def packet_text(voice: Voice, packet: PacketInfo) -> RichText:
+    """The packet message: who, how much, how many left, the seed's digest, the chain link."""
+    lines = [
+        voice.say(
+            "redpacket.packet",
+            sender=voice.address(packet.sender_user_id, packet.sender_name),
+            greeting=packet.greeting or voice.say("redpacket.default_greeting").plain(),
+            total=packet.total,
+            shares=packet.shares,
+            kind=voice.say(
+                "redpacket.kind.equal" if packet.equal else "redpacket.kind.lucky"
+            ).plain(),
+        ),
+    ]
+    if packet.status == "open":
+        lines.append(
+            voice.say("redpacket.left", left=packet.shares_left, digest=packet.seed_digest)
+        )
+    elif packet.status == "done":
+        lines.append(voice.say("redpacket.all_taken"))
+    if packet.chain_link:
+        lines.append(voice.say("redpacket.chain_link", link=packet.chain_link))
+    return RichText.join(lines)
+
+
+# -- grabbing -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Grabbed:
+    note: RichText
+    follow_ups: list[Action]
+
+
+async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
+    assert ctx.member is not None
+    limits = packet_limits(ctx.community, ctx.settings.redpacket)
+    store, member = ctx.store, ctx.member
+    async with store.transaction() as session:
+        packet = await store.redpackets.get(session, packet_id)
+        if packet is None or packet.community_id != ctx.community.id:
+            return _Grabbed(ctx.say("redpacket.none_open"), [])
+        grab = await store.redpackets.grab(
+            session, packet_id, member.id, ctx.now, sender_may_grab=limits.sender_may_grab
+        )
+        if grab.taken:
+            await store.ledger.post(
+                session,
+                community_id=ctx.community.id,
+                key=f"redpacket:{packet_id}:{grab.position}",
+                movements=[
+                    Movement(ESCROW, -grab.amount),
+                    Movement(member_owner(member.id), grab.amount),
+                ],
+                reason=TRANSFER,
+                reference=f"redpacket:{packet_id}",
+                now=ctx.now,
+            )
+            packet = await store.redpackets.get(session, packet_id)
+            assert packet is not None
+        shares = await store.redpackets.shares(session, packet_id) if grab.completed else []
+        named = None
+        if grab.completed and packet.chain_link and limits.chain != "off":
+            named = _next_sender(shares, limits.chain)
+            deadline = ctx.now + timedelta(minutes=limits.chain_minutes)
+            if not await store.redpackets.designate(
+                session, ctx.community.id, packet_id, named.member_id or 0, deadline
+            ):
+                named = None
+    voice = _voice(ctx, ctx.community, packet_id)
+    if not grab.taken:
+        refusal = {
+            "twice": "redpacket.twice",
+            "done": "redpacket.finished",
+            "expired": "redpacket.expired_note",
+            "own": "redpacket.own",
+        }[grab.refused or "done"]
+        return _Grabbed(ctx.say(refusal, amount=grab.amount), [])
+    note = ctx.say("redpacket.grabbed", amount=grab.amount, sender=packet.sender_name)
+    follow_ups: list[Action] = []
+    if packet.message_id:
+        buttons = (
+            ()
+            if grab.completed
+            else (
+                (
+                    Button(
+                        label=voice.say("redpacket.button").plain(), data=f"{BUTTON}:{packet.id}"
+                    ),
+                ),
+            )
+        )
+        follow_ups.append(
+            Edit(
+                platform=packet.platform,
+                chat_id=packet.chat_id,
+                channel_id=packet.channel_id,
+                message_id=packet.message_id,
+                text=packet_text(voice, packet),
+                buttons=buttons,
+            )
+        )
+    if grab.completed:
+        follow_ups.append(
+            Send(
+                platform=packet.platform,
+                chat_id=packet.chat_id,
+                channel_id=packet.channel_id,
+                text=_completion_text(voice, packet, shares, named, limits),
+            )
+        )
+    return _Grabbed(note, follow_ups)
+
+
+def _next_sender(shares: Sequence[Share], rule: str) -> Share:
+    """The luckiest (or unluckiest) grabber; on a tie, whoever grabbed first."""
+    if rule == "unluckiest":
+        return min(shares, key=lambda share: (share.amount, share.position))
+    return max(shares, key=lambda share: (share.amount, -share.position))
+
+
+def _completion_text(
+    voice: Voice,
+    packet: PacketInfo,
+    shares: Sequence[Share],
+    named: Share | None,
+    limits: RedPacketSettings,
+) -> RichText:
+    luckiest = _next_sender(shares, "luckiest")
+    lines = [
+        voice.say(
+            "redpacket.done", sender=packet.sender_name, total=packet.total, shares=packet.shares
+        )
+    ]
+    lines += [
+        voice.say("redpacket.done_line", member=share.display_name or "?", amount=share.amount)
+        for share in shares
+    ]
+    if not packet.equal:
+        lines.append(
+            voice.say(
+                "redpacket.luckiest", member=luckiest.display_name or "?", amount=luckiest.amount
+            )
+        )
+    lines.append(
+        voice.say("redpacket.seed", secret=packet.seed, digest=packet.seed_digest, id=packet.id)
+    )
+    if named is not None and named.member_id is not None:
+        lines.append(
+            voice.say(
+                "redpacket.chain_next",
+                member=voice.address(named.platform_user_id or "", named.display_name or "?"),
+                minutes=limits.chain_minutes,
+                length=packet.chain_link or 0,
+            )
+        )
+    return RichText.join(lines)
+
+
+@feature.button(BUTTON)
+async def on_grab_button(ctx: Context) -> list[Action]:
+    event = ctx.event
+    assert isinstance(event, ButtonPressed)
+    answer = {
+        "platform": event.platform,
+        "chat_id": event.chat.id,
+        "channel_id": event.channel_id,
+        "press_id": event.press_id,
+    }
+    payload = event.data.split(":", 1)[1] if ":" in event.data else ""
+    if not payload.isdigit() or ctx.member is None:
+        return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
+    grabbed = await _grab(ctx, int(payload))
+    return [AnswerButton(**answer, text=grabbed.note.plain()), *grabbed.follow_ups]
+
+
+@feature.command("grab", keywords=["抢"])
+async def grab_newest(ctx: Context) -> Any:
+    assert ctx.member is not None
+    if ctx.is_private:
+        return ctx.reply("redpacket.group_only")
+    async with ctx.store.transaction() as session:
+        packet_id = await ctx.store.redpackets.newest_open(
+            session, ctx.community.id, ctx.event.channel_id, ctx.now
+        )
+    if packet_id is None:
+        return ctx.reply("redpacket.none_open", private=True)
+    grabbed = await _grab(ctx, packet_id)
+    return [ctx.reply_text(grabbed.note, private=True), *grabbed.follow_ups]
+
+
+# -- expiry and the chain's deadline -------------------------------------------------------------
+
+
+@feature.tick("redpacket-expiry", every=timedelta(seconds=30))
+async def refund_expired(ctx: TickContext) -> int:
+    """Close packets past their time and return what nobody grabbed, once each: the close and
+    the refund are one transaction, conditional on the packet still being open."""
+    store = ctx.store
+    async with store.transaction() as session:
+        due = await store.redpackets.due(session, ctx.now)
+    refunded = 0
+    for packet_id in due:
+        async with store.transaction() as session:
+            left = await store.redpackets.expire(session, packet_id, ctx.now)
+            if left is None:
+                continue  # another process (or a grab of the last share) settled it
+            packet = await store.redpackets.get(session, packet_id)
+            assert packet is not None
+            if left:
+                await store.ledger.post(
+                    session,
+                    community_id=packet.community_id,
+                    key=f"redpacket:{packet_id}:refund",
+                    movements=[
+                        Movement(ESCROW, -left),
+                        Movement(member_owner(packet.sender_member_id), left),
+                    ],
+                    reason=TRANSFER,
+                    reference=f"redpacket:{packet_id}",
+                    now=ctx.now,
+                )
+            ended = None
+            if packet.chain_link:
+                ended = await store.redpackets.end_with(
+                    session, packet.community_id, packet_id, ctx.now
+                )
+            community = await store.communities.get(session, packet.community_id)
+            await store.audit.add(
+                session,
+                community_id=packet.community_id,
+                actor_member_id=None,
+                target_member_id=packet.sender_member_id,
+                action="redpacket.refund",
+                detail={"packet": packet_id, "points": left},
+                now=ctx.now,
+            )
+        refunded += 1
+        assert community is not None
+        voice = _voice(ctx, community, packet_id)
+        here = {
+            "platform": packet.platform,
+            "chat_id": packet.chat_id,
+            "channel_id": packet.channel_id,
+        }
+        if packet.message_id:
+            await ctx.perform(
+                Edit(**here, message_id=packet.message_id, text=packet_text(voice, packet))
+            )
+        lines = [
+            voice.say(
+                "redpacket.expired",
+                sender=voice.address(packet.sender_user_id, packet.sender_name),
+                left=left,
+                grabbed=packet.grabbed,
+                shares=packet.shares,
+            ),
+            voice.say(
+                "redpacket.seed", secret=packet.seed, digest=packet.seed_digest, id=packet.id
+            ),
+        ]
+        if ended:
+            lines.append(voice.say("redpacket.chain_ended", length=ended))
+        await ctx.perform(Send(**here, text=RichText.join(lines)))
+    return refunded
+
+
+@feature.tick("redpacket-chain", every=timedelta(seconds=30))
+async def break_late_chains(ctx: TickContext) -> int:
+    """A named member who did not send in time breaks the chain: announced once, with the
+    optional penalty taken in the same transaction."""
+    store = ctx.store
+    async with store.transaction() as session:
+        due = await store.redpackets.due_breaks(session, ctx.now)
+    broken = 0
+    for chain in due:
+        try:
+            async with store.transaction() as session:
+                if not await store.redpackets.break_chain(session, chain, ctx.now):
+                    continue
+                community = await store.communities.get(session, chain.community_id)
+                assert community is not None
+                limits = packet_limits(community, ctx.settings.redpacket)
+                owner = member_owner(chain.member_id)
+                balance = await store.ledger.balance(session, chain.community_id, owner)
+                penalty = min(limits.chain_penalty, balance)
+                if penalty:
+                    await store.ledger.post(
+                        session,
+                        community_id=chain.community_id,
+                        key=f"chainbreak:{chain.chain_id}:{chain.packet_id}:{chain.member_id}",
+                        movements=[Movement(owner, -penalty)],
+                        reason=REMOVE,
+                        reference="redpacket-chain",
+                        now=ctx.now,
+                    )
+                await store.audit.add(
+                    session,
+                    community_id=chain.community_id,
+                    actor_member_id=None,
+                    target_member_id=chain.member_id,
+                    action="redpacket.chain_broken",
+                    detail={"length": chain.length, "penalty": penalty},
+                    now=ctx.now,
+                )
+        except InsufficientPoints:
+            continue  # they spent points meanwhile: rolled back, the next tick tries again
+        broken += 1
+        voice = _voice(ctx, community, f"chain:{chain.chain_id}")
+        lines = [
+            voice.say(
+                "redpacket.chain_broken",
+                member=voice.address(chain.platform_user_id, chain.display_name),
+                length=chain.length,
+            )
+        ]
+        if penalty:
+            lines.append(
+                voice.say("redpacket.chain_penalty", member=chain.display_name, points=penalty)
+            )
+        await ctx.perform(
+            Send(
+                platform=chain.platform,
+                chat_id=chain.chat_id,
+                channel_id=chain.channel_id,
+                text=RichText.join(lines),
+            )
+        )
+    return broken
+
+
+# -- the chain and the settings -------------------------------------------------------------------
+
+
+@feature.command("chain", keywords=["接龙"])
+async def show_chain(ctx: Context) -> Any:
+    limits = packet_limits(ctx.community, ctx.settings.redpacket)
+    async with ctx.store.transaction() as session:
+        chain = await ctx.store.redpackets.chain(session, ctx.community.id)
+    lines = []
+    if limits.chain == "off":
+        lines.append(ctx.say("redpacket.chain_off"))
+    elif chain.designated_user_id and chain.deadline and chain.deadline > ctx.now:
+        minutes = max(1, int((chain.deadline - ctx.now).total_seconds() // 60))
+        lines.append(
+            ctx.say(
+                "redpacket.chain_waiting",
+                length=chain.length,
+                member=ctx.renderer.address(
+                    ctx.persona, chain.designated_user_id, chain.designated_name or "?"
+                ),
+                minutes=minutes,
+            )
+        )
+    elif chain.length:
+        lines.append(ctx.say("redpacket.chain_running", length=chain.length))
+    else:
+        lines.append(ctx.say("redpacket.chain_none"))
+    lines.append(ctx.say("redpacket.chain_record", record=chain.record))
+    return ctx.reply_text(RichText.join(lines))
+
+
+SETTABLE = tuple(RedPacketSettings.model_fields)
+
+
+@feature.command(
+    "redpacketset",
+    roles=[Role.ADMIN],
+    args=[
+        Arg("key", "choice", required=False, choices=SETTABLE),
+        Arg("value", "word", required=False),
+    ],
+)
+async def set_limits(ctx: Context) -> Any:
+    limits = packet_limits(ctx.community, ctx.settings.redpacket)
+    key, value = ctx.args["key"], ctx.args["value"]
+    if key is None or value is None:
+        shown = ", ".join(f"{name} = {_shown(getattr(limits, name))}" for name in SETTABLE)
+        return ctx.reply("redpacket.settings", settings=shown)
+    overrides = dict(ctx.community.settings.get(SETTING_KEY) or {})
+    overrides[key] = value
+    try:
+        RedPacketSettings.model_validate({**limits.model_dump(), **overrides})
+    except ValidationError:
+        return ctx.reply("redpacket.bad_setting", private=True, key=key, value=value)
+    async with ctx.store.transaction() as session:
+        await ctx.store.communities.set_setting(
+            session, ctx.community.id, SETTING_KEY, overrides, ctx.now
+        )
+        await ctx.audit(session, "redpacket.settings", key=key, value=value)
+    return ctx.reply("redpacket.setting_saved", key=key, value=value)
+
+
+def _shown(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)

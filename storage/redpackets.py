@@ -1,0 +1,629 @@
+"""Red packets (红包) and the red-packet chain (红包接龙).
+
+Fairness anyone can check: every share is fixed when the packet is sent, by the double-mean
+method drawing from a public, seeded generator (``SeededDraw``). While the packet is open only
+the seed's digest is shown; the seed itself is revealed when it completes, and
+``qunbot redpacket verify ID`` recomputes the split from it.
+
+Exactly once: a grab locks the packet row, takes the next position with a guarded counter and
+binds that share to the member (unique per packet), in the transaction that moves the points
+out of escrow. Expiry is a conditional ``open -> expired`` update in the transaction that
+refunds the rest, so a restart or a second process refunds nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import Database
+from storage.models import (
+    Community,
+    Member,
+    PointAccount,
+    RedPacket,
+    RedPacketChain,
+    RedPacketShare,
+)
+
+__all__ = [
+    "ESCROW",
+    "ChainBreak",
+    "ChainInfo",
+    "Grab",
+    "PacketInfo",
+    "RedPacketRepo",
+    "SeededDraw",
+    "Share",
+    "next_share",
+    "seed_digest",
+    "split",
+]
+
+#: The escrow account's owner in the ledger: points of open packets wait there.
+ESCROW = "escrow"
+OPEN, DONE, EXPIRED = "open", "done", "expired"
+
+
+# -- the split ------------------------------------------------------------------------------------
+
+
+def seed_digest(seed: str) -> str:
+    """What the packet shows while open: enough to bind the seed, not enough to guess it."""
+    return hashlib.sha256(seed.encode()).hexdigest()[:12]
+
+
+class SeededDraw:
+    """Uniform integers in ``[0, n)`` from a seed: SHA-256 of ``seed:counter`` read as a
+    256-bit number, rejection-sampled so there is no modulo bias. Plain enough for anyone to
+    reimplement and check a split."""
+
+    def __init__(self, seed: str) -> None:
+        self._seed = seed.encode()
+        self._counter = 0
+
+    def __call__(self, n: int) -> int:
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        space = 1 << 256
+        limit = space - space % n
+        while True:
+            block = hashlib.sha256(self._seed + b":" + str(self._counter).encode()).digest()
+            self._counter += 1
+            value = int.from_bytes(block, "big")
+            if value < limit:
+                return value % n
+
+
+def next_share(left: int, shares_left: int, draw: Callable[[int], int]) -> int:
+    """One double-mean draw: uniform in ``[1, 2M/N - 1]`` with ``M`` points and ``N`` shares
+    left, the last share taking the rest.
+
+    In integers ``2M/N`` is rarely whole, so the upper end is ``q - 1`` or ``q``
+    (``q, r = divmod(2M, N)``), the larger with probability ``r/N``. The mean is then exactly
+    ``M/N``, which by induction gives every position the same expected amount, and the rest
+    always leaves at least one point for each remaining share.
+    """
+    if shares_left < 1 or left < shares_left:
+        raise ValueError("every share needs at least one point")
+    if shares_left == 1:
+        return left
+    whole, remainder = divmod(2 * left, shares_left)
+    upper = whole if remainder and draw(shares_left) < remainder else whole - 1
+    return 1 + draw(upper)
+
+
+def split(total: int, shares: int, seed: str, *, equal: bool = False) -> list[int]:
+    """Every share of a packet, in grabbing order. Equal packets need ``total % shares == 0``."""
+    if shares < 1 or total < shares:
+        raise ValueError("every share needs at least one point")
+    if equal:
+        if total % shares:
+            raise ValueError("an equal packet must divide evenly")
+        return [total // shares] * shares
+    draw = SeededDraw(seed)
+    amounts, left = [], total
+    for shares_left in range(shares, 0, -1):
+        amount = next_share(left, shares_left, draw)
+        amounts.append(amount)
+        left -= amount
+    return amounts
+
+
+# -- storage -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    position: int
+    amount: int
+    member_id: int | None
+    platform_user_id: str | None
+    display_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PacketInfo:
+    id: int
+    community_id: int
+    platform: str
+    chat_id: str
+    channel_id: str | None
+    sender_member_id: int
+    sender_user_id: str
+    sender_name: str
+    total: int
+    shares: int
+    equal: bool
+    greeting: str | None
+    seed: str
+    seed_digest: str
+    status: str
+    grabbed: int
+    chain_link: int | None
+    message_id: str | None
+    expires_at: datetime
+
+    @property
+    def shares_left(self) -> int:
+        return self.shares - self.grabbed
+
+
+@dataclass(frozen=True, slots=True)
+class Grab:
+    """A grab's outcome: ``taken`` when this member got ``amount`` at ``position``; otherwise
+    ``refused`` names why (``done``, ``expired``, ``twice``, ``own``)."""
+
+    taken: bool
+    refused: str | None = None
+    amount: int = 0
+    position: int = 0
+    completed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChainInfo:
+    length: int
+    record: int
+    designated_member_id: int | None
+    designated_user_id: str | None
+    designated_name: str | None
+    deadline: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainBreak:
+    """A chain whose designated sender ran out of time (found by the tick)."""
+
+    chain_id: int
+    community_id: int
+    platform: str
+    chat_id: str
+    channel_id: str | None
+    member_id: int
+    platform_user_id: str
+    display_name: str
+    length: int
+    packet_id: int | None
+
+
+class RedPacketRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- packets ------------------------------------------------------------------------------
+    async def create(
+        self,
+        session: AsyncSession,
+        *,
+        community_id: int,
+        channel_id: str | None,
+        sender_member_id: int,
+        amounts: list[int],
+        equal: bool,
+        greeting: str | None,
+        seed: str,
+        chain_link: int | None,
+        send_key: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> int | None:
+        """The new packet's id, or ``None`` if this ``send_key`` sent one already."""
+        table = RedPacket.__table__
+        inserted = (
+            await session.execute(
+                self.db.insert(table)
+                .values(
+                    community_id=community_id,
+                    channel_id=channel_id,
+                    sender_member_id=sender_member_id,
+                    total=sum(amounts),
+                    shares=len(amounts),
+                    equal=equal,
+                    greeting=greeting,
+                    seed=seed,
+                    seed_digest=seed_digest(seed),
+                    status=OPEN,
+                    grabbed=0,
+                    chain_link=chain_link,
+                    send_key=send_key,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+                .on_conflict_do_nothing(index_elements=["send_key"])
+                .returning(table.c.id)
+            )
+        ).first()
+        if inserted is None:
+            return None
+        packet_id = int(inserted[0])
+        await session.execute(
+            RedPacketShare.__table__.insert(),
+            [
+                {"packet_id": packet_id, "position": position, "amount": amount}
+                for position, amount in enumerate(amounts, 1)
+            ],
+        )
+        return packet_id
+
+    async def set_message(self, session: AsyncSession, packet_id: int, message_id: str) -> None:
+        await session.execute(
+            update(RedPacket).where(RedPacket.id == packet_id).values(message_id=message_id)
+        )
+
+    async def get(self, session: AsyncSession, packet_id: int) -> PacketInfo | None:
+        row = (
+            await session.execute(
+                select(RedPacket, Community.platform, Community.chat_id, Member)
+                .join(Community, Community.id == RedPacket.community_id)
+                .join(Member, Member.id == RedPacket.sender_member_id)
+                .where(RedPacket.id == packet_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        packet, platform, chat_id, sender = row
+        return PacketInfo(
+            id=packet.id,
+            community_id=packet.community_id,
+            platform=platform,
+            chat_id=chat_id,
+            channel_id=packet.channel_id,
+            sender_member_id=sender.id,
+            sender_user_id=sender.platform_user_id,
+            sender_name=sender.display_name or sender.platform_user_id,
+            total=int(packet.total),
+            shares=packet.shares,
+            equal=packet.equal,
+            greeting=packet.greeting,
+            seed=packet.seed,
+            seed_digest=packet.seed_digest,
+            status=packet.status,
+            grabbed=packet.grabbed,
+            chain_link=packet.chain_link,
+            message_id=packet.message_id,
+            expires_at=packet.expires_at,
+        )
+
+    async def newest_open(
+        self, session: AsyncSession, community_id: int, channel_id: str | None, now: datetime
+    ) -> int | None:
+        """The packet ``抢`` means: the newest open one in this chat (and channel)."""
+        value = await session.execute(
+            select(RedPacket.id)
+            .where(
+                RedPacket.community_id == community_id,
+                RedPacket.channel_id.is_(None)
+                if channel_id is None
+                else RedPacket.channel_id == channel_id,
+                RedPacket.status == OPEN,
+                RedPacket.expires_at > now,
+            )
+            .order_by(RedPacket.id.desc())
+            .limit(1)
+        )
+        return value.scalar_one_or_none()
+
+    async def shares(self, session: AsyncSession, packet_id: int) -> list[Share]:
+        rows = await session.execute(
+            select(
+                RedPacketShare.position,
+                RedPacketShare.amount,
+                RedPacketShare.member_id,
+                Member.platform_user_id,
+                Member.display_name,
+            )
+            .outerjoin(Member, Member.id == RedPacketShare.member_id)
+            .where(RedPacketShare.packet_id == packet_id)
+            .order_by(RedPacketShare.position)
+        )
+        return [
+            Share(position, int(amount), member_id, user_id, name)
+            for position, amount, member_id, user_id, name in rows.all()
+        ]
+
+    async def grab(
+        self,
+        session: AsyncSession,
+        packet_id: int,
+        member_id: int,
+        now: datetime,
+        *,
+        sender_may_grab: bool,
+    ) -> Grab:
+        """Take the next share for ``member_id``. The caller moves ``amount`` out of escrow in
+        the same transaction."""
+        packet = (
+            await session.execute(
+                select(RedPacket).where(RedPacket.id == packet_id).with_for_update()
+            )
+        ).scalar_one()
+        # Checked under the packet's lock, so a second grab by the same member waits and sees
+        # the first one's share.
+        held = (
+            await session.execute(
+                select(RedPacketShare.amount).where(
+                    RedPacketShare.packet_id == packet_id, RedPacketShare.member_id == member_id
+                )
+            )
+        ).scalar_one_or_none()
+        if held is not None:
+            return Grab(taken=False, refused="twice", amount=int(held))
+        if packet.status == EXPIRED or (packet.status == OPEN and packet.expires_at <= now):
+            return Grab(taken=False, refused="expired")
+        if packet.status != OPEN:
+            return Grab(taken=False, refused="done")
+        if packet.sender_member_id == member_id and not sender_may_grab:
+            return Grab(taken=False, refused="own")
+        taken = (
+            await session.execute(
+                update(RedPacket)
+                .where(
+                    RedPacket.id == packet_id,
+                    RedPacket.status == OPEN,
+                    RedPacket.grabbed < RedPacket.shares,
+                )
+                .values(grabbed=RedPacket.grabbed + 1)
+                .returning(RedPacket.grabbed, RedPacket.shares)
+            )
+        ).first()
+        if taken is None:
+            return Grab(taken=False, refused="done")
+        position, shares = int(taken[0]), int(taken[1])
+        completed = position == shares
+        if completed:
+            await session.execute(
+                update(RedPacket)
+                .where(RedPacket.id == packet_id)
+                .values(status=DONE, settled_at=now)
+            )
+        amount = (
+            await session.execute(
+                update(RedPacketShare)
+                .where(
+                    RedPacketShare.packet_id == packet_id,
+                    RedPacketShare.position == position,
+                    RedPacketShare.member_id.is_(None),
+                )
+                .values(member_id=member_id, grabbed_at=now)
+                .returning(RedPacketShare.amount)
+            )
+        ).scalar_one()
+        return Grab(taken=True, amount=int(amount), position=position, completed=completed)
+
+    async def due(self, session: AsyncSession, now: datetime, limit: int = 100) -> list[int]:
+        """Open packets past their expiry."""
+        rows = await session.execute(
+            select(RedPacket.id)
+            .where(RedPacket.status == OPEN, RedPacket.expires_at <= now)
+            .order_by(RedPacket.expires_at)
+            .limit(limit)
+        )
+        return list(rows.scalars())
+
+    async def expire(self, session: AsyncSession, packet_id: int, now: datetime) -> int | None:
+        """Close an open packet for good; the points nobody grabbed (for the caller to refund
+        in this transaction), or ``None`` if it was closed already."""
+        closed = await session.execute(
+            update(RedPacket)
+            .where(RedPacket.id == packet_id, RedPacket.status == OPEN)
+            .values(status=EXPIRED, settled_at=now)
+        )
+        if (closed.rowcount or 0) != 1:  # type: ignore[attr-defined]
+            return None
+        left = await session.execute(
+            select(func.coalesce(func.sum(RedPacketShare.amount), 0)).where(
+                RedPacketShare.packet_id == packet_id, RedPacketShare.member_id.is_(None)
+            )
+        )
+        return int(left.scalar_one())
+
+    async def in_escrow(
+        self, session: AsyncSession, community_id: int | None = None
+    ) -> dict[int, int]:
+        """What escrow should hold per community: the ungrabbed shares of open packets."""
+        statement = (
+            select(RedPacket.community_id, func.sum(RedPacketShare.amount))
+            .join(RedPacketShare, RedPacketShare.packet_id == RedPacket.id)
+            .where(RedPacket.status == OPEN, RedPacketShare.member_id.is_(None))
+            .group_by(RedPacket.community_id)
+        )
+        if community_id is not None:
+            statement = statement.where(RedPacket.community_id == community_id)
+        return {int(c): int(total or 0) for c, total in (await session.execute(statement)).all()}
+
+    # -- the chain ----------------------------------------------------------------------------
+    async def _chain_row(self, session: AsyncSession, community_id: int) -> RedPacketChain:
+        """The community's chain row, created on first use and locked for this transaction."""
+        await session.execute(
+            self.db.insert(RedPacketChain.__table__)
+            .values(community_id=community_id, length=0, record=0)
+            .on_conflict_do_nothing(index_elements=["community_id"])
+        )
+        return (
+            await session.execute(
+                select(RedPacketChain)
+                .where(RedPacketChain.community_id == community_id)
+                .with_for_update()
+            )
+        ).scalar_one()
+
+    async def join_chain(
+        self, session: AsyncSession, community_id: int, sender_member_id: int, now: datetime
+    ) -> int | None:
+        """The link a new packet is on: the next one when its sender was named and on time,
+        ``1`` when no chain is waiting (a new chain starts), ``None`` while the chain waits for
+        someone else (the packet is off the chain)."""
+        chain = await self._chain_row(session, community_id)
+        if chain.designated_member_id is None:
+            if chain.packet_id is not None and await self._is_open(session, chain.packet_id):
+                return None  # the chain's packet is still being grabbed
+            link = 1
+        elif chain.designated_member_id == sender_member_id and (
+            chain.deadline is not None and chain.deadline > now
+        ):
+            link = chain.length + 1
+        else:
+            return None
+        values: dict[str, object] = {
+            "length": link,
+            "designated_member_id": None,
+            "deadline": None,
+        }
+        if link > chain.record:
+            values |= {"record": link, "record_at": now}
+        await session.execute(
+            update(RedPacketChain).where(RedPacketChain.id == chain.id).values(**values)
+        )
+        return link
+
+    async def _is_open(self, session: AsyncSession, packet_id: int) -> bool:
+        status = await session.execute(select(RedPacket.status).where(RedPacket.id == packet_id))
+        return status.scalar_one_or_none() == OPEN
+
+    async def attach(self, session: AsyncSession, community_id: int, packet_id: int) -> None:
+        """Make ``packet_id`` the chain's newest packet."""
+        await session.execute(
+            update(RedPacketChain)
+            .where(RedPacketChain.community_id == community_id)
+            .values(packet_id=packet_id)
+        )
+
+    async def designate(
+        self,
+        session: AsyncSession,
+        community_id: int,
+        packet_id: int,
+        member_id: int,
+        deadline: datetime,
+    ) -> bool:
+        """Name the next sender, if ``packet_id`` is still the chain's newest packet."""
+        named = await session.execute(
+            update(RedPacketChain)
+            .where(
+                RedPacketChain.community_id == community_id,
+                RedPacketChain.packet_id == packet_id,
+                RedPacketChain.designated_member_id.is_(None),
+            )
+            .values(designated_member_id=member_id, deadline=deadline)
+        )
+        return (named.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+    async def end_with(
+        self, session: AsyncSession, community_id: int, packet_id: int, now: datetime
+    ) -> int | None:
+        """A chain packet expired unfinished: the chain ends. Its length, or ``None``."""
+        chain = await self._chain_row(session, community_id)
+        if chain.packet_id != packet_id or chain.designated_member_id is not None:
+            return None
+        await session.execute(
+            update(RedPacketChain)
+            .where(RedPacketChain.id == chain.id)
+            .values(length=0, packet_id=None, broken_at=now)
+        )
+        return chain.length
+
+    async def chain(self, session: AsyncSession, community_id: int) -> ChainInfo:
+        row = (
+            await session.execute(
+                select(RedPacketChain, Member)
+                .outerjoin(Member, Member.id == RedPacketChain.designated_member_id)
+                .where(RedPacketChain.community_id == community_id)
+            )
+        ).first()
+        if row is None:
+            return ChainInfo(0, 0, None, None, None, None)
+        chain, member = row
+        return ChainInfo(
+            length=chain.length,
+            record=chain.record,
+            designated_member_id=chain.designated_member_id,
+            designated_user_id=member.platform_user_id if member else None,
+            designated_name=(member.display_name or member.platform_user_id) if member else None,
+            deadline=chain.deadline,
+        )
+
+    async def due_breaks(self, session: AsyncSession, now: datetime) -> list[ChainBreak]:
+        rows = await session.execute(
+            select(
+                RedPacketChain, Community.platform, Community.chat_id, Member, RedPacket.channel_id
+            )
+            .join(Community, Community.id == RedPacketChain.community_id)
+            .join(Member, Member.id == RedPacketChain.designated_member_id)
+            .outerjoin(RedPacket, RedPacket.id == RedPacketChain.packet_id)
+            .where(RedPacketChain.deadline <= now)
+            .order_by(RedPacketChain.deadline)
+            .limit(100)
+        )
+        return [
+            ChainBreak(
+                chain_id=chain.id,
+                community_id=chain.community_id,
+                platform=platform,
+                chat_id=chat_id,
+                channel_id=channel_id,
+                member_id=member.id,
+                platform_user_id=member.platform_user_id,
+                display_name=member.display_name or member.platform_user_id,
+                length=chain.length,
+                packet_id=chain.packet_id,
+            )
+            for chain, platform, chat_id, member, channel_id in rows.all()
+        ]
+
+    async def break_chain(self, session: AsyncSession, due: ChainBreak, now: datetime) -> bool:
+        """Break a chain whose sender ran out of time; ``True`` once, for one caller."""
+        broken = await session.execute(
+            update(RedPacketChain)
+            .where(
+                RedPacketChain.id == due.chain_id,
+                RedPacketChain.designated_member_id == due.member_id,
+                RedPacketChain.deadline <= now,
+            )
+            .values(
+                length=0, designated_member_id=None, deadline=None, packet_id=None, broken_at=now
+            )
+        )
+        return (broken.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+    # -- checks -------------------------------------------------------------------------------
+    async def verify_escrow(
+        self, session: AsyncSession, community_id: int | None = None
+    ) -> list[str]:
+        """Escrow must hold exactly the ungrabbed shares of open packets."""
+        expected = await self.in_escrow(session, community_id)
+        held_query = select(PointAccount.community_id, PointAccount.balance).where(
+            PointAccount.owner == ESCROW
+        )
+        if community_id is not None:
+            held_query = held_query.where(PointAccount.community_id == community_id)
+        held = {int(c): int(b) for c, b in (await session.execute(held_query)).all()}
+        return [
+            f"community {community}: escrow holds {held.get(community, 0)}, open packets hold {expected.get(community, 0)}"
+            for community in sorted(set(held) | set(expected))
+            if held.get(community, 0) != expected.get(community, 0)
+        ]
+
+    async def verify_packet(self, session: AsyncSession, packet_id: int) -> list[str]:
+        """Recompute a packet's split from its seed; every difference, as a line."""
+        packet = await self.get(session, packet_id)
+        if packet is None:
+            return [f"no red packet {packet_id}"]
+        problems = []
+        if seed_digest(packet.seed) != packet.seed_digest:
+            problems.append(f"seed digest {packet.seed_digest} does not match the seed")
+        stored = [share.amount for share in await self.shares(session, packet_id)]
+        recomputed = split(packet.total, packet.shares, packet.seed, equal=packet.equal)
+        if sum(stored) != packet.total:
+            problems.append(f"shares sum to {sum(stored)}, the packet holds {packet.total}")
+        for position, (kept, fresh) in enumerate(zip(stored, recomputed, strict=False), 1):
+            if kept != fresh:
+                problems.append(f"share {position}: stored {kept}, the seed gives {fresh}")
+        if len(stored) != len(recomputed):
+            problems.append(f"{len(stored)} shares stored, {len(recomputed)} expected")
+        return problems
