@@ -15,7 +15,7 @@ from rich.console import Console
 
 from adapters.base import Adapter
 from adapters.console import ConsoleAdapter
-from bot.clock import Clock, FakeClock, OffsetClock, SystemClock
+from bot.clock import Clock, FakeClock, OffsetClock, RepeatableEntropy, SystemClock
 from bot.config import ConfigError, Settings
 from bot.dispatch import Dispatcher
 from bot.features import Feature, Registry, RegistryError
@@ -98,6 +98,9 @@ class App:
             settings=settings,
             clock=self.clock,
         )
+        if self.console_clock is not None and settings.console.start_time:
+            # A fixed console clock is a reproducible demo: make its random choices repeat too.
+            self.dispatcher.entropy = RepeatableEntropy(settings.console.start_time)
         self.ticker = Ticker()
         for spec in self.registry.ticks:
             self.ticker.add(spec.name, spec.every, self._tick_runner(spec.handler))

@@ -33,6 +33,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 ledger_app = typer.Typer(help="Check the points ledger.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+redpacket_app = typer.Typer(help="Check red packets.", no_args_is_help=True)
+app.add_typer(redpacket_app, name="redpacket")
 
 #: What a missing or unreachable database raises (asyncpg's errors are OSError subclasses or
 #: wrapped by SQLAlchemy).
@@ -230,8 +232,9 @@ def ledger_verify(
         int | None, typer.Option("--community", help="Only this community (its id).")
     ] = None,
 ) -> None:
-    """Check that every balance equals its entries and that the points held equal the points
-    issued minus those removed. Prints OK or each discrepancy; exits 1 on any."""
+    """Check that every balance equals its entries, that the points held equal the points
+    issued minus those removed, and that red-packet escrow holds exactly the ungrabbed shares
+    of open packets. Prints OK or each discrepancy; exits 1 on any."""
     from storage import Database, Store
 
     settings = _load(config)
@@ -241,7 +244,8 @@ def ledger_verify(
         try:
             store = Store(db)
             async with store.transaction() as session:
-                return await store.ledger.verify(session, community)
+                problems = await store.ledger.verify(session, community)
+                return problems + await store.redpackets.verify_escrow(session, community)
         finally:
             await db.dispose()
 
@@ -250,6 +254,49 @@ def ledger_verify(
     except DATABASE_ERRORS as error:
         _database_failure(settings.storage.url, error)
     for line in problems:
+        out.print(line, markup=False)
+    if problems:
+        raise typer.Exit(1)
+    out.print("OK", markup=False)
+
+
+@redpacket_app.command("verify")
+def redpacket_verify(
+    packet_id: Annotated[int, typer.Argument(help="The packet's id (shown with its seed).")],
+    config: ConfigOption = None,
+) -> None:
+    """Recompute a packet's split from its seed and compare it with the shares handed out.
+    Prints the seed, the digest and every share, then OK or each difference; exits 1 on any."""
+    from storage import Database, Store
+
+    settings = _load(config)
+
+    async def go() -> tuple[list[str], list[str]]:
+        db = Database(settings.storage.url)
+        try:
+            store = Store(db)
+            async with store.transaction() as session:
+                problems = await store.redpackets.verify_packet(session, packet_id)
+                packet = await store.redpackets.get(session, packet_id)
+                if packet is None:
+                    return [], problems
+                lines = [
+                    f"red packet {packet.id}: {packet.total} points, {packet.shares} shares"
+                    f" ({'equal' if packet.equal else 'lucky'}), {packet.status}",
+                    f"seed {packet.seed}, digest {packet.seed_digest}",
+                ]
+                for share in await store.redpackets.shares(session, packet_id):
+                    who = share.display_name or "(not grabbed)"
+                    lines.append(f"  {share.position}: {share.amount}  {who}")
+                return lines, problems
+        finally:
+            await db.dispose()
+
+    try:
+        lines, problems = asyncio.run(go())
+    except DATABASE_ERRORS as error:
+        _database_failure(settings.storage.url, error)
+    for line in lines + problems:
         out.print(line, markup=False)
     if problems:
         raise typer.Exit(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -10,6 +11,7 @@ __all__ = [
     "Clock",
     "FakeClock",
     "OffsetClock",
+    "RepeatableEntropy",
     "SystemClock",
     "parse_duration",
     "parse_offset",
@@ -91,3 +93,17 @@ def parse_duration(text: str) -> timedelta | None:
         return None
     amount, unit = match.groups()
     return timedelta(**{_DURATION_UNITS[unit.lower()]: int(amount)})
+
+
+class RepeatableEntropy:
+    """Random-looking hex tokens that are the same run after run, for demos with a fixed
+    console clock (``[console] start_time``) and for tests; real groups use ``secrets``."""
+
+    def __init__(self, seed: str) -> None:
+        self._seed = seed
+        self._counter = 0
+
+    def __call__(self, nbytes: int) -> str:
+        self._counter += 1
+        digest = hashlib.sha256(f"{self._seed}:{self._counter}".encode()).hexdigest()
+        return digest[: 2 * min(nbytes, 32)]

@@ -90,6 +90,10 @@ class TickContext:
     async def perform(self, action: Action) -> ActionResult:
         return await self.dispatcher.perform(action)
 
+    def token_hex(self, nbytes: int) -> str:
+        """A random token (a red packet's seed); repeatable in console demos."""
+        return self.dispatcher.entropy(nbytes)
+
 
 class Context(TickContext):
     """One event being handled."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -81,8 +82,11 @@ class Dispatcher:
         renderer: Renderer,
         settings: Settings,
         clock: Clock,
+        entropy: Callable[[int], str] = secrets.token_hex,
     ) -> None:
         self.registry = registry
+        #: Random tokens (red-packet seeds): ``secrets.token_hex`` unless a demo fixes them.
+        self.entropy = entropy
         self.store = store
         self.settings = settings
         self.clock = clock

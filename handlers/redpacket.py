@@ -10,7 +10,6 @@ not send in time is broken by another.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -125,7 +124,7 @@ async def send_packet(ctx: Context) -> Any:
     if not isinstance(order, _Order):
         return order
     limits = packet_limits(ctx.community, ctx.settings.redpacket)
-    seed = secrets.token_hex(16)
+    seed = ctx.token_hex(16)
     amounts = split(order.total, order.shares, seed, equal=order.equal)
     store, sender = ctx.store, ctx.member
     try:
