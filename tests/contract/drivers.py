@@ -38,6 +38,11 @@ class Seen:
     #: Messages deleted, and punishments as ("mute"|"ban"|"kick", platform user id).
     deleted: int = 0
     punished: list[tuple[str, str]] = field(default_factory=list)
+    #: Buttons on the messages sent, as (message id, button data).
+    buttons: list[tuple[str, str]] = field(default_factory=list)
+    #: Notes only the presser saw (a button's answer), and messages edited, as seen.
+    notes: list[str] = field(default_factory=list)
+    edits: list[str] = field(default_factory=list)
 
 
 class Driver(Protocol):
@@ -57,7 +62,8 @@ class Driver(Protocol):
     async def say(self, who: Person, text: str) -> Seen: ...
     async def say_again(self) -> Seen: ...
     async def join(self, who: Person) -> Seen: ...
-    async def press(self, who: Person, data: str) -> Seen: ...
+    async def press(self, who: Person, data: str, message_id: str | None = None) -> Seen: ...
+    async def restart(self) -> App: ...
     async def stop(self) -> None: ...
 
 
@@ -160,7 +166,16 @@ class TelegramDriver:
             },
             **sections,
         )
+        self.settings, self.features = settings, features
         self.app, self.task = await start_app(settings, features)
+        self.app.dispatcher.observers.append(self.handled)
+        return self.app
+
+    async def restart(self) -> App:
+        """Stop the bot and start it again on the same database (the fake server stays)."""
+        self.app.request_stop()
+        await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), 20)
+        self.app, self.task = await start_app(self.settings, self.features)
         self.app.dispatcher.observers.append(self.handled)
         return self.app
 
@@ -182,6 +197,8 @@ class TelegramDriver:
 
     async def _step(self, update: dict[str, Any]) -> Seen:
         before = len(self.fake.calls_to("sendMessage"))
+        notes = len(self.fake.calls_to("answerCallbackQuery"))
+        edits = len(self.fake.calls_to("editMessageText"))
         marks = self._marks()
         count = self.handled.count
         self.last = self.fake.push_update(update)
@@ -193,6 +210,19 @@ class TelegramDriver:
             seen.texts.append(visible_html(markup))
             seen.pinged.append(set(re.findall(r"tg://user\?id=(\d+)", markup)))
             seen.private.append(False)
+            keyboard = (call.get("reply_markup") or {}).get("inline_keyboard", [])
+            seen.buttons += [
+                (str(call.result["message_id"]), button["callback_data"])
+                for row in keyboard
+                for button in row
+            ]
+        seen.notes = [
+            str(call.get("text") or "")
+            for call in self.fake.calls_to("answerCallbackQuery")[notes:]
+        ]
+        seen.edits = [
+            visible_html(c.text or "") for c in self.fake.calls_to("editMessageText")[edits:]
+        ]
         return seen
 
     async def say(self, who: Person, text: str) -> Seen:
@@ -226,10 +256,16 @@ class TelegramDriver:
         )
         return await self._step(update)
 
-    async def press(self, who: Person, data: str) -> Seen:
+    async def press(self, who: Person, data: str, message_id: str | None = None) -> Seen:
         from tests.adapters.telegram import fake_bot_api as tg
 
-        update = tg.callback_query(self.group, int(self.user_id(who)), data, first_name=who.name)
+        update = tg.callback_query(
+            self.group,
+            int(self.user_id(who)),
+            data,
+            first_name=who.name,
+            message_id=int(message_id or 1),
+        )
         return await self._step(update)
 
     async def stop(self) -> None:
@@ -294,7 +330,16 @@ class DiscordDriver:
             },
             **sections,
         )
+        self.settings, self.features = settings, features
         self.app, self.task = await start_app(settings, features)
+        self.app.dispatcher.observers.append(self.handled)
+        return self.app
+
+    async def restart(self) -> App:
+        """Stop the bot and start it again on the same database (the fake server stays)."""
+        self.app.request_stop()
+        await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), 20)
+        self.app, self.task = await start_app(self.settings, self.features)
         self.app.dispatcher.observers.append(self.handled)
         return self.app
 
@@ -322,8 +367,14 @@ class DiscordDriver:
         for request in self.fake.requests_to("PUT", rf"/guilds/{self.guild}/bans/\d+")[marks[2] :]:
             seen.punished.append(("ban", request.path.rsplit("/", 1)[1]))
 
+    _CALLBACK = r"/interactions/\d+/[^/]+/callback"
+    _EDIT = r"/channels/\d+/messages/\d+"
+
     async def _step(self, act: Callable[[], Awaitable[object]]) -> Seen:
         before = len(self._posts())
+        known = set(self.fake.messages)
+        callbacks = len(self.fake.requests_to("POST", self._CALLBACK))
+        edits = len(self.fake.requests_to("PATCH", self._EDIT))
         marks = self._marks()
         count = self.handled.count
         await act()
@@ -337,6 +388,27 @@ class DiscordDriver:
                 {str(u) for u in mentions.get("users", [])} | set(mentions.get("parse", []))
             )
             seen.private.append(False)
+        for message_id, message in self.fake.messages.items():
+            if message_id in known:
+                continue
+            for row in message.get("components") or []:
+                seen.buttons += [
+                    (str(message_id), button["custom_id"])
+                    for button in row.get("components", [])
+                    if "custom_id" in button
+                ]
+        for request in self.fake.requests_to("POST", self._CALLBACK)[callbacks:]:
+            body = request.json or {}
+            data = body.get("data") or {}
+            if body.get("type") == 4 and data.get("content"):
+                seen.notes.append(visible_markdown(data["content"], self._name))
+            elif body.get("type") == 7 and data.get("content"):
+                seen.edits.append(visible_markdown(data["content"], self._name))
+        seen.edits += [
+            visible_markdown((r.json or {}).get("content", ""), self._name)
+            for r in self.fake.requests_to("PATCH", self._EDIT)[edits:]
+            if (r.json or {}).get("content")
+        ]
         return seen
 
     async def say(self, who: Person, text: str) -> Seen:
@@ -382,8 +454,13 @@ class DiscordDriver:
             self.patch()
         await self.fake.stop()
 
-    async def press(self, who: Person, data: str) -> Seen:
+    async def press(self, who: Person, data: str, message_id: str | None = None) -> Seen:
         author = int(self.user_id(who))
+        if author not in self.fake.guilds[self.guild].members:
+            self.fake.add_member(self.guild, author, who.username, global_name=who.name)
+        self.people[self.user_id(who)] = who
         return await self._step(
-            lambda: self.fake.send_button(self.guild, self.channel, author, data, message_id=1)
+            lambda: self.fake.send_button(
+                self.guild, self.channel, author, data, message_id=int(message_id or 1)
+            )
         )
