@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from pydantic import ValidationError
 
@@ -27,7 +28,7 @@ from bot.richtext import RichText
 from persona import Persona
 from storage.communities import CommunityInfo
 from storage.ledger import REMOVE, TRANSFER, InsufficientPoints, Movement, member_owner
-from storage.redpackets import ESCROW, PacketInfo, Share, split
+from storage.redpackets import ESCROW, OPEN, PacketInfo, Share, split
 
 __all__ = ["feature", "packet_limits"]
 
@@ -213,6 +214,8 @@ def packet_text(voice: Voice, packet: PacketInfo) -> RichText:
         )
     elif packet.status == "done":
         lines.append(voice.say("redpacket.all_taken"))
+    else:
+        lines.append(voice.say("redpacket.closed"))
     if packet.chain_link:
         lines.append(voice.say("redpacket.chain_link", link=packet.chain_link))
     return RichText.join(lines)
@@ -273,28 +276,8 @@ async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
         return _Grabbed(ctx.say(refusal, amount=grab.amount), [])
     note = ctx.say("redpacket.grabbed", amount=grab.amount, sender=packet.sender_name)
     follow_ups: list[Action] = []
-    if packet.message_id:
-        buttons = (
-            ()
-            if grab.completed
-            else (
-                (
-                    Button(
-                        label=voice.say("redpacket.button").plain(), data=f"{BUTTON}:{packet.id}"
-                    ),
-                ),
-            )
-        )
-        follow_ups.append(
-            Edit(
-                platform=packet.platform,
-                chat_id=packet.chat_id,
-                channel_id=packet.channel_id,
-                message_id=packet.message_id,
-                text=packet_text(voice, packet),
-                buttons=buttons,
-            )
-        )
+    if packet.message_id and _edit_now(ctx, packet.id, final=grab.completed):
+        follow_ups.append(_packet_edit(voice, packet))
     if grab.completed:
         follow_ups.append(
             Send(
@@ -305,6 +288,65 @@ async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
             )
         )
     return _Grabbed(note, follow_ups)
+
+
+# The packet message shows the shares left. Platforms count an edit as a message (Telegram:
+# about 20 a minute in a group), so a busy packet is edited at most every EDIT_EVERY: the
+# first grab edits at once, later ones mark the packet and a tick brings the message up to
+# date; the last grab always edits. In memory only: after a restart the next grab edits.
+EDIT_EVERY = timedelta(seconds=5)
+_EDITS: WeakKeyDictionary[object, dict[int, datetime]] = WeakKeyDictionary()
+_STALE: WeakKeyDictionary[object, set[int]] = WeakKeyDictionary()
+
+
+def _edit_now(ctx: TickContext, packet_id: int, *, final: bool) -> bool:
+    edited = _EDITS.setdefault(ctx.dispatcher, {})
+    stale = _STALE.setdefault(ctx.dispatcher, set())
+    last = edited.get(packet_id)
+    if final or last is None or ctx.now - last >= EDIT_EVERY:
+        edited[packet_id] = ctx.now
+        stale.discard(packet_id)
+        if final:
+            edited.pop(packet_id, None)
+        return True
+    stale.add(packet_id)
+    return False
+
+
+def _packet_edit(voice: Voice, packet: PacketInfo) -> Edit:
+    assert packet.message_id is not None
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    if packet.status == OPEN:
+        label = voice.say("redpacket.button").plain()
+        buttons = ((Button(label=label, data=f"{BUTTON}:{packet.id}"),),)
+    return Edit(
+        platform=packet.platform,
+        chat_id=packet.chat_id,
+        channel_id=packet.channel_id,
+        message_id=packet.message_id,
+        text=packet_text(voice, packet),
+        buttons=buttons,
+    )
+
+
+@feature.tick("redpacket-refresh", every=EDIT_EVERY)
+async def refresh_packets(ctx: TickContext) -> int:
+    """Bring packet messages marked stale up to date (one edit each)."""
+    stale = _STALE.setdefault(ctx.dispatcher, set())
+    refreshed = 0
+    for packet_id in sorted(stale):
+        stale.discard(packet_id)
+        async with ctx.store.transaction() as session:
+            packet = await ctx.store.redpackets.get(session, packet_id)
+            community = (
+                await ctx.store.communities.get(session, packet.community_id) if packet else None
+            )
+        if packet is None or community is None or not packet.message_id:
+            continue
+        _EDITS.setdefault(ctx.dispatcher, {})[packet_id] = ctx.now
+        await ctx.perform(_packet_edit(_voice(ctx, community, packet_id), packet))
+        refreshed += 1
+    return refreshed
 
 
 def _next_sender(shares: Sequence[Share], rule: str) -> Share:
@@ -439,9 +481,7 @@ async def refund_expired(ctx: TickContext) -> int:
             "channel_id": packet.channel_id,
         }
         if packet.message_id:
-            await ctx.perform(
-                Edit(**here, message_id=packet.message_id, text=packet_text(voice, packet))
-            )
+            await ctx.perform(_packet_edit(voice, packet))
         lines = [
             voice.say(
                 "redpacket.expired",

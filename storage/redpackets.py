@@ -33,6 +33,7 @@ from storage.models import (
 
 __all__ = [
     "ESCROW",
+    "OPEN",
     "ChainBreak",
     "ChainInfo",
     "Grab",

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot.actions import AnswerButton, Button, Edit, Send
 from bot.clock import FakeClock
-from handlers.redpacket import break_late_chains, refund_expired
+from handlers.redpacket import break_late_chains, refresh_packets, refund_expired
 from storage import Store
 from storage.ledger import ISSUE, Movement, member_owner
 from storage.models import LedgerEntry, RedPacket, RedPacketShare
@@ -85,12 +85,19 @@ async def test_send_grab_complete_and_verify(any_harness: Harness) -> None:
     await books_balance(h)
 
     got = {}
-    for name in ("Bob", "Carol"):
-        [answer, edit] = await h.send(h.press(button.data, user=name))
-        assert isinstance(answer, AnswerButton) and isinstance(edit, Edit)
-        got[name] = int(re.findall(r"\d+", answer.text or "")[0])
-        assert got[name] >= 1
-    assert "1" in edit.text.plain() and edit.buttons  # one share left, button still there
+    [answer, edit] = await h.send(h.press(button.data, user="Bob"))
+    assert isinstance(answer, AnswerButton) and isinstance(edit, Edit)
+    assert "还剩 2 份" in edit.text.plain() and edit.buttons
+    got["Bob"] = int(re.findall(r"\d+", answer.text or "")[0])
+    # A second grab within EDIT_EVERY does not edit again (platforms count edits as
+    # messages); the refresh tick brings the message up to date once.
+    [answer] = await h.send(h.press(button.data, user="Carol"))
+    got["Carol"] = int(re.findall(r"\d+", answer.text or "")[0])
+    tick = h.dispatcher.tick_context()
+    assert await refresh_packets(tick) == 1
+    [edit] = h.adapter.take()
+    assert isinstance(edit, Edit) and "还剩 1 份" in edit.text.plain() and edit.buttons
+    assert await refresh_packets(tick) == 0
     replies = await h.send(h.message("抢", user="Dan"))  # the keyword takes the last share
     note, last_edit, done = replies
     got["Dan"] = int(re.findall(r"\d+", note.text.plain())[0])
