@@ -1,23 +1,41 @@
-"""Daily check-in (签到打卡): once per local day, a streak to protect, points and badges.
+"""Daily check-in (签到打卡): once per local day, a streak to protect, points and badges; and
+the make-up check-in (补签) that spends points to fill yesterday.
 
 The check-in row, its points (a ledger entry keyed by member and day) and its badges are
-written in one transaction, so a check-in pays exactly once however often it is sent.
+written in one transaction, so a check-in pays exactly once however often it is sent. A
+make-up's row, its debit and the streak it reconnects share one transaction too.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import CheckInSettings
 from bot.context import Context
 from bot.features import Feature
 from bot.richtext import RichText
-from storage.ledger import ISSUE, Movement, member_owner
+from storage.ledger import ISSUE, REMOVE, InsufficientPoints, Movement, member_owner
 
-__all__ = ["feature"]
+__all__ = ["badge_name", "feature"]
 
 feature = Feature("checkin")
 
 FIRST_TODAY = "first-today"
+#: Ledger reference of make-up debits; their keys (``makeup:{member}:{day}``) count the quota.
+MAKEUP = "makeup"
+
+
+def _points_for(rules: CheckInSettings, streak: int) -> int:
+    """What a real check-in on streak day ``streak`` pays: the base plus that day's bonuses."""
+    return rules.base + sum(bonus.points for bonus in rules.bonus if bonus.day == streak)
+
+
+def _streak_badges(rules: CheckInSettings, streak: int) -> list[str]:
+    return [f"streak-{n}" for n in rules.badges if n == streak]
 
 
 @feature.command("checkin", keywords=["签到", "打卡"])
@@ -26,8 +44,9 @@ async def checkin(ctx: Context) -> Any:
     member, day, rules = ctx.member, ctx.today(), ctx.settings.checkin
     new_badges: list[str] = []
     async with ctx.store.transaction() as session:
+        await ctx.store.checkins.lock_member(session, member.id)
         streak = await ctx.store.checkins.streak_before(session, member.id, day) + 1
-        points = rules.base + sum(bonus.points for bonus in rules.bonus if bonus.day == streak)
+        points = _points_for(rules, streak)
         claimed = await ctx.store.checkins.claim(
             session,
             community_id=ctx.community.id,
@@ -48,12 +67,10 @@ async def checkin(ctx: Context) -> Any:
                     reference="checkin",
                     now=ctx.now,
                 )
-            earned = [f"streak-{n}" for n in rules.badges if n == streak]
+            earned = _streak_badges(rules, streak)
             if claimed.rank == 1:
                 earned.append(FIRST_TODAY)
-            for badge in earned:
-                if await ctx.store.checkins.award(session, member.id, badge, ctx.now):
-                    new_badges.append(badge)
+            new_badges = await _award(ctx, session, earned)
     if not claimed.new:
         return ctx.reply("checkin.already", member=ctx.address(ctx.sender), streak=claimed.streak)
     lines = [
@@ -69,7 +86,128 @@ async def checkin(ctx: Context) -> Any:
     return ctx.reply_text(RichText.join(lines))
 
 
+@feature.command("makeup", keywords=["补签"])
+async def makeup(ctx: Context) -> Any:
+    """Fill yesterday for ``makeup_cost`` points when it is the one day that broke a streak
+    (the member checked in the day before); at most ``makeup_per_month`` per month."""
+    assert ctx.member is not None and ctx.sender is not None
+    member, rules, who = ctx.member, ctx.settings.checkin, ctx.address(ctx.sender)
+    if rules.makeup_per_month == 0:
+        return ctx.reply("checkin.makeup_off")
+    day = ctx.today() - timedelta(days=1)
+    checkins = ctx.store.checkins
+    try:
+        async with ctx.store.transaction() as session:
+            await checkins.lock_member(session, member.id)
+            done = await checkins.on(session, member.id, day)
+            if done is not None:
+                return ctx.reply("checkin.makeup_not_missing", member=who, streak=done.streak)
+            before = await checkins.on(session, member.id, day - timedelta(days=1))
+            if before is None:
+                return ctx.reply("checkin.makeup_nothing", member=who)
+            # The month's quota is read from the ledger: one make-up debit per filled day.
+            used = await ctx.store.ledger.count_posted(
+                session, ctx.community.id, f"{MAKEUP}:{member.id}:{day:%Y-%m}-"
+            )
+            if used >= rules.makeup_per_month:
+                return ctx.reply("checkin.makeup_quota", member=who, limit=rules.makeup_per_month)
+            filled = await _fill(ctx, session, before.streak + 1)
+            if filled is None:  # cannot happen under the member lock; stay safe anyway
+                return ctx.reply("checkin.makeup_not_missing", member=who, streak=before.streak + 1)
+    except InsufficientPoints:  # the transaction rolled back: no row, no debit
+        async with ctx.store.transaction() as session:
+            balance = await ctx.store.ledger.balance(
+                session, ctx.community.id, member_owner(member.id)
+            )
+        return ctx.reply(
+            "checkin.makeup_not_enough", member=who, cost=rules.makeup_cost, balance=balance
+        )
+    lines = [
+        ctx.say("checkin.makeup_done", member=who, streak=filled.streak, cost=rules.makeup_cost)
+    ]
+    if filled.bonus:
+        lines.append(ctx.say("checkin.makeup_bonus", streak=filled.streak, points=filled.bonus))
+    lines += [ctx.say("checkin.badge", badge=badge_name(ctx, badge)) for badge in filled.badges]
+    return ctx.reply_text(RichText.join(lines))
+
+
+@dataclass(frozen=True, slots=True)
+class _Filled:
+    """A make-up's outcome: the member's streak now, today's bonus top-up, new badges."""
+
+    streak: int
+    bonus: int
+    badges: list[str]
+
+
+async def _fill(ctx: Context, session: AsyncSession, streak: int) -> _Filled | None:
+    """Write yesterday's row with ``streak`` and debit the cost; ``None`` if the row exists.
+
+    Policy: the filled day pays no points and is nobody's first of the day, but its streak
+    counts (streak badges included). If today is checked in already, today's row takes the
+    reconnected streak and gets what it would have got had the make-up come first (the
+    streak bonus it missed, streak badges), so the order of 补签 and 签到 does not matter.
+    Raises ``InsufficientPoints`` (the caller's transaction rolls back) when the member
+    cannot pay.
+    """
+    assert ctx.member is not None
+    member, rules, today = ctx.member, ctx.settings.checkin, ctx.today()
+    day, owner, checkins = (
+        today - timedelta(days=1),
+        member_owner(ctx.member.id),
+        ctx.store.checkins,
+    )
+    claimed = await checkins.claim(
+        session,
+        community_id=ctx.community.id,
+        member_id=member.id,
+        day=day,
+        streak=streak,
+        points=0,
+        now=ctx.now,
+    )
+    if not claimed.new:
+        return None
+    # Posted even when the cost is 0: the entry is what the monthly quota counts.
+    await ctx.store.ledger.post(
+        session,
+        community_id=ctx.community.id,
+        key=f"{MAKEUP}:{member.id}:{day.isoformat()}",
+        movements=[Movement(owner, -rules.makeup_cost)],
+        reason=REMOVE,
+        reference=MAKEUP,
+        now=ctx.now,
+    )
+    earned, bonus = _streak_badges(rules, streak), 0
+    latest = await checkins.on(session, member.id, today)
+    if latest is not None:
+        streak += 1
+        bonus = max(_points_for(rules, streak) - latest.points, 0)
+        await checkins.restreak(
+            session, member.id, today, streak=streak, points=latest.points + bonus
+        )
+        if bonus:
+            await ctx.store.ledger.post(
+                session,
+                community_id=ctx.community.id,
+                key=f"checkin:{member.id}:{today.isoformat()}:{MAKEUP}",
+                movements=[Movement(owner, bonus)],
+                reason=ISSUE,
+                reference="checkin",
+                now=ctx.now,
+            )
+        earned += _streak_badges(rules, streak)
+    return _Filled(streak, bonus, await _award(ctx, session, earned))
+
+
+async def _award(ctx: Context, session: AsyncSession, badges: list[str]) -> list[str]:
+    """Award each badge once; the ones that are new."""
+    assert ctx.member is not None
+    return [b for b in badges if await ctx.store.checkins.award(session, ctx.member.id, b, ctx.now)]
+
+
 def badge_name(ctx: Context, badge: str) -> str:
+    """A badge's name in the community's language (badges are stored as stable keys)."""
     if badge == FIRST_TODAY:
         return ctx.say("badges.first").plain()
     return ctx.say("badges.streak", days=badge.removeprefix("streak-")).plain()

@@ -1,4 +1,5 @@
-"""Points: ``/points`` (积分), ``/top`` (排行榜), and operators' ``/give`` and ``/take``.
+"""Points: ``/points`` (积分: balance, rank, streak, badges), ``/top`` (排行榜: points or
+streaks), and operators' ``/give`` and ``/take``.
 
 Every change goes through the ledger (``storage/ledger.py``) with an idempotency key made from
 the platform update, so a redelivered command changes nothing the second time.
@@ -13,6 +14,7 @@ from bot.context import Context
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
+from handlers.checkin import badge_name
 from storage.ledger import ISSUE, REMOVE, InsufficientPoints, Movement, member_owner
 from storage.members import MemberInfo
 
@@ -25,23 +27,41 @@ MAX_GRANT = 1_000_000
 
 @feature.command("points", keywords=["积分"])
 async def points(ctx: Context) -> Any:
+    """Balance, rank, the live streak and the badges: everything a member has earned."""
     assert ctx.member is not None and ctx.sender is not None
     owner = member_owner(ctx.member.id)
     async with ctx.store.transaction() as session:
         balance = await ctx.store.ledger.balance(session, ctx.community.id, owner)
         rank = await ctx.store.ledger.rank(session, ctx.community.id, owner)
-    return ctx.reply("points.show", member=ctx.address(ctx.sender), balance=balance, rank=rank)
+        streak = await ctx.store.checkins.current_streak(session, ctx.member.id, ctx.today())
+        badges = await ctx.store.checkins.badges(session, ctx.member.id)
+    lines = [
+        ctx.say(
+            "points.show",
+            member=ctx.address(ctx.sender),
+            balance=balance,
+            rank=rank,
+            streak=streak,
+        )
+    ]
+    if badges:
+        separator = ctx.say("points.badge_separator").plain()
+        names = separator.join(badge_name(ctx, badge) for badge in badges)
+        lines.append(ctx.say("points.badges", badges=names))
+    return ctx.reply_text(RichText.join(lines))
 
 
 @feature.command(
     "top",
     keywords=["排行榜"],
     args=[
-        Arg("what", "choice", required=False, choices=("points",)),
+        Arg("what", "choice", required=False, choices=("points", "streak")),
         Arg("period", "choice", required=False, choices=("week", "all")),
     ],
 )
 async def top(ctx: Context) -> Any:
+    if ctx.args["what"] == "streak":
+        return await _top_streaks(ctx)
     period = ctx.args["period"] or "all"
     async with ctx.store.transaction() as session:
         if period == "week":
@@ -60,6 +80,25 @@ async def top(ctx: Context) -> Any:
     lines += [
         ctx.say("points.top_line", number=n, member=names[owner], points=total)
         for n, (owner, total) in enumerate(rows, 1)
+    ]
+    return ctx.reply_text(RichText.join(lines))
+
+
+async def _top_streaks(ctx: Context) -> Any:
+    """Members by current streak (last check-in today or yesterday); a streak has no
+    period, so ``week``/``all`` change nothing here."""
+    async with ctx.store.transaction() as session:
+        rows = await ctx.store.checkins.top_streaks(session, ctx.community.id, ctx.today())
+        names = {}
+        for member_id, _streak in rows:
+            member = await ctx.store.members.get(session, member_id)
+            names[member_id] = member.display_name if member else str(member_id)
+    if not rows:
+        return ctx.reply("points.streak_empty")
+    lines = [ctx.say("points.streak_header")]
+    lines += [
+        ctx.say("points.streak_line", number=n, member=names[member_id], streak=streak)
+        for n, (member_id, streak) in enumerate(rows, 1)
     ]
     return ctx.reply_text(RichText.join(lines))
 

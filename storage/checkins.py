@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
-from storage.models import Badge, CheckIn
+from storage.models import Badge, CheckIn, Member
 
 __all__ = ["CheckInRepo", "Claimed"]
 
@@ -28,6 +28,12 @@ class Claimed:
 class CheckInRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    async def lock_member(self, session: AsyncSession, member_id: int) -> None:
+        """Serialise one member's check-ins and make-ups, so a make-up and a check-in sent
+        together still see each other's row (a PostgreSQL row lock; SQLite's write
+        transactions are serial already)."""
+        await session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
 
     async def streak_before(self, session: AsyncSession, member_id: int, day: date) -> int:
         """The streak that ended yesterday (0 if yesterday was missed)."""
@@ -80,6 +86,52 @@ class CheckInRepo:
             )
         )
         return Claimed(inserted is not None, row.streak, row.points, int(rank.scalar_one()))
+
+    async def on(self, session: AsyncSession, member_id: int, day: date) -> CheckIn | None:
+        """The member's check-in on ``day``, if any."""
+        row = await session.execute(
+            select(CheckIn).where(CheckIn.member_id == member_id, CheckIn.local_date == day)
+        )
+        return row.scalar_one_or_none()
+
+    async def restreak(
+        self, session: AsyncSession, member_id: int, day: date, *, streak: int, points: int
+    ) -> None:
+        """Rewrite one row's streak and points: a make-up reconnected the days before it."""
+        await session.execute(
+            update(CheckIn)
+            .where(CheckIn.member_id == member_id, CheckIn.local_date == day)
+            .values(streak=streak, points=points)
+        )
+
+    async def current_streak(self, session: AsyncSession, member_id: int, today: date) -> int:
+        """Today's streak, else yesterday's (today is not over yet), else 0."""
+        value = await session.execute(
+            select(func.max(CheckIn.streak)).where(
+                CheckIn.member_id == member_id,
+                CheckIn.local_date.in_([today, today - timedelta(days=1)]),
+            )
+        )
+        return int(value.scalar_one_or_none() or 0)
+
+    async def top_streaks(
+        self, session: AsyncSession, community_id: int, today: date, limit: int = 10
+    ) -> list[tuple[int, int]]:
+        """(member id, current streak), longest first. A streak is alive while its last day is
+        today or yesterday; today's row (when there is one) is yesterday's plus one, so the
+        larger of the two is the current streak."""
+        streak = func.max(CheckIn.streak)
+        rows = await session.execute(
+            select(CheckIn.member_id, streak)
+            .where(
+                CheckIn.community_id == community_id,
+                CheckIn.local_date.in_([today, today - timedelta(days=1)]),
+            )
+            .group_by(CheckIn.member_id)
+            .order_by(streak.desc(), CheckIn.member_id)
+            .limit(limit)
+        )
+        return [(int(member), int(days)) for member, days in rows.all()]
 
     async def count_on(self, session: AsyncSession, community_id: int, day: date) -> int:
         total = await session.execute(

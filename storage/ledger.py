@@ -155,6 +155,20 @@ class LedgerRepo:
         )
         return [(owner, int(total)) for owner, total in rows.all()]
 
+    async def count_posted(self, session: AsyncSession, community_id: int, prefix: str) -> int:
+        """How many posts have a key starting with ``prefix`` (each post counted once): a
+        quota such as make-ups per month, read from the ledger rather than a counter."""
+        total = await session.execute(
+            select(func.count())
+            .select_from(LedgerEntry)
+            .where(
+                LedgerEntry.community_id == community_id,
+                LedgerEntry.idempotency_key.startswith(prefix, autoescape=True),
+                LedgerEntry.idempotency_key.endswith("#0"),
+            )
+        )
+        return int(total.scalar_one())
+
     async def rank(self, session: AsyncSession, community_id: int, owner: str) -> int:
         """1 + how many members have more points."""
         mine = await self.balance(session, community_id, owner)

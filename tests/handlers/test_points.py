@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tests.support import Harness
 
 
@@ -44,3 +46,55 @@ async def test_a_redelivered_grant_pays_once(any_harness: Harness) -> None:
     await h.send(event)  # the platform delivers it again
     [mine] = await h.say("/points", user="Bob")
     assert "10" in mine and "20" not in mine
+
+
+async def test_points_shows_the_live_streak_and_badges(any_harness: Harness) -> None:
+    h = any_harness
+    [nothing] = await h.say("积分", user="Ann")
+    assert nothing.splitlines() == ["亲爱的Ann，你现在有 0 积分，排名第 1，已连续签到 0 天 🌷"]
+    await h.say("签到", user="Ann")  # first of the day: a badge
+    h.clock.advance(timedelta(days=1))
+    await h.say("签到", user="Bob")
+    await h.say("签到", user="Ann")
+    [today] = await h.say("/points", user="Ann")
+    assert today.splitlines() == [
+        "亲爱的Ann，你现在有 20 积分，排名第 1，已连续签到 2 天 🌷",
+        "徽章：今日第一",
+    ]
+    h.clock.advance(timedelta(days=1))  # not checked in yet today: yesterday's streak holds
+    [tomorrow] = await h.say("积分", user="Ann")
+    assert "已连续签到 2 天" in tomorrow
+    h.clock.advance(timedelta(days=1))  # a whole day missed: the streak is gone
+    [gone] = await h.say("积分", user="Ann")
+    assert "已连续签到 0 天" in gone and "今日第一" in gone  # badges stay
+
+
+async def test_top_streak_ranks_live_streaks(any_harness: Harness) -> None:
+    h = any_harness
+    [empty] = await h.say("/top streak")
+    assert "没有人在连续签到" in empty
+    plan = {  # day -> who checks in; day 5 is today
+        1: ["Dave"],
+        2: ["Dave", "Ann"],
+        3: ["Dave", "Ann", "Carol"],
+        4: ["Ann", "Carol"],
+        5: ["Ann", "Bob"],
+    }
+    for day, names in plan.items():
+        if day > 1:
+            h.clock.advance(timedelta(days=1))
+        for name in names:
+            await h.say("签到", user=name)
+    [board] = await h.say("/top streak")
+    assert board.splitlines() == [
+        "连续签到榜（当前连签）：",
+        "1. Ann：4 天",
+        "2. Carol：2 天",  # ended yesterday: still alive today
+        "3. Bob：1 天",
+    ]  # Dave's 3 days ended two days ago
+    [keyword] = await h.say("排行榜 streak week")
+    assert keyword == board
+    [points] = await h.say("/top points")
+    assert points.splitlines()[1] == "1. Ann：40"
+    [bad] = await h.say("/top streaks")
+    assert "/top [points|streak] [week|all]" in bad
