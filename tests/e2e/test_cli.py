@@ -50,10 +50,41 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
     assert (tmp_path / "qunbot.db").exists()  # the embedded default, schema upgraded automatically
 
 
-def test_readme_shows_the_real_transcript() -> None:
+@pytest.mark.parametrize("name", ["demo", "redpacket"])
+def test_readme_shows_the_real_transcripts(name: str) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    transcript = (HERE / "demo.transcript").read_text(encoding="utf-8")
+    transcript = (HERE / f"{name}.transcript").read_text(encoding="utf-8")
     assert transcript.strip() in readme
+
+
+def test_red_packet_session_and_its_checks(tmp_path: Path) -> None:
+    """Points, check-in and a red-packet chain in the console, then the operator's checks:
+    the split recomputed from the seed, the ledger and escrow balanced; a tampered share is
+    caught."""
+    import sqlite3
+
+    result = run(
+        "run",
+        "--script",
+        str(HERE / "redpacket.script"),
+        cwd=tmp_path,
+        env={"QUNBOT_CONSOLE__START_TIME": START},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (HERE / "redpacket.transcript").read_text(encoding="utf-8")
+    for packet in ("1", "2"):
+        verified = run("redpacket", "verify", packet, cwd=tmp_path)
+        assert verified.returncode == 0 and verified.stdout.strip().endswith("OK"), verified.stdout
+    ledger = run("ledger", "verify", cwd=tmp_path)
+    assert ledger.returncode == 0 and ledger.stdout.strip() == "OK"
+    with sqlite3.connect(tmp_path / "qunbot.db") as db:
+        db.execute(
+            "UPDATE red_packet_shares SET amount = amount + 1 WHERE packet_id = 1 AND position = 2"
+        )
+    tampered = run("redpacket", "verify", "1", cwd=tmp_path)
+    assert tampered.returncode == 1 and "share 2: stored" in tampered.stdout
+    missing = run("redpacket", "verify", "99", cwd=tmp_path)
+    assert missing.returncode == 1 and "no red packet 99" in missing.stdout
 
 
 def test_piped_stdin_is_replayed(tmp_path: Path) -> None:
