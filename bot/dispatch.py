@@ -176,10 +176,32 @@ class Dispatcher:
                 events[0].chat.id,
             )
             return [[] for _ in events]
-        outcomes = []
+        outcomes: list[list[ActionResult]] = []
+        #: A run of consecutive uses of one batchable command, admitted, not yet handled.
+        run: list[Context] = []
+        run_spec: CommandSpec | None = None
+
+        async def finish_run() -> None:
+            nonlocal run, run_spec
+            if run and run_spec is not None:
+                for results in await self._handle_run(run_spec, run):
+                    outcomes.append(results)
+                    self._observe(events[len(outcomes) - 1], results)
+            run, run_spec = [], None
+
         for event, ctx in zip(events, contexts, strict=True):
+            spec = self._batchable(event) if ctx is not None else None
+            if spec is None or spec is not run_spec:
+                await finish_run()
+            results: list[ActionResult] = []
             try:
-                outcomes.append(await self._handle(event, ctx))
+                if spec is not None and ctx is not None:
+                    if await self._admit(event, ctx):
+                        run.append(ctx)
+                        run_spec = spec
+                        continue
+                else:
+                    results = await self._handle(event, ctx)
             except Exception:
                 log.exception(
                     "event %s/%s in chat %s could not be handled",
@@ -187,10 +209,54 @@ class Dispatcher:
                     event.update_key,
                     event.chat.id,
                 )
-                outcomes.append([])
-            for observer in self.observers:
-                observer(event, outcomes[-1])
+            if run:  # an event that was not admitted ends the run before it
+                await finish_run()
+            outcomes.append(results)
+            self._observe(event, results)
+        await finish_run()
         return outcomes
+
+    def _observe(self, event: EventBase, results: list[ActionResult]) -> None:
+        for observer in self.observers:
+            observer(event, results)
+
+    def _batchable(self, event: EventBase) -> CommandSpec | None:
+        """The batchable command this event uses, when it uses one without arguments."""
+        if not isinstance(event, MessageEvent) or not self.registry.batches:
+            return None
+        if event.command is not None:
+            if event.command.arg_text.strip():
+                return None
+            spec = self.registry.commands.get(event.command.name)
+        else:
+            found = self.registry.keyword(event.text)
+            spec = found[0] if found is not None and not found[1] else None
+        return spec if spec is not None and spec.name in self.registry.batches else None
+
+    async def _handle_run(self, spec: CommandSpec, run: list[Context]) -> list[list[ActionResult]]:
+        """Handle admitted uses of a batchable command together; if the batch handler
+        fails, each is handled alone by the plain handler (its claims make that safe)."""
+        for ctx in run:
+            ctx.command = spec
+        try:
+            outcomes = await self.registry.batches[spec.name](run)
+            if len(outcomes) != len(run):
+                raise RuntimeError(f"batch /{spec.name} returned {len(outcomes)} for {len(run)}")
+        except Exception:
+            log.exception("batch /%s of %d failed; handling them one by one", spec.name, len(run))
+            outcomes = [None] * len(run)
+            for n, ctx in enumerate(run):
+                outcomes[n] = await self._guard(ctx, f"command /{spec.name}", spec.handler(ctx))
+        results = []
+        for ctx, outcome in zip(run, outcomes, strict=True):
+            try:
+                done = await self._perform_all(ctx, outcome)
+                done += await self._listen(ctx)
+            except Exception:
+                log.exception("event %s could not be finished", ctx.event.update_key)
+                done = []
+            results.append(done)
+        return results
 
     async def _record(self, events: list[EventBase]) -> list[Context | None]:
         """Dedupe and bookkeeping for a batch of events, in one transaction."""
@@ -208,28 +274,35 @@ class Dispatcher:
         return contexts
 
     async def _handle(self, event: EventBase, ctx: Context | None) -> list[ActionResult]:
-        if ctx is None:
-            return []
-        if self._is_stale(event):
-            # Recorded above, but an old event (redelivered after downtime) triggers no reply
-            # and no punishment: the group is not flooded, nobody is punished for the past.
-            log.debug("stale update %s/%s: recorded only", event.platform, event.update_key)
-            return []
-        for middleware in self.registry.middlewares:
-            where = f"middleware {middleware.feature}"
-            # A crashing middleware is logged and skipped (no apology: the member asked nothing);
-            # one broken gate must not silence the whole bot.
-            proceed = await self._guard(ctx, where, middleware.handler(ctx), apologise=False)
-            if proceed is False:
-                return []
-        if event.sender is not None and event.sender.is_bot:
+        if ctx is None or not await self._admit(event, ctx):
             return []
         results: list[ActionResult] = []
         if isinstance(event, MessageEvent):
             results += await self._route_message(ctx, event)
         elif isinstance(event, ButtonPressed):
             results += await self._route_button(ctx, event)
-        for listener in self.registry.listening(getattr(event, "kind", "")):
+        return results + await self._listen(ctx)
+
+    async def _admit(self, event: EventBase, ctx: Context) -> bool:
+        """Whether the event reaches commands and listeners: fresh, passed by every
+        middleware, not from a bot."""
+        if self._is_stale(event):
+            # Recorded above, but an old event (redelivered after downtime) triggers no reply
+            # and no punishment: the group is not flooded, nobody is punished for the past.
+            log.debug("stale update %s/%s: recorded only", event.platform, event.update_key)
+            return False
+        for middleware in self.registry.middlewares:
+            where = f"middleware {middleware.feature}"
+            # A crashing middleware is logged and skipped (no apology: the member asked nothing);
+            # one broken gate must not silence the whole bot.
+            proceed = await self._guard(ctx, where, middleware.handler(ctx), apologise=False)
+            if proceed is False:
+                return False
+        return not (event.sender is not None and event.sender.is_bot)
+
+    async def _listen(self, ctx: Context) -> list[ActionResult]:
+        results: list[ActionResult] = []
+        for listener in self.registry.listening(getattr(ctx.event, "kind", "")):
             outcome = await self._guard(ctx, f"listener {listener.feature}", listener.handler(ctx))
             results += await self._perform_all(ctx, outcome)
         return results

@@ -14,10 +14,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.actions import Reply
 from bot.config import CheckInSettings
 from bot.context import Context
 from bot.features import Feature
 from bot.richtext import RichText
+from storage.checkins import Claimed
 from storage.ledger import ISSUE, REMOVE, InsufficientPoints, Movement, member_owner
 
 __all__ = ["badge_name", "feature"]
@@ -71,6 +73,11 @@ async def checkin(ctx: Context) -> Any:
             if claimed.rank == 1:
                 earned.append(FIRST_TODAY)
             new_badges = await _award(ctx, session, earned)
+    return _answer(ctx, claimed, new_badges)
+
+
+def _answer(ctx: Context, claimed: Claimed, new_badges: list[str]) -> Reply:
+    assert ctx.sender is not None
     if not claimed.new:
         return ctx.reply("checkin.already", member=ctx.address(ctx.sender), streak=claimed.streak)
     lines = [
@@ -84,6 +91,66 @@ async def checkin(ctx: Context) -> Any:
     ]
     lines += [ctx.say("checkin.badge", badge=badge_name(ctx, badge)) for badge in new_badges]
     return ctx.reply_text(RichText.join(lines))
+
+
+@feature.batch("checkin")
+async def checkin_many(ctxs: list[Context]) -> list[Any]:
+    """``checkin`` for a run of check-ins in one chat: one transaction and a few multi-row
+    statements for all of them, with the same rows, ledger keys, badges and replies as one
+    by one (a member twice in the run is "already done" the second time)."""
+    first = ctxs[0]
+    day, rules, community_id, now = (
+        first.today(),
+        first.settings.checkin,
+        first.community.id,
+        first.now,
+    )
+    if any(c.member is None or c.community.id != community_id or c.today() != day for c in ctxs):
+        raise ValueError("a check-in batch must be one community and one day")
+    members = list(dict.fromkeys(c.member.id for c in ctxs if c.member is not None))
+    checkins = first.store.checkins
+    async with first.store.transaction() as session:
+        await checkins.lock_members(session, members)
+        before = await checkins.streaks_before(session, members, day)
+        wanted = {}
+        for member_id in members:
+            streak = before.get(member_id, 0) + 1
+            wanted[member_id] = (streak, _points_for(rules, streak))
+        claimed = await checkins.claim_many(
+            session, community_id=community_id, day=day, wanted=wanted, now=now
+        )
+        await first.store.ledger.issue_many(
+            session,
+            community_id=community_id,
+            grants=[
+                (f"checkin:{member_id}:{day.isoformat()}", member_owner(member_id), c.points)
+                for member_id, c in claimed.items()
+                if c.new and c.points
+            ],
+            reference="checkin",
+            now=now,
+        )
+        earned: dict[int, list[str]] = {}
+        for member_id, c in claimed.items():
+            if c.new:
+                earned[member_id] = _streak_badges(rules, c.streak)
+                if c.rank == 1:
+                    earned[member_id].append(FIRST_TODAY)
+        fresh = await checkins.award_many(
+            session, [(m, badge) for m, badges in earned.items() for badge in badges], now
+        )
+    outcomes: list[Any] = []
+    answered: set[int] = set()
+    for ctx in ctxs:
+        assert ctx.member is not None
+        member_id = ctx.member.id
+        c = claimed[member_id]
+        if member_id in answered:
+            c = Claimed(False, c.streak, c.points, c.rank)
+        answered.add(member_id)
+        badges = [b for b in earned.get(member_id, []) if (member_id, b) in fresh]
+        outcomes.append(_answer(ctx, c, badges if c.new else []))
+    return outcomes
 
 
 @feature.command("makeup", keywords=["补签"])

@@ -157,3 +157,111 @@ class CheckInRepo:
             select(Badge.badge).where(Badge.member_id == member_id).order_by(Badge.id)
         )
         return list(rows.scalars())
+
+    # -- batches: a burst of check-ins in one chat, a few statements for all of them ----------
+    async def lock_members(self, session: AsyncSession, member_ids: list[int]) -> None:
+        """``lock_member`` for several, in id order so concurrent batches cannot deadlock."""
+        await session.execute(
+            select(Member.id).where(Member.id.in_(member_ids)).order_by(Member.id).with_for_update()
+        )
+
+    async def streaks_before(
+        self, session: AsyncSession, member_ids: list[int], day: date
+    ) -> dict[int, int]:
+        """``streak_before`` for several members: their streaks that ended yesterday."""
+        rows = await session.execute(
+            select(CheckIn.member_id, CheckIn.streak).where(
+                CheckIn.member_id.in_(member_ids), CheckIn.local_date == day - timedelta(days=1)
+            )
+        )
+        return {int(member): int(streak) for member, streak in rows.all()}
+
+    async def claim_many(
+        self,
+        session: AsyncSession,
+        *,
+        community_id: int,
+        day: date,
+        wanted: dict[int, tuple[int, int]],
+        now: datetime,
+    ) -> dict[int, Claimed]:
+        """``claim`` for several members at once: ``wanted`` maps member id to (streak,
+        points). One multi-row ``INSERT ... ON CONFLICT DO NOTHING``; ranks follow row ids,
+        as ``claim`` counts them."""
+        table = CheckIn.__table__
+        inserted = await session.execute(
+            self.db.insert(table)
+            .values(
+                [
+                    {
+                        "community_id": community_id,
+                        "member_id": member_id,
+                        "local_date": day,
+                        "streak": streak,
+                        "points": points,
+                        "created_at": now,
+                    }
+                    for member_id, (streak, points) in wanted.items()
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["member_id", "local_date"])
+            .returning(table.c.member_id)
+        )
+        new = {int(member) for member in inserted.scalars()}
+        rows = (
+            await session.execute(
+                select(CheckIn.id, CheckIn.member_id, CheckIn.streak, CheckIn.points).where(
+                    CheckIn.member_id.in_(list(wanted)), CheckIn.local_date == day
+                )
+            )
+        ).all()
+        fresh = [int(row.id) for row in rows if int(row.member_id) in new]
+        if not fresh:
+            return {int(r.member_id): Claimed(False, int(r.streak), int(r.points), 0) for r in rows}
+        lowest = min(fresh)
+        before = await session.execute(
+            select(func.count())
+            .select_from(CheckIn)
+            .where(
+                CheckIn.community_id == community_id,
+                CheckIn.local_date == day,
+                CheckIn.id < lowest,
+            )
+        )
+        # Every row today from the lowest of ours up: ours, and any another process wrote.
+        ids = (
+            await session.execute(
+                select(CheckIn.id)
+                .where(
+                    CheckIn.community_id == community_id,
+                    CheckIn.local_date == day,
+                    CheckIn.id >= lowest,
+                )
+                .order_by(CheckIn.id)
+            )
+        ).scalars()
+        rank = {int(row_id): n for n, row_id in enumerate(ids, int(before.scalar_one()) + 1)}
+        return {
+            int(row.member_id): Claimed(
+                int(row.member_id) in new,
+                int(row.streak),
+                int(row.points),
+                rank.get(int(row.id), 0),
+            )
+            for row in rows
+        }
+
+    async def award_many(
+        self, session: AsyncSession, awards: list[tuple[int, str]], now: datetime
+    ) -> set[tuple[int, str]]:
+        """``award`` for several (member id, badge) pairs; the pairs that are new."""
+        if not awards:
+            return set()
+        table = Badge.__table__
+        inserted = await session.execute(
+            self.db.insert(table)
+            .values([{"member_id": m, "badge": b, "awarded_at": now} for m, b in awards])
+            .on_conflict_do_nothing(index_elements=["member_id", "badge"])
+            .returning(table.c.member_id, table.c.badge)
+        )
+        return {(int(member), str(badge)) for member, badge in inserted.all()}

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
@@ -230,3 +230,70 @@ class LedgerRepo:
                     f"community {community}: accounts hold {total}, issued minus removed is {expected}"
                 )
         return problems
+
+    async def issue_many(
+        self,
+        session: AsyncSession,
+        *,
+        community_id: int,
+        grants: Sequence[tuple[str, str, int]],
+        reference: str | None,
+        now: datetime,
+    ) -> set[str]:
+        """Issue points to many accounts at once: ``grants`` are (key, owner, amount > 0).
+        Each key posts once, exactly as ``post(key=..., movements=[Movement(owner, amount)],
+        reason=ISSUE)`` would (same entry key, so the two paths never pay twice); the keys
+        posted now are returned. A few statements for the whole batch."""
+        if not grants:
+            return set()
+        if any(amount <= 0 for _key, _owner, amount in grants):
+            raise ValueError("issue_many only adds points")
+        table = PointAccount.__table__
+        opened = await session.execute(
+            self.db.insert(table)
+            .values(
+                [
+                    {"community_id": community_id, "owner": owner, "balance": 0}
+                    for owner in sorted({owner for _key, owner, _amount in grants})
+                ]
+            )
+            .on_conflict_do_update(
+                index_elements=["community_id", "owner"], set_={"owner": table.c.owner}
+            )
+            .returning(table.c.id, table.c.owner)
+        )
+        accounts = {str(owner): int(account) for account, owner in opened.all()}
+        entries = LedgerEntry.__table__
+        posted = await session.execute(
+            self.db.insert(entries)
+            .values(
+                [
+                    {
+                        "community_id": community_id,
+                        "account_id": accounts[owner],
+                        "delta": amount,
+                        "reason": ISSUE,
+                        "reference": reference,
+                        "idempotency_key": f"{key}#0",
+                        "created_at": now,
+                    }
+                    for key, owner, amount in grants
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(entries.c.idempotency_key, entries.c.account_id, entries.c.delta)
+        )
+        credits: dict[int, int] = {}
+        keys = set()
+        for entry_key, account_id, delta in posted.all():
+            keys.add(str(entry_key).removesuffix("#0"))
+            credits[int(account_id)] = credits.get(int(account_id), 0) + int(delta)
+        if credits:
+            # In account order, as ``post`` does, so concurrent writers cannot deadlock.
+            await session.execute(
+                table.update()
+                .where(table.c.id == bindparam("account"))
+                .values(balance=table.c.balance + bindparam("credit")),
+                [{"account": a, "credit": credits[a]} for a in sorted(credits)],
+            )
+        return keys

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -264,3 +265,50 @@ async def test_twenty_makeups_and_check_ins_at_once_pay_once(db, clock: FakeCloc
     async with h.store.transaction() as s:
         assert await h.store.ledger.balance(s, 1, "m:1") == 60 + 60 - 50
         assert await h.store.ledger.verify(s) == []
+
+
+# -- bursts: a chat's queued check-ins are handled as one batch -----------------------------
+
+
+async def test_a_burst_through_the_chat_queue_is_batched_and_exact(any_harness: Harness) -> None:
+    h = any_harness
+    calls: list[int] = []
+    batch = h.registry.batches["checkin"]
+
+    async def counted(ctxs):  # type: ignore[no-untyped-def]
+        calls.append(len(ctxs))
+        return await batch(ctxs)
+
+    h.registry.batches["checkin"] = counted
+    events = [h.message("签到", user=f"M{n}", key=f"b{n}") for n in range(300)]
+    events[150:150] = [h.message("签到", user="M7", key="again")]  # twice in the burst
+    events[200:200] = [h.message("/help", user="M8", key="help")]  # another command between
+    results = await asyncio.gather(*(h.dispatcher.submit(event) for event in events))
+    assert max(calls) > 1 and sum(calls) == 301  # batched; /help ended a run
+    replies = [r for result in results for r in result if r.ok]
+    assert len(replies) >= 302
+    texts = [a.text.plain() for a in h.adapter.actions if hasattr(a, "text")]
+    assert sum("今天已经签过" in t or "今天打过卡" in t or "今日已签到" in t for t in texts) == 1
+    assert sum("今日第一" in t for t in texts) == 1  # one first-of-the-day badge
+    async with h.store.transaction() as s:
+        rows = (await s.execute(select(func.count()).select_from(CheckIn))).scalar_one()
+        paid = (await s.execute(select(func.sum(LedgerEntry.delta)))).scalar_one()
+        assert await h.store.ledger.verify(s) == []
+    assert rows == 300 and paid == 300 * 10
+    ranks = sorted(int(m.group(1)) for t in texts if (m := re.search(r"第 (\d+) ", t)))
+    assert ranks == list(range(1, 301))
+
+
+async def test_a_failing_batch_falls_back_to_one_by_one(harness: Harness) -> None:
+    h = harness
+
+    async def broken(ctxs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom")
+
+    h.registry.batches["checkin"] = broken
+    events = [h.message("签到", user=f"M{n}", key=f"f{n}") for n in range(20)]
+    await asyncio.gather(*(h.dispatcher.submit(event) for event in events))
+    async with h.store.transaction() as s:
+        rows = (await s.execute(select(func.count()).select_from(CheckIn))).scalar_one()
+        assert await h.store.ledger.verify(s) == []
+    assert rows == 20
