@@ -258,6 +258,19 @@ class RedPacketSettings(_Section):
         return self
 
 
+class PollSettings(_Section):
+    """Polls (投票). Operators override any of these per community with ``/pollset``."""
+
+    #: Who may start a poll: every member, or planners and above (moderators, admins).
+    who_may_start: Literal["everyone", "planners"] = "everyone"
+    #: How long a poll stays open when neither ``--for`` nor ``--until`` is given.
+    default_hours: int = Field(24, ge=1, le=24 * 90)
+    #: The longest a poll may stay open, in days.
+    max_days: int = Field(30, ge=1, le=366)
+    #: Most options one poll may have (each is a button; Discord allows 25 per message).
+    max_options: int = Field(10, ge=2, le=20)
+
+
 class ConsoleSettings(_Section):
     #: ``auto``: on when no platform has a token.
     enabled: bool | Literal["auto"] = "auto"
@@ -405,6 +418,7 @@ class Settings(BaseSettings):
     gates: GateSettings = Field(default_factory=GateSettings)
     checkin: CheckInSettings = Field(default_factory=CheckInSettings)
     redpacket: RedPacketSettings = Field(default_factory=RedPacketSettings)
+    polls: PollSettings = Field(default_factory=PollSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)

@@ -10,6 +10,7 @@ from storage.gates import GateRepo, InviteRepo
 from storage.ledger import LedgerRepo
 from storage.members import MemberRepo
 from storage.moderation import FilterRepo, WarnRepo
+from storage.polls import PollRepo
 from storage.redpackets import RedPacketRepo
 from storage.roles import RoleRepo
 from storage.rules import RuleRepo
@@ -34,6 +35,7 @@ class Store:
         self.ledger = LedgerRepo(db)
         self.checkins = CheckInRepo(db)
         self.redpackets = RedPacketRepo(db)
+        self.polls = PollRepo(db)
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""

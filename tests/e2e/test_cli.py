@@ -50,7 +50,7 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
     assert (tmp_path / "qunbot.db").exists()  # the embedded default, schema upgraded automatically
 
 
-@pytest.mark.parametrize("name", ["demo", "redpacket"])
+@pytest.mark.parametrize("name", ["demo", "redpacket", "polls"])
 def test_readme_shows_the_real_transcripts(name: str) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     transcript = (HERE / f"{name}.transcript").read_text(encoding="utf-8")
@@ -85,6 +85,27 @@ def test_red_packet_session_and_its_checks(tmp_path: Path) -> None:
     assert tampered.returncode == 1 and "share 2: stored" in tampered.stdout
     missing = run("redpacket", "verify", "99", cwd=tmp_path)
     assert missing.returncode == 1 and "no red packet 99" in missing.stdout
+
+
+def test_poll_session(tmp_path: Path) -> None:
+    """Two polls in the console: votes by button, a changed vote, the multi-choice limit, bad
+    input, /polls, an early close and one at its deadline (the clock moved, the tick ran)."""
+    import sqlite3
+
+    result = run(
+        "run",
+        "--script",
+        str(HERE / "polls.script"),
+        cwd=tmp_path,
+        env={"QUNBOT_CONSOLE__START_TIME": START},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (HERE / "polls.transcript").read_text(encoding="utf-8")
+    with sqlite3.connect(tmp_path / "qunbot.db") as db:
+        polls = db.execute("SELECT id, status FROM polls ORDER BY id").fetchall()
+        votes = db.execute("SELECT poll_id, position FROM poll_votes ORDER BY 1, 2").fetchall()
+    assert polls == [(1, "closed"), (2, "closed")]
+    assert votes == [(1, 1), (1, 1), (1, 2), (2, 1), (2, 2)]
 
 
 def test_piped_stdin_is_replayed(tmp_path: Path) -> None:

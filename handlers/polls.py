@@ -1,0 +1,630 @@
+"""Polls (投票).
+
+``/poll Question? | Option A | Option B`` (keyword ``投票``) with ``--multi [N]``, ``--anon``
+and ``--for 2h`` or ``--until 2026-12-01 20:00`` (community time) posts the poll with one
+button per option. Votes are rows in our database (``storage/polls.py`` explains the
+exactly-once rules), so the same code runs on every platform and a member may change a vote
+until the poll closes. The poll message shows live counts, edited at most every few seconds;
+at the deadline a durable tick closes it once, even across restarts, and posts the results.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from weakref import WeakKeyDictionary
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from bot.actions import Action, AnswerButton, Button, Edit, Send
+from bot.clock import parse_duration
+from bot.config import PollSettings
+from bot.context import Context, TickContext
+from bot.events import ButtonPressed
+from bot.features import Arg, Feature
+from bot.permissions import Role, allowed
+from bot.richtext import RichText
+from persona import Persona
+from storage.communities import CommunityInfo
+from storage.members import MemberInfo
+from storage.models import POLL_OPTION_LEN, POLL_QUESTION_LEN
+from storage.polls import OPEN, PollInfo, Tally, Vote
+
+__all__ = ["PollSpec", "feature", "parse_poll", "poll_settings"]
+
+feature = Feature("polls")
+
+BUTTON = "poll"
+SETTING_KEY = "polls"
+#: A poll open for less than this would close before anyone saw it.
+SHORTEST = timedelta(minutes=1)
+BAR_WIDTH = 10
+#: Voter names shown per option; the rest are counted ("+12").
+NAMES_SHOWN = 8
+
+
+def poll_settings(community: CommunityInfo, defaults: PollSettings) -> PollSettings:
+    """The configured poll settings with this community's overrides (``/pollset``) applied."""
+    overrides = community.settings.get(SETTING_KEY) or {}
+    if not overrides:
+        return defaults
+    try:
+        return PollSettings.model_validate({**defaults.model_dump(), **overrides})
+    except ValidationError:
+        return defaults  # an override the config no longer allows: fall back, never crash
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """The persona's words for a community, usable from a tick (no event) as from a handler."""
+
+    ctx: TickContext
+    persona: Persona
+    seed: str
+    zone: ZoneInfo
+
+    def say(self, intent: str, **values: Any) -> RichText:
+        return self.ctx.renderer.render(self.persona, intent, seed=self.seed, **values)
+
+    def when(self, moment: datetime) -> str:
+        """A time as members read it: the community's local time."""
+        return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
+
+
+def _voice(ctx: TickContext, community: CommunityInfo, poll_id: int) -> Voice:
+    return Voice(ctx, ctx.persona_for(community), f"poll:{poll_id}", ctx.zone_for(community))
+
+
+# -- parsing --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PollSpec:
+    question: str
+    options: tuple[str, ...]
+    max_choices: int
+    anonymous: bool
+    closes_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a ``/poll`` line was not accepted: a persona key and its values."""
+
+    intent: str
+    values: dict[str, Any]
+
+
+_SEPARATOR = re.compile(r"[|｜]")
+_END = r"(?=\s|$|[|｜])"
+_MULTI = re.compile(r"(?<!\S)--multi(?:[ \t]+(\d{1,4}))?" + _END)
+_ANON = re.compile(r"(?<!\S)--anon(?:ymous)?" + _END)
+_FOR = re.compile(r"(?<!\S)--for(?:[ \t]+([^\s|｜]+))?" + _END)
+_UNTIL = re.compile(r"(?<!\S)--until(?:[ \t]+([^\s|｜]+)(?:[ \t]+(\d{1,2}:\d{2}))?)?" + _END)
+_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
+_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+
+
+def _same(text: str) -> str:
+    """Options compared as members read them: case and spacing do not make a new option."""
+    return " ".join(text.split()).casefold()
+
+
+def _local_time(value: str) -> time | None:
+    match = _TIME.fullmatch(value)
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        return None
+    return time(int(match[1]), int(match[2]))
+
+
+def _until(day: str, clock: str | None, now: datetime, zone: ZoneInfo) -> datetime | None:
+    """``2026-12-01 20:00`` (a date alone: the end of that day) or ``20:00`` (its next
+    occurrence), read in the community's zone; ``None`` when it is not a time."""
+    local_now = now.astimezone(zone)
+    only_time = _local_time(day) if clock is None else None
+    if only_time is not None:
+        moment = datetime.combine(local_now.date(), only_time, tzinfo=zone)
+        return moment if moment > local_now else moment + timedelta(days=1)
+    match = _DATE.fullmatch(day)
+    if not match:
+        return None
+    try:
+        when = date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        return None
+    at = _local_time(clock) if clock is not None else time(23, 59)
+    if at is None:
+        return None
+    return datetime.combine(when, at, tzinfo=zone)
+
+
+def parse_poll(
+    text: str, *, now: datetime, zone: ZoneInfo, limits: PollSettings
+) -> PollSpec | Refusal:
+    """A ``/poll`` line read into a poll, or the reason it cannot be one. Flags may stand
+    anywhere; options are separated by ``|`` (or the full-width ``｜``)."""
+    multi = _MULTI.search(text)
+    text = _MULTI.sub(" ", text)
+    anonymous = _ANON.search(text) is not None
+    text = _ANON.sub(" ", text)
+    lasting, ending = _FOR.search(text), _UNTIL.search(text)
+    text = _UNTIL.sub(" ", _FOR.sub(" ", text))
+
+    parts = [" ".join(part.split()) for part in _SEPARATOR.split(text)]
+    question, options = parts[0], [part for part in parts[1:] if part]
+    if not question or len(parts) < 2:
+        return Refusal("error.usage", {})
+    if len(options) < 2:
+        return Refusal("polls.too_few", {})
+    if len(options) > limits.max_options:
+        return Refusal("polls.too_many", {"most": limits.max_options})
+    seen: set[str] = set()
+    for option in options:
+        if _same(option) in seen:
+            return Refusal("polls.duplicate", {"option": option})
+        seen.add(_same(option))
+    if len(question) > POLL_QUESTION_LEN or any(len(o) > POLL_OPTION_LEN for o in options):
+        return Refusal("polls.too_long", {"question": POLL_QUESTION_LEN, "option": POLL_OPTION_LEN})
+
+    max_choices = 1
+    if multi is not None:
+        max_choices = int(multi[1]) if multi[1] else len(options)
+        if not 1 <= max_choices <= len(options):
+            return Refusal("polls.bad_multi", {"count": len(options)})
+
+    if lasting is not None and ending is not None:
+        return Refusal("polls.two_deadlines", {})
+    if lasting is not None:
+        duration = parse_duration(lasting[1] or "")
+        if duration is None:
+            return Refusal("polls.bad_deadline", {"value": lasting[1] or "--for"})
+        closes_at = now + duration
+        shown = lasting[1]
+    elif ending is not None:
+        moment = _until(ending[1] or "", ending[2], now, zone)
+        shown = " ".join(filter(None, (ending[1], ending[2]))) or "--until"
+        if moment is None:
+            return Refusal("polls.bad_deadline", {"value": shown})
+        closes_at = moment
+    else:
+        closes_at = now + timedelta(hours=limits.default_hours)
+        shown = ""
+    if closes_at <= now:
+        return Refusal("polls.deadline_past", {"value": shown})
+    if closes_at - now < SHORTEST:
+        return Refusal("polls.too_soon", {})
+    if closes_at - now > timedelta(days=limits.max_days):
+        return Refusal("polls.too_far", {"days": limits.max_days})
+    return PollSpec(question, tuple(options), max_choices, anonymous, closes_at)
+
+
+# -- starting ------------------------------------------------------------------------------------
+
+
+@feature.command("poll", keywords=["投票"], args=[Arg("spec", "text", required=False)])
+async def start_poll(ctx: Context) -> Any:
+    assert ctx.member is not None
+    if ctx.is_private:
+        return ctx.reply("polls.group_only")
+    limits = poll_settings(ctx.community, ctx.settings.polls)
+    if limits.who_may_start == "planners":
+        refusal = await ctx.refusal([Role.PLANNER])
+        if refusal is not None:
+            return refusal
+    spec = parse_poll(str(ctx.args["spec"] or ""), now=ctx.now, zone=ctx.zone, limits=limits)
+    if isinstance(spec, Refusal):
+        if spec.intent == "error.usage":
+            return ctx.reply("error.usage", private=True, usage=ctx.usage())
+        return ctx.reply(spec.intent, private=True, **spec.values)
+    store = ctx.store
+    async with store.transaction() as session:
+        poll_id = await store.polls.create(
+            session,
+            community_id=ctx.community.id,
+            channel_id=ctx.event.channel_id,
+            creator_member_id=ctx.member.id,
+            question=spec.question,
+            options=spec.options,
+            max_choices=spec.max_choices,
+            anonymous=spec.anonymous,
+            send_key=f"poll:{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}",
+            now=ctx.now,
+            closes_at=spec.closes_at,
+        )
+        if poll_id is None:
+            return []  # this very command started it already
+        await ctx.audit(
+            session,
+            "poll.create",
+            poll=poll_id,
+            options=len(spec.options),
+            max_choices=spec.max_choices,
+            anonymous=spec.anonymous,
+        )
+        poll = await store.polls.get(session, poll_id)
+        assert poll is not None
+        tally = await store.polls.tally(session, poll)
+    voice = _voice(ctx, ctx.community, poll.id)
+    sent = await ctx.perform(
+        Send(
+            platform=poll.platform,
+            chat_id=poll.chat_id,
+            channel_id=poll.channel_id,
+            text=poll_text(voice, poll, tally, now=ctx.now),
+            buttons=_buttons(poll),
+        )
+    )
+    if sent.ok and sent.message_id:
+        async with store.transaction() as session:
+            await store.polls.set_message(session, poll.id, sent.message_id)
+    return []
+
+
+# -- the message ---------------------------------------------------------------------------------
+
+
+def _bar(votes: int, voters: int) -> str:
+    filled = round(BAR_WIDTH * votes / voters) if voters else 0
+    return "█" * filled + "░" * (BAR_WIDTH - filled)
+
+
+def _option_lines(voice: Voice, poll: PollInfo, tally: Tally) -> list[RichText]:
+    lines = []
+    for option in tally.options:
+        percent = round(100 * option.votes / tally.voters) if tally.voters else 0
+        lines.append(
+            voice.say(
+                "polls.option",
+                number=option.position,
+                option=option.text,
+                bar=_bar(option.votes, tally.voters),
+                votes=option.votes,
+                percent=percent,
+            )
+        )
+        if option.voters and not poll.anonymous:
+            names = ", ".join(voter.name for voter in option.voters[:NAMES_SHOWN])
+            hidden = len(option.voters) - NAMES_SHOWN
+            if hidden > 0:
+                names += " " + voice.say("polls.more_voters", count=hidden).plain()
+            lines.append(voice.say("polls.voters", names=names))
+    return lines
+
+
+def _kind(voice: Voice, poll: PollInfo) -> str:
+    if poll.max_choices >= len(poll.options):
+        kind = voice.say("polls.kind.multi_any").plain()
+    elif poll.multi:
+        kind = voice.say("polls.kind.multi", most=poll.max_choices).plain()
+    else:
+        kind = voice.say("polls.kind.single").plain()
+    if poll.anonymous:
+        kind += voice.say("polls.kind.anonymous").plain()
+    return kind
+
+
+def poll_text(voice: Voice, poll: PollInfo, tally: Tally, *, now: datetime) -> RichText:
+    """The poll message: the question, one bar per option, who voted (unless anonymous) and
+    when it closes."""
+    lines = [voice.say("polls.header", id=poll.id, question=poll.question)]
+    lines += _option_lines(voice, poll, tally)
+    if poll.is_open(now):
+        lines.append(
+            voice.say(
+                "polls.footer",
+                kind=_kind(voice, poll),
+                voters=tally.voters,
+                when=voice.when(poll.closes_at),
+            )
+        )
+    else:
+        lines.append(voice.say("polls.footer_closed", voters=tally.voters))
+    return RichText.join(lines)
+
+
+def _buttons(poll: PollInfo) -> tuple[tuple[Button, ...], ...]:
+    """One button per option; up to five rows (Discord's limit), so rows widen as needed."""
+    labels = [
+        Button(label=f"{number}. {text}"[:64], data=f"{BUTTON}:{poll.id}:{number}")
+        for number, text in enumerate(poll.options, 1)
+    ]
+    width = max(1, math.ceil(len(labels) / 5))
+    return tuple(tuple(labels[i : i + width]) for i in range(0, len(labels), width))
+
+
+def _poll_edit(voice: Voice, poll: PollInfo, tally: Tally, now: datetime) -> Edit:
+    assert poll.message_id is not None
+    return Edit(
+        platform=poll.platform,
+        chat_id=poll.chat_id,
+        channel_id=poll.channel_id,
+        message_id=poll.message_id,
+        text=poll_text(voice, poll, tally, now=now),
+        buttons=_buttons(poll) if poll.is_open(now) else (),
+    )
+
+
+def results_text(voice: Voice, poll: PollInfo, tally: Tally, closer: str | None) -> RichText:
+    """The closing announcement: a bar per option and the winner, or the tie."""
+    lines = [voice.say("polls.results", id=poll.id, question=poll.question)]
+    lines += _option_lines(voice, poll, tally)
+    winners = tally.winners
+    if not winners:
+        lines.append(voice.say("polls.no_votes"))
+    elif len(winners) == 1:
+        lines.append(voice.say("polls.winner", option=winners[0].text, votes=winners[0].votes))
+    else:
+        separator = voice.say("polls.tie_separator").plain()
+        lines.append(
+            voice.say(
+                "polls.tie",
+                options=separator.join(option.text for option in winners),
+                votes=winners[0].votes,
+            )
+        )
+    lines.append(voice.say("polls.turnout", voters=tally.voters))
+    if closer is not None:
+        lines.append(voice.say("polls.closed_by", member=closer))
+    return RichText.join(lines)
+
+
+# The poll message shows live counts. Platforms count an edit as a message (Telegram: about
+# 20 a minute in a group), so a busy poll is edited at most every EDIT_EVERY: the first vote
+# edits at once, later ones mark the poll and a tick brings the message up to date; closing
+# always edits. In memory only: after a restart the next vote edits.
+EDIT_EVERY = timedelta(seconds=5)
+_EDITS: WeakKeyDictionary[object, dict[int, datetime]] = WeakKeyDictionary()
+_STALE: WeakKeyDictionary[object, set[int]] = WeakKeyDictionary()
+
+
+def _edit_now(ctx: TickContext, poll_id: int, *, final: bool) -> bool:
+    edited = _EDITS.setdefault(ctx.dispatcher, {})
+    stale = _STALE.setdefault(ctx.dispatcher, set())
+    last = edited.get(poll_id)
+    if final or last is None or ctx.now - last >= EDIT_EVERY:
+        edited[poll_id] = ctx.now
+        stale.discard(poll_id)
+        if final:
+            edited.pop(poll_id, None)
+        return True
+    stale.add(poll_id)
+    return False
+
+
+@feature.tick("poll-refresh", every=EDIT_EVERY)
+async def refresh_polls(ctx: TickContext) -> int:
+    """Bring poll messages marked stale up to date (one edit each)."""
+    stale = _STALE.setdefault(ctx.dispatcher, set())
+    refreshed = 0
+    for poll_id in sorted(stale):
+        stale.discard(poll_id)
+        async with ctx.store.transaction() as session:
+            poll = await ctx.store.polls.get(session, poll_id)
+            if poll is None or not poll.is_open(ctx.now) or not poll.message_id:
+                continue  # closing edits the message itself
+            community = await ctx.store.communities.get(session, poll.community_id)
+            tally = await ctx.store.polls.tally(session, poll)
+        if community is None:
+            continue
+        _EDITS.setdefault(ctx.dispatcher, {})[poll_id] = ctx.now
+        await ctx.perform(_poll_edit(_voice(ctx, community, poll_id), poll, tally, ctx.now))
+        refreshed += 1
+    return refreshed
+
+
+# -- voting ---------------------------------------------------------------------------------------
+
+
+_NOTES = {
+    "voted": "polls.voted",
+    "changed": "polls.changed",
+    "same": "polls.same",
+    "added": "polls.added",
+    "removed": "polls.removed",
+    "limit": "polls.limit",
+    "closed": "polls.closed_note",
+}
+
+
+@feature.button(BUTTON)
+async def on_vote_button(ctx: Context) -> list[Action]:
+    event = ctx.event
+    assert isinstance(event, ButtonPressed)
+    answer = {
+        "platform": event.platform,
+        "chat_id": event.chat.id,
+        "channel_id": event.channel_id,
+        "press_id": event.press_id,
+    }
+    _, poll_part, position_part = [*event.data.split(":", 2), "", ""][:3]
+    numbers = poll_part + position_part
+    if not (poll_part and position_part and numbers.isascii() and numbers.isdigit()):
+        return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
+    if ctx.member is None:
+        return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
+    poll_id, position = int(poll_part), int(position_part)
+    store = ctx.store
+    async with store.transaction() as session:
+        poll = await store.polls.get(session, poll_id)
+        if poll is None or poll.community_id != ctx.community.id:
+            vote = Vote("unknown", position)
+        else:
+            vote = await store.polls.vote(session, poll_id, ctx.member.id, position, ctx.now)
+        tally = await store.polls.tally(session, poll) if poll and vote.counted else None
+    if poll is None or vote.outcome == "unknown":
+        return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
+    note = _note(ctx, poll, vote)
+    actions: list[Action] = [AnswerButton(**answer, text=note)]
+    if tally is not None and poll.message_id and _edit_now(ctx, poll.id, final=False):
+        actions.append(_poll_edit(_voice(ctx, ctx.community, poll.id), poll, tally, ctx.now))
+    return actions
+
+
+def _note(ctx: Context, poll: PollInfo, vote: Vote) -> str:
+    """The private answer to a press: what the member's vote is now."""
+
+    def named(positions: Sequence[int]) -> str:
+        return ", ".join(poll.options[p - 1] for p in positions if 0 < p <= len(poll.options))
+
+    return ctx.say(
+        _NOTES[vote.outcome],
+        option=named([vote.position]) or "?",
+        previous=named(vote.previous),
+        chosen=named(vote.chosen) or "-",
+        most=poll.max_choices,
+    ).plain()
+
+
+# -- closing --------------------------------------------------------------------------------------
+
+
+async def _close(ctx: TickContext, poll_id: int, by: MemberInfo | None = None) -> list[Action]:
+    """Close a poll once (conditional ``open -> closed``): the final edit and the results, or
+    nothing when someone else closed it first. ``by`` closed it early (``/closepoll``)."""
+    store = ctx.store
+    async with store.transaction() as session:
+        if not await store.polls.close(
+            session, poll_id, ctx.now, by_member_id=by.id if by else None
+        ):
+            return []
+        poll = await store.polls.get(session, poll_id)
+        assert poll is not None
+        tally = await store.polls.tally(session, poll)
+        community = await store.communities.get(session, poll.community_id)
+        assert community is not None
+        await store.audit.add(
+            session,
+            community_id=poll.community_id,
+            actor_member_id=by.id if by else None,
+            target_member_id=None,
+            action="poll.close",
+            detail={"poll": poll_id, "voters": tally.voters, "early": by is not None},
+            now=ctx.now,
+        )
+    _STALE.setdefault(ctx.dispatcher, set()).discard(poll_id)
+    _EDITS.setdefault(ctx.dispatcher, {}).pop(poll_id, None)
+    voice = _voice(ctx, community, poll_id)
+    actions: list[Action] = []
+    if poll.message_id:
+        actions.append(_poll_edit(voice, poll, tally, ctx.now))
+    closer_name = (by.display_name or by.platform_user_id) if by else None
+    actions.append(
+        Send(
+            platform=poll.platform,
+            chat_id=poll.chat_id,
+            channel_id=poll.channel_id,
+            text=results_text(voice, poll, tally, closer_name),
+        )
+    )
+    return actions
+
+
+@feature.tick("poll-close", every=timedelta(seconds=10))
+async def close_due_polls(ctx: TickContext) -> int:
+    """Close polls past their deadline and announce the results, once each across restarts
+    and processes."""
+    async with ctx.store.transaction() as session:
+        due = await ctx.store.polls.due(session, ctx.now)
+    closed = 0
+    for poll_id in due:
+        actions = await _close(ctx, poll_id)
+        if not actions:
+            continue  # another process (or /closepoll) closed it
+        closed += 1
+        for action in actions:
+            await ctx.perform(action)
+    return closed
+
+
+@feature.command(
+    "closepoll",
+    keywords=["结束投票"],
+    args=[Arg("id", "int", required=False, minimum=1)],
+)
+async def close_poll(ctx: Context) -> Any:
+    assert ctx.member is not None
+    store = ctx.store
+    wanted = ctx.args["id"]
+    async with store.transaction() as session:
+        if wanted is None:
+            found = await store.polls.open_ids(
+                session,
+                ctx.community.id,
+                channel_id=ctx.event.channel_id,
+                any_channel=False,
+                limit=1,
+            )
+            if not found:
+                return ctx.reply("polls.none_open", private=True)
+            wanted = found[0]
+        poll = await store.polls.get(session, wanted)
+    if poll is None or poll.community_id != ctx.community.id:
+        return ctx.reply("polls.not_found", private=True, id=wanted)
+    if poll.status != OPEN:
+        return ctx.reply("polls.already_closed", private=True, id=poll.id)
+    if poll.creator_member_id != ctx.member.id and not allowed(await ctx.roles(), [Role.MODERATOR]):
+        return ctx.reply("polls.not_yours", private=True, id=poll.id)
+    actions = await _close(ctx, poll.id, ctx.member)
+    return actions or ctx.reply("polls.already_closed", private=True, id=poll.id)
+
+
+@feature.command("polls", keywords=["投票列表"])
+async def list_polls(ctx: Context) -> Any:
+    async with ctx.store.transaction() as session:
+        ids = await ctx.store.polls.open_ids(session, ctx.community.id)
+        polls = [poll for poll_id in ids if (poll := await ctx.store.polls.get(session, poll_id))]
+        counts = await ctx.store.polls.voter_counts(session, ids)
+    polls = [poll for poll in polls if poll.is_open(ctx.now)]
+    if not polls:
+        return ctx.reply("polls.list_none")
+    voice = _voice(ctx, ctx.community, 0)
+    lines = [ctx.say("polls.list_header", count=len(polls))]
+    lines += [
+        ctx.say(
+            "polls.list_line",
+            id=poll.id,
+            question=poll.question,
+            voters=counts.get(poll.id, 0),
+            when=voice.when(poll.closes_at),
+        )
+        for poll in polls
+    ]
+    return ctx.reply_text(RichText.join(lines))
+
+
+# -- settings -------------------------------------------------------------------------------------
+
+SETTABLE = tuple(PollSettings.model_fields)
+
+
+@feature.command(
+    "pollset",
+    roles=[Role.ADMIN],
+    args=[
+        Arg("key", "choice", required=False, choices=SETTABLE),
+        Arg("value", "word", required=False),
+    ],
+)
+async def set_poll_settings(ctx: Context) -> Any:
+    limits = poll_settings(ctx.community, ctx.settings.polls)
+    key, value = ctx.args["key"], ctx.args["value"]
+    if key is None or value is None:
+        shown = ", ".join(f"{name} = {getattr(limits, name)}" for name in SETTABLE)
+        return ctx.reply("polls.settings", settings=shown)
+    overrides = dict(ctx.community.settings.get(SETTING_KEY) or {})
+    overrides[key] = value
+    try:
+        PollSettings.model_validate({**limits.model_dump(), **overrides})
+    except ValidationError:
+        return ctx.reply("polls.bad_setting", private=True, key=key, value=value)
+    async with ctx.store.transaction() as session:
+        await ctx.store.communities.set_setting(
+            session, ctx.community.id, SETTING_KEY, overrides, ctx.now
+        )
+        await ctx.audit(session, "polls.settings", key=key, value=value)
+    return ctx.reply("polls.setting_saved", key=key, value=value)
