@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -46,6 +46,9 @@ SHORTEST = timedelta(minutes=1)
 BAR_WIDTH = 10
 #: Voter names shown per option; the rest are counted ("+12").
 NAMES_SHOWN = 8
+NAME_WIDTH = 32
+#: Longest poll message with voters' names; longer, the names are left out.
+TEXT_BUDGET = 1800
 
 
 def poll_settings(community: CommunityInfo, defaults: PollSettings) -> PollSettings:
@@ -273,7 +276,9 @@ def _bar(votes: int, voters: int) -> str:
     return "█" * filled + "░" * (BAR_WIDTH - filled)
 
 
-def _option_lines(voice: Voice, poll: PollInfo, tally: Tally) -> list[RichText]:
+def _option_lines(
+    voice: Voice, poll: PollInfo, tally: Tally, *, names: bool = True
+) -> list[RichText]:
     lines = []
     for option in tally.options:
         percent = round(100 * option.votes / tally.voters) if tally.voters else 0
@@ -287,13 +292,20 @@ def _option_lines(voice: Voice, poll: PollInfo, tally: Tally) -> list[RichText]:
                 percent=percent,
             )
         )
-        if option.voters and not poll.anonymous:
-            names = ", ".join(voter.name for voter in option.voters[:NAMES_SHOWN])
+        if names and option.voters and not poll.anonymous:
+            shown = ", ".join(voter.name[:NAME_WIDTH] for voter in option.voters[:NAMES_SHOWN])
             hidden = len(option.voters) - NAMES_SHOWN
             if hidden > 0:
-                names += " " + voice.say("polls.more_voters", count=hidden).plain()
-            lines.append(voice.say("polls.voters", names=names))
+                shown += " " + voice.say("polls.more_voters", count=hidden).plain()
+            lines.append(voice.say("polls.voters", names=shown))
     return lines
+
+
+def _fitted(build: Callable[[bool], list[RichText]]) -> RichText:
+    """The message with voters' names, or without them when they would make it too long for
+    one message (an edit changes one message; Discord allows 2,000 characters)."""
+    text = RichText.join(build(True))
+    return text if len(text.plain()) <= TEXT_BUDGET else RichText.join(build(False))
 
 
 def _kind(voice: Voice, poll: PollInfo) -> str:
@@ -311,20 +323,17 @@ def _kind(voice: Voice, poll: PollInfo) -> str:
 def poll_text(voice: Voice, poll: PollInfo, tally: Tally, *, now: datetime) -> RichText:
     """The poll message: the question, one bar per option, who voted (unless anonymous) and
     when it closes."""
-    lines = [voice.say("polls.header", id=poll.id, question=poll.question)]
-    lines += _option_lines(voice, poll, tally)
     if poll.is_open(now):
-        lines.append(
-            voice.say(
-                "polls.footer",
-                kind=_kind(voice, poll),
-                voters=tally.voters,
-                when=voice.when(poll.closes_at),
-            )
+        footer = voice.say(
+            "polls.footer",
+            kind=_kind(voice, poll),
+            voters=tally.voters,
+            when=voice.when(poll.closes_at),
         )
     else:
-        lines.append(voice.say("polls.footer_closed", voters=tally.voters))
-    return RichText.join(lines)
+        footer = voice.say("polls.footer_closed", voters=tally.voters)
+    header = voice.say("polls.header", id=poll.id, question=poll.question)
+    return _fitted(lambda names: [header, *_option_lines(voice, poll, tally, names=names), footer])
 
 
 def _buttons(poll: PollInfo) -> tuple[tuple[Button, ...], ...]:
@@ -351,8 +360,7 @@ def _poll_edit(voice: Voice, poll: PollInfo, tally: Tally, now: datetime) -> Edi
 
 def results_text(voice: Voice, poll: PollInfo, tally: Tally, closer: str | None) -> RichText:
     """The closing announcement: a bar per option and the winner, or the tie."""
-    lines = [voice.say("polls.results", id=poll.id, question=poll.question)]
-    lines += _option_lines(voice, poll, tally)
+    lines = []
     winners = tally.winners
     if not winners:
         lines.append(voice.say("polls.no_votes"))
@@ -370,7 +378,8 @@ def results_text(voice: Voice, poll: PollInfo, tally: Tally, closer: str | None)
     lines.append(voice.say("polls.turnout", voters=tally.voters))
     if closer is not None:
         lines.append(voice.say("polls.closed_by", member=closer))
-    return RichText.join(lines)
+    header = voice.say("polls.results", id=poll.id, question=poll.question)
+    return _fitted(lambda names: [header, *_option_lines(voice, poll, tally, names=names), *lines])
 
 
 # The poll message shows live counts. Platforms count an edit as a message (Telegram: about

@@ -19,7 +19,7 @@ from handlers.polls import PollSpec, Refusal, close_due_polls, parse_poll, refre
 from storage import Store
 from storage.models import Poll, PollVote
 from tests.conftest import START
-from tests.support import Harness
+from tests.support import Harness, make_settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -323,3 +323,18 @@ async def test_no_votes_and_english(any_harness: Harness) -> None:
     assert "closed" in note
     note, _ = await press(h, "poll:9:1", "Bob")
     assert "button" in note
+
+
+async def test_long_polls_leave_the_names_out_to_fit_one_message(db, clock) -> None:  # type: ignore[no-untyped-def]
+    h = Harness(store=Store(db), settings=make_settings(polls={"max_options": 15}), clock=clock)
+    options = " | ".join(f"{n:02d}" + "x" * 68 for n in range(15))
+    poll_of(await h.send(h.message(f"/poll Q | {options}")))
+    voters = [f"Voter{n}" + "n" * 40 for n in range(15)]
+    shown = []
+    for n, name in enumerate(voters):
+        clock.advance(timedelta(seconds=6))  # every vote edits
+        _, [edit] = await press(h, f"poll:1:{n + 1}", name)
+        text = edit.text.plain()
+        assert len(text) <= 1800 and f"{n + 1} 人已投" in text
+        shown.append("Voter0" in text)
+    assert shown[0] and not shown[-1]  # names while they fit, then left out
