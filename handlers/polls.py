@@ -578,7 +578,8 @@ async def close_poll(ctx: Context) -> Any:
         return ctx.reply("polls.already_closed", private=True, id=poll.id)
     if poll.creator_member_id != ctx.member.id and not allowed(await ctx.roles(), [Role.MODERATOR]):
         return ctx.reply("polls.not_yours", private=True, id=poll.id)
-    actions = await _close(ctx, poll.id, ctx.member)
+    # Past its deadline (the tick has not run yet) it closes as on time, not "early".
+    actions = await _close(ctx, poll.id, ctx.member if poll.is_open(ctx.now) else None)
     return actions or ctx.reply("polls.already_closed", private=True, id=poll.id)
 
 
