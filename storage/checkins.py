@@ -191,21 +191,19 @@ class CheckInRepo:
         table = CheckIn.__table__
         inserted = await session.execute(
             self.db.insert(table)
-            .values(
-                [
-                    {
-                        "community_id": community_id,
-                        "member_id": member_id,
-                        "local_date": day,
-                        "streak": streak,
-                        "points": points,
-                        "created_at": now,
-                    }
-                    for member_id, (streak, points) in wanted.items()
-                ]
-            )
             .on_conflict_do_nothing(index_elements=["member_id", "local_date"])
-            .returning(table.c.member_id)
+            .returning(table.c.member_id),
+            [
+                {
+                    "community_id": community_id,
+                    "member_id": member_id,
+                    "local_date": day,
+                    "streak": streak,
+                    "points": points,
+                    "created_at": now,
+                }
+                for member_id, (streak, points) in wanted.items()
+            ],
         )
         new = {int(member) for member in inserted.scalars()}
         rows = (
@@ -260,8 +258,8 @@ class CheckInRepo:
         table = Badge.__table__
         inserted = await session.execute(
             self.db.insert(table)
-            .values([{"member_id": m, "badge": b, "awarded_at": now} for m, b in awards])
             .on_conflict_do_nothing(index_elements=["member_id", "badge"])
-            .returning(table.c.member_id, table.c.badge)
+            .returning(table.c.member_id, table.c.badge),
+            [{"member_id": m, "badge": b, "awarded_at": now} for m, b in awards],
         )
         return {(int(member), str(badge)) for member, badge in inserted.all()}

@@ -251,37 +251,33 @@ class LedgerRepo:
         table = PointAccount.__table__
         opened = await session.execute(
             self.db.insert(table)
-            .values(
-                [
-                    {"community_id": community_id, "owner": owner, "balance": 0}
-                    for owner in sorted({owner for _key, owner, _amount in grants})
-                ]
-            )
             .on_conflict_do_update(
                 index_elements=["community_id", "owner"], set_={"owner": table.c.owner}
             )
-            .returning(table.c.id, table.c.owner)
+            .returning(table.c.id, table.c.owner),
+            [
+                {"community_id": community_id, "owner": owner, "balance": 0}
+                for owner in sorted({owner for _key, owner, _amount in grants})
+            ],
         )
         accounts = {str(owner): int(account) for account, owner in opened.all()}
         entries = LedgerEntry.__table__
         posted = await session.execute(
             self.db.insert(entries)
-            .values(
-                [
-                    {
-                        "community_id": community_id,
-                        "account_id": accounts[owner],
-                        "delta": amount,
-                        "reason": ISSUE,
-                        "reference": reference,
-                        "idempotency_key": f"{key}#0",
-                        "created_at": now,
-                    }
-                    for key, owner, amount in grants
-                ]
-            )
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(entries.c.idempotency_key, entries.c.account_id, entries.c.delta)
+            .returning(entries.c.idempotency_key, entries.c.account_id, entries.c.delta),
+            [
+                {
+                    "community_id": community_id,
+                    "account_id": accounts[owner],
+                    "delta": amount,
+                    "reason": ISSUE,
+                    "reference": reference,
+                    "idempotency_key": f"{key}#0",
+                    "created_at": now,
+                }
+                for key, owner, amount in grants
+            ],
         )
         credits: dict[int, int] = {}
         keys = set()

@@ -196,7 +196,7 @@ class MemberRepo:
             return {}
         table = Member.__table__
         # Sorted: concurrent writers lock rows in the same order and cannot deadlock.
-        insert = self.db.insert(table).values([rows[key] for key in sorted(rows)])
+        insert = self.db.insert(table)
         statement = insert.on_conflict_do_update(
             index_elements=[table.c.community_id, table.c.platform_user_id],
             set_={
@@ -210,7 +210,8 @@ class MemberRepo:
             },
         ).returning(*(table.c[name] for name in _INFO_FIELDS))
         found = {}
-        for row in await session.execute(statement):
+        # Rows as executemany parameters: compiled once, sent as batched multi-row VALUES.
+        for row in await session.execute(statement, [rows[key] for key in sorted(rows)]):
             info = MemberInfo(**row._mapping)
             found[(info.community_id, info.platform_user_id)] = info
         return found

@@ -50,11 +50,14 @@ class UpdateRepo:
         table = ProcessedUpdate.__table__
         statement = (
             self.db.insert(table)
-            .values([{"platform": p, "update_key": k, "processed_at": now} for p, k in unique])
             .on_conflict_do_nothing(index_elements=["platform", "update_key"])
             .returning(table.c.platform, table.c.update_key)
         )
-        return {(row.platform, row.update_key) for row in await session.execute(statement)}
+        # Parameters apart from the statement: SQLAlchemy compiles it once and sends the rows
+        # as batched multi-row VALUES ("insertmanyvalues"); building VALUES into the
+        # statement would compile it anew each time.
+        params = [{"platform": p, "update_key": k, "processed_at": now} for p, k in unique]
+        return {(row.platform, row.update_key) for row in await session.execute(statement, params)}
 
     async def prune(self, session: AsyncSession, older_than: datetime) -> int:
         """Forget updates older than any platform redelivers (Telegram keeps them 24 h)."""
