@@ -464,12 +464,14 @@ async def on_vote_button(ctx: Context) -> list[Action]:
             vote = Vote("unknown", position)
         else:
             vote = await store.polls.vote(session, poll_id, ctx.member.id, position, ctx.now)
-        tally = await store.polls.tally(session, poll) if poll and vote.counted else None
     if poll is None or vote.outcome == "unknown":
         return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
-    note = _note(ctx, poll, vote)
-    actions: list[Action] = [AnswerButton(**answer, text=note)]
-    if tally is not None and poll.message_id and _edit_now(ctx, poll.id, final=False):
+    actions: list[Action] = [AnswerButton(**answer, text=_note(ctx, poll, vote))]
+    # The tally is read after the vote's commit (the poll's lock is held only for the vote)
+    # and only when the message is edited now; otherwise the refresh tick reads it once.
+    if vote.counted and poll.message_id and _edit_now(ctx, poll.id, final=False):
+        async with store.transaction() as session:
+            tally = await store.polls.tally(session, poll)
         actions.append(_poll_edit(_voice(ctx, ctx.community, poll.id), poll, tally, ctx.now))
     return actions
 
