@@ -271,6 +271,28 @@ class PollSettings(_Section):
     max_options: int = Field(10, ge=2, le=20)
 
 
+class EventSettings(_Section):
+    """Events with RSVP (社群活动)."""
+
+    #: Reminders to those going, in minutes before the start (default: a day and an hour).
+    reminders: list[int] = Field(
+        default_factory=lambda: [24 * 60, 60], max_length=5
+    )
+    #: How long an event lasts when ``--for`` is not given, in minutes.
+    default_minutes: int = Field(120, ge=5, le=7 * 24 * 60)
+    #: ``/here`` works from this many minutes before the start until the end.
+    here_early_minutes: int = Field(30, ge=0, le=24 * 60)
+    #: Points for checking in at the event with ``/here`` (0 = none).
+    here_points: int = Field(20, ge=0, le=1_000_000)
+
+    @field_validator("reminders")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= minutes <= 30 * 24 * 60 for minutes in value):
+            raise ValueError("reminders are minutes before the start, 1 to 43200")
+        return sorted(set(value), reverse=True)
+
+
 class ConsoleSettings(_Section):
     #: ``auto``: on when no platform has a token.
     enabled: bool | Literal["auto"] = "auto"
@@ -419,6 +441,7 @@ class Settings(BaseSettings):
     checkin: CheckInSettings = Field(default_factory=CheckInSettings)
     redpacket: RedPacketSettings = Field(default_factory=RedPacketSettings)
     polls: PollSettings = Field(default_factory=PollSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)

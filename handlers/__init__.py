@@ -12,6 +12,7 @@ def all_features() -> list[Feature]:
     from handlers import (
         checkin,
         enforcement,
+        events,
         gates,
         general,
         greetings,
@@ -36,6 +37,7 @@ def all_features() -> list[Feature]:
         points.feature,
         redpacket.feature,
         polls.feature,
+        events.feature,
         roles.feature,
         persona_settings.feature,
         housekeeping.feature,

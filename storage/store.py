@@ -6,6 +6,7 @@ from storage.audit import AuditRepo
 from storage.checkins import CheckInRepo
 from storage.communities import CommunityRepo
 from storage.db import Database
+from storage.events import EventRepo
 from storage.gates import GateRepo, InviteRepo
 from storage.ledger import LedgerRepo
 from storage.members import MemberRepo
@@ -35,6 +36,7 @@ class Store:
         self.ledger = LedgerRepo(db)
         self.checkins = CheckInRepo(db)
         self.redpackets = RedPacketRepo(db)
+        self.events = EventRepo(db)
         self.polls = PollRepo(db)
 
     def transaction(self):  # type: ignore[no-untyped-def]

@@ -1,0 +1,95 @@
+"""Helpers several features share: the persona's voice outside an event, message edits
+coalesced under the platforms' limits, and local times typed by members."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from weakref import WeakKeyDictionary
+from zoneinfo import ZoneInfo
+
+from bot.context import TickContext
+from bot.richtext import RichText
+from persona import Persona
+from storage.communities import CommunityInfo
+
+__all__ = ["CoalescedEdits", "Voice", "parse_local_time", "voice_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """The persona's words for a community, usable from a tick (no event) as from a handler."""
+
+    ctx: TickContext
+    persona: Persona
+    seed: str
+
+    def say(self, intent: str, **values: Any) -> RichText:
+        return self.ctx.renderer.render(self.persona, intent, seed=self.seed, **values)
+
+    def address(self, user_id: str, name: str) -> RichText:
+        return self.ctx.renderer.address(self.persona, user_id, name)
+
+
+def voice_for(ctx: TickContext, community: CommunityInfo, seed: str) -> Voice:
+    return Voice(ctx, ctx.persona_for(community), seed)
+
+
+class CoalescedEdits:
+    """When to edit a live message (counts, sign-ups). Platforms count an edit as a message
+    (Telegram: about 20 a minute in a group), so a busy message is edited at most every
+    ``every``: the first change edits at once, later ones mark it stale for a tick to catch
+    up, and a final change always edits. Kept per dispatcher, in memory: after a restart the
+    next change edits."""
+
+    def __init__(self, every: timedelta) -> None:
+        self.every = every
+        self._edited: WeakKeyDictionary[object, dict[Hashable, datetime]] = WeakKeyDictionary()
+        self._stale: WeakKeyDictionary[object, set[Hashable]] = WeakKeyDictionary()
+
+    def now_or_later(self, ctx: TickContext, key: Hashable, *, final: bool = False) -> bool:
+        """``True``: edit now (and it counts as done); ``False``: it was marked stale."""
+        edited = self._edited.setdefault(ctx.dispatcher, {})
+        stale = self._stale.setdefault(ctx.dispatcher, set())
+        last = edited.get(key)
+        if final or last is None or ctx.now - last >= self.every:
+            stale.discard(key)
+            if final:
+                edited.pop(key, None)
+            else:
+                edited[key] = ctx.now
+            return True
+        stale.add(key)
+        return False
+
+    def take_stale(self, ctx: TickContext) -> list[Hashable]:
+        """The stale keys, now counted as edited (the caller edits them)."""
+        stale = self._stale.setdefault(ctx.dispatcher, set())
+        taken = sorted(stale, key=repr)
+        stale.clear()
+        edited = self._edited.setdefault(ctx.dispatcher, {})
+        for key in taken:
+            edited[key] = ctx.now
+        return taken
+
+
+_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
+_TIME = re.compile(r"(\d{1,2})[:：](\d{2})")
+
+
+def parse_local_time(day: str, clock: str, zone: ZoneInfo) -> datetime | None:
+    """``2026-12-01`` and ``20:00`` read in the community's zone, as an aware datetime (a
+    time that falls in a daylight-saving gap is read as the zone reads it); ``None`` when
+    either part is not a real date or time."""
+    day_match, time_match = _DATE.fullmatch(day), _TIME.fullmatch(clock)
+    if day_match is None or time_match is None:
+        return None
+    try:
+        when = date(int(day_match[1]), int(day_match[2]), int(day_match[3]))
+        at = time(int(time_match[1]), int(time_match[2]))
+    except ValueError:
+        return None
+    return datetime.combine(when, at, tzinfo=zone)
