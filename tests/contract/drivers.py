@@ -64,6 +64,7 @@ class Driver(Protocol):
     async def join(self, who: Person) -> Seen: ...
     async def press(self, who: Person, data: str, message_id: str | None = None) -> Seen: ...
     async def restart(self) -> App: ...
+    async def scheduled(self, run: Callable[[], Awaitable[object]]) -> Seen: ...
     async def stop(self) -> None: ...
 
 
@@ -196,13 +197,24 @@ class TelegramDriver:
                 seen.punished.append(("unmute" if lifted else name, str(call.user_id)))
 
     async def _step(self, update: dict[str, Any]) -> Seen:
+        async def push() -> None:
+            self.last = self.fake.push_update(update)
+
+        return await self._capture(push, wait=True)
+
+    async def scheduled(self, run: Callable[[], Awaitable[object]]) -> Seen:
+        """What members saw while ``run`` (a tick) ran: no event to wait for."""
+        return await self._capture(run, wait=False)
+
+    async def _capture(self, act: Callable[[], Awaitable[object]], *, wait: bool) -> Seen:
         before = len(self.fake.calls_to("sendMessage"))
         notes = len(self.fake.calls_to("answerCallbackQuery"))
         edits = len(self.fake.calls_to("editMessageText"))
         marks = self._marks()
         count = self.handled.count
-        self.last = self.fake.push_update(update)
-        await self.handled.wait_for(count + 1)
+        await act()
+        if wait:
+            await self.handled.wait_for(count + 1)
         seen = Seen()
         self._consequences(seen, marks)
         for call in self.fake.calls_to("sendMessage")[before:]:
@@ -371,6 +383,13 @@ class DiscordDriver:
     _EDIT = r"/channels/\d+/messages/\d+"
 
     async def _step(self, act: Callable[[], Awaitable[object]]) -> Seen:
+        return await self._capture(act, wait=True)
+
+    async def scheduled(self, run: Callable[[], Awaitable[object]]) -> Seen:
+        """What members saw while ``run`` (a tick) ran: no event to wait for."""
+        return await self._capture(run, wait=False)
+
+    async def _capture(self, act: Callable[[], Awaitable[object]], *, wait: bool) -> Seen:
         before = len(self._posts())
         known = set(self.fake.messages)
         callbacks = len(self.fake.requests_to("POST", self._CALLBACK))
@@ -378,7 +397,8 @@ class DiscordDriver:
         marks = self._marks()
         count = self.handled.count
         await act()
-        await self.handled.wait_for(count + 1)
+        if wait:
+            await self.handled.wait_for(count + 1)
         seen = Seen()
         self._consequences(seen, marks)
         for request in self._posts()[before:]:
