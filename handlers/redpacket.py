@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from pydantic import ValidationError
 
@@ -25,7 +24,7 @@ from bot.events import ButtonPressed
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
-from persona import Persona
+from handlers.shared import CoalescedEdits, Voice, voice_for
 from storage.communities import CommunityInfo
 from storage.ledger import REMOVE, TRANSFER, InsufficientPoints, Movement, member_owner
 from storage.redpackets import ESCROW, OPEN, PacketInfo, Share, split
@@ -50,23 +49,8 @@ def packet_limits(community: CommunityInfo, defaults: RedPacketSettings) -> RedP
         return defaults  # an override the config no longer allows: fall back, never crash
 
 
-@dataclass(frozen=True, slots=True)
-class Voice:
-    """The persona's words for a community, usable from a tick (no event) as from a handler."""
-
-    ctx: TickContext
-    persona: Persona
-    seed: str
-
-    def say(self, intent: str, **values: Any) -> RichText:
-        return self.ctx.renderer.render(self.persona, intent, seed=self.seed, **values)
-
-    def address(self, user_id: str, name: str) -> RichText:
-        return self.ctx.renderer.address(self.persona, user_id, name)
-
-
 def _voice(ctx: TickContext, community: CommunityInfo, packet_id: int | str) -> Voice:
-    return Voice(ctx, ctx.persona_for(community), f"redpacket:{packet_id}")
+    return voice_for(ctx, community, f"redpacket:{packet_id}")
 
 
 # -- sending --------------------------------------------------------------------------------------
@@ -276,7 +260,7 @@ async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
         return _Grabbed(ctx.say(refusal, amount=grab.amount), [])
     note = ctx.say("redpacket.grabbed", amount=grab.amount, sender=packet.sender_name)
     follow_ups: list[Action] = []
-    if packet.message_id and _edit_now(ctx, packet.id, final=grab.completed):
+    if packet.message_id and EDITS.now_or_later(ctx, packet.id, final=grab.completed):
         follow_ups.append(_packet_edit(voice, packet))
     if grab.completed:
         follow_ups.append(
@@ -290,27 +274,9 @@ async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
     return _Grabbed(note, follow_ups)
 
 
-# The packet message shows the shares left. Platforms count an edit as a message (Telegram:
-# about 20 a minute in a group), so a busy packet is edited at most every EDIT_EVERY: the
-# first grab edits at once, later ones mark the packet and a tick brings the message up to
-# date; the last grab always edits. In memory only: after a restart the next grab edits.
-EDIT_EVERY = timedelta(seconds=5)
-_EDITS: WeakKeyDictionary[object, dict[int, datetime]] = WeakKeyDictionary()
-_STALE: WeakKeyDictionary[object, set[int]] = WeakKeyDictionary()
-
-
-def _edit_now(ctx: TickContext, packet_id: int, *, final: bool) -> bool:
-    edited = _EDITS.setdefault(ctx.dispatcher, {})
-    stale = _STALE.setdefault(ctx.dispatcher, set())
-    last = edited.get(packet_id)
-    if final or last is None or ctx.now - last >= EDIT_EVERY:
-        edited[packet_id] = ctx.now
-        stale.discard(packet_id)
-        if final:
-            edited.pop(packet_id, None)
-        return True
-    stale.add(packet_id)
-    return False
+#: The packet message shows the shares left; edits are coalesced (platforms count them as
+#: messages): the first and the last grab edit at once, a tick catches up in between.
+EDITS = CoalescedEdits(timedelta(seconds=5))
 
 
 def _packet_edit(voice: Voice, packet: PacketInfo) -> Edit:
@@ -329,13 +295,12 @@ def _packet_edit(voice: Voice, packet: PacketInfo) -> Edit:
     )
 
 
-@feature.tick("redpacket-refresh", every=EDIT_EVERY)
+@feature.tick("redpacket-refresh", every=EDITS.every)
 async def refresh_packets(ctx: TickContext) -> int:
     """Bring packet messages marked stale up to date (one edit each)."""
-    stale = _STALE.setdefault(ctx.dispatcher, set())
     refreshed = 0
-    for packet_id in sorted(stale):
-        stale.discard(packet_id)
+    for key in EDITS.take_stale(ctx):
+        packet_id = int(key)  # type: ignore[call-overload]
         async with ctx.store.transaction() as session:
             packet = await ctx.store.redpackets.get(session, packet_id)
             community = (
@@ -343,7 +308,6 @@ async def refresh_packets(ctx: TickContext) -> int:
             )
         if packet is None or community is None or not packet.message_id:
             continue
-        _EDITS.setdefault(ctx.dispatcher, {})[packet_id] = ctx.now
         await ctx.perform(_packet_edit(_voice(ctx, community, packet_id), packet))
         refreshed += 1
     return refreshed

@@ -89,7 +89,7 @@ async def test_send_grab_complete_and_verify(any_harness: Harness) -> None:
     assert isinstance(answer, AnswerButton) and isinstance(edit, Edit)
     assert "还剩 2 份" in edit.text.plain() and edit.buttons
     got["Bob"] = int(re.findall(r"\d+", answer.text or "")[0])
-    # A second grab within EDIT_EVERY does not edit again (platforms count edits as
+    # A second grab within EDITS.every does not edit again (platforms count edits as
     # messages); the refresh tick brings the message up to date once.
     [answer] = await h.send(h.press(button.data, user="Carol"))
     got["Carol"] = int(re.findall(r"\d+", answer.text or "")[0])
