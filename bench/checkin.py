@@ -13,13 +13,12 @@ import argparse
 import asyncio
 import os
 import statistics
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from bench.databases import fresh_databases
 from bench.dispatch import CountingAdapter
 from bot.clock import FakeClock
 from bot.config import Settings
@@ -80,7 +79,6 @@ async def burst(db: Database, label: str, members: int) -> None:
         f"p50 {statistics.median(latencies):.2f} s, p99 {p99:.2f} s (from a burst start); "
         f"rows {rows}, points {paid}, ledger {'OK' if not problems else problems[:2]}"
     )
-    await db.dispose()
 
 
 async def main() -> None:
@@ -88,20 +86,8 @@ async def main() -> None:
     parser.add_argument("--members", type=int, default=10000)
     parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        await burst(Database(f"sqlite+aiosqlite:///{folder}/checkin.db"), "sqlite", args.members)
-    if args.postgres:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = Database(args.postgres)
-        async with admin.engine.begin() as connection:
-            await connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        try:
-            db = Database(args.postgres, connect_args={"server_settings": {"search_path": schema}})
-            await burst(db, "postgresql", args.members)
-        finally:
-            async with admin.engine.begin() as connection:
-                await connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-            await admin.dispose()
+    async for label, db in fresh_databases(args.postgres):
+        await burst(db, label, args.members)
 
 
 if __name__ == "__main__":

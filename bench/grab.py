@@ -16,13 +16,12 @@ import argparse
 import asyncio
 import os
 import statistics
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from bench.databases import fresh_databases
 from bench.dispatch import CountingAdapter
 from bot.clock import FakeClock
 from bot.config import Settings
@@ -134,7 +133,6 @@ async def contend(db: Database, label: str, mode: str, grabbers: int, shares: in
         f"taken {taken}/{shares}, points {int(points)}/{shares * 100}, "
         f"books {'OK' if not problems else problems[:2]}"
     )
-    await db.dispose()
 
 
 async def main() -> None:
@@ -144,23 +142,8 @@ async def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
     for mode in ("queued", "concurrent"):
-        with tempfile.TemporaryDirectory() as folder:
-            db = Database(f"sqlite+aiosqlite:///{folder}/grab.db")
-            await contend(db, "sqlite", mode, args.grabbers, args.shares)
-        if args.postgres:
-            schema = f"bench_{uuid.uuid4().hex[:8]}"
-            admin = Database(args.postgres)
-            async with admin.engine.begin() as connection:
-                await connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-            try:
-                db = Database(
-                    args.postgres, connect_args={"server_settings": {"search_path": schema}}
-                )
-                await contend(db, "postgresql", mode, args.grabbers, args.shares)
-            finally:
-                async with admin.engine.begin() as connection:
-                    await connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-                await admin.dispose()
+        async for label, db in fresh_databases(args.postgres):
+            await contend(db, label, mode, args.grabbers, args.shares)
 
 
 if __name__ == "__main__":
