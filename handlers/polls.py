@@ -14,9 +14,8 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
-from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -29,7 +28,7 @@ from bot.events import ButtonPressed
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed
 from bot.richtext import RichText
-from persona import Persona
+from handlers.shared import CoalescedEdits, Voice, parse_local_time
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
 from storage.models import POLL_OPTION_LEN, POLL_QUESTION_LEN
@@ -63,24 +62,18 @@ def poll_settings(community: CommunityInfo, defaults: PollSettings) -> PollSetti
 
 
 @dataclass(frozen=True, slots=True)
-class Voice:
-    """The persona's words for a community, usable from a tick (no event) as from a handler."""
+class PollVoice(Voice):
+    """The shared voice, plus the community's zone: deadlines are shown in local time."""
 
-    ctx: TickContext
-    persona: Persona
-    seed: str
     zone: ZoneInfo
-
-    def say(self, intent: str, **values: Any) -> RichText:
-        return self.ctx.renderer.render(self.persona, intent, seed=self.seed, **values)
 
     def when(self, moment: datetime) -> str:
         """A time as members read it: the community's local time."""
         return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
 
 
-def _voice(ctx: TickContext, community: CommunityInfo, poll_id: int) -> Voice:
-    return Voice(ctx, ctx.persona_for(community), f"poll:{poll_id}", ctx.zone_for(community))
+def _voice(ctx: TickContext, community: CommunityInfo, poll_id: int) -> PollVoice:
+    return PollVoice(ctx, ctx.persona_for(community), f"poll:{poll_id}", ctx.zone_for(community))
 
 
 # -- parsing --------------------------------------------------------------------------------------
@@ -108,9 +101,8 @@ _END = r"(?=\s|$|[|｜])"
 _MULTI = re.compile(r"(?<!\S)--multi(?:[ \t]+(\d{1,4}))?" + _END)
 _ANON = re.compile(r"(?<!\S)--anon(?:ymous)?" + _END)
 _FOR = re.compile(r"(?<!\S)--for(?:[ \t]+([^\s|｜]+))?" + _END)
-_UNTIL = re.compile(r"(?<!\S)--until(?:[ \t]+([^\s|｜]+)(?:[ \t]+(\d{1,2}:\d{2}))?)?" + _END)
-_DATE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
-_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+_UNTIL = re.compile(r"(?<!\S)--until(?:[ \t]+([^\s|｜]+)(?:[ \t]+(\d{1,2}[:：]\d{2}))?)?" + _END)
+_TIME = re.compile(r"(\d{1,2})[:：](\d{2})")
 
 
 def _same(text: str) -> str:
@@ -128,22 +120,12 @@ def _local_time(value: str) -> time | None:
 def _until(day: str, clock: str | None, now: datetime, zone: ZoneInfo) -> datetime | None:
     """``2026-12-01 20:00`` (a date alone: the end of that day) or ``20:00`` (its next
     occurrence), read in the community's zone; ``None`` when it is not a time."""
-    local_now = now.astimezone(zone)
     only_time = _local_time(day) if clock is None else None
     if only_time is not None:
+        local_now = now.astimezone(zone)
         moment = datetime.combine(local_now.date(), only_time, tzinfo=zone)
         return moment if moment > local_now else moment + timedelta(days=1)
-    match = _DATE.fullmatch(day)
-    if not match:
-        return None
-    try:
-        when = date(int(match[1]), int(match[2]), int(match[3]))
-    except ValueError:
-        return None
-    at = _local_time(clock) if clock is not None else time(23, 59)
-    if at is None:
-        return None
-    return datetime.combine(when, at, tzinfo=zone)
+    return parse_local_time(day, clock or "23:59", zone)
 
 
 def parse_poll(
@@ -387,31 +369,15 @@ def results_text(voice: Voice, poll: PollInfo, tally: Tally, closer: str | None)
 # edits at once, later ones mark the poll and a tick brings the message up to date; closing
 # always edits. In memory only: after a restart the next vote edits.
 EDIT_EVERY = timedelta(seconds=5)
-_EDITS: WeakKeyDictionary[object, dict[int, datetime]] = WeakKeyDictionary()
-_STALE: WeakKeyDictionary[object, set[int]] = WeakKeyDictionary()
-
-
-def _edit_now(ctx: TickContext, poll_id: int, *, final: bool) -> bool:
-    edited = _EDITS.setdefault(ctx.dispatcher, {})
-    stale = _STALE.setdefault(ctx.dispatcher, set())
-    last = edited.get(poll_id)
-    if final or last is None or ctx.now - last >= EDIT_EVERY:
-        edited[poll_id] = ctx.now
-        stale.discard(poll_id)
-        if final:
-            edited.pop(poll_id, None)
-        return True
-    stale.add(poll_id)
-    return False
+EDITS = CoalescedEdits(EDIT_EVERY)
 
 
 @feature.tick("poll-refresh", every=EDIT_EVERY)
 async def refresh_polls(ctx: TickContext) -> int:
     """Bring poll messages marked stale up to date (one edit each)."""
-    stale = _STALE.setdefault(ctx.dispatcher, set())
     refreshed = 0
-    for poll_id in sorted(stale):
-        stale.discard(poll_id)
+    for poll_id in EDITS.take_stale(ctx):
+        assert isinstance(poll_id, int)
         async with ctx.store.transaction() as session:
             poll = await ctx.store.polls.get(session, poll_id)
             if poll is None or not poll.is_open(ctx.now) or not poll.message_id:
@@ -420,7 +386,6 @@ async def refresh_polls(ctx: TickContext) -> int:
             tally = await ctx.store.polls.tally(session, poll)
         if community is None:
             continue
-        _EDITS.setdefault(ctx.dispatcher, {})[poll_id] = ctx.now
         await ctx.perform(_poll_edit(_voice(ctx, community, poll_id), poll, tally, ctx.now))
         refreshed += 1
     return refreshed
@@ -469,7 +434,7 @@ async def on_vote_button(ctx: Context) -> list[Action]:
     actions: list[Action] = [AnswerButton(**answer, text=_note(ctx, poll, vote))]
     # The tally is read after the vote's commit (the poll's lock is held only for the vote)
     # and only when the message is edited now; otherwise the refresh tick reads it once.
-    if vote.counted and poll.message_id and _edit_now(ctx, poll.id, final=False):
+    if vote.counted and poll.message_id and EDITS.now_or_later(ctx, poll.id):
         async with store.transaction() as session:
             tally = await store.polls.tally(session, poll)
         actions.append(_poll_edit(_voice(ctx, ctx.community, poll.id), poll, tally, ctx.now))
@@ -517,8 +482,7 @@ async def _close(ctx: TickContext, poll_id: int, by: MemberInfo | None = None) -
             detail={"poll": poll_id, "voters": tally.voters, "early": by is not None},
             now=ctx.now,
         )
-    _STALE.setdefault(ctx.dispatcher, set()).discard(poll_id)
-    _EDITS.setdefault(ctx.dispatcher, {}).pop(poll_id, None)
+    EDITS.now_or_later(ctx, poll_id, final=True)  # closing edits; nothing stays stale
     voice = _voice(ctx, community, poll_id)
     actions: list[Action] = []
     if poll.message_id:

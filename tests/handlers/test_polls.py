@@ -157,6 +157,10 @@ def test_parsing_flags_anywhere_in_community_time() -> None:
     spec = parse_poll("Q | A | B --until 2026-11-25", now=now, zone=SHANGHAI, limits=limits)
     assert isinstance(spec, PollSpec)
     assert spec.closes_at == datetime(2026, 11, 25, 15, 59, tzinfo=UTC)
+    # A full-width colon, as Chinese keyboards type it.
+    spec = parse_poll("Q | A | B --until 2026-12-01 20：00", now=now, zone=SHANGHAI, limits=limits)
+    assert isinstance(spec, PollSpec)
+    assert spec.closes_at == datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     refused = parse_poll("Q | A | a ", now=now, zone=SHANGHAI, limits=limits)
     assert refused == Refusal("polls.duplicate", {"option": "a"})
 
