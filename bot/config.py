@@ -271,13 +271,35 @@ class PollSettings(_Section):
     max_options: int = Field(10, ge=2, le=20)
 
 
+class RuleVoteSettings(_Section):
+    """Rules adopted by vote (``/proposerule``, 群策群力 rather than 一言堂)."""
+
+    #: Who may propose a rule: every member, or planners and above.
+    who_may_propose: Literal["everyone", "planners"] = "everyone"
+    #: Fewest voters for a decision; below it the proposal is rejected for lack of quorum.
+    quorum: int = Field(10, ge=1, le=100_000)
+    #: Share of voters in favour needed to adopt, in percent (67 = two thirds).
+    threshold_percent: int = Field(67, ge=1, le=100)
+    #: How long the vote runs, in hours.
+    hours: int = Field(24, ge=1, le=24 * 30)
+
+
+class CollectSettings(_Section):
+    """Calls for submissions (征集, ``/collect``)."""
+
+    #: How long the vote on the submissions runs once the call closes, in hours.
+    vote_hours: int = Field(24, ge=1, le=24 * 30)
+    #: The longest a call may take submissions, in days.
+    max_days: int = Field(30, ge=1, le=366)
+    #: The largest reward a call may offer, in points (the organiser pays it).
+    max_reward: int = Field(100_000, ge=0, le=1_000_000_000)
+
+
 class EventSettings(_Section):
     """Events with RSVP (社群活动)."""
 
     #: Reminders to those going, in minutes before the start (default: a day and an hour).
-    reminders: list[int] = Field(
-        default_factory=lambda: [24 * 60, 60], max_length=5
-    )
+    reminders: list[int] = Field(default_factory=lambda: [24 * 60, 60], max_length=5)
     #: How long an event lasts when ``--for`` is not given, in minutes.
     default_minutes: int = Field(120, ge=5, le=7 * 24 * 60)
     #: ``/here`` works from this many minutes before the start until the end.
@@ -442,6 +464,8 @@ class Settings(BaseSettings):
     redpacket: RedPacketSettings = Field(default_factory=RedPacketSettings)
     polls: PollSettings = Field(default_factory=PollSettings)
     events: EventSettings = Field(default_factory=EventSettings)
+    rule_votes: RuleVoteSettings = Field(default_factory=RuleVoteSettings)
+    collect: CollectSettings = Field(default_factory=CollectSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)

@@ -11,6 +11,7 @@ def all_features() -> list[Feature]:
     """Every feature qunbot ships, in help order."""
     from handlers import (
         checkin,
+        collect,
         enforcement,
         events,
         gates,
@@ -24,6 +25,7 @@ def all_features() -> list[Feature]:
         redpacket,
         roles,
         rules,
+        rulevotes,
     )
 
     return [
@@ -37,6 +39,8 @@ def all_features() -> list[Feature]:
         points.feature,
         redpacket.feature,
         polls.feature,
+        rulevotes.feature,
+        collect.feature,
         events.feature,
         roles.feature,
         persona_settings.feature,

@@ -34,7 +34,7 @@ from storage.members import MemberInfo
 from storage.models import POLL_OPTION_LEN, POLL_QUESTION_LEN
 from storage.polls import OPEN, PollInfo, Tally, Vote
 
-__all__ = ["PollSpec", "feature", "parse_poll", "poll_settings"]
+__all__ = ["PollSpec", "close_once", "feature", "parse_poll", "poll_settings", "post_poll"]
 
 feature = Feature("polls")
 
@@ -231,10 +231,21 @@ async def start_poll(ctx: Context) -> Any:
             max_choices=spec.max_choices,
             anonymous=spec.anonymous,
         )
+    await post_poll(ctx, poll_id)
+    return []
+
+
+async def post_poll(ctx: TickContext, poll_id: int) -> None:
+    """Post a stored poll's message with its buttons and remember the message. Also for
+    features that open polls of their own (rule votes, calls for submissions)."""
+    store = ctx.store
+    async with store.transaction() as session:
         poll = await store.polls.get(session, poll_id)
         assert poll is not None
         tally = await store.polls.tally(session, poll)
-    voice = _voice(ctx, ctx.community, poll.id)
+        community = await store.communities.get(session, poll.community_id)
+        assert community is not None
+    voice = _voice(ctx, community, poll.id)
     sent = await ctx.perform(
         Send(
             platform=poll.platform,
@@ -247,7 +258,6 @@ async def start_poll(ctx: Context) -> Any:
     if sent.ok and sent.message_id:
         async with store.transaction() as session:
             await store.polls.set_message(session, poll.id, sent.message_id)
-    return []
 
 
 # -- the message ---------------------------------------------------------------------------------
@@ -459,7 +469,7 @@ def _note(ctx: Context, poll: PollInfo, vote: Vote) -> str:
 # -- closing --------------------------------------------------------------------------------------
 
 
-async def _close(ctx: TickContext, poll_id: int, by: MemberInfo | None = None) -> list[Action]:
+async def close_once(ctx: TickContext, poll_id: int, by: MemberInfo | None = None) -> list[Action]:
     """Close a poll once (conditional ``open -> closed``): the final edit and the results, or
     nothing when someone else closed it first. ``by`` closed it early (``/closepoll``)."""
     store = ctx.store
@@ -507,7 +517,7 @@ async def close_due_polls(ctx: TickContext) -> int:
         due = await ctx.store.polls.due(session, ctx.now)
     closed = 0
     for poll_id in due:
-        actions = await _close(ctx, poll_id)
+        actions = await close_once(ctx, poll_id)
         if not actions:
             continue  # another process (or /closepoll) closed it
         closed += 1
@@ -545,7 +555,7 @@ async def close_poll(ctx: Context) -> Any:
     if poll.creator_member_id != ctx.member.id and not allowed(await ctx.roles(), [Role.MODERATOR]):
         return ctx.reply("polls.not_yours", private=True, id=poll.id)
     # Past its deadline (the tick has not run yet) it closes as on time, not "early".
-    actions = await _close(ctx, poll.id, ctx.member if poll.is_open(ctx.now) else None)
+    actions = await close_once(ctx, poll.id, ctx.member if poll.is_open(ctx.now) else None)
     return actions or ctx.reply("polls.already_closed", private=True, id=poll.id)
 
 

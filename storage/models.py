@@ -54,6 +54,9 @@ __all__ = [
     "RedPacket",
     "RedPacketChain",
     "RedPacketShare",
+    "RuleProposal",
+    "Solicitation",
+    "Submission",
     "UTCDateTime",
     "Warn",
 ]
@@ -575,3 +578,66 @@ class EventReminder(Base):
     due_at: Mapped[datetime]
     #: pending, sending, sent, skipped (too late, or the event was cancelled)
     status: Mapped[str] = mapped_column(String(16), default="pending")
+
+
+class RuleProposal(Base):
+    """A rule members vote on (群策群力): a poll with quorum and threshold; adopted rules are
+    appended to the community's rules."""
+
+    __tablename__ = "rule_proposals"
+    __table_args__ = (Index("ix_rule_proposals_status", "status"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), unique=True)
+    proposer_member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(String(RULE_LEN))
+    #: Fixed when proposed: a later change of the settings does not move the goalposts.
+    quorum: Mapped[int] = mapped_column(Integer)
+    threshold_percent: Mapped[int] = mapped_column(SmallInteger)
+    #: open, adopted, rejected or vetoed
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    vetoed_by_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    veto_reason: Mapped[str | None] = mapped_column(String(REASON_LEN))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+
+
+class Solicitation(Base):
+    """A call for submissions (征集): members submit until ``closes_at``, then the submissions
+    become a poll; its winner gets the reward held in the community pool."""
+
+    __tablename__ = "solicitations"
+    __table_args__ = (Index("ix_solicitations_due", "status", "closes_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    channel_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    organiser_member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    topic: Mapped[str] = mapped_column(String(REASON_LEN))
+    #: Points moved from the organiser to the pool when the call opened (0 = none).
+    reward: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: open (taking submissions), voting (its poll is open), done, or void (nothing to vote on)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    closes_at: Mapped[datetime]
+    poll_id: Mapped[int | None] = mapped_column(ForeignKey("polls.id", ondelete="SET NULL"))
+    message_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    create_key: Mapped[str] = mapped_column(String(UPDATE_KEY_LEN + 64), unique=True)
+    created_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]
+
+
+class Submission(Base):
+    """One member's entry to a call for submissions; editable until the call closes."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("solicitation_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    solicitation_id: Mapped[int] = mapped_column(ForeignKey("solicitations.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(String(POLL_OPTION_LEN))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -15,6 +15,8 @@ from storage.polls import PollRepo
 from storage.redpackets import RedPacketRepo
 from storage.roles import RoleRepo
 from storage.rules import RuleRepo
+from storage.rulevotes import RuleVoteRepo
+from storage.solicitations import SolicitationRepo
 from storage.updates import UpdateRepo
 
 __all__ = ["Store"]
@@ -37,6 +39,8 @@ class Store:
         self.checkins = CheckInRepo(db)
         self.redpackets = RedPacketRepo(db)
         self.events = EventRepo(db)
+        self.rule_votes = RuleVoteRepo()
+        self.solicitations = SolicitationRepo(db)
         self.polls = PollRepo(db)
 
     def transaction(self):  # type: ignore[no-untyped-def]

@@ -1,0 +1,319 @@
+"""Calls for submissions (征集): ``/collect TOPIC --for 3d [--reward N]``; members ``/submit``
+one entry each (editable until the deadline); then the entries become a poll, and its winner
+gets the reward.
+
+The organiser pays the reward when the call opens: the points wait in the community's
+``pool`` account and leave it once, to the winner (split on a tie) or back to the organiser
+when nobody wins. Each stage is a durable tick with a conditional status change
+(``storage/solicitations.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from bot.actions import Send
+from bot.clock import parse_duration
+from bot.context import Context, TickContext
+from bot.features import Arg, Feature
+from bot.richtext import Mention, RichText
+from handlers.polls import post_poll
+from handlers.shared import Voice, voice_for
+from storage.ledger import TRANSFER, InsufficientPoints, Movement, member_owner
+from storage.models import POLL_OPTION_LEN, POLL_QUESTION_LEN, REASON_LEN
+from storage.solicitations import DONE, OPEN, POOL, VOID, VOTING, Entry, SolicitationInfo
+
+__all__ = ["feature"]
+
+feature = Feature("collect")
+
+DEFAULT_LENGTH = timedelta(days=3)
+SHORTEST = timedelta(hours=1)
+#: Entries that become poll options (a button each; Discord allows 25 per message).
+MOST_OPTIONS = 20
+_FOR = re.compile(r"(?<!\S)--for\s+(\S+)")
+_REWARD = re.compile(r"(?<!\S)--reward\s+(\S+)")
+
+
+def _when(ctx: TickContext, call: SolicitationInfo, zone: Any) -> str:
+    return f"{call.closes_at.astimezone(zone):%Y-%m-%d %H:%M}"
+
+
+@feature.command("collect", keywords=["征集"], args=[Arg("spec", "text")])
+async def open_call(ctx: Context) -> Any:
+    assert ctx.member is not None and ctx.sender is not None
+    if ctx.is_private:
+        return ctx.reply("collect.group_only")
+    rules = ctx.settings.collect
+    text = str(ctx.args["spec"])
+    length, reward = DEFAULT_LENGTH, 0
+    if found := _FOR.search(text):
+        duration = parse_duration(found[1])
+        if duration is None or not SHORTEST <= duration <= timedelta(days=rules.max_days):
+            return ctx.reply(
+                "collect.bad_length", private=True, value=found[1], days=rules.max_days
+            )
+        length = duration
+    if found := _REWARD.search(text):
+        value = found[1]
+        if not value.isascii() or not value.isdigit() or int(value) > rules.max_reward:
+            return ctx.reply("collect.bad_reward", private=True, value=value, most=rules.max_reward)
+        reward = int(value)
+    topic = " ".join(_REWARD.sub(" ", _FOR.sub(" ", text)).split())
+    if not topic or topic.startswith("--"):
+        return ctx.reply("error.usage", private=True, usage=ctx.usage())
+    topic = topic[:REASON_LEN]
+    store = ctx.store
+    try:
+        async with store.transaction() as session:
+            call_id = await store.solicitations.create(
+                session,
+                community_id=ctx.community.id,
+                channel_id=ctx.event.channel_id,
+                organiser_member_id=ctx.member.id,
+                topic=topic,
+                reward=reward,
+                closes_at=ctx.now + length,
+                create_key=f"collect:{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}",
+                now=ctx.now,
+            )
+            if call_id is None:
+                return []  # this very command opened it already
+            if reward:
+                await store.ledger.post(
+                    session,
+                    community_id=ctx.community.id,
+                    key=f"collect:{call_id}:reward",
+                    movements=[
+                        Movement(member_owner(ctx.member.id), -reward),
+                        Movement(POOL, reward),
+                    ],
+                    reason=TRANSFER,
+                    reference=f"collect:{call_id}",
+                    now=ctx.now,
+                )
+            await ctx.audit(session, "collect.open", call=call_id, topic=topic, reward=reward)
+            call = await store.solicitations.get(session, call_id)
+    except InsufficientPoints:
+        async with store.transaction() as session:
+            balance = await store.ledger.balance(
+                session, ctx.community.id, member_owner(ctx.member.id)
+            )
+        return ctx.reply("collect.not_enough", private=True, reward=reward, balance=balance)
+    assert call is not None
+    intent = "collect.opened_reward" if reward else "collect.opened"
+    sent = await ctx.perform(
+        ctx.send(
+            intent,
+            member=ctx.address(ctx.sender),
+            topic=topic,
+            when=_when(ctx, call, ctx.zone),
+            reward=reward,
+            id=call.id,
+        )
+    )
+    if sent.ok and sent.message_id:
+        async with store.transaction() as session:
+            await store.solicitations.set_message(session, call.id, sent.message_id)
+    return []
+
+
+@feature.command("submit", keywords=["投稿"], args=[Arg("text", "text")])
+async def submit(ctx: Context) -> Any:
+    assert ctx.member is not None
+    text = " ".join(str(ctx.args["text"]).split())
+    if len(text) > POLL_OPTION_LEN:
+        return ctx.reply("collect.too_long", private=True, most=POLL_OPTION_LEN)
+    async with ctx.store.transaction() as session:
+        call_id = await ctx.store.solicitations.newest_open(session, ctx.community.id, ctx.now)
+        if call_id is None:
+            return ctx.reply("collect.none_open", private=True)
+        outcome = await ctx.store.solicitations.submit(
+            session, call_id, ctx.member.id, text, ctx.now
+        )
+        call = await ctx.store.solicitations.get(session, call_id)
+    assert call is not None
+    return ctx.reply(f"collect.submitted_{outcome}", private=True, topic=call.topic, text=text)
+
+
+# -- the deadline and the result ------------------------------------------------------------------
+
+
+def _mention(entry: Entry) -> Mention:
+    return Mention(text=entry.display_name, user_id=entry.platform_user_id)
+
+
+async def _pay(
+    ctx: TickContext, session: Any, call: SolicitationInfo, winners: list[Entry]
+) -> dict[int, int]:
+    """Move the reward out of the pool once: split among ``winners`` (the remainder to the
+    first), or back to the organiser when there is none. Amounts by member id."""
+    if not call.reward:
+        return {}
+    if not winners:
+        paid = {call.organiser_member_id: call.reward}
+    else:
+        share, rest = divmod(call.reward, len(winners))
+        paid = {}
+        for n, winner in enumerate(winners):
+            paid[winner.member_id] = paid.get(winner.member_id, 0) + share + (rest if n == 0 else 0)
+    movements = [Movement(POOL, -call.reward)]
+    movements += [
+        Movement(member_owner(member_id), amount) for member_id, amount in paid.items() if amount
+    ]
+    await ctx.store.ledger.post(
+        session,
+        community_id=call.community_id,
+        key=f"collect:{call.id}:payout",
+        movements=movements,
+        reason=TRANSFER,
+        reference=f"collect:{call.id}",
+        now=ctx.now,
+    )
+    return paid
+
+
+def _announce(call: SolicitationInfo, text: RichText) -> Send:
+    return Send(platform=call.platform, chat_id=call.chat_id, channel_id=call.channel_id, text=text)
+
+
+@feature.tick("collect-close", every=timedelta(seconds=30))
+async def close_calls(ctx: TickContext) -> int:
+    """At a call's deadline: its entries become a poll (two or more), win outright (one), or
+    the call is void and the reward goes back (none). Once each."""
+    store = ctx.store
+    async with store.transaction() as session:
+        due = await store.solicitations.due_to_close(session, ctx.now)
+    handled = 0
+    for call_id in due:
+        poll_id = None
+        async with store.transaction() as session:
+            call = await store.solicitations.get(session, call_id)
+            if call is None:
+                continue
+            entries = await store.solicitations.entries(session, call_id)
+            community = await store.communities.get(session, call.community_id)
+            assert community is not None
+            voice = voice_for(ctx, community, f"collect:{call_id}")
+            if len(entries) >= 2:
+                poll_id = await store.polls.create(
+                    session,
+                    community_id=call.community_id,
+                    channel_id=call.channel_id,
+                    creator_member_id=call.organiser_member_id,
+                    question=voice.say("collect.poll_question", topic=call.topic).plain()[
+                        :POLL_QUESTION_LEN
+                    ],
+                    options=[entry.text for entry in entries[:MOST_OPTIONS]],
+                    max_choices=1,
+                    anonymous=False,
+                    send_key=f"collect-poll:{call_id}",
+                    now=ctx.now,
+                    closes_at=ctx.now + timedelta(hours=ctx.settings.collect.vote_hours),
+                )
+                if poll_id is None or not await store.solicitations.move(
+                    session, call_id, OPEN, VOTING, ctx.now, poll_id=poll_id
+                ):
+                    continue
+                text = voice.say(
+                    "collect.voting",
+                    topic=call.topic,
+                    count=len(entries),
+                    hours=ctx.settings.collect.vote_hours,
+                )
+            else:
+                outcome = DONE if entries else VOID
+                if not await store.solicitations.move(session, call_id, OPEN, outcome, ctx.now):
+                    continue  # another process closed it
+                paid = await _pay(ctx, session, call, entries)
+                if entries:
+                    text = _winner_text(voice, call, entries, paid, votes=0)
+                else:
+                    text = voice.say("collect.void", topic=call.topic, reward=call.reward)
+            await store.audit.add(
+                session,
+                community_id=call.community_id,
+                actor_member_id=None,
+                target_member_id=None,
+                action="collect.close",
+                detail={"call": call_id, "entries": len(entries)},
+                now=ctx.now,
+            )
+        await ctx.perform(_announce(call, text))
+        if poll_id is not None:
+            await post_poll(ctx, poll_id)
+        handled += 1
+    return handled
+
+
+def _winner_text(
+    voice: Voice, call: SolicitationInfo, winners: list[Entry], paid: dict[int, int], votes: int
+) -> RichText:
+    lines = [voice.say("collect.result", topic=call.topic)]
+    for winner in winners:
+        lines.append(
+            voice.say(
+                "collect.winner",
+                member=RichText.of(_mention(winner)),
+                text=winner.text,
+                votes=votes,
+            )
+        )
+    if call.reward:
+        for winner in winners:
+            if paid.get(winner.member_id):
+                lines.append(
+                    voice.say(
+                        "collect.paid", member=winner.display_name, points=paid[winner.member_id]
+                    )
+                )
+    return RichText.join(lines)
+
+
+@feature.tick("collect-settle", every=timedelta(seconds=30))
+async def settle_calls(ctx: TickContext) -> int:
+    """When a call's poll has closed: name the winner (ties share) and pay the reward, once."""
+    store = ctx.store
+    async with store.transaction() as session:
+        due = await store.solicitations.due_to_settle(session)
+    settled = 0
+    for call_id in due:
+        async with store.transaction() as session:
+            call = await store.solicitations.get(session, call_id)
+            poll = await store.polls.get(session, call.poll_id) if call and call.poll_id else None
+            if call is None or poll is None:
+                continue
+            if not await store.solicitations.move(session, call_id, VOTING, DONE, ctx.now):
+                continue
+            tally = await store.polls.tally(session, poll)
+            entries = (await store.solicitations.entries(session, call_id))[:MOST_OPTIONS]
+            top = tally.winners
+            winners = [
+                entries[option.position - 1] for option in top if option.position <= len(entries)
+            ]
+            paid = await _pay(ctx, session, call, winners)
+            community = await store.communities.get(session, call.community_id)
+            await store.audit.add(
+                session,
+                community_id=call.community_id,
+                actor_member_id=None,
+                target_member_id=None,
+                action="collect.settle",
+                detail={
+                    "call": call_id,
+                    "winners": [w.member_id for w in winners],
+                    "paid": sum(paid.values()),
+                },
+                now=ctx.now,
+            )
+        assert community is not None
+        voice = voice_for(ctx, community, f"collect:{call_id}:result")
+        if winners:
+            text = _winner_text(voice, call, winners, paid, votes=top[0].votes)
+        else:
+            text = voice.say("collect.no_votes", topic=call.topic, reward=call.reward)
+        await ctx.perform(_announce(call, text))
+        settled += 1
+    return settled

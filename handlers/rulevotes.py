@@ -1,0 +1,182 @@
+"""Rules adopted by vote (群策群力, not 一言堂): ``/proposerule TEXT`` opens a yes/no poll
+with the community's quorum and threshold; when it closes the rule is adopted (appended to
+``/rules``) or rejected, and operators may ``/veto`` it while the vote runs.
+
+The vote is an ordinary poll (``handlers/polls.py``), closed by the polls' own tick; a tick
+here decides each proposal whose poll has closed, once (``storage/rulevotes.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bot.actions import Action, Edit, Send
+from bot.context import Context, TickContext
+from bot.features import Arg, Feature
+from bot.permissions import Role
+from handlers.polls import close_once, post_poll
+from handlers.shared import voice_for
+from storage.models import POLL_QUESTION_LEN, RULE_LEN
+
+__all__ = ["feature"]
+
+feature = Feature("rulevotes")
+
+YES = 1  # the poll's first option is "in favour"
+
+
+@feature.command("proposerule", keywords=["提议群规"], args=[Arg("text", "text")])
+async def propose_rule(ctx: Context) -> Any:
+    assert ctx.member is not None and ctx.sender is not None
+    if ctx.is_private:
+        return ctx.reply("rulevotes.group_only")
+    rules = ctx.settings.rule_votes
+    if rules.who_may_propose == "planners" and (refusal := await ctx.refusal([Role.PLANNER])):
+        return refusal
+    text = " ".join(str(ctx.args["text"]).split())
+    if len(text) > RULE_LEN:
+        return ctx.reply("rulevotes.too_long", private=True, most=RULE_LEN)
+    question = ctx.say("rulevotes.question", text=text).plain()[:POLL_QUESTION_LEN]
+    options = [ctx.say("rulevotes.yes").plain(), ctx.say("rulevotes.no").plain()]
+    async with ctx.store.transaction() as session:
+        poll_id = await ctx.store.polls.create(
+            session,
+            community_id=ctx.community.id,
+            channel_id=ctx.event.channel_id,
+            creator_member_id=ctx.member.id,
+            question=question,
+            options=options,
+            max_choices=1,
+            anonymous=False,
+            send_key=f"proposal:{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}",
+            now=ctx.now,
+            closes_at=ctx.now + timedelta(hours=rules.hours),
+        )
+        if poll_id is None:
+            return []  # this very command proposed it already
+        proposal_id = await ctx.store.rule_votes.create(
+            session,
+            community_id=ctx.community.id,
+            poll_id=poll_id,
+            proposer_member_id=ctx.member.id,
+            text=text,
+            quorum=rules.quorum,
+            threshold_percent=rules.threshold_percent,
+            now=ctx.now,
+        )
+        await ctx.audit(session, "rule.propose", proposal=proposal_id, text=text[:200])
+    await ctx.perform(
+        ctx.reply(
+            "rulevotes.opened",
+            member=ctx.address(ctx.sender),
+            id=proposal_id,
+            quorum=rules.quorum,
+            threshold=rules.threshold_percent,
+            hours=rules.hours,
+        )
+    )
+    await post_poll(ctx, poll_id)
+    return []
+
+
+@feature.tick("rule-decisions", every=timedelta(seconds=10))
+async def decide_proposals(ctx: TickContext) -> int:
+    """Decide each proposal whose vote has closed, once: adopted rules join the rules."""
+    store = ctx.store
+    async with store.transaction() as session:
+        due = await store.rule_votes.undecided_with_closed_poll(session)
+    decided = 0
+    for proposal_id in due:
+        async with store.transaction() as session:
+            proposal = await store.rule_votes.get(session, proposal_id)
+            poll = await store.polls.get(session, proposal.poll_id) if proposal else None
+            if proposal is None or poll is None:
+                continue
+            tally = await store.polls.tally(session, poll)
+            in_favour = next((o.votes for o in tally.options if o.position == YES), 0)
+            if tally.voters < proposal.quorum:
+                outcome, why = "rejected", "quorum"
+            elif in_favour * 100 >= proposal.threshold_percent * tally.voters:
+                outcome, why = "adopted", ""
+            else:
+                outcome, why = "rejected", "threshold"
+            if not await store.rule_votes.decide(session, proposal_id, outcome, ctx.now):
+                continue  # another process decided it
+            number = 0
+            if outcome == "adopted":
+                if not await store.rules.list(session, proposal.community_id):
+                    # The first written rule starts from the configured ones.
+                    defaults = [r for r in ctx.settings.community.rules if r.strip()]
+                    await store.rules.replace(session, proposal.community_id, defaults, ctx.now)
+                number = await store.rules.add(
+                    session, proposal.community_id, proposal.text, ctx.now
+                )
+            await store.audit.add(
+                session,
+                community_id=proposal.community_id,
+                actor_member_id=None,
+                target_member_id=None,
+                action=f"rule.{outcome}",
+                detail={"proposal": proposal_id, "voters": tally.voters, "in_favour": in_favour},
+                now=ctx.now,
+            )
+            community = await store.communities.get(session, proposal.community_id)
+        assert community is not None
+        voice = voice_for(ctx, community, f"proposal:{proposal_id}")
+        percent = round(100 * in_favour / tally.voters) if tally.voters else 0
+        intent = "rulevotes.adopted" if outcome == "adopted" else f"rulevotes.rejected_{why}"
+        await ctx.perform(
+            Send(
+                platform=poll.platform,
+                chat_id=poll.chat_id,
+                channel_id=poll.channel_id,
+                text=voice.say(
+                    intent,
+                    text=proposal.text,
+                    number=number,
+                    voters=tally.voters,
+                    quorum=proposal.quorum,
+                    percent=percent,
+                    threshold=proposal.threshold_percent,
+                ),
+            )
+        )
+        decided += 1
+    return decided
+
+
+@feature.command(
+    "veto",
+    roles=[Role.ADMIN],
+    args=[Arg("id", "int", minimum=1), Arg("reason", "text")],
+)
+async def veto(ctx: Context) -> Any:
+    """Operators stop a proposal during its vote, with a reason everyone sees."""
+    assert ctx.member is not None
+    proposal_id, reason = int(ctx.args["id"]), " ".join(str(ctx.args["reason"]).split())[:200]
+    async with ctx.store.transaction() as session:
+        proposal = await ctx.store.rule_votes.get(session, proposal_id)
+        if proposal is None or proposal.community_id != ctx.community.id:
+            return ctx.reply("rulevotes.not_found", private=True, id=proposal_id)
+        vetoed = await ctx.store.rule_votes.decide(
+            session, proposal_id, "vetoed", ctx.now, vetoed_by=ctx.member.id, reason=reason
+        )
+        if vetoed:
+            await ctx.audit(session, "rule.veto", proposal=proposal_id, reason=reason)
+    if not vetoed:
+        return ctx.reply("rulevotes.already_decided", private=True, id=proposal_id)
+    # The vote ends with the veto: its message shows the final count, without a results post.
+    closing = [
+        a for a in await close_once(ctx, proposal.poll_id, ctx.member) if isinstance(a, Edit)
+    ]
+    actions: list[Action] = [
+        ctx.send(
+            "rulevotes.vetoed",
+            text=proposal.text,
+            member=ctx.address(ctx.member),
+            reason=reason,
+        ),
+        *closing,
+    ]
+    return actions

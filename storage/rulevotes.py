@@ -1,0 +1,115 @@
+"""Rules proposed by members and decided by a poll (群策群力).
+
+A proposal is decided once: ``open -> adopted | rejected | vetoed`` by a conditional update,
+in the transaction that appends an adopted rule, so a restart or a second process adopts
+nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Member, Poll, RuleProposal
+
+__all__ = ["Proposal", "RuleVoteRepo"]
+
+OPEN = "open"
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    id: int
+    community_id: int
+    poll_id: int
+    proposer_member_id: int
+    proposer_name: str
+    text: str
+    quorum: int
+    threshold_percent: int
+    status: str
+
+
+class RuleVoteRepo:
+    async def create(
+        self,
+        session: AsyncSession,
+        *,
+        community_id: int,
+        poll_id: int,
+        proposer_member_id: int,
+        text: str,
+        quorum: int,
+        threshold_percent: int,
+        now: datetime,
+    ) -> int:
+        proposal = RuleProposal(
+            community_id=community_id,
+            poll_id=poll_id,
+            proposer_member_id=proposer_member_id,
+            text=text,
+            quorum=quorum,
+            threshold_percent=threshold_percent,
+            status=OPEN,
+            created_at=now,
+        )
+        session.add(proposal)
+        await session.flush()
+        return proposal.id
+
+    async def get(self, session: AsyncSession, proposal_id: int) -> Proposal | None:
+        row = (
+            await session.execute(
+                select(RuleProposal, Member)
+                .join(Member, Member.id == RuleProposal.proposer_member_id)
+                .where(RuleProposal.id == proposal_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        proposal, proposer = row
+        return Proposal(
+            id=proposal.id,
+            community_id=proposal.community_id,
+            poll_id=proposal.poll_id,
+            proposer_member_id=proposer.id,
+            proposer_name=proposer.display_name or proposer.platform_user_id,
+            text=proposal.text,
+            quorum=proposal.quorum,
+            threshold_percent=proposal.threshold_percent,
+            status=proposal.status,
+        )
+
+    async def undecided_with_closed_poll(self, session: AsyncSession) -> list[int]:
+        """Open proposals whose vote has ended: the tick decides them."""
+        rows = await session.execute(
+            select(RuleProposal.id)
+            .join(Poll, Poll.id == RuleProposal.poll_id)
+            .where(RuleProposal.status == OPEN, Poll.status != "open")
+            .order_by(RuleProposal.id)
+            .limit(100)
+        )
+        return list(rows.scalars())
+
+    async def decide(
+        self,
+        session: AsyncSession,
+        proposal_id: int,
+        outcome: str,
+        now: datetime,
+        *,
+        vetoed_by: int | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        """``open -> outcome`` once; ``True`` for the one caller that decided it."""
+        decided = await session.execute(
+            update(RuleProposal)
+            .where(RuleProposal.id == proposal_id, RuleProposal.status == OPEN)
+            .values(
+                status=outcome, decided_at=now, vetoed_by_member_id=vetoed_by, veto_reason=reason
+            )
+        )
+        return (decided.rowcount or 0) == 1  # type: ignore[attr-defined]

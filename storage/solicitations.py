@@ -1,0 +1,232 @@
+"""Calls for submissions (征集): one submission per member, editable while the call is open;
+then a poll; then the reward, held in the community's ``pool`` account, goes to the winner.
+
+Each stage is a conditional status change (``open -> voting -> done``, or ``void``) in the
+transaction that does its work, so a restart or a second process never opens two polls or
+pays twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import Database
+from storage.models import Community, Member, Poll, Solicitation, Submission
+
+__all__ = ["POOL", "Entry", "SolicitationInfo", "SolicitationRepo"]
+
+#: The ledger account rewards wait in between a call's opening and its winner.
+POOL = "pool"
+OPEN, VOTING, DONE, VOID = "open", "voting", "done", "void"
+
+
+@dataclass(frozen=True, slots=True)
+class SolicitationInfo:
+    id: int
+    community_id: int
+    platform: str
+    chat_id: str
+    channel_id: str | None
+    organiser_member_id: int
+    topic: str
+    reward: int
+    status: str
+    closes_at: datetime
+    poll_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    member_id: int
+    platform_user_id: str
+    display_name: str
+    text: str
+
+
+class SolicitationRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(
+        self,
+        session: AsyncSession,
+        *,
+        community_id: int,
+        channel_id: str | None,
+        organiser_member_id: int,
+        topic: str,
+        reward: int,
+        closes_at: datetime,
+        create_key: str,
+        now: datetime,
+    ) -> int | None:
+        """The new call's id, or ``None`` if this key opened it already."""
+        table = Solicitation.__table__
+        inserted = (
+            await session.execute(
+                self.db.insert(table)
+                .values(
+                    community_id=community_id,
+                    channel_id=channel_id,
+                    organiser_member_id=organiser_member_id,
+                    topic=topic,
+                    reward=reward,
+                    status=OPEN,
+                    closes_at=closes_at,
+                    create_key=create_key,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["create_key"])
+                .returning(table.c.id)
+            )
+        ).first()
+        return int(inserted[0]) if inserted else None
+
+    async def get(self, session: AsyncSession, solicitation_id: int) -> SolicitationInfo | None:
+        row = (
+            await session.execute(
+                select(Solicitation, Community.platform, Community.chat_id)
+                .join(Community, Community.id == Solicitation.community_id)
+                .where(Solicitation.id == solicitation_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        call, platform, chat_id = row
+        return SolicitationInfo(
+            id=call.id,
+            community_id=call.community_id,
+            platform=platform,
+            chat_id=chat_id,
+            channel_id=call.channel_id,
+            organiser_member_id=call.organiser_member_id,
+            topic=call.topic,
+            reward=int(call.reward),
+            status=call.status,
+            closes_at=call.closes_at,
+            poll_id=call.poll_id,
+        )
+
+    async def newest_open(
+        self, session: AsyncSession, community_id: int, now: datetime
+    ) -> int | None:
+        """The call ``/submit`` answers: the newest one still taking submissions."""
+        value = await session.execute(
+            select(Solicitation.id)
+            .where(
+                Solicitation.community_id == community_id,
+                Solicitation.status == OPEN,
+                Solicitation.closes_at > now,
+            )
+            .order_by(Solicitation.id.desc())
+            .limit(1)
+        )
+        return value.scalar_one_or_none()
+
+    async def submit(
+        self,
+        session: AsyncSession,
+        solicitation_id: int,
+        member_id: int,
+        text: str,
+        now: datetime,
+    ) -> str:
+        """Store or replace the member's entry while the call is open: ``new``, ``edited``
+        or ``closed``. Locked with the call, so it cannot slip in after the close."""
+        call = (
+            await session.execute(
+                select(Solicitation).where(Solicitation.id == solicitation_id).with_for_update()
+            )
+        ).scalar_one()
+        if call.status != OPEN or call.closes_at <= now:
+            return "closed"
+        table = Submission.__table__
+        existing = (
+            await session.execute(
+                select(Submission.id).where(
+                    Submission.solicitation_id == solicitation_id,
+                    Submission.member_id == member_id,
+                )
+            )
+        ).scalar_one_or_none()
+        statement = self.db.insert(table).values(
+            solicitation_id=solicitation_id,
+            member_id=member_id,
+            text=text,
+            created_at=now,
+            updated_at=now,
+        )
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["solicitation_id", "member_id"],
+                set_={"text": statement.excluded.text, "updated_at": statement.excluded.updated_at},
+            )
+        )
+        return "edited" if existing is not None else "new"
+
+    async def entries(self, session: AsyncSession, solicitation_id: int) -> list[Entry]:
+        rows = await session.execute(
+            select(
+                Submission.member_id, Member.platform_user_id, Member.display_name, Submission.text
+            )
+            .join(Member, Member.id == Submission.member_id)
+            .where(Submission.solicitation_id == solicitation_id)
+            .order_by(Submission.created_at, Submission.id)
+        )
+        return [Entry(int(m), str(u), str(n or u), str(t)) for m, u, n, t in rows.all()]
+
+    async def due_to_close(self, session: AsyncSession, now: datetime) -> list[int]:
+        rows = await session.execute(
+            select(Solicitation.id)
+            .where(Solicitation.status == OPEN, Solicitation.closes_at <= now)
+            .order_by(Solicitation.closes_at)
+            .limit(100)
+        )
+        return list(rows.scalars())
+
+    async def due_to_settle(self, session: AsyncSession) -> list[int]:
+        """Calls in their vote whose poll has closed."""
+        rows = await session.execute(
+            select(Solicitation.id)
+            .join(Poll, Poll.id == Solicitation.poll_id)
+            .where(Solicitation.status == VOTING, Poll.status != "open")
+            .order_by(Solicitation.id)
+            .limit(100)
+        )
+        return list(rows.scalars())
+
+    async def move(
+        self,
+        session: AsyncSession,
+        solicitation_id: int,
+        before: str,
+        after: str,
+        now: datetime,
+        *,
+        poll_id: int | None = None,
+    ) -> bool:
+        """A conditional status change; ``True`` for the one caller that made it."""
+        values: dict[str, object] = {"status": after}
+        if poll_id is not None:
+            values["poll_id"] = poll_id
+        if after in (DONE, VOID):
+            values["settled_at"] = now
+        moved = await session.execute(
+            update(Solicitation)
+            .where(Solicitation.id == solicitation_id, Solicitation.status == before)
+            .values(**values)
+        )
+        return (moved.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+    async def set_message(
+        self, session: AsyncSession, solicitation_id: int, message_id: str
+    ) -> None:
+        await session.execute(
+            update(Solicitation)
+            .where(Solicitation.id == solicitation_id)
+            .values(message_id=message_id)
+        )
