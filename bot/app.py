@@ -118,7 +118,9 @@ class App:
                 console=console,
                 on_clock_moved=self.ticker.run_all,
             )
-            self.dispatcher.attach(self.console)
+            # A local terminal has no send limits: pacing it like a Telegram group would
+            # only make a demo or a script wait on the real clock.
+            self.dispatcher.attach(self.console, Governor(Limits.unlimited()))
         self.telegram: Adapter | None = None
         if settings.telegram.token is not None:
             # Imported only when used: python-telegram-bot is slow to import for `config check`.

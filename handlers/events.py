@@ -343,11 +343,14 @@ async def list_events(ctx: Context) -> Any:
     return ctx.reply_text(RichText.join(lines))
 
 
-def _lead(voice: Voice, minutes: int) -> str:
-    if minutes % (24 * 60) == 0:
+def _lead(voice: Voice, left: timedelta) -> str:
+    """How long until the start, as members would say it (a late reminder says the truth,
+    not the lead it was scheduled for)."""
+    minutes = max(1, round(left.total_seconds() / 60))
+    if minutes >= 24 * 60 and minutes % (24 * 60) < 60:
         return voice.say("events.lead_days", n=minutes // (24 * 60)).plain()
-    if minutes % 60 == 0:
-        return voice.say("events.lead_hours", n=minutes // 60).plain()
+    if minutes >= 60:
+        return voice.say("events.lead_hours", n=round(minutes / 60)).plain()
     return voice.say("events.lead_minutes", n=minutes).plain()
 
 
@@ -358,9 +361,19 @@ async def send_reminders(ctx: TickContext) -> int:
     repo = ctx.store.events
     async with ctx.store.transaction() as session:
         due = await repo.due_reminders(session, ctx.now)
+    # After downtime several reminders of one event may be due: only the one nearest the
+    # start is sent, the earlier ones are skipped (one reminder, not a burst).
+    nearest: dict[int, int] = {}
+    for reminder in due:
+        nearest[reminder.event_id] = min(
+            nearest.get(reminder.event_id, reminder.minutes_before), reminder.minutes_before
+        )
     sent = 0
     for reminder in due:
         async with ctx.store.transaction() as session:
+            if reminder.minutes_before != nearest[reminder.event_id]:
+                await repo.move_reminder(session, reminder.id, "pending", "skipped")
+                continue
             if not await repo.move_reminder(session, reminder.id, "pending", "sending"):
                 continue  # another process has it
             info = await repo.get(session, reminder.event_id)
@@ -382,7 +395,7 @@ async def send_reminders(ctx: TickContext) -> int:
                 text=voice.say(
                     "events.reminder",
                     title=info.title,
-                    lead=_lead(voice, reminder.minutes_before),
+                    lead=_lead(voice, info.starts_at - ctx.now),
                     when=_when(info.starts_at, ctx.zone_for(community)),
                     place=info.place or "-",
                     members=_mentions(going),

@@ -50,11 +50,34 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
     assert (tmp_path / "qunbot.db").exists()  # the embedded default, schema upgraded automatically
 
 
-@pytest.mark.parametrize("name", ["demo", "redpacket", "polls"])
+@pytest.mark.parametrize("name", ["demo", "redpacket", "polls", "community"])
 def test_readme_shows_the_real_transcripts(name: str) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     transcript = (HERE / f"{name}.transcript").read_text(encoding="utf-8")
     assert transcript.strip() in readme
+
+
+def test_rule_vote_call_and_event_session(tmp_path: Path) -> None:
+    """A rule adopted by vote, a call for submissions paid to its winner and an event with a
+    waitlist, reminders and /here, in the console; the books balance afterwards."""
+    import sqlite3
+
+    result = run(
+        "run",
+        "--script",
+        str(HERE / "community.script"),
+        cwd=tmp_path,
+        env={"QUNBOT_CONSOLE__START_TIME": START, "QUNBOT_RULE_VOTES__QUORUM": "3"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (HERE / "community.transcript").read_text(encoding="utf-8")
+    ledger = run("ledger", "verify", cwd=tmp_path)
+    assert ledger.returncode == 0 and ledger.stdout.strip() == "OK"
+    with sqlite3.connect(tmp_path / "qunbot.db") as db:
+        assert db.execute("SELECT status FROM rule_proposals").fetchall() == [("adopted",)]
+        assert db.execute("SELECT status FROM solicitations").fetchall() == [("done",)]
+        reminders = db.execute("SELECT status FROM event_reminders ORDER BY id").fetchall()
+    assert reminders == [("sent",), ("sent",)]
 
 
 def test_red_packet_session_and_its_checks(tmp_path: Path) -> None:

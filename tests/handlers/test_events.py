@@ -145,12 +145,19 @@ async def test_reminders_exactly_once_across_a_restart(db, clock: FakeClock) -> 
     assert statuses == ["sent", "skipped"]
 
 
-async def test_the_hour_before_is_sent_late_but_before_the_start(harness: Harness) -> None:
+async def test_after_downtime_one_reminder_says_the_real_time_left(harness: Harness) -> None:
     h = harness
     prefix = await create(h)
     await press(h, f"{prefix}:going", "Ann")
     h.clock.set(STARTS - timedelta(minutes=20))  # both reminders were due while down
-    assert await send_reminders(h.dispatcher.tick_context()) == 2
+    h.adapter.take()
+    assert await send_reminders(h.dispatcher.tick_context()) == 1  # not a burst of two
+    [reminder] = h.adapter.texts()
+    assert "20 分钟后" in reminder
+    async with h.store.transaction() as s:
+        statuses = sorted((await s.execute(select(EventReminder.status))).scalars())
+    assert statuses == ["sent", "skipped"]
+    assert await send_reminders(h.dispatcher.tick_context()) == 0
 
 
 async def test_cancel_tells_everyone_signed_up(any_harness: Harness) -> None:
