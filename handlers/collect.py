@@ -33,6 +33,8 @@ DEFAULT_LENGTH = timedelta(days=3)
 SHORTEST = timedelta(hours=1)
 #: Entries that become poll options (a button each; Discord allows 25 per message).
 MOST_OPTIONS = 20
+#: ``/submit --edit TEXT`` (or ``修改``) replaces one's entry; a plain second one is refused.
+EDIT_FLAGS = frozenset({"--edit", "修改"})
 _FOR = re.compile(r"(?<!\S)--for\s+(\S+)")
 _REWARD = re.compile(r"(?<!\S)--reward\s+(\S+)")
 
@@ -123,19 +125,29 @@ async def open_call(ctx: Context) -> Any:
 @feature.command("submit", keywords=["投稿"], args=[Arg("text", "text")])
 async def submit(ctx: Context) -> Any:
     assert ctx.member is not None
-    text = " ".join(str(ctx.args["text"]).split())
+    words = str(ctx.args["text"]).split()
+    replace = bool(words) and words[0] in EDIT_FLAGS
+    text = " ".join(words[1:] if replace else words)
+    if not text:
+        return ctx.reply("error.usage", private=True, usage=ctx.usage())
     if len(text) > POLL_OPTION_LEN:
         return ctx.reply("collect.too_long", private=True, most=POLL_OPTION_LEN)
     async with ctx.store.transaction() as session:
         call_id = await ctx.store.solicitations.newest_open(session, ctx.community.id, ctx.now)
         if call_id is None:
             return ctx.reply("collect.none_open", private=True)
-        outcome = await ctx.store.solicitations.submit(
-            session, call_id, ctx.member.id, text, ctx.now
+        outcome, before = await ctx.store.solicitations.submit(
+            session, call_id, ctx.member.id, text, ctx.now, replace=replace
         )
         call = await ctx.store.solicitations.get(session, call_id)
     assert call is not None
-    return ctx.reply(f"collect.submitted_{outcome}", private=True, topic=call.topic, text=text)
+    return ctx.reply(
+        f"collect.submitted_{outcome}",
+        private=True,
+        topic=call.topic,
+        text=text,
+        before=before or "",
+    )
 
 
 # -- the deadline and the result ------------------------------------------------------------------

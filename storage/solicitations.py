@@ -134,25 +134,31 @@ class SolicitationRepo:
         member_id: int,
         text: str,
         now: datetime,
-    ) -> str:
-        """Store or replace the member's entry while the call is open: ``new``, ``edited``
-        or ``closed``. Locked with the call, so it cannot slip in after the close."""
+        *,
+        replace: bool = False,
+    ) -> tuple[str, str | None]:
+        """Store the member's entry while the call is open, or with ``replace`` change it:
+        (``new`` | ``edited`` | ``twice`` | ``closed``, the entry as it was). A second entry
+        without ``replace`` is refused. Locked with the call, so nothing slips in after the
+        close."""
         call = (
             await session.execute(
                 select(Solicitation).where(Solicitation.id == solicitation_id).with_for_update()
             )
         ).scalar_one()
         if call.status != OPEN or call.closes_at <= now:
-            return "closed"
+            return "closed", None
         table = Submission.__table__
         existing = (
             await session.execute(
-                select(Submission.id).where(
+                select(Submission.text).where(
                     Submission.solicitation_id == solicitation_id,
                     Submission.member_id == member_id,
                 )
             )
         ).scalar_one_or_none()
+        if existing is not None and not replace:
+            return "twice", existing
         statement = self.db.insert(table).values(
             solicitation_id=solicitation_id,
             member_id=member_id,
@@ -166,7 +172,7 @@ class SolicitationRepo:
                 set_={"text": statement.excluded.text, "updated_at": statement.excluded.updated_at},
             )
         )
-        return "edited" if existing is not None else "new"
+        return ("edited" if existing is not None else "new"), existing
 
     async def entries(self, session: AsyncSession, solicitation_id: int) -> list[Entry]:
         rows = await session.execute(

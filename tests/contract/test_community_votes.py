@@ -67,7 +67,7 @@ async def test_a_call_for_submissions_pays_its_winner(platform: Platform) -> Non
     tick = app.dispatcher.tick_context()
     voting = await platform.scheduled(lambda: close_calls(tick))
     assert any("2 份投稿" in t for t in voting.texts)
-    [(message_id, first), (_, second)] = voting.buttons
+    [(message_id, first), _second] = voting.buttons
     await platform.press(BOB, first, message_id)
     await platform.press(ANN, first, message_id)
     await _due(app, Poll)

@@ -78,7 +78,9 @@ async def test_a_call_through_to_its_paid_reward(any_harness: Harness) -> None:
     [got] = await h.say("/submit 团团", user="Bob")
     assert "团团" in got
     await h.say("投稿 圆圆", user="Carol")
-    [edited] = await h.say("/submit 糖糖", user="Bob")
+    [twice] = await h.say("/submit 糖糖", user="Bob")  # a second entry: refused, nothing changed
+    assert "投过稿" in twice and "团团" in twice and "--edit" in twice
+    [edited] = await h.say("/submit --edit 糖糖", user="Bob")
     assert "更新" in edited
     await h.say("/submit 豆豆", user="Dan")
     texts = await close_submissions(h)
