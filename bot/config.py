@@ -295,6 +295,46 @@ class CollectSettings(_Section):
     max_reward: int = Field(100_000, ge=0, le=1_000_000_000)
 
 
+class ScheduleSettings(_Section):
+    """Scheduled messages (birthdays, anniversaries, announcements): when they may go out."""
+
+    #: Quiet hours in community time ("HH:MM"): scheduled posts and greetings due inside
+    #: them wait until they end. Equal start and end: no quiet hours.
+    quiet_start: str = "23:00"
+    quiet_end: str = "08:00"
+    #: At most this many scheduled posts per chat per hour (the rest wait).
+    max_per_hour: int = Field(3, ge=1, le=100)
+    #: A message more than this many hours late (the bot was down) is skipped and logged.
+    late_limit_hours: int = Field(12, ge=1, le=24 * 7)
+
+    @field_validator("quiet_start", "quiet_end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("write a time as HH:MM, e.g. 23:00")
+        return value
+
+
+class BirthdaySettings(_Section):
+    """Birthday greetings (/birthday)."""
+
+    #: The hour of the greeting, in each member's own zone (else the community's).
+    greeting_hour: int = Field(9, ge=0, le=23)
+    #: Where 29 February birthdays are greeted in common years: "feb28" or "mar1".
+    feb29: Literal["feb28", "mar1"] = "feb28"
+    #: Points given on a birthday through the ledger (0 = none).
+    gift_points: int = Field(0, ge=0, le=1_000_000)
+
+
+class AnniversarySettings(_Section):
+    """Join anniversaries, counted from the join date the bot recorded."""
+
+    #: Milestones in days after joining (besides the yearly ones).
+    days: list[int] = Field(default_factory=lambda: [100], max_length=10)
+    #: Greet every full year in the group.
+    yearly: bool = True
+
+
 class EventSettings(_Section):
     """Events with RSVP (社群活动)."""
 
@@ -466,6 +506,9 @@ class Settings(BaseSettings):
     events: EventSettings = Field(default_factory=EventSettings)
     rule_votes: RuleVoteSettings = Field(default_factory=RuleVoteSettings)
     collect: CollectSettings = Field(default_factory=CollectSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    birthdays: BirthdaySettings = Field(default_factory=BirthdaySettings)
+    anniversaries: AnniversarySettings = Field(default_factory=AnniversarySettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)

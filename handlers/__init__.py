@@ -19,6 +19,7 @@ def all_features() -> list[Feature]:
         greetings,
         housekeeping,
         moderation,
+        outbox,
         persona_settings,
         points,
         polls,
@@ -44,5 +45,6 @@ def all_features() -> list[Feature]:
         events.feature,
         roles.feature,
         persona_settings.feature,
+        outbox.feature,
         housekeeping.feature,
     ]

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -55,6 +56,7 @@ __all__ = [
     "RedPacketChain",
     "RedPacketShare",
     "RuleProposal",
+    "ScheduledSend",
     "Solicitation",
     "Submission",
     "UTCDateTime",
@@ -155,6 +157,8 @@ class Member(Base):
         UniqueConstraint("community_id", "platform_user_id"),
         Index("ix_members_community_username_key", "community_id", "username_key"),
         Index("ix_members_community_name_key", "community_id", "name_key"),
+        Index("ix_members_birthday", "birthday_month", "birthday_day"),
+        Index("ix_members_joined_at", "joined_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -175,6 +179,8 @@ class Member(Base):
     birthday_day: Mapped[int | None] = mapped_column(SmallInteger)
     birthday_year: Mapped[int | None] = mapped_column(SmallInteger)
     birthday_year_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Shown in ``/birthdays`` (members may hide themselves; they are still greeted).
+    birthday_listed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     timezone: Mapped[str | None] = mapped_column(String(64))
     #: Exempt from the automatic filters (``/approve``).
     approved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -641,3 +647,36 @@ class Submission(Base):
     text: Mapped[str] = mapped_column(String(POLL_OPTION_LEN))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class ScheduledSend(Base):
+    """A scheduled message (birthday, anniversary, announcement): unique per (community,
+    target, kind, occurrence), so enqueueing twice adds nothing; claimed once by the outbox
+    tick, sent through the governor, then marked."""
+
+    __tablename__ = "scheduled_sends"
+    __table_args__ = (
+        UniqueConstraint("community_id", "target", "kind", "occurrence"),
+        Index("ix_scheduled_sends_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    channel_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    #: Whom or what it is about: ``chat`` (a chat's birthdays), ``member:<id>``, ``announcement:<id>``.
+    target: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    #: Which time: a local date, or the UTC instant of a recurring post.
+    occurrence: Mapped[str] = mapped_column(String(64))
+    #: What the sender needs to write it (member ids, an announcement id), JSON.
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: When it was meant to go out; ``due_at`` moves on for quiet hours and the hourly cap.
+    scheduled_for: Mapped[datetime]
+    due_at: Mapped[datetime]
+    #: pending, sending, sent, skipped (too late, or nothing to send), unsure (the bot
+    #: stopped between sending and marking: never sent again), failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]

@@ -11,6 +11,7 @@ from storage.gates import GateRepo, InviteRepo
 from storage.ledger import LedgerRepo
 from storage.members import MemberRepo
 from storage.moderation import FilterRepo, WarnRepo
+from storage.outbox import OutboxRepo
 from storage.polls import PollRepo
 from storage.redpackets import RedPacketRepo
 from storage.roles import RoleRepo
@@ -41,6 +42,7 @@ class Store:
         self.events = EventRepo(db)
         self.rule_votes = RuleVoteRepo()
         self.solicitations = SolicitationRepo(db)
+        self.outbox = OutboxRepo(db)
         self.polls = PollRepo(db)
 
     def transaction(self):  # type: ignore[no-untyped-def]

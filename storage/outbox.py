@@ -1,0 +1,233 @@
+"""The durable outbox of scheduled messages (birthdays, anniversaries, announcements).
+
+A message is a row unique per (community, target, kind, occurrence): enqueueing is
+idempotent. The outbox tick claims due rows (``pending -> sending``; on PostgreSQL with
+``FOR UPDATE SKIP LOCKED``, so two bot processes take different rows; on SQLite writers are
+serial and the claim is a conditional update), sends, then marks them ``sent``.
+
+Policy for a crash between sending and marking: the row stays ``sending``; a later tick
+marks rows claimed long ago ``unsure`` and never sends them again. A greeting may then be
+missing, but never doubled (at most once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import Database
+from storage.models import Community, ScheduledSend
+
+__all__ = ["Due", "OutboxRepo", "Scheduled"]
+
+PENDING, SENDING, SENT, SKIPPED, UNSURE, FAILED = (
+    "pending",
+    "sending",
+    "sent",
+    "skipped",
+    "unsure",
+    "failed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    """A message to enqueue."""
+
+    community_id: int
+    target: str
+    kind: str
+    occurrence: str
+    due_at: datetime
+    payload: dict[str, Any]
+    channel_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A claimed row, with where it goes."""
+
+    id: int
+    community_id: int
+    platform: str
+    chat_id: str
+    channel_id: str | None
+    target: str
+    kind: str
+    occurrence: str
+    payload: dict[str, Any]
+    scheduled_for: datetime
+    due_at: datetime
+    attempts: int
+
+
+class OutboxRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def enqueue(
+        self, session: AsyncSession, rows: list[Scheduled], now: datetime, *, refresh: bool = False
+    ) -> int:
+        """Add rows not there yet (by their unique key); with ``refresh`` a row still
+        ``pending`` also takes the new payload (a birthday set after the day's row was made).
+        How many rows were written (added or refreshed)."""
+        if not rows:
+            return 0
+        table = ScheduledSend.__table__
+        statement = self.db.insert(table)
+        if refresh:
+            statement = statement.on_conflict_do_update(
+                index_elements=["community_id", "target", "kind", "occurrence"],
+                set_={"payload": statement.excluded.payload},
+                where=table.c.status == PENDING,
+            )
+        else:
+            statement = statement.on_conflict_do_nothing(
+                index_elements=["community_id", "target", "kind", "occurrence"]
+            )
+        written = await session.execute(
+            statement.returning(table.c.id),
+            [
+                {
+                    "community_id": row.community_id,
+                    "channel_id": row.channel_id,
+                    "target": row.target,
+                    "kind": row.kind,
+                    "occurrence": row.occurrence,
+                    "payload": row.payload,
+                    "scheduled_for": row.due_at,
+                    "due_at": row.due_at,
+                    "status": PENDING,
+                    "attempts": 0,
+                    "created_at": now,
+                }
+                for row in rows
+            ],
+        )
+        return len(written.all())
+
+    async def claim(self, session: AsyncSession, now: datetime, limit: int = 50) -> list[Due]:
+        """Take due rows for sending: each row goes to one caller."""
+        table = ScheduledSend.__table__
+        due = (
+            select(table.c.id)
+            .where(table.c.status == PENDING, table.c.due_at <= now)
+            .order_by(table.c.due_at, table.c.id)
+            .limit(limit)
+        )
+        if self.db.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        claimed = await session.execute(
+            update(table)
+            .where(table.c.id.in_(due.scalar_subquery()), table.c.status == PENDING)
+            .values(status=SENDING, claimed_at=now, attempts=table.c.attempts + 1)
+            .returning(table.c.id)
+        )
+        ids = [int(i) for i in claimed.scalars()]
+        if not ids:
+            return []
+        rows = await session.execute(
+            select(ScheduledSend, Community.platform, Community.chat_id)
+            .join(Community, Community.id == ScheduledSend.community_id)
+            .where(ScheduledSend.id.in_(ids))
+            .order_by(ScheduledSend.due_at, ScheduledSend.id)
+        )
+        return [
+            Due(
+                id=row.id,
+                community_id=row.community_id,
+                platform=platform,
+                chat_id=chat_id,
+                channel_id=row.channel_id,
+                target=row.target,
+                kind=row.kind,
+                occurrence=row.occurrence,
+                payload=dict(row.payload or {}),
+                scheduled_for=row.scheduled_for,
+                due_at=row.due_at,
+                attempts=row.attempts,
+            )
+            for row, platform, chat_id in rows.all()
+        ]
+
+    async def finish(self, session: AsyncSession, row_id: int, status: str, now: datetime) -> None:
+        """``sending -> status`` (sent, skipped, failed)."""
+        values: dict[str, Any] = {"status": status}
+        if status == SENT:
+            values["sent_at"] = now
+        await session.execute(
+            update(ScheduledSend)
+            .where(ScheduledSend.id == row_id, ScheduledSend.status == SENDING)
+            .values(**values)
+        )
+
+    async def defer(self, session: AsyncSession, row_id: int, until: datetime) -> None:
+        """``sending -> pending`` at a later time (quiet hours, the hourly cap, a retry)."""
+        await session.execute(
+            update(ScheduledSend)
+            .where(ScheduledSend.id == row_id, ScheduledSend.status == SENDING)
+            .values(status=PENDING, due_at=until)
+        )
+
+    async def abandon_stale(self, session: AsyncSession, claimed_before: datetime) -> int:
+        """Rows left ``sending`` by a stopped process: ``unsure``, never sent again."""
+        result = await session.execute(
+            update(ScheduledSend)
+            .where(ScheduledSend.status == SENDING, ScheduledSend.claimed_at < claimed_before)
+            .values(status=UNSURE)
+        )
+        return result.rowcount or 0  # type: ignore[attr-defined]
+
+    async def sent_since(
+        self, session: AsyncSession, community_id: int, channel_id: str | None, since: datetime
+    ) -> list[datetime]:
+        """When this chat's scheduled posts went out since ``since`` (the hourly cap)."""
+        rows = await session.execute(
+            select(ScheduledSend.sent_at)
+            .where(
+                and_(
+                    ScheduledSend.community_id == community_id,
+                    ScheduledSend.channel_id.is_(None)
+                    if channel_id is None
+                    else ScheduledSend.channel_id == channel_id,
+                    ScheduledSend.status == SENT,
+                    ScheduledSend.sent_at >= since,
+                )
+            )
+            .order_by(ScheduledSend.sent_at)
+        )
+        return [value for value in rows.scalars() if value is not None]
+
+    async def pending_for(
+        self, session: AsyncSession, community_id: int, target_prefix: str
+    ) -> list[tuple[int, str, datetime, dict[str, Any]]]:
+        """Pending rows of a community whose target starts with ``target_prefix``."""
+        rows = await session.execute(
+            select(
+                ScheduledSend.id, ScheduledSend.target, ScheduledSend.due_at, ScheduledSend.payload
+            )
+            .where(
+                ScheduledSend.community_id == community_id,
+                ScheduledSend.status == PENDING,
+                ScheduledSend.target.startswith(target_prefix, autoescape=True),
+            )
+            .order_by(ScheduledSend.due_at)
+        )
+        return [(int(i), str(t), d, dict(p or {})) for i, t, d, p in rows.all()]
+
+    async def cancel(self, session: AsyncSession, community_id: int, target: str) -> int:
+        """Drop the pending rows of ``target`` (an announcement removed)."""
+        result = await session.execute(
+            update(ScheduledSend)
+            .where(
+                ScheduledSend.community_id == community_id,
+                ScheduledSend.target == target,
+                ScheduledSend.status == PENDING,
+            )
+            .values(status=SKIPPED)
+        )
+        return result.rowcount or 0  # type: ignore[attr-defined]
