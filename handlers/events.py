@@ -347,8 +347,8 @@ def _lead(voice: Voice, left: timedelta) -> str:
     """How long until the start, as members would say it (a late reminder says the truth,
     not the lead it was scheduled for)."""
     minutes = max(1, round(left.total_seconds() / 60))
-    if minutes >= 24 * 60 and minutes % (24 * 60) < 60:
-        return voice.say("events.lead_days", n=minutes // (24 * 60)).plain()
+    if minutes >= 24 * 60 - 30:
+        return voice.say("events.lead_days", n=round(minutes / (24 * 60))).plain()
     if minutes >= 60:
         return voice.say("events.lead_hours", n=round(minutes / 60)).plain()
     return voice.say("events.lead_minutes", n=minutes).plain()
