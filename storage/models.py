@@ -159,6 +159,7 @@ class Member(Base):
         Index("ix_members_community_name_key", "community_id", "name_key"),
         Index("ix_members_birthday", "birthday_month", "birthday_day"),
         Index("ix_members_joined_at", "joined_at"),
+        Index("ix_members_first_seen_at", "first_seen_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storage.audit import AuditRepo
+from storage.birthdays import BirthdayRepo
 from storage.checkins import CheckInRepo
 from storage.communities import CommunityRepo
 from storage.db import Database
@@ -43,6 +44,7 @@ class Store:
         self.rule_votes = RuleVoteRepo()
         self.solicitations = SolicitationRepo(db)
         self.outbox = OutboxRepo(db)
+        self.birthdays = BirthdayRepo()
         self.polls = PollRepo(db)
 
     def transaction(self):  # type: ignore[no-untyped-def]

@@ -1,0 +1,404 @@
+"""Birthdays and join anniversaries (生日、入群纪念日): the moments that make a member feel
+known, greeted once, at a decent hour in their own time zone.
+
+``/birthday 11-21`` (or ``1990-11-21``, the year private unless ``public``), ``/birthday off``,
+``/birthday hide|show`` (the ``/birthdays`` list), ``/timezone Asia/Shanghai``, ``/birthdays``.
+
+A tick finds the coming greetings with indexed queries (birthdays by month and day, joins by
+date ranges) and enqueues them in the outbox (``handlers/outbox.py``) a day ahead: one row
+per chat and greeting time, so several birthdays in one chat become one message. The row's
+writer runs when it is sent: it re-reads the members (someone who left or removed their
+birthday is not greeted) and gives the optional points through the ledger, once per member
+and birthday.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.context import Context, TickContext
+from bot.features import Arg, Feature
+from bot.richtext import Mention, RichText
+from handlers.outbox import deliverer
+from handlers.shared import voice_for
+from storage.birthdays import Celebrant
+from storage.communities import CommunityInfo
+from storage.ledger import ISSUE, Movement, member_owner
+from storage.outbox import Due, Scheduled
+
+__all__ = ["birthday_on", "enqueue_greetings", "feature", "greeting_days"]
+
+feature = Feature("birthdays")
+
+BIRTHDAY, ANNIVERSARY = "birthday", "anniversary"
+#: Greetings are enqueued this far ahead of their time (the tick runs every few minutes).
+AHEAD = timedelta(hours=36)
+MOST_YEARS = 60
+_DATE = re.compile(r"(?:(\d{4})[-/.])?(\d{1,2})[-/.](\d{1,2})")
+PUBLIC = frozenset({"public", "公开"})
+
+
+def birthday_on(year: int, month: int, day: int, feb29: str) -> date:
+    """The day a birthday falls on in ``year``: 29 February moves to 28 February or 1 March
+    in common years, as the community chose."""
+    if (month, day) == (2, 29) and not calendar.isleap(year):
+        return date(year, 2, 28) if feb29 == "feb28" else date(year, 3, 1)
+    return date(year, month, day)
+
+
+def greeting_days(days: Iterable[date], feb29: str) -> set[tuple[int, int]]:
+    """The (month, day) birthdays greeted on ``days``."""
+    pairs = set()
+    for day in days:
+        pairs.add((day.month, day.day))
+        if not calendar.isleap(day.year) and birthday_on(day.year, 2, 29, feb29) == day:
+            pairs.add((2, 29))
+    return pairs
+
+
+def _zone(name: str | None, default: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or default)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(default)
+
+
+# -- finding and enqueueing ----------------------------------------------------------------------
+
+
+def _window(ctx: TickContext) -> tuple[datetime, datetime]:
+    """Greetings due in this window are enqueued: from as late as still worth sending to a
+    day and a half ahead."""
+    return ctx.now - timedelta(hours=ctx.settings.schedule.late_limit_hours), ctx.now + AHEAD
+
+
+def _due(day: date, hour: int, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=zone).astimezone(UTC)
+
+
+def _birthday_rows(ctx: TickContext, people: Sequence[Celebrant]) -> list[Scheduled]:
+    rules, default = ctx.settings.birthdays, ctx.settings.community.timezone
+    start, end = _window(ctx)
+    groups: dict[tuple[int, datetime], list[int]] = defaultdict(list)
+    for person in people:
+        if person.month is None or person.day is None:
+            continue
+        zone = _zone(person.timezone, default)
+        this_year = ctx.now.astimezone(zone).year
+        for year in (this_year - 1, this_year, this_year + 1):
+            due = _due(
+                birthday_on(year, person.month, person.day, rules.feb29), rules.greeting_hour, zone
+            )
+            if start <= due <= end:
+                groups[(person.community_id, due)].append(person.member_id)
+    return [
+        Scheduled(
+            community_id=community_id,
+            target="chat",
+            kind=BIRTHDAY,
+            occurrence=due.isoformat(),
+            due_at=due,
+            payload={"members": sorted(members)},
+        )
+        for (community_id, due), members in groups.items()
+    ]
+
+
+def _milestone(joined: date, day: date, rules: Any, feb29: str) -> dict[str, int] | None:
+    """Which anniversary ``day`` is for someone who joined on ``joined``, if any."""
+    days = (day - joined).days
+    if days <= 0:
+        return None
+    years = day.year - joined.year
+    if (
+        rules.yearly
+        and years >= 1
+        and birthday_on(day.year, joined.month, joined.day, feb29) == day
+    ):
+        return {"days": days, "years": years}
+    if days in rules.days:
+        return {"days": days, "years": 0}
+    return None
+
+
+def _years_ago(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February in a common year
+        return date(day.year - years, 2, 28)
+
+
+def _anniversary_windows(ctx: TickContext) -> list[tuple[datetime, datetime]]:
+    """Join-date ranges (UTC, with a day's margin for any zone) that can have a milestone
+    in the greeting window."""
+    rules = ctx.settings.anniversaries
+    first, last = (ctx.now - timedelta(days=1)).date(), (ctx.now + timedelta(days=2)).date()
+    windows = [(first - timedelta(days=n), last - timedelta(days=n)) for n in rules.days]
+    if rules.yearly:
+        windows += [(_years_ago(first, y), _years_ago(last, y)) for y in range(1, MOST_YEARS + 1)]
+    return [
+        (
+            datetime.combine(a - timedelta(days=1), time(), tzinfo=UTC),
+            datetime.combine(b + timedelta(days=2), time(), tzinfo=UTC),
+        )
+        for a, b in windows
+    ]
+
+
+def _anniversary_rows(ctx: TickContext, people: Sequence[Celebrant]) -> list[Scheduled]:
+    rules, default = ctx.settings.anniversaries, ctx.settings.community.timezone
+    hour, feb29 = ctx.settings.birthdays.greeting_hour, ctx.settings.birthdays.feb29
+    start, end = _window(ctx)
+    groups: dict[tuple[int, datetime], list[dict[str, int]]] = defaultdict(list)
+    for person in people:
+        zone = _zone(person.timezone, default)
+        joined = person.member_since.astimezone(zone).date()
+        today = ctx.now.astimezone(zone).date()
+        for day in (today - timedelta(days=1), today, today + timedelta(days=1)):
+            milestone = _milestone(joined, day, rules, feb29)
+            due = _due(day, hour, zone)
+            if milestone is not None and start <= due <= end:
+                groups[(person.community_id, due)].append({"id": person.member_id, **milestone})
+    return [
+        Scheduled(
+            community_id=community_id,
+            target="chat",
+            kind=ANNIVERSARY,
+            occurrence=due.isoformat(),
+            due_at=due,
+            payload={"members": sorted(members, key=lambda m: m["id"])},
+        )
+        for (community_id, due), members in groups.items()
+    ]
+
+
+@feature.tick("greetings-enqueue", every=timedelta(minutes=5))
+async def enqueue_greetings(ctx: TickContext) -> int:
+    """Put the coming birthday and anniversary greetings in the outbox (idempotent: a row per
+    chat and greeting time; a pending row takes the current list of members)."""
+    local_days = [(ctx.now + timedelta(days=n)).date() for n in (-1, 0, 1, 2)]
+    async with ctx.store.transaction() as session:
+        born = await ctx.store.birthdays.on_days(
+            session, greeting_days(local_days, ctx.settings.birthdays.feb29)
+        )
+        joined = await ctx.store.birthdays.joined_within(session, _anniversary_windows(ctx))
+    rows = _birthday_rows(ctx, born) + _anniversary_rows(ctx, joined)
+    async with ctx.store.transaction() as session:
+        await ctx.store.outbox.enqueue(session, rows, ctx.now, refresh=True)
+    return len(rows)
+
+
+# -- writing the greetings ------------------------------------------------------------------------
+
+
+def _mentions(people: Sequence[Celebrant]) -> RichText:
+    parts: list[Any] = []
+    for n, person in enumerate(people):
+        if n:
+            parts.append("、")
+        parts.append(Mention(text=person.display_name, user_id=person.platform_user_id))
+    return RichText.of(*parts)
+
+
+@deliverer(BIRTHDAY)
+async def write_birthdays(ctx: TickContext, row: Due, community: CommunityInfo) -> RichText | None:
+    """One message for the chat's birthdays at this time; ``None`` if nobody is left."""
+    rules, default = ctx.settings.birthdays, ctx.settings.community.timezone
+    store = ctx.store
+    async with store.transaction() as session:
+        people = await store.birthdays.members(session, row.payload.get("members", []))
+        today: dict[int, date] = {}
+        for person in people:
+            local = row.scheduled_for.astimezone(_zone(person.timezone, default)).date()
+            if (
+                person.month
+                and person.day
+                and birthday_on(local.year, person.month, person.day, rules.feb29) == local
+            ):
+                today[person.member_id] = local
+        people = sorted((p for p in people if p.member_id in today), key=lambda p: p.display_name)
+        gifts = []
+        for person in people if rules.gift_points else []:
+            if await store.ledger.post(
+                session,
+                community_id=person.community_id,
+                key=f"birthday:{person.member_id}:{today[person.member_id].isoformat()}",
+                movements=[Movement(member_owner(person.member_id), rules.gift_points)],
+                reason=ISSUE,
+                reference="birthday",
+                now=ctx.now,
+            ):
+                gifts.append(person)
+    if not people:
+        return None
+    voice = voice_for(ctx, community, f"birthday:{row.occurrence}")
+    if len(people) == 1:
+        lines = [voice.say("birthday.one", member=_mentions(people))]
+    else:
+        lines = [voice.say("birthday.many", members=_mentions(people), count=len(people))]
+    for person in people:
+        age = (
+            today[person.member_id].year - person.year if person.year and person.year_public else 0
+        )
+        if age > 0 and age % 10 == 0:
+            lines.append(voice.say("birthday.round", member=person.display_name, age=age))
+    if gifts:
+        lines.append(
+            voice.say(
+                "birthday.gift",
+                members="、".join(p.display_name for p in gifts),
+                points=rules.gift_points,
+            )
+        )
+    return RichText.join(lines)
+
+
+@deliverer(ANNIVERSARY)
+async def write_anniversaries(
+    ctx: TickContext, row: Due, community: CommunityInfo
+) -> RichText | None:
+    store = ctx.store
+    wanted = {int(m["id"]): m for m in row.payload.get("members", [])}
+    lines = []
+    voice = voice_for(ctx, community, f"anniversary:{row.occurrence}")
+    async with store.transaction() as session:
+        people = await store.birthdays.members(session, list(wanted))
+        for person in sorted(people, key=lambda p: p.display_name):
+            milestone = wanted[person.member_id]
+            checkins, earned = await store.birthdays.numbers(session, person.member_id)
+            values = {
+                "member": RichText.of(
+                    Mention(text=person.display_name, user_id=person.platform_user_id)
+                ),
+                "days": milestone["days"],
+                "years": milestone["years"],
+                "checkins": checkins,
+                "points": earned,
+            }
+            intent = "anniversary.years" if milestone["years"] else "anniversary.days"
+            lines.append(voice.say(intent, **values))
+    return RichText.join(lines) if lines else None
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+def _shown(month: int, day: int, year: int | None) -> str:
+    return f"{year:04d}-{month:02d}-{day:02d}" if year else f"{month:02d}-{day:02d}"
+
+
+@feature.command("birthday", keywords=["生日"], args=[Arg("spec", "text", required=False)])
+async def birthday(ctx: Context) -> Any:
+    assert ctx.member is not None and ctx.sender is not None
+    who, store = ctx.address(ctx.sender), ctx.store
+    spec = str(ctx.args["spec"] or "").split()
+    if not spec:
+        async with store.transaction() as session:
+            mine = await store.birthdays.get(session, ctx.member.id)
+        if mine.month is None or mine.day is None:
+            return ctx.reply("birthday.none", member=who)
+        return ctx.reply(
+            "birthday.show",
+            member=who,
+            date=_shown(mine.month, mine.day, mine.year),
+            public=ctx.say(
+                "birthday.year_public" if mine.year_public else "birthday.year_private"
+            ).plain(),
+        )
+    word = spec[0].lower()
+    if word in ("off", "取消", "删除"):
+        async with store.transaction() as session:
+            await store.birthdays.set(
+                session, ctx.member.id, month=None, day=None, year=None, year_public=False
+            )
+        return ctx.reply("birthday.removed", member=who)
+    if word in ("hide", "隐藏", "show", "显示"):
+        listed = word in ("show", "显示")
+        async with store.transaction() as session:
+            await store.birthdays.set_listed(session, ctx.member.id, listed)
+        return ctx.reply("birthday.listed" if listed else "birthday.hidden", member=who)
+    match = _DATE.fullmatch(spec[0])
+    public = any(word.lower() in PUBLIC for word in spec[1:])
+    parsed = _parse_birthday(match, ctx.now.year) if match else None
+    if parsed is None or len(spec) > 2 or (len(spec) == 2 and not public):
+        return ctx.reply("birthday.bad", private=True, value=" ".join(spec), usage=ctx.usage())
+    year, month, day = parsed
+    async with store.transaction() as session:
+        await store.birthdays.set(
+            session,
+            ctx.member.id,
+            month=month,
+            day=day,
+            year=year,
+            year_public=bool(year) and public,
+        )
+    return ctx.reply(
+        "birthday.saved",
+        member=who,
+        date=_shown(month, day, year if public else None),
+        public=ctx.say(
+            "birthday.year_public" if year and public else "birthday.year_private"
+        ).plain(),
+    )
+
+
+def _parse_birthday(match: re.Match[str], this_year: int) -> tuple[int | None, int, int] | None:
+    year = int(match[1]) if match[1] else None
+    month, day = int(match[2]), int(match[3])
+    if year is not None and not 1900 <= year <= this_year:
+        return None
+    try:
+        date(year or 2000, month, day)  # 2000 was a leap year: 02-29 without a year is fine
+    except ValueError:
+        return None
+    return year, month, day
+
+
+@feature.command("timezone", keywords=["时区"], args=[Arg("zone", "word", required=False)])
+async def set_timezone(ctx: Context) -> Any:
+    assert ctx.member is not None and ctx.sender is not None
+    who, value = ctx.address(ctx.sender), ctx.args["zone"]
+    if value is None:
+        async with ctx.store.transaction() as session:
+            mine = await ctx.store.birthdays.get(session, ctx.member.id)
+        return ctx.reply("timezone.show", member=who, zone=mine.timezone or ctx.zone.key)
+    if value.lower() in ("off", "reset", "默认"):
+        zone = None
+    else:
+        try:
+            zone = ZoneInfo(value).key
+        except (ZoneInfoNotFoundError, ValueError):
+            return ctx.reply("timezone.bad", private=True, value=value)
+    async with ctx.store.transaction() as session:
+        await ctx.store.members.set_timezone(session, ctx.member.id, zone)
+    return ctx.reply("timezone.saved", member=who, zone=zone or ctx.zone.key)
+
+
+@feature.command("birthdays", keywords=["生日列表"])
+async def upcoming_birthdays(ctx: Context) -> Any:
+    """Birthdays in the next 30 days of members who let themselves be listed."""
+    today, feb29 = ctx.now.astimezone(ctx.zone).date(), ctx.settings.birthdays.feb29
+    async with ctx.store.transaction() as session:
+        people = await ctx.store.birthdays.of_community(session, ctx.community.id)
+    coming = []
+    for person in people:
+        assert person.month is not None and person.day is not None
+        for year in (today.year, today.year + 1):
+            day = birthday_on(year, person.month, person.day, feb29)
+            if today <= day <= today + timedelta(days=30):
+                coming.append((day, person))
+                break
+    if not coming:
+        return ctx.reply("birthday.list_none")
+    lines = [ctx.say("birthday.list_header", days=30)]
+    for day, person in sorted(coming, key=lambda pair: (pair[0], pair[1].display_name)):
+        age = day.year - person.year if person.year and person.year_public else None
+        intent = "birthday.list_line_age" if age else "birthday.list_line"
+        lines.append(ctx.say(intent, date=f"{day:%m-%d}", member=person.display_name, age=age or 0))
+    return ctx.reply_text(RichText.join(lines))

@@ -1,0 +1,181 @@
+"""Birthdays and join dates: what members told the bot, and the indexed lookups that find
+today's greetings without scanning every member in Python."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import CheckIn, Community, LedgerEntry, Member, PointAccount
+
+__all__ = ["BirthdayRepo", "Celebrant", "MemberBirthday"]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberBirthday:
+    month: int | None
+    day: int | None
+    year: int | None
+    year_public: bool
+    listed: bool
+    timezone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Celebrant:
+    """A current member with a birthday or a join date today somewhere, and where they are."""
+
+    member_id: int
+    community_id: int
+    platform_user_id: str
+    display_name: str
+    month: int | None
+    day: int | None
+    year: int | None
+    year_public: bool
+    #: The member's own zone, else the community's (``None``: the configured default).
+    timezone: str | None
+    member_since: datetime
+
+
+_COLUMNS = (
+    Member.id,
+    Member.community_id,
+    Member.platform_user_id,
+    Member.display_name,
+    Member.birthday_month,
+    Member.birthday_day,
+    Member.birthday_year,
+    Member.birthday_year_public,
+    func.coalesce(Member.timezone, Community.timezone),
+    func.coalesce(Member.joined_at, Member.first_seen_at),
+)
+
+
+def _celebrants(rows: Iterable[tuple]) -> list[Celebrant]:  # type: ignore[type-arg]
+    return [
+        Celebrant(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9])
+        for r in rows
+    ]
+
+
+class BirthdayRepo:
+    async def get(self, session: AsyncSession, member_id: int) -> MemberBirthday:
+        row = (await session.execute(select(Member).where(Member.id == member_id))).scalar_one()
+        return MemberBirthday(
+            row.birthday_month,
+            row.birthday_day,
+            row.birthday_year,
+            row.birthday_year_public,
+            row.birthday_listed,
+            row.timezone,
+        )
+
+    async def set(
+        self,
+        session: AsyncSession,
+        member_id: int,
+        *,
+        month: int | None,
+        day: int | None,
+        year: int | None,
+        year_public: bool,
+    ) -> None:
+        await session.execute(
+            update(Member)
+            .where(Member.id == member_id)
+            .values(
+                birthday_month=month,
+                birthday_day=day,
+                birthday_year=year,
+                birthday_year_public=year_public,
+            )
+        )
+
+    async def set_listed(self, session: AsyncSession, member_id: int, listed: bool) -> None:
+        await session.execute(
+            update(Member).where(Member.id == member_id).values(birthday_listed=listed)
+        )
+
+    async def on_days(
+        self, session: AsyncSession, days: Iterable[tuple[int, int]]
+    ) -> list[Celebrant]:
+        """Current members (not bots) whose birthday is one of the (month, day) pairs: one
+        query on the (birthday_month, birthday_day) index."""
+        pairs = sorted(set(days))
+        if not pairs:
+            return []
+        rows = await session.execute(
+            select(*_COLUMNS)
+            .join(Community, Community.id == Member.community_id)
+            .where(
+                tuple_(Member.birthday_month, Member.birthday_day).in_(pairs),
+                Member.left_at.is_(None),
+                Member.is_bot.is_(False),
+                Community.active.is_(True),
+            )
+        )
+        return _celebrants(rows.all())
+
+    async def joined_within(
+        self, session: AsyncSession, windows: Iterable[tuple[datetime, datetime]]
+    ) -> list[Celebrant]:
+        """Current members whose recorded join (or first sighting) falls in one of the
+        windows: range queries on the join date."""
+        ranges = list(windows)
+        if not ranges:
+            return []
+        # Two indexed ranges per window: the recorded join, else the first sighting.
+        joined = [and_(Member.joined_at >= start, Member.joined_at < end) for start, end in ranges]
+        seen = [
+            and_(Member.first_seen_at >= start, Member.first_seen_at < end) for start, end in ranges
+        ]
+        rows = await session.execute(
+            select(*_COLUMNS)
+            .join(Community, Community.id == Member.community_id)
+            .where(
+                or_(*joined, and_(Member.joined_at.is_(None), or_(*seen))),
+                Member.left_at.is_(None),
+                Member.is_bot.is_(False),
+                Community.active.is_(True),
+            )
+        )
+        return _celebrants(rows.all())
+
+    async def of_community(self, session: AsyncSession, community_id: int) -> list[Celebrant]:
+        """Members of a community who set a birthday and let it be listed."""
+        rows = await session.execute(
+            select(*_COLUMNS)
+            .join(Community, Community.id == Member.community_id)
+            .where(
+                Member.community_id == community_id,
+                Member.birthday_month.is_not(None),
+                Member.birthday_listed.is_(True),
+                Member.left_at.is_(None),
+            )
+        )
+        return _celebrants(rows.all())
+
+    async def members(self, session: AsyncSession, member_ids: Iterable[int]) -> list[Celebrant]:
+        rows = await session.execute(
+            select(*_COLUMNS)
+            .join(Community, Community.id == Member.community_id)
+            .where(Member.id.in_(list(member_ids)), Member.left_at.is_(None))
+        )
+        return _celebrants(rows.all())
+
+    async def numbers(self, session: AsyncSession, member_id: int) -> tuple[int, int]:
+        """(check-ins, points earned) of a member: their anniversary's figures."""
+        checkins = await session.execute(
+            select(func.count()).select_from(CheckIn).where(CheckIn.member_id == member_id)
+        )
+        earned = await session.execute(
+            select(func.coalesce(func.sum(LedgerEntry.delta), 0))
+            .join(PointAccount, PointAccount.id == LedgerEntry.account_id)
+            .where(PointAccount.owner == f"m:{member_id}", LedgerEntry.delta > 0)
+        )
+        return int(checkins.scalar_one()), int(earned.scalar_one())
