@@ -295,6 +295,13 @@ class CollectSettings(_Section):
     max_reward: int = Field(100_000, ge=0, le=1_000_000_000)
 
 
+class AnnouncementSettings(_Section):
+    """Announcements (/announce, /schedule); quiet hours and the hourly cap are in [schedule]."""
+
+    #: Most running schedules per community (a schedule is removed with /unschedule).
+    max_active: int = Field(20, ge=1, le=1000)
+
+
 class ScheduleSettings(_Section):
     """Scheduled messages (birthdays, anniversaries, announcements): when they may go out."""
 
@@ -506,6 +513,7 @@ class Settings(BaseSettings):
     events: EventSettings = Field(default_factory=EventSettings)
     rule_votes: RuleVoteSettings = Field(default_factory=RuleVoteSettings)
     collect: CollectSettings = Field(default_factory=CollectSettings)
+    announcements: AnnouncementSettings = Field(default_factory=AnnouncementSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     birthdays: BirthdaySettings = Field(default_factory=BirthdaySettings)
     anniversaries: AnniversarySettings = Field(default_factory=AnniversarySettings)

@@ -10,6 +10,7 @@ __all__ = ["all_features"]
 def all_features() -> list[Feature]:
     """Every feature qunbot ships, in help order."""
     from handlers import (
+        announcements,
         birthdays,
         checkin,
         collect,
@@ -44,6 +45,7 @@ def all_features() -> list[Feature]:
         rulevotes.feature,
         collect.feature,
         events.feature,
+        announcements.feature,
         birthdays.feature,
         roles.feature,
         persona_settings.feature,

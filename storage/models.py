@@ -31,6 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "Announcement",
     "AuditEntry",
     "Badge",
     "Base",
@@ -75,6 +76,7 @@ EVIDENCE_LEN = 300
 PATTERN_LEN = 200
 POLL_QUESTION_LEN = 300
 POLL_OPTION_LEN = 100
+ANNOUNCEMENT_LEN = 1500
 
 Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only autoincrements INTEGER keys
 
@@ -681,3 +683,32 @@ class ScheduledSend(Base):
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+class Announcement(Base):
+    """A scheduled announcement (定时公告): a one-off time or a cron rule in the zone it was
+    made in. Each occurrence goes out as a ``scheduled_sends`` row (kind ``announcement``);
+    ``next_at`` is the one occurrence kept in the outbox."""
+
+    __tablename__ = "announcements"
+    __table_args__ = (
+        Index("ix_announcements_due", "active", "next_at"),
+        Index("ix_announcements_community", "community_id", "active"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    channel_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    creator_member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(String(ANNOUNCEMENT_LEN))
+    #: The schedule as typed (shown by /schedules).
+    spec: Mapped[str] = mapped_column(String(100))
+    #: A five-field crontab rule with named weekdays; ``None``: a one-off at ``next_at``.
+    cron: Mapped[str | None] = mapped_column(String(100))
+    zone: Mapped[str] = mapped_column(String(64))
+    #: The occurrence enqueued in the outbox now (UTC); ``None`` once a one-off is handed over.
+    next_at: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    #: The platform update that created it: a redelivered command creates no second schedule.
+    create_key: Mapped[str] = mapped_column(String(UPDATE_KEY_LEN + 64), unique=True)
+    created_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from storage.announcements import AnnouncementRepo
 from storage.audit import AuditRepo
 from storage.birthdays import BirthdayRepo
 from storage.checkins import CheckInRepo
@@ -46,6 +47,7 @@ class Store:
         self.outbox = OutboxRepo(db)
         self.birthdays = BirthdayRepo()
         self.polls = PollRepo(db)
+        self.announcements = AnnouncementRepo(db)
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""
