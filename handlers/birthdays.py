@@ -39,7 +39,8 @@ feature = Feature("birthdays")
 BIRTHDAY, ANNIVERSARY = "birthday", "anniversary"
 #: Greetings are enqueued this far ahead of their time (the tick runs every few minutes).
 AHEAD = timedelta(hours=36)
-MOST_YEARS = 60
+#: Yearly anniversaries are looked for this many years back.
+MOST_YEARS = 20
 _DATE = re.compile(r"(?:(\d{4})[-/.])?(\d{1,2})[-/.](\d{1,2})")
 PUBLIC = frozenset({"public", "公开"})
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, tuple_, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CheckIn, Community, LedgerEntry, Member, PointAccount
@@ -104,8 +104,9 @@ class BirthdayRepo:
     async def on_days(
         self, session: AsyncSession, days: Iterable[tuple[int, int]]
     ) -> list[Celebrant]:
-        """Current members (not bots) whose birthday is one of the (month, day) pairs: one
-        query on the (birthday_month, birthday_day) index."""
+        """Current members (not bots) whose birthday is one of the (month, day) pairs: an
+        ``OR`` of equalities, each answered by the (birthday_month, birthday_day) index (a
+        row-value ``IN`` is not planned as well on SQLite)."""
         pairs = sorted(set(days))
         if not pairs:
             return []
@@ -113,7 +114,9 @@ class BirthdayRepo:
             select(*_COLUMNS)
             .join(Community, Community.id == Member.community_id)
             .where(
-                tuple_(Member.birthday_month, Member.birthday_day).in_(pairs),
+                or_(
+                    *(and_(Member.birthday_month == m, Member.birthday_day == d) for m, d in pairs)
+                ),
                 Member.left_at.is_(None),
                 Member.is_bot.is_(False),
                 Community.active.is_(True),
@@ -124,27 +127,29 @@ class BirthdayRepo:
     async def joined_within(
         self, session: AsyncSession, windows: Iterable[tuple[datetime, datetime]]
     ) -> list[Celebrant]:
-        """Current members whose recorded join (or first sighting) falls in one of the
-        windows: range queries on the join date."""
+        """Current members whose recorded join (or, without one, first sighting) falls in
+        one of the windows: an ``OR`` of index ranges on each date (a ``coalesce`` of the two
+        could use no index)."""
         ranges = list(windows)
         if not ranges:
             return []
-        # Two indexed ranges per window: the recorded join, else the first sighting.
-        joined = [and_(Member.joined_at >= start, Member.joined_at < end) for start, end in ranges]
-        seen = [
-            and_(Member.first_seen_at >= start, Member.first_seen_at < end) for start, end in ranges
-        ]
-        rows = await session.execute(
-            select(*_COLUMNS)
-            .join(Community, Community.id == Member.community_id)
-            .where(
-                or_(*joined, and_(Member.joined_at.is_(None), or_(*seen))),
-                Member.left_at.is_(None),
-                Member.is_bot.is_(False),
-                Community.active.is_(True),
+        found: dict[int, Celebrant] = {}
+        for column, unjoined in ((Member.joined_at, False), (Member.first_seen_at, True)):
+            query = (
+                select(*_COLUMNS)
+                .join(Community, Community.id == Member.community_id)
+                .where(
+                    or_(*(and_(column >= start, column < end) for start, end in ranges)),
+                    Member.left_at.is_(None),
+                    Member.is_bot.is_(False),
+                    Community.active.is_(True),
+                )
             )
-        )
-        return _celebrants(rows.all())
+            if unjoined:
+                query = query.where(Member.joined_at.is_(None))
+            for person in _celebrants((await session.execute(query)).all()):
+                found[person.member_id] = person
+        return list(found.values())
 
     async def of_community(self, session: AsyncSession, community_id: int) -> list[Celebrant]:
         """Members of a community who set a birthday and let it be listed."""
