@@ -684,6 +684,7 @@ class ScheduledSend(Base):
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
+
 class Announcement(Base):
     """A scheduled announcement (定时公告): a one-off time or a cron rule in the zone it was
     made in. Each occurrence goes out as a ``scheduled_sends`` row (kind ``announcement``);
