@@ -15,6 +15,7 @@ and birthday.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -63,6 +64,7 @@ def greeting_days(days: Iterable[date], feb29: str) -> set[tuple[int, int]]:
     return pairs
 
 
+@functools.cache
 def _zone(name: str | None, default: str) -> ZoneInfo:
     try:
         return ZoneInfo(name or default)
@@ -91,8 +93,14 @@ def _birthday_rows(ctx: TickContext, people: Sequence[Celebrant]) -> list[Schedu
         if person.month is None or person.day is None:
             continue
         zone = _zone(person.timezone, default)
-        this_year = ctx.now.astimezone(zone).year
-        for year in (this_year - 1, this_year, this_year + 1):
+        local = ctx.now.astimezone(zone).date()
+        # The occurrence near now: this year's, or a neighbour's around New Year.
+        years = [local.year]
+        if local.month == 1:
+            years.insert(0, local.year - 1)
+        elif local.month == 12:
+            years.append(local.year + 1)
+        for year in years:
             due = _due(
                 birthday_on(year, person.month, person.day, rules.feb29), rules.greeting_hour, zone
             )
@@ -163,8 +171,10 @@ def _anniversary_rows(ctx: TickContext, people: Sequence[Celebrant]) -> list[Sch
         today = ctx.now.astimezone(zone).date()
         for day in (today - timedelta(days=1), today, today + timedelta(days=1)):
             milestone = _milestone(joined, day, rules, feb29)
+            if milestone is None:
+                continue
             due = _due(day, hour, zone)
-            if milestone is not None and start <= due <= end:
+            if start <= due <= end:
                 groups[(person.community_id, due)].append({"id": person.member_id, **milestone})
     return [
         Scheduled(
