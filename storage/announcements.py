@@ -72,27 +72,25 @@ class AnnouncementRepo:
     ) -> int | None:
         """The new schedule's id, or ``None`` if this key (a redelivered command) made it."""
         table = Announcement.__table__
-        inserted = (
-            await session.execute(
-                self.db.insert(table)
-                .values(
-                    community_id=community_id,
-                    channel_id=channel_id,
-                    creator_member_id=creator_member_id,
-                    text=text[:ANNOUNCEMENT_LEN],
-                    spec=spec[:100],
-                    cron=cron,
-                    zone=zone,
-                    next_at=next_at,
-                    active=True,
-                    create_key=create_key,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["create_key"])
-                .returning(table.c.id)
-            )
-        ).first()
-        return None if inserted is None else int(inserted[0])
+        inserted = await self.db.insert_once(
+            session,
+            table,
+            "create_key",
+            {
+                "community_id": community_id,
+                "channel_id": channel_id,
+                "creator_member_id": creator_member_id,
+                "text": text[:ANNOUNCEMENT_LEN],
+                "spec": spec[:100],
+                "cron": cron,
+                "zone": zone,
+                "next_at": next_at,
+                "active": True,
+                "create_key": create_key,
+                "created_at": now,
+            },
+        )
+        return inserted
 
     async def get(self, session: AsyncSession, announcement_id: int) -> AnnouncementInfo | None:
         row = await session.get(Announcement, announcement_id)

@@ -80,5 +80,21 @@ class Database:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
+    async def insert_once(
+        self, session: AsyncSession, table: Any, key: str, values: dict[str, Any]
+    ) -> int | None:
+        """Insert a row whose ``key`` column is unique (the platform update that asked for
+        it): its new id, or ``None`` when that key made one already (a redelivered command
+        creates nothing twice)."""
+        inserted = (
+            await session.execute(
+                self.insert(table)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=[key])
+                .returning(table.c.id)
+            )
+        ).first()
+        return int(inserted[0]) if inserted is not None else None
+
     async def dispose(self) -> None:
         await self.engine.dispose()

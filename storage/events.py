@@ -98,29 +98,27 @@ class EventRepo:
     ) -> int | None:
         """The new event's id (its reminders scheduled), or ``None`` if this key made it."""
         table = Event.__table__
-        inserted = (
-            await session.execute(
-                self.db.insert(table)
-                .values(
-                    community_id=community_id,
-                    channel_id=channel_id,
-                    creator_member_id=creator_member_id,
-                    title=title,
-                    place=place,
-                    capacity=capacity,
-                    starts_at=starts_at,
-                    ends_at=ends_at,
-                    status=OPEN,
-                    create_key=create_key,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["create_key"])
-                .returning(table.c.id)
-            )
-        ).first()
+        inserted = await self.db.insert_once(
+            session,
+            table,
+            "create_key",
+            {
+                "community_id": community_id,
+                "channel_id": channel_id,
+                "creator_member_id": creator_member_id,
+                "title": title,
+                "place": place,
+                "capacity": capacity,
+                "starts_at": starts_at,
+                "ends_at": ends_at,
+                "status": OPEN,
+                "create_key": create_key,
+                "created_at": now,
+            },
+        )
         if inserted is None:
             return None
-        event_id = int(inserted[0])
+        event_id = inserted
         rows = [
             {
                 "event_id": event_id,

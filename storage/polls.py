@@ -145,28 +145,26 @@ class PollRepo:
     ) -> int | None:
         """The new poll's id, or ``None`` if this ``send_key`` started one already."""
         table = Poll.__table__
-        inserted = (
-            await session.execute(
-                self.db.insert(table)
-                .values(
-                    community_id=community_id,
-                    channel_id=channel_id,
-                    creator_member_id=creator_member_id,
-                    question=clip(question, POLL_QUESTION_LEN),
-                    max_choices=max_choices,
-                    anonymous=anonymous,
-                    status=OPEN,
-                    send_key=send_key,
-                    created_at=now,
-                    closes_at=closes_at,
-                )
-                .on_conflict_do_nothing(index_elements=["send_key"])
-                .returning(table.c.id)
-            )
-        ).first()
+        inserted = await self.db.insert_once(
+            session,
+            table,
+            "send_key",
+            {
+                "community_id": community_id,
+                "channel_id": channel_id,
+                "creator_member_id": creator_member_id,
+                "question": clip(question, POLL_QUESTION_LEN),
+                "max_choices": max_choices,
+                "anonymous": anonymous,
+                "status": OPEN,
+                "send_key": send_key,
+                "created_at": now,
+                "closes_at": closes_at,
+            },
+        )
         if inserted is None:
             return None
-        poll_id = int(inserted[0])
+        poll_id = inserted
         await session.execute(
             PollOption.__table__.insert(),
             [

@@ -216,33 +216,31 @@ class RedPacketRepo:
     ) -> int | None:
         """The new packet's id, or ``None`` if this ``send_key`` sent one already."""
         table = RedPacket.__table__
-        inserted = (
-            await session.execute(
-                self.db.insert(table)
-                .values(
-                    community_id=community_id,
-                    channel_id=channel_id,
-                    sender_member_id=sender_member_id,
-                    total=sum(amounts),
-                    shares=len(amounts),
-                    equal=equal,
-                    greeting=greeting,
-                    seed=seed,
-                    seed_digest=seed_digest(seed),
-                    status=OPEN,
-                    grabbed=0,
-                    chain_link=chain_link,
-                    send_key=send_key,
-                    created_at=now,
-                    expires_at=expires_at,
-                )
-                .on_conflict_do_nothing(index_elements=["send_key"])
-                .returning(table.c.id)
-            )
-        ).first()
+        inserted = await self.db.insert_once(
+            session,
+            table,
+            "send_key",
+            {
+                "community_id": community_id,
+                "channel_id": channel_id,
+                "sender_member_id": sender_member_id,
+                "total": sum(amounts),
+                "shares": len(amounts),
+                "equal": equal,
+                "greeting": greeting,
+                "seed": seed,
+                "seed_digest": seed_digest(seed),
+                "status": OPEN,
+                "grabbed": 0,
+                "chain_link": chain_link,
+                "send_key": send_key,
+                "created_at": now,
+                "expires_at": expires_at,
+            },
+        )
         if inserted is None:
             return None
-        packet_id = int(inserted[0])
+        packet_id = inserted
         await session.execute(
             RedPacketShare.__table__.insert(),
             [

@@ -66,25 +66,23 @@ class SolicitationRepo:
     ) -> int | None:
         """The new call's id, or ``None`` if this key opened it already."""
         table = Solicitation.__table__
-        inserted = (
-            await session.execute(
-                self.db.insert(table)
-                .values(
-                    community_id=community_id,
-                    channel_id=channel_id,
-                    organiser_member_id=organiser_member_id,
-                    topic=topic,
-                    reward=reward,
-                    status=OPEN,
-                    closes_at=closes_at,
-                    create_key=create_key,
-                    created_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["create_key"])
-                .returning(table.c.id)
-            )
-        ).first()
-        return int(inserted[0]) if inserted else None
+        inserted = await self.db.insert_once(
+            session,
+            table,
+            "create_key",
+            {
+                "community_id": community_id,
+                "channel_id": channel_id,
+                "organiser_member_id": organiser_member_id,
+                "topic": topic,
+                "reward": reward,
+                "status": OPEN,
+                "closes_at": closes_at,
+                "create_key": create_key,
+                "created_at": now,
+            },
+        )
+        return inserted
 
     async def get(self, session: AsyncSession, solicitation_id: int) -> SolicitationInfo | None:
         row = (
