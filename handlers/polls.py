@@ -18,8 +18,6 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-
 from bot.actions import Action, AnswerButton, Button, Edit, Send
 from bot.clock import parse_duration
 from bot.config import PollSettings
@@ -28,7 +26,7 @@ from bot.events import ButtonPressed
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed
 from bot.richtext import RichText
-from handlers.shared import CoalescedEdits, Voice, parse_local_time
+from handlers.shared import CoalescedEdits, Voice, parse_local_time, set_override, with_overrides
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
 from storage.models import POLL_OPTION_LEN, POLL_QUESTION_LEN
@@ -52,13 +50,7 @@ TEXT_BUDGET = 1800
 
 def poll_settings(community: CommunityInfo, defaults: PollSettings) -> PollSettings:
     """The configured poll settings with this community's overrides (``/pollset``) applied."""
-    overrides = community.settings.get(SETTING_KEY) or {}
-    if not overrides:
-        return defaults
-    try:
-        return PollSettings.model_validate({**defaults.model_dump(), **overrides})
-    except ValidationError:
-        return defaults  # an override the config no longer allows: fall back, never crash
+    return with_overrides(community, SETTING_KEY, defaults)
 
 
 @dataclass(frozen=True, slots=True)
@@ -597,20 +589,4 @@ SETTABLE = tuple(PollSettings.model_fields)
     ],
 )
 async def set_poll_settings(ctx: Context) -> Any:
-    limits = poll_settings(ctx.community, ctx.settings.polls)
-    key, value = ctx.args["key"], ctx.args["value"]
-    if key is None or value is None:
-        shown = ", ".join(f"{name} = {getattr(limits, name)}" for name in SETTABLE)
-        return ctx.reply("polls.settings", settings=shown)
-    overrides = dict(ctx.community.settings.get(SETTING_KEY) or {})
-    overrides[key] = value
-    try:
-        PollSettings.model_validate({**limits.model_dump(), **overrides})
-    except ValidationError:
-        return ctx.reply("polls.bad_setting", private=True, key=key, value=value)
-    async with ctx.store.transaction() as session:
-        await ctx.store.communities.set_setting(
-            session, ctx.community.id, SETTING_KEY, overrides, ctx.now
-        )
-        await ctx.audit(session, "polls.settings", key=key, value=value)
-    return ctx.reply("polls.setting_saved", key=key, value=value)
+    return await set_override(ctx, SETTING_KEY, ctx.settings.polls, "polls")

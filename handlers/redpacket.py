@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
 from bot.actions import Action, AnswerButton, Button, Edit, Send
 from bot.config import RedPacketSettings
 from bot.context import Context, TickContext
@@ -24,7 +22,7 @@ from bot.events import ButtonPressed
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
-from handlers.shared import CoalescedEdits, Voice, voice_for
+from handlers.shared import CoalescedEdits, Voice, set_override, voice_for, with_overrides
 from storage.communities import CommunityInfo
 from storage.ledger import REMOVE, TRANSFER, InsufficientPoints, Movement, member_owner
 from storage.redpackets import ESCROW, OPEN, PacketInfo, Share, split
@@ -40,13 +38,7 @@ SETTING_KEY = "redpacket"
 
 def packet_limits(community: CommunityInfo, defaults: RedPacketSettings) -> RedPacketSettings:
     """The configured limits with this community's overrides (``/redpacketset``) applied."""
-    overrides = community.settings.get(SETTING_KEY) or {}
-    if not overrides:
-        return defaults
-    try:
-        return RedPacketSettings.model_validate({**defaults.model_dump(), **overrides})
-    except ValidationError:
-        return defaults  # an override the config no longer allows: fall back, never crash
+    return with_overrides(community, SETTING_KEY, defaults)
 
 
 def _voice(ctx: TickContext, community: CommunityInfo, packet_id: int | str) -> Voice:
@@ -571,24 +563,4 @@ SETTABLE = tuple(RedPacketSettings.model_fields)
     ],
 )
 async def set_limits(ctx: Context) -> Any:
-    limits = packet_limits(ctx.community, ctx.settings.redpacket)
-    key, value = ctx.args["key"], ctx.args["value"]
-    if key is None or value is None:
-        shown = ", ".join(f"{name} = {_shown(getattr(limits, name))}" for name in SETTABLE)
-        return ctx.reply("redpacket.settings", settings=shown)
-    overrides = dict(ctx.community.settings.get(SETTING_KEY) or {})
-    overrides[key] = value
-    try:
-        RedPacketSettings.model_validate({**limits.model_dump(), **overrides})
-    except ValidationError:
-        return ctx.reply("redpacket.bad_setting", private=True, key=key, value=value)
-    async with ctx.store.transaction() as session:
-        await ctx.store.communities.set_setting(
-            session, ctx.community.id, SETTING_KEY, overrides, ctx.now
-        )
-        await ctx.audit(session, "redpacket.settings", key=key, value=value)
-    return ctx.reply("redpacket.setting_saved", key=key, value=value)
-
-
-def _shown(value: object) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    return await set_override(ctx, SETTING_KEY, ctx.settings.redpacket, "redpacket")

@@ -7,16 +7,26 @@ import re
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
-from bot.context import TickContext
+from pydantic import BaseModel, ValidationError
+
+from bot.actions import Reply
+from bot.context import Context, TickContext
 from bot.richtext import RichText
 from persona import Persona
 from storage.communities import CommunityInfo
 
-__all__ = ["CoalescedEdits", "Voice", "parse_local_time", "voice_for"]
+__all__ = [
+    "CoalescedEdits",
+    "Voice",
+    "parse_local_time",
+    "set_override",
+    "voice_for",
+    "with_overrides",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,3 +103,46 @@ def parse_local_time(day: str, clock: str, zone: ZoneInfo) -> datetime | None:
     except ValueError:
         return None
     return datetime.combine(when, at, tzinfo=zone)
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def with_overrides(community: CommunityInfo, key: str, defaults: S) -> S:
+    """A config section with the community's overrides (``community.settings[key]``, set by
+    commands like ``/pollset``) applied; an override the config no longer allows is ignored
+    rather than crashing."""
+    overrides = community.settings.get(key) or {}
+    if not overrides:
+        return defaults
+    try:
+        return type(defaults).model_validate({**defaults.model_dump(), **overrides})
+    except ValidationError:
+        return defaults
+
+
+def _shown(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+async def set_override(ctx: Context, key: str, defaults: BaseModel, intents: str) -> Reply:
+    """An admin's ``/<feature>set [KEY VALUE]``: without arguments show the settings in
+    force, else validate and store one override (audited). Replies use the intents
+    ``<intents>.settings``, ``.bad_setting`` and ``.setting_saved``."""
+    current = with_overrides(ctx.community, key, defaults)
+    name, value = ctx.args["key"], ctx.args["value"]
+    if name is None or value is None:
+        shown = ", ".join(
+            f"{field} = {_shown(getattr(current, field))}" for field in type(defaults).model_fields
+        )
+        return ctx.reply(f"{intents}.settings", settings=shown)
+    overrides = dict(ctx.community.settings.get(key) or {})
+    overrides[name] = value
+    try:
+        type(defaults).model_validate({**current.model_dump(), **overrides})
+    except ValidationError:
+        return ctx.reply(f"{intents}.bad_setting", private=True, key=name, value=value)
+    async with ctx.store.transaction() as session:
+        await ctx.store.communities.set_setting(session, ctx.community.id, key, overrides, ctx.now)
+        await ctx.audit(session, f"{intents}.settings", key=name, value=value)
+    return ctx.reply(f"{intents}.setting_saved", key=name, value=value)
