@@ -107,6 +107,9 @@ class App:
         self._stop = asyncio.Event()
         #: Set once every adapter is started and the bot serves.
         self.running = asyncio.Event()
+        #: SIGINT and SIGTERM stop the bot while it serves; an embedding application (a test
+        #: runner) that keeps those signals for itself turns this off.
+        self.handle_signals = True
         self.console: ConsoleAdapter | None = None
         if settings.console_enabled:
             movable = clock if hasattr(clock, "advance") else self.console_clock
@@ -145,12 +148,23 @@ class App:
     async def _until_stopped(self) -> None:
         """Serve until SIGINT or SIGTERM (Ctrl-C, ``systemctl stop``) or ``request_stop()``."""
         loop = asyncio.get_running_loop()
-        for signal_number in (signal.SIGINT, signal.SIGTERM):
+        handled: dict[int, object] = {}
+        for signal_number in (signal.SIGINT, signal.SIGTERM) if self.handle_signals else ():
+            previous = signal.getsignal(signal_number)
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signal_number, self._stop.set)
-        self.running.set()
-        await self._stop.wait()
-        log.info("stopping")
+                handled[signal_number] = previous
+        try:
+            self.running.set()
+            await self._stop.wait()
+            log.info("stopping")
+        finally:
+            # Give the signals back: a second Ctrl-C during shutdown, or in the program that
+            # runs the bot after it stopped, must not be swallowed by a stopped bot.
+            for signal_number, previous in handled.items():
+                loop.remove_signal_handler(signal_number)
+                if previous is not None:  # None: installed outside Python, left as it is
+                    signal.signal(signal_number, previous)  # type: ignore[arg-type]
 
     def request_stop(self) -> None:
         """Ask a running bot to stop cleanly (tests, embedding applications)."""

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from bot.clock import FakeClock
 from storage import Database, Store, migrate
 from tests.support import Harness, make_settings
+
+T = TypeVar("T")
 
 POSTGRES_URL = os.environ.get("QUNBOT_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("QUNBOT_TEST_REQUIRE_POSTGRES", "") == "1"
@@ -41,39 +48,152 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-async def _postgres_database() -> tuple[Database, str]:
+async def _create_schema() -> str:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = Database(POSTGRES_URL)
     try:
         async with admin.engine.begin() as connection:
             await connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     except Exception as error:  # unreachable server
-        await admin.dispose()
         message = f"PostgreSQL at {POSTGRES_URL} is unreachable: {error}"
         if REQUIRE_POSTGRES:
             pytest.fail(message)
         pytest.skip(message)
-    await admin.dispose()
-    db = Database(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}})
-    return db, schema
+    finally:
+        await admin.dispose()
+    return schema
+
+
+def _in_schema(schema: str) -> Database:
+    return Database(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}})
 
 
 async def _drop_schema(schema: str) -> None:
     admin = Database(POSTGRES_URL)
-    async with admin.engine.begin() as connection:
-        await connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    await admin.dispose()
+    try:
+        async with admin.engine.begin() as connection:
+            # A connection a test leaked may hold a lock: fail, do not wait for it forever.
+            await connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            await connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        await admin.dispose()
+
+
+def _run_aside(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine on its own loop in another thread: session fixtures are synchronous and
+    must not touch the loop pytest-asyncio gives each test."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(work())).result()
+
+
+#: How long cleaning up after a test may wait for a lock before giving the schema up.
+LOCK_TIMEOUT = "5s"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file at the newest schema; each test gets a copy. Migrating costs about a
+    second per test on a loaded machine, copying a few milliseconds, and the result is the
+    same file the migrations make (``tests/storage/test_migrations.py`` still migrates an
+    empty database on every backend)."""
+    path = tmp_path_factory.mktemp("schema") / "head.db"
+
+    async def build() -> None:
+        database = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            await migrate.upgrade(database)
+        finally:
+            await database.dispose()
+
+    _run_aside(build)
+    return path
+
+
+def _sqlite_copy(template: Path, tmp_path: Path) -> Database:
+    target = tmp_path / "test.db"
+    shutil.copyfile(template, target)
+    return Database(f"sqlite+aiosqlite:///{target}")
+
+
+class SchemaPool:
+    """PostgreSQL schemas at the newest revision, reused between tests.
+
+    Creating and migrating a schema takes about 4 s on a loaded machine; emptying one with
+    ``TRUNCATE ... RESTART IDENTITY`` (ids start again at 1, as in a new schema) a fraction
+    of that. A schema whose tables a test changed, or that cannot be emptied at once (a
+    leaked connection holds a lock), is dropped instead, never reused.
+    """
+
+    def __init__(self) -> None:
+        self.free: list[str] = []
+        self.made: list[str] = []
+        self.tables: frozenset[str] | None = None
+
+    async def take(self) -> str:
+        if self.free:
+            return self.free.pop()
+        schema = await _create_schema()
+        self.made.append(schema)
+        database = _in_schema(schema)
+        try:
+            await migrate.upgrade(database)
+            if self.tables is None:
+                self.tables = await self._tables(database)
+        finally:
+            await database.dispose()
+        return schema
+
+    @staticmethod
+    async def _tables(database: Database) -> frozenset[str]:
+        async with database.engine.connect() as connection:
+            rows = await connection.exec_driver_sql(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+            return frozenset(row[0] for row in rows)
+
+    async def give_back(self, schema: str) -> None:
+        """Empty the schema for the next test, or drop it."""
+        database = _in_schema(schema)
+        try:
+            if await self._tables(database) != self.tables:
+                raise RuntimeError(f"schema {schema} changed its tables")
+            names = ", ".join(f'"{t}"' for t in sorted(self.tables or ()) if t != "alembic_version")
+            async with database.engine.begin() as connection:
+                await connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                await connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        except Exception:
+            await database.dispose()
+            await _drop_schema(schema)
+            self.made.remove(schema)
+            return
+        await database.dispose()
+        self.free.append(schema)
+
+    async def drop_all(self) -> None:
+        for schema in self.made:
+            await _drop_schema(schema)
+        self.made.clear()
+        self.free.clear()
+
+
+@pytest.fixture(scope="session")
+def schema_pool() -> Iterator[SchemaPool]:
+    pool = SchemaPool()
+    yield pool
+    if pool.made:
+        _run_aside(pool.drop_all)
 
 
 @pytest.fixture(params=_backends())
-async def empty_db(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
+async def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A database with no schema, on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
         db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
         yield db
         await db.dispose()
         return
-    db, schema = await _postgres_database()
+    schema = await _create_schema()
+    db = _in_schema(schema)
     try:
         yield db
     finally:
@@ -81,18 +201,32 @@ async def empty_db(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Da
         await _drop_schema(schema)
 
 
-@pytest.fixture
-async def db(empty_db: Database) -> Database:
-    """A database at the newest schema."""
-    await migrate.upgrade(empty_db)
-    return empty_db
+@pytest.fixture(params=_backends())
+async def db(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    schema_pool: SchemaPool,
+) -> AsyncIterator[Database]:
+    """A database at the newest schema, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        database = _sqlite_copy(sqlite_template, tmp_path)
+        yield database
+        await database.dispose()
+        return
+    schema = await schema_pool.take()
+    database = _in_schema(schema)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        await schema_pool.give_back(schema)
 
 
 @pytest.fixture
-async def sqlite_db(tmp_path) -> AsyncIterator[Database]:  # type: ignore[no-untyped-def]
+async def sqlite_db(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[Database]:
     """SQLite only, for tests about dispatch rather than storage."""
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
-    await migrate.upgrade(database)
+    database = _sqlite_copy(sqlite_template, tmp_path)
     yield database
     await database.dispose()
 

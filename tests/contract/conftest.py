@@ -12,9 +12,10 @@ from tests.contract.drivers import DiscordDriver, TelegramDriver
 
 @pytest.fixture(params=["telegram", "discord"])
 async def platform(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
 ) -> AsyncIterator[TelegramDriver | DiscordDriver]:
-    driver = TelegramDriver(tmp_path) if request.param == "telegram" else DiscordDriver(tmp_path)
+    kind = TelegramDriver if request.param == "telegram" else DiscordDriver
+    driver = kind(tmp_path, sqlite_template)
     try:
         yield driver
     finally:

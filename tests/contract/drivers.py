@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from bot.app import App
 from bot.config import Settings
 from bot.events import EventBase
 from bot.features import Feature
+from bot.governor import Governor
 from handlers import all_features
 
 
@@ -98,17 +100,129 @@ def settings_for(tmp_path: Path, **sections: Any) -> Settings:
     return Settings(**data)
 
 
-async def start_app(
-    settings: Settings, features: tuple[Feature, ...]
-) -> tuple[App, asyncio.Task[None]]:
-    app = App(settings, features=[*all_features(), *features])
-    task = asyncio.create_task(app.run())
-    running = asyncio.create_task(app.running.wait())
-    done, _ = await asyncio.wait({task, running}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        task.result()
-    assert running in done, "the bot did not start"
-    return app, task
+#: How long starting or stopping the bot may take before the scenario fails (seconds).
+START_WITHIN = 20.0
+STOP_WITHIN = 20.0
+#: How long tasks the bot started may outlive it (a callback finishing its last request).
+TASKS_DONE_WITHIN = 5.0
+
+
+class VirtualTime:
+    """The governors' clock in the contract suite. Sends are paced exactly as on the platform
+    (a Discord channel takes 5 messages per 5 s), but a wait moves this clock instead of the
+    real one, so a scenario never sits idle while the windows empty."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        target = self.now + max(seconds, 0.0)
+        await asyncio.sleep(0)  # others run meanwhile, as they would during a real wait
+        self.now = max(self.now, target)
+
+
+def describe(tasks: set[asyncio.Task[Any]]) -> str:
+    """Each task's name and where it waits, for a failure message."""
+    lines = []
+    for task in sorted(tasks, key=lambda t: t.get_name()):
+        frames = task.get_stack()
+        where = (
+            " <- ".join(
+                f"{f.f_code.co_name} ({Path(f.f_code.co_filename).name}:{f.f_lineno})"
+                for f in reversed(frames)
+            )
+            if frames
+            else "not started"
+        )
+        lines.append(f"{task.get_name()}: {where}")
+    return "\n".join(lines)
+
+
+class AppDriver:
+    """Starting and stopping the real app, shared by the platform drivers. Stopping is
+    bounded: a bot that does not stop, or leaves a task running, fails the scenario with
+    the stacks of what is stuck instead of hanging the event loop's close."""
+
+    name: str
+    settings: Settings
+    features: tuple[Feature, ...]
+    handled: Handled
+    app: App
+    task: asyncio.Task[None]
+
+    def __init__(self, tmp_path: Path, template: Path | None) -> None:
+        self.tmp_path = tmp_path
+        if template is not None:
+            # The schema the migrations make, copied: ``App.prepare`` finds it at head.
+            shutil.copyfile(template, tmp_path / "contract.db")
+        self._tasks_before = asyncio.all_tasks()
+
+    async def _launch(self) -> App:
+        app = App(self.settings, features=[*all_features(), *self.features])
+        app.handle_signals = False  # Ctrl-C and SIGTERM stay pytest's: they end the run
+        app.ticker.start = lambda: None  # type: ignore[method-assign]  # scenarios run ticks
+        for platform, adapter in (("telegram", app.telegram), ("discord", app.discord)):
+            if adapter is not None:
+                clock = VirtualTime()
+                limits = app.dispatcher.governors[platform].limits
+                app.dispatcher.attach(
+                    adapter, Governor(limits, monotonic=clock.monotonic, sleep=clock.sleep)
+                )
+        self.app, self.task = app, asyncio.create_task(app.run(), name=f"{self.name} bot")
+        running = asyncio.create_task(app.running.wait(), name="bot running")
+        done, _ = await asyncio.wait(
+            {self.task, running}, timeout=START_WITHIN, return_when=asyncio.FIRST_COMPLETED
+        )
+        if running not in done:
+            running.cancel()
+            if self.task in done:
+                self.task.result()  # raises why the bot ended
+            raise AssertionError(f"the bot did not start within {START_WITHIN:.0f} s")
+        app.dispatcher.observers.append(self.handled)
+        return app
+
+    async def restart(self) -> App:
+        """Stop the bot and start it again on the same database (the fake server stays)."""
+        await self._stop_app()
+        return await self._launch()
+
+    async def _stop_app(self) -> None:
+        if not hasattr(self, "task"):
+            return
+        self.app.request_stop()
+        done, _ = await asyncio.wait({self.task}, timeout=STOP_WITHIN)
+        if not done:
+            stuck = describe({self.task})
+            self.task.cancel()
+            await asyncio.wait({self.task}, timeout=TASKS_DONE_WITHIN)
+            raise AssertionError(f"the bot did not stop within {STOP_WITHIN:.0f} s:\n{stuck}")
+        if not self.task.cancelled() and self.task.exception() is not None:
+            raise self.task.exception()  # type: ignore[misc]
+
+    async def _stop_fake(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        """Stop the bot, then the fake server; then every task started since the driver was
+        made must be done (what is left would be cancelled at the loop's close, where a task
+        that ignores cancellation hangs the whole run)."""
+        try:
+            await self._stop_app()
+        finally:
+            await self._stop_fake()
+        current = asyncio.current_task()
+        left = {t for t in asyncio.all_tasks() if t not in self._tasks_before and t is not current}
+        if left:
+            _, left = await asyncio.wait(left, timeout=TASKS_DONE_WITHIN)
+        if left:
+            stuck = describe(left)
+            for task in left:
+                task.cancel()
+            await asyncio.wait(left, timeout=TASKS_DONE_WITHIN)
+            raise AssertionError(f"tasks still running after the bot stopped:\n{stuck}")
 
 
 def visible_html(markup: str) -> str:
@@ -125,7 +239,7 @@ def visible_markdown(content: str, names: Callable[[str], str]) -> str:
     return text.replace("@\u200b", "@").replace("<@\u200b", "<@")
 
 
-class TelegramDriver:
+class TelegramDriver(AppDriver):
     """Telegram: python-telegram-bot polling the fake Bot API."""
 
     name = "telegram"
@@ -133,10 +247,10 @@ class TelegramDriver:
     bot_id = 123456
     token = "123456:CONTRACT"
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, template: Path | None = None) -> None:
         from tests.adapters.telegram.fake_bot_api import FakeBotAPI
 
-        self.tmp_path = tmp_path
+        super().__init__(tmp_path, template)
         self.fake = FakeBotAPI(token=self.token, bot_id=self.bot_id, username="qunbot_bot")
         self.handled = Handled()
         self.last: dict[str, Any] | None = None
@@ -168,17 +282,7 @@ class TelegramDriver:
             **sections,
         )
         self.settings, self.features = settings, features
-        self.app, self.task = await start_app(settings, features)
-        self.app.dispatcher.observers.append(self.handled)
-        return self.app
-
-    async def restart(self) -> App:
-        """Stop the bot and start it again on the same database (the fake server stays)."""
-        self.app.request_stop()
-        await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), 20)
-        self.app, self.task = await start_app(self.settings, self.features)
-        self.app.dispatcher.observers.append(self.handled)
-        return self.app
+        return await self._launch()
 
     _PUNISHMENTS = (("restrictChatMember", "mute"), ("banChatMember", "ban"))
 
@@ -280,14 +384,11 @@ class TelegramDriver:
         )
         return await self._step(update)
 
-    async def stop(self) -> None:
-        if hasattr(self, "app"):
-            self.app.request_stop()
-            await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), 20)
+    async def _stop_fake(self) -> None:
         await self.fake.stop()
 
 
-class DiscordDriver:
+class DiscordDriver(AppDriver):
     """Discord: the discord.py client on the fake gateway and REST server. Members type
     ``!command`` and mention with ``<@id>``, as they would in a real client."""
 
@@ -295,10 +396,10 @@ class DiscordDriver:
     guild = 1300000000000000001
     channel = 1300000000000000002
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, template: Path | None = None) -> None:
         from tests.adapters.discord.fake_discord import FakeDiscord
 
-        self.tmp_path = tmp_path
+        super().__init__(tmp_path, template)
         self.fake = FakeDiscord(
             bot_id=1300000000000000900, bot_name="qunbot", application_id=1300000000000000901
         )
@@ -343,17 +444,7 @@ class DiscordDriver:
             **sections,
         )
         self.settings, self.features = settings, features
-        self.app, self.task = await start_app(settings, features)
-        self.app.dispatcher.observers.append(self.handled)
-        return self.app
-
-    async def restart(self) -> App:
-        """Stop the bot and start it again on the same database (the fake server stays)."""
-        self.app.request_stop()
-        await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), 20)
-        self.app, self.task = await start_app(self.settings, self.features)
-        self.app.dispatcher.observers.append(self.handled)
-        return self.app
+        return await self._launch()
 
     def _posts(self) -> list[Any]:
         return self.fake.requests_to("POST", r"/channels/\d+/messages", status=200)
@@ -467,12 +558,8 @@ class DiscordDriver:
             lambda: self.fake.member_join(self.guild, int(self.user_id(who)), who.name)
         )
 
-    async def stop(self) -> None:
-        if hasattr(self, "app"):
-            self.app.request_stop()
-            await asyncio.wait_for(asyncio.gather(self.task, return_exceptions=True), 20)
-            self.patch()
-        await self.fake.stop()
+    async def _stop_fake(self) -> None:
+        await self.fake.stop()  # also restores discord.py's REST base and gateway URL
 
     async def press(self, who: Person, data: str, message_id: str | None = None) -> Seen:
         author = int(self.user_id(who))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,11 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 
 
 @pytest.fixture
-async def start_bot(fake: FakeDiscord, tmp_path: Path) -> AsyncIterator[StartBot]:
+async def start_bot(
+    fake: FakeDiscord,
+    tmp_path: Path,
+    sqlite_template: Path,
+) -> AsyncIterator[StartBot]:
     """Start the app with Discord on the fake; stop it and restore discord.py's URLs afterwards."""
     started: list[tuple[App, asyncio.Task[None]]] = []
     patch = fake.patch_discord()
@@ -51,7 +56,11 @@ async def start_bot(fake: FakeDiscord, tmp_path: Path) -> AsyncIterator[StartBot
                 **discord,
             },
         )
+        database = tmp_path / "dc.db"
+        if not database.exists():  # the schema the migrations make; a restart keeps the data
+            shutil.copyfile(sqlite_template, database)
         app = App(settings, features=[*all_features(), *extra])
+        app.handle_signals = False  # Ctrl-C and SIGTERM stay pytest's: they end the run
         task = asyncio.create_task(app.run())
         started.append((app, task))
         running = asyncio.create_task(app.running.wait())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -38,7 +39,11 @@ async def fake() -> AsyncIterator[FakeBotAPI]:
 
 
 @pytest.fixture
-async def start_bot(fake: FakeBotAPI, tmp_path: Path) -> AsyncIterator[StartBot]:
+async def start_bot(
+    fake: FakeBotAPI,
+    tmp_path: Path,
+    sqlite_template: Path,
+) -> AsyncIterator[StartBot]:
     """Start the app with Telegram on the fake; stop it (and check it stopped) afterwards."""
     started: list[tuple[App, asyncio.Task[None]]] = []
 
@@ -55,7 +60,11 @@ async def start_bot(fake: FakeBotAPI, tmp_path: Path) -> AsyncIterator[StartBot]
                 **telegram,
             },
         )
+        database = tmp_path / "tg.db"
+        if not database.exists():  # the schema the migrations make; a restart keeps the data
+            shutil.copyfile(sqlite_template, database)
         app = App(settings, features=[*all_features(), *extra])
+        app.handle_signals = False  # Ctrl-C and SIGTERM stay pytest's: they end the run
         task = asyncio.create_task(app.run())
         started.append((app, task))
         running = asyncio.create_task(app.running.wait())
