@@ -152,6 +152,8 @@ class AppDriver:
     handled: Handled
     app: App
     task: asyncio.Task[None]
+    #: How long tasks started during the scenario may outlive the bot (seconds).
+    tasks_done_within = TASKS_DONE_WITHIN
 
     def __init__(self, tmp_path: Path, template: Path | None) -> None:
         self.tmp_path = tmp_path
@@ -216,12 +218,12 @@ class AppDriver:
         current = asyncio.current_task()
         left = {t for t in asyncio.all_tasks() if t not in self._tasks_before and t is not current}
         if left:
-            _, left = await asyncio.wait(left, timeout=TASKS_DONE_WITHIN)
+            _, left = await asyncio.wait(left, timeout=self.tasks_done_within)
         if left:
             stuck = describe(left)
             for task in left:
                 task.cancel()
-            await asyncio.wait(left, timeout=TASKS_DONE_WITHIN)
+            await asyncio.wait(left, timeout=self.tasks_done_within)
             raise AssertionError(f"tasks still running after the bot stopped:\n{stuck}")
 
 
