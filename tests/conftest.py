@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +18,7 @@ import pytest
 
 from bot.clock import FakeClock
 from storage import Database, Store, migrate
-from tests.support import Harness, make_settings
+from tests.support import Harness, make_settings, where_it_waits
 
 T = TypeVar("T")
 
@@ -46,6 +48,56 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+#: Seconds before pytest-timeout's own dump at which the asyncio tasks are printed.
+TASK_DUMP_AHEAD = 2.0
+_task_dumps: pytest.StashKey[threading.Timer] = pytest.StashKey()
+
+
+def _running_loop_of_main_thread() -> asyncio.AbstractEventLoop | None:
+    """The event loop the main thread is running, found from its frames (a watchdog thread
+    has no other way to reach it)."""
+    frame = sys._current_frames().get(threading.main_thread().ident or 0)
+    while frame is not None:
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, asyncio.AbstractEventLoop):
+            return candidate
+        frame = frame.f_back
+    return None
+
+
+def _dump_tasks(nodeid: str) -> None:
+    """A stuck event loop shows only ``select`` in a thread's stack: print where each of its
+    tasks waits (read from another thread: good enough for a loop that is stuck)."""
+    loop = _running_loop_of_main_thread()
+    out = sys.__stderr__
+    if loop is None or out is None:
+        return
+    print(f"\n+++ asyncio tasks of {nodeid} (about to time out) +++", file=out)
+    for task in asyncio.all_tasks(loop):
+        print(f"--- {task.get_name()}", file=out)
+        for line in where_it_waits(task):
+            print(f"    {line}", file=out)
+    out.flush()
+
+
+@pytest.hookimpl
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> None:
+    """Besides pytest-timeout's dump of every thread, print the asyncio tasks just before."""
+    if settings.timeout and settings.timeout > TASK_DUMP_AHEAD:
+        timer = threading.Timer(settings.timeout - TASK_DUMP_AHEAD, _dump_tasks, (item.nodeid,))
+        timer.daemon = True
+        timer.start()
+        item.stash[_task_dumps] = timer
+    # None: pytest-timeout still sets its own timer
+
+
+@pytest.hookimpl
+def pytest_timeout_cancel_timer(item: pytest.Item) -> None:
+    timer = item.stash.get(_task_dumps, None)
+    if timer is not None:
+        timer.cancel()
 
 
 async def _create_schema() -> str:

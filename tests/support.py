@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -177,3 +178,19 @@ def make_settings(**sections: dict[str, Any]) -> Settings:
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
     return Settings(**data)
+
+
+def where_it_waits(task: asyncio.Task[Any]) -> list[str]:
+    """Where a pending task waits, outermost call first, following each ``await`` down to the
+    innermost coroutine (``Task.get_stack`` stops at the task's own coroutine)."""
+    lines: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is None:
+            lines.append(f"awaiting {awaited!r}")
+            break
+        code = frame.f_code
+        lines.append(f"{code.co_name} ({code.co_filename}:{frame.f_lineno})")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return lines

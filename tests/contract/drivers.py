@@ -19,6 +19,7 @@ from bot.events import EventBase
 from bot.features import Feature
 from bot.governor import Governor
 from handlers import all_features
+from tests.support import where_it_waits
 
 
 @dataclass(frozen=True)
@@ -126,19 +127,10 @@ class VirtualTime:
 
 def describe(tasks: set[asyncio.Task[Any]]) -> str:
     """Each task's name and where it waits, for a failure message."""
-    lines = []
-    for task in sorted(tasks, key=lambda t: t.get_name()):
-        frames = task.get_stack()
-        where = (
-            " <- ".join(
-                f"{f.f_code.co_name} ({Path(f.f_code.co_filename).name}:{f.f_lineno})"
-                for f in reversed(frames)
-            )
-            if frames
-            else "not started"
-        )
-        lines.append(f"{task.get_name()}: {where}")
-    return "\n".join(lines)
+    return "\n".join(
+        f"{task.get_name()}: {' -> '.join(where_it_waits(task))}"
+        for task in sorted(tasks, key=lambda t: t.get_name())
+    )
 
 
 class AppDriver:

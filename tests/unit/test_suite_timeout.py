@@ -8,18 +8,27 @@ import sys
 import tomllib
 from pathlib import Path
 
-PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+ROOT = Path(__file__).resolve().parents[2]
+PYPROJECT = ROOT / "pyproject.toml"
 
 STUCK = """
-import time
+import asyncio
+import signal
 
 
-async def test_blocks_the_event_loop():
-    time.sleep(600)  # nothing awaits: only a timer outside the loop can end this
+async def wait_for_what_never_comes():
+    await asyncio.Event().wait()
+
+
+async def test_waits_forever():
+    # No signal gets through (as in a C call that never returns) and the event loop idles:
+    # only a watchdog thread can end this, and only the tasks' stacks say where it waits.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    await wait_for_what_never_comes()
 """
 
 
-def test_a_test_that_blocks_the_event_loop_fails_with_a_stack(tmp_path: Path) -> None:
+def test_a_test_stuck_on_its_event_loop_fails_with_the_stacks(tmp_path: Path) -> None:
     (tmp_path / "test_stuck.py").write_text(STUCK, encoding="utf-8")
     # The project's settings, with the limit lowered so this test takes seconds, not minutes.
     result = subprocess.run(
@@ -33,11 +42,13 @@ def test_a_test_that_blocks_the_event_loop_fails_with_a_stack(tmp_path: Path) ->
             str(tmp_path),
             "-p",
             "no:cacheprovider",
+            "-p",
+            "tests.conftest",  # the suite's hooks, which print the asyncio tasks
             "-o",
-            "timeout=2",
+            "timeout=6",
             str(tmp_path / "test_stuck.py"),
         ],
-        cwd=tmp_path,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
@@ -46,8 +57,9 @@ def test_a_test_that_blocks_the_event_loop_fails_with_a_stack(tmp_path: Path) ->
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "Timeout" in output
-    assert "Stack of MainThread" in output
-    assert "test_blocks_the_event_loop" in output  # the stuck test's own frame is printed
+    assert "Stack of MainThread" in output  # every thread's stack: the loop idles in select
+    assert "asyncio tasks of" in output
+    assert "wait_for_what_never_comes" in output  # where the stuck task waits
 
 
 def test_every_test_has_a_limit_well_above_the_slowest() -> None:
