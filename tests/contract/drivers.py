@@ -157,7 +157,9 @@ class AppDriver:
     async def _launch(self) -> App:
         app = App(self.settings, features=[*all_features(), *self.features])
         app.handle_signals = False  # Ctrl-C and SIGTERM stay pytest's: they end the run
-        app.ticker.start = lambda: None  # type: ignore[method-assign]  # scenarios run ticks
+        # Scenarios run ticks themselves (``scheduled``) at the moment they choose; wall-clock
+        # ticks (some every 10 s) would race them and be cut off mid-run by the stop.
+        app.ticker.start = lambda: None  # type: ignore[method-assign]
         for platform, adapter in (("telegram", app.telegram), ("discord", app.discord)):
             if adapter is not None:
                 clock = VirtualTime()
