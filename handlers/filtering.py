@@ -43,6 +43,7 @@ letter is compiled case-insensitively). They must pass :func:`validate_regex`.
 from __future__ import annotations
 
 import codecs
+import functools
 import logging
 import operator
 import re
@@ -50,7 +51,7 @@ import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from re import _parser  # type: ignore[attr-defined]
 from typing import Any, Literal
 
@@ -245,9 +246,8 @@ _CJK_GAP_RE = re.compile(_CJK_GAP_CLASS + "+")
 #: Compiling a class with the CJK ranges costs milliseconds (re marks every code point), so
 #: only the two screens use _L; per-word patterns check boundaries in Python (_is_letter).
 
-#: A cheap part of the boundary check, so a search does not restart inside every letter of a
-#: long run ("aaaa…" would cost quadratic time): the common letters, which compile fast.
-_NOT_AFTER_COMMON_LETTER = "(?<![a-z\u03b1-\u03c9\u0430-\u044f])"
+#: The common letters (Latin, Greek, Cyrillic), whose classes compile fast.
+_COMMON_LETTERS = "a-z\u03b1-\u03c9\u0430-\u044f"
 
 _LEET = {"a": "4@", "e": "3", "i": "1", "l": "1", "o": "0", "s": "5$", "t": "7"}
 
@@ -309,12 +309,21 @@ def _spaced_word_re(runs: list[_Run]) -> str:
     its costly compilation out of the thousand small patterns. Runs and gaps are possessive,
     so each spelling matches at most one way from a given start. Group "spaced" marks the
     letter-by-letter spelling, which must not be part of a longer spaced-out run.
+
+    A cheap part of the boundary check comes right after the first letter: no common letter
+    (nor the word's own first letter) before it. So a search does not restart inside every
+    letter of a long run ("aaaa…" would cost quadratic time), and, the pattern starting with
+    a plain character class, Python's engine skips to the positions holding a first letter.
     """
     compact = _sequence(runs, f"{_TIGHT_GAP}*+")
+    first = _letter_class(runs[0].char)
+    own = re.escape(runs[0].char) if runs[0].char.isalpha() else ""
+    start = f"{first}(?<![{_COMMON_LETTERS}{own}].)"
     if len(runs) == 1 and runs[0].count == 1:
-        return _NOT_AFTER_COMMON_LETTER + compact
+        return start + compact.removeprefix(first)
     spaced = _sequence(runs, f"{_GAP}++")
-    return f"{_NOT_AFTER_COMMON_LETTER}(?:{compact}|(?P<spaced>{spaced}))"
+    rests = compact.removeprefix(first), spaced.removeprefix(first)
+    return f"{start}(?:{rests[0]}|(?P<spaced>{rests[1]}))"
 
 
 def _is_letter(char: str) -> bool:
@@ -858,14 +867,18 @@ class Matcher:
     def _scan(self, text: str, *, stop_at_first: bool) -> list[Hit]:
         norm = _re2_safe(normalize(text))
         candidates = self._candidates(norm)
-        hits: list[Hit] = []
+        found: list[tuple[int, tuple[int, int]]] = []
         for index in sorted(candidates):
             span = self._confirm(index, norm)
             if span is not None:
-                hits.append(Hit(self.rules[index], _excerpt(text, norm, *span)))
+                found.append((index, span))
                 if stop_at_first:
                     break
-        return hits
+        excerpts = _excerpts(text, norm, [span for _, span in found])
+        return [
+            Hit(self.rules[index], excerpt)
+            for (index, _), excerpt in zip(found, excerpts, strict=True)
+        ]
 
     def _candidates(self, norm: str) -> set[int]:
         """Rules that may match: every rule that does is among them (the screens are supersets)."""
@@ -947,6 +960,17 @@ class Matcher:
 # --- mapping a match back to the original text ------------------------------------------------
 
 
+#: Characters that belong to the character before them (combining marks, Hangul vowels and
+#: final consonants): normalization may merge them into it, so a cluster is mapped whole.
+_JOINS_PREVIOUS_RE = _re2_compile(r"[\p{M}\x{1160}-\x{11ff}]", captures=False)
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalized_piece(cluster: str) -> str:
+    """normalize() of one cluster; chat repeats its characters, so this is mostly a lookup."""
+    return normalize(cluster)
+
+
 def _clusters(text: str) -> list[tuple[int, int]]:
     """Base characters with their combining marks: normalization never splits these."""
     bounds: list[tuple[int, int]] = []
@@ -962,24 +986,33 @@ def _clusters(text: str) -> list[tuple[int, int]]:
     return bounds
 
 
-def _excerpt(text: str, norm: str, start: int, end: int) -> str:
-    """The original characters behind ``norm[start:end]`` (zero-width ones inside included)."""
-    if start >= end:
-        return ""
-    if text.isascii():
-        return text[start:end][:MAX_EXCERPT]
-    clusters = _clusters(text)
-    pieces = [normalize(text[lo:hi]) for lo, hi in clusters]
-    if "".join(pieces) != norm:  # composition across clusters: fall back to the folded text
-        return norm[start:end][:MAX_EXCERPT]
-    ends: list[int] = []
-    total = 0
-    for piece in pieces:
-        total += len(piece)
-        ends.append(total)
-    first = bisect_right(ends, start)
-    last = bisect_left(ends, end)
-    return text[clusters[first][0] : clusters[last][1]][:MAX_EXCERPT]
+def _excerpts(text: str, norm: str, spans: list[tuple[int, int]]) -> list[str]:
+    """The original characters behind each ``norm[start:end]`` (zero-width ones inside
+    included). The map from the normalized text back to the original is built once per
+    message, in time linear in it, however many rules hit."""
+    if text.isascii() or not spans:
+        return [text[start:end][:MAX_EXCERPT] for start, end in spans]
+    text = _re2_safe(text)
+    if _JOINS_PREVIOUS_RE.search(text) is None:  # the usual case: clusters of one character
+        clusters = None
+        pieces = list(map(_normalized_piece, text))
+    else:
+        clusters = _clusters(text)
+        pieces = [_normalized_piece(text[lo:hi]) for lo, hi in clusters]
+    if "".join(pieces) != norm:  # composition across clusters: show the folded text
+        return [norm[start:end][:MAX_EXCERPT] for start, end in spans]
+    ends = list(accumulate(map(len, pieces)))
+    excerpts = []
+    for start, end in spans:
+        if start >= end:
+            excerpts.append("")
+            continue
+        first = bisect_right(ends, start)
+        last = bisect_left(ends, end)
+        if clusters is not None:
+            first, last = clusters[first][0], clusters[last][1] - 1
+        excerpts.append(text[first : last + 1][:MAX_EXCERPT])
+    return excerpts
 
 
 # --- links ------------------------------------------------------------------------------------
