@@ -1,4 +1,4 @@
-"""Text matching for group rules: banned words, operator regexes, links and invite links.
+r"""Text matching for group rules: banned words, operator regexes, links and invite links.
 
 Pure functions and no I/O, so every message can be checked cheaply and the evasion rules can be
 tested exhaustively. Rules see :func:`normalize`'s form of a message, so case, full-width and
@@ -38,6 +38,36 @@ Banned words (``Rule(kind="word")``), as built by :class:`Matcher`:
 Regex rules run on the normalized text: it is lower case, without accents, with full-width and
 look-alike letters mapped to ASCII, so write them in lower case (a regex with an upper-case
 letter is compiled case-insensitively). They must pass :func:`validate_regex`.
+
+Time: no message may cost more than a few milliseconds, whatever it holds and whatever the
+operators wrote (bench/adversarial.py measures hostile messages through the whole scan).
+
+* Operator regexes and the link pattern run on RE2 (google-re2), whose matching time is
+  linear in the text for any pattern. Operators write Python syntax: it is parsed by Python's
+  own parser and written out for RE2 with Python's meaning (``\w``, ``\d``, ``\s`` are
+  Unicode classes, ``$`` allows a final newline, flags). Refused, because no linear-time engine
+  has them: backreferences, lookahead/lookbehind, conditional groups (and a negated class
+  containing ``\W``, ``\S`` or ``\D``, which RE2 cannot express). Possessive quantifiers and
+  atomic groups, which once guarded against backtracking, run as plain ones. One difference
+  remains: ``\b`` and ``\B`` see only ASCII letters and digits as word characters, so
+  ``\bfree`` also matches after a CJK character.
+* Banned words use Python's ``re``, with patterns built here and never taken from operators;
+  each is linear in the message by construction. Every repeat is possessive (``*+``, ``++``,
+  ``?+``: never given back) and none is nested in another unbounded repeat; separators and
+  letters are disjoint classes ("@" and "$" are letters), so from a given start each piece
+  matches in exactly one way and a match attempt reads each character at most once. A start
+  needs a letter of the word there and no letter before it (the lookbehind after the first
+  letter; the trie screen checks every letter), so starts inside a run of letters fail at
+  once. An attempt therefore reads at most the next MAX_WORD_LENGTH letters with the
+  separators between them, and the screen's loop and :meth:`Matcher._confirm` restart one
+  character after each start: the work is O(message length x word length), with word length
+  capped at MAX_WORD_LENGTH. The trie screen's alternations are the one place a failed branch
+  lets the next be tried, but the path to a trie node is unique and every piece on it
+  deterministic, so from one start each node is visited at most once: the work per start is
+  bounded by the nodes whose spelling the text follows there (siblings that take the same
+  character are rare: a letter and its leetspeak digit, "s" and "ss"), never exponential.
+* Mapping hits back to the original text (:func:`_excerpts`) and the CJK skeleton are single
+  passes over the message.
 """
 
 from __future__ import annotations
@@ -1122,8 +1152,8 @@ def find_links(text: str) -> list[str]:
     view = _ascii_view(text)
     links = []
     pos = 0
-    while (match := URL_RE.search(view, pos)) is not None:
-        start, end = _link_span(view, *match.span())
+    while (span := _search_url(view, pos)) is not None:
+        start, end = _link_span(view, *span)
         link = _clean_link(text[start:end])
         if link:
             links.append(link)
@@ -1131,6 +1161,26 @@ def find_links(text: str) -> list[str]:
         # character (a lookbehind would look there), so the next search starts on that one.
         pos = end - 1
     return links
+
+
+def _search_url_public(view: bytes, pos: int) -> tuple[int, int] | None:
+    match = URL_RE.search(view, pos)
+    return None if match is None else match.span()
+
+
+_UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+_URL_MATCH = getattr(getattr(URL_RE, "_regexp", None), "Match", None)
+
+
+def _search_url_direct(view: bytes, pos: int) -> tuple[int, int] | None:
+    span: tuple[int, int] = _URL_MATCH(_UNANCHORED, view, pos, len(view))[0]  # type: ignore[misc]
+    return None if span[0] < 0 else span
+
+
+#: URL_RE's search, straight to RE2's matcher when this google-re2 has the one its ``search``
+#: calls: ``search`` costs ~10 µs more per call (a generator per match), which dominates for
+#: a message holding hundreds of links. A test checks both give the same links.
+_search_url = _search_url_direct if _URL_MATCH and _UNANCHORED else _search_url_public
 
 
 def _split_link(link: str) -> tuple[str, str, str]:
