@@ -817,6 +817,8 @@ class Matcher:
         self._spaced_first: dict[str, list[int]] = {}
         # spaced-script words: (starts with a digit, ends with one, has a letter)
         self._edges: dict[int, tuple[bool, bool, bool]] = {}
+        # spaced-script words: each letter's spellings (with leetspeak), all needed for a match
+        self._letters: dict[int, list[frozenset[str]]] = {}
         # CJK words by their first two characters (or only one), for the skeleton scan
         self._unspaced_pairs: dict[str, list[tuple[str, int]]] = {}
         self._unspaced_singles: dict[str, list[int]] = {}
@@ -876,6 +878,9 @@ class Matcher:
                 runs[-1].char.isdecimal(),
                 any(char.isalpha() for char in word),
             )
+            self._letters[index] = list(
+                {frozenset(run.char + _LEET.get(run.char, "")) for run in runs}
+            )
             first = runs[0].char
             for char in first + _LEET.get(first, ""):
                 self._spaced_first.setdefault(char, []).append(index)
@@ -915,10 +920,21 @@ class Matcher:
         candidates: set[int] = set()
         screen = self._ascii_screen if norm.isascii() else self._spaced_screen
         if screen is not None:
+            spaced: set[int] = set()
             match = screen.search(norm)
             while match is not None:
-                candidates.update(self._spaced_first[norm[match.start()]])
+                spaced.update(self._spaced_first[norm[match.start()]])
                 match = screen.search(norm, match.start() + 1)
+            if spaced:
+                # A word whose letters do not all occur cannot match: in a long message made
+                # of a few letters, this spares scanning it once per word of the same initial.
+                present = set(norm)
+                spaced = {
+                    index
+                    for index in spaced
+                    if all(not present.isdisjoint(letter) for letter in self._letters[index])
+                }
+                candidates |= spaced
         if self._unspaced_keys and not norm.isascii():
             skeleton = _CJK_GAP_RE.sub("", norm)
             keys = self._unspaced_keys

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import random
 import re
+from re import _parser as sre_parser  # type: ignore[attr-defined]
 
 import pytest
 
+from handlers import filtering
 from handlers.filtering import (
+    _UNSPACED_RE,
     MAX_EXCERPT,
     MAX_WORD_LENGTH,
     URL_RE,
     Hit,
     Matcher,
     Rule,
+    _runs,
+    _spaced_word_re,
+    _trie_re,
     domain_of,
     find_links,
     is_allowed,
@@ -374,6 +380,49 @@ def test_operator_regexes_run_in_linear_time(pattern: str, hostile: str, matchin
     assert matcher.first(matching) is not None
 
 
+def _unbounded_repeats(items: object, inside: bool = False) -> list[tuple[str, bool]]:
+    """(repeat kind, nested in another unbounded repeat) for each unbounded repeat."""
+    found: list[tuple[str, bool]] = []
+    for op, av in items:  # type: ignore[attr-defined]
+        name = op.name
+        children: list[object] = []
+        unbounded = False
+        if name in {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}:
+            unbounded = av[1] == sre_parser.MAXREPEAT
+            if unbounded:
+                found.append((name, inside))
+            children = [av[2]]
+        elif name in {"SUBPATTERN"}:
+            children = [av[3]]
+        elif name in {"ATOMIC_GROUP"}:
+            children = [av]
+        elif name in {"ASSERT", "ASSERT_NOT"}:
+            children = [av[1]]
+        elif name == "BRANCH":
+            children = list(av[1])
+        for child in children:
+            found += _unbounded_repeats(child, inside or unbounded)
+    return found
+
+
+def test_word_patterns_are_linear_by_construction() -> None:
+    # The banned-word patterns stay on Python's re: every unbounded repeat in them must be
+    # possessive and none nested in another, so no match attempt can backtrack (the argument
+    # in the module docstring; bench/adversarial.py measures it).
+    words = ["spam", "ass", "aaa", "free money", "s p a m", "1488", "v信", "x", "ss", "l33t"]
+    words += ["sidowu", "assassin", "rapist", "spammer", "a" * 100]
+    runs = [_runs(normalize(w)) for w in words if not _UNSPACED_RE.search(w)]
+    patterns = [_trie_re(runs), _trie_re(runs, ascii_only=True)]
+    patterns += [_spaced_word_re(r) for r in runs]
+    matcher = Matcher([word("广告"), word("加微信")])
+    patterns += [compiled.pattern for compiled in matcher._exact.values()]
+    for pattern in patterns:
+        repeats = _unbounded_repeats(sre_parser.parse(pattern))
+        assert repeats, pattern
+        assert {kind for kind, _ in repeats} == {"POSSESSIVE_REPEAT"}, pattern
+        assert not any(nested for _, nested in repeats), pattern
+
+
 def test_bad_rules_are_skipped_and_reported_once_the_others_work(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -525,6 +574,16 @@ def test_find_links(text: str, links: list[str]) -> None:
 def test_find_links_on_hostile_text(text: str, links: list[str]) -> None:
     assert is_re2(URL_RE)
     assert find_links(text) == links
+
+
+def test_links_are_the_same_through_re2s_public_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    # find_links calls RE2's matcher directly when it can (it is faster); the public search
+    # must give the same links, should a version of google-re2 lack the direct way.
+    texts = ["x.com y.com,z.io/p", "see https://a.b/c and t . me/x", "a.com:80 b.org:", "main.py"]
+    direct = [find_links(text) for text in texts]
+    monkeypatch.setattr(filtering, "_search_url", filtering._search_url_public)
+    assert [find_links(text) for text in texts] == direct
+    assert direct[0] == ["x.com", "y.com", "z.io/p"]
 
 
 @pytest.mark.parametrize(
