@@ -824,6 +824,7 @@ class Matcher:
         self._unspaced_singles: dict[str, list[int]] = {}
         self._regex_always: list[int] = []  # regexes without a required literal
         self._regex_gates: list[tuple[str, int]] = []  # (required literal, rule index)
+        self._encoded: tuple[str, bytes] = ("", b"")  # the last message, in UTF-8 for RE2
         spaced_words: list[list[_Run]] = []
         for index, rule in enumerate(self.rules):
             try:
@@ -966,6 +967,8 @@ class Matcher:
             return (start, start + len(word)) if start >= 0 else None
         if kind == _SKIPPED:
             return None
+        if kind == _REGEX:
+            return self._regex_span(self._exact[index], norm)
         pattern = self._exact.get(index)
         if pattern is None:  # spaced-script words compile on first use: most never match
             rule = self.rules[index]
@@ -988,6 +991,18 @@ class Matcher:
             ):
                 return start, end
         return None
+
+    def _regex_span(self, pattern: _Re2Pattern, norm: str) -> tuple[int, int] | None:
+        """An operator regex's first match. RE2 reads UTF-8: the message is encoded once for
+        all its regexes, and only a match's offsets are turned back into characters."""
+        if self._encoded[0] is not norm:
+            self._encoded = (norm, norm.encode("utf-8"))
+        data = self._encoded[1]
+        span = _re2_search(pattern, data)
+        if span is None or len(data) == len(norm):  # ASCII: bytes are characters
+            return span
+        start = len(data[: span[0]].decode("utf-8"))
+        return start, start + len(data[span[0] : span[1]].decode("utf-8"))
 
     def _bounded(self, index: int, norm: str, start: int, end: int) -> bool:
         """Whether a spaced-script word's match stands alone: no letter on either side (nor a
@@ -1168,7 +1183,7 @@ def find_links(text: str) -> list[str]:
     view = _ascii_view(text)
     links = []
     pos = 0
-    while (span := _search_url(view, pos)) is not None:
+    while (span := _re2_search(URL_RE, view, pos)) is not None:
         start, end = _link_span(view, *span)
         link = _clean_link(text[start:end])
         if link:
@@ -1179,24 +1194,28 @@ def find_links(text: str) -> list[str]:
     return links
 
 
-def _search_url_public(view: bytes, pos: int) -> tuple[int, int] | None:
-    match = URL_RE.search(view, pos)
+def _re2_search_public(pattern: _Re2Pattern, data: bytes, pos: int = 0) -> tuple[int, int] | None:
+    match = pattern.search(data, pos)
     return None if match is None else match.span()
 
 
 _UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
-_URL_MATCH = getattr(getattr(URL_RE, "_regexp", None), "Match", None)
 
 
-def _search_url_direct(view: bytes, pos: int) -> tuple[int, int] | None:
-    span: tuple[int, int] = _URL_MATCH(_UNANCHORED, view, pos, len(view))[0]  # type: ignore[misc]
+def _re2_search_direct(pattern: _Re2Pattern, data: bytes, pos: int = 0) -> tuple[int, int] | None:
+    span: tuple[int, int] = pattern._regexp.Match(_UNANCHORED, data, pos, len(data))[0]
     return None if span[0] < 0 else span
 
 
-#: URL_RE's search, straight to RE2's matcher when this google-re2 has the one its ``search``
-#: calls: ``search`` costs ~10 µs more per call (a generator per match), which dominates for
-#: a message holding hundreds of links. A test checks both give the same links.
-_search_url = _search_url_direct if _URL_MATCH and _UNANCHORED else _search_url_public
+#: A compiled RE2 pattern's first match in bytes from ``pos``, as a (start, end) span. Straight
+#: to RE2's matcher when this google-re2 has the one its ``search`` calls: ``search`` costs
+#: ~10 µs more per call (a generator per match), which dominates for a message holding
+#: hundreds of links or an operator regex run on every message. A test checks both agree.
+_re2_search = (
+    _re2_search_direct
+    if _UNANCHORED is not None and hasattr(getattr(URL_RE, "_regexp", None), "Match")
+    else _re2_search_public
+)
 
 
 def _split_link(link: str) -> tuple[str, str, str]:

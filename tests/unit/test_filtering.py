@@ -576,14 +576,24 @@ def test_find_links_on_hostile_text(text: str, links: list[str]) -> None:
     assert find_links(text) == links
 
 
-def test_links_are_the_same_through_re2s_public_search(monkeypatch: pytest.MonkeyPatch) -> None:
-    # find_links calls RE2's matcher directly when it can (it is faster); the public search
-    # must give the same links, should a version of google-re2 lack the direct way.
+def test_the_same_through_re2s_public_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Links and regexes go to RE2's matcher directly when they can (it is faster); the public
+    # search must give the same, should a version of google-re2 lack the direct way.
     texts = ["x.com y.com,z.io/p", "see https://a.b/c and t . me/x", "a.com:80 b.org:", "main.py"]
-    direct = [find_links(text) for text in texts]
-    monkeypatch.setattr(filtering, "_search_url", filtering._search_url_public)
-    assert [find_links(text) for text in texts] == direct
-    assert direct[0] == ["x.com", "y.com", "z.io/p"]
+    matcher = Matcher([regex(r"加\s*v"), regex(r"\d{3}"), regex("免费")])
+    messages = ["快来加 V信", "电话 １２３", "ＦＲＥＥ 免费"]
+
+    def results() -> object:
+        hits = [[hit.matched for hit in matcher.all(text)] for text in messages]
+        return [find_links(text) for text in texts], hits
+
+    direct = results()
+    monkeypatch.setattr(filtering, "_re2_search", filtering._re2_search_public)
+    assert results() == direct
+    assert direct == (
+        [["x.com", "y.com", "z.io/p"], ["https://a.b/c", "t.me/x"], ["a.com:80", "b.org"], []],
+        [["加 V"], ["１２３"], ["免费"]],
+    )
 
 
 @pytest.mark.parametrize(
