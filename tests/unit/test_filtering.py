@@ -569,6 +569,10 @@ def test_find_links(text: str, links: list[str]) -> None:
         # links side by side: each one's last character is the next one's boundary
         ("x.com y.com,z.io/p", ["x.com", "y.com", "z.io/p"]),
         ("a.com:8080/x b.org:9 c.net:", ["a.com:8080/x", "b.org:9", "c.net"]),
+        # trailing punctuation is trimmed in one pass, brackets kept when they close
+        ("a.com/" + ")" * 4090, ["a.com/"]),
+        ("a.com/(" + ")" * 4090 + ".", ["a.com/()"]),
+        ("(see a.com/x_(y)).", ["a.com/x_(y)"]),
     ],
 )
 def test_find_links_on_hostile_text(text: str, links: list[str]) -> None:
