@@ -229,6 +229,29 @@ def _build_table() -> dict[int, str | None]:
 _TABLE = _build_table()
 
 
+def _class_of(codes: Iterable[int]) -> re.Pattern[str]:
+    """A one-character class matching exactly ``codes``, as ranges (it compiles fast)."""
+    ranges: list[list[int]] = []
+    for code in sorted(codes):
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    parts = (
+        re.escape(chr(lo)) + (f"-{re.escape(chr(hi))}" if hi > lo else "") for lo, hi in ranges
+    )
+    return re.compile(f"[{''.join(parts)}]")
+
+
+#: Whether the table has anything to do: most non-ASCII text (CJK, emoji) holds nothing it
+#: changes, and translating costs far more per character than this search.
+_TABLE_RE = _class_of(_TABLE)
+#: Compatibility forms that are whole phrases (ﷺ is 18 letters, ﷻ 8), kept as one private-use
+#: character each, so a message cannot grow eighteenfold before it is scanned (the longest
+#: other decomposition is 6 characters).
+_PHRASES = {ord("\ufdfa"): "\ue000", ord("\ufdfb"): "\ue001"}
+
+
 def normalize(text: str) -> str:
     """Fold text so look-alike spellings compare equal (the form every rule is matched on).
 
@@ -241,7 +264,12 @@ def normalize(text: str) -> str:
     """
     if text.isascii():
         return text.lower()
-    folded = unicodedata.normalize("NFKD", text).translate(_TABLE).casefold()
+    if "\ufdfa" in text or "\ufdfb" in text:
+        text = text.translate(_PHRASES)
+    folded = unicodedata.normalize("NFKD", text)
+    if _TABLE_RE.search(folded) is not None:
+        folded = folded.translate(_TABLE)
+    folded = folded.casefold()
     return folded if folded.isascii() else unicodedata.normalize("NFC", folded)
 
 
@@ -1141,6 +1169,7 @@ _LINK_TABLE: dict[int, str | None] = {
     cp: None for lo, hi in _INVISIBLE_RANGES for cp in range(lo, hi + 1)
 }
 _LINK_TABLE[ord("。")] = "."  # "t。me" (full-width "．" and "｡" become these under NFKC)
+_LINK_TABLE_RE = _class_of(_LINK_TABLE)
 _BRACKET_DOT_RE = _re2_compile(r"(?i)[ \t]*[\[({][ \t]*(?:\.|dot)[ \t]*[\])}][ \t]*")
 _TRAILING = ".,;:!?'\")]}>*~"
 _SPACES_RE = re.compile(r"[ \t]+")
@@ -1149,7 +1178,11 @@ _SPACES_RE = re.compile(r"[ \t]+")
 def _link_text(text: str) -> str:
     """Undo link obfuscation: full-width forms, invisible characters, "。", "[.]", "(dot)"."""
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text).translate(_LINK_TABLE)
+        if "\ufdfa" in text or "\ufdfb" in text:
+            text = text.translate(_PHRASES)
+        text = unicodedata.normalize("NFKC", text)
+        if _LINK_TABLE_RE.search(text) is not None:
+            text = text.translate(_LINK_TABLE)
     if "." not in text and "dot" not in text.lower():
         return text
     return _BRACKET_DOT_RE.sub(".", _re2_safe(text))

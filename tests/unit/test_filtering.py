@@ -473,6 +473,15 @@ def test_an_empty_matcher_matches_nothing() -> None:
     assert Matcher([]).all("") == []
 
 
+def test_phrase_ligatures_do_not_multiply_a_message() -> None:
+    # NFKD writes "ﷺ" as 18 letters: 4,096 of them would be 73,728 characters to scan.
+    assert len(normalize("\ufdfa" * 4096)) == 4096
+    assert normalize("\ufdfb") != normalize("\ufdfa")
+    matcher = Matcher([word("\ufdfa", "ligature"), word("spam", "spam")])
+    assert [hit.rule.id for hit in matcher.all("\ufdfa spam")] == ["ligature", "spam"]
+    assert normalize("ＳＰÅＭ\u200b") == "spam"  # the other folds are unchanged
+
+
 def test_lone_surrogates_do_not_break_scanning() -> None:
     matcher = Matcher([word("spam"), regex(r"buy\s+now")])
     assert matcher.first("\ud800 buy now") is not None
