@@ -718,7 +718,8 @@ RegexProblemReason = Literal[
 @dataclass(frozen=True)
 class RegexProblem:
     """Why an operator's regex is refused: ``reason`` names the persona text
-    (``rules.regex_problem.<reason>``), ``detail`` fills its ``{detail}``."""
+    (``rules.regex_problem.<reason>``); ``detail`` is the length for "too_long", the position
+    of the error for "syntax", and for logs what the engine said otherwise."""
 
     reason: RegexProblemReason
     detail: str = ""
@@ -740,8 +741,10 @@ def _compile_operator_regex(source: str) -> _Re2Pattern | RegexProblem:
         if isinstance(detail, bytes):
             detail = detail.decode("utf-8", "replace")
         return RegexProblem("too_complex", str(detail))
-    except (re.error, OverflowError, RecursionError, ValueError, TypeError) as exc:
-        return RegexProblem("syntax", getattr(exc, "msg", None) or str(exc))
+    except re.error as exc:  # detail: where (1-based), which reads the same in any language
+        return RegexProblem("syntax", str((exc.pos or 0) + 1))
+    except (OverflowError, RecursionError, ValueError, TypeError) as exc:
+        return RegexProblem("too_complex", str(exc))
     if compiled.search("") is not None:
         return RegexProblem("matches_empty")
     return compiled

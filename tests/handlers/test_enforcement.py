@@ -153,6 +153,8 @@ async def test_filter_refusals_name_what_is_expected(sqlite_db, clock) -> None: 
         assert f"{action}（{name}）" in unknown
     [backref] = await h.say("/filter add /(a)\\1/")
     assert "不支持反向引用" in backref
+    [syntax] = await h.say("/filter add /ab[c/")
+    assert "错误在第 3 个字符" in syntax
     [long] = await h.say("/filter add " + "a" * 101)
     assert "最多 100 个字符" in long
     [listing] = await h.say("/filters")
