@@ -10,7 +10,6 @@ records them only).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -42,7 +41,6 @@ from handlers.moderation import act, punish, to_log, warn
 
 __all__ = ["feature"]
 
-log = logging.getLogger(__name__)
 
 feature = Feature("enforcement")
 
