@@ -88,9 +88,12 @@ from typing import Any, Literal
 import re2
 
 __all__ = [
+    "MAX_REGEX_LENGTH",
+    "MAX_WORD_LENGTH",
     "URL_RE",
     "Hit",
     "Matcher",
+    "RegexProblem",
     "Rule",
     "domain_of",
     "find_links",
@@ -98,6 +101,7 @@ __all__ = [
     "is_invite_link",
     "normalize",
     "validate_regex",
+    "word_problem",
 ]
 
 log = logging.getLogger(__name__)
