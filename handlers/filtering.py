@@ -265,6 +265,7 @@ def normalize(text: str) -> str:
     form of the text with those extra folds. Digits are never turned into letters here, so
     numbers, prices and operator regexes like ``\\d{11}`` keep their meaning; leetspeak is
     handled inside banned-word patterns only. ASCII text, the common case, is just lower-cased.
+    The two phrase ligatures (ﷺ, ﷻ) stay one character each (see _PHRASES).
     """
     if text.isascii():
         return text.lower()
