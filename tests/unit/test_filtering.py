@@ -589,6 +589,20 @@ def test_find_links_on_hostile_text(text: str, links: list[str]) -> None:
     assert find_links(text) == links
 
 
+def test_links_are_those_the_backtracking_pattern_found() -> None:
+    # The lookaround-free RE2 pattern must find exactly what the old pattern (Python's re,
+    # with lookarounds; kept in the benchmark as its anchor) found, on short random texts
+    # made of the pieces links and their boundaries are made of.
+    from bench.adversarial import anchor_find_links
+
+    pieces = [*"ab.-_@ :/?#%=&,;)('\"x1\t", " . ", "com", "me", "t.me", "https://", ":80"]
+    pieces += ["。", "中", "\u200b", "(dot)", "[.]", ".org", "é", "\x1c", "io/x"]
+    rng = random.Random(20261127)
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert find_links(text) == anchor_find_links(text), text
+
+
 def test_the_same_through_re2s_public_search(monkeypatch: pytest.MonkeyPatch) -> None:
     # Links and regexes go to RE2's matcher directly when they can (it is faster); the public
     # search must give the same, should a version of google-re2 lack the direct way.
