@@ -10,7 +10,6 @@ records them only).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
 from handlers.filtering import (
+    MAX_REGEX_LENGTH,
+    MAX_WORD_LENGTH,
     Hit,
     Matcher,
     Rule,
@@ -34,12 +35,12 @@ from handlers.filtering import (
     is_allowed,
     is_invite_link,
     validate_regex,
+    word_problem,
 )
 from handlers.moderation import act, punish, to_log, warn
 
 __all__ = ["feature"]
 
-log = logging.getLogger(__name__)
 
 feature = Feature("enforcement")
 
@@ -77,7 +78,7 @@ class _Matchers:
             rules += [
                 Rule(f"r:{r}", "regex", r, settings.action) for r in settings.regexes if r.strip()
             ]
-            self._config = _compile(rules, "the config")
+            self._config = Matcher(rules)  # a rule that cannot run is skipped and reported
         return self._config
 
     async def own(self, ctx: Context) -> Matcher:
@@ -88,21 +89,13 @@ class _Matchers:
         async with ctx.store.transaction() as session:
             own = await ctx.store.filters.list(session, ctx.community.id)
         rules = [Rule(f"f:{f.id}", f.kind, f.pattern, f.action) for f in own]  # type: ignore[arg-type]
-        matcher = _compile(rules, f"community {ctx.community.id}")
+        matcher = Matcher(rules)
         self._own[ctx.community.id] = (now + MATCHER_TTL, matcher)
         return matcher
 
     async def first(self, ctx: Context, text: str) -> Hit | None:
         """A community's own filters first (their actions are the specific ones)."""
         return (await self.own(ctx)).first(text) or self.config(ctx).first(text)
-
-
-def _compile(rules: list[Rule], where: str) -> Matcher:
-    try:
-        return Matcher(rules)
-    except ValueError:
-        log.exception("a filter in %s does not compile; using the others", where)
-        return Matcher([r for r in rules if r.kind == "word" or validate_regex(r.pattern) is None])
 
 
 class _State:
@@ -243,25 +236,48 @@ async def _consequences(ctx: Context, event: MessageEvent, violation: Violation)
     args=[
         Arg("op", "choice", choices=("add", "remove")),
         Arg("pattern", "word"),
-        Arg("action", "choice", required=False, choices=ACTIONS),
+        Arg("action", "word", required=False),
     ],
 )
 async def filter_command(ctx: Context) -> Any:
-    """``/filter add WORD [action]``, ``/filter add /regex/ [action]``, ``/filter remove ...``."""
+    """``/filter add WORD [action]``, ``/filter add /regex/ [action]``, ``/filter remove ...``.
+
+    A rule that could never run is refused here with what is expected instead: a word with
+    nothing visible left after normalization, a regex the linear-time engine cannot run, an
+    unknown action. (Rules stored before these checks are skipped by the matcher.)
+    """
     raw = str(ctx.args["pattern"])
     kind, pattern = (
         ("regex", raw[1:-1])
         if len(raw) > 2 and raw.startswith("/") and raw.endswith("/")
         else ("word", raw)
     )
-    if kind == "regex" and (problem := validate_regex(pattern)):
-        return ctx.reply("rules.bad_regex", private=True, problem=problem)
+    adding = ctx.args["op"] == "add"
+    if adding and kind == "regex" and (problem := validate_regex(pattern)):
+        explained = ctx.say(
+            f"rules.regex_problem.{problem.reason}", detail=problem.detail, limit=MAX_REGEX_LENGTH
+        )
+        return ctx.reply("rules.bad_regex", private=True, problem=explained.plain())
+    if adding and kind == "word" and (word_issue := word_problem(pattern)):
+        return ctx.reply(f"rules.filter_word_{word_issue}", private=True, limit=MAX_WORD_LENGTH)
+    action = ctx.settings.rules.action
+    if adding and ctx.args["action"] is not None:
+        action = _action_named(ctx, str(ctx.args["action"]))
+        if action is None:
+            return ctx.reply(
+                "rules.filter_bad_action",
+                private=True,
+                action=str(ctx.args["action"]),
+                choices=_action_choices(ctx),
+            )
     async with ctx.store.transaction() as session:
-        if ctx.args["op"] == "add":
-            action = ctx.args["action"] or ctx.settings.rules.action
+        if adding:
             await ctx.store.filters.add(session, ctx.community.id, kind, pattern, action, ctx.now)
             await ctx.audit(session, "filter.add", kind=kind, pattern=pattern, costs=action)
-            intent, values = "rules.filter_added", {"pattern": raw, "action": action}
+            intent, values = (
+                "rules.filter_added",
+                {"pattern": raw, "action": _action_label(ctx, action)},
+            )
         else:
             removed = await ctx.store.filters.remove(session, ctx.community.id, pattern)
             if removed:
@@ -272,6 +288,29 @@ async def filter_command(ctx: Context) -> Any:
             )
     state(ctx).matchers.forget(ctx.community.id)
     return ctx.reply(intent, **values)
+
+
+def _action_label(ctx: Context, action: str) -> str:
+    """An action as the community's language names it ("删除并封禁" for ban)."""
+    return ctx.say(f"rules.action.{action}").plain() if action in ACTIONS else action
+
+
+def _action_named(ctx: Context, token: str) -> str | None:
+    """The action a moderator typed: its English name or its name in the community's language."""
+    folded = token.casefold()
+    for action in ACTIONS:
+        names = {action, ctx.say(f"rules.action_word.{action}").plain(), _action_label(ctx, action)}
+        if folded in {name.casefold() for name in names}:
+            return action
+    return None
+
+
+def _action_choices(ctx: Context) -> str:
+    separator = ctx.say("roles.separator").plain()
+    return separator.join(
+        ctx.say("rules.action_choice", action=action, name=_action_label(ctx, action)).plain()
+        for action in ACTIONS
+    )
 
 
 @feature.command("filters", roles=[Role.MODERATOR])
@@ -286,7 +325,7 @@ async def filters(ctx: Context) -> Any:
         ctx.say(
             "rules.filters_line",
             pattern=f"/{f.pattern}/" if f.kind == "regex" else f.pattern,
-            action=f.action,
+            action=_action_label(ctx, f.action),
         )
         for f in own
     ]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
+import pytest
+
 from bot.actions import Ban, Delete, Restrict, Send
-from tests.support import Harness, make_settings
+from tests.support import PLATFORM, Harness, make_settings
+from tests.unit.test_filtering import INVISIBLE_WORDS
 
 
 def harness_with(sqlite_db, clock, **rules: object) -> Harness:  # type: ignore[no-untyped-def]
@@ -105,11 +109,12 @@ async def test_filters_added_in_chat(sqlite_db, clock) -> None:  # type: ignore[
     assert "版主" in refused
     [added] = await h.say("/filter add 广告 ban")
     assert "广告" in added
-    [bad] = await h.say("/filter add /(a+)+b/")
-    assert "(a+)+b" not in bad or "不能用" in bad
+    [bad] = await h.say("/filter add /(?<=加)v/")
+    assert "不能用" in bad and "不支持前瞻和后顾" in bad
     await h.say("/filter add /free\\s+money/ delete")
     [listing] = await h.say("/filters")
-    assert "广告 → ban" in listing and "/free\\s+money/ → delete" in listing
+    # actions by their Chinese names, not "ban" / "delete"
+    assert "广告 → 删除并封禁" in listing and "/free\\s+money/ → 删除消息" in listing
     actions = await h.send(h.message("广 告 位招租", user="Bob"))
     assert "Ban" in kinds(actions)
     actions = await h.send(h.message("FREE   money!!", user="Carol"))
@@ -129,3 +134,74 @@ async def test_members_from_before_the_bot_are_not_newcomers(sqlite_db, clock) -
     h = harness_with(sqlite_db, clock, newcomer_hours=24)
     # Veteran was never seen joining: first seen now, but not new to the group
     assert await h.send(h.message("my site example.com", user="Veteran")) == []
+
+
+@pytest.mark.parametrize("invisible", INVISIBLE_WORDS)
+async def test_a_word_with_nothing_visible_is_refused(sqlite_db, clock, invisible: str) -> None:  # type: ignore[no-untyped-def]
+    h = harness_with(sqlite_db, clock)
+    [refused] = await h.say(f"/filter add {invisible}")
+    assert "什么都不剩" in refused and "/filter add 广告" in refused
+    [listing] = await h.say("/filters")
+    assert "还没有自定义过滤" in listing
+
+
+async def test_filter_refusals_name_what_is_expected(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    h = harness_with(sqlite_db, clock)
+    [unknown] = await h.say("/filter add spam frobnicate")
+    assert "frobnicate" in unknown
+    for action, name in [("delete", "删除消息"), ("warn", "删除并警告"), ("ban", "删除并封禁")]:
+        assert f"{action}（{name}）" in unknown
+    [backref] = await h.say("/filter add /(a)\\1/")
+    assert "不支持反向引用" in backref
+    [syntax] = await h.say("/filter add /ab[c/")
+    assert "错误在第 3 个字符" in syntax
+    [long] = await h.say("/filter add " + "a" * 101)
+    assert "最多 100 个字符" in long
+    [listing] = await h.say("/filters")
+    assert "还没有自定义过滤" in listing
+    [added] = await h.say("/filter add spam 禁言")  # the action's Chinese name works too
+    assert "处理方式：删除并禁言" in added
+
+
+async def test_a_broken_stored_rule_disables_nothing_else(sqlite_db, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+    # Rules stored before /filter add refused them: a word that normalizes to nothing and a
+    # regex with lookbehind. Every other rule, links, locks and flood control keep working.
+    from storage import Store
+
+    store = Store(sqlite_db)
+    h = Harness(
+        store=store,
+        settings=make_settings(
+            rules={"words": ["spam"], "ads": "delete", "flood_messages": 3, "flood_seconds": 10}
+        ),
+        clock=clock,
+    )
+    h.adapter.admins.add(("g1", "id-alice"))
+    await h.send(h.join("Bob"))
+    async with store.transaction() as session:
+        community = await store.communities.ensure(
+            session,
+            platform=PLATFORM,
+            chat_id="g1",
+            chat_type="group",
+            title=None,
+            now=clock.now(),
+        )
+        for kind, pattern in [("word", "\u200b"), ("regex", "(?<=a)b"), ("word", "\u0301")]:
+            await store.filters.add(session, community.id, kind, pattern, "ban", clock.now())
+    await h.say("/filter add 广告 warn")
+    with caplog.at_level(logging.WARNING):
+        assert isinstance((await h.send(h.message("buy spam", user="Bob")))[0], Delete)
+        assert isinstance((await h.send(h.message("广-告 here", user="Bob")))[0], Delete)
+        assert isinstance((await h.send(h.message("t.me/+AbCdEf123", user="Bob")))[0], Delete)
+        await h.say("/lock forwards")
+        forwarded = h.message("look", user="Bob").model_copy(update={"is_forward": True})
+        assert isinstance((await h.send(forwarded))[0], Delete)
+        await h.say("/filter add 加微信")  # the community's matcher is rebuilt
+        clock.advance(timedelta(seconds=30))
+        burst = [await h.send(h.message(f"msg {n}", user="Bob")) for n in range(4)]
+        assert burst[:3] == [[], [], []] and burst[3]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert errors == [] and all(r.exc_info is None for r in caplog.records)
+    assert len([w for w in warnings if "skipped" in w]) == 3  # once each, though rebuilt
