@@ -26,7 +26,7 @@ import pytest
 from bot.actions import Action
 from bot.clock import FakeClock
 from bot.features import CommandSpec, Registry
-from bot.richtext import RichText
+from bot.richtext import Mention, RichText
 from storage import Database, Store, migrate
 from tests.conftest import START
 from tests.contract.drivers import Driver, Person, visible_html
@@ -147,10 +147,34 @@ def _usages() -> dict[str, str]:
     return {name: str(entry.get("usage", "")) for name, entry in commands.items()}
 
 
+#: Commands whose arguments are one free text their handler reads: a valid beginning, so a
+#: hostile end lands in the field that is stored (a greeting, a place, an option, a text).
+VALID_HEADS = {
+    "redpacket": "/redpacket 10 2",
+    "event": '/event create "t" 2026-12-01 20:00 --where',
+    "poll": "/poll q | a |",
+    "schedule": '/schedule "2026-12-01 09:00"',
+    "collect": "/collect topic --reward 1",
+}
+_SAMPLE = {"member": "@Bob", "int": "1", "duration": "1h", "word": "x"}
+
+
+def _valid_head(spec: CommandSpec) -> str | None:
+    """``/give @Bob 1``: every declared argument before the last given a valid value, so the
+    hostile text becomes the last one (a reason, a value)."""
+    if len(spec.args) < 2:
+        return None
+    parts = [f"/{spec.name}"]
+    for arg in spec.args[:-1]:
+        parts.append(arg.choices[0] if arg.kind == "choice" else _SAMPLE.get(arg.kind, "x"))
+    return " ".join(parts)
+
+
 def forms(spec: CommandSpec, usage: str) -> list[str]:
-    """The prefixes a hostile argument is put after: the bare command and its subcommands
-    (the choices of its first argument when they are few, the first one and the choices
-    after it otherwise, and the literal words its usage shows after ``/name``)."""
+    """The prefixes a hostile argument is put after: the bare command, its subcommands (the
+    choices of its first argument when they are few, else the first one, and the literal
+    words its usage shows after ``/name``), and a valid beginning that makes the argument
+    the text that is stored."""
     bare = f"/{spec.name}"
     words: list[str] = re.findall(rf"/{spec.name} ([a-z_]+)\b", usage)
     if spec.args and spec.args[0].kind == "choice":
@@ -158,7 +182,9 @@ def forms(spec: CommandSpec, usage: str) -> list[str]:
         words += first if len(first) <= 3 else first[:1]
         if len(spec.args) > 1 and spec.args[1].kind == "choice":
             words += [f"{first[0]} {second}" for second in spec.args[1].choices]
-    return [bare, *(f"{bare} {word}" for word in dict.fromkeys(words))]
+    found = [bare, *(f"{bare} {word}" for word in words)]
+    found += [head for head in (VALID_HEADS.get(spec.name), _valid_head(spec)) if head]
+    return list(dict.fromkeys(found))
 
 
 # -- watching the log ------------------------------------------------------------------------
@@ -241,6 +267,8 @@ async def _harness(database: Database) -> Harness:
     harness = Harness(store=Store(database), settings=make_settings(), clock=FakeClock(START))
     for name in ("Alice", "Bob"):
         await harness.send(harness.join(name))
+    # Points, so red packets and transfers reach the text they store.
+    await harness.send(harness.message("/give @Alice 100000", admin=True))
     return harness
 
 
@@ -303,6 +331,11 @@ async def test_forged_buttons_get_an_answer(
     assert await _books_balance(h.store) == []
 
 
+def test_the_valid_heads_name_registered_commands() -> None:
+    registry = Registry(__import__("handlers").all_features())
+    assert set(VALID_HEADS) <= set(registry.commands)
+
+
 def test_every_button_prefix_is_in_the_corpus() -> None:
     """A new button prefix must join the forged-button test (and say what it forges)."""
     registry = Registry(__import__("handlers").all_features())
@@ -336,10 +369,12 @@ async def test_a_member_with_any_name_is_recorded_answered_and_moderated(
         for rich in _texts(actions):
             rich.plain().encode("utf-8")  # every reply can be sent
             assert "\x00" not in rich.plain()
-    troubles.check("hello", None)
     await h.send(h.message("hello", user=member))
+    troubles.check("hello")
     warned = await h.send(h.message("/warn @eve spam", admin=True))
     troubles.check("/warn @eve", _answered(warned))
+    named = [seg for rich in _texts(warned) for seg in rich if isinstance(seg, Mention)]
+    assert member.id in {seg.user_id for seg in named}, "the member was not warned"
     troubles.assert_none()
     async with h.store.transaction() as session:
         community = await h.store.communities.find(session, "fake", "g1")
