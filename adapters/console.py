@@ -42,6 +42,7 @@ from bot.events import (
     MemberLeft,
     MessageEvent,
     User,
+    clean_text,
     parse_command,
 )
 from bot.richtext import Bold, Code, Italic, Link, Mention, RichText
@@ -139,7 +140,7 @@ class ConsoleAdapter:
     async def run_lines(self, lines: Iterable[str], *, echo: bool = True) -> None:
         """Replay lines as if typed, printing the transcript; stops at ``/quit``."""
         for raw in lines:
-            line = raw.rstrip("\n")
+            line = clean_text(raw.rstrip("\n"))
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             if echo:
@@ -160,6 +161,9 @@ class ConsoleAdapter:
     async def feed(self, line: str) -> bool:
         """Handle one typed line; ``False`` means quit."""
         assert self.dispatcher is not None, "start() the adapter first"
+        # Typed text is client input like any platform's: cleaned before it names a member
+        # (``/as``, ``/join``) or becomes an event.
+        line = clean_text(line)
         word, _, rest = line.strip().partition(" ")
         rest = rest.strip()
         match word.lower():

@@ -34,6 +34,7 @@ __all__ = [
     "PollAnswer",
     "ReplyTo",
     "User",
+    "clean_text",
     "parse_command",
     "split_args",
 ]
@@ -45,8 +46,55 @@ class ChatType(StrEnum):
     CHANNEL = "channel"
 
 
+#: Anything ``clean_text`` changes: C0 and C1 controls (line breaks included, so ``\r`` is
+#: seen) and surrogate code points. Text without them is returned untouched, cheaply.
+_UNCLEAN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+#: Line breaks from other systems and old clients become ``\n``: CR LF, CR, VT, FF, NEL.
+_LINE_BREAK = re.compile(r"\r\n?|[\x0b\x0c\x85]")
+#: Controls that are removed: every C0 and C1 control but ``\n`` and ``\t``.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Text as it may be stored and shown: the one cleaning every inbound string gets.
+
+    A member's name, a message, button data: all of it is client input. PostgreSQL refuses
+    U+0000 in text, control characters are invisible and confuse parsers and terminals, and a
+    lone surrogate (which a client's JSON can carry) cannot be encoded as UTF-8 at all. So:
+    line breaks become ``\n``; NUL and every other C0/C1 control except ``\n`` and ``\t`` are
+    removed; a surrogate pair left as two code points is joined, and a lone surrogate becomes
+    U+FFFD. Idempotent, and a no-op on ordinary text.
+    """
+    if _UNCLEAN.search(text) is None:
+        return text
+    text = _CONTROL.sub("", _LINE_BREAK.sub("\n", text))
+    if _SURROGATE.search(text) is not None:
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+def _cleaned(value: object) -> object:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, tuple) and any(isinstance(item, str) for item in value):
+        return tuple(clean_text(item) if isinstance(item, str) else item for item in value)
+    return value
+
+
 class _Model(BaseModel):
+    """Every event model: frozen, strict about fields, and clean in every text field.
+
+    Events are built only by adapters from client input, so cleaning here (not in each
+    adapter) means no string can reach a handler, the database or a reply uncleaned.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _clean(cls, value: object) -> object:
+        return _cleaned(value)
 
 
 class Chat(_Model):
@@ -197,7 +245,7 @@ _QUOTES = str.maketrans({"“": '"', "”": '"', "「": '"', "」": '"', "‘": 
 
 def split_args(text: str) -> tuple[str, ...]:
     """Split arguments like a shell would (quotes group words); fall back to whitespace."""
-    text = text.strip()
+    text = clean_text(text).strip()
     if not text:
         return ()
     try:
@@ -215,7 +263,7 @@ def parse_command(
     configured prefix on Discord). ``/cmd@otherbot`` in a group with several bots is not ours
     and returns ``None``.
     """
-    stripped = text.strip()
+    stripped = clean_text(text).strip()
     prefix = next(
         (p for p in sorted(prefixes, key=len, reverse=True) if stripped.startswith(p)), None
     )

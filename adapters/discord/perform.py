@@ -43,7 +43,7 @@ from bot.actions import (
     Unrestrict,
 )
 from bot.governor import Transient, Unsure
-from bot.richtext import Bold, Code, Italic, Link, Mention, RichText, split
+from bot.richtext import Bold, Code, Italic, Link, Mention, RichText, Segment, split
 
 __all__ = ["MESSAGE_LIMIT", "DiscordPerformer", "allowed_mentions", "to_markdown"]
 
@@ -75,6 +75,12 @@ def _escape(text: str) -> str:
 
 def _rendered_length(text: str) -> int:
     return len(_escape(text))
+
+
+def _markup_length(segment: Segment) -> int:
+    """What a segment's formatting adds to a message (``**`` twice, a link's URL, a
+    mention's ``<@id>``): Discord's 2,000 characters count it."""
+    return len(to_markdown(RichText(segments=(segment.model_copy(update={"text": ""}),))))
 
 
 def to_markdown(text: RichText) -> str:
@@ -262,9 +268,9 @@ class DiscordPerformer:
                 return await self._answer(action)
         if isinstance(action, Edit):
             channel = self._channel(action)
-            [head, *_rest] = split(action.text, MESSAGE_LIMIT, _rendered_length) or [
-                RichText.of(" ")
-            ]
+            [head, *_rest] = split(
+                action.text, MESSAGE_LIMIT, _rendered_length, _markup_length
+            ) or [RichText.of(" ")]
             await channel.get_partial_message(int(action.message_id)).edit(
                 content=to_markdown(head),
                 allowed_mentions=allowed_mentions(head),
@@ -321,7 +327,7 @@ class DiscordPerformer:
         return ActionResult.declined(DeclineReason.UNSUPPORTED, action.kind)
 
     async def _send(self, action: Reply | Send) -> ActionResult:
-        chunks = split(action.text, MESSAGE_LIMIT, _rendered_length)
+        chunks = split(action.text, MESSAGE_LIMIT, _rendered_length, _markup_length)
         if not chunks or not action.text.plain().strip():
             return ActionResult.declined(DeclineReason.FAILED, "empty message")
         interaction = None

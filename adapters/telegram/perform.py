@@ -77,8 +77,9 @@ _SENDS = (Reply, Send, SendPoll)
 
 
 def utf16_units(text: str) -> int:
-    """Telegram measures text in UTF-16 code units (an emoji counts two)."""
-    return len(text.encode("utf-16-le")) // 2
+    """Telegram measures text in UTF-16 code units (an emoji counts two). A stray surrogate
+    counts one unit instead of failing the whole message."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def split(text: RichText, limit: int = MESSAGE_LIMIT) -> list[RichText]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from typing import ClassVar
 
-from adapters.telegram.perform import MESSAGE_LIMIT, split, to_html
+import pytest
+
+from adapters.telegram.perform import MESSAGE_LIMIT, split, to_html, utf16_units
 from bot.richtext import Bold, Code, Italic, Link, Mention, RichText
 
 NASTY = '<b>&"_*[x]</b>'
@@ -87,3 +89,36 @@ def test_emoji_count_as_two_units() -> None:
 def test_one_huge_word_is_hard_cut() -> None:
     chunks = split(RichText.of("x" * 9000))
     assert [len(c.plain()) for c in chunks] == [4096, 4096, 808]
+
+
+FAMILY = "👨\u200d👩\u200d👧"  # one character on screen, five code points, eight UTF-16 units
+FLAG = "🇨🇳"  # two regional indicators
+ACCENTED = "e\u0301"  # e and a combining acute accent
+
+
+@pytest.mark.parametrize(("unit", "count"), [(FAMILY, 1200), (FLAG, 2100), (ACCENTED, 5000)])
+def test_a_long_run_is_never_cut_inside_a_character(unit: str, count: int) -> None:
+    for offset in range(3):  # every alignment against the limit
+        body = "x" * offset + unit * count
+        chunks = split(RichText.of(body))
+        assert len(chunks) >= 2
+        assert "".join(chunk.plain() for chunk in chunks) == body
+        for chunk in chunks:
+            assert utf16_units(chunk.plain()) <= MESSAGE_LIMIT
+            assert chunk.plain().lstrip("x").replace(unit, "") == ""
+
+
+def test_stray_surrogates_never_reach_telegram() -> None:
+    """Text from anywhere (an old stored row) is cleaned when split: every part is UTF-8."""
+    chunks = split(RichText.of("a\ud800" * 3000, Bold(text="\udfff\x00b")))
+    assert len(chunks) == 2
+    for chunk in chunks:
+        to_html(chunk).encode("utf-8")
+        assert "\x00" not in chunk.plain()
+    assert chunks[-1].plain().endswith("\ufffdb")
+
+
+def test_no_part_is_blank() -> None:
+    """Telegram refuses an empty message: a run of blank lines never becomes a part."""
+    chunks = split(RichText.of("x" * 4000, "\n" * 6000, "y"))
+    assert [c.plain().strip() for c in chunks] == ["x" * 4000, "y"]
