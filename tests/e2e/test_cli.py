@@ -183,7 +183,7 @@ def test_config_check_prints_effective_config_with_secrets_masked(tmp_path: Path
         ({"QUNBOT_OWNERS__IDS": "telegram:1"}, "lists and tables are JSON"),
         ({"QUNBOT_KEYWORDS__NOSUCH": '["x"]'}, "keywords for unknown commands: nosuch"),
         ({"QUNBOT_KEYWORDS__START": '[" "]'}, "blank keyword"),
-        ({"QUNBOT_STORAGE__URL": "sqlite"}, "storage.url: expected"),
+        ({"QUNBOT_STORAGE__URL": "sqlite"}, "QUNBOT_STORAGE__URL (storage.url): expected"),
         ({"QUNBOT_CONSOLE__ENABLED": "false"}, "no adapter is enabled"),
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -315,3 +316,64 @@ async def test_long_replies_are_split(start_bot: StartBot) -> None:
     assert all(len(p.text or "") <= 4096 and (p.text or "").endswith("\n") for p in parts)
     assert parts[0].get("reply_parameters") is not None
     assert all(p.get("reply_parameters") is None for p in parts[1:])
+
+
+# -- start-up failures, through the real `qunbot run` process --------------------------------
+
+
+async def test_no_network_at_start_is_one_line_of_cause_and_one_of_fix(tmp_path: Path) -> None:
+    from tests.e2e.test_cli import assert_one_or_two_lines, closed_port, run_async
+
+    env = {
+        "QUNBOT_TELEGRAM__TOKEN": "123456:NOT-THE-REAL-ONE",
+        "QUNBOT_TELEGRAM__BASE_URL": f"http://127.0.0.1:{closed_port()}/bot",
+        "QUNBOT_TELEGRAM__REQUEST_TIMEOUT": "5",
+    }
+    code, out, err = await run_async("run", cwd=tmp_path, env=env)
+    assert code == 1 and out == ""
+    cause, fix = assert_one_or_two_lines(err, "NOT-THE-REAL-ONE")
+    assert cause.startswith("Cannot reach the Telegram Bot API at http://127.0.0.1:")
+    assert "[telegram] base_url" in fix
+    assert "database" not in err
+
+
+async def test_a_rejected_token_is_named_never_printed(tmp_path: Path) -> None:
+    from tests.e2e.test_cli import assert_one_or_two_lines, run_async
+
+    async with tg.FakeBotAPI(token="123456:RIGHT") as fake:  # answers 401 to any other token
+        env = {"QUNBOT_TELEGRAM__TOKEN": "123456:WRONG", "QUNBOT_TELEGRAM__BASE_URL": fake.base_url}
+        code, out, err = await run_async("run", cwd=tmp_path, env=env)
+        [get_me] = fake.calls_to("getMe", include_failed=True)
+    assert get_me.failed
+    assert code == 1 and out == ""
+    cause, fix = assert_one_or_two_lines(err, "WRONG")
+    assert cause == "Telegram refused the bot token (telegram.token)."
+    assert "@BotFather" in fix and "QUNBOT_TELEGRAM__TOKEN" in fix
+
+
+def test_secrets_are_masked_in_every_log_line() -> None:
+    """A library that logs a request URL (the token is part of it) or an error that quotes
+    the token shows ``123456:***``, in the message and in the traceback."""
+    import logging
+
+    from bot.cli import SecretMask
+
+    mask = SecretMask(["123456:SECRET", "hunter2"])
+    try:
+        raise ValueError("The token `123456:SECRET` was rejected")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord(
+            "httpx",
+            logging.ERROR,
+            __file__,
+            1,
+            "POST %s",
+            ("/bot123456:SECRET/getMe",),
+            sys.exc_info(),
+        )
+    assert mask.filter(record)
+    text = logging.Formatter().format(record)
+    assert "SECRET" not in text and "123456:***" in text
+    assert "Traceback" in text  # the traceback stays, masked
