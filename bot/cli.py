@@ -169,7 +169,7 @@ def _setup_logging(settings: Settings) -> None:
     )
     # Libraries' start-up chatter ("logging in using static token", each HTTP request) says
     # nothing an operator acts on; their warnings and errors still show.
-    for noisy in ("apscheduler", "alembic", "httpx", "discord"):
+    for noisy in ("apscheduler", "alembic", "httpx", "discord", "telegram"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 

@@ -118,17 +118,17 @@ class TelegramAdapter:
                 " (or QUNBOT_TELEGRAM__TOKEN) and start again.",
             )
         reason = mask_secret(str(error), token)
+        if isinstance(error, OSError) and self.settings.mode == "webhook":
+            return StartupError(
+                f"Cannot {step} on {self.settings.listen}:{self.settings.port}: {reason}",
+                "Check [telegram] listen and port (is another program using the port?).",
+            )
         if isinstance(error, NetworkError | OSError):
             server = urlsplit(self.settings.base_url)
             return StartupError(
                 f"Cannot reach the Telegram Bot API at {server.scheme}://{server.netloc}"
                 f" to {step}: {reason}",
                 "Check the network connection (and [telegram] base_url), then start again.",
-            )
-        if isinstance(error, OSError) and self.settings.mode == "webhook":
-            return StartupError(
-                f"Cannot {step} on {self.settings.listen}:{self.settings.port}: {reason}",
-                "Check [telegram] listen and port (is another program using the port?).",
             )
         return StartupError(
             f"Telegram refused to {step}: {reason}",

@@ -377,3 +377,28 @@ def test_secrets_are_masked_in_every_log_line() -> None:
     text = logging.Formatter().format(record)
     assert "SECRET" not in text and "123456:***" in text
     assert "Traceback" in text  # the traceback stays, masked
+
+
+async def test_a_webhook_port_in_use_is_named(tmp_path: Path) -> None:
+    import socket
+
+    from tests.e2e.test_cli import assert_one_or_two_lines, run_async
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        async with tg.FakeBotAPI(token="123456:RIGHT") as fake:
+            env = {
+                "QUNBOT_TELEGRAM__TOKEN": "123456:RIGHT",
+                "QUNBOT_TELEGRAM__BASE_URL": fake.base_url,
+                "QUNBOT_TELEGRAM__MODE": "webhook",
+                "QUNBOT_TELEGRAM__LISTEN": "127.0.0.1",
+                "QUNBOT_TELEGRAM__PORT": str(port),
+                "QUNBOT_TELEGRAM__WEBHOOK_URL": "https://bot.example.invalid/tg",
+            }
+            code, out, err = await run_async("run", cwd=tmp_path, env=env)
+    assert code == 1 and out == ""
+    cause, fix = assert_one_or_two_lines(err, "RIGHT")
+    assert cause.startswith(f"Cannot start webhook on 127.0.0.1:{port}: ")
+    assert "[telegram] listen and port" in fix
