@@ -394,7 +394,10 @@ def ledger_verify(
 
 @redpacket_app.command("verify")
 def redpacket_verify(
-    packet_id: Annotated[int, typer.Argument(help="The packet's id (shown with its seed).")],
+    packet_id: Annotated[
+        int,
+        typer.Argument(help="The packet's id (shown with its seed).", min=1, max=2**63 - 1),
+    ],
     config: ConfigOption = None,
 ) -> None:
     """Recompute a packet's split from its seed and compare it with the shares handed out.

@@ -396,8 +396,13 @@ def test_ledger_verify_of_a_community_that_does_not_exist(tmp_path: Path) -> Non
     missing = run("ledger", "verify", "--community", "999", cwd=tmp_path)
     assert missing.returncode == 1
     assert missing.stdout.strip() == "community 999 does not exist"
-    too_large = run("ledger", "verify", "--community", "99999999999999999999", cwd=tmp_path)
-    assert too_large.returncode == 2 and "Traceback" not in too_large.stderr
+    for args in (
+        ("ledger", "verify", "--community", "99999999999999999999"),
+        ("redpacket", "verify", "99999999999999999999"),
+    ):
+        too_large = run(*args, cwd=tmp_path)
+        assert too_large.returncode == 2 and "Traceback" not in too_large.stderr
+        assert "less than or equal to 9223372036854775807" in too_large.stderr
 
 
 @pytest.mark.parametrize("zone", ["Asia", "America", "Etc", "Asia/" + "x" * 250, "../etc", ""])
