@@ -104,10 +104,13 @@ def _startup_failure(problem: StartupError) -> NoReturn:
 
 
 def _database_failure(url: str, error: Exception) -> NoReturn:
-    """A database that cannot be reached or used: say so plainly, no traceback."""
-    shown = make_url(url).render_as_string(hide_password=True)
-    err.print(f"Cannot use the database at {shown}:", markup=False)
-    err.print(f"  {type(error).__name__}: {error}", markup=False)
+    """A database that cannot be reached or used: the cause and the fix, no traceback, no
+    password (SQLAlchemy's messages run over several lines: the first says it)."""
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    reason = mask_secret(reason, str(parsed.password) if parsed.password else None)
+    err.print(f"Cannot use the database at {shown}: {type(error).__name__}: {reason}", markup=False)
     err.print(
         "Check [storage] url (or QUNBOT_STORAGE__URL) and that the server is running.", markup=False
     )
