@@ -158,10 +158,10 @@ class App:
         await self._stop.wait()
         log.info("stopping")
 
-    async def _until_done_or_stopped(self, work: Coroutine[object, object, None]) -> None:
-        """Run the console until it ends (``/quit``, end of input or script) or a stop is asked
-        for; a stop cancels it wherever it is, a tick included."""
-        task = asyncio.create_task(work, name="console")
+    async def _until_done_or_stopped(self, work: Coroutine[object, object, None]) -> bool:
+        """Run ``work`` (the start, the console) until it ends or a stop is asked for; a stop
+        cancels it wherever it is, a tick or a slow log-in included. ``False``: stopped."""
+        task = asyncio.create_task(work, name="until stopped")
         stop = asyncio.create_task(self._stop.wait(), name="stop requested")
         try:
             await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -172,6 +172,7 @@ class App:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        return not task.cancelled()
 
     def request_stop(self) -> None:
         """Ask a running bot to stop cleanly (tests, embedding applications)."""
@@ -190,10 +191,8 @@ class App:
         started: list[Adapter] = []
         signals = self._catch_signals()
         try:
-            await self.prepare()
-            for adapter in adapters:
-                await self._start(adapter)
-                started.append(adapter)
+            if not await self._until_done_or_stopped(self._start_all(adapters, started)):
+                return  # Ctrl-C while connecting: stop what started, quietly
             self.ticker.start()
             self.running.set()
             if self.console is not None and script is not None:
@@ -217,6 +216,13 @@ class App:
             loop = asyncio.get_running_loop()
             for signal_number in signals:
                 loop.remove_signal_handler(signal_number)
+
+    async def _start_all(self, adapters: list[Adapter], started: list[Adapter]) -> None:
+        """The schema, then each adapter in turn; ``started`` lists those to stop later."""
+        await self.prepare()
+        for adapter in adapters:
+            await self._start(adapter)
+            started.append(adapter)
 
     async def _start(self, adapter: Adapter) -> None:
         """Start one adapter; a network failure it did not name itself becomes a

@@ -70,14 +70,18 @@ class TelegramAdapter:
         application.add_error_handler(self._on_error)
         try:
             await application.initialize()
-        except TelegramError as error:
+        except BaseException as error:  # a refusal, no network, or a stop while logging in
             await application.bot.shutdown()  # the HTTP clients opened before getMe failed
-            raise self._startup_error(error, "log in") from None
+            if isinstance(error, TelegramError):
+                raise self._startup_error(error, "log in") from None
+            raise
         try:
             await self._serve()
-        except (TelegramError, OSError) as error:
+        except BaseException as error:
             await self.stop()
-            raise self._startup_error(error, f"start {self.settings.mode}") from None
+            if isinstance(error, TelegramError | OSError):
+                raise self._startup_error(error, f"start {self.settings.mode}") from None
+            raise
         log.info("telegram: @%s connected (%s)", application.bot.username, self.settings.mode)
 
     async def _serve(self) -> None:

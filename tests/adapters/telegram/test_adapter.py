@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from bot.actions import Kick, Restrict
@@ -402,3 +403,40 @@ async def test_a_webhook_port_in_use_is_named(tmp_path: Path) -> None:
     cause, fix = assert_one_or_two_lines(err, "RIGHT")
     assert cause.startswith(f"Cannot start webhook on 127.0.0.1:{port}: ")
     assert "[telegram] listen and port" in fix
+
+
+async def test_a_stop_while_logging_in_ends_the_start_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ctrl-C while getMe hangs (a server that takes the connection and never answers) stops
+    at once: no waiting for the request timeout, no error, nothing left open."""
+    import logging
+    import socket
+
+    from bot.app import App
+    from bot.config import Settings
+    from tests.adapters.telegram.conftest import TOKEN
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        silent.setblocking(False)
+        settings = Settings(
+            storage={"url": f"sqlite+aiosqlite:///{tmp_path / 'tg.db'}"},  # type: ignore[arg-type]
+            console={"enabled": False},  # type: ignore[arg-type]
+            telegram={  # type: ignore[arg-type]
+                "token": TOKEN,
+                "base_url": f"http://127.0.0.1:{silent.getsockname()[1]}/bot",
+                "request_timeout": 300,
+            },
+        )
+        app = App(settings)
+        caplog.set_level(logging.WARNING)
+        run = asyncio.create_task(app.run())
+        loop = asyncio.get_running_loop()
+        connection, _ = await asyncio.wait_for(loop.sock_accept(silent), timeout=30)
+        with connection:
+            app.request_stop()
+            await asyncio.wait_for(run, timeout=30)  # returns: no StartupError
+    assert not app.running.is_set()
+    assert caplog.records == []
