@@ -440,3 +440,43 @@ async def test_a_stop_while_logging_in_ends_the_start_quietly(
             await asyncio.wait_for(run, timeout=30)  # returns: no StartupError
     assert not app.running.is_set()
     assert caplog.records == []
+
+
+async def test_the_token_is_in_no_log_line_and_sigint_stops_cleanly(tmp_path: Path) -> None:
+    """The real process at DEBUG: the token appears in no log line (library request logs are
+    capped at WARNING, and SecretMask masks what gets through); SIGINT while polling stops
+    it with exit 0 and no traceback."""
+    import signal
+
+    from tests.e2e.test_cli import QUNBOT, environment_for
+
+    async with tg.FakeBotAPI(token="123456:RIGHTSECRET") as fake:
+        env = {
+            "QUNBOT_TELEGRAM__TOKEN": "123456:RIGHTSECRET",
+            "QUNBOT_TELEGRAM__BASE_URL": fake.base_url,
+            "QUNBOT_TELEGRAM__POLL_TIMEOUT": "0.5",
+            "QUNBOT_LOGGING__LEVEL": "DEBUG",
+        }
+        process = await asyncio.create_subprocess_exec(
+            QUNBOT,
+            "run",
+            cwd=tmp_path,
+            env=environment_for(env),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        # Read its output all along: a full pipe would stop the process mid-log.
+        output = asyncio.create_task(process.communicate())
+        try:
+            await fake.wait_for("getUpdates", count=2, timeout=60)  # serving
+            process.send_signal(signal.SIGINT)
+            _out, err = await asyncio.wait_for(output, timeout=60)
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await asyncio.gather(output, return_exceptions=True)
+    log = err.decode()
+    assert process.returncode == 0, log
+    assert "DEBUG" in log and "RIGHTSECRET" not in log
+    assert "Traceback" not in log
