@@ -9,8 +9,10 @@ moves the clock, ``/press N`` presses button N of the last message with buttons,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import sys
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
@@ -148,12 +150,24 @@ class ConsoleAdapter:
             if not await self.feed(line):
                 break
 
+    def greet(self) -> None:
+        """The first line a newcomer sees: what this is, where to start, how to be admin."""
+        self._notice(
+            f"This is {self.group.title}, a local group chat with the bot: type as"
+            f" {self.current.name}, /help for the bot's commands, /admin {self.current.name}"
+            " to become group admin, /quit (or Ctrl-C) to leave."
+        )
+
     async def interactive(self) -> None:
-        """Read lines from the terminal until ``/quit`` or end of input."""
+        """Greet, then read lines from the terminal until ``/quit`` or end of input."""
+        self.greet()
         while True:
             try:
-                line = await asyncio.to_thread(input, f"{self.current.name}> ")
-            except EOFError:
+                line = await _read_line(f"{self.current.name}> ")
+            except UnicodeDecodeError:
+                self._notice("that line is not UTF-8 text; nothing was sent")
+                continue
+            if line is None:
                 return
             if line.strip() and not await self.feed(line):
                 return
@@ -308,6 +322,40 @@ class ConsoleAdapter:
 
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         return chat_id == GROUP_ID and user_id in self.admins
+
+
+async def _read_line(prompt: str) -> str | None:
+    """One line typed at the terminal (``None`` at end of input).
+
+    ``input`` blocks its thread until Enter. A daemon thread of its own (not the loop's
+    executor, which ``asyncio.run`` waits for at exit) lets Ctrl-C end the program at the
+    prompt: cancelling this coroutine leaves the thread to die with the process.
+    """
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str | None] = loop.create_future()
+
+    def deliver(line: str | None, error: BaseException | None) -> None:
+        if answer.done():
+            return
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(line)
+
+    def read() -> None:
+        line: str | None = None
+        error: BaseException | None = None
+        try:
+            line = input(prompt)
+        except EOFError:
+            line = None
+        except BaseException as failure:  # handed to the loop, which re-raises it there
+            error = failure
+        with contextlib.suppress(RuntimeError):  # the loop closed while we waited
+            loop.call_soon_threadsafe(deliver, line, error)
+
+    threading.Thread(target=read, name="console input", daemon=True).start()
+    return await answer
 
 
 def stdin_is_terminal() -> bool:

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ from rich.console import Console
 from adapters.base import Adapter
 from adapters.console import ConsoleAdapter
 from bot.clock import Clock, FakeClock, OffsetClock, RepeatableEntropy, SystemClock
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, StartupError
 from bot.dispatch import Dispatcher
 from bot.features import Feature, Registry, RegistryError
 from bot.governor import Governor, Limits
@@ -145,26 +145,49 @@ class App:
 
         return run
 
-    async def _until_stopped(self) -> None:
-        """Serve until SIGINT or SIGTERM (Ctrl-C, ``systemctl stop``) or ``request_stop()``."""
+    def _catch_signals(self) -> dict[int, object]:
+        """SIGINT and SIGTERM (Ctrl-C, ``systemctl stop``) ask for a clean stop instead of
+        interrupting whatever runs (a tick, a reply half-sent). Returns those installed, with
+        the handler each replaced (given back by :meth:`_release_signals`)."""
         loop = asyncio.get_running_loop()
-        handled: dict[int, object] = {}
+        installed: dict[int, object] = {}
         for signal_number in (signal.SIGINT, signal.SIGTERM) if self.handle_signals else ():
             previous = signal.getsignal(signal_number)
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signal_number, self._stop.set)
-                handled[signal_number] = previous
+                installed[signal_number] = previous
+        return installed
+
+    @staticmethod
+    def _release_signals(installed: dict[int, object]) -> None:
+        """Give the signals back: a second Ctrl-C during shutdown, or in the program that runs
+        the bot after it stopped, must not be swallowed by a stopped bot."""
+        loop = asyncio.get_running_loop()
+        for signal_number, previous in installed.items():
+            loop.remove_signal_handler(signal_number)
+            if previous is not None:  # None: installed outside Python, left as it is
+                signal.signal(signal_number, previous)  # type: ignore[arg-type]
+
+    async def _until_stopped(self) -> None:
+        """Serve until a signal or ``request_stop()``."""
+        await self._stop.wait()
+        log.info("stopping")
+
+    async def _until_done_or_stopped(self, work: Coroutine[object, object, None]) -> bool:
+        """Run ``work`` (the start, the console) until it ends or a stop is asked for; a stop
+        cancels it wherever it is, a tick or a slow log-in included. ``False``: stopped."""
+        task = asyncio.create_task(work, name="until stopped")
+        stop = asyncio.create_task(self._stop.wait(), name="stop requested")
         try:
-            self.running.set()
-            await self._stop.wait()
-            log.info("stopping")
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            # Give the signals back: a second Ctrl-C during shutdown, or in the program that
-            # runs the bot after it stopped, must not be swallowed by a stopped bot.
-            for signal_number, previous in handled.items():
-                loop.remove_signal_handler(signal_number)
-                if previous is not None:  # None: installed outside Python, left as it is
-                    signal.signal(signal_number, previous)  # type: ignore[arg-type]
+            stop.cancel()
+            if not task.done():
+                log.info("stopping")
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        return not task.cancelled()
 
     def request_stop(self) -> None:
         """Ask a running bot to stop cleanly (tests, embedding applications)."""
@@ -175,27 +198,28 @@ class App:
         await migrate.upgrade(self.db)
 
     async def run(self, script: Iterable[str] | None = None, *, interactive: bool = False) -> None:
-        """Run until the console quits (or, with platform adapters, until cancelled)."""
+        """Run until the console quits, or (platform adapters) until a signal or
+        ``request_stop()``. A platform that cannot be reached raises ``StartupError``."""
         adapters: list[Adapter] = [
             a for a in (self.console, self.telegram, self.discord) if a is not None
         ]
         started: list[Adapter] = []
+        signals = self._catch_signals()
         try:
-            await self.prepare()
-            for adapter in adapters:
-                await adapter.start(self.dispatcher)
-                started.append(adapter)
+            if not await self._until_done_or_stopped(self._start_all(adapters, started)):
+                return  # Ctrl-C while connecting: stop what started, quietly
             self.ticker.start()
+            self.running.set()
             if self.console is not None and script is not None:
-                await self.console.run_lines(script)
+                await self._until_done_or_stopped(self.console.run_lines(script))
             elif self.console is not None and interactive:
-                await self.console.interactive()
+                await self._until_done_or_stopped(self.console.interactive())
             else:
                 await self._until_stopped()
         finally:
             # Stop taking events, finish the ones taken (their offsets are confirmed), then
             # close the connections and the database.
-            self.ticker.shutdown()
+            await self.ticker.stop()
             for adapter in started:
                 stop_intake = getattr(adapter, "stop_intake", None)
                 if stop_intake is not None:
@@ -204,3 +228,25 @@ class App:
             for adapter in started:
                 await adapter.stop()
             await self.db.dispose()
+            self._release_signals(signals)
+
+    async def _start_all(self, adapters: list[Adapter], started: list[Adapter]) -> None:
+        """The schema, then each adapter in turn; ``started`` lists those to stop later."""
+        await self.prepare()
+        for adapter in adapters:
+            await self._start(adapter)
+            started.append(adapter)
+
+    async def _start(self, adapter: Adapter) -> None:
+        """Start one adapter; a network failure it did not name itself becomes a
+        ``StartupError`` (never a database error, never a traceback)."""
+        try:
+            await adapter.start(self.dispatcher)
+        except (ConfigError, StartupError):
+            raise
+        except (OSError, TimeoutError) as error:
+            raise StartupError(
+                f"{adapter.platform}: cannot connect ({type(error).__name__}: {error}).",
+                f"Check the network connection and the [{adapter.platform}] settings,"
+                " then start again.",
+            ) from None

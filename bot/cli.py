@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import shutil
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from rich.console import Console
 from rich.logging import RichHandler
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.config import ConfigError, Settings, load_config
+from bot.config import ConfigError, Settings, StartupError, load_config, mask_secret
 
 __all__ = ["app", "main"]
 
@@ -43,6 +45,36 @@ DATABASE_ERRORS = (OSError, SQLAlchemyError)
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
+
+def _version() -> str:
+    try:
+        return version("qunbot")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        out.print(f"qunbot {_version()}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version_flag: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            help="Print the version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """qunbot: a warm, correct community bot for Telegram groups and Discord servers."""
+
+
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="TOML file (default: $QUNBOT_CONFIG or ./config.toml)."),
@@ -57,32 +89,90 @@ def _load(path: Path | None) -> Settings:
     return settings
 
 
-def _fail(problem: ConfigError) -> None:
+def _fail(problem: ConfigError) -> NoReturn:
     err.print(f"[bold red]Configuration error[/] in {problem.source}:", markup=True)
     for line in problem.problems:
         err.print(f"  - {line}", markup=False)
     raise typer.Exit(2)
 
 
-def _database_failure(url: str, error: Exception) -> None:
-    """A database that cannot be reached or used: say so plainly, no traceback."""
-    shown = make_url(url).render_as_string(hide_password=True)
-    err.print(f"Cannot use the database at {shown}:", markup=False)
-    err.print(f"  {type(error).__name__}: {error}", markup=False)
+def _startup_failure(problem: StartupError) -> NoReturn:
+    """Something outside the config file stops the start: the cause, the fix, exit 1."""
+    err.print(problem.cause, markup=False)
+    err.print(problem.fix, markup=False)
+    raise typer.Exit(1)
+
+
+def _database_failure(url: str, error: Exception) -> NoReturn:
+    """A database that cannot be reached or used: the cause and the fix, no traceback, no
+    password (SQLAlchemy's messages run over several lines: the first says it)."""
+    parsed = make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    reason = mask_secret(reason, str(parsed.password) if parsed.password else None)
+    err.print(f"Cannot use the database at {shown}: {type(error).__name__}: {reason}", markup=False)
     err.print(
         "Check [storage] url (or QUNBOT_STORAGE__URL) and that the server is running.", markup=False
     )
     raise typer.Exit(1)
 
 
+def _secrets(settings: Settings) -> list[str]:
+    """Every secret the settings hold: tokens and the database password."""
+    found = [
+        secret.get_secret_value()
+        for secret in (
+            settings.telegram.token,
+            settings.telegram.secret_token,
+            settings.discord.token,
+        )
+        if secret is not None
+    ]
+    password = make_url(settings.storage.url).password
+    if password:
+        found.append(str(password))
+    return found
+
+
+class SecretMask(logging.Filter):
+    """Masks the configured secrets in every log line (libraries log request URLs, and a
+    Telegram request URL holds the token)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [secret for secret in secrets if secret]
+
+    def _mask(self, text: str) -> str:
+        for secret in self.secrets:
+            text = mask_secret(text, secret)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        masked = self._mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[0] is not None:
+            # The formatter prints a cached exc_text as is: cache the masked traceback.
+            text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            record.exc_text = self._mask(text)
+        return True
+
+
 def _setup_logging(settings: Settings) -> None:
+    handler = RichHandler(console=err, show_path=False, rich_tracebacks=False)
+    handler.addFilter(SecretMask(_secrets(settings)))
     logging.basicConfig(
         level=settings.logging.level,
         format="%(message)s",
-        handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
+        handlers=[handler],
         force=True,
     )
-    for noisy in ("apscheduler", "alembic", "httpx"):
+    # Libraries' start-up chatter ("logging in using static token", each HTTP request) says
+    # nothing an operator acts on; their warnings and errors still show.
+    for noisy in ("apscheduler", "alembic", "httpx", "discord", "telegram"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
@@ -101,22 +191,44 @@ def run(
     _setup_logging(settings)
     lines: list[str] | None = None
     if script is not None:
-        try:
-            lines = script.read_text(encoding="utf-8").splitlines()
-        except OSError as error:
-            err.print(f"cannot read {script}: {error.strerror}", markup=False)
-            raise typer.Exit(2) from None
+        lines = _script_lines(script)
     elif settings.console_enabled and not sys.stdin.isatty():
-        lines = sys.stdin.read().splitlines()
+        try:
+            lines = sys.stdin.read().splitlines()
+        except UnicodeDecodeError as error:
+            _not_utf8("standard input", error)
     try:
         bot = App(settings)
         asyncio.run(bot.run(lines, interactive=lines is None))
     except ConfigError as problem:
         _fail(problem)
+    except StartupError as problem:
+        _startup_failure(problem)
     except DATABASE_ERRORS as error:
         _database_failure(settings.storage.url, error)
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C before the bot took over the signal: nothing started, nothing to say
+
+
+def _script_lines(script: Path) -> list[str]:
+    """A script's lines; a file that cannot be read or is not UTF-8 text stops with one line."""
+    try:
+        # utf-8-sig: a byte-order mark some editors write is not part of the first line.
+        return script.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        _not_utf8(str(script), error)
+    except OSError as error:
+        err.print(f"cannot read {script}: {error.strerror}", markup=False)
+        raise typer.Exit(2) from None
+
+
+def _not_utf8(source: str, error: UnicodeDecodeError) -> NoReturn:
+    err.print(
+        f"{source} is not UTF-8 text (byte {error.start} cannot be read); save it as UTF-8"
+        " and run again",
+        markup=False,
+    )
+    raise typer.Exit(2)
 
 
 @app.command()
@@ -134,24 +246,48 @@ def init(
     out.print(f"wrote {path}; edit it, then run: qunbot config check", markup=False)
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    escaped = []
+    for char in text:
+        if char in '"\\':
+            escaped.append("\\" + char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            escaped.append(f"\\u{ord(char):04x}")
+        else:
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
+
+
 def _toml_value(value: Any) -> str:
+    """One value as TOML; tables (a ladder step) inline, secrets masked."""
     if isinstance(value, SecretStr):
-        return '"********"'
+        return _toml_string("********")
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, list):
+        return repr(value)
+    if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f'"{k}" = {_toml_value(v)}' for k, v in value.items()) + " }"
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+        items = ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
+    return _toml_string(str(value))
 
 
 @config_app.command("check")
 def config_check(config: ConfigOption = None) -> None:
-    """Validate the config and print the effective values (secrets masked)."""
+    """Validate the config and print the effective values as TOML (secrets masked): the
+    output is itself a valid config file."""
     try:
         settings, used = load_config(config)
     except ConfigError as problem:
@@ -165,9 +301,7 @@ def config_check(config: ConfigOption = None) -> None:
     out.print(f"# effective configuration ({used or 'defaults and environment'})", markup=False)
     for section in Settings.model_fields:
         value = getattr(settings, section)
-        fields = value.__dict__ if hasattr(value, "model_fields") else {}
-        if not fields and isinstance(value, dict):
-            fields = value
+        fields = value.__dict__ if isinstance(value, BaseModel) else dict(value)
         out.print(f"\n[{section}]", markup=False)
         for key, item in fields.items():
             if item is None:
@@ -176,8 +310,8 @@ def config_check(config: ConfigOption = None) -> None:
                 shown = make_url(item).render_as_string(hide_password=True)
                 out.print(f"{key} = {_toml_value(shown)}", markup=False)
             else:
-                out.print(f"{key} = {_toml_value(item)}", markup=False)
-    out.print("\nOK", markup=False)
+                out.print(f"{_toml_key(key)} = {_toml_value(item)}", markup=False)
+    out.print("\n# OK: the configuration is valid", markup=False)
 
 
 @db_app.command("upgrade")
@@ -229,7 +363,8 @@ def db_current(config: ConfigOption = None) -> None:
 def ledger_verify(
     config: ConfigOption = None,
     community: Annotated[
-        int | None, typer.Option("--community", help="Only this community (its id).")
+        int | None,
+        typer.Option("--community", help="Only this community (its id).", min=1, max=2**63 - 1),
     ] = None,
 ) -> None:
     """Check that every balance equals its entries, that the points held equal the points
@@ -262,7 +397,10 @@ def ledger_verify(
 
 @redpacket_app.command("verify")
 def redpacket_verify(
-    packet_id: Annotated[int, typer.Argument(help="The packet's id (shown with its seed).")],
+    packet_id: Annotated[
+        int,
+        typer.Argument(help="The packet's id (shown with its seed).", min=1, max=2**63 - 1),
+    ],
     config: ConfigOption = None,
 ) -> None:
     """Recompute a packet's split from its seed and compare it with the shares handed out.

@@ -32,9 +32,13 @@ from pydantic_settings import (
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG_PATH",
+    "ZONE_EXAMPLES",
     "ConfigError",
     "Settings",
+    "StartupError",
     "load_config",
+    "mask_secret",
+    "zone_or_none",
 ]
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
@@ -98,11 +102,28 @@ class PersonaSettings(_Section):
         return value
 
 
-def _check_timezone(value: str) -> str:
+#: What every zone-valued setting accepts, shown when one is refused.
+ZONE_EXAMPLES = "expected an IANA time zone such as 'Asia/Shanghai', 'Europe/Berlin' or 'UTC'"
+
+
+def zone_or_none(name: str) -> ZoneInfo | None:
+    """The zone called ``name``, or ``None`` for anything that names no zone.
+
+    ``ZoneInfo`` raises more than ``ZoneInfoNotFoundError``: a region such as ``Asia`` is a
+    directory (``IsADirectoryError``), a 255-byte name is too long for the file system
+    (``OSError``), a path such as ``../x`` or a NUL is a ``ValueError``.
+    """
+    if not isinstance(name, str) or not name.strip():
+        return None
     try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("expected an IANA time zone such as 'Asia/Shanghai' or 'UTC'") from None
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def _check_timezone(value: str) -> str:
+    if zone_or_none(value) is None:
+        raise ValueError(ZONE_EXAMPLES)
     return value
 
 
@@ -553,16 +574,75 @@ class ConfigError(Exception):
         super().__init__(f"{source}: " + "; ".join(problems))
 
 
+class StartupError(Exception):
+    """The bot cannot start for a reason outside the config file's syntax: a platform that
+    cannot be reached, a token it refuses. ``cause`` and ``fix`` are one line each and hold
+    no secret; the command line prints both and exits 1."""
+
+    def __init__(self, cause: str, fix: str) -> None:
+        self.cause = cause
+        self.fix = fix
+        super().__init__(f"{cause} {fix}")
+
+
+def mask_secret(text: str, secret: str | None) -> str:
+    """``text`` with ``secret`` hidden. A Telegram token keeps its public bot id
+    (``123456:***``) so the operator can still tell which bot it was."""
+    if not secret:
+        return text
+    bot_id, colon, _rest = secret.partition(":")
+    shown = f"{bot_id}:***" if colon and bot_id.isdigit() else "***"
+    return text.replace(secret, shown)
+
+
+#: Settings whose values are never echoed back, not even in an error about them.
+_SECRET_KEYS = {"token", "secret_token"}
+
+
+def _environment_name(loc: tuple[Any, ...]) -> str | None:
+    """The ``QUNBOT_`` variable that set the value at ``loc``, if one did.
+
+    ``("community", "day_reset_hour")`` comes from ``QUNBOT_COMMUNITY__DAY_RESET_HOUR`` or
+    from a whole section in ``QUNBOT_COMMUNITY`` (JSON); list indices belong to their list.
+    """
+    present = {name.upper(): name for name in os.environ}
+    keys = [str(part) for part in loc if not isinstance(part, int)]
+    for length in range(len(keys), 0, -1):
+        name = "QUNBOT_" + "__".join(keys[:length]).upper()
+        if name in present:
+            return present[name]
+    return None
+
+
 def _describe(error: dict[str, Any]) -> str:
-    path = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    loc = tuple(error["loc"])
+    path = ".".join(str(part) for part in loc) or "(top level)"
     kind = error["type"]
+    variable = _environment_name(loc)
+    if variable is not None:
+        path = f"{variable} ({path})"
     if kind == "extra_forbidden":
         return f"{path}: unknown key (check the spelling against config.example.toml)"
     message = error["msg"].removeprefix("Value error, ")
     given = error.get("input")
+    secret = bool(loc) and str(loc[-1]) in _SECRET_KEYS
     if kind != "missing" and not isinstance(given, dict | list) and given is not None:
+        if secret:
+            return f"{path}: {message} (the value is not shown: it is a secret)"
+        if loc[:2] == ("storage", "url"):
+            return f"{path}: {message}"  # it may carry a password
         return f"{path}: {message} (got {given!r})"
     return f"{path}: {message}"
+
+
+def _blame(problems: list[str], errors: list[dict[str, Any]], used: Path | None) -> str:
+    """Where the bad values came from: the file, the environment, or both."""
+    from_environment = [_environment_name(tuple(e["loc"])) is not None for e in errors]
+    if all(from_environment) or used is None:
+        return "environment"
+    if any(from_environment):
+        return f"{used} and the environment"
+    return str(used)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -597,8 +677,9 @@ def load_config(path: Path | str | None = None) -> tuple[Settings, Path | None]:
     try:
         return Settings(**data), used
     except ValidationError as error:
-        source = str(used) if used else "environment"
-        raise ConfigError(source, [_describe(e) for e in error.errors()]) from None
+        errors = error.errors()
+        problems = [_describe(e) for e in errors]
+        raise ConfigError(_blame(problems, errors, used), problems) from None
     except SettingsError as error:
         hint = "lists and tables are JSON, e.g. QUNBOT_OWNERS__IDS='[\"telegram:12345\"]'"
         cause = f": {error.__cause__}" if error.__cause__ else ""

@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
-from storage.models import LedgerEntry, PointAccount
+from storage.models import Community, LedgerEntry, PointAccount
 
 __all__ = [
     "ISSUE",
@@ -184,7 +184,10 @@ class LedgerRepo:
         return int(higher.scalar_one()) + 1
 
     async def verify(self, session: AsyncSession, community_id: int | None = None) -> list[str]:
-        """Every discrepancy, as a line; empty when the books balance."""
+        """Every discrepancy, as a line; empty when the books balance. A community that does
+        not exist is a problem too: "no discrepancy" would read as "checked and fine"."""
+        if community_id is not None and await session.get(Community, community_id) is None:
+            return [f"community {community_id} does not exist"]
         problems = []
         sums = (
             select(

@@ -9,26 +9,30 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import discord
 import yarl
 
 from adapters.discord import translate
 from adapters.discord.perform import DiscordPerformer
 from bot.actions import Action, ActionResult, Reply, Send
-from bot.config import ConfigError, DiscordSettings
+from bot.config import DiscordSettings, StartupError, mask_secret
 from bot.dispatch import Dispatcher
 from bot.events import EventBase
 
-__all__ = ["INTENTS_HELP", "DiscordAdapter"]
+__all__ = ["INTENTS_FIX", "INTENTS_HELP", "INTENTS_REFUSED", "DiscordAdapter"]
 
 log = logging.getLogger(__name__)
 
-INTENTS_HELP = (
-    "Discord refused the privileged intents qunbot needs. In the developer portal "
-    "(https://discord.com/developers/applications) open your application -> Bot -> "
-    "Privileged Gateway Intents and turn on SERVER MEMBERS INTENT and MESSAGE CONTENT INTENT, "
-    "then start qunbot again."
+INTENTS_REFUSED = "Discord refused the privileged intents qunbot needs."
+INTENTS_FIX = (
+    "In the developer portal (https://discord.com/developers/applications) open your "
+    "application -> Bot -> Privileged Gateway Intents and turn on SERVER MEMBERS INTENT and "
+    "MESSAGE CONTENT INTENT, then start qunbot again."
 )
+INTENTS_HELP = f"{INTENTS_REFUSED} {INTENTS_FIX}"
+#: What a server that cannot be reached raises (aiohttp's connection errors are OSErrors).
+_NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 NICKNAME_TTL = 60.0
 #: An interaction still unanswered after this many seconds is acknowledged (Discord: 3 s).
 ACKNOWLEDGE_AFTER = 1.5
@@ -36,6 +40,36 @@ ACKNOWLEDGE_AFTER = 1.5
 # qunbot never joins voice: do not warn that voice libraries are missing.
 discord.VoiceClient.warn_nacl = False
 discord.VoiceClient.warn_dave = False
+
+
+def _server(url: str) -> str:
+    """Scheme, host and port of ``url``: enough to tell which server, nothing more."""
+    parsed = yarl.URL(url)
+    return f"{parsed.scheme}://{parsed.authority}" if parsed.host else url
+
+
+def _network_cause(error: BaseException | None) -> BaseException | None:
+    """The network failure behind ``error`` (discord.py's first connection attempt can end in
+    an unrelated error raised while it handles the real one)."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, (*_NETWORK_ERRORS, discord.GatewayNotFound)):
+            return error
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return None
+
+
+class _WhileStarting(logging.Filter):
+    """Drops discord.py's "Attempting a reconnect" tracebacks until the first READY: before
+    it the start-up reports the failure in one line, after it they are real news."""
+
+    def __init__(self, ready: asyncio.Event) -> None:
+        super().__init__()
+        self.ready = ready
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.ready.is_set() or not str(record.msg).startswith("Attempting a reconnect")
 
 
 def intents() -> discord.Intents:
@@ -80,17 +114,54 @@ class DiscordAdapter:
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.settings.gateway_url)
 
     async def start(self, dispatcher: Dispatcher) -> None:
-        """Log in, connect to the gateway, wait until the guilds are in, sync slash commands."""
+        """Log in, connect to the gateway, wait until the guilds are in, sync slash commands.
+
+        Any failure is a ``StartupError`` naming the cause and the fix (never the token), with
+        the client closed behind it.
+        """
         self.dispatcher = dispatcher
         self._point_at_servers()
+        reconnect_noise = _WhileStarting(self._ready)
+        logging.getLogger("discord.client").addFilter(reconnect_noise)
+        try:
+            await self._log_in()
+            await self._until_ready()
+            self.bot_username = self.client.user.name if self.client.user else None
+            await self.sync_commands()
+        except BaseException as error:
+            await self.stop()
+            if isinstance(error, StartupError | asyncio.CancelledError):
+                raise
+            if isinstance(error, discord.HTTPException):
+                raise StartupError(
+                    f"Discord refused a start-up request: {self._masked(error)}",
+                    "Check the bot's application in the developer portal and [discord] api_base.",
+                ) from None
+            if isinstance(error, _NETWORK_ERRORS):
+                raise self._unreachable("API", self.settings.api_base, error) from None
+            raise
+        finally:
+            logging.getLogger("discord.client").removeFilter(reconnect_noise)
+        assert self._runner is not None
+        self._runner.add_done_callback(self._connection_ended)
+        log.info("discord: %s connected", self.bot_username)
+
+    async def _log_in(self) -> None:
         assert self.settings.token is not None
         try:
             await self.client.login(self.settings.token.get_secret_value())
-        except discord.LoginFailure as error:
-            await self.client.close()
-            raise ConfigError(
-                "discord", [f"discord.token: Discord refused the token ({error})"]
+        except discord.LoginFailure:
+            raise StartupError(
+                "Discord refused the bot token (discord.token).",
+                "Copy the token again from the developer portal"
+                " (https://discord.com/developers/applications -> Bot -> Reset Token) into"
+                " [discord] token (or QUNBOT_DISCORD__TOKEN) and start again.",
             ) from None
+        except _NETWORK_ERRORS as error:
+            raise self._unreachable("API", self.settings.api_base, error) from None
+
+    async def _until_ready(self) -> None:
+        """Connect to the gateway and wait for READY (at most ``connect_timeout`` seconds)."""
         self._runner = asyncio.create_task(self._connect(), name="discord gateway")
         ready = asyncio.create_task(self._ready.wait())
         done, _ = await asyncio.wait(
@@ -98,19 +169,39 @@ class DiscordAdapter:
             timeout=self.settings.connect_timeout,
             return_when=asyncio.FIRST_COMPLETED,
         )
+        gateway = self.settings.gateway_url or "wss://gateway.discord.gg"
         if self._runner in done:
             ready.cancel()
-            self._runner.result()  # raises the reason the connection ended
-            raise ConfigError("discord", ["the gateway connection ended before the bot was ready"])
+            error = self._runner.exception()
+            if isinstance(error, StartupError):
+                raise error
+            cause = _network_cause(error)
+            if cause is not None:
+                raise self._unreachable("gateway", gateway, cause)
+            raise StartupError(
+                "The Discord gateway connection ended before the bot was ready"
+                + (f": {self._masked(error)}" if error else "."),
+                "Check the network connection (and [discord] gateway_url), then start again.",
+            )
         if ready not in done:
             ready.cancel()
-            raise ConfigError(
-                "discord",
-                [f"no READY from the gateway within {self.settings.connect_timeout:.0f} s"],
+            raise StartupError(
+                f"No answer from the Discord gateway at {_server(gateway)} within"
+                f" {self.settings.connect_timeout:.0f} s.",
+                "Check the network connection (and [discord] gateway_url and connect_timeout),"
+                " then start again.",
             )
-        self.bot_username = self.client.user.name if self.client.user else None
-        self._runner.add_done_callback(self._connection_ended)
-        await self.sync_commands()
+
+    def _masked(self, error: BaseException) -> str:
+        token = self.settings.token.get_secret_value() if self.settings.token else None
+        return mask_secret(str(error) or type(error).__name__, token)
+
+    def _unreachable(self, what: str, url: str, error: BaseException) -> StartupError:
+        setting = "api_base" if what == "API" else "gateway_url"
+        return StartupError(
+            f"Cannot reach the Discord {what} at {_server(url)}: {self._masked(error)}",
+            f"Check the network connection (and [discord] {setting}), then start again.",
+        )
 
     def _connection_ended(self, runner: asyncio.Task[None]) -> None:
         if not self._accepting or runner.cancelled():
@@ -124,7 +215,7 @@ class DiscordAdapter:
         try:
             await self.client.connect(reconnect=True)
         except discord.PrivilegedIntentsRequired:
-            raise ConfigError("discord", [INTENTS_HELP]) from None
+            raise StartupError(INTENTS_REFUSED, INTENTS_FIX) from None
 
     async def stop(self) -> None:
         self._accepting = False

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from telegram import Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
 from adapters.telegram.perform import TelegramPerformer
 from adapters.telegram.translate import ALLOWED_UPDATES, Translator
 from bot.actions import Action, ActionResult
-from bot.config import TelegramSettings
+from bot.config import StartupError, TelegramSettings, mask_secret
 from bot.dispatch import Dispatcher
 from bot.events import ChatMigrated
 
@@ -66,7 +68,25 @@ class TelegramAdapter:
         application = self.application
         application.add_handler(TypeHandler(Update, self._on_update))
         application.add_error_handler(self._on_error)
-        await application.initialize()
+        try:
+            await application.initialize()
+        except BaseException as error:  # a refusal, no network, or a stop while logging in
+            await application.bot.shutdown()  # the HTTP clients opened before getMe failed
+            if isinstance(error, TelegramError):
+                raise self._startup_error(error, "log in") from None
+            raise
+        try:
+            await self._serve()
+        except BaseException as error:
+            await self.stop()
+            if isinstance(error, TelegramError | OSError):
+                raise self._startup_error(error, f"start {self.settings.mode}") from None
+            raise
+        log.info("telegram: @%s connected (%s)", application.bot.username, self.settings.mode)
+
+    async def _serve(self) -> None:
+        """Translator and performer for the logged-in bot, then polling or the webhook."""
+        application = self.application
         bot = application.bot
         self.bot_username = bot.username
         self.translator = Translator(bot.id, bot.username)
@@ -91,7 +111,33 @@ class TelegramAdapter:
                 timeout=timedelta(seconds=self.settings.poll_timeout),
                 allowed_updates=ALLOWED_UPDATES,
             )
-        log.info("telegram: @%s connected (%s)", bot.username, self.settings.mode)
+
+    def _startup_error(self, error: Exception, step: str) -> StartupError:
+        """One line on what failed and one on what to do; the token is never in either."""
+        token = self.settings.token.get_secret_value() if self.settings.token else None
+        if isinstance(error, InvalidToken):
+            return StartupError(
+                "Telegram refused the bot token (telegram.token).",
+                "Copy the token again from @BotFather into [telegram] token"
+                " (or QUNBOT_TELEGRAM__TOKEN) and start again.",
+            )
+        reason = mask_secret(str(error), token)
+        if isinstance(error, OSError) and self.settings.mode == "webhook":
+            return StartupError(
+                f"Cannot {step} on {self.settings.listen}:{self.settings.port}: {reason}",
+                "Check [telegram] listen and port (is another program using the port?).",
+            )
+        if isinstance(error, NetworkError | OSError):
+            server = urlsplit(self.settings.base_url)
+            return StartupError(
+                f"Cannot reach the Telegram Bot API at {server.scheme}://{server.netloc}"
+                f" to {step}: {reason}",
+                "Check the network connection (and [telegram] base_url), then start again.",
+            )
+        return StartupError(
+            f"Telegram refused to {step}: {reason}",
+            "Check the [telegram] settings named in the message, then start again.",
+        )
 
     async def stop_intake(self) -> None:
         """Stop taking updates (shutdown drains what was taken, then calls ``stop``)."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -15,14 +17,20 @@ QUNBOT = str(Path(sys.executable).parent / "qunbot")
 START = "2026-11-21T09:00:00+08:00"
 
 
-def run(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
+def environment_for(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The process environment of a test run: no ``QUNBOT_`` leaks in, no colours, loopback."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("QUNBOT_")}
     environment.update(
         {"NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200", "NO_PROXY": "127.0.0.1,localhost"}
     )
     environment.update(env or {})
+    return environment
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = environment_for(env)
     return subprocess.run(
         [QUNBOT, *args],
         cwd=cwd,
@@ -175,7 +183,7 @@ def test_config_check_prints_effective_config_with_secrets_masked(tmp_path: Path
         ({"QUNBOT_OWNERS__IDS": "telegram:1"}, "lists and tables are JSON"),
         ({"QUNBOT_KEYWORDS__NOSUCH": '["x"]'}, "keywords for unknown commands: nosuch"),
         ({"QUNBOT_KEYWORDS__START": '[" "]'}, "blank keyword"),
-        ({"QUNBOT_STORAGE__URL": "sqlite"}, "storage.url: expected"),
+        ({"QUNBOT_STORAGE__URL": "sqlite"}, "QUNBOT_STORAGE__URL (storage.url): expected"),
         ({"QUNBOT_CONSOLE__ENABLED": "false"}, "no adapter is enabled"),
     ],
 )
@@ -195,11 +203,11 @@ def test_unreachable_database_is_reported_without_traceback(tmp_path: Path) -> N
     for args in (("db", "upgrade"), ("run",)):
         result = run(*args, cwd=tmp_path, env=env, stdin="/start\n")
         assert result.returncode == 1
-        assert (
-            "Cannot use the database at postgresql+asyncpg://nobody:***@127.0.0.1:9/none"
-            in result.stderr
+        cause, fix = assert_one_or_two_lines(result.stderr, "secret")
+        assert cause.startswith(
+            "Cannot use the database at postgresql+asyncpg://nobody:***@127.0.0.1:9/none: "
         )
-        assert "Traceback" not in result.stderr and "secret" not in result.stderr
+        assert fix.startswith("Check [storage] url")
 
 
 def test_restart_on_the_same_database_answers_again(tmp_path: Path) -> None:
@@ -289,3 +297,181 @@ def test_ledger_verify(tmp_path: Path) -> None:
         db.execute("INSERT INTO point_accounts (community_id, owner, balance) VALUES (1, 'm:1', 5)")
     broken = run("ledger", "verify", cwd=tmp_path, env=env)
     assert broken.returncode == 1 and "balance 5 != entries 0" in broken.stdout
+
+
+async def run_async(*args: str, cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    """``qunbot ARGS`` as a process while this test's event loop serves a fake platform."""
+    process = await asyncio.create_subprocess_exec(
+        QUNBOT,
+        *args,
+        cwd=cwd,
+        env=environment_for(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def assert_one_or_two_lines(stderr: str, *secrets: str) -> list[str]:
+    """A start-up failure: the cause and the fix, no traceback, no secret."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert 1 <= len(lines) <= 2, stderr
+    assert "Traceback" not in stderr
+    for secret in secrets:
+        assert secret not in stderr
+    return lines
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_version_prints_the_package_version(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    for flag in ("--version", "-V"):
+        result = run(flag, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"qunbot {version('qunbot')}"
+
+
+def test_config_check_prints_valid_toml_that_round_trips(tmp_path: Path) -> None:
+    from bot.config import Settings
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[persona]\nname = "Qun \\"the\\" \\\\ bot"\n'
+        '[community]\nrules = ["Be kind\\nalways", "No \\u007f spam"]\n'
+        '[rules]\nladder = [{ warns = 2, action = "mute", duration = "30m" },'
+        ' { warns = 4, action = "kick" }]\n'
+        '[keywords]\ncheckin = ["签到", "打卡"]\n',
+        encoding="utf-8",
+    )
+    result = run("config", "check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    printed = tomllib.loads(result.stdout)  # the whole output, "OK" line included
+    assert printed["rules"]["ladder"][0] == {"warns": 2, "action": "mute", "duration": "30m"}
+    written = Settings(**tomllib.loads(config.read_text(encoding="utf-8")))
+    assert Settings(**printed).model_dump() == written.model_dump()
+
+
+def test_config_check_masks_secrets_in_valid_toml(tmp_path: Path) -> None:
+    result = run(
+        "config",
+        "check",
+        cwd=tmp_path,
+        env={"QUNBOT_TELEGRAM__TOKEN": "123456:SECRET", "QUNBOT_CONSOLE__ENABLED": "true"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "SECRET" not in result.stdout
+    assert tomllib.loads(result.stdout)["telegram"]["token"] == "********"
+
+
+def test_a_bad_environment_value_names_the_variable_not_the_file(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[persona]\nname = "Qun"\n', encoding="utf-8")
+    env = {"QUNBOT_COMMUNITY__DAY_RESET_HOUR": "noon"}
+    for args in (("config", "check"), ("run",)):
+        result = run(*args, cwd=tmp_path, env=env, stdin="/start\n")
+        assert result.returncode == 2
+        assert "Configuration error in environment" in result.stderr
+        assert "config.toml" not in result.stderr
+        assert "QUNBOT_COMMUNITY__DAY_RESET_HOUR (community.day_reset_hour)" in result.stderr
+
+
+def test_ledger_verify_of_a_community_that_does_not_exist(tmp_path: Path) -> None:
+    assert run("db", "upgrade", cwd=tmp_path).returncode == 0
+    missing = run("ledger", "verify", "--community", "999", cwd=tmp_path)
+    assert missing.returncode == 1
+    assert missing.stdout.strip() == "community 999 does not exist"
+    for args in (
+        ("ledger", "verify", "--community", "99999999999999999999"),
+        ("redpacket", "verify", "99999999999999999999"),
+    ):
+        too_large = run(*args, cwd=tmp_path)
+        assert too_large.returncode == 2 and "Traceback" not in too_large.stderr
+        assert "less than or equal to 9223372036854775807" in too_large.stderr
+
+
+@pytest.mark.parametrize("zone", ["Asia", "America", "Etc", "Asia/" + "x" * 250, "../etc", ""])
+def test_a_time_zone_that_names_no_zone_is_a_config_error(tmp_path: Path, zone: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[community]\ntimezone = "{zone}"\n', encoding="utf-8")
+    result = run("run", cwd=tmp_path, stdin="/start\n")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "community.timezone: expected an IANA time zone such as 'Asia/Shanghai'" in result.stderr
+    assert not (tmp_path / "qunbot.db").exists()
+
+
+def test_a_script_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path) -> None:
+    script = tmp_path / "gbk.script"
+    script.write_bytes("/start\n签到\n".encode("gbk"))
+    result = run("run", "--script", str(script), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"{script} is not UTF-8 text (byte 9 cannot be read); save it as UTF-8 and run again"
+    ]
+    assert result.stdout == ""
+
+
+def test_the_console_greets_the_newcomer_and_ctrl_c_quits(tmp_path: Path) -> None:
+    """A terminal session: the greeting before the first prompt; Ctrl-C at the prompt ends
+    the program with exit 0 and no traceback."""
+    import pty
+    import select
+    import signal
+    import time
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [QUNBOT, "run"],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        cwd=tmp_path,
+        env=environment_for({"QUNBOT_CONSOLE__START_TIME": START}),
+    )
+    os.close(terminal)
+    seen = b""
+
+    def read_until(wanted: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 60
+        while wanted not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(controller, 4096)
+                except OSError:  # the process closed the terminal
+                    return
+
+    try:
+        read_until(b"Alice> ")
+        os.write(controller, b"/start\n")
+        read_until("小群> ".encode())
+        read_until(b"Alice> ")  # the next prompt: the bot waits in input()
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=30)
+        read_until(b"\0")  # whatever is left
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(controller)
+    text = seen.decode("utf-8", "replace")
+    greeting = text.split("Alice> ", 1)[0]
+    assert "[console]" in greeting and "/help" in greeting and "/admin Alice" in greeting
+    assert code == 0, text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text

@@ -68,7 +68,64 @@ def test_bad_environment_value_is_reported(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(ConfigError) as caught:
         load_config()
     assert caught.value.source == "environment"
-    assert caught.value.problems[0].startswith("community.day_reset_hour:")
+    assert caught.value.problems[0].startswith(
+        "QUNBOT_COMMUNITY__DAY_RESET_HOUR (community.day_reset_hour):"
+    )
+
+
+def test_a_bad_environment_value_is_not_blamed_on_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, '[community]\ntimezone = "Mars/Base"\n[persona]\nname = "Qun"\n')
+    monkeypatch.setenv("QUNBOT_COMMUNITY__DAY_RESET_HOUR", "noon")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.source == f"{path} and the environment"
+    assert caught.value.problems == [
+        "community.timezone: expected an IANA time zone such as 'Asia/Shanghai',"
+        " 'Europe/Berlin' or 'UTC' (got 'Mars/Base')",
+        "QUNBOT_COMMUNITY__DAY_RESET_HOUR (community.day_reset_hour): Input should be a valid"
+        " integer, unable to parse string as an integer (got 'noon')",
+    ]
+    monkeypatch.setenv("QUNBOT_COMMUNITY__TIMEZONE", "UTC")
+    with pytest.raises(ConfigError) as only_environment:
+        load_config(path)
+    assert only_environment.value.source == "environment"
+
+
+def test_a_refused_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUNBOT_TELEGRAM__SECRET_TOKEN", "hunter2 with spaces")
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert "telegram.secret_token" in caught.value.problems[0]
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "zone", ["Asia", "America", "Etc", "Asia/" + "x" * 250, "x" * 300, "../etc/passwd", "", " "]
+)
+def test_every_zone_valued_setting_refuses_what_names_no_zone(tmp_path: Path, zone: str) -> None:
+    from bot.config import zone_or_none
+
+    assert zone_or_none(zone) is None
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, f'[community]\ntimezone = "{zone}"\n'))
+    assert caught.value.problems[0].startswith(
+        "community.timezone: expected an IANA time zone such as 'Asia/Shanghai'"
+    )
+
+
+def test_zone_valued_fields_are_all_validated() -> None:
+    """Every setting named like a zone goes through the zone check (a new one must too)."""
+    from bot.config import ZONE_EXAMPLES
+
+    zone_fields = [path for path in _paths(Settings) if "zone" in path.rpartition(".")[2]]
+    assert zone_fields == ["community.timezone"]
+    for path in zone_fields:
+        section, _, key = path.partition(".")
+        with pytest.raises(ValueError, match="IANA time zone"):
+            Settings(**{section: {key: "Asia"}})
+    assert "Asia/Shanghai" in ZONE_EXAMPLES
 
 
 def test_broken_toml_and_missing_file(tmp_path: Path) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from bot.actions import AnswerButton, Button
-from bot.config import ConfigError
+from bot.config import StartupError
 from bot.context import Context
 from bot.features import Feature
 from storage.models import Community, Member
@@ -166,10 +167,11 @@ async def test_missing_privileged_intents_stop_with_a_clear_message(
     start_bot: StartBot, fake: FakeDiscord
 ) -> None:
     fake.refuse_intents = True
-    with pytest.raises(ConfigError) as refused:
+    with pytest.raises(StartupError) as refused:
         await start_bot()
-    assert "SERVER MEMBERS INTENT" in refused.value.problems[0]
-    assert "MESSAGE CONTENT INTENT" in refused.value.problems[0]
+    assert refused.value.cause == "Discord refused the privileged intents qunbot needs."
+    assert "SERVER MEMBERS INTENT" in refused.value.fix
+    assert "MESSAGE CONTENT INTENT" in refused.value.fix
 
 
 async def test_timeouts_bans_and_kicks(start_bot: StartBot) -> None:
@@ -281,3 +283,56 @@ async def test_a_slow_slash_command_is_acknowledged_in_time(start_bot: StartBot)
     release.set()
     [followup] = await fake.wait_for("POST", rf"/webhooks/{APP_ID}/[^/]+", timeout=10)
     assert followup.json["content"]
+
+
+# -- start-up failures, through the real `qunbot run` process --------------------------------
+
+
+async def test_a_network_failure_at_start_is_not_a_database_error(tmp_path: Path) -> None:
+    from tests.e2e.test_cli import assert_one_or_two_lines, closed_port, run_async
+
+    port = closed_port()
+    env = {
+        "QUNBOT_DISCORD__TOKEN": "discord-secret-token",
+        "QUNBOT_DISCORD__API_BASE": f"http://127.0.0.1:{port}/api/v10",
+        "QUNBOT_DISCORD__GATEWAY_URL": f"ws://127.0.0.1:{port}/",
+    }
+    code, out, err = await run_async("run", cwd=tmp_path, env=env)
+    assert code == 1 and out == ""
+    cause, fix = assert_one_or_two_lines(err, "discord-secret-token")
+    assert cause.startswith(f"Cannot reach the Discord API at http://127.0.0.1:{port}: ")
+    assert "[discord] api_base" in fix
+    assert "database" not in err
+
+
+async def test_a_closed_gateway_at_start_is_named(tmp_path: Path, fake: FakeDiscord) -> None:
+    from tests.e2e.test_cli import assert_one_or_two_lines, closed_port, run_async
+
+    port = closed_port()
+    env = {
+        "QUNBOT_DISCORD__TOKEN": "discord-secret-token",
+        "QUNBOT_DISCORD__API_BASE": fake.api_base,
+        "QUNBOT_DISCORD__GATEWAY_URL": f"ws://127.0.0.1:{port}/",
+        "QUNBOT_DISCORD__CONNECT_TIMEOUT": "30",
+    }
+    code, out, err = await run_async("run", cwd=tmp_path, env=env)
+    assert code == 1 and out == ""
+    cause, fix = assert_one_or_two_lines(err, "discord-secret-token")
+    assert cause.startswith(f"Cannot reach the Discord gateway at ws://127.0.0.1:{port}")
+    assert "[discord] gateway_url" in fix
+
+
+async def test_a_rejected_token_is_named_never_printed(tmp_path: Path) -> None:
+    from tests.e2e.test_cli import assert_one_or_two_lines, run_async
+
+    async with FakeDiscord(token="the-right-token") as fake:  # 401 for any other token
+        env = {
+            "QUNBOT_DISCORD__TOKEN": "a-wrong-token",
+            "QUNBOT_DISCORD__API_BASE": fake.api_base,
+            "QUNBOT_DISCORD__GATEWAY_URL": fake.gateway_url,
+        }
+        code, out, err = await run_async("run", cwd=tmp_path, env=env)
+    assert code == 1 and out == ""
+    cause, fix = assert_one_or_two_lines(err, "a-wrong-token")
+    assert cause == "Discord refused the bot token (discord.token)."
+    assert "Reset Token" in fix and "QUNBOT_DISCORD__TOKEN" in fix

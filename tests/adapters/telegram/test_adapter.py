@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from bot.actions import Kick, Restrict
@@ -315,3 +317,166 @@ async def test_long_replies_are_split(start_bot: StartBot) -> None:
     assert all(len(p.text or "") <= 4096 and (p.text or "").endswith("\n") for p in parts)
     assert parts[0].get("reply_parameters") is not None
     assert all(p.get("reply_parameters") is None for p in parts[1:])
+
+
+# -- start-up failures, through the real `qunbot run` process --------------------------------
+
+
+async def test_no_network_at_start_is_one_line_of_cause_and_one_of_fix(tmp_path: Path) -> None:
+    from tests.e2e.test_cli import assert_one_or_two_lines, closed_port, run_async
+
+    env = {
+        "QUNBOT_TELEGRAM__TOKEN": "123456:NOT-THE-REAL-ONE",
+        "QUNBOT_TELEGRAM__BASE_URL": f"http://127.0.0.1:{closed_port()}/bot",
+        "QUNBOT_TELEGRAM__REQUEST_TIMEOUT": "5",
+    }
+    code, out, err = await run_async("run", cwd=tmp_path, env=env)
+    assert code == 1 and out == ""
+    cause, fix = assert_one_or_two_lines(err, "NOT-THE-REAL-ONE")
+    assert cause.startswith("Cannot reach the Telegram Bot API at http://127.0.0.1:")
+    assert "[telegram] base_url" in fix
+    assert "database" not in err
+
+
+async def test_a_rejected_token_is_named_never_printed(tmp_path: Path) -> None:
+    from tests.e2e.test_cli import assert_one_or_two_lines, run_async
+
+    async with tg.FakeBotAPI(token="123456:RIGHT") as fake:  # answers 401 to any other token
+        env = {"QUNBOT_TELEGRAM__TOKEN": "123456:WRONG", "QUNBOT_TELEGRAM__BASE_URL": fake.base_url}
+        code, out, err = await run_async("run", cwd=tmp_path, env=env)
+        [get_me] = fake.calls_to("getMe", include_failed=True)
+    assert get_me.failed
+    assert code == 1 and out == ""
+    cause, fix = assert_one_or_two_lines(err, "WRONG")
+    assert cause == "Telegram refused the bot token (telegram.token)."
+    assert "@BotFather" in fix and "QUNBOT_TELEGRAM__TOKEN" in fix
+
+
+def test_secrets_are_masked_in_every_log_line() -> None:
+    """A library that logs a request URL (the token is part of it) or an error that quotes
+    the token shows ``123456:***``, in the message and in the traceback."""
+    import logging
+
+    from bot.cli import SecretMask
+
+    mask = SecretMask(["123456:SECRET", "hunter2"])
+    try:
+        raise ValueError("The token `123456:SECRET` was rejected")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord(
+            "httpx",
+            logging.ERROR,
+            __file__,
+            1,
+            "POST %s",
+            ("/bot123456:SECRET/getMe",),
+            sys.exc_info(),
+        )
+    assert mask.filter(record)
+    text = logging.Formatter().format(record)
+    assert "SECRET" not in text and "123456:***" in text
+    assert "Traceback" in text  # the traceback stays, masked
+
+
+async def test_a_webhook_port_in_use_is_named(tmp_path: Path) -> None:
+    import socket
+
+    from tests.e2e.test_cli import assert_one_or_two_lines, run_async
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        async with tg.FakeBotAPI(token="123456:RIGHT") as fake:
+            env = {
+                "QUNBOT_TELEGRAM__TOKEN": "123456:RIGHT",
+                "QUNBOT_TELEGRAM__BASE_URL": fake.base_url,
+                "QUNBOT_TELEGRAM__MODE": "webhook",
+                "QUNBOT_TELEGRAM__LISTEN": "127.0.0.1",
+                "QUNBOT_TELEGRAM__PORT": str(port),
+                "QUNBOT_TELEGRAM__WEBHOOK_URL": "https://bot.example.invalid/tg",
+            }
+            code, out, err = await run_async("run", cwd=tmp_path, env=env)
+    assert code == 1 and out == ""
+    cause, fix = assert_one_or_two_lines(err, "RIGHT")
+    assert cause.startswith(f"Cannot start webhook on 127.0.0.1:{port}: ")
+    assert "[telegram] listen and port" in fix
+
+
+async def test_a_stop_while_logging_in_ends_the_start_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ctrl-C while getMe hangs (a server that takes the connection and never answers) stops
+    at once: no waiting for the request timeout, no error, nothing left open."""
+    import logging
+    import socket
+
+    from bot.app import App
+    from bot.config import Settings
+    from tests.adapters.telegram.conftest import TOKEN
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        silent.setblocking(False)
+        settings = Settings(
+            storage={"url": f"sqlite+aiosqlite:///{tmp_path / 'tg.db'}"},  # type: ignore[arg-type]
+            console={"enabled": False},  # type: ignore[arg-type]
+            telegram={  # type: ignore[arg-type]
+                "token": TOKEN,
+                "base_url": f"http://127.0.0.1:{silent.getsockname()[1]}/bot",
+                "request_timeout": 300,
+            },
+        )
+        app = App(settings)
+        caplog.set_level(logging.WARNING)
+        run = asyncio.create_task(app.run())
+        loop = asyncio.get_running_loop()
+        connection, _ = await asyncio.wait_for(loop.sock_accept(silent), timeout=30)
+        with connection:
+            app.request_stop()
+            await asyncio.wait_for(run, timeout=30)  # returns: no StartupError
+    assert not app.running.is_set()
+    assert caplog.records == []
+
+
+async def test_the_token_is_in_no_log_line_and_sigint_stops_cleanly(tmp_path: Path) -> None:
+    """The real process at DEBUG: the token appears in no log line (library request logs are
+    capped at WARNING, and SecretMask masks what gets through); SIGINT while polling stops
+    it with exit 0 and no traceback."""
+    import signal
+
+    from tests.e2e.test_cli import QUNBOT, environment_for
+
+    async with tg.FakeBotAPI(token="123456:RIGHTSECRET") as fake:
+        env = {
+            "QUNBOT_TELEGRAM__TOKEN": "123456:RIGHTSECRET",
+            "QUNBOT_TELEGRAM__BASE_URL": fake.base_url,
+            "QUNBOT_TELEGRAM__POLL_TIMEOUT": "0.5",
+            "QUNBOT_LOGGING__LEVEL": "DEBUG",
+        }
+        process = await asyncio.create_subprocess_exec(
+            QUNBOT,
+            "run",
+            cwd=tmp_path,
+            env=environment_for(env),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        # Read its output all along: a full pipe would stop the process mid-log.
+        output = asyncio.create_task(process.communicate())
+        try:
+            await fake.wait_for("getUpdates", count=2, timeout=60)  # serving
+            process.send_signal(signal.SIGINT)
+            _out, err = await asyncio.wait_for(output, timeout=60)
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await asyncio.gather(output, return_exceptions=True)
+    log = err.decode()
+    assert process.returncode == 0, log
+    assert "DEBUG" in log and "RIGHTSECRET" not in log
+    assert "Traceback" not in log
