@@ -393,7 +393,7 @@ async def schedule_command(ctx: Context) -> Any:
         return None  # this very command made it already
     lines = [
         ctx.say(
-            "announcements.scheduled",
+            "announcements.scheduled" if rule.cron else "announcements.scheduled_once",
             id=announcement_id,
             spec=rule.spec,
             when=_when(rule.first, zone),

@@ -106,6 +106,7 @@ async def test_one_off_goes_out_once(any_harness: Harness) -> None:
     admin(h)
     [made] = await h.say('/schedule "2026-11-21 10:00" 记得 <i>交周报</i>')
     assert "2026-11-21 10:00" in made and "1" in made
+    assert "第一次" not in made and "首发" not in made and "下次" not in made  # it goes out once
     [listed] = await h.say("/schedules")
     assert "2026-11-21 10:00" in listed and "交周报" in listed
     assert await ticks(h, TEN - timedelta(minutes=1)) == []
