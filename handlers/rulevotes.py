@@ -179,6 +179,10 @@ async def veto(ctx: Context) -> Any:
         proposal = await ctx.store.rule_votes.for_poll(session, ctx.community.id, number)
         if proposal is None:
             return ctx.reply("rulevotes.not_found", private=True, id=number)
+        poll = await ctx.store.polls.get(session, proposal.poll_id)
+        if poll is None or not poll.is_open(ctx.now):
+            # The vote is over (its count may be a tick away): members decided, not a veto.
+            return ctx.reply("rulevotes.already_decided", private=True, id=number)
         vetoed = await ctx.store.rule_votes.decide(
             session, proposal.id, "vetoed", ctx.now, vetoed_by=ctx.member.id, reason=reason
         )

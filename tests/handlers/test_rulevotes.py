@@ -159,3 +159,18 @@ async def test_a_proposal_has_one_number_its_poll_s(any_harness: Harness) -> Non
     assert "#2" in again and "已经有结果" in again
     [bad] = await h.say("/veto 第二 再来")
     assert "/veto" in bad
+
+
+async def test_no_veto_once_the_vote_is_over(any_harness: Harness) -> None:
+    h = Harness(store=any_harness.store, settings=VOTE, clock=any_harness.clock)
+    h.adapter.admins.add(("g1", "id-alice"))
+    prefix = await propose(h, "周末晒图", user="Bob")
+    await vote(h, prefix, {"Bob": 1, "Carol": 1, "Dan": 1})
+    h.clock.advance(timedelta(hours=24, seconds=1))  # the deadline passed; no tick ran yet
+    [late] = await h.say("/veto 1 来不及了")
+    assert "已经有结果" in late
+    tick = h.dispatcher.tick_context()
+    await close_due_polls(tick)
+    assert await decide_proposals(tick) == 1
+    [rules] = await h.say("/rules")
+    assert "周末晒图" in rules  # the members' decision stands
