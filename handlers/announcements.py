@@ -31,10 +31,10 @@ from bot.permissions import Role
 from bot.richtext import RichText
 from handlers.outbox import deliverer, quiet_until
 from handlers.shared import parse_local_time, voice_for
-from storage.announcements import AnnouncementInfo
+from storage.announcements import TARGET_PREFIX, AnnouncementInfo, announcement_of, target_of
 from storage.communities import CommunityInfo
 from storage.models import ANNOUNCEMENT_LEN
-from storage.outbox import Due, Scheduled
+from storage.outbox import Due, Scheduled, Waiting
 
 __all__ = [
     "BadSchedule",
@@ -325,7 +325,7 @@ def _outbox_row(info: AnnouncementInfo, fire: datetime) -> Scheduled:
     fire = fire.astimezone(UTC)
     return Scheduled(
         community_id=info.community_id,
-        target=f"announcement:{info.id}",
+        target=target_of(info.id),
         kind=KIND,
         occurrence=fire.isoformat(),
         due_at=fire,
@@ -393,7 +393,7 @@ async def schedule_command(ctx: Context) -> Any:
         return None  # this very command made it already
     lines = [
         ctx.say(
-            "announcements.scheduled",
+            "announcements.scheduled" if rule.cron else "announcements.scheduled_once",
             id=announcement_id,
             spec=rule.spec,
             when=_when(rule.first, zone),
@@ -410,24 +410,53 @@ def _preview(text: str) -> str:
     return flat if len(flat) <= PREVIEW_LEN else flat[: PREVIEW_LEN - 1] + "…"
 
 
+def _goes_out(ctx: Context, row: Waiting) -> datetime:
+    """When a waiting post will actually go out: its due time, moved past quiet hours (the
+    outbox moves it there when it comes due)."""
+    due = max(row.due_at, ctx.now)
+    return quiet_until(due, ctx.zone, ctx.settings.schedule) or due
+
+
 @feature.command("schedules", roles=PLANNERS)
 async def list_schedules(ctx: Context) -> Any:
-    """The running schedules with their next post, in community time."""
+    """The schedules with their next post as it will actually go out, in community time:
+    running ones, and one-offs whose post still waits (held by quiet hours or the cap)."""
     async with ctx.store.transaction() as session:
-        running = await ctx.store.announcements.active(session, ctx.community.id)
-    if not running:
+        waiting = await ctx.store.outbox.waiting(session, ctx.community.id, TARGET_PREFIX)
+        nearest: dict[int, tuple[datetime, Waiting]] = {}
+        for row in waiting:
+            number = announcement_of(row.target)
+            goes = _goes_out(ctx, row)
+            if number is not None and (number not in nearest or goes < nearest[number][0]):
+                nearest[number] = (goes, row)
+        shown = await ctx.store.announcements.listed(session, ctx.community.id, set(nearest))
+    if not shown:
         return ctx.reply("announcements.none")
+    latest = datetime.max.replace(tzinfo=UTC)
+
+    def soonest(info: AnnouncementInfo) -> tuple[datetime, int]:
+        goes = nearest[info.id][0] if info.id in nearest else info.next_at
+        return (goes or latest, info.id)
+
     lines = [ctx.say("announcements.list_header")]
-    for info in running:
-        lines.append(
-            ctx.say(
-                "announcements.list_line",
-                id=info.id,
-                spec=info.spec,
-                when=_when(info.next_at, ctx.zone) if info.next_at else "-",
-                text=_preview(info.text),
+    for info in sorted(shown, key=soonest):
+        values = {"id": info.id, "spec": info.spec, "text": _preview(info.text)}
+        if info.id not in nearest:
+            when = _when(info.next_at, ctx.zone) if info.next_at else "-"
+            lines.append(ctx.say("announcements.list_line", when=when, **values))
+            continue
+        goes, row = nearest[info.id]
+        if goes > max(row.scheduled_for, ctx.now):
+            lines.append(
+                ctx.say(
+                    "announcements.list_line_held",
+                    when=_when(goes, ctx.zone),
+                    planned=_when(row.scheduled_for, ctx.zone),
+                    **values,
+                )
             )
-        )
+        else:
+            lines.append(ctx.say("announcements.list_line", when=_when(goes, ctx.zone), **values))
     return ctx.reply_text(RichText.join(lines))
 
 
@@ -441,7 +470,7 @@ async def unschedule(ctx: Context) -> Any:
     repo = ctx.store.announcements
     async with ctx.store.transaction() as session:
         info = await repo.get(session, announcement_id)
-    if info is None or info.community_id != ctx.community.id or not info.active:
+    if info is None or info.community_id != ctx.community.id or info.removed:
         return ctx.reply("announcements.not_found", private=True, id=announcement_id)
     assert ctx.member is not None
     if info.creator_member_id != ctx.member.id and (refusal := await ctx.refusal([Role.MODERATOR])):
@@ -449,7 +478,7 @@ async def unschedule(ctx: Context) -> Any:
     async with ctx.store.transaction() as session:
         removed = await repo.remove(session, announcement_id, ctx.now)
         if removed:
-            await ctx.store.outbox.cancel(session, info.community_id, f"announcement:{info.id}")
+            await ctx.store.outbox.cancel(session, info.community_id, target_of(info.id))
             await ctx.audit(session, "announcement.remove", announcement=info.id, spec=info.spec)
     if not removed:
         return ctx.reply("announcements.not_found", private=True, id=announcement_id)

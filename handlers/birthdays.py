@@ -27,7 +27,7 @@ from bot.context import Context, TickContext
 from bot.features import Arg, Feature
 from bot.richtext import Mention, RichText
 from handlers.outbox import deliverer
-from handlers.shared import voice_for
+from handlers.shared import Voice, voice_for
 from storage.birthdays import Celebrant
 from storage.communities import CommunityInfo
 from storage.ledger import ISSUE, Movement, member_owner
@@ -270,6 +270,21 @@ async def write_birthdays(ctx: TickContext, row: Due, community: CommunityInfo) 
     return RichText.join(lines)
 
 
+def _record(voice: Voice, checkins: int, earned: int) -> RichText | None:
+    """What a member did here, leaving out what is zero (no "0 check-ins"); ``None`` when
+    both are, and the greeting then leaves the record out."""
+    parts = []
+    if checkins:
+        one = "_one" if checkins == 1 else ""
+        parts.append(voice.say(f"anniversary.record_checkins{one}", count=checkins).plain())
+    if earned > 0:
+        one = "_one" if earned == 1 else ""
+        parts.append(voice.say(f"anniversary.record_points{one}", count=earned).plain())
+    if not parts:
+        return None
+    return RichText.of(voice.say("anniversary.record_and").plain().join(parts))
+
+
 @deliverer(ANNIVERSARY)
 async def write_anniversaries(
     ctx: TickContext, row: Due, community: CommunityInfo
@@ -283,16 +298,19 @@ async def write_anniversaries(
         for person in sorted(people, key=lambda p: p.display_name):
             milestone = wanted[person.member_id]
             checkins, earned = await store.birthdays.numbers(session, person.member_id)
-            values = {
+            values: dict[str, Any] = {
                 "member": RichText.of(
                     Mention(text=person.display_name, user_id=person.platform_user_id)
                 ),
                 "days": milestone["days"],
                 "years": milestone["years"],
-                "checkins": checkins,
-                "points": earned,
             }
             intent = "anniversary.years" if milestone["years"] else "anniversary.days"
+            record = _record(voice, checkins, earned)
+            if record is None:
+                intent += "_plain"
+            else:
+                values["record"] = record
             lines.append(voice.say(intent, **values))
     return RichText.join(lines) if lines else None
 

@@ -19,7 +19,7 @@ from bot.clock import parse_duration
 from bot.context import Context, TickContext
 from bot.features import Arg, Feature
 from bot.richtext import Mention, RichText
-from handlers.polls import post_poll
+from handlers.polls import own_polls, post_poll
 from handlers.shared import Voice, voice_for
 from storage.ledger import TRANSFER, InsufficientPoints, Movement, member_owner
 from storage.models import POLL_OPTION_LEN, POLL_QUESTION_LEN, REASON_LEN
@@ -37,6 +37,10 @@ MOST_OPTIONS = 20
 EDIT_FLAGS = frozenset({"--edit", "修改"})
 _FOR = re.compile(r"(?<!\S)--for\s+(\S+)")
 _REWARD = re.compile(r"(?<!\S)--reward\s+(\S+)")
+#: Send keys of the calls' polls: the winner and the reward are announced here, in one
+#: message (the poll posts no results of its own).
+POLL_KEY = "collect-poll:"
+own_polls(POLL_KEY)
 
 
 def _when(ctx: TickContext, call: SolicitationInfo, zone: Any) -> str:
@@ -221,7 +225,7 @@ async def close_calls(ctx: TickContext) -> int:
                     options=[entry.text for entry in entries[:MOST_OPTIONS]],
                     max_choices=1,
                     anonymous=False,
-                    send_key=f"collect-poll:{call_id}",
+                    send_key=f"{POLL_KEY}{call_id}",
                     now=ctx.now,
                     closes_at=ctx.now + timedelta(hours=ctx.settings.collect.vote_hours),
                 )

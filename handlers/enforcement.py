@@ -355,25 +355,52 @@ async def unlock(ctx: Context) -> Any:
     return await _set_lock(ctx, False)
 
 
+#: ``/flood off`` (and these) turns flood protection off, as ``/flood 0`` does.
+FLOOD_OFF = frozenset({"off", "0", "关", "关闭", "关掉"})
+#: The example offered for turning it back on when neither the community nor the config has
+#: numbers of its own.
+FLOOD_EXAMPLE = 5
+
+
 @feature.command(
     "flood",
     roles=[Role.MODERATOR],
     args=[
-        Arg("messages", "int", minimum=0, maximum=1000),
+        Arg("messages", "word", required=False),
         Arg("seconds", "int", required=False, minimum=1, maximum=3600),
     ],
 )
 async def flood(ctx: Context) -> Any:
-    """``/flood N SECONDS``: more than N messages in SECONDS is flooding; ``/flood 0`` turns it off."""
-    messages, seconds = (
-        int(ctx.args["messages"]),
-        int(ctx.args["seconds"] or ctx.settings.rules.flood_seconds),
-    )
+    """``/flood N SECONDS``: more than N messages in SECONDS is flooding; ``/flood off`` (or
+    ``0``, ``关``) turns it off and says how to turn it on again; ``/flood`` shows it."""
+    word = ctx.args["messages"]
+    limit, window = _flood(ctx)
+    if word is None:
+        if not limit:
+            return ctx.reply("rules.flood_is_off", **_flood_example(ctx, limit, window))
+        return ctx.reply("rules.flood_set", messages=limit, seconds=window)
+    word = str(word).casefold()
+    if word in FLOOD_OFF:
+        messages = 0
+    elif word.isascii() and word.isdigit() and len(word) <= 4 and int(word) <= 1000:
+        messages = int(word)
+    else:
+        return ctx.reply("rules.flood_bad", private=True, value=str(ctx.args["messages"]))
+    seconds = int(ctx.args["seconds"] or ctx.settings.rules.flood_seconds)
     async with ctx.store.transaction() as session:
         await ctx.store.communities.set_setting(
             session, ctx.community.id, "flood", [messages, seconds], ctx.now
         )
         await ctx.audit(session, "flood", messages=messages, seconds=seconds)
     if messages == 0:
-        return ctx.reply("rules.flood_off")
+        return ctx.reply("rules.flood_off", **_flood_example(ctx, limit, window))
     return ctx.reply("rules.flood_set", messages=messages, seconds=seconds)
+
+
+def _flood_example(ctx: Context, limit: int, window: int) -> dict[str, int]:
+    """The numbers to suggest for turning flood protection back on: the ones in force until
+    now, else the configured ones, else a common choice."""
+    if limit:
+        return {"messages": limit, "seconds": window}
+    rules = ctx.settings.rules
+    return {"messages": rules.flood_messages or FLOOD_EXAMPLE, "seconds": rules.flood_seconds}

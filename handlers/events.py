@@ -440,7 +440,18 @@ async def here(ctx: Context) -> Any:
                 break
     who = ctx.address(ctx.sender)
     if chosen is None:
-        return ctx.reply("events.here_none", member=who)
+        async with ctx.store.transaction() as session:
+            coming = await ctx.store.events.upcoming(session, ctx.community.id, ctx.now, limit=1)
+        if not coming:
+            return ctx.reply("events.here_none", member=who)
+        # Too early: say when check-in opens, in community time.
+        return ctx.reply(
+            "events.here_not_yet",
+            member=who,
+            title=coming[0].title,
+            opens=_when(coming[0].starts_at - early, ctx.zone),
+            when=_when(coming[0].starts_at, ctx.zone),
+        )
     return ctx.reply(
         f"events.here_{outcome}", member=who, title=chosen.title, points=rules.here_points
     )

@@ -32,7 +32,15 @@ from storage.members import MemberInfo
 from storage.models import POLL_OPTION_LEN, POLL_QUESTION_LEN
 from storage.polls import OPEN, PollInfo, Tally, Vote
 
-__all__ = ["PollSpec", "close_once", "feature", "parse_poll", "poll_settings", "post_poll"]
+__all__ = [
+    "PollSpec",
+    "close_once",
+    "feature",
+    "own_polls",
+    "parse_poll",
+    "poll_settings",
+    "post_poll",
+]
 
 feature = Feature("polls")
 
@@ -46,6 +54,30 @@ NAMES_SHOWN = 8
 NAME_WIDTH = 32
 #: Longest poll message with voters' names; longer, the names are left out.
 TEXT_BUDGET = 1800
+
+
+@dataclass(frozen=True, slots=True)
+class PollOwner:
+    """A feature that opens polls of its own (their send keys start with ``prefix``) and
+    announces each outcome itself, in one message with what the vote decided: closing such a
+    poll only brings its message up to date. ``no_early_close`` is the persona key refusing
+    ``/closepoll`` for it (``None``: it may be closed early like any poll)."""
+
+    prefix: str
+    no_early_close: str | None = None
+
+
+_OWNERS: list[PollOwner] = []
+
+
+def own_polls(prefix: str, *, no_early_close: str | None = None) -> None:
+    """Declare the polls whose send keys start with ``prefix`` as the caller's (see
+    ``PollOwner``): their results are not posted by polls."""
+    _OWNERS.append(PollOwner(prefix, no_early_close))
+
+
+def owner_of(poll: PollInfo) -> PollOwner | None:
+    return next((owner for owner in _OWNERS if poll.send_key.startswith(owner.prefix)), None)
 
 
 def poll_settings(community: CommunityInfo, defaults: PollSettings) -> PollSettings:
@@ -342,8 +374,12 @@ def _poll_edit(voice: Voice, poll: PollInfo, tally: Tally, now: datetime) -> Edi
     )
 
 
-def results_text(voice: Voice, poll: PollInfo, tally: Tally, closer: str | None) -> RichText:
-    """The closing announcement: a bar per option and the winner, or the tie."""
+def results_text(
+    voice: Voice, poll: PollInfo, tally: Tally, closer: str | None, *, bars: bool = True
+) -> RichText:
+    """The closing announcement: the winner or the tie, the turnout, who closed it early;
+    with a bar per option only when the poll message itself could not show them (``bars``),
+    so the count is posted once."""
     lines = []
     winners = tally.winners
     if not winners:
@@ -363,6 +399,8 @@ def results_text(voice: Voice, poll: PollInfo, tally: Tally, closer: str | None)
     if closer is not None:
         lines.append(voice.say("polls.closed_by", member=closer))
     header = voice.say("polls.results", id=poll.id, question=poll.question)
+    if not bars:
+        return RichText.join([header, *lines])
     return _fitted(lambda names: [header, *_option_lines(voice, poll, tally, names=names), *lines])
 
 
@@ -461,15 +499,19 @@ def _note(ctx: Context, poll: PollInfo, vote: Vote) -> str:
 # -- closing --------------------------------------------------------------------------------------
 
 
-async def close_once(ctx: TickContext, poll_id: int, by: MemberInfo | None = None) -> list[Action]:
-    """Close a poll once (conditional ``open -> closed``): the final edit and the results, or
-    nothing when someone else closed it first. ``by`` closed it early (``/closepoll``)."""
+async def close_once(
+    ctx: TickContext, poll_id: int, by: MemberInfo | None = None
+) -> list[Action] | None:
+    """Close a poll once (conditional ``open -> closed``): the actions to perform, or ``None``
+    when someone else closed it first. ``by`` closed it early (``/closepoll``). The results are posted once: the poll
+    message is edited to its final count, and one message names the winner; a poll another
+    feature owns (``own_polls``) gets only the edit, its owner announces the outcome."""
     store = ctx.store
     async with store.transaction() as session:
         if not await store.polls.close(
             session, poll_id, ctx.now, by_member_id=by.id if by else None
         ):
-            return []
+            return None
         poll = await store.polls.get(session, poll_id)
         assert poll is not None
         tally = await store.polls.tally(session, poll)
@@ -489,13 +531,15 @@ async def close_once(ctx: TickContext, poll_id: int, by: MemberInfo | None = Non
     actions: list[Action] = []
     if poll.message_id:
         actions.append(_poll_edit(voice, poll, tally, ctx.now))
+    if owner_of(poll) is not None:
+        return actions
     closer_name = (by.display_name or by.platform_user_id) if by else None
     actions.append(
         Send(
             platform=poll.platform,
             chat_id=poll.chat_id,
             channel_id=poll.channel_id,
-            text=results_text(voice, poll, tally, closer_name),
+            text=results_text(voice, poll, tally, closer_name, bars=not poll.message_id),
         )
     )
     return actions
@@ -510,7 +554,7 @@ async def close_due_polls(ctx: TickContext) -> int:
     closed = 0
     for poll_id in due:
         actions = await close_once(ctx, poll_id)
-        if not actions:
+        if actions is None:
             continue  # another process (or /closepoll) closed it
         closed += 1
         for action in actions:
@@ -544,11 +588,16 @@ async def close_poll(ctx: Context) -> Any:
         return ctx.reply("polls.not_found", private=True, id=wanted)
     if poll.status != OPEN:
         return ctx.reply("polls.already_closed", private=True, id=poll.id)
+    owner = owner_of(poll)
+    if owner is not None and owner.no_early_close is not None:
+        return ctx.reply(owner.no_early_close, private=True, id=poll.id)
     if poll.creator_member_id != ctx.member.id and not allowed(await ctx.roles(), [Role.MODERATOR]):
         return ctx.reply("polls.not_yours", private=True, id=poll.id)
     # Past its deadline (the tick has not run yet) it closes as on time, not "early".
     actions = await close_once(ctx, poll.id, ctx.member if poll.is_open(ctx.now) else None)
-    return actions or ctx.reply("polls.already_closed", private=True, id=poll.id)
+    if actions is None:
+        return ctx.reply("polls.already_closed", private=True, id=poll.id)
+    return actions
 
 
 @feature.command("polls", keywords=["投票列表"])

@@ -3,7 +3,9 @@ with the community's quorum and threshold; when it closes the rule is adopted (a
 ``/rules``) or rejected, and operators may ``/veto`` it while the vote runs.
 
 The vote is an ordinary poll (``handlers/polls.py``), closed by the polls' own tick; a tick
-here decides each proposal whose poll has closed, once (``storage/rulevotes.py``).
+here decides each proposal whose poll has closed, once (``storage/rulevotes.py``), and posts
+one message with the count and the decision (the poll posts no results of its own). Members
+know a proposal by its poll's number, "群规提议 #3" is "投票 #3", and ``/veto 3`` stops it.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from bot.actions import Action, Edit, Send
+from bot.actions import Action, Send
 from bot.context import Context, TickContext
 from bot.features import Arg, Feature
 from bot.permissions import Role
-from handlers.polls import close_once, post_poll
+from handlers.polls import close_once, own_polls, post_poll
 from handlers.shared import voice_for
 from storage.models import POLL_QUESTION_LEN, RULE_LEN
 
@@ -24,6 +26,10 @@ __all__ = ["feature"]
 feature = Feature("rulevotes")
 
 YES = 1  # the poll's first option is "in favour"
+#: Send keys of the proposals' polls: their outcome is announced here, with the decision, and
+#: they are not closed early (``/veto`` stops one).
+POLL_KEY = "proposal:"
+own_polls(POLL_KEY, no_early_close="rulevotes.no_early_close")
 
 
 @feature.command("proposerule", keywords=["提议群规"], args=[Arg("text", "text")])
@@ -49,7 +55,7 @@ async def propose_rule(ctx: Context) -> Any:
             options=options,
             max_choices=1,
             anonymous=False,
-            send_key=f"proposal:{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}",
+            send_key=f"{POLL_KEY}{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}",
             now=ctx.now,
             closes_at=ctx.now + timedelta(hours=rules.hours),
         )
@@ -70,7 +76,7 @@ async def propose_rule(ctx: Context) -> Any:
         ctx.reply(
             "rulevotes.opened",
             member=ctx.address(ctx.sender),
-            id=proposal_id,
+            id=poll_id,
             quorum=rules.quorum,
             threshold=rules.threshold_percent,
             hours=rules.hours,
@@ -133,9 +139,11 @@ async def decide_proposals(ctx: TickContext) -> int:
                 channel_id=poll.channel_id,
                 text=voice.say(
                     intent,
+                    id=poll.id,
                     text=proposal.text,
                     number=number,
                     voters=tally.voters,
+                    in_favour=in_favour,
                     quorum=proposal.quorum,
                     percent=percent,
                     threshold=proposal.threshold_percent,
@@ -146,33 +154,48 @@ async def decide_proposals(ctx: TickContext) -> int:
     return decided
 
 
+def _poll_number(value: str) -> int | None:
+    """``3`` or ``#3`` (as the poll shows it), or ``None``."""
+    digits = value.lstrip("#＃")
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 18 or int(digits) < 1:
+        return None
+    return int(digits)
+
+
 @feature.command(
     "veto",
     roles=[Role.ADMIN],
-    args=[Arg("id", "int", minimum=1), Arg("reason", "text")],
+    args=[Arg("id", "word"), Arg("reason", "text")],
 )
 async def veto(ctx: Context) -> Any:
-    """Operators stop a proposal during its vote, with a reason everyone sees."""
+    """Operators stop a proposal during its vote, with a reason everyone sees; the proposal
+    is named by its poll's number, the one its messages show."""
     assert ctx.member is not None
-    proposal_id, reason = int(ctx.args["id"]), " ".join(str(ctx.args["reason"]).split())[:200]
+    number = _poll_number(str(ctx.args["id"]))
+    if number is None:
+        return ctx.reply("error.usage", private=True, usage=ctx.usage())
+    reason = " ".join(str(ctx.args["reason"]).split())[:200]
     async with ctx.store.transaction() as session:
-        proposal = await ctx.store.rule_votes.get(session, proposal_id)
-        if proposal is None or proposal.community_id != ctx.community.id:
-            return ctx.reply("rulevotes.not_found", private=True, id=proposal_id)
+        proposal = await ctx.store.rule_votes.for_poll(session, ctx.community.id, number)
+        if proposal is None:
+            return ctx.reply("rulevotes.not_found", private=True, id=number)
+        poll = await ctx.store.polls.get(session, proposal.poll_id)
+        if poll is None or not poll.is_open(ctx.now):
+            # The vote is over (its count may be a tick away): members decided, not a veto.
+            return ctx.reply("rulevotes.already_decided", private=True, id=number)
         vetoed = await ctx.store.rule_votes.decide(
-            session, proposal_id, "vetoed", ctx.now, vetoed_by=ctx.member.id, reason=reason
+            session, proposal.id, "vetoed", ctx.now, vetoed_by=ctx.member.id, reason=reason
         )
         if vetoed:
-            await ctx.audit(session, "rule.veto", proposal=proposal_id, reason=reason)
+            await ctx.audit(session, "rule.veto", proposal=proposal.id, reason=reason)
     if not vetoed:
-        return ctx.reply("rulevotes.already_decided", private=True, id=proposal_id)
-    # The vote ends with the veto: its message shows the final count, without a results post.
-    closing = [
-        a for a in await close_once(ctx, proposal.poll_id, ctx.member) if isinstance(a, Edit)
-    ]
+        return ctx.reply("rulevotes.already_decided", private=True, id=number)
+    # The vote ends with the veto: its message shows the final count; the veto is the news.
+    closing = await close_once(ctx, proposal.poll_id, ctx.member) or []
     actions: list[Action] = [
         ctx.send(
             "rulevotes.vetoed",
+            id=number,
             text=proposal.text,
             member=ctx.address(ctx.member),
             reason=reason,

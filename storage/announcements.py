@@ -2,7 +2,9 @@
 
 Each occurrence goes out through the durable outbox (``storage/outbox.py``) as a row with
 target ``announcement:<id>``; this table only remembers the rule and ``next_at``, the one
-occurrence kept in the outbox. Moving ``next_at`` on is a conditional update (``WHERE
+occurrence kept in the outbox. A schedule is *listed* (``/schedules``, ``/unschedule``) while
+it runs or while a post of it still waits in the outbox: a one-off held by quiet hours has
+finished its schedule but not gone out yet. Moving ``next_at`` on is a conditional update (``WHERE
 next_at = :old``), so two processes advancing the same schedule agree on one successor.
 """
 
@@ -11,13 +13,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
-from storage.models import ANNOUNCEMENT_LEN, Announcement
+from storage.models import ANNOUNCEMENT_LEN, Announcement, ScheduledSend
+from storage.outbox import PENDING, SENDING
 
-__all__ = ["AnnouncementInfo", "AnnouncementRepo"]
+__all__ = ["TARGET_PREFIX", "AnnouncementInfo", "AnnouncementRepo", "announcement_of", "target_of"]
+
+#: The outbox target of a schedule's posts is ``announcement:<id>``.
+TARGET_PREFIX = "announcement:"
+
+
+def target_of(announcement_id: int) -> str:
+    return f"{TARGET_PREFIX}{announcement_id}"
+
+
+def announcement_of(target: str) -> int | None:
+    """The schedule an outbox target belongs to, or ``None`` for another target."""
+    number = target.removeprefix(TARGET_PREFIX)
+    if number == target or not number.isascii() or not number.isdigit():
+        return None
+    return int(number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +123,19 @@ class AnnouncementRepo:
             )
         ).scalar_one()
 
-    async def active(self, session: AsyncSession, community_id: int) -> list[AnnouncementInfo]:
-        """A community's running schedules, soonest first."""
+    async def listed(
+        self, session: AsyncSession, community_id: int, waiting: set[int]
+    ) -> list[AnnouncementInfo]:
+        """A community's running schedules and those of ``waiting`` (ids with a post still
+        in the outbox) not removed, by id."""
         rows = await session.execute(
             select(Announcement)
-            .where(Announcement.community_id == community_id, Announcement.active.is_(True))
-            .order_by(Announcement.next_at, Announcement.id)
+            .where(
+                Announcement.community_id == community_id,
+                Announcement.removed_at.is_(None),
+                or_(Announcement.active.is_(True), Announcement.id.in_(sorted(waiting))),
+            )
+            .order_by(Announcement.id)
         )
         return [_info(row) for row in rows.scalars()]
 
@@ -146,10 +171,20 @@ class AnnouncementRepo:
         return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
     async def remove(self, session: AsyncSession, announcement_id: int, now: datetime) -> bool:
-        """Stop a running schedule once (``False`` if it was not running)."""
+        """Stop a listed schedule once: running, or a one-off whose post still waits in the
+        outbox (``False`` if it was neither, or already removed)."""
+        post_waiting = exists().where(
+            ScheduledSend.community_id == Announcement.community_id,
+            ScheduledSend.target == target_of(announcement_id),
+            ScheduledSend.status.in_((PENDING, SENDING)),
+        )
         result = await session.execute(
             update(Announcement)
-            .where(Announcement.id == announcement_id, Announcement.active.is_(True))
+            .where(
+                Announcement.id == announcement_id,
+                Announcement.removed_at.is_(None),
+                or_(Announcement.active.is_(True), post_waiting),
+            )
             .values(active=False, removed_at=now)
         )
         return (result.rowcount or 0) == 1  # type: ignore[attr-defined]

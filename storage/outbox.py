@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.db import Database
 from storage.models import Community, ScheduledSend
 
-__all__ = ["Due", "OutboxRepo", "Scheduled"]
+__all__ = ["Due", "OutboxRepo", "Scheduled", "Waiting"]
 
 PENDING, SENDING, SENT, SKIPPED, UNSURE, FAILED = (
     "pending",
@@ -63,6 +63,16 @@ class Due:
     scheduled_for: datetime
     due_at: datetime
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A row not sent yet: when it was meant for, and when it is now due (later when quiet
+    hours or the hourly cap held it back)."""
+
+    target: str
+    scheduled_for: datetime
+    due_at: datetime
 
 
 class OutboxRepo:
@@ -202,22 +212,21 @@ class OutboxRepo:
         )
         return [value for value in rows.scalars() if value is not None]
 
-    async def pending_for(
+    async def waiting(
         self, session: AsyncSession, community_id: int, target_prefix: str
-    ) -> list[tuple[int, str, datetime, dict[str, Any]]]:
-        """Pending rows of a community whose target starts with ``target_prefix``."""
+    ) -> list[Waiting]:
+        """Rows of a community still to go out (pending, or being sent right now) whose
+        target starts with ``target_prefix``, soonest first: what ``/schedules`` shows."""
         rows = await session.execute(
-            select(
-                ScheduledSend.id, ScheduledSend.target, ScheduledSend.due_at, ScheduledSend.payload
-            )
+            select(ScheduledSend.target, ScheduledSend.scheduled_for, ScheduledSend.due_at)
             .where(
                 ScheduledSend.community_id == community_id,
-                ScheduledSend.status == PENDING,
+                ScheduledSend.status.in_((PENDING, SENDING)),
                 ScheduledSend.target.startswith(target_prefix, autoescape=True),
             )
-            .order_by(ScheduledSend.due_at)
+            .order_by(ScheduledSend.due_at, ScheduledSend.id)
         )
-        return [(int(i), str(t), d, dict(p or {})) for i, t, d, p in rows.all()]
+        return [Waiting(str(t), s, d) for t, s, d in rows.all()]
 
     async def cancel(self, session: AsyncSession, community_id: int, target: str) -> int:
         """Drop the pending rows of ``target`` (an announcement removed)."""

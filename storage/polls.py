@@ -65,6 +65,9 @@ class PollInfo:
     closes_at: datetime
     closed_at: datetime | None
     closed_by_member_id: int | None
+    #: What started it: a command's update, or the feature that opened it (rule votes,
+    #: calls for submissions), which then announces its outcome.
+    send_key: str = ""
 
     @property
     def multi(self) -> bool:
@@ -213,6 +216,7 @@ class PollRepo:
             closes_at=poll.closes_at,
             closed_at=poll.closed_at,
             closed_by_member_id=poll.closed_by_member_id,
+            send_key=poll.send_key,
         )
 
     async def open_ids(

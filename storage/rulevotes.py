@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Member, Poll, RuleProposal
@@ -61,11 +61,25 @@ class RuleVoteRepo:
         return proposal.id
 
     async def get(self, session: AsyncSession, proposal_id: int) -> Proposal | None:
+        return await self._one(session, RuleProposal.id == proposal_id)
+
+    async def for_poll(
+        self, session: AsyncSession, community_id: int, poll_id: int
+    ) -> Proposal | None:
+        """The proposal a community votes on in poll ``poll_id``: members know a proposal by
+        its poll's number."""
+        return await self._one(
+            session, RuleProposal.community_id == community_id, RuleProposal.poll_id == poll_id
+        )
+
+    async def _one(self, session: AsyncSession, *where: ColumnElement[bool]) -> Proposal | None:
         row = (
             await session.execute(
                 select(RuleProposal, Member)
                 .join(Member, Member.id == RuleProposal.proposer_member_id)
-                .where(RuleProposal.id == proposal_id)
+                .where(*where)
+                .order_by(RuleProposal.id)
+                .limit(1)
             )
         ).first()
         if row is None:

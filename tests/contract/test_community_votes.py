@@ -32,7 +32,7 @@ async def _due(app, model) -> None:  # type: ignore[no-untyped-def]
 async def test_a_rule_adopted_by_vote_and_another_vetoed(platform: Platform) -> None:
     app = await platform.start(members=(ANN, BOB, CAROL), admins=(ANN,), rule_votes={"quorum": 2})
     proposed = await platform.say(BOB, "/proposerule 晒图请配文字 <b>")
-    assert any("提议 1" in t for t in proposed.texts)
+    assert any("群规提议 #1" in t for t in proposed.texts)  # its poll's number
     [(message_id, yes), (_, _no)] = proposed.buttons
     for who in (BOB, CAROL):
         voted = await platform.press(who, yes, message_id)
@@ -40,17 +40,18 @@ async def test_a_rule_adopted_by_vote_and_another_vetoed(platform: Platform) -> 
     await _due(app, Poll)
     tick = app.dispatcher.tick_context()
     closed = await platform.scheduled(lambda: close_due_polls(tick))
-    assert closed.texts
+    assert closed.edits and not closed.texts  # the count is in the poll; one message follows
     decided = await platform.scheduled(lambda: decide_proposals(tick))
     [adopted] = decided.texts
-    assert "晒图请配文字 <b>" in adopted and "第 1 条" in adopted
+    assert "晒图请配文字 <b>" in adopted and "第 1 条" in adopted and "2 人投票" in adopted
     [rules] = (await platform.say(CAROL, "/rules")).texts
     assert "晒图请配文字 <b>" in rules
 
-    await platform.say(CAROL, "/proposerule 每天发红包")
+    second = await platform.say(CAROL, "/proposerule 每天发红包")
+    assert any("群规提议 #2" in t for t in second.texts)
     [refused] = (await platform.say(BOB, "/veto 2 不合适")).texts
     assert "管理员" in refused
-    vetoed = await platform.say(ANN, "/veto 2 会给新人压力")
+    vetoed = await platform.say(ANN, "/veto #2 会给新人压力")
     assert any("否决" in t and "会给新人压力" in t for t in vetoed.texts)
     assert not (await platform.scheduled(lambda: decide_proposals(tick))).texts
 
@@ -71,7 +72,7 @@ async def test_a_call_for_submissions_pays_its_winner(platform: Platform) -> Non
     await platform.press(BOB, first, message_id)
     await platform.press(ANN, first, message_id)
     await _due(app, Poll)
-    await platform.scheduled(lambda: close_due_polls(tick))
+    assert not (await platform.scheduled(lambda: close_due_polls(tick))).texts
     settled = await platform.scheduled(lambda: settle_calls(tick))
     [result] = settled.texts
     assert "团团" in result and "Carol" in result and "20" in result

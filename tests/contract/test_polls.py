@@ -42,6 +42,7 @@ async def test_poll_voted_by_buttons_across_a_restart_and_closed(platform: Platf
     assert "胜出" in results and "看电影 <b>" in results and "2 票" in results
     assert "共 2 人投票" in results and "Ann" in results
     assert closed.edits and "已结束" in closed.edits[-1]
+    assert "2 票（100%）" in closed.edits[-1] and "票（" not in results  # the count, once
 
     late = await platform.press(ANN, first, message_id)
     assert "已经结束" in late.notes[0] and not late.edits

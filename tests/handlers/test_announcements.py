@@ -106,6 +106,7 @@ async def test_one_off_goes_out_once(any_harness: Harness) -> None:
     admin(h)
     [made] = await h.say('/schedule "2026-11-21 10:00" 记得 <i>交周报</i>')
     assert "2026-11-21 10:00" in made and "1" in made
+    assert "第一次" not in made and "首发" not in made and "下次" not in made  # it goes out once
     [listed] = await h.say("/schedules")
     assert "2026-11-21 10:00" in listed and "交周报" in listed
     assert await ticks(h, TEN - timedelta(minutes=1)) == []
@@ -114,7 +115,7 @@ async def test_one_off_goes_out_once(any_harness: Harness) -> None:
     assert await ticks(h, TEN + timedelta(minutes=1)) == []
     assert await statuses(h) == ["sent"]
     [none] = await h.say("/schedules")
-    assert "暂无" in none  # a one-off is finished once handed to the outbox
+    assert "暂无" in none  # a one-off is finished once sent
 
 
 async def test_recurring_every_sunday_in_new_york_across_dst(db, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
@@ -273,3 +274,36 @@ async def test_unschedule_cancels_pending_posts(any_harness: Harness) -> None:
     assert str(announcement_id) in again
     [none] = await h.say("/schedules")
     assert "暂无" in none
+
+
+async def test_a_one_off_held_by_quiet_hours_stays_listed_until_sent(any_harness: Harness) -> None:
+    h = any_harness
+    admin(h)
+    await h.say('/schedule "2026-11-21 23:30" 明早见')
+    [before] = await h.say("/schedules")
+    assert "明早见" in before and "2026-11-22 08:00" in before  # when it will actually go out
+    assert await ticks(h, datetime(2026, 11, 21, 15, 30, tzinfo=UTC)) == []  # 23:30: quiet
+    assert await statuses(h) == ["pending"]
+    [held] = await h.say("/schedules")
+    assert "明早见" in held and "2026-11-21 23:30" in held and "2026-11-22 08:00" in held
+    [posted] = await ticks(h, datetime(2026, 11, 22, 0, tzinfo=UTC))
+    assert "明早见" in posted
+    [none] = await h.say("/schedules")
+    assert "暂无" in none
+
+
+async def test_a_held_one_off_can_still_be_unscheduled(any_harness: Harness) -> None:
+    h = any_harness
+    admin(h)
+    await h.say('/schedule "2026-11-21 23:30" 明早见')
+    assert await ticks(h, datetime(2026, 11, 21, 15, 30, tzinfo=UTC)) == []
+    async with h.store.transaction() as s:
+        announcement_id = (await s.execute(select(Announcement.id))).scalar_one()
+    [removed] = await h.say(f"/unschedule {announcement_id}")
+    assert "2026-11-21 23:30" in removed
+    assert await statuses(h) == ["skipped"]
+    assert await ticks(h, datetime(2026, 11, 22, 0, tzinfo=UTC)) == []
+    [none] = await h.say("/schedules")
+    assert "暂无" in none
+    [again] = await h.say(f"/unschedule {announcement_id}")
+    assert "没有" in again

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -237,3 +238,33 @@ async def test_join_anniversaries_with_the_members_numbers(any_harness: Harness)
     assert when == datetime(2026, 11, 25, 1, tzinfo=UTC)
     assert "Newbie" in text and "100 天" in text and "签到 1 次" in text and "10 积分" in text
     assert "Veteran" in text and "1 周年" in text and "365 天" in text
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+async def test_an_anniversary_leaves_out_figures_that_are_zero(
+    any_harness: Harness, locale: str
+) -> None:
+    h = harness(any_harness.store.db, any_harness.clock, persona={"locale": locale})
+    h.clock.set(datetime(2026, 8, 17, 2, tzinfo=UTC))  # 100 days before 11-25
+    await h.send(h.join("Quiet"))
+    await h.send(h.join("Keen"))
+    await h.say("签到", user="Keen")
+    h.clock.set(datetime(2025, 11, 25, 2, tzinfo=UTC))
+    await h.send(h.join("Veteran"))
+    h.clock.set(datetime(2026, 11, 24, tzinfo=UTC))
+    [(_, text)] = await run_until(h, datetime(2026, 11, 26, tzinfo=UTC))
+    lines = {
+        name: line
+        for line in text.splitlines()
+        for name in ("Quiet", "Keen", "Veteran")
+        if name in line
+    }
+    assert set(lines) == {"Quiet", "Keen", "Veteran"}
+    for name in ("Quiet", "Veteran"):  # nothing to count: no "0 check-ins, 0 points"
+        assert not re.search(r"\b0\b", lines[name].replace("100", "").replace("365", "")), lines
+    if locale == "en":
+        assert "1 check-in and 10 points earned" in lines["Keen"]
+        assert "check-in" not in lines["Quiet"] and "point" not in lines["Veteran"]
+    else:
+        assert "签到 1 次、获得 10 积分" in lines["Keen"]
+        assert "签到" not in lines["Quiet"] and "积分" not in lines["Veteran"]

@@ -188,3 +188,23 @@ async def test_two_processes_close_and_pay_once(any_harness: Harness) -> None:
     assert sorted(settled) == [0, 1]
     assert await balance(h, "Carol") == 40
     await books_balance(h)
+
+
+async def test_the_vote_s_end_is_one_message_with_the_winner_and_the_reward(
+    any_harness: Harness,
+) -> None:
+    h = any_harness
+    await fund(h, "Alice", 100)
+    await h.say("/collect 口号 --for 1d --reward 10")
+    await h.say("/submit 一起变好", user="Bob")
+    await h.say("/submit 常来看看", user="Carol")
+    await close_submissions(h)
+    await h.send(h.press("poll:1:2", user="Dan"))
+    h.clock.advance(timedelta(hours=24, seconds=1))
+    tick = h.dispatcher.tick_context()
+    h.adapter.take()
+    assert await close_due_polls(tick) == 1
+    assert not [a for a in h.adapter.take() if isinstance(a, Send)]  # the poll is only edited
+    assert await settle_calls(tick) == 1
+    [result] = h.adapter.texts()
+    assert "常来看看" in result and "Carol" in result and "1 票" in result and "10" in result

@@ -205,3 +205,27 @@ async def test_a_broken_stored_rule_disables_nothing_else(sqlite_db, clock, capl
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert errors == [] and all(r.exc_info is None for r in caplog.records)
     assert len([w for w in warnings if "skipped" in w]) == 3  # once each, though rebuilt
+
+
+async def test_flood_off_from_chat_and_on_again(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    h = harness_with(sqlite_db, clock, flood_messages=3, flood_seconds=10, flood_action="mute")
+    await h.send(h.join("Bob"))
+
+    async def burst() -> list[str]:
+        h.clock.advance(timedelta(seconds=11))
+        sent = [await h.send(h.message(f"msg {n}", user="Bob")) for n in range(4)]
+        return [kind for actions in sent for kind in kinds(actions)]
+
+    for word in ("off", "OFF", "关", "关闭", "0"):
+        [off] = await h.say(f"/flood {word}")
+        assert "/flood 3 10" in off, word  # how to turn it back on, with the numbers it had
+        assert "Restrict" not in await burst(), word
+        await h.say("/flood 3 10")
+    [status] = await h.say("/flood")
+    assert "3" in status and "10" in status
+    assert "Restrict" in await burst()
+    [bad] = await h.say("/flood often")
+    assert "often" in bad and "/flood off" in bad
+    await h.say("/flood off")
+    [shown] = await h.say("/flood")
+    assert "关闭" in shown and "/flood 3 10" in shown

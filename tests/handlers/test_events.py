@@ -190,8 +190,11 @@ async def test_here_at_the_event_pays_once(any_harness: Harness) -> None:
     prefix = await create(h)
     await press(h, f"{prefix}:going", "Ann")
     await press(h, f"{prefix}:maybe", "Ben")
-    [early] = await h.say("到场", user="Ann")
-    assert "没有可以签到" in early
+    [none] = await h.say("到场", user="Ann")  # days before: when check-in opens
+    assert "2026-11-23 19:30" in none and "2026-11-23 20:00" in none and "读书会 <b>" in none
+    h.clock.set(STARTS - timedelta(hours=1))
+    [early] = await h.say("/here", user="Ann")  # an hour early: the same, in community time
+    assert "2026-11-23 19:30" in early and "还没开始" in early
     h.clock.set(STARTS - timedelta(minutes=10))
     [done] = await h.say("/here", user="Ann")
     assert "20" in done and "读书会 <b>" in done

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bot.actions import AnswerButton, Button, Edit, Reply, Send
+from bot.actions import ActionResult, AnswerButton, Button, DeclineReason, Edit, Reply, Send
 from bot.config import PollSettings
 from handlers.polls import PollSpec, Refusal, close_due_polls, parse_poll, refresh_polls
 from storage import Store
@@ -99,6 +99,32 @@ async def test_vote_change_refresh_close_and_results(any_harness: Harness) -> No
     [again] = await h.say("/closepoll 1")
     assert "已经结束" in again
     assert await close_due_polls(tick) == 0  # closed once
+
+
+async def test_the_results_are_posted_once(any_harness: Harness) -> None:
+    h = any_harness
+    await h.send(h.message("/poll 周末去哪？| 爬山 | 看电影"))
+    await press(h, "poll:1:1", "Bob")
+    await press(h, "poll:1:1", "Carol")
+    h.clock.advance(timedelta(hours=24, seconds=1))
+    h.adapter.take()
+    assert await close_due_polls(h.dispatcher.tick_context()) == 1
+    actions = h.adapter.take()
+    [final] = [a for a in actions if isinstance(a, Edit)]
+    [results] = [a for a in actions if isinstance(a, Send)]
+    assert "██████████ 2 票（100%）" in final.text.plain() and "已结束" in final.text.plain()
+    summary = results.text.plain()
+    assert "胜出" in summary and "爬山" in summary and "共 2 人投票" in summary
+    assert "█" not in summary and "░" not in summary  # the count is in the poll message only
+    # A poll whose message never went out has nothing to edit: the results carry the count.
+    h.adapter.decline["send"] = ActionResult(ok=False, reason=DeclineReason.MISSING_RIGHT)
+    await h.send(h.message("/poll 午饭？| 面条 | 米饭"))
+    del h.adapter.decline["send"]
+    h.clock.advance(timedelta(hours=24, seconds=1))
+    h.adapter.take()
+    assert await close_due_polls(h.dispatcher.tick_context()) == 1
+    [alone] = h.adapter.take()
+    assert isinstance(alone, Send) and "░░░░░░░░░░ 0 票" in alone.text.plain()
 
 
 @pytest.mark.parametrize(
@@ -221,11 +247,14 @@ async def test_two_hundred_concurrent_votes_and_changes(any_harness: Harness) ->
     assert await votes(h) == expected
     actions = await h.send(h.message("/closepoll"))
     [results] = [a for a in actions if isinstance(a, Send)]
+    [final] = [a for a in actions if isinstance(a, Edit)]
     counts = {option: sum(1 for _, o in expected if o == option) for option in (1, 2, 3)}
     summary = results.text.plain()
-    assert "共 200 人投票" in summary
+    assert "共 200 人投票" in summary and "200 人投票" in final.text.plain()
     for position, text in ((1, "一"), (2, "二"), (3, "三")):
-        assert re.search(rf"{position}\. {text}\n[█░]{{10}} {counts[position]} 票", summary)
+        assert re.search(
+            rf"{position}\. {text}\n[█░]{{10}} {counts[position]} 票", final.text.plain()
+        )
     assert counts[1] > max(counts[2], counts[3]) and "一" in summary.split("胜出")[1]
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.actions import Send
+from bot.actions import Edit, Reply, Send
 from handlers.polls import close_due_polls
 from handlers.rulevotes import decide_proposals
 from storage import Store
@@ -121,3 +121,56 @@ async def test_two_processes_decide_once(db, clock) -> None:  # type: ignore[no-
     async with h.store.transaction() as s:
         rules = await h.store.rules.list(s, 1)
     assert rules.count("不发广告 <b>") == 1
+
+
+async def test_the_end_of_a_vote_is_one_message_with_the_count_and_the_decision(
+    any_harness: Harness,
+) -> None:
+    h = Harness(store=any_harness.store, settings=VOTE, clock=any_harness.clock)
+    prefix = await propose(h)
+    await vote(h, prefix, {"Bob": 1, "Carol": 1, "Dan": 1, "Eve": 2})
+    h.clock.advance(timedelta(hours=24, seconds=1))
+    tick = h.dispatcher.tick_context()
+    h.adapter.take()
+    assert await close_due_polls(tick) == 1
+    closing = h.adapter.take()
+    assert closing and all(isinstance(a, Edit) for a in closing)  # the poll shows its count
+    assert await decide_proposals(tick) == 1
+    [decision] = h.adapter.texts()
+    assert "#1" in decision and "4 人投票" in decision and "3 人赞成" in decision
+    assert "75%" in decision and "第 1 条" in decision
+
+
+async def test_a_proposal_has_one_number_its_poll_s(any_harness: Harness) -> None:
+    h = Harness(store=any_harness.store, settings=VOTE, clock=any_harness.clock)
+    h.adapter.admins.add(("g1", "id-alice"))
+    await h.say("/poll 午饭？| 面条 | 米饭")  # poll #1: proposal 1 gets poll #2
+    actions = await h.send(h.message("/proposerule 每天发红包", user="Bob"))
+    [opened] = [a.text.plain() for a in actions if isinstance(a, Reply)]
+    [poll] = [a.text.plain() for a in actions if isinstance(a, Send) and a.buttons]
+    assert "群规提议 #2" in opened and "投票 #2" in poll
+    [not_a_proposal] = await h.say("/veto 1 不合适")
+    assert "#1" in not_a_proposal and "没有" in not_a_proposal
+    [early] = await h.say("/closepoll 2", user="Bob")  # the proposer cannot end the vote early
+    assert "#2" in early and "/veto" in early
+    said = await h.say("/veto #2 会给新人压力")
+    assert any("群规提议 #2" in t and "否决" in t and "会给新人压力" in t for t in said)
+    [again] = await h.say("/veto 2 再来")
+    assert "#2" in again and "已经有结果" in again
+    [bad] = await h.say("/veto 第二 再来")
+    assert "/veto" in bad
+
+
+async def test_no_veto_once_the_vote_is_over(any_harness: Harness) -> None:
+    h = Harness(store=any_harness.store, settings=VOTE, clock=any_harness.clock)
+    h.adapter.admins.add(("g1", "id-alice"))
+    prefix = await propose(h, "周末晒图", user="Bob")
+    await vote(h, prefix, {"Bob": 1, "Carol": 1, "Dan": 1})
+    h.clock.advance(timedelta(hours=24, seconds=1))  # the deadline passed; no tick ran yet
+    [late] = await h.say("/veto 1 来不及了")
+    assert "已经有结果" in late
+    tick = h.dispatcher.tick_context()
+    await close_due_polls(tick)
+    assert await decide_proposals(tick) == 1
+    [rules] = await h.say("/rules")
+    assert "周末晒图" in rules  # the members' decision stands
