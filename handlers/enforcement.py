@@ -36,6 +36,7 @@ from handlers.filtering import (
     validate_regex,
 )
 from handlers.moderation import act, punish, to_log, warn
+from storage.models import PATTERN_LEN
 
 __all__ = ["feature"]
 
@@ -242,7 +243,7 @@ async def _consequences(ctx: Context, event: MessageEvent, violation: Violation)
     roles=[Role.MODERATOR],
     args=[
         Arg("op", "choice", choices=("add", "remove")),
-        Arg("pattern", "word"),
+        Arg("pattern", "word", max_length=PATTERN_LEN),
         Arg("action", "choice", required=False, choices=ACTIONS),
     ],
 )

@@ -91,7 +91,7 @@ def _parse_plan(ctx: Context, text: str) -> _Plan | Any:
     return _Plan(title, starts_at, starts_at + length, place, capacity)
 
 
-@feature.command("event", args=[Arg("spec", "text", required=False)])
+@feature.command("event", args=[Arg("spec", "text", required=False, max_length=1000)])
 async def event_command(ctx: Context) -> Any:
     if ctx.is_private:
         return ctx.reply("events.group_only")

@@ -17,7 +17,7 @@ from bot.features import Arg, Feature
 from bot.permissions import Role
 from handlers.polls import close_once, post_poll
 from handlers.shared import voice_for
-from storage.models import POLL_QUESTION_LEN, RULE_LEN
+from storage.models import POLL_QUESTION_LEN, REASON_LEN, RULE_LEN
 
 __all__ = ["feature"]
 
@@ -26,7 +26,9 @@ feature = Feature("rulevotes")
 YES = 1  # the poll's first option is "in favour"
 
 
-@feature.command("proposerule", keywords=["提议群规"], args=[Arg("text", "text")])
+@feature.command(
+    "proposerule", keywords=["提议群规"], args=[Arg("text", "text", max_length=RULE_LEN)]
+)
 async def propose_rule(ctx: Context) -> Any:
     assert ctx.member is not None and ctx.sender is not None
     if ctx.is_private:
@@ -149,12 +151,12 @@ async def decide_proposals(ctx: TickContext) -> int:
 @feature.command(
     "veto",
     roles=[Role.ADMIN],
-    args=[Arg("id", "int", minimum=1), Arg("reason", "text")],
+    args=[Arg("id", "int", minimum=1), Arg("reason", "text", max_length=REASON_LEN)],
 )
 async def veto(ctx: Context) -> Any:
     """Operators stop a proposal during its vote, with a reason everyone sees."""
     assert ctx.member is not None
-    proposal_id, reason = int(ctx.args["id"]), " ".join(str(ctx.args["reason"]).split())[:200]
+    proposal_id, reason = int(ctx.args["id"]), " ".join(str(ctx.args["reason"]).split())
     async with ctx.store.transaction() as session:
         proposal = await ctx.store.rule_votes.get(session, proposal_id)
         if proposal is None or proposal.community_id != ctx.community.id:
