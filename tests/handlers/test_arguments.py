@@ -15,7 +15,6 @@ from storage.models import CommunityRule, Event
 from tests.handlers.test_redpacket import balance, fund
 from tests.support import Harness
 
-
 #: Every wording of the "this button has expired" answer, in every locale and tone.
 EXPIRED = {
     variant
