@@ -157,8 +157,9 @@ async def parse_arguments(ctx: Context, spec: CommandSpec, command: Command) -> 
                 continue
             values[arg.name] = _convert(ctx, arg, token)
             state.rest = remainder
-    if state.rest.strip():
-        raise ArgError()
+    extra, _rest = next_token(state.rest)
+    if extra is not None:
+        raise ArgError("unexpected", {"value": extra})
     return values
 
 
