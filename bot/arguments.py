@@ -233,15 +233,13 @@ def _choice_names(ctx: Context, arg: Arg) -> dict[str, str]:
 
 
 def _choices_shown(ctx: Context, arg: Arg) -> str:
+    """The valid choices for a refusal, each with its local name when it has one."""
     shown = []
     for choice in arg.choices:
         key = f"{arg.labels}.{choice}"
         if arg.labels and ctx.renderer.packs.has(key):
-            shown.append(
-                f"{choice}（{ctx.say(key).plain()}）"
-                if ctx.persona.locale.startswith("zh")
-                else f"{choice} ({ctx.say(key).plain()})"
-            )
+            name = ctx.say(key).plain()
+            shown.append(ctx.say("error.choice_named", choice=choice, name=name).plain())
         else:
             shown.append(choice)
     return " | ".join(shown)
