@@ -29,7 +29,7 @@ from bot.actions import (
     Send,
     SendPoll,
 )
-from bot.arguments import parse_arguments
+from bot.arguments import parse_arguments, parse_button
 from bot.bookkeeping import GroupCommit, record_events
 from bot.clock import Clock
 from bot.config import Settings
@@ -350,7 +350,10 @@ class Dispatcher:
 
     async def _route_button(self, ctx: Context, event: ButtonPressed) -> list[ActionResult]:
         spec = self.registry.button(event.data)
-        if spec is None:
+        values = parse_button(spec, event.data) if spec is not None else None
+        if spec is None or values is None:
+            # Unknown, malformed or forged data (a press is client input): the same answer
+            # as an old button, never a traceback.
             note = ctx.say("error.button_expired").plain()
             return await self._perform_all(
                 ctx,
@@ -362,6 +365,7 @@ class Dispatcher:
                     text=note,
                 ),
             )
+        ctx.args = values
         outcome = await self._guard(ctx, f"button {spec.prefix}", spec.handler(ctx))
         return await self._perform_all(ctx, outcome)
 

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from bot.context import Context, TickContext
 
 __all__ = [
+    "INT_LIMIT",
+    "TEXT_LENGTH",
+    "WORD_LENGTH",
     "Arg",
     "ButtonSpec",
     "CommandSpec",
@@ -39,25 +42,52 @@ B = TypeVar("B", bound=BatchHandler)
 ArgKind = Literal["word", "text", "int", "member", "choice", "duration"]
 
 
+#: Every ``int`` argument is bounded: without a declared maximum it still fits a 64-bit column
+#: (``/event cancel 99999999999999999999`` is refused, not sent to the database).
+INT_LIMIT = 10**12
+#: Longest ``word`` and ``text`` arguments unless declared (reasons, names, short texts).
+WORD_LENGTH = 200
+TEXT_LENGTH = 500
+
+
 @dataclass(frozen=True)
 class Arg:
     """One declared argument. ``text`` takes the rest of the line and must come last;
     ``member`` accepts ``@name``, a mention, a numeric id, or a reply to the member's message;
-    ``duration`` (``30m``, ``2h``, ``1d``, ``1w``) is taken only when the word looks like one."""
+    ``duration`` (``30m``, ``2h``, ``2 hours``, ``2小时``, ``1d12h``) is taken when the word
+    looks like one (and refused when such a word cannot be read)."""
 
     name: str
     kind: ArgKind = "word"
     required: bool = True
     choices: tuple[str, ...] = ()
-    #: Bounds for ``int`` arguments (inclusive).
+    #: Bounds for ``int`` arguments (inclusive); unset, ``0`` and ``INT_LIMIT``.
     minimum: int | None = None
     maximum: int | None = None
     #: For ``member``: also find members who left (``/unban``, ``/pardon``).
     include_left: bool = False
+    #: Longest ``word``/``text`` accepted (characters); unset, ``WORD_LENGTH``/``TEXT_LENGTH``.
+    max_length: int | None = None
+    #: For ``choice``: a persona key prefix naming each choice (``roles`` -> ``roles.moderator``
+    #: = 版主): those names are accepted too, in any locale, and shown in refusals.
+    labels: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "choice" and not self.choices:
             raise ValueError(f"argument {self.name!r}: a choice needs choices")
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """The inclusive range of an ``int`` argument, always finite."""
+        low = 0 if self.minimum is None else self.minimum
+        high = INT_LIMIT if self.maximum is None else self.maximum
+        return low, high
+
+    @property
+    def length_limit(self) -> int:
+        if self.max_length is not None:
+            return self.max_length
+        return TEXT_LENGTH if self.kind == "text" else WORD_LENGTH
 
 
 @dataclass(frozen=True)
@@ -86,9 +116,15 @@ class CommandSpec:
 
 @dataclass(frozen=True)
 class ButtonSpec:
+    """A button family: data ``prefix:field:field``. A press is client input (forgeable), so
+    the dispatcher parses the declared ``fields`` (``int``, ``word`` or ``choice`` ``Arg``s,
+    bounded) into ``ctx.args`` before the handler runs; data that does not fit gets the
+    "expired" answer and never reaches the handler."""
+
     prefix: str
     feature: str
     handler: Handler
+    fields: tuple[Arg, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,11 +192,18 @@ class Feature:
 
         return register
 
-    def button(self, prefix: str) -> Callable[[F], F]:
-        """Handle presses whose data is ``prefix`` or starts with ``prefix:``."""
+    def button(self, prefix: str, fields: Iterable[Arg] = ()) -> Callable[[F], F]:
+        """Handle presses whose data is ``prefix`` or starts with ``prefix:``, followed by one
+        ``:``-separated value per declared field (parsed into ``ctx.args``)."""
+        declared = tuple(fields)
+        for arg in declared:
+            if arg.kind not in ("int", "word", "choice"):
+                raise ValueError(f"button {prefix}: field {arg.name!r} must be int, word or choice")
 
         def register(handler: F) -> F:
-            self.buttons.append(ButtonSpec(prefix=prefix, feature=self.name, handler=handler))
+            self.buttons.append(
+                ButtonSpec(prefix=prefix, feature=self.name, handler=handler, fields=declared)
+            )
             return handler
 
         return register

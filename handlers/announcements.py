@@ -24,13 +24,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from bot.actions import Pin, Send
-from bot.arguments import next_token
-from bot.context import Context, TickContext
+from bot.arguments import arg_refusal, next_token, parse_count, parse_datetime
+from bot.context import ArgError, Context, TickContext
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
 from handlers.outbox import deliverer, quiet_until
-from handlers.shared import parse_local_time, voice_for
+from handlers.shared import voice_for
 from storage.announcements import TARGET_PREFIX, AnnouncementInfo, announcement_of, target_of
 from storage.communities import CommunityInfo
 from storage.models import ANNOUNCEMENT_LEN
@@ -57,6 +57,10 @@ PREVIEW_LEN = 40
 
 
 # -- reading a schedule ---------------------------------------------------------------------------
+
+
+#: A first word written as a date (``2026-12-01``, full-width digits too): read as one.
+_DATE_LIKE = re.compile(r"[0-9０-９]{4}[-/.－／][0-9０-９]{1,2}[-/.－／][0-9０-９]{1,2}")
 
 
 class BadSchedule(Exception):
@@ -214,7 +218,13 @@ def parse_schedule(spec: str, zone: ZoneInfo, now: datetime) -> Rule:
 def _parse_schedule(text: str, zone: ZoneInfo, now: datetime) -> Rule:
     lowered = text.lower()
     day, _, clock = text.partition(" ")
-    if clock and (at := parse_local_time(day, clock, zone)) is not None:
+    at = None
+    if clock and _DATE_LIKE.fullmatch(day):
+        try:
+            at = parse_datetime(day, clock, zone, now)
+        except ArgError as problem:  # 9999-12-31 23:59: a date, but not one to wait for
+            raise BadSchedule(f"error.{problem.reason}", **problem.detail) from None
+    if at is not None:
         if at <= now:
             raise BadSchedule("announcements.past", when=f"{at:%Y-%m-%d %H:%M}")
         trigger = trigger_for(None, at, zone)
@@ -282,7 +292,11 @@ def _announcement_text(text: str) -> str | None:
     return text or None
 
 
-@feature.command("announce", roles=PLANNERS, args=[Arg("text", "text", required=False)])
+@feature.command(
+    "announce",
+    roles=PLANNERS,
+    args=[Arg("text", "text", required=False, max_length=ANNOUNCEMENT_LEN + 100)],
+)
 async def announce(ctx: Context) -> Any:
     """Post now; with ``--pin`` (first or last word) pin it too. A pin the platform refuses
     (the bot lacks the right) gets the dispatcher's ``declined.*`` answer."""
@@ -334,7 +348,11 @@ def _outbox_row(info: AnnouncementInfo, fire: datetime) -> Scheduled:
     )
 
 
-@feature.command("schedule", roles=PLANNERS, args=[Arg("spec", "text", required=False)])
+@feature.command(
+    "schedule",
+    roles=PLANNERS,
+    args=[Arg("spec", "text", required=False, max_length=ANNOUNCEMENT_LEN + 100)],
+)
 async def schedule_command(ctx: Context) -> Any:
     """``/schedule "every friday 20:00" TEXT``: a post later, in community time."""
     if ctx.is_private:
@@ -463,10 +481,10 @@ async def list_schedules(ctx: Context) -> Any:
 @feature.command("unschedule", roles=PLANNERS, args=[Arg("id")])
 async def unschedule(ctx: Context) -> Any:
     """Stop a schedule (its creator, or moderators) and cancel its pending posts."""
-    value = str(ctx.args["id"]).lstrip("#")
-    if not value.isascii() or not value.isdigit() or len(value) > 18:
-        return ctx.reply("error.usage", private=True, usage=ctx.usage())
-    announcement_id = int(value)
+    try:
+        announcement_id = parse_count(str(ctx.args["id"]))
+    except ArgError as problem:
+        return arg_refusal(ctx, problem)
     repo = ctx.store.announcements
     async with ctx.store.transaction() as session:
         info = await repo.get(session, announcement_id)

@@ -15,8 +15,9 @@ from datetime import timedelta
 from typing import Any
 
 from bot.actions import Send
+from bot.arguments import arg_refusal, check_length, parse_int
 from bot.clock import parse_duration
-from bot.context import Context, TickContext
+from bot.context import ArgError, Context, TickContext
 from bot.features import Arg, Feature
 from bot.richtext import Mention, RichText
 from handlers.polls import own_polls, post_poll
@@ -64,13 +65,17 @@ async def open_call(ctx: Context) -> Any:
         length = duration
     if found := _REWARD.search(text):
         value = found[1]
-        if not value.isascii() or not value.isdigit() or int(value) > rules.max_reward:
+        try:
+            reward = parse_int(value, minimum=0, maximum=rules.max_reward)
+        except ArgError:
             return ctx.reply("collect.bad_reward", private=True, value=value, most=rules.max_reward)
-        reward = int(value)
     topic = " ".join(_REWARD.sub(" ", _FOR.sub(" ", text)).split())
     if not topic or topic.startswith("--"):
         return ctx.reply("error.usage", private=True, usage=ctx.usage())
-    topic = topic[:REASON_LEN]
+    try:
+        check_length(ctx, "topic", topic, REASON_LEN)
+    except ArgError as problem:
+        return arg_refusal(ctx, problem)
     store = ctx.store
     try:
         async with store.transaction() as session:

@@ -38,6 +38,7 @@ from handlers.filtering import (
     word_problem,
 )
 from handlers.moderation import act, punish, to_log, warn
+from storage.models import PATTERN_LEN
 
 __all__ = ["feature"]
 
@@ -235,7 +236,7 @@ async def _consequences(ctx: Context, event: MessageEvent, violation: Violation)
     roles=[Role.MODERATOR],
     args=[
         Arg("op", "choice", choices=("add", "remove")),
-        Arg("pattern", "word"),
+        Arg("pattern", "word", max_length=PATTERN_LEN),
         Arg("action", "word", required=False),
     ],
 )

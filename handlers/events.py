@@ -16,14 +16,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.actions import Action, AnswerButton, Button, Edit, Send
-from bot.arguments import next_token
+from bot.arguments import (
+    arg_refusal,
+    check_length,
+    next_token,
+    parse_count,
+    parse_datetime,
+    parse_int,
+)
 from bot.clock import parse_duration
-from bot.context import Context, TickContext
+from bot.context import ArgError, Context, TickContext
 from bot.events import ButtonPressed
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import Mention, RichText
-from handlers.shared import CoalescedEdits, Voice, parse_local_time, voice_for
+from handlers.shared import CoalescedEdits, Voice, voice_for
 from storage.events import ANSWERS, GOING, MAYBE, WAITING, Attendee, EventInfo
 from storage.ledger import ISSUE, Movement, member_owner
 
@@ -58,32 +65,33 @@ def _parse_plan(ctx: Context, text: str) -> _Plan | Any:
     clock, rest = next_token(rest)
     if not title or not day or not clock:
         return ctx.reply("error.usage", private=True, usage=ctx.usage())
-    starts_at = parse_local_time(day, clock, ctx.zone)
-    if starts_at is None:
-        return ctx.reply("events.bad_time", private=True, value=f"{day} {clock}")
-    place, capacity, length = None, None, timedelta(minutes=ctx.settings.events.default_minutes)
-    while rest.strip():
-        option, rest = next_token(rest)
-        value, rest = next_token(rest)
-        if option in ("--where", "--at") and value:
-            place = value[:PLACE_LEN]
-        elif option == "--limit" and value:
-            if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 10_000:
-                return ctx.reply("events.bad_limit", private=True, value=value)
-            capacity = int(value)
-        elif option == "--for" and value:
-            duration = parse_duration(value)
-            if duration is None or not timedelta(minutes=5) <= duration <= LONGEST:
-                return ctx.reply("events.bad_length", private=True, value=value)
-            length = duration
-        else:
-            return ctx.reply("error.usage", private=True, usage=ctx.usage())
+    try:
+        check_length(ctx, "title", title, TITLE_LEN)
+        starts_at = parse_datetime(day, clock, ctx.zone, ctx.now)
+        place, capacity = None, None
+        length = timedelta(minutes=ctx.settings.events.default_minutes)
+        while rest.strip():
+            option, rest = next_token(rest)
+            value, rest = next_token(rest)
+            if option in ("--where", "--at") and value:
+                place = check_length(ctx, "place", value, PLACE_LEN)
+            elif option == "--limit" and value:
+                capacity = parse_int(value, minimum=1, maximum=10_000)
+            elif option == "--for" and value:
+                duration = parse_duration(value)
+                if duration is None or not timedelta(minutes=5) <= duration <= LONGEST:
+                    return ctx.reply("events.bad_length", private=True, value=value)
+                length = duration
+            else:
+                return ctx.reply("error.usage", private=True, usage=ctx.usage())
+    except ArgError as problem:
+        return arg_refusal(ctx, problem)
     if starts_at <= ctx.now:
         return ctx.reply("events.past", private=True, when=_when(starts_at, ctx.zone))
-    return _Plan(title[:TITLE_LEN], starts_at, starts_at + length, place, capacity)
+    return _Plan(title, starts_at, starts_at + length, place, capacity)
 
 
-@feature.command("event", args=[Arg("spec", "text", required=False)])
+@feature.command("event", args=[Arg("spec", "text", required=False, max_length=1000)])
 async def event_command(ctx: Context) -> Any:
     if ctx.is_private:
         return ctx.reply("events.group_only")
@@ -211,19 +219,20 @@ def _mentions(people: Sequence[Attendee]) -> RichText:
     return RichText.of(*parts)
 
 
-@feature.button(BUTTON)
+@feature.button(
+    BUTTON, fields=[Arg("event", "int", minimum=1), Arg("answer", "choice", choices=ANSWERS)]
+)
 async def on_answer(ctx: Context) -> list[Action]:
     event = ctx.event
     assert isinstance(event, ButtonPressed)
     here = {"platform": event.platform, "chat_id": event.chat.id, "channel_id": event.channel_id}
-    parts = event.data.split(":")
-    if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in ANSWERS or ctx.member is None:
+    if ctx.member is None:
         return [
             AnswerButton(
                 **here, press_id=event.press_id, text=ctx.say("error.button_expired").plain()
             )
         ]
-    event_id, answer = int(parts[1]), parts[2]
+    event_id, answer = int(ctx.args["event"]), str(ctx.args["answer"])
     async with ctx.store.transaction() as session:
         info = await ctx.store.events.get(session, event_id)
         if info is None or info.community_id != ctx.community.id:
@@ -288,9 +297,12 @@ async def refresh_events(ctx: TickContext) -> int:
 
 async def _cancel(ctx: Context, text: str) -> Any:
     value, _rest = next_token(text)
-    if not value or not value.lstrip("#").isdigit():
+    if not value:
         return ctx.reply("error.usage", private=True, usage=ctx.usage())
-    event_id = int(value.lstrip("#"))
+    try:
+        event_id = parse_count(value)
+    except ArgError as problem:
+        return arg_refusal(ctx, problem)
     async with ctx.store.transaction() as session:
         info = await ctx.store.events.get(session, event_id)
     if info is None or info.community_id != ctx.community.id:

@@ -27,8 +27,9 @@ from bot.actions import (
     Send,
     Unrestrict,
 )
+from bot.arguments import arg_refusal, parse_int
 from bot.clock import parse_duration
-from bot.context import Context, TickContext
+from bot.context import ArgError, Context, TickContext
 from bot.events import ButtonPressed, JoinRequest, MemberJoined
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed, owner_keys
@@ -36,6 +37,7 @@ from bot.richtext import Code, RichText
 from handlers.greetings import welcome_message
 from handlers.moderation import log_chat, settle_due, settle_due_rows, to_log
 from storage.members import MemberInfo
+from storage.models import PLATFORM_ID_LEN
 
 __all__ = ["feature", "gate_mode"]
 
@@ -46,6 +48,9 @@ MODES = ("open", "captcha", "approval", "invite_code")
 #: Codes are easy to read aloud and type: no 0/O, 1/I/L.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
+MAX_USES = 100_000
+#: An invite code lasts from a minute to a year.
+EXPIRY_RANGE = (timedelta(minutes=1), timedelta(days=366))
 OPERATORS = [Role.MODERATOR]
 
 
@@ -131,11 +136,11 @@ async def on_join(ctx: Context) -> list[Action]:
     return []
 
 
-@feature.button("gate")
+@feature.button("gate", fields=[Arg("newcomer", "word", max_length=PLATFORM_ID_LEN)])
 async def on_press(ctx: Context) -> list[Action]:
     event = ctx.event
     assert isinstance(event, ButtonPressed)
-    newcomer = event.data.split(":", 1)[1]
+    newcomer = str(ctx.args["newcomer"])
     answer = {**_here(ctx), "press_id": event.press_id}
     if event.sender is None or event.sender.id != newcomer:
         return [AnswerButton(**answer, text=ctx.say("gates.not_for_you").plain())]
@@ -219,12 +224,19 @@ async def on_request(ctx: Context) -> list[Action]:
     ]
 
 
-@feature.button("gatereq")
+@feature.button(
+    "gatereq",
+    fields=[
+        Arg("verdict", "choice", choices=("y", "n")),
+        Arg("user", "word", max_length=PLATFORM_ID_LEN),
+        Arg("group", "word", max_length=PLATFORM_ID_LEN),
+    ],
+)
 async def on_decision(ctx: Context) -> list[Action]:
     """Approve or decline a join request; only operators may decide."""
     event = ctx.event
     assert isinstance(event, ButtonPressed)
-    _prefix, verdict, user, group = event.data.split(":", 3)
+    verdict, user, group = str(ctx.args["verdict"]), str(ctx.args["user"]), str(ctx.args["group"])
     answer = {**_here(ctx), "press_id": event.press_id}
     assert event.sender is not None
     async with ctx.store.transaction() as session:
@@ -369,9 +381,16 @@ async def invite(ctx: Context) -> Any:
     expires_in: timedelta | None = None
     for token in rest.split():
         key, _, value = token.partition("=")
-        if key == "uses" and value.isascii() and value.isdigit() and 0 < int(value) <= 100000:
-            uses = int(value)
-        elif key == "expires" and (parsed := parse_duration(value)) is not None:
+        if key == "uses":
+            try:
+                uses = parse_int(value, minimum=1, maximum=MAX_USES)
+            except ArgError as problem:
+                return arg_refusal(ctx, problem)
+        elif (
+            key == "expires"
+            and (parsed := parse_duration(value)) is not None
+            and (EXPIRY_RANGE[0] <= parsed <= EXPIRY_RANGE[1])
+        ):
             expires_in = parsed
         else:
             return ctx.reply("error.usage", private=True, usage=ctx.usage())

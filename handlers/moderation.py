@@ -6,6 +6,7 @@ mirrored (escaped, like everything) to the community's log chat when it has one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -29,6 +30,7 @@ from bot.permissions import Role
 from bot.richtext import RichText
 from storage.gates import DueChallenge
 from storage.members import MemberInfo
+from storage.models import REASON_LEN
 
 __all__ = ["feature", "log_chat", "punish", "warn"]
 
@@ -38,6 +40,8 @@ MOD = [Role.MODERATOR]
 UNBAN = "unban"
 APPEAL_COOLDOWN = timedelta(hours=1)  # a scheduled unban, kept with the entry-gate challenges
 EVIDENCE = 300
+#: A chat id as platforms write it (Telegram groups are negative; Discord ids are long).
+_CHAT_ID = re.compile(r"-?[0-9]{1,20}")
 
 
 def _duration_text(ctx: Context, duration: timedelta | None) -> str:
@@ -172,7 +176,7 @@ def _reason(ctx: Context) -> str:
     args=[
         Arg("member", "member"),
         Arg("duration", "duration", required=False),
-        Arg("reason", "text", required=False),
+        Arg("reason", "text", required=False, max_length=REASON_LEN),
     ],
 )
 async def mute(ctx: Context) -> list[Action] | Reply:
@@ -210,7 +214,7 @@ async def unmute(ctx: Context) -> list[Action] | Reply:
     args=[
         Arg("member", "member"),
         Arg("duration", "duration", required=False),
-        Arg("reason", "text", required=False),
+        Arg("reason", "text", required=False, max_length=REASON_LEN),
     ],
 )
 async def ban(ctx: Context) -> list[Action] | Reply:
@@ -314,7 +318,9 @@ async def unban(ctx: Context) -> list[Action] | Reply:
 
 
 @feature.command(
-    "kick", roles=MOD, args=[Arg("member", "member"), Arg("reason", "text", required=False)]
+    "kick",
+    roles=MOD,
+    args=[Arg("member", "member"), Arg("reason", "text", required=False, max_length=REASON_LEN)],
 )
 async def kick(ctx: Context) -> list[Action] | Reply:
     target: MemberInfo = ctx.args["member"]
@@ -370,7 +376,9 @@ async def unapprove(ctx: Context) -> Reply:
 
 
 @feature.command(
-    "warn", roles=MOD, args=[Arg("member", "member"), Arg("reason", "text", required=False)]
+    "warn",
+    roles=MOD,
+    args=[Arg("member", "member"), Arg("reason", "text", required=False, max_length=REASON_LEN)],
 )
 async def warn_command(ctx: Context) -> list[Action] | Reply:
     target: MemberInfo = ctx.args["member"]
@@ -431,7 +439,7 @@ async def resetwarns(ctx: Context) -> Reply:
     return [said, *to_log(ctx, "log.warns_reset", member=target.display_name, count=cleared)]
 
 
-@feature.command("appeal", args=[Arg("text", "text")])
+@feature.command("appeal", args=[Arg("text", "text", max_length=EVIDENCE)])
 async def appeal(ctx: Context) -> list[Action] | Reply:
     """A member asks the operators to reconsider; it goes to the log chat. Only from the
     group (a stranger in a private chat cannot reach the operators' chat), once an hour,
@@ -475,7 +483,7 @@ async def setlog(ctx: Context) -> Reply:
     """``/setlog CHAT_ID`` mirrors moderation to that chat; ``/setlog off`` stops it."""
     chat = str(ctx.args["chat"])
     value = None if chat.lower() == "off" else chat
-    if value is not None and not value.lstrip("-").isdigit():
+    if value is not None and not _CHAT_ID.fullmatch(value):
         return ctx.reply("error.usage", private=True, usage=ctx.usage())
     if value is not None and ctx.sender is not None:
         # Proof of control: only an admin of the log chat may send this group's logs there.

@@ -108,10 +108,13 @@ def _key(ctx: Context, what: str) -> str:
     return f"{what}:{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}"
 
 
+#: The ledger keeps a grant's reason as the entry's reference (``String(128)``).
+REFERENCE_LEN = 128
+
 GRANT_ARGS = [
     Arg("member", "member"),
     Arg("amount", "int", minimum=1, maximum=MAX_GRANT),
-    Arg("reason", "text", required=False),
+    Arg("reason", "text", required=False, max_length=REFERENCE_LEN),
 ]
 
 
@@ -126,7 +129,7 @@ async def give(ctx: Context) -> Any:
             key=_key(ctx, "give"),
             movements=[Movement(member_owner(target.id), amount)],
             reason=ISSUE,
-            reference=reason[:128] or None,
+            reference=reason or None,
             now=ctx.now,
         )
         if posted:
@@ -148,7 +151,7 @@ async def take(ctx: Context) -> Any:
                 key=_key(ctx, "take"),
                 movements=[Movement(member_owner(target.id), -amount)],
                 reason=REMOVE,
-                reference=reason[:128] or None,
+                reference=reason or None,
                 now=ctx.now,
             )
             if posted:

@@ -19,14 +19,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.actions import Action, AnswerButton, Button, Edit, Send
+from bot.arguments import parse_datetime
 from bot.clock import parse_duration
 from bot.config import PollSettings
-from bot.context import Context, TickContext
+from bot.context import ArgError, Context, TickContext
 from bot.events import ButtonPressed
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed
 from bot.richtext import RichText
-from handlers.shared import CoalescedEdits, Voice, parse_local_time, set_override, with_overrides
+from handlers.shared import CoalescedEdits, Voice, set_override, with_overrides
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
 from storage.models import POLL_OPTION_LEN, POLL_QUESTION_LEN
@@ -45,6 +46,8 @@ __all__ = [
 feature = Feature("polls")
 
 BUTTON = "poll"
+#: The highest option number a vote button may carry (more than any poll allows).
+MAX_POSITION = 100
 SETTING_KEY = "polls"
 #: A poll open for less than this would close before anyone saw it.
 SHORTEST = timedelta(minutes=1)
@@ -149,7 +152,10 @@ def _until(day: str, clock: str | None, now: datetime, zone: ZoneInfo) -> dateti
         local_now = now.astimezone(zone)
         moment = datetime.combine(local_now.date(), only_time, tzinfo=zone)
         return moment if moment > local_now else moment + timedelta(days=1)
-    return parse_local_time(day, clock or "23:59", zone)
+    try:
+        return parse_datetime(day, clock or "23:59", zone, now)
+    except ArgError:
+        return None
 
 
 def parse_poll(
@@ -215,7 +221,12 @@ def parse_poll(
 # -- starting ------------------------------------------------------------------------------------
 
 
-@feature.command("poll", keywords=["投票"], args=[Arg("spec", "text", required=False)])
+@feature.command(
+    "poll",
+    keywords=["投票"],
+    # The question, up to 20 options and the flags; each part is checked on its own.
+    args=[Arg("spec", "text", required=False, max_length=POLL_QUESTION_LEN + 25 * POLL_OPTION_LEN)],
+)
 async def start_poll(ctx: Context) -> Any:
     assert ctx.member is not None
     if ctx.is_private:
@@ -445,7 +456,14 @@ _NOTES = {
 }
 
 
-@feature.button(BUTTON)
+@feature.button(
+    BUTTON,
+    fields=[
+        Arg("poll", "int", minimum=1),
+        # Options are numbered from 1; the position column is a 32-bit integer.
+        Arg("position", "int", minimum=1, maximum=MAX_POSITION),
+    ],
+)
 async def on_vote_button(ctx: Context) -> list[Action]:
     event = ctx.event
     assert isinstance(event, ButtonPressed)
@@ -455,13 +473,9 @@ async def on_vote_button(ctx: Context) -> list[Action]:
         "channel_id": event.channel_id,
         "press_id": event.press_id,
     }
-    _, poll_part, position_part = [*event.data.split(":", 2), "", ""][:3]
-    numbers = poll_part + position_part
-    if not (poll_part and position_part and numbers.isascii() and numbers.isdigit()):
-        return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
     if ctx.member is None:
         return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
-    poll_id, position = int(poll_part), int(position_part)
+    poll_id, position = int(ctx.args["poll"]), int(ctx.args["position"])
     store = ctx.store
     async with store.transaction() as session:
         poll = await store.polls.get(session, poll_id)

@@ -16,10 +16,11 @@ from datetime import timedelta
 from typing import Any
 
 from bot.actions import Action, AnswerButton, Button, Edit, Send
+from bot.arguments import arg_refusal, check_length, parse_int
 from bot.config import RedPacketSettings
-from bot.context import Context, TickContext
+from bot.context import ArgError, Context, TickContext
 from bot.events import ButtonPressed
-from bot.features import Arg, Feature
+from bot.features import INT_LIMIT, Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
 from handlers.shared import CoalescedEdits, Voice, set_override, voice_for, with_overrides
@@ -34,6 +35,7 @@ feature = Feature("redpacket")
 BUTTON = "rp"
 EQUAL_FLAGS = frozenset({"--equal", "-e", "平分", "均分"})
 SETTING_KEY = "redpacket"
+GREETING_LEN = 200
 
 
 def packet_limits(community: CommunityInfo, defaults: RedPacketSettings) -> RedPacketSettings:
@@ -65,9 +67,10 @@ def _parse_order(ctx: Context, text: str) -> _Order | Send | Any:
         return ctx.reply("error.usage", private=True, usage=ctx.usage())
     numbers = []
     for word in words[:2]:
-        if not word.isascii() or not word.isdigit() or int(word) < 1:
+        try:  # full-width digits too: 发红包 １００ ５
+            numbers.append(parse_int(word, minimum=1, maximum=INT_LIMIT))
+        except ArgError:
             return ctx.reply("redpacket.bad_number", private=True, value=word, usage=ctx.usage())
-        numbers.append(int(word))
     total, shares = numbers
     limits = packet_limits(ctx.community, ctx.settings.redpacket)
     if not limits.min_total <= total <= limits.max_total:
@@ -88,11 +91,18 @@ def _parse_order(ctx: Context, text: str) -> _Order | Send | Any:
             lower=lower,
             higher=lower + shares,
         )
-    greeting = " ".join(words[2:])[:200] or None
+    try:
+        greeting = check_length(ctx, "greeting", " ".join(words[2:]), GREETING_LEN) or None
+    except ArgError as problem:
+        return arg_refusal(ctx, problem)
     return _Order(total, shares, equal, greeting)
 
 
-@feature.command("redpacket", keywords=["发红包"], args=[Arg("spec", "text", required=False)])
+@feature.command(
+    "redpacket",
+    keywords=["发红包"],
+    args=[Arg("spec", "text", required=False, max_length=GREETING_LEN + 100)],
+)
 async def send_packet(ctx: Context) -> Any:
     assert ctx.member is not None and ctx.sender is not None
     if ctx.is_private:
@@ -350,7 +360,7 @@ def _completion_text(
     return RichText.join(lines)
 
 
-@feature.button(BUTTON)
+@feature.button(BUTTON, fields=[Arg("packet", "int", minimum=1)])
 async def on_grab_button(ctx: Context) -> list[Action]:
     event = ctx.event
     assert isinstance(event, ButtonPressed)
@@ -360,10 +370,9 @@ async def on_grab_button(ctx: Context) -> list[Action]:
         "channel_id": event.channel_id,
         "press_id": event.press_id,
     }
-    payload = event.data.split(":", 1)[1] if ":" in event.data else ""
-    if not payload.isdigit() or ctx.member is None:
+    if ctx.member is None:
         return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
-    grabbed = await _grab(ctx, int(payload))
+    grabbed = await _grab(ctx, int(ctx.args["packet"]))
     return [AnswerButton(**answer, text=grabbed.note.plain()), *grabbed.follow_ups]
 
 

@@ -24,7 +24,7 @@ ROLE_CHOICES = tuple(role.value for role in GRANTABLE)
     args=[
         Arg("action", "choice", choices=("grant", "revoke")),
         Arg("member", "member"),
-        Arg("role", "choice", choices=ROLE_CHOICES),
+        Arg("role", "choice", choices=ROLE_CHOICES, labels="roles"),
     ],
 )
 async def role(ctx: Context) -> Reply:

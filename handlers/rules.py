@@ -6,14 +6,19 @@ Until a community writes its own, the rules from ``[community] rules`` in the co
 from __future__ import annotations
 
 from bot.actions import Reply
-from bot.context import Context
+from bot.arguments import arg_refusal, check_length
+from bot.context import ArgError, Context
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
+from storage.models import RULE_LEN
 
 __all__ = ["feature", "rules_text"]
 
 feature = Feature("rules")
+
+#: ``/setrules`` takes every rule at once, one per line, each at most ``RULE_LEN``.
+RULES_TEXT_LEN = 20_000
 
 
 async def current_rules(ctx: Context) -> list[str]:
@@ -38,17 +43,24 @@ async def show(ctx: Context) -> Reply:
     return ctx.reply_text(text) if text is not None else ctx.reply("rules.none")
 
 
-@feature.command("setrules", roles=[Role.MODERATOR], args=[Arg("text", "text")])
+@feature.command(
+    "setrules", roles=[Role.MODERATOR], args=[Arg("text", "text", max_length=RULES_TEXT_LEN)]
+)
 async def set_rules(ctx: Context) -> Reply:
     """Replace all rules: one per line (leading numbers such as "1." are dropped)."""
     lines = [_unnumbered(line) for line in str(ctx.args["text"]).splitlines()]
+    try:
+        for line in lines:
+            check_length(ctx, "rule", line, RULE_LEN)
+    except ArgError as problem:
+        return arg_refusal(ctx, problem)
     async with ctx.store.transaction() as session:
         kept = await ctx.store.rules.replace(session, ctx.community.id, lines, ctx.now)
         await ctx.audit(session, "rules.set", count=len(kept))
     return ctx.reply("rules.saved", count=len(kept))
 
 
-@feature.command("addrule", roles=[Role.MODERATOR], args=[Arg("text", "text")])
+@feature.command("addrule", roles=[Role.MODERATOR], args=[Arg("text", "text", max_length=RULE_LEN)])
 async def add_rule(ctx: Context) -> Reply:
     text = " ".join(str(ctx.args["text"]).split())
     async with ctx.store.transaction() as session:

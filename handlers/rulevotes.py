@@ -19,7 +19,7 @@ from bot.features import Arg, Feature
 from bot.permissions import Role
 from handlers.polls import close_once, own_polls, post_poll
 from handlers.shared import voice_for
-from storage.models import POLL_QUESTION_LEN, RULE_LEN
+from storage.models import POLL_QUESTION_LEN, REASON_LEN, RULE_LEN
 
 __all__ = ["feature"]
 
@@ -32,7 +32,9 @@ POLL_KEY = "proposal:"
 own_polls(POLL_KEY, no_early_close="rulevotes.no_early_close")
 
 
-@feature.command("proposerule", keywords=["提议群规"], args=[Arg("text", "text")])
+@feature.command(
+    "proposerule", keywords=["提议群规"], args=[Arg("text", "text", max_length=RULE_LEN)]
+)
 async def propose_rule(ctx: Context) -> Any:
     assert ctx.member is not None and ctx.sender is not None
     if ctx.is_private:
@@ -165,7 +167,7 @@ def _poll_number(value: str) -> int | None:
 @feature.command(
     "veto",
     roles=[Role.ADMIN],
-    args=[Arg("id", "word"), Arg("reason", "text")],
+    args=[Arg("id", "word"), Arg("reason", "text", max_length=REASON_LEN)],
 )
 async def veto(ctx: Context) -> Any:
     """Operators stop a proposal during its vote, with a reason everyone sees; the proposal
@@ -174,7 +176,7 @@ async def veto(ctx: Context) -> Any:
     number = _poll_number(str(ctx.args["id"]))
     if number is None:
         return ctx.reply("error.usage", private=True, usage=ctx.usage())
-    reason = " ".join(str(ctx.args["reason"]).split())[:200]
+    reason = " ".join(str(ctx.args["reason"]).split())
     async with ctx.store.transaction() as session:
         proposal = await ctx.store.rule_votes.for_poll(session, ctx.community.id, number)
         if proposal is None:

@@ -152,6 +152,7 @@ async def test_arguments_are_parsed_and_bad_ones_get_the_usage(harness: Harness)
     [reply] = await h.say("/award @bob five")
     assert got == {}
     assert "/award <member> <amount> [reason]" in reply
+    assert "「five」" in reply and "0 到 1,000,000,000,000" in reply  # what was expected
     [missing] = await h.say("/award @nobody 5")
     assert "@nobody" in missing and got == {}
     # a reply to a member's message names them

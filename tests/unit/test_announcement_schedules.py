@@ -62,7 +62,8 @@ def test_crontab_weekdays_are_counted_from_sunday() -> None:
     [
         ("every blursday 20:00", "announcements.bad_spec"),
         ("every friday 25:00", "announcements.bad_spec"),
-        ("2026-13-01 09:00", "announcements.bad_spec"),
+        ("2026-13-01 09:00", "error.bad_date"),  # a date, but not a real one
+        ("9999-12-31 23:59", "error.bad_date"),  # a date, but not one to wait for
         ("tomorrow", "announcements.bad_spec"),
         ("61 * * * *", "announcements.bad_spec"),
         ("0 9 * * 8", "announcements.bad_spec"),

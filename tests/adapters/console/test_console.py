@@ -13,7 +13,7 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.context import Context, TickContext
-from bot.features import Feature
+from bot.features import Arg, Feature
 from handlers import all_features
 from tests.conftest import START
 
@@ -44,7 +44,7 @@ async def test_buttons_are_numbered_and_pressed(tmp_path: Path) -> None:
             buttons=[[Button(label="A", data="demo:a"), Button(label="B", data="demo:b")]],
         )
 
-    @feature.button("demo")
+    @feature.button("demo", fields=[Arg("choice", "word")])
     async def on_press(ctx: Context) -> None:
         pressed.append(ctx.event.data)  # type: ignore[union-attr]
 

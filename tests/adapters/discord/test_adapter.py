@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.actions import AnswerButton, Button
 from bot.config import StartupError
 from bot.context import Context
-from bot.features import Feature
+from bot.features import Arg, Feature
 from storage.models import Community, Member
 from tests.adapters.discord.conftest import APP_ID, CHANNEL, GUILD, StartBot
 from tests.adapters.discord.fake_discord import FakeDiscord
@@ -96,7 +96,7 @@ async def test_button_press_is_handled_and_acknowledged(start_bot: StartBot) -> 
     async def pick(ctx: Context) -> Any:
         return ctx.reply("rules.none", buttons=[[Button(label="Grab", data="grab:7")]])
 
-    @feature.button("grab")
+    @feature.button("grab", fields=[Arg("packet", "int")])
     async def grab(ctx: Context) -> AnswerButton:
         pressed.append(ctx.event.data)  # type: ignore[union-attr]
         return AnswerButton(

@@ -280,7 +280,7 @@ async def test_button_press_is_answered(start_bot: StartBot) -> None:
     feature = Feature("buttons")
     pressed: list[str] = []
 
-    @feature.button("demo")
+    @feature.button("demo", fields=[Arg("n", "int")])
     async def on_press(ctx: Context) -> Any:
         pressed.append(ctx.event.data)  # type: ignore[union-attr]
         from bot.actions import AnswerButton
