@@ -35,7 +35,7 @@ from handlers.filtering import (
     is_invite_link,
     validate_regex,
 )
-from handlers.moderation import act, punish, to_log, warn
+from handlers.moderation import act, duration_words, punish, to_log, warn
 
 __all__ = ["feature"]
 
@@ -227,7 +227,12 @@ async def _consequences(ctx: Context, event: MessageEvent, violation: Violation)
     if refused := await act(ctx, punish(ctx, member, violation.action, duration)):
         return [*actions, refused]
     actions.append(
-        ctx.send(f"rules.punished_{violation.action}", member=ctx.address(member), reason=reason)
+        ctx.send(
+            f"rules.punished_{violation.action}",
+            member=ctx.address(member),
+            reason=reason,
+            duration=duration_words(ctx, duration),
+        )
     )
     return actions + to_log(
         ctx, "log.filtered", member=member.display_name, reason=reason, text=violation.evidence

@@ -8,7 +8,7 @@ from bot.actions import Reply
 from bot.context import Context, resolve_persona
 from bot.features import Arg, Feature
 from bot.permissions import Role
-from persona import LOCALES, TONES
+from persona import LOCALES, TONES, locale_named
 
 __all__ = ["feature"]
 
@@ -70,7 +70,7 @@ def _normalize(field: str, value: str) -> str:
     if field == "tone":
         return value.lower()
     if field == "locale":
-        return {locale.lower(): locale for locale in LOCALES}[value.lower()]
+        return locale_named(value) or value
     return value
 
 
@@ -80,7 +80,7 @@ def _check(field: str, value: str) -> str | None:
     if field == "tone":
         return None if value.lower() in TONES else " / ".join(TONES)  # the values to type
     if field == "locale":
-        return None if value.lower() in {loc.lower() for loc in LOCALES} else " / ".join(LOCALES)
+        return None if locale_named(value) else " / ".join(LOCALES)
     visible = [ch for ch in value if not unicodedata.category(ch).startswith(("C", "Z"))]
     hidden = any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value)
     if not visible or hidden or len(value) > NAME_MAX:
