@@ -156,8 +156,16 @@ async def act(ctx: Context, actions: list[Action]) -> Reply | None:
         result = await ctx.perform(action)
         if not result.ok:
             reason = (result.reason or DeclineReason.FAILED).value
-            return ctx.reply(f"declined.{reason}", private=True, right=result.detail or action.kind)
+            right = right_name(ctx, result.detail or action.kind)
+            return ctx.reply(f"declined.{reason}", private=True, right=right)
     return None
+
+
+def right_name(ctx: Context, right: str) -> str:
+    """A platform right as the operator finds it in the platform's settings, with its
+    technical name ("封禁和限制成员（can_restrict_members）")."""
+    key = f"declined.right.{right}"
+    return ctx.say(key).plain() if ctx.renderer.packs.has(key) else right
 
 
 def _ladder_step(ctx: Context, count: int) -> Any:

@@ -32,7 +32,10 @@ async def persona(ctx: Context) -> Reply:
     if action is None:
         current = ctx.persona
         return ctx.reply(
-            "persona.show", name=current.name, tone=current.tone, locale=current.locale
+            "persona.show",
+            name=current.name,
+            tone=_shown(ctx, "tone", current.tone),
+            locale=_shown(ctx, "locale", current.locale),
         )
     refusal = await ctx.refusal([Role.ADMIN])
     if refusal is not None:
@@ -62,7 +65,15 @@ async def persona(ctx: Context) -> Reply:
     if action == "reset":
         return ctx.reply("persona.reset", name=ctx.persona.name)
     label = ctx.say(f"persona.field.{field}").plain()
-    return ctx.reply("persona.changed", field=label, value=changes[field])
+    return ctx.reply("persona.changed", field=label, value=_shown(ctx, field, changes[field]))
+
+
+def _shown(ctx: Context, field: str, value: str | None) -> str:
+    """A tone or language by its name in the persona's language ("温柔（warm）"); a name as is."""
+    key = f"persona.{field}_{value}"
+    if field in ("tone", "locale") and ctx.renderer.packs.has(key):
+        return ctx.say(key).plain()
+    return str(value)
 
 
 def _normalize(field: str, value: str) -> str:

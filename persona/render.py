@@ -141,7 +141,12 @@ def _flatten(
             out[name] = {ANY_TONE: (value,)}
         elif isinstance(value, list):
             out[name] = {ANY_TONE: tuple(_strings(name, value))}
-        elif isinstance(value, dict) and value and set(value) <= {*TONES, ANY_TONE}:
+        elif (
+            isinstance(value, dict)
+            and value
+            and set(value) <= {*TONES, ANY_TONE}
+            and all(isinstance(v, str | list) for v in value.values())
+        ):
             out[name] = {
                 tone: (variants,) if isinstance(variants, str) else tuple(_strings(name, variants))
                 for tone, variants in value.items()

@@ -202,6 +202,7 @@ async def test_refused_punishments_are_not_announced(group: Harness) -> None:
     actions = await group.send(group.message("/ban @Bob 1d spam", user="Mod"))
     texts = [a.text.plain() for a in actions if hasattr(a, "text")]
     assert len(texts) == 1 and "can_restrict_members" in texts[0]
+    assert "封禁和限制成员" in texts[0]  # the right as the platform's settings name it
     async with group.store.transaction() as s:
         bans = [e for e in (await s.execute(select(AuditEntry))).scalars() if e.action == "ban"]
     assert bans == []
@@ -275,3 +276,16 @@ async def test_warn_ladder_says_durations_in_words_and_logs_the_step(sqlite_db, 
     assert any("直到管理员解除" in text for text in second), second
     [listing] = await h.say("/warns @Bob")
     assert "未写明原因" in listing and "广告" in listing
+
+
+async def test_a_filter_mute_says_how_long_calmly(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    from storage import Store
+
+    settings = make_settings(
+        rules={"words": ["spam"], "action": "mute", "mute_duration": "2h"},
+        persona={"tone": "lively", "emoji": 2},  # the loudest voice: still no flourish
+    )
+    h = Harness(store=Store(sqlite_db), settings=settings, clock=clock)
+    actions = await h.send(h.message("spam", user="Bob"))
+    [said] = [a.text.plain() for a in actions if isinstance(a, Send)]
+    assert "2 小时" in said and "小黑屋" not in said and "😆" not in said

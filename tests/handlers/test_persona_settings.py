@@ -48,3 +48,13 @@ async def test_persona_set_locale_accepts_aliases_and_lists_the_choices(harness:
     [bad] = await h.say("/persona set locale klingon")
     assert "zh-CN" in bad and "en" in bad
     assert await _locale(h) == "zh-CN"  # unchanged
+
+
+async def test_persona_shows_tone_and_language_by_name(harness: Harness) -> None:
+    h = harness
+    h.adapter.admins.add(("g1", "id-alice"))
+    await h.say("/persona set tone professional")
+    [shown] = await h.say("/persona")
+    assert "专业（professional）" in shown and "简体中文（zh-CN）" in shown
+    [changed] = await h.say("/persona set tone warm")
+    assert "温柔（warm）" in changed

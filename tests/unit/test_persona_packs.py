@@ -200,3 +200,37 @@ def test_english_texts_name_no_chinese_keyword(packs: Packs) -> None:
         if han.search(text)
     ]
     assert not problems, "\n".join(problems)
+
+
+def test_every_feature_setting_has_a_name_and_its_choices_a_label(packs: Packs) -> None:
+    """/redpacketset and /pollset show settings by name in the community's language."""
+    import typing
+
+    from bot.config import PollSettings, RedPacketSettings
+
+    for intents, model in (("redpacket", RedPacketSettings), ("polls", PollSettings)):
+        for field, info in model.model_fields.items():
+            wanted = {f"{intents}.setting.{field}"}
+            if info.annotation is bool:
+                wanted |= {f"{intents}.setting_value.true", f"{intents}.setting_value.false"}
+            if typing.get_origin(info.annotation) is typing.Literal:
+                wanted |= {f"{intents}.setting_value.{v}" for v in typing.get_args(info.annotation)}
+            for locale in ("zh-CN", "en"):
+                assert not wanted - packs.keys(locale), (locale, wanted - packs.keys(locale))
+
+
+def test_every_punishment_variant_exists(packs: Packs) -> None:
+    """Keys handlers/moderation.py builds: with and without a reason, with a duration and
+    until a moderator lifts it, the warn ladder's steps and their log lines."""
+    wanted = set()
+    for base in ("moderation.muted", "moderation.banned"):
+        wanted |= {f"{base}{p}{r}" for p in ("", "_permanent") for r in ("", "_no_reason")}
+    for base in ("moderation.warned", "moderation.kicked", "log.warned", "log.kicked"):
+        wanted |= {base, f"{base}_no_reason"}
+    wanted |= {f"{base}_no_reason" for base in ("log.muted", "log.banned")}
+    wanted |= {f"moderation.ladder_{a}" for a in ("mute", "kick", "ban")}
+    wanted |= {"moderation.ladder_mute_permanent", "moderation.ladder_ban_permanent"}
+    wanted |= {f"log.ladder_{a}" for a in ("mute", "kick", "ban")}
+    wanted |= {f"rules.punished_{a}" for a in ("mute", "kick", "ban")}
+    for locale in ("zh-CN", "en"):
+        assert not wanted - packs.keys(locale), (locale, sorted(wanted - packs.keys(locale)))

@@ -222,3 +222,14 @@ def test_durations_read_as_words_in_each_locale(
 
     assert format_duration(delta, "zh-CN") == zh_text
     assert format_duration(delta, "en") == en_text
+
+
+def test_a_table_of_labels_named_like_tones_is_not_read_as_tones(tmp_path: Path) -> None:
+    (tmp_path / "en.toml").write_text(
+        '[_meta]\nlocale = "en"\n[tone_name.warm]\nany = "gentle"\n', encoding="utf-8"
+    )
+    packs = Packs.load(tmp_path)
+    assert packs.keys("en") == {"tone_name.warm"}
+    assert Renderer(packs).render(Persona(name="Q", locale="en"), "tone_name.warm").plain() == (
+        "gentle"
+    )
