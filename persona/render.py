@@ -111,12 +111,20 @@ def plural_forms(template: str) -> list[tuple[str, list[str]]]:
     return found
 
 
+def _as_text(value: object) -> str:
+    if isinstance(value, RichText):
+        return value.plain()
+    if isinstance(value, Text | Bold | Italic | Code | Link | Mention):
+        return value.text
+    return str(value)
+
+
 def _as_number(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return value
-    text = value.plain() if isinstance(value, RichText) else str(value)
+    text = _as_text(value)
     try:
         return float(text.replace(",", "").strip())
     except ValueError:
@@ -128,7 +136,7 @@ def choose_plural(locale: str, value: object, forms: list[str]) -> str:
     number = _as_number(value)
     rule = PLURAL_RULES.get(locale)
     index = rule(number) if rule is not None and number is not None else len(forms) - 1
-    shown = value.plain() if isinstance(value, RichText) else str(value)
+    shown = _as_text(value)
     return forms[min(index, len(forms) - 1)].replace("#", shown)
 
 

@@ -233,3 +233,9 @@ def test_a_table_of_labels_named_like_tones_is_not_read_as_tones(tmp_path: Path)
     assert Renderer(packs).render(Persona(name="Q", locale="en"), "tone_name.warm").plain() == (
         "gentle"
     )
+
+
+def test_a_styled_count_takes_its_plural_as_text(plural_renderer: Renderer) -> None:
+    persona = Persona(name="Qun", locale="en")
+    text = plural_renderer.render(persona, "streak", n=Bold(text="1"))
+    assert text.plain() == "Streak: 1 day; it counts"
