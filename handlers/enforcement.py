@@ -37,7 +37,7 @@ from handlers.filtering import (
     validate_regex,
     word_problem,
 )
-from handlers.moderation import act, punish, to_log, warn
+from handlers.moderation import act, duration_words, punish, to_log, warn
 from storage.models import PATTERN_LEN
 
 __all__ = ["feature"]
@@ -221,7 +221,12 @@ async def _consequences(ctx: Context, event: MessageEvent, violation: Violation)
     if refused := await act(ctx, punish(ctx, member, violation.action, duration)):
         return [*actions, refused]
     actions.append(
-        ctx.send(f"rules.punished_{violation.action}", member=ctx.address(member), reason=reason)
+        ctx.send(
+            f"rules.punished_{violation.action}",
+            member=ctx.address(member),
+            reason=reason,
+            duration=duration_words(ctx, duration),
+        )
     )
     return actions + to_log(
         ctx, "log.filtered", member=member.display_name, reason=reason, text=violation.evidence

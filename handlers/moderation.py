@@ -28,11 +28,12 @@ from bot.events import MessageEvent
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
+from persona import format_duration
 from storage.gates import DueChallenge
 from storage.members import MemberInfo
 from storage.models import REASON_LEN
 
-__all__ = ["feature", "log_chat", "punish", "warn"]
+__all__ = ["duration_words", "feature", "log_chat", "punish", "warn"]
 
 feature = Feature("moderation")
 
@@ -44,14 +45,19 @@ EVIDENCE = 300
 _CHAT_ID = re.compile(r"-?[0-9]{1,20}")
 
 
-def _duration_text(ctx: Context, duration: timedelta | None) -> str:
+def duration_words(ctx: Context, duration: timedelta | None) -> str:
+    """A punishment's length as members read it ("2 小时", "2 hours"); without a duration it
+    lasts until a moderator lifts it, and says so."""
     if duration is None:
         return ctx.say("moderation.indefinitely").plain()
-    seconds = int(duration.total_seconds())
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0 and seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    return format_duration(duration, ctx.persona.locale, ctx.renderer.packs)
+
+
+def _variant(intent: str, reason: str, *, permanent: bool = False) -> str:
+    """The key of a punishment text: ``moderation.muted`` with a reason and a duration, else
+    the ``_permanent`` (no duration: until a moderator lifts it) and ``_no_reason`` variants,
+    so an absent reason or duration is never shown as a placeholder."""
+    return f"{intent}{'_permanent' if permanent else ''}{'' if reason else '_no_reason'}"
 
 
 def log_chat(ctx: Context) -> str | None:
@@ -109,9 +115,20 @@ async def warn(
         )
         await ctx.audit(session, "warn", target=target, reason=reason, count=count)
     actions: list[Action] = [
-        ctx.send("moderation.warned", member=ctx.address(target), reason=reason, count=count)
+        ctx.send(
+            _variant("moderation.warned", reason),
+            member=ctx.address(target),
+            reason=reason,
+            count=count,
+        )
     ]
-    actions += to_log(ctx, "log.warned", member=target.display_name, reason=reason, count=count)
+    actions += to_log(
+        ctx,
+        _variant("log.warned", reason),
+        member=target.display_name,
+        reason=reason,
+        count=count,
+    )
     step = _ladder_step(ctx, count)
     if step is not None:
         from bot.clock import parse_duration
@@ -121,16 +138,17 @@ async def warn(
         if declined is not None:
             actions.append(declined)
         else:
-            actions.append(
-                ctx.send(
-                    f"moderation.ladder_{step.action}",
-                    member=ctx.address(target),
-                    count=count,
-                    duration=_duration_text(ctx, duration),
-                )
-            )
+            # A kick has no length; a mute or ban without one lasts until a moderator lifts it.
+            lasting = duration is not None or step.action == "kick"
+            said = f"moderation.ladder_{step.action}{'' if lasting else '_permanent'}"
+            shown = duration_words(ctx, duration)
+            actions.append(ctx.send(said, member=ctx.address(target), count=count, duration=shown))
             actions += to_log(
-                ctx, "log.ladder", member=target.display_name, action=step.action, count=count
+                ctx,
+                f"log.ladder_{step.action}",
+                member=target.display_name,
+                count=count,
+                duration=shown,
             )
     return actions
 
@@ -142,8 +160,16 @@ async def act(ctx: Context, actions: list[Action]) -> Reply | None:
         result = await ctx.perform(action)
         if not result.ok:
             reason = (result.reason or DeclineReason.FAILED).value
-            return ctx.reply(f"declined.{reason}", private=True, right=result.detail or action.kind)
+            right = right_name(ctx, result.detail or action.kind)
+            return ctx.reply(f"declined.{reason}", private=True, right=right)
     return None
+
+
+def right_name(ctx: Context, right: str) -> str:
+    """A platform right as the operator finds it in the platform's settings, with its
+    technical name ("封禁和限制成员（can_restrict_members）")."""
+    key = f"declined.right.{right}"
+    return ctx.say(key).plain() if ctx.renderer.packs.has(key) else right
 
 
 def _ladder_step(ctx: Context, count: int) -> Any:
@@ -167,7 +193,9 @@ async def _refuse_operator(ctx: Context, target: MemberInfo) -> Reply | None:
 
 
 def _reason(ctx: Context) -> str:
-    return str(ctx.args.get("reason") or ctx.say("moderation.no_reason").plain())
+    """The reason the moderator typed, without trailing punctuation (the text adds its own);
+    empty when none was given (the reply then has no "reason" part at all)."""
+    return str(ctx.args.get("reason") or "").strip().rstrip("。.！!；;，, ")
 
 
 @feature.command(
@@ -184,16 +212,22 @@ async def mute(ctx: Context) -> list[Action] | Reply:
     if refusal := await _refuse_operator(ctx, target):
         return refusal
     duration: timedelta | None = ctx.args["duration"]
-    reason, shown = _reason(ctx), _duration_text(ctx, duration)
+    reason, shown = _reason(ctx), duration_words(ctx, duration)
     if declined := await act(ctx, punish(ctx, target, "mute", duration)):
         return declined
     async with ctx.store.transaction() as session:
         seconds = duration and duration.total_seconds()
         await ctx.audit(session, "mute", target=target, reason=reason, seconds=seconds)
-    said = ctx.reply("moderation.muted", member=ctx.address(target), duration=shown, reason=reason)
+    said = ctx.reply(
+        _variant("moderation.muted", reason, permanent=duration is None),
+        member=ctx.address(target),
+        duration=shown,
+        reason=reason,
+    )
+    logged = _variant("log.muted", reason)
     return [
         said,
-        *to_log(ctx, "log.muted", member=target.display_name, reason=reason, duration=shown),
+        *to_log(ctx, logged, member=target.display_name, reason=reason, duration=shown),
     ]
 
 
@@ -222,7 +256,7 @@ async def ban(ctx: Context) -> list[Action] | Reply:
     if refusal := await _refuse_operator(ctx, target):
         return refusal
     duration: timedelta | None = ctx.args["duration"]
-    reason, shown = _reason(ctx), _duration_text(ctx, duration)
+    reason, shown = _reason(ctx), duration_words(ctx, duration)
     if declined := await act(ctx, punish(ctx, target, "ban", duration)):
         return declined
     async with ctx.store.transaction() as session:
@@ -234,10 +268,16 @@ async def ban(ctx: Context) -> list[Action] | Reply:
             await ctx.store.gates.open(
                 session, ctx.community.id, target.id, UNBAN, ctx.now, ctx.now + duration
             )
-    said = ctx.reply("moderation.banned", member=target.display_name, duration=shown, reason=reason)
+    said = ctx.reply(
+        _variant("moderation.banned", reason, permanent=duration is None),
+        member=target.display_name,
+        duration=shown,
+        reason=reason,
+    )
+    logged = _variant("log.banned", reason)
     return [
         said,
-        *to_log(ctx, "log.banned", member=target.display_name, reason=reason, duration=shown),
+        *to_log(ctx, logged, member=target.display_name, reason=reason, duration=shown),
     ]
 
 
@@ -331,8 +371,13 @@ async def kick(ctx: Context) -> list[Action] | Reply:
         return declined
     async with ctx.store.transaction() as session:
         await ctx.audit(session, "kick", target=target, reason=reason)
-    said = ctx.reply("moderation.kicked", member=target.display_name, reason=reason)
-    return [said, *to_log(ctx, "log.kicked", member=target.display_name, reason=reason)]
+    said = ctx.reply(
+        _variant("moderation.kicked", reason),
+        member=target.display_name,
+        reason=reason,
+    )
+    logged = _variant("log.kicked", reason)
+    return [said, *to_log(ctx, logged, member=target.display_name, reason=reason)]
 
 
 @feature.command("del", roles=MOD)
@@ -419,7 +464,7 @@ async def warns(ctx: Context) -> Reply:
     lines = [ctx.say("moderation.warns_header", member=target.display_name, count=len(active))]
     lines += [
         ctx.say(
-            "moderation.warns_line",
+            "moderation.warns_line" if w.reason else "moderation.warns_line_no_reason",
             number=n,
             reason=w.reason,
             date=w.created_at.astimezone(ctx.zone).date().isoformat(),

@@ -8,7 +8,7 @@ from bot.actions import Reply
 from bot.context import Context, resolve_persona
 from bot.features import Arg, Feature
 from bot.permissions import Role
-from persona import LOCALES, TONES
+from persona import LOCALES, TONES, locale_named
 
 __all__ = ["feature"]
 
@@ -32,7 +32,10 @@ async def persona(ctx: Context) -> Reply:
     if action is None:
         current = ctx.persona
         return ctx.reply(
-            "persona.show", name=current.name, tone=current.tone, locale=current.locale
+            "persona.show",
+            name=current.name,
+            tone=_shown(ctx, "tone", current.tone),
+            locale=_shown(ctx, "locale", current.locale),
         )
     refusal = await ctx.refusal([Role.ADMIN])
     if refusal is not None:
@@ -62,7 +65,15 @@ async def persona(ctx: Context) -> Reply:
     if action == "reset":
         return ctx.reply("persona.reset", name=ctx.persona.name)
     label = ctx.say(f"persona.field.{field}").plain()
-    return ctx.reply("persona.changed", field=label, value=changes[field])
+    return ctx.reply("persona.changed", field=label, value=_shown(ctx, field, changes[field]))
+
+
+def _shown(ctx: Context, field: str, value: str | None) -> str:
+    """A tone or language by its name in the persona's language ("温柔（warm）"); a name as is."""
+    key = f"persona.{field}_{value}"
+    if field in ("tone", "locale") and ctx.renderer.packs.has(key):
+        return ctx.say(key).plain()
+    return str(value)
 
 
 def _normalize(field: str, value: str) -> str:
@@ -70,7 +81,7 @@ def _normalize(field: str, value: str) -> str:
     if field == "tone":
         return value.lower()
     if field == "locale":
-        return {locale.lower(): locale for locale in LOCALES}[value.lower()]
+        return locale_named(value) or value
     return value
 
 
@@ -80,7 +91,7 @@ def _check(field: str, value: str) -> str | None:
     if field == "tone":
         return None if value.lower() in TONES else " / ".join(TONES)  # the values to type
     if field == "locale":
-        return None if value.lower() in {loc.lower() for loc in LOCALES} else " / ".join(LOCALES)
+        return None if locale_named(value) else " / ".join(LOCALES)
     visible = [ch for ch in value if not unicodedata.category(ch).startswith(("C", "Z"))]
     hidden = any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value)
     if not visible or hidden or len(value) > NAME_MAX:

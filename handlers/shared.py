@@ -121,28 +121,50 @@ def with_overrides(community: CommunityInfo, key: str, defaults: S) -> S:
         return defaults
 
 
-def _shown(value: object) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
+def _setting_label(ctx: Context, intents: str, name: str) -> RichText:
+    """A setting as operators read it: its localized name with the key they type."""
+    key = f"{intents}.setting.{name}"
+    shown = ctx.say(key).plain() if ctx.renderer.packs.has(key) else name
+    return ctx.say(f"{intents}.setting_label", name=shown, key=name)
+
+
+def _setting_value(ctx: Context, intents: str, value: object) -> str:
+    """A setting's value in the community's language (``true`` reads 能/yes, a choice its
+    name), numbers as they are."""
+    word = str(value).lower() if isinstance(value, bool) else str(value)
+    key = f"{intents}.setting_value.{word}"
+    return ctx.say(key).plain() if ctx.renderer.packs.has(key) else word
 
 
 async def set_override(ctx: Context, key: str, defaults: BaseModel, intents: str) -> Reply:
     """An admin's ``/<feature>set [KEY VALUE]``: without arguments show the settings in
-    force, else validate and store one override (audited). Replies use the intents
-    ``<intents>.settings``, ``.bad_setting`` and ``.setting_saved``."""
+    force (localized names and values, with the keys to type), else validate and store one
+    override (audited). Replies use the intents ``<intents>.settings``, ``.setting_line``,
+    ``.bad_setting`` and ``.setting_saved``; names and values come from
+    ``<intents>.setting.<key>`` and ``<intents>.setting_value.<value>``."""
     current = with_overrides(ctx.community, key, defaults)
     name, value = ctx.args["key"], ctx.args["value"]
     if name is None or value is None:
-        shown = ", ".join(
-            f"{field} = {_shown(getattr(current, field))}" for field in type(defaults).model_fields
-        )
-        return ctx.reply(f"{intents}.settings", settings=shown)
+        lines = [
+            ctx.say(
+                f"{intents}.setting_line",
+                label=_setting_label(ctx, intents, field),
+                value=_setting_value(ctx, intents, getattr(current, field)),
+            )
+            for field in type(defaults).model_fields
+        ]
+        return ctx.reply(f"{intents}.settings", settings=RichText.join(lines))
     overrides = dict(ctx.community.settings.get(key) or {})
     overrides[name] = value
     try:
-        type(defaults).model_validate({**current.model_dump(), **overrides})
+        changed = type(defaults).model_validate({**current.model_dump(), **overrides})
     except ValidationError:
         return ctx.reply(f"{intents}.bad_setting", private=True, key=name, value=value)
     async with ctx.store.transaction() as session:
         await ctx.store.communities.set_setting(session, ctx.community.id, key, overrides, ctx.now)
         await ctx.audit(session, f"{intents}.settings", key=name, value=value)
-    return ctx.reply(f"{intents}.setting_saved", key=name, value=value)
+    return ctx.reply(
+        f"{intents}.setting_saved",
+        key=_setting_label(ctx, intents, name),
+        value=_setting_value(ctx, intents, getattr(changed, name)),
+    )

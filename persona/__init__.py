@@ -1,6 +1,16 @@
 """The persona: every user-visible sentence, rendered from an intent key in a named character's voice."""
 
-from persona.persona import LOCALES, TONES, Persona
-from persona.render import PackError, Packs, Renderer, default_packs
+from persona.persona import LOCALES, TONES, Persona, locale_named
+from persona.render import PackError, Packs, Renderer, default_packs, format_duration
 
-__all__ = ["LOCALES", "TONES", "PackError", "Packs", "Persona", "Renderer", "default_packs"]
+__all__ = [
+    "LOCALES",
+    "TONES",
+    "PackError",
+    "Packs",
+    "Persona",
+    "Renderer",
+    "default_packs",
+    "format_duration",
+    "locale_named",
+]

@@ -6,10 +6,23 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["LOCALES", "TONES", "Persona"]
+__all__ = ["LOCALES", "TONES", "Persona", "locale_named"]
 
 TONES: tuple[str, ...] = ("warm", "lively", "professional")
 LOCALES: tuple[str, ...] = ("zh-CN", "en")
+
+#: What operators type for a language (compared case-insensitively, ``_`` read as ``-``).
+LOCALE_ALIASES: dict[str, str] = {
+    **{name: "zh-CN" for name in ("zh-cn", "zh", "cn", "zh-hans", "zh-hans-cn", "chinese")},
+    **{name: "zh-CN" for name in ("中文", "简体中文", "汉语", "普通话", "简体")},
+    **{name: "en" for name in ("en", "english", "en-us", "en-gb", "英文", "英语")},
+}
+
+
+def locale_named(text: str) -> str | None:
+    """The locale an operator means by ``text`` (``zh``, ``zh_CN``, ``中文``, ``EN``), or
+    ``None`` when it names none of ours."""
+    return LOCALE_ALIASES.get(text.strip().casefold().replace("_", "-"))
 
 
 class Persona(BaseModel):

@@ -11,8 +11,9 @@ import hashlib
 import logging
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from string import Formatter
@@ -21,7 +22,16 @@ from typing import Any
 from bot.richtext import Bold, Code, Italic, Link, Mention, RichText, Segment, Text
 from persona.persona import TONES, Persona
 
-__all__ = ["PACKS_DIR", "PackError", "Packs", "Renderer", "default_packs", "placeholders"]
+__all__ = [
+    "PACKS_DIR",
+    "PackError",
+    "Packs",
+    "Renderer",
+    "default_packs",
+    "format_duration",
+    "is_sober",
+    "placeholders",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +48,40 @@ _EMOJI = re.compile(
 
 _SPACES = re.compile(r" {2,}")
 
+#: ``{count|# day|# days}``: a count with its plural forms (``#`` stands for the count; a form
+#: without ``#`` is a word that agrees with it, as in ``{count|is|are}``).
+PLURAL = "|"
+#: Which form a count takes, per locale: the index into the forms (the last one when the index is
+#: past the end). A locale without a rule (zh-CN: no plural) always takes the last form.
+PLURAL_RULES: dict[str, Callable[[float], int]] = {"en": lambda n: 0 if n == 1 else 1}
+
+#: Moderation, refusals and errors: calm in every tone, so the tone's flourish is never appended.
+#: A key is sober when it starts with one of these prefixes ...
+SOBER_PREFIXES: tuple[str, ...] = (
+    "error.",
+    "declined.",
+    "moderation.",
+    "log.",
+    "duration.",
+    "rules.removed",
+    "rules.punished_",
+    "rules.reason.",
+    "rules.bad_",
+    "persona.bad_value",
+    "gates.code_bad",
+    "gates.not_for_you",
+)
+#: ... or when its last part names a refusal of bad input (``polls.bad_deadline``,
+#: ``redpacket.not_enough``, ``polls.too_few``, ``events.group_only``, ``polls.not_yours``).
+_SOBER_LEAF = re.compile(r"bad_\w+|too_\w+|not_(enough|allowed|found|yours)|\w+_only")
+
+
+def is_sober(intent: str) -> bool:
+    """Whether an intent speaks of moderation, a refusal or an error (calm in every tone)."""
+    return intent.startswith(SOBER_PREFIXES) or bool(
+        _SOBER_LEAF.fullmatch(intent.rpartition(".")[2])
+    )
+
 
 class PackError(Exception):
     """A pack that cannot be used (bad TOML, a bad key, a missing intent)."""
@@ -53,8 +97,47 @@ class Pack:
 
 
 def placeholders(template: str) -> set[str]:
-    """The ``{names}`` a template uses."""
-    return {name for _, name, _, _ in Formatter().parse(template) if name}
+    """The ``{names}`` a template uses (``{count|# day|# days}`` uses ``count``)."""
+    return {name.partition(PLURAL)[0] for _, name, _, _ in Formatter().parse(template) if name}
+
+
+def plural_forms(template: str) -> list[tuple[str, list[str]]]:
+    """The plural placeholders of a template: ``(name, forms)`` for each ``{name|a|b}``."""
+    found = []
+    for _, name, _, _ in Formatter().parse(template):
+        if name and PLURAL in name:
+            variable, *forms = name.split(PLURAL)
+            found.append((variable, forms))
+    return found
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, RichText):
+        return value.plain()
+    if isinstance(value, Text | Bold | Italic | Code | Link | Mention):
+        return value.text
+    return str(value)
+
+
+def _as_number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    text = _as_text(value)
+    try:
+        return float(text.replace(",", "").strip())
+    except ValueError:
+        return None
+
+
+def choose_plural(locale: str, value: object, forms: list[str]) -> str:
+    """The form of ``forms`` that agrees with ``value`` in ``locale``, ``#`` filled in."""
+    number = _as_number(value)
+    rule = PLURAL_RULES.get(locale)
+    index = rule(number) if rule is not None and number is not None else len(forms) - 1
+    shown = _as_text(value)
+    return forms[min(index, len(forms) - 1)].replace("#", shown)
 
 
 def _flatten(
@@ -66,7 +149,12 @@ def _flatten(
             out[name] = {ANY_TONE: (value,)}
         elif isinstance(value, list):
             out[name] = {ANY_TONE: tuple(_strings(name, value))}
-        elif isinstance(value, dict) and value and set(value) <= {*TONES, ANY_TONE}:
+        elif (
+            isinstance(value, dict)
+            and value
+            and set(value) <= {*TONES, ANY_TONE}
+            and all(isinstance(v, str | list) for v in value.values())
+        ):
             out[name] = {
                 tone: (variants,) if isinstance(variants, str) else tuple(_strings(name, variants))
                 for tone, variants in value.items()
@@ -184,8 +272,12 @@ class Renderer:
         values.setdefault("bot", persona.name)
         segments: list[Segment | str] = []
         for style, chunk in _styled_chunks(template):
-            segments.extend(_fill(chunk, style, values, persona.emoji, intent))
-        if persona.emoji >= 2 and self.packs.is_sentence(persona.locale, intent):
+            segments.extend(_fill(chunk, style, values, persona.emoji, intent, persona.locale))
+        if (
+            persona.emoji >= 2
+            and self.packs.is_sentence(persona.locale, intent)
+            and not is_sober(intent)
+        ):
             flourish = self.packs.flourish(persona.locale, persona.tone)
             if flourish:
                 segments.append(" " + _pick(flourish, f"flourish|{intent}|{seed}"))
@@ -194,6 +286,27 @@ class Renderer:
         if persona.emoji == 0 and isinstance(last, Text) and last.text != last.text.rstrip():
             text = RichText(segments=(*text.segments[:-1], Text(text=last.text.rstrip())))
         return text
+
+
+_UNITS = (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def format_duration(delta: timedelta, locale: str, packs: Packs | None = None) -> str:
+    """A duration as members read it in ``locale``: ``2 小时``, ``1 天 12 小时``, ``2 hours``,
+    ``1 day 12 hours``. Weeks only when the duration is whole weeks; empty units are left out.
+    The one function for every duration shown to members (never ``2h``)."""
+    renderer = Renderer(packs)
+    persona = Persona(name="qunbot", locale=locale)  # type: ignore[arg-type]
+    seconds = max(0, round(delta.total_seconds()))
+    units = _UNITS if seconds and seconds % _UNITS[0][1] == 0 else _UNITS[1:]
+    parts = []
+    for unit, size in units:
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(renderer.render(persona, f"duration.{unit}", n=amount).plain())
+    if not parts:
+        parts.append(renderer.render(persona, "duration.second", n=0).plain())
+    return renderer.render(persona, "duration.separator").plain().join(parts)
 
 
 def _without_emoji(text: str) -> str:
@@ -223,18 +336,22 @@ def _styled(style: str, text: str) -> Segment | str:
 
 
 def _fill(
-    chunk: str, style: str, values: Mapping[str, Value], emoji: int, intent: str
+    chunk: str, style: str, values: Mapping[str, Value], emoji: int, intent: str, locale: str
 ) -> list[Segment | str]:
     out: list[Segment | str] = []
-    for literal, name, _spec, _conversion in Formatter().parse(chunk):
+    for literal, field_name, _spec, _conversion in Formatter().parse(chunk):
         if literal:
             out.append(_styled(style, literal if emoji else _without_emoji(literal)))
-        if name is None:
+        if field_name is None:
             continue
+        name, _, plural = field_name.partition(PLURAL)
         if name not in values:
             raise PackError(f"persona key {intent!r} needs a value for {{{name}}}")
         value = values[name]
-        if isinstance(value, RichText):
+        if plural:
+            chosen = choose_plural(locale, value, plural.split(PLURAL))
+            out.append(_styled(style, chosen if emoji else _without_emoji(chosen)))
+        elif isinstance(value, RichText):
             out.extend(value.segments)
         elif isinstance(value, Text | Bold | Italic | Code | Link | Mention):
             out.append(value)

@@ -202,6 +202,7 @@ async def test_refused_punishments_are_not_announced(group: Harness) -> None:
     actions = await group.send(group.message("/ban @Bob 1d spam", user="Mod"))
     texts = [a.text.plain() for a in actions if hasattr(a, "text")]
     assert len(texts) == 1 and "can_restrict_members" in texts[0]
+    assert "封禁和限制成员" in texts[0]  # the right as the platform's settings name it
     async with group.store.transaction() as s:
         bans = [e for e in (await s.execute(select(AuditEntry))).scalars() if e.action == "ban"]
     assert bans == []
@@ -212,3 +213,79 @@ async def test_in_a_reply_a_number_is_not_an_id(group: Harness) -> None:
         group.message("/warn 100000 yuan scam", user="Mod", reply_to=group.user("Bob"))
     )
     assert any("Bob" in a.text.plain() for a in actions if hasattr(a, "text"))
+
+
+MOCKING = ("😆", "🎉", "🌷", "🙌", "☺️", "小黑屋", "黄牌", "Yellow card", "time-out")
+
+
+@pytest.mark.parametrize("tone", ["warm", "lively", "professional"])
+async def test_punishments_are_calm_and_say_what_they_are(group: Harness, tone: str) -> None:
+    """A duration reads as words, an absent reason is left out, and a punishment without a
+    duration says plainly that it lasts until a moderator lifts it, in every tone."""
+    await group.say(f"/persona set tone {tone}")
+    [timed] = await group.say("/mute @Bob 2h", user="Mod")
+    assert "2 小时" in timed and "2h" not in timed and "原因" not in timed
+    [reasoned] = await group.say("/mute @Bob 30m 刷屏", user="Mod")
+    assert "30 分钟" in reasoned and "原因：刷屏" in reasoned
+    [forever] = await group.say("/mute @Bob", user="Mod")
+    assert "直到管理员解除" in forever and "原因" not in forever
+    [banned] = await group.say("/ban @Bob 1d 广告", user="Mod")
+    assert "1 天" in banned and "广告" in banned
+    [kicked] = await group.say("/kick @Bob", user="Mod")
+    assert "原因" not in kicked and "（-）" not in kicked
+    warned = await group.say("/warn @Bob", user="Mod")
+    assert warned and "原因" not in warned[0]
+    for text in (timed, reasoned, forever, banned, kicked, *warned):
+        assert not [word for word in MOCKING if word in text], text
+        assert "未说明" not in text and "!" not in text and "！" not in text
+
+
+async def test_english_punishments_use_english_durations(group: Harness) -> None:
+    await group.say("/persona set locale english")
+    await group.say("/persona set tone lively")
+    [timed] = await group.say("/mute @Bob 2h", user="Mod")
+    assert "2 hours" in timed and "Reason" not in timed and "😆" not in timed
+    [one] = await group.say("/mute @Bob 1h spam", user="Mod")
+    assert "1 hours" not in one and "1 hour" in one and "Reason: spam" in one
+    [forever] = await group.say("/ban @Bob", user="Mod")
+    assert "until a moderator lifts the ban" in forever and "Reason" not in forever
+
+
+async def test_warn_ladder_says_durations_in_words_and_logs_the_step(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    from storage import Store
+
+    settings = make_settings(
+        community={"log_chat": "-100999"},
+        rules={
+            "ladder": [
+                {"warns": 1, "action": "mute", "duration": "90m"},
+                {"warns": 2, "action": "ban"},
+            ]
+        },
+    )
+    h = Harness(store=Store(sqlite_db), settings=settings, clock=clock)
+    h.adapter.admins.add(("g1", "id-alice"))
+    await h.send(h.join("Bob"))
+    first = [a.text.plain() for a in await h.send(h.message("/warn @Bob")) if hasattr(a, "text")]
+    assert any("1 小时 30 分钟" in text for text in first), first
+    assert any("禁言（1 小时 30 分钟）" in text for text in first), first  # the log chat
+    assert not [text for text in first if "mute" in text or "未说明" in text]
+    second = [
+        a.text.plain() for a in await h.send(h.message("/warn @Bob 广告")) if hasattr(a, "text")
+    ]
+    assert any("直到管理员解除" in text for text in second), second
+    [listing] = await h.say("/warns @Bob")
+    assert "未写明原因" in listing and "广告" in listing
+
+
+async def test_a_filter_mute_says_how_long_calmly(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    from storage import Store
+
+    settings = make_settings(
+        rules={"words": ["spam"], "action": "mute", "mute_duration": "2h"},
+        persona={"tone": "lively", "emoji": 2},  # the loudest voice: still no flourish
+    )
+    h = Harness(store=Store(sqlite_db), settings=settings, clock=clock)
+    actions = await h.send(h.message("spam", user="Bob"))
+    [said] = [a.text.plain() for a in actions if isinstance(a, Send)]
+    assert "2 小时" in said and "小黑屋" not in said and "😆" not in said

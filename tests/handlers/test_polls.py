@@ -338,7 +338,8 @@ async def test_who_may_start_lists_and_settings(any_harness: Harness) -> None:
     [listing] = await h.say("/polls")
     assert "第一个？" in listing and "第二个？" not in listing
     [shown] = await h.say("/pollset")
-    assert "who_may_start = planners" in shown and "max_options = 10" in shown
+    assert "谁可以发起投票（who_may_start）：活动策划及以上（planners）" in shown
+    assert "最多选项数（max_options）：10" in shown and " = " not in shown
     [private] = await h.say("/poll Q | A | B", private=True)
     assert "群" in private
 

@@ -85,3 +85,152 @@ def test_dynamic_key_families_are_complete(packs: Packs) -> None:
             wanted |= {f"{spec.help_key}.summary", f"{spec.help_key}.usage"}
     assert not wanted - packs.keys("zh-CN")
     assert not wanted - packs.keys("en")
+
+
+# Jokes and cheer that have no place when someone is punished, refused or hit by an error.
+JOKE_MARKERS = {
+    "zh-CN": (
+        "小黑屋",
+        "黄牌",
+        "红牌",
+        "哈",
+        "嘿",
+        "呜",
+        "啦",
+        "咯",
+        "哟",
+        "～",
+        "吃掉",
+        "请出",
+        "卡壳",
+        "超纲",
+        "下班",
+        "失手",
+        "再战",
+        "扑空",
+        "藏哪",
+        "撞名",
+        "清清白白",
+        "好消息",
+    ),
+    "en": (
+        "yellow card",
+        "red card",
+        "time-out",
+        "shown the door",
+        "oops",
+        "whoops",
+        "nice try",
+        "poof",
+        "huh",
+        "whoa",
+        "magic words",
+        "twins",
+        "eaten",
+        "tripped",
+        "no can do",
+        "hook me up",
+        "round two",
+        "haha",
+        "good news",
+        "clean record",
+        "missed",
+    ),
+}
+
+
+def test_moderation_refusals_and_errors_are_calm_in_every_tone(packs: Packs) -> None:
+    """Tone colours greetings and celebrations, never punishment: every moderation, refusal
+    and error text, in every tone of both packs, has no emoji, no exclamation and no joke."""
+    from persona.render import _EMOJI, is_sober
+
+    problems = []
+    sober = sorted(key for key in packs.keys("zh-CN") | packs.keys("en") if is_sober(key))
+    assert {"moderation.muted", "error.usage", "declined.failed", "rules.punished_mute"} <= set(
+        sober
+    )
+    for locale in ("zh-CN", "en"):
+        for key in sober:
+            for tone in TONES:
+                for text in packs.variants(locale, key, tone):
+                    lowered = text.lower()
+                    jokes = [m for m in JOKE_MARKERS[locale] if m in lowered]
+                    if _EMOJI.search(text) or "!" in text or "！" in text or jokes:
+                        problems.append(f"{locale} {key} [{tone}]: {text}")
+    assert not problems, "\n".join(problems)
+
+
+_COUNTED = re.compile(r"\{([a-z_]+)\}[ -]?([a-z-]+s)\b")
+_COUNT_NAMES = re.compile(
+    r"count|days|n|points|amount|balance|total|shares|left|minutes|hours|seconds|joins|uses"
+    r"|voters|votes|cost|limit|most|record|streak|messages|reward|checkins|years|high|low"
+)
+
+
+def test_english_counts_agree_with_their_nouns(packs: Packs) -> None:
+    """ "Streak: 1 days", "1 links": a count followed by a plural noun uses the plural form
+    ``{count|# link|# links}`` instead."""
+    problems = []
+    for key, tones in packs.by_locale["en"].intents.items():
+        for text in (v for variants in tones.values() for v in variants):
+            for name, noun in _COUNTED.findall(text):
+                if _COUNT_NAMES.fullmatch(name) and noun not in {"is", "was", "has"}:
+                    problems.append(f"{key}: {{{name}}} {noun}")
+    assert not problems, "\n".join(problems)
+
+
+def test_plural_placeholders_are_well_formed(packs: Packs) -> None:
+    from persona.render import plural_forms
+
+    for locale, pack in packs.by_locale.items():
+        for key, tones in pack.intents.items():
+            for text in (v for variants in tones.values() for v in variants):
+                for name, forms in plural_forms(text):
+                    assert len(forms) == 2 and all(forms), f"{locale} {key}: {name} {forms}"
+
+
+def test_english_texts_name_no_chinese_keyword(packs: Packs) -> None:
+    """English members are shown the slash command, not 签到 or 抢."""
+    han = re.compile(r"[\u4e00-\u9fff]")
+    problems = [
+        f"{key}: {text}"
+        for key, tones in packs.by_locale["en"].intents.items()
+        for variants in tones.values()
+        for text in variants
+        if han.search(text)
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_feature_setting_has_a_name_and_its_choices_a_label(packs: Packs) -> None:
+    """/redpacketset and /pollset show settings by name in the community's language."""
+    import typing
+
+    from bot.config import PollSettings, RedPacketSettings
+
+    for intents, model in (("redpacket", RedPacketSettings), ("polls", PollSettings)):
+        for field, info in model.model_fields.items():
+            wanted = {f"{intents}.setting.{field}"}
+            if info.annotation is bool:
+                wanted |= {f"{intents}.setting_value.true", f"{intents}.setting_value.false"}
+            if typing.get_origin(info.annotation) is typing.Literal:
+                wanted |= {f"{intents}.setting_value.{v}" for v in typing.get_args(info.annotation)}
+            for locale in ("zh-CN", "en"):
+                assert not wanted - packs.keys(locale), (locale, wanted - packs.keys(locale))
+
+
+def test_every_punishment_variant_exists(packs: Packs) -> None:
+    """Keys handlers/moderation.py builds: with and without a reason, with a duration and
+    until a moderator lifts it, the warn ladder's steps and their log lines."""
+    wanted = set()
+    for base in ("moderation.muted", "moderation.banned"):
+        wanted |= {f"{base}{p}{r}" for p in ("", "_permanent") for r in ("", "_no_reason")}
+    for base in ("moderation.warned", "moderation.kicked", "log.warned", "log.kicked"):
+        wanted |= {base, f"{base}_no_reason"}
+    wanted |= {f"{base}_no_reason" for base in ("log.muted", "log.banned")}
+    wanted |= {f"moderation.ladder_{a}" for a in ("mute", "kick", "ban")}
+    wanted |= {"moderation.ladder_mute_permanent", "moderation.ladder_ban_permanent"}
+    wanted |= {f"log.ladder_{a}" for a in ("mute", "kick", "ban")}
+    wanted |= {f"rules.punished_{a}" for a in ("mute", "kick", "ban")}
+    for locale in ("zh-CN", "en"):
+        assert not wanted - packs.keys(locale), (locale, sorted(wanted - packs.keys(locale)))

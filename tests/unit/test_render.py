@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,117 @@ def test_richtext_join_and_merge() -> None:
     text = RichText.join([RichText.of("a", "b"), RichText.of(Bold(text="c"))])
     assert text.segments == (Text(text="ab\n"), Bold(text="c"))
     assert text.plain() == "ab\nc"
+
+
+PLURALS = """
+[_meta]
+locale = "en"
+[_meta.flourish]
+lively = ["😆"]
+[streak]
+any = "Streak: {n|# day|# days}; {n|it counts|they count}"
+[moderation.muted]
+lively = ["{member} is muted."]
+[greet]
+lively = ["Hello {member}"]
+"""
+
+
+@pytest.fixture
+def plural_renderer(tmp_path: Path) -> Renderer:
+    (tmp_path / "en.toml").write_text(PLURALS, encoding="utf-8")
+    (tmp_path / "zh-CN.toml").write_text(
+        '[_meta]\nlocale = "zh-CN"\n[streak]\nany = "连续 {n} 天"\n', encoding="utf-8"
+    )
+    return Renderer(Packs.load(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("n", "shown"),
+    [
+        (1, "Streak: 1 day; it counts"),
+        (2, "Streak: 2 days; they count"),
+        (0, "Streak: 0 days; they count"),
+        ("1", "Streak: 1 day; it counts"),
+        ("1,000", "Streak: 1,000 days; they count"),
+    ],
+)
+def test_english_counts_take_their_plural_form(
+    plural_renderer: Renderer, n: object, shown: str
+) -> None:
+    persona = Persona(name="Qun", locale="en")
+    assert plural_renderer.render(persona, "streak", n=n).plain() == shown  # type: ignore[arg-type]
+
+
+def test_a_plural_placeholder_names_its_variable() -> None:
+    from persona.render import placeholders, plural_forms
+
+    template = "{member} has {count|# warning|# warnings}"
+    assert placeholders(template) == {"member", "count"}
+    assert plural_forms(template) == [("count", ["# warning", "# warnings"])]
+
+
+def test_tone_flourish_is_never_appended_to_moderation(plural_renderer: Renderer) -> None:
+    loud = Persona(name="Qun", locale="en", tone="lively", emoji=2)
+    assert plural_renderer.render(loud, "greet", member="A").plain() == "Hello A 😆"
+    assert plural_renderer.render(loud, "moderation.muted", member="A").plain() == "A is muted."
+
+
+@pytest.mark.parametrize(
+    ("intent", "sober"),
+    [
+        ("moderation.warned", True),
+        ("error.usage", True),
+        ("declined.forbidden", True),
+        ("rules.punished_mute", True),
+        ("redpacket.not_enough", True),
+        ("polls.group_only", True),
+        ("polls.bad_deadline", True),
+        ("checkin.done", False),
+        ("birthday.one", False),
+        ("events.note_going", False),
+    ],
+)
+def test_moderation_refusals_and_errors_are_sober(intent: str, sober: bool) -> None:
+    from persona.render import is_sober
+
+    assert is_sober(intent) is sober
+
+
+@pytest.mark.parametrize(
+    ("delta", "zh_text", "en_text"),
+    [
+        (timedelta(hours=2), "2 小时", "2 hours"),
+        (timedelta(minutes=30), "30 分钟", "30 minutes"),
+        (timedelta(hours=1), "1 小时", "1 hour"),
+        (timedelta(minutes=90), "1 小时 30 分钟", "1 hour 30 minutes"),
+        (timedelta(days=1, hours=12), "1 天 12 小时", "1 day 12 hours"),
+        (timedelta(weeks=2), "2 周", "2 weeks"),
+        (timedelta(days=10), "10 天", "10 days"),
+        (timedelta(seconds=45), "45 秒", "45 seconds"),
+    ],
+)
+def test_durations_read_as_words_in_each_locale(
+    delta: timedelta, zh_text: str, en_text: str
+) -> None:
+    from persona import format_duration
+
+    assert format_duration(delta, "zh-CN") == zh_text
+    assert format_duration(delta, "en") == en_text
+
+
+def test_a_table_of_labels_named_like_tones_is_not_read_as_tones(tmp_path: Path) -> None:
+    (tmp_path / "en.toml").write_text(
+        '[_meta]\nlocale = "en"\n[tone_name.warm]\nany = "gentle"\n', encoding="utf-8"
+    )
+    packs = Packs.load(tmp_path)
+    assert packs.keys("en") == {"tone_name.warm"}
+    assert Renderer(packs).render(Persona(name="Q", locale="en"), "tone_name.warm").plain() == (
+        "gentle"
+    )
+
+
+def test_a_styled_count_takes_its_plural_as_text(plural_renderer: Renderer) -> None:
+    persona = Persona(name="Qun", locale="en")
+    text = plural_renderer.render(persona, "streak", n=Bold(text="1"))
+    assert text.plain() == "Streak: 1 day; it counts"
