@@ -41,7 +41,7 @@ __all__ = ["feature"]
 
 log = logging.getLogger(__name__)
 
-feature = Feature("enforcement")
+feature = Feature("enforcement", group="moderation")
 
 LOCKS = ("links", "media", "forwards", "invites")
 ACTIONS = ("delete", "warn", "mute", "kick", "ban")

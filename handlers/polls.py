@@ -34,7 +34,7 @@ from storage.polls import OPEN, PollInfo, Tally, Vote
 
 __all__ = ["PollSpec", "close_once", "feature", "parse_poll", "poll_settings", "post_poll"]
 
-feature = Feature("polls")
+feature = Feature("polls", group="activities")
 
 BUTTON = "poll"
 SETTING_KEY = "polls"
@@ -583,6 +583,7 @@ SETTABLE = tuple(PollSettings.model_fields)
 @feature.command(
     "pollset",
     roles=[Role.ADMIN],
+    group="settings",
     args=[
         Arg("key", "choice", required=False, choices=SETTABLE),
         Arg("value", "word", required=False),

@@ -13,7 +13,7 @@ from bot.richtext import RichText
 
 __all__ = ["feature", "rules_text"]
 
-feature = Feature("rules")
+feature = Feature("rules", group="moderation")
 
 
 async def current_rules(ctx: Context) -> list[str]:
@@ -32,7 +32,7 @@ async def rules_text(ctx: Context) -> RichText | None:
     return RichText.join(lines)
 
 
-@feature.command("rules")
+@feature.command("rules", group="members")
 async def show(ctx: Context) -> Reply:
     text = await rules_text(ctx)
     return ctx.reply_text(text) if text is not None else ctx.reply("rules.none")

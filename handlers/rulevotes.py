@@ -21,7 +21,7 @@ from storage.models import POLL_QUESTION_LEN, RULE_LEN
 
 __all__ = ["feature"]
 
-feature = Feature("rulevotes")
+feature = Feature("rulevotes", group="activities")
 
 YES = 1  # the poll's first option is "in favour"
 

@@ -85,3 +85,19 @@ def test_dynamic_key_families_are_complete(packs: Packs) -> None:
             wanted |= {f"{spec.help_key}.summary", f"{spec.help_key}.usage"}
     assert not wanted - packs.keys("zh-CN")
     assert not wanted - packs.keys("en")
+
+
+def test_every_command_has_an_example_and_its_help_section(packs: Packs) -> None:
+    """``/help COMMAND`` shows an example for every command, in every locale, and the
+    sections and places ``/help`` names exist."""
+    from bot.features import HELP_GROUPS
+    from handlers import all_features
+
+    wanted = {f"help.group.{group}" for group in HELP_GROUPS}
+    wanted |= {f"help.where.{where}" for where in ("group", "private", "any")}
+    commands = [spec for feature in all_features() for spec in feature.commands]
+    assert len(commands) > 50
+    wanted |= {f"{spec.help_key}.example" for spec in commands}
+    for locale in ("zh-CN", "en"):
+        missing = sorted(wanted - packs.keys(locale))
+        assert not missing, f"{locale}: {missing}"
