@@ -342,7 +342,9 @@ class Dispatcher:
             # A private chat is not a community (and a community is no place for what is
             # private): say where the command works instead of running it here.
             intent = "error.group_only" if ctx.is_private else "error.private_only"
-            where = ctx.reply(intent, private=True, command=Code(text="/" + spec.name))
+            where = ctx.reply(
+                intent, private=not ctx.is_private, command=Code(text="/" + spec.name)
+            )
             return await self._perform_all(ctx, where)
         refusal = await ctx.refusal(spec.roles)
         if refusal is not None:
