@@ -91,7 +91,7 @@ async def _help_on(ctx: Context, asked: str) -> Reply:
         spec = found[0] if found is not None else None
     if spec is None or spec.hidden:
         return ctx.reply(
-            "help.unknown_topic", private=True, value=asked, example=Code(text="/help")
+            "help.unknown_topic", private=True, value=asked[:64], example=Code(text="/help")
         )
     lines = [ctx.say("help.line", command=f"/{spec.name}", summary=_summary(ctx, spec))]
     lines.append(ctx.say("help.usage", usage=ctx.usage(spec)))
