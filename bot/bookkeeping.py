@@ -22,6 +22,7 @@ from bot.events import (
     BotRemoved,
     ButtonPressed,
     ChatMigrated,
+    ChatType,
     EventBase,
     MemberJoined,
     MemberLeft,
@@ -128,6 +129,8 @@ async def _record_once(
             now,
         )
         recorded: dict[int, Recorded] = {}
+        communities_by_id = {info.id: info for info in communities.values()}
+        newcomers: dict[int, tuple[CommunityInfo, MemberInfo]] = {}
         for position, event in handled:
             community = community_of(event)
             member = None
@@ -147,9 +150,23 @@ async def _record_once(
                 )
                 if event.sender is not None and event.sender.id == event.member.id:
                     member = subject
+                if subject.first_seen_at == now:
+                    newcomers[subject.id] = (community, subject)
             if isinstance(event, BotRemoved):
                 await store.communities.set_active(session, community.id, False, now)
             recorded[position] = Recorded(community, member)
+        for found in members.values():
+            if found.first_seen_at == now:
+                newcomers[found.id] = (communities_by_id[found.community_id], found)
+        # A new membership in a community takes what its person told the bot in private.
+        await store.persons.adopt(
+            session,
+            [
+                (community.platform, found.id, found.platform_user_id)
+                for community, found in newcomers.values()
+                if community.chat_type != ChatType.PRIVATE.value
+            ],
+        )
     return [recorded.get(position) for position in range(len(events))]
 
 

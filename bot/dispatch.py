@@ -233,7 +233,10 @@ class Dispatcher:
         else:
             found = self.registry.keyword(event.text)
             spec = found[0] if found is not None and not found[1] else None
-        return spec if spec is not None and spec.name in self.registry.batches else None
+        if spec is None or spec.name not in self.registry.batches:
+            return None
+        # A command used where it does not work is refused one by one by ``_run_command``.
+        return spec if spec.works_in(event.chat.is_private) else None
 
     async def _handle_run(self, spec: CommandSpec, run: list[Context]) -> list[list[ActionResult]]:
         """Handle admitted uses of a batchable command together; if the batch handler
@@ -335,6 +338,14 @@ class Dispatcher:
         self, ctx: Context, spec: CommandSpec, command: Command
     ) -> list[ActionResult]:
         ctx.command = spec
+        if not spec.works_in(ctx.is_private):
+            # A private chat is not a community (and a community is no place for what is
+            # private): say where the command works instead of running it here.
+            intent = "error.group_only" if ctx.is_private else "error.private_only"
+            where = ctx.reply(
+                intent, private=not ctx.is_private, command=Code(text="/" + spec.name)
+            )
+            return await self._perform_all(ctx, where)
         refusal = await ctx.refusal(spec.roles)
         if refusal is not None:
             return await self._perform_all(ctx, refusal)

@@ -7,6 +7,7 @@ Discord prefix and slash commands, keywords such as ``签到``) is derived from 
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,6 +41,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 B = TypeVar("B", bound=BatchHandler)
 
 ArgKind = Literal["word", "text", "int", "member", "choice", "duration"]
+#: Where a command works: in a community (``group``), only in a private chat with the bot
+#: (``private``), or in both (``any``). The dispatcher refuses the rest with where to use it.
+Where = Literal["group", "private", "any"]
+#: The sections of ``/help``, in the order shown.
+HELP_GROUPS = ("members", "points", "activities", "care", "moderation", "settings")
+HelpGroup = Literal["members", "points", "activities", "care", "moderation", "settings"]
 
 
 #: Every ``int`` argument is bounded: without a declared maximum it still fits a 64-bit column
@@ -99,6 +106,13 @@ class CommandSpec:
     args: tuple[Arg, ...] = ()
     keywords: tuple[str, ...] = ()
     hidden: bool = False
+    where: Where = "group"
+    #: Its section of ``/help``.
+    group: HelpGroup = "members"
+
+    def works_in(self, private: bool) -> bool:
+        """Whether the command may run in a private chat (``private``) or in a group."""
+        return self.where == "any" or self.where == ("private" if private else "group")
 
     def syntax(self) -> str:
         """Usage generated from the declaration, e.g. ``/give <member> <amount> [reason]``."""
@@ -110,7 +124,7 @@ class CommandSpec:
 
     @property
     def help_key(self) -> str:
-        """Persona keys ``commands.<name>.summary`` and ``commands.<name>.usage``."""
+        """Persona keys ``commands.<name>.summary``, ``.usage`` and ``.example``."""
         return f"commands.{self.name}"
 
 
@@ -161,6 +175,8 @@ class Feature:
     ticks: list[TickSpec] = field(default_factory=list)
     #: Batch handlers by command name (see ``batch``).
     batches: dict[str, BatchHandler] = field(default_factory=dict)
+    #: The ``/help`` section of its commands, unless a command names its own.
+    group: HelpGroup = "members"
 
     def command(
         self,
@@ -170,7 +186,11 @@ class Feature:
         args: Iterable[Arg] = (),
         keywords: Iterable[str] = (),
         hidden: bool = False,
+        where: Where = "group",
+        group: HelpGroup | None = None,
     ) -> Callable[[F], F]:
+        """Declare a command. ``where``: in a community (the default), in a private chat with
+        the bot, or both; ``group``: its ``/help`` section (default: the feature's)."""
         arguments = tuple(args)
         for position, arg in enumerate(arguments):
             if arg.kind == "text" and position != len(arguments) - 1:
@@ -186,6 +206,8 @@ class Feature:
                     args=arguments,
                     keywords=tuple(keywords),
                     hidden=hidden,
+                    where=where,
+                    group=group or self.group,
                 )
             )
             return handler
@@ -254,7 +276,64 @@ class RegistryError(Exception):
 
 
 def _normal_keyword(text: str) -> str:
-    return " ".join(text.split()).casefold()
+    """The exact form: Unicode-compatible (NFKC), case-folded, inner spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
+
+
+#: Traditional characters of the keywords we ship, to their simplified form (both ways:
+#: keywords and messages are compared in simplified form, so an operator's ``簽到`` also
+#: answers ``签到``). A small explicit table: a full converter is not needed for a dozen words.
+TRADITIONAL = str.maketrans(
+    {
+        "簽": "签",
+        "籤": "签",
+        "補": "补",
+        "積": "积",
+        "發": "发",
+        "紅": "红",
+        "搶": "抢",
+        "龍": "龙",
+        "結": "结",
+        "議": "议",
+        "規": "规",
+        "徵": "征",
+        "時": "时",
+        "區": "区",
+        "動": "动",
+        "場": "场",
+    }
+)
+#: Longer messages are not compared loosely (a keyword with its decoration is short).
+LOOSE_LONGEST = 64
+#: Words people add after a keyword without changing it: ``签到了``, ``打卡啦``, ``签到一下``.
+PARTICLES = ("一下", "了", "啦")
+#: A question is not a command: ``签到？`` keeps its question mark and matches nothing.
+_QUESTION = frozenset("?？¿")
+
+
+def _trailing_noise(char: str) -> bool:
+    """Punctuation, symbols (emoji), spaces, marks and format characters, but no question mark."""
+    return char not in _QUESTION and unicodedata.category(char)[0] in "PSZCM"
+
+
+def loose_keyword(text: str) -> str:
+    """The loose form a keyword message is matched in (see ``Registry.keyword``): the exact
+    form, in simplified characters, without trailing punctuation, emoji and spaces, and
+    without one trailing particle (了, 啦, 一下). Linear in the text's length."""
+    value = _normal_keyword(text).translate(TRADITIONAL)
+    end = len(value)
+    for _round in range(2):  # 签到了！ -> 签到了 -> 签到; 签到一下～ -> 签到一下 -> 签到
+        while end and _trailing_noise(value[end - 1]):
+            end -= 1
+        for particle in PARTICLES:
+            if end > len(particle) and value.endswith(particle, 0, end):
+                end -= len(particle)
+                break
+        else:
+            break
+    while end and _trailing_noise(value[end - 1]):
+        end -= 1
+    return value[:end]
 
 
 class Registry:
@@ -291,8 +370,15 @@ class Registry:
         unknown = set(keyword_overrides) - set(self.commands)
         if unknown:
             raise RegistryError(f"keywords for unknown commands: {', '.join(sorted(unknown))}")
+        #: Keywords in their loose form (``loose_keyword``), for messages that match no
+        #: keyword exactly.
+        self.loose_keywords: dict[str, CommandSpec] = {}
+        loose_origin: dict[str, str] = {}
+        #: Each command's keywords as configured (``[keywords]`` overrides the declared ones).
+        self.keywords_of: dict[str, tuple[str, ...]] = {}
         for spec in self.commands.values():
-            words = keyword_overrides.get(spec.name, spec.keywords)
+            words = tuple(keyword_overrides.get(spec.name, spec.keywords))
+            self.keywords_of[spec.name] = words
             for word in words:
                 key = _normal_keyword(word)
                 if not key:
@@ -300,22 +386,50 @@ class Registry:
                 if key in self.keywords:
                     raise RegistryError(f"keyword {word!r} is registered twice")
                 self.keywords[key] = spec
+                loose = loose_keyword(word)
+                if not loose:
+                    continue
+                other = self.loose_keywords.get(loose)
+                if other is not None and other is not spec:
+                    raise RegistryError(
+                        f"keywords {loose_origin[loose]!r} and {word!r} read the same when "
+                        "matched loosely (trailing punctuation, 了/啦/一下, traditional characters)"
+                    )
+                self.loose_keywords[loose] = spec
+                loose_origin.setdefault(loose, word)
         self.middlewares.sort(key=lambda spec: spec.order)
         prefixes = [spec.prefix for spec in self.buttons]
         if len(prefixes) != len(set(prefixes)):
             raise RegistryError("a button prefix is registered twice")
 
     def keyword(self, text: str) -> tuple[CommandSpec, str] | None:
-        """The command a keyword message triggers, with its argument text: ``签到`` must be the
-        whole message; a command that takes arguments also answers its keyword followed by
-        them (``发红包 100 10``)."""
-        spec = self.keywords.get(_normal_keyword(text))
+        """The command a keyword message triggers, with its argument text.
+
+        How loose: the keyword must be the whole message, compared after NFKC and case
+        folding, in simplified characters (``簽到`` is ``签到``), ignoring trailing
+        punctuation, emoji and spaces and one trailing 了, 啦 or 一下 (``签到！``, ``打卡了``,
+        ``签到一下～``). A question (``签到？``) and anything else around the keyword match
+        nothing. A command that takes arguments also answers its keyword, in the same loose
+        form, followed by a space and them (``发红包 100 10``). Every check is one pass over
+        the text and one dictionary lookup, and registration refuses two keywords with the
+        same loose form, so a message never matches two commands.
+        """
+        normal = _normal_keyword(text)
+        spec = self.keywords.get(normal)
         if spec is not None:
             return spec, ""
+        if len(normal) <= LOOSE_LONGEST:
+            spec = self.loose_keywords.get(loose_keyword(normal))
+            if spec is not None:
+                return spec, ""
         first, _, rest = text.strip().partition(" ")
         if not rest:
             first, _, rest = text.strip().partition("\n")
-        spec = self.keywords.get(_normal_keyword(first)) if rest else None
+        if not rest.strip():
+            return None
+        spec = self.keywords.get(_normal_keyword(first))
+        if spec is None and len(first) <= LOOSE_LONGEST:
+            spec = self.loose_keywords.get(loose_keyword(first))
         if spec is None or not spec.args:
             return None
         return spec, rest.strip()

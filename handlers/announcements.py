@@ -46,7 +46,7 @@ __all__ = [
     "write_announcement",
 ]
 
-feature = Feature("announcements")
+feature = Feature("announcements", group="activities")
 
 KIND = "announcement"
 PLANNERS = [Role.PLANNER]

@@ -23,19 +23,21 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.actions import Reply
 from bot.context import Context, TickContext
 from bot.features import Arg, Feature
 from bot.richtext import Mention, RichText
+from bot.zones import ZONE_EXAMPLES, parse_zone, zone_label
 from handlers.outbox import deliverer
 from handlers.shared import Voice, voice_for
-from storage.birthdays import Celebrant
+from storage.birthdays import Celebrant, MemberBirthday
 from storage.communities import CommunityInfo
 from storage.ledger import ISSUE, Movement, member_owner
 from storage.outbox import Due, Scheduled
 
 __all__ = ["birthday_on", "enqueue_greetings", "feature", "greeting_days"]
 
-feature = Feature("birthdays")
+feature = Feature("birthdays", group="care")
 
 BIRTHDAY, ANNIVERSARY = "birthday", "anniversary"
 #: Greetings are enqueued this far ahead of their time (the tick runs every few minutes).
@@ -68,7 +70,7 @@ def greeting_days(days: Iterable[date], feb29: str) -> set[tuple[int, int]]:
 def _zone(name: str | None, default: str) -> ZoneInfo:
     try:
         return ZoneInfo(name or default)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return ZoneInfo(default)
 
 
@@ -322,14 +324,68 @@ def _shown(month: int, day: int, year: int | None) -> str:
     return f"{year:04d}-{month:02d}-{day:02d}" if year else f"{month:02d}-{day:02d}"
 
 
-@feature.command("birthday", keywords=["生日"], args=[Arg("spec", "text", required=False)])
-async def birthday(ctx: Context) -> Any:
+async def _tell(ctx: Context, values: dict[str, Any]) -> int | None:
+    """Remember what the member says about themselves. In a group it is this membership's;
+    in private it is their person's, applied in every community they share with the bot
+    (the count returned; 0: it applies when they join one)."""
     assert ctx.member is not None and ctx.sender is not None
-    who, store = ctx.address(ctx.sender), ctx.store
+    async with ctx.store.transaction() as session:
+        if ctx.is_private:
+            return await ctx.store.persons.tell(
+                session,
+                platform=ctx.event.platform,
+                platform_user_id=ctx.sender.id,
+                display_name=ctx.sender.name,
+                now=ctx.now,
+                values=values,
+            )
+        await ctx.store.birthdays.update(session, ctx.member.id, values)
+    return None
+
+
+def _told(ctx: Context, said: RichText, shared: int | None) -> Reply:
+    """The answer, and in private where it applies."""
+    if shared is None:
+        return ctx.reply_text(said)
+    if shared == 0:
+        scope = ctx.say("birthday.applies_later")
+    elif shared == 1:
+        scope = ctx.say("birthday.applies_one")
+    else:
+        scope = ctx.say("birthday.applies_many", count=shared)
+    return ctx.reply_text(RichText.join([said, scope]))
+
+
+async def _mine(ctx: Context) -> MemberBirthday:
+    """What the member told the bot: here, or in private their person's values."""
+    assert ctx.member is not None and ctx.sender is not None
+    async with ctx.store.transaction() as session:
+        if not ctx.is_private:
+            return await ctx.store.birthdays.get(session, ctx.member.id)
+        person = await ctx.store.persons.of_account(session, ctx.event.platform, ctx.sender.id)
+    if person is None:
+        return MemberBirthday(None, None, None, False, True, None)
+    return MemberBirthday(
+        person.birthday_month,
+        person.birthday_day,
+        person.birthday_year,
+        person.birthday_year_public,
+        person.birthday_listed,
+        person.timezone,
+    )
+
+
+@feature.command(
+    "birthday", keywords=["生日"], where="any", args=[Arg("spec", "text", required=False)]
+)
+async def birthday(ctx: Context) -> Any:
+    """Said in a group, the birthday is this community's to greet; said in private, it is
+    the member's own and applies in every community they share with the bot."""
+    assert ctx.member is not None and ctx.sender is not None
+    who = ctx.address(ctx.sender)
     spec = str(ctx.args["spec"] or "").split()
     if not spec:
-        async with store.transaction() as session:
-            mine = await store.birthdays.get(session, ctx.member.id)
+        mine = await _mine(ctx)
         if mine.month is None or mine.day is None:
             return ctx.reply("birthday.none", member=who)
         return ctx.reply(
@@ -342,32 +398,37 @@ async def birthday(ctx: Context) -> Any:
         )
     word = spec[0].lower()
     if word in ("off", "取消", "删除"):
-        async with store.transaction() as session:
-            await store.birthdays.set(
-                session, ctx.member.id, month=None, day=None, year=None, year_public=False
-            )
-        return ctx.reply("birthday.removed", member=who)
+        shared = await _tell(
+            ctx,
+            {
+                "birthday_month": None,
+                "birthday_day": None,
+                "birthday_year": None,
+                "birthday_year_public": False,
+            },
+        )
+        return _told(ctx, ctx.say("birthday.removed", member=who), shared)
     if word in ("hide", "隐藏", "show", "显示"):
         listed = word in ("show", "显示")
-        async with store.transaction() as session:
-            await store.birthdays.set_listed(session, ctx.member.id, listed)
-        return ctx.reply("birthday.listed" if listed else "birthday.hidden", member=who)
+        shared = await _tell(ctx, {"birthday_listed": listed})
+        intent = "birthday.listed" if listed else "birthday.hidden"
+        return _told(ctx, ctx.say(intent, member=who), shared)
     match = _DATE.fullmatch(spec[0])
     public = any(word.lower() in PUBLIC for word in spec[1:])
     parsed = _parse_birthday(match, ctx.now.year) if match else None
     if parsed is None or len(spec) > 2 or (len(spec) == 2 and not public):
         return ctx.reply("birthday.bad", private=True, value=" ".join(spec), usage=ctx.usage())
     year, month, day = parsed
-    async with store.transaction() as session:
-        await store.birthdays.set(
-            session,
-            ctx.member.id,
-            month=month,
-            day=day,
-            year=year,
-            year_public=bool(year) and public,
-        )
-    return ctx.reply(
+    shared = await _tell(
+        ctx,
+        {
+            "birthday_month": month,
+            "birthday_day": day,
+            "birthday_year": year,
+            "birthday_year_public": bool(year) and public,
+        },
+    )
+    said = ctx.say(
         "birthday.saved",
         member=who,
         date=_shown(month, day, year if public else None),
@@ -375,6 +436,7 @@ async def birthday(ctx: Context) -> Any:
             "birthday.year_public" if year and public else "birthday.year_private"
         ).plain(),
     )
+    return _told(ctx, said, shared)
 
 
 def _parse_birthday(match: re.Match[str], this_year: int) -> tuple[int | None, int, int] | None:
@@ -389,24 +451,42 @@ def _parse_birthday(match: re.Match[str], this_year: int) -> tuple[int | None, i
     return year, month, day
 
 
-@feature.command("timezone", keywords=["时区"], args=[Arg("zone", "word", required=False)])
+RESET = frozenset({"off", "reset", "default", "默认", "恢复", "取消"})
+
+
+@feature.command(
+    "timezone", keywords=["时区"], where="any", args=[Arg("zone", "text", required=False)]
+)
 async def set_timezone(ctx: Context) -> Any:
+    """A personal zone for greetings: any case, city names, aliases and offsets
+    (``bot.zones.parse_zone``); in private it applies in every shared community."""
     assert ctx.member is not None and ctx.sender is not None
-    who, value = ctx.address(ctx.sender), ctx.args["zone"]
-    if value is None:
-        async with ctx.store.transaction() as session:
-            mine = await ctx.store.birthdays.get(session, ctx.member.id)
-        return ctx.reply("timezone.show", member=who, zone=mine.timezone or ctx.zone.key)
-    if value.lower() in ("off", "reset", "默认"):
+    who, value = ctx.address(ctx.sender), str(ctx.args["zone"] or "").strip()
+    if not value:
+        mine = await _mine(ctx)
+        if mine.timezone is None and ctx.is_private:
+            return ctx.reply("timezone.none_private", member=who)
+        return ctx.reply(
+            "timezone.show", member=who, zone=zone_label(mine.timezone or ctx.zone.key)
+        )
+    if value.casefold() in RESET:
         zone = None
     else:
-        try:
-            zone = ZoneInfo(value).key
-        except (ZoneInfoNotFoundError, ValueError):
-            return ctx.reply("timezone.bad", private=True, value=value)
-    async with ctx.store.transaction() as session:
-        await ctx.store.members.set_timezone(session, ctx.member.id, zone)
-    return ctx.reply("timezone.saved", member=who, zone=zone or ctx.zone.key)
+        zone = parse_zone(value)
+        if zone is None:
+            return ctx.reply(
+                "timezone.bad",
+                private=True,
+                value=value[:64],
+                examples=" ".join(ZONE_EXAMPLES),
+                usage=ctx.usage(),
+            )
+    shared = await _tell(ctx, {"timezone": zone})
+    if zone is None and ctx.is_private:
+        said = ctx.say("timezone.reset_private", member=who)
+    else:
+        said = ctx.say("timezone.saved", member=who, zone=zone_label(zone or ctx.zone.key))
+    return _told(ctx, said, shared)
 
 
 @feature.command("birthdays", keywords=["生日列表"])

@@ -24,7 +24,7 @@ from storage.ledger import ISSUE, REMOVE, InsufficientPoints, Movement, member_o
 
 __all__ = ["badge_name", "feature"]
 
-feature = Feature("checkin")
+feature = Feature("checkin", group="points")
 
 FIRST_TODAY = "first-today"
 #: Ledger reference of make-up debits; their keys (``makeup:{member}:{day}``) count the quota.

@@ -28,7 +28,7 @@ from storage.solicitations import DONE, OPEN, POOL, VOID, VOTING, Entry, Solicit
 
 __all__ = ["feature"]
 
-feature = Feature("collect")
+feature = Feature("collect", group="activities")
 
 DEFAULT_LENGTH = timedelta(days=3)
 SHORTEST = timedelta(hours=1)

@@ -43,7 +43,7 @@ from storage.models import PATTERN_LEN
 __all__ = ["feature"]
 
 
-feature = Feature("enforcement")
+feature = Feature("enforcement", group="moderation")
 
 LOCKS = ("links", "media", "forwards", "invites")
 ACTIONS = ("delete", "warn", "mute", "kick", "ban")

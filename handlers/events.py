@@ -36,7 +36,7 @@ from storage.ledger import ISSUE, Movement, member_owner
 
 __all__ = ["feature"]
 
-feature = Feature("events")
+feature = Feature("events", group="activities")
 
 BUTTON = "ev"
 TITLE_LEN = 120

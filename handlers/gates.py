@@ -41,7 +41,7 @@ from storage.models import PLATFORM_ID_LEN
 
 __all__ = ["feature", "gate_mode"]
 
-feature = Feature("gates")
+feature = Feature("gates", group="settings")
 
 CAPTCHA, REQUEST, CODE = "captcha", "request", "code"
 MODES = ("open", "captcha", "approval", "invite_code")
@@ -402,7 +402,7 @@ async def invite(ctx: Context) -> Any:
     return ctx.reply("gates.code_created", private=True, code=Code(text=code))
 
 
-@feature.command("code", args=[Arg("code", "word")])
+@feature.command("code", where="any", group="members", args=[Arg("code", "word")])
 async def enter_code(ctx: Context) -> Any:
     """Telegram: sent privately, it approves your pending join request. Discord: in the
     server, it grants the member role."""

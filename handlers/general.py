@@ -1,37 +1,109 @@
-"""/start, /help, /me and /rules: the persona introduces itself and shows what it can do."""
+"""/start, /help and /me: the persona introduces itself and shows what it can do.
+
+``/help`` is generated from the registry: each command declares its section (``group``) and
+where it works (``where``); the persona pack holds its summary, usage and example."""
 
 from __future__ import annotations
 
 from bot.actions import Reply
 from bot.context import Context, local_date
-from bot.features import Feature
-from bot.richtext import RichText
+from bot.features import HELP_GROUPS, Arg, CommandSpec, Feature
+from bot.permissions import allowed
+from bot.richtext import Code, RichText
 
 __all__ = ["feature"]
 
 feature = Feature("general")
 
 
-@feature.command("start")
+@feature.command("start", where="any")
 async def start(ctx: Context) -> Reply:
     return ctx.reply("start.intro", member=ctx.address(ctx.sender) if ctx.sender else "")
 
 
-@feature.command("help")
+@feature.command("help", where="any", args=[Arg("command", "word", required=False)])
 async def help_(ctx: Context) -> Reply:
-    """The command list, generated from every registered feature, with the roles each needs."""
-    separator = ctx.say("roles.separator").plain()
+    """The commands that work here, by section, each once: a member sees what a member can
+    do, an operator also their tools; ``/help COMMAND`` explains one with an example."""
+    if ctx.args.get("command"):
+        return await _help_on(ctx, str(ctx.args["command"]))
+    registry = ctx.dispatcher.registry
+    held = await ctx.roles()
+    mine = [
+        spec for spec in registry.visible_commands() if not spec.roles or allowed(held, spec.roles)
+    ]
+    here = [spec for spec in mine if spec.works_in(ctx.is_private)]
     lines = [ctx.say("help.header")]
-    for spec in ctx.dispatcher.registry.visible_commands():
-        command = ctx.usage(spec)
-        summary_key = f"{spec.help_key}.summary"
-        summary = ctx.say(summary_key).plain() if ctx.renderer.packs.has(summary_key) else ""
-        if spec.roles:
-            roles = separator.join(ctx.say(f"roles.{r.value}").plain() for r in sorted(spec.roles))
-            lines.append(ctx.say("help.line_roles", command=command, summary=summary, roles=roles))
-        else:
-            lines.append(ctx.say("help.line", command=command, summary=summary))
-    lines.append(ctx.say("help.footer"))
+    if ctx.is_private:
+        lines.append(ctx.say("help.private_here"))
+        lines += [_line(ctx, spec) for spec in here]
+        lines.append(ctx.say("help.private_groups"))
+        for group in HELP_GROUPS:
+            names = [f"/{spec.name}" for spec in mine if spec.group == group and spec not in here]
+            if names:
+                label = ctx.say(f"help.group.{group}").plain()
+                lines.append(ctx.say("help.group_names", group=label, commands=" ".join(names)))
+    else:
+        for group in HELP_GROUPS:
+            section = [spec for spec in here if spec.group == group]
+            if section:
+                lines.append(ctx.say("help.section", group=ctx.say(f"help.group.{group}").plain()))
+                lines += [_line(ctx, spec) for spec in section]
+    lines.append(ctx.say("help.footer", example=Code(text="/help checkin")))
+    return ctx.reply_text(RichText.join(lines))
+
+
+def _summary(ctx: Context, spec: CommandSpec) -> str:
+    key = f"{spec.help_key}.summary"
+    return ctx.say(key).plain() if ctx.renderer.packs.has(key) else ""
+
+
+def _quoted(ctx: Context, words: tuple[str, ...]) -> str:
+    separator = ctx.say("help.keyword_separator").plain()
+    return separator.join(ctx.say("help.keyword", word=word).plain() for word in words)
+
+
+def _roles(ctx: Context, spec: CommandSpec) -> str:
+    separator = ctx.say("roles.separator").plain()
+    return separator.join(ctx.say(f"roles.{r.value}").plain() for r in sorted(spec.roles))
+
+
+def _line(ctx: Context, spec: CommandSpec) -> RichText:
+    """``/checkin — daily check-in (or type 签到, 打卡)``, with the roles it needs."""
+    values: dict[str, object] = {"command": f"/{spec.name}", "summary": _summary(ctx, spec)}
+    keywords = ctx.dispatcher.registry.keywords_of.get(spec.name, ())
+    if keywords:
+        values["summary"] = ctx.say(
+            "help.with_keywords", summary=values["summary"], keywords=_quoted(ctx, keywords)
+        ).plain()
+    if spec.roles:
+        return ctx.say("help.line_roles", roles=_roles(ctx, spec), **values)
+    return ctx.say("help.line", **values)
+
+
+async def _help_on(ctx: Context, asked: str) -> Reply:
+    """One command: what it does, its usage, an example, its keywords, where it works."""
+    registry = ctx.dispatcher.registry
+    name = asked.strip().lstrip("/").split("@", 1)[0].casefold()
+    spec = registry.commands.get(name)
+    if spec is None:
+        found = registry.keyword(asked)
+        spec = found[0] if found is not None else None
+    if spec is None or spec.hidden:
+        return ctx.reply(
+            "help.unknown_topic", private=True, value=asked[:64], example=Code(text="/help")
+        )
+    lines = [ctx.say("help.line", command=f"/{spec.name}", summary=_summary(ctx, spec))]
+    lines.append(ctx.say("help.usage", usage=ctx.usage(spec)))
+    example = f"{spec.help_key}.example"
+    if ctx.renderer.packs.has(example):
+        lines.append(ctx.say("help.example", example=Code(text=ctx.say(example).plain())))
+    keywords = registry.keywords_of.get(spec.name, ())
+    if keywords:
+        lines.append(ctx.say("help.keywords", keywords=_quoted(ctx, keywords)))
+    lines.append(ctx.say(f"help.where.{spec.where}"))
+    if spec.roles:
+        lines.append(ctx.say("help.roles", roles=_roles(ctx, spec)))
     return ctx.reply_text(RichText.join(lines))
 
 

@@ -35,7 +35,7 @@ from storage.models import REASON_LEN
 
 __all__ = ["duration_words", "feature", "log_chat", "punish", "warn"]
 
-feature = Feature("moderation")
+feature = Feature("moderation", group="moderation")
 
 MOD = [Role.MODERATOR]
 UNBAN = "unban"
@@ -448,7 +448,9 @@ async def unwarn(ctx: Context) -> Reply:
     return [said, *to_log(ctx, "log.unwarned", member=target.display_name, count=left)]
 
 
-@feature.command("warns", args=[Arg("member", "member", required=False, include_left=True)])
+@feature.command(
+    "warns", group="members", args=[Arg("member", "member", required=False, include_left=True)]
+)
 async def warns(ctx: Context) -> Reply:
     """Your own warns, or (moderators) someone else's."""
     target: MemberInfo | None = ctx.args["member"]
@@ -484,7 +486,7 @@ async def resetwarns(ctx: Context) -> Reply:
     return [said, *to_log(ctx, "log.warns_reset", member=target.display_name, count=cleared)]
 
 
-@feature.command("appeal", args=[Arg("text", "text", max_length=EVIDENCE)])
+@feature.command("appeal", group="members", args=[Arg("text", "text", max_length=EVIDENCE)])
 async def appeal(ctx: Context) -> list[Action] | Reply:
     """A member asks the operators to reconsider; it goes to the log chat. Only from the
     group (a stranger in a private chat cannot reach the operators' chat), once an hour,

@@ -7,7 +7,7 @@ the platform update, so a redelivered command changes nothing the second time.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from bot.context import Context
@@ -20,7 +20,7 @@ from storage.members import MemberInfo
 
 __all__ = ["feature"]
 
-feature = Feature("points")
+feature = Feature("points", group="points")
 
 MAX_GRANT = 1_000_000
 
@@ -51,23 +51,47 @@ async def points(ctx: Context) -> Any:
     return ctx.reply_text(RichText.join(lines))
 
 
-@feature.command(
-    "top",
-    keywords=["排行榜"],
-    args=[
-        Arg("what", "choice", required=False, choices=("points", "streak")),
-        Arg("period", "choice", required=False, choices=("week", "all")),
-    ],
-)
+#: What ``/top`` understands, in any order: ``/top week``, ``/top streak``, ``排行榜 本周``.
+TOP_WORDS = {
+    "points": ("what", "points"),
+    "积分": ("what", "points"),
+    "streak": ("what", "streak"),
+    "streaks": ("what", "streak"),
+    "连签": ("what", "streak"),
+    "连续签到": ("what", "streak"),
+    "week": ("period", "week"),
+    "本周": ("period", "week"),
+    "周榜": ("period", "week"),
+    "all": ("period", "all"),
+    "总榜": ("period", "all"),
+    "全部": ("period", "all"),
+}
+
+
+def week_start(ctx: Context) -> datetime:
+    """This calendar week's start in the community: Monday of its "today", at its day
+    reset hour, in its zone (not the last 7 days)."""
+    today = ctx.today()
+    monday = today - timedelta(days=today.weekday())
+    return datetime.combine(monday, time(ctx.day_reset_hour), tzinfo=ctx.zone).astimezone(UTC)
+
+
+@feature.command("top", keywords=["排行榜"], args=[Arg("options", "text", required=False)])
 async def top(ctx: Context) -> Any:
-    if ctx.args["what"] == "streak":
+    """Points this week or of all time, or current streaks; the words in any order."""
+    chosen = {"what": "points", "period": "all"}
+    for word in str(ctx.args["options"] or "").split():
+        meaning = TOP_WORDS.get(word.casefold())
+        if meaning is None:
+            return ctx.reply("points.top_bad", private=True, value=word[:32], usage=ctx.usage())
+        chosen[meaning[0]] = meaning[1]
+    if chosen["what"] == "streak":
         return await _top_streaks(ctx)
-    period = ctx.args["period"] or "all"
+    period = chosen["period"]
+    since = week_start(ctx)
     async with ctx.store.transaction() as session:
         if period == "week":
-            rows = await ctx.store.ledger.top_since(
-                session, ctx.community.id, ctx.now - timedelta(days=7)
-            )
+            rows = await ctx.store.ledger.top_since(session, ctx.community.id, since)
         else:
             rows = await ctx.store.ledger.top(session, ctx.community.id)
         names = {}
@@ -76,7 +100,8 @@ async def top(ctx: Context) -> Any:
             names[owner] = member.display_name if member else owner
     if not rows:
         return ctx.reply("points.top_empty")
-    lines = [ctx.say("points.top_header", period=ctx.say(f"points.period.{period}").plain())]
+    label = ctx.say(f"points.period.{period}", since=f"{since.astimezone(ctx.zone):%m-%d}")
+    lines = [ctx.say("points.top_header", period=label.plain())]
     lines += [
         ctx.say("points.top_line", number=n, member=names[owner], points=total)
         for n, (owner, total) in enumerate(rows, 1)

@@ -43,7 +43,7 @@ __all__ = [
     "post_poll",
 ]
 
-feature = Feature("polls")
+feature = Feature("polls", group="activities")
 
 BUTTON = "poll"
 #: The highest option number a vote button may carry (more than any poll allows).
@@ -646,6 +646,7 @@ SETTABLE = tuple(PollSettings.model_fields)
 @feature.command(
     "pollset",
     roles=[Role.ADMIN],
+    group="settings",
     args=[
         Arg("key", "choice", required=False, choices=SETTABLE),
         Arg("value", "word", required=False),

@@ -30,7 +30,7 @@ from storage.redpackets import ESCROW, OPEN, PacketInfo, Share, split
 
 __all__ = ["feature", "packet_limits"]
 
-feature = Feature("redpacket")
+feature = Feature("redpacket", group="points")
 
 BUTTON = "rp"
 EQUAL_FLAGS = frozenset({"--equal", "-e", "平分", "均分"})
@@ -566,6 +566,7 @@ SETTABLE = tuple(RedPacketSettings.model_fields)
 @feature.command(
     "redpacketset",
     roles=[Role.ADMIN],
+    group="settings",
     args=[
         Arg("key", "choice", required=False, choices=SETTABLE),
         Arg("value", "word", required=False),

@@ -13,7 +13,7 @@ from storage.members import MemberInfo
 
 __all__ = ["feature"]
 
-feature = Feature("roles")
+feature = Feature("roles", group="settings")
 
 ROLE_CHOICES = tuple(role.value for role in GRANTABLE)
 
@@ -46,7 +46,7 @@ async def role(ctx: Context) -> Reply:
     return ctx.reply(intent, member=ctx.address(target), role=role_label)
 
 
-@feature.command("roles")
+@feature.command("roles", group="members")
 async def roles(ctx: Context) -> Reply:
     """Who holds which bot-level role in this community."""
     async with ctx.store.transaction() as session:

@@ -15,7 +15,7 @@ from storage.models import RULE_LEN
 
 __all__ = ["feature", "rules_text"]
 
-feature = Feature("rules")
+feature = Feature("rules", group="moderation")
 
 #: ``/setrules`` takes every rule at once, one per line, each at most ``RULE_LEN``.
 RULES_TEXT_LEN = 20_000
@@ -37,7 +37,7 @@ async def rules_text(ctx: Context) -> RichText | None:
     return RichText.join(lines)
 
 
-@feature.command("rules")
+@feature.command("rules", group="members")
 async def show(ctx: Context) -> Reply:
     text = await rules_text(ctx)
     return ctx.reply_text(text) if text is not None else ctx.reply("rules.none")

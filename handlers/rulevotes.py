@@ -23,7 +23,7 @@ from storage.models import POLL_QUESTION_LEN, REASON_LEN, RULE_LEN
 
 __all__ = ["feature"]
 
-feature = Feature("rulevotes")
+feature = Feature("rulevotes", group="activities")
 
 YES = 1  # the poll's first option is "in favour"
 #: Send keys of the proposals' polls: their outcome is announced here, with the decision, and

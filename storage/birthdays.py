@@ -6,13 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CheckIn, Community, LedgerEntry, Member, PointAccount
+from storage.persons import PERSONAL_FIELDS
 
 __all__ = ["BirthdayRepo", "Celebrant", "MemberBirthday"]
+
+PRIVATE = "private"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,13 @@ class BirthdayRepo:
             )
         )
 
+    async def update(self, session: AsyncSession, member_id: int, values: dict[str, Any]) -> None:
+        """Change what a member told the bot here (columns of ``persons.PERSONAL_FIELDS``)."""
+        unknown = set(values) - set(PERSONAL_FIELDS)
+        if unknown:
+            raise ValueError(f"not a personal setting: {', '.join(sorted(unknown))}")
+        await session.execute(update(Member).where(Member.id == member_id).values(**values))
+
     async def set_listed(self, session: AsyncSession, member_id: int, listed: bool) -> None:
         await session.execute(
             update(Member).where(Member.id == member_id).values(birthday_listed=listed)
@@ -120,6 +131,7 @@ class BirthdayRepo:
                 Member.left_at.is_(None),
                 Member.is_bot.is_(False),
                 Community.active.is_(True),
+                Community.chat_type != PRIVATE,  # a private chat is no community
             )
         )
         return _celebrants(rows.all())
@@ -143,6 +155,7 @@ class BirthdayRepo:
                     Member.left_at.is_(None),
                     Member.is_bot.is_(False),
                     Community.active.is_(True),
+                    Community.chat_type != PRIVATE,  # a private chat is no community
                 )
             )
             if unjoined:

@@ -141,14 +141,33 @@ class Community(Base):
 
 
 class Person(Base):
-    """One human, who may later link accounts on several platforms. ``Member.person_id`` is
-    empty until such a link is made; until then a member is their own person."""
+    """One human: what they told the bot about themselves in a private chat (birthday, time
+    zone), which applies in every community they share with it.
+
+    A person is made from the account that first told the bot something (``platform``,
+    ``platform_user_id``); ``Member.person_id`` links that account's memberships (and may
+    later link accounts on other platforms). The values are copied onto each linked
+    membership, so the birthday tick keeps its indexed lookups on ``members``; a membership
+    made later (a join) takes them when it is recorded.
+    """
 
     __tablename__ = "persons"
+    __table_args__ = (UniqueConstraint("platform", "platform_user_id"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     display_name: Mapped[str | None] = mapped_column(String(NAME_LEN))
     created_at: Mapped[datetime]
+    platform: Mapped[str | None] = mapped_column(String(PLATFORM_LEN))
+    platform_user_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    birthday_month: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_day: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_year: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_year_public: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    birthday_listed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime | None]
 
 
 class Member(Base):
@@ -162,6 +181,8 @@ class Member(Base):
         Index("ix_members_birthday", "birthday_month", "birthday_day"),
         Index("ix_members_joined_at", "joined_at"),
         Index("ix_members_first_seen_at", "first_seen_at"),
+        Index("ix_members_person_id", "person_id"),
+        Index("ix_members_platform_user_id", "platform_user_id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -14,6 +14,7 @@ from storage.ledger import LedgerRepo
 from storage.members import MemberRepo
 from storage.moderation import FilterRepo, WarnRepo
 from storage.outbox import OutboxRepo
+from storage.persons import PersonRepo
 from storage.polls import PollRepo
 from storage.redpackets import RedPacketRepo
 from storage.roles import RoleRepo
@@ -30,6 +31,7 @@ class Store:
         self.db = db
         self.communities = CommunityRepo(db)
         self.members = MemberRepo(db)
+        self.persons = PersonRepo(db)
         self.roles = RoleRepo(db)
         self.updates = UpdateRepo(db)
         self.audit = AuditRepo()

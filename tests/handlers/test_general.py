@@ -16,14 +16,29 @@ async def test_start_introduces_the_persona_and_points_to_help(harness: Harness)
     assert "小群" in intro and "/help" in intro and "Alice" in intro
 
 
-async def test_help_lists_every_registered_command_with_roles(harness: Harness) -> None:
-    [text] = await harness.say("/help")
-    for command in ("/start", "/help", "/me", "/rules", "/role", "/roles", "/persona"):
-        assert command in text
-    role_line = next(line for line in text.splitlines() if line.startswith("/role grant"))
+async def test_help_groups_the_commands_and_shows_operator_tools_to_operators(
+    harness: Harness,
+) -> None:
+    [member] = await harness.say("/help")
+    lines = member.splitlines()
+    for command in ("/start", "/help", "/me", "/rules", "/roles", "/persona", "/checkin"):
+        assert any(line.startswith(command + " ") for line in lines), command
+    for operator_tool in ("/role ", "/ban ", "/give ", "/filter ", "/setrules "):
+        assert not any(line.startswith(operator_tool) for line in lines), operator_tool
+    assert "【成员】" in lines and "【积分与游戏】" in lines and "【管理】" not in lines
+    assert lines.index("【成员】") < lines.index("/me — 我的档案：入群天数与角色")
+    assert lines.index("【积分与游戏】") < lines.index(
+        "/checkin — 每日签到（也可发送「签到」「打卡」）"
+    )
+    assert "敬请期待" not in member and "/help checkin" in member
+    assert len(lines) < 45  # was a 62-line wall
+    harness.adapter.admins.add(("g1", "id-alice"))
+    [admin] = await harness.say("/help")
+    role_line = next(line for line in admin.splitlines() if line.startswith("/role "))
     assert "管理员" in role_line
-    me_line = next(line for line in text.splitlines() if line.startswith("/me"))
+    me_line = next(line for line in admin.splitlines() if line.startswith("/me "))
     assert "管理员" not in me_line
+    assert "【管理】" in admin and "/ban — 封禁成员（仅限版主）" in admin
 
 
 async def test_help_in_english(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
@@ -35,7 +50,8 @@ async def test_help_in_english(sqlite_db, clock) -> None:  # type: ignore[no-unt
         clock=clock,
     )
     [text] = await h.say("/help")
-    assert "/persona" in text and "admin" in text
+    assert "/persona" in text and "— Members —" in text
+    assert '/checkin — daily check-in (or type "签到", "打卡")' in text
 
 
 async def test_me_counts_days_since_joining(harness: Harness) -> None:

@@ -109,7 +109,7 @@ async def test_persona_show_set_reset(any_harness: Harness) -> None:
     [english] = await h.say("/persona set locale en")
     assert "language (locale)" in english  # answered in the new language
     [help_text] = await h.say("/help")
-    assert "/role grant|revoke @member ROLE" in help_text and "管理员" not in help_text
+    assert "/role — grant or revoke a bot role" in help_text and "管理员" not in help_text
     [bad] = await h.say("/persona set tone grumpy")
     assert "warm / lively / professional" in bad
     async with h.store.transaction() as s:

@@ -234,3 +234,19 @@ def test_every_punishment_variant_exists(packs: Packs) -> None:
     wanted |= {f"rules.punished_{a}" for a in ("mute", "kick", "ban")}
     for locale in ("zh-CN", "en"):
         assert not wanted - packs.keys(locale), (locale, sorted(wanted - packs.keys(locale)))
+
+
+def test_every_command_has_an_example_and_its_help_section(packs: Packs) -> None:
+    """``/help COMMAND`` shows an example for every command, in every locale, and the
+    sections and places ``/help`` names exist."""
+    from bot.features import HELP_GROUPS
+    from handlers import all_features
+
+    wanted = {f"help.group.{group}" for group in HELP_GROUPS}
+    wanted |= {f"help.where.{where}" for where in ("group", "private", "any")}
+    commands = [spec for feature in all_features() for spec in feature.commands]
+    assert len(commands) > 50
+    wanted |= {f"{spec.help_key}.example" for spec in commands}
+    for locale in ("zh-CN", "en"):
+        missing = sorted(wanted - packs.keys(locale))
+        assert not missing, f"{locale}: {missing}"

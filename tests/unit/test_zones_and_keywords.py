@@ -1,0 +1,150 @@
+"""Input people type: time zone names (``bot.zones.parse_zone``) and loose keywords
+(``bot.features.Registry.keyword``)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.context import Context
+from bot.features import Arg, Feature, Registry, RegistryError, loose_keyword
+from bot.zones import ZONE_EXAMPLES, parse_zone, zone_label
+
+
+@pytest.mark.parametrize(
+    ("typed", "zone"),
+    [
+        ("Asia/Shanghai", "Asia/Shanghai"),
+        ("asia/shanghai", "Asia/Shanghai"),
+        ("ASIA/TOKYO", "Asia/Tokyo"),
+        ("Shanghai", "Asia/Shanghai"),
+        ("new york", "America/New_York"),
+        ("北京", "Asia/Shanghai"),
+        ("上海", "Asia/Shanghai"),
+        ("香港", "Asia/Hong_Kong"),
+        ("台北", "Asia/Taipei"),
+        ("东京", "Asia/Tokyo"),
+        ("纽约", "America/New_York"),
+        ("伦敦", "Europe/London"),
+        ("Beijing", "Asia/Shanghai"),
+        ("PST", "America/Los_Angeles"),
+        ("est", "America/New_York"),
+        ("UTC", "UTC"),
+        ("UTC+8", "Etc/GMT-8"),
+        ("utc + 8", "Etc/GMT-8"),
+        ("ＵＴＣ＋８", "Etc/GMT-8"),
+        ("GMT-5", "Etc/GMT+5"),  # people mean five hours behind, whatever POSIX says
+        ("+8", "Etc/GMT-8"),
+        ("UTC+08:00", "Etc/GMT-8"),
+        ("东八区", "Etc/GMT-8"),
+        ("西五区", "Etc/GMT+5"),
+        ("Etc/GMT-8", "Etc/GMT-8"),  # an IANA name is taken as written
+    ],
+)
+def test_zones_people_type(typed: str, zone: str) -> None:
+    assert parse_zone(typed) == zone
+    ZoneInfo(zone)  # every answer opens
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Asia",
+        "America",
+        "Etc",
+        "x" * 255,
+        "Asia/" + "x" * 250,
+        "../etc/passwd",
+        "",
+        "  ",
+        "Mars/Olympus",
+        "UTC+15",
+        "GMT-13",
+        "CST",
+        "\x00",
+        "Asia/Shanghai\x00",
+    ],
+)
+def test_what_is_not_a_zone_is_refused_not_raised(typed: str) -> None:
+    assert parse_zone(typed) is None
+
+
+def test_examples_parse_and_offsets_read_the_way_people_write_them() -> None:
+    assert all(parse_zone(example) for example in ZONE_EXAMPLES)
+    assert zone_label("Etc/GMT-8") == "UTC+8" and zone_label("Etc/GMT+5") == "UTC-5"
+    assert zone_label("Asia/Shanghai") == "Asia/Shanghai"
+
+
+def _registry(*extra: Feature) -> Registry:
+    feature = Feature("kw")
+
+    async def handler(ctx: Context) -> None:
+        return None
+
+    feature.command("checkin", keywords=["签到", "打卡"])(handler)
+    feature.command("redpacket", keywords=["发红包"], args=[Arg("spec", "text")])(handler)
+    feature.command("polls", keywords=["投票列表"])(handler)
+    feature.command("poll", keywords=["投票"], args=[Arg("spec", "text")])(handler)
+    return Registry([feature, *extra])
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "签到",
+        "签到!",
+        "签到！",
+        "签到！！🎉",
+        "签到 ~",
+        "打卡了",
+        "签到啦～",
+        "签到一下",
+        "簽到",
+        "簽到了！",
+        "  签到  ",
+        "签到\u200b",
+        "签到\ufe0f",
+    ],
+)
+def test_keywords_match_loosely(typed: str) -> None:
+    found = _registry().keyword(typed)
+    assert found is not None and found[0].name == "checkin" and found[1] == ""
+
+
+@pytest.mark.parametrize(
+    "typed", ["签到？", "签到?", "我要签到", "签到吗", "签到 今天", "了", "签到了了了", "打卡了吗"]
+)
+def test_what_is_not_a_keyword_stays_silent(typed: str) -> None:
+    assert _registry().keyword(typed) is None
+
+
+def test_keywords_with_arguments_still_parse() -> None:
+    registry = _registry()
+    found = registry.keyword("发红包 100 5")
+    assert found is not None and found[0].name == "redpacket" and found[1] == "100 5"
+    found = registry.keyword("發紅包 100 5 恭喜！")
+    assert found is not None and found[0].name == "redpacket" and found[1] == "100 5 恭喜！"
+    found = registry.keyword("投票列表！")
+    assert found is not None and found[0].name == "polls"
+    found = registry.keyword("投票 午饭 | 面 | 饭")
+    assert found is not None and found[0].name == "poll"
+
+
+def test_two_keywords_that_read_the_same_loosely_are_refused() -> None:
+    other = Feature("other")
+
+    async def handler(ctx: Context) -> None:
+        return None
+
+    other.command("sign", keywords=["簽到了"])(handler)
+    with pytest.raises(RegistryError, match="read the same"):
+        _registry(other)
+
+
+def test_loose_form_is_linear_and_bounded() -> None:
+    assert loose_keyword("签到" + "！" * 10_000) == "签到"
+    assert loose_keyword("了") == "了"  # never empty: a lone particle stays itself
+    registry = _registry()
+    assert registry.keyword("签到" + " " * 100 + "!") is not None  # exact form collapses spaces
+    assert registry.keyword("签到" + "!" * 200) is None  # too long to be a keyword message
