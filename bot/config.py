@@ -29,6 +29,8 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from bot.zones import parse_zone
+
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG_PATH",
@@ -103,28 +105,32 @@ class PersonaSettings(_Section):
 
 
 #: What every zone-valued setting accepts, shown when one is refused.
-ZONE_EXAMPLES = "expected an IANA time zone such as 'Asia/Shanghai', 'Europe/Berlin' or 'UTC'"
+ZONE_EXAMPLES = (
+    "expected an IANA time zone such as 'Asia/Shanghai', 'Europe/Berlin' or 'UTC'"
+    " (an offset such as 'UTC+8' or a city such as '北京' works too)"
+)
 
 
 def zone_or_none(name: str) -> ZoneInfo | None:
-    """The zone called ``name``, or ``None`` for anything that names no zone.
-
-    ``ZoneInfo`` raises more than ``ZoneInfoNotFoundError``: a region such as ``Asia`` is a
-    directory (``IsADirectoryError``), a 255-byte name is too long for the file system
-    (``OSError``), a path such as ``../x`` or a NUL is a ``ValueError``.
-    """
-    if not isinstance(name, str) or not name.strip():
+    """The zone ``name`` names (an IANA key in any case, a city alias such as 北京, or an
+    offset such as ``UTC+8``; see :func:`bot.zones.parse_zone`), or ``None`` for anything
+    that names no zone. Never raises, whatever the text (a region such as ``Asia``, a
+    255-byte name, a path, a NUL)."""
+    key = parse_zone(name) if isinstance(name, str) else None
+    if key is None:
         return None
     try:
-        return ZoneInfo(name)
+        return ZoneInfo(key)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
 
 
 def _check_timezone(value: str) -> str:
-    if zone_or_none(value) is None:
+    """The canonical IANA key, so ``asia/shanghai`` or ``北京`` in the file mean Asia/Shanghai."""
+    key = parse_zone(value) if isinstance(value, str) else None
+    if key is None or zone_or_none(key) is None:
         raise ValueError(ZONE_EXAMPLES)
-    return value
+    return key
 
 
 class CommunitySettings(_Section):

@@ -5,9 +5,6 @@ Commands, keywords and button prefixes come from the feature registry, so a new 
 covered the day it is registered. For each step: no ERROR record and no traceback reaches a
 log, the bot answers every command (a plain message and a non-command are answered by silence,
 as documented), and afterwards the books still balance (``ledger verify``).
-
-Inputs that still fail because of another area of issue 12 carry an ``xfail`` naming it; they
-pass (and the mark goes) once that area's branch is merged.
 """
 
 from __future__ import annotations
@@ -28,22 +25,13 @@ from bot.clock import FakeClock
 from bot.features import CommandSpec, Registry
 from bot.richtext import Mention, RichText
 from storage import Database, Store, migrate
-from tests.conftest import START
+from tests.conftest import START, SchemaPool, _in_schema
 from tests.contract.drivers import Driver, Person, visible_html
 from tests.support import Harness, make_settings
 
 PACKS = Path(__file__).resolve().parents[2] / "persona" / "packs"
 LONG = 5000
 
-
-def _issue(area: str, branch: str, what: str) -> Any:
-    return pytest.mark.xfail(
-        strict=False, reason=f"issue 12: {area} ({what}), fixed on branch {branch}"
-    )
-
-
-PARSE = "parse"
-PRIVATE = "private"
 
 #: What a member may type after a command or a keyword, or send as button data.
 ARGUMENTS = [
@@ -57,18 +45,15 @@ ARGUMENTS = [
     pytest.param("\u202eevil\u202c \u200b\u200c\u200d\ufeff \u2066x\u2069", id="bidi-zero-width"),
     pytest.param('<b>&"_*[x]</b> **b** __u__ `c` ||s|| [l](http://x.example)', id="markup"),
     pytest.param("@everyone @here <@&1> <#2>", id="everyone"),
-    pytest.param("x" * LONG, id="5000-x", marks=_issue(PRIVATE, "i12-private", "/timezone")),
+    pytest.param("x" * LONG, id="5000-x"),
     pytest.param("签到 " * (LONG // 3), id="5000-chinese"),
-    pytest.param(
-        "99999999999999999999", id="huge-number", marks=_issue(PARSE, "i12-parse", "/event cancel")
-    ),
+    pytest.param("99999999999999999999", id="huge-number"),
     pytest.param("-99999999999999999999 -1 0 1e309 NaN 1.5", id="negative-and-float"),
-    pytest.param("²", id="superscript-two", marks=_issue(PARSE, "i12-parse", "/event cancel")),
+    pytest.param("²", id="superscript-two"),
     pytest.param("１００ ５ ٣", id="full-width-digits"),
     pytest.param(
         '"9999-12-31 23:59" 9999-12-31 23:59',
         id="year-9999",
-        marks=_issue(PARSE, "i12-parse", "/event create, /schedule"),
     ),
     pytest.param("0000-00-00 24:61 2026-02-30", id="impossible-dates"),
     pytest.param("gatereq:x gate rp:² poll:99999999999999999999:1", id="button-data"),
@@ -81,7 +66,7 @@ ARGUMENTS = [
     pytest.param("@nobody 5 @ @@", id="unknown-member"),
     pytest.param("q | a\x00 | b\ud800 | | |", id="poll-dirty"),
     pytest.param("--multi 99999999999999999999 --for 99999999999999999999h", id="huge-flags"),
-    pytest.param("Asia", id="zone-prefix", marks=_issue(PRIVATE, "i12-private", "/timezone")),
+    pytest.param("Asia", id="zone-prefix"),
 ]
 RAW_ARGUMENTS = [param.values[0] for param in ARGUMENTS]
 #: The inputs about how text is stored run on PostgreSQL too (where NUL and surrogates broke);
@@ -244,7 +229,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def corpus_db(backend: str, sqlite_template: Path, tmp_path: Path) -> AsyncIterator[Database]:
+async def corpus_db(
+    backend: str, sqlite_template: Path, tmp_path: Path, schema_pool: SchemaPool
+) -> AsyncIterator[Database]:
     if backend == "sqlite":
         copy = tmp_path / "corpus.db"
         shutil.copy(sqlite_template, copy)
@@ -252,15 +239,13 @@ async def corpus_db(backend: str, sqlite_template: Path, tmp_path: Path) -> Asyn
         yield database
         await database.dispose()
         return
-    from tests.conftest import _drop_schema, _postgres_database
-
-    database, schema = await _postgres_database()
+    schema = await schema_pool.take()
+    database = _in_schema(schema)
     try:
-        await migrate.upgrade(database)
         yield database
     finally:
         await database.dispose()
-        await _drop_schema(schema)
+        await schema_pool.give_back(schema)
 
 
 async def _harness(database: Database) -> Harness:
@@ -307,10 +292,10 @@ async def test_every_command_and_keyword_survives(
 @pytest.mark.parametrize(
     "prefix",
     [
-        pytest.param("gate", marks=_issue(PARSE, "i12-parse", "button data")),
-        pytest.param("gatereq", marks=_issue(PARSE, "i12-parse", "button data")),
-        pytest.param("rp", marks=_issue(PARSE, "i12-parse", "button data")),
-        pytest.param("poll", marks=_issue(PARSE, "i12-parse", "button data")),
+        pytest.param("gate"),
+        pytest.param("gatereq"),
+        pytest.param("rp"),
+        pytest.param("poll"),
         "ev",
     ],
 )
@@ -407,7 +392,8 @@ DIRTY_STEPS = [
     "/warn @bob spam\x00\ud800",
     "/poll lunch\x00? | rice\ud800 | noodles",
     "/persona set name 小\x00群\ud800",
-    "/addrule " + "长" * LONG,
+    "/addrule " + "长" * LONG,  # over the length rule: refused, and said so
+    *["/addrule " + "长" * 480] * 10,  # /rules is then longer than one message
     "/rules",
     "/help",
 ]

@@ -83,7 +83,8 @@ def test_a_bad_environment_value_is_not_blamed_on_the_file(
     assert caught.value.source == f"{path} and the environment"
     assert caught.value.problems == [
         "community.timezone: expected an IANA time zone such as 'Asia/Shanghai',"
-        " 'Europe/Berlin' or 'UTC' (got 'Mars/Base')",
+        " 'Europe/Berlin' or 'UTC' (an offset such as 'UTC+8' or a city such as '北京' works"
+        " too) (got 'Mars/Base')",
         "QUNBOT_COMMUNITY__DAY_RESET_HOUR (community.day_reset_hour): Input should be a valid"
         " integer, unable to parse string as an integer (got 'noon')",
     ]
@@ -113,6 +114,12 @@ def test_every_zone_valued_setting_refuses_what_names_no_zone(tmp_path: Path, zo
     assert caught.value.problems[0].startswith(
         "community.timezone: expected an IANA time zone such as 'Asia/Shanghai'"
     )
+
+
+def test_zones_in_the_config_may_be_written_as_people_write_them(tmp_path: Path) -> None:
+    for written, meant in [("asia/shanghai", "Asia/Shanghai"), ("北京", "Asia/Shanghai")]:
+        settings, _ = load_config(write(tmp_path, f'[community]\ntimezone = "{written}"\n'))
+        assert settings.community.timezone == meant
 
 
 def test_zone_valued_fields_are_all_validated() -> None:
