@@ -422,11 +422,12 @@ class Registry:
             spec = self.loose_keywords.get(loose_keyword(normal))
             if spec is not None:
                 return spec, ""
-        first, _, rest = text.strip().partition(" ")
-        if not rest:
-            first, _, rest = text.strip().partition("\n")
-        if not rest.strip():
+        # Any white space separates the keyword from its arguments: the ideographic space of
+        # Chinese input methods too (``发红包　１００　５``).
+        parts = text.split(maxsplit=1)
+        if len(parts) < 2:
             return None
+        first, rest = parts
         spec = self.keywords.get(_normal_keyword(first))
         if spec is None and len(first) <= LOOSE_LONGEST:
             spec = self.loose_keywords.get(loose_keyword(first))

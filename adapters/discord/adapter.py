@@ -36,6 +36,8 @@ _NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
 NICKNAME_TTL = 60.0
 #: An interaction still unanswered after this many seconds is acknowledged (Discord: 3 s).
 ACKNOWLEDGE_AFTER = 1.5
+#: How long closing the gateway and the HTTP session may take at shutdown.
+STOP_TIMEOUT = 15.0
 
 # qunbot never joins voice: do not warn that voice libraries are missing.
 discord.VoiceClient.warn_nacl = False
@@ -218,8 +220,13 @@ class DiscordAdapter:
             raise StartupError(INTENTS_REFUSED, INTENTS_FIX) from None
 
     async def stop(self) -> None:
+        """Close the gateway and the HTTP session, bounded: a server that never answers the
+        close handshake must not hold the whole shutdown (the database closes after this)."""
         self._accepting = False
-        await self.client.close()
+        try:
+            await asyncio.wait_for(self.client.close(), STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning("Discord did not close within %s s; stopping anyway", STOP_TIMEOUT)
         if self._runner is not None:
             self._runner.cancel()
             await asyncio.gather(self._runner, return_exceptions=True)

@@ -110,6 +110,10 @@ async def test_full_width_digits_send_a_red_packet(group: Harness) -> None:
     actions = await group.send(group.message("发红包 １００ ５"))
     assert [a for a in actions if isinstance(a, Send)]
     assert await balance(group, "Alice") == 400
+    # As a Chinese input method types it: ideographic spaces between the words.
+    actions = await group.send(group.message("发红包\u3000１００\u3000５"))
+    assert [a for a in actions if isinstance(a, Send)]
+    assert await balance(group, "Alice") == 300
 
 
 @pytest.mark.parametrize(
