@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
-import platform
 import random
 import re
 import statistics
@@ -34,6 +32,7 @@ import time
 import unicodedata
 from collections.abc import Callable
 
+from bench.report import conditions
 from bench.scanning import CJK_POOL, ENGLISH, make_messages, make_rules
 from handlers.filtering import (
     _LINK_TABLE,
@@ -210,11 +209,7 @@ def main() -> None:
         "regexes": regexes_only.all,
     }
 
-    load = os.getloadavg()
-    print(
-        f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
-    )
+    conditions(rounds=args.rounds)
     print(
         f"rules: {len(word_rules)} words, {len(regex_sources)} regexes (incl. the issue's "
         f"{len(ISSUE_REGEXES)}); {args.rounds} rounds per input; CPU time in ms"

@@ -1,7 +1,7 @@
 """Check-in burst: N members of one group send 签到 at once, through the whole pipeline
 (dedupe, bookkeeping, the check-in handler, the ledger), on SQLite and PostgreSQL.
 
-    .venv/bin/python -m bench.checkin [--members 10000] [--postgres URL]
+    .venv/bin/python -m bench.checkin [--members 10000] [--repetitions 3] [--postgres URL]
 
 Prints throughput, p50/p99 latency from submit to handled, and whether anything was lost
 (rows, points and ledger verification). Asserts nothing.
@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from bench.databases import fresh_databases
 from bench.dispatch import CountingAdapter
+from bench.report import conditions, spread
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.dispatch import Dispatcher
@@ -32,7 +33,8 @@ from storage import Database, Store, migrate
 from storage.models import CheckIn, LedgerEntry
 
 
-async def burst(db: Database, label: str, members: int) -> None:
+async def burst(db: Database, members: int) -> tuple[float, float, float, str]:
+    """Check-ins per second, p50 and p99 latency in seconds, and what the books say."""
     await migrate.upgrade(db)
     store = Store(db)
     dispatcher = Dispatcher(
@@ -74,20 +76,28 @@ async def burst(db: Database, label: str, members: int) -> None:
         problems = await store.ledger.verify(session)
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1]
-    print(
-        f"{label:10s} {members} check-ins in one group: {elapsed:6.2f} s, {members / elapsed:6.0f}/s, "
-        f"p50 {statistics.median(latencies):.2f} s, p99 {p99:.2f} s (from a burst start); "
-        f"rows {rows}, points {paid}, ledger {'OK' if not problems else problems[:2]}"
-    )
+    books = f"rows {rows}, points {paid}, ledger {'OK' if not problems else problems[:2]}"
+    return members / elapsed, statistics.median(latencies), p99, books
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=10000)
+    parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
-    async for label, db in fresh_databases(args.postgres):
-        await burst(db, label, args.members)
+    conditions("SQLite file" + (" and PostgreSQL" if args.postgres else ""))
+    runs: dict[str, list[tuple[float, float, float, str]]] = {}
+    for _ in range(args.repetitions):  # each repetition on fresh databases
+        async for label, db in fresh_databases(args.postgres):
+            runs.setdefault(label, []).append(await burst(db, args.members))
+    for label, results in runs.items():
+        rates, p50s, p99s, books = zip(*results, strict=True)
+        print(f"{label:10s} {args.members} check-ins in one group (latency from the burst start):")
+        print(f"  throughput {spread(rates, 'check-ins/s', 0)}")
+        print(f"  p50 {spread(p50s, 's', 2)}; p99 {spread(p99s, 's', 2)}")
+        for book in sorted(set(books)):
+            print(f"  {book}")
 
 
 if __name__ == "__main__":

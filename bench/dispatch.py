@@ -1,7 +1,8 @@
 """Dispatcher throughput and memory: events handled per second through dedupe, bookkeeping,
 routing, persona rendering and a (fake) adapter, on SQLite and, when configured, PostgreSQL.
 
-    .venv/bin/python -m bench.dispatch [--events 2000] [--chats 20] [--postgres URL]
+    .venv/bin/python -m bench.dispatch [--events 2000] [--chats 20] [--repetitions 3]
+        [--postgres URL] [--memory]
 
 Prints figures; it is not a test and asserts nothing about speed.
 """
@@ -12,13 +13,11 @@ import argparse
 import asyncio
 import itertools
 import os
-import resource
-import tempfile
 import time
-import tracemalloc
-import uuid
 from datetime import UTC, datetime
 
+from bench.databases import fresh_databases
+from bench.report import conditions, max_rss_mib, spread, traced_peak
 from bot.actions import Action, ActionResult
 from bot.clock import FakeClock
 from bot.config import Settings
@@ -29,8 +28,6 @@ from bot.governor import Governor, Limits
 from handlers import all_features
 from persona import Renderer
 from storage import Database, Store, migrate
-
-TRACE = os.environ.get("BENCH_TRACE") == "1"
 
 
 class CountingAdapter:
@@ -69,8 +66,10 @@ def events(count: int, chats: int) -> list[MessageEvent]:
     return made
 
 
-async def run(url: str, label: str, count: int, chats: int, connect_args: dict) -> None:
-    db = Database(url, connect_args=connect_args) if connect_args else Database(url)
+async def run(db: Database, count: int, chats: int, memory: bool = False) -> tuple[float, int]:
+    """Seconds to handle ``count`` events on a fresh database, and the actions performed.
+
+    With ``memory`` the pass runs under tracemalloc instead and its time means nothing."""
     await migrate.upgrade(db)
     settings = Settings(console={"enabled": False})  # type: ignore[arg-type]
     dispatcher = Dispatcher(
@@ -83,50 +82,38 @@ async def run(url: str, label: str, count: int, chats: int, connect_args: dict) 
     adapter = CountingAdapter()
     dispatcher.attach(adapter, Governor(Limits.unlimited()))
     batch = events(count, chats)
-    if TRACE:
-        tracemalloc.start()
     started = time.perf_counter()
     futures = [dispatcher.submit(event) for event in batch]
     await asyncio.gather(*futures)
-    elapsed = time.perf_counter() - started
-    _current, peak = tracemalloc.get_traced_memory() if TRACE else (0, 0)
-    if TRACE:
-        tracemalloc.stop()
-    print(
-        f"{label:10s} {count} events in {chats} chats: {elapsed:6.2f} s, "
-        f"{count / elapsed:7.0f} events/s, {elapsed / count * 1000:5.2f} ms/event, "
-        f"{adapter.performed} actions, peak traced memory {peak / 2**20:5.1f} MiB"
-    )
-    await db.dispose()
+    return time.perf_counter() - started, adapter.performed
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--chats", type=int, default=20)
+    parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
+    parser.add_argument("--memory", action="store_true", help="add an untimed tracemalloc pass")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        await run(f"sqlite+aiosqlite:///{folder}/bench.db", "sqlite", args.events, args.chats, {})
-    if args.postgres:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = Database(args.postgres)
-        async with admin.engine.begin() as conn:
-            await conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        try:
-            await run(
-                args.postgres,
-                "postgresql",
-                args.events,
-                args.chats,
-                {"server_settings": {"search_path": schema}},
-            )
-        finally:
-            async with admin.engine.begin() as conn:
-                await conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-            await admin.dispose()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"max resident set size: {rss:.0f} MiB")
+    conditions("SQLite file" + (" and PostgreSQL" if args.postgres else ""))
+    rates: dict[str, list[float]] = {}
+    actions: dict[str, int] = {}
+    for _ in range(args.repetitions):  # each repetition on fresh databases
+        async for label, db in fresh_databases(args.postgres):
+            elapsed, performed = await run(db, args.events, args.chats)
+            rates.setdefault(label, []).append(args.events / elapsed)
+            actions[label] = performed
+    for label, values in rates.items():
+        print(
+            f"{label:10s} {args.events} events in {args.chats} chats: "
+            f"{spread(values, 'events/s', 0)}; {actions[label]} actions per run"
+        )
+    print(f"peak resident set size (timing passes): {max_rss_mib():.0f} MiB")
+    if args.memory:
+        async for label, db in fresh_databases(args.postgres):
+            _, peak = await traced_peak(lambda db=db: run(db, args.events, args.chats))
+            print(f"{label:10s} traced peak (separate pass, untimed): {peak:.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 pipeline (dedupe, bookkeeping, the grab under the packet's lock, the ledger), on SQLite and
 PostgreSQL.
 
-    .venv/bin/python -m bench.grab [--grabbers 1000] [--shares 100] [--postgres URL]
+    .venv/bin/python -m bench.grab [--grabbers 1000] [--shares 100] [--repetitions 3]
+        [--postgres URL]
 
 Two modes: ``queued`` is production (a chat's events are handled in order by its queue);
 ``concurrent`` handles every press at once, as many bot processes on one database would, to
@@ -23,6 +24,7 @@ from sqlalchemy import func, select
 
 from bench.databases import fresh_databases
 from bench.dispatch import CountingAdapter
+from bench.report import conditions, spread
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.dispatch import Dispatcher
@@ -38,7 +40,10 @@ from storage.models import RedPacketShare
 AT = datetime(2026, 11, 21, 12, tzinfo=UTC)
 
 
-async def contend(db: Database, label: str, mode: str, grabbers: int, shares: int) -> None:
+async def contend(
+    db: Database, mode: str, grabbers: int, shares: int
+) -> tuple[float, float, float, str]:
+    """Seconds for the whole burst, p50 and p99 latency in seconds, and what the books say."""
     await migrate.upgrade(db)
     store = Store(db)
     dispatcher = Dispatcher(
@@ -127,23 +132,37 @@ async def contend(db: Database, label: str, mode: str, grabbers: int, shares: in
         )
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1]
-    print(
-        f"{label:10s} {mode:10s} {grabbers} grabs on {shares} shares: {elapsed:5.2f} s, "
-        f"p50 {statistics.median(latencies) * 1000:6.0f} ms, p99 {p99 * 1000:6.0f} ms; "
+    books = (
         f"taken {taken}/{shares}, points {int(points)}/{shares * 100}, "
         f"books {'OK' if not problems else problems[:2]}"
     )
+    return elapsed, statistics.median(latencies), p99, books
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--grabbers", type=int, default=1000)
     parser.add_argument("--shares", type=int, default=100)
+    parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
-    for mode in ("queued", "concurrent"):
-        async for label, db in fresh_databases(args.postgres):
-            await contend(db, label, mode, args.grabbers, args.shares)
+    conditions("SQLite file" + (" and PostgreSQL" if args.postgres else ""))
+    runs: dict[tuple[str, str], list[tuple[float, float, float, str]]] = {}
+    for _ in range(args.repetitions):  # each repetition on fresh databases
+        for mode in ("queued", "concurrent"):
+            async for label, db in fresh_databases(args.postgres):
+                result = await contend(db, mode, args.grabbers, args.shares)
+                runs.setdefault((label, mode), []).append(result)
+    for (label, mode), results in runs.items():
+        elapsed, p50s, p99s, books = zip(*results, strict=True)
+        print(
+            f"{label:10s} {mode:10s} {args.grabbers} grabs on {args.shares} shares "
+            "(latency per press, from the burst start):"
+        )
+        print(f"  all handled in {spread(elapsed, 's', 2)}")
+        print(f"  p50 {spread(p50s, 's', 2)}; p99 {spread(p99s, 's', 2)}")
+        for book in sorted(set(books)):
+            print(f"  {book}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from bench.report import conditions, spread
 from handlers.filtering import Matcher, Rule, normalize
 
 ENGLISH = (
@@ -144,15 +145,15 @@ def make_messages(rng: random.Random, count: int, words: list[str]) -> tuple[lis
     return messages, planted
 
 
-def per_second(function: Callable[[str], object], messages: list[str], rounds: int) -> float:
-    """Best of ``rounds`` passes, in seconds per message."""
+def per_second(function: Callable[[str], object], messages: list[str], rounds: int) -> list[float]:
+    """Seconds per message of each of ``rounds`` passes."""
     timings = []
     for _ in range(rounds):
         start = time.perf_counter()
         for text in messages:
             function(text)
         timings.append((time.perf_counter() - start) / len(messages))
-    return min(timings)
+    return timings
 
 
 def main() -> None:
@@ -164,6 +165,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
+    conditions(rounds=args.rounds)
     rng = random.Random(args.seed)
     rules = make_rules(rng, args.words, args.regexes)
     words = [rule.pattern for rule in rules if rule.kind == "word"]
@@ -192,7 +194,8 @@ def main() -> None:
         ("Matcher.first", matcher.first),
     ):
         seconds = per_second(function, messages, args.rounds)
-        print(f"{name:14} {1 / seconds:>10,.0f} messages/s {seconds * 1e6:8.2f} µs/message")
+        print(f"{name:14} {spread([1 / s for s in seconds], 'messages/s', 0)}")
+        print(f"{'':14} {spread([s * 1e6 for s in seconds], 'µs/message', 2)}")
     print(
         f"hits: {total} ({by_regex} by regex rules); planted evasions caught: "
         f"{caught}/{len(planted)}; hits in other messages: {total - caught}"

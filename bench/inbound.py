@@ -1,0 +1,284 @@
+"""Inbound cost against bare python-telegram-bot, measured side by side in one run.
+
+Both sides are fed the same raw update JSON (plain group messages that trigger nothing) and
+pay ``Update.de_json`` + ``Application.process_update``:
+
+- bare PTB: one no-op ``MessageHandler``;
+- qunbot: its real ``TelegramAdapter`` handler (translate, submit) and the dispatcher drained
+  (dedupe, bookkeeping, rules gate, routing) on a fresh SQLite file, and on a fresh PostgreSQL
+  schema when ``--postgres`` or ``$QUNBOT_TEST_POSTGRES_URL`` is given.
+
+Two shapes: a **lone message** (drained before the next arrives, as a quiet group sends them)
+and a **page of 100** (one getUpdates page: all processed, then drained). Prints CPU time
+(``time.process_time``: every thread of the process, so aiosqlite's too) and wall time per
+update, and the ratio qunbot / bare PTB, as min/median/max of the repetitions; each repetition
+runs both sides back to back so a ratio is taken under one load.
+
+    .venv/bin/python -m bench.inbound [--lone 300] [--pages 5] [--repetitions 3]
+    .venv/bin/python -m bench.inbound --profile    # cProfile of qunbot's lone-message path
+
+Targets (issue 13, point 2): a lone message at most 5x bare PTB, a page of 100 at most 1.5x.
+Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import itertools
+import json
+import os
+import pstats
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder, MessageHandler, TypeHandler, filters
+from telegram.request import BaseRequest
+
+from adapters.telegram.adapter import TelegramAdapter
+from adapters.telegram.perform import TelegramPerformer
+from adapters.telegram.translate import Translator
+from bench.databases import fresh_databases
+from bench.report import conditions, spread
+from bot.clock import SystemClock
+from bot.config import Settings, TelegramSettings
+from bot.dispatch import Dispatcher
+from bot.features import Registry
+from bot.governor import Governor, Limits
+from handlers import all_features
+from persona import Renderer
+from storage import Database, Store, migrate
+
+TOKEN = "123456:BENCH"
+PAGE = 100
+BOT_ID = 123456
+
+
+class OfflineRequest(BaseRequest):
+    """Answers ``getMe`` locally and refuses any other call: nothing touches a network."""
+
+    @property
+    def read_timeout(self) -> float | None:
+        return 1.0
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def do_request(
+        self, url: str, method: str, request_data: object = None, **_: object
+    ) -> tuple[int, bytes]:
+        if url.endswith("/getMe"):
+            me = {"id": BOT_ID, "is_bot": True, "first_name": "Qunbot", "username": "qunbot_bot"}
+            return 200, json.dumps({"ok": True, "result": me}).encode()
+        raise RuntimeError(f"offline: refused {url}")
+
+
+def offline_application() -> Application:  # type: ignore[type-arg]
+    return ApplicationBuilder().token(TOKEN).updater(None).request(OfflineRequest()).build()
+
+
+class RawUpdates:
+    """Raw update JSON of plain group messages, with update ids that never repeat."""
+
+    def __init__(self, chats: int, users: int) -> None:
+        self.chats = chats
+        self.users = users
+        self._ids = itertools.count(1)
+
+    def take(self, count: int) -> list[bytes]:
+        now = int(datetime.now(UTC).timestamp())
+        made = []
+        for _ in range(count):
+            n = next(self._ids)
+            chat_id = -1001000000000 - n % self.chats
+            user_id = 1000 + n % self.users
+            made.append(
+                json.dumps(
+                    {
+                        "update_id": n,
+                        "message": {
+                            "message_id": n,
+                            "date": now,
+                            "chat": {
+                                "id": chat_id,
+                                "type": "supergroup",
+                                "title": f"Group {n % self.chats}",
+                            },
+                            "from": {
+                                "id": user_id,
+                                "is_bot": False,
+                                "first_name": f"Member {user_id}",
+                            },
+                            "text": f"hello everyone, message number {n}",
+                        },
+                    }
+                ).encode()
+            )
+        return made
+
+
+@dataclass
+class Side:
+    """One side of the comparison: how it processes one update, and how it finishes a page."""
+
+    application: Application  # type: ignore[type-arg]
+    finish: Callable[[], Awaitable[None]]
+
+    async def lone(self, raws: list[bytes]) -> None:
+        bot = self.application.bot
+        for data in [json.loads(raw) for raw in raws]:  # parsed in the timed part on both sides
+            await self.application.process_update(Update.de_json(data, bot))
+            await self.finish()
+
+    async def page(self, raws: list[bytes]) -> None:
+        bot = self.application.bot
+        updates = [Update.de_json(json.loads(raw), bot) for raw in raws]
+        for update in updates:
+            await self.application.process_update(update)
+        await self.finish()
+
+
+async def bare_side() -> Side:
+    application = offline_application()
+
+    async def noop(update: object, context: object) -> None:
+        return None
+
+    application.add_handler(MessageHandler(filters.ALL, noop))
+    await application.initialize()
+
+    async def nothing() -> None:
+        return None
+
+    return Side(application, nothing)
+
+
+async def qunbot_side(db: Database) -> tuple[Side, Dispatcher]:
+    """The adapter wired as ``TelegramAdapter.start`` wires it, without polling."""
+    await migrate.upgrade(db)
+    dispatcher = Dispatcher(
+        registry=Registry(all_features()),
+        store=Store(db),
+        renderer=Renderer(),
+        settings=Settings(console={"enabled": False}),  # type: ignore[arg-type]
+        clock=SystemClock(),
+    )
+    adapter = TelegramAdapter(TelegramSettings(token=TOKEN))  # type: ignore[arg-type]
+    adapter.application = offline_application()
+    adapter.dispatcher = dispatcher
+    adapter.application.add_handler(TypeHandler(Update, adapter._on_update))
+    await adapter.application.initialize()
+    bot = adapter.application.bot
+    adapter.bot_username = bot.username
+    adapter.translator = Translator(bot.id, bot.username)
+    adapter.performer = TelegramPerformer(bot, adapter.translator)
+    dispatcher.attach(adapter, Governor(Limits.unlimited()))
+    return Side(adapter.application, dispatcher.drain), dispatcher
+
+
+async def measure(work: Callable[[], Awaitable[None]], count: int) -> tuple[float, float]:
+    """CPU and wall µs per update."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    await work()
+    return (time.process_time() - cpu) / count * 1e6, (time.perf_counter() - wall) / count * 1e6
+
+
+@dataclass
+class Figures:
+    cpu: dict[str, list[float]] = field(default_factory=dict)
+    wall: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, name: str, cpu: float, wall: float) -> None:
+        self.cpu.setdefault(name, []).append(cpu)
+        self.wall.setdefault(name, []).append(wall)
+
+
+async def compare(label: str, db: Database, args: argparse.Namespace) -> None:
+    raw = RawUpdates(args.chats, args.users)
+    bare = await bare_side()
+    ours, _dispatcher = await qunbot_side(db)
+    # Warm-up, untimed: communities and members become known, code paths warm.
+    await bare.page(raw.take(PAGE))
+    await ours.page(raw.take(PAGE))
+    figures = Figures()
+    for _ in range(args.repetitions):
+        for shape, count in (("lone", args.lone), ("page", args.pages * PAGE)):
+            for name, side in (("bare", bare), ("qunbot", ours)):
+                raws = raw.take(count)
+                if shape == "lone":
+                    cpu, wall = await measure(lambda s=side, r=raws: s.lone(r), count)
+                else:
+
+                    async def pages(s: Side = side, r: list[bytes] = raws) -> None:
+                        for start in range(0, len(r), PAGE):
+                            await s.page(r[start : start + PAGE])
+
+                    cpu, wall = await measure(pages, count)
+                figures.add(f"{shape} {name}", cpu, wall)
+    await bare.application.shutdown()
+    await ours.application.shutdown()
+    print(
+        f"\n{label}: {args.lone} lone messages and {args.pages} pages of {PAGE} per repetition, "
+        f"{args.chats} chats, {args.users} members"
+    )
+    for shape, title in (("lone", "lone message"), ("page", f"page of {PAGE}")):
+        for kind, table in (("CPU", figures.cpu), ("wall", figures.wall)):
+            bare_us, ours_us = table[f"{shape} bare"], table[f"{shape} qunbot"]
+            ratios = [o / b for o, b in zip(ours_us, bare_us, strict=True)]
+            print(f"  {title:14} {kind:4} bare PTB {spread(bare_us, 'µs/update')}")
+            print(f"  {'':14} {kind:4} qunbot   {spread(ours_us, 'µs/update')}")
+            print(f"  {'':14} {kind:4} ratio    {spread(ratios, 'x')}")
+
+
+async def profile(db: Database, args: argparse.Namespace) -> None:
+    """cProfile of qunbot's lone-message path, on the main thread's CPU clock: waiting for
+    aiosqlite's thread or the network costs nothing here, unlike a wall-clock profile."""
+    raw = RawUpdates(args.chats, args.users)
+    ours, _dispatcher = await qunbot_side(db)
+    await ours.page(raw.take(PAGE))
+    raws = raw.take(args.lone)
+    profiler = cProfile.Profile(time.thread_time)
+    cpu, main_thread = time.process_time(), time.thread_time()
+    profiler.enable()
+    await ours.lone(raws)
+    profiler.disable()
+    cpu, main_thread = time.process_time() - cpu, time.thread_time() - main_thread
+    await ours.application.shutdown()
+    print(
+        f"\nprofile of {args.lone} lone messages (profiler overhead included): "
+        f"{cpu / args.lone * 1e6:.0f} µs CPU each, {main_thread / cpu:.0%} of it on the "
+        "event loop's thread (the rest: the database driver's thread)"
+    )
+    stats = pstats.Stats(profiler).strip_dirs()
+    stats.sort_stats("tottime").print_stats(args.top)
+    stats.sort_stats("cumulative").print_stats(args.top)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lone", type=int, default=300, help="lone messages per repetition")
+    parser.add_argument("--pages", type=int, default=5, help="pages of 100 per repetition")
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--chats", type=int, default=50)
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
+    parser.add_argument("--profile", action="store_true", help="profile the lone path instead")
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args()
+    conditions("SQLite file" + (" and PostgreSQL" if args.postgres else ""))
+    async for label, db in fresh_databases(args.postgres):
+        if args.profile:
+            await profile(db, args)
+        else:
+            await compare(label, db, args)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
