@@ -76,7 +76,7 @@ async def burst(db: Database, members: int) -> tuple[float, float, float, str]:
         problems = await store.ledger.verify(session)
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1]
-    books = f"rows {rows}, points {paid}, ledger {'OK' if not problems else problems[:2]}"
+    books = f"rows {rows}, points {int(paid or 0)}, ledger {'OK' if not problems else problems[:2]}"
     return members / elapsed, statistics.median(latencies), p99, books
 
 

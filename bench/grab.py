@@ -3,7 +3,7 @@ pipeline (dedupe, bookkeeping, the grab under the packet's lock, the ledger), on
 PostgreSQL.
 
     .venv/bin/python -m bench.grab [--grabbers 1000] [--shares 100] [--repetitions 3]
-        [--postgres URL]
+        [--modes queued,concurrent] [--postgres URL]
 
 Two modes: ``queued`` is production (a chat's events are handled in order by its queue);
 ``concurrent`` handles every press at once, as many bot processes on one database would, to
@@ -144,12 +144,13 @@ async def main() -> None:
     parser.add_argument("--grabbers", type=int, default=1000)
     parser.add_argument("--shares", type=int, default=100)
     parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--modes", default="queued,concurrent", help="comma-separated")
     parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
     conditions("SQLite file" + (" and PostgreSQL" if args.postgres else ""))
     runs: dict[tuple[str, str], list[tuple[float, float, float, str]]] = {}
     for _ in range(args.repetitions):  # each repetition on fresh databases
-        for mode in ("queued", "concurrent"):
+        for mode in args.modes.split(","):
             async for label, db in fresh_databases(args.postgres):
                 result = await contend(db, mode, args.grabbers, args.shares)
                 runs.setdefault((label, mode), []).append(result)
