@@ -31,6 +31,7 @@ from bot.actions import (
 )
 from bot.arguments import parse_arguments, parse_button
 from bot.bookkeeping import GroupCommit, record_events
+from bot.cache import BoundedCache
 from bot.clock import Clock
 from bot.config import Settings
 from bot.context import ArgError, Context, TickContext, _Shared, as_actions, resolve_persona
@@ -99,7 +100,8 @@ class Dispatcher:
             tuple[str, str], asyncio.Queue[tuple[EventBase, asyncio.Future[Any]]]
         ] = {}
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._chat_types: dict[tuple[str, str], ChatType] = {}
+        #: The most recently active chats' types (private chats are paced differently).
+        self._chat_types: BoundedCache[tuple[str, str], ChatType] = BoundedCache(100_000)
         self._recorder: GroupCommit[EventBase, Context | None] = GroupCommit(self._record)
         #: Called after each event is handled, with its results (metrics, tests).
         self.observers: list[Callable[[EventBase, list[ActionResult]], None]] = []

@@ -65,6 +65,10 @@ class Window:
             return max(self.stamps[0] + self.period - now, 0.001)
         return min(self.period, 0.05)  # every slot is in flight: look again shortly
 
+    def idle(self, now: float) -> bool:
+        """No call in flight and none inside the period: the window remembers nothing."""
+        return self.in_flight == 0 and (not self.stamps or self.stamps[-1] <= now - self.period)
+
     def release(self, finished: float) -> None:
         """The call holding a slot finished (successfully or not) at ``finished``."""
         self.in_flight -= 1
@@ -74,6 +78,32 @@ class Window:
             self.stamps = deque(sorted(self.stamps))
         else:
             self.stamps.append(finished)
+
+
+class _Chat:
+    """What the governor remembers of one chat: its window, its lock, a rate-limit pause,
+    and how many calls are using it (a chat in use is never forgotten)."""
+
+    __slots__ = ("lock", "paused_until", "users", "window")
+
+    def __init__(self) -> None:
+        self.window: Window | None = None
+        self.lock = asyncio.Lock()
+        self.paused_until = 0.0
+        self.users = 0
+
+    def idle(self, now: float) -> bool:
+        window = self.window
+        return (
+            self.users == 0
+            and not self.lock.locked()
+            and self.paused_until <= now
+            and (window is None or (window.in_flight == 0 and window.idle(now)))
+        )
+
+
+#: Chats are swept for idle ones at most this often (in new chats) while few are held.
+_MIN_SWEEP_INTERVAL = 64
 
 
 @dataclass(frozen=True)
@@ -112,22 +142,43 @@ class Governor:
         self._monotonic = monotonic
         self._sleep = sleep
         self._global = Window(self.limits.global_limit, self.limits.global_period)
-        self._chats: dict[str, Window] = {}
-        self._paused_until: dict[str, float] = {}
+        self._chats: dict[str, _Chat] = {}
         self._global_lock = asyncio.Lock()
-        self._chat_locks: dict[str, asyncio.Lock] = {}
+        #: New chats since the last sweep of idle ones, and how many make the next sweep due:
+        #: as many as the last sweep kept, so each sweep's cost is spread over as many calls.
+        self._since_sweep = 0
+        self._sweep_after = _MIN_SWEEP_INTERVAL
 
-    def _bucket(self, chat_key: str, private: bool) -> Window:
-        window = self._chats.get(chat_key)
-        if window is None:
+    def _chat(self, chat_key: str) -> _Chat:
+        chat = self._chats.get(chat_key)
+        if chat is None:
+            self._since_sweep += 1
+            if self._since_sweep >= self._sweep_after:
+                self._forget_idle()
+            chat = self._chats[chat_key] = _Chat()
+        return chat
+
+    def _forget_idle(self) -> None:
+        """Drop the chats nothing remembers any more: no call running or waiting, no send
+        still inside its window, no rate-limit pause ahead. Dropping one changes nothing:
+        it would be created afresh, empty, exactly as it was. Amortised O(1) per chat; at most
+        about twice as many chats are held as were active in the last period."""
+        self._since_sweep = 0
+        now = self._monotonic()
+        idle = [key for key, chat in self._chats.items() if chat.idle(now)]
+        for key in idle:
+            del self._chats[key]
+        self._sweep_after = max(len(self._chats), _MIN_SWEEP_INTERVAL)
+
+    def _bucket(self, chat: _Chat, private: bool) -> Window:
+        if chat.window is None:
             limits = self.limits
-            window = (
+            chat.window = (
                 Window(limits.private_limit, limits.private_period)
                 if private
                 else Window(limits.group_limit, limits.group_period)
             )
-            self._chats[chat_key] = window
-        return window
+        return chat.window
 
     async def _take(self, window: Window, lock: asyncio.Lock) -> None:
         async with lock:
@@ -146,17 +197,32 @@ class Governor:
 
         ``counted=False`` skips the windows (answering a button press is not a message).
         """
-        lock = self._chat_locks.setdefault(chat_key, asyncio.Lock())
+        chat = self._chat(chat_key)
+        chat.users += 1
+        try:
+            return await self._run(chat_key, chat, call, private=private, counted=counted)
+        finally:
+            chat.users -= 1
+
+    async def _run(
+        self,
+        chat_key: str,
+        chat: _Chat,
+        call: Callable[[], Awaitable[T]],
+        *,
+        private: bool,
+        counted: bool,
+    ) -> T:
         attempt = 0
         while True:
             attempt += 1
-            paused = self._paused_until.get(chat_key, 0.0) - self._monotonic()
+            paused = chat.paused_until - self._monotonic()
             if paused > 0:
                 await self._sleep(paused)
             windows: list[Window] = []
             if counted:
-                chat_window = self._bucket(chat_key, private)
-                await self._take(chat_window, lock)
+                chat_window = self._bucket(chat, private)
+                await self._take(chat_window, chat.lock)
                 windows.append(chat_window)
                 try:
                     await self._take(self._global, self._global_lock)
@@ -167,7 +233,7 @@ class Governor:
             try:
                 return await call()
             except RetryAfter as limited:
-                self._paused_until[chat_key] = self._monotonic() + limited.seconds
+                chat.paused_until = self._monotonic() + limited.seconds
                 log.warning(
                     "rate limited in %s for %.1fs (attempt %d)", chat_key, limited.seconds, attempt
                 )

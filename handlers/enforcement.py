@@ -10,14 +10,14 @@ records them only).
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from bot.actions import Action, Delete
+from bot.cache import BoundedCache, seconds_of
 from bot.clock import parse_duration
 from bot.context import Context
 from bot.events import MessageEvent
@@ -48,6 +48,12 @@ feature = Feature("enforcement", group="moderation")
 LOCKS = ("links", "media", "forwards", "invites")
 ACTIONS = ("delete", "warn", "mute", "kick", "ban")
 MATCHER_TTL = 60.0
+#: Communities whose own matcher is kept (least recently used go first; rebuilt on demand).
+MATCHER_COMMUNITIES = 1_000
+#: Members whose recent message times are kept for the flood check. Only members who wrote
+#: within the flood window are kept at all; past this many the least recently active go
+#: (a flooder is by definition among the most recent).
+FLOOD_MEMBERS = 100_000
 EXEMPT = {Role.OWNER, Role.ADMIN, Role.MODERATOR}
 
 
@@ -65,7 +71,7 @@ class _Matchers:
 
     def __init__(self) -> None:
         self._config: Matcher | None = None
-        self._own: dict[int, tuple[float, Matcher]] = {}
+        self._own: BoundedCache[int, Matcher] = BoundedCache(MATCHER_COMMUNITIES, MATCHER_TTL)
 
     def forget(self, community_id: int) -> None:
         self._own.pop(community_id, None)
@@ -84,14 +90,13 @@ class _Matchers:
 
     async def own(self, ctx: Context) -> Matcher:
         cached = self._own.get(ctx.community.id)
-        now = time.monotonic()
-        if cached and cached[0] > now:
-            return cached[1]
+        if cached is not None:
+            return cached
         async with ctx.store.transaction() as session:
             own = await ctx.store.filters.list(session, ctx.community.id)
         rules = [Rule(f"f:{f.id}", f.kind, f.pattern, f.action) for f in own]  # type: ignore[arg-type]
         matcher = Matcher(rules)
-        self._own[ctx.community.id] = (now + MATCHER_TTL, matcher)
+        self._own[ctx.community.id] = matcher
         return matcher
 
     async def first(self, ctx: Context, text: str) -> Hit | None:
@@ -102,10 +107,13 @@ class _Matchers:
 class _State:
     """Per running bot (per dispatcher): compiled matchers and recent message times."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
         self.matchers = _Matchers()
-        #: Recent message times per (community, member), for the flood check.
-        self.recent: dict[tuple[int, int], deque[float]] = defaultdict(deque)
+        #: Recent message times per (community, member), for the flood check: at most the
+        #: flood limit plus one, and gone when the member's last message leaves the window.
+        self.recent: BoundedCache[tuple[int, int], list[float]] = BoundedCache(
+            FLOOD_MEMBERS, clock=clock
+        )
 
 
 _STATES: WeakKeyDictionary[object, _State] = WeakKeyDictionary()
@@ -114,7 +122,7 @@ _STATES: WeakKeyDictionary[object, _State] = WeakKeyDictionary()
 def state(ctx: Context) -> _State:
     found = _STATES.get(ctx.dispatcher)
     if found is None:
-        found = _STATES[ctx.dispatcher] = _State()
+        found = _STATES[ctx.dispatcher] = _State(seconds_of(ctx.clock))
     return found
 
 
@@ -163,15 +171,40 @@ async def find_violation(ctx: Context, event: MessageEvent) -> Violation | None:
             return Violation("newcomer", "delete", evidence)
     limit, seconds = _flood(ctx)
     if member is not None and limit:
-        recent = state(ctx).recent[(ctx.community.id, member.id)]
-        now = ctx.now.timestamp()
-        recent.append(now)
-        while recent and recent[0] <= now - seconds:
-            recent.popleft()
-        if len(recent) > limit:
-            recent.clear()  # one punishment per burst
+        key = (ctx.community.id, member.id)
+        if flooding(state(ctx).recent, key, ctx.now.timestamp(), limit, seconds):
             return Violation("flood", rules.flood_action, evidence)
     return None
+
+
+def flooding(
+    recent: BoundedCache[tuple[int, int], list[float]],
+    key: tuple[int, int],
+    now: float,
+    limit: int,
+    seconds: float,
+) -> bool:
+    """Count a message at ``now``: more than ``limit`` in ``seconds`` is flooding.
+
+    Only what the window needs is kept: the times inside it, at most ``limit + 1`` of them,
+    and the member is forgotten once the last message leaves the window.
+    """
+    stamps = recent.get(key)
+    if stamps is None:
+        stamps = []
+    stamps.append(now)
+    cutoff = now - seconds
+    stale = 0
+    while stale < len(stamps) and stamps[stale] <= cutoff:
+        stale += 1
+    stale = max(stale, len(stamps) - (limit + 1))
+    if stale:
+        del stamps[:stale]
+    if len(stamps) > limit:
+        recent.pop(key)  # one punishment per burst
+        return True
+    recent.put(key, stamps, ttl=seconds)
+    return False
 
 
 @feature.middleware(order=10)

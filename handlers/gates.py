@@ -8,8 +8,7 @@ the newcomer afterwards, exactly once.
 from __future__ import annotations
 
 import secrets
-import time
-from collections import defaultdict, deque
+from collections import deque
 from datetime import timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -28,6 +27,7 @@ from bot.actions import (
     Unrestrict,
 )
 from bot.arguments import arg_refusal, parse_int
+from bot.cache import BoundedCache, seconds_of
 from bot.clock import parse_duration
 from bot.context import ArgError, Context, TickContext
 from bot.events import ButtonPressed, JoinRequest, MemberJoined
@@ -68,21 +68,31 @@ def _here(ctx: Context) -> dict[str, Any]:
 
 # -- raid guard ---------------------------------------------------------------------------------
 
-_JOINS: WeakKeyDictionary[object, dict[int, deque[float]]] = WeakKeyDictionary()
+#: Communities whose recent join times are kept (only while a join is inside the window).
+RAID_COMMUNITIES = 10_000
+_JOINS: WeakKeyDictionary[object, BoundedCache[int, deque[float]]] = WeakKeyDictionary()
 
 
 async def _raid_guard(ctx: Context) -> list[Action]:
     limit, window = ctx.settings.gates.raid_joins, ctx.settings.gates.raid_seconds
     if not limit or gate_mode(ctx) == CAPTCHA:
         return []
-    joins = _JOINS.setdefault(ctx.dispatcher, defaultdict(deque))[ctx.community.id]
-    now = time.monotonic()
+    recent = _JOINS.get(ctx.dispatcher)
+    if recent is None:
+        recent = _JOINS[ctx.dispatcher] = BoundedCache(
+            RAID_COMMUNITIES, clock=seconds_of(ctx.clock)
+        )
+    joins = recent.get(ctx.community.id)
+    if joins is None or joins.maxlen != limit + 1:
+        joins = deque(joins or (), maxlen=limit + 1)  # only what the window needs
+    now = ctx.now.timestamp()
     joins.append(now)
     while joins and joins[0] <= now - window:
         joins.popleft()
     if len(joins) <= limit:
+        recent.put(ctx.community.id, joins, ttl=window)
         return []
-    joins.clear()
+    recent.pop(ctx.community.id)
     async with ctx.store.transaction() as session:
         await ctx.store.communities.set_setting(session, ctx.community.id, "gate", CAPTCHA, ctx.now)
         await ctx.audit(session, "gate.raid", joins=limit + 1, seconds=window)

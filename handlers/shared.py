@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 
 from bot.actions import Reply
+from bot.cache import BoundedCache, seconds_of
 from bot.context import Context, TickContext
 from bot.richtext import RichText
 from persona import Persona
@@ -48,24 +49,40 @@ def voice_for(ctx: TickContext, community: CommunityInfo, seed: str) -> Voice:
     return Voice(ctx, ctx.persona_for(community), seed)
 
 
+#: Live messages whose last edit is remembered at once (least recently edited go first: at
+#: worst one is edited a little early).
+EDITS_KEPT = 10_000
+
+
 class CoalescedEdits:
     """When to edit a live message (counts, sign-ups). Platforms count an edit as a message
     (Telegram: about 20 a minute in a group), so a busy message is edited at most every
     ``every``: the first change edits at once, later ones mark it stale for a tick to catch
     up, and a final change always edits. Kept per dispatcher, in memory: after a restart the
-    next change edits."""
+    next change edits. An edit is remembered only for ``every`` (then it no longer holds the
+    next one back), and at most ``EDITS_KEPT`` at once."""
 
     def __init__(self, every: timedelta) -> None:
         self.every = every
-        self._edited: WeakKeyDictionary[object, dict[Hashable, datetime]] = WeakKeyDictionary()
+        self._edited: WeakKeyDictionary[object, BoundedCache[Hashable, datetime]] = (
+            WeakKeyDictionary()
+        )
         self._stale: WeakKeyDictionary[object, set[Hashable]] = WeakKeyDictionary()
+
+    def _edits(self, ctx: TickContext) -> BoundedCache[Hashable, datetime]:
+        edited = self._edited.get(ctx.dispatcher)
+        if edited is None:
+            edited = self._edited[ctx.dispatcher] = BoundedCache(
+                EDITS_KEPT, self.every.total_seconds(), clock=seconds_of(ctx.clock)
+            )
+        return edited
 
     def now_or_later(self, ctx: TickContext, key: Hashable, *, final: bool = False) -> bool:
         """``True``: edit now (and it counts as done); ``False``: it was marked stale."""
-        edited = self._edited.setdefault(ctx.dispatcher, {})
+        edited = self._edits(ctx)
         stale = self._stale.setdefault(ctx.dispatcher, set())
         last = edited.get(key)
-        if final or last is None or ctx.now - last >= self.every:
+        if final or last is None:
             stale.discard(key)
             if final:
                 edited.pop(key, None)
@@ -80,7 +97,7 @@ class CoalescedEdits:
         stale = self._stale.setdefault(ctx.dispatcher, set())
         taken = sorted(stale, key=repr)
         stale.clear()
-        edited = self._edited.setdefault(ctx.dispatcher, {})
+        edited = self._edits(ctx)
         for key in taken:
             edited[key] = ctx.now
         return taken

@@ -51,6 +51,7 @@ from bot.actions import (
     Unban,
     Unrestrict,
 )
+from bot.cache import BoundedCache
 from bot.governor import RetryAfter, Transient, Unsure
 from bot.richtext import Bold, Code, Italic, Link, Mention, RichText
 from bot.richtext import split as split_rich
@@ -61,6 +62,8 @@ log = logging.getLogger(__name__)
 
 #: Telegram's limit on a message's text after entity parsing, in UTF-16 code units.
 MESSAGE_LIMIT = 4096
+#: ``getChatMember`` answers kept at most (least recently used go first).
+MEMBER_CACHE_SIZE = 10_000
 #: The right the bot needs for each action (Telegram's field names, shown to operators).
 RIGHTS: dict[type, str] = {
     Delete: "can_delete_messages",
@@ -144,24 +147,25 @@ class TelegramPerformer:
         self.translator = translator
         self.cache_seconds = cache_seconds
         self._monotonic = monotonic
-        self._members: dict[tuple[str, str], tuple[float, ChatMember]] = {}
+        #: ``getChatMember`` answers, each kept ``cache_seconds``; expired ones are swept.
+        self._members: BoundedCache[tuple[str, str], ChatMember] = BoundedCache(
+            MEMBER_CACHE_SIZE, cache_seconds, clock=monotonic
+        )
 
     # -- members and rights ---------------------------------------------------------------
     async def member(self, chat_id: str, user_id: str) -> ChatMember:
         """``getChatMember``, cached for ``cache_seconds``."""
         key = (chat_id, user_id)
         cached = self._members.get(key)
-        now = self._monotonic()
-        if cached and cached[0] > now:
-            return cached[1]
+        if cached is not None:
+            return cached
         member = await self.bot.get_chat_member(int(chat_id), int(user_id))
-        self._members[key] = (now + self.cache_seconds, member)
+        self._members[key] = member
         return member
 
     def forget(self, chat_id: str) -> None:
         """Drop cached members of a chat (the bot was promoted, the chat migrated...)."""
-        for key in [key for key in self._members if key[0] == chat_id]:
-            del self._members[key]
+        self._members.discard_where(lambda key: key[0] == chat_id)
 
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         if not chat_id.startswith("-") or not user_id.lstrip("-").isdigit():

@@ -19,6 +19,7 @@ from telegram import (
 )
 from telegram import User as TgUser
 
+from bot.cache import BoundedCache
 from bot.events import (
     BotAdded,
     BotRemoved,
@@ -84,8 +85,9 @@ class Translator:
     def __init__(self, bot_id: int, bot_username: str | None) -> None:
         self.bot_id = bot_id
         self.bot_username = bot_username
-        #: Polls this bot sent: poll id -> chat id (``poll_answer`` carries no chat).
-        self.poll_chats: dict[str, str] = {}
+        #: Polls this bot sent: poll id -> chat id (``poll_answer`` carries no chat); the most
+        #: recent polls only (an answer to a forgotten one is taken as a private vote).
+        self.poll_chats: BoundedCache[str, str] = BoundedCache(100_000)
 
     def key(self, update: Update, suffix: str = "") -> str:
         return f"{self.bot_id}:{update.update_id}{suffix}"

@@ -1,0 +1,246 @@
+"""Every in-memory cache is bounded or expires: far more keys than the bound keep it, expired
+entries go when the fake clock moves, and what the cache is for still works (a flooder is
+caught, a raid closes the gate, a busy chat stays paced, an admin check is cached)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from bot.actions import Delete, Restrict
+from bot.cache import BoundedCache
+from bot.clock import FakeClock
+from bot.governor import Governor, Limits
+from handlers import enforcement, gates, shared
+from handlers.enforcement import flooding
+from tests.support import Harness, make_settings
+from tests.unit.test_governor import FakeTime
+
+
+def harness_with(sqlite_db, clock, *, gates=None, **rules: object) -> Harness:  # type: ignore[no-untyped-def]
+    from storage import Store
+
+    sections: dict[str, Any] = {"rules": rules}
+    if gates is not None:
+        sections["gates"] = gates
+    h = Harness(store=Store(sqlite_db), settings=make_settings(**sections), clock=clock)
+    h.adapter.admins.add(("g1", "id-alice"))
+    return h
+
+
+def kinds(actions: list[object]) -> list[str]:
+    return [type(a).__name__ for a in actions]
+
+
+# -- flood counters and matchers (handlers/enforcement.py) --------------------------------------
+def test_flood_counters_keep_only_the_window_and_at_most_the_bound() -> None:
+    """A member is kept only while a message is inside the window, with at most ``limit + 1``
+    times; past the bound the least recently active go, and a flooder is still caught."""
+    now = [1000.0]
+    recent: BoundedCache[tuple[int, int], list[float]] = BoundedCache(100, clock=lambda: now[0])
+    for member in range(10_000):  # far more members than the bound, one message each
+        assert not flooding(recent, (1, member), now[0], 3, 10)
+        assert len(recent) <= 100
+    burst = [flooding(recent, (1, 7), now[0], 3, 10) for _ in range(4)]
+    assert burst == [False, False, False, True]  # an active member is still caught
+    for _ in range(3):
+        flooding(recent, (1, 8), now[0], 3, 10)
+    assert recent.get((1, 8)) == [1000.0] * 3  # never more than the limit between bursts
+    now[0] += 10  # the window has passed: nothing is remembered any more
+    assert list(recent) == []
+    recent.prune()
+    assert len(recent) == 0
+    assert not flooding(recent, (1, 8), now[0], 3, 10)  # a fresh start after the window
+
+
+async def test_flood_state_per_bot_is_bounded_and_expires_on_the_bots_clock(
+    sqlite_db, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(enforcement, "FLOOD_MEMBERS", 20)
+    h = harness_with(sqlite_db, clock, flood_messages=3, flood_seconds=10, flood_action="mute")
+    for n in range(60):
+        assert await h.send(h.message(f"hello {n}", user=f"M{n}")) == []
+    recent = enforcement._STATES[h.dispatcher].recent
+    assert len(recent) <= 20
+    burst = [await h.send(h.message(f"again {n}", user="M59")) for n in range(3)]
+    assert "Restrict" in kinds(burst[2])  # M59 had one message already: the fourth is flood
+    h.clock.advance(timedelta(seconds=11))
+    assert list(recent) == []
+
+
+async def test_matchers_are_kept_for_a_bounded_number_of_communities(
+    sqlite_db, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(enforcement, "MATCHER_COMMUNITIES", 5)
+    h = harness_with(sqlite_db, clock, words=["spam"], action="delete")
+    for n in range(20):
+        assert await h.send(h.message("hello", user="Bob", chat=f"g{n}")) == []
+    own = enforcement._STATES[h.dispatcher].matchers._own
+    assert len(own) <= 5
+    actions = await h.send(h.message("spam", user="Bob", chat="g0"))  # rebuilt when needed
+    assert isinstance(actions[0], Delete)
+
+
+# -- raid guard (handlers/gates.py) ------------------------------------------------------------
+async def test_raid_guard_remembers_few_communities_and_only_inside_its_window(
+    sqlite_db, clock, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(gates, "RAID_COMMUNITIES", 5)
+    h = harness_with(sqlite_db, clock, gates={"raid_joins": 2, "raid_seconds": 60})
+    for n in range(20):
+        await h.send(h.join(f"B{n}", chat=f"g{n}"))
+    joins = gates._JOINS[h.dispatcher]
+    assert len(joins) <= 5
+    h.clock.advance(timedelta(seconds=61))
+    assert list(joins) == []  # joins older than the window are forgotten
+    for name in ("C1", "C2"):  # and the guard still counts a new burst from scratch
+        assert not [a for a in await h.send(h.join(name)) if isinstance(a, Restrict)]
+    assert any(isinstance(a, Restrict) for a in await h.send(h.join("C3")))
+
+
+# -- governor windows and locks (bot/governor.py) ----------------------------------------------
+
+
+def governor(time: FakeTime) -> Governor:
+    return Governor(Limits(global_limit=10**9), monotonic=time.monotonic, sleep=time.sleep)
+
+
+async def test_idle_chats_are_forgotten_and_busy_ones_keep_their_pacing() -> None:
+    time = FakeTime()
+    gov = governor(time)
+    sent: list[float] = []
+
+    async def send() -> None:
+        sent.append(time.now)
+
+    for _ in range(20):
+        await gov.run("tg:busy", send)  # the busy chat's window is full for a minute
+    for n in range(5_000):  # far more chats than any sweep interval, each sending once
+        await gov.run(f"tg:g{n}", send)
+    assert len(gov._chats) == 5_001  # nothing idle yet: every window is inside its minute
+    time.now += 61  # every window's sends are now older than the period
+    for n in range(5_000, 10_000):
+        await gov.run(f"tg:g{n}", send)
+    # The first 5,000 and the busy chat were swept on the way (sweeps are spread out: at most
+    # about twice the chats active in the last minute are held).
+    assert len(gov._chats) <= 2 * 5_000 + 64
+    assert "tg:g0" not in gov._chats and "tg:busy" not in gov._chats
+
+
+async def test_a_chat_in_its_window_or_in_use_survives_the_sweeps() -> None:
+    time = FakeTime()
+    gov = governor(time)
+    sent: list[float] = []
+    release = asyncio.Event()
+
+    async def send() -> None:
+        sent.append(time.now)
+
+    async def slow() -> None:
+        await release.wait()
+
+    for _ in range(20):
+        await gov.run("tg:busy", send)
+    in_use = asyncio.create_task(gov.run("tg:slow", slow, counted=False))
+    await asyncio.sleep(0)
+    slow_chat = gov._chats["tg:slow"]
+    for n in range(1_000):  # sweeps run meanwhile
+        await gov.run(f"tg:other{n}", send)
+    assert gov._chats["tg:slow"] is slow_chat  # a call is running: its chat is kept
+    release.set()
+    await in_use
+    await gov.run("tg:busy", send)  # the 21st message still waits for its minute
+    assert sent[-1] == pytest.approx(1060.0)
+
+
+# -- getChatMember answers (adapters/telegram) ---------------------------------------------------
+
+
+async def test_chat_member_answers_are_bounded_and_expire(monkeypatch: pytest.MonkeyPatch) -> None:
+    from telegram import ChatMemberAdministrator, ChatMemberMember, User
+
+    import adapters.telegram.perform as perform
+    from adapters.telegram.translate import Translator
+
+    monkeypatch.setattr(perform, "MEMBER_CACHE_SIZE", 50)
+    asked: list[int] = []
+
+    async def get_chat_member(chat_id: int, user_id: int) -> object:
+        asked.append(user_id)
+        user = User(user_id, "someone", False)
+        if user_id == 7:
+            return ChatMemberAdministrator(user, False, *([False] * 11))
+        return ChatMemberMember(user)
+
+    time = FakeTime()
+    bot = SimpleNamespace(id=1, get_chat_member=get_chat_member)
+    performer = perform.TelegramPerformer(
+        bot,  # type: ignore[arg-type]
+        Translator(1, "qunbot_bot"),
+        cache_seconds=60,
+        monotonic=time.monotonic,
+    )
+    for user_id in range(100, 1_100):  # far more members than the bound
+        assert not await performer.is_admin("-100", str(user_id))
+        assert len(performer._members) <= 50
+    assert await performer.is_admin("-100", "7") and await performer.is_admin("-100", "7")
+    assert asked.count(7) == 1  # cached
+    time.now += 60
+    assert list(performer._members) == []  # every answer has expired
+    assert await performer.is_admin("-100", "7") and asked.count(7) == 2  # asked afresh
+    for user_id in range(2_000, 2_100):  # later writes sweep the expired answers
+        await performer.is_admin("-100", str(user_id))
+    assert len(performer._members) <= 50 and ("-100", "100") not in performer._members._entries
+
+
+# -- coalesced edits (handlers/shared.py) --------------------------------------------------------
+
+
+class _Tick:
+    """What ``CoalescedEdits`` reads of a ``TickContext``: its bot and its clock."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.dispatcher = _Tick  # any object that stays alive: one bot
+        self.clock = clock
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.now()
+
+
+def test_coalesced_edits_remember_an_edit_only_for_its_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shared, "EDITS_KEPT", 100)
+    clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
+    ctx: Any = _Tick(clock)
+    edits = shared.CoalescedEdits(timedelta(seconds=3))
+    for key in range(1_000):  # far more live messages than the bound
+        assert edits.now_or_later(ctx, key)
+    edited = edits._edited[ctx.dispatcher]
+    assert len(edited) <= 100
+    assert not edits.now_or_later(ctx, 999)  # edited a moment ago: held back, marked stale
+    assert edits.take_stale(ctx) == [999]
+    clock.advance(timedelta(seconds=3))
+    assert list(edited) == []  # nothing holds an edit back any more
+    assert edits.now_or_later(ctx, 999)
+
+
+# -- chat types (bot/dispatch.py) and polls sent (adapters/telegram/translate.py) ----------------
+
+
+def test_chat_types_and_poll_chats_are_bounded(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    from adapters.telegram.translate import Translator
+
+    h = harness_with(sqlite_db, clock)
+    chat_types = h.dispatcher._chat_types
+    assert isinstance(chat_types, BoundedCache) and chat_types.max_size <= 100_000
+    polls = Translator(1, "qunbot_bot").poll_chats
+    for n in range(polls.max_size * 2):
+        polls[f"poll{n}"] = "-100"
+    assert len(polls) == polls.max_size <= 100_000
+    assert polls.get(f"poll{polls.max_size * 2 - 1}") == "-100" and polls.get("poll0") is None
