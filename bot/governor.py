@@ -65,6 +65,12 @@ class Window:
             return max(self.stamps[0] + self.period - now, 0.001)
         return min(self.period, 0.05)  # every slot is in flight: look again shortly
 
+    def free(self, now: float) -> int:
+        """How many calls could start now without waiting (takes nothing)."""
+        while self.stamps and self.stamps[0] <= now - self.period:
+            self.stamps.popleft()
+        return max(self.limit - len(self.stamps) - self.in_flight, 0)
+
     def release(self, finished: float) -> None:
         """The call holding a slot finished (successfully or not) at ``finished``."""
         self.in_flight -= 1
@@ -87,7 +93,11 @@ class Limits:
     group_period: float = 60.0
     private_limit: int = 1
     private_period: float = 1.0
-    max_attempts: int = 5
+    #: A 5xx, a refused connection or a 429 is retried with backoff for up to this many
+    #: seconds from the first attempt (``[outbound] retry_for``), then given up.
+    retry_for: float = 600.0
+    #: An optional cap on attempts as well (``None``: only ``retry_for`` bounds them).
+    max_attempts: int | None = None
     backoff: float = 0.5
     max_backoff: float = 30.0
 
@@ -129,6 +139,20 @@ class Governor:
             self._chats[chat_key] = window
         return window
 
+    def free_slots(self, chat_key: str, *, private: bool = False) -> int:
+        """How many messages ``chat_key`` could send right now without waiting: the outbound
+        queue merges what is waiting when there is more of it than this."""
+        if self._paused_until.get(chat_key, 0.0) > self._monotonic():
+            return 0
+        return self._bucket(chat_key, private).free(self._monotonic())
+
+    def _give_up(self, attempt: int, started: float, wait: float) -> bool:
+        """Whether another attempt after ``wait`` seconds would exceed the retry budget."""
+        limits = self.limits
+        if limits.max_attempts is not None and attempt >= limits.max_attempts:
+            return True
+        return self._monotonic() + wait - started > limits.retry_for
+
     async def _take(self, window: Window, lock: asyncio.Lock) -> None:
         async with lock:
             while (delay := window.wait_time(self._monotonic())) > 0:
@@ -148,6 +172,7 @@ class Governor:
         """
         lock = self._chat_locks.setdefault(chat_key, asyncio.Lock())
         attempt = 0
+        started = self._monotonic()
         while True:
             attempt += 1
             paused = self._paused_until.get(chat_key, 0.0) - self._monotonic()
@@ -171,13 +196,13 @@ class Governor:
                 log.warning(
                     "rate limited in %s for %.1fs (attempt %d)", chat_key, limited.seconds, attempt
                 )
-                if attempt >= self.limits.max_attempts:
+                if self._give_up(attempt, started, limited.seconds):
                     raise
                 backoff = 0.0
             except Transient:
-                if attempt >= self.limits.max_attempts:
-                    raise
                 backoff = min(self.limits.max_backoff, self.limits.backoff * 2 ** (attempt - 1))
+                if self._give_up(attempt, started, backoff):
+                    raise
                 log.warning("transient failure in %s; retrying in %.1fs", chat_key, backoff)
             finally:
                 finished = self._monotonic()
