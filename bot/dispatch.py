@@ -263,6 +263,10 @@ class Dispatcher:
         """Tell the observers about the event once its actions are performed."""
         if not self.observers:
             return
+        if not sent:  # most events (plain chatter) answer nothing: no task for them
+            for observer in self.observers:
+                observer(event, [])
+            return
 
         def tell(settled: asyncio.Future[list[ActionResult]]) -> None:
             if settled.cancelled():
@@ -485,6 +489,10 @@ class Dispatcher:
 
     def _settle_into(self, done: asyncio.Future[list[ActionResult]], sent: list[Sent]) -> None:
         """Resolve an event's future once its queued actions are performed."""
+        if not sent:
+            if not done.done():
+                done.set_result([])
+            return
 
         def finish(settled: asyncio.Future[list[ActionResult]]) -> None:
             if done.done():
