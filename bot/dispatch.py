@@ -546,6 +546,12 @@ class Dispatcher:
             place += f":{action.channel_id}"  # Discord limits sends per channel
         return place
 
+    def _counts(self, action: Action) -> bool:
+        """Whether the action uses the chat's send window (an answer to a Discord
+        interaction does not, and is never merged: it answers its own interaction)."""
+        counts = getattr(self.outbound[action.platform], "counts", lambda _action: True)
+        return isinstance(action, _MESSAGE_KINDS) and bool(counts(action))
+
     def _is_private(self, action: Action) -> bool:
         return self._chat_types.get((action.platform, action.chat_id)) is ChatType.PRIVATE
 
@@ -560,9 +566,12 @@ class Dispatcher:
                 governor = self.governors[head.action.platform]
                 # More waiting than the chat's window takes now: merge what may be merged,
                 # at the moment the slot opens (what arrived during the wait joins too).
-                merging = _merge_of(head.action) is not None and len(
-                    lane.waiting
-                ) + 1 > governor.free_slots(key[0], private=self._is_private(head.action))
+                merging = (
+                    _merge_of(head.action) is not None
+                    and self._counts(head.action)
+                    and len(lane.waiting) + 1
+                    > governor.free_slots(key[0], private=self._is_private(head.action))
+                )
                 result = await self._deliver(head.action, self._builder(lane, merging))
                 for waiting in lane.sending:
                     if not waiting.sent.done():
@@ -606,6 +615,7 @@ class Dispatcher:
                 and type(waiting.action) is type(head)
                 and getattr(waiting.action, "private", False) == getattr(head, "private", False)
                 and not waiting.sent.done()
+                and self._counts(waiting.action)
                 and size + len(other.line.plain()) + 1 <= MERGED_MAX_CHARS
             )
             if other is not None and fits:
@@ -632,8 +642,7 @@ class Dispatcher:
                 self._place(action),
                 lambda: outbound.perform(build()),
                 private=self._is_private(action),
-                counted=isinstance(action, _MESSAGE_KINDS)
-                and getattr(outbound, "counts", lambda _action: True)(action),
+                counted=self._counts(action),
             )
         except Exception:
             # Given up (retries spent, or a send that may have arrived): never silently.

@@ -194,3 +194,29 @@ async def test_what_cannot_be_delivered_is_logged_with_chat_and_kind(
     assert results and not results[0].ok
     assert "reply to fake:g7 not delivered" in caplog.text
     assert 90.0 <= time.now <= 120.0 + 30.0
+
+
+class InteractionPlatform(LimitedPlatform):
+    """Like Discord: answers to interactions are not channel messages (``counts`` is False)."""
+
+    def counts(self, action: Action) -> bool:
+        return False
+
+
+async def test_answers_outside_the_send_window_are_never_merged(harness: Harness) -> None:
+    time = VirtualTime()
+    platform = InteractionPlatform(time)
+    h = Harness(
+        store=harness.store, settings=harness.settings, clock=harness.clock, adapter=platform
+    )
+    h.dispatcher.attach(
+        platform,
+        Governor(Limits(group_limit=2), monotonic=time.monotonic, sleep=time.sleep),  # type: ignore[arg-type]
+    )
+    members = [f"M{n}" for n in range(5)]
+    for name in members:
+        await h.dispatcher.handle(h.join(name))
+    platform.performed.clear()
+    await asyncio.gather(*(h.dispatcher.submit(h.message("签到", user=name)) for name in members))
+    answers = [a for _t, a in platform.performed if isinstance(a, Reply)]
+    assert len(answers) == 5  # each answers its own interaction
