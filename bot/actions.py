@@ -23,6 +23,7 @@ __all__ = [
     "Edit",
     "GrantRole",
     "Kick",
+    "Merge",
     "Pin",
     "Reply",
     "Restrict",
@@ -53,9 +54,23 @@ class _ChatAction(_Model):
     channel_id: str | None = None
 
 
+class Merge(_Model):
+    """How a message may join others of its kind when its chat's send limit is reached.
+
+    Waiting messages with the same ``key`` in one chat become one message: the ``header`` (of
+    the first) followed by each one's ``line``, instead of one message a minute.
+    """
+
+    key: str
+    header: RichText
+    line: RichText
+
+
 class _Message(_ChatAction):
     text: RichText
     buttons: tuple[tuple[Button, ...], ...] = ()
+    #: ``None``: always sent alone.
+    merge: Merge | None = None
 
 
 class Reply(_Message):

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Coroutine, Iterable
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -130,14 +131,16 @@ class App:
             from adapters.telegram import TelegramAdapter
 
             self.telegram = TelegramAdapter(settings.telegram)
-            self.dispatcher.attach(self.telegram, Governor(Limits()))
+            retry_for = settings.outbound.retry_for
+            self.dispatcher.attach(self.telegram, Governor(Limits(retry_for=retry_for)))
         self.discord: Adapter | None = None
         if settings.discord.token is not None:
             from adapters.discord import DiscordAdapter
 
             self.discord = DiscordAdapter(settings.discord)
             self.discord.on_fatal = self.request_stop
-            self.dispatcher.attach(self.discord, Governor(DISCORD_LIMITS))
+            limits = replace(DISCORD_LIMITS, retry_for=settings.outbound.retry_for)
+            self.dispatcher.attach(self.discord, Governor(limits))
 
     def _tick_runner(self, handler):  # type: ignore[no-untyped-def]
         async def run() -> object:

@@ -501,6 +501,11 @@ class DiscordSettings(_Section):
     _blank = field_validator("token", mode="before")(classmethod(lambda cls, v: _blank_is_unset(v)))
 
 
+class OutboundSettings(_Section):
+    #: Seconds a failed send (5xx, refused connection, 429) is retried before it is given up.
+    retry_for: float = Field(default=600.0, gt=0)
+
+
 class OwnersSettings(_Section):
     #: Bot owners as ``platform:user_id`` (``telegram:12345``, ``discord:8123...``, ``console:alice``).
     ids: list[str] = Field(default_factory=list)
@@ -547,6 +552,7 @@ class Settings(BaseSettings):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     owners: OwnersSettings = Field(default_factory=OwnersSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     #: Extra keyword triggers per command, e.g. ``checkin = ["签到", "打卡"]``; replaces the defaults.

@@ -4,6 +4,11 @@ Events of one chat are handled in order (one worker per busy chat); different ch
 concurrently. A failing handler is logged with its context and the member gets a short
 apology; the bot and the other handlers keep running.
 
+Handling never waits for sending: actions go to the chat's outbound queue (messages in order
+through the governor; moderation and button answers in a lane of their own, never behind
+messages), and waiting answers of one kind merge when the chat's window cannot take them all.
+An event's future resolves once its actions are performed.
+
 Dedupe policy: the (platform, update key) row is committed with the member bookkeeping,
 before any handler runs, so a redelivered update is handled at most once. A handler that
 crashes half-way is not retried by a redelivery; money-like operations therefore carry their
@@ -16,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.actions import (
@@ -25,6 +32,7 @@ from bot.actions import (
     AnswerButton,
     DeclineReason,
     Edit,
+    Merge,
     Reply,
     Send,
     SendPoll,
@@ -45,11 +53,11 @@ from bot.events import (
 )
 from bot.features import CommandSpec, Registry
 from bot.governor import Governor
-from bot.richtext import Code
+from bot.richtext import Code, RichText
 from persona import Renderer
 from storage import Store
 
-__all__ = ["Dispatcher", "Outbound"]
+__all__ = ["Dispatcher", "Outbound", "Sent"]
 
 #: At most this many queued events of one chat are recorded together (and, for batchable
 #: commands such as 签到, handled together). Larger batches mean fewer round trips in a burst;
@@ -59,6 +67,34 @@ CHAT_BATCH = 250
 log = logging.getLogger(__name__)
 
 _MESSAGE_KINDS = (Reply, Send, Edit, SendPoll)
+
+#: A merged message stops growing here (Telegram takes 4,096 characters; Discord 2,000 is
+#: the adapter's to split): further lines go into the next one.
+MERGED_MAX_CHARS = 3500
+
+#: An action on its way out: resolves with its result once performed (never raises).
+Sent = asyncio.Future[ActionResult]
+
+
+def _merge_of(action: Action) -> Merge | None:
+    merge: Merge | None = getattr(action, "merge", None)
+    return merge
+
+
+@dataclass
+class _Waiting:
+    action: Action
+    sent: Sent
+
+
+@dataclass
+class _Lane:
+    """One chat's outbound queue of one kind: its actions go out in order, one at a time."""
+
+    waiting: deque[_Waiting] = field(default_factory=deque)
+    #: The action being performed, with those merged into it.
+    sending: list[_Waiting] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
 
 
 class Outbound(Protocol):
@@ -102,6 +138,9 @@ class Dispatcher:
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         #: The most recently active chats' types (private chats are paced differently).
         self._chat_types: BoundedCache[tuple[str, str], ChatType] = BoundedCache(100_000)
+        #: Outbound queues by (place, urgent): moderation and button answers (urgent) never
+        #: wait behind a chat's pending messages.
+        self._lanes: dict[tuple[str, bool], _Lane] = {}
         self._recorder: GroupCommit[EventBase, Context | None] = GroupCommit(self._record)
         #: Called after each event is handled, with its results (metrics, tests).
         self.observers: list[Callable[[EventBase, list[ActionResult]], None]] = []
@@ -141,8 +180,7 @@ class Dispatcher:
                 # Bookkeeping for the chat's queued events at once, handling still in order.
                 outcomes = await self._handle_many([event for event, _done in batch])
                 for done, results in zip(current, outcomes, strict=True):
-                    if not done.done():
-                        done.set_result(results)
+                    self._settle_into(done, results)
                 current = []
         finally:
             # Also on cancellation: forget this worker so the chat stays usable, and cancel
@@ -158,16 +196,19 @@ class Dispatcher:
                 pending.cancel()
 
     async def drain(self) -> None:
-        """Wait until every queued event has been handled."""
-        while self._workers:
-            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+        """Wait until every queued event has been handled and its actions performed."""
+        while self._workers or self._lanes:
+            busy = [*self._workers.values()]
+            busy += [lane.task for lane in self._lanes.values() if lane.task is not None]
+            await asyncio.gather(*busy, return_exceptions=True)
 
     async def handle(self, event: EventBase) -> list[ActionResult]:
-        """Handle one event completely. Never raises: failures are logged."""
+        """Handle one event completely, its actions performed. Never raises: failures are
+        logged."""
         [results] = await self._handle_many([event])
-        return results
+        return await self._settled(results)
 
-    async def _handle_many(self, events: list[EventBase]) -> list[list[ActionResult]]:
+    async def _handle_many(self, events: list[EventBase]) -> list[list[Sent]]:
         """Record the events together, then handle them one after the other, in order."""
         try:
             contexts = await self._recorder.submit(events)
@@ -180,7 +221,7 @@ class Dispatcher:
                 events[0].chat.id,
             )
             return [[] for _ in events]
-        outcomes: list[list[ActionResult]] = []
+        outcomes: list[list[Sent]] = []
         #: A run of consecutive uses of one batchable command, admitted, not yet handled.
         run: list[Context] = []
         run_spec: CommandSpec | None = None
@@ -197,7 +238,7 @@ class Dispatcher:
             spec = self._batchable(event) if ctx is not None else None
             if spec is None or spec is not run_spec:
                 await finish_run()
-            results: list[ActionResult] = []
+            results: list[Sent] = []
             try:
                 if spec is not None and ctx is not None:
                     if await self._admit(event, ctx):
@@ -220,9 +261,22 @@ class Dispatcher:
         await finish_run()
         return outcomes
 
-    def _observe(self, event: EventBase, results: list[ActionResult]) -> None:
-        for observer in self.observers:
-            observer(event, results)
+    def _observe(self, event: EventBase, sent: list[Sent]) -> None:
+        """Tell the observers about the event once its actions are performed."""
+        if not self.observers:
+            return
+        if not sent:  # most events (plain chatter) answer nothing: no task for them
+            for observer in self.observers:
+                observer(event, [])
+            return
+
+        def tell(settled: asyncio.Future[list[ActionResult]]) -> None:
+            if settled.cancelled():
+                return
+            for observer in self.observers:
+                observer(event, settled.result())
+
+        asyncio.ensure_future(self._settled(sent)).add_done_callback(tell)
 
     def _batchable(self, event: EventBase) -> CommandSpec | None:
         """The batchable command this event uses, when it uses one without arguments."""
@@ -240,7 +294,7 @@ class Dispatcher:
         # A command used where it does not work is refused one by one by ``_run_command``.
         return spec if spec.works_in(event.chat.is_private) else None
 
-    async def _handle_run(self, spec: CommandSpec, run: list[Context]) -> list[list[ActionResult]]:
+    async def _handle_run(self, spec: CommandSpec, run: list[Context]) -> list[list[Sent]]:
         """Handle admitted uses of a batchable command together; if the batch handler
         fails, each is handled alone by the plain handler (its claims make that safe)."""
         for ctx in run:
@@ -254,15 +308,16 @@ class Dispatcher:
             outcomes = [None] * len(run)
             for n, ctx in enumerate(run):
                 outcomes[n] = await self._guard(ctx, f"command /{spec.name}", spec.handler(ctx))
-        results = []
-        for ctx, outcome in zip(run, outcomes, strict=True):
+        # Every answer is queued before any listener runs: the chat's outbound queue sees the
+        # whole run waiting at once and merges it when the chat's send limit cannot take it.
+        results = [
+            self._perform_all(ctx, outcome) for ctx, outcome in zip(run, outcomes, strict=True)
+        ]
+        for ctx, done in zip(run, results, strict=True):
             try:
-                done = await self._perform_all(ctx, outcome)
                 done += await self._listen(ctx)
             except Exception:
                 log.exception("event %s could not be finished", ctx.event.update_key)
-                done = []
-            results.append(done)
         return results
 
     async def _record(self, events: list[EventBase]) -> list[Context | None]:
@@ -280,10 +335,10 @@ class Dispatcher:
             contexts.append(Context(self._shared, event, seen.community, seen.member))
         return contexts
 
-    async def _handle(self, event: EventBase, ctx: Context | None) -> list[ActionResult]:
+    async def _handle(self, event: EventBase, ctx: Context | None) -> list[Sent]:
         if ctx is None or not await self._admit(event, ctx):
             return []
-        results: list[ActionResult] = []
+        results: list[Sent] = []
         if isinstance(event, MessageEvent):
             results += await self._route_message(ctx, event)
         elif isinstance(event, ButtonPressed):
@@ -307,18 +362,18 @@ class Dispatcher:
                 return False
         return not (event.sender is not None and event.sender.is_bot)
 
-    async def _listen(self, ctx: Context) -> list[ActionResult]:
-        results: list[ActionResult] = []
+    async def _listen(self, ctx: Context) -> list[Sent]:
+        results: list[Sent] = []
         for listener in self.registry.listening(getattr(ctx.event, "kind", "")):
             outcome = await self._guard(ctx, f"listener {listener.feature}", listener.handler(ctx))
-            results += await self._perform_all(ctx, outcome)
+            results += self._perform_all(ctx, outcome)
         return results
 
     def _is_stale(self, event: EventBase) -> bool:
         limit = getattr(self.outbound.get(event.platform), "stale_after", None)
         return limit is not None and self.clock.now() - event.at > limit
 
-    async def _route_message(self, ctx: Context, event: MessageEvent) -> list[ActionResult]:
+    async def _route_message(self, ctx: Context, event: MessageEvent) -> list[Sent]:
         command = event.command
         spec: CommandSpec | None
         if command is not None:
@@ -326,7 +381,7 @@ class Dispatcher:
             if spec is None:
                 if ctx.is_private:
                     hint = ctx.reply("help.unknown_command", command=Code(text="/" + command.name))
-                    return await self._perform_all(ctx, hint)
+                    return self._perform_all(ctx, hint)
                 return []  # many bots share a group: stay silent
         else:
             found = self.registry.keyword(event.text)
@@ -336,9 +391,7 @@ class Dispatcher:
             command = Command(name=spec.name, args=split_args(arg_text), arg_text=arg_text)
         return await self._run_command(ctx, spec, command)
 
-    async def _run_command(
-        self, ctx: Context, spec: CommandSpec, command: Command
-    ) -> list[ActionResult]:
+    async def _run_command(self, ctx: Context, spec: CommandSpec, command: Command) -> list[Sent]:
         ctx.command = spec
         if not spec.works_in(ctx.is_private):
             # A private chat is not a community (and a community is no place for what is
@@ -347,28 +400,28 @@ class Dispatcher:
             where = ctx.reply(
                 intent, private=not ctx.is_private, command=Code(text="/" + spec.name)
             )
-            return await self._perform_all(ctx, where)
+            return self._perform_all(ctx, where)
         refusal = await ctx.refusal(spec.roles)
         if refusal is not None:
-            return await self._perform_all(ctx, refusal)
+            return self._perform_all(ctx, refusal)
         try:
             ctx.args = await parse_arguments(ctx, spec, command)
         except ArgError as problem:
             reply = ctx.reply(
                 f"error.{problem.reason}", private=True, usage=ctx.usage(spec), **problem.detail
             )
-            return await self._perform_all(ctx, reply)
+            return self._perform_all(ctx, reply)
         outcome = await self._guard(ctx, f"command /{spec.name}", spec.handler(ctx))
-        return await self._perform_all(ctx, outcome)
+        return self._perform_all(ctx, outcome)
 
-    async def _route_button(self, ctx: Context, event: ButtonPressed) -> list[ActionResult]:
+    async def _route_button(self, ctx: Context, event: ButtonPressed) -> list[Sent]:
         spec = self.registry.button(event.data)
         values = parse_button(spec, event.data) if spec is not None else None
         if spec is None or values is None:
             # Unknown, malformed or forged data (a press is client input): the same answer
             # as an old button, never a traceback.
             note = ctx.say("error.button_expired").plain()
-            return await self._perform_all(
+            return self._perform_all(
                 ctx,
                 AnswerButton(
                     platform=event.platform,
@@ -380,7 +433,7 @@ class Dispatcher:
             )
         ctx.args = values
         outcome = await self._guard(ctx, f"button {spec.prefix}", spec.handler(ctx))
-        return await self._perform_all(ctx, outcome)
+        return self._perform_all(ctx, outcome)
 
     # -- isolation and outbound -----------------------------------------------------------
     async def _guard(
@@ -402,54 +455,200 @@ class Dispatcher:
             if not apologise:
                 return None
             try:
+                # The apology is the outcome: queued like any answer, in the chat's order.
                 if isinstance(event, ButtonPressed):
                     note = ctx.say("error.apology").plain()
-                    await self.perform(
-                        AnswerButton(
-                            platform=event.platform,
-                            chat_id=event.chat.id,
-                            channel_id=event.channel_id,
-                            press_id=event.press_id,
-                            text=note,
-                        )
+                    return AnswerButton(
+                        platform=event.platform,
+                        chat_id=event.chat.id,
+                        channel_id=event.channel_id,
+                        press_id=event.press_id,
+                        text=note,
                     )
-                elif isinstance(event, MessageEvent):
-                    await self.perform(ctx.reply("error.apology"))
+                if isinstance(event, MessageEvent):
+                    return ctx.reply("error.apology")
             except Exception:
                 log.exception("the apology failed too")
             return None
 
-    async def _perform_all(self, ctx: Context, outcome: Any) -> list[ActionResult]:
-        results = []
+    def _perform_all(self, ctx: Context, outcome: Any) -> list[Sent]:
+        """Queue the outcome's actions without waiting for them (handling never waits for
+        sending); a declined moderation action is explained in the chat once it is known."""
+        sent: list[Sent] = []
         for action in as_actions(outcome):
-            result = await self.perform(action)
-            results.append(result)
-            if not result.ok and not isinstance(action, (*_MESSAGE_KINDS, AnswerButton)):
-                intent = f"declined.{(result.reason or DeclineReason.FAILED).value}"
-                await self.perform(ctx.reply(intent, right=result.detail or action.kind))
-        return results
+            queued = self.enqueue(action)
+            if not isinstance(action, (*_MESSAGE_KINDS, AnswerButton)):
+                queued = asyncio.ensure_future(self._explain(ctx, action, queued))
+            sent.append(queued)
+        return sent
+
+    async def _explain(self, ctx: Context, action: Action, queued: Sent) -> ActionResult:
+        result = await queued
+        if not result.ok:
+            intent = f"declined.{(result.reason or DeclineReason.FAILED).value}"
+            await self.enqueue(ctx.reply(intent, right=result.detail or action.kind))
+        return result
+
+    def _settle_into(self, done: asyncio.Future[list[ActionResult]], sent: list[Sent]) -> None:
+        """Resolve an event's future once its queued actions are performed."""
+        if not sent:
+            if not done.done():
+                done.set_result([])
+            return
+
+        def finish(settled: asyncio.Future[list[ActionResult]]) -> None:
+            if done.done():
+                return
+            if settled.cancelled():
+                done.cancel()
+            else:
+                done.set_result(settled.result())
+
+        asyncio.ensure_future(self._settled(sent)).add_done_callback(finish)
+
+    @staticmethod
+    async def _settled(sent: list[Sent]) -> list[ActionResult]:
+        """The results of queued actions, once all are performed (cancelled ones: failed)."""
+        outcomes = await asyncio.gather(*sent, return_exceptions=True)
+        return [
+            o if isinstance(o, ActionResult) else ActionResult.declined(DeclineReason.FAILED)
+            for o in outcomes
+        ]
 
     async def perform(self, action: Action) -> ActionResult:
-        """Perform one action through its platform's governor."""
-        outbound = self.outbound.get(action.platform)
-        if outbound is None:
+        """Perform one action in its chat's order and wait for its result (a handler that
+        needs the posted message's id). Cancelling the wait does not withdraw the action."""
+        return await asyncio.shield(self.enqueue(action))
+
+    def enqueue(self, action: Action) -> Sent:
+        """Queue an action behind the earlier ones of its chat and returns at once.
+
+        Messages (replies, sends, edits, polls) go out in order through the chat's window;
+        everything else (delete, restrict, ban, button answers...) takes a lane of its own,
+        so moderation is never held behind pending messages.
+        """
+        sent: Sent = asyncio.get_running_loop().create_future()
+        if action.platform not in self.outbound:
             log.error("no adapter for platform %s; %s dropped", action.platform, action.kind)
-            return ActionResult.declined(DeclineReason.UNSUPPORTED, action.platform)
-        governor = self.governors[action.platform]
-        private = self._chat_types.get((action.platform, action.chat_id)) is ChatType.PRIVATE
+            sent.set_result(ActionResult.declined(DeclineReason.UNSUPPORTED, action.platform))
+            return sent
+        key = (self._place(action), not isinstance(action, _MESSAGE_KINDS))
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = _Lane()
+        lane.waiting.append(_Waiting(action, sent))
+        if lane.task is None:
+            lane.task = asyncio.create_task(self._send_lane(key, lane), name=f"outbound {key}")
+        return sent
+
+    @staticmethod
+    def _place(action: Action) -> str:
+        place = f"{action.platform}:{action.chat_id}"
+        if action.channel_id and action.channel_id != action.chat_id:
+            place += f":{action.channel_id}"  # Discord limits sends per channel
+        return place
+
+    def _counts(self, action: Action) -> bool:
+        """Whether the action uses the chat's send window (an answer to a Discord
+        interaction does not, and is never merged: it answers its own interaction)."""
+        counts = getattr(self.outbound[action.platform], "counts", lambda _action: True)
+        return isinstance(action, _MESSAGE_KINDS) and bool(counts(action))
+
+    def _is_private(self, action: Action) -> bool:
+        return self._chat_types.get((action.platform, action.chat_id)) is ChatType.PRIVATE
+
+    async def _send_lane(self, key: tuple[str, bool], lane: _Lane) -> None:
+        """Perform a lane's actions one after the other until it is empty."""
         try:
-            place = f"{action.platform}:{action.chat_id}"
-            if action.channel_id and action.channel_id != action.chat_id:
-                place += f":{action.channel_id}"  # Discord limits sends per channel
+            while lane.waiting:
+                head = lane.waiting.popleft()
+                if head.sent.done():
+                    continue
+                lane.sending = [head]
+                governor = self.governors[head.action.platform]
+                # More waiting than the chat's window takes now: merge what may be merged,
+                # at the moment the slot opens (what arrived during the wait joins too).
+                merging = (
+                    _merge_of(head.action) is not None
+                    and self._counts(head.action)
+                    and len(lane.waiting) + 1
+                    > governor.free_slots(key[0], private=self._is_private(head.action))
+                )
+                result = await self._deliver(head.action, self._builder(lane, merging))
+                for waiting in lane.sending:
+                    if not waiting.sent.done():
+                        waiting.sent.set_result(result)
+                lane.sending = []
+        finally:
+            # Also on cancellation (shutdown): what was not performed is cancelled, and a
+            # later action starts a fresh lane.
+            if self._lanes.get(key) is lane:
+                del self._lanes[key]
+            for waiting in [*lane.sending, *lane.waiting]:
+                waiting.sent.cancel()
+
+    def _builder(self, lane: _Lane, merging: bool) -> Callable[[], Action]:
+        """What the governor calls when the slot opens (once, kept for retries)."""
+        built: list[Action] = []
+
+        def build() -> Action:
+            if not built:
+                head = lane.sending[0].action
+                built.append(self._merge_waiting(lane) if merging else head)
+            return built[0]
+
+        return build
+
+    def _merge_waiting(self, lane: _Lane) -> Action:
+        """Move the waiting messages that merge with the one being sent into
+        ``lane.sending`` and build the one message that answers them all."""
+        batch = lane.sending
+        head = batch[0].action
+        merge = _merge_of(head)
+        assert isinstance(head, _MESSAGE_KINDS) and merge is not None
+        lines = [merge.line]
+        size = len(merge.header.plain()) + len(merge.line.plain())
+        keep: deque[_Waiting] = deque()
+        for waiting in lane.waiting:
+            other = _merge_of(waiting.action)
+            fits = (
+                other is not None
+                and other.key == merge.key
+                and type(waiting.action) is type(head)
+                and getattr(waiting.action, "private", False) == getattr(head, "private", False)
+                and not waiting.sent.done()
+                and self._counts(waiting.action)
+                and size + len(other.line.plain()) + 1 <= MERGED_MAX_CHARS
+            )
+            if other is not None and fits:
+                batch.append(waiting)
+                lines.append(other.line)
+                size += len(other.line.plain()) + 1
+            else:
+                keep.append(waiting)
+        lane.waiting = keep
+        if len(batch) == 1:
+            return head
+        log.info("merged %d %s messages in %s", len(batch), merge.key, head.chat_id)
+        update: dict[str, Any] = {"text": RichText.join([merge.header, *lines]), "merge": None}
+        if isinstance(head, Reply):
+            update["to_message_id"] = None  # it answers many messages, not the first
+        return head.model_copy(update=update)
+
+    async def _deliver(self, action: Action, build: Callable[[], Action]) -> ActionResult:
+        """Perform an action (``build`` makes it when its slot opens) through the governor."""
+        outbound = self.outbound[action.platform]
+        governor = self.governors[action.platform]
+        try:
             return await governor.run(
-                place,
-                lambda: outbound.perform(action),
-                private=private,
-                counted=isinstance(action, _MESSAGE_KINDS)
-                and getattr(outbound, "counts", lambda _action: True)(action),
+                self._place(action),
+                lambda: outbound.perform(build()),
+                private=self._is_private(action),
+                counted=self._counts(action),
             )
         except Exception:
-            log.exception("%s in %s:%s failed", action.kind, action.platform, action.chat_id)
+            # Given up (retries spent, or a send that may have arrived): never silently.
+            log.exception("%s to %s:%s not delivered", action.kind, action.platform, action.chat_id)
             return ActionResult.declined(DeclineReason.FAILED)
 
     async def is_admin(self, platform: str, chat_id: str, user_id: str) -> bool:

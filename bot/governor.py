@@ -69,6 +69,12 @@ class Window:
         """No call in flight and none inside the period: the window remembers nothing."""
         return self.in_flight == 0 and (not self.stamps or self.stamps[-1] <= now - self.period)
 
+    def free(self, now: float) -> int:
+        """How many calls could start now without waiting (takes nothing)."""
+        while self.stamps and self.stamps[0] <= now - self.period:
+            self.stamps.popleft()
+        return max(self.limit - len(self.stamps) - self.in_flight, 0)
+
     def release(self, finished: float) -> None:
         """The call holding a slot finished (successfully or not) at ``finished``."""
         self.in_flight -= 1
@@ -117,7 +123,11 @@ class Limits:
     group_period: float = 60.0
     private_limit: int = 1
     private_period: float = 1.0
-    max_attempts: int = 5
+    #: A 5xx, a refused connection or a 429 is retried with backoff for up to this many
+    #: seconds from the first attempt (``[outbound] retry_for``), then given up.
+    retry_for: float = 600.0
+    #: An optional cap on attempts as well (``None``: only ``retry_for`` bounds them).
+    max_attempts: int | None = None
     backoff: float = 0.5
     max_backoff: float = 30.0
 
@@ -180,6 +190,24 @@ class Governor:
             )
         return chat.window
 
+    def free_slots(self, chat_key: str, *, private: bool = False) -> int:
+        """How many messages ``chat_key`` could send right now without waiting: the outbound
+        queue merges what is waiting when there is more of it than this."""
+        now = self._monotonic()
+        chat = self._chats.get(chat_key)
+        if chat is None:  # nothing sent lately (or forgotten as idle): a fresh window
+            return self.limits.private_limit if private else self.limits.group_limit
+        if chat.paused_until > now:
+            return 0
+        return self._bucket(chat, private).free(now)
+
+    def _give_up(self, attempt: int, started: float, wait: float) -> bool:
+        """Whether another attempt after ``wait`` seconds would exceed the retry budget."""
+        limits = self.limits
+        if limits.max_attempts is not None and attempt >= limits.max_attempts:
+            return True
+        return self._monotonic() + wait - started > limits.retry_for
+
     async def _take(self, window: Window, lock: asyncio.Lock) -> None:
         async with lock:
             while (delay := window.wait_time(self._monotonic())) > 0:
@@ -214,6 +242,7 @@ class Governor:
         counted: bool,
     ) -> T:
         attempt = 0
+        started = self._monotonic()
         while True:
             attempt += 1
             paused = chat.paused_until - self._monotonic()
@@ -237,13 +266,13 @@ class Governor:
                 log.warning(
                     "rate limited in %s for %.1fs (attempt %d)", chat_key, limited.seconds, attempt
                 )
-                if attempt >= self.limits.max_attempts:
+                if self._give_up(attempt, started, limited.seconds):
                     raise
                 backoff = 0.0
             except Transient:
-                if attempt >= self.limits.max_attempts:
-                    raise
                 backoff = min(self.limits.max_backoff, self.limits.backoff * 2 ** (attempt - 1))
+                if self._give_up(attempt, started, backoff):
+                    raise
                 log.warning("transient failure in %s; retrying in %.1fs", chat_key, backoff)
             finally:
                 finished = self._monotonic()

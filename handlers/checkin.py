@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.actions import Reply
+from bot.actions import Merge, Reply
 from bot.config import CheckInSettings
 from bot.context import Context
 from bot.features import Feature
@@ -89,8 +89,21 @@ def _answer(ctx: Context, claimed: Claimed, new_badges: list[str]) -> Reply:
             rank=claimed.rank,
         )
     ]
-    lines += [ctx.say("checkin.badge", badge=badge_name(ctx, badge)) for badge in new_badges]
-    return ctx.reply_text(RichText.join(lines))
+    badges = [ctx.say("checkin.badge", badge=badge_name(ctx, badge)) for badge in new_badges]
+    # When the chat's send limit is reached, waiting check-in answers become one message:
+    # a header and one line per member (with streak and points) instead of one a minute.
+    line = ctx.say(
+        "checkin.merged_line",
+        member=ctx.address(ctx.sender),
+        streak=claimed.streak,
+        points=claimed.points,
+    )
+    merge = Merge(
+        key="checkin.done",
+        header=ctx.say("checkin.merged_header"),
+        line=RichText.join([line, *badges]),
+    )
+    return ctx.reply_text(RichText.join(lines + badges)).model_copy(update={"merge": merge})
 
 
 @feature.batch("checkin")

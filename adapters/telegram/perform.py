@@ -1,9 +1,11 @@
 """Actions -> Bot API calls: Telegram HTML with every user string escaped, long messages
 split, the bot's own rights checked first, and errors mapped for the governor.
 
-A send that times out is **not** retried (``Unsure``): Telegram may have delivered it, and a
-duplicate message is worse than a missing one. Idempotent calls (edit, delete, ban, ...) that
-time out are retried (``Transient``).
+A send that times out, or whose connection broke after the request went out, is **not**
+retried (``Unsure``): Telegram may have delivered it, and a duplicate message is worse than a
+missing one. A send Telegram *answered* with a 5xx status, or that never left (connection
+refused, connect timeout), is retried (``Transient``): the platform said it failed, or never
+saw it. Idempotent calls (edit, delete, ban, ...) are retried on any of these.
 """
 
 from __future__ import annotations
@@ -125,6 +127,23 @@ def _until(until: datetime | None) -> datetime | None:
     return min(max(until, now + timedelta(seconds=31)), now + timedelta(days=366))
 
 
+#: Transport failures (python-telegram-bot names the httpx error) before any byte was sent.
+_NOT_SENT = ("httpx.ConnectError", "Pool timeout")
+
+
+def _never_sent(error: NetworkError) -> bool:
+    """Whether Telegram certainly did not take the request: it answered with an error status
+    (a 5xx: python-telegram-bot raises a plain ``NetworkError`` with the answer's text), or the
+    connection was never made. A timeout or a connection lost mid-request is not known."""
+    cause = error.__cause__
+    if isinstance(error, TimedOut):
+        return type(cause).__name__ == "ConnectTimeout" or str(error).startswith(_NOT_SENT)
+    text = str(error)
+    if text.startswith(_NOT_SENT):
+        return True
+    return not text.startswith(("httpx.", "Unknown error in HTTP implementation"))
+
+
 def _retry_seconds(error: TgRetryAfter) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -195,7 +214,7 @@ class TelegramPerformer:
         except TgRetryAfter as error:
             raise RetryAfter(_retry_seconds(error)) from error
         except TimedOut as error:
-            if isinstance(action, _SENDS):
+            if isinstance(action, _SENDS) and not _never_sent(error):
                 raise Unsure(str(error)) from error
             raise Transient(str(error)) from error
         except BadRequest as error:
@@ -203,9 +222,10 @@ class TelegramPerformer:
         except Forbidden as error:
             return ActionResult.declined(DeclineReason.FORBIDDEN, error.message)
         except NetworkError as error:
-            # A dropped connection or a 5xx may come after Telegram took the message: a send
-            # is not repeated (a duplicate is worse than a gap); idempotent calls are.
-            if isinstance(action, _SENDS):
+            # A connection dropped after the request went out may come after Telegram took
+            # the message: such a send is not repeated (a duplicate is worse than a gap). A
+            # 5xx answer or a refused connection is retried; so are idempotent calls.
+            if isinstance(action, _SENDS) and not _never_sent(error):
                 raise Unsure(str(error)) from error
             raise Transient(str(error)) from error
         except TelegramError as error:

@@ -108,3 +108,31 @@ async def test_unsure_is_never_retried() -> None:
     with pytest.raises(Unsure):
         await gov.run("tg:g", timeout_after_send)
     assert calls == 1
+
+
+async def test_an_outage_is_waited_out_within_retry_for() -> None:
+    time = FakeTime()
+    gov = governor(time)  # defaults: retried for up to 10 minutes
+    calls = 0
+
+    async def down_for_45_seconds() -> str:
+        nonlocal calls
+        calls += 1
+        if time.now < 1045.0:
+            raise Transient("502 Bad Gateway")
+        return "sent"
+
+    assert await gov.run("tg:g", down_for_45_seconds) == "sent"
+    assert time.now >= 1045.0 and max(time.slept) <= 30.0  # backoff capped at max_backoff
+
+
+async def test_retrying_stops_after_retry_for() -> None:
+    time = FakeTime()
+    gov = governor(time, retry_for=120.0)
+
+    async def down() -> None:
+        raise Transient("connection refused")
+
+    with pytest.raises(Transient):
+        await gov.run("tg:g", down)
+    assert 90.0 <= time.now - 1000.0 <= 120.0

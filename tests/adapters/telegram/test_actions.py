@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from telegram import Bot, Update
+from telegram.error import NetworkError, TimedOut
 
 from adapters.telegram.perform import TelegramPerformer
 from adapters.telegram.translate import Translator
@@ -218,23 +220,71 @@ def test_old_messages_keep_their_date() -> None:
     assert event.at == datetime.fromtimestamp(old, UTC)
 
 
-async def test_a_send_that_may_have_arrived_is_not_repeated(fake: tg.FakeBotAPI) -> None:
+async def test_a_send_answered_5xx_is_retried_and_delivered_once(fake: tg.FakeBotAPI) -> None:
+    from bot.governor import Governor, Limits
+
+    perform, bot = await performer(fake)
+    fast = Governor(Limits(backoff=0.01))
+    # Telegram answered: it failed. Retrying cannot double the message.
+    fake.fail_next("sendMessage", error_code=502, description="Bad Gateway", times=3)
+    action = Reply(**chat(), text=RichText.of("once"))
+    result = await fast.run("telegram:g", lambda: perform.perform(action))
+    assert result.ok
+    assert len(fake.calls_to("sendMessage", include_failed=True)) == 4
+    assert len(fake.calls_to("sendMessage")) == 1
+    # an idempotent call is retried too
+    fake.fail_next("deleteMessage", error_code=502, description="Bad Gateway")
+    result = await fast.run("telegram:g", lambda: perform.perform(Delete(**chat(), message_id="5")))
+    assert result.ok and len(fake.calls_to("deleteMessage", include_failed=True)) == 2
+    await bot.shutdown()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TimedOut(),  # the request went out; no answer
+        NetworkError("httpx.RemoteProtocolError: Server disconnected without sending a response."),
+        NetworkError("httpx.ReadError: "),
+    ],
+)
+async def test_a_send_that_may_have_arrived_is_not_repeated(
+    fake: tg.FakeBotAPI, error: Exception
+) -> None:
     from bot.governor import Governor, Limits, Unsure
 
     perform, bot = await performer(fake)
-    governor = Governor(Limits.unlimited())
-    fake.fail_next("sendMessage", error_code=502, description="Bad Gateway")
-    action = Reply(**chat(), text=RichText.of("once"))
-    try:
-        await governor.run("telegram:g", lambda: perform.perform(action))
-    except Unsure:
-        pass
-    else:
-        raise AssertionError("a 502 on a send must be reported as unsure, not retried")
-    assert len(fake.calls_to("sendMessage", include_failed=True)) == 1
-    # an idempotent call is retried
-    fake.fail_next("deleteMessage", error_code=502, description="Bad Gateway")
-    fast = Governor(Limits(backoff=0.01))
-    result = await fast.run("telegram:g", lambda: perform.perform(Delete(**chat(), message_id="5")))
-    assert result.ok and len(fake.calls_to("deleteMessage", include_failed=True)) == 2
+    calls = 0
+
+    async def lost(_action: Any) -> ActionResult:
+        nonlocal calls
+        calls += 1
+        raise error
+
+    perform._perform = lost  # type: ignore[method-assign]
+    with pytest.raises(Unsure):
+        await Governor(Limits(backoff=0.01)).run(
+            "telegram:g", lambda: perform.perform(Reply(**chat(), text=RichText.of("once")))
+        )
+    assert calls == 1
+    await bot.shutdown()
+
+
+async def test_a_send_that_never_left_is_retried(fake: tg.FakeBotAPI) -> None:
+    from bot.governor import Governor, Limits
+
+    perform, bot = await performer(fake)
+    real, calls = perform._perform, 0
+
+    async def refused_once(action: Any) -> ActionResult:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise NetworkError("httpx.ConnectError: [Errno 111] Connection refused")
+        return await real(action)
+
+    perform._perform = refused_once  # type: ignore[method-assign]
+    result = await Governor(Limits(backoff=0.01)).run(
+        "telegram:g", lambda: perform.perform(Reply(**chat(), text=RichText.of("once")))
+    )
+    assert result.ok and calls == 2 and len(fake.calls_to("sendMessage")) == 1
     await bot.shutdown()
