@@ -26,7 +26,7 @@ from bot.richtext import RichText
 from handlers.shared import CoalescedEdits, Voice, set_override, voice_for, with_overrides
 from storage.communities import CommunityInfo
 from storage.ledger import REMOVE, TRANSFER, InsufficientPoints, Movement, member_owner
-from storage.redpackets import ESCROW, OPEN, PacketInfo, Share, split
+from storage.redpackets import ESCROW, OPEN, Grab, PacketInfo, Share, split
 
 __all__ = ["feature", "packet_limits"]
 
@@ -220,6 +220,15 @@ async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
     assert ctx.member is not None
     limits = packet_limits(ctx.community, ctx.settings.redpacket)
     store, member = ctx.store, ctx.member
+    # Most presses on a popular packet come after its last share: they are answered from a
+    # plain read (or from memory), without queueing for the packet's lock.
+    peeked = await store.redpackets.peek(
+        packet_id, member.id, ctx.now, sender_may_grab=limits.sender_may_grab
+    )
+    if peeked is not None:
+        if peeked.community_id != ctx.community.id:
+            return _Grabbed(ctx.say("redpacket.none_open"), [])
+        return _Grabbed(_refusal(ctx, peeked.grab), [])
     async with store.transaction() as session:
         packet = await store.redpackets.get(session, packet_id)
         if packet is None or packet.community_id != ctx.community.id:
@@ -251,15 +260,16 @@ async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
                 session, ctx.community.id, packet_id, named.member_id or 0, deadline
             ):
                 named = None
+    if grab.completed:  # committed: later presses are answered from memory
+        store.redpackets.settled(
+            packet_id,
+            packet.community_id,
+            packet.status,
+            {share.member_id: share.amount for share in shares if share.member_id is not None},
+        )
     voice = _voice(ctx, ctx.community, packet_id)
     if not grab.taken:
-        refusal = {
-            "twice": "redpacket.twice",
-            "done": "redpacket.finished",
-            "expired": "redpacket.expired_note",
-            "own": "redpacket.own",
-        }[grab.refused or "done"]
-        return _Grabbed(ctx.say(refusal, amount=grab.amount), [])
+        return _Grabbed(_refusal(ctx, grab), [])
     note = ctx.say("redpacket.grabbed", amount=grab.amount, sender=packet.sender_name)
     follow_ups: list[Action] = []
     if packet.message_id and EDITS.now_or_later(ctx, packet.id, final=grab.completed):
@@ -274,6 +284,16 @@ async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
             )
         )
     return _Grabbed(note, follow_ups)
+
+
+def _refusal(ctx: Context, grab: Grab) -> RichText:
+    key = {
+        "twice": "redpacket.twice",
+        "done": "redpacket.finished",
+        "expired": "redpacket.expired_note",
+        "own": "redpacket.own",
+    }[grab.refused or "done"]
+    return ctx.say(key, amount=grab.amount)
 
 
 #: The packet message shows the shares left; edits are coalesced (platforms count them as

@@ -9,13 +9,22 @@ Exactly once: a grab locks the packet row, takes the next position with a guarde
 binds that share to the member (unique per packet), in the transaction that moves the points
 out of escrow. Expiry is a conditional ``open -> expired`` update in the transaction that
 refunds the rest, so a restart or a second process refunds nothing twice.
+
+Answering fast when nothing is left: ``peek`` refuses a grab that cannot succeed (packet done,
+expired, already grabbed by this member, the sender's own) with one plain read and no write
+transaction, and without touching the database at all for a packet this process knows is
+finished. What it knows comes only from committed, final states (``done`` and ``expired``
+never change back, a share never loses its member), so it is never wrongly "empty"; another
+process's news may arrive late, and then the grab simply takes the locked path, which stays
+the judge.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -38,6 +47,7 @@ __all__ = [
     "ChainInfo",
     "Grab",
     "PacketInfo",
+    "Peek",
     "RedPacketRepo",
     "SeededDraw",
     "Share",
@@ -168,6 +178,28 @@ class Grab:
 
 
 @dataclass(frozen=True, slots=True)
+class Peek:
+    """A grab refused without writing: the packet's community (``None``: no such packet) and
+    the refusal."""
+
+    community_id: int | None
+    grab: Grab
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    """A packet known to be finished for good, with who holds which amount."""
+
+    community_id: int
+    status: str
+    holders: Mapping[int, int] = field(default_factory=dict)
+
+
+#: How many finished packets one process remembers (each with at most ``max_shares`` holders).
+SETTLED_KEPT = 1024
+
+
+@dataclass(frozen=True, slots=True)
 class ChainInfo:
     length: int
     record: int
@@ -196,6 +228,79 @@ class ChainBreak:
 class RedPacketRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: Finished packets, newest last (bounded: the oldest are forgotten first).
+        self._settled: OrderedDict[int, _Settled] = OrderedDict()
+
+    # -- the fast refusal ---------------------------------------------------------------------
+    def settled(
+        self, packet_id: int, community_id: int, status: str, holders: Mapping[int, int]
+    ) -> None:
+        """Note a packet finished for good. Call only after the transaction that finished it
+        (or read it finished) has committed: a rolled-back "done" must never be remembered."""
+        if status not in (DONE, EXPIRED):
+            raise ValueError(f"packet {packet_id} is {status}, not finished")
+        self._settled[packet_id] = _Settled(community_id, status, dict(holders))
+        self._settled.move_to_end(packet_id)
+        while len(self._settled) > SETTLED_KEPT:
+            self._settled.popitem(last=False)
+
+    async def peek(
+        self, packet_id: int, member_id: int, now: datetime, *, sender_may_grab: bool
+    ) -> Peek | None:
+        """The refusal of a grab that cannot succeed, found without a write transaction;
+        ``None`` when it might succeed (then ``grab`` decides under the packet's lock). The
+        same refusals, in the same order, as ``grab``."""
+        known = self._settled.get(packet_id)
+        if known is not None:
+            return Peek(known.community_id, self._refusal(known, member_id))
+        async with self.db.reading() as session:
+            packet = (
+                await session.execute(
+                    select(
+                        RedPacket.community_id,
+                        RedPacket.status,
+                        RedPacket.expires_at,
+                        RedPacket.sender_member_id,
+                    ).where(RedPacket.id == packet_id)
+                )
+            ).first()
+            if packet is None:
+                return Peek(None, Grab(taken=False, refused="done"))
+            community_id, status, expires_at, sender_member_id = packet
+            if status in (DONE, EXPIRED):
+                holders = await session.execute(
+                    select(RedPacketShare.member_id, RedPacketShare.amount).where(
+                        RedPacketShare.packet_id == packet_id,
+                        RedPacketShare.member_id.is_not(None),
+                    )
+                )
+                known = _Settled(community_id, status, {m: int(a) for m, a in holders.all()})
+            else:
+                held = (
+                    await session.execute(
+                        select(RedPacketShare.amount).where(
+                            RedPacketShare.packet_id == packet_id,
+                            RedPacketShare.member_id == member_id,
+                        )
+                    )
+                ).scalar_one_or_none()
+        if known is not None:  # read committed and final: remember it
+            self.settled(packet_id, known.community_id, known.status, known.holders)
+            return Peek(community_id, self._refusal(known, member_id))
+        if held is not None:
+            return Peek(community_id, Grab(taken=False, refused="twice", amount=int(held)))
+        if expires_at <= now:
+            return Peek(community_id, Grab(taken=False, refused="expired"))
+        if sender_member_id == member_id and not sender_may_grab:
+            return Peek(community_id, Grab(taken=False, refused="own"))
+        return None
+
+    @staticmethod
+    def _refusal(known: _Settled, member_id: int) -> Grab:
+        held = known.holders.get(member_id)
+        if held is not None:
+            return Grab(taken=False, refused="twice", amount=held)
+        return Grab(taken=False, refused="expired" if known.status == EXPIRED else "done")
 
     # -- packets ------------------------------------------------------------------------------
     async def create(
