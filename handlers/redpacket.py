@@ -396,6 +396,141 @@ async def on_grab_button(ctx: Context) -> list[Action]:
     return [AnswerButton(**answer, text=grabbed.note.plain()), *grabbed.follow_ups]
 
 
+@feature.button_batch(BUTTON)
+async def on_grab_buttons(ctxs: list[Context]) -> list[Any]:
+    """``on_grab_button`` for a run of presses in one chat: presses on a packet known to be
+    finished are answered from memory; the others of each packet share one transaction
+    (``grab_many``), with the same shares, ledger keys and answers as one by one."""
+    outcomes: list[Any] = [None] * len(ctxs)
+    by_packet: dict[int, list[int]] = {}
+    for n, ctx in enumerate(ctxs):
+        by_packet.setdefault(int(ctx.args["packet"]), []).append(n)
+    for packet_id, indices in by_packet.items():
+        for n, actions in zip(
+            indices, await _grab_run(packet_id, [ctxs[n] for n in indices]), strict=True
+        ):
+            outcomes[n] = actions
+    return outcomes
+
+
+async def _grab_run(packet_id: int, ctxs: list[Context]) -> list[list[Action]]:
+    first = ctxs[0]
+    limits = packet_limits(first.community, first.settings.redpacket)
+    store = first.store
+    notes: list[RichText | None] = [None] * len(ctxs)
+    members = [ctx.member.id for ctx in ctxs if ctx.member is not None]
+    peeked = iter(
+        await store.redpackets.peek_many(
+            packet_id, members, first.now, sender_may_grab=limits.sender_may_grab
+        )
+    )
+    pending: list[int] = []
+    for n, ctx in enumerate(ctxs):
+        if ctx.member is None:
+            notes[n] = ctx.say("error.button_expired")
+            continue
+        known = next(peeked)
+        if known is None:
+            pending.append(n)
+        elif known.community_id != ctx.community.id:
+            notes[n] = ctx.say("redpacket.none_open")
+        else:
+            notes[n] = _refusal(ctx, known.grab)
+    follow_ups: list[Action] = []
+    last_winner = None
+    if pending:
+        async with store.transaction() as session:
+            packet = await store.redpackets.get(session, packet_id)
+            if packet is None or packet.community_id != first.community.id:
+                for n in pending:
+                    notes[n] = ctxs[n].say("redpacket.none_open")
+                pending = []
+            grabs = (
+                await store.redpackets.grab_many(
+                    session,
+                    packet_id,
+                    [ctxs[n].member.id for n in pending],  # type: ignore[union-attr]
+                    first.now,
+                    sender_may_grab=limits.sender_may_grab,
+                )
+                if pending
+                else []
+            )
+            completed = any(grab.completed for grab in grabs)
+            for n, grab in zip(pending, grabs, strict=True):
+                if grab.taken:
+                    member = ctxs[n].member
+                    assert member is not None
+                    await store.ledger.post(
+                        session,
+                        community_id=first.community.id,
+                        key=f"redpacket:{packet_id}:{grab.position}",
+                        movements=[
+                            Movement(ESCROW, -grab.amount),
+                            Movement(member_owner(member.id), grab.amount),
+                        ],
+                        reason=TRANSFER,
+                        reference=f"redpacket:{packet_id}",
+                        now=first.now,
+                    )
+                    last_winner = n
+            shares: list[Share] = []
+            named = None
+            if last_winner is not None:
+                packet = await store.redpackets.get(session, packet_id)
+                assert packet is not None
+                if completed:
+                    shares = await store.redpackets.shares(session, packet_id)
+                if completed and packet.chain_link and limits.chain != "off":
+                    named = _next_sender(shares, limits.chain)
+                    deadline = first.now + timedelta(minutes=limits.chain_minutes)
+                    if not await store.redpackets.designate(
+                        session, first.community.id, packet_id, named.member_id or 0, deadline
+                    ):
+                        named = None
+        if completed and packet is not None:  # committed: later presses are answered from memory
+            store.redpackets.settled(
+                packet_id,
+                packet.community_id,
+                packet.status,
+                {s.member_id: s.amount for s in shares if s.member_id is not None},
+            )
+        for n, grab in zip(pending, grabs, strict=True):
+            ctx = ctxs[n]
+            if grab.taken and packet is not None:
+                notes[n] = ctx.say(
+                    "redpacket.grabbed", amount=grab.amount, sender=packet.sender_name
+                )
+            else:
+                notes[n] = _refusal(ctx, grab)
+        if last_winner is not None and packet is not None:
+            voice = _voice(first, first.community, packet_id)
+            if packet.message_id and EDITS.now_or_later(first, packet.id, final=completed):
+                follow_ups.append(_packet_edit(voice, packet))
+            if completed:
+                follow_ups.append(
+                    Send(
+                        platform=packet.platform,
+                        chat_id=packet.chat_id,
+                        channel_id=packet.channel_id,
+                        text=_completion_text(voice, packet, shares, named, limits),
+                    )
+                )
+    outcomes: list[list[Action]] = []
+    for n, ctx in enumerate(ctxs):
+        event = ctx.event
+        assert isinstance(event, ButtonPressed) and notes[n] is not None
+        answer = AnswerButton(
+            platform=event.platform,
+            chat_id=event.chat.id,
+            channel_id=event.channel_id,
+            press_id=event.press_id,
+            text=notes[n].plain(),  # type: ignore[union-attr]
+        )
+        outcomes.append([answer, *(follow_ups if n == last_winner else [])])
+    return outcomes
+
+
 @feature.command("grab", keywords=["抢"])
 async def grab_newest(ctx: Context) -> Any:
     assert ctx.member is not None

@@ -440,3 +440,33 @@ async def test_a_thousand_presses_on_a_hundred_shares_make_a_hundred_winners(
     assert sum(1 for a in answers if "来晚" in a.text) == 900
     assert await balance(h, ESCROW) == 0
     await books_balance(h)
+
+
+async def test_a_run_of_queued_presses_is_one_transaction_with_one_by_one_answers(
+    any_harness: Harness,
+) -> None:
+    h = any_harness
+    await fund(h, "Alice", 1000)
+    for name in ("Bob", "Carol", "Dave"):
+        await h.send(h.join(name))
+    _, button = packet_of(await h.send(h.message("/redpacket 100 2")))
+    h.adapter.actions.clear()
+    pressers = ["Bob", "Bob", "Alice", "Carol", "Dave", "Carol"]
+    presses = [h.press(button.data, user=name) for name in pressers]
+    with WriteWatch(h.store) as watch:
+        # Queued together, as a rush arrives: one run of the chat's queue.
+        await asyncio.gather(*(h.dispatcher.submit(press) for press in presses))
+    answers = [a.text for a in h.adapter.take() if isinstance(a, AnswerButton)]
+    bob, carol = await balance(h, "Bob"), await balance(h, "Carol")
+    assert bob + carol == 100 and bob >= 1 and carol >= 1
+    assert answers == [
+        f"你抢到了Alice的红包：{bob} 积分 🧧",
+        f"这个红包你已经抢过啦（{bob} 积分），每人只能抢一次。",
+        "本群不能抢自己发的红包哦。",
+        f"你抢到了Alice的红包：{carol} 积分 🧧",
+        "来晚一步，红包已经被抢完了。",
+        f"这个红包你已经抢过啦（{carol} 积分），每人只能抢一次。",
+    ]
+    # Recording the run is one write transaction, the grabs of the run one more.
+    assert watch.write_transactions == 2
+    await books_balance(h)
