@@ -457,23 +457,23 @@ async def _grab_run(packet_id: int, ctxs: list[Context]) -> list[list[Action]]:
                 else []
             )
             completed = any(grab.completed for grab in grabs)
-            for n, grab in zip(pending, grabs, strict=True):
-                if grab.taken:
-                    member = ctxs[n].member
-                    assert member is not None
-                    await store.ledger.post(
-                        session,
-                        community_id=first.community.id,
-                        key=f"redpacket:{packet_id}:{grab.position}",
-                        movements=[
-                            Movement(ESCROW, -grab.amount),
-                            Movement(member_owner(member.id), grab.amount),
-                        ],
-                        reason=TRANSFER,
-                        reference=f"redpacket:{packet_id}",
-                        now=first.now,
+            won = [(n, grab) for n, grab in zip(pending, grabs, strict=True) if grab.taken]
+            await store.ledger.transfer_many(
+                session,
+                community_id=first.community.id,
+                source=ESCROW,
+                grants=[
+                    (
+                        f"redpacket:{packet_id}:{grab.position}",
+                        member_owner(ctxs[n].member.id),  # type: ignore[union-attr]
+                        grab.amount,
                     )
-                    last_winner = n
+                    for n, grab in won
+                ],
+                reference=f"redpacket:{packet_id}",
+                now=first.now,
+            )
+            last_winner = won[-1][0] if won else None
             shares: list[Share] = []
             named = None
             if last_winner is not None:
