@@ -4,7 +4,8 @@
 shares) moves the sender's points to escrow and posts the packet with a grab button; the button
 or the keyword ``抢`` takes the next share. Each step is one transaction (``storage/redpackets.py``
 explains the exactly-once rules); messages follow the commit, so a failed send never changes
-points. Unfinished packets are refunded by a durable tick, and a chain whose named member does
+points. In a rush, the presses queued in a chat are handled as one batch (one transaction for
+the run), and presses that cannot win are answered from a plain read or from memory. Unfinished packets are refunded by a durable tick, and a chain whose named member does
 not send in time is broken by another.
 """
 
