@@ -1,13 +1,16 @@
-"""Grab contention: M members grab one red packet of S shares at once, through the whole
-pipeline (dedupe, bookkeeping, the grab under the packet's lock, the ledger), on SQLite and
+"""Grab contention: M members press the grab button of one red packet of S shares at once,
+through the whole pipeline (dedupe, bookkeeping, the grab, the ledger), on SQLite and
 PostgreSQL.
 
-    .venv/bin/python -m bench.grab [--grabbers 1000] [--shares 100] [--repetitions 3]
-        [--modes queued,concurrent] [--postgres URL]
+    .venv/bin/python -m bench.grab [--grabbers 1000] [--shares 100] [--repeat 3]
+                                   [--mode queued|concurrent|both] [--postgres URL]
 
-Two modes: ``queued`` is production (a chat's events are handled in order by its queue);
-``concurrent`` handles every press at once, as many bot processes on one database would, to
-load the packet's row lock. Prints p50/p99 latency and correctness (shares taken, points,
+What is timed is each member's own answer: from the press being handed to the bot to the
+moment the adapter is asked to answer *that* press (``AnswerButton`` with its ``press_id``),
+per member, not per batch. ``queued`` is production (a chat's events are handled in order by
+its queue); ``concurrent`` handles every press at once, as many bot processes on one database
+would. Prints the conditions (Python, database, load average at start), p50/p99 of every
+repetition and min/median/max over the repetitions, and correctness (shares taken, points,
 ``ledger verify`` and escrow). Asserts nothing.
 """
 
@@ -15,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
+import platform
 import statistics
 import time
 from datetime import UTC, datetime
@@ -23,8 +28,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from bench.databases import fresh_databases
-from bench.dispatch import CountingAdapter
-from bench.report import conditions, spread
+from bot.actions import Action, ActionResult, AnswerButton
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.dispatch import Dispatcher
@@ -40,10 +44,35 @@ from storage.models import RedPacketShare
 AT = datetime(2026, 11, 21, 12, tzinfo=UTC)
 
 
-async def contend(
-    db: Database, mode: str, grabbers: int, shares: int
-) -> tuple[float, float, float, str]:
-    """Seconds for the whole burst, p50 and p99 latency in seconds, and what the books say."""
+class AnswerClock:
+    """A fake adapter that notes when each press is answered (the first answer counts)."""
+
+    platform = "bench"
+    bot_username = "qunbot"
+
+    def __init__(self) -> None:
+        self.answered: dict[str, float] = {}
+        self.texts: dict[str, str] = {}
+        self._ids = itertools.count(1)
+
+    async def perform(self, action: Action) -> ActionResult:
+        if isinstance(action, AnswerButton) and action.press_id not in self.answered:
+            self.answered[action.press_id] = time.perf_counter()
+            self.texts[action.press_id] = action.text
+        return ActionResult.done(str(next(self._ids)))
+
+    async def is_admin(self, chat_id: str, user_id: str) -> bool:
+        return False
+
+
+def percentile(sorted_values: list[float], share: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    rank = max(1, -(-len(sorted_values) * share // 1))
+    return sorted_values[int(rank) - 1]
+
+
+async def contend(db: Database, mode: str, grabbers: int, shares: int) -> dict[str, object]:
+    """One repetition on a fresh database: the per-member latencies and the outcome."""
     await migrate.upgrade(db)
     store = Store(db)
     dispatcher = Dispatcher(
@@ -53,8 +82,7 @@ async def contend(
         settings=Settings(console={"enabled": False}, redpacket={"max_shares": 1000}),  # type: ignore[arg-type]
         clock=FakeClock(AT),
     )
-    adapter = CountingAdapter()
-    adapter.platform = "bench"
+    adapter = AnswerClock()
     dispatcher.attach(adapter, Governor(Limits.unlimited()))
     chat = Chat(platform="bench", id="group", title="Bench")
     sender = User(id="sender", name="Sender")
@@ -73,7 +101,7 @@ async def contend(
     # Everyone has been seen in the group; the sender has the points.
     await asyncio.gather(
         *(
-            dispatcher.handle(message(f"hi{n}", User(id=f"u{n}", name=f"M{n}"), "hi"))
+            dispatcher.submit(message(f"hi{n}", User(id=f"u{n}", name=f"M{n}"), "hi"))
             for n in range(grabbers)
         )
     )
@@ -106,19 +134,18 @@ async def contend(
         )
         for n in range(grabbers)
     ]
-    latencies: list[float] = []
-
-    async def timed(event: ButtonPressed) -> None:
-        started = time.perf_counter()
-        if mode == "queued":
-            await dispatcher.submit(event)
-        else:
-            await dispatcher.handle(event)
-        latencies.append(time.perf_counter() - started)
-
+    pressed: dict[str, float] = {}
     started = time.perf_counter()
-    await asyncio.gather(*(timed(event) for event in presses))
+    waiting = []
+    for event in presses:
+        pressed[event.press_id] = time.perf_counter()
+        if mode == "queued":
+            waiting.append(dispatcher.submit(event))
+        else:
+            waiting.append(asyncio.ensure_future(dispatcher.handle(event)))
+    await asyncio.gather(*waiting)
     elapsed = time.perf_counter() - started
+    latencies = sorted(adapter.answered[key] - pressed[key] for key in adapter.answered)
     async with store.transaction() as session:
         taken, points = (
             await session.execute(
@@ -130,40 +157,63 @@ async def contend(
         problems = await store.ledger.verify(session) + await store.redpackets.verify_escrow(
             session
         )
-    latencies.sort()
-    p99 = latencies[int(len(latencies) * 0.99) - 1]
-    books = (
-        f"taken {taken}/{shares}, points {int(points)}/{shares * 100}, "
-        f"books {'OK' if not problems else problems[:2]}"
+    return {
+        "elapsed": elapsed,
+        "answered": len(latencies),
+        "p50": percentile(latencies, 0.50),
+        "p99": percentile(latencies, 0.99),
+        "taken": int(taken),
+        "points": int(points),
+        "books": "OK" if not problems else "; ".join(problems[:2]),
+    }
+
+
+def spread(values: list[float]) -> str:
+    milliseconds = sorted(value * 1000 for value in values)
+    return (
+        f"{milliseconds[0]:6.0f} / {statistics.median(milliseconds):6.0f} / "
+        f"{milliseconds[-1]:6.0f} ms"
     )
-    return elapsed, statistics.median(latencies), p99, books
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--grabbers", type=int, default=1000)
     parser.add_argument("--shares", type=int, default=100)
-    parser.add_argument("--repetitions", type=int, default=3)
-    parser.add_argument("--modes", default="queued,concurrent", help="comma-separated")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--mode", choices=("queued", "concurrent", "both"), default="both")
     parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
-    conditions("SQLite file" + (" and PostgreSQL" if args.postgres else ""))
-    runs: dict[tuple[str, str], list[tuple[float, float, float, str]]] = {}
-    for _ in range(args.repetitions):  # each repetition on fresh databases
-        for mode in args.modes.split(","):
+    modes = ("queued", "concurrent") if args.mode == "both" else (args.mode,)
+    load = os.getloadavg()
+    print(
+        f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+    print(
+        f"{args.grabbers} presses on one packet of {args.shares} shares, {args.repeat} "
+        "repetitions; latency = press to that member's own answer"
+    )
+    for mode in modes:
+        runs: dict[str, list[dict[str, object]]] = {}
+        for _ in range(args.repeat):
             async for label, db in fresh_databases(args.postgres):
-                result = await contend(db, mode, args.grabbers, args.shares)
-                runs.setdefault((label, mode), []).append(result)
-    for (label, mode), results in runs.items():
-        elapsed, p50s, p99s, books = zip(*results, strict=True)
-        print(
-            f"{label:10s} {mode:10s} {args.grabbers} grabs on {args.shares} shares "
-            "(latency per press, from the burst start):"
-        )
-        print(f"  all handled in {spread(elapsed, 's', 2)}")
-        print(f"  p50 {spread(p50s, 's', 2)}; p99 {spread(p99s, 's', 2)}")
-        for book in sorted(set(books)):
-            print(f"  {book}")
+                run = await contend(db, mode, args.grabbers, args.shares)
+                runs.setdefault(label, []).append(run)
+                print(
+                    f"  {label:10s} {mode:10s} all answered in {run['elapsed']:5.2f} s, "
+                    f"p50 {run['p50'] * 1000:6.0f} ms, p99 {run['p99'] * 1000:6.0f} ms; "  # type: ignore[operator]
+                    f"answered {run['answered']}/{args.grabbers}, "
+                    f"taken {run['taken']}/{args.shares}, "
+                    f"points {run['points']}/{args.shares * 100}, books {run['books']}"
+                )
+        for label, done in runs.items():
+            database = "SQLite file" if label == "sqlite" else "PostgreSQL"
+            print(
+                f"{label:10s} {mode:10s} ({database}) min / median / max of {len(done)}: "
+                f"p50 {spread([r['p50'] for r in done])}, "  # type: ignore[misc]
+                f"p99 {spread([r['p99'] for r in done])}"  # type: ignore[misc]
+            )
 
 
 if __name__ == "__main__":

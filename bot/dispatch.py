@@ -51,7 +51,7 @@ from bot.events import (
     MessageEvent,
     split_args,
 )
-from bot.features import CommandSpec, Registry
+from bot.features import ButtonSpec, CommandSpec, Registry
 from bot.governor import Governor
 from bot.richtext import Code, RichText
 from persona import Renderer
@@ -224,7 +224,7 @@ class Dispatcher:
         outcomes: list[list[Sent]] = []
         #: A run of consecutive uses of one batchable command, admitted, not yet handled.
         run: list[Context] = []
-        run_spec: CommandSpec | None = None
+        run_spec: CommandSpec | ButtonSpec | None = None
 
         async def finish_run() -> None:
             nonlocal run, run_spec
@@ -278,8 +278,14 @@ class Dispatcher:
 
         asyncio.ensure_future(self._settled(sent)).add_done_callback(tell)
 
-    def _batchable(self, event: EventBase) -> CommandSpec | None:
-        """The batchable command this event uses, when it uses one without arguments."""
+    def _batchable(self, event: EventBase) -> CommandSpec | ButtonSpec | None:
+        """The batchable command this event uses, when it uses one without arguments, or the
+        batchable button it presses, when its data fits the button's fields."""
+        if isinstance(event, ButtonPressed):
+            button = self.registry.button(event.data) if self.registry.button_batches else None
+            if button is None or button.prefix not in self.registry.button_batches:
+                return None
+            return button if parse_button(button, event.data) is not None else None
         if not isinstance(event, MessageEvent) or not self.registry.batches:
             return None
         if event.command is not None:
@@ -294,20 +300,30 @@ class Dispatcher:
         # A command used where it does not work is refused one by one by ``_run_command``.
         return spec if spec.works_in(event.chat.is_private) else None
 
-    async def _handle_run(self, spec: CommandSpec, run: list[Context]) -> list[list[Sent]]:
-        """Handle admitted uses of a batchable command together; if the batch handler
-        fails, each is handled alone by the plain handler (its claims make that safe)."""
-        for ctx in run:
-            ctx.command = spec
+    async def _handle_run(
+        self, spec: CommandSpec | ButtonSpec, run: list[Context]
+    ) -> list[list[Sent]]:
+        """Handle admitted uses of a batchable command (or presses of a batchable button)
+        together; if the batch handler fails, each is handled alone by the plain handler (its
+        claims make that safe)."""
+        if isinstance(spec, ButtonSpec):
+            where, batch = f"button {spec.prefix}", self.registry.button_batches[spec.prefix]
+            for ctx in run:
+                assert isinstance(ctx.event, ButtonPressed)
+                ctx.args = parse_button(spec, ctx.event.data) or {}
+        else:
+            where, batch = f"command /{spec.name}", self.registry.batches[spec.name]
+            for ctx in run:
+                ctx.command = spec
         try:
-            outcomes = await self.registry.batches[spec.name](run)
+            outcomes = await batch(run)
             if len(outcomes) != len(run):
-                raise RuntimeError(f"batch /{spec.name} returned {len(outcomes)} for {len(run)}")
+                raise RuntimeError(f"batch {where} returned {len(outcomes)} for {len(run)}")
         except Exception:
-            log.exception("batch /%s of %d failed; handling them one by one", spec.name, len(run))
+            log.exception("batch %s of %d failed; handling them one by one", where, len(run))
             outcomes = [None] * len(run)
             for n, ctx in enumerate(run):
-                outcomes[n] = await self._guard(ctx, f"command /{spec.name}", spec.handler(ctx))
+                outcomes[n] = await self._guard(ctx, where, spec.handler(ctx))
         # Every answer is queued before any listener runs: the chat's outbound queue sees the
         # whole run waiting at once and merges it when the chat's send limit cannot take it.
         results = [

@@ -175,6 +175,8 @@ class Feature:
     ticks: list[TickSpec] = field(default_factory=list)
     #: Batch handlers by command name (see ``batch``).
     batches: dict[str, BatchHandler] = field(default_factory=dict)
+    #: Batch handlers by button prefix (see ``button_batch``).
+    button_batches: dict[str, BatchHandler] = field(default_factory=dict)
     #: The ``/help`` section of its commands, unless a command names its own.
     group: HelpGroup = "members"
 
@@ -259,6 +261,18 @@ class Feature:
 
         def register(handler: B) -> B:
             self.batches[command] = handler
+            return handler
+
+        return register
+
+    def button_batch(self, prefix: str) -> Callable[[B], B]:
+        """Like ``batch``, for a run of consecutive presses of buttons with ``prefix`` in one
+        chat (their fields parsed into each ``ctx.args``): a rush on one red packet costs one
+        transaction, and the presses that come too late are answered without waiting for
+        one each."""
+
+        def register(handler: B) -> B:
+            self.button_batches[prefix] = handler
             return handler
 
         return register
@@ -367,6 +381,12 @@ class Registry:
                         f"/{name}: a batch needs a command without arguments or roles"
                     )
                 self.batches[name] = handler
+        self.button_batches: dict[str, BatchHandler] = {}
+        for feature in self.features:
+            for prefix, handler in feature.button_batches.items():
+                if not any(spec.prefix == prefix for spec in feature.buttons):
+                    raise RegistryError(f"button {prefix}: a batch needs the feature's button")
+                self.button_batches[prefix] = handler
         unknown = set(keyword_overrides) - set(self.commands)
         if unknown:
             raise RegistryError(f"keywords for unknown commands: {', '.join(sorted(unknown))}")

@@ -4,7 +4,8 @@
 shares) moves the sender's points to escrow and posts the packet with a grab button; the button
 or the keyword ``抢`` takes the next share. Each step is one transaction (``storage/redpackets.py``
 explains the exactly-once rules); messages follow the commit, so a failed send never changes
-points. Unfinished packets are refunded by a durable tick, and a chain whose named member does
+points. In a rush, the presses queued in a chat are handled as one batch (one transaction for
+the run), and presses that cannot win are answered from a plain read or from memory. Unfinished packets are refunded by a durable tick, and a chain whose named member does
 not send in time is broken by another.
 """
 
@@ -26,7 +27,7 @@ from bot.richtext import RichText
 from handlers.shared import CoalescedEdits, Voice, set_override, voice_for, with_overrides
 from storage.communities import CommunityInfo
 from storage.ledger import REMOVE, TRANSFER, InsufficientPoints, Movement, member_owner
-from storage.redpackets import ESCROW, OPEN, PacketInfo, Share, split
+from storage.redpackets import ESCROW, OPEN, Grab, PacketInfo, Share, split
 
 __all__ = ["feature", "packet_limits"]
 
@@ -220,6 +221,15 @@ async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
     assert ctx.member is not None
     limits = packet_limits(ctx.community, ctx.settings.redpacket)
     store, member = ctx.store, ctx.member
+    # Most presses on a popular packet come after its last share: they are answered from a
+    # plain read (or from memory), without queueing for the packet's lock.
+    peeked = await store.redpackets.peek(
+        packet_id, member.id, ctx.now, sender_may_grab=limits.sender_may_grab
+    )
+    if peeked is not None:
+        if peeked.community_id != ctx.community.id:
+            return _Grabbed(ctx.say("redpacket.none_open"), [])
+        return _Grabbed(_refusal(ctx, peeked.grab), [])
     async with store.transaction() as session:
         packet = await store.redpackets.get(session, packet_id)
         if packet is None or packet.community_id != ctx.community.id:
@@ -251,15 +261,16 @@ async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
                 session, ctx.community.id, packet_id, named.member_id or 0, deadline
             ):
                 named = None
+    if grab.completed:  # committed: later presses are answered from memory
+        store.redpackets.settled(
+            packet_id,
+            packet.community_id,
+            packet.status,
+            {share.member_id: share.amount for share in shares if share.member_id is not None},
+        )
     voice = _voice(ctx, ctx.community, packet_id)
     if not grab.taken:
-        refusal = {
-            "twice": "redpacket.twice",
-            "done": "redpacket.finished",
-            "expired": "redpacket.expired_note",
-            "own": "redpacket.own",
-        }[grab.refused or "done"]
-        return _Grabbed(ctx.say(refusal, amount=grab.amount), [])
+        return _Grabbed(_refusal(ctx, grab), [])
     note = ctx.say("redpacket.grabbed", amount=grab.amount, sender=packet.sender_name)
     follow_ups: list[Action] = []
     if packet.message_id and EDITS.now_or_later(ctx, packet.id, final=grab.completed):
@@ -274,6 +285,16 @@ async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
             )
         )
     return _Grabbed(note, follow_ups)
+
+
+def _refusal(ctx: Context, grab: Grab) -> RichText:
+    key = {
+        "twice": "redpacket.twice",
+        "done": "redpacket.finished",
+        "expired": "redpacket.expired_note",
+        "own": "redpacket.own",
+    }[grab.refused or "done"]
+    return ctx.say(key, amount=grab.amount)
 
 
 #: The packet message shows the shares left; edits are coalesced (platforms count them as
@@ -374,6 +395,141 @@ async def on_grab_button(ctx: Context) -> list[Action]:
         return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
     grabbed = await _grab(ctx, int(ctx.args["packet"]))
     return [AnswerButton(**answer, text=grabbed.note.plain()), *grabbed.follow_ups]
+
+
+@feature.button_batch(BUTTON)
+async def on_grab_buttons(ctxs: list[Context]) -> list[Any]:
+    """``on_grab_button`` for a run of presses in one chat: presses on a packet known to be
+    finished are answered from memory; the others of each packet share one transaction
+    (``grab_many``), with the same shares, ledger keys and answers as one by one."""
+    outcomes: list[Any] = [None] * len(ctxs)
+    by_packet: dict[int, list[int]] = {}
+    for n, ctx in enumerate(ctxs):
+        by_packet.setdefault(int(ctx.args["packet"]), []).append(n)
+    for packet_id, indices in by_packet.items():
+        for n, actions in zip(
+            indices, await _grab_run(packet_id, [ctxs[n] for n in indices]), strict=True
+        ):
+            outcomes[n] = actions
+    return outcomes
+
+
+async def _grab_run(packet_id: int, ctxs: list[Context]) -> list[list[Action]]:
+    first = ctxs[0]
+    limits = packet_limits(first.community, first.settings.redpacket)
+    store = first.store
+    notes: list[RichText | None] = [None] * len(ctxs)
+    members = [ctx.member.id for ctx in ctxs if ctx.member is not None]
+    peeked = iter(
+        await store.redpackets.peek_many(
+            packet_id, members, first.now, sender_may_grab=limits.sender_may_grab
+        )
+    )
+    pending: list[int] = []
+    for n, ctx in enumerate(ctxs):
+        if ctx.member is None:
+            notes[n] = ctx.say("error.button_expired")
+            continue
+        known = next(peeked)
+        if known is None:
+            pending.append(n)
+        elif known.community_id != ctx.community.id:
+            notes[n] = ctx.say("redpacket.none_open")
+        else:
+            notes[n] = _refusal(ctx, known.grab)
+    follow_ups: list[Action] = []
+    last_winner = None
+    if pending:
+        async with store.transaction() as session:
+            packet = await store.redpackets.get(session, packet_id)
+            if packet is None or packet.community_id != first.community.id:
+                for n in pending:
+                    notes[n] = ctxs[n].say("redpacket.none_open")
+                pending = []
+            grabs = (
+                await store.redpackets.grab_many(
+                    session,
+                    packet_id,
+                    [ctxs[n].member.id for n in pending],  # type: ignore[union-attr]
+                    first.now,
+                    sender_may_grab=limits.sender_may_grab,
+                )
+                if pending
+                else []
+            )
+            completed = any(grab.completed for grab in grabs)
+            won = [(n, grab) for n, grab in zip(pending, grabs, strict=True) if grab.taken]
+            await store.ledger.transfer_many(
+                session,
+                community_id=first.community.id,
+                source=ESCROW,
+                grants=[
+                    (
+                        f"redpacket:{packet_id}:{grab.position}",
+                        member_owner(ctxs[n].member.id),  # type: ignore[union-attr]
+                        grab.amount,
+                    )
+                    for n, grab in won
+                ],
+                reference=f"redpacket:{packet_id}",
+                now=first.now,
+            )
+            last_winner = won[-1][0] if won else None
+            shares: list[Share] = []
+            named = None
+            if last_winner is not None:
+                packet = await store.redpackets.get(session, packet_id)
+                assert packet is not None
+                if completed:
+                    shares = await store.redpackets.shares(session, packet_id)
+                if completed and packet.chain_link and limits.chain != "off":
+                    named = _next_sender(shares, limits.chain)
+                    deadline = first.now + timedelta(minutes=limits.chain_minutes)
+                    if not await store.redpackets.designate(
+                        session, first.community.id, packet_id, named.member_id or 0, deadline
+                    ):
+                        named = None
+        if completed and packet is not None:  # committed: later presses are answered from memory
+            store.redpackets.settled(
+                packet_id,
+                packet.community_id,
+                packet.status,
+                {s.member_id: s.amount for s in shares if s.member_id is not None},
+            )
+        for n, grab in zip(pending, grabs, strict=True):
+            ctx = ctxs[n]
+            if grab.taken and packet is not None:
+                notes[n] = ctx.say(
+                    "redpacket.grabbed", amount=grab.amount, sender=packet.sender_name
+                )
+            else:
+                notes[n] = _refusal(ctx, grab)
+        if last_winner is not None and packet is not None:
+            voice = _voice(first, first.community, packet_id)
+            if packet.message_id and EDITS.now_or_later(first, packet.id, final=completed):
+                follow_ups.append(_packet_edit(voice, packet))
+            if completed:
+                follow_ups.append(
+                    Send(
+                        platform=packet.platform,
+                        chat_id=packet.chat_id,
+                        channel_id=packet.channel_id,
+                        text=_completion_text(voice, packet, shares, named, limits),
+                    )
+                )
+    outcomes: list[list[Action]] = []
+    for n, ctx in enumerate(ctxs):
+        event = ctx.event
+        assert isinstance(event, ButtonPressed) and notes[n] is not None
+        answer = AnswerButton(
+            platform=event.platform,
+            chat_id=event.chat.id,
+            channel_id=event.channel_id,
+            press_id=event.press_id,
+            text=notes[n].plain(),  # type: ignore[union-attr]
+        )
+        outcomes.append([answer, *(follow_ups if n == last_winner else [])])
+    return outcomes
 
 
 @feature.command("grab", keywords=["抢"])

@@ -25,6 +25,8 @@ from sqlalchemy.sql.dml import Insert
 __all__ = ["DEFAULT_URL", "Database", "normalize_url"]
 
 DEFAULT_URL = "sqlite+aiosqlite:///qunbot.db"
+#: The execution option that marks a connection as only reading (see ``Database.reading``).
+READING = "qunbot_reading"
 
 
 def normalize_url(url: str) -> str:
@@ -54,7 +56,10 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reading session (``Database.reading``) takes no write lock: in WAL mode a plain
+        # deferred transaction reads a snapshot alongside the writer.
+        reading = connection.get_execution_options().get(READING, False)
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -73,6 +78,21 @@ class Database:
         """A session in one transaction: committed on success, rolled back on any error."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only, rolled back at the end: no ``BEGIN IMMEDIATE`` on SQLite
+        (it does not queue behind writers) and a read-only transaction on PostgreSQL. For
+        cheap answers that need no lock (a red packet already empty)."""
+        options: dict[str, Any] = {READING: True}
+        if self.dialect == "postgresql":
+            options["postgresql_readonly"] = True
+        async with self.sessions() as session:
+            await session.connection(execution_options=options)
+            try:
+                yield session
+            finally:
+                await session.rollback()
 
     def insert(self, table: Any) -> Insert:
         """An ``INSERT`` that supports ``on_conflict_do_nothing/do_update`` on this dialect."""

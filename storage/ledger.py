@@ -296,3 +296,78 @@ class LedgerRepo:
                 [{"account": a, "credit": credits[a]} for a in sorted(credits)],
             )
         return keys
+
+    async def transfer_many(
+        self,
+        session: AsyncSession,
+        *,
+        community_id: int,
+        source: str,
+        grants: Sequence[tuple[str, str, int]],
+        reference: str | None,
+        now: datetime,
+    ) -> set[str]:
+        """Move points from ``source`` to many accounts at once: ``grants`` are (key, owner,
+        amount > 0). Each key posts once, exactly as ``post(key=..., movements=[Movement(source,
+        -amount), Movement(owner, amount)], reason=TRANSFER)`` would (same entry keys, so the
+        two paths never pay twice); the keys posted now are returned. A few statements for the
+        whole batch (a rush on a red packet); an overdraft fails the balance check and rolls
+        the caller's transaction back."""
+        if not grants:
+            return set()
+        if any(amount <= 0 for _key, _owner, amount in grants):
+            raise ValueError("transfer_many only moves positive amounts")
+        table = PointAccount.__table__
+        opened = await session.execute(
+            self.db.insert(table)
+            .on_conflict_do_update(
+                index_elements=["community_id", "owner"], set_={"owner": table.c.owner}
+            )
+            .returning(table.c.id, table.c.owner),
+            [
+                {"community_id": community_id, "owner": owner, "balance": 0}
+                for owner in sorted({source} | {owner for _key, owner, _amount in grants})
+            ],
+        )
+        accounts = {str(owner): int(account) for account, owner in opened.all()}
+        entries = LedgerEntry.__table__
+        rows = []
+        for key, owner, amount in grants:
+            for number, (account, delta) in enumerate(
+                ((accounts[source], -amount), (accounts[owner], amount))
+            ):
+                rows.append(
+                    {
+                        "community_id": community_id,
+                        "account_id": account,
+                        "delta": delta,
+                        "reason": TRANSFER,
+                        "reference": reference,
+                        "idempotency_key": f"{key}#{number}",
+                        "created_at": now,
+                    }
+                )
+        posted = await session.execute(
+            self.db.insert(entries)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(entries.c.idempotency_key, entries.c.account_id, entries.c.delta),
+            rows,
+        )
+        changes: dict[int, int] = {}
+        halves: dict[str, int] = {}
+        for entry_key, account_id, delta in posted.all():
+            key = str(entry_key).rsplit("#", 1)[0]
+            halves[key] = halves.get(key, 0) + 1
+            changes[int(account_id)] = changes.get(int(account_id), 0) + int(delta)
+        if any(count != 2 for count in halves.values()):
+            raise RuntimeError(f"ledger keys half posted: {sorted(halves)[:3]}")
+        if changes:
+            # In account order, as ``post`` does, so concurrent writers cannot deadlock; the
+            # table's balance check refuses an overdraft.
+            await session.execute(
+                table.update()
+                .where(table.c.id == bindparam("account"))
+                .values(balance=table.c.balance + bindparam("change")),
+                [{"account": a, "change": changes[a]} for a in sorted(changes)],
+            )
+        return set(halves)

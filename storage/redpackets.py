@@ -9,16 +9,25 @@ Exactly once: a grab locks the packet row, takes the next position with a guarde
 binds that share to the member (unique per packet), in the transaction that moves the points
 out of escrow. Expiry is a conditional ``open -> expired`` update in the transaction that
 refunds the rest, so a restart or a second process refunds nothing twice.
+
+Answering fast when nothing is left: ``peek`` refuses a grab that cannot succeed (packet done,
+expired, already grabbed by this member, the sender's own) with one plain read and no write
+transaction, and without touching the database at all for a packet this process knows is
+finished. What it knows comes only from committed, final states (``done`` and ``expired``
+never change back, a share never loses its member), so it is never wrongly "empty"; another
+process's news may arrive late, and then the grab simply takes the locked path, which stays
+the judge.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
@@ -38,6 +47,7 @@ __all__ = [
     "ChainInfo",
     "Grab",
     "PacketInfo",
+    "Peek",
     "RedPacketRepo",
     "SeededDraw",
     "Share",
@@ -168,6 +178,28 @@ class Grab:
 
 
 @dataclass(frozen=True, slots=True)
+class Peek:
+    """A grab refused without writing: the packet's community (``None``: no such packet) and
+    the refusal."""
+
+    community_id: int | None
+    grab: Grab
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    """A packet known to be finished for good, with who holds which amount."""
+
+    community_id: int
+    status: str
+    holders: Mapping[int, int] = field(default_factory=dict)
+
+
+#: How many finished packets one process remembers (each with at most ``max_shares`` holders).
+SETTLED_KEPT = 1024
+
+
+@dataclass(frozen=True, slots=True)
 class ChainInfo:
     length: int
     record: int
@@ -196,6 +228,92 @@ class ChainBreak:
 class RedPacketRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: Finished packets, newest last (bounded: the oldest are forgotten first).
+        self._settled: OrderedDict[int, _Settled] = OrderedDict()
+
+    # -- the fast refusal ---------------------------------------------------------------------
+    def settled(
+        self, packet_id: int, community_id: int, status: str, holders: Mapping[int, int]
+    ) -> None:
+        """Note a packet finished for good. Call only after the transaction that finished it
+        (or read it finished) has committed: a rolled-back "done" must never be remembered."""
+        if status not in (DONE, EXPIRED):
+            raise ValueError(f"packet {packet_id} is {status}, not finished")
+        self._settled[packet_id] = _Settled(community_id, status, dict(holders))
+        self._settled.move_to_end(packet_id)
+        while len(self._settled) > SETTLED_KEPT:
+            self._settled.popitem(last=False)
+
+    async def peek(
+        self, packet_id: int, member_id: int, now: datetime, *, sender_may_grab: bool
+    ) -> Peek | None:
+        """The refusal of a grab that cannot succeed, found without a write transaction;
+        ``None`` when it might succeed (then ``grab`` decides under the packet's lock). The
+        same refusals, in the same order, as ``grab``."""
+        [peeked] = await self.peek_many(
+            packet_id, [member_id], now, sender_may_grab=sender_may_grab
+        )
+        return peeked
+
+    async def peek_many(
+        self, packet_id: int, member_ids: list[int], now: datetime, *, sender_may_grab: bool
+    ) -> list[Peek | None]:
+        """``peek`` for a run of presses on one packet: from memory when the packet is known
+        to be finished, else from one read of the packet and of these members' shares."""
+        known = self._settled.get(packet_id)
+        if known is None:
+            async with self.db.reading() as session:
+                packet = (
+                    await session.execute(
+                        select(
+                            RedPacket.community_id,
+                            RedPacket.status,
+                            RedPacket.expires_at,
+                            RedPacket.sender_member_id,
+                        ).where(RedPacket.id == packet_id)
+                    )
+                ).first()
+                if packet is None:
+                    return [Peek(None, Grab(taken=False, refused="done")) for _ in member_ids]
+                community_id, status, expires_at, sender_member_id = packet
+                final = status in (DONE, EXPIRED)
+                held = select(RedPacketShare.member_id, RedPacketShare.amount).where(
+                    RedPacketShare.packet_id == packet_id
+                )
+                held = held.where(
+                    RedPacketShare.member_id.is_not(None)
+                    if final
+                    else RedPacketShare.member_id.in_(set(member_ids))
+                )
+                holders = {int(m): int(a) for m, a in (await session.execute(held)).all()}
+            if final:  # read committed and final: remember it
+                self.settled(packet_id, community_id, status, holders)
+                known = self._settled[packet_id]
+        if known is not None:
+            return [Peek(known.community_id, self._refusal(known, m)) for m in member_ids]
+        outcomes: list[Peek | None] = []
+        for member_id in member_ids:
+            grab = None
+            if member_id in holders:
+                grab = Grab(taken=False, refused="twice", amount=holders[member_id])
+            elif expires_at <= now:
+                grab = Grab(taken=False, refused="expired")
+            elif sender_member_id == member_id and not sender_may_grab:
+                grab = Grab(taken=False, refused="own")
+            outcomes.append(None if grab is None else Peek(community_id, grab))
+        return outcomes
+
+    def known(self, packet_id: int, member_id: int) -> Peek | None:
+        """``peek`` from memory only: the refusal when the packet is known to be finished."""
+        known = self._settled.get(packet_id)
+        return None if known is None else Peek(known.community_id, self._refusal(known, member_id))
+
+    @staticmethod
+    def _refusal(known: _Settled, member_id: int) -> Grab:
+        held = known.holders.get(member_id)
+        if held is not None:
+            return Grab(taken=False, refused="twice", amount=held)
+        return Grab(taken=False, refused="expired" if known.status == EXPIRED else "done")
 
     # -- packets ------------------------------------------------------------------------------
     async def create(
@@ -394,6 +512,106 @@ class RedPacketRepo:
             )
         ).scalar_one()
         return Grab(taken=True, amount=int(amount), position=position, completed=completed)
+
+    async def grab_many(
+        self,
+        session: AsyncSession,
+        packet_id: int,
+        member_ids: list[int],
+        now: datetime,
+        *,
+        sender_may_grab: bool,
+    ) -> list[Grab]:
+        """``grab`` for a run of presses, in order, under one lock of the packet: the same
+        outcomes as one by one (a member twice in the run is refused the second time), in a
+        few statements. The caller moves each winner's amount out of escrow in the same
+        transaction."""
+        packet = (
+            await session.execute(
+                select(RedPacket).where(RedPacket.id == packet_id).with_for_update()
+            )
+        ).scalar_one()
+        held = await session.execute(
+            select(RedPacketShare.member_id, RedPacketShare.amount).where(
+                RedPacketShare.packet_id == packet_id, RedPacketShare.member_id.is_not(None)
+            )
+        )
+        holders = {int(member): int(amount) for member, amount in held.all()}
+        expired = packet.status == EXPIRED or (packet.status == OPEN and packet.expires_at <= now)
+        free = packet.shares - packet.grabbed if packet.status == OPEN else 0
+        winners: list[int] = []  # members, in the order they take the next positions
+        refusals: dict[int, Grab] = {}
+        for n, member_id in enumerate(member_ids):
+            if member_id in holders or member_id in winners:
+                continue  # "twice", with the amount, below
+            if expired:
+                refusals[n] = Grab(taken=False, refused="expired")
+            elif packet.status != OPEN or len(winners) >= free:
+                refusals[n] = Grab(taken=False, refused="done")
+            elif packet.sender_member_id == member_id and not sender_may_grab:
+                refusals[n] = Grab(taken=False, refused="own")
+            else:
+                winners.append(member_id)
+        taken: dict[int, Grab] = {}
+        if winners:
+            first = packet.grabbed + 1
+            last = packet.grabbed + len(winners)
+            moved = await session.execute(
+                update(RedPacket)
+                .where(
+                    RedPacket.id == packet_id,
+                    RedPacket.status == OPEN,
+                    RedPacket.grabbed == packet.grabbed,
+                )
+                .values(
+                    grabbed=last,
+                    **({"status": DONE, "settled_at": now} if last == packet.shares else {}),
+                )
+            )
+            if (moved.rowcount or 0) != 1:  # type: ignore[attr-defined]
+                raise RuntimeError(f"red packet {packet_id} changed under its lock")
+            amounts = dict(
+                (
+                    await session.execute(
+                        select(RedPacketShare.position, RedPacketShare.amount).where(
+                            RedPacketShare.packet_id == packet_id,
+                            RedPacketShare.position.between(first, last),
+                        )
+                    )
+                ).all()
+            )
+            shares = RedPacketShare.__table__
+            bound = await session.execute(
+                update(shares)
+                .where(
+                    shares.c.packet_id == packet_id,
+                    shares.c.position == bindparam("at_position"),
+                    shares.c.member_id.is_(None),
+                )
+                .values(member_id=bindparam("to_member"), grabbed_at=now),
+                [
+                    {"at_position": position, "to_member": member_id}
+                    for position, member_id in enumerate(winners, first)
+                ],
+            )
+            if (bound.rowcount or 0) not in (len(winners), -1):  # type: ignore[attr-defined]
+                raise RuntimeError(f"red packet {packet_id}: a share was bound twice")
+            for position, member_id in enumerate(winners, first):
+                amount = int(amounts[position])
+                holders[member_id] = amount
+                taken[member_id] = Grab(
+                    taken=True,
+                    amount=amount,
+                    position=position,
+                    completed=position == packet.shares,
+                )
+        outcomes: list[Grab] = []
+        for n, member_id in enumerate(member_ids):
+            grab = taken.pop(member_id, None) or refusals.get(n)
+            if grab is None:
+                grab = Grab(taken=False, refused="twice", amount=holders[member_id])
+            outcomes.append(grab)
+        return outcomes
 
     async def due(self, session: AsyncSession, now: datetime, limit: int = 100) -> list[int]:
         """Open packets past their expiry."""

@@ -7,13 +7,15 @@ import asyncio
 import itertools
 import re
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot.actions import AnswerButton, Button, Edit, Send
 from bot.clock import FakeClock
 from handlers.redpacket import break_late_chains, refresh_packets, refund_expired
 from storage import Store
+from storage.db import READING
 from storage.ledger import ISSUE, Movement, member_owner
 from storage.models import LedgerEntry, RedPacket, RedPacketShare
 from storage.redpackets import ESCROW, seed_digest, split
@@ -318,4 +320,153 @@ async def test_operators_change_limits_per_community(harness: Harness) -> None:
     [shown] = await h.say("/redpacketset")
     assert "单个红包最多份数（max_shares）：5" in shown and "能（true）" in shown
     assert "min_total = " not in shown
+    await books_balance(h)
+
+
+class WriteWatch:
+    """What the database is asked to do, structurally: the write transactions begun (on
+    SQLite every one is a ``BEGIN IMMEDIATE``; a read is a plain ``BEGIN``), the row locks
+    taken and the rows written, per table."""
+
+    WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+
+    def __init__(self, store: Store) -> None:
+        self.engine = store.db.engine.sync_engine
+        self.statements: list[str] = []
+        self.write_transactions = 0
+
+    def _begin(self, connection: Any) -> None:
+        if not connection.get_execution_options().get(READING, False):
+            self.write_transactions += 1
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        self.statements.append(statement)
+
+    def __enter__(self) -> WriteWatch:
+        event.listen(self.engine, "begin", self._begin)
+        event.listen(self.engine, "before_cursor_execute", self._statement)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.engine, "begin", self._begin)
+        event.remove(self.engine, "before_cursor_execute", self._statement)
+
+    def writes_to(self, *tables: str) -> list[str]:
+        return [
+            s
+            for s in self.statements
+            if (self.WRITE.match(s) or "FOR UPDATE" in s.upper())
+            and any(table in s for table in tables)
+        ]
+
+
+GRAB_TABLES = ("red_packets", "red_packet_shares", "ledger_entries", "point_accounts")
+
+
+async def grab_writes(h: Harness, data: str, user: str) -> tuple[int, list[str], str]:
+    """A press's write transactions beyond those of recording it (measured against a press
+    of a button nobody handles, by the same member), its writes to the grab's tables, and
+    its answer."""
+    with WriteWatch(h.store) as baseline:
+        await h.send(h.press("nobody:1", user=user))
+    with WriteWatch(h.store) as watch:
+        [answer] = [
+            a for a in await h.send(h.press(data, user=user)) if isinstance(a, AnswerButton)
+        ]
+    extra = watch.write_transactions - baseline.write_transactions
+    return extra, watch.writes_to(*GRAB_TABLES), answer.text
+
+
+async def test_presses_that_cannot_win_are_answered_without_writing(
+    any_harness: Harness,
+) -> None:
+    h = any_harness
+    await fund(h, "Alice", 1000)
+    for name in ("Bob", "Carol", "Dave"):
+        await h.send(h.join(name))
+    _, button = packet_of(await h.send(h.message("/redpacket 100 2")))
+    # The write path, for contrast: a press that can win writes.
+    extra, writes, _ = await grab_writes(h, button.data, "Bob")
+    assert extra >= 1 and writes
+    # Already grabbed (the packet still open): a read, no write.
+    extra, writes, text = await grab_writes(h, button.data, "Bob")
+    assert (extra, writes) == (0, []) and "已经" in text
+    await h.send(h.press(button.data, user="Carol"))  # the last share
+    # Empty, in the process that emptied it, and in another one (a read, then memory).
+    other, third = restarted(h), restarted(h)
+    third._keys = itertools.count(20_000)
+    for harness in (h, other, other, third):
+        extra, writes, text = await grab_writes(harness, button.data, "Dave")
+        assert (extra, writes) == (0, []) and "来晚" in text
+    # Expired (not yet refunded by the tick): no write either.
+    _, late = packet_of(await h.send(h.message("/redpacket 100 2")))
+    h.clock.advance(timedelta(hours=25))
+    extra, writes, text = await grab_writes(h, late.data, "Dave")
+    assert (extra, writes) == (0, []) and "过期" in text
+    await books_balance(h)
+
+
+async def test_a_thousand_presses_on_a_hundred_shares_make_a_hundred_winners(
+    any_harness: Harness,
+) -> None:
+    h = any_harness
+    await fund(h, "Alice", 10_000)
+    grabbers = [f"G{n}" for n in range(1000)]
+    await asyncio.gather(*(h.dispatcher.submit(h.join(name)) for name in grabbers))
+    _, button = packet_of(await h.send(h.message("/redpacket 10000 100")))
+    h.adapter.actions.clear()
+    # Most in the chat's queue (production); some at once, as other processes would.
+    await asyncio.gather(
+        *(
+            h.dispatcher.submit(h.press(button.data, user=name))
+            if n % 4
+            else h.dispatcher.handle(h.press(button.data, user=name))
+            for n, name in enumerate(grabbers)
+        )
+    )
+    answers = [a for a in h.adapter.take() if isinstance(a, AnswerButton)]
+    assert len(answers) == 1000
+    async with h.store.transaction() as s:
+        taken = (
+            await s.execute(
+                select(
+                    func.count(),
+                    func.count(func.distinct(RedPacketShare.member_id)),
+                    func.sum(RedPacketShare.amount),
+                ).where(RedPacketShare.member_id.is_not(None))
+            )
+        ).one()
+    assert tuple(taken) == (100, 100, 10_000)
+    assert sum(1 for a in answers if "来晚" in a.text) == 900
+    assert await balance(h, ESCROW) == 0
+    await books_balance(h)
+
+
+async def test_a_run_of_queued_presses_is_one_transaction_with_one_by_one_answers(
+    any_harness: Harness,
+) -> None:
+    h = any_harness
+    await fund(h, "Alice", 1000)
+    for name in ("Bob", "Carol", "Dave"):
+        await h.send(h.join(name))
+    _, button = packet_of(await h.send(h.message("/redpacket 100 2")))
+    h.adapter.actions.clear()
+    pressers = ["Bob", "Bob", "Alice", "Carol", "Dave", "Carol"]
+    presses = [h.press(button.data, user=name) for name in pressers]
+    with WriteWatch(h.store) as watch:
+        # Queued together, as a rush arrives: one run of the chat's queue.
+        await asyncio.gather(*(h.dispatcher.submit(press) for press in presses))
+    answers = [a.text for a in h.adapter.take() if isinstance(a, AnswerButton)]
+    bob, carol = await balance(h, "Bob"), await balance(h, "Carol")
+    assert bob + carol == 100 and bob >= 1 and carol >= 1
+    assert answers == [
+        f"你抢到了Alice的红包：{bob} 积分 🧧",
+        f"这个红包你已经抢过啦（{bob} 积分），每人只能抢一次。",
+        "本群不能抢自己发的红包哦。",
+        f"你抢到了Alice的红包：{carol} 积分 🧧",
+        "来晚一步，红包已经被抢完了。",
+        f"这个红包你已经抢过啦（{carol} 积分），每人只能抢一次。",
+    ]
+    # Recording the run is one write transaction, the grabs of the run one more.
+    assert watch.write_transactions == 2
     await books_balance(h)
