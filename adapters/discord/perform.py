@@ -142,7 +142,8 @@ class DiscordPerformer:
         #: One response at a time per interaction: an acknowledgement and the real answer may
         #: race (the answer must see the acknowledgement and follow up instead). Bounded and
         #: expiring like the interactions (a button press answered here may never have been
-        #: remembered): a lock is only needed while its token lives.
+        #: remembered): a lock is only needed while its token lives, and one in use was just
+        #: asked for (evicting it would take ``INTERACTIONS_KEPT`` other answers meanwhile).
         self._answering: BoundedCache[str, asyncio.Lock] = BoundedCache(
             INTERACTIONS_KEPT, INTERACTION_TTL, clock=monotonic
         )

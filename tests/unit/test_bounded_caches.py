@@ -250,8 +250,9 @@ def test_chat_types_and_poll_chats_are_bounded(sqlite_db, clock) -> None:  # typ
 
 
 async def test_a_chats_worker_and_queue_go_when_its_events_are_handled(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
-    """The dispatcher keeps a queue and a worker only for chats with events waiting: they are
-    dropped as soon as the chat's queue is empty, so many chats passing through hold nothing."""
+    """The dispatcher keeps a queue and a worker only for chats with events waiting, and an
+    outbound lane only while replies wait: each is dropped as soon as it is empty, so many chats
+    passing through hold nothing."""
     h = harness_with(sqlite_db, clock)
     dispatcher = h.dispatcher
     futures = [
@@ -264,6 +265,11 @@ async def test_a_chats_worker_and_queue_go_when_its_events_are_handled(sqlite_db
     again = await dispatcher.submit(h.message("hello again", user="M1", chat="g1"))
     await dispatcher.drain()
     assert again == [] and dispatcher._workers == {}  # the chat is usable again, then dropped
+    # Outbound lanes too: one per chat while its replies are being sent, then gone.
+    answered = [dispatcher.submit(h.message("/rules", user="M1", chat=f"g{n}")) for n in range(50)]
+    await asyncio.gather(*answered)
+    await dispatcher.drain()
+    assert len(h.adapter.texts()) >= 50 and dispatcher._lanes == {}
 
 
 # -- Discord: nicknames, interactions, answer locks (adapters/discord) ----------------------------
