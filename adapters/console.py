@@ -100,6 +100,8 @@ class ConsoleAdapter:
         self.group = Chat(
             platform=self.platform, id=GROUP_ID, type=ChatType.GROUP, title=chat_title
         )
+        #: The people the operator has typed as (``/as name``): bounded by what one person types
+        #: at a local console, never by traffic.
         self.users: dict[str, User] = {}
         self.admins: set[str] = set()
         self.current = self._user(user)
@@ -108,6 +110,7 @@ class ConsoleAdapter:
         self._ids = itertools.count(1)
         # Update keys must not repeat across runs on the same database (dedupe keeps them 48 h).
         self._run = uuid.uuid4().hex[:12]
+        #: Only the last message's buttons (replaced, never appended to).
         self._buttons: list[tuple[str, Button]] = []
         self._closed = asyncio.Event()
 

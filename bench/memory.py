@@ -7,7 +7,10 @@ that advances ``1 / rate`` seconds per member:
 - the flood counters and the community matchers (``handlers.enforcement``, per bot);
 - the dispatcher's chat-type map (one private chat per member: the worst case);
 - the governor's windows and locks (one reply per member, in its private chat);
-- the Telegram adapter's ``getChatMember`` cache (one admin check per member).
+- the Telegram adapter's ``getChatMember`` cache (one admin check per member);
+- the Discord adapter's server nicknames (one server per member: the worst case), and its
+  interactions with their answer locks (one real ``discord.Interaction`` per member, as if each
+  pressed a button).
 
 The database is not involved (the cost per member there is time, not memory held). RSS is
 read from the kernel (``/proc/self/status`` every 1,000 members, and the peak from
@@ -26,17 +29,19 @@ import asyncio
 import gc
 import os
 import platform
-import resource
 import sys
 import time
 from datetime import UTC, datetime
 
+import discord
 from telegram import ChatMemberMember, User
 
+from adapters.discord import DiscordAdapter
 from adapters.telegram.perform import MEMBER_CACHE_SIZE, TelegramPerformer
 from adapters.telegram.translate import Translator
+from bench.report import max_rss_mib, rss_mib
 from bot.clock import FakeClock
-from bot.config import Settings
+from bot.config import DiscordSettings, Settings
 from bot.dispatch import Dispatcher
 from bot.events import ChatType
 from bot.features import Registry
@@ -51,19 +56,6 @@ FLOOD_MESSAGES, FLOOD_SECONDS = 5, 10
 START = datetime(2026, 11, 27, tzinfo=UTC)
 
 
-def rss_mib() -> float:
-    """The resident set size now (``VmRSS``), in MiB."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 class _Bot:
     """A ``telegram.Bot`` stand-in answering ``getChatMember`` without a network: from as
     many distinct answers as the cache may hold (building a PTB object per call would time
@@ -76,6 +68,48 @@ class _Bot:
 
     async def get_chat_member(self, chat_id: int, user_id: int) -> ChatMemberMember:
         return self._answers[user_id % len(self._answers)]
+
+
+def interaction_payload(n: int) -> dict[str, object]:
+    """A button press in a member's private chat, as the gateway sends it (a real
+    ``discord.Interaction`` is built from it: about 1.6 KB each)."""
+    user = {"id": str(10**17 + n), "username": f"member{n}", "discriminator": "0", "avatar": None}
+    return {
+        "id": str(2 * 10**17 + n),
+        "application_id": "1",
+        "type": 3,
+        "data": {"custom_id": f"press:{n}", "component_type": 2},
+        "token": f"itoken-{n:032x}",
+        "version": 1,
+        "channel_id": str(3 * 10**17 + n),
+        "channel": {"id": str(3 * 10**17 + n), "type": 1},
+        "user": user,
+        "locale": "zh-CN",
+        "app_permissions": "0",
+        "entitlements": [],
+        "entitlement_sku_ids": [],
+        "attachment_size_limit": 10 * 2**20,
+        "authorizing_integration_owners": {"0": "0"},
+        "context": 1,
+    }
+
+
+class _Guild:
+    """What the nickname check reads of a ``discord.Guild``: its id and the bot's member (none
+    here: the check stops after remembering the name)."""
+
+    __slots__ = ("id", "me")
+
+    def __init__(self, guild_id: int) -> None:
+        self.id = guild_id
+        self.me = None
+
+
+class _Names:
+    """The dispatcher's persona-name lookup without a database (a fixed name)."""
+
+    async def persona_name(self, platform: str, chat_id: str) -> str:
+        return "qunbot"
 
 
 async def run(members: int, rate: float) -> dict[str, int]:
@@ -103,6 +137,14 @@ async def run(members: int, rate: float) -> dict[str, int]:
         monotonic=lambda: monotonic[0],
     )
 
+    discord_adapter = DiscordAdapter(
+        DiscordSettings(token="bench-token"),  # type: ignore[call-arg]
+        monotonic=lambda: monotonic[0],
+    )
+    discord_adapter.dispatcher = _Names()  # type: ignore[assignment]
+    discord_state = discord_adapter.client._connection
+    answers = discord_adapter.performer
+
     async def sent() -> None:
         return None
 
@@ -126,14 +168,23 @@ async def run(members: int, rate: float) -> dict[str, int]:
         dispatcher._chat_types[("telegram", str(n))] = ChatType.PRIVATE
         await performer.is_admin(group, str(n + 1))
         await governor.run(f"telegram:{n}", sent, private=True)
+        # Discord: a reply in the member's own server, a button press answered.
+        await discord_adapter._follow_persona_name(_Guild(n))  # type: ignore[arg-type]
+        answers.remember(discord.Interaction(data=interaction_payload(n), state=discord_state))  # type: ignore[arg-type]
+        async with answers.answering(str(2 * 10**17 + n)):
+            pass
         clock.set(START.fromtimestamp(now + step, UTC))
         monotonic[0] += step
+    await discord_adapter.client.close()
     return {
         "flood counters": len(state.recent),
         "community matchers": len(state.matchers._own),
         "chat types": len(dispatcher._chat_types),
         "governor chats": len(governor._chats),
         "getChatMember answers": len(performer._members),
+        "Discord nicknames": len(discord_adapter._nicknames),
+        "Discord interactions": len(answers._interactions),
+        "Discord answer locks": len(answers._answering),
         "floods caught": floods,
         "highest RSS sampled (MiB)": round(sampled),
     }
@@ -154,7 +205,7 @@ def main() -> None:
     )
     gc.collect()
     baseline = rss_mib()
-    print(f"RSS after imports: {baseline:.0f} MiB (peak so far {peak_mib():.0f} MiB)")
+    print(f"RSS after imports: {baseline:.0f} MiB (peak so far {max_rss_mib():.0f} MiB)")
     print(
         f"{args.members:,} distinct members, {GROUPS:,} groups, {args.rate:,.0f} members/s of "
         f"simulated time, flood protection {FLOOD_MESSAGES} messages in {FLOOD_SECONDS}s"
@@ -163,7 +214,7 @@ def main() -> None:
     held = asyncio.run(run(args.members, args.rate))
     elapsed = time.perf_counter() - started
     gc.collect()
-    after, peak = rss_mib(), peak_mib()
+    after, peak = rss_mib(), max_rss_mib()
     for name, count in held.items():
         print(f"  {name:<24} {count:>10,}")
     print(

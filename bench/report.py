@@ -16,7 +16,7 @@ import tracemalloc
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-__all__ = ["conditions", "max_rss_mib", "spread", "traced_peak"]
+__all__ = ["conditions", "max_rss_mib", "rss_mib", "spread", "traced_peak"]
 
 T = TypeVar("T")
 
@@ -65,3 +65,15 @@ async def traced_peak(work: Callable[[], Awaitable[T]]) -> tuple[T, float]:
 def max_rss_mib() -> float:
     """The process's peak resident set size so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mib() -> float:
+    """The resident set size now (``VmRSS`` from ``/proc``), in MiB; NaN where there is none."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")

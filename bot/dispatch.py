@@ -502,7 +502,12 @@ class Dispatcher:
         result = await queued
         if not result.ok:
             intent = f"declined.{(result.reason or DeclineReason.FAILED).value}"
-            await self.enqueue(ctx.reply(intent, right=result.detail or action.kind))
+            # The right as the operator finds it in the platform's settings, in the chat's
+            # language, with its technical name (``declined.right.*``); else the raw name.
+            right = result.detail or action.kind
+            if ctx.renderer.packs.has(named := f"declined.right.{right}"):
+                right = ctx.say(named).plain()
+            await self.enqueue(ctx.reply(intent, right=right))
         return result
 
     def _settle_into(self, done: asyncio.Future[list[ActionResult]], sent: list[Sent]) -> None:

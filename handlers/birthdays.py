@@ -66,7 +66,7 @@ def greeting_days(days: Iterable[date], feb29: str) -> set[tuple[int, int]]:
     return pairs
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1_024)  # zone names are few (about 600), yet never unbounded
 def _zone(name: str | None, default: str) -> ZoneInfo:
     try:
         return ZoneInfo(name or default)

@@ -10,6 +10,7 @@ records them only).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,9 +18,10 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from bot.actions import Action, Delete
+from bot.arguments import arg_refusal, parse_int
 from bot.cache import BoundedCache, seconds_of
 from bot.clock import parse_duration
-from bot.context import Context
+from bot.context import ArgError, Context
 from bot.events import MessageEvent
 from bot.features import Arg, Feature
 from bot.permissions import Role
@@ -399,15 +401,20 @@ FLOOD_OFF = frozenset({"off", "0", "关", "关闭", "关掉"})
 #: The example offered for turning it back on when neither the community nor the config has
 #: numbers of its own.
 FLOOD_EXAMPLE = 5
+#: The numbers ``/flood`` accepts (inclusive).
+FLOOD_MESSAGES_RANGE = (1, 1000)
+FLOOD_SECONDS_RANGE = (1, 3600)
+#: A word meant as a number (ASCII or full-width digits, maybe signed), however large: it is
+#: answered with the range, not with "not a number".
+_NUMBER_LIKE = re.compile(r"[+\-＋－]?[0-9０-９]+")
 
 
 @feature.command(
     "flood",
     roles=[Role.MODERATOR],
-    args=[
-        Arg("messages", "word", required=False),
-        Arg("seconds", "int", required=False, minimum=1, maximum=3600),
-    ],
+    # Both are read here, not by the argument layer: what may follow depends on the first
+    # (``/flood off`` takes nothing after it, ``/flood 5 10`` a number of seconds).
+    args=[Arg("messages", "word", required=False), Arg("seconds", "word", required=False)],
 )
 async def flood(ctx: Context) -> Any:
     """``/flood N SECONDS``: more than N messages in SECONDS is flooding; ``/flood off`` (or
@@ -418,14 +425,25 @@ async def flood(ctx: Context) -> Any:
         if not limit:
             return ctx.reply("rules.flood_is_off", **_flood_example(ctx, limit, window))
         return ctx.reply("rules.flood_set", messages=limit, seconds=window)
-    word = str(word).casefold()
-    if word in FLOOD_OFF:
-        messages = 0
-    elif word.isascii() and word.isdigit() and len(word) <= 4 and int(word) <= 1000:
-        messages = int(word)
-    else:
-        return ctx.reply("rules.flood_bad", private=True, value=str(ctx.args["messages"]))
-    seconds = int(ctx.args["seconds"] or ctx.settings.rules.flood_seconds)
+    extra = ctx.args["seconds"]
+    try:
+        if str(word).casefold() in FLOOD_OFF:
+            if extra is not None:  # nothing follows "off": say so, not "a number of seconds"
+                return ctx.reply("rules.flood_off_alone", private=True, word=word, value=extra)
+            messages, seconds = 0, ctx.settings.rules.flood_seconds
+        elif _NUMBER_LIKE.fullmatch(word):
+            low, high = FLOOD_MESSAGES_RANGE
+            messages = parse_int(word, minimum=low, maximum=high)
+            low, high = FLOOD_SECONDS_RANGE
+            seconds = (
+                ctx.settings.rules.flood_seconds
+                if extra is None
+                else parse_int(extra, minimum=low, maximum=high)
+            )
+        else:
+            return ctx.reply("rules.flood_bad", private=True, value=str(word))
+    except ArgError as problem:  # a number out of range: the range it must be in
+        return arg_refusal(ctx, problem)
     async with ctx.store.transaction() as session:
         await ctx.store.communities.set_setting(
             session, ctx.community.id, "flood", [messages, seconds], ctx.now

@@ -67,6 +67,8 @@ class CoalescedEdits:
         self._edited: WeakKeyDictionary[object, BoundedCache[Hashable, datetime]] = (
             WeakKeyDictionary()
         )
+        #: Bounded without a cache: the feature's tick takes (and empties) it every few
+        #: seconds, so it holds only the messages changed since the last tick.
         self._stale: WeakKeyDictionary[object, set[Hashable]] = WeakKeyDictionary()
 
     def _edits(self, ctx: TickContext) -> BoundedCache[Hashable, datetime]:

@@ -16,6 +16,7 @@ import yarl
 from adapters.discord import translate
 from adapters.discord.perform import DiscordPerformer
 from bot.actions import Action, ActionResult, Reply, Send
+from bot.cache import BoundedCache
 from bot.config import DiscordSettings, StartupError, mask_secret
 from bot.dispatch import Dispatcher
 from bot.events import EventBase
@@ -33,7 +34,11 @@ INTENTS_FIX = (
 INTENTS_HELP = f"{INTENTS_REFUSED} {INTENTS_FIX}"
 #: What a server that cannot be reached raises (aiohttp's connection errors are OSErrors).
 _NETWORK_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
+#: The persona name the bot's nickname follows is looked up again after this many seconds.
 NICKNAME_TTL = 60.0
+#: Servers whose looked-up name is kept at once (past it the least recently used go first and
+#: are simply looked up again on their next reply).
+NICKNAME_GUILDS = 10_000
 #: An interaction still unanswered after this many seconds is acknowledged (Discord: 3 s).
 ACKNOWLEDGE_AFTER = 1.5
 #: How long closing the gateway and the HTTP session may take at shutdown.
@@ -85,7 +90,9 @@ def intents() -> discord.Intents:
 class DiscordAdapter:
     platform = "discord"
 
-    def __init__(self, settings: DiscordSettings) -> None:
+    def __init__(
+        self, settings: DiscordSettings, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         if settings.token is None:
             raise ValueError("the Discord adapter needs a token")
         self.settings = settings
@@ -99,10 +106,13 @@ class DiscordAdapter:
             self.client = discord.AutoShardedClient(**options)
         else:
             self.client = discord.AutoShardedClient(shard_count=int(settings.shards), **options)
-        self.performer = DiscordPerformer(self.client)
+        self.performer = DiscordPerformer(self.client, monotonic=monotonic)
         self._ready = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
-        self._nicknames: dict[int, tuple[float, str]] = {}
+        #: The persona name last set as each server's nickname, looked up again when it expires.
+        self._nicknames: BoundedCache[int, str] = BoundedCache(
+            NICKNAME_GUILDS, NICKNAME_TTL, clock=monotonic
+        )
         self._accepting = True
         #: Called if the gateway connection ends for good after start (the app stops).
         self.on_fatal: Callable[[], None] | None = None
@@ -337,12 +347,10 @@ class DiscordAdapter:
         """The bot's server nickname follows the persona's name, where it may change it."""
         if self.dispatcher is None:
             return
-        now = time.monotonic()
-        cached = self._nicknames.get(guild.id)
-        if cached and cached[0] > now:
+        if self._nicknames.get(guild.id) is not None:  # (a read keeps it recently used)
             return
         name = await self.dispatcher.persona_name(self.platform, str(guild.id))
-        self._nicknames[guild.id] = (now + NICKNAME_TTL, name)
+        self._nicknames[guild.id] = name
         me = guild.me
         if me is None or me.display_name == name or not me.guild_permissions.change_nickname:
             return

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -42,6 +42,7 @@ from bot.actions import (
     Unban,
     Unrestrict,
 )
+from bot.cache import BoundedCache
 from bot.governor import Transient, Unsure
 from bot.richtext import Bold, Code, Italic, Link, Mention, RichText, Segment, split
 
@@ -65,6 +66,9 @@ RIGHTS: dict[type, str] = {
 _SENDS = (Reply, Send, SendPoll)
 #: Interaction tokens last 15 minutes.
 INTERACTION_TTL = 15 * 60
+#: Interactions (and their answer locks) kept at once: far more than can be pending within
+#: their 15 minutes on one bot; past it the least recently used go first.
+INTERACTIONS_KEPT = 10_000
 
 
 def _escape(text: str) -> str:
@@ -126,31 +130,37 @@ def _view(rows: tuple[tuple[Button, ...], ...]) -> discord.ui.View | None:
 
 
 class DiscordPerformer:
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(
+        self, client: discord.Client, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.client = client
-        self._interactions: OrderedDict[str, tuple[float, discord.Interaction]] = OrderedDict()
+        #: Interactions a reply may still answer: their tokens live 15 minutes, so they expire
+        #: then, and at most ``INTERACTIONS_KEPT`` are held.
+        self._interactions: BoundedCache[str, discord.Interaction] = BoundedCache(
+            INTERACTIONS_KEPT, INTERACTION_TTL, clock=monotonic
+        )
         #: One response at a time per interaction: an acknowledgement and the real answer may
-        #: race (the answer must see the acknowledgement and follow up instead).
-        self._answering: dict[str, asyncio.Lock] = {}
+        #: race (the answer must see the acknowledgement and follow up instead). Bounded and
+        #: expiring like the interactions (a button press answered here may never have been
+        #: remembered): a lock is only needed while its token lives, and one in use was just
+        #: asked for (evicting it would take ``INTERACTIONS_KEPT`` other answers meanwhile).
+        self._answering: BoundedCache[str, asyncio.Lock] = BoundedCache(
+            INTERACTIONS_KEPT, INTERACTION_TTL, clock=monotonic
+        )
 
     # -- interactions ---------------------------------------------------------------------
     def remember(self, interaction: discord.Interaction) -> None:
         """Keep an interaction so a reply (or a button answer) can use it."""
-        now = time.monotonic()
-        self._interactions[str(interaction.id)] = (now, interaction)
-        while self._interactions:
-            first_id, (stamp, _) = next(iter(self._interactions.items()))
-            if now - stamp < INTERACTION_TTL and len(self._interactions) <= 10_000:
-                break
-            del self._interactions[first_id]
-            self._answering.pop(first_id, None)
+        self._interactions[str(interaction.id)] = interaction
 
     def answering(self, interaction_id: str) -> asyncio.Lock:
-        return self._answering.setdefault(interaction_id, asyncio.Lock())
+        lock = self._answering.get(interaction_id)
+        if lock is None:
+            lock = self._answering[interaction_id] = asyncio.Lock()
+        return lock
 
     def interaction(self, interaction_id: str) -> discord.Interaction | None:
-        entry = self._interactions.get(interaction_id)
-        return entry[1] if entry else None
+        return self._interactions.get(interaction_id)
 
     async def defer(self, interaction_id: str) -> None:
         """Still working after a moment: acknowledge now (Discord allows 3 seconds), answer in a

@@ -229,3 +229,40 @@ async def test_flood_off_from_chat_and_on_again(sqlite_db, clock) -> None:  # ty
     await h.say("/flood off")
     [shown] = await h.say("/flood")
     assert "关闭" in shown and "/flood 3 10" in shown
+
+
+@pytest.mark.parametrize(
+    ("locale", "range_words", "off_alone"),
+    [
+        ("zh-CN", ("1 到 1,000", "1 到 3,600"), "后面不需要再写内容"),
+        ("en", ("from 1 to 1,000", "from 1 to 3,600"), "takes nothing after it"),
+    ],
+)
+async def test_flood_refusals_name_what_was_expected(  # type: ignore[no-untyped-def]
+    sqlite_db, clock, locale: str, range_words: tuple[str, str], off_alone: str
+) -> None:
+    """A number too large (full-width digits too) is answered with the range, not "not a
+    number"; ``/flood off extra`` says that nothing follows "off"; nothing is changed."""
+    from storage import Store
+
+    h = Harness(
+        store=Store(sqlite_db),
+        settings=make_settings(
+            rules={"flood_messages": 3, "flood_seconds": 10}, persona={"locale": locale}
+        ),
+        clock=clock,
+    )
+    h.adapter.admins.add(("g1", "id-alice"))
+    [huge] = await h.say("/flood ９９９９９９９９９９９９")
+    assert "９９９９９９９９９９９９" in huge and range_words[0] in huge, huge
+    [negative] = await h.say("/flood -5")
+    assert range_words[0] in negative
+    [seconds] = await h.say("/flood 5 ９９９９")
+    assert "９９９９" in seconds and range_words[1] in seconds, seconds
+    for line, word in (("/flood off extra", "off"), ("/flood 关 10", "关")):
+        [alone] = await h.say(line)
+        assert off_alone in alone and f"/flood {word}" in alone and line.split()[-1] in alone
+    [status] = await h.say("/flood")  # none of the refusals changed anything
+    assert "3" in status and "10" in status
+    [full_width] = await h.say("/flood ５ ２０")  # full-width digits within range are fine
+    assert "5" in full_width and "20" in full_width

@@ -244,3 +244,96 @@ def test_chat_types_and_poll_chats_are_bounded(sqlite_db, clock) -> None:  # typ
         polls[f"poll{n}"] = "-100"
     assert len(polls) == polls.max_size <= 100_000
     assert polls.get(f"poll{polls.max_size * 2 - 1}") == "-100" and polls.get("poll0") is None
+
+
+# -- per-chat workers and queues (bot/dispatch.py) ------------------------------------------------
+
+
+async def test_a_chats_worker_and_queue_go_when_its_events_are_handled(sqlite_db, clock) -> None:  # type: ignore[no-untyped-def]
+    """The dispatcher keeps a queue and a worker only for chats with events waiting, and an
+    outbound lane only while replies wait: each is dropped as soon as it is empty, so many chats
+    passing through hold nothing."""
+    h = harness_with(sqlite_db, clock)
+    dispatcher = h.dispatcher
+    futures = [
+        dispatcher.submit(h.message(f"hello {n}", user=f"M{n}", chat=f"g{n}")) for n in range(300)
+    ]
+    assert len(dispatcher._workers) == 300  # every chat has its own worker while it waits
+    await asyncio.gather(*futures)
+    await dispatcher.drain()
+    assert dispatcher._workers == {} and dispatcher._queues == {}
+    again = await dispatcher.submit(h.message("hello again", user="M1", chat="g1"))
+    await dispatcher.drain()
+    assert again == [] and dispatcher._workers == {}  # the chat is usable again, then dropped
+    # Outbound lanes too: one per chat while its replies are being sent, then gone.
+    answered = [dispatcher.submit(h.message("/rules", user="M1", chat=f"g{n}")) for n in range(50)]
+    await asyncio.gather(*answered)
+    await dispatcher.drain()
+    assert len(h.adapter.texts()) >= 50 and dispatcher._lanes == {}
+
+
+# -- Discord: nicknames, interactions, answer locks (adapters/discord) ----------------------------
+
+
+@pytest.fixture
+async def discord_time(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A real Discord adapter (never connected) on a fake monotonic clock, with small bounds."""
+    import adapters.discord.adapter as adapter_module
+    import adapters.discord.perform as perform
+    from bot.config import DiscordSettings
+
+    monkeypatch.setattr(adapter_module, "NICKNAME_GUILDS", 50)
+    monkeypatch.setattr(perform, "INTERACTIONS_KEPT", 40)
+    time = FakeTime()
+    adapter = adapter_module.DiscordAdapter(
+        DiscordSettings(token="discord-test-token"), monotonic=time.monotonic
+    )
+    yield adapter, time
+    await adapter.client.close()
+
+
+async def test_discord_nicknames_are_bounded_and_an_evicted_one_is_looked_up_again(
+    discord_time: Any,
+) -> None:
+    adapter, time = discord_time
+    looked_up: list[str] = []
+
+    async def persona_name(platform: str, chat_id: str) -> str:
+        looked_up.append(chat_id)
+        return "qunbot"
+
+    adapter.dispatcher = SimpleNamespace(persona_name=persona_name)
+    for guild_id in range(1_000):  # far more servers than the bound
+        await adapter._follow_persona_name(SimpleNamespace(id=guild_id, me=None))
+        assert len(adapter._nicknames) <= 50
+    assert len(looked_up) == 1_000
+    await adapter._follow_persona_name(SimpleNamespace(id=999, me=None))
+    assert len(looked_up) == 1_000  # a recent server's name is kept
+    await adapter._follow_persona_name(SimpleNamespace(id=0, me=None))
+    assert looked_up[-1] == "0" and len(looked_up) == 1_001  # evicted: looked up again
+    time.now += 60  # the names expire: every server is looked up afresh
+    assert list(adapter._nicknames) == []
+    await adapter._follow_persona_name(SimpleNamespace(id=999, me=None))
+    assert looked_up[-1] == "999" and len(looked_up) == 1_002
+
+
+async def test_discord_interactions_and_their_answer_locks_are_bounded_and_expire(
+    discord_time: Any,
+) -> None:
+    from adapters.discord.perform import INTERACTION_TTL
+
+    adapter, time = discord_time
+    performer = adapter.performer
+    for n in range(1_000):  # far more interactions (and presses) than the bound
+        performer.remember(SimpleNamespace(id=n))
+        performer.answering(str(n))
+        performer.answering(f"press{n}")  # a press answered that was never remembered
+        assert len(performer._interactions) <= 40 and len(performer._answering) <= 40
+    assert performer.interaction("999").id == 999 and performer.interaction("0") is None
+    lock = performer.answering("999")
+    async with lock:  # the same lock while the interaction lives: answers take turns
+        assert performer.answering("999") is lock and lock.locked()
+    time.now += INTERACTION_TTL  # tokens last 15 minutes: all of it goes
+    assert performer.interaction("999") is None
+    assert list(performer._interactions) == [] and list(performer._answering) == []
+    assert performer.answering("999") is not lock  # a fresh lock if ever asked again
