@@ -30,7 +30,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
 from typing import Any, Protocol
 
 from bot.actions import (
@@ -640,8 +639,7 @@ class Dispatcher:
                 )
                 result = await self._deliver(lane, head.action, self._builder(lane, merging))
                 for waiting in lane.sending:
-                    if not waiting.sent.done():
-                        waiting.sent.set_result(result)
+                    self._settle(waiting, result)
                 lane.sending = []
         finally:
             lane.task = None
@@ -784,14 +782,14 @@ class Dispatcher:
                 continue
             if isinstance(action, AnswerButton):
                 log.info("button answer in %s:%s dropped by the stop", *_where(action))
-                waiting.sent.set_result(ActionResult.declined(DeclineReason.FAILED, "stopped"))
+                self._settle(waiting, ActionResult.declined(DeclineReason.FAILED, "stopped"))
             elif lane.cut_off and waiting in lane.sending and isinstance(action, _NOT_REPEATED):
                 log.warning(
                     "%s to %s:%s cut off by the stop; it may have arrived, not sent again",
                     action.kind,
                     *_where(action),
                 )
-                waiting.sent.set_result(ActionResult.declined(DeclineReason.FAILED, "unsure"))
+                self._settle(waiting, ActionResult.declined(DeclineReason.FAILED, "unsure"))
             else:
                 keep.append(waiting)
         lane.sending, lane.waiting = [], deque()
@@ -832,7 +830,7 @@ class Dispatcher:
                 log.info("stored %s in %s:%s has expired: dropped", action.kind, *_where(action))
                 expired.append(row_id)
                 continue
-            self._enqueue(action, row_id).add_done_callback(partial(self._row_done, row_id))
+            self._enqueue(action, row_id)
         if expired:
             async with self.store.transaction() as session:
                 await self.store.waiting.forget(session, expired)
@@ -840,12 +838,14 @@ class Dispatcher:
             log.info("%s: %d stored action(s) queued again", platform, len(rows) - len(expired))
         return len(rows) - len(expired)
 
-    def _row_done(self, row_id: int, sent: Sent) -> None:
-        """A restored action settled: delete its row, unless it was stored again (a stop) or
-        cancelled (it stays, and goes out after the next restart)."""
-        if sent.cancelled() or sent.result().is_persisted:
+    def _settle(self, waiting: _Waiting, result: ActionResult) -> None:
+        """Resolve a waiting action's future; a restored one's row is deleted (in the lane's
+        own step, so ``drain`` sees the deletion under way), unless it was stored again."""
+        if not waiting.sent.done():
+            waiting.sent.set_result(result)
+        if waiting.row_id is None or result.is_persisted:
             return
-        self._done_rows.append(row_id)
+        self._done_rows.append(waiting.row_id)
         if self._forgetting is None:
             self._forgetting = asyncio.create_task(self._forget_rows(), name="forget sent rows")
 
