@@ -9,29 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-
-import pytest
+from collections.abc import Callable
 
 from bot.actions import Action
 from bot.dispatch import Sent
 from storage import Database, Store
-from tests.adapters.telegram import fake_bot_api as tg
 from tests.contract.drivers import Person, TelegramDriver, visible_html
+from tests.contract.test_outbound import check_in, telegram
+
+__all__ = ["telegram"]  # the fixture: the real app with the fake Bot API
 
 SHUTDOWN_TIMEOUT = 2.0
 EARLY = [Person(500 + n, f"Early{n:02d}", f"early{n:02d}") for n in range(20)]
 MEMBERS = [Person(10 + n, f"Member{n:03d}", f"member{n:03d}") for n in range(100)]
-
-
-@pytest.fixture
-async def telegram(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[TelegramDriver]:
-    driver = TelegramDriver(tmp_path, sqlite_template)
-    try:
-        yield driver
-    finally:
-        await driver.stop()
 
 
 def hold_the_governor(driver: TelegramDriver) -> None:
@@ -41,18 +31,6 @@ def hold_the_governor(driver: TelegramDriver) -> None:
         await asyncio.get_running_loop().create_future()
 
     driver.app.dispatcher.governors["telegram"]._sleep = held
-
-
-def check_in(driver: TelegramDriver, who: Person) -> None:
-    driver.fake.push_update(
-        tg.text_message(
-            driver.group,
-            int(driver.user_id(who)),
-            "签到",
-            first_name=who.name,
-            username=who.username,
-        )
-    )
 
 
 def waiting(driver: TelegramDriver) -> int:
