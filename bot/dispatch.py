@@ -590,8 +590,8 @@ class Dispatcher:
             sent.set_result(ActionResult.declined(DeclineReason.UNSUPPORTED, action.platform))
             return sent
         if self._closed:
-            # Only a handler cut off by the stop gets here: it is handled again after the
-            # restart (its update was not marked handled), so this action comes back then.
+            # Only a handler the stop cut off gets here; its event did not finish, so it does
+            # not count as handled.
             log.warning("%s to %s:%s after the stop: dropped", action.kind, *_where(action))
             sent.set_result(ActionResult.declined(DeclineReason.FAILED, "stopped"))
             return sent
@@ -739,8 +739,7 @@ class Dispatcher:
     async def persist_waiting(self, deadline: float) -> int:
         """Stop sending and store what still waits, by ``deadline`` (the event loop's time).
 
-        Events still being handled are cancelled (they were not marked handled: the platform
-        or the intake delivers them again). Lanes waiting for a slot or a retry stop at once; a
+        Events still being handled are cancelled (their futures too: not handled). Lanes waiting for a slot or a retry stop at once; a
         call on the wire gets half the time left to finish. Each stored action's future
         resolves as ``ActionResult.persisted()``. Returns how many were stored.
         """
