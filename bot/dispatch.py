@@ -739,8 +739,9 @@ class Dispatcher:
     async def persist_waiting(self, deadline: float) -> int:
         """Stop sending and store what still waits, by ``deadline`` (the event loop's time).
 
-        Events still being handled are cancelled (their futures too: not handled). Lanes waiting for a slot or a retry stop at once; a
-        call on the wire gets half the time left to finish. Each stored action's future
+        Events still being handled are cancelled (their futures too: not handled). Lanes
+        waiting for a slot or a retry stop at once; a call on the wire gets half the time left
+        to finish. Each stored action's future
         resolves as ``ActionResult.persisted()``. Returns how many were stored.
         """
         loop = asyncio.get_running_loop()
@@ -775,6 +776,7 @@ class Dispatcher:
         answers (meaningless later) and a send the stop cut off on the wire (it may have
         arrived; as ``Unsure`` in the governor, never sent twice)."""
         keep: list[_Waiting] = []
+        on_wire = {id(waiting) for waiting in lane.sending} if lane.cut_off else set()
         for waiting in [*lane.sending, *lane.waiting]:
             action = waiting.action
             if waiting.sent.done():
@@ -782,7 +784,7 @@ class Dispatcher:
             if isinstance(action, AnswerButton):
                 log.info("button answer in %s:%s dropped by the stop", *_where(action))
                 self._settle(waiting, ActionResult.declined(DeclineReason.FAILED, "stopped"))
-            elif lane.cut_off and waiting in lane.sending and isinstance(action, _NOT_REPEATED):
+            elif id(waiting) in on_wire and isinstance(action, _NOT_REPEATED):
                 log.warning(
                     "%s to %s:%s cut off by the stop; it may have arrived, not sent again",
                     action.kind,
@@ -807,12 +809,14 @@ class Dispatcher:
                         )
             except Exception:  # TimeoutError included
                 log.exception("%d waiting action(s) could not be stored: lost", len(new))
-                for waiting in keep:
-                    waiting.sent.set_result(ActionResult.declined(DeclineReason.FAILED, "lost"))
-                return 0
-            log.info("stopping: %d waiting action(s) stored for after the restart", len(new))
+                for waiting in new:
+                    self._settle(waiting, ActionResult.declined(DeclineReason.FAILED, "lost"))
+                new = []
+            else:
+                log.info("stopping: %d waiting action(s) stored for after the restart", len(new))
         for waiting in keep:
-            waiting.sent.set_result(ActionResult.persisted())
+            if not waiting.sent.done():  # restored ones stay stored in any case
+                waiting.sent.set_result(ActionResult.persisted())
         return len(new)
 
     async def restore_waiting(self, platform: str) -> int:

@@ -6,7 +6,10 @@ exactly as it would while a real minute passes, and nothing sleeps."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
+
+import pytest
 
 from bot.actions import (
     Action,
@@ -195,3 +198,23 @@ async def test_restored_then_stopped_again_is_stored_once(any_harness: Harness) 
     assert platform.texts() + last.texts() == [f"reply {n}" for n in range(25)]
     assert last.actions and all(a.kind == "reply" for a in last.actions)
     assert await stored(third) == 0
+
+
+async def test_a_database_that_cannot_store_loses_them_loudly(
+    any_harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, _platform, clock = run(any_harness)
+    clock.held = True
+    here = {"platform": PLATFORM, "chat_id": "g1"}
+    sent = [first.dispatcher.enqueue(Reply(**here, text=RichText.of(f"r{n}"))) for n in range(25)]
+    await asyncio.sleep(0)
+
+    async def refuse(*_args: object) -> list[int]:
+        raise OSError("disk full")
+
+    first.store.waiting.save = refuse  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR):
+        assert await first.dispatcher.persist_waiting(deadline(5.0)) == 0
+    assert "5 waiting action(s) could not be stored: lost" in caplog.text
+    lost = [f.result() for f in sent[20:]]
+    assert all(not r.ok and r.detail == "lost" for r in lost)  # never reported as stored
