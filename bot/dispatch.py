@@ -739,16 +739,31 @@ class Dispatcher:
     async def persist_waiting(self, deadline: float) -> int:
         """Stop sending and store what still waits, by ``deadline`` (the event loop's time).
 
-        Events still being handled are cancelled (their futures too: not handled). Lanes
-        waiting for a slot or a retry stop at once; a call on the wire gets half the time left
-        to finish. Each stored action's future
-        resolves as ``ActionResult.persisted()``. Returns how many were stored.
+        Lanes waiting for a slot or a retry stop at once; a call on the wire gets a third of
+        the time left to finish. Each stored action's future resolves as
+        ``ActionResult.persisted()``, so a handler still waiting for a send (a poll's message)
+        goes on; events still being handled after that are cancelled (not handled), and what
+        they queued meanwhile is stored too. Returns how many actions were stored.
         """
         loop = asyncio.get_running_loop()
         self._closing = True
+        await self._stop_lanes(deadline)
+        stored = await self._store_waiting(self._take_waiting(), deadline)
         workers = [*self._workers.values()]
-        for worker in workers:
-            worker.cancel()
+        if workers:
+            await asyncio.wait(workers, timeout=max((deadline - loop.time()) / 2, 0.01))
+            for worker in workers:
+                worker.cancel()
+            await asyncio.wait(workers, timeout=max(deadline - loop.time(), 0.01))
+            stored += await self._store_waiting(self._take_waiting(), deadline)
+        self._closed = True
+        if self._forgetting is not None:
+            await asyncio.wait([self._forgetting], timeout=max(deadline - loop.time(), 0.01))
+        return stored
+
+    async def _stop_lanes(self, deadline: float) -> None:
+        """Cancel the lanes' tasks: at once where no call is on the wire, else after a grace."""
+        loop = asyncio.get_running_loop()
         lanes = [*self._lanes.values()]
         tasks = [lane.task for lane in lanes if lane.task is not None]
         on_wire = [lane.task for lane in lanes if lane.task is not None and lane.in_flight]
@@ -756,20 +771,18 @@ class Dispatcher:
             if lane.task is not None and not lane.in_flight:
                 lane.task.cancel()
         if on_wire:
-            await asyncio.wait(on_wire, timeout=max((deadline - loop.time()) / 2, 0.01))
+            await asyncio.wait(on_wire, timeout=max((deadline - loop.time()) / 3, 0.01))
             for task in on_wire:
                 task.cancel()
-        if workers or tasks:
-            await asyncio.wait([*workers, *tasks], timeout=max(deadline - loop.time(), 0.01))
+        if tasks:
+            await asyncio.wait(tasks, timeout=max(deadline - loop.time(), 0.01))
+
+    def _take_waiting(self) -> list[_Waiting]:
         keep: list[_Waiting] = []
         for lane in [*self._lanes.values()]:
             keep += self._to_store(lane)
         self._lanes.clear()
-        stored = await self._store_waiting(keep, deadline)
-        self._closed = True
-        if self._forgetting is not None:
-            await asyncio.wait([self._forgetting], timeout=max(deadline - loop.time(), 0.01))
-        return stored
+        return keep
 
     def _to_store(self, lane: _Lane) -> list[_Waiting]:
         """What of a stopped lane is stored: everything not performed, in order, but button

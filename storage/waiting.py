@@ -11,6 +11,10 @@ Policy:
   usually performed at once, so a row means the platform could not be reached; a restriction
   or ban whose ``until`` has passed by the restart is dropped, since Telegram reads an
   ``until`` in the past as "forever".
+- A handler waiting for its own post (a poll, a red packet: it needs the message id) hears
+  ``ActionResult.persisted()`` and finishes; the post goes out after the restart, but its
+  message id is not recorded, so that message is not edited later (its buttons still work:
+  they carry the row's id).
 - A send already on the wire when the budget ran out is not stored again: like a timeout
   (``bot.governor.Unsure``) it may have arrived, and a duplicate is worse than a gap.
 - After the restart the rows of each attached platform are queued again in ``id`` order and

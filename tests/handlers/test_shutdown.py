@@ -19,9 +19,13 @@ from bot.actions import (
     Delete,
     Reply,
     Restrict,
+    Send,
 )
+from bot.context import Context
+from bot.features import Feature
 from bot.governor import Governor, Limits, Transient
 from bot.richtext import RichText
+from handlers import all_features
 from tests.support import PLATFORM, FakeAdapter, Harness
 
 
@@ -51,22 +55,28 @@ class Platform(FakeAdapter):
         self.down = False
         self.stuck: set[str] = set()
         self.refused = 0
+        self.refusing = asyncio.Event()
 
     async def perform(self, action: Action) -> ActionResult:
         if action.kind in self.stuck:
             await asyncio.get_running_loop().create_future()
         if self.down:
             self.refused += 1
+            self.refusing.set()
             raise Transient("502 Bad Gateway")
         return await super().perform(action)
 
 
-def run(harness: Harness, clock: Clock | None = None) -> tuple[Harness, Platform, Clock]:
+def run(harness: Harness, *features: Feature) -> tuple[Harness, Platform, Clock]:
     """A bot process on the harness's database: its own dispatcher, platform and governor."""
-    clock = clock or Clock()
+    clock = Clock()
     platform = Platform()
     h = Harness(
-        store=harness.store, settings=harness.settings, clock=harness.clock, adapter=platform
+        store=harness.store,
+        settings=harness.settings,
+        clock=harness.clock,
+        adapter=platform,
+        features=[*all_features(), *features] if features else None,
     )
     h.dispatcher.attach(
         platform,
@@ -218,3 +228,33 @@ async def test_a_database_that_cannot_store_loses_them_loudly(
     assert "5 waiting action(s) could not be stored: lost" in caplog.text
     lost = [f.result() for f in sent[20:]]
     assert all(not r.ok and r.detail == "lost" for r in lost)  # never reported as stored
+
+
+async def test_a_handler_waiting_for_its_post_goes_on_and_its_answer_is_stored(
+    any_harness: Harness,
+) -> None:
+    """A handler that needs its message's id (a poll, a red packet) hears "stored" and
+    finishes, instead of being cut off half-way; what it answers then is stored too."""
+    feature = Feature("post")
+    heard: list[ActionResult] = []
+
+    @feature.command("post")
+    async def post(ctx: Context) -> Reply:
+        here = {"platform": ctx.event.platform, "chat_id": ctx.event.chat.id}
+        heard.append(await ctx.perform(Send(**here, text=RichText.of("the post"))))
+        return ctx.reply_text(RichText.of("posted"))
+
+    first, platform, clock = run(any_harness, feature)
+    platform.down = clock.held = True
+    handled = first.dispatcher.submit(first.message("/post"))
+    await asyncio.wait_for(platform.refusing.wait(), 5)  # the post met the outage
+
+    assert await first.dispatcher.persist_waiting(deadline(5.0)) == 2
+    assert [r.is_persisted for r in heard] == [True]
+    [result] = await asyncio.wait_for(handled, 5)  # handled, not cancelled
+    assert result.is_persisted
+
+    second, again, _clock = run(any_harness)
+    await second.dispatcher.restore_waiting(PLATFORM)
+    await asyncio.wait_for(second.dispatcher.drain(), 10)
+    assert again.texts() == ["the post", "posted"]
