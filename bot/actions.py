@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from bot.richtext import RichText
 
@@ -32,6 +32,8 @@ __all__ = [
     "StopPoll",
     "Unban",
     "Unrestrict",
+    "action_from_json",
+    "action_to_json",
 ]
 
 
@@ -191,6 +193,20 @@ Action = Annotated[
 ]
 
 
+_ACTION = TypeAdapter[Action](Action)
+
+
+def action_to_json(action: Action) -> dict[str, object]:
+    """An action as plain JSON values, for a waiting action kept across a restart: its
+    ``kind`` chooses the model again, so rich text, buttons and merges survive the trip."""
+    return action.model_dump(mode="json")
+
+
+def action_from_json(data: object) -> Action:
+    """The action ``action_to_json`` wrote (``pydantic.ValidationError`` if it is not one)."""
+    return _ACTION.validate_python(data)
+
+
 class DeclineReason(StrEnum):
     """Why an adapter did not perform an action; each has a persona message ``declined.<value>``."""
 
@@ -199,6 +215,10 @@ class DeclineReason(StrEnum):
     NOT_FOUND = "not_found"
     FORBIDDEN = "forbidden"
     FAILED = "failed"
+
+
+#: ``ActionResult.detail`` of an action stored to go out after a restart.
+PERSISTED = "persisted"
 
 
 class ActionResult(_Model):
@@ -217,3 +237,13 @@ class ActionResult(_Model):
     @classmethod
     def declined(cls, reason: DeclineReason, detail: str | None = None) -> ActionResult:
         return cls(ok=False, reason=reason, detail=detail)
+
+    @classmethod
+    def persisted(cls) -> ActionResult:
+        """Not performed yet but stored to go out after a restart (a shutdown came first):
+        the update that asked for it counts as handled. No message id is known yet."""
+        return cls(ok=True, detail=PERSISTED)
+
+    @property
+    def is_persisted(self) -> bool:
+        return self.ok and self.detail == PERSISTED

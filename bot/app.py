@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -220,25 +220,31 @@ class App:
             else:
                 await self._until_stopped()
         finally:
-            # Stop taking events, finish the ones taken (their offsets are confirmed), then
-            # close the connections and the database.
-            await self.ticker.stop()
+            # Stop taking events, finish the ones taken (their offsets are confirmed), send
+            # what waits and store the rest for after the restart, then close the connections
+            # and the database: every step by its deadline (``[outbound] shutdown_timeout``).
+            work, store, close = _shutdown_deadlines(self.settings.outbound.shutdown_timeout)
+            await _by(work, "stopping the ticks", self.ticker.stop())
             for adapter in started:
                 stop_intake = getattr(adapter, "stop_intake", None)
                 if stop_intake is not None:
-                    await stop_intake()
-            await self.dispatcher.drain()
+                    await _by(work, f"stopping {adapter.platform} intake", stop_intake())
+            if not await self.dispatcher.drain(work):
+                log.info("stopping: the time to send is up")
+            await self.dispatcher.persist_waiting(store)
             for adapter in started:
-                await adapter.stop()
-            await self.db.dispose()
+                await _by(close, f"closing {adapter.platform}", adapter.stop())
+            await _by(close, "closing the database", self.db.dispose())
             self._release_signals(signals)
 
     async def _start_all(self, adapters: list[Adapter], started: list[Adapter]) -> None:
-        """The schema, then each adapter in turn; ``started`` lists those to stop later."""
+        """The schema, then each adapter in turn; ``started`` lists those to stop later.
+        What a stop stored for an adapter's platform is queued again as soon as it serves."""
         await self.prepare()
         for adapter in adapters:
             await self._start(adapter)
             started.append(adapter)
+            await self.dispatcher.restore_waiting(adapter.platform)
 
     async def _start(self, adapter: Adapter) -> None:
         """Start one adapter; a network failure it did not name itself becomes a
@@ -253,3 +259,27 @@ class App:
                 f"Check the network connection and the [{adapter.platform}] settings,"
                 " then start again.",
             ) from None
+
+
+def _shutdown_deadlines(timeout: float) -> tuple[float, float, float]:
+    """When handling and sending stop, when what waits must be stored, when all is closed
+    (event-loop times). Storing and closing each keep a share of the budget: 2 s each of
+    the default 15 s, so handling and sending get 11 s."""
+    start = asyncio.get_running_loop().time()
+    reserve = min(2.0, timeout * 0.15)
+    end = start + timeout
+    return end - 2 * reserve, end - reserve, end
+
+
+async def _by(deadline: float, what: str, work: Awaitable[object]) -> None:
+    """Run a shutdown step until ``deadline``: a step that fails or overruns is logged and
+    left behind, never a reason to hang or to skip the steps after it."""
+    task = asyncio.ensure_future(work)
+    timeout = max(deadline - asyncio.get_running_loop().time(), 0.01)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        log.warning("stopping: %s took too long; cut off", what)
+        task.cancel()
+        return
+    if not task.cancelled() and task.exception() is not None:
+        log.error("stopping: %s failed", what, exc_info=task.exception())

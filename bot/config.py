@@ -504,6 +504,10 @@ class DiscordSettings(_Section):
 class OutboundSettings(_Section):
     #: Seconds a failed send (5xx, refused connection, 429) is retried before it is given up.
     retry_for: float = Field(default=600.0, gt=0)
+    #: Seconds a stop (SIGTERM, Ctrl-C) may take in all: handle what was taken, send what
+    #: waits, store the rest for after the restart, close. Bounded so a supervisor
+    #: (systemd's TimeoutStopSec, Docker's 10 s) never has to kill the bot mid-write.
+    shutdown_timeout: float = Field(default=15.0, ge=1.0, le=600.0)
 
 
 class OwnersSettings(_Section):

@@ -7,7 +7,12 @@ apology; the bot and the other handlers keep running.
 Handling never waits for sending: actions go to the chat's outbound queue (messages in order
 through the governor; moderation and button answers in a lane of their own, never behind
 messages), and waiting answers of one kind merge when the chat's window cannot take them all.
-An event's future resolves once its actions are performed.
+An event's future resolves once its actions are performed (or stored for after a restart).
+
+Shutdown (``persist_waiting``): what is still waiting in the outbound queues when the stop's
+budget runs out is stored (``storage/waiting.py`` says which kinds and why), each action's
+future resolving as ``ActionResult.persisted()``; ``restore_waiting`` queues it again after
+the restart and deletes each row once its action is performed.
 
 Dedupe policy: the (platform, update key) row is committed with the member bookkeeping,
 before any handler runs, so a redelivered update is handled at most once. A handler that
@@ -24,16 +29,19 @@ import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol
 
 from bot.actions import (
     Action,
     ActionResult,
     AnswerButton,
+    Ban,
     DeclineReason,
     Edit,
     Merge,
     Reply,
+    Restrict,
     Send,
     SendPoll,
 )
@@ -81,10 +89,21 @@ def _merge_of(action: Action) -> Merge | None:
     return merge
 
 
+#: Sends that are not repeated when a stop cut them off on the wire (they may have arrived);
+#: everything else is idempotent and is stored to be performed again.
+_NOT_REPEATED = (Reply, Send, SendPoll)
+
+#: Telegram reads a restriction's ``until`` less than 30 s ahead as "forever": a stored
+#: restriction or ban that ends sooner than this after the restart is dropped.
+_UNTIL_MARGIN = timedelta(seconds=30)
+
+
 @dataclass
 class _Waiting:
     action: Action
     sent: Sent
+    #: The ``waiting_actions`` row it was restored from (it stays stored until performed).
+    row_id: int | None = None
 
 
 @dataclass
@@ -95,6 +114,10 @@ class _Lane:
     #: The action being performed, with those merged into it.
     sending: list[_Waiting] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    #: A call to the platform is under way (from its start to its answer).
+    in_flight: bool = False
+    #: A stop cancelled the call under way: the platform may have received it.
+    cut_off: bool = False
 
 
 class Outbound(Protocol):
@@ -142,6 +165,12 @@ class Dispatcher:
         #: wait behind a chat's pending messages.
         self._lanes: dict[tuple[str, bool], _Lane] = {}
         self._recorder: GroupCommit[EventBase, Context | None] = GroupCommit(self._record)
+        #: Set by ``persist_waiting``: lanes take no new call; then, once stored, ``_closed``.
+        self._closing = False
+        self._closed = False
+        #: Restored rows whose actions were performed, and the task deleting them.
+        self._done_rows: list[int] = []
+        self._forgetting: asyncio.Task[None] | None = None
         #: Called after each event is handled, with its results (metrics, tests).
         self.observers: list[Callable[[EventBase, list[ActionResult]], None]] = []
 
@@ -195,12 +224,21 @@ class Dispatcher:
                 _event, pending = queue.get_nowait()
                 pending.cancel()
 
-    async def drain(self) -> None:
-        """Wait until every queued event has been handled and its actions performed."""
-        while self._workers or self._lanes:
+    async def drain(self, deadline: float | None = None) -> bool:
+        """Wait until every queued event has been handled and its actions performed, or until
+        ``deadline`` (the event loop's time). ``False``: the deadline came first."""
+        loop = asyncio.get_running_loop()
+        while True:
             busy = [*self._workers.values()]
             busy += [lane.task for lane in self._lanes.values() if lane.task is not None]
-            await asyncio.gather(*busy, return_exceptions=True)
+            if self._forgetting is not None:
+                busy.append(self._forgetting)
+            if not busy:
+                return True
+            timeout = None if deadline is None else deadline - loop.time()
+            if timeout is not None and timeout <= 0:
+                return False
+            await asyncio.wait(busy, timeout=timeout)
 
     async def handle(self, event: EventBase) -> list[ActionResult]:
         """Handle one event completely, its actions performed. Never raises: failures are
@@ -548,17 +586,26 @@ class Dispatcher:
         everything else (delete, restrict, ban, button answers...) takes a lane of its own,
         so moderation is never held behind pending messages.
         """
+        return self._enqueue(action)
+
+    def _enqueue(self, action: Action, row_id: int | None = None) -> Sent:
         sent: Sent = asyncio.get_running_loop().create_future()
         if action.platform not in self.outbound:
             log.error("no adapter for platform %s; %s dropped", action.platform, action.kind)
             sent.set_result(ActionResult.declined(DeclineReason.UNSUPPORTED, action.platform))
             return sent
+        if self._closed:
+            # Only a handler the stop cut off gets here; its event did not finish, so it does
+            # not count as handled.
+            log.warning("%s to %s:%s after the stop: dropped", action.kind, *_where(action))
+            sent.set_result(ActionResult.declined(DeclineReason.FAILED, "stopped"))
+            return sent
         key = (self._place(action), not isinstance(action, _MESSAGE_KINDS))
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = _Lane()
-        lane.waiting.append(_Waiting(action, sent))
-        if lane.task is None:
+        lane.waiting.append(_Waiting(action, sent, row_id))
+        if lane.task is None and not self._closing:  # closing: it waits to be stored
             lane.task = asyncio.create_task(self._send_lane(key, lane), name=f"outbound {key}")
         return sent
 
@@ -581,7 +628,7 @@ class Dispatcher:
     async def _send_lane(self, key: tuple[str, bool], lane: _Lane) -> None:
         """Perform a lane's actions one after the other until it is empty."""
         try:
-            while lane.waiting:
+            while lane.waiting and not self._closing:
                 head = lane.waiting.popleft()
                 if head.sent.done():
                     continue
@@ -595,18 +642,22 @@ class Dispatcher:
                     and len(lane.waiting) + 1
                     > governor.free_slots(key[0], private=self._is_private(head.action))
                 )
-                result = await self._deliver(head.action, self._builder(lane, merging))
+                result = await self._deliver(lane, head.action, self._builder(lane, merging))
                 for waiting in lane.sending:
-                    if not waiting.sent.done():
-                        waiting.sent.set_result(result)
+                    self._settle(waiting, result)
                 lane.sending = []
         finally:
-            # Also on cancellation (shutdown): what was not performed is cancelled, and a
-            # later action starts a fresh lane.
-            if self._lanes.get(key) is lane:
+            lane.task = None
+            if not self._closing:
+                # Cancelled otherwise than by a stop: what was not performed is cancelled,
+                # and a later action starts a fresh lane.
+                if self._lanes.get(key) is lane:
+                    del self._lanes[key]
+                for waiting in [*lane.sending, *lane.waiting]:
+                    waiting.sent.cancel()
+            elif not lane.sending and not lane.waiting and self._lanes.get(key) is lane:
                 del self._lanes[key]
-            for waiting in [*lane.sending, *lane.waiting]:
-                waiting.sent.cancel()
+            # else: a stop; ``persist_waiting`` stores what the lane still holds.
 
     def _builder(self, lane: _Lane, merging: bool) -> Callable[[], Action]:
         """What the governor calls when the slot opens (once, kept for retries)."""
@@ -656,14 +707,31 @@ class Dispatcher:
             update["to_message_id"] = None  # it answers many messages, not the first
         return head.model_copy(update=update)
 
-    async def _deliver(self, action: Action, build: Callable[[], Action]) -> ActionResult:
+    async def _deliver(
+        self, lane: _Lane, action: Action, build: Callable[[], Action]
+    ) -> ActionResult:
         """Perform an action (``build`` makes it when its slot opens) through the governor."""
         outbound = self.outbound[action.platform]
         governor = self.governors[action.platform]
+
+        async def attempt() -> ActionResult:
+            if self._closing:
+                # The slot opened after the stop began: make no new call, wait to be stored.
+                await asyncio.get_running_loop().create_future()
+            built = build()
+            lane.in_flight = True
+            try:
+                return await outbound.perform(built)
+            except asyncio.CancelledError:
+                lane.cut_off = self._closing
+                raise
+            finally:
+                lane.in_flight = False
+
         try:
             return await governor.run(
                 self._place(action),
-                lambda: outbound.perform(build()),
+                attempt,
                 private=self._is_private(action),
                 counted=self._counts(action),
             )
@@ -671,6 +739,149 @@ class Dispatcher:
             # Given up (retries spent, or a send that may have arrived): never silently.
             log.exception("%s to %s:%s not delivered", action.kind, action.platform, action.chat_id)
             return ActionResult.declined(DeclineReason.FAILED)
+
+    # -- shutdown and restart -------------------------------------------------------------
+    async def persist_waiting(self, deadline: float) -> int:
+        """Stop sending and store what still waits, by ``deadline`` (the event loop's time).
+
+        Lanes waiting for a slot or a retry stop at once; a call on the wire gets a third of
+        the time left to finish. Each stored action's future resolves as
+        ``ActionResult.persisted()``, so a handler still waiting for a send (a poll's message)
+        goes on; events still being handled after that are cancelled (not handled), and what
+        they queued meanwhile is stored too. Returns how many actions were stored.
+        """
+        loop = asyncio.get_running_loop()
+        self._closing = True
+        await self._stop_lanes(deadline)
+        stored = await self._store_waiting(self._take_waiting(), deadline)
+        workers = [*self._workers.values()]
+        if workers:
+            await asyncio.wait(workers, timeout=max((deadline - loop.time()) / 2, 0.01))
+            for worker in workers:
+                worker.cancel()
+            await asyncio.wait(workers, timeout=max(deadline - loop.time(), 0.01))
+            stored += await self._store_waiting(self._take_waiting(), deadline)
+        self._closed = True
+        if self._forgetting is not None:
+            await asyncio.wait([self._forgetting], timeout=max(deadline - loop.time(), 0.01))
+        return stored
+
+    async def _stop_lanes(self, deadline: float) -> None:
+        """Cancel the lanes' tasks: at once where no call is on the wire, else after a grace."""
+        loop = asyncio.get_running_loop()
+        lanes = [*self._lanes.values()]
+        tasks = [lane.task for lane in lanes if lane.task is not None]
+        on_wire = [lane.task for lane in lanes if lane.task is not None and lane.in_flight]
+        for lane in lanes:
+            if lane.task is not None and not lane.in_flight:
+                lane.task.cancel()
+        if on_wire:
+            await asyncio.wait(on_wire, timeout=max((deadline - loop.time()) / 3, 0.01))
+            for task in on_wire:
+                task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=max(deadline - loop.time(), 0.01))
+
+    def _take_waiting(self) -> list[_Waiting]:
+        keep: list[_Waiting] = []
+        for lane in [*self._lanes.values()]:
+            keep += self._to_store(lane)
+        self._lanes.clear()
+        return keep
+
+    def _to_store(self, lane: _Lane) -> list[_Waiting]:
+        """What of a stopped lane is stored: everything not performed, in order, but button
+        answers (meaningless later) and a send the stop cut off on the wire (it may have
+        arrived; as ``Unsure`` in the governor, never sent twice)."""
+        keep: list[_Waiting] = []
+        on_wire = {id(waiting) for waiting in lane.sending} if lane.cut_off else set()
+        for waiting in [*lane.sending, *lane.waiting]:
+            action = waiting.action
+            if waiting.sent.done():
+                continue
+            if isinstance(action, AnswerButton):
+                log.info("button answer in %s:%s dropped by the stop", *_where(action))
+                self._settle(waiting, ActionResult.declined(DeclineReason.FAILED, "stopped"))
+            elif id(waiting) in on_wire and isinstance(action, _NOT_REPEATED):
+                log.warning(
+                    "%s to %s:%s cut off by the stop; it may have arrived, not sent again",
+                    action.kind,
+                    *_where(action),
+                )
+                self._settle(waiting, ActionResult.declined(DeclineReason.FAILED, "unsure"))
+            else:
+                keep.append(waiting)
+        lane.sending, lane.waiting = [], deque()
+        return keep
+
+    async def _store_waiting(self, keep: list[_Waiting], deadline: float) -> int:
+        """One transaction for every waiting action (restored ones are stored already)."""
+        new = [waiting for waiting in keep if waiting.row_id is None]
+        if new:
+            loop = asyncio.get_running_loop()
+            try:
+                async with asyncio.timeout(max(deadline - loop.time(), 0.05)):
+                    async with self.store.transaction() as session:
+                        await self.store.waiting.save(
+                            session, [w.action for w in new], self.clock.now()
+                        )
+            except Exception:  # TimeoutError included
+                log.exception("%d waiting action(s) could not be stored: lost", len(new))
+                for waiting in new:
+                    self._settle(waiting, ActionResult.declined(DeclineReason.FAILED, "lost"))
+                new = []
+            else:
+                log.info("stopping: %d waiting action(s) stored for after the restart", len(new))
+        for waiting in keep:
+            if not waiting.sent.done():  # restored ones stay stored in any case
+                waiting.sent.set_result(ActionResult.persisted())
+        return len(new)
+
+    async def restore_waiting(self, platform: str) -> int:
+        """Queue again, in their order, the actions a stop stored for ``platform`` (call it
+        once its adapter is started); each row is deleted once its action is performed or
+        finally refused. Returns how many were queued."""
+        async with self.store.transaction() as session:
+            rows = await self.store.waiting.load(session, platform)
+        now = self.clock.now()
+        expired: list[int] = []
+        for row_id, action in rows:
+            until = action.until if isinstance(action, (Restrict, Ban)) else None
+            if until is not None and until <= now + _UNTIL_MARGIN:
+                log.info("stored %s in %s:%s has expired: dropped", action.kind, *_where(action))
+                expired.append(row_id)
+                continue
+            self._enqueue(action, row_id)
+        if expired:
+            async with self.store.transaction() as session:
+                await self.store.waiting.forget(session, expired)
+        if rows:
+            log.info("%s: %d stored action(s) queued again", platform, len(rows) - len(expired))
+        return len(rows) - len(expired)
+
+    def _settle(self, waiting: _Waiting, result: ActionResult) -> None:
+        """Resolve a waiting action's future; a restored one's row is deleted (in the lane's
+        own step, so ``drain`` sees the deletion under way), unless it was stored again."""
+        if not waiting.sent.done():
+            waiting.sent.set_result(result)
+        if waiting.row_id is None or result.is_persisted:
+            return
+        self._done_rows.append(waiting.row_id)
+        if self._forgetting is None:
+            self._forgetting = asyncio.create_task(self._forget_rows(), name="forget sent rows")
+
+    async def _forget_rows(self) -> None:
+        try:
+            while self._done_rows:
+                ids, self._done_rows = self._done_rows, []
+                try:
+                    async with self.store.transaction() as session:
+                        await self.store.waiting.forget(session, ids)
+                except Exception:
+                    # Not lost: those rows go out once more after the next restart.
+                    log.exception("%d sent action(s) could not be unmarked", len(ids))
+        finally:
+            self._forgetting = None
 
     async def is_admin(self, platform: str, chat_id: str, user_id: str) -> bool:
         outbound = self.outbound.get(platform)
@@ -700,3 +911,7 @@ class Dispatcher:
         async with self.store.transaction() as session:
             community = await self.store.communities.find(session, platform, chat_id)
         return resolve_persona(self.settings, community).name
+
+
+def _where(action: Action) -> tuple[str, str]:
+    return action.platform, action.chat_id

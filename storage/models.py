@@ -61,6 +61,7 @@ __all__ = [
     "Solicitation",
     "Submission",
     "UTCDateTime",
+    "WaitingAction",
     "Warn",
 ]
 
@@ -734,3 +735,20 @@ class Announcement(Base):
     create_key: Mapped[str] = mapped_column(String(UPDATE_KEY_LEN + 64), unique=True)
     created_at: Mapped[datetime]
     removed_at: Mapped[datetime | None]
+
+
+class WaitingAction(Base):
+    """An outbound action that was still waiting to be performed when the bot stopped; it goes
+    out after the restart, in ``id`` order within its chat (see ``storage/waiting.py``)."""
+
+    __tablename__ = "waiting_actions"
+    __table_args__ = (Index("ix_waiting_actions_platform", "platform", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(PLATFORM_LEN))
+    chat_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LEN))
+    #: ``Action.kind`` (reply, send, ban...), for an operator reading the table.
+    kind: Mapped[str] = mapped_column(String(32))
+    #: The whole action as ``bot.actions.action_to_json`` writes it.
+    action: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime]

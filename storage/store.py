@@ -22,6 +22,7 @@ from storage.rules import RuleRepo
 from storage.rulevotes import RuleVoteRepo
 from storage.solicitations import SolicitationRepo
 from storage.updates import UpdateRepo
+from storage.waiting import WaitingRepo
 
 __all__ = ["Store"]
 
@@ -50,6 +51,7 @@ class Store:
         self.birthdays = BirthdayRepo()
         self.polls = PollRepo(db)
         self.announcements = AnnouncementRepo(db)
+        self.waiting = WaitingRepo(db)
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""
