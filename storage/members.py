@@ -1,17 +1,28 @@
-"""Members: upserted by one statement per event, so concurrent events never collide."""
+"""Members: upserted by one statement per event, so concurrent events never collide.
+
+Every event names its sender, so ``see_many`` keeps the memberships it wrote in a bounded
+in-memory cache: a member written less than ``REFRESH`` ago whose name and username have not
+changed is answered from memory without a statement, and their activity (``last_active_at``)
+is stamped at most every ``REFRESH`` (so it may be up to that much behind their latest
+message). Any other write to ``members`` or ``communities`` in this process empties the cache
+(``Database.watch``); a join or leave (``record``) forgets that member; entries are filled in
+only after their transaction committed; ``REFRESH`` bounds how long a change made by another
+process can go unseen.
+"""
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
-from storage.db import Database
+from storage.db import CACHED, Database
+from storage.known import KnownRows
 from storage.models import NAME_LEN, PLATFORM_ID_LEN, Member
 from storage.text import clip
 
@@ -90,10 +101,41 @@ _INSERTED = (
 )
 
 
+#: How long a membership the bot wrote is answered from memory before it is written again,
+#: and so how far behind a member's latest message ``last_active_at`` may be.
+REFRESH = timedelta(minutes=5)
+#: Memberships kept in memory (the least recently seen go first).
+KNOWN_MEMBERS = 50_000
+
+
 class MemberRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._statements: dict[tuple[bool, bool, bool], Insert] = {}
+        #: (community id, platform user id) -> the membership as last written, and when.
+        #: A community deleted takes its members: writes to ``communities`` count too.
+        self.known: KnownRows[tuple[int, str], MemberInfo] = KnownRows(
+            db, KNOWN_MEMBERS, watching=("members", "communities")
+        )
+        table = Member.__table__
+        insert = self.db.insert(table)
+        # Built once: parameters go apart, so it compiles once and runs as multi-row VALUES.
+        self._see_many = (
+            insert.on_conflict_do_update(
+                index_elements=[table.c.community_id, table.c.platform_user_id],
+                set_={
+                    **{
+                        name: insert.excluded[name]
+                        for name in ("display_name", "name_key", "username", "username_key")
+                    },
+                    "last_active_at": func.coalesce(
+                        insert.excluded.last_active_at, table.c.last_active_at
+                    ),
+                },
+            )
+            .returning(*(table.c[name] for name in _INFO_FIELDS))
+            .execution_options(**{CACHED: True})
+        )
 
     def _record_statement(self, active: bool, joining: bool, leaving: bool) -> Insert:
         """The upsert for one combination of flags, built once: events are the hot path."""
@@ -113,9 +155,13 @@ class MemberRepo:
                 changes["left_at"] = None
             if leaving:
                 changes["left_at"] = insert.excluded.left_at
-            statement = insert.on_conflict_do_update(
-                index_elements=[table.c.community_id, table.c.platform_user_id], set_=changes
-            ).returning(*(table.c[name] for name in _INFO_FIELDS))
+            statement = (
+                insert.on_conflict_do_update(
+                    index_elements=[table.c.community_id, table.c.platform_user_id], set_=changes
+                )
+                .returning(*(table.c[name] for name in _INFO_FIELDS))
+                .execution_options(**{CACHED: True})  # ``record`` forgets its own member
+            )
             self._statements[key] = statement
         return statement
 
@@ -142,12 +188,15 @@ class MemberRepo:
         name = clip(display_name, NAME_LEN) or platform_user_id
         username = clip(username, NAME_LEN)
         statement = self._record_statement(active, joined_at is not None, left_at is not None)
+        key = (community_id, clip(platform_user_id, PLATFORM_ID_LEN) or platform_user_id)
+        self.known.forget(key)
+        self.db.after_commit(session, lambda: self.known.forget(key))
         row = (
             await session.execute(
                 statement,
                 {
                     "community_id": community_id,
-                    "platform_user_id": clip(platform_user_id, PLATFORM_ID_LEN),
+                    "platform_user_id": key[1],
                     "display_name": name,
                     "name_key": name_key(name),
                     "username": username,
@@ -167,7 +216,8 @@ class MemberRepo:
         self, session: AsyncSession, sightings: list[Sighting], now: datetime
     ) -> dict[tuple[int, str], MemberInfo]:
         """Record many senders in one statement: new members are inserted, known ones get
-        their current name and, if they were active, ``last_active_at``.
+        their current name and, if they were active, ``last_active_at``. Members known
+        unchanged in memory (see the module's docstring) need no statement at all.
 
         Joins and leaves are not sightings: they go through ``record``.
         """
@@ -192,28 +242,18 @@ class MemberRepo:
                 "left_at": None,
                 "birthday_year_public": False,
             }
+        found = self.known.take(rows, now, _unchanged)
         if not rows:
-            return {}
-        table = Member.__table__
-        # Sorted: concurrent writers lock rows in the same order and cannot deadlock.
-        insert = self.db.insert(table)
-        statement = insert.on_conflict_do_update(
-            index_elements=[table.c.community_id, table.c.platform_user_id],
-            set_={
-                **{
-                    name: insert.excluded[name]
-                    for name in ("display_name", "name_key", "username", "username_key")
-                },
-                "last_active_at": func.coalesce(
-                    insert.excluded.last_active_at, table.c.last_active_at
-                ),
-            },
-        ).returning(*(table.c[name] for name in _INFO_FIELDS))
-        found = {}
-        # Rows as executemany parameters: compiled once, sent as batched multi-row VALUES.
-        for row in await session.execute(statement, [rows[key] for key in sorted(rows)]):
+            return found
+        generation = self.db.generation
+        written = []
+        # Sorted: concurrent writers lock rows in the same order and cannot deadlock. Rows as
+        # executemany parameters: compiled once, sent as batched multi-row VALUES.
+        for row in await session.execute(self._see_many, [rows[key] for key in sorted(rows)]):
             info = MemberInfo(**row._mapping)
             found[(info.community_id, info.platform_user_id)] = info
+            written.append(((info.community_id, info.platform_user_id), info))
+        self.known.remember_after_commit(session, written, now, generation)
         return found
 
     async def get(self, session: AsyncSession, member_id: int) -> MemberInfo | None:
@@ -267,3 +307,17 @@ class MemberRepo:
         await session.execute(
             update(Member).where(Member.id == member_id).values(timezone=timezone)
         )
+
+
+def _unchanged(info: MemberInfo, written_at: datetime, row: dict[str, Any], now: datetime) -> bool:
+    """Whether writing ``row`` (a sighting) may be skipped: the known membership was written
+    less than ``REFRESH`` ago under the same name and username, and if the sighting is
+    activity, activity was stamped less than ``REFRESH`` ago too."""
+    if not (timedelta(0) <= now - written_at < REFRESH):
+        return False
+    if info.display_name != row["display_name"] or info.username != row["username"]:
+        return False
+    if row["last_active_at"] is None:
+        return True
+    active_at = info.last_active_at
+    return active_at is not None and timedelta(0) <= now - active_at < REFRESH
