@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.sql.dml import Insert
 
+from storage import sqlite_driver
+
 __all__ = ["DEFAULT_URL", "Database", "normalize_url"]
 
 DEFAULT_URL = "sqlite+aiosqlite:///qunbot.db"
@@ -69,7 +71,12 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
         # A reading session (``Database.reading``) takes no write lock: in WAL mode a plain
         # deferred transaction reads a snapshot alongside the writer.
         reading = connection.get_execution_options().get(READING, False)
-        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        begin = "BEGIN" if reading else "BEGIN IMMEDIATE"
+        driver = connection.connection.dbapi_connection
+        if isinstance(driver, sqlite_driver.Connection):
+            driver.begin_with_next(begin)  # in the first statement's trip to the thread
+        else:
+            connection.exec_driver_sql(begin)
 
 
 def _install_write_watch(db: Database) -> None:
@@ -110,6 +117,9 @@ class Database:
 
     def __init__(self, url: str = DEFAULT_URL, *, echo: bool = False, **engine_kwargs: Any) -> None:
         self.url = normalize_url(url)
+        if make_url(self.url).drivername == "sqlite+aiosqlite":
+            # One trip to aiosqlite's thread per statement (see ``storage.sqlite_driver``).
+            engine_kwargs.setdefault("module", sqlite_driver.dbapi())
         self.engine: AsyncEngine = create_async_engine(self.url, echo=echo, **engine_kwargs)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
