@@ -77,7 +77,7 @@ class CommunityRepo:
         self._statements: dict[bool, Insert] = {}
         #: (platform, chat id) -> the community as last written, and when.
         self.known: KnownRows[tuple[str, str], CommunityInfo] = KnownRows(
-            db, KNOWN_COMMUNITIES, watching=("communities",)
+            db, KNOWN_COMMUNITIES, refresh=REFRESH, watching=("communities",)
         )
         table = Community.__table__
         insert = self.db.insert(table)

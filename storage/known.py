@@ -13,7 +13,7 @@ interval.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,9 +30,15 @@ I = TypeVar("I")  # noqa: E741 - the info a row is read as
 class KnownRows(Generic[K, I]):
     """At most ``max_size`` rows as last written (``info``) and when, by key."""
 
-    def __init__(self, db: Database, max_size: int, *, watching: tuple[str, ...]) -> None:
+    def __init__(
+        self, db: Database, max_size: int, *, refresh: timedelta, watching: tuple[str, ...]
+    ) -> None:
         self.db = db
-        self.entries: BoundedCache[K, tuple[I, datetime]] = BoundedCache(max_size)
+        # An entry older than ``refresh`` is written again anyway: it expires then (on the
+        # monotonic clock), so a quiet bot gives the memory back.
+        self.entries: BoundedCache[K, tuple[I, datetime]] = BoundedCache(
+            max_size, refresh.total_seconds()
+        )
         for table in watching:
             db.watch(table, self.entries.clear)
 

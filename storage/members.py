@@ -104,8 +104,9 @@ _INSERTED = (
 #: How long a membership the bot wrote is answered from memory before it is written again,
 #: and so how far behind a member's latest message ``last_active_at`` may be.
 REFRESH = timedelta(minutes=5)
-#: Memberships kept in memory (the least recently seen go first).
-KNOWN_MEMBERS = 50_000
+#: Memberships kept in memory (the least recently seen go first): about 0.8 KB each, so
+#: 16 MB at most. Only members who speak again within ``REFRESH`` gain from it.
+KNOWN_MEMBERS = 20_000
 
 
 class MemberRepo:
@@ -115,7 +116,7 @@ class MemberRepo:
         #: (community id, platform user id) -> the membership as last written, and when.
         #: A community deleted takes its members: writes to ``communities`` count too.
         self.known: KnownRows[tuple[int, str], MemberInfo] = KnownRows(
-            db, KNOWN_MEMBERS, watching=("members", "communities")
+            db, KNOWN_MEMBERS, refresh=REFRESH, watching=("members", "communities")
         )
         table = Member.__table__
         insert = self.db.insert(table)

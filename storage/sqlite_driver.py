@@ -26,6 +26,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
+    AsyncAdapt_aiosqlite_ss_cursor,
 )
 from sqlalchemy.util.concurrency import await_
 
@@ -114,12 +115,28 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
         self._go(operation, seq_of_parameters, many=True)
 
 
+class _ServerSideCursor(AsyncAdapt_aiosqlite_ss_cursor):
+    """The stock streaming cursor (``stream()``), after the transaction's held-back
+    ``BEGIN``: it reads row by row, so it keeps the stock trips."""
+
+    __slots__ = ()
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        self._adapt_connection.begin_now()  # type: ignore[attr-defined]
+        return super().execute(operation, parameters)
+
+    def executemany(self, operation: Any, seq_of_parameters: Sequence[Any]) -> Any:
+        self._adapt_connection.begin_now()  # type: ignore[attr-defined]
+        return super().executemany(operation, seq_of_parameters)
+
+
 class Connection(AsyncAdapt_aiosqlite_connection):
     """Knows whether anything ran since the last commit or rollback, and holds back a
     transaction's ``BEGIN`` until its first statement."""
 
     __slots__ = ("dirty", "pending_begin")
     _cursor_cls = _Cursor
+    _ss_cursor_cls = _ServerSideCursor
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
@@ -132,6 +149,17 @@ class Connection(AsyncAdapt_aiosqlite_connection):
         """Run ``begin`` (``BEGIN IMMEDIATE``...) with the next statement, in its trip: the
         same transaction, one trip fewer. A transaction that runs nothing costs no trip."""
         self.pending_begin = begin
+
+    def begin_now(self) -> None:
+        """Run the held-back ``BEGIN`` now, in a trip of its own (before a streaming read)."""
+        self.dirty = True
+        begin, self.pending_begin = self.pending_begin, None
+        if begin is not None:
+            driver: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+            try:
+                await_(driver._execute(driver._conn.execute, begin))
+            except Exception as error:
+                self._handle_exception(error)
 
     def rollback(self) -> None:
         self.pending_begin = None

@@ -136,3 +136,14 @@ async def test_a_connection_given_back_mid_transaction_is_rolled_back(db: Databa
     async with db.transaction() as session:  # would wait 30 s for the lock if it were held
         assert (await session.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
         await session.execute(text("INSERT INTO t (v) VALUES ('next')"))
+
+
+async def test_a_streaming_read_runs_inside_the_transaction(db: Database) -> None:
+    """``stream()`` uses the stock row-by-row cursor: the held-back ``BEGIN`` runs first."""
+    async with db.transaction() as session:
+        await session.execute(text("INSERT INTO t (v) VALUES ('a'), ('b')"))
+    async with db.transaction() as session:
+        streamed = await session.stream(text("SELECT v FROM t ORDER BY v"))
+        assert [row.v async for row in streamed] == ["a", "b"]
+        driver = (await session.connection()).sync_connection.connection.driver_connection
+        assert await driver._execute(lambda: driver._conn.in_transaction) is True
