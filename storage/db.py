@@ -7,6 +7,7 @@ read then write, whatever ``busy_timeout`` says; every transaction therefore sta
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +27,8 @@ from sqlalchemy.sql.dml import Insert
 from storage import sqlite_driver
 
 __all__ = ["DEFAULT_URL", "Database", "normalize_url"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite+aiosqlite:///qunbot.db"
 #: The execution option that marks a connection as only reading (see ``Database.reading``).
@@ -157,7 +160,10 @@ class Database:
             async with session.begin():
                 yield session
             for callback in session.info.pop(_AFTER_COMMIT, ()):
-                callback()
+                try:
+                    callback()
+                except Exception:  # the transaction committed: it must not read as failed
+                    log.exception("an after-commit callback failed")
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

@@ -263,3 +263,24 @@ async def test_a_concurrent_write_keeps_a_transaction_from_filling_the_cache(
         async with store.transaction() as other:
             await store.members.set_approved(other, first.member.id + 1000, True)  # another row
     assert len(store.members.known) == 0
+
+
+async def test_a_failing_cache_fill_does_not_fail_the_committed_transaction(
+    store: Store, clock: FakeClock
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("a cache could not be filled")
+
+    async with store.transaction() as s:
+        store.db.after_commit(s, broken)
+        community = await store.communities.ensure(
+            s,
+            platform="telegram",
+            chat_id="-1009",
+            chat_type="group",
+            title=None,
+            now=clock.now(),
+        )
+    async with store.transaction() as s:
+        found = await store.communities.get(s, community.id)
+    assert found is not None and found.chat_id == "-1009"
