@@ -271,16 +271,10 @@ async def test_a_failing_cache_fill_does_not_fail_the_committed_transaction(
     def broken() -> None:
         raise RuntimeError("a cache could not be filled")
 
+    community = await group(store, clock)
     async with store.transaction() as s:
         store.db.after_commit(s, broken)
-        community = await store.communities.ensure(
-            s,
-            platform="telegram",
-            chat_id="-1009",
-            chat_type="group",
-            title=None,
-            now=clock.now(),
-        )
+        await store.communities.set_setting(s, community.id, "gate", "captcha", clock.now())
     async with store.transaction() as s:
         found = await store.communities.get(s, community.id)
-    assert found is not None and found.chat_id == "-1009"
+    assert found is not None and found.settings == {"gate": "captcha"}
