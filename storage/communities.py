@@ -18,8 +18,8 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
-from storage.db import CACHED, Database
-from storage.known import KnownRows
+from storage.db import Database
+from storage.known import KnownRows, cached_upsert
 from storage.models import PLATFORM_ID_LEN, TITLE_LEN, Community, Member
 from storage.text import clip
 
@@ -80,19 +80,15 @@ class CommunityRepo:
             db, KNOWN_COMMUNITIES, refresh=REFRESH, watching=("communities",)
         )
         table = Community.__table__
-        insert = self.db.insert(table)
-        # Built once: parameters go apart, so it compiles once and runs as multi-row VALUES.
-        self._ensure_many = (
-            insert.on_conflict_do_update(
-                index_elements=[table.c.platform, table.c.chat_id],
-                set_={
-                    "chat_type": insert.excluded.chat_type,
-                    "title": func.coalesce(insert.excluded.title, table.c.title),
-                    "active": True,
-                },
-            )
-            .returning(*(table.c[name] for name in _INFO_FIELDS))
-            .execution_options(**{CACHED: True})
+        self._ensure_many = cached_upsert(
+            self.db.insert(table),
+            ("platform", "chat_id"),
+            lambda insert: {
+                "chat_type": insert.excluded.chat_type,
+                "title": func.coalesce(insert.excluded.title, table.c.title),
+                "active": True,
+            },
+            _INFO_FIELDS,
         )
 
     def _ensure_statement(self, titled: bool) -> Insert:

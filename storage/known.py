@@ -16,12 +16,14 @@ from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
 
 from bot.cache import BoundedCache
-from storage.db import Database
+from storage.db import CACHED, Database
 
-__all__ = ["KnownRows"]
+__all__ = ["KnownRows", "cached_upsert"]
 
 K = TypeVar("K", bound=Hashable)
 I = TypeVar("I")  # noqa: E741 - the info a row is read as
@@ -83,3 +85,23 @@ class KnownRows(Generic[K, I]):
 
     def __contains__(self, key: object) -> bool:
         return key in self.entries
+
+
+def cached_upsert(
+    insert: Insert,
+    keys: tuple[str, ...],
+    changes: Callable[[Insert], dict[str, Any]],
+    returning: tuple[str, ...],
+) -> Insert:
+    """``insert`` as an upsert on the unique ``keys`` (``changes(insert)`` on conflict) that
+    returns the row's ``returning`` columns, marked ``CACHED``: the repository that runs it
+    accounts for its rows in its ``KnownRows``, so the write does not empty them. Built once
+    per repository: its parameters go apart, so it compiles once."""
+    table: Table = insert.table  # type: ignore[assignment]
+    return (
+        insert.on_conflict_do_update(
+            index_elements=[table.c[key] for key in keys], set_=changes(insert)
+        )
+        .returning(*(table.c[name] for name in returning))
+        .execution_options(**{CACHED: True})
+    )

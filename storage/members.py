@@ -21,8 +21,8 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
-from storage.db import CACHED, Database
-from storage.known import KnownRows
+from storage.db import Database
+from storage.known import KnownRows, cached_upsert
 from storage.models import NAME_LEN, PLATFORM_ID_LEN, Member
 from storage.text import clip
 
@@ -85,6 +85,8 @@ class Sighting:
 
 
 _INFO_FIELDS = tuple(field.name for field in fields(MemberInfo))
+#: What a sighting refreshes on a known member: how they are named.
+_NAMES = ("display_name", "name_key", "username", "username_key")
 _INSERTED = (
     "community_id",
     "platform_user_id",
@@ -119,23 +121,16 @@ class MemberRepo:
             db, KNOWN_MEMBERS, refresh=REFRESH, watching=("members", "communities")
         )
         table = Member.__table__
-        insert = self.db.insert(table)
-        # Built once: parameters go apart, so it compiles once and runs as multi-row VALUES.
-        self._see_many = (
-            insert.on_conflict_do_update(
-                index_elements=[table.c.community_id, table.c.platform_user_id],
-                set_={
-                    **{
-                        name: insert.excluded[name]
-                        for name in ("display_name", "name_key", "username", "username_key")
-                    },
-                    "last_active_at": func.coalesce(
-                        insert.excluded.last_active_at, table.c.last_active_at
-                    ),
-                },
-            )
-            .returning(*(table.c[name] for name in _INFO_FIELDS))
-            .execution_options(**{CACHED: True})
+        self._see_many = cached_upsert(
+            self.db.insert(table),
+            ("community_id", "platform_user_id"),
+            lambda insert: {
+                **{name: insert.excluded[name] for name in _NAMES},
+                "last_active_at": func.coalesce(
+                    insert.excluded.last_active_at, table.c.last_active_at
+                ),
+            },
+            _INFO_FIELDS,
         )
 
     def _record_statement(self, active: bool, joining: bool, leaving: bool) -> Insert:
@@ -144,24 +139,26 @@ class MemberRepo:
         statement = self._statements.get(key)
         if statement is None:
             table = Member.__table__
-            insert = self.db.insert(table).values({name: bindparam(name) for name in _INSERTED})
-            changes: dict[str, Any] = {
-                name: insert.excluded[name]
-                for name in ("display_name", "name_key", "username", "username_key")
-            }
-            if active:
-                changes["last_active_at"] = insert.excluded.last_active_at
-            if joining:
-                changes["joined_at"] = func.coalesce(table.c.joined_at, insert.excluded.joined_at)
-                changes["left_at"] = None
-            if leaving:
-                changes["left_at"] = insert.excluded.left_at
-            statement = (
-                insert.on_conflict_do_update(
-                    index_elements=[table.c.community_id, table.c.platform_user_id], set_=changes
-                )
-                .returning(*(table.c[name] for name in _INFO_FIELDS))
-                .execution_options(**{CACHED: True})  # ``record`` forgets its own member
+
+            def changes(insert: Insert) -> dict[str, Any]:
+                changed: dict[str, Any] = {name: insert.excluded[name] for name in _NAMES}
+                if active:
+                    changed["last_active_at"] = insert.excluded.last_active_at
+                if joining:
+                    changed["joined_at"] = func.coalesce(
+                        table.c.joined_at, insert.excluded.joined_at
+                    )
+                    changed["left_at"] = None
+                if leaving:
+                    changed["left_at"] = insert.excluded.left_at
+                return changed
+
+            # CACHED too: ``record`` forgets its own member.
+            statement = cached_upsert(
+                self.db.insert(table).values({name: bindparam(name) for name in _INSERTED}),
+                ("community_id", "platform_user_id"),
+                changes,
+                _INFO_FIELDS,
             )
             self._statements[key] = statement
         return statement
