@@ -4,7 +4,7 @@ DBAPI behaviour SQLAlchemy relies on (rows, rowcount, executemany, errors) uncha
 
 from __future__ import annotations
 
-import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,27 +68,27 @@ async def test_a_transaction_that_runs_nothing_costs_no_trip(db: Database) -> No
     assert seen == []
 
 
-async def test_the_deferred_begin_still_takes_the_write_lock(db: Database) -> None:
-    """``BEGIN IMMEDIATE`` runs with the first statement: a second writer waits for the first
-    one's commit, and reads it."""
-    order: list[str] = []
-    first_wrote = asyncio.Event()
+async def test_the_deferred_begin_still_takes_the_write_lock(db: Database, tmp_path: Path) -> None:
+    """``BEGIN IMMEDIATE`` runs with the first statement, reads included: from then on until
+    the commit, no other connection can start writing."""
 
-    async def first() -> None:
-        async with db.transaction() as session:
-            await session.execute(text("INSERT INTO t (v) VALUES ('first')"))
-            first_wrote.set()
-            await asyncio.sleep(0.05)  # hold the lock while the second tries
-            order.append("first commits")
+    def other_writer_can_begin() -> bool:
+        other = sqlite3.connect(tmp_path / "driver.db", timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError as error:
+            assert "locked" in str(error)
+            return False
+        finally:
+            other.close()
 
-    async def second() -> None:
-        await first_wrote.wait()
-        async with db.transaction() as session:
-            count = (await session.execute(text("SELECT count(*) FROM t"))).scalar_one()
-            order.append(f"second saw {count}")
-
-    await asyncio.wait_for(asyncio.gather(first(), second()), timeout=30)
-    assert order == ["first commits", "second saw 1"]
+    async with db.transaction() as session:
+        assert other_writer_can_begin()  # nothing ran yet: no BEGIN yet
+        await session.execute(text("SELECT count(*) FROM t"))
+        assert not other_writer_can_begin()
+    assert other_writer_can_begin()
 
 
 async def test_rows_rowcount_and_executemany(db: Database) -> None:
