@@ -359,6 +359,8 @@ class Registry:
         self.features = list(features)
         self.commands: dict[str, CommandSpec] = {}
         self.keywords: dict[str, CommandSpec] = {}
+        #: The last text ``keyword`` was asked about, and its answer.
+        self._last_keyword: tuple[str, tuple[CommandSpec, str] | None] | None = None
         self.buttons: list[ButtonSpec] = []
         self.listeners: list[ListenerSpec] = []
         self.middlewares: list[MiddlewareSpec] = []
@@ -434,6 +436,16 @@ class Registry:
         the text and one dictionary lookup, and registration refuses two keywords with the
         same loose form, so a message never matches two commands.
         """
+        # The dispatcher asks twice about each message (is it a batchable keyword, then which
+        # command): the second answer is the first one's.
+        last = self._last_keyword
+        if last is not None and last[0] == text:
+            return last[1]
+        found = self._keyword(text)
+        self._last_keyword = (text, found)
+        return found
+
+    def _keyword(self, text: str) -> tuple[CommandSpec, str] | None:
         normal = _normal_keyword(text)
         spec = self.keywords.get(normal)
         if spec is not None:

@@ -1,9 +1,17 @@
-"""Communities: one row per (platform, chat id), registered on first sight."""
+"""Communities: one row per (platform, chat id), registered on first sight.
+
+Every event names its community, so ``ensure_many`` keeps the communities it wrote in a
+bounded in-memory cache: a community written less than ``REFRESH`` ago, whose type and title
+have not changed, is answered from memory without a statement. Any other write to the table in
+this process (settings, persona, a migration, the bot removed) empties the cache
+(``Database.watch``), entries are filled in only after their transaction committed, and
+``REFRESH`` bounds how long a change made by another process can go unseen.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
@@ -11,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from storage.db import Database
+from storage.known import KnownRows, cached_upsert
 from storage.models import PLATFORM_ID_LEN, TITLE_LEN, Community, Member
 from storage.text import clip
 
@@ -56,11 +65,31 @@ PERSONA_FIELDS = {"name": "persona_name", "tone": "persona_tone", "locale": "per
 
 _INFO_FIELDS = tuple(field.name for field in fields(CommunityInfo))
 
+#: How long a community the bot wrote is answered from memory before it is written again.
+REFRESH = timedelta(minutes=5)
+#: Communities kept in memory (the least recently seen go first).
+KNOWN_COMMUNITIES = 10_000
+
 
 class CommunityRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._statements: dict[bool, Insert] = {}
+        #: (platform, chat id) -> the community as last written, and when.
+        self.known: KnownRows[tuple[str, str], CommunityInfo] = KnownRows(
+            db, KNOWN_COMMUNITIES, refresh=REFRESH, watching=("communities",)
+        )
+        table = Community.__table__
+        self._ensure_many = cached_upsert(
+            self.db.insert(table),
+            ("platform", "chat_id"),
+            lambda insert: {
+                "chat_type": insert.excluded.chat_type,
+                "title": func.coalesce(insert.excluded.title, table.c.title),
+                "active": True,
+            },
+            _INFO_FIELDS,
+        )
 
     def _ensure_statement(self, titled: bool) -> Insert:
         statement = self._statements.get(titled)
@@ -111,7 +140,8 @@ class CommunityRepo:
     async def ensure_many(
         self, session: AsyncSession, chats: list[tuple[str, str, str, str | None]], now: datetime
     ) -> dict[tuple[str, str], CommunityInfo]:
-        """``ensure`` for many ``(platform, chat_id, chat_type, title)`` in one statement."""
+        """``ensure`` for many ``(platform, chat_id, chat_type, title)`` in one statement, or
+        none when every one of them is known unchanged (written less than ``REFRESH`` ago)."""
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         for platform, chat_id, chat_type, title in chats:
             key = (platform, clip(chat_id, PLATFORM_ID_LEN) or chat_id)
@@ -126,23 +156,17 @@ class CommunityRepo:
                 "created_at": now,
                 "updated_at": now,
             }
+        found = self.known.take(rows, now, _unchanged)
         if not rows:
-            return {}
-        table = Community.__table__
+            return found
+        generation = self.db.generation
+        written = []
         # Sorted: concurrent writers lock rows in the same order and cannot deadlock.
-        insert = self.db.insert(table).values([rows[key] for key in sorted(rows)])
-        statement = insert.on_conflict_do_update(
-            index_elements=[table.c.platform, table.c.chat_id],
-            set_={
-                "chat_type": insert.excluded.chat_type,
-                "title": func.coalesce(insert.excluded.title, table.c.title),
-                "active": True,
-            },
-        ).returning(*(table.c[name] for name in _INFO_FIELDS))
-        found = {}
-        for row in await session.execute(statement):
+        for row in await session.execute(self._ensure_many, [rows[key] for key in sorted(rows)]):
             info = CommunityInfo(**{**row._mapping, "settings": dict(row.settings or {})})
             found[(info.platform, info.chat_id)] = info
+            written.append(((info.platform, info.chat_id), info))
+        self.known.remember_after_commit(session, written, now, generation)
         return found
 
     async def get(self, session: AsyncSession, community_id: int) -> CommunityInfo | None:
@@ -239,3 +263,16 @@ class CommunityRepo:
             .where(Community.id == community_id)
             .values({column: value, "updated_at": now})
         )
+
+
+def _unchanged(
+    info: CommunityInfo, written_at: datetime, row: dict[str, Any], now: datetime
+) -> bool:
+    """Whether writing ``row`` would change nothing the bot reads: the known community was
+    written less than ``REFRESH`` ago, is active, and keeps its type and title."""
+    return (
+        timedelta(0) <= now - written_at < REFRESH
+        and info.active
+        and info.chat_type == row["chat_type"]
+        and (row["title"] is None or row["title"] == info.title)
+    )

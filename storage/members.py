@@ -1,10 +1,20 @@
-"""Members: upserted by one statement per event, so concurrent events never collide."""
+"""Members: upserted by one statement per event, so concurrent events never collide.
+
+Every event names its sender, so ``see_many`` keeps the memberships it wrote in a bounded
+in-memory cache: a member written less than ``REFRESH`` ago whose name and username have not
+changed is answered from memory without a statement, and their activity (``last_active_at``)
+is stamped at most every ``REFRESH`` (so it may be up to that much behind their latest
+message). Any other write to ``members`` or ``communities`` in this process empties the cache
+(``Database.watch``); a join or leave (``record``) forgets that member; entries are filled in
+only after their transaction committed; ``REFRESH`` bounds how long a change made by another
+process can go unseen.
+"""
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -12,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from storage.db import Database
+from storage.known import KnownRows, cached_upsert
 from storage.models import NAME_LEN, PLATFORM_ID_LEN, Member
 from storage.text import clip
 
@@ -74,6 +85,8 @@ class Sighting:
 
 
 _INFO_FIELDS = tuple(field.name for field in fields(MemberInfo))
+#: What a sighting refreshes on a known member: how they are named.
+_NAMES = ("display_name", "name_key", "username", "username_key")
 _INSERTED = (
     "community_id",
     "platform_user_id",
@@ -90,10 +103,35 @@ _INSERTED = (
 )
 
 
+#: How long a membership the bot wrote is answered from memory before it is written again,
+#: and so how far behind a member's latest message ``last_active_at`` may be.
+REFRESH = timedelta(minutes=5)
+#: Memberships kept in memory (the least recently seen go first): about 0.8 KB each, so
+#: 16 MB at most. Only members who speak again within ``REFRESH`` gain from it.
+KNOWN_MEMBERS = 20_000
+
+
 class MemberRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._statements: dict[tuple[bool, bool, bool], Insert] = {}
+        #: (community id, platform user id) -> the membership as last written, and when.
+        #: A community deleted takes its members: writes to ``communities`` count too.
+        self.known: KnownRows[tuple[int, str], MemberInfo] = KnownRows(
+            db, KNOWN_MEMBERS, refresh=REFRESH, watching=("members", "communities")
+        )
+        table = Member.__table__
+        self._see_many = cached_upsert(
+            self.db.insert(table),
+            ("community_id", "platform_user_id"),
+            lambda insert: {
+                **{name: insert.excluded[name] for name in _NAMES},
+                "last_active_at": func.coalesce(
+                    insert.excluded.last_active_at, table.c.last_active_at
+                ),
+            },
+            _INFO_FIELDS,
+        )
 
     def _record_statement(self, active: bool, joining: bool, leaving: bool) -> Insert:
         """The upsert for one combination of flags, built once: events are the hot path."""
@@ -101,21 +139,27 @@ class MemberRepo:
         statement = self._statements.get(key)
         if statement is None:
             table = Member.__table__
-            insert = self.db.insert(table).values({name: bindparam(name) for name in _INSERTED})
-            changes: dict[str, Any] = {
-                name: insert.excluded[name]
-                for name in ("display_name", "name_key", "username", "username_key")
-            }
-            if active:
-                changes["last_active_at"] = insert.excluded.last_active_at
-            if joining:
-                changes["joined_at"] = func.coalesce(table.c.joined_at, insert.excluded.joined_at)
-                changes["left_at"] = None
-            if leaving:
-                changes["left_at"] = insert.excluded.left_at
-            statement = insert.on_conflict_do_update(
-                index_elements=[table.c.community_id, table.c.platform_user_id], set_=changes
-            ).returning(*(table.c[name] for name in _INFO_FIELDS))
+
+            def changes(insert: Insert) -> dict[str, Any]:
+                changed: dict[str, Any] = {name: insert.excluded[name] for name in _NAMES}
+                if active:
+                    changed["last_active_at"] = insert.excluded.last_active_at
+                if joining:
+                    changed["joined_at"] = func.coalesce(
+                        table.c.joined_at, insert.excluded.joined_at
+                    )
+                    changed["left_at"] = None
+                if leaving:
+                    changed["left_at"] = insert.excluded.left_at
+                return changed
+
+            # CACHED too: ``record`` forgets its own member.
+            statement = cached_upsert(
+                self.db.insert(table).values({name: bindparam(name) for name in _INSERTED}),
+                ("community_id", "platform_user_id"),
+                changes,
+                _INFO_FIELDS,
+            )
             self._statements[key] = statement
         return statement
 
@@ -142,12 +186,15 @@ class MemberRepo:
         name = clip(display_name, NAME_LEN) or platform_user_id
         username = clip(username, NAME_LEN)
         statement = self._record_statement(active, joined_at is not None, left_at is not None)
+        key = (community_id, clip(platform_user_id, PLATFORM_ID_LEN) or platform_user_id)
+        self.known.forget(key)
+        self.db.after_commit(session, lambda: self.known.forget(key))
         row = (
             await session.execute(
                 statement,
                 {
                     "community_id": community_id,
-                    "platform_user_id": clip(platform_user_id, PLATFORM_ID_LEN),
+                    "platform_user_id": key[1],
                     "display_name": name,
                     "name_key": name_key(name),
                     "username": username,
@@ -167,7 +214,8 @@ class MemberRepo:
         self, session: AsyncSession, sightings: list[Sighting], now: datetime
     ) -> dict[tuple[int, str], MemberInfo]:
         """Record many senders in one statement: new members are inserted, known ones get
-        their current name and, if they were active, ``last_active_at``.
+        their current name and, if they were active, ``last_active_at``. Members known
+        unchanged in memory (see the module's docstring) need no statement at all.
 
         Joins and leaves are not sightings: they go through ``record``.
         """
@@ -192,28 +240,18 @@ class MemberRepo:
                 "left_at": None,
                 "birthday_year_public": False,
             }
+        found = self.known.take(rows, now, _unchanged)
         if not rows:
-            return {}
-        table = Member.__table__
-        # Sorted: concurrent writers lock rows in the same order and cannot deadlock.
-        insert = self.db.insert(table)
-        statement = insert.on_conflict_do_update(
-            index_elements=[table.c.community_id, table.c.platform_user_id],
-            set_={
-                **{
-                    name: insert.excluded[name]
-                    for name in ("display_name", "name_key", "username", "username_key")
-                },
-                "last_active_at": func.coalesce(
-                    insert.excluded.last_active_at, table.c.last_active_at
-                ),
-            },
-        ).returning(*(table.c[name] for name in _INFO_FIELDS))
-        found = {}
-        # Rows as executemany parameters: compiled once, sent as batched multi-row VALUES.
-        for row in await session.execute(statement, [rows[key] for key in sorted(rows)]):
+            return found
+        generation = self.db.generation
+        written = []
+        # Sorted: concurrent writers lock rows in the same order and cannot deadlock. Rows as
+        # executemany parameters: compiled once, sent as batched multi-row VALUES.
+        for row in await session.execute(self._see_many, [rows[key] for key in sorted(rows)]):
             info = MemberInfo(**row._mapping)
             found[(info.community_id, info.platform_user_id)] = info
+            written.append(((info.community_id, info.platform_user_id), info))
+        self.known.remember_after_commit(session, written, now, generation)
         return found
 
     async def get(self, session: AsyncSession, member_id: int) -> MemberInfo | None:
@@ -267,3 +305,17 @@ class MemberRepo:
         await session.execute(
             update(Member).where(Member.id == member_id).values(timezone=timezone)
         )
+
+
+def _unchanged(info: MemberInfo, written_at: datetime, row: dict[str, Any], now: datetime) -> bool:
+    """Whether writing ``row`` (a sighting) may be skipped: the known membership was written
+    less than ``REFRESH`` ago under the same name and username, and if the sighting is
+    activity, activity was stamped less than ``REFRESH`` ago too."""
+    if not (timedelta(0) <= now - written_at < REFRESH):
+        return False
+    if info.display_name != row["display_name"] or info.username != row["username"]:
+        return False
+    if row["last_active_at"] is None:
+        return True
+    active_at = info.last_active_at
+    return active_at is not None and timedelta(0) <= now - active_at < REFRESH

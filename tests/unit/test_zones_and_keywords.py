@@ -119,6 +119,24 @@ def test_what_is_not_a_keyword_stays_silent(typed: str) -> None:
     assert _registry().keyword(typed) is None
 
 
+def test_asking_again_answers_each_text_for_itself() -> None:
+    """The registry remembers its last answer (the dispatcher asks twice per message): a
+    repeated text gets the same answer, and any other text its own."""
+    registry = _registry()
+    for typed, expected in [
+        ("签到", ("checkin", "")),
+        ("签到", ("checkin", "")),
+        ("发红包 100 5", ("redpacket", "100 5")),
+        ("发红包 100 5", ("redpacket", "100 5")),
+        ("hello", None),
+        ("hello", None),
+        ("投票列表", ("polls", "")),
+        ("签到？", None),
+    ]:
+        found = registry.keyword(typed)
+        assert (found[0].name, found[1]) == expected if found else expected is None
+
+
 def test_keywords_with_arguments_still_parse() -> None:
     registry = _registry()
     found = registry.keyword("发红包 100 5")
