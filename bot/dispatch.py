@@ -171,6 +171,8 @@ class Dispatcher:
         #: Restored rows whose actions were performed, and the task deleting them.
         self._done_rows: list[int] = []
         self._forgetting: asyncio.Task[None] | None = None
+        #: Set each time a lane settles an action (``drain`` looks again at what can still go).
+        self._progress = asyncio.Event()
         #: Called after each event is handled, with its results (metrics, tests).
         self.observers: list[Callable[[EventBase, list[ActionResult]], None]] = []
 
@@ -226,7 +228,9 @@ class Dispatcher:
 
     async def drain(self, deadline: float | None = None) -> bool:
         """Wait until every queued event has been handled and its actions performed, or until
-        ``deadline`` (the event loop's time). ``False``: the deadline came first."""
+        ``deadline`` (the event loop's time). ``False``: the deadline came first, or nothing
+        more can go out before it (every chat with waiting actions is throttled past it), so
+        a stop stores them at once instead of waiting the slice out."""
         loop = asyncio.get_running_loop()
         while True:
             busy = [*self._workers.values()]
@@ -235,10 +239,36 @@ class Dispatcher:
                 busy.append(self._forgetting)
             if not busy:
                 return True
-            timeout = None if deadline is None else deadline - loop.time()
-            if timeout is not None and timeout <= 0:
+            if deadline is None:
+                await asyncio.wait(busy)
+                continue
+            timeout = deadline - loop.time()
+            if timeout <= 0 or self._throttled_past(timeout):
                 return False
-            await asyncio.wait(busy, timeout=timeout)
+            self._progress.clear()
+            progress = asyncio.ensure_future(self._progress.wait())
+            try:
+                await asyncio.wait(
+                    [*busy, progress], timeout=timeout, return_when="FIRST_COMPLETED"
+                )
+            finally:
+                progress.cancel()
+
+    def _throttled_past(self, seconds: float) -> bool:
+        """No handler is running, no call is on the wire, and the governor says no lane's next
+        action can start within ``seconds`` (its chat's window is full, or a 429 pause)."""
+        if self._workers or self._forgetting is not None:
+            return False
+        for key, lane in self._lanes.items():
+            head = next((w for w in [*lane.sending, *lane.waiting] if not w.sent.done()), None)
+            if lane.in_flight or head is None:
+                return False
+            governor = self.governors[head.action.platform]
+            private = self._is_private(head.action)
+            counted = self._counts(head.action)
+            if governor.next_slot(key[0], private=private, counted=counted) < seconds:
+                return False
+        return True
 
     async def handle(self, event: EventBase) -> list[ActionResult]:
         """Handle one event completely, its actions performed. Never raises: failures are
@@ -646,6 +676,7 @@ class Dispatcher:
                 for waiting in lane.sending:
                     self._settle(waiting, result)
                 lane.sending = []
+                self._progress.set()
         finally:
             lane.task = None
             if not self._closing:

@@ -258,3 +258,39 @@ async def test_a_handler_waiting_for_its_post_goes_on_and_its_answer_is_stored(
     await second.dispatcher.restore_waiting(PLATFORM)
     await asyncio.wait_for(second.dispatcher.drain(), 10)
     assert again.texts() == ["the post", "posted"]
+
+
+async def test_a_throttled_bot_stops_sending_at_once(any_harness: Harness) -> None:
+    """The group's window is full for the next minute: no waiting reply can go out before the
+    sending deadline, so the stop stores them at once instead of waiting the slice out."""
+    first, platform, clock = run(any_harness)
+    here = {"platform": PLATFORM, "chat_id": "g1"}
+    clock.held = True  # the window's minute never passes during the stop
+    sent = [first.dispatcher.enqueue(Reply(**here, text=RichText.of(f"r{n}"))) for n in range(25)]
+    await asyncio.wait_for(asyncio.gather(*sent[:20]), 5)  # 20 a minute; 5 wait
+    loop = asyncio.get_running_loop()
+
+    started = loop.time()
+    assert await first.dispatcher.drain(deadline(5.0)) is False
+    assert loop.time() - started < 1.0  # not the 5 s of the slice
+    assert await first.dispatcher.persist_waiting(deadline(2.0)) == 5
+    assert len(platform.actions) == 20 and all(s.result().is_persisted for s in sent[20:])
+
+
+async def test_a_slot_that_opens_before_the_deadline_is_waited_for(any_harness: Harness) -> None:
+    """A chat paused by a 429 for less than the time left still sends before the deadline:
+    the drain waits for it (here the virtual pause never ends, so it waits the slice out)."""
+    first, _platform, clock = run(any_harness)
+    here = {"platform": PLATFORM, "chat_id": "g1"}
+    await first.dispatcher.perform(Reply(**here, text=RichText.of("first")))
+    clock.held = True
+    first.dispatcher.governors[PLATFORM]._chat(f"{PLATFORM}:g1").paused_until = clock.now + 0.2
+    late = first.dispatcher.enqueue(Reply(**here, text=RichText.of("late")))
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+
+    started = loop.time()
+    assert await first.dispatcher.drain(deadline(0.6)) is False
+    assert loop.time() - started >= 0.5  # not given up early: the slot opens in time
+    assert await first.dispatcher.persist_waiting(deadline(2.0)) == 1
+    assert late.result().is_persisted
