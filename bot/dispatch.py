@@ -791,8 +791,10 @@ class Dispatcher:
             for worker in workers:
                 worker.cancel()
             await asyncio.wait(workers, timeout=max(deadline - loop.time(), 0.01))
-            stored += await self._store_waiting(self._take_waiting(), deadline)
+        # Also without workers now: one may have answered and ended while the rows above were
+        # written. Closed before taking, so nothing can slip into a queue after this take.
         self._closed = True
+        stored += await self._store_waiting(self._take_waiting(), deadline)
         if self._forgetting is not None:
             await asyncio.wait([self._forgetting], timeout=max(deadline - loop.time(), 0.01))
         return stored
@@ -883,6 +885,11 @@ class Dispatcher:
                 expired.append(row_id)
                 continue
             self._enqueue(action, row_id)
+        # The adapter is already taking updates (those that came during the downtime arrive
+        # first): what was asked for before the stop goes ahead of what was asked since.
+        for lane in self._lanes.values():
+            if any(waiting.row_id is None for waiting in lane.waiting):
+                lane.waiting = deque(sorted(lane.waiting, key=lambda w: w.row_id is None))
         if expired:
             async with self.store.transaction() as session:
                 await self.store.waiting.forget(session, expired)

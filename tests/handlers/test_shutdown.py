@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from bot.actions import (
     AnswerButton,
     Ban,
     Delete,
+    Edit,
     Reply,
     Restrict,
     Send,
@@ -56,10 +58,15 @@ class Platform(FakeAdapter):
         self.stuck: set[str] = set()
         self.refused = 0
         self.refusing = asyncio.Event()
+        #: Kinds whose answer waits until ``opened`` is set.
+        self.gated: set[str] = set()
+        self.opened = asyncio.Event()
 
     async def perform(self, action: Action) -> ActionResult:
         if action.kind in self.stuck:
             await asyncio.get_running_loop().create_future()
+        if action.kind in self.gated:
+            await self.opened.wait()
         if self.down:
             self.refused += 1
             self.refusing.set()
@@ -294,3 +301,71 @@ async def test_a_slot_that_opens_before_the_deadline_is_waited_for(any_harness: 
     assert loop.time() - started >= 0.5  # not given up early: the slot opens in time
     assert await first.dispatcher.persist_waiting(deadline(2.0)) == 1
     assert late.result().is_persisted
+
+
+async def test_stored_actions_go_before_what_was_asked_since_the_restart(
+    any_harness: Harness,
+) -> None:
+    """After a restart the platform delivers the updates that arrived meanwhile at once: the
+    replies to them queue up while the stored rows load. The stored ones were asked for
+    first, so they go first (after the one call already on the wire)."""
+    first, _platform, clock = run(any_harness)
+    here = {"platform": PLATFORM, "chat_id": "g1"}
+    _platform.down = clock.held = True
+    for n in range(3):
+        first.dispatcher.enqueue(Reply(**here, text=RichText.of(f"stored {n}")))
+    await asyncio.sleep(0)
+    assert await first.dispatcher.persist_waiting(deadline(5.0)) == 3
+
+    second, again, _clock = run(any_harness)
+    again.gated = {"edit"}
+    on_wire = second.dispatcher.enqueue(Edit(**here, message_id="9", text=RichText.of("edit")))
+    await asyncio.sleep(0)  # the edit is on the wire
+    new = [second.dispatcher.enqueue(Reply(**here, text=RichText.of(f"new {n}"))) for n in range(2)]
+    assert await second.dispatcher.restore_waiting(PLATFORM) == 3
+    again.opened.set()
+    await asyncio.wait_for(asyncio.gather(on_wire, *new), 10)
+    await asyncio.wait_for(second.dispatcher.drain(), 10)
+    assert again.texts() == ["edit", "stored 0", "stored 1", "stored 2", "new 0", "new 1"]
+    assert await stored(second) == 0
+
+
+async def test_an_answer_queued_while_the_first_rows_are_written_is_stored(
+    any_harness: Harness,
+) -> None:
+    """A slow handler that finishes while the stop writes the first rows (its worker gone by
+    the time the stop looks for workers): its answer is stored too, never left in a queue
+    that nothing sends or stores."""
+    feature = Feature("slow")
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    @feature.command("slow")
+    async def slow(ctx: Context) -> Reply:
+        entered.set()
+        await release.wait()
+        return ctx.reply_text(RichText.of("slow answer"))
+
+    first, platform, clock = run(any_harness, feature)
+    here = {"platform": PLATFORM, "chat_id": "elsewhere"}
+    platform.down = clock.held = True
+    early = first.dispatcher.enqueue(Reply(**here, text=RichText.of("early")))
+    handled = first.dispatcher.submit(first.message("/slow"))
+    await asyncio.wait_for(entered.wait(), 5)
+    [worker] = first.dispatcher._workers.values()
+    save = first.store.waiting.save
+
+    async def save_after_the_handler(*args: Any) -> list[int]:
+        release.set()
+        await asyncio.wait_for(asyncio.shield(worker), 5)  # it answered and went
+        return await save(*args)
+
+    first.store.waiting.save = save_after_the_handler  # type: ignore[method-assign]
+    assert await first.dispatcher.persist_waiting(deadline(5.0)) == 2
+    assert early.result().is_persisted
+    [result] = await asyncio.wait_for(handled, 5)
+    assert result.is_persisted
+
+    second, again, _clock = run(any_harness)
+    await second.dispatcher.restore_waiting(PLATFORM)
+    await asyncio.wait_for(second.dispatcher.drain(), 10)
+    assert sorted(again.texts()) == ["early", "slow answer"]
