@@ -29,7 +29,7 @@ import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any, Protocol
 
 from bot.actions import (
@@ -880,6 +880,8 @@ class Dispatcher:
         expired: list[int] = []
         for row_id, action in rows:
             until = action.until if isinstance(action, (Restrict, Ban)) else None
+            if until is not None and until.tzinfo is None:  # never a reason not to start
+                until = until.replace(tzinfo=UTC)
             if until is not None and until <= now + _UNTIL_MARGIN:
                 log.info("stored %s in %s:%s has expired: dropped", action.kind, *_where(action))
                 expired.append(row_id)

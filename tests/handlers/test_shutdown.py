@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
@@ -369,3 +369,26 @@ async def test_an_answer_queued_while_the_first_rows_are_written_is_stored(
     await second.dispatcher.restore_waiting(PLATFORM)
     await asyncio.wait_for(second.dispatcher.drain(), 10)
     assert sorted(again.texts()) == ["early", "slow answer"]
+
+
+async def test_a_stored_time_without_a_zone_never_stops_the_restart(any_harness: Harness) -> None:
+    """An ``until`` without a zone (an older writer, a hand-made row) reads as UTC: compared
+    with the clock's aware time it would raise, and the bot could not start again."""
+    first, _platform, _clock = run(any_harness)
+    here = {"platform": PLATFORM, "chat_id": "g1"}
+    now = first.clock.now().astimezone(UTC).replace(tzinfo=None)
+    async with first.store.transaction() as session:
+        await first.store.waiting.save(
+            session,
+            [
+                Restrict(**here, user_id="7", until=now + timedelta(seconds=5)),  # expired
+                Ban(**here, user_id="8", until=now + timedelta(days=1)),
+            ],
+            first.clock.now(),
+        )
+
+    second, again, _clock = run(any_harness)
+    assert await second.dispatcher.restore_waiting(PLATFORM) == 1
+    await asyncio.wait_for(second.dispatcher.drain(), 10)
+    assert [a.kind for a in again.actions] == ["ban"]
+    assert await stored(second) == 0
