@@ -852,12 +852,17 @@ class Dispatcher:
         new = [waiting for waiting in keep if waiting.row_id is None]
         if new:
             loop = asyncio.get_running_loop()
+            # In a task of its own, left behind if late: a write cut off by a timeout rolls
+            # back, and SQLAlchemy shields that from cancellation, so on a connection that
+            # does not answer an ``asyncio.timeout`` around it would hold the stop for good.
+            writing = asyncio.ensure_future(self._write_waiting([w.action for w in new]))
             try:
-                async with asyncio.timeout(max(deadline - loop.time(), 0.05)):
-                    async with self.store.transaction() as session:
-                        await self.store.waiting.save(
-                            session, [w.action for w in new], self.clock.now()
-                        )
+                await asyncio.wait([writing], timeout=max(deadline - loop.time(), 0.05))
+                if not writing.done():
+                    writing.cancel()
+                    writing.add_done_callback(_quietly)  # its end is not awaited
+                    raise TimeoutError("the database did not answer in time")
+                writing.result()
             except Exception:  # TimeoutError included
                 log.exception("%d waiting action(s) could not be stored: lost", len(new))
                 for waiting in new:
@@ -869,6 +874,10 @@ class Dispatcher:
             if not waiting.sent.done():  # restored ones stay stored in any case
                 waiting.sent.set_result(ActionResult.persisted())
         return len(new)
+
+    async def _write_waiting(self, actions: list[Action]) -> None:
+        async with self.store.transaction() as session:
+            await self.store.waiting.save(session, actions, self.clock.now())
 
     async def restore_waiting(self, platform: str) -> int:
         """Queue again, in their order, the actions a stop stored for ``platform`` (call it
@@ -951,6 +960,12 @@ class Dispatcher:
         async with self.store.transaction() as session:
             community = await self.store.communities.find(session, platform, chat_id)
         return resolve_persona(self.settings, community).name
+
+
+def _quietly(task: asyncio.Future[None]) -> None:
+    """Collect a task left behind (its failure was logged as the rows' loss already)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _where(action: Action) -> tuple[str, str]:

@@ -6,7 +6,9 @@ exactly as it would while a real minute passes, and nothing sleeps."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -392,3 +394,39 @@ async def test_a_stored_time_without_a_zone_never_stops_the_restart(any_harness:
     await asyncio.wait_for(second.dispatcher.drain(), 10)
     assert [a.kind for a in again.actions] == ["ban"]
     assert await stored(second) == 0
+
+
+async def test_a_database_that_hangs_does_not_hold_the_stop(
+    any_harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The write times out, and the rollback on a connection that does not answer hangs too
+    (SQLAlchemy shields a session's close from cancellation): the stop still ends by its
+    deadline, the rows reported lost, never a stop the supervisor has to kill."""
+    first, _platform, clock = run(any_harness)
+    clock.held = True
+    here = {"platform": PLATFORM, "chat_id": "g1"}
+    sent = [first.dispatcher.enqueue(Reply(**here, text=RichText.of(f"r{n}"))) for n in range(22)]
+    await asyncio.sleep(0)
+    never = asyncio.get_running_loop().create_future()
+
+    @contextlib.asynccontextmanager
+    async def hung() -> AsyncIterator[None]:
+        try:
+            yield None
+        finally:
+            await asyncio.shield(never)  # the rollback: no answer
+
+    async def write(*_args: object) -> list[int]:
+        await asyncio.shield(never)
+        return []
+
+    first.store.transaction = hung  # type: ignore[method-assign]
+    first.store.waiting.save = write  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with caplog.at_level(logging.ERROR):
+        await asyncio.wait_for(first.dispatcher.persist_waiting(deadline(0.5)), 3)
+    assert loop.time() - started < 1.0
+    assert "2 waiting action(s) could not be stored: lost" in caplog.text
+    assert all(s.result().detail == "lost" for s in sent[20:])
+    never.cancel()
