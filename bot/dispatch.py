@@ -853,8 +853,9 @@ class Dispatcher:
         if new:
             loop = asyncio.get_running_loop()
             # In a task of its own, left behind if late: a write cut off by a timeout rolls
-            # back, and SQLAlchemy shields that from cancellation, so on a connection that
-            # does not answer an ``asyncio.timeout`` around it would hold the stop for good.
+            # back, and SQLAlchemy runs a session's close to completion whatever cancels it,
+            # so on a connection that does not answer, an ``asyncio.timeout`` around the
+            # write would hold the stop for good.
             writing = asyncio.ensure_future(self._write_waiting([w.action for w in new]))
             try:
                 await asyncio.wait([writing], timeout=max(deadline - loop.time(), 0.05))
