@@ -436,3 +436,32 @@ async def test_a_database_that_hangs_does_not_hold_the_stop(
     assert loop.time() - started < 1.0
     assert "2 waiting action(s) could not be stored: lost" in caplog.text
     assert all(s.result().detail == "lost" for s in sent[20:])
+
+
+async def test_a_handler_still_running_is_waited_for_even_when_throttled(
+    any_harness: Harness,
+) -> None:
+    """One chat is throttled past the deadline, but a handler is still working: its answer
+    may go to a chat with room, so the drain does not give up early."""
+    feature = Feature("slow")
+    release = asyncio.Event()
+
+    @feature.command("slow")
+    async def slow(ctx: Context) -> Reply:
+        await release.wait()
+        return ctx.reply_text(RichText.of("slow answer"))
+
+    first, _platform, clock = run(any_harness, feature)
+    here = {"platform": PLATFORM, "chat_id": "busy"}
+    clock.held = True
+    for n in range(21):  # 20 go out, 1 waits a minute
+        first.dispatcher.enqueue(Reply(**here, text=RichText.of(f"r{n}")))
+    handled = first.dispatcher.submit(first.message("/slow"))
+    loop = asyncio.get_running_loop()
+
+    started = loop.time()
+    assert await first.dispatcher.drain(deadline(0.5)) is False
+    assert loop.time() - started >= 0.4
+    release.set()
+    await asyncio.wait_for(handled, 5)
+    await first.dispatcher.persist_waiting(deadline(2.0))
