@@ -210,9 +210,7 @@ def run_bounded(main: Coroutine[Any, Any, T], *, grace: float = EXIT_GRACE) -> T
                         log.warning("stopping: %s did not end; abandoned", task.get_name())
             loop.run_until_complete(loop.shutdown_asyncgens())
             with contextlib.suppress(TimeoutError):
-                loop.run_until_complete(
-                    asyncio.wait_for(loop.shutdown_default_executor(), grace)
-                )
+                loop.run_until_complete(asyncio.wait_for(loop.shutdown_default_executor(), grace))
         finally:
             asyncio.set_event_loop(None)
             loop.close()
