@@ -39,6 +39,7 @@ from bot.actions import (
     Ban,
     DeclineReason,
     Edit,
+    Kick,
     Merge,
     Reply,
     Restrict,
@@ -89,9 +90,11 @@ def _merge_of(action: Action) -> Merge | None:
     return merge
 
 
-#: Sends that are not repeated when a stop cut them off on the wire (they may have arrived);
-#: everything else is idempotent and is stored to be performed again.
-_NOT_REPEATED = (Reply, Send, SendPoll)
+#: Calls that are not repeated when a stop cut them off on the wire (they may have arrived):
+#: sends (a duplicate is worse than a gap) and a kick (a ban then an unban: repeated after the
+#: restart, it would throw out a member who came back meanwhile). Everything else leaves the
+#: same state when performed twice and is stored to be performed again.
+_NOT_REPEATED = (Reply, Send, SendPoll, Kick)
 
 #: Telegram reads a restriction's ``until`` less than 30 s ahead as "forever": a stored
 #: restriction or ban that ends sooner than this after the restart is dropped.

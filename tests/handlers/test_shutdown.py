@@ -21,6 +21,7 @@ from bot.actions import (
     Ban,
     Delete,
     Edit,
+    Kick,
     Reply,
     Restrict,
     Send,
@@ -465,3 +466,17 @@ async def test_a_handler_still_running_is_waited_for_even_when_throttled(
     release.set()
     await asyncio.wait_for(handled, 5)
     await first.dispatcher.persist_waiting(deadline(2.0))
+
+
+async def test_a_kick_cut_off_on_the_wire_is_not_repeated(any_harness: Harness) -> None:
+    """A kick is a ban then an unban: if it arrived and the member came back during the
+    downtime, kicking again after the restart would throw out someone already let back."""
+    first, platform, _clock = run(any_harness)
+    here = {"platform": PLATFORM, "chat_id": "g1"}
+    platform.stuck = {"kick"}
+    kick = first.dispatcher.enqueue(Kick(**here, user_id="7"))
+    await asyncio.sleep(0)  # on the wire
+
+    assert await first.dispatcher.persist_waiting(deadline(0.3)) == 0
+    assert not kick.result().ok and kick.result().detail == "unsure"
+    assert await stored(first) == 0
