@@ -230,7 +230,7 @@ class App:
                 if stop_intake is not None:
                     await _by(work, f"stopping {adapter.platform} intake", stop_intake())
             if not await self.dispatcher.drain(work):
-                log.info("stopping: the time to send is up")
+                log.info("stopping: nothing more can be sent in time; storing what waits")
             await self.dispatcher.persist_waiting(store)
             for adapter in started:
                 await _by(close, f"closing {adapter.platform}", adapter.stop())

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import shutil
 import sys
+from collections.abc import Coroutine
 from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import BaseModel, SecretStr
@@ -176,6 +178,44 @@ def _setup_logging(settings: Settings) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Seconds the tasks a stop left behind get to end once cancelled, before the loop closes.
+EXIT_GRACE = 1.0
+
+
+def run_bounded(main: Coroutine[Any, Any, T], *, grace: float = EXIT_GRACE) -> T:
+    """``asyncio.run`` whose teardown is bounded. The bot's stop already has its deadline and
+    leaves a late step behind (a write or a close on a database connection that does not
+    answer); SQLAlchemy runs such a close to completion whatever cancels it, and
+    ``asyncio.run`` waits for every leftover task, so the process would hang until the
+    supervisor kills it. Here leftovers are cancelled and given ``grace`` seconds, then
+    abandoned."""
+    loop = asyncio.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            left = asyncio.all_tasks(loop)
+            for task in left:
+                task.cancel()
+            if left:
+                loop.run_until_complete(asyncio.wait(left, timeout=grace))
+                for task in left:
+                    if task.done() and not task.cancelled() and task.exception() is not None:
+                        log.error("stopping: a task failed", exc_info=task.exception())
+                    elif not task.done():
+                        log.warning("stopping: %s did not end; abandoned", task.get_name())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            with contextlib.suppress(TimeoutError):
+                loop.run_until_complete(asyncio.wait_for(loop.shutdown_default_executor(), grace))
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
 @app.command()
 def run(
     config: ConfigOption = None,
@@ -199,7 +239,7 @@ def run(
             _not_utf8("standard input", error)
     try:
         bot = App(settings)
-        asyncio.run(bot.run(lines, interactive=lines is None))
+        run_bounded(bot.run(lines, interactive=lines is None))
     except ConfigError as problem:
         _fail(problem)
     except StartupError as problem:

@@ -29,7 +29,7 @@ import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any, Protocol
 
 from bot.actions import (
@@ -39,6 +39,7 @@ from bot.actions import (
     Ban,
     DeclineReason,
     Edit,
+    Kick,
     Merge,
     Reply,
     Restrict,
@@ -89,9 +90,11 @@ def _merge_of(action: Action) -> Merge | None:
     return merge
 
 
-#: Sends that are not repeated when a stop cut them off on the wire (they may have arrived);
-#: everything else is idempotent and is stored to be performed again.
-_NOT_REPEATED = (Reply, Send, SendPoll)
+#: Calls that are not repeated when a stop cut them off on the wire (they may have arrived):
+#: sends (a duplicate is worse than a gap) and a kick (a ban then an unban: repeated after the
+#: restart, it would throw out a member who came back meanwhile). Everything else leaves the
+#: same state when performed twice and is stored to be performed again.
+_NOT_REPEATED = (Reply, Send, SendPoll, Kick)
 
 #: Telegram reads a restriction's ``until`` less than 30 s ahead as "forever": a stored
 #: restriction or ban that ends sooner than this after the restart is dropped.
@@ -171,6 +174,8 @@ class Dispatcher:
         #: Restored rows whose actions were performed, and the task deleting them.
         self._done_rows: list[int] = []
         self._forgetting: asyncio.Task[None] | None = None
+        #: Set each time a lane settles an action (``drain`` looks again at what can still go).
+        self._progress = asyncio.Event()
         #: Called after each event is handled, with its results (metrics, tests).
         self.observers: list[Callable[[EventBase, list[ActionResult]], None]] = []
 
@@ -226,7 +231,9 @@ class Dispatcher:
 
     async def drain(self, deadline: float | None = None) -> bool:
         """Wait until every queued event has been handled and its actions performed, or until
-        ``deadline`` (the event loop's time). ``False``: the deadline came first."""
+        ``deadline`` (the event loop's time). ``False``: the deadline came first, or nothing
+        more can go out before it (every chat with waiting actions is throttled past it), so
+        a stop stores them at once instead of waiting the slice out."""
         loop = asyncio.get_running_loop()
         while True:
             busy = [*self._workers.values()]
@@ -235,10 +242,36 @@ class Dispatcher:
                 busy.append(self._forgetting)
             if not busy:
                 return True
-            timeout = None if deadline is None else deadline - loop.time()
-            if timeout is not None and timeout <= 0:
+            if deadline is None:
+                await asyncio.wait(busy)
+                continue
+            timeout = deadline - loop.time()
+            if timeout <= 0 or self._throttled_past(timeout):
                 return False
-            await asyncio.wait(busy, timeout=timeout)
+            self._progress.clear()
+            progress = asyncio.ensure_future(self._progress.wait())
+            try:
+                await asyncio.wait(
+                    [*busy, progress], timeout=timeout, return_when="FIRST_COMPLETED"
+                )
+            finally:
+                progress.cancel()
+
+    def _throttled_past(self, seconds: float) -> bool:
+        """No handler is running, no call is on the wire, and the governor says no lane's next
+        action can start within ``seconds`` (its chat's window is full, or a 429 pause)."""
+        if self._workers or self._forgetting is not None:
+            return False
+        for key, lane in self._lanes.items():
+            head = next((w for w in [*lane.sending, *lane.waiting] if not w.sent.done()), None)
+            if lane.in_flight or head is None:
+                return False
+            governor = self.governors[head.action.platform]
+            private = self._is_private(head.action)
+            counted = self._counts(head.action)
+            if governor.next_slot(key[0], private=private, counted=counted) < seconds:
+                return False
+        return True
 
     async def handle(self, event: EventBase) -> list[ActionResult]:
         """Handle one event completely, its actions performed. Never raises: failures are
@@ -646,6 +679,7 @@ class Dispatcher:
                 for waiting in lane.sending:
                     self._settle(waiting, result)
                 lane.sending = []
+                self._progress.set()
         finally:
             lane.task = None
             if not self._closing:
@@ -760,8 +794,10 @@ class Dispatcher:
             for worker in workers:
                 worker.cancel()
             await asyncio.wait(workers, timeout=max(deadline - loop.time(), 0.01))
-            stored += await self._store_waiting(self._take_waiting(), deadline)
+        # Also without workers now: one may have answered and ended while the rows above were
+        # written. Closed before taking, so nothing can slip into a queue after this take.
         self._closed = True
+        stored += await self._store_waiting(self._take_waiting(), deadline)
         if self._forgetting is not None:
             await asyncio.wait([self._forgetting], timeout=max(deadline - loop.time(), 0.01))
         return stored
@@ -819,12 +855,18 @@ class Dispatcher:
         new = [waiting for waiting in keep if waiting.row_id is None]
         if new:
             loop = asyncio.get_running_loop()
+            # In a task of its own, left behind if late: a write cut off by a timeout rolls
+            # back, and SQLAlchemy runs a session's close to completion whatever cancels it,
+            # so on a connection that does not answer, an ``asyncio.timeout`` around the
+            # write would hold the stop for good.
+            writing = asyncio.ensure_future(self._write_waiting([w.action for w in new]))
             try:
-                async with asyncio.timeout(max(deadline - loop.time(), 0.05)):
-                    async with self.store.transaction() as session:
-                        await self.store.waiting.save(
-                            session, [w.action for w in new], self.clock.now()
-                        )
+                await asyncio.wait([writing], timeout=max(deadline - loop.time(), 0.05))
+                if not writing.done():
+                    writing.cancel()
+                    writing.add_done_callback(_quietly)  # its end is not awaited
+                    raise TimeoutError("the database did not answer in time")
+                writing.result()
             except Exception:  # TimeoutError included
                 log.exception("%d waiting action(s) could not be stored: lost", len(new))
                 for waiting in new:
@@ -837,6 +879,10 @@ class Dispatcher:
                 waiting.sent.set_result(ActionResult.persisted())
         return len(new)
 
+    async def _write_waiting(self, actions: list[Action]) -> None:
+        async with self.store.transaction() as session:
+            await self.store.waiting.save(session, actions, self.clock.now())
+
     async def restore_waiting(self, platform: str) -> int:
         """Queue again, in their order, the actions a stop stored for ``platform`` (call it
         once its adapter is started); each row is deleted once its action is performed or
@@ -847,11 +893,18 @@ class Dispatcher:
         expired: list[int] = []
         for row_id, action in rows:
             until = action.until if isinstance(action, (Restrict, Ban)) else None
+            if until is not None and until.tzinfo is None:  # never a reason not to start
+                until = until.replace(tzinfo=UTC)
             if until is not None and until <= now + _UNTIL_MARGIN:
                 log.info("stored %s in %s:%s has expired: dropped", action.kind, *_where(action))
                 expired.append(row_id)
                 continue
             self._enqueue(action, row_id)
+        # The adapter is already taking updates (those that came during the downtime arrive
+        # first): what was asked for before the stop goes ahead of what was asked since.
+        for lane in self._lanes.values():
+            if any(waiting.row_id is None for waiting in lane.waiting):
+                lane.waiting = deque(sorted(lane.waiting, key=lambda w: w.row_id is None))
         if expired:
             async with self.store.transaction() as session:
                 await self.store.waiting.forget(session, expired)
@@ -911,6 +964,12 @@ class Dispatcher:
         async with self.store.transaction() as session:
             community = await self.store.communities.find(session, platform, chat_id)
         return resolve_persona(self.settings, community).name
+
+
+def _quietly(task: asyncio.Future[None]) -> None:
+    """Collect a task left behind (its failure was logged as the rows' loss already)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _where(action: Action) -> tuple[str, str]:

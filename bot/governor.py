@@ -75,6 +75,17 @@ class Window:
             self.stamps.popleft()
         return max(self.limit - len(self.stamps) - self.in_flight, 0)
 
+    def earliest(self, now: float) -> float:
+        """At least how many seconds until a call could start (takes nothing): 0 if a slot
+        is free. A lower bound: a call in flight ends no earlier than now, so its slot comes
+        back no earlier than a period from now."""
+        if self.free(now) > 0:
+            return 0.0
+        blocking = len(self.stamps) + self.in_flight - self.limit + 1  # slots to come back
+        if blocking <= len(self.stamps):
+            return max(self.stamps[blocking - 1] + self.period - now, 0.0)
+        return self.period
+
     def release(self, finished: float) -> None:
         """The call holding a slot finished (successfully or not) at ``finished``."""
         self.in_flight -= 1
@@ -200,6 +211,18 @@ class Governor:
         if chat.paused_until > now:
             return 0
         return self._bucket(chat, private).free(now)
+
+    def next_slot(self, chat_key: str, *, private: bool = False, counted: bool = True) -> float:
+        """At least how many seconds until a call for ``chat_key`` could start (0: now): a
+        stop stores what waits at once when no chat can send before its deadline."""
+        now = self._monotonic()
+        chat = self._chats.get(chat_key)
+        wait = 0.0 if chat is None else max(chat.paused_until - now, 0.0)
+        if counted:
+            if chat is not None and chat.window is not None:
+                wait = max(wait, self._bucket(chat, private).earliest(now))
+            wait = max(wait, self._global.earliest(now))
+        return wait
 
     def _give_up(self, attempt: int, started: float, wait: float) -> bool:
         """Whether another attempt after ``wait`` seconds would exceed the retry budget."""

@@ -15,7 +15,8 @@ Policy:
   ``ActionResult.persisted()`` and finishes; the post goes out after the restart, but its
   message id is not recorded, so that message is not edited later (its buttons still work:
   they carry the row's id).
-- A send already on the wire when the budget ran out is not stored again: like a timeout
+- A send (or a kick: repeated later it would throw out a member who came back) already on
+  the wire when the budget ran out is not stored again: like a timeout
   (``bot.governor.Unsure``) it may have arrived, and a duplicate is worse than a gap.
 - After the restart the rows of each attached platform are queued again in ``id`` order and
   each row is deleted once its action was performed or finally refused. A kill after a send

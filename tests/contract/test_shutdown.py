@@ -140,3 +140,24 @@ async def test_an_outage_during_the_stop_is_delivered_after_the_restart(
     await asyncio.wait_for(telegram.app.dispatcher.drain(), 10)
     assert answers(telegram, members) == everyone_once(members)
     assert await stored(telegram) == 0
+
+
+async def test_a_throttled_bot_stops_at_once(telegram: TelegramDriver) -> None:
+    """The group's window is full for the next minute and the last replies wait for it: no
+    slot opens before the sending deadline (11 s of the default 15), so the stop stores them
+    at once instead of waiting the slice out."""
+    await telegram.start()  # the default shutdown_timeout (15 s)
+    for who in EARLY:
+        await telegram.say(who, "签到")
+    hold_the_governor(telegram)
+    queued = Queued(telegram)
+    for who in MEMBERS[:5]:
+        check_in(telegram, who)
+    await queued.until(lambda: waiting(telegram) == 5)
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await telegram._stop_app()
+    assert loop.time() - started < 2.0
+    assert await stored(telegram) == 5
+    assert sum(answers(telegram, MEMBERS[:5]).values()) == 0

@@ -6,8 +6,11 @@ exactly as it would while a real minute passes, and nothing sleeps."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from datetime import timedelta
+from collections.abc import AsyncIterator
+from datetime import UTC, timedelta
+from typing import Any
 
 import pytest
 
@@ -17,6 +20,8 @@ from bot.actions import (
     AnswerButton,
     Ban,
     Delete,
+    Edit,
+    Kick,
     Reply,
     Restrict,
     Send,
@@ -56,10 +61,15 @@ class Platform(FakeAdapter):
         self.stuck: set[str] = set()
         self.refused = 0
         self.refusing = asyncio.Event()
+        #: Kinds whose answer waits until ``opened`` is set.
+        self.gated: set[str] = set()
+        self.opened = asyncio.Event()
 
     async def perform(self, action: Action) -> ActionResult:
         if action.kind in self.stuck:
             await asyncio.get_running_loop().create_future()
+        if action.kind in self.gated:
+            await self.opened.wait()
         if self.down:
             self.refused += 1
             self.refusing.set()
@@ -258,3 +268,215 @@ async def test_a_handler_waiting_for_its_post_goes_on_and_its_answer_is_stored(
     await second.dispatcher.restore_waiting(PLATFORM)
     await asyncio.wait_for(second.dispatcher.drain(), 10)
     assert again.texts() == ["the post", "posted"]
+
+
+async def test_a_throttled_bot_stops_sending_at_once(any_harness: Harness) -> None:
+    """The group's window is full for the next minute: no waiting reply can go out before the
+    sending deadline, so the stop stores them at once instead of waiting the slice out."""
+    first, platform, clock = run(any_harness)
+    here = {"platform": PLATFORM, "chat_id": "g1"}
+    clock.held = True  # the window's minute never passes during the stop
+    sent = [first.dispatcher.enqueue(Reply(**here, text=RichText.of(f"r{n}"))) for n in range(25)]
+    await asyncio.wait_for(asyncio.gather(*sent[:20]), 5)  # 20 a minute; 5 wait
+    loop = asyncio.get_running_loop()
+
+    started = loop.time()
+    assert await first.dispatcher.drain(deadline(5.0)) is False
+    assert loop.time() - started < 1.0  # not the 5 s of the slice
+    assert await first.dispatcher.persist_waiting(deadline(2.0)) == 5
+    assert len(platform.actions) == 20 and all(s.result().is_persisted for s in sent[20:])
+
+
+async def test_a_slot_that_opens_before_the_deadline_is_waited_for(any_harness: Harness) -> None:
+    """A chat paused by a 429 for less than the time left still sends before the deadline:
+    the drain waits for it (here the virtual pause never ends, so it waits the slice out)."""
+    first, _platform, clock = run(any_harness)
+    here = {"platform": PLATFORM, "chat_id": "g1"}
+    await first.dispatcher.perform(Reply(**here, text=RichText.of("first")))
+    clock.held = True
+    first.dispatcher.governors[PLATFORM]._chat(f"{PLATFORM}:g1").paused_until = clock.now + 0.2
+    late = first.dispatcher.enqueue(Reply(**here, text=RichText.of("late")))
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+
+    started = loop.time()
+    assert await first.dispatcher.drain(deadline(0.6)) is False
+    assert loop.time() - started >= 0.5  # not given up early: the slot opens in time
+    assert await first.dispatcher.persist_waiting(deadline(2.0)) == 1
+    assert late.result().is_persisted
+
+
+async def test_stored_actions_go_before_what_was_asked_since_the_restart(
+    any_harness: Harness,
+) -> None:
+    """After a restart the platform delivers the updates that arrived meanwhile at once: the
+    replies to them queue up while the stored rows load. The stored ones were asked for
+    first, so they go first (after the one call already on the wire)."""
+    first, _platform, clock = run(any_harness)
+    here = {"platform": PLATFORM, "chat_id": "g1"}
+    _platform.down = clock.held = True
+    for n in range(3):
+        first.dispatcher.enqueue(Reply(**here, text=RichText.of(f"stored {n}")))
+    await asyncio.sleep(0)
+    assert await first.dispatcher.persist_waiting(deadline(5.0)) == 3
+
+    second, again, _clock = run(any_harness)
+    again.gated = {"edit"}
+    on_wire = second.dispatcher.enqueue(Edit(**here, message_id="9", text=RichText.of("edit")))
+    await asyncio.sleep(0)  # the edit is on the wire
+    new = [second.dispatcher.enqueue(Reply(**here, text=RichText.of(f"new {n}"))) for n in range(2)]
+    assert await second.dispatcher.restore_waiting(PLATFORM) == 3
+    again.opened.set()
+    await asyncio.wait_for(asyncio.gather(on_wire, *new), 10)
+    await asyncio.wait_for(second.dispatcher.drain(), 10)
+    assert again.texts() == ["edit", "stored 0", "stored 1", "stored 2", "new 0", "new 1"]
+    assert await stored(second) == 0
+
+
+async def test_an_answer_queued_while_the_first_rows_are_written_is_stored(
+    any_harness: Harness,
+) -> None:
+    """A slow handler that finishes while the stop writes the first rows (its worker gone by
+    the time the stop looks for workers): its answer is stored too, never left in a queue
+    that nothing sends or stores."""
+    feature = Feature("slow")
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    @feature.command("slow")
+    async def slow(ctx: Context) -> Reply:
+        entered.set()
+        await release.wait()
+        return ctx.reply_text(RichText.of("slow answer"))
+
+    first, platform, clock = run(any_harness, feature)
+    here = {"platform": PLATFORM, "chat_id": "elsewhere"}
+    platform.down = clock.held = True
+    early = first.dispatcher.enqueue(Reply(**here, text=RichText.of("early")))
+    handled = first.dispatcher.submit(first.message("/slow"))
+    await asyncio.wait_for(entered.wait(), 5)
+    [worker] = first.dispatcher._workers.values()
+    save = first.store.waiting.save
+
+    async def save_after_the_handler(*args: Any) -> list[int]:
+        release.set()
+        await asyncio.wait_for(asyncio.shield(worker), 5)  # it answered and went
+        return await save(*args)
+
+    first.store.waiting.save = save_after_the_handler  # type: ignore[method-assign]
+    assert await first.dispatcher.persist_waiting(deadline(5.0)) == 2
+    assert early.result().is_persisted
+    [result] = await asyncio.wait_for(handled, 5)
+    assert result.is_persisted
+
+    second, again, _clock = run(any_harness)
+    await second.dispatcher.restore_waiting(PLATFORM)
+    await asyncio.wait_for(second.dispatcher.drain(), 10)
+    assert sorted(again.texts()) == ["early", "slow answer"]
+
+
+async def test_a_stored_time_without_a_zone_never_stops_the_restart(any_harness: Harness) -> None:
+    """An ``until`` without a zone (an older writer, a hand-made row) reads as UTC: compared
+    with the clock's aware time it would raise, and the bot could not start again."""
+    first, _platform, _clock = run(any_harness)
+    here = {"platform": PLATFORM, "chat_id": "g1"}
+    now = first.clock.now().astimezone(UTC).replace(tzinfo=None)
+    async with first.store.transaction() as session:
+        await first.store.waiting.save(
+            session,
+            [
+                Restrict(**here, user_id="7", until=now + timedelta(seconds=5)),  # expired
+                Ban(**here, user_id="8", until=now + timedelta(days=1)),
+            ],
+            first.clock.now(),
+        )
+
+    second, again, _clock = run(any_harness)
+    assert await second.dispatcher.restore_waiting(PLATFORM) == 1
+    await asyncio.wait_for(second.dispatcher.drain(), 10)
+    assert [a.kind for a in again.actions] == ["ban"]
+    assert await stored(second) == 0
+
+
+async def test_a_database_that_hangs_does_not_hold_the_stop(
+    any_harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The write times out, and the rollback on a connection that does not answer hangs too
+    (SQLAlchemy runs a session's close to completion whatever cancels it): the stop still
+    ends by its deadline, the rows reported lost, never a stop the supervisor has to kill."""
+    first, _platform, clock = run(any_harness)
+    clock.held = True
+    here = {"platform": PLATFORM, "chat_id": "g1"}
+    sent = [first.dispatcher.enqueue(Reply(**here, text=RichText.of(f"r{n}"))) for n in range(22)]
+    await asyncio.sleep(0)
+    never = asyncio.get_running_loop().create_future()
+
+    @contextlib.asynccontextmanager
+    async def hung() -> AsyncIterator[None]:
+        try:
+            yield None
+        finally:
+            while not never.done():  # the rollback: no answer, and no cancel cuts it short
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(never)
+
+    async def write(*_args: object) -> list[int]:
+        await asyncio.shield(never)
+        return []
+
+    first.store.transaction = hung  # type: ignore[method-assign]
+    first.store.waiting.save = write  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with caplog.at_level(logging.ERROR):
+        stopping = asyncio.ensure_future(first.dispatcher.persist_waiting(deadline(0.5)))
+        try:
+            done, _ = await asyncio.wait([stopping], timeout=3)
+        finally:
+            never.cancel()  # the connection answers at last: nothing is left hanging
+    assert done, "the stop hung on the database"
+    assert loop.time() - started < 1.0
+    assert "2 waiting action(s) could not be stored: lost" in caplog.text
+    assert all(s.result().detail == "lost" for s in sent[20:])
+
+
+async def test_a_handler_still_running_is_waited_for_even_when_throttled(
+    any_harness: Harness,
+) -> None:
+    """One chat is throttled past the deadline, but a handler is still working: its answer
+    may go to a chat with room, so the drain does not give up early."""
+    feature = Feature("slow")
+    release = asyncio.Event()
+
+    @feature.command("slow")
+    async def slow(ctx: Context) -> Reply:
+        await release.wait()
+        return ctx.reply_text(RichText.of("slow answer"))
+
+    first, _platform, clock = run(any_harness, feature)
+    here = {"platform": PLATFORM, "chat_id": "busy"}
+    clock.held = True
+    for n in range(21):  # 20 go out, 1 waits a minute
+        first.dispatcher.enqueue(Reply(**here, text=RichText.of(f"r{n}")))
+    handled = first.dispatcher.submit(first.message("/slow"))
+    loop = asyncio.get_running_loop()
+
+    started = loop.time()
+    assert await first.dispatcher.drain(deadline(0.5)) is False
+    assert loop.time() - started >= 0.4
+    release.set()
+    await asyncio.wait_for(handled, 5)
+    await first.dispatcher.persist_waiting(deadline(2.0))
+
+
+async def test_a_kick_cut_off_on_the_wire_is_not_repeated(any_harness: Harness) -> None:
+    """A kick is a ban then an unban: if it arrived and the member came back during the
+    downtime, kicking again after the restart would throw out someone already let back."""
+    first, platform, _clock = run(any_harness)
+    here = {"platform": PLATFORM, "chat_id": "g1"}
+    platform.stuck = {"kick"}
+    kick = first.dispatcher.enqueue(Kick(**here, user_id="7"))
+    await asyncio.sleep(0)  # on the wire
+
+    assert await first.dispatcher.persist_waiting(deadline(0.3)) == 0
+    assert not kick.result().ok and kick.result().detail == "unsure"
+    assert await stored(first) == 0

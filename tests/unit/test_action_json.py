@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import typing
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
@@ -59,6 +60,10 @@ SAMPLES: list[Action] = [
     Restrict(**HERE, user_id="7", until=UNTIL),
     Unrestrict(**HERE, user_id="7"),
     Ban(**HERE, user_id="7", until=None, delete_recent_messages=True),
+    Ban(
+        **HERE, user_id="7", until=datetime(2026, 11, 28, 17, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    ),
+    Reply(platform="discord", chat_id="1", text=RichText(), to_message_id=None, merge=None),
     Unban(**HERE, user_id="7"),
     Kick(**HERE, user_id="7"),
     Pin(**HERE, message_id="58", silent=False),
@@ -82,9 +87,13 @@ def test_an_action_round_trips_through_json(action: Action) -> None:
     back = action_from_json(stored)
     assert type(back) is type(action)
     assert back == action
+    until = getattr(action, "until", None)
+    if until is not None:  # the same instant, and still aware (a restart compares it)
+        assert back.until.utcoffset() == until.utcoffset()  # type: ignore[union-attr]
     text = getattr(back, "text", None)
     if isinstance(text, RichText):
-        assert [type(s) for s in text] == [type(s) for s in TEXT]  # segments keep their kind
+        kinds = [type(s) for s in action.text]  # type: ignore[union-attr]
+        assert [type(s) for s in text] == kinds  # segments keep their kind
 
 
 def test_a_row_that_is_no_action_is_refused() -> None:

@@ -5,6 +5,7 @@ steps after it (the database's close) still run."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import shutil
@@ -56,3 +57,34 @@ async def test_steps_that_hang_are_cut_off_within_the_timeout(
     assert "stopping the ticks took too long" in caplog.text
     assert "closing console took too long" in caplog.text
     assert closed == ["database"]  # the steps after a stuck one still ran
+
+
+def test_a_task_that_ignores_cancellation_does_not_hold_the_exit() -> None:
+    """What a stop left behind (a session's close on a connection that does not answer: no
+    cancel cuts it short) must not keep the process from exiting: ``asyncio.run`` would wait
+    for it forever after the bot's own, bounded, shutdown."""
+    import threading
+    import time
+
+    from bot.cli import run_bounded
+
+    async def main() -> str:
+        async def close_on_a_hung_connection() -> None:
+            never = asyncio.get_running_loop().create_future()
+            while True:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(never)
+
+        asyncio.get_running_loop().create_task(close_on_a_hung_connection())
+        await asyncio.sleep(0)
+        return "stopped"
+
+    outcome: list[object] = []
+    runner = threading.Thread(
+        target=lambda: outcome.append(run_bounded(main(), grace=0.2)), daemon=True
+    )
+    started = time.monotonic()
+    runner.start()
+    runner.join(timeout=5)  # a hang fails the test here, not the whole run
+    assert outcome == ["stopped"]
+    assert time.monotonic() - started < 2.0

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.governor import Governor, Limits, RetryAfter, Transient, Unsure
+from bot.governor import Governor, Limits, RetryAfter, Transient, Unsure, Window
 
 
 class FakeTime:
@@ -136,3 +136,37 @@ async def test_retrying_stops_after_retry_for() -> None:
     with pytest.raises(Transient):
         await gov.run("tg:g", down)
     assert 90.0 <= time.now - 1000.0 <= 120.0
+
+
+async def test_next_slot_says_when_a_full_window_takes_a_call_again() -> None:
+    time = FakeTime()
+    gov = governor(time)
+
+    async def send() -> None:
+        time.now += 1.0  # each call takes a second on the wire
+
+    assert gov.next_slot("tg:g1") == 0.0  # a chat never seen: free
+    for _ in range(20):
+        await gov.run("tg:g1", send)
+    # The first call finished at 1001 and holds its slot until 1061; now is 1020.
+    assert gov.next_slot("tg:g1") == pytest.approx(41.0)
+    assert gov.next_slot("tg:g1", counted=False) == 0.0  # a button answer is not counted
+    assert gov.next_slot("tg:g2") == 0.0  # another chat is not held up
+    time.now += 41.0
+    assert gov.next_slot("tg:g1") == 0.0
+
+    async def limited() -> None:
+        raise RetryAfter(5.0)
+
+    paused = governor(time, max_attempts=1)
+    with pytest.raises(RetryAfter):
+        await paused.run("tg:g3", limited)
+    assert paused.next_slot("tg:g3", counted=False) == pytest.approx(5.0)  # a 429 holds all
+
+
+def test_a_window_with_calls_in_flight_is_free_no_sooner_than_a_period() -> None:
+    window = Window(2, 60.0)
+    assert window.wait_time(0.0) == 0.0 and window.wait_time(0.0) == 0.0  # both in flight
+    assert window.earliest(1.0) == 60.0
+    window.release(10.0)
+    assert window.earliest(11.0) == pytest.approx(59.0)  # 10 + 60 - 11
