@@ -220,14 +220,16 @@ class App:
             else:
                 await self._until_stopped()
         finally:
-            # Stop taking events, finish the ones taken (their offsets are confirmed), then
-            # close the connections and the database.
+            # Stop taking events, finish the ones taken (recorded: what is not finished is
+            # handled again after a restart), write their handled-stamps, then close the
+            # connections and the database.
             await self.ticker.stop()
             for adapter in started:
                 stop_intake = getattr(adapter, "stop_intake", None)
                 if stop_intake is not None:
                     await stop_intake()
             await self.dispatcher.drain()
+            await self.dispatcher.flush()
             for adapter in started:
                 await adapter.stop()
             await self.db.dispose()
