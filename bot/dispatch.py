@@ -285,9 +285,10 @@ class Dispatcher:
                 await asyncio.sleep(0)  # let what is ready join the batch
                 batch = self._to_record[: self._recorder.max_batch]
                 del self._to_record[: len(batch)]
-                kept = [self._keeps(event) for event, _done in batch]
-                for (event, _done), keep in zip(batch, kept, strict=True):
-                    if keep:
+                kept = []
+                for event, _done in batch:  # each kept one counts against the bound at once
+                    kept.append(self._keeps(event))
+                    if kept[-1]:
                         self._hold(event)
                     else:
                         self._spilling[event.platform] += 1
