@@ -191,6 +191,8 @@ class Dispatcher:
         self._spilling: Counter[str] = Counter()
         self._spill_commits: Counter[str] = Counter()
         self._loaders: dict[str, asyncio.Task[None]] = {}
+        #: Events waiting for their actions to settle (then they are stamped handled).
+        self._settling: set[asyncio.Future[list[ActionResult]]] = set()
         self._stamps: list[tuple[str, str]] = []
         self._stamper: asyncio.Task[None] | None = None
         self._stamp_now = asyncio.Event()
@@ -431,7 +433,11 @@ class Dispatcher:
             await asyncio.gather(*busy, return_exceptions=True)
 
     async def flush(self) -> None:
-        """Write every handled-stamp still waiting (shutdown: before the database closes)."""
+        """Write every handled-stamp still waiting (shutdown: before the database closes),
+        once the events whose actions were settled meanwhile (persisted for later) count."""
+        while self._settling:
+            await asyncio.wait([*self._settling])
+        await asyncio.sleep(0)  # their done-callbacks queue the stamps
         self._stamp_now.set()
         while self._stamper is not None:
             await asyncio.gather(self._stamper, return_exceptions=True)
@@ -824,7 +830,10 @@ class Dispatcher:
             else:
                 self._handled(taken, settled.result())
 
-        asyncio.ensure_future(self._settled_or_cancelled(sent)).add_done_callback(finish)
+        settling = asyncio.ensure_future(self._settled_or_cancelled(sent))
+        settling.add_done_callback(finish)
+        self._settling.add(settling)
+        settling.add_done_callback(self._settling.discard)
 
     @staticmethod
     async def _settled_or_cancelled(sent: list[Sent]) -> list[ActionResult]:

@@ -49,7 +49,12 @@ class _RecordingQueue(asyncio.Queue):  # type: ignore[type-arg]
 
     async def put(self, item: object) -> None:
         if isinstance(item, Update) and self.take is not None:
-            await self.take.receive([item])
+            adapter = self.take
+            assert adapter.dispatcher is not None
+            # Backpressure: Telegram waits for the answer (and sends no more meanwhile than
+            # its connection limit) while max_pending updates are unhandled.
+            await adapter.dispatcher.room(adapter.platform, adapter.max_pending)
+            await adapter.receive([item])
         else:
             await super().put(item)  # PTB's own signals (its stop)
 

@@ -166,3 +166,43 @@ async def test_an_unpausable_platform_keeps_its_backlog_bounded(
             h.dispatcher.submit(h.message("hi", chat="c0", key=f"drop-{n}"))
         await h.dispatcher.drain()
     assert "3 events were dropped unrecorded" in caplog.text
+
+
+async def test_a_grab_handled_again_after_a_kill_pays_once(
+    any_harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage.models import RedPacketShare
+    from tests.handlers.test_redpacket import balance, books_balance, fund, packet_of
+
+    monkeypatch.setattr(bot.dispatch, "STAMP_DELAY", 60.0)  # the kill comes before any stamp
+    h = any_harness
+    await fund(h, "Alice", 500)
+    await h.send(h.join("Bob"))
+    _sent, button = packet_of(await h.send(h.message("发红包 100 3 恭喜")))
+    await h.dispatcher.flush()
+    h.adapter.actions.clear()
+    grabbed = asyncio.Event()
+    h.dispatcher.observers.append(
+        lambda event, _results: grabbed.set() if event.update_key == "k-grab" else None
+    )
+    await h.dispatcher.intake(
+        [h.press(button.data, user="Bob").model_copy(update={"update_key": "k-grab"})]
+    )
+    await asyncio.wait_for(grabbed.wait(), 30)  # the grab answered, not marked handled
+    share = await balance(h, "Bob")
+    assert share > 0
+    await kill(h)
+    assert await unhandled(h) == 1
+
+    again = Harness(store=h.store, settings=h.settings, clock=h.clock)
+    await again.dispatcher.replay(PLATFORM)
+    await again.dispatcher.drain()
+    await again.dispatcher.flush()
+    assert again.adapter.actions  # answered again ("already grabbed"), nothing paid
+    assert await balance(again, "Bob") == share
+    async with h.store.transaction() as s:
+        taken = select(func.count()).where(RedPacketShare.member_id.is_not(None))
+        shares = (await s.execute(taken.select_from(RedPacketShare))).scalar_one()
+    assert shares == 1  # one share taken, by Bob, once
+    await books_balance(again)
+    assert await unhandled(again) == 0
