@@ -217,15 +217,15 @@ class Dispatcher:
     # -- inbound --------------------------------------------------------------------------
     def pending(self, platform: str) -> int:
         """Events of ``platform`` recorded (or being recorded) and not yet handled."""
-        return self._pending[platform]
+        return self._pending[platform] + self._holding[platform]
 
     async def room(self, platform: str, limit: int) -> int:
         """Wait until fewer than ``limit`` events of ``platform`` are pending; how many more
         fit (a poller asks for no more than that)."""
-        while self._pending[platform] >= limit:
+        while self.pending(platform) >= limit:
             self._changed.clear()
             await self._changed.wait()
-        return limit - self._pending[platform]
+        return limit - self.pending(platform)
 
     async def intake(self, events: list[EventBase]) -> None:
         """Record a page of events in ONE transaction, then queue them for handling.
@@ -334,7 +334,7 @@ class Dispatcher:
         limit = self.limits.get(platform)
         if platform in self._loaders:
             return False  # the loader is behind: later events must not overtake its own
-        if limit is None or self._pending[platform] + self._holding[platform] < limit:
+        if limit is None or self.pending(platform) < limit:
             return True
         log.warning(
             "%s: %d events waiting; further ones are handled from the database as room opens",
@@ -374,6 +374,7 @@ class Dispatcher:
                 self._start_stamping()
             else:
                 self._release(event.platform, event.update_key)
+            self._changed.set()  # it no longer counts as pending
             if done is not None and not done.done():
                 done.set_result([])
             return

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 import bot.dispatch
 from bot.context import Context
 from bot.features import Feature
-from handlers import all_features
 from storage.models import CheckIn, Member, ProcessedUpdate
+from tests.handlers.test_dispatch import custom
 from tests.support import PLATFORM, Harness
 
 
@@ -49,15 +49,6 @@ def holding(gate: asyncio.Event, seen: Seen | None = None) -> Feature:
     return feature
 
 
-def with_features(harness: Harness, *features: Feature) -> Harness:
-    return Harness(
-        store=harness.store,
-        settings=harness.settings,
-        clock=harness.clock,
-        features=[*all_features(), *features],
-    )
-
-
 async def kill(h: Harness) -> None:
     """As SIGKILL leaves it: nothing more runs, nothing more is written."""
     dispatcher = h.dispatcher
@@ -80,7 +71,7 @@ async def test_a_killed_run_is_handled_again_without_bookkeeping_or_paying_twice
 ) -> None:
     monkeypatch.setattr(bot.dispatch, "STAMP_DELAY", 60.0)  # the kill comes before any stamp
     gate = asyncio.Event()
-    first = with_features(any_harness, holding(gate))
+    first = custom(any_harness, holding(gate))
     first.adapter.admins.add(("g2", "id-alice"))
     await first.send(first.join("Bob", chat="g2"))
     await first.send(first.message("hello", user="Bob", chat="g1"))
@@ -106,7 +97,7 @@ async def test_a_killed_run_is_handled_again_without_bookkeeping_or_paying_twice
 
     first.clock.advance(timedelta(hours=1))
     gate.set()
-    second = with_features(any_harness, holding(gate))
+    second = custom(any_harness, holding(gate))
     second.adapter.admins.add(("g2", "id-alice"))
     await second.dispatcher.replay(PLATFORM)
     await second.dispatcher.drain()
@@ -140,7 +131,7 @@ async def test_an_unpausable_platform_keeps_its_backlog_bounded(
 ) -> None:
     gate = asyncio.Event()
     seen = Seen()
-    h = with_features(harness, holding(gate, seen))
+    h = custom(harness, holding(gate, seen))
     h.dispatcher.limits[PLATFORM] = 10
     futures = [h.dispatcher.submit(h.message("/hold", chat=f"c{n}")) for n in range(40)]
     assert h.dispatcher._recording is not None
