@@ -9,11 +9,23 @@ through the governor; moderation and button answers in a lane of their own, neve
 messages), and waiting answers of one kind merge when the chat's window cannot take them all.
 An event's future resolves once its actions are performed.
 
-Dedupe policy: the (platform, update key) row is committed with the member bookkeeping,
-before any handler runs, so a redelivered update is handled at most once. A handler that
-crashes half-way is not retried by a redelivery; money-like operations therefore carry their
-own idempotency keys (a check-in is unique per member and day, a ledger entry per key) and
-stay exactly-once on their own.
+Dedupe policy (at-least-once intake, exactly-once effects): an event is recorded before its
+platform is told it arrived: its (platform, update key) row, with the event's JSON, is
+committed with the member bookkeeping (a Telegram page in one transaction, ``intake``; other
+events group-committed, ``submit``), so a redelivered update is a duplicate and is not handled
+again. The row is marked handled (``handled_at``, the JSON dropped) only once the handlers
+finished and every action settled: performed, given up, declined, or persisted to be sent
+later. Marks are group-committed (``STAMP_DELAY``, ``STAMP_BATCH``; ``flush`` at shutdown). At
+start, ``replay`` handles the platform's recorded, unhandled events from their JSON, in
+recorded order, before new ones and without bookkeeping again. So an event is never lost, and
+one whose handling was under way when the process died is handled again: **a reply may be sent
+again, never lost**. Money-like operations carry their own idempotency keys (a check-in is
+unique per member and day, a ledger entry and a red-packet share per key) and stay
+exactly-once. A handler that fails is not retried: its event counts as handled.
+
+Backpressure: a poller asks ``room`` how many more events fit under its ``max_pending``. A
+platform that cannot be paused (Discord, through ``submit``) keeps at most ``limits[platform]``
+events in memory; later ones are recorded only and loaded back by ``replay`` as room opens.
 """
 
 from __future__ import annotations
