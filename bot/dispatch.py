@@ -203,6 +203,9 @@ class Dispatcher:
         self._spilling: Counter[str] = Counter()
         self._spill_commits: Counter[str] = Counter()
         self._loaders: dict[str, asyncio.Task[None]] = {}
+        #: Futures of events left to a loader (at most ``limits[platform]``; beyond, they
+        #: resolve at once, empty: a Discord interaction is then acknowledged at once).
+        self._waiting: dict[tuple[str, str], asyncio.Future[list[ActionResult]]] = {}
         #: Events waiting for their actions to settle (then they are stamped handled).
         self._settling: set[asyncio.Future[list[ActionResult]]] = set()
         self._stamps: list[tuple[str, str]] = []
@@ -266,7 +269,8 @@ class Dispatcher:
 
         For a platform that cannot be paused (Discord): when ``limits[platform]`` events are
         already waiting in memory, further ones are recorded only and handled later from the
-        database (their futures resolve at once, empty); when ``unrecorded_limits[platform]``
+        database (their futures resolve when they are handled, or at once, empty, beyond
+        another ``limits[platform]`` of them); when ``unrecorded_limits[platform]``
         events wait to be recorded, further ones are dropped with an ERROR (recording cannot
         keep up: the database is down or far too slow).
         """
@@ -326,8 +330,13 @@ class Dispatcher:
                 for (event, done), ctx, keep in zip(batch, contexts, kept, strict=True):
                     if keep:
                         self._take(event, ctx, done)
+                    elif ctx is not None and len(self._waiting) < self.limits.get(
+                        event.platform, DEFAULT_BACKLOG
+                    ):
+                        # Handled later, from the database: its future waits for that.
+                        self._waiting[(event.platform, event.update_key)] = done
                     elif not done.done():
-                        done.set_result([])  # handled later, from the database
+                        done.set_result([])
                 batch = []
         finally:
             self._recording = None
@@ -510,9 +519,11 @@ class Dispatcher:
                         self._start_stamping()
                         continue
                     self._chat_types[(event.platform, event.chat.id)] = event.chat.type
-                    self._take(event, ctx, None)
+                    self._take(event, ctx, self._waiting.pop((platform, event.update_key), None))
         finally:
             self._loaders.pop(platform, None)
+            for waiting in [w for w in self._waiting if w[0] == platform]:
+                self._waiting.pop(waiting).cancel()  # stopped: a restart handles them
 
     async def _contexts(self, events: list[EventBase]) -> list[Context | None]:
         """Contexts of recorded events, read back without bookkeeping (counts not doubled)."""

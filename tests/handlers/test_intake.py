@@ -138,7 +138,8 @@ async def test_an_unpausable_platform_keeps_its_backlog_bounded(
     await h.dispatcher._recording
     assert await unhandled(h) == 40  # every one recorded...
     assert h.dispatcher.pending(PLATFORM) == 10  # ...ten of them in memory
-    assert all(f.done() for f in futures[10:])  # the others handed to the database
+    assert not any(f.done() for f in futures[:20])  # ten more wait in the database...
+    assert all(f.done() for f in futures[20:])  # ...with their futures; beyond, none waits
     await seen.reach(10)
     await asyncio.sleep(0.2)  # a chance for an eleventh to start, if the bound leaked
     assert len(seen.chats) == 10
@@ -148,6 +149,7 @@ async def test_an_unpausable_platform_keeps_its_backlog_bounded(
     await h.dispatcher.flush()
     assert sorted(seen.chats[:10]) == sorted(f"c{n}" for n in range(10))  # those first
     assert sorted(seen.chats) == sorted(f"c{n}" for n in range(40))  # then the rest, once
+    assert all(f.done() and not f.cancelled() for f in futures[:20])
     assert await unhandled(h) == 0
 
     # Recording that cannot keep up: what is beyond the bound is dropped, and counted.
