@@ -159,7 +159,10 @@ class TelegramAdapter:
         assert self.dispatcher is not None
         dispatcher = self.dispatcher
         bot = self.application.bot
-        await dispatcher.replay(self.platform)
+        try:
+            await dispatcher.replay(self.platform)
+        except Exception:  # the database: those stay recorded for the next start
+            log.exception("telegram: updates left by the last run could not be handled")
         offset: int | None = None
         backoff = 1.0
         while True:
@@ -196,11 +199,17 @@ class TelegramAdapter:
         await self.dispatcher.intake(events)
 
     def _translate(self, update: Update) -> list[EventBase]:
+        """The update's events; one that cannot be translated is logged and skipped (it must
+        not hold up every update behind it)."""
         assert self.translator is not None
         if update.my_chat_member is not None and self.performer is not None:
             # The bot was promoted or demoted: its cached rights in that chat are stale.
             self.performer.forget(str(update.my_chat_member.chat.id))
-        events = list(self.translator.translate(update))
+        try:
+            events = list(self.translator.translate(update))
+        except Exception:
+            log.exception("telegram: update %s could not be translated", update.update_id)
+            return []
         for event in events:
             if isinstance(event, ChatMigrated) and self.performer is not None:
                 self.performer.forget(event.chat.id)

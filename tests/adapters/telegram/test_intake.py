@@ -133,3 +133,30 @@ async def test_a_webhook_post_is_answered_once_its_update_is_recorded(
     await app.dispatcher.flush()
     row = (await recorded(app))[key(501)]
     assert row.handled_at is not None and row.event is None
+
+
+async def test_a_page_the_database_refused_is_not_confirmed_and_comes_again(
+    start_bot: StartBot,
+) -> None:
+    app, fake = await start_bot()
+    record = app.dispatcher._record
+    refused: list[int] = []
+
+    async def refusing(events: list[Any], *, keep: bool = True) -> list[Any]:
+        if not refused:
+            refused.append(len(events))
+            raise ConnectionError("the database went away")
+        return await record(events, keep=keep)
+
+    app.dispatcher._record = refusing  # type: ignore[method-assign]
+    first = fake.push_update(tg.text_message(-1004000000000, 42, "/start"))
+    [reply] = await fake.wait_for("sendMessage", timeout=15)
+    assert refused == [1] and "/help" in (reply.text or "")
+    deliveries = [
+        c
+        for c in fake.calls_to("getUpdates")
+        if any(u["update_id"] == first["update_id"] for u in c.result or [])
+    ]
+    assert len(deliveries) == 2  # not confirmed after the refusal: Telegram sent it again
+    rows = await recorded(app)
+    assert key(int(first["update_id"])) in rows
