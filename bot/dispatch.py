@@ -398,6 +398,7 @@ class Dispatcher:
             self._changed.set()  # it no longer counts as pending
             if done is not None and not done.done():
                 done.set_result([])
+            self._observe(event, [])  # nothing to do is done
             return
         self._pending[event.platform] += 1
         self._enqueue_event(_Taken(event, ctx, done))
