@@ -344,9 +344,9 @@ class Dispatcher:
                 done.cancel()
             self._to_record.clear()
             self._unrecorded.clear()
-            if self._dropped:
-                for platform, count in self._dropped.items():
-                    log.error("%s: %d events were dropped unrecorded in all", platform, count)
+            for platform, count in self._dropped.items():
+                log.error("%s: %d events were dropped unrecorded in this burst", platform, count)
+            self._dropped.clear()
 
     def _keeps(self, event: EventBase) -> bool:
         """Whether the event waits in memory (else it is recorded only, handled later from
