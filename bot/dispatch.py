@@ -672,7 +672,19 @@ class Dispatcher:
         """Dedupe and bookkeeping for a batch of events, in one transaction; with ``keep``,
         each event's JSON too, kept until it is marked handled."""
         payloads = [event.model_dump_json() for event in events] if keep else None
-        recorded = await record_events(self.store, events, self.clock.now(), payloads)
+        # Handled-stamps waiting for their batch ride along: no transaction of their own.
+        stamps, self._stamps = self._stamps, []
+        try:
+            recorded = await record_events(
+                self.store, events, self.clock.now(), payloads, handled=stamps
+            )
+        except BaseException:
+            self._stamps[:0] = stamps
+            if stamps:
+                self._start_stamping()
+            raise
+        for platform, key in stamps:
+            self._release(platform, key)
         contexts: list[Context | None] = []
         for event, seen in zip(events, recorded, strict=True):
             if seen is None:
@@ -890,9 +902,10 @@ class Dispatcher:
             self._stamper = asyncio.create_task(self._stamp(), name="handled stamps")
 
     async def _stamp(self) -> None:
-        """Mark handled events in batches: every ``STAMP_DELAY`` seconds, or at once when
-        ``STAMP_BATCH`` wait or on :meth:`flush`; a kill loses at most that window's stamps
-        (those events are handled again after the restart)."""
+        """Mark handled events in batches: with the next recording (``_record``), else after
+        ``STAMP_DELAY`` seconds, or at once when ``STAMP_BATCH`` wait or on :meth:`flush`; a
+        kill loses at most that window's stamps (those events are handled again after the
+        restart)."""
         try:
             while self._stamps:
                 if not self._stamp_now.is_set():
@@ -900,6 +913,8 @@ class Dispatcher:
                         await asyncio.wait_for(self._stamp_now.wait(), STAMP_DELAY)
                 self._stamp_now.clear()
                 keys, self._stamps = self._stamps, []
+                if not keys:
+                    continue  # a recording took them along meanwhile
                 try:
                     async with self.store.transaction() as session:
                         await self.store.updates.mark_handled(session, keys, self.clock.now())
