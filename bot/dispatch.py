@@ -335,8 +335,11 @@ class Dispatcher:
                     ):
                         # Handled later, from the database: its future waits for that.
                         self._waiting[(event.platform, event.update_key)] = done
-                    elif not done.done():
-                        done.set_result([])
+                    else:
+                        if not done.done():
+                            done.set_result([])
+                        if ctx is None:
+                            self._observe(event, [])  # a duplicate: nothing to do is done
                 batch = []
         finally:
             self._recording = None
