@@ -1,12 +1,13 @@
 """Inbound cost against bare python-telegram-bot, measured side by side in one run.
 
 Both sides are fed the same raw update JSON (plain group messages that trigger nothing) and
-pay ``Update.de_json`` + ``Application.process_update``:
+pay ``Update.de_json`` plus taking the update in:
 
-- bare PTB: one no-op ``MessageHandler``;
-- qunbot: its real ``TelegramAdapter`` handler (translate, submit) and the dispatcher drained
-  (dedupe, bookkeeping, rules gate, routing) on a fresh SQLite file, and on a fresh PostgreSQL
-  schema when ``--postgres`` or ``$QUNBOT_TEST_POSTGRES_URL`` is given.
+- bare PTB: ``Application.process_update`` with one no-op ``MessageHandler``;
+- qunbot: what its own getUpdates loop does with a page (``TelegramAdapter.receive``: translate,
+  record with the event kept, queue) and the dispatcher drained (rules gate, routing) with the
+  handled-stamps written (``Dispatcher.flush``), on a fresh SQLite file, and on a fresh
+  PostgreSQL schema when ``--postgres`` or ``$QUNBOT_TEST_POSTGRES_URL`` is given.
 
 Two shapes: a **lone message** (drained before the next arrives, as a quiet group sends them)
 and a **page of 100** (one getUpdates page: all processed, then drained). Prints CPU time
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from telegram import Update
-from telegram.ext import Application, ApplicationBuilder, MessageHandler, TypeHandler, filters
+from telegram.ext import Application, ApplicationBuilder, MessageHandler, filters
 from telegram.request import BaseRequest
 
 from adapters.telegram.adapter import TelegramAdapter
@@ -126,22 +127,28 @@ class RawUpdates:
 
 @dataclass
 class Side:
-    """One side of the comparison: how it processes one update, and how it finishes a page."""
+    """One side of the comparison: how it takes a page of updates in, and how it finishes."""
 
     application: Application  # type: ignore[type-arg]
     finish: Callable[[], Awaitable[None]]
+    take: Callable[[list[Update]], Awaitable[None]] | None = None
+
+    async def _take(self, updates: list[Update]) -> None:
+        if self.take is not None:
+            await self.take(updates)
+        else:
+            for update in updates:
+                await self.application.process_update(update)
 
     async def lone(self, raws: list[bytes]) -> None:
         bot = self.application.bot
         for data in [json.loads(raw) for raw in raws]:  # parsed in the timed part on both sides
-            await self.application.process_update(Update.de_json(data, bot))
+            await self._take([Update.de_json(data, bot)])
             await self.finish()
 
     async def page(self, raws: list[bytes]) -> None:
         bot = self.application.bot
-        updates = [Update.de_json(json.loads(raw), bot) for raw in raws]
-        for update in updates:
-            await self.application.process_update(update)
+        await self._take([Update.de_json(json.loads(raw), bot) for raw in raws])
         await self.finish()
 
 
@@ -161,7 +168,8 @@ async def bare_side() -> Side:
 
 
 async def qunbot_side(db: Database) -> tuple[Side, Dispatcher]:
-    """The adapter wired as ``TelegramAdapter.start`` wires it, without polling."""
+    """The adapter wired as ``TelegramAdapter.start`` wires it; pages are given to what its
+    getUpdates loop calls (``receive``) instead of coming from the network."""
     await migrate.upgrade(db)
     dispatcher = Dispatcher(
         registry=Registry(all_features()),
@@ -173,14 +181,18 @@ async def qunbot_side(db: Database) -> tuple[Side, Dispatcher]:
     adapter = TelegramAdapter(TelegramSettings(token=TOKEN))  # type: ignore[arg-type]
     adapter.application = offline_application()
     adapter.dispatcher = dispatcher
-    adapter.application.add_handler(TypeHandler(Update, adapter._on_update))
     await adapter.application.initialize()
     bot = adapter.application.bot
     adapter.bot_username = bot.username
     adapter.translator = Translator(bot.id, bot.username)
     adapter.performer = TelegramPerformer(bot, adapter.translator)
     dispatcher.attach(adapter, Governor(Limits.unlimited()))
-    return Side(adapter.application, dispatcher.drain), dispatcher
+
+    async def finish() -> None:
+        await dispatcher.drain()
+        await dispatcher.flush()
+
+    return Side(adapter.application, finish, adapter.receive), dispatcher
 
 
 async def measure(work: Callable[[], Awaitable[None]], count: int) -> tuple[float, float]:

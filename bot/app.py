@@ -220,9 +220,10 @@ class App:
             else:
                 await self._until_stopped()
         finally:
-            # Stop taking events, finish the ones taken (their offsets are confirmed), send
-            # what waits and store the rest for after the restart, then close the connections
-            # and the database: every step by its deadline (``[outbound] shutdown_timeout``).
+            # Stop taking events, finish the ones taken (recorded: what is not finished is
+            # handled again after a restart), send what waits and store the rest for after the
+            # restart, write the handled-stamps, then close the connections and the database:
+            # every step by its deadline (``[outbound] shutdown_timeout``).
             work, store, close = _shutdown_deadlines(self.settings.outbound.shutdown_timeout)
             await _by(work, "stopping the ticks", self.ticker.stop())
             for adapter in started:
@@ -232,6 +233,7 @@ class App:
             if not await self.dispatcher.drain(work):
                 log.info("stopping: nothing more can be sent in time; storing what waits")
             await self.dispatcher.persist_waiting(store)
+            await _by(close, "writing the handled marks", self.dispatcher.flush())
             for adapter in started:
                 await _by(close, f"closing {adapter.platform}", adapter.stop())
             await _by(close, "closing the database", self.db.dispose())

@@ -60,9 +60,17 @@ def _retryable(error: DBAPIError) -> bool:
 
 
 async def record_events(
-    store: Store, events: Sequence[EventBase], now: datetime
+    store: Store,
+    events: Sequence[EventBase],
+    now: datetime,
+    payloads: Sequence[str] | None = None,
+    handled: Sequence[tuple[str, str]] = (),
 ) -> list[Recorded | None]:
     """Claim, register and record ``events`` in one transaction.
+
+    ``payloads`` (each event's JSON, in order) are kept with the dedupe rows until the events
+    are marked handled, so a restart can handle them again; ``handled`` (platform, update
+    key) pairs are marked so in the same transaction (no transaction of their own).
 
     Returns, per event, ``None`` for a duplicate (or a migration, which has nothing to
     handle), else what was recorded. A transaction that loses a deadlock is rolled back as a
@@ -70,7 +78,7 @@ async def record_events(
     """
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return await _record_once(store, events, now)
+            return await _record_once(store, events, now, payloads, handled)
         except DBAPIError as error:
             if attempt == ATTEMPTS or not _retryable(error):
                 raise
@@ -81,12 +89,18 @@ async def record_events(
 
 
 async def _record_once(
-    store: Store, events: Sequence[EventBase], now: datetime
+    store: Store,
+    events: Sequence[EventBase],
+    now: datetime,
+    payloads: Sequence[str] | None,
+    handled: Sequence[tuple[str, str]],
 ) -> list[Recorded | None]:
+    keys = [(e.platform, e.update_key) for e in events]
+    kept = dict(zip(keys, payloads, strict=True)) if payloads is not None else None
     async with store.transaction() as session:
-        claimed = await store.updates.claim_many(
-            session, [(e.platform, e.update_key) for e in events], now
-        )
+        if handled:
+            await store.updates.mark_handled(session, list(handled), now)
+        claimed = await store.updates.claim_many(session, keys, now, kept)
         fresh: list[tuple[int, EventBase]] = []
         first_seen: set[tuple[str, str]] = set()
         for position, event in enumerate(events):

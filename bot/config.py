@@ -441,6 +441,9 @@ class TelegramSettings(_Section):
     secret_token: SecretStr | None = None
     #: Events older than this (seconds) are recorded but trigger no reply and no punishment.
     stale_after: int = Field(300, ge=0)
+    #: Updates fetched (recorded) and not yet handled, at most: polling waits while that
+    #: many are pending; a webhook post waits for room.
+    max_pending: int = Field(1000, ge=1)
     #: How long (seconds) admin lists and the bot's own rights are cached per chat.
     admin_cache_seconds: int = Field(60, ge=0)
     #: Seconds to wait for a Bot API answer; a send that times out is not retried.
@@ -478,6 +481,12 @@ class DiscordSettings(_Section):
     shards: Literal["off", "auto"] | int = "off"
     #: Events older than this (seconds) are recorded but trigger no reply and no punishment.
     stale_after: int = Field(300, ge=0)
+    #: Events kept in memory waiting to be handled, at most; beyond, events are recorded only
+    #: and handled from the database as room opens (Discord cannot be paused).
+    max_pending: int = Field(1000, ge=1)
+    #: Events waiting to be recorded, at most; beyond, events are dropped (ERROR logged with
+    #: their count): only when the database is down or cannot keep up at all.
+    max_unrecorded: int = Field(10000, ge=1)
     #: Seconds to wait for the guilds to arrive after connecting.
     guild_ready_timeout: float = Field(2.0, gt=0)
     #: Seconds to wait for the first connection (login, gateway, READY).

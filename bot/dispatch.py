@@ -14,23 +14,38 @@ budget runs out is stored (``storage/waiting.py`` says which kinds and why), eac
 future resolving as ``ActionResult.persisted()``; ``restore_waiting`` queues it again after
 the restart and deletes each row once its action is performed.
 
-Dedupe policy: the (platform, update key) row is committed with the member bookkeeping,
-before any handler runs, so a redelivered update is handled at most once. A handler that
-crashes half-way is not retried by a redelivery; money-like operations therefore carry their
-own idempotency keys (a check-in is unique per member and day, a ledger entry per key) and
-stay exactly-once on their own.
+Dedupe policy (at-least-once intake, exactly-once effects): an event is recorded before its
+platform is told it arrived: its (platform, update key) row, with the event's JSON, is
+committed with the member bookkeeping (a Telegram page in one transaction, ``intake``; other
+events group-committed, ``submit``), so a redelivered update is a duplicate and is not handled
+again. The row is marked handled (``handled_at``, the JSON dropped) only once the handlers
+finished and every action settled: performed, given up, declined, or persisted to be sent
+later. Marks are group-committed (``STAMP_DELAY``, ``STAMP_BATCH``; ``flush`` at shutdown). At
+start, ``replay`` handles the platform's recorded, unhandled events from their JSON, in
+recorded order, before new ones and without bookkeeping again. So an event is never lost, and
+one whose handling was under way when the process died is handled again: **a reply may be sent
+again, never lost**. Money-like operations carry their own idempotency keys (a check-in is
+unique per member and day, a ledger entry and a red-packet share per key) and stay
+exactly-once. A handler that fails is not retried: its event counts as handled.
+
+Backpressure: a poller asks ``room`` how many more events fit under its ``max_pending``. A
+platform that cannot be paused (Discord, through ``submit``) keeps at most ``limits[platform]``
+events in memory; later ones are recorded only and loaded back by ``replay`` as room opens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from typing import Any, Protocol
+
+from pydantic import TypeAdapter
 
 from bot.actions import (
     Action,
@@ -54,8 +69,10 @@ from bot.config import Settings
 from bot.context import ArgError, Context, TickContext, _Shared, as_actions, resolve_persona
 from bot.events import (
     ButtonPressed,
+    ChatMigrated,
     ChatType,
     Command,
+    Event,
     EventBase,
     MessageEvent,
     split_args,
@@ -65,6 +82,10 @@ from bot.governor import Governor
 from bot.richtext import Code, RichText
 from persona import Renderer
 from storage import Store
+from storage.communities import CommunityInfo
+from storage.members import MemberInfo
+from storage.models import PLATFORM_ID_LEN
+from storage.text import clip
 
 __all__ = ["Dispatcher", "Outbound", "Sent"]
 
@@ -72,6 +93,17 @@ __all__ = ["Dispatcher", "Outbound", "Sent"]
 #: commands such as 签到, handled together). Larger batches mean fewer round trips in a burst;
 #: bench.checkin: 100 -> 250 took PostgreSQL from about 1,900 to 2,400 check-ins/s.
 CHAT_BATCH = 250
+
+#: Events of a platform waiting in memory when its adapter names no bound (``max_pending``).
+DEFAULT_BACKLOG = 1000
+
+#: Handled-stamps are written together: at most this long after the handling, or at once
+#: when this many wait. A kill loses at most that window (those events are handled again).
+STAMP_DELAY = 0.25
+STAMP_BATCH = 500
+
+#: Reads a kept event back (its ``kind`` names its class).
+_EVENTS: TypeAdapter[EventBase] = TypeAdapter(Event)
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +139,15 @@ class _Waiting:
     sent: Sent
     #: The ``waiting_actions`` row it was restored from (it stays stored until performed).
     row_id: int | None = None
+
+
+@dataclass(slots=True)
+class _Taken:
+    """A recorded event in its chat's queue; ``done`` resolves once it is handled."""
+
+    event: EventBase
+    ctx: Context | None
+    done: asyncio.Future[list[ActionResult]] | None
 
 
 @dataclass
@@ -158,9 +199,7 @@ class Dispatcher:
         self.outbound: dict[str, Outbound] = {}
         self.governors: dict[str, Governor] = {}
         self._shared = _Shared(store, clock, renderer, settings, self)
-        self._queues: dict[
-            tuple[str, str], asyncio.Queue[tuple[EventBase, asyncio.Future[Any]]]
-        ] = {}
+        self._queues: dict[tuple[str, str], deque[_Taken]] = {}
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         #: The most recently active chats' types (private chats are paced differently).
         self._chat_types: BoundedCache[tuple[str, str], ChatType] = BoundedCache(100_000)
@@ -176,6 +215,36 @@ class Dispatcher:
         self._forgetting: asyncio.Task[None] | None = None
         #: Set each time a lane settles an action (``drain`` looks again at what can still go).
         self._progress = asyncio.Event()
+        #: Per platform: in-memory backlog bound of events that ``submit`` takes (beyond it,
+        #: events wait in the database), and bound of events waiting to be recorded (beyond
+        #: it, events are dropped with an ERROR). Set by ``attach`` from the adapter.
+        self.limits: dict[str, int] = {}
+        self.unrecorded_limits: dict[str, int] = {}
+        #: Recorded (or being recorded) and not yet handled, by platform.
+        self._pending: Counter[str] = Counter()
+        #: Set whenever an event is handled: room may have opened (see ``room``).
+        self._changed = asyncio.Event()
+        #: Keys of events in memory, from recording until their stamp is written: a loader
+        #: reading unhandled rows skips them.
+        self._inflight: dict[str, Counter[str]] = {}
+        #: Events being recorded to be kept in memory (counted against the bound).
+        self._holding: Counter[str] = Counter()
+        self._to_record: list[tuple[EventBase, asyncio.Future[list[ActionResult]]]] = []
+        self._recording: asyncio.Task[None] | None = None
+        self._unrecorded: Counter[str] = Counter()
+        self._dropped: Counter[str] = Counter()
+        #: Events being recorded to be handled from the database, and batches of those done.
+        self._spilling: Counter[str] = Counter()
+        self._spill_commits: Counter[str] = Counter()
+        self._loaders: dict[str, asyncio.Task[None]] = {}
+        #: Futures of events left to a loader (at most ``limits[platform]``; beyond, they
+        #: resolve at once, empty: a Discord interaction is then acknowledged at once).
+        self._waiting: dict[tuple[str, str], asyncio.Future[list[ActionResult]]] = {}
+        #: Events waiting for their actions to settle (then they are stamped handled).
+        self._settling: set[asyncio.Future[list[ActionResult]]] = set()
+        self._stamps: list[tuple[str, str]] = []
+        self._stamper: asyncio.Task[None] | None = None
+        self._stamp_now = asyncio.Event()
         #: Called after each event is handled, with its results (metrics, tests).
         self.observers: list[Callable[[EventBase, list[ActionResult]], None]] = []
 
@@ -183,60 +252,247 @@ class Dispatcher:
     def attach(self, outbound: Outbound, governor: Governor | None = None) -> None:
         self.outbound[outbound.platform] = outbound
         self.governors[outbound.platform] = governor or Governor()
+        for name, limits in (
+            ("max_pending", self.limits),
+            ("max_unrecorded", self.unrecorded_limits),
+        ):
+            value = getattr(outbound, name, None)
+            if isinstance(value, int):
+                limits[outbound.platform] = value
 
     def tick_context(self) -> TickContext:
         return TickContext(self._shared)
 
     # -- inbound --------------------------------------------------------------------------
+    def pending(self, platform: str) -> int:
+        """Events of ``platform`` recorded (or being recorded) and not yet handled."""
+        return self._pending[platform] + self._holding[platform]
+
+    async def room(self, platform: str, limit: int) -> int:
+        """Wait until fewer than ``limit`` events of ``platform`` are pending; how many more
+        fit (a poller asks for no more than that)."""
+        while self.pending(platform) >= limit:
+            self._changed.clear()
+            await self._changed.wait()
+        return limit - self.pending(platform)
+
+    async def intake(self, events: list[EventBase]) -> None:
+        """Record a page of events in ONE transaction, then queue them for handling.
+
+        Raises when the page could not be recorded: the caller must not confirm it (Telegram
+        then delivers it again). Once this returns, the events are durable: a kill before they
+        are handled leaves them to :meth:`replay`.
+        """
+        if not events:
+            return
+        for event in events:
+            self._hold(event)
+        try:
+            contexts = await self._record(events, keep=True)
+        except BaseException:
+            for event in events:
+                self._holding[event.platform] -= 1
+                self._release(event.platform, event.update_key)
+            raise
+        for event, ctx in zip(events, contexts, strict=True):
+            self._take(event, ctx, None)
+
     def submit(self, event: EventBase) -> asyncio.Future[list[ActionResult]]:
-        """Queue an event behind earlier events of its chat; the future resolves when handled."""
+        """Record the event (group-committed with others arriving meanwhile), then queue it
+        behind earlier events of its chat; the future resolves when it is handled.
+
+        For a platform that cannot be paused (Discord): when ``limits[platform]`` events are
+        already waiting in memory, further ones are recorded only and handled later from the
+        database (their futures resolve when they are handled, or at once, empty, beyond
+        another ``limits[platform]`` of them); when ``unrecorded_limits[platform]``
+        events wait to be recorded, further ones are dropped with an ERROR (recording cannot
+        keep up: the database is down or far too slow).
+        """
+        done: asyncio.Future[list[ActionResult]] = asyncio.get_running_loop().create_future()
+        platform = event.platform
+        cap = self.unrecorded_limits.get(platform)
+        if cap is not None and self._unrecorded[platform] >= cap:
+            self._dropped[platform] += 1
+            if self._dropped[platform] % 1000 == 1:
+                log.error(
+                    "%s: %d events waiting to be recorded; %d dropped so far (the database"
+                    " cannot keep up)",
+                    platform,
+                    self._unrecorded[platform],
+                    self._dropped[platform],
+                )
+            done.set_result([])
+            return done
+        self._unrecorded[platform] += 1
+        self._to_record.append((event, done))
+        if self._recording is None:
+            self._recording = asyncio.create_task(self._record_submitted(), name="recording")
+        return done
+
+    async def _record_submitted(self) -> None:
+        """Record what ``submit`` took, in batches, and queue (or leave in the database) each."""
+        batch: list[tuple[EventBase, asyncio.Future[list[ActionResult]]]] = []
+        try:
+            while self._to_record:
+                await asyncio.sleep(0)  # let what is ready join the batch
+                batch = self._to_record[: self._recorder.max_batch]
+                del self._to_record[: len(batch)]
+                kept = []
+                for event, _done in batch:  # each kept one counts against the bound at once
+                    kept.append(self._keeps(event))
+                    if kept[-1]:
+                        self._hold(event)
+                    else:
+                        self._spilling[event.platform] += 1
+                try:
+                    contexts = await self._recorder.submit([event for event, _done in batch])
+                except Exception:
+                    log.exception(
+                        "%d event(s) could not be recorded; first: %s/%s in chat %s",
+                        len(batch),
+                        batch[0][0].platform,
+                        batch[0][0].update_key,
+                        batch[0][0].chat.id,
+                    )
+                    contexts = [None] * len(batch)
+                finally:
+                    for (event, _done), keep in zip(batch, kept, strict=True):
+                        self._unrecorded[event.platform] -= 1
+                        if not keep:
+                            self._spilling[event.platform] -= 1
+                            self._spill_commits[event.platform] += 1
+                for (event, done), ctx, keep in zip(batch, contexts, kept, strict=True):
+                    if keep:
+                        self._take(event, ctx, done)
+                    elif ctx is not None and len(self._waiting) < self.limits.get(
+                        event.platform, DEFAULT_BACKLOG
+                    ):
+                        # Handled later, from the database: its future waits for that.
+                        self._waiting[(event.platform, event.update_key)] = done
+                    else:
+                        if not done.done():
+                            done.set_result([])
+                        if ctx is None:
+                            self._observe(event, [])  # a duplicate: nothing to do is done
+                batch = []
+        finally:
+            self._recording = None
+            for _event, done in [*batch, *self._to_record]:
+                done.cancel()
+            self._to_record.clear()
+            self._unrecorded.clear()
+            for platform, count in self._dropped.items():
+                log.error("%s: %d events were dropped unrecorded in this burst", platform, count)
+            self._dropped.clear()
+
+    def _keeps(self, event: EventBase) -> bool:
+        """Whether the event waits in memory (else it is recorded only, handled later from
+        the database by the platform's loader, which this starts when needed)."""
+        platform = event.platform
+        limit = self.limits.get(platform)
+        if platform in self._loaders:
+            return False  # the loader is behind: later events must not overtake its own
+        if limit is None or self.pending(platform) < limit:
+            return True
+        log.warning(
+            "%s: %d events waiting; further ones are handled from the database as room opens",
+            platform,
+            limit,
+        )
+        self.replay(platform)
+        return False
+
+    def _hold(self, event: EventBase) -> None:
+        """The event is being recorded to be handled from memory: the loader skips it."""
+        held = self._inflight.setdefault(event.platform, Counter())
+        held[event.update_key] += 1
+        self._holding[event.platform] += 1
+
+    def _release(self, platform: str, key: str) -> None:
+        held = self._inflight.get(platform)
+        if held is None:
+            return
+        held[key] -= 1
+        if held[key] <= 0:
+            del held[key]
+
+    def _take(
+        self,
+        event: EventBase,
+        ctx: Context | None,
+        done: asyncio.Future[list[ActionResult]] | None,
+    ) -> None:
+        """A recorded event: queue it behind earlier events of its chat."""
+        self._holding[event.platform] -= 1
+        if ctx is None:
+            # A duplicate (handled or being handled under its first delivery), or a chat
+            # migration (recorded is handled).
+            if isinstance(event, ChatMigrated):
+                self._stamps.append((event.platform, event.update_key))
+                self._start_stamping()
+            else:
+                self._release(event.platform, event.update_key)
+            self._changed.set()  # it no longer counts as pending
+            if done is not None and not done.done():
+                done.set_result([])
+            self._observe(event, [])  # nothing to do is done
+            return
+        self._pending[event.platform] += 1
+        self._enqueue_event(_Taken(event, ctx, done))
+
+    def _enqueue_event(self, taken: _Taken) -> None:
         # One queue per place people talk: a Telegram chat, a Discord channel (a guild's
         # channels do not wait for each other).
+        event = taken.event
         key = (event.platform, f"{event.chat.id}/{event.channel_id or ''}")
-        done: asyncio.Future[list[ActionResult]] = asyncio.get_running_loop().create_future()
-        queue = self._queues.setdefault(key, asyncio.Queue())
-        queue.put_nowait((event, done))
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = deque()
+        queue.append(taken)
         if key not in self._workers:
             self._workers[key] = asyncio.create_task(self._work(key), name=f"chat {key}")
-        return done
 
     async def _work(self, key: tuple[str, str]) -> None:
         queue = self._queues[key]
-        current: list[asyncio.Future[list[ActionResult]]] = []
+        current: list[_Taken] = []
         try:
-            while True:
-                batch = []
-                while not queue.empty() and len(batch) < CHAT_BATCH:
-                    batch.append(queue.get_nowait())
-                if not batch:
-                    return  # no await since the check: nothing can be queued behind us unseen
-                current = [done for _event, done in batch]
-                # Bookkeeping for the chat's queued events at once, handling still in order.
-                outcomes = await self._handle_many([event for event, _done in batch])
-                for done, results in zip(current, outcomes, strict=True):
-                    self._settle_into(done, results)
+            while queue:
+                current = [queue.popleft() for _ in range(min(CHAT_BATCH, len(queue)))]
+                # Handling in order; batchable commands of a run together.
+                outcomes = await self._handle_recorded(
+                    [t.event for t in current], [t.ctx for t in current]
+                )
+                for taken, results in zip(current, outcomes, strict=True):
+                    self._settle_into(taken, results)
                 current = []
+            # no await since the check: nothing can be queued behind us unseen
         finally:
             # Also on cancellation: forget this worker so the chat stays usable, and cancel
-            # what it will no longer handle.
+            # what it will no longer handle (still recorded: a restart handles it).
             self._workers.pop(key, None)
             if self._queues.get(key) is queue:
                 del self._queues[key]
-            for done in current:
-                if not done.done():
-                    done.cancel()
-            while not queue.empty():
-                _event, pending = queue.get_nowait()
-                pending.cancel()
+            for taken in [*current, *queue]:
+                self._forget(taken.event)
+                if taken.done is not None and not taken.done.done():
+                    taken.done.cancel()
+            queue.clear()
 
     async def drain(self, deadline: float | None = None) -> bool:
-        """Wait until every queued event has been handled and its actions performed, or until
-        ``deadline`` (the event loop's time). ``False``: the deadline came first, or nothing
-        more can go out before it (every chat with waiting actions is throttled past it), so
-        a stop stores them at once instead of waiting the slice out."""
+        """Wait until every recorded event has been handled and its actions performed, or
+        until ``deadline`` (the event loop's time). ``False``: the deadline came first, or
+        nothing more can go out before it (every chat with waiting actions is throttled past
+        it), so a stop stores them at once instead of waiting the slice out.
+
+        Loaders of events left in the database stop (a restart handles those); what they
+        already queued is handled.
+        """
+        for loader in [*self._loaders.values()]:
+            loader.cancel()
         loop = asyncio.get_running_loop()
         while True:
-            busy = [*self._workers.values()]
+            busy = [*self._workers.values(), *self._loaders.values()]
+            busy += [self._recording] if self._recording is not None else []
             busy += [lane.task for lane in self._lanes.values() if lane.task is not None]
             if self._forgetting is not None:
                 busy.append(self._forgetting)
@@ -260,7 +516,7 @@ class Dispatcher:
     def _throttled_past(self, seconds: float) -> bool:
         """No handler is running, no call is on the wire, and the governor says no lane's next
         action can start within ``seconds`` (its chat's window is full, or a 429 pause)."""
-        if self._workers or self._forgetting is not None:
+        if self._workers or self._loaders or self._recording or self._forgetting is not None:
             return False
         for key, lane in self._lanes.items():
             head = next((w for w in [*lane.sending, *lane.waiting] if not w.sent.done()), None)
@@ -273,25 +529,104 @@ class Dispatcher:
                 return False
         return True
 
+    async def flush(self) -> None:
+        """Write every handled-stamp still waiting (shutdown: before the database closes),
+        once the events whose actions were settled meanwhile (persisted for later) count."""
+        while self._settling:
+            await asyncio.wait([*self._settling])
+        await asyncio.sleep(0)  # their done-callbacks queue the stamps
+        self._stamp_now.set()
+        while self._stamper is not None:
+            await asyncio.gather(self._stamper, return_exceptions=True)
+
     async def handle(self, event: EventBase) -> list[ActionResult]:
         """Handle one event completely, its actions performed. Never raises: failures are
         logged."""
-        [results] = await self._handle_many([event])
-        return await self._settled(results)
-
-    async def _handle_many(self, events: list[EventBase]) -> list[list[Sent]]:
-        """Record the events together, then handle them one after the other, in order."""
+        self._hold(event)
         try:
-            contexts = await self._recorder.submit(events)
+            [ctx] = await self._recorder.submit([event])
         except Exception:
-            log.exception(
-                "%d event(s) could not be recorded; first: %s/%s in chat %s",
-                len(events),
-                events[0].platform,
-                events[0].update_key,
-                events[0].chat.id,
+            log.exception("event %s/%s could not be recorded", event.platform, event.update_key)
+            self._holding[event.platform] -= 1
+            self._release(event.platform, event.update_key)
+            return []
+        done: asyncio.Future[list[ActionResult]] = asyncio.get_running_loop().create_future()
+        self._take(event, ctx, done)
+        return await done
+
+    def replay(self, platform: str) -> asyncio.Task[None]:
+        """Handle the recorded, unhandled events of ``platform`` (a kill's leftovers, or
+        those left in the database under load) from their stored JSON, in recorded order,
+        without bookkeeping again; at most ``limits[platform]`` (default 1,000) in memory.
+        The task ends when none is left; events submitted meanwhile queue behind."""
+        loader = self._loaders.get(platform)
+        if loader is None:
+            loader = self._loaders[platform] = asyncio.create_task(
+                self._load(platform), name=f"replay {platform}"
             )
-            return [[] for _ in events]
+        return loader
+
+    async def _load(self, platform: str) -> None:
+        limit = self.limits.get(platform, DEFAULT_BACKLOG)
+        try:
+            while True:
+                room = await self.room(platform, limit)
+                skip = self._inflight.get(platform, Counter())
+                commits = self._spill_commits[platform]
+                async with self.store.db.reading() as session:
+                    rows = await self.store.updates.unhandled(
+                        session, platform, limit=room + len(skip)
+                    )
+                fresh = [(key, data) for key, data in rows if key not in skip]
+                if not fresh:
+                    if self._spilling[platform] or commits != self._spill_commits[platform]:
+                        await asyncio.sleep(0.01)  # a batch is being recorded: look again
+                        continue
+                    return  # nothing left, nothing on its way: new events stay in memory
+                events = [_EVENTS.validate_json(data) for _key, data in fresh]
+                contexts = await self._contexts(events)
+                log.info("%s: handling %d recorded events again", platform, len(events))
+                for event, ctx in zip(events, contexts, strict=True):
+                    self._hold(event)
+                    if ctx is None:  # its chat is gone (migrated): nothing to handle
+                        self._holding[platform] -= 1
+                        self._stamps.append((platform, event.update_key))
+                        self._start_stamping()
+                        continue
+                    self._chat_types[(event.platform, event.chat.id)] = event.chat.type
+                    self._take(event, ctx, self._waiting.pop((platform, event.update_key), None))
+        finally:
+            self._loaders.pop(platform, None)
+            for waiting in [w for w in self._waiting if w[0] == platform]:
+                self._waiting.pop(waiting).cancel()  # stopped: a restart handles them
+
+    async def _contexts(self, events: list[EventBase]) -> list[Context | None]:
+        """Contexts of recorded events, read back without bookkeeping (counts not doubled)."""
+        communities: dict[tuple[str, str], CommunityInfo | None] = {}
+        members: dict[tuple[int, str], MemberInfo | None] = {}
+        contexts: list[Context | None] = []
+        async with self.store.db.reading() as session:
+            for event in events:
+                where = (event.platform, event.chat.id)
+                if where not in communities:
+                    communities[where] = await self.store.communities.find(session, *where)
+                community = communities[where]
+                if community is None or isinstance(event, ChatMigrated):
+                    contexts.append(None)
+                    continue
+                member = None
+                if event.sender is not None:
+                    who = (community.id, clip(event.sender.id, PLATFORM_ID_LEN))
+                    if who not in members:
+                        members[who] = await self.store.members.find(session, *who)
+                    member = members[who]
+                contexts.append(Context(self._shared, event, community, member))
+        return contexts
+
+    async def _handle_recorded(
+        self, events: list[EventBase], contexts: list[Context | None]
+    ) -> list[list[Sent]]:
+        """Handle recorded events one after the other, in order (batchable runs together)."""
         outcomes: list[list[Sent]] = []
         #: A run of consecutive uses of one batchable command, admitted, not yet handled.
         run: list[Context] = []
@@ -407,9 +742,23 @@ class Dispatcher:
                 log.exception("event %s could not be finished", ctx.event.update_key)
         return results
 
-    async def _record(self, events: list[EventBase]) -> list[Context | None]:
-        """Dedupe and bookkeeping for a batch of events, in one transaction."""
-        recorded = await record_events(self.store, events, self.clock.now())
+    async def _record(self, events: list[EventBase], *, keep: bool = True) -> list[Context | None]:
+        """Dedupe and bookkeeping for a batch of events, in one transaction; with ``keep``,
+        each event's JSON too, kept until it is marked handled."""
+        payloads = [event.model_dump_json() for event in events] if keep else None
+        # Handled-stamps waiting for their batch ride along: no transaction of their own.
+        stamps, self._stamps = self._stamps, []
+        try:
+            recorded = await record_events(
+                self.store, events, self.clock.now(), payloads, handled=stamps
+            )
+        except BaseException:
+            self._stamps[:0] = stamps
+            if stamps:
+                self._start_stamping()
+            raise
+        for platform, key in stamps:
+            self._release(platform, key)
         contexts: list[Context | None] = []
         for event, seen in zip(events, recorded, strict=True):
             if seen is None:
@@ -581,22 +930,82 @@ class Dispatcher:
             await self.enqueue(ctx.reply(intent, right=right))
         return result
 
-    def _settle_into(self, done: asyncio.Future[list[ActionResult]], sent: list[Sent]) -> None:
-        """Resolve an event's future once its queued actions are performed."""
+    def _settle_into(self, taken: _Taken, sent: list[Sent]) -> None:
+        """Resolve an event's future once its queued actions are settled (performed, given
+        up or declined), and only then count it handled (its stamp is group-committed)."""
         if not sent:
-            if not done.done():
-                done.set_result([])
+            self._handled(taken, [])
             return
 
         def finish(settled: asyncio.Future[list[ActionResult]]) -> None:
-            if done.done():
-                return
             if settled.cancelled():
-                done.cancel()
+                # Shutdown cancelled its actions: not handled, a restart handles it again.
+                self._forget(taken.event)
+                if taken.done is not None and not taken.done.done():
+                    taken.done.cancel()
             else:
-                done.set_result(settled.result())
+                self._handled(taken, settled.result())
 
-        asyncio.ensure_future(self._settled(sent)).add_done_callback(finish)
+        settling = asyncio.ensure_future(self._settled_or_cancelled(sent))
+        settling.add_done_callback(finish)
+        self._settling.add(settling)
+        settling.add_done_callback(self._settling.discard)
+
+    @staticmethod
+    async def _settled_or_cancelled(sent: list[Sent]) -> list[ActionResult]:
+        """Like ``_settled``, but cancelled when any action was cancelled (not performed)."""
+        await asyncio.wait(sent)
+        if any(s.cancelled() for s in sent):
+            raise asyncio.CancelledError
+        return await Dispatcher._settled(sent)
+
+    def _handled(self, taken: _Taken, results: list[ActionResult]) -> None:
+        event = taken.event
+        self._pending[event.platform] -= 1
+        self._changed.set()
+        self._stamps.append((event.platform, event.update_key))
+        self._start_stamping()
+        if taken.done is not None and not taken.done.done():
+            taken.done.set_result(results)
+
+    def _forget(self, event: EventBase) -> None:
+        """An event that will not be handled in this run (shutdown): left to a replay."""
+        self._pending[event.platform] -= 1
+        self._changed.set()
+        self._release(event.platform, event.update_key)
+
+    def _start_stamping(self) -> None:
+        if len(self._stamps) >= STAMP_BATCH:
+            self._stamp_now.set()
+        if self._stamper is None:
+            self._stamper = asyncio.create_task(self._stamp(), name="handled stamps")
+
+    async def _stamp(self) -> None:
+        """Mark handled events in batches: with the next recording (``_record``), else after
+        ``STAMP_DELAY`` seconds, or at once when ``STAMP_BATCH`` wait or on :meth:`flush`; a
+        kill loses at most that window's stamps (those events are handled again after the
+        restart)."""
+        try:
+            while self._stamps:
+                if not self._stamp_now.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stamp_now.wait(), STAMP_DELAY)
+                self._stamp_now.clear()
+                keys, self._stamps = self._stamps, []
+                if not keys:
+                    continue  # a recording took them along meanwhile
+                try:
+                    async with self.store.transaction() as session:
+                        await self.store.updates.mark_handled(session, keys, self.clock.now())
+                except Exception:
+                    log.exception(
+                        "%d handled updates could not be marked so; a restart handles them again",
+                        len(keys),
+                    )
+                for platform, key in keys:
+                    self._release(platform, key)
+        finally:
+            self._stamper = None
 
     @staticmethod
     async def _settled(sent: list[Sent]) -> list[ActionResult]:

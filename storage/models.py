@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
     false,
     true,
@@ -227,15 +228,24 @@ class MemberRole(Base):
 
 
 class ProcessedUpdate(Base):
-    """One row per platform update handled; the unique key turns redeliveries into no-ops."""
+    """One row per platform update recorded; the unique key turns redeliveries into no-ops.
+
+    ``handled_at`` stays empty until the update's handlers finished and its actions settled;
+    until then ``event`` keeps the event (JSON) so that a restart handles it again.
+    """
 
     __tablename__ = "processed_updates"
-    __table_args__ = (UniqueConstraint("platform", "update_key"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "update_key"),
+        Index("ix_processed_updates_platform_handled_at", "platform", "handled_at"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     platform: Mapped[str] = mapped_column(String(PLATFORM_LEN))
     update_key: Mapped[str] = mapped_column(String(UPDATE_KEY_LEN))
     processed_at: Mapped[datetime] = mapped_column(index=True)
+    handled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    event: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AuditEntry(Base):

@@ -97,6 +97,10 @@ class DiscordAdapter:
             raise ValueError("the Discord adapter needs a token")
         self.settings = settings
         self.stale_after: timedelta | None = timedelta(seconds=settings.stale_after)
+        #: Events in memory waiting to be handled, and waiting to be recorded, at most (read
+        #: by the dispatcher on attach; see ``Dispatcher.submit``).
+        self.max_pending = settings.max_pending
+        self.max_unrecorded = settings.max_unrecorded
         self.bot_username: str | None = None
         self.dispatcher: Dispatcher | None = None
         options = {"intents": intents(), "guild_ready_timeout": settings.guild_ready_timeout}
@@ -138,6 +142,8 @@ class DiscordAdapter:
         try:
             await self._log_in()
             await self._until_ready()
+            # Events an earlier run recorded and did not handle: handled before later ones.
+            dispatcher.replay(self.platform)
             self.bot_username = self.client.user.name if self.client.user else None
             await self.sync_commands()
         except BaseException as error:
@@ -272,6 +278,8 @@ class DiscordAdapter:
 
     # -- inbound --------------------------------------------------------------------------
     def _submit(self, event: EventBase | None) -> None:
+        """Record (batched with others) and handle; Discord cannot be paused, so the
+        dispatcher bounds what waits in memory and keeps the rest in the database."""
         if event is not None and self.dispatcher is not None and self._accepting:
             self.dispatcher.submit(event)
 

@@ -1,8 +1,19 @@
 """The Telegram adapter's lifecycle: python-telegram-bot's Application, polling or webhook,
-feeding translated events to the dispatcher and performing actions through the Bot."""
+feeding translated events to the dispatcher and performing actions through the Bot.
+
+Intake is at-least-once with backpressure: the adapter runs its own ``getUpdates`` loop (PTB's
+Updater does not poll), records each page in one transaction (``Dispatcher.intake``) and only
+then asks for the next page, whose offset confirms the recorded one to Telegram. It asks for
+no more than ``max_pending`` minus the updates still unhandled, and waits while none fit. In
+webhook mode the HTTP answer waits for the same recording (a failure answers 500: Telegram
+sends the update again). Before polling, updates recorded and not handled by an earlier run
+are handled from the database (``Dispatcher.replay``).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -17,11 +28,35 @@ from adapters.telegram.translate import ALLOWED_UPDATES, Translator
 from bot.actions import Action, ActionResult
 from bot.config import StartupError, TelegramSettings, mask_secret
 from bot.dispatch import Dispatcher
-from bot.events import ChatMigrated
+from bot.events import ChatMigrated, EventBase
 
 __all__ = ["TelegramAdapter"]
 
 log = logging.getLogger(__name__)
+
+
+#: Longest wait between attempts after getUpdates or the recording failed.
+MAX_BACKOFF = 30.0
+
+
+class _RecordingQueue(asyncio.Queue):  # type: ignore[type-arg]
+    """PTB's update queue, where the webhook handler puts each update it received: the put
+    records the update before the handler answers Telegram; an error answers 500."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.take: TelegramAdapter | None = None
+
+    async def put(self, item: object) -> None:
+        if isinstance(item, Update) and self.take is not None:
+            adapter = self.take
+            assert adapter.dispatcher is not None
+            # Backpressure: Telegram waits for the answer (and sends no more meanwhile than
+            # its connection limit) while max_pending updates are unhandled.
+            await adapter.dispatcher.room(adapter.platform, adapter.max_pending)
+            await adapter.receive([item])
+        else:
+            await super().put(item)  # PTB's own signals (its stop)
 
 
 class TelegramAdapter:
@@ -32,19 +67,23 @@ class TelegramAdapter:
             raise ValueError("the Telegram adapter needs a token")
         self.settings = settings
         self.stale_after: timedelta | None = timedelta(seconds=settings.stale_after)
+        #: Updates fetched and not yet handled, at most (the dispatcher reads it on attach).
+        self.max_pending = settings.max_pending
+        self._queue = _RecordingQueue()
+        self._poller: asyncio.Task[None] | None = None
         self.bot_username: str | None = None
         self.dispatcher: Dispatcher | None = None
         self.application: Application = self._build(settings)  # type: ignore[type-arg]
         self.translator: Translator | None = None
         self.performer: TelegramPerformer | None = None
 
-    @staticmethod
-    def _build(settings: TelegramSettings) -> Application:  # type: ignore[type-arg]
+    def _build(self, settings: TelegramSettings) -> Application:  # type: ignore[type-arg]
         assert settings.token is not None
         timeout = settings.request_timeout
         return (
             ApplicationBuilder()
             .token(settings.token.get_secret_value())
+            .update_queue(self._queue)
             .base_url(settings.base_url)
             .base_file_url(settings.base_file_url)
             .request(
@@ -66,7 +105,7 @@ class TelegramAdapter:
         """Log in (``getMe``), then poll or open the webhook. Updates flow to the dispatcher."""
         self.dispatcher = dispatcher
         application = self.application
-        application.add_handler(TypeHandler(Update, self._on_update))
+        application.add_handler(TypeHandler(Update, self._on_update))  # updates put by hand
         application.add_error_handler(self._on_error)
         try:
             await application.initialize()
@@ -96,7 +135,11 @@ class TelegramAdapter:
         await application.start()
         updater = application.updater
         assert updater is not None
+        assert self.dispatcher is not None
         if self.settings.mode == "webhook":
+            # Leftovers of an earlier run first; Telegram's posts wait for them to be queued.
+            await self.dispatcher.replay(self.platform)
+            self._queue.take = self
             secret = self.settings.secret_token
             await updater.start_webhook(
                 listen=self.settings.listen,
@@ -107,10 +150,70 @@ class TelegramAdapter:
                 allowed_updates=ALLOWED_UPDATES,
             )
         else:
-            await updater.start_polling(
-                timeout=timedelta(seconds=self.settings.poll_timeout),
-                allowed_updates=ALLOWED_UPDATES,
-            )
+            # As PTB's polling start does: a webhook left set would refuse getUpdates.
+            await application.bot.delete_webhook(drop_pending_updates=False)
+            self._poller = asyncio.create_task(self._poll(), name="telegram getUpdates")
+
+    async def _poll(self) -> None:
+        """Replay what an earlier run left, then fetch, record, confirm; forever."""
+        assert self.dispatcher is not None
+        dispatcher = self.dispatcher
+        bot = self.application.bot
+        try:
+            await dispatcher.replay(self.platform)
+        except Exception:  # the database: those stay recorded for the next start
+            log.exception("telegram: updates left by the last run could not be handled")
+        offset: int | None = None
+        backoff = 1.0
+        while True:
+            room = await dispatcher.room(self.platform, self.max_pending)
+            try:
+                updates = await bot.get_updates(
+                    offset=offset,
+                    limit=min(100, room),
+                    timeout=timedelta(seconds=self.settings.poll_timeout),
+                    allowed_updates=ALLOWED_UPDATES,
+                    read_timeout=self.settings.poll_timeout + self.settings.request_timeout,
+                )
+                if updates:
+                    await self.receive(list(updates))  # recorded: the next offset confirms
+                    offset = updates[-1].update_id + 1
+                backoff = 1.0
+            except (TelegramError, OSError, TimeoutError) as error:
+                log.warning("telegram: getUpdates failed (%s); again in %.0f s", error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+            except Exception:
+                # The database refused the page: nothing was confirmed, Telegram keeps it.
+                log.exception("telegram: a page of updates could not be recorded")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def receive(self, updates: list[Update]) -> None:
+        """Translate updates and record them in one transaction (queued for handling);
+        raises if they could not be recorded."""
+        assert self.translator is not None and self.dispatcher is not None
+        events: list[EventBase] = []
+        for update in updates:
+            events += self._translate(update)
+        await self.dispatcher.intake(events)
+
+    def _translate(self, update: Update) -> list[EventBase]:
+        """The update's events; one that cannot be translated is logged and skipped (it must
+        not hold up every update behind it)."""
+        assert self.translator is not None
+        if update.my_chat_member is not None and self.performer is not None:
+            # The bot was promoted or demoted: its cached rights in that chat are stale.
+            self.performer.forget(str(update.my_chat_member.chat.id))
+        try:
+            events = list(self.translator.translate(update))
+        except Exception:
+            log.exception("telegram: update %s could not be translated", update.update_id)
+            return []
+        for event in events:
+            if isinstance(event, ChatMigrated) and self.performer is not None:
+                self.performer.forget(event.chat.id)
+        return events
 
     def _startup_error(self, error: Exception, step: str) -> StartupError:
         """One line on what failed and one on what to do; the token is never in either."""
@@ -140,12 +243,20 @@ class TelegramAdapter:
         )
 
     async def stop_intake(self) -> None:
-        """Stop taking updates (shutdown drains what was taken, then calls ``stop``)."""
+        """Stop taking updates (shutdown drains what was taken, then calls ``stop``). A page
+        being recorded is abandoned: unconfirmed, Telegram delivers it again."""
+        self._queue.take = None
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
         updater = self.application.updater
         if updater is not None and updater.running:
             await updater.stop()
 
     async def stop(self) -> None:
+        await self.stop_intake()
         application = self.application
         if application.updater is not None and application.updater.running:
             await application.updater.stop()
@@ -154,17 +265,10 @@ class TelegramAdapter:
         await application.shutdown()
 
     async def _on_update(self, update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Translate and queue; returns at once so chats are handled concurrently."""
-        assert self.translator is not None and self.dispatcher is not None
-        if not isinstance(update, Update):
-            return
-        if update.my_chat_member is not None and self.performer is not None:
-            # The bot was promoted or demoted: its cached rights in that chat are stale.
-            self.performer.forget(str(update.my_chat_member.chat.id))
-        for event in self.translator.translate(update):
-            if isinstance(event, ChatMigrated) and self.performer is not None:
-                self.performer.forget(event.chat.id)
-            self.dispatcher.submit(event)
+        """An update given to PTB's ``process_update`` by hand (polling and the webhook do
+        not go through here): recorded like a page of one."""
+        if isinstance(update, Update):
+            await self.receive([update])
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("telegram: error while handling an update", exc_info=context.error)

@@ -232,3 +232,29 @@ async def test_failed_transaction_rolls_back(store: Store, clock: FakeClock) -> 
         assert await store.communities.find(s, "fake", "rollback") is None
         assert (await s.execute(select(func.count()).select_from(Member))).scalar_one() == 0
         assert (await s.execute(select(func.count()).select_from(AuditEntry))).scalar_one() == 0
+
+
+async def test_kept_updates_wait_in_recorded_order_until_marked_handled(
+    store: Store, clock: FakeClock
+) -> None:
+    keys = [("telegram", k) for k in ("9", "10", "2")]  # recorded order, not key order
+    events = {key: f'{{"n": "{key[1]}"}}' for key in keys}
+    async with store.transaction() as s:
+        assert await store.updates.claim_many(s, keys, clock.now(), events) == set(keys)
+        assert await store.updates.claim_many(s, [("discord", "1")], clock.now()) == {
+            ("discord", "1")
+        }
+    async with store.db.reading() as s:
+        waiting = await store.updates.unhandled(s, "telegram", limit=10)
+        assert waiting == [("9", '{"n": "9"}'), ("10", '{"n": "10"}'), ("2", '{"n": "2"}')]
+        assert await store.updates.unhandled(s, "discord", limit=10) == []  # nothing kept
+    clock.advance(timedelta(days=3))
+    async with store.transaction() as s:
+        await store.updates.mark_handled(s, [("telegram", "10")], clock.now())
+        # Old, but "9" and "2" still wait to be handled: only handled rows are forgotten.
+        assert await store.updates.prune(s, clock.now() - timedelta(days=2)) == 2
+    async with store.db.reading() as s:
+        assert [k for k, _ in await store.updates.unhandled(s, "telegram", limit=10)] == [
+            "9",
+            "2",
+        ]

@@ -258,10 +258,12 @@ async def test_a_chats_worker_and_queue_go_when_its_events_are_handled(sqlite_db
     futures = [
         dispatcher.submit(h.message(f"hello {n}", user=f"M{n}", chat=f"g{n}")) for n in range(300)
     ]
-    assert len(dispatcher._workers) == 300  # every chat has its own worker while it waits
+    assert len(dispatcher._to_record) == 300  # recorded together first, then one worker a chat
     await asyncio.gather(*futures)
     await dispatcher.drain()
+    await dispatcher.flush()
     assert dispatcher._workers == {} and dispatcher._queues == {}
+    assert not dispatcher._settling and not dispatcher._stamps and not dispatcher._waiting
     again = await dispatcher.submit(h.message("hello again", user="M1", chat="g1"))
     await dispatcher.drain()
     assert again == [] and dispatcher._workers == {}  # the chat is usable again, then dropped

@@ -48,6 +48,7 @@ async def test_housekeeping_tick_prunes_old_dedupe_rows(harness) -> None:  # typ
     from handlers.housekeeping import prune_processed_updates
 
     await harness.send(harness.message("/start", key="old"))
+    await harness.dispatcher.flush()  # marked handled (an unhandled row is never pruned)
     harness.clock.advance(timedelta(days=3))
     assert await prune_processed_updates(harness.dispatcher.tick_context()) == 1
     # the same update key is then new again (Telegram would not redeliver it after 24 h)

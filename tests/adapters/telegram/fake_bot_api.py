@@ -854,6 +854,8 @@ class FakeBotAPI:
         self._updates_changed = _Notifier()
         self._closing = False
         self._in_flight = 0  # requests being answered
+        self._thawed = asyncio.Event()
+        self._thawed.set()
         self._idle = _Notifier()
         self._server: tornado.httpserver.HTTPServer | None = None
         self._port: int | None = None
@@ -1067,10 +1069,22 @@ class FakeBotAPI:
         """Stop enforcing sending limits."""
         self._limits = None
 
+    def freeze(self) -> None:
+        """Answer nothing and record nothing until ``thaw``: a request arriving meanwhile
+        waits, then fails unrecorded (as if it never reached Telegram). Before killing the
+        client, so that no call is half done."""
+        self._thawed.clear()
+
+    def thaw(self) -> None:
+        self._thawed.set()
+
     # -- dispatch ----------------------------------------------------------------------------
 
     async def _dispatch(self, token: str, method: str, raw: dict[str, Any]) -> tuple[int, JSONDict]:
         """Answer one request: (HTTP status, JSON body)."""
+        if not self._thawed.is_set():
+            await self._thawed.wait()
+            return 503, {"ok": False, "error_code": 503, "description": "frozen"}
         params = {k: _decode_param(k, v) if isinstance(v, str) else v for k, v in raw.items()}
         name, handler = self._methods.get(method.lower(), (method, None))
         call = Call(method=name, params=params, at=time.monotonic(), raw=raw)
