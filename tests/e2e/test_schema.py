@@ -14,7 +14,15 @@ import pytest
 from bot.config import ConfigError, load_config
 from storage import Database
 from storage.models import Base
-from tests.e2e.test_cli import drop_postgres_database, fresh_postgres_database, run
+from tests.e2e.test_cli import (
+    HERE,
+    START,
+    drop_postgres_database,
+    fresh_postgres_database,
+    run,
+)
+
+DEMO = {"QUNBOT_CONSOLE__START_TIME": START}
 
 
 def write_config(folder: Path, url: str, schema: str) -> Path:
@@ -68,13 +76,17 @@ def test_two_bots_share_one_database_each_in_its_schema(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_the_schema_also_reaches_a_process_through_the_environment(tmp_path: Path) -> None:
+def test_the_bot_runs_in_the_schema_the_environment_names(tmp_path: Path) -> None:
+    """``qunbot run`` creates and migrates the schema on its first start, and works there."""
     url = fresh_postgres_database(tmp_path)
     try:
         env = {"QUNBOT_STORAGE__URL": url, "QUNBOT_STORAGE__SCHEMA": "from_env"}
-        upgraded = run("db", "upgrade", cwd=tmp_path, env=env)
-        assert upgraded.returncode == 0, upgraded.stderr
+        demo = run("run", "--script", str(HERE / "demo.script"), cwd=tmp_path, env=env | DEMO)
+        assert demo.returncode == 0, demo.stderr
+        assert demo.stdout == (HERE / "demo.transcript").read_text(encoding="utf-8")
         assert set(tables_by_schema(url)) == {"from_env"}
+        verified = run("ledger", "verify", cwd=tmp_path, env=env)
+        assert verified.returncode == 0 and verified.stdout.strip() == "OK", verified.stderr
     finally:
         drop_postgres_database(url)
 
