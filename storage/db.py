@@ -156,8 +156,10 @@ class Database:
                 raise ValueError("a schema applies to PostgreSQL only")
             # Only this schema on the path: every unqualified table, alembic_version included,
             # is created and found there, and nothing lands in ``public``.
-            connect_args = engine_kwargs.setdefault("connect_args", {})
-            connect_args.setdefault("server_settings", {})["search_path"] = f'"{schema}"'
+            connect_args = dict(engine_kwargs.get("connect_args", {}))
+            server_settings = dict(connect_args.get("server_settings", {}))
+            server_settings["search_path"] = f'"{schema}"'
+            engine_kwargs["connect_args"] = {**connect_args, "server_settings": server_settings}
         self.engine: AsyncEngine = create_async_engine(self.url, echo=echo, **engine_kwargs)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
