@@ -90,7 +90,7 @@ class App:
         self.registry = check_settings(settings, features)
         self.console_clock = _console_clock(settings) if settings.console_enabled else None
         self.clock: Clock = clock or self.console_clock or SystemClock()
-        self.db = Database(settings.storage.url)
+        self.db = Database(settings.storage.url, schema=settings.storage.schema)
         self.store = Store(self.db)
         self.dispatcher = Dispatcher(
             registry=self.registry,

@@ -362,7 +362,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
     settings = _load(config)
 
     async def go() -> str | None:
-        db = Database(settings.storage.url)
+        db = Database(settings.storage.url, schema=settings.storage.schema)
         try:
             await migrate.upgrade(db)
             return await migrate.current(db)
@@ -384,7 +384,7 @@ def db_current(config: ConfigOption = None) -> None:
     settings = _load(config)
 
     async def go() -> str | None:
-        db = Database(settings.storage.url)
+        db = Database(settings.storage.url, schema=settings.storage.schema)
         try:
             return await migrate.current(db)
         finally:
@@ -415,7 +415,7 @@ def ledger_verify(
     settings = _load(config)
 
     async def go() -> list[str]:
-        db = Database(settings.storage.url)
+        db = Database(settings.storage.url, schema=settings.storage.schema)
         try:
             store = Store(db)
             async with store.transaction() as session:
@@ -450,7 +450,7 @@ def redpacket_verify(
     settings = _load(config)
 
     async def go() -> tuple[list[str], list[str]]:
-        db = Database(settings.storage.url)
+        db = Database(settings.storage.url, schema=settings.storage.schema)
         try:
             store = Store(db)
             async with store.transaction() as session:

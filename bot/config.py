@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,26 +66,53 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
-class StorageSettings(_Section):
-    url: str = Field(
-        "sqlite+aiosqlite:///qunbot.db",
-        description="SQLAlchemy URL: sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB",
-    )
+with warnings.catch_warnings():
+    # ``schema`` is the word PostgreSQL operators know; it shadows only pydantic's deprecated
+    # ``BaseModel.schema()``, which nothing here calls.
+    warnings.filterwarnings("ignore", 'Field name "schema"', UserWarning)
 
-    @field_validator("url")
-    @classmethod
-    def _known_database(cls, value: str) -> str:
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
+    class StorageSettings(_Section):
+        url: str = Field(
+            "sqlite+aiosqlite:///qunbot.db",
+            description="SQLAlchemy URL: sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB",
+        )
 
-        expected = "expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
-        try:
-            driver = make_url(value).drivername
-        except ArgumentError:
-            raise ValueError(expected) from None
-        if driver not in KNOWN_DRIVERS:
-            raise ValueError(expected)
-        return value
+        @field_validator("url")
+        @classmethod
+        def _known_database(cls, value: str) -> str:
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            expected = "expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
+            try:
+                driver = make_url(value).drivername
+            except ArgumentError:
+                raise ValueError(expected) from None
+            if driver not in KNOWN_DRIVERS:
+                raise ValueError(expected)
+            return value
+
+        schema: str = Field(
+            "",
+            description="PostgreSQL schema holding the bot's tables; empty: the server's default",
+        )
+
+        @field_validator("schema")
+        @classmethod
+        def _plain_schema(cls, value: str) -> str:
+            from storage.db import check_schema
+
+            return check_schema(value) if value else value
+
+        @model_validator(mode="after")
+        def _schema_needs_postgres(self) -> StorageSettings:
+            from sqlalchemy.engine import make_url
+
+            if self.schema and not make_url(self.url).drivername.startswith("postgres"):
+                raise ValueError(
+                    "schema applies to PostgreSQL only: remove it, or set url to a PostgreSQL database"
+                )
+            return self
 
 
 class PersonaSettings(_Section):

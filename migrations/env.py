@@ -43,7 +43,7 @@ def _url() -> str:
 
 
 async def _run_with_own_engine() -> None:
-    db = Database(_url())
+    db = Database(_url(), schema=os.environ.get("QUNBOT_STORAGE__SCHEMA", ""))
     try:
         async with db.engine.begin() as connection:
             await connection.run_sync(_configure_and_run)

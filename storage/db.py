@@ -26,7 +26,7 @@ from sqlalchemy.sql.dml import Insert
 
 from storage import sqlite_driver
 
-__all__ = ["DEFAULT_URL", "Database", "normalize_url"]
+__all__ = ["DEFAULT_URL", "Database", "check_schema", "normalize_url"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,22 @@ _AFTER_COMMIT = "qunbot_after_commit"
 _WROTE = "qunbot_wrote_watched"
 #: The table a writing statement names (``INSERT INTO x``, ``UPDATE x``, ``DELETE FROM x``).
 _WRITTEN_TABLE = re.compile(r'\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
+#: A PostgreSQL schema name we accept: a plain identifier within the server's 63-byte limit
+#: (ASCII, so characters and bytes agree). It is always quoted, so case is kept as written.
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def check_schema(name: str) -> str:
+    """``name`` when it is a usable schema name, else ``ValueError`` saying what is allowed.
+
+    It is interpolated into ``search_path`` and ``CREATE SCHEMA``, so only plain identifiers
+    pass; ``pg_`` names are the server's own and cannot be created."""
+    if not _SCHEMA_NAME.fullmatch(name) or name.lower().startswith("pg_"):
+        raise ValueError(
+            "a schema is a plain name: letters, digits and underscores, at most 63, "
+            "not starting with a digit nor with pg_"
+        )
+    return name
 
 
 def normalize_url(url: str) -> str:
@@ -118,11 +134,32 @@ def _install_write_watch(db: Database) -> None:
 class Database:
     """One engine and its session factory, plus the dialect-aware helpers repositories need."""
 
-    def __init__(self, url: str = DEFAULT_URL, *, echo: bool = False, **engine_kwargs: Any) -> None:
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        schema: str = "",
+        echo: bool = False,
+        **engine_kwargs: Any,
+    ) -> None:
         self.url = normalize_url(url)
-        if make_url(self.url).drivername == "sqlite+aiosqlite":
+        #: The PostgreSQL schema every table lives in ("": the server's default search_path),
+        #: so that several bots can share one database.
+        self.schema = schema
+        driver = make_url(self.url).drivername
+        if driver == "sqlite+aiosqlite":
             # One trip to aiosqlite's thread per statement (see ``storage.sqlite_driver``).
             engine_kwargs.setdefault("module", sqlite_driver.dbapi())
+        if schema:
+            check_schema(schema)
+            if driver != "postgresql+asyncpg":
+                raise ValueError("a schema applies to PostgreSQL only")
+            # Only this schema on the path: every unqualified table, alembic_version included,
+            # is created and found there, and nothing lands in ``public``.
+            connect_args = dict(engine_kwargs.get("connect_args", {}))
+            server_settings = dict(connect_args.get("server_settings", {}))
+            server_settings["search_path"] = f'"{schema}"'
+            engine_kwargs["connect_args"] = {**connect_args, "server_settings": server_settings}
         self.engine: AsyncEngine = create_async_engine(self.url, echo=echo, **engine_kwargs)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":

@@ -12,10 +12,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 import migrations
-from storage.db import Database
+from storage.db import Database, check_schema
 
 __all__ = ["alembic_config", "check", "current", "head", "upgrade"]
 
@@ -49,9 +51,22 @@ def _with_connection(connection: Connection, action: str, revision: str = "head"
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema to ``revision``; a no-op when it is there already."""
+    """Bring the schema to ``revision``; a no-op when it is there already. A configured
+    PostgreSQL schema (``[storage] schema``) is created first when it does not exist yet."""
     async with db.engine.begin() as connection:
+        if db.schema:
+            await _create_schema(connection, db.schema)
         await connection.run_sync(_with_connection, "upgrade", revision)
+
+
+async def _create_schema(connection: AsyncConnection, schema: str) -> None:
+    # Look before creating: ``CREATE SCHEMA IF NOT EXISTS`` still needs the CREATE right on
+    # the database, which a role given only its own existing schema does not have.
+    found = await connection.execute(
+        text("SELECT 1 FROM pg_namespace WHERE nspname = :schema"), {"schema": schema}
+    )
+    if found.first() is None:
+        await connection.exec_driver_sql(f'CREATE SCHEMA "{check_schema(schema)}"')
 
 
 async def check(db: Database) -> None:

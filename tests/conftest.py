@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 
 from bot.clock import FakeClock
+from bot.config import StorageSettings
 from storage import Database, Store, migrate
 from tests.support import Harness, make_settings, where_it_waits
 
@@ -117,7 +118,7 @@ async def _create_schema() -> str:
 
 
 def _in_schema(schema: str) -> Database:
-    return Database(POSTGRES_URL, connect_args={"server_settings": {"search_path": schema}})
+    return Database(POSTGRES_URL, schema=schema)
 
 
 async def _drop_schema(schema: str) -> None:
@@ -272,6 +273,29 @@ async def db(
         yield database
     finally:
         await database.dispose()
+        await schema_pool.give_back(schema)
+
+
+@pytest.fixture(params=_backends())
+async def app_storage(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    schema_pool: SchemaPool,
+) -> AsyncIterator[StorageSettings]:
+    """``[storage]`` settings for a whole ``App`` (or a ``qunbot`` process), on SQLite and on
+    PostgreSQL: a copy of the migrated SQLite file, or a migrated and emptied schema from the
+    pool named by ``[storage] schema``. Open it as the bot does with ``tests.support.
+    open_database``; hand it to a process with ``tests.support.storage_environment``."""
+    if request.param == "sqlite":
+        target = tmp_path / "app.db"
+        shutil.copyfile(sqlite_template, target)
+        yield StorageSettings(url=f"sqlite+aiosqlite:///{target}")
+        return
+    schema = await schema_pool.take()
+    try:
+        yield StorageSettings(url=POSTGRES_URL, schema=schema)
+    finally:
         await schema_pool.give_back(schema)
 
 

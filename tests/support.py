@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.actions import Action, ActionResult
 from bot.clock import FakeClock
-from bot.config import Settings
+from bot.config import Settings, StorageSettings
 from bot.dispatch import Dispatcher
 from bot.events import (
     ButtonPressed,
@@ -28,7 +28,7 @@ from bot.features import Feature, Registry
 from bot.governor import Governor, Limits
 from handlers import all_features
 from persona import Renderer
-from storage import Store
+from storage import Database, Store
 
 PLATFORM = "fake"
 
@@ -194,3 +194,13 @@ def where_it_waits(task: asyncio.Task[Any]) -> list[str]:
         lines.append(f"{code.co_name} ({code.co_filename}:{frame.f_lineno})")
         awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
     return lines
+
+
+def open_database(storage: StorageSettings) -> Database:
+    """The database ``[storage]`` names, opened as the bot opens it (its schema included)."""
+    return Database(storage.url, schema=storage.schema)
+
+
+def storage_environment(storage: StorageSettings) -> dict[str, str]:
+    """``[storage]`` as the environment variables a ``qunbot`` process reads."""
+    return {"QUNBOT_STORAGE__URL": storage.url, "QUNBOT_STORAGE__SCHEMA": storage.schema}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.app import App
-from bot.config import Settings
+from bot.config import Settings, StorageSettings
 from bot.events import EventBase
 from bot.features import Feature
 from bot.governor import Governor
@@ -147,12 +147,22 @@ class AppDriver:
     #: How long tasks started during the scenario may outlive the bot (seconds).
     tasks_done_within = TASKS_DONE_WITHIN
 
-    def __init__(self, tmp_path: Path, template: Path | None) -> None:
+    def __init__(
+        self, tmp_path: Path, template: Path | None, storage: StorageSettings | None = None
+    ) -> None:
         self.tmp_path = tmp_path
-        if template is not None:
+        #: Where the bot keeps its data (the ``app_storage`` fixture); None: ``contract.db``.
+        self.storage = storage
+        if template is not None and storage is None:
             # The schema the migrations make, copied: ``App.prepare`` finds it at head.
             shutil.copyfile(template, tmp_path / "contract.db")
         self._tasks_before = asyncio.all_tasks()
+
+    def _with_storage(self, sections: dict[str, Any]) -> dict[str, Any]:
+        """The scenario's sections, with ``[storage]`` from the driver's storage if it has one."""
+        if self.storage is None or "storage" in sections:
+            return sections
+        return {"storage": self.storage.model_dump(), **sections}
 
     async def _launch(self) -> App:
         app = App(self.settings, features=[*all_features(), *self.features])
@@ -243,10 +253,12 @@ class TelegramDriver(AppDriver):
     bot_id = 123456
     token = "123456:CONTRACT"
 
-    def __init__(self, tmp_path: Path, template: Path | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, template: Path | None = None, storage: StorageSettings | None = None
+    ) -> None:
         from tests.adapters.telegram.fake_bot_api import FakeBotAPI
 
-        super().__init__(tmp_path, template)
+        super().__init__(tmp_path, template, storage)
         self.fake = FakeBotAPI(token=self.token, bot_id=self.bot_id, username="qunbot_bot")
         self.handled = Handled()
         self.last: dict[str, Any] | None = None
@@ -275,7 +287,7 @@ class TelegramDriver(AppDriver):
                 "base_file_url": self.fake.base_file_url,
                 "poll_timeout": 0.5,
             },
-            **sections,
+            **self._with_storage(sections),
         )
         self.settings, self.features = settings, features
         return await self._launch()
@@ -392,10 +404,12 @@ class DiscordDriver(AppDriver):
     guild = 1300000000000000001
     channel = 1300000000000000002
 
-    def __init__(self, tmp_path: Path, template: Path | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, template: Path | None = None, storage: StorageSettings | None = None
+    ) -> None:
         from tests.adapters.discord.fake_discord import FakeDiscord
 
-        super().__init__(tmp_path, template)
+        super().__init__(tmp_path, template, storage)
         self.fake = FakeDiscord(
             bot_id=1300000000000000900, bot_name="qunbot", application_id=1300000000000000901
         )
@@ -437,7 +451,7 @@ class DiscordDriver(AppDriver):
                 "gateway_url": self.fake.gateway_url,
                 "guild_ready_timeout": 0.1,
             },
-            **sections,
+            **self._with_storage(sections),
         )
         self.settings, self.features = settings, features
         return await self._launch()

@@ -3,25 +3,39 @@ API: it ends within ``[outbound] shutdown_timeout``, what still waits is stored,
 restart on the same database every member is answered exactly once across both runs; the
 same when the Bot API answers 502 during the stop. The governor runs on the drivers' virtual
 time; during the first run its waits are held (a full minute's window, a backoff), exactly
-what a real stop meets, and nothing sleeps."""
+what a real stop meets, and nothing sleeps. Both on SQLite and on PostgreSQL (the bot in its
+own schema, ``[storage] schema``)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
 
 from bot.actions import Action
+from bot.config import StorageSettings
 from bot.dispatch import Sent
-from storage import Database, Store
+from storage import Store
 from tests.contract.drivers import Person, TelegramDriver, visible_html
-from tests.contract.test_outbound import check_in, telegram
-
-__all__ = ["telegram"]  # the fixture: the real app with the fake Bot API
+from tests.contract.test_outbound import check_in
+from tests.support import open_database
 
 SHUTDOWN_TIMEOUT = 2.0
 EARLY = [Person(500 + n, f"Early{n:02d}", f"early{n:02d}") for n in range(20)]
 MEMBERS = [Person(10 + n, f"Member{n:03d}", f"member{n:03d}") for n in range(100)]
+
+
+@pytest.fixture
+async def telegram(tmp_path: Path, app_storage: StorageSettings) -> AsyncIterator[TelegramDriver]:
+    """The real app with the fake Bot API, on each database."""
+    driver = TelegramDriver(tmp_path, storage=app_storage)
+    try:
+        yield driver
+    finally:
+        await driver.stop()
 
 
 def hold_the_governor(driver: TelegramDriver) -> None:
@@ -77,7 +91,7 @@ async def stop_within_the_timeout(driver: TelegramDriver) -> None:
 
 
 async def stored(driver: TelegramDriver) -> int:
-    database = Database(driver.settings.storage.url)
+    database = open_database(driver.settings.storage)
     try:
         store = Store(database)
         async with store.transaction() as session:

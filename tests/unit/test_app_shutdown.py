@@ -1,6 +1,6 @@
 """A stop never hangs: each step of the shutdown has its deadline within
 ``[outbound] shutdown_timeout``, and a step that overruns is cut off and logged while the
-steps after it (the database's close) still run."""
+steps after it (the database's close) still run. On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import asyncio
 import contextlib
 import io
 import logging
-import shutil
-from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from bot.app import App
 from bot.clock import FakeClock
+from bot.config import StorageSettings
 from tests.conftest import START
 from tests.support import make_settings
 
@@ -23,11 +22,10 @@ TIMEOUT = 1.0
 
 
 async def test_steps_that_hang_are_cut_off_within_the_timeout(
-    tmp_path: Path, sqlite_template: Path, caplog: pytest.LogCaptureFixture
+    app_storage: StorageSettings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    shutil.copyfile(sqlite_template, tmp_path / "stop.db")
     settings = make_settings(
-        storage={"url": f"sqlite+aiosqlite:///{tmp_path / 'stop.db'}"},
+        storage=app_storage.model_dump(),
         console={"enabled": True},
         outbound={"shutdown_timeout": TIMEOUT},
     )
@@ -40,8 +38,11 @@ async def test_steps_that_hang_are_cut_off_within_the_timeout(
     async def hang() -> None:
         await asyncio.get_running_loop().create_future()
 
+    really_dispose = app.db.dispose
+
     async def dispose() -> None:
         closed.append("database")
+        await really_dispose()  # no connection left open to the test's schema
 
     app.ticker.stop = hang  # type: ignore[method-assign]
     assert app.console is not None

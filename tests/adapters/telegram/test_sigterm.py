@@ -1,6 +1,7 @@
 """The real process: SIGTERM while 100 check-ins wait for the group's send window (20 a
 minute, already used up) exits 0 within ``[outbound] shutdown_timeout``; the next start sends
-what was stored, and every member is answered exactly once across both processes."""
+what was stored, and every member is answered exactly once across both processes. Both on
+SQLite and on PostgreSQL (the schema passed as ``QUNBOT_STORAGE__SCHEMA``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ import re
 import signal
 from pathlib import Path
 
+from sqlalchemy import func, select
+
+from bot.config import StorageSettings
+from storage.models import CheckIn
 from tests.adapters.telegram import fake_bot_api as tg
 from tests.contract.drivers import visible_html
 from tests.e2e.test_cli import QUNBOT, environment_for
+from tests.support import open_database, storage_environment
 
 TOKEN = "123456:SIGTERM"
 GROUP = -1001234567890
@@ -24,8 +30,8 @@ class Bot:
     """``qunbot run`` as a process against the fake Bot API; its output read all along (a
     full pipe would stop it mid-log)."""
 
-    def __init__(self, tmp_path: Path, fake: tg.FakeBotAPI) -> None:
-        self.tmp_path, self.fake = tmp_path, fake
+    def __init__(self, tmp_path: Path, fake: tg.FakeBotAPI, storage: StorageSettings) -> None:
+        self.tmp_path, self.fake, self.storage = tmp_path, fake, storage
         self.process: asyncio.subprocess.Process | None = None
         self.output: asyncio.Task[tuple[bytes, bytes]] | None = None
 
@@ -34,7 +40,7 @@ class Bot:
             "QUNBOT_TELEGRAM__TOKEN": TOKEN,
             "QUNBOT_TELEGRAM__BASE_URL": self.fake.base_url,
             "QUNBOT_TELEGRAM__POLL_TIMEOUT": "0.5",
-            "QUNBOT_STORAGE__URL": f"sqlite+aiosqlite:///{self.tmp_path / 'bot.db'}",
+            **storage_environment(self.storage),
             "QUNBOT_OUTBOUND__SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT),
         }
         polls = len(self.fake.calls_to("getUpdates"))
@@ -68,6 +74,18 @@ class Bot:
             self.process.kill()
 
 
+async def check_ins(storage: StorageSettings) -> int:
+    """The check-ins stored where ``[storage]`` points (its schema on PostgreSQL)."""
+    database = open_database(storage)
+    try:
+        async with database.transaction() as session:
+            return int(
+                (await session.execute(select(func.count()).select_from(CheckIn))).scalar_one()
+            )
+    finally:
+        await database.dispose()
+
+
 def check_in(fake: tg.FakeBotAPI, number: int, name: str) -> None:
     fake.push_update(tg.text_message(GROUP, 1000 + number, "签到", first_name=name))
 
@@ -77,10 +95,12 @@ def answered(fake: tg.FakeBotAPI, names: list[str]) -> dict[str, int]:
     return {name: len(re.findall(rf"{name}\b", text)) for name in names}
 
 
-async def test_sigterm_in_the_middle_of_100_check_ins(tmp_path: Path) -> None:
+async def test_sigterm_in_the_middle_of_100_check_ins(
+    tmp_path: Path, app_storage: StorageSettings
+) -> None:
     members = [f"Member{n:03d}" for n in range(100)]
     async with tg.FakeBotAPI(token=TOKEN) as fake:
-        bot = Bot(tmp_path, fake)
+        bot = Bot(tmp_path, fake, app_storage)
         try:
             await bot.start()
             for n in range(20):  # 20 answers: the group's window (20 a minute) is used up
@@ -103,3 +123,4 @@ async def test_sigterm_in_the_middle_of_100_check_ins(tmp_path: Path) -> None:
         finally:
             bot.kill()
     assert answered(fake, members) == dict.fromkeys(members, 1)
+    assert await check_ins(app_storage) == 120  # in the configured schema, not elsewhere
