@@ -3,13 +3,16 @@ through the whole pipeline (dedupe, bookkeeping, the grab, the ledger), on SQLit
 PostgreSQL.
 
     .venv/bin/python -m bench.grab [--grabbers 1000] [--shares 100] [--repeat 3]
-                                   [--mode queued|concurrent|both] [--postgres URL]
+                                   [--mode queued|concurrent|both] [--processes 4]
+                                   [--postgres URL]
 
 What is timed is each member's own answer: from the press being handed to the bot to the
 moment the adapter is asked to answer *that* press (``AnswerButton`` with its ``press_id``),
-per member, not per batch. ``queued`` is production (a chat's events are handled in order by
-its queue); ``concurrent`` handles every press at once, as many bot processes on one database
-would. Prints the conditions (Python, database, load average at start), p50/p99 of every
+per member, not per batch. ``queued`` is production: one bot process, whose chat queue
+handles the presses in order (a run of them as one batch). ``concurrent`` spreads the members
+over ``--processes`` bot processes on one database (each its own dispatcher and store, member
+*n* met and pressing in process *n* mod N), so the grabs of those processes contend for the
+packet; they share this event loop and the database's connection pool. Prints the conditions (Python, database, load average at start), p50/p99 of every
 repetition and min/median/max over the repetitions, and correctness (shares taken, points,
 ``ledger verify`` and escrow). Asserts nothing.
 """
@@ -71,19 +74,26 @@ def percentile(sorted_values: list[float], share: float) -> float:
     return sorted_values[int(rank) - 1]
 
 
-async def contend(db: Database, mode: str, grabbers: int, shares: int) -> dict[str, object]:
+async def contend(
+    db: Database, mode: str, grabbers: int, shares: int, processes: int
+) -> dict[str, object]:
     """One repetition on a fresh database: the per-member latencies and the outcome."""
     await migrate.upgrade(db)
-    store = Store(db)
-    dispatcher = Dispatcher(
-        registry=Registry(all_features()),
-        store=store,
-        renderer=Renderer(),
-        settings=Settings(console={"enabled": False}, redpacket={"max_shares": 1000}),  # type: ignore[arg-type]
-        clock=FakeClock(AT),
-    )
+    settings = Settings(console={"enabled": False}, redpacket={"max_shares": 1000})  # type: ignore[arg-type]
     adapter = AnswerClock()
-    dispatcher.attach(adapter, Governor(Limits.unlimited()))
+    dispatchers = []
+    for _ in range(processes if mode == "concurrent" else 1):
+        dispatcher = Dispatcher(
+            registry=Registry(all_features()),
+            store=Store(db),
+            renderer=Renderer(),
+            settings=settings,
+            clock=FakeClock(AT),
+        )
+        dispatcher.attach(adapter, Governor(Limits.unlimited()))
+        dispatchers.append(dispatcher)
+    first = dispatchers[0]
+    store = first.store
     chat = Chat(platform="bench", id="group", title="Bench")
     sender = User(id="sender", name="Sender")
 
@@ -98,14 +108,18 @@ async def contend(db: Database, mode: str, grabbers: int, shares: int) -> dict[s
             text=text,
         )
 
-    # Everyone has been seen in the group; the sender has the points.
+    def process_of(n: int) -> Dispatcher:
+        return dispatchers[n % len(dispatchers)]
+
+    # Everyone has been seen in the group (by the process they press in); the sender has the
+    # points.
     await asyncio.gather(
         *(
-            dispatcher.submit(message(f"hi{n}", User(id=f"u{n}", name=f"M{n}"), "hi"))
+            process_of(n).submit(message(f"hi{n}", User(id=f"u{n}", name=f"M{n}"), "hi"))
             for n in range(grabbers)
         )
     )
-    await dispatcher.handle(message("hi-sender", sender, "hi"))
+    await first.handle(message("hi-sender", sender, "hi"))
     async with store.transaction() as session:
         community = await store.communities.find(session, "bench", "group")
         assert community is not None
@@ -120,7 +134,7 @@ async def contend(db: Database, mode: str, grabbers: int, shares: int) -> dict[s
             reference="bench",
             now=AT,
         )
-    await dispatcher.handle(message("send", sender, f"发红包 {shares * 100} {shares}"))
+    await first.handle(message("send", sender, f"发红包 {shares * 100} {shares}"))
     presses = [
         ButtonPressed(
             platform="bench",
@@ -137,14 +151,14 @@ async def contend(db: Database, mode: str, grabbers: int, shares: int) -> dict[s
     pressed: dict[str, float] = {}
     started = time.perf_counter()
     waiting = []
-    for event in presses:
+    for n, event in enumerate(presses):
         pressed[event.press_id] = time.perf_counter()
-        if mode == "queued":
-            waiting.append(dispatcher.submit(event))
-        else:
-            waiting.append(asyncio.ensure_future(dispatcher.handle(event)))
+        waiting.append(process_of(n).submit(event))
     await asyncio.gather(*waiting)
     elapsed = time.perf_counter() - started
+    for dispatcher in dispatchers:  # the handled marks written before the database goes
+        await dispatcher.drain()
+        await dispatcher.flush()
     latencies = sorted(adapter.answered[key] - pressed[key] for key in adapter.answered)
     async with store.transaction() as session:
         taken, points = (
@@ -159,6 +173,7 @@ async def contend(db: Database, mode: str, grabbers: int, shares: int) -> dict[s
         )
     return {
         "elapsed": elapsed,
+        "processes": len(dispatchers),
         "answered": len(latencies),
         "p50": percentile(latencies, 0.50),
         "p99": percentile(latencies, 0.99),
@@ -182,6 +197,9 @@ async def main() -> None:
     parser.add_argument("--shares", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--mode", choices=("queued", "concurrent", "both"), default="both")
+    parser.add_argument(
+        "--processes", type=int, default=4, help="bot processes of the concurrent mode"
+    )
     parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
     modes = ("queued", "concurrent") if args.mode == "both" else (args.mode,)
@@ -192,13 +210,14 @@ async def main() -> None:
     )
     print(
         f"{args.grabbers} presses on one packet of {args.shares} shares, {args.repeat} "
-        "repetitions; latency = press to that member's own answer"
+        "repetitions; latency = press to that member's own answer; concurrent = "
+        f"{args.processes} bot processes on one database"
     )
     for mode in modes:
         runs: dict[str, list[dict[str, object]]] = {}
         for _ in range(args.repeat):
             async for label, db in fresh_databases(args.postgres):
-                run = await contend(db, mode, args.grabbers, args.shares)
+                run = await contend(db, mode, args.grabbers, args.shares, args.processes)
                 runs.setdefault(label, []).append(run)
                 print(
                     f"  {label:10s} {mode:10s} all answered in {run['elapsed']:5.2f} s, "
