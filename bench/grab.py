@@ -48,17 +48,22 @@ AT = datetime(2026, 11, 21, 12, tzinfo=UTC)
 
 
 class AnswerClock:
-    """A fake adapter that notes when each press is answered (the first answer counts)."""
+    """A fake adapter that notes when each press's answer has reached the platform (the first
+    answer counts). Every call takes ``call_seconds``, as a Bot API round trip does: an
+    instant fake would hide answers that wait for each other."""
 
     platform = "bench"
     bot_username = "qunbot"
 
-    def __init__(self) -> None:
+    def __init__(self, call_seconds: float = 0.0) -> None:
+        self.call_seconds = call_seconds
         self.answered: dict[str, float] = {}
         self.texts: dict[str, str] = {}
         self._ids = itertools.count(1)
 
     async def perform(self, action: Action) -> ActionResult:
+        if self.call_seconds:
+            await asyncio.sleep(self.call_seconds)
         if isinstance(action, AnswerButton) and action.press_id not in self.answered:
             self.answered[action.press_id] = time.perf_counter()
             self.texts[action.press_id] = action.text
@@ -75,12 +80,12 @@ def percentile(sorted_values: list[float], share: float) -> float:
 
 
 async def contend(
-    db: Database, mode: str, grabbers: int, shares: int, processes: int
+    db: Database, mode: str, grabbers: int, shares: int, processes: int, call_ms: float = 0.0
 ) -> dict[str, object]:
     """One repetition on a fresh database: the per-member latencies and the outcome."""
     await migrate.upgrade(db)
     settings = Settings(console={"enabled": False}, redpacket={"max_shares": 1000})  # type: ignore[arg-type]
-    adapter = AnswerClock()
+    adapter = AnswerClock(call_ms / 1000)
     dispatchers = []
     for _ in range(processes if mode == "concurrent" else 1):
         dispatcher = Dispatcher(
@@ -200,6 +205,12 @@ async def main() -> None:
     parser.add_argument(
         "--processes", type=int, default=4, help="bot processes of the concurrent mode"
     )
+    parser.add_argument(
+        "--call-ms",
+        type=float,
+        default=50.0,
+        help="how long each call to the platform takes (a Bot API round trip)",
+    )
     parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
     modes = ("queued", "concurrent") if args.mode == "both" else (args.mode,)
@@ -211,13 +222,16 @@ async def main() -> None:
     print(
         f"{args.grabbers} presses on one packet of {args.shares} shares, {args.repeat} "
         "repetitions; latency = press to that member's own answer; concurrent = "
-        f"{args.processes} bot processes on one database"
+        f"{args.processes} bot processes on one database; each call to the platform takes "
+        f"{args.call_ms:g} ms"
     )
     for mode in modes:
         runs: dict[str, list[dict[str, object]]] = {}
         for _ in range(args.repeat):
             async for label, db in fresh_databases(args.postgres):
-                run = await contend(db, mode, args.grabbers, args.shares, args.processes)
+                run = await contend(
+                    db, mode, args.grabbers, args.shares, args.processes, args.call_ms
+                )
                 runs.setdefault(label, []).append(run)
                 print(
                     f"  {label:10s} {mode:10s} all answered in {run['elapsed']:5.2f} s, "
