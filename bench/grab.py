@@ -21,12 +21,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
+import multiprocessing
 import os
 import platform
 import statistics
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -45,6 +50,7 @@ from storage.ledger import ISSUE, Movement, member_owner
 from storage.models import RedPacketShare
 
 AT = datetime(2026, 11, 21, 12, tzinfo=UTC)
+TOKEN = "1:BENCH"
 
 
 class AnswerClock:
@@ -73,6 +79,60 @@ class AnswerClock:
         return False
 
 
+class TelegramAnswers(AnswerClock):
+    """``AnswerClock`` whose button answers are real ``answerCallbackQuery`` calls made by
+    python-telegram-bot (over the Telegram adapter's connection pool) to the fake Bot API in
+    a child process: the bot's own CPU per answer is paid, the round trip is localhost's."""
+
+    def __init__(self, bot: Any, call_seconds: float = 0.0) -> None:
+        super().__init__(call_seconds)
+        self.bot = bot
+
+    async def perform(self, action: Action) -> ActionResult:
+        if not isinstance(action, AnswerButton):
+            return await super().perform(action)
+        await self.bot.answer_callback_query(action.press_id, text=action.text[:200])
+        if action.press_id not in self.answered:
+            self.answered[action.press_id] = time.perf_counter()
+            self.texts[action.press_id] = action.text
+        return ActionResult.done()
+
+
+def serve_fake_api(conn: Connection) -> None:
+    """Child process: a fake Bot API, until told to stop."""
+
+    async def serve() -> None:
+        from tests.adapters.telegram.fake_bot_api import FakeBotAPI
+
+        async with FakeBotAPI(token=TOKEN, bot_id=1, username="qunbot_bot") as fake:
+            conn.send(fake.base_url)
+            await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+
+    asyncio.run(serve())
+
+
+@contextlib.asynccontextmanager
+async def telegram_bot() -> AsyncIterator[Any]:
+    """A real ``telegram.Bot`` (the adapter's pool size) on a fake Bot API in a child."""
+    from telegram import Bot
+    from telegram.request import HTTPXRequest
+
+    from adapters.telegram.adapter import CONNECTIONS
+
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    child = context.Process(target=serve_fake_api, args=(theirs,), daemon=True)
+    child.start()
+    bot = Bot(TOKEN, base_url=ours.recv(), request=HTTPXRequest(connection_pool_size=CONNECTIONS))
+    await bot.initialize()
+    try:
+        yield bot
+    finally:
+        await bot.shutdown()
+        ours.send("stop")
+        child.join(timeout=10)
+
+
 def percentile(sorted_values: list[float], share: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     rank = max(1, -(-len(sorted_values) * share // 1))
@@ -80,12 +140,19 @@ def percentile(sorted_values: list[float], share: float) -> float:
 
 
 async def contend(
-    db: Database, mode: str, grabbers: int, shares: int, processes: int, call_ms: float = 0.0
+    db: Database,
+    mode: str,
+    grabbers: int,
+    shares: int,
+    processes: int,
+    call_ms: float = 0.0,
+    bot: Any = None,
 ) -> dict[str, object]:
-    """One repetition on a fresh database: the per-member latencies and the outcome."""
+    """One repetition on a fresh database: the per-member latencies and the outcome. With
+    ``bot``, button answers are real calls through it (``TelegramAnswers``)."""
     await migrate.upgrade(db)
     settings = Settings(console={"enabled": False}, redpacket={"max_shares": 1000})  # type: ignore[arg-type]
-    adapter = AnswerClock(call_ms / 1000)
+    adapter = AnswerClock(call_ms / 1000) if bot is None else TelegramAnswers(bot, call_ms / 1000)
     dispatchers = []
     for _ in range(processes if mode == "concurrent" else 1):
         dispatcher = Dispatcher(
@@ -211,6 +278,12 @@ async def main() -> None:
         default=50.0,
         help="how long each call to the platform takes (a Bot API round trip)",
     )
+    parser.add_argument(
+        "--telegram",
+        action="store_true",
+        help="answer through python-telegram-bot to a fake Bot API in a child process "
+        "(localhost round trips; the other calls still take --call-ms)",
+    )
     parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
     modes = ("queued", "concurrent") if args.mode == "both" else (args.mode,)
@@ -224,29 +297,37 @@ async def main() -> None:
         "repetitions; latency = press to that member's own answer; concurrent = "
         f"{args.processes} bot processes on one database; each call to the platform takes "
         f"{args.call_ms:g} ms"
+        + ("; button answers through python-telegram-bot to a local fake" if args.telegram else "")
     )
-    for mode in modes:
-        runs: dict[str, list[dict[str, object]]] = {}
-        for _ in range(args.repeat):
-            async for label, db in fresh_databases(args.postgres):
-                run = await contend(
-                    db, mode, args.grabbers, args.shares, args.processes, args.call_ms
-                )
-                runs.setdefault(label, []).append(run)
-                print(
-                    f"  {label:10s} {mode:10s} all answered in {run['elapsed']:5.2f} s, "
-                    f"p50 {run['p50'] * 1000:6.0f} ms, p99 {run['p99'] * 1000:6.0f} ms; "  # type: ignore[operator]
-                    f"answered {run['answered']}/{args.grabbers}, "
-                    f"taken {run['taken']}/{args.shares}, "
-                    f"points {run['points']}/{args.shares * 100}, books {run['books']}"
-                )
-        for label, done in runs.items():
-            database = "SQLite file" if label == "sqlite" else "PostgreSQL"
-            print(
-                f"{label:10s} {mode:10s} ({database}) min / median / max of {len(done)}: "
-                f"p50 {spread([r['p50'] for r in done])}, "  # type: ignore[misc]
-                f"p99 {spread([r['p99'] for r in done])}"  # type: ignore[misc]
+    async with contextlib.AsyncExitStack() as stack:
+        bot = await stack.enter_async_context(telegram_bot()) if args.telegram else None
+        for mode in modes:
+            await repetitions(args, mode, bot)
+
+
+async def repetitions(args: argparse.Namespace, mode: str, bot: Any) -> None:
+    """``--repeat`` runs of one mode on each database, printed one by one and summed up."""
+    runs: dict[str, list[dict[str, object]]] = {}
+    for _ in range(args.repeat):
+        async for label, db in fresh_databases(args.postgres):
+            run = await contend(
+                db, mode, args.grabbers, args.shares, args.processes, args.call_ms, bot
             )
+            runs.setdefault(label, []).append(run)
+            print(
+                f"  {label:10s} {mode:10s} all answered in {run['elapsed']:5.2f} s, "
+                f"p50 {run['p50'] * 1000:6.0f} ms, p99 {run['p99'] * 1000:6.0f} ms; "  # type: ignore[operator]
+                f"answered {run['answered']}/{args.grabbers}, "
+                f"taken {run['taken']}/{args.shares}, "
+                f"points {run['points']}/{args.shares * 100}, books {run['books']}"
+            )
+    for label, done in runs.items():
+        database = "SQLite file" if label == "sqlite" else "PostgreSQL"
+        print(
+            f"{label:10s} {mode:10s} ({database}) min / median / max of {len(done)}: "
+            f"p50 {spread([r['p50'] for r in done])}, "  # type: ignore[misc]
+            f"p99 {spread([r['p99'] for r in done])}"  # type: ignore[misc]
+        )
 
 
 if __name__ == "__main__":

@@ -146,3 +146,17 @@ async def test_intake_memory_samples_what_waits_while_every_message_is_handled(
     assert figures["rss_before_mib"] <= figures["highest_sampled_mib"]
     assert figures["peak_mib"] >= figures["rss_before_mib"]
     assert figures["get_updates_calls"] >= 3  # at most 100 a page
+
+
+async def test_grab_answers_through_python_telegram_bot_when_asked(tmp_path: Path) -> None:
+    """``--telegram``: every press is answered by a real ``answerCallbackQuery`` call."""
+    from bench.grab import contend, telegram_bot
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/grab.db")
+    try:
+        async with telegram_bot() as bot:
+            run = await contend(db, "queued", grabbers=30, shares=5, processes=1, bot=bot)
+    finally:
+        await db.dispose()
+    assert run["answered"] == 30
+    assert (run["taken"], run["points"], run["books"]) == (5, 500, "OK")
