@@ -3,13 +3,16 @@ through the whole pipeline (dedupe, bookkeeping, the grab, the ledger), on SQLit
 PostgreSQL.
 
     .venv/bin/python -m bench.grab [--grabbers 1000] [--shares 100] [--repeat 3]
-                                   [--mode queued|concurrent|both] [--postgres URL]
+                                   [--mode queued|concurrent|both] [--processes 4]
+                                   [--postgres URL]
 
 What is timed is each member's own answer: from the press being handed to the bot to the
 moment the adapter is asked to answer *that* press (``AnswerButton`` with its ``press_id``),
-per member, not per batch. ``queued`` is production (a chat's events are handled in order by
-its queue); ``concurrent`` handles every press at once, as many bot processes on one database
-would. Prints the conditions (Python, database, load average at start), p50/p99 of every
+per member, not per batch. ``queued`` is production: one bot process, whose chat queue
+handles the presses in order (a run of them as one batch). ``concurrent`` spreads the members
+over ``--processes`` bot processes on one database (each its own dispatcher and store, member
+*n* met and pressing in process *n* mod N), so the grabs of those processes contend for the
+packet; they share this event loop and the database's connection pool. Prints the conditions (Python, database, load average at start), p50/p99 of every
 repetition and min/median/max over the repetitions, and correctness (shares taken, points,
 ``ledger verify`` and escrow). Asserts nothing.
 """
@@ -18,12 +21,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
+import multiprocessing
 import os
 import platform
 import statistics
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -42,20 +50,26 @@ from storage.ledger import ISSUE, Movement, member_owner
 from storage.models import RedPacketShare
 
 AT = datetime(2026, 11, 21, 12, tzinfo=UTC)
+TOKEN = "1:BENCH"
 
 
 class AnswerClock:
-    """A fake adapter that notes when each press is answered (the first answer counts)."""
+    """A fake adapter that notes when each press's answer has reached the platform (the first
+    answer counts). Every call takes ``call_seconds``, as a Bot API round trip does: an
+    instant fake would hide answers that wait for each other."""
 
     platform = "bench"
     bot_username = "qunbot"
 
-    def __init__(self) -> None:
+    def __init__(self, call_seconds: float = 0.0) -> None:
+        self.call_seconds = call_seconds
         self.answered: dict[str, float] = {}
         self.texts: dict[str, str] = {}
         self._ids = itertools.count(1)
 
     async def perform(self, action: Action) -> ActionResult:
+        if self.call_seconds:
+            await asyncio.sleep(self.call_seconds)
         if isinstance(action, AnswerButton) and action.press_id not in self.answered:
             self.answered[action.press_id] = time.perf_counter()
             self.texts[action.press_id] = action.text
@@ -65,25 +79,93 @@ class AnswerClock:
         return False
 
 
+class TelegramAnswers(AnswerClock):
+    """``AnswerClock`` whose button answers are real ``answerCallbackQuery`` calls made by
+    python-telegram-bot (over the Telegram adapter's connection pool) to the fake Bot API in
+    a child process: the bot's own CPU per answer is paid, the round trip is localhost's."""
+
+    def __init__(self, bot: Any, call_seconds: float = 0.0) -> None:
+        super().__init__(call_seconds)
+        self.bot = bot
+
+    async def perform(self, action: Action) -> ActionResult:
+        if not isinstance(action, AnswerButton):
+            return await super().perform(action)
+        await self.bot.answer_callback_query(action.press_id, text=action.text[:200])
+        if action.press_id not in self.answered:
+            self.answered[action.press_id] = time.perf_counter()
+            self.texts[action.press_id] = action.text
+        return ActionResult.done()
+
+
+def serve_fake_api(conn: Connection) -> None:
+    """Child process: a fake Bot API, until told to stop."""
+
+    async def serve() -> None:
+        from tests.adapters.telegram.fake_bot_api import FakeBotAPI
+
+        async with FakeBotAPI(token=TOKEN, bot_id=1, username="qunbot_bot") as fake:
+            conn.send(fake.base_url)
+            await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+
+    asyncio.run(serve())
+
+
+@contextlib.asynccontextmanager
+async def telegram_bot() -> AsyncIterator[Any]:
+    """A real ``telegram.Bot`` (the adapter's pool size) on a fake Bot API in a child."""
+    from telegram import Bot
+    from telegram.request import HTTPXRequest
+
+    from adapters.telegram.adapter import CONNECTIONS
+
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    child = context.Process(target=serve_fake_api, args=(theirs,), daemon=True)
+    child.start()
+    bot = Bot(TOKEN, base_url=ours.recv(), request=HTTPXRequest(connection_pool_size=CONNECTIONS))
+    await bot.initialize()
+    try:
+        yield bot
+    finally:
+        await bot.shutdown()
+        ours.send("stop")
+        child.join(timeout=10)
+
+
 def percentile(sorted_values: list[float], share: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     rank = max(1, -(-len(sorted_values) * share // 1))
     return sorted_values[int(rank) - 1]
 
 
-async def contend(db: Database, mode: str, grabbers: int, shares: int) -> dict[str, object]:
-    """One repetition on a fresh database: the per-member latencies and the outcome."""
+async def contend(
+    db: Database,
+    mode: str,
+    grabbers: int,
+    shares: int,
+    processes: int,
+    call_ms: float = 0.0,
+    bot: Any = None,
+) -> dict[str, object]:
+    """One repetition on a fresh database: the per-member latencies and the outcome. With
+    ``bot``, button answers are real calls through it (``TelegramAnswers``)."""
     await migrate.upgrade(db)
-    store = Store(db)
-    dispatcher = Dispatcher(
-        registry=Registry(all_features()),
-        store=store,
-        renderer=Renderer(),
-        settings=Settings(console={"enabled": False}, redpacket={"max_shares": 1000}),  # type: ignore[arg-type]
-        clock=FakeClock(AT),
-    )
-    adapter = AnswerClock()
-    dispatcher.attach(adapter, Governor(Limits.unlimited()))
+    settings = Settings(console={"enabled": False}, redpacket={"max_shares": 1000})  # type: ignore[arg-type]
+    adapter = AnswerClock(call_ms / 1000) if bot is None else TelegramAnswers(bot, call_ms / 1000)
+    dispatchers = []
+    for _ in range(processes if mode == "concurrent" else 1):
+        dispatcher = Dispatcher(
+            registry=Registry(all_features()),
+            store=Store(db),
+            renderer=Renderer(),
+            settings=settings,
+            clock=FakeClock(AT),
+        )
+        dispatcher.attach(adapter, Governor(Limits.unlimited()))
+        dispatchers.append(dispatcher)
+    first = dispatchers[0]
+    store = first.store
     chat = Chat(platform="bench", id="group", title="Bench")
     sender = User(id="sender", name="Sender")
 
@@ -98,14 +180,18 @@ async def contend(db: Database, mode: str, grabbers: int, shares: int) -> dict[s
             text=text,
         )
 
-    # Everyone has been seen in the group; the sender has the points.
+    def process_of(n: int) -> Dispatcher:
+        return dispatchers[n % len(dispatchers)]
+
+    # Everyone has been seen in the group (by the process they press in); the sender has the
+    # points.
     await asyncio.gather(
         *(
-            dispatcher.submit(message(f"hi{n}", User(id=f"u{n}", name=f"M{n}"), "hi"))
+            process_of(n).submit(message(f"hi{n}", User(id=f"u{n}", name=f"M{n}"), "hi"))
             for n in range(grabbers)
         )
     )
-    await dispatcher.handle(message("hi-sender", sender, "hi"))
+    await first.handle(message("hi-sender", sender, "hi"))
     async with store.transaction() as session:
         community = await store.communities.find(session, "bench", "group")
         assert community is not None
@@ -120,7 +206,7 @@ async def contend(db: Database, mode: str, grabbers: int, shares: int) -> dict[s
             reference="bench",
             now=AT,
         )
-    await dispatcher.handle(message("send", sender, f"发红包 {shares * 100} {shares}"))
+    await first.handle(message("send", sender, f"发红包 {shares * 100} {shares}"))
     presses = [
         ButtonPressed(
             platform="bench",
@@ -137,14 +223,14 @@ async def contend(db: Database, mode: str, grabbers: int, shares: int) -> dict[s
     pressed: dict[str, float] = {}
     started = time.perf_counter()
     waiting = []
-    for event in presses:
+    for n, event in enumerate(presses):
         pressed[event.press_id] = time.perf_counter()
-        if mode == "queued":
-            waiting.append(dispatcher.submit(event))
-        else:
-            waiting.append(asyncio.ensure_future(dispatcher.handle(event)))
+        waiting.append(process_of(n).submit(event))
     await asyncio.gather(*waiting)
     elapsed = time.perf_counter() - started
+    for dispatcher in dispatchers:  # the handled marks written before the database goes
+        await dispatcher.drain()
+        await dispatcher.flush()
     latencies = sorted(adapter.answered[key] - pressed[key] for key in adapter.answered)
     async with store.transaction() as session:
         taken, points = (
@@ -159,6 +245,7 @@ async def contend(db: Database, mode: str, grabbers: int, shares: int) -> dict[s
         )
     return {
         "elapsed": elapsed,
+        "processes": len(dispatchers),
         "answered": len(latencies),
         "p50": percentile(latencies, 0.50),
         "p99": percentile(latencies, 0.99),
@@ -182,6 +269,21 @@ async def main() -> None:
     parser.add_argument("--shares", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--mode", choices=("queued", "concurrent", "both"), default="both")
+    parser.add_argument(
+        "--processes", type=int, default=4, help="bot processes of the concurrent mode"
+    )
+    parser.add_argument(
+        "--call-ms",
+        type=float,
+        default=50.0,
+        help="how long each call to the platform takes (a Bot API round trip)",
+    )
+    parser.add_argument(
+        "--telegram",
+        action="store_true",
+        help="answer through python-telegram-bot to a fake Bot API in a child process "
+        "(localhost round trips; the other calls still take --call-ms)",
+    )
     parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
     modes = ("queued", "concurrent") if args.mode == "both" else (args.mode,)
@@ -192,28 +294,40 @@ async def main() -> None:
     )
     print(
         f"{args.grabbers} presses on one packet of {args.shares} shares, {args.repeat} "
-        "repetitions; latency = press to that member's own answer"
+        "repetitions; latency = press to that member's own answer; concurrent = "
+        f"{args.processes} bot processes on one database; each call to the platform takes "
+        f"{args.call_ms:g} ms"
+        + ("; button answers through python-telegram-bot to a local fake" if args.telegram else "")
     )
-    for mode in modes:
-        runs: dict[str, list[dict[str, object]]] = {}
-        for _ in range(args.repeat):
-            async for label, db in fresh_databases(args.postgres):
-                run = await contend(db, mode, args.grabbers, args.shares)
-                runs.setdefault(label, []).append(run)
-                print(
-                    f"  {label:10s} {mode:10s} all answered in {run['elapsed']:5.2f} s, "
-                    f"p50 {run['p50'] * 1000:6.0f} ms, p99 {run['p99'] * 1000:6.0f} ms; "  # type: ignore[operator]
-                    f"answered {run['answered']}/{args.grabbers}, "
-                    f"taken {run['taken']}/{args.shares}, "
-                    f"points {run['points']}/{args.shares * 100}, books {run['books']}"
-                )
-        for label, done in runs.items():
-            database = "SQLite file" if label == "sqlite" else "PostgreSQL"
-            print(
-                f"{label:10s} {mode:10s} ({database}) min / median / max of {len(done)}: "
-                f"p50 {spread([r['p50'] for r in done])}, "  # type: ignore[misc]
-                f"p99 {spread([r['p99'] for r in done])}"  # type: ignore[misc]
+    async with contextlib.AsyncExitStack() as stack:
+        bot = await stack.enter_async_context(telegram_bot()) if args.telegram else None
+        for mode in modes:
+            await repetitions(args, mode, bot)
+
+
+async def repetitions(args: argparse.Namespace, mode: str, bot: Any) -> None:
+    """``--repeat`` runs of one mode on each database, printed one by one and summed up."""
+    runs: dict[str, list[dict[str, object]]] = {}
+    for _ in range(args.repeat):
+        async for label, db in fresh_databases(args.postgres):
+            run = await contend(
+                db, mode, args.grabbers, args.shares, args.processes, args.call_ms, bot
             )
+            runs.setdefault(label, []).append(run)
+            print(
+                f"  {label:10s} {mode:10s} all answered in {run['elapsed']:5.2f} s, "
+                f"p50 {run['p50'] * 1000:6.0f} ms, p99 {run['p99'] * 1000:6.0f} ms; "  # type: ignore[operator]
+                f"answered {run['answered']}/{args.grabbers}, "
+                f"taken {run['taken']}/{args.shares}, "
+                f"points {run['points']}/{args.shares * 100}, books {run['books']}"
+            )
+    for label, done in runs.items():
+        database = "SQLite file" if label == "sqlite" else "PostgreSQL"
+        print(
+            f"{label:10s} {mode:10s} ({database}) min / median / max of {len(done)}: "
+            f"p50 {spread([r['p50'] for r in done])}, "  # type: ignore[misc]
+            f"p99 {spread([r['p99'] for r in done])}"  # type: ignore[misc]
+        )
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ RSS (``getrusage``) is its own. Printed per repetition and as min/median/max:
 
 - peak RSS (``getrusage``) and the highest RSS sampled every 50 ms (``/proc``) while feeding;
 - RSS when idle afterwards (every update handled, ``gc.collect()``, two seconds later);
-- the most updates fetched and waiting at once (PTB's update queue and the dispatcher's chat
-  queues, sampled), informative;
+- the most updates fetched and not yet handled at once (``Dispatcher.pending``, sampled every
+  50 ms; bounded by ``[telegram] max_pending``, default 1,000);
 - the wall time and messages per second (informative: the machine is shared).
 
 Never run with tracemalloc on. Exits 1 when a peak reaches ``--limit-mib`` (issue 13: 200).
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import conditions, max_rss_mib, rss_mib, spread
+from bot.config import TelegramSettings
 
 TOKEN = "123456:BENCH"
 BOT_ID = 123456
@@ -113,11 +114,9 @@ async def one_run(messages: int, chats: int, database: Path) -> dict[str, Any]:
     highest, most_queued = before, 0
 
     def waiting() -> int:
-        """Updates fetched and not yet taken up: PTB's update queue and the chat queues."""
-        queues = getattr(app.dispatcher, "_queues", {})
-        held = sum(queue.qsize() for queue in queues.values())
-        update_queue = getattr(getattr(app.telegram, "application", None), "update_queue", None)
-        return held + (update_queue.qsize() if update_queue is not None else 0)
+        """Updates fetched and not yet handled (recorded or being recorded): what
+        ``[telegram] max_pending`` bounds."""
+        return app.dispatcher.pending("telegram")
 
     async def sample() -> None:
         nonlocal highest, most_queued
@@ -135,6 +134,8 @@ async def one_run(messages: int, chats: int, database: Path) -> dict[str, Any]:
         runner.result()  # a start-up failure: raise it
     elapsed = time.perf_counter() - started
     await app.dispatcher.drain()
+    if sampler.done():
+        sampler.result()  # the sampler failed: its figures would be wrong, raise it
     sampler.cancel()
     gc.collect()
     await asyncio.sleep(2)
@@ -193,6 +194,7 @@ def main() -> None:
         messages=f"{args.messages:,} in {args.chats:,} chats from {MEMBERS:,} members",
         fed="all queued at the fake Bot API before the start (a child process)",
         RSS="from getrusage and /proc, tracemalloc off",
+        max_pending=f"{TelegramSettings().max_pending:,} ([telegram] default)",
     )
     runs = []
     for number in range(1, args.repetitions + 1):

@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 #: Longest wait between attempts after getUpdates or the recording failed.
 MAX_BACKOFF = 30.0
+#: Connections to the Bot API for calls (getUpdates has its own): room for a burst of button
+#: answers going out side by side (``bot.dispatch.ANSWERS_AT_ONCE`` per chat) next to the
+#: chats' messages: python-telegram-bot's own default.
+CONNECTIONS = 256
 
 
 class _RecordingQueue(asyncio.Queue):  # type: ignore[type-arg]
@@ -88,7 +92,7 @@ class TelegramAdapter:
             .base_file_url(settings.base_file_url)
             .request(
                 HTTPXRequest(
-                    connection_pool_size=32,
+                    connection_pool_size=CONNECTIONS,
                     connect_timeout=timeout,
                     read_timeout=timeout,
                     write_timeout=timeout,

@@ -10,7 +10,8 @@ import logging
 
 import pytest
 
-from bot.actions import Action, ActionResult, Ban, Reply
+from bot.actions import Action, ActionResult, AnswerButton, Ban, Reply
+from bot.dispatch import ANSWERS_AT_ONCE
 from bot.governor import Governor, Limits, Transient
 from tests.support import FakeAdapter, Harness
 
@@ -220,3 +221,52 @@ async def test_answers_outside_the_send_window_are_never_merged(harness: Harness
     await asyncio.gather(*(h.dispatcher.submit(h.message("签到", user=name)) for name in members))
     answers = [a for _t, a in platform.performed if isinstance(a, Reply)]
     assert len(answers) == 5  # each answers its own interaction
+
+
+class SlowAnswers(FakeAdapter):
+    """Every call stays on the wire until ``release`` is set; notes how many overlap."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.on_wire = 0
+        self.most_on_wire = 0
+        self.full = asyncio.Event()
+
+    async def perform(self, action: Action) -> ActionResult:
+        self.on_wire += 1
+        self.most_on_wire = max(self.most_on_wire, self.on_wire)
+        if self.on_wire >= ANSWERS_AT_ONCE:
+            self.full.set()
+        try:
+            await self.release.wait()
+            return await super().perform(action)
+        finally:
+            self.on_wire -= 1
+
+
+async def test_button_answers_of_one_chat_go_out_side_by_side_and_a_ban_follows_them(
+    harness: Harness,
+) -> None:
+    """1,000 presses on one packet must not wait for each other's round trips (the last
+    would wait 999 of them); at most ``ANSWERS_AT_ONCE`` are on the wire, and a ban queued
+    after them still comes after them."""
+    platform = SlowAnswers()
+    h = Harness(
+        store=harness.store, settings=harness.settings, clock=harness.clock, adapter=platform
+    )
+    answers = [
+        AnswerButton(platform="fake", chat_id="g1", press_id=f"p{n}", text="来晚一步")
+        for n in range(ANSWERS_AT_ONCE + 40)
+    ]
+    sent = [h.dispatcher.enqueue(answer) for answer in answers]
+    banned = h.dispatcher.enqueue(Ban(platform="fake", chat_id="g1", user_id="u1"))
+    await asyncio.wait_for(platform.full.wait(), timeout=10)
+    assert platform.most_on_wire == ANSWERS_AT_ONCE  # all at once up to the bound, no more
+    assert not banned.done()
+    platform.release.set()
+    results = await asyncio.wait_for(asyncio.gather(*sent, banned), timeout=10)
+    assert all(result.ok for result in results)
+    performed = [a.press_id for a in platform.actions[:-1]]  # type: ignore[attr-defined]
+    assert sorted(performed) == sorted(a.press_id for a in answers)  # each once
+    assert isinstance(platform.actions[-1], Ban)

@@ -27,6 +27,7 @@ from bot.actions import (
     Send,
 )
 from bot.context import Context
+from bot.dispatch import ANSWERS_AT_ONCE
 from bot.features import Feature
 from bot.governor import Governor, Limits, Transient
 from bot.richtext import RichText
@@ -486,3 +487,32 @@ async def test_a_kick_cut_off_on_the_wire_is_not_repeated(any_harness: Harness) 
     assert await first.dispatcher.persist_waiting(deadline(0.3)) == 0
     assert not kick.result().ok and kick.result().detail == "unsure"
     assert await stored(first) == 0
+
+
+async def test_a_stop_during_a_run_of_button_answers_keeps_what_follows_them(
+    any_harness: Harness,
+) -> None:
+    """Button answers go out side by side; a stop while they are on the wire cuts them off
+    (a press answered after a restart means nothing) within the deadline, and stores the ban
+    queued behind them."""
+    first, platform, _clock = run(any_harness)
+    here = {"platform": PLATFORM, "chat_id": "g1"}
+    platform.stuck = {"answer_button"}
+    presses = [
+        first.dispatcher.enqueue(AnswerButton(**here, press_id=f"p{n}"))
+        for n in range(ANSWERS_AT_ONCE + 10)
+    ]
+    ban = first.dispatcher.enqueue(Ban(**here, user_id="8"))
+    await asyncio.sleep(0)  # the lane starts the run
+    await asyncio.sleep(0)
+
+    started = asyncio.get_running_loop().time()
+    assert await first.dispatcher.persist_waiting(deadline(0.4)) == 1
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert {press.result().detail for press in presses} == {"stopped"}
+    assert ban.result().is_persisted
+
+    second, again, _clock = run(any_harness)
+    await second.dispatcher.restore_waiting(PLATFORM)
+    await asyncio.wait_for(second.dispatcher.drain(), 10)
+    assert [a.kind for a in again.actions] == ["ban"]

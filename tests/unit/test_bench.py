@@ -112,3 +112,51 @@ def test_the_readme_names_only_benchmarks_that_exist() -> None:
     assert "inbound" in named
     for name in named:
         importlib.import_module(f"bench.{name}")
+
+
+@pytest.mark.parametrize("mode", ["queued", "concurrent"])
+async def test_grab_times_each_members_own_answer_and_checks_the_books(
+    tmp_path: Path, mode: str
+) -> None:
+    """Both modes answer every press once, pay every share once and leave the books right;
+    ``concurrent`` really spreads the presses over several dispatchers on one database."""
+    from bench.grab import contend
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/grab.db")
+    try:
+        run = await contend(db, mode, grabbers=40, shares=10, processes=3)
+    finally:
+        await db.dispose()
+    assert run["answered"] == 40
+    assert (run["taken"], run["points"], run["books"]) == (10, 1000, "OK")
+    assert 0 < run["p50"] <= run["p99"] <= run["elapsed"]  # type: ignore[operator]
+    assert run["processes"] == (3 if mode == "concurrent" else 1)
+
+
+async def test_intake_memory_samples_what_waits_while_every_message_is_handled(
+    tmp_path: Path,
+) -> None:
+    """A small run of the real app against the fake Bot API: every message handled, RSS
+    sampled, and the waiting updates counted through ``Dispatcher.pending`` (a failing
+    sampler raises instead of printing zeros)."""
+    from bench.intake_memory import one_run
+
+    figures = await one_run(300, 10, tmp_path / "intake.db")
+    assert figures["handled"] == 300
+    assert figures["rss_before_mib"] <= figures["highest_sampled_mib"]
+    assert figures["peak_mib"] >= figures["rss_before_mib"]
+    assert figures["get_updates_calls"] >= 3  # at most 100 a page
+
+
+async def test_grab_answers_through_python_telegram_bot_when_asked(tmp_path: Path) -> None:
+    """``--telegram``: every press is answered by a real ``answerCallbackQuery`` call."""
+    from bench.grab import contend, telegram_bot
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/grab.db")
+    try:
+        async with telegram_bot() as bot:
+            run = await contend(db, "queued", grabbers=30, shares=5, processes=1, bot=bot)
+    finally:
+        await db.dispose()
+    assert run["answered"] == 30
+    assert (run["taken"], run["points"], run["books"]) == (5, 500, "OK")
