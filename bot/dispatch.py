@@ -36,7 +36,6 @@ events in memory; later ones are recorded only and loaded back by ``replay`` as 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections import Counter, deque
@@ -986,10 +985,16 @@ class Dispatcher:
         kill loses at most that window's stamps (those events are handled again after the
         restart)."""
         try:
+            loop = asyncio.get_running_loop()
             while self._stamps:
                 if not self._stamp_now.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stamp_now.wait(), STAMP_DELAY)
+                    # A timer, not ``wait_for`` (a task of its own each time): this runs for
+                    # every lone message.
+                    timer = loop.call_later(STAMP_DELAY, self._stamp_now.set)
+                    try:
+                        await self._stamp_now.wait()
+                    finally:
+                        timer.cancel()
                 self._stamp_now.clear()
                 keys, self._stamps = self._stamps, []
                 if not keys:
