@@ -161,9 +161,20 @@ class CommunityRepo:
     ) -> dict[tuple[str, str], CommunityInfo] | None:
         """What ``ensure_many`` would return when it needs no statement (every community
         known unchanged), without a session; ``None`` when one would have to be written."""
-        rows = self._rows(chats, now)
-        found = self.known.take(rows, now, _unchanged)
-        return None if rows else found
+        found: dict[tuple[str, str], CommunityInfo] = {}
+        seen: set[tuple[str, str, str, str | None]] = set()
+        for chat in chats:  # a page has many messages from each of a few chats
+            if chat in seen:
+                continue
+            seen.add(chat)
+            platform, chat_id, chat_type, title = chat
+            key = (platform, clip(chat_id, PLATFORM_ID_LEN) or chat_id)
+            row = {"chat_type": chat_type, "title": clip(title, TITLE_LEN)}
+            info = self.known.peek(key, row, now, _unchanged)
+            if info is None:
+                return None
+            found[key] = info
+        return found
 
     @staticmethod
     def _rows(

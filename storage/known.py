@@ -60,6 +60,20 @@ class KnownRows(Generic[K, I]):
                 del rows[key]
         return found
 
+    def peek(
+        self,
+        key: K,
+        row: dict[str, Any],
+        now: datetime,
+        unchanged: Callable[[I, datetime, dict[str, Any], datetime], bool],
+    ) -> I | None:
+        """What is known of ``key`` if writing ``row`` (only the fields ``unchanged`` reads)
+        would change nothing, else ``None``: ``take`` for one row, without building it whole."""
+        known = self.entries.get(key)
+        if known is None or not unchanged(known[0], known[1], row, now):
+            return None
+        return known[0]
+
     def remember_after_commit(
         self, session: AsyncSession, written: list[tuple[K, I]], now: datetime, generation: int
     ) -> None:

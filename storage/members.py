@@ -239,9 +239,24 @@ class MemberRepo:
     ) -> dict[tuple[int, str], MemberInfo] | None:
         """What ``see_many`` would return when it needs no statement (every member known
         unchanged), without a session; ``None`` when one would have to be written."""
-        rows = self._rows(sightings, now)
-        found = self.known.take(rows, now, _unchanged)
-        return None if rows else found
+        found: dict[tuple[int, str], MemberInfo] = {}
+        seen: set[Sighting] = set()
+        for sighting in sightings:
+            if sighting in seen:
+                continue
+            seen.add(sighting)
+            user_id = clip(sighting.platform_user_id, PLATFORM_ID_LEN) or sighting.platform_user_id
+            key = (sighting.community_id, user_id)
+            row = {
+                "display_name": clip(sighting.display_name, NAME_LEN) or user_id,
+                "username": clip(sighting.username, NAME_LEN),
+                "last_active_at": now if sighting.active else None,
+            }
+            info = self.known.peek(key, row, now, _unchanged)
+            if info is None:
+                return None
+            found[key] = info
+        return found
 
     @staticmethod
     def _rows(sightings: list[Sighting], now: datetime) -> dict[tuple[int, str], dict[str, Any]]:
