@@ -161,20 +161,7 @@ class CommunityRepo:
     ) -> dict[tuple[str, str], CommunityInfo] | None:
         """What ``ensure_many`` would return when it needs no statement (every community
         known unchanged), without a session; ``None`` when one would have to be written."""
-        found: dict[tuple[str, str], CommunityInfo] = {}
-        seen: set[tuple[str, str, str, str | None]] = set()
-        for chat in chats:  # a page has many messages from each of a few chats
-            if chat in seen:
-                continue
-            seen.add(chat)
-            platform, chat_id, chat_type, title = chat
-            key = (platform, clip(chat_id, PLATFORM_ID_LEN) or chat_id)
-            row = {"chat_type": chat_type, "title": clip(title, TITLE_LEN)}
-            info = self.known.peek(key, row, now, _unchanged)
-            if info is None:
-                return None
-            found[key] = info
-        return found
+        return self.known.peek_all(chats, _probe, now, _unchanged)
 
     @staticmethod
     def _rows(
@@ -290,6 +277,13 @@ class CommunityRepo:
             .where(Community.id == community_id)
             .values({column: value, "updated_at": now})
         )
+
+
+def _probe(chat: tuple[str, str, str, str | None]) -> tuple[tuple[str, str], dict[str, Any]]:
+    """A chat's key and what ``_unchanged`` reads of its row."""
+    platform, chat_id, chat_type, title = chat
+    key = (platform, clip(chat_id, PLATFORM_ID_LEN) or chat_id)
+    return key, {"chat_type": chat_type, "title": clip(title, TITLE_LEN)}
 
 
 def _unchanged(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -239,24 +240,7 @@ class MemberRepo:
     ) -> dict[tuple[int, str], MemberInfo] | None:
         """What ``see_many`` would return when it needs no statement (every member known
         unchanged), without a session; ``None`` when one would have to be written."""
-        found: dict[tuple[int, str], MemberInfo] = {}
-        seen: set[Sighting] = set()
-        for sighting in sightings:
-            if sighting in seen:
-                continue
-            seen.add(sighting)
-            user_id = clip(sighting.platform_user_id, PLATFORM_ID_LEN) or sighting.platform_user_id
-            key = (sighting.community_id, user_id)
-            row = {
-                "display_name": clip(sighting.display_name, NAME_LEN) or user_id,
-                "username": clip(sighting.username, NAME_LEN),
-                "last_active_at": now if sighting.active else None,
-            }
-            info = self.known.peek(key, row, now, _unchanged)
-            if info is None:
-                return None
-            found[key] = info
-        return found
+        return self.known.peek_all(sightings, partial(_probe, now), now, _unchanged)
 
     @staticmethod
     def _rows(sightings: list[Sighting], now: datetime) -> dict[tuple[int, str], dict[str, Any]]:
@@ -334,6 +318,16 @@ class MemberRepo:
         await session.execute(
             update(Member).where(Member.id == member_id).values(timezone=timezone)
         )
+
+
+def _probe(now: datetime, sighting: Sighting) -> tuple[tuple[int, str], dict[str, Any]]:
+    """A sighting's key and what ``_unchanged`` reads of its row."""
+    user_id = clip(sighting.platform_user_id, PLATFORM_ID_LEN) or sighting.platform_user_id
+    return (sighting.community_id, user_id), {
+        "display_name": clip(sighting.display_name, NAME_LEN) or user_id,
+        "username": clip(sighting.username, NAME_LEN),
+        "last_active_at": now if sighting.active else None,
+    }
 
 
 def _unchanged(info: MemberInfo, written_at: datetime, row: dict[str, Any], now: datetime) -> bool:
