@@ -216,9 +216,11 @@ async def compare(label: str, db: Database, args: argparse.Namespace) -> None:
     raw = RawUpdates(args.chats, args.users)
     bare = await bare_side()
     ours, _dispatcher = await qunbot_side(db)
-    # Warm-up, untimed: communities and members become known, code paths warm.
-    await bare.page(raw.take(PAGE))
-    await ours.page(raw.take(PAGE))
+    # Warm-up, untimed: every community and member becomes known (each member talks in one
+    # chat: update n comes from member n % users in chat n % chats), code paths warm.
+    for _ in range(max(1, -(-args.users // PAGE))):
+        await bare.page(raw.take(PAGE))
+        await ours.page(raw.take(PAGE))
     figures = Figures()
     for _ in range(args.repetitions):
         for shape, count in (("lone", args.lone), ("page", args.pages * PAGE)):
@@ -254,7 +256,8 @@ async def profile(db: Database, args: argparse.Namespace) -> None:
     aiosqlite's thread or the network costs nothing here, unlike a wall-clock profile."""
     raw = RawUpdates(args.chats, args.users)
     ours, _dispatcher = await qunbot_side(db)
-    await ours.page(raw.take(PAGE))
+    for _ in range(max(1, -(-args.users // PAGE))):  # every member known, as in ``compare``
+        await ours.page(raw.take(PAGE))
     raws = raw.take(args.lone)
     profiler = cProfile.Profile(time.thread_time)
     cpu, main_thread = time.process_time(), time.thread_time()

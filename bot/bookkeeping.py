@@ -76,6 +76,9 @@ async def record_events(
     handle), else what was recorded. A transaction that loses a deadlock is rolled back as a
     whole and run again.
     """
+    quick = await _record_known(store, events, now, payloads, handled)
+    if quick is not None:
+        return quick
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return await _record_once(store, events, now, payloads, handled)
@@ -86,6 +89,72 @@ async def record_events(
                 "bookkeeping transaction lost a race (%s); retrying", type(error.orig).__name__
             )
     raise AssertionError("unreachable")
+
+
+async def _record_known(
+    store: Store,
+    events: Sequence[EventBase],
+    now: datetime,
+    payloads: Sequence[str] | None,
+    handled: Sequence[tuple[str, str]],
+) -> list[Recorded | None] | None:
+    """The common page: messages and presses from known members of known communities, so
+    that only the dedupe rows (and the stamps riding along) are written, in one trip on a
+    plain connection (``UpdateRepo.claim_alone``). ``None`` when the page needs more (or the
+    trip failed): the full transaction then does it all."""
+    if not store.updates.plain or not events:
+        return None
+    for event in events:
+        if type(event) not in (MessageEvent, ButtonPressed):
+            return None
+    communities = store.communities.known_many(
+        [(e.platform, e.chat.id, e.chat.type.value, e.chat.title) for e in events], now
+    )
+    if communities is None:
+        return None
+    members = store.members.known_many(
+        [
+            _sighting(e, communities[(e.platform, e.chat.id)].id)
+            for e in events
+            if e.sender is not None
+        ],
+        now,
+    )
+    if members is None:
+        return None
+    keys = [(e.platform, e.update_key) for e in events]
+    kept = dict(zip(keys, payloads, strict=True)) if payloads is not None else None
+    try:
+        claimed = await store.updates.claim_alone(keys, now, kept, list(handled))
+    except Exception as error:
+        log.warning("the quick recording failed (%s); recording in full", error)
+        return None
+    recorded: list[Recorded | None] = []
+    first_seen: set[tuple[str, str]] = set()
+    for event, key in zip(events, keys, strict=True):
+        if key not in claimed or key in first_seen:  # a duplicate, or a key twice in one page
+            recorded.append(None)
+            continue
+        first_seen.add(key)
+        community = communities[(event.platform, event.chat.id)]
+        member = None
+        if event.sender is not None:
+            member = members.get((community.id, clip(event.sender.id, PLATFORM_ID_LEN)))
+        recorded.append(Recorded(community, member))
+    return recorded
+
+
+def _sighting(event: EventBase, community_id: int) -> Sighting:
+    """The event's sender, seen in its community (active when they spoke or pressed)."""
+    assert event.sender is not None
+    return Sighting(
+        community_id=community_id,
+        platform_user_id=event.sender.id,
+        display_name=event.sender.name,
+        username=event.sender.username,
+        is_bot=event.sender.is_bot,
+        active=isinstance(event, MessageEvent | ButtonPressed),
+    )
 
 
 async def _record_once(
@@ -128,18 +197,7 @@ async def _record_once(
 
         members = await store.members.see_many(
             session,
-            [
-                Sighting(
-                    community_id=community_of(e).id,
-                    platform_user_id=e.sender.id,
-                    display_name=e.sender.name,
-                    username=e.sender.username,
-                    is_bot=e.sender.is_bot,
-                    active=isinstance(e, MessageEvent | ButtonPressed),
-                )
-                for _n, e in handled
-                if e.sender is not None
-            ],
+            [_sighting(e, community_of(e).id) for _n, e in handled if e.sender is not None],
             now,
         )
         recorded: dict[int, Recorded] = {}

@@ -36,7 +36,6 @@ events in memory; later ones are recorded only and loaded back by ``replay`` as 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections import Counter, deque
@@ -991,17 +990,27 @@ class Dispatcher:
         kill loses at most that window's stamps (those events are handled again after the
         restart)."""
         try:
+            loop = asyncio.get_running_loop()
             while self._stamps:
                 if not self._stamp_now.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stamp_now.wait(), STAMP_DELAY)
+                    # A timer, not ``wait_for`` (a task of its own each time): this runs for
+                    # every lone message.
+                    timer = loop.call_later(STAMP_DELAY, self._stamp_now.set)
+                    try:
+                        await self._stamp_now.wait()
+                    finally:
+                        timer.cancel()
                 self._stamp_now.clear()
                 keys, self._stamps = self._stamps, []
                 if not keys:
                     continue  # a recording took them along meanwhile
                 try:
-                    async with self.store.transaction() as session:
-                        await self.store.updates.mark_handled(session, keys, self.clock.now())
+                    updates = self.store.updates
+                    if updates.plain:  # one trip, no ORM
+                        await updates.claim_alone([], self.clock.now(), handled=keys)
+                    else:
+                        async with self.store.transaction() as session:
+                            await updates.mark_handled(session, keys, self.clock.now())
                 except Exception:
                     log.exception(
                         "%d handled updates could not be marked so; a restart handles them again",

@@ -419,6 +419,9 @@ class Registry:
                     )
                 self.loose_keywords[loose] = spec
                 loose_origin.setdefault(loose, word)
+        #: The first characters of every keyword, exact or loose: an ASCII message starting
+        #: with none of them matches nothing (see ``_keyword``).
+        self._keyword_starts = frozenset(k[0] for k in [*self.keywords, *self.loose_keywords])
         self.middlewares.sort(key=lambda spec: spec.order)
         prefixes = [spec.prefix for spec in self.buttons]
         if len(prefixes) != len(set(prefixes)):
@@ -447,6 +450,11 @@ class Registry:
 
     def _keyword(self, text: str) -> tuple[CommandSpec, str] | None:
         normal = _normal_keyword(text)
+        if normal.isascii() and normal[:1] not in self._keyword_starts:
+            # Plain chatter, at no cost: on ASCII, normalizing and simplified characters
+            # change nothing but case and spaces, so every form looked up below (the whole
+            # message, loosely, its first word) starts with this character.
+            return None
         spec = self.keywords.get(normal)
         if spec is not None:
             return spec, ""

@@ -142,6 +142,31 @@ class CommunityRepo:
     ) -> dict[tuple[str, str], CommunityInfo]:
         """``ensure`` for many ``(platform, chat_id, chat_type, title)`` in one statement, or
         none when every one of them is known unchanged (written less than ``REFRESH`` ago)."""
+        rows = self._rows(chats, now)
+        found = self.known.take(rows, now, _unchanged)
+        if not rows:
+            return found
+        generation = self.db.generation
+        written = []
+        # Sorted: concurrent writers lock rows in the same order and cannot deadlock.
+        for row in await session.execute(self._ensure_many, [rows[key] for key in sorted(rows)]):
+            info = CommunityInfo(**{**row._mapping, "settings": dict(row.settings or {})})
+            found[(info.platform, info.chat_id)] = info
+            written.append(((info.platform, info.chat_id), info))
+        self.known.remember_after_commit(session, written, now, generation)
+        return found
+
+    def known_many(
+        self, chats: list[tuple[str, str, str, str | None]], now: datetime
+    ) -> dict[tuple[str, str], CommunityInfo] | None:
+        """What ``ensure_many`` would return when it needs no statement (every community
+        known unchanged), without a session; ``None`` when one would have to be written."""
+        return self.known.peek_all(chats, _probe, now, _unchanged)
+
+    @staticmethod
+    def _rows(
+        chats: list[tuple[str, str, str, str | None]], now: datetime
+    ) -> dict[tuple[str, str], dict[str, Any]]:
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         for platform, chat_id, chat_type, title in chats:
             key = (platform, clip(chat_id, PLATFORM_ID_LEN) or chat_id)
@@ -156,18 +181,7 @@ class CommunityRepo:
                 "created_at": now,
                 "updated_at": now,
             }
-        found = self.known.take(rows, now, _unchanged)
-        if not rows:
-            return found
-        generation = self.db.generation
-        written = []
-        # Sorted: concurrent writers lock rows in the same order and cannot deadlock.
-        for row in await session.execute(self._ensure_many, [rows[key] for key in sorted(rows)]):
-            info = CommunityInfo(**{**row._mapping, "settings": dict(row.settings or {})})
-            found[(info.platform, info.chat_id)] = info
-            written.append(((info.platform, info.chat_id), info))
-        self.known.remember_after_commit(session, written, now, generation)
-        return found
+        return rows
 
     async def get(self, session: AsyncSession, community_id: int) -> CommunityInfo | None:
         row = (
@@ -263,6 +277,13 @@ class CommunityRepo:
             .where(Community.id == community_id)
             .values({column: value, "updated_at": now})
         )
+
+
+def _probe(chat: tuple[str, str, str, str | None]) -> tuple[tuple[str, str], dict[str, Any]]:
+    """A chat's key and what ``_unchanged`` reads of its row."""
+    platform, chat_id, chat_type, title = chat
+    key = (platform, clip(chat_id, PLATFORM_ID_LEN) or chat_id)
+    return key, {"chat_type": chat_type, "title": clip(title, TITLE_LEN)}
 
 
 def _unchanged(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -170,6 +170,8 @@ class Database:
         #: Moves on every such write and again when its transaction ends: a cache fills in what
         #: a transaction read only if no such write happened meanwhile (``Database.generation``).
         self.generation = 0
+        #: Awaited by ``dispose`` first: connections held outside the pool give themselves up.
+        self.closing: list[Callable[[], Awaitable[None]]] = []
         _install_write_watch(self)
 
     def watch(self, table: str, forget: Callable[[], None]) -> None:
@@ -250,4 +252,7 @@ class Database:
         return int(inserted[0]) if inserted is not None else None
 
     async def dispose(self) -> None:
+        closing, self.closing = self.closing, []
+        for close in closing:
+            await close()
         await self.engine.dispose()

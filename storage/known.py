@@ -12,7 +12,7 @@ interval.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -27,6 +27,7 @@ __all__ = ["KnownRows", "cached_upsert"]
 
 K = TypeVar("K", bound=Hashable)
 I = TypeVar("I")  # noqa: E741 - the info a row is read as
+T = TypeVar("T", bound=Hashable)
 
 
 class KnownRows(Generic[K, I]):
@@ -58,6 +59,42 @@ class KnownRows(Generic[K, I]):
             if known is not None and unchanged(known[0], known[1], row, now):
                 found[key] = known[0]
                 del rows[key]
+        return found
+
+    def peek(
+        self,
+        key: K,
+        row: dict[str, Any],
+        now: datetime,
+        unchanged: Callable[[I, datetime, dict[str, Any], datetime], bool],
+    ) -> I | None:
+        """What is known of ``key`` if writing ``row`` (only the fields ``unchanged`` reads)
+        would change nothing, else ``None``: ``take`` for one row, without building it whole."""
+        known = self.entries.get(key)
+        if known is None or not unchanged(known[0], known[1], row, now):
+            return None
+        return known[0]
+
+    def peek_all(
+        self,
+        items: Iterable[T],
+        probe: Callable[[T], tuple[K, dict[str, Any]]],
+        now: datetime,
+        unchanged: Callable[[I, datetime, dict[str, Any], datetime], bool],
+    ) -> dict[K, I] | None:
+        """``peek`` for each distinct item (``probe(item)``: its key and row), by key; ``None``
+        at the first one that would be written (a page repeats its chats and senders)."""
+        found: dict[K, I] = {}
+        seen: set[T] = set()
+        for item in items:
+            if item in seen:
+                continue
+            seen.add(item)
+            key, row = probe(item)
+            info = self.peek(key, row, now, unchanged)
+            if info is None:
+                return None
+            found[key] = info
         return found
 
     def remember_after_commit(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -219,6 +220,30 @@ class MemberRepo:
 
         Joins and leaves are not sightings: they go through ``record``.
         """
+        rows = self._rows(sightings, now)
+        found = self.known.take(rows, now, _unchanged)
+        if not rows:
+            return found
+        generation = self.db.generation
+        written = []
+        # Sorted: concurrent writers lock rows in the same order and cannot deadlock. Rows as
+        # executemany parameters: compiled once, sent as batched multi-row VALUES.
+        for row in await session.execute(self._see_many, [rows[key] for key in sorted(rows)]):
+            info = MemberInfo(**row._mapping)
+            found[(info.community_id, info.platform_user_id)] = info
+            written.append(((info.community_id, info.platform_user_id), info))
+        self.known.remember_after_commit(session, written, now, generation)
+        return found
+
+    def known_many(
+        self, sightings: list[Sighting], now: datetime
+    ) -> dict[tuple[int, str], MemberInfo] | None:
+        """What ``see_many`` would return when it needs no statement (every member known
+        unchanged), without a session; ``None`` when one would have to be written."""
+        return self.known.peek_all(sightings, partial(_probe, now), now, _unchanged)
+
+    @staticmethod
+    def _rows(sightings: list[Sighting], now: datetime) -> dict[tuple[int, str], dict[str, Any]]:
         rows: dict[tuple[int, str], dict[str, Any]] = {}
         for seen in sightings:
             user_id = clip(seen.platform_user_id, PLATFORM_ID_LEN) or seen.platform_user_id
@@ -240,19 +265,7 @@ class MemberRepo:
                 "left_at": None,
                 "birthday_year_public": False,
             }
-        found = self.known.take(rows, now, _unchanged)
-        if not rows:
-            return found
-        generation = self.db.generation
-        written = []
-        # Sorted: concurrent writers lock rows in the same order and cannot deadlock. Rows as
-        # executemany parameters: compiled once, sent as batched multi-row VALUES.
-        for row in await session.execute(self._see_many, [rows[key] for key in sorted(rows)]):
-            info = MemberInfo(**row._mapping)
-            found[(info.community_id, info.platform_user_id)] = info
-            written.append(((info.community_id, info.platform_user_id), info))
-        self.known.remember_after_commit(session, written, now, generation)
-        return found
+        return rows
 
     async def get(self, session: AsyncSession, member_id: int) -> MemberInfo | None:
         row = await session.get(Member, member_id)
@@ -305,6 +318,16 @@ class MemberRepo:
         await session.execute(
             update(Member).where(Member.id == member_id).values(timezone=timezone)
         )
+
+
+def _probe(now: datetime, sighting: Sighting) -> tuple[tuple[int, str], dict[str, Any]]:
+    """A sighting's key and what ``_unchanged`` reads of its row."""
+    user_id = clip(sighting.platform_user_id, PLATFORM_ID_LEN) or sighting.platform_user_id
+    return (sighting.community_id, user_id), {
+        "display_name": clip(sighting.display_name, NAME_LEN) or user_id,
+        "username": clip(sighting.username, NAME_LEN),
+        "last_active_at": now if sighting.active else None,
+    }
 
 
 def _unchanged(info: MemberInfo, written_at: datetime, row: dict[str, Any], now: datetime) -> bool:

@@ -3,12 +3,17 @@ and the record of which updates are still to be handled (their event kept until 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util.concurrency import greenlet_spawn
 
+from storage import sqlite_driver
 from storage.db import Database
 from storage.models import UPDATE_KEY_LEN, ProcessedUpdate
 
@@ -16,6 +21,57 @@ __all__ = ["UpdateRepo"]
 
 #: Keys marked handled by one statement, at most.
 MARK_CHUNK = 500
+
+#: Rows of one multi-row ``INSERT`` on the plain-connection path (5 parameters each: far
+#: below SQLite's 32,766 variables).
+CLAIM_CHUNK = 500
+
+_SQLITE_INSERT = (
+    "INSERT INTO processed_updates (platform, update_key, processed_at, handled_at, event)"
+    " VALUES {values} ON CONFLICT (platform, update_key) DO NOTHING"
+    " RETURNING platform, update_key"
+)
+_SQLITE_MARK = (
+    "UPDATE processed_updates SET handled_at = ?, event = NULL"
+    " WHERE platform = ? AND update_key IN ({keys})"
+)
+# One statement, so one round trip and its own transaction: the marks (a data-modifying
+# ``WITH`` runs whether or not it is read) and the claim, rows inserted in the order given.
+_POSTGRES_CLAIM = """
+WITH marked AS (
+    UPDATE processed_updates SET handled_at = $1, event = NULL
+    WHERE (platform, update_key) IN (
+        SELECT * FROM unnest($2::varchar[], $3::varchar[]) ORDER BY 1, 2
+    )
+)
+INSERT INTO processed_updates (platform, update_key, processed_at, handled_at, event)
+SELECT p, k, $1, CASE WHEN e IS NULL THEN $1::timestamptz END, e
+FROM unnest($4::varchar[], $5::varchar[], $6::text[]) WITH ORDINALITY AS u(p, k, e, n)
+ORDER BY n
+ON CONFLICT (platform, update_key) DO NOTHING
+RETURNING platform, update_key
+"""
+
+
+def _sqlite_claim(
+    connection: sqlite3.Connection,
+    marks: list[tuple[str, list[Any]]],
+    inserts: list[tuple[str, list[Any]]],
+) -> list[tuple[str, str]]:
+    """On aiosqlite's thread: one whole transaction (marks, then claims), one trip."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, params in marks:
+            connection.execute(sql, params)
+        claimed: list[tuple[str, str]] = []
+        for sql, params in inserts:
+            claimed += connection.execute(sql, params).fetchall()
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return claimed
 
 
 class UpdateRepo:
@@ -41,6 +97,16 @@ class UpdateRepo:
             )
             .values(handled_at=bindparam("now"), event=None)
         )
+        # How the column type stores a time on this dialect (SQLite: text), for statements
+        # sent on the plain connection.
+        self._time: Callable[[Any], Any] = table.c.processed_at.type._cached_bind_processor(
+            db.engine.dialect
+        ) or (lambda value: value)
+        self._inserts: dict[int, str] = {}
+        #: A pooled connection ``claim_alone`` keeps checked out (a checkout and a checkin
+        #: cost more than its statement), and whether a call is using it.
+        self._held: PoolProxiedConnection | None = None
+        self._held_busy = False
 
     async def claim(
         self, session: AsyncSession, platform: str, update_key: str, now: datetime
@@ -92,6 +158,117 @@ class UpdateRepo:
             for p, k in unique
         ]
         return {(row.platform, row.update_key) for row in await session.execute(statement, params)}
+
+    @property
+    def plain(self) -> bool:
+        """Whether :meth:`claim_alone` runs here (SQLite through aiosqlite, or asyncpg)."""
+        return self.db.url.startswith(("sqlite+aiosqlite", "postgresql+asyncpg"))
+
+    async def claim_alone(
+        self,
+        keys: list[tuple[str, str]],
+        now: datetime,
+        events: Mapping[tuple[str, str], str] | None = None,
+        handled: list[tuple[str, str]] | None = None,
+    ) -> set[tuple[str, str]]:
+        """``mark_handled(handled)`` then ``claim_many(keys)`` as one transaction of its own,
+        on a plain pooled connection: no ORM, one trip to the database (SQLite: to aiosqlite's
+        thread, where ``BEGIN IMMEDIATE`` ... ``COMMIT`` run in one call; PostgreSQL: one
+        statement). For a page that needs nothing else written (every community and member
+        known); only when :attr:`plain`."""
+        unique = list(dict.fromkeys(keys))
+        for _platform, key in unique:
+            if len(key) > UPDATE_KEY_LEN:
+                raise ValueError(f"update key longer than {UPDATE_KEY_LEN} characters")
+        stored = events or {}
+        marks = sorted(set(handled or ()))  # one lock order for every writer
+        at = self._time(now)
+        raw, held = await self._checkout()
+        try:
+            driver: Any = raw.dbapi_connection
+            if isinstance(driver, sqlite_driver.Connection):
+                claimed = await self._sqlite(driver, unique, stored, marks, at)
+            else:
+                if driver._transaction is not None:  # never left so by the pool
+                    await greenlet_spawn(driver.rollback)
+                rows = await driver._connection.fetch(  # asyncpg's own
+                    _POSTGRES_CLAIM,
+                    at,
+                    [p for p, _k in marks],
+                    [k for _p, k in marks],
+                    [p for p, _k in unique],
+                    [k for _p, k in unique],
+                    [stored.get(key) for key in unique],
+                )
+                claimed = [(row[0], row[1]) for row in rows]
+        except BaseException:
+            if held:
+                self._held, self._held_busy = None, False
+            await greenlet_spawn(raw.invalidate)  # whatever state it is in, it goes
+            raise
+        if held:
+            self._held_busy = False
+        else:
+            raw.close()  # nothing to roll back: back to the pool without a trip
+        return set(claimed)
+
+    async def _checkout(self) -> tuple[PoolProxiedConnection, bool]:
+        """The held connection when it is free (taken from the pool the first time, given
+        back by ``Database.dispose``), else one from the pool for this call only."""
+        if self._held_busy:
+            return await self.db.engine.raw_connection(), False
+        self._held_busy = True
+        if self._held is None:
+            try:
+                self._held = await self.db.engine.raw_connection()
+            except BaseException:
+                self._held_busy = False
+                raise
+            self.db.closing.append(self._give_back)
+        return self._held, True
+
+    async def _give_back(self) -> None:
+        held, self._held, self._held_busy = self._held, None, False
+        if held is not None:
+            await greenlet_spawn(held.close)
+
+    async def _sqlite(
+        self,
+        driver: sqlite_driver.Connection,
+        unique: list[tuple[str, str]],
+        stored: Mapping[tuple[str, str], str],
+        marks: list[tuple[str, str]],
+        at: Any,
+    ) -> list[tuple[str, str]]:
+        by_platform: dict[str, list[str]] = {}
+        for platform, key in marks:
+            by_platform.setdefault(platform, []).append(key)
+        mark_statements = []
+        for platform, platform_keys in by_platform.items():
+            for start in range(0, len(platform_keys), MARK_CHUNK):
+                chunk = platform_keys[start : start + MARK_CHUNK]
+                sql = _SQLITE_MARK.format(keys=", ".join("?" * len(chunk)))
+                mark_statements.append((sql, [at, platform, *chunk]))
+        inserts = []
+        for start in range(0, len(unique), CLAIM_CHUNK):
+            chunk = unique[start : start + CLAIM_CHUNK]
+            sql = self._inserts.get(len(chunk))
+            if sql is None:
+                sql = self._inserts[len(chunk)] = _SQLITE_INSERT.format(
+                    values=", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+                )
+            params: list[Any] = []
+            for key in chunk:
+                event = stored.get(key)
+                params += (key[0], key[1], at, None if event is not None else at, event)
+            inserts.append((sql, params))
+        if driver.dirty:  # a fresh connection: the pool's reset never ran on it
+            await greenlet_spawn(driver.rollback)
+        aio = driver._connection  # aiosqlite's own
+        claimed: list[tuple[str, str]] = await aio._execute(
+            _sqlite_claim, aio._conn, mark_statements, inserts
+        )
+        return claimed
 
     async def mark_handled(
         self, session: AsyncSession, keys: list[tuple[str, str]], now: datetime

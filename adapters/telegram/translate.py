@@ -54,6 +54,9 @@ ALLOWED_UPDATES = [
     Update.POLL_ANSWER,
 ]
 
+#: Chats and users kept as event models (``Translator._chat``, ``_user``), at most, each.
+MODELS_KEPT = 10_000
+
 _PRESENT = {ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER}
 
 
@@ -88,6 +91,28 @@ class Translator:
         #: Polls this bot sent: poll id -> chat id (``poll_answer`` carries no chat); the most
         #: recent polls only (an answer to a forgotten one is taken as a private vote).
         self.poll_chats: BoundedCache[str, str] = BoundedCache(100_000)
+        #: Chats and senders of recent messages as events carry them: the same frozen model
+        #: again instead of validating (and cleaning) equal fields for every message.
+        self._chats: BoundedCache[tuple[int, str, str | None], Chat] = BoundedCache(MODELS_KEPT)
+        self._users: BoundedCache[tuple[int, str, str | None, bool], User] = BoundedCache(
+            MODELS_KEPT
+        )
+
+    def _chat(self, chat: TgChat) -> Chat:
+        key = (chat.id, chat.type, chat.title)
+        found = self._chats.get(key)
+        if found is None:
+            found = chat_of(chat)
+            self._chats.put(key, found)
+        return found
+
+    def _user(self, user: TgUser) -> User:
+        key = (user.id, user.full_name, user.username, user.is_bot)
+        found = self._users.get(key)
+        if found is None:
+            found = user_of(user)
+            self._users.put(key, found)
+        return found
 
     def key(self, update: Update, suffix: str = "") -> str:
         return f"{self.bot_id}:{update.update_id}{suffix}"
@@ -112,7 +137,7 @@ class Translator:
         return []
 
     def _message(self, update: Update, message: Message) -> list[EventBase]:
-        chat = chat_of(message.chat)
+        chat = self._chat(message.chat)
         base = {
             "platform": PLATFORM,
             "update_key": self.key(update),
@@ -134,7 +159,7 @@ class Translator:
             )
             admin = message.sender_chat.id == message.chat.id
         elif message.from_user is not None:
-            sender = user_of(message.from_user)
+            sender = self._user(message.from_user)
         else:
             sender = None
         text = message.text or message.caption or ""

@@ -494,9 +494,10 @@ async def test_a_run_of_queued_presses_is_one_transaction_with_one_by_one_answer
         "来晚一步，红包已经被抢完了。",
         f"这个红包你已经抢过啦（{carol} 积分），每人只能抢一次。",
     ]
-    # Recording the run is one write transaction, the grabs of the run one more.
+    # Recording the run is at most one ORM write transaction (none when every presser is
+    # known: then the dedupe rows go in one trip on a plain connection), the grabs one more.
     recordings = [
         ran for ran in watch.transactions if any("INSERT INTO processed_updates" in s for s in ran)
     ]
-    assert len(recordings) == 1 and watch.feature_write_transactions() == 1
+    assert len(recordings) <= 1 and watch.feature_write_transactions() == 1
     await books_balance(h)

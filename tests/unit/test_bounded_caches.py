@@ -14,6 +14,7 @@ import pytest
 from bot.actions import Delete, Restrict
 from bot.cache import BoundedCache
 from bot.clock import FakeClock
+from bot.events import MessageEvent
 from bot.governor import Governor, Limits
 from handlers import enforcement, gates, shared
 from handlers.enforcement import flooding
@@ -244,6 +245,42 @@ def test_chat_types_and_poll_chats_are_bounded(sqlite_db, clock) -> None:  # typ
         polls[f"poll{n}"] = "-100"
     assert len(polls) == polls.max_size <= 100_000
     assert polls.get(f"poll{polls.max_size * 2 - 1}") == "-100" and polls.get("poll0") is None
+
+
+def test_translated_chats_and_senders_are_bounded_and_follow_renames(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The translator keeps the event models of recent chats and senders (a message from a
+    known sender is not validated anew), at most ``MODELS_KEPT`` each; a new name or title is
+    a new model at once."""
+    from telegram import Chat as TgChat
+    from telegram import Message, Update
+    from telegram import User as TgUser
+
+    import adapters.telegram.translate as translate
+
+    monkeypatch.setattr(translate, "MODELS_KEPT", 20)
+    translator = translate.Translator(1, "qunbot_bot")
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def sent(n: int, user: int, name: str, chat: int, title: str) -> MessageEvent:
+        group = TgChat(chat, TgChat.SUPERGROUP, title=title)
+        message = Message(n, when, group, from_user=TgUser(user, name, False), text="hi")
+        [event] = translator.translate(Update(n, message=message))
+        assert isinstance(event, MessageEvent)
+        return event
+
+    for n in range(200):  # far more senders and chats than the bound
+        event = sent(n, 1000 + n, f"M{n}", -100 - n, f"G{n}")
+        assert event.sender is not None and event.sender.id == str(1000 + n)
+        assert event.chat.id == str(-100 - n) and event.chat.title == f"G{n}"
+    assert len(translator._users) <= 20 and len(translator._chats) <= 20
+    first = sent(300, 7, "Ann", -1, "Old")
+    again = sent(301, 7, "Ann", -1, "Old")
+    assert again.sender is first.sender and again.chat is first.chat  # kept
+    renamed = sent(302, 7, "Ann B", -1, "New")
+    assert renamed.sender is not None and renamed.sender.name == "Ann B"
+    assert renamed.chat.title == "New"
 
 
 # -- per-chat workers and queues (bot/dispatch.py) ------------------------------------------------

@@ -166,3 +166,31 @@ def test_loose_form_is_linear_and_bounded() -> None:
     registry = _registry()
     assert registry.keyword("签到" + " " * 100 + "!") is not None  # exact form collapses spaces
     assert registry.keyword("签到" + "!" * 200) is None  # too long to be a keyword message
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("Hello there", None),  # plain ASCII chatter starting with no keyword's letter
+        ("checkin", "extra"),
+        ("CHECKIN!!", "extra"),
+        ("Ｃｈｅｃｋｉｎ", "extra"),  # full-width: ASCII once normalized
+        ("\u212aick 3", "kick"),  # the Kelvin sign reads as K
+        ("kick 3", "kick"),
+        ("签到", "checkin"),
+    ],
+)
+def test_english_keywords_still_match_past_the_quick_refusal(
+    typed: str, expected: str | None
+) -> None:
+    """A message is refused at once when its normalized form is ASCII and starts with no
+    keyword's first character; an operator's English keyword still matches in every form."""
+    extra = Feature("extra")
+
+    async def handler(ctx: Context) -> None:
+        return None
+
+    extra.command("extra", keywords=["checkin"])(handler)
+    extra.command("kick", keywords=["kick"], args=[Arg("n", "int")])(handler)
+    found = _registry(extra).keyword(typed)
+    assert (found[0].name if found else None) == expected
