@@ -32,8 +32,9 @@ class AiohttpRequest(BaseRequest):
 
     Timeouts: ``connect_timeout`` bounds making the connection, ``pool_timeout`` is added to it
     (aiohttp counts waiting for a free connection as part of connecting), ``read_timeout``
-    bounds each wait for the answer's bytes. aiohttp has no write timeout: a slow upload is
-    bounded by the read timeout of the answer that follows it."""
+    bounds each wait for the answer's bytes once the request is written. aiohttp has no write
+    timeout of its own, so the whole request is also bounded by the sum of all four (with
+    ``media_write_timeout`` as the write part of an upload, as ``HTTPXRequest`` does)."""
 
     def __init__(
         self,
@@ -42,12 +43,14 @@ class AiohttpRequest(BaseRequest):
         write_timeout: float | None = 5.0,
         connect_timeout: float | None = 5.0,
         pool_timeout: float | None = 1.0,
+        media_write_timeout: float | None = 20.0,
     ) -> None:
         self._pool_size = connection_pool_size
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
         self._connect_timeout = connect_timeout
         self._pool_timeout = pool_timeout
+        self._media_write_timeout = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -88,14 +91,18 @@ class AiohttpRequest(BaseRequest):
             self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout
         )
         pool = self._pool_timeout if isinstance(pool_timeout, DefaultValue) else pool_timeout
+        body = _body(request_data)
+        write = write_timeout
+        if isinstance(write, DefaultValue):
+            uploads = isinstance(body, aiohttp.FormData)
+            write = self._media_write_timeout if uploads else self._write_timeout
         waiting = None if connect is None or pool is None else connect + pool
+        total = None if waiting is None or read is None or write is None else waiting + write + read
         timeout = aiohttp.ClientTimeout(
-            total=None, connect=waiting, sock_connect=connect, sock_read=read
+            total=total, connect=waiting, sock_connect=connect, sock_read=read
         )
         try:
-            async with self._session.request(
-                method, url, data=_body(request_data), timeout=timeout
-            ) as response:
+            async with self._session.request(method, url, data=body, timeout=timeout) as response:
                 return response.status, await response.read()
         except TimeoutError as error:
             if isinstance(error, aiohttp.ConnectionTimeoutError):
