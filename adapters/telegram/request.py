@@ -16,10 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+from yarl import URL
 
 #: The ``NetworkError`` prefix of a connection that was never made: nothing reached Telegram.
 NOT_CONNECTED = "aiohttp.ClientConnectorError"
@@ -27,8 +29,9 @@ NOT_CONNECTED = "aiohttp.ClientConnectorError"
 
 class AiohttpRequest(BaseRequest):
     """A ``BaseRequest`` over one ``aiohttp.ClientSession`` with at most ``connection_pool_size``
-    connections. Proxies come from ``HTTP(S)_PROXY``/``NO_PROXY`` (``trust_env``), as httpx
-    reads them.
+    connections. Proxies come from ``HTTP(S)_PROXY``/``NO_PROXY`` as aiohttp's ``trust_env``
+    reads them, but once per host and session (as httpx reads them once per client):
+    ``trust_env`` would ask two worker threads (netrc, proxy) on every call.
 
     Timeouts: ``connect_timeout`` bounds making the connection, ``pool_timeout`` is added to it
     (aiohttp counts waiting for a free connection as part of connecting), ``read_timeout``
@@ -52,6 +55,7 @@ class AiohttpRequest(BaseRequest):
         self._pool_timeout = pool_timeout
         self._media_write_timeout = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[tuple[str, str], tuple[URL | None, aiohttp.BasicAuth | None]] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -63,9 +67,10 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=0),
-                trust_env=True,
+                cookie_jar=aiohttp.DummyCookieJar(),  # the Bot API sets none
                 headers={"User-Agent": self.USER_AGENT},
             )
+            self._proxies = {}  # the environment is read again by a new session
 
     async def shutdown(self) -> None:
         """Close the session and its connections; a second call does nothing."""
@@ -102,7 +107,10 @@ class AiohttpRequest(BaseRequest):
             total=total, connect=waiting, sock_connect=connect, sock_read=read
         )
         try:
-            async with self._session.request(method, url, data=body, timeout=timeout) as response:
+            proxy, proxy_auth = self._proxy_for(URL(url))
+            async with self._session.request(
+                method, url, data=body, timeout=timeout, proxy=proxy, proxy_auth=proxy_auth
+            ) as response:
                 return response.status, await response.read()
         except TimeoutError as error:
             if isinstance(error, aiohttp.ConnectionTimeoutError):
@@ -118,6 +126,16 @@ class AiohttpRequest(BaseRequest):
                 else type(error).__name__
             )
             raise NetworkError(f"aiohttp.{name}: {error}") from error
+
+    def _proxy_for(self, url: URL) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+        """The proxy (and its credentials) the environment names for ``url``'s host, if any."""
+        origin = (url.scheme, url.host or "")
+        if origin not in self._proxies:
+            try:
+                self._proxies[origin] = get_env_proxy_for_url(url)
+            except LookupError:  # none, or the host is in NO_PROXY
+                self._proxies[origin] = (None, None)
+        return self._proxies[origin]
 
 
 def _body(request_data: RequestData | None) -> Any:
