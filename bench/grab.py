@@ -4,7 +4,7 @@ PostgreSQL.
 
     .venv/bin/python -m bench.grab [--grabbers 1000] [--shares 100] [--repeat 3]
                                    [--mode queued|concurrent|both] [--processes 4]
-                                   [--postgres URL]
+                                   [--telegram [--http-client aiohttp|httpx]] [--postgres URL]
 
 What is timed is each member's own answer: from the press being handed to the bot to the
 moment the adapter is asked to answer *that* press (``AnswerButton`` with its ``press_id``),
