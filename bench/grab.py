@@ -4,7 +4,7 @@ PostgreSQL.
 
     .venv/bin/python -m bench.grab [--grabbers 1000] [--shares 100] [--repeat 3]
                                    [--mode queued|concurrent|both] [--processes 4]
-                                   [--postgres URL]
+                                   [--telegram [--http-client aiohttp|httpx]] [--postgres URL]
 
 What is timed is each member's own answer: from the press being handed to the bot to the
 moment the adapter is asked to answer *that* press (``AnswerButton`` with its ``press_id``),
@@ -112,18 +112,21 @@ def serve_fake_api(conn: Connection) -> None:
 
 
 @contextlib.asynccontextmanager
-async def telegram_bot() -> AsyncIterator[Any]:
-    """A real ``telegram.Bot`` (the adapter's pool size) on a fake Bot API in a child."""
+async def telegram_bot(http_client: str = "aiohttp") -> AsyncIterator[Any]:
+    """A real ``telegram.Bot`` (the adapter's pool size and transport) on a fake Bot API in a
+    child."""
     from telegram import Bot
     from telegram.request import HTTPXRequest
 
     from adapters.telegram.adapter import CONNECTIONS
+    from adapters.telegram.request import AiohttpRequest
 
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     child = context.Process(target=serve_fake_api, args=(theirs,), daemon=True)
     child.start()
-    bot = Bot(TOKEN, base_url=ours.recv(), request=HTTPXRequest(connection_pool_size=CONNECTIONS))
+    transport = AiohttpRequest if http_client == "aiohttp" else HTTPXRequest
+    bot = Bot(TOKEN, base_url=ours.recv(), request=transport(connection_pool_size=CONNECTIONS))
     await bot.initialize()
     try:
         yield bot
@@ -284,6 +287,12 @@ async def main() -> None:
         help="answer through python-telegram-bot to a fake Bot API in a child process "
         "(localhost round trips; the other calls still take --call-ms)",
     )
+    parser.add_argument(
+        "--http-client",
+        choices=("aiohttp", "httpx"),
+        default="aiohttp",
+        help="python-telegram-bot's transport with --telegram",
+    )
     parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
     args = parser.parse_args()
     modes = ("queued", "concurrent") if args.mode == "both" else (args.mode,)
@@ -297,10 +306,18 @@ async def main() -> None:
         "repetitions; latency = press to that member's own answer; concurrent = "
         f"{args.processes} bot processes on one database; each call to the platform takes "
         f"{args.call_ms:g} ms"
-        + ("; button answers through python-telegram-bot to a local fake" if args.telegram else "")
+        + (
+            f"; button answers through python-telegram-bot ({args.http_client}) to a local fake"
+            if args.telegram
+            else ""
+        )
     )
     async with contextlib.AsyncExitStack() as stack:
-        bot = await stack.enter_async_context(telegram_bot()) if args.telegram else None
+        bot = (
+            await stack.enter_async_context(telegram_bot(args.http_client))
+            if args.telegram
+            else None
+        )
         for mode in modes:
             await repetitions(args, mode, bot)
 

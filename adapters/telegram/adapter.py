@@ -24,6 +24,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 from telegram.request import HTTPXRequest
 
 from adapters.telegram.perform import TelegramPerformer
+from adapters.telegram.request import AiohttpRequest
 from adapters.telegram.translate import ALLOWED_UPDATES, Translator
 from bot.actions import Action, ActionResult
 from bot.config import StartupError, TelegramSettings, mask_secret
@@ -84,6 +85,7 @@ class TelegramAdapter:
     def _build(self, settings: TelegramSettings) -> Application:  # type: ignore[type-arg]
         assert settings.token is not None
         timeout = settings.request_timeout
+        transport = AiohttpRequest if settings.http_client == "aiohttp" else HTTPXRequest
         return (
             ApplicationBuilder()
             .token(settings.token.get_secret_value())
@@ -91,7 +93,7 @@ class TelegramAdapter:
             .base_url(settings.base_url)
             .base_file_url(settings.base_file_url)
             .request(
-                HTTPXRequest(
+                transport(
                     connection_pool_size=CONNECTIONS,
                     connect_timeout=timeout,
                     read_timeout=timeout,
@@ -100,7 +102,7 @@ class TelegramAdapter:
                 )
             )
             .get_updates_request(
-                HTTPXRequest(read_timeout=settings.poll_timeout + timeout, connect_timeout=timeout)
+                transport(read_timeout=settings.poll_timeout + timeout, connect_timeout=timeout)
             )
             .build()
         )

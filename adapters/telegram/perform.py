@@ -31,6 +31,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 from telegram.error import RetryAfter as TgRetryAfter
 
+from adapters.telegram.request import NOT_CONNECTED
 from adapters.telegram.translate import Translator
 from bot.actions import (
     Action,
@@ -127,8 +128,9 @@ def _until(until: datetime | None) -> datetime | None:
     return min(max(until, now + timedelta(seconds=31)), now + timedelta(days=366))
 
 
-#: Transport failures (python-telegram-bot names the httpx error) before any byte was sent.
-_NOT_SENT = ("httpx.ConnectError", "Pool timeout")
+#: Transport failures before any byte was sent (python-telegram-bot names the httpx error;
+#: ``AiohttpRequest`` names the aiohttp one the same way).
+_NOT_SENT = ("httpx.ConnectError", "Pool timeout", NOT_CONNECTED, "Connect timeout")
 
 
 def _never_sent(error: NetworkError) -> bool:
@@ -141,7 +143,7 @@ def _never_sent(error: NetworkError) -> bool:
     text = str(error)
     if text.startswith(_NOT_SENT):
         return True
-    return not text.startswith(("httpx.", "Unknown error in HTTP implementation"))
+    return not text.startswith(("httpx.", "aiohttp.", "Unknown error in HTTP implementation"))
 
 
 def _retry_seconds(error: TgRetryAfter) -> float:

@@ -160,3 +160,14 @@ async def test_grab_answers_through_python_telegram_bot_when_asked(tmp_path: Pat
         await db.dispose()
     assert run["answered"] == 30
     assert (run["taken"], run["points"], run["books"]) == (5, 500, "OK")
+
+
+@pytest.mark.parametrize("client", ["httpx", "aiohttp"])
+async def test_telegram_transport_times_real_calls_of_each_client(client: str) -> None:
+    """``bench.telegram_transport``: the calls reach the fake, and CPU per call is measured."""
+    from bench.grab import telegram_bot
+    from bench.telegram_transport import burst
+
+    async with telegram_bot(client) as bot:
+        cpu, wall = await burst(bot, 40, 8)
+    assert 0 < cpu and 0 < wall < 5

@@ -27,6 +27,7 @@ offset above its id). This simulates Telegram redelivering an unconfirmed update
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import logging
@@ -771,6 +772,7 @@ class _MethodHandler(tornado.web.RequestHandler):
                     "filename": upload.filename,
                     "content_type": upload.content_type,
                     "size": len(upload.body),
+                    "sha256": hashlib.sha256(upload.body).hexdigest(),
                 }
         self.fake._in_flight += 1
         try:
