@@ -272,10 +272,25 @@ async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
     if not grab.taken:
         return _Grabbed(_refusal(ctx, grab), [])
     note = ctx.say("redpacket.grabbed", amount=grab.amount, sender=packet.sender_name)
+    follow_ups = _after_grabs(ctx, voice, packet, grab.completed, shares, named, limits)
+    return _Grabbed(note, follow_ups)
+
+
+def _after_grabs(
+    ctx: Context,
+    voice: Voice,
+    packet: PacketInfo,
+    completed: bool,
+    shares: Sequence[Share],
+    named: Share | None,
+    limits: RedPacketSettings,
+) -> list[Action]:
+    """What follows taken shares: the packet's message edited (now or coalesced) and, once
+    the last share is taken, the completion message naming the luckiest and the next sender."""
     follow_ups: list[Action] = []
-    if packet.message_id and EDITS.now_or_later(ctx, packet.id, final=grab.completed):
+    if packet.message_id and EDITS.now_or_later(ctx, packet.id, final=completed):
         follow_ups.append(_packet_edit(voice, packet))
-    if grab.completed:
+    if completed:
         follow_ups.append(
             Send(
                 platform=packet.platform,
@@ -284,7 +299,7 @@ async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
                 text=_completion_text(voice, packet, shares, named, limits),
             )
         )
-    return _Grabbed(note, follow_ups)
+    return follow_ups
 
 
 def _refusal(ctx: Context, grab: Grab) -> RichText:
@@ -506,17 +521,7 @@ async def _grab_run(packet_id: int, ctxs: list[Context]) -> list[list[Action]]:
                 notes[n] = _refusal(ctx, grab)
         if last_winner is not None and packet is not None:
             voice = _voice(first, first.community, packet_id)
-            if packet.message_id and EDITS.now_or_later(first, packet.id, final=completed):
-                follow_ups.append(_packet_edit(voice, packet))
-            if completed:
-                follow_ups.append(
-                    Send(
-                        platform=packet.platform,
-                        chat_id=packet.chat_id,
-                        channel_id=packet.channel_id,
-                        text=_completion_text(voice, packet, shares, named, limits),
-                    )
-                )
+            follow_ups += _after_grabs(first, voice, packet, completed, shares, named, limits)
     outcomes: list[list[Action]] = []
     for n, ctx in enumerate(ctxs):
         event = ctx.event

@@ -234,6 +234,39 @@ class LedgerRepo:
                 )
         return problems
 
+    async def _open_accounts(
+        self, session: AsyncSession, community_id: int, owners: set[str]
+    ) -> dict[str, int]:
+        """Open (or find) the owners' accounts in one statement, in a fixed order so two
+        batches never lock them crosswise; returns each owner's account id."""
+        table = PointAccount.__table__
+        opened = await session.execute(
+            self.db.insert(table)
+            .on_conflict_do_update(
+                index_elements=["community_id", "owner"], set_={"owner": table.c.owner}
+            )
+            .returning(table.c.id, table.c.owner),
+            [
+                {"community_id": community_id, "owner": owner, "balance": 0}
+                for owner in sorted(owners)
+            ],
+        )
+        return {str(owner): int(account) for account, owner in opened.all()}
+
+    @staticmethod
+    async def _change_balances(session: AsyncSession, changes: dict[int, int]) -> None:
+        """Add each account's change in one statement, in account order as ``post`` does, so
+        concurrent writers cannot deadlock; the table's balance check refuses an overdraft."""
+        if not changes:
+            return
+        table = PointAccount.__table__
+        await session.execute(
+            table.update()
+            .where(table.c.id == bindparam("account"))
+            .values(balance=table.c.balance + bindparam("change")),
+            [{"account": a, "change": changes[a]} for a in sorted(changes)],
+        )
+
     async def issue_many(
         self,
         session: AsyncSession,
@@ -251,19 +284,9 @@ class LedgerRepo:
             return set()
         if any(amount <= 0 for _key, _owner, amount in grants):
             raise ValueError("issue_many only adds points")
-        table = PointAccount.__table__
-        opened = await session.execute(
-            self.db.insert(table)
-            .on_conflict_do_update(
-                index_elements=["community_id", "owner"], set_={"owner": table.c.owner}
-            )
-            .returning(table.c.id, table.c.owner),
-            [
-                {"community_id": community_id, "owner": owner, "balance": 0}
-                for owner in sorted({owner for _key, owner, _amount in grants})
-            ],
+        accounts = await self._open_accounts(
+            session, community_id, {owner for _key, owner, _amount in grants}
         )
-        accounts = {str(owner): int(account) for account, owner in opened.all()}
         entries = LedgerEntry.__table__
         posted = await session.execute(
             self.db.insert(entries)
@@ -287,14 +310,7 @@ class LedgerRepo:
         for entry_key, account_id, delta in posted.all():
             keys.add(str(entry_key).removesuffix("#0"))
             credits[int(account_id)] = credits.get(int(account_id), 0) + int(delta)
-        if credits:
-            # In account order, as ``post`` does, so concurrent writers cannot deadlock.
-            await session.execute(
-                table.update()
-                .where(table.c.id == bindparam("account"))
-                .values(balance=table.c.balance + bindparam("credit")),
-                [{"account": a, "credit": credits[a]} for a in sorted(credits)],
-            )
+        await self._change_balances(session, credits)
         return keys
 
     async def transfer_many(
@@ -317,19 +333,9 @@ class LedgerRepo:
             return set()
         if any(amount <= 0 for _key, _owner, amount in grants):
             raise ValueError("transfer_many only moves positive amounts")
-        table = PointAccount.__table__
-        opened = await session.execute(
-            self.db.insert(table)
-            .on_conflict_do_update(
-                index_elements=["community_id", "owner"], set_={"owner": table.c.owner}
-            )
-            .returning(table.c.id, table.c.owner),
-            [
-                {"community_id": community_id, "owner": owner, "balance": 0}
-                for owner in sorted({source} | {owner for _key, owner, _amount in grants})
-            ],
+        accounts = await self._open_accounts(
+            session, community_id, {source} | {owner for _key, owner, _amount in grants}
         )
-        accounts = {str(owner): int(account) for account, owner in opened.all()}
         entries = LedgerEntry.__table__
         rows = []
         for key, owner, amount in grants:
@@ -361,13 +367,5 @@ class LedgerRepo:
             changes[int(account_id)] = changes.get(int(account_id), 0) + int(delta)
         if any(count != 2 for count in halves.values()):
             raise RuntimeError(f"ledger keys half posted: {sorted(halves)[:3]}")
-        if changes:
-            # In account order, as ``post`` does, so concurrent writers cannot deadlock; the
-            # table's balance check refuses an overdraft.
-            await session.execute(
-                table.update()
-                .where(table.c.id == bindparam("account"))
-                .values(balance=table.c.balance + bindparam("change")),
-                [{"account": a, "change": changes[a]} for a in sorted(changes)],
-            )
+        await self._change_balances(session, changes)
         return set(halves)
