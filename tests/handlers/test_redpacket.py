@@ -404,14 +404,20 @@ async def grab_writes(h: Harness, data: str, user: str) -> tuple[int, list[str],
     return watch.feature_write_transactions(), watch.writes_to(*GRAB_TABLES), answer.text
 
 
-async def test_presses_that_cannot_win_are_answered_without_writing(
-    any_harness: Harness,
-) -> None:
-    h = any_harness
+async def two_share_packet(h: Harness) -> Button:
+    """Alice sends a packet of 100 points in 2 shares; Bob, Carol and Dave are members."""
     await fund(h, "Alice", 1000)
     for name in ("Bob", "Carol", "Dave"):
         await h.send(h.join(name))
     _, button = packet_of(await h.send(h.message("/redpacket 100 2")))
+    return button
+
+
+async def test_presses_that_cannot_win_are_answered_without_writing(
+    any_harness: Harness,
+) -> None:
+    h = any_harness
+    button = await two_share_packet(h)
     # The write path, for contrast: a press that can win writes.
     extra, writes, _ = await grab_writes(h, button.data, "Bob")
     assert extra >= 1 and writes
@@ -473,10 +479,7 @@ async def test_a_run_of_queued_presses_is_one_transaction_with_one_by_one_answer
     any_harness: Harness,
 ) -> None:
     h = any_harness
-    await fund(h, "Alice", 1000)
-    for name in ("Bob", "Carol", "Dave"):
-        await h.send(h.join(name))
-    _, button = packet_of(await h.send(h.message("/redpacket 100 2")))
+    button = await two_share_packet(h)
     h.adapter.actions.clear()
     pressers = ["Bob", "Bob", "Alice", "Carol", "Dave", "Carol"]
     presses = [h.press(button.data, user=name) for name in pressers]
