@@ -100,6 +100,8 @@ DEFAULT_BACKLOG = 1000
 #: when this many wait. A kill loses at most that window (those events are handled again).
 STAMP_DELAY = 0.25
 STAMP_BATCH = 500
+#: How long a closing database waits for the last stamps before cutting the task off.
+STOP_STAMPING_TIMEOUT = 5.0
 
 #: Reads a kept event back (its ``kind`` names its class).
 _EVENTS: TypeAdapter[EventBase] = TypeAdapter(Event)
@@ -198,6 +200,10 @@ class Dispatcher:
         #: Random tokens (red-packet seeds): ``secrets.token_hex`` unless a demo fixes them.
         self.entropy = entropy
         self.store = store
+        # Stamping runs in the background: a database closed under it (a test's fixture, an
+        # embedding program that skips ``flush``) would leave a write in flight on a closed
+        # connection; its last stamps are written first instead.
+        store.db.closing.append(self._stop_stamping)
         self.settings = settings
         self.clock = clock
         self.outbound: dict[str, Outbound] = {}
@@ -542,6 +548,18 @@ class Dispatcher:
         self._stamp_now.set()
         while self._stamper is not None:
             await asyncio.gather(self._stamper, return_exceptions=True)
+
+    async def _stop_stamping(self) -> None:
+        """Before the database closes: the stamps waiting are written now (bounded), and the
+        stamping task is gone."""
+        stamper = self._stamper
+        if stamper is None:
+            return
+        self._stamp_now.set()
+        done, _ = await asyncio.wait({stamper}, timeout=STOP_STAMPING_TIMEOUT)
+        if not done:
+            stamper.cancel()
+            await asyncio.gather(stamper, return_exceptions=True)
 
     async def handle(self, event: EventBase) -> list[ActionResult]:
         """Handle one event completely, its actions performed. Never raises: failures are

@@ -199,3 +199,16 @@ async def test_a_grab_handled_again_after_a_kill_pays_once(
     assert shares == 1  # one share taken, by Bob, once
     await books_balance(again)
     assert await unhandled(again) == 0
+
+
+async def test_a_database_closed_under_the_dispatcher_gets_its_last_stamps_first(
+    any_harness: Harness,
+) -> None:
+    """A program that closes the database without ``flush`` (a test fixture, an embedding
+    application) leaves no stamp write in flight: the waiting stamps are written first."""
+    h = any_harness
+    await h.send(h.message("just chatting"))
+    assert h.dispatcher._stamper is not None  # the stamp waits for its batch
+    await h.store.db.dispose()
+    assert h.dispatcher._stamper is None and not h.dispatcher._stamps
+    assert await unhandled(h) == 0  # the engine opens again for this read
