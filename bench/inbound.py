@@ -12,8 +12,9 @@ pay ``Update.de_json`` plus taking the update in:
 Two shapes: a **lone message** (drained before the next arrives, as a quiet group sends them)
 and a **page of 100** (one getUpdates page: all processed, then drained). Prints CPU time
 (``time.process_time``: every thread of the process, so aiosqlite's too) and wall time per
-update, and the ratio qunbot / bare PTB, as min/median/max of the repetitions; each repetition
-runs both sides back to back so a ratio is taken under one load.
+update, and the ratio qunbot / bare PTB, as min/median/max of the repetitions; within a
+repetition the two sides take turns (20 lone messages or one page each, garbage collected
+before each turn), so a ratio is taken under one load even when the machine's speed drifts.
 
     .venv/bin/python -m bench.inbound [--lone 300] [--pages 5] [--repetitions 3]
     .venv/bin/python -m bench.inbound --profile    # cProfile of qunbot's lone-message path
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import itertools
 import json
 import os
@@ -56,6 +58,8 @@ from storage import Database, Store, migrate
 
 TOKEN = "123456:BENCH"
 PAGE = 100
+#: Lone messages timed in one turn of a side (the sides alternate turns).
+LONE_CHUNK = 20
 BOT_ID = 123456
 
 
@@ -196,7 +200,9 @@ async def qunbot_side(db: Database) -> tuple[Side, Dispatcher]:
 
 
 async def measure(work: Callable[[], Awaitable[None]], count: int) -> tuple[float, float]:
-    """CPU and wall µs per update."""
+    """CPU and wall µs per update. Garbage is collected first, untimed: neither side pays
+    for what the other (or the set-up) left behind."""
+    gc.collect()
     cpu, wall = time.process_time(), time.perf_counter()
     await work()
     return (time.process_time() - cpu) / count * 1e6, (time.perf_counter() - wall) / count * 1e6
@@ -223,19 +229,23 @@ async def compare(label: str, db: Database, args: argparse.Namespace) -> None:
         await ours.page(raw.take(PAGE))
     figures = Figures()
     for _ in range(args.repetitions):
-        for shape, count in (("lone", args.lone), ("page", args.pages * PAGE)):
-            for name, side in (("bare", bare), ("qunbot", ours)):
-                raws = raw.take(count)
-                if shape == "lone":
-                    cpu, wall = await measure(lambda s=side, r=raws: s.lone(r), count)
-                else:
-
-                    async def pages(s: Side = side, r: list[bytes] = raws) -> None:
-                        for start in range(0, len(r), PAGE):
-                            await s.page(r[start : start + PAGE])
-
-                    cpu, wall = await measure(pages, count)
-                figures.add(f"{shape} {name}", cpu, wall)
+        for shape, count, chunk in (
+            ("lone", args.lone, LONE_CHUNK),
+            ("page", args.pages * PAGE, PAGE),
+        ):
+            # The two sides take turns, a chunk each (20 lone messages, or one page): this
+            # machine's speed drifts within seconds, and a ratio must not be that drift.
+            raws = {name: raw.take(count) for name in ("bare", "qunbot")}
+            totals = {name: [0.0, 0.0] for name in raws}
+            for start in range(0, count, chunk):
+                for name, side in (("bare", bare), ("qunbot", ours)):
+                    part = raws[name][start : start + chunk]
+                    work = side.lone if shape == "lone" else side.page
+                    cpu, wall = await measure(lambda w=work, p=part: w(p), len(part))
+                    totals[name][0] += cpu * len(part)
+                    totals[name][1] += wall * len(part)
+            for name, (cpu, wall) in totals.items():
+                figures.add(f"{shape} {name}", cpu / count, wall / count)
     await bare.application.shutdown()
     await ours.application.shutdown()
     print(

@@ -114,7 +114,13 @@ async def _record_known(
         return None
     members = store.members.known_many(
         [
-            _sighting(e, communities[(e.platform, e.chat.id)].id)
+            (
+                communities[(e.platform, e.chat.id)].id,
+                e.sender.id,
+                e.sender.name,
+                e.sender.username,
+                True,  # a message or a press: active
+            )
             for e in events
             if e.sender is not None
         ],

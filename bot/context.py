@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -109,11 +110,16 @@ class Context(TickContext):
         self.event = event
         self.community = community
         self.member = member
-        self.persona = resolve_persona(self.settings, community)
         self.command: CommandSpec | None = None
         #: Parsed arguments of the command, by declared name.
         self.args: dict[str, Any] = {}
         self._roles: frozenset[Role] | None = None
+
+    @cached_property
+    def persona(self) -> Persona:
+        """The persona speaking here: resolved when first needed (most chatter needs none);
+        a handler that changes the community's persona sets it anew."""
+        return resolve_persona(self.settings, self.community)
 
     # -- time -----------------------------------------------------------------------------
     @property

@@ -363,6 +363,7 @@ class Registry:
         self._last_keyword: tuple[str, tuple[CommandSpec, str] | None] | None = None
         self.buttons: list[ButtonSpec] = []
         self.listeners: list[ListenerSpec] = []
+        self._listening: dict[str, tuple[int, list[ListenerSpec]]] = {}
         self.middlewares: list[MiddlewareSpec] = []
         self.ticks: list[TickSpec] = []
         for feature in self.features:
@@ -482,7 +483,12 @@ class Registry:
         return None
 
     def listening(self, kind: str) -> list[ListenerSpec]:
-        return [spec for spec in self.listeners if kind in spec.kinds]
+        # Asked for every event: remembered per kind, and anew if a listener was added since.
+        known = self._listening.get(kind)
+        if known is None or known[0] != len(self.listeners):
+            known = (len(self.listeners), [s for s in self.listeners if kind in s.kinds])
+            self._listening[kind] = known
+        return known[1]
 
     def visible_commands(self) -> list[CommandSpec]:
         return [spec for spec in self.commands.values() if not spec.hidden]

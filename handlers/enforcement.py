@@ -103,7 +103,10 @@ class _Matchers:
 
     async def first(self, ctx: Context, text: str) -> Hit | None:
         """A community's own filters first (their actions are the specific ones)."""
-        return (await self.own(ctx)).first(text) or self.config(ctx).first(text)
+        own = self._own.get(ctx.community.id)  # known: no coroutine for every message
+        if own is None:
+            own = await self.own(ctx)
+        return own.first(text) or self.config(ctx).first(text)
 
 
 class _State:
@@ -141,7 +144,8 @@ def _flood(ctx: Context) -> tuple[int, int]:
 
 async def find_violation(ctx: Context, event: MessageEvent) -> Violation | None:
     rules = ctx.settings.rules
-    locks = _locks(ctx)
+    locks = ctx.community.settings.get("locks") or ()  # this runs for every message
+    running = state(ctx)
     text = event.text
     links = find_links(text) if text else []
     evidence = text[:300]
@@ -149,7 +153,7 @@ async def find_violation(ctx: Context, event: MessageEvent) -> Violation | None:
     if ads != "allow" and any(is_invite_link(link) for link in links):
         return Violation("ads", ads, evidence)
     if text:
-        hit = await state(ctx).matchers.first(ctx, text)
+        hit = await running.matchers.first(ctx, text)
         if hit is not None:
             return Violation("word", hit.rule.action, hit.matched)
     links_action = (
@@ -174,7 +178,7 @@ async def find_violation(ctx: Context, event: MessageEvent) -> Violation | None:
     limit, seconds = _flood(ctx)
     if member is not None and limit:
         key = (ctx.community.id, member.id)
-        if flooding(state(ctx).recent, key, ctx.now.timestamp(), limit, seconds):
+        if flooding(running.recent, key, ctx.now.timestamp(), limit, seconds):
             return Violation("flood", rules.flood_action, evidence)
     return None
 

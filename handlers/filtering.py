@@ -870,6 +870,8 @@ class Matcher:
                 self._skip(rule, f"does not compile: {exc!r}")
             self._kinds.append(kind)
         self._unspaced_keys = frozenset(self._unspaced_pairs) | frozenset(self._unspaced_singles)
+        #: Whether any rule can match: a group without rules (the default) scans nothing.
+        self._active = any(kind != _SKIPPED for kind in self._kinds)
         self._spaced_screen = re.compile(_trie_re(spaced_words)) if spaced_words else None
         ascii_words = [runs for runs in spaced_words if all(run.char.isascii() for run in runs)]
         self._ascii_screen = (
@@ -937,6 +939,8 @@ class Matcher:
         return self._scan(text, stop_at_first=False)
 
     def _scan(self, text: str, *, stop_at_first: bool) -> list[Hit]:
+        if not self._active:
+            return []
         norm = _re2_safe(normalize(text))
         candidates = self._candidates(norm)
         found: list[tuple[int, tuple[int, int]]] = []

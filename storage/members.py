@@ -13,9 +13,9 @@ process can go unseen.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -27,7 +27,7 @@ from storage.known import KnownRows, cached_upsert
 from storage.models import NAME_LEN, PLATFORM_ID_LEN, Member
 from storage.text import clip
 
-__all__ = ["MemberInfo", "MemberRepo", "Sighting", "name_key"]
+__all__ = ["MemberInfo", "MemberRepo", "SeenSender", "Sighting", "name_key"]
 
 
 def name_key(name: str) -> str:
@@ -71,6 +71,11 @@ class MemberInfo:
     def member_since(self) -> datetime:
         """The join date the bot recorded, or when it first saw the member."""
         return self.joined_at or self.first_seen_at
+
+
+#: A sender as ``MemberRepo.known_many`` takes it: (community id, platform user id, display
+#: name, username, active).
+SeenSender = tuple[int, str, str, str | None, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,11 +241,30 @@ class MemberRepo:
         return found
 
     def known_many(
-        self, sightings: list[Sighting], now: datetime
+        self, seen: Iterable[SeenSender], now: datetime
     ) -> dict[tuple[int, str], MemberInfo] | None:
         """What ``see_many`` would return when it needs no statement (every member known
-        unchanged), without a session; ``None`` when one would have to be written."""
-        return self.known.peek_all(sightings, partial(_probe, now), now, _unchanged)
+        unchanged), without a session; ``None`` when one would have to be written.
+
+        Senders come as plain tuples (community id, platform user id, display name,
+        username, active), not ``Sighting`` rows: this runs for every sender of every page,
+        and a tuple is hashed and unpacked in C."""
+        found: dict[tuple[int, str], MemberInfo] = {}
+        entries = self.known.entries
+        for community_id, platform_user_id, name, username, active in set(seen):
+            user_id = clip(platform_user_id, PLATFORM_ID_LEN) or platform_user_id
+            key = (community_id, user_id)
+            known = entries.get(key)
+            if known is None:
+                return None
+            info, written_at = known
+            display_name = clip(name, NAME_LEN) or user_id
+            if not _still_current(
+                info, written_at, display_name, clip(username, NAME_LEN), active, now
+            ):
+                return None
+            found[key] = info
+        return found
 
     @staticmethod
     def _rows(sightings: list[Sighting], now: datetime) -> dict[tuple[int, str], dict[str, Any]]:
@@ -320,25 +344,34 @@ class MemberRepo:
         )
 
 
-def _probe(now: datetime, sighting: Sighting) -> tuple[tuple[int, str], dict[str, Any]]:
-    """A sighting's key and what ``_unchanged`` reads of its row."""
-    user_id = clip(sighting.platform_user_id, PLATFORM_ID_LEN) or sighting.platform_user_id
-    return (sighting.community_id, user_id), {
-        "display_name": clip(sighting.display_name, NAME_LEN) or user_id,
-        "username": clip(sighting.username, NAME_LEN),
-        "last_active_at": now if sighting.active else None,
-    }
-
-
 def _unchanged(info: MemberInfo, written_at: datetime, row: dict[str, Any], now: datetime) -> bool:
-    """Whether writing ``row`` (a sighting) may be skipped: the known membership was written
-    less than ``REFRESH`` ago under the same name and username, and if the sighting is
-    activity, activity was stamped less than ``REFRESH`` ago too."""
+    """Whether writing ``row`` (a sighting) may be skipped (``_still_current``)."""
+    return _still_current(
+        info,
+        written_at,
+        row["display_name"],
+        row["username"],
+        row["last_active_at"] is not None,
+        now,
+    )
+
+
+def _still_current(
+    info: MemberInfo,
+    written_at: datetime,
+    display_name: str,
+    username: str | None,
+    active: bool,
+    now: datetime,
+) -> bool:
+    """The known membership was written less than ``REFRESH`` ago under the same name and
+    username, and if the sighting is activity, activity was stamped less than ``REFRESH`` ago
+    too: a sighting would change nothing."""
     if not (timedelta(0) <= now - written_at < REFRESH):
         return False
-    if info.display_name != row["display_name"] or info.username != row["username"]:
+    if info.display_name != display_name or info.username != username:
         return False
-    if row["last_active_at"] is None:
+    if not active:
         return True
     active_at = info.last_active_at
     return active_at is not None and timedelta(0) <= now - active_at < REFRESH

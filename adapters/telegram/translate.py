@@ -181,18 +181,15 @@ class Translator:
             for entity in entities
             if entity.type == MessageEntity.TEXT_MENTION and entity.user is not None
         )
-        has_media = any(
-            getattr(message, kind)
-            for kind in (
-                "photo",
-                "video",
-                "document",
-                "animation",
-                "sticker",
-                "audio",
-                "voice",
-                "video_note",
-            )
+        has_media = bool(
+            message.photo
+            or message.video
+            or message.document
+            or message.animation
+            or message.sticker
+            or message.audio
+            or message.voice
+            or message.video_note
         )
         return [
             MessageEvent(

@@ -136,3 +136,33 @@ def test_commands_are_parsed_from_clean_text() -> None:
     assert command.arg_text == "no spam\nplease"
     assert command.args == ("no", "spam", "please")
     assert split_args("a\x0bb") == ("a", "b")
+
+
+def test_every_text_field_of_every_event_model_is_cleaned() -> None:
+    """A new field typed plain ``str`` would skip the cleaning: each must be ``Text``."""
+    from typing import get_args
+
+    from bot import events
+    from bot.events import Text
+
+    def plain_str_inside(annotation: object) -> bool:
+        if annotation is str:
+            return True
+        if annotation == Text:
+            return False
+        return any(plain_str_inside(arg) for arg in get_args(annotation))
+
+    models = [
+        value
+        for value in vars(events).values()
+        if isinstance(value, type)
+        and issubclass(value, events._Model)
+        and value is not events._Model
+    ]
+    assert len(models) >= 14
+    for model in models:
+        for name, field in model.model_fields.items():
+            if name == "kind":
+                continue
+            rebuilt = field.rebuild_annotation()
+            assert not plain_str_inside(rebuilt), f"{model.__name__}.{name} is plain str"
