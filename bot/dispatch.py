@@ -42,7 +42,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -65,7 +65,8 @@ from bot.bookkeeping import GroupCommit, record_events
 from bot.cache import BoundedCache
 from bot.clock import Clock
 from bot.config import Settings
-from bot.context import ArgError, Context, TickContext, _Shared, as_actions, resolve_persona
+from bot.context import Context, TickContext, as_actions, resolve_persona
+from bot.errors import ArgError
 from bot.events import (
     ButtonPressed,
     ChatMigrated,
@@ -76,9 +77,10 @@ from bot.events import (
     MessageEvent,
     split_args,
 )
-from bot.features import ButtonSpec, CommandSpec, Registry
+from bot.features import ButtonSpec, CommandSpec, Feature, Registry
 from bot.governor import Governor
 from bot.richtext import Code, RichText
+from bot.runtime import FeatureStates
 from persona import Renderer
 from storage import Store
 from storage.communities import CommunityInfo
@@ -107,6 +109,7 @@ STOP_STAMPING_TIMEOUT = 5.0
 _EVENTS: TypeAdapter[EventBase] = TypeAdapter(Event)
 
 log = logging.getLogger(__name__)
+S = TypeVar("S")
 
 _MESSAGE_KINDS = (Reply, Send, Edit, SendPoll)
 
@@ -208,7 +211,9 @@ class Dispatcher:
         self.clock = clock
         self.outbound: dict[str, Outbound] = {}
         self.governors: dict[str, Governor] = {}
-        self._shared = _Shared(store, clock, renderer, settings, self)
+        self.renderer = renderer
+        #: Each feature's in-memory state (``ctx.state(feature)``), for this bot only.
+        self.states = FeatureStates(clock)
         self._queues: dict[tuple[str, str], deque[_Taken]] = {}
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         #: The most recently active chats' types (private chats are paced differently).
@@ -271,7 +276,17 @@ class Dispatcher:
                 limits[outbound.platform] = value
 
     def tick_context(self) -> TickContext:
-        return TickContext(self._shared)
+        return TickContext(self)
+
+    # -- the runtime a context sees (``bot.runtime.Runtime``) ------------------------------
+    @property
+    def commands(self) -> Registry:
+        """The command catalogue (``/help``): the registry."""
+        return self.registry
+
+    def state(self, feature: Feature[S]) -> S:
+        """The feature's in-memory state in this bot, made on first use."""
+        return self.states.of(feature)
 
     # -- inbound --------------------------------------------------------------------------
     def pending(self, platform: str) -> int:
@@ -642,7 +657,7 @@ class Dispatcher:
                     if who not in members:
                         members[who] = await self.store.members.find(session, *who)
                     member = members[who]
-                contexts.append(Context(self._shared, event, community, member))
+                contexts.append(Context(self, event, community, member))
         return contexts
 
     async def _handle_recorded(
@@ -796,7 +811,7 @@ class Dispatcher:
                 contexts.append(None)
                 continue
             self._chat_types[(event.platform, event.chat.id)] = event.chat.type
-            contexts.append(Context(self._shared, event, seen.community, seen.member))
+            contexts.append(Context(self, event, seen.community, seen.member))
         return contexts
 
     async def _handle(self, event: EventBase, ctx: Context | None) -> list[Sent]:
@@ -1442,7 +1457,7 @@ class Dispatcher:
     def command_summary(self, spec: CommandSpec, locale: str) -> str:
         """A command's one-line help in a persona locale (for platform command menus)."""
         key = f"{spec.help_key}.summary"
-        renderer = self._shared.renderer
+        renderer = self.renderer
         if not renderer.packs.has(key):
             return spec.name
         persona = resolve_persona(self.settings, None).model_copy(

@@ -535,9 +535,7 @@ async def setlog(ctx: Context) -> Reply:
     if value is not None and ctx.sender is not None:
         # Proof of control: only an admin of the log chat may send this group's logs there.
         owner = Role.OWNER in await ctx.roles()
-        if not owner and not await ctx.dispatcher.is_admin(
-            ctx.event.platform, value, ctx.sender.id
-        ):
+        if not owner and not await ctx.is_admin(ctx.event.platform, value, ctx.sender.id):
             return ctx.reply("moderation.log_not_admin", private=True, chat=value)
     async with ctx.store.transaction() as session:
         await ctx.store.communities.set_setting(
