@@ -42,7 +42,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -60,6 +60,7 @@ from bot.actions import (
     Send,
     SendPoll,
 )
+from bot.adapter import Adapter
 from bot.arguments import parse_arguments, parse_button
 from bot.bookkeeping import GroupCommit, record_events
 from bot.cache import BoundedCache
@@ -88,7 +89,7 @@ from storage.members import MemberInfo
 from storage.models import PLATFORM_ID_LEN
 from storage.text import clip
 
-__all__ = ["Dispatcher", "Outbound", "Sent"]
+__all__ = ["Dispatcher", "Sent"]
 
 #: At most this many queued events of one chat are recorded together (and, for batchable
 #: commands such as 签到, handled together). Larger batches mean fewer round trips in a burst;
@@ -173,21 +174,6 @@ class _Lane:
     cut_off: bool = False
 
 
-class Outbound(Protocol):
-    """What the dispatcher needs from an adapter (``adapters.base.Adapter`` is a superset).
-
-    An adapter may also set ``stale_after`` (a ``timedelta``): older events are only recorded;
-    and define ``counts(action) -> bool`` to exempt actions the platform does not rate-limit
-    as messages (Discord interaction responses).
-    """
-
-    platform: str
-
-    async def perform(self, action: Action) -> ActionResult: ...
-
-    async def is_admin(self, chat_id: str, user_id: str) -> bool: ...
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -209,7 +195,7 @@ class Dispatcher:
         store.db.closing.append(self._stop_stamping)
         self.settings = settings
         self.clock = clock
-        self.outbound: dict[str, Outbound] = {}
+        self.outbound: dict[str, Adapter] = {}
         self.governors: dict[str, Governor] = {}
         self.renderer = renderer
         #: Each feature's in-memory state (``ctx.state(feature)``), for this bot only.
@@ -264,16 +250,15 @@ class Dispatcher:
         self.observers: list[Callable[[EventBase, list[ActionResult]], None]] = []
 
     # -- wiring ---------------------------------------------------------------------------
-    def attach(self, outbound: Outbound, governor: Governor | None = None) -> None:
-        self.outbound[outbound.platform] = outbound
-        self.governors[outbound.platform] = governor or Governor()
-        for name, limits in (
-            ("max_pending", self.limits),
-            ("max_unrecorded", self.unrecorded_limits),
-        ):
-            value = getattr(outbound, name, None)
-            if isinstance(value, int):
-                limits[outbound.platform] = value
+    def attach(self, adapter: Adapter, governor: Governor | None = None) -> None:
+        """Perform the platform's actions through ``adapter`` (paced by ``governor``) and
+        take its bounds on events in memory."""
+        self.outbound[adapter.platform] = adapter
+        self.governors[adapter.platform] = governor or Governor()
+        if adapter.max_pending is not None:
+            self.limits[adapter.platform] = adapter.max_pending
+        if adapter.max_unrecorded is not None:
+            self.unrecorded_limits[adapter.platform] = adapter.max_unrecorded
 
     def tick_context(self) -> TickContext:
         return TickContext(self)
@@ -853,7 +838,8 @@ class Dispatcher:
         return results
 
     def _is_stale(self, event: EventBase) -> bool:
-        limit = getattr(self.outbound.get(event.platform), "stale_after", None)
+        adapter = self.outbound.get(event.platform)
+        limit = adapter.stale_after if adapter is not None else None
         return limit is not None and self.clock.now() - event.at > limit
 
     async def _route_message(self, ctx: Context, event: MessageEvent) -> list[Sent]:
@@ -1118,8 +1104,7 @@ class Dispatcher:
     def _counts(self, action: Action) -> bool:
         """Whether the action uses the chat's send window (an answer to a Discord
         interaction does not, and is never merged: it answers its own interaction)."""
-        counts = getattr(self.outbound[action.platform], "counts", lambda _action: True)
-        return isinstance(action, _MESSAGE_KINDS) and bool(counts(action))
+        return isinstance(action, _MESSAGE_KINDS) and self.outbound[action.platform].counts(action)
 
     def _is_private(self, action: Action) -> bool:
         return self._chat_types.get((action.platform, action.chat_id)) is ChatType.PRIVATE
