@@ -39,7 +39,7 @@ from handlers.filtering import (
     validate_regex,
     word_problem,
 )
-from handlers.moderation import act, duration_words, punish, to_log, warn
+from handlers.sanctions import act, duration_words, punish, to_log, warn
 from storage.models import PATTERN_LEN
 
 __all__ = ["feature"]

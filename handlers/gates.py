@@ -35,7 +35,7 @@ from bot.features import Arg, Feature
 from bot.permissions import Role, allowed, owner_keys
 from bot.richtext import Code, RichText
 from handlers.greetings import welcome_message
-from handlers.moderation import log_chat, settle_due, settle_due_rows, to_log
+from handlers.sanctions import log_chat, settle_due, settle_due_rows, to_log
 from storage.members import MemberInfo
 from storage.models import PLATFORM_ID_LEN
 
