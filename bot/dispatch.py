@@ -244,6 +244,12 @@ class Dispatcher:
         #: Events waiting for their actions to settle (then they are stamped handled).
         self._settling: set[asyncio.Future[list[ActionResult]]] = set()
         self._stamps: list[tuple[str, str]] = []
+        #: Stamps of quiet events (see ``_handle``): no write of their own, they ride along
+        #: with the next recording or stamp write (or ``flush``); at most ``STAMP_BATCH``.
+        self._quiet_stamps: list[tuple[str, str]] = []
+        self._quiet: set[tuple[str, str]] = set()
+        #: Actions queued so far (a quiet event queues none while it is handled).
+        self._enqueued = 0
         self._stamper: asyncio.Task[None] | None = None
         self._stamp_now = asyncio.Event()
         #: Called after each event is handled, with its results (metrics, tests).
@@ -539,19 +545,31 @@ class Dispatcher:
                 return False
         return True
 
-    async def flush(self) -> None:
+    async def flush(self, *, quiet: bool = True) -> None:
         """Write every handled-stamp still waiting (shutdown: before the database closes),
-        once the events whose actions were settled meanwhile (persisted for later) count."""
+        once the events whose actions were settled meanwhile (persisted for later) count.
+        ``quiet=False``: only what the timer would write, quiet events' stamps keep waiting
+        for a ride (``bench.inbound`` measures a quiet group's message so)."""
         while self._settling:
             await asyncio.wait([*self._settling])
         await asyncio.sleep(0)  # their done-callbacks queue the stamps
+        if quiet:
+            self._unquiet()
         self._stamp_now.set()
         while self._stamper is not None:
             await asyncio.gather(self._stamper, return_exceptions=True)
 
+    def _unquiet(self) -> None:
+        """Quiet events' stamps join the others, to be written now."""
+        if self._quiet_stamps:
+            self._stamps += self._quiet_stamps
+            self._quiet_stamps = []
+            self._start_stamping()
+
     async def _stop_stamping(self) -> None:
         """Before the database closes: the stamps waiting are written now (bounded), and the
         stamping task is gone."""
+        self._unquiet()
         stamper = self._stamper
         if stamper is None:
             return
@@ -775,7 +793,8 @@ class Dispatcher:
             else None
         )
         # Handled-stamps waiting for their batch ride along: no transaction of their own.
-        stamps, self._stamps = self._stamps, []
+        stamps = self._stamps + self._quiet_stamps
+        self._stamps, self._quiet_stamps = [], []
         try:
             recorded = await record_events(
                 self.store, events, self.clock.now(), payloads, handled=stamps
@@ -800,17 +819,29 @@ class Dispatcher:
         return contexts
 
     async def _handle(self, event: EventBase, ctx: Context | None) -> list[Sent]:
+        """Route an admitted event. One that reached no command, button or listener and
+        queued no action anywhere meanwhile (plain chatter) is *quiet*: handling it again
+        repeats only the middleware checks, so its handled-stamp costs no write of its own
+        (it rides along with the next one; a kill before that replays it, harmlessly).
+        Middleware must therefore act (queue actions) for anything it changes."""
+        enqueued = self._enqueued
         if ctx is None or not await self._admit(event, ctx):
             return []
         results: list[Sent] = []
+        routed = False
         if isinstance(event, MessageEvent):
             # Most messages are chatter: neither a command nor a keyword, nothing to route.
             if event.command is not None or self.registry.keyword(event.text) is not None:
+                routed = True
                 results += await self._route_message(ctx, event)
         elif isinstance(event, ButtonPressed):
+            routed = True
             results += await self._route_button(ctx, event)
         if self.registry.listening(getattr(event, "kind", "")):
+            routed = True
             results += await self._listen(ctx)
+        if not routed and self._enqueued == enqueued:  # another chat's action counts too
+            self._quiet.add((event.platform, event.update_key))
         return results
 
     async def _admit(self, event: EventBase, ctx: Context) -> bool:
@@ -996,8 +1027,15 @@ class Dispatcher:
         event = taken.event
         self._pending[event.platform] -= 1
         self._changed.set()
-        self._stamps.append((event.platform, event.update_key))
-        self._start_stamping()
+        key = (event.platform, event.update_key)
+        if key in self._quiet:
+            self._quiet.discard(key)
+            self._quiet_stamps.append(key)
+            if len(self._quiet_stamps) >= STAMP_BATCH:
+                self._unquiet()
+        else:
+            self._stamps.append(key)
+            self._start_stamping()
         if taken.done is not None and not taken.done.done():
             taken.done.set_result(results)
 
@@ -1005,6 +1043,7 @@ class Dispatcher:
         """An event that will not be handled in this run (shutdown): left to a replay."""
         self._pending[event.platform] -= 1
         self._changed.set()
+        self._quiet.discard((event.platform, event.update_key))
         self._release(event.platform, event.update_key)
 
     def _start_stamping(self) -> None:
@@ -1030,7 +1069,8 @@ class Dispatcher:
                     finally:
                         timer.cancel()
                 self._stamp_now.clear()
-                keys, self._stamps = self._stamps, []
+                keys = self._stamps + self._quiet_stamps  # quiet ones ride along
+                self._stamps, self._quiet_stamps = [], []
                 if not keys:
                     continue  # a recording took them along meanwhile
                 try:
@@ -1074,6 +1114,7 @@ class Dispatcher:
         return self._enqueue(action)
 
     def _enqueue(self, action: Action, row_id: int | None = None) -> Sent:
+        self._enqueued += 1
         sent: Sent = asyncio.get_running_loop().create_future()
         if action.platform not in self.outbound:
             log.error("no adapter for platform %s; %s dropped", action.platform, action.kind)
