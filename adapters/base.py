@@ -37,3 +37,7 @@ class Adapter(Protocol):
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         """Whether the user is an admin of that chat on the platform (cached briefly)."""
         ...
+
+    async def admin_ids(self, chat_id: str) -> list[str]:
+        """The platform user ids of the chat's admins, bots left out (a notice to a role)."""
+        ...

@@ -45,6 +45,9 @@ class CountingAdapter:
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         return False
 
+    async def admin_ids(self, chat_id: str) -> list[str]:
+        return []
+
 
 def events(count: int, chats: int) -> list[MessageEvent]:
     texts = ["hello everyone", "/me", "/start", "good morning", "/rules"]

@@ -376,3 +376,6 @@ class DiscordAdapter:
 
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         return self.performer.is_admin(chat_id, user_id)
+
+    async def admin_ids(self, chat_id: str) -> list[str]:
+        return self.performer.admin_ids(chat_id)

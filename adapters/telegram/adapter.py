@@ -286,3 +286,7 @@ class TelegramAdapter:
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         assert self.performer is not None, "start() the adapter first"
         return await self.performer.is_admin(chat_id, user_id)
+
+    async def admin_ids(self, chat_id: str) -> list[str]:
+        assert self.performer is not None, "start() the adapter first"
+        return await self.performer.admin_ids(chat_id)
