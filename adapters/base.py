@@ -38,6 +38,7 @@ class Adapter(Protocol):
         """Whether the user is an admin of that chat on the platform (cached briefly)."""
         ...
 
-    async def admin_ids(self, chat_id: str) -> list[str]:
-        """The platform user ids of the chat's admins, bots left out (a notice to a role)."""
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        """The chat's admins as platform user id -> display name, bots left out (a notice
+        to a role)."""
         ...

@@ -363,8 +363,10 @@ class ConsoleAdapter:
         self._show_buttons(message_id, action.buttons)
         return ActionResult.done(message_id)
 
-    async def admin_ids(self, chat_id: str) -> list[str]:
-        return sorted(self.admins) if chat_id == GROUP_ID else []
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        if chat_id != GROUP_ID:
+            return {}
+        return {user_id: self.users[user_id].name for user_id in sorted(self.admins)}
 
     def _show_buttons(self, message_id: str, rows: tuple[tuple[Button, ...], ...]) -> None:
         buttons = [button for row in rows for button in row]

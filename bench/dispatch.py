@@ -45,8 +45,8 @@ class CountingAdapter:
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         return False
 
-    async def admin_ids(self, chat_id: str) -> list[str]:
-        return []
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        return {}
 
 
 def events(count: int, chats: int) -> list[MessageEvent]:

@@ -78,8 +78,8 @@ class AnswerClock:
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         return False
 
-    async def admin_ids(self, chat_id: str) -> list[str]:
-        return []
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        return {}
 
 
 class TelegramAnswers(AnswerClock):

@@ -187,9 +187,9 @@ class Outbound(Protocol):
 
     async def is_admin(self, chat_id: str, user_id: str) -> bool: ...
 
-    async def admin_ids(self, chat_id: str) -> list[str]:
-        """The platform user ids of the chat's admins (bots left out): holders of every
-        role an admin implies, for a ``Notify`` to a role."""
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        """The chat's admins (bots left out) as platform user id -> display name: holders of
+        every role an admin implies, for a ``Notify`` to a role."""
         ...
 
 
@@ -267,6 +267,8 @@ class Dispatcher:
         #: are), and every task answering for a notice to a role until its parts settle.
         self._resolving: dict[asyncio.Task[None], _Waiting] = {}
         self._notifying: set[asyncio.Task[None]] = set()
+        #: Names of admins the platform listed (they may have no member row yet).
+        self._names: BoundedCache[tuple[str, str], str] = BoundedCache(10_000)
         #: Called after each event is handled, with its results (metrics, tests).
         self.observers: list[Callable[[EventBase, list[ActionResult]], None]] = []
 
@@ -1339,8 +1341,11 @@ class Dispatcher:
         if role in effective({Role.ADMIN}):
             outbound = self.outbound.get(platform)
             if outbound is not None:
-                for user_id in await outbound.admin_ids(chat_id):
+                for user_id, name in (await outbound.chat_admins(chat_id)).items():
                     found[user_id] = None
+                    # A name to mention them by should the platform refuse: an admin may
+                    # never have spoken where the bot could see it (no member row).
+                    self._names[(platform, user_id)] = name
         async with self.store.db.reading() as session:
             community = await self.store.communities.find(session, platform, chat_id)
             granted = (
@@ -1386,19 +1391,21 @@ class Dispatcher:
             return unreached.model_copy(update={"detail": "recorded"})
         persona = resolve_persona(self.settings, community)
         renderer = self._shared.renderer
-        name = member.display_name if member is not None else user_id
+        name = self._names.get((notice.platform, user_id), user_id)
+        name = member.display_name if member is not None else name
         text = renderer.render(
             persona, "notify.unreachable", member=renderer.address(persona, user_id, name)
         )
-        self.enqueue(
-            Send(
-                platform=notice.platform,
-                chat_id=notice.chat_id,
-                channel_id=notice.channel_id,
-                text=text,
-            )
+        mention = Send(
+            platform=notice.platform,
+            chat_id=notice.chat_id,
+            channel_id=notice.channel_id,
+            text=text,
         )
-        return unreached.model_copy(update={"detail": "mentioned"})
+        # Waited for, so the notice settles (and its event counts handled) once the member
+        # was told where they can be reached.
+        said = await self.enqueue(mention)
+        return unreached.model_copy(update={"detail": "mentioned", "message_id": said.message_id})
 
     # -- shutdown and restart -------------------------------------------------------------
     async def persist_waiting(self, deadline: float) -> int:

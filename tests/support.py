@@ -54,8 +54,8 @@ class FakeAdapter:
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         return (chat_id, user_id) in self.admins
 
-    async def admin_ids(self, chat_id: str) -> list[str]:
-        return sorted(user_id for chat, user_id in self.admins if chat == chat_id)
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        return {user_id: user_id for chat, user_id in sorted(self.admins) if chat == chat_id}
 
     def texts(self) -> list[str]:
         """The plain text of every message-like action, in order."""

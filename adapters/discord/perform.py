@@ -216,17 +216,17 @@ class DiscordPerformer:
         permissions = member.guild_permissions
         return guild.owner_id == member.id or permissions.administrator or permissions.manage_guild
 
-    def admin_ids(self, chat_id: str) -> list[str]:
+    def chat_admins(self, chat_id: str) -> dict[str, str]:
         """The guild's owner and members with Administrator or Manage Server (from the
-        member cache), bots left out."""
+        member cache) by id, with their names; bots left out."""
         guild = self._guild(chat_id)
         if guild is None:
-            return []
-        return [
-            str(member.id)
+            return {}
+        return {
+            str(member.id): member.display_name
             for member in guild.members
             if not member.bot and self.is_admin(chat_id, str(member.id))
-        ]
+        }
 
     def _has_right(self, guild: discord.Guild, right: str) -> bool:
         permissions = guild.me.guild_permissions

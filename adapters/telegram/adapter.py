@@ -287,6 +287,6 @@ class TelegramAdapter:
         assert self.performer is not None, "start() the adapter first"
         return await self.performer.is_admin(chat_id, user_id)
 
-    async def admin_ids(self, chat_id: str) -> list[str]:
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
         assert self.performer is not None, "start() the adapter first"
-        return await self.performer.admin_ids(chat_id)
+        return await self.performer.chat_admins(chat_id)

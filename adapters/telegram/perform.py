@@ -201,12 +201,17 @@ class TelegramPerformer:
         member = await self.member(chat_id, user_id)
         return member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
 
-    async def admin_ids(self, chat_id: str) -> list[str]:
-        """The group's admins (``getChatAdministrators``), bots left out."""
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        """The group's admins (``getChatAdministrators``) by id, with their names; bots
+        left out."""
         if not chat_id.startswith("-"):
-            return []
+            return {}
         admins = await self.bot.get_chat_administrators(int(chat_id))
-        return [str(admin.user.id) for admin in admins if not admin.user.is_bot]
+        return {
+            str(admin.user.id): admin.user.full_name
+            for admin in admins
+            if not admin.user.is_bot and admin.user.id != self.bot.id
+        }
 
     async def has_right(self, chat_id: str, right: str) -> bool:
         member = await self.member(chat_id, str(self.bot.id))
