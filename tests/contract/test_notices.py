@@ -8,86 +8,12 @@ The features here exist only for the scenarios: no shipped feature sends these y
 
 from __future__ import annotations
 
-import struct
-import zlib
-
-from bot.actions import Button, Notify, SendImage
-from bot.context import Context
-from bot.features import Arg, Feature
-from bot.richtext import Bold, RichText
 from tests.contract.drivers import DiscordDriver, Person, TelegramDriver
+from tests.support import PICTURE, notices
 
 ANN = Person(1, "Ann", "ann")
 BOB = Person(2, "Bob", "bob")
 OPS = Person(3, "Ops", "ops")
-
-DONE = Button(label="Done", data="notices:done")
-
-
-def png(width: int = 2, height: int = 1) -> bytes:
-    """A real (tiny, grey) PNG picture."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
-
-
-PICTURE = png()
-
-
-def notices() -> Feature:
-    """``/tellme [mention|record]``: a private notice to the sender; ``/tellops``: to the
-    community's admins; ``/picture``: a picture. A refusal recorded is told to the asker."""
-    feature = Feature("notices")
-
-    async def notify(ctx: Context, **target: str) -> object:
-        fallback = ctx.args.get("how") or "mention"
-        notice = Notify(
-            platform=ctx.event.platform,
-            chat_id=ctx.event.chat.id,
-            channel_id=ctx.event.channel_id,
-            text=RichText.of("Reminder: ", Bold(text="water the plants")),
-            buttons=((DONE,),),
-            fallback=fallback,
-            **target,
-        )
-        result = await ctx.perform(notice)
-        if not result.ok and result.detail == "recorded":
-            return ctx.reply(f"declined.{result.reason}")
-        return None
-
-    @feature.command("tellme", args=[Arg("how", choices=("mention", "record"), required=False)])
-    async def tellme(ctx: Context) -> object:
-        assert ctx.sender is not None
-        return await notify(ctx, user_id=ctx.sender.id)
-
-    @feature.command("tellops", args=[Arg("how", choices=("mention", "record"), required=False)])
-    async def tellops(ctx: Context) -> object:
-        return await notify(ctx, role="admin")
-
-    @feature.command("picture")
-    async def picture(ctx: Context) -> SendImage:
-        return SendImage(
-            platform=ctx.event.platform,
-            chat_id=ctx.event.chat.id,
-            channel_id=ctx.event.channel_id,
-            png=PICTURE,
-            caption=RichText.of("This week's ", Bold(text="check-ins"), " <b>&"),
-            buttons=((DONE,),),
-            filename="week.png",
-        )
-
-    return feature
-
 
 Driver = TelegramDriver | DiscordDriver
 
