@@ -22,13 +22,8 @@ async def start(ctx: Context) -> Reply:
     ``Notify``): Telegram only lets a bot write to those who started it."""
     if ctx.is_private and ctx.sender is not None:
         async with ctx.store.transaction() as session:
-            await ctx.store.persons.mark_reachable(
-                session,
-                platform=ctx.event.platform,
-                platform_user_id=ctx.sender.id,
-                display_name=ctx.sender.name,
-                now=ctx.now,
-            )
+            who = (ctx.sender.id, ctx.sender.name)
+            await ctx.store.persons.mark_reachable(session, ctx.event.platform, who, ctx.now)
     return ctx.reply("start.intro", member=ctx.address(ctx.sender) if ctx.sender else "")
 
 

@@ -101,14 +101,9 @@ class PersonRepo:
             raise ValueError(f"not a personal setting: {', '.join(sorted(unknown))}")
         user_id = clip(platform_user_id, PLATFORM_ID_LEN) or platform_user_id
         await session.execute(
-            self.db.insert(Person.__table__)
-            .values(
-                platform=platform,
-                platform_user_id=user_id,
-                display_name=clip(display_name, NAME_LEN),
-                created_at=now,
+            self._new_person(platform, user_id, display_name, now).on_conflict_do_nothing(
+                index_elements=["platform", "platform_user_id"]
             )
-            .on_conflict_do_nothing(index_elements=["platform", "platform_user_id"])
         )
         person_id = (
             await session.execute(
@@ -145,25 +140,23 @@ class PersonRepo:
         )
         return int(present.scalar_one())
 
-    async def mark_reachable(
-        self,
-        session: AsyncSession,
-        *,
-        platform: str,
-        platform_user_id: str,
-        display_name: str,
-        now: datetime,
-    ) -> None:
-        """The account sent ``/start`` privately: the bot may write to it (Telegram writes only
-        to those who started it). One statement; the person is made if needed."""
-        user_id = clip(platform_user_id, PLATFORM_ID_LEN) or platform_user_id
-        statement = self.db.insert(Person.__table__).values(
+    def _new_person(self, platform: str, user_id: str, display_name: str, now: datetime) -> Any:
+        """An insert of the account's person (the caller says what a conflict does)."""
+        return self.db.insert(Person.__table__).values(
             platform=platform,
             platform_user_id=user_id,
             display_name=clip(display_name, NAME_LEN),
             created_at=now,
-            reachable_at=now,
         )
+
+    async def mark_reachable(
+        self, session: AsyncSession, platform: str, user: tuple[str, str], now: datetime
+    ) -> None:
+        """The account ``user`` (platform user id, display name) sent ``/start`` privately:
+        the bot may write to it (Telegram writes only to those who started it). One
+        statement; the person is made if needed."""
+        user_id = clip(user[0], PLATFORM_ID_LEN) or user[0]
+        statement = self._new_person(platform, user_id, user[1], now).values(reachable_at=now)
         await session.execute(
             statement.on_conflict_do_update(
                 index_elements=["platform", "platform_user_id"], set_={"reachable_at": now}

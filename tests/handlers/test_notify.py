@@ -106,13 +106,7 @@ async def test_a_refused_notice_is_recorded_for_whoever_asked(any_harness: Harne
     h.dispatcher.attach(adapter)
     await meet(h, "Bob")
     async with h.store.transaction() as session:
-        await h.store.persons.mark_reachable(
-            session,
-            platform=PLATFORM,
-            platform_user_id="id-bob",
-            display_name="Bob",
-            now=h.clock.now(),
-        )
+        await h.store.persons.mark_reachable(session, PLATFORM, ("id-bob", "Bob"), h.clock.now())
     result = await h.dispatcher.perform(
         notice(user_id="id-bob").model_copy(update={"fallback": "record"})
     )
