@@ -1157,7 +1157,15 @@ class Dispatcher:
                 )
                 result = await self._deliver(lane, head.action, self._builder(lane, merging))
                 if isinstance(head.action, Notify) and result.reason is DeclineReason.UNREACHABLE:
-                    result = await self._fall_back(head.action, result)
+                    try:
+                        result = await self._fall_back(head.action, result)
+                    except asyncio.CancelledError:
+                        # A stop during the fallback: the platform refused already and the
+                        # mention (if any) is queued, stored with the rest: not again.
+                        for waiting in lane.sending:
+                            self._settle(waiting, result)
+                        lane.sending = []
+                        raise
                 for waiting in lane.sending:
                     self._settle(waiting, result)
                 lane.sending = []

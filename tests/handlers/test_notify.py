@@ -177,3 +177,25 @@ async def test_notices_and_pictures_stored_at_a_stop_go_out_after_the_restart(
     assert image.png == PNG
     async with h.store.db.reading() as session:
         assert await h.store.waiting.count(session) == 0
+
+
+async def test_a_stop_before_the_holders_are_known_stores_the_notice_whole(
+    harness: Harness,
+) -> None:
+    h = harness
+    found = asyncio.Event()
+    looked_up = h.dispatcher.holders
+
+    async def slow(platform: str, chat_id: str, role: Role) -> list[str]:
+        await found.wait()  # the lookup is still under way when the stop comes
+        return await looked_up(platform, chat_id, role)
+
+    h.dispatcher.holders = slow  # type: ignore[method-assign]
+    sent = h.dispatcher.enqueue(notice(role="admin"))
+    await asyncio.sleep(0)
+    assert await h.dispatcher.persist_waiting(asyncio.get_running_loop().time() + 5) == 1
+    assert (await sent).is_persisted
+    async with h.store.transaction() as session:
+        [(_row, stored)] = await h.store.waiting.load(session, PLATFORM)
+    assert stored == notice(role="admin")
+    assert h.adapter.take() == []
