@@ -269,6 +269,8 @@ class DiscordPerformer:
                 return ActionResult.declined(DeclineReason.MISSING_RIGHT, needed)
             return ActionResult.declined(DeclineReason.FORBIDDEN, error.text)
         except discord.NotFound as error:
+            if isinstance(action, Notify):  # no such user (any more): nobody to write to
+                return ActionResult.declined(DeclineReason.UNREACHABLE, error.text)
             return ActionResult.declined(DeclineReason.NOT_FOUND, error.text)
         except LookupError as error:
             return ActionResult.declined(DeclineReason.NOT_FOUND, str(error))
