@@ -100,6 +100,10 @@ DEFAULT_BACKLOG = 1000
 #: when this many wait. A kill loses at most that window (those events are handled again).
 STAMP_DELAY = 0.25
 STAMP_BATCH = 500
+#: A quiet event's stamp (plain chatter: see ``Dispatcher._handle``) waits this long for a
+#: ride with the next write before it is written on its own: a group talking at least this
+#: often never pays a write for its chatter's stamps.
+QUIET_STAMP_DELAY = 5.0
 #: How long a closing database waits for the last stamps before cutting the task off.
 STOP_STAMPING_TIMEOUT = 5.0
 
@@ -257,6 +261,7 @@ class Dispatcher:
         #: with the next recording or stamp write (or ``flush``); at most ``STAMP_BATCH``.
         self._quiet_stamps: list[tuple[str, str]] = []
         self._quiet: set[tuple[str, str]] = set()
+        self._quiet_timer: asyncio.TimerHandle | None = None
         #: Actions queued so far (a quiet event queues none while it is handled).
         self._enqueued = 0
         self._stamper: asyncio.Task[None] | None = None
@@ -562,9 +567,17 @@ class Dispatcher:
     def _unquiet(self) -> None:
         """Quiet events' stamps join the others, to be written now."""
         if self._quiet_stamps:
-            self._stamps += self._quiet_stamps
-            self._quiet_stamps = []
+            self._stamps += self._take_quiet()
+            self._stamp_now.set()
             self._start_stamping()
+
+    def _take_quiet(self) -> list[tuple[str, str]]:
+        """The quiet events' stamps, taken to be written (their timer stops)."""
+        if self._quiet_timer is not None:
+            self._quiet_timer.cancel()
+            self._quiet_timer = None
+        quiet, self._quiet_stamps = self._quiet_stamps, []
+        return quiet
 
     async def _stop_stamping(self) -> None:
         """Before the database closes: the stamps waiting are written now (bounded), and the
@@ -793,8 +806,7 @@ class Dispatcher:
             else None
         )
         # Handled-stamps waiting for their batch ride along: no transaction of their own.
-        stamps = self._stamps + self._quiet_stamps
-        self._stamps, self._quiet_stamps = [], []
+        stamps, self._stamps = self._stamps + self._take_quiet(), []
         try:
             recorded = await record_events(
                 self.store, events, self.clock.now(), payloads, handled=stamps
@@ -1032,6 +1044,9 @@ class Dispatcher:
             self._quiet_stamps.append(key)
             if len(self._quiet_stamps) >= STAMP_BATCH:
                 self._unquiet()
+            elif self._quiet_timer is None:
+                loop = asyncio.get_running_loop()
+                self._quiet_timer = loop.call_later(QUIET_STAMP_DELAY, self._unquiet)
         else:
             self._stamps.append(key)
             self._start_stamping()
@@ -1068,8 +1083,7 @@ class Dispatcher:
                     finally:
                         timer.cancel()
                 self._stamp_now.clear()
-                keys = self._stamps + self._quiet_stamps  # quiet ones ride along
-                self._stamps, self._quiet_stamps = [], []
+                keys, self._stamps = self._stamps + self._take_quiet(), []  # quiet ones ride
                 if not keys:
                     continue  # a recording took them along meanwhile
                 try:
