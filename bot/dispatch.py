@@ -20,7 +20,9 @@ committed with the member bookkeeping (a Telegram page in one transaction, ``int
 events group-committed, ``submit``), so a redelivered update is a duplicate and is not handled
 again. The row is marked handled (``handled_at``, the JSON dropped) only once the handlers
 finished and every action settled: performed, given up, declined, or persisted to be sent
-later. Marks are group-committed (``STAMP_DELAY``, ``STAMP_BATCH``; ``flush`` at shutdown). At
+later. Marks are group-committed (``STAMP_DELAY``, ``STAMP_BATCH``; ``flush`` at shutdown); a
+quiet event's mark (plain chatter: see ``_handle``) rides along with the next write, at most
+``QUIET_STAMP_DELAY`` later. At
 start, ``replay`` handles the platform's recorded, unhandled events from their JSON, in
 recorded order, before new ones and without bookkeeping again. So an event is never lost, and
 one whose handling was under way when the process died is handled again: **a reply may be sent
