@@ -97,6 +97,11 @@ class Adapter(Protocol):
         """Whether the user is an admin of that chat on the platform (cached briefly)."""
         ...
 
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        """The chat's admins (bots left out) as platform user id -> display name: holders of
+        every role an admin implies, for a ``Notify`` to a role."""
+        ...
+
     def counts(self, action: Action) -> bool:
         """Whether the action counts against the chat's message limit (Discord's interaction
         answers do not)."""

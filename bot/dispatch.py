@@ -20,7 +20,9 @@ committed with the member bookkeeping (a Telegram page in one transaction, ``int
 events group-committed, ``submit``), so a redelivered update is a duplicate and is not handled
 again. The row is marked handled (``handled_at``, the JSON dropped) only once the handlers
 finished and every action settled: performed, given up, declined, or persisted to be sent
-later. Marks are group-committed (``STAMP_DELAY``, ``STAMP_BATCH``; ``flush`` at shutdown). At
+later. Marks are group-committed (``STAMP_DELAY``, ``STAMP_BATCH``; ``flush`` at shutdown); a
+quiet event's mark (plain chatter: see ``_handle``) rides along with the next write, at most
+``QUIET_STAMP_DELAY`` later. At
 start, ``replay`` handles the platform's recorded, unhandled events from their JSON, in
 recorded order, before new ones and without bookkeeping again. So an event is never lost, and
 one whose handling was under way when the process died is handled again: **a reply may be sent
@@ -55,9 +57,11 @@ from bot.actions import (
     Edit,
     Kick,
     Merge,
+    Notify,
     Reply,
     Restrict,
     Send,
+    SendImage,
     SendPoll,
 )
 from bot.adapter import Adapter
@@ -80,6 +84,7 @@ from bot.events import (
 )
 from bot.features import ButtonSpec, CommandSpec, Feature, Registry
 from bot.governor import Governor
+from bot.permissions import Role, effective, owner_keys
 from bot.richtext import Code, RichText
 from bot.runtime import FeatureStates
 from persona import Renderer
@@ -103,6 +108,10 @@ DEFAULT_BACKLOG = 1000
 #: when this many wait. A kill loses at most that window (those events are handled again).
 STAMP_DELAY = 0.25
 STAMP_BATCH = 500
+#: A quiet event's stamp (plain chatter: see ``Dispatcher._handle``) waits this long for a
+#: ride with the next write before it is written on its own: a group talking at least this
+#: often never pays a write for its chatter's stamps.
+QUIET_STAMP_DELAY = 5.0
 #: How long a closing database waits for the last stamps before cutting the task off.
 STOP_STAMPING_TIMEOUT = 5.0
 
@@ -112,7 +121,7 @@ _EVENTS: TypeAdapter[EventBase] = TypeAdapter(Event)
 log = logging.getLogger(__name__)
 S = TypeVar("S")
 
-_MESSAGE_KINDS = (Reply, Send, Edit, SendPoll)
+_MESSAGE_KINDS = (Reply, Send, Edit, SendPoll, SendImage, Notify)
 
 #: Button answers of one chat on the wire at once. Each answers its own press, so none waits
 #: for another's round trip (in turn, the last of 1,000 presses would wait 999 of them: 50 s
@@ -136,7 +145,7 @@ def _merge_of(action: Action) -> Merge | None:
 #: sends (a duplicate is worse than a gap) and a kick (a ban then an unban: repeated after the
 #: restart, it would throw out a member who came back meanwhile). Everything else leaves the
 #: same state when performed twice and is stored to be performed again.
-_NOT_REPEATED = (Reply, Send, SendPoll, Kick)
+_NOT_REPEATED = (Reply, Send, SendPoll, SendImage, Notify, Kick)
 
 #: Telegram reads a restriction's ``until`` less than 30 s ahead as "forever": a stored
 #: restriction or ban that ends sooner than this after the restart is dropped.
@@ -248,10 +257,17 @@ class Dispatcher:
         #: with the next recording or stamp write (or ``flush``); at most ``STAMP_BATCH``.
         self._quiet_stamps: list[tuple[str, str]] = []
         self._quiet: set[tuple[str, str]] = set()
+        self._quiet_timer: asyncio.TimerHandle | None = None
         #: Actions queued so far (a quiet event queues none while it is handled).
         self._enqueued = 0
         self._stamper: asyncio.Task[None] | None = None
         self._stamp_now = asyncio.Event()
+        #: Notices to a role whose holders are being looked up (a stop stores them as they
+        #: are), and every task answering for a notice to a role until its parts settle.
+        self._resolving: dict[asyncio.Task[None], _Waiting] = {}
+        self._notifying: set[asyncio.Task[None]] = set()
+        #: Names of admins the platform listed (they may have no member row yet).
+        self._names: BoundedCache[tuple[str, str], str] = BoundedCache(10_000)
         #: Called after each event is handled, with its results (metrics, tests).
         self.observers: list[Callable[[EventBase, list[ActionResult]], None]] = []
 
@@ -510,6 +526,7 @@ class Dispatcher:
             busy = [*self._workers.values(), *self._loaders.values()]
             busy += [self._recording] if self._recording is not None else []
             busy += [lane.task for lane in self._lanes.values() if lane.task is not None]
+            busy += self._notifying
             if self._forgetting is not None:
                 busy.append(self._forgetting)
             if not busy:
@@ -533,6 +550,8 @@ class Dispatcher:
         """No handler is running, no call is on the wire, and the governor says no lane's next
         action can start within ``seconds`` (its chat's window is full, or a 429 pause)."""
         if self._workers or self._loaders or self._recording or self._forgetting is not None:
+            return False
+        if self._resolving:
             return False
         for key, lane in self._lanes.items():
             head = next((w for w in [*lane.sending, *lane.waiting] if not w.sent.done()), None)
@@ -562,9 +581,17 @@ class Dispatcher:
     def _unquiet(self) -> None:
         """Quiet events' stamps join the others, to be written now."""
         if self._quiet_stamps:
-            self._stamps += self._quiet_stamps
-            self._quiet_stamps = []
+            self._stamps += self._take_quiet()
+            self._stamp_now.set()
             self._start_stamping()
+
+    def _take_quiet(self) -> list[tuple[str, str]]:
+        """The quiet events' stamps, taken to be written (their timer stops)."""
+        if self._quiet_timer is not None:
+            self._quiet_timer.cancel()
+            self._quiet_timer = None
+        quiet, self._quiet_stamps = self._quiet_stamps, []
+        return quiet
 
     async def _stop_stamping(self) -> None:
         """Before the database closes: the stamps waiting are written now (bounded), and the
@@ -793,8 +820,7 @@ class Dispatcher:
             else None
         )
         # Handled-stamps waiting for their batch ride along: no transaction of their own.
-        stamps = self._stamps + self._quiet_stamps
-        self._stamps, self._quiet_stamps = [], []
+        stamps, self._stamps = self._stamps + self._take_quiet(), []
         try:
             recorded = await record_events(
                 self.store, events, self.clock.now(), payloads, handled=stamps
@@ -1033,6 +1059,9 @@ class Dispatcher:
             self._quiet_stamps.append(key)
             if len(self._quiet_stamps) >= STAMP_BATCH:
                 self._unquiet()
+            elif self._quiet_timer is None:
+                loop = asyncio.get_running_loop()
+                self._quiet_timer = loop.call_later(QUIET_STAMP_DELAY, self._unquiet)
         else:
             self._stamps.append(key)
             self._start_stamping()
@@ -1069,8 +1098,7 @@ class Dispatcher:
                     finally:
                         timer.cancel()
                 self._stamp_now.clear()
-                keys = self._stamps + self._quiet_stamps  # quiet ones ride along
-                self._stamps, self._quiet_stamps = [], []
+                keys, self._stamps = self._stamps + self._take_quiet(), []  # quiet ones ride
                 if not keys:
                     continue  # a recording took them along meanwhile
                 try:
@@ -1116,6 +1144,9 @@ class Dispatcher:
     def _enqueue(self, action: Action, row_id: int | None = None) -> Sent:
         self._enqueued += 1
         sent: Sent = asyncio.get_running_loop().create_future()
+        if isinstance(action, Notify) and action.role is not None and not self._closed:
+            self._notify_role(_Waiting(action, sent, row_id))
+            return sent
         if action.platform not in self.outbound:
             log.error("no adapter for platform %s; %s dropped", action.platform, action.kind)
             sent.set_result(ActionResult.declined(DeclineReason.UNSUPPORTED, action.platform))
@@ -1137,6 +1168,10 @@ class Dispatcher:
 
     @staticmethod
     def _place(action: Action) -> str:
+        if isinstance(action, Notify) and action.user_id is not None:
+            # The member's private chat: paced as one (on Telegram its id is the user's, so a
+            # notice waits its turn with the private replies to that member).
+            return f"{action.platform}:{action.user_id}"
         place = f"{action.platform}:{action.chat_id}"
         if action.channel_id and action.channel_id != action.chat_id:
             place += f":{action.channel_id}"  # Discord limits sends per channel
@@ -1148,6 +1183,8 @@ class Dispatcher:
         return isinstance(action, _MESSAGE_KINDS) and self.outbound[action.platform].counts(action)
 
     def _is_private(self, action: Action) -> bool:
+        if isinstance(action, Notify):
+            return True
         return self._chat_types.get((action.platform, action.chat_id)) is ChatType.PRIVATE
 
     async def _send_lane(self, key: tuple[str, bool], lane: _Lane) -> None:
@@ -1171,6 +1208,16 @@ class Dispatcher:
                     > governor.free_slots(key[0], private=self._is_private(head.action))
                 )
                 result = await self._deliver(lane, head.action, self._builder(lane, merging))
+                if isinstance(head.action, Notify) and result.reason is DeclineReason.UNREACHABLE:
+                    try:
+                        result = await self._fall_back(head.action, result)
+                    except asyncio.CancelledError:
+                        # A stop during the fallback: the platform refused already and the
+                        # mention (if any) is queued, stored with the rest: not again.
+                        for waiting in lane.sending:
+                            self._settle(waiting, result)
+                        lane.sending = []
+                        raise
                 for waiting in lane.sending:
                     self._settle(waiting, result)
                 lane.sending = []
@@ -1306,6 +1353,120 @@ class Dispatcher:
             log.exception("%s to %s:%s not delivered", action.kind, action.platform, action.chat_id)
             return ActionResult.declined(DeclineReason.FAILED)
 
+    # -- private notices ------------------------------------------------------------------
+    def _notify_role(self, waiting: _Waiting) -> None:
+        """A notice to every holder of a role: one ``Notify`` each, through their own private
+        lanes; ``waiting.sent`` resolves with the parts' results combined."""
+        task = asyncio.create_task(self._notify_holders(waiting), name="notify role")
+        self._resolving[task] = waiting
+        self._notifying.add(task)
+        task.add_done_callback(self._notifying.discard)
+
+    async def _notify_holders(self, waiting: _Waiting) -> None:
+        notice = waiting.action
+        assert isinstance(notice, Notify) and notice.role is not None
+        task = asyncio.current_task()
+        try:
+            holders = await self.holders(notice.platform, notice.chat_id, Role(notice.role))
+        except Exception:
+            log.exception("holders of %s in %s:%s not found", notice.role, *_where(notice))
+            holders = None
+        if task is not None and self._resolving.pop(task, None) is None:
+            return  # a stop stored the notice meanwhile
+        if holders is None:
+            result = ActionResult.declined(DeclineReason.FAILED, "holders")
+        elif not holders:
+            result = ActionResult.declined(DeclineReason.NOT_FOUND, f"role:{notice.role}")
+        else:
+            parts = [
+                self._enqueue(notice.model_copy(update={"role": None, "user_id": user_id}))
+                for user_id in holders
+            ]
+            result = _combined(await self._settled(parts))
+        if not waiting.sent.done():
+            waiting.sent.set_result(result)
+        # A restored notice's row goes once its parts settled, also when a stop stored them:
+        # they are rows of their own then.
+        if waiting.row_id is not None:
+            self._drop_row(waiting.row_id)
+
+    async def holders(self, platform: str, chat_id: str, role: Role) -> list[str]:
+        """The platform user ids holding ``role`` (or a role implying it) in the community
+        ``chat_id``: owners (config), the platform's admins there, and members granted it
+        who have not left. Each once, in that order."""
+        found: dict[str, None] = {}
+        for owner_platform, user_id in sorted(owner_keys(self.settings.owners.ids)):
+            if owner_platform == platform:
+                found[user_id] = None
+        if role in effective({Role.ADMIN}):
+            outbound = self.outbound.get(platform)
+            if outbound is not None:
+                for user_id, name in (await outbound.chat_admins(chat_id)).items():
+                    found[user_id] = None
+                    # A name to mention them by should the platform refuse: an admin may
+                    # never have spoken where the bot could see it (no member row).
+                    self._names[(platform, user_id)] = name
+        async with self.store.db.reading() as session:
+            community = await self.store.communities.find(session, platform, chat_id)
+            granted = (
+                await self.store.roles.in_community(session, community.id) if community else []
+            )
+        for member, held in granted:
+            if member.left_at is None and not member.is_bot and role in effective({held}):
+                found[member.platform_user_id] = None
+        return list(found)
+
+    async def _fall_back(self, notice: Notify, refused: ActionResult) -> ActionResult:
+        """The platform refused a private notice: remember the member cannot be reached, then
+        mention them in the community with a short line, or record the notice undelivered."""
+        assert notice.user_id is not None
+        user_id, store = notice.user_id, self.store
+        member: MemberInfo | None = None
+        community: CommunityInfo | None = None
+        try:
+            async with store.transaction() as session:
+                await store.persons.mark_unreachable(session, notice.platform, user_id)
+                if notice.fallback == "record":
+                    await store.notices.record(
+                        session,
+                        platform=notice.platform,
+                        chat_id=notice.chat_id,
+                        user_id=user_id,
+                        text=notice.text,
+                        reason=refused.detail or "refused",
+                        now=self.clock.now(),
+                    )
+                else:
+                    community = await store.communities.find(
+                        session, notice.platform, notice.chat_id
+                    )
+                    if community is not None:
+                        member = await store.members.find(session, community.id, user_id)
+        except Exception:
+            log.exception("refused notice to %s in %s:%s not kept", user_id, *_where(notice))
+            return ActionResult.declined(DeclineReason.FAILED, refused.detail)
+        unreached = ActionResult(ok=False, reason=DeclineReason.UNREACHABLE, unreached=(user_id,))
+        if notice.fallback == "record":
+            log.info("notice to %s in %s:%s recorded undelivered", user_id, *_where(notice))
+            return unreached.model_copy(update={"detail": "recorded"})
+        persona = resolve_persona(self.settings, community)
+        renderer = self.renderer
+        name = self._names.get((notice.platform, user_id), user_id)
+        name = member.display_name if member is not None else name
+        text = renderer.render(
+            persona, "notify.unreachable", member=renderer.address(persona, user_id, name)
+        )
+        mention = Send(
+            platform=notice.platform,
+            chat_id=notice.chat_id,
+            channel_id=notice.channel_id,
+            text=text,
+        )
+        # Waited for, so the notice settles (and its event counts handled) once the member
+        # was told where they can be reached.
+        said = await self.enqueue(mention)
+        return unreached.model_copy(update={"detail": "mentioned", "message_id": said.message_id})
+
     # -- shutdown and restart -------------------------------------------------------------
     async def persist_waiting(self, deadline: float) -> int:
         """Stop sending and store what still waits, by ``deadline`` (the event loop's time).
@@ -1352,6 +1513,12 @@ class Dispatcher:
 
     def _take_waiting(self) -> list[_Waiting]:
         keep: list[_Waiting] = []
+        # Notices to a role whose holders were not known yet: stored as they are (those
+        # whose parts are queued are stored as those parts, below).
+        for task, waiting in [*self._resolving.items()]:
+            task.cancel()
+            keep.append(waiting)
+        self._resolving.clear()
         for lane in [*self._lanes.values()]:
             keep += self._to_store(lane)
         self._lanes.clear()
@@ -1451,7 +1618,11 @@ class Dispatcher:
             waiting.sent.set_result(result)
         if waiting.row_id is None or result.is_persisted:
             return
-        self._done_rows.append(waiting.row_id)
+        self._drop_row(waiting.row_id)
+
+    def _drop_row(self, row_id: int) -> None:
+        """Delete a restored action's row (in the background, batched with others)."""
+        self._done_rows.append(row_id)
         if self._forgetting is None:
             self._forgetting = asyncio.create_task(self._forget_rows(), name="forget sent rows")
 
@@ -1506,6 +1677,23 @@ def _quietly(task: asyncio.Future[None]) -> None:
 
 def _where(action: Action) -> tuple[str, str]:
     return action.platform, action.chat_id
+
+
+def _combined(results: list[ActionResult]) -> ActionResult:
+    """One result for the parts of a notice to a role: done when each member got it
+    privately, stored when a stop stored a part, else who could not be reached and how."""
+    if any(result.is_persisted for result in results):
+        return ActionResult.persisted()
+    if all(result.ok for result in results):
+        return ActionResult.done()
+    unreached = tuple(user_id for result in results for user_id in result.unreached)
+    if unreached:
+        how = next(r.detail for r in results if r.reason is DeclineReason.UNREACHABLE)
+        return ActionResult(
+            ok=False, reason=DeclineReason.UNREACHABLE, detail=how, unreached=unreached
+        )
+    failed = next(result for result in results if not result.ok)
+    return failed
 
 
 def _is_answer(waiting: _Waiting) -> bool:

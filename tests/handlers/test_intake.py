@@ -242,6 +242,15 @@ async def test_quiet_chatter_is_stamped_by_the_next_write_not_one_of_its_own(
     await take_in(h, h.message("more chatter", key="k3"))
     await h.dispatcher.flush()  # shutdown's flush writes quiet stamps too
     assert await unhandled(h) == 0 and not h.dispatcher._quiet_stamps
+    # Left alone, a quiet stamp is written once its timer (QUIET_STAMP_DELAY) runs out.
+    await take_in(h, h.message("the last word", key="k4"))
+    timer = h.dispatcher._quiet_timer
+    assert timer is not None
+    due = timer.when() - asyncio.get_running_loop().time()
+    assert bot.dispatch.QUIET_STAMP_DELAY - 1 < due <= bot.dispatch.QUIET_STAMP_DELAY
+    timer._run()  # as the loop runs it when it is due
+    await h.dispatcher.flush(quiet=False)
+    assert await unhandled(h) == 0 and h.dispatcher._quiet_timer is None
 
 
 async def test_a_killed_quiet_event_is_handled_again_harmlessly(any_harness: Harness) -> None:
