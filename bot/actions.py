@@ -13,6 +13,7 @@ from bot.richtext import RichText
 __all__ = [
     "Action",
     "ActionResult",
+    "Anchor",
     "AnswerButton",
     "ApproveJoin",
     "Ban",
@@ -83,9 +84,19 @@ class Reply(_Message):
     private: bool = False
 
 
+class Anchor(_Model):
+    """The stored row a message stands for (a poll, a red packet...): once the message is
+    sent, the dispatcher binds its id to that row (``storage.posts``), so it can be edited."""
+
+    kind: str
+    id: int
+
+
 class Send(_Message):
     kind: Literal["send"] = "send"
     silent: bool = False
+    #: ``None``: a message that stands for nothing stored.
+    anchor: Anchor | None = None
 
 
 class Edit(_Message):

@@ -74,18 +74,15 @@ async def propose_rule(ctx: Context) -> Any:
             now=ctx.now,
         )
         await ctx.audit(session, "rule.propose", proposal=proposal_id, text=text[:200])
-    await ctx.perform(
-        ctx.reply(
-            "rulevotes.opened",
-            member=ctx.address(ctx.sender),
-            id=poll_id,
-            quorum=rules.quorum,
-            threshold=rules.threshold_percent,
-            hours=rules.hours,
-        )
+    opened = ctx.reply(
+        "rulevotes.opened",
+        member=ctx.address(ctx.sender),
+        id=poll_id,
+        quorum=rules.quorum,
+        threshold=rules.threshold_percent,
+        hours=rules.hours,
     )
-    await post_poll(ctx, poll_id)
-    return []
+    return [opened, await post_poll(ctx, poll_id)]
 
 
 @feature.tick("rule-decisions", every=timedelta(seconds=10))

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import posts
 from storage.db import Database
 from storage.models import Community, Event, EventReminder, EventRsvp, Member
 
@@ -30,10 +32,14 @@ OPEN, CANCELLED = "open", "cancelled"
 GOING, MAYBE, NO, WAITING = "going", "maybe", "no", "waiting"
 #: What members may answer; ``waiting`` is what ``going`` becomes when the event is full.
 ANSWERS = (GOING, MAYBE, NO)
+#: An event's message (with its answer buttons) stands for its row (``storage.posts``).
+POSTED = posts.register("event", Event)
 
 
 @dataclass(frozen=True, slots=True)
 class EventInfo:
+    posted_kind: ClassVar[str] = POSTED
+
     id: int
     community_id: int
     platform: str
@@ -132,11 +138,6 @@ class EventRepo:
         if rows:
             await session.execute(EventReminder.__table__.insert(), rows)
         return event_id
-
-    async def set_message(self, session: AsyncSession, event_id: int, message_id: str) -> None:
-        await session.execute(
-            update(Event).where(Event.id == event_id).values(message_id=message_id)
-        )
 
     async def get(self, session: AsyncSession, event_id: int) -> EventInfo | None:
         row = (

@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import posts
 from storage.db import Database
 from storage.models import (
     POLL_OPTION_LEN,
@@ -42,11 +43,16 @@ __all__ = [
 
 OPEN, CLOSED = "open", "closed"
 
+#: A poll's message stands for its row (``storage.posts``).
+POSTED = posts.register("poll", Poll)
+
 Outcome = Literal["voted", "changed", "same", "added", "removed", "limit", "closed", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)
 class PollInfo:
+    posted_kind: ClassVar[str] = POSTED
+
     id: int
     community_id: int
     platform: str
@@ -176,9 +182,6 @@ class PollRepo:
             ],
         )
         return poll_id
-
-    async def set_message(self, session: AsyncSession, poll_id: int, message_id: str) -> None:
-        await session.execute(update(Poll).where(Poll.id == poll_id).values(message_id=message_id))
 
     async def get(self, session: AsyncSession, poll_id: int) -> PollInfo | None:
         row = (

@@ -16,6 +16,7 @@ from storage.moderation import FilterRepo, WarnRepo
 from storage.outbox import OutboxRepo
 from storage.persons import PersonRepo
 from storage.polls import PollRepo
+from storage.posts import PostsRepo
 from storage.redpackets import RedPacketRepo
 from storage.roles import RoleRepo
 from storage.rules import RuleRepo
@@ -52,6 +53,8 @@ class Store:
         self.polls = PollRepo(db)
         self.announcements = AnnouncementRepo(db)
         self.waiting = WaitingRepo(db)
+        #: Message ids of posted objects (polls, packets, events...), bound by the dispatcher.
+        self.posts = PostsRepo()
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""
