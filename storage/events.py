@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import posts
 from storage.db import Database
-from storage.models import Community, Event, EventReminder, EventRsvp, Member
+from storage.models import Event, EventReminder, EventRsvp, Member
 
 __all__ = [
     "ANSWERS",
@@ -140,13 +140,7 @@ class EventRepo:
         return event_id
 
     async def get(self, session: AsyncSession, event_id: int) -> EventInfo | None:
-        row = (
-            await session.execute(
-                select(Event, Community.platform, Community.chat_id)
-                .join(Community, Community.id == Event.community_id)
-                .where(Event.id == event_id)
-            )
-        ).first()
+        row = await posts.fetch_placed(session, Event, event_id)
         return _info(*row) if row else None
 
     async def upcoming(
@@ -154,8 +148,7 @@ class EventRepo:
     ) -> list[EventInfo]:
         """Open events not yet over, soonest first."""
         rows = await session.execute(
-            select(Event, Community.platform, Community.chat_id)
-            .join(Community, Community.id == Event.community_id)
+            posts.placed(Event)
             .where(Event.community_id == community_id, Event.status == OPEN, Event.ends_at > now)
             .order_by(Event.starts_at, Event.id)
             .limit(limit)
@@ -307,8 +300,7 @@ class EventRepo:
     ) -> list[EventInfo]:
         """Open events one can check in at now (from ``early`` before the start to the end)."""
         rows = await session.execute(
-            select(Event, Community.platform, Community.chat_id)
-            .join(Community, Community.id == Event.community_id)
+            posts.placed(Event)
             .where(
                 Event.community_id == community_id,
                 Event.status == OPEN,

@@ -23,7 +23,6 @@ from storage.db import Database
 from storage.models import (
     POLL_OPTION_LEN,
     POLL_QUESTION_LEN,
-    Community,
     Member,
     Poll,
     PollOption,
@@ -184,14 +183,7 @@ class PollRepo:
         return poll_id
 
     async def get(self, session: AsyncSession, poll_id: int) -> PollInfo | None:
-        row = (
-            await session.execute(
-                select(Poll, Community.platform, Community.chat_id, Member)
-                .join(Community, Community.id == Poll.community_id)
-                .join(Member, Member.id == Poll.creator_member_id)
-                .where(Poll.id == poll_id)
-            )
-        ).first()
+        row = await posts.fetch_placed(session, Poll, poll_id, by=Poll.creator_member_id)
         if row is None:
             return None
         poll, platform, chat_id, creator = row

@@ -20,13 +20,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions import Anchor, Button, Edit, Send
 from bot.richtext import RichText
+from storage.models import Community, Member
 
-__all__ = ["Posted", "PostsRepo", "edit", "kinds", "post", "register"]
+__all__ = ["Posted", "PostsRepo", "edit", "fetch_placed", "kinds", "placed", "post", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,25 @@ def edit(row: Posted, text: RichText, buttons: Buttons = ()) -> Edit | None:
         text=text,
         buttons=tuple(tuple(line) for line in buttons),
     )
+
+
+def placed(model: Any, by: Any = None) -> Select[Any]:
+    """``model``'s rows with where their message goes, their community's platform and chat,
+    and, given ``by`` (a member id column), that member: the row, ``platform``, ``chat_id``
+    (and the ``Member``) per result row, in one query."""
+    query = select(model, Community.platform, Community.chat_id).join(
+        Community, Community.id == model.community_id
+    )
+    if by is not None:
+        query = query.add_columns(Member).join(Member, Member.id == by)
+    return query
+
+
+async def fetch_placed(
+    session: AsyncSession, model: Any, row_id: int, by: Any = None
+) -> Row[Any] | None:
+    """One row of ``placed``, by id (``None``: no such row)."""
+    return (await session.execute(placed(model, by).where(model.id == row_id))).first()
 
 
 class PostsRepo:

@@ -375,14 +375,7 @@ class RedPacketRepo:
         return packet_id
 
     async def get(self, session: AsyncSession, packet_id: int) -> PacketInfo | None:
-        row = (
-            await session.execute(
-                select(RedPacket, Community.platform, Community.chat_id, Member)
-                .join(Community, Community.id == RedPacket.community_id)
-                .join(Member, Member.id == RedPacket.sender_member_id)
-                .where(RedPacket.id == packet_id)
-            )
-        ).first()
+        row = await posts.fetch_placed(session, RedPacket, packet_id, by=RedPacket.sender_member_id)
         if row is None:
             return None
         packet, platform, chat_id, sender = row

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import posts
 from storage.db import Database
-from storage.models import Community, Member, Poll, Solicitation, Submission
+from storage.models import Member, Poll, Solicitation, Submission
 
 __all__ = ["POOL", "Entry", "SolicitationInfo", "SolicitationRepo"]
 
@@ -92,13 +92,7 @@ class SolicitationRepo:
         return inserted
 
     async def get(self, session: AsyncSession, solicitation_id: int) -> SolicitationInfo | None:
-        row = (
-            await session.execute(
-                select(Solicitation, Community.platform, Community.chat_id)
-                .join(Community, Community.id == Solicitation.community_id)
-                .where(Solicitation.id == solicitation_id)
-            )
-        ).first()
+        row = await posts.fetch_placed(session, Solicitation, solicitation_id)
         if row is None:
             return None
         call, platform, chat_id = row
