@@ -185,6 +185,7 @@ async def remove_the_silent(ctx: TickContext) -> int:
     )
     for row in removed:
         if row.message_id:
+            # A tick has no outcome to return: the question is deleted after the kick.
             await ctx.perform(
                 Delete(platform=row.platform, chat_id=row.chat_id, message_id=row.message_id)
             )

@@ -131,6 +131,7 @@ async def decide_proposals(ctx: TickContext) -> int:
         voice = voice_for(ctx, community, f"proposal:{proposal_id}")
         percent = round(100 * in_favour / tally.voters) if tally.voters else 0
         intent = "rulevotes.adopted" if outcome == "adopted" else f"rulevotes.rejected_{why}"
+        # A tick has no outcome to return: it sends each decision and waits, at the chat's pace.
         await ctx.perform(
             Send(
                 platform=poll.platform,
