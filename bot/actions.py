@@ -95,7 +95,8 @@ class Anchor(_Model):
 class Send(_Message):
     kind: Literal["send"] = "send"
     silent: bool = False
-    #: ``None``: a message that stands for nothing stored.
+    #: ``None``: a message that stands for nothing stored. An anchored message is sent on
+    #: its own (give it no ``merge``): its id belongs to its row.
     anchor: Anchor | None = None
 
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from bot.actions import (
     Action,
     ActionResult,
+    Anchor,
     AnswerButton,
     ApproveJoin,
     Ban,
@@ -55,6 +56,8 @@ UNTIL = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 SAMPLES: list[Action] = [
     Reply(**HERE, text=TEXT, to_message_id="55", private=True, merge=MERGE, buttons=BUTTONS),
     Send(**HERE, text=TEXT, silent=True, buttons=BUTTONS),
+    # A post that stands for a row keeps its anchor: bound once it goes out after a restart.
+    Send(**HERE, text=TEXT, buttons=BUTTONS, anchor=Anchor(kind="poll", id=12)),
     Edit(**HERE, text=TEXT, message_id="56", buttons=BUTTONS),
     Delete(**HERE, message_id="57"),
     Restrict(**HERE, user_id="7", until=UNTIL),
