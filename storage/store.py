@@ -13,6 +13,7 @@ from storage.gates import GateRepo, InviteRepo
 from storage.ledger import LedgerRepo
 from storage.members import MemberRepo
 from storage.moderation import FilterRepo, WarnRepo
+from storage.notices import NoticeRepo
 from storage.outbox import OutboxRepo
 from storage.persons import PersonRepo
 from storage.polls import PollRepo
@@ -53,6 +54,7 @@ class Store:
         self.polls = PollRepo(db)
         self.announcements = AnnouncementRepo(db)
         self.waiting = WaitingRepo(db)
+        self.notices = NoticeRepo()
         #: Message ids of posted objects (polls, packets, events...), bound by the dispatcher.
         self.posts = PostsRepo()
 
