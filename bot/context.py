@@ -83,6 +83,10 @@ class TickContext:
         return self.runtime.state(feature)
 
     async def perform(self, action: Action) -> ActionResult:
+        """Perform one action and wait for its result: for ticks (they return no outcome) and
+        for a handler that needs the result before it goes on (a pin names the posted
+        message's id; a mute lands before the question; a refusal changes what is said). A
+        message that stands for a row is returned anchored instead (``storage.posts``)."""
         return await self.runtime.perform(action)
 
     async def is_admin(self, platform: str, chat_id: str, user_id: str) -> bool:
