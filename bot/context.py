@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Context", "TickContext", "local_date", "resolve_persona"]
 
 Buttons = Sequence[Sequence[Button]]
+S = TypeVar("S", bound=BaseModel)
 
 
 def local_date(moment: datetime, zone: ZoneInfo, reset_hour: int = 0) -> date:
@@ -85,6 +86,14 @@ class TickContext:
     def persona_for(self, community: CommunityInfo) -> Persona:
         return resolve_persona(self.settings, community)
 
+    def settings_of(self, model: type[S], community: CommunityInfo | None = None) -> S:
+        """A config section, typed (``ctx.settings_of(PollSettings)``), with ``community``'s
+        overrides applied (its namespace in the community's settings); without a community,
+        as configured."""
+        if community is None:
+            return self.settings.section(model)
+        return self.settings.section_for(model, community.settings, community.id)
+
     def zone_for(self, community: CommunityInfo) -> ZoneInfo:
         return ZoneInfo(community.timezone or self.settings.community.timezone)
 
@@ -114,6 +123,11 @@ class Context(TickContext):
         #: Parsed arguments of the command, by declared name.
         self.args: dict[str, Any] = {}
         self._roles: frozenset[Role] | None = None
+
+    def settings_of(self, model: type[S], community: CommunityInfo | None = None) -> S:
+        """A config section, typed, with this community's overrides applied (see
+        ``TickContext.settings_of``); cached per community, so it is cheap per message."""
+        return super().settings_of(model, community or self.community)
 
     @cached_property
     def persona(self) -> Persona:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import secrets
 from collections import deque
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 from weakref import WeakKeyDictionary
+
+from pydantic import Field
 
 from bot.actions import (
     Action,
@@ -29,6 +31,7 @@ from bot.actions import (
 from bot.arguments import arg_refusal, parse_int
 from bot.cache import BoundedCache, seconds_of
 from bot.clock import parse_duration
+from bot.config import Section
 from bot.context import ArgError, Context, TickContext
 from bot.events import ButtonPressed, JoinRequest, MemberJoined
 from bot.features import Arg, Feature
@@ -36,12 +39,39 @@ from bot.permissions import Role, allowed, owner_keys
 from bot.richtext import Code, RichText
 from handlers.greetings import welcome_message
 from handlers.moderation import log_chat, settle_due, settle_due_rows, to_log
+from handlers.shared import store_override
 from storage.members import MemberInfo
 from storage.models import PLATFORM_ID_LEN
 
-__all__ = ["feature", "gate_mode"]
+__all__ = ["GateSettings", "feature", "gate_mode"]
 
-feature = Feature("gates", group="settings")
+
+class GateSettings(Section):
+    """Entry gates (入群门槛): who gets in, and how."""
+
+    mode: Literal["open", "captcha", "approval", "invite_code"] = "open"
+    """Entry gate (入群门槛) for every community (operators change it with /gate MODE):
+    "open"; "captcha" (a newcomer is muted until they press "I have read the rules" within
+    captcha_minutes, else removed); "approval" (join requests go to the operators' log chat
+    with approve / decline buttons; on Telegram the group must require approval to join);
+    "invite_code" (operators create codes with /invite create; on Telegram a join request is
+    approved when the requester sends /code CODE to the bot privately within code_minutes; on
+    Discord /code CODE grants member_role).
+    """
+    code_minutes: int = Field(5, ge=1, le=60)
+    """Minutes a Telegram join request waits for its invite code (the private chat lasts 5)."""
+    member_role: str = ""
+    """Discord role id granted by a valid invite code; empty = none."""
+    captcha_minutes: int = Field(5, ge=1, le=1440)
+    """Minutes a newcomer has to pass the captcha before being removed."""
+    raid_joins: int = Field(0, ge=0, le=10000)
+    """Raid guard: more than raid_joins joins within raid_seconds switch the gate to captcha and
+    tell the operators (0 = off).
+    """
+    raid_seconds: int = Field(60, ge=1, le=3600)
+
+
+feature = Feature("gates", group="settings", order=50, settings=GateSettings)
 
 CAPTCHA, REQUEST, CODE = "captcha", "request", "code"
 MODES = ("open", "captcha", "approval", "invite_code")
@@ -55,7 +85,9 @@ OPERATORS = [Role.MODERATOR]
 
 
 def gate_mode(ctx: Context) -> str:
-    return str(ctx.community.settings.get("gate", ctx.settings.gates.mode))
+    """The entry gate in force here: the community's (``/gate``, the raid guard) or the
+    configured one."""
+    return ctx.settings_of(GateSettings).mode
 
 
 def _here(ctx: Context) -> dict[str, Any]:
@@ -74,7 +106,10 @@ _JOINS: WeakKeyDictionary[object, BoundedCache[int, deque[float]]] = WeakKeyDict
 
 
 async def _raid_guard(ctx: Context) -> list[Action]:
-    limit, window = ctx.settings.gates.raid_joins, ctx.settings.gates.raid_seconds
+    limit, window = (
+        ctx.settings_of(GateSettings).raid_joins,
+        ctx.settings_of(GateSettings).raid_seconds,
+    )
     if not limit or gate_mode(ctx) == CAPTCHA:
         return []
     recent = _JOINS.get(ctx.dispatcher)
@@ -94,7 +129,7 @@ async def _raid_guard(ctx: Context) -> list[Action]:
         return []
     recent.pop(ctx.community.id)
     async with ctx.store.transaction() as session:
-        await ctx.store.communities.set_setting(session, ctx.community.id, "gate", CAPTCHA, ctx.now)
+        await store_override(ctx, session, GateSettings, "mode", CAPTCHA)
         await ctx.audit(session, "gate.raid", joins=limit + 1, seconds=window)
     return [
         ctx.send("gates.raid", joins=limit + 1, seconds=window),
@@ -118,7 +153,7 @@ async def on_join(ctx: Context) -> list[Action]:
     async with ctx.store.transaction() as session:
         member = await ctx.store.members.find(session, ctx.community.id, event.member.id)
         assert member is not None
-        minutes = ctx.settings.gates.captcha_minutes
+        minutes = ctx.settings_of(GateSettings).captcha_minutes
         await ctx.store.gates.open(
             session,
             ctx.community.id,
@@ -318,7 +353,7 @@ async def gate(ctx: Context) -> Any:
     if refusal := await ctx.refusal([Role.ADMIN]):
         return refusal
     async with ctx.store.transaction() as session:
-        await ctx.store.communities.set_setting(session, ctx.community.id, "gate", mode, ctx.now)
+        await store_override(ctx, session, GateSettings, "mode", mode)
         await ctx.audit(session, "gate.mode", mode=mode)
     return ctx.reply("gates.mode_set", mode=ctx.say(f"gates.mode_name.{mode}").plain())
 
@@ -329,7 +364,7 @@ async def gate(ctx: Context) -> Any:
 async def _ask_for_code(ctx: Context, event: JoinRequest) -> list[Action]:
     """Telegram: the requester may be written to privately for a few minutes; ask for a code."""
     assert ctx.member is not None
-    minutes = ctx.settings.gates.code_minutes
+    minutes = ctx.settings_of(GateSettings).code_minutes
     async with ctx.store.transaction() as session:
         await ctx.store.gates.open(
             session,
@@ -439,7 +474,7 @@ async def enter_code(ctx: Context) -> Any:
                     )
                     return [approve, ctx.reply("gates.code_ok")]
         return ctx.reply("gates.code_bad" if waiting else "gates.code_nothing")
-    role = ctx.settings.gates.member_role
+    role = ctx.settings_of(GateSettings).member_role
     if gate_mode(ctx) != "invite_code" or not role:
         return ctx.reply("gates.code_nothing", private=True)
     async with ctx.store.transaction() as session:
