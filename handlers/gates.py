@@ -47,10 +47,10 @@ __all__ = ["GateSettings", "feature", "gate_mode"]
 
 
 class GateSettings(Section):
-    """Entry gates (入群门槛): who gets in, and how."""
+    """Entry gate (入群门槛) for every community (operators change it with /gate MODE)."""
 
     mode: Literal["open", "captcha", "approval", "invite_code"] = "open"
-    """Entry gate (入群门槛) for every community (operators change it with /gate MODE):
+    """
     "open"; "captcha" (a newcomer is muted until they press "I have read the rules" within
     captcha_minutes, else removed); "approval" (join requests go to the operators' log chat
     with approve / decline buttons; on Telegram the group must require approval to join);

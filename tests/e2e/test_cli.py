@@ -376,7 +376,10 @@ def test_version_prints_the_package_version(tmp_path: Path) -> None:
 
 
 def test_config_check_prints_valid_toml_that_round_trips(tmp_path: Path) -> None:
-    from bot.config import Settings
+    from bot.app import feature_sections
+    from bot.config import settings_class
+
+    Settings = settings_class(feature_sections())
 
     config = tmp_path / "config.toml"
     config.write_text(
