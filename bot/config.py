@@ -85,15 +85,12 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, use_attribute_docstrings=True)
 
 
-_Section = Section
-
-
 with warnings.catch_warnings():
     # ``schema`` is the word PostgreSQL operators know; it shadows only pydantic's deprecated
     # ``BaseModel.schema()``, which nothing here calls.
     warnings.filterwarnings("ignore", 'Field name "schema"', UserWarning)
 
-    class StorageSettings(_Section):
+    class StorageSettings(Section):
         url: str = "sqlite+aiosqlite:///qunbot.db"
         """SQLAlchemy URL. SQLite (embedded, the default) or PostgreSQL for scale:
           url = "postgresql+asyncpg://USER:PASSWORD@HOST:5432/DATABASE"
@@ -140,7 +137,7 @@ with warnings.catch_warnings():
             return self
 
 
-class PersonaSettings(_Section):
+class PersonaSettings(Section):
     """The character the bot speaks as. Operators can override name, tone and locale per
     community in chat with `/persona set name|tone|locale VALUE`.
     """
@@ -194,7 +191,7 @@ def _check_timezone(value: str) -> str:
     return key
 
 
-class CommunitySettings(_Section):
+class CommunitySettings(Section):
     """Defaults for every community (a community may change its own later)."""
 
     timezone: str = "Asia/Shanghai"
@@ -217,7 +214,7 @@ class CommunitySettings(_Section):
         return _check_timezone(value)
 
 
-class ScheduleSettings(_Section):
+class ScheduleSettings(Section):
     """Scheduled messages (birthdays, anniversaries, announcements)."""
 
     quiet_start: str = "23:00"
@@ -236,7 +233,7 @@ class ScheduleSettings(_Section):
         return value
 
 
-class ConsoleSettings(_Section):
+class ConsoleSettings(Section):
     """The console adapter: a local group chat in your terminal."""
 
     enabled: bool | Literal["auto"] = "auto"
@@ -273,7 +270,7 @@ def _blank_is_unset(value: object) -> object:
     return value
 
 
-class TelegramSettings(_Section):
+class TelegramSettings(Section):
     """Telegram through python-telegram-bot. Off until a token is set."""
 
     token: SecretStr | None = Field(None, examples=["123456:ABC-DEF..."])
@@ -335,7 +332,7 @@ class TelegramSettings(_Section):
     _blank = field_validator("token", mode="before")(classmethod(lambda cls, v: _blank_is_unset(v)))
 
 
-class DiscordSettings(_Section):
+class DiscordSettings(Section):
     """Discord through discord.py. Off until a token is set."""
 
     token: SecretStr | None = Field(None, examples=["..."])
@@ -389,7 +386,7 @@ class DiscordSettings(_Section):
     _blank = field_validator("token", mode="before")(classmethod(lambda cls, v: _blank_is_unset(v)))
 
 
-class OutboundSettings(_Section):
+class OutboundSettings(Section):
     retry_for: float = Field(default=600.0, gt=0)
     """How long a message (or a ban, a deletion...) is retried, in seconds, when the platform answers
     5xx, refuses the connection or says "too many requests"; then it is logged with its chat and
@@ -403,7 +400,7 @@ class OutboundSettings(_Section):
     """
 
 
-class OwnersSettings(_Section):
+class OwnersSettings(Section):
     ids: list[str] = Field(default_factory=list)
     """Bot owners, as "platform:user_id" (e.g. "telegram:12345", "discord:81234567890",
     "console:alice"). Owners may do everything in every community.
@@ -419,7 +416,7 @@ class OwnersSettings(_Section):
         return values
 
 
-class LoggingSettings(_Section):
+class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """DEBUG | INFO | WARNING | ERROR (logs go to standard error)"""
 
