@@ -6,6 +6,7 @@ ignored. ``load_config`` raises ``ConfigError`` with one readable line per probl
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import os
@@ -455,7 +456,7 @@ class Settings(BaseSettings):
     #: The file the values came from (``None``: defaults and environment), for error messages.
     _source: Path | None = PrivateAttr(default=None)
     #: Per community and section: the overrides last applied and their result.
-    _overridden: BoundedCache[tuple[Hashable, str], tuple[Any, BaseModel]] = PrivateAttr(
+    _overridden: BoundedCache[tuple[Hashable, str], tuple[Any, Any, BaseModel]] = PrivateAttr(
         default_factory=lambda: BoundedCache(OVERRIDDEN_KEPT)
     )
 
@@ -521,20 +522,24 @@ class Settings(BaseSettings):
         overrides are equal to those it was built from (a change, which arrives as a new
         community row, builds it anew). An override the config no longer allows is ignored
         rather than crashing."""
-        base = self.section(model)
-        name = self.section_name(model)
+        name = type(self)._section_names.get(model) or self.section_name(model)
+        base: S = getattr(self, name)
         own = overrides.get(name) if overrides else None
         if not own:
             return base
+        # Read past pydantic's attribute hook: this runs for every message of a community
+        # with overrides.
+        remembered = self.__pydantic_private__["_overridden"]  # type: ignore[index]
         key = (owner, name)
-        cached = self._overridden.get(key)
-        if cached is not None and (cached[0] is own or cached[0] == own):
-            return cached[1]  # type: ignore[return-value]
+        cached = remembered.get(key)
+        # The same namespace object (the community row is cached) or an equal one.
+        if cached is not None and (cached[0] is own or cached[1] == own):
+            return cached[2]  # type: ignore[no-any-return]
         try:
             value = model.model_validate({**base.model_dump(), **own})
         except (ValidationError, TypeError):
             value = base
-        self._overridden.put(key, (dict(own), value))
+        remembered.put(key, (own, copy.deepcopy(own), value))
         return value
 
 
