@@ -248,6 +248,10 @@ class ConsoleSettings(Section):
     "2026-11-21T09:00:00+08:00"). Empty = the real time. `/clock +1d` moves it either way.
     A fixed start time also makes random choices (red-packet seeds) repeat run after run.
     """
+    image_dir: str = Field("console-images", min_length=1, max_length=1024)
+    """Pictures the bot sends (SendImage) are saved in this folder (made when first needed,
+    relative to where the bot runs); the console prints each one's path.
+    """
 
     @field_validator("start_time")
     @classmethod

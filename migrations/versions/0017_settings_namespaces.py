@@ -1,7 +1,7 @@
 """per-community settings in one namespace per config section
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-11-27 09:40:00
 
 Communities' raw setting keys move into the namespace of the section they override, which
@@ -19,7 +19,7 @@ from alembic import op
 
 
 revision: str = '0017'
-down_revision: str | None = '0015'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
