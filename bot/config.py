@@ -492,9 +492,15 @@ class Settings(BaseSettings):
         unknown = _unknown_environment(bound)
         if unknown:
             raise ConfigError("environment", unknown)
-        data = self.model_dump(include=set(type(self).model_fields))
+        core = type(self).model_fields
+        data = self.model_dump(include=set(core))
         data.update(self.model_extra or {})
-        return _validated(bound, data, self._source)
+        validated = _validated(bound, data, self._source)
+        # The core sections stay the very objects given (validated from them, so equal): a
+        # change made to them later (an embedding program, a test) is seen by both.
+        for name in core:
+            validated.__dict__[name] = getattr(self, name)
+        return validated
 
     @classmethod
     def section_name(cls, model: type[BaseModel]) -> str:
