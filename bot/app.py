@@ -18,7 +18,7 @@ from rich.console import Console
 from adapters.base import Adapter
 from adapters.console import ConsoleAdapter
 from bot.clock import Clock, FakeClock, OffsetClock, RepeatableEntropy, SystemClock
-from bot.config import ConfigError, Settings, StartupError
+from bot.config import ConfigError, FeatureSections, Settings, StartupError, example_toml
 from bot.dispatch import Dispatcher
 from bot.features import Feature, Registry, RegistryError
 from bot.governor import Governor, Limits
@@ -27,7 +27,7 @@ from handlers import all_features
 from persona import Renderer
 from storage import Database, Store, migrate
 
-__all__ = ["App", "check_settings"]
+__all__ = ["App", "check_settings", "config_example", "feature_sections"]
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,18 @@ def check_settings(settings: Settings, features: Iterable[Feature] | None = None
         problems.append(f"keywords: {error}")
     if problems or registry is None:
         raise ConfigError("config", problems)
+    settings.with_sections(registry.sections)  # a bad feature section: its key, its source
     return registry
+
+
+def feature_sections(features: Iterable[Feature] | None = None) -> FeatureSections:
+    """The config sections the features declare (all shipped features by default)."""
+    return Registry(features if features is not None else all_features()).sections
+
+
+def config_example() -> str:
+    """``config.example.toml`` as the shipped features' and the core models write it."""
+    return example_toml(feature_sections())
 
 
 class App:
@@ -87,8 +98,9 @@ class App:
         console: Console | None = None,
         features: Iterable[Feature] | None = None,
     ) -> None:
-        self.settings = settings
         self.registry = check_settings(settings, features)
+        settings = settings.with_sections(self.registry.sections)
+        self.settings = settings
         self.console_clock = _console_clock(settings) if settings.console_enabled else None
         self.clock: Clock = clock or self.console_clock or SystemClock()
         self.db = Database(settings.storage.url, schema=settings.storage.schema)

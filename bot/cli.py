@@ -5,23 +5,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-import shutil
 import sys
 from collections.abc import Coroutine
 from importlib.metadata import PackageNotFoundError, version
-from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel
 from rich.console import Console
 from rich.logging import RichHandler
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.config import ConfigError, Settings, StartupError, load_config, mask_secret
+from bot.config import (
+    ConfigError,
+    Settings,
+    StartupError,
+    load_config,
+    mask_secret,
+    toml_key,
+    toml_value,
+)
 
 __all__ = ["app", "main"]
 
@@ -84,8 +89,10 @@ ConfigOption = Annotated[
 
 
 def _load(path: Path | None) -> Settings:
+    from bot.app import feature_sections
+
     try:
-        settings, _used = load_config(path)
+        settings, _used = load_config(path, feature_sections())
     except ConfigError as problem:
         _fail(problem)
     return settings
@@ -280,66 +287,38 @@ def init(
     if path.exists() and not force:
         err.print(f"{path} exists; use --force to overwrite it", markup=False)
         raise typer.Exit(1)
-    example = files("bot").joinpath("config.example.toml")
-    with example.open("rb") as source, path.open("wb") as target:
-        shutil.copyfileobj(source, target)
+    from bot.app import config_example
+
+    path.write_text(config_example(), encoding="utf-8")
     out.print(f"wrote {path}; edit it, then run: qunbot config check", markup=False)
 
 
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+@config_app.command("example")
+def config_example_command() -> None:
+    """Print ``config.example.toml`` as the settings models write it (every option, its
+    default and its documentation)."""
+    from bot.app import config_example
 
-
-def _toml_string(text: str) -> str:
-    """A TOML basic string: quotes, backslashes and control characters escaped."""
-    escaped = []
-    for char in text:
-        if char in '"\\':
-            escaped.append("\\" + char)
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            escaped.append(f"\\u{ord(char):04x}")
-        else:
-            escaped.append(char)
-    return '"' + "".join(escaped) + '"'
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
-
-
-def _toml_value(value: Any) -> str:
-    """One value as TOML; tables (a ladder step) inline, secrets masked."""
-    if isinstance(value, SecretStr):
-        return _toml_string("********")
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    if isinstance(value, dict):
-        items = ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items())
-        return "{ " + items + " }" if items else "{}"
-    return _toml_string(str(value))
+    sys.stdout.write(config_example())
 
 
 @config_app.command("check")
 def config_check(config: ConfigOption = None) -> None:
     """Validate the config and print the effective values as TOML (secrets masked): the
     output is itself a valid config file."""
+    from bot.app import check_settings, feature_sections
+
     try:
-        settings, used = load_config(config)
+        settings, used = load_config(config, feature_sections())
     except ConfigError as problem:
         _fail(problem)
-    from bot.app import check_settings
 
     try:
         check_settings(settings)
     except ConfigError as problem:
         _fail(problem)
     out.print(f"# effective configuration ({used or 'defaults and environment'})", markup=False)
-    for section in Settings.model_fields:
+    for section in type(settings).model_fields:
         value = getattr(settings, section)
         fields = value.__dict__ if isinstance(value, BaseModel) else dict(value)
         out.print(f"\n[{section}]", markup=False)
@@ -348,9 +327,9 @@ def config_check(config: ConfigOption = None) -> None:
                 out.print(f"# {key} is not set", markup=False)
             elif section == "storage" and key == "url":
                 shown = make_url(item).render_as_string(hide_password=True)
-                out.print(f"{key} = {_toml_value(shown)}", markup=False)
+                out.print(f"{key} = {toml_value(shown)}", markup=False)
             else:
-                out.print(f"{_toml_key(key)} = {_toml_value(item)}", markup=False)
+                out.print(f"{toml_key(key)} = {toml_value(item)}", markup=False)
     out.print("\n# OK: the configuration is valid", markup=False)
 
 

@@ -6,20 +6,27 @@ ignored. ``load_config`` raises ``ConfigError`` with one readable line per probl
 
 from __future__ import annotations
 
+import copy
+import functools
+import inspect
 import os
 import re
 import tomllib
 import warnings
+from collections.abc import Hashable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -30,6 +37,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from bot.cache import BoundedCache
 from bot.zones import parse_zone
 from persona import Locale, Tone
 
@@ -37,15 +45,24 @@ __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG_PATH",
     "ZONE_EXAMPLES",
+    "CommunitySettings",
     "ConfigError",
+    "FeatureSections",
+    "ScheduleSettings",
+    "Section",
     "Settings",
     "StartupError",
+    "example_toml",
     "load_config",
     "mask_secret",
+    "settings_class",
+    "toml_key",
+    "toml_value",
     "zone_or_none",
 ]
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
+S = TypeVar("S", bound=BaseModel)
 CONFIG_ENV = "QUNBOT_CONFIG"
 
 KNOWN_DRIVERS = (
@@ -61,8 +78,11 @@ KNOWN_DRIVERS = (
 _NOT_SETTINGS = ("QUNBOT_CONFIG", "QUNBOT_TEST_", "QUNBOT_CI_")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+class Section(BaseModel):
+    """A config section: unknown keys are errors, and each field's docstring is its comment
+    in ``config.example.toml`` (see ``example_toml``)."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, use_attribute_docstrings=True)
 
 
 with warnings.catch_warnings():
@@ -70,11 +90,12 @@ with warnings.catch_warnings():
     # ``BaseModel.schema()``, which nothing here calls.
     warnings.filterwarnings("ignore", 'Field name "schema"', UserWarning)
 
-    class StorageSettings(_Section):
-        url: str = Field(
-            "sqlite+aiosqlite:///qunbot.db",
-            description="SQLAlchemy URL: sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB",
-        )
+    class StorageSettings(Section):
+        url: str = "sqlite+aiosqlite:///qunbot.db"
+        """SQLAlchemy URL. SQLite (embedded, the default) or PostgreSQL for scale:
+          url = "postgresql+asyncpg://USER:PASSWORD@HOST:5432/DATABASE"
+        The schema is upgraded automatically by `qunbot run` (or by hand: `qunbot db upgrade`).
+        """
 
         @field_validator("url")
         @classmethod
@@ -91,10 +112,12 @@ with warnings.catch_warnings():
                 raise ValueError(expected)
             return value
 
-        schema: str = Field(
-            "",
-            description="PostgreSQL schema holding the bot's tables; empty: the server's default",
-        )
+        schema: str = ""
+        """PostgreSQL only: the schema that holds the bot's tables (its Alembic version table too),
+        so several bots can share one database, e.g. schema = "bot_one". It is created on the
+        first upgrade when missing. Letters, digits and underscores, at most 63. Empty: the
+        server's default search_path (usually "public").
+        """
 
         @field_validator("schema")
         @classmethod
@@ -114,14 +137,22 @@ with warnings.catch_warnings():
             return self
 
 
-class PersonaSettings(_Section):
+class PersonaSettings(Section):
+    """The character the bot speaks as. Operators can override name, tone and locale per
+    community in chat with `/persona set name|tone|locale VALUE`.
+    """
+
     name: str = Field("小群", min_length=1, max_length=64)
     tone: Tone = "warm"
+    """warm | lively | professional"""
     locale: Locale = "zh-CN"
-    #: How members are addressed; ``{name}`` is the member. Empty: the pack's default for the tone.
+    """zh-CN | en"""
     honorific: str = Field("", max_length=64)
-    #: 0 = no emoji, 1 = as the pack writes them, 2 = an extra flourish.
+    """How members are addressed; {name} is the member, e.g. "亲爱的{name}", "{name}同学",
+    "Dear {name}". Empty: the persona pack's form for the tone.
+    """
     emoji: int = Field(1, ge=0, le=2)
+    """0 = no emoji, 1 = as the persona pack writes them, 2 = with an extra flourish."""
 
     @field_validator("honorific")
     @classmethod
@@ -160,15 +191,22 @@ def _check_timezone(value: str) -> str:
     return key
 
 
-class CommunitySettings(_Section):
+class CommunitySettings(Section):
+    """Defaults for every community (a community may change its own later)."""
+
     timezone: str = "Asia/Shanghai"
+    """IANA time zone: "today" for check-ins and greeting hours are computed here."""
     day_reset_hour: int = Field(0, ge=0, le=23)
-    #: Rules shown by /rules and in the welcome until operators write their own.
+    """The hour (0-23, local time) at which a new day starts for check-ins."""
     rules: list[str] = Field(default_factory=list)
-    #: Greet members who join.
+    """Rules shown by /rules and in the welcome message, until operators write their own."""
     welcome: bool = True
-    #: Operators' log chat on the same platform (a chat id); moderation is mirrored there.
+    """Welcome members who join (mentions them, invites a self-introduction, points to /rules)."""
     log_chat: str = ""
+    """Operators' log chat on the same platform (a chat id, e.g. "-1001234567890" on Telegram);
+    every moderation action is mirrored there. Empty = no log chat. Also settable in chat
+    with /setlog CHAT_ID.
+    """
 
     @field_validator("timezone")
     @classmethod
@@ -176,197 +214,16 @@ class CommunitySettings(_Section):
         return _check_timezone(value)
 
 
-Action = Literal["delete", "warn", "mute", "kick", "ban"]
-#: Platforms treat restrictions shorter than 30 s or longer than 366 days as "forever".
-SHORTEST_PUNISHMENT = 30
-LONGEST_PUNISHMENT_DAYS = 366
+class ScheduleSettings(Section):
+    """Scheduled messages (birthdays, anniversaries, announcements)."""
 
-
-def _check_duration(value: str) -> str:
-    from bot.clock import parse_duration
-
-    if not value:
-        return value
-    parsed = parse_duration(value)
-    if parsed is None:
-        raise ValueError("expected a duration such as '30m', '2h', '1d' or '1w'")
-    if parsed.total_seconds() < SHORTEST_PUNISHMENT or parsed.days > LONGEST_PUNISHMENT_DAYS:
-        raise ValueError("must be between 30 seconds and 366 days")
-    return value
-
-
-class LadderStep(_Section):
-    """What the n-th active warn costs: ``{ warns = 3, action = "mute", duration = "1h" }``."""
-
-    warns: int = Field(ge=1, le=100)
-    action: Literal["mute", "kick", "ban"]
-    #: Empty: until lifted (mute) or forever (ban).
-    duration: str = ""
-
-    _duration = field_validator("duration")(classmethod(lambda cls, v: _check_duration(v)))
-
-
-class RulesSettings(_Section):
-    """Rules the bot enforces in every community (each community may adjust them in chat)."""
-
-    #: Banned words (matched through spacing, punctuation, full-width and look-alike letters).
-    words: list[str] = Field(default_factory=list)
-    #: Banned regular expressions, matched against the normalized (lower-case) text.
-    regexes: list[str] = Field(default_factory=list)
-    #: What a banned word or regex costs.
-    action: Action = "warn"
-    #: Links to domains outside ``link_allowlist``: allow, delete or warn.
-    links: Literal["allow", "delete", "warn"] = "allow"
-    link_allowlist: list[str] = Field(default_factory=list)
-    #: Invite links to other groups (广告): allow or an action; "ban" removes advertisers at once.
-    ads: Literal["allow", "delete", "warn", "mute", "kick", "ban"] = "warn"
-    #: Anti-flood: more than ``flood_messages`` in ``flood_seconds`` (0 = off).
-    flood_messages: int = Field(0, ge=0, le=1000)
-    flood_seconds: int = Field(10, ge=1, le=3600)
-    flood_action: Action = "mute"
-    lock_media: bool = False
-    lock_forwards: bool = False
-    #: Newcomers may not post links or media for their first hours (0 = off).
-    newcomer_hours: int = Field(0, ge=0, le=24 * 30)
-    #: Warns stop counting after this many days.
-    warn_expiry_days: int = Field(30, ge=1, le=3650)
-    #: How long an automatic mute lasts when no ladder step says otherwise.
-    mute_duration: str = "1h"
-    ladder: list[LadderStep] = Field(
-        default_factory=lambda: [
-            LadderStep(warns=3, action="mute", duration="1h"),
-            LadderStep(warns=5, action="ban"),
-        ]
-    )
-
-    _mute = field_validator("mute_duration")(classmethod(lambda cls, v: _check_duration(v)))
-
-
-class GateSettings(_Section):
-    """Entry gates (入群门槛): who gets in, and how."""
-
-    #: open | captcha (press "I have read the rules" in time) | approval (operators decide
-    #: join requests with buttons in the log chat) | invite_code (a code from /invite).
-    mode: Literal["open", "captcha", "approval", "invite_code"] = "open"
-    #: Minutes a Telegram join request waits for its invite code (the private chat lasts 5).
-    code_minutes: int = Field(5, ge=1, le=60)
-    #: Discord: the role a valid invite code (``/code CODE``) grants. Empty: none.
-    member_role: str = ""
-    #: Minutes a newcomer has to pass the captcha before being removed.
-    captcha_minutes: int = Field(5, ge=1, le=1440)
-    #: Raid guard: more than ``raid_joins`` joins in ``raid_seconds`` switch the gate to
-    #: captcha and tell the operators (0 = off).
-    raid_joins: int = Field(0, ge=0, le=10000)
-    raid_seconds: int = Field(60, ge=1, le=3600)
-
-
-class StreakBonus(_Section):
-    """Extra points on a given streak day: ``{ day = 7, points = 20 }``."""
-
-    day: int = Field(ge=1, le=3650)
-    points: int = Field(ge=0, le=1_000_000)
-
-
-class CheckInSettings(_Section):
-    """Daily check-in (签到打卡)."""
-
-    #: Points for every check-in.
-    base: int = Field(10, ge=0, le=1_000_000)
-    #: Extra points on streak days.
-    bonus: list[StreakBonus] = Field(
-        default_factory=lambda: [StreakBonus(day=7, points=20), StreakBonus(day=30, points=100)]
-    )
-    #: Streak lengths that earn a badge, once each.
-    badges: list[int] = Field(default_factory=lambda: [7, 30, 100, 365])
-    #: Points a make-up check-in (补签, ``/makeup``) costs; it fills yesterday's gap.
-    makeup_cost: int = Field(50, ge=0, le=1_000_000)
-    #: Make-ups allowed per member per calendar month of the filled day (0 = off).
-    makeup_per_month: int = Field(2, ge=0, le=31)
-
-
-class RedPacketSettings(_Section):
-    """Red packets (红包) and the chain (红包接龙). Operators override any of these per
-    community with ``/redpacketset``."""
-
-    #: Smallest and largest packet, in points.
-    min_total: int = Field(10, ge=1, le=1_000_000_000)
-    max_total: int = Field(100_000, ge=1, le=1_000_000_000)
-    #: Most shares one packet may have.
-    max_shares: int = Field(100, ge=1, le=1000)
-    #: Whether the sender may grab a share of their own packet.
-    sender_may_grab: bool = False
-    #: Hours until an unfinished packet expires and the rest returns to the sender.
-    expire_hours: int = Field(24, ge=1, le=24 * 30)
-    #: Who must send the next packet when one completes: the luckiest grabber (手气最佳),
-    #: the unluckiest, or nobody (``off``: no chain).
-    chain: Literal["luckiest", "unluckiest", "off"] = "luckiest"
-    #: Minutes the named member has to send the next packet.
-    chain_minutes: int = Field(10, ge=1, le=24 * 60)
-    #: Points taken from a member who breaks the chain (at most what they have; 0 = none).
-    chain_penalty: int = Field(0, ge=0, le=1_000_000)
-
-    @model_validator(mode="after")
-    def _range(self) -> RedPacketSettings:
-        if self.min_total > self.max_total:
-            raise ValueError("min_total must not exceed max_total")
-        return self
-
-
-class PollSettings(_Section):
-    """Polls (投票). Operators override any of these per community with ``/pollset``."""
-
-    #: Who may start a poll: every member, or planners and above (moderators, admins).
-    who_may_start: Literal["everyone", "planners"] = "everyone"
-    #: How long a poll stays open when neither ``--for`` nor ``--until`` is given.
-    default_hours: int = Field(24, ge=1, le=24 * 90)
-    #: The longest a poll may stay open, in days.
-    max_days: int = Field(30, ge=1, le=366)
-    #: Most options one poll may have (each is a button; Discord allows 25 per message).
-    max_options: int = Field(10, ge=2, le=20)
-
-
-class RuleVoteSettings(_Section):
-    """Rules adopted by vote (``/proposerule``, 群策群力 rather than 一言堂)."""
-
-    #: Who may propose a rule: every member, or planners and above.
-    who_may_propose: Literal["everyone", "planners"] = "everyone"
-    #: Fewest voters for a decision; below it the proposal is rejected for lack of quorum.
-    quorum: int = Field(10, ge=1, le=100_000)
-    #: Share of voters in favour needed to adopt, in percent (67 = two thirds).
-    threshold_percent: int = Field(67, ge=1, le=100)
-    #: How long the vote runs, in hours.
-    hours: int = Field(24, ge=1, le=24 * 30)
-
-
-class CollectSettings(_Section):
-    """Calls for submissions (征集, ``/collect``)."""
-
-    #: How long the vote on the submissions runs once the call closes, in hours.
-    vote_hours: int = Field(24, ge=1, le=24 * 30)
-    #: The longest a call may take submissions, in days.
-    max_days: int = Field(30, ge=1, le=366)
-    #: The largest reward a call may offer, in points (the organiser pays it).
-    max_reward: int = Field(100_000, ge=0, le=1_000_000_000)
-
-
-class AnnouncementSettings(_Section):
-    """Announcements (/announce, /schedule); quiet hours and the hourly cap are in [schedule]."""
-
-    #: Most running schedules per community (a schedule is removed with /unschedule).
-    max_active: int = Field(20, ge=1, le=1000)
-
-
-class ScheduleSettings(_Section):
-    """Scheduled messages (birthdays, anniversaries, announcements): when they may go out."""
-
-    #: Quiet hours in community time ("HH:MM"): scheduled posts and greetings due inside
-    #: them wait until they end. Equal start and end: no quiet hours.
     quiet_start: str = "23:00"
+    """Quiet hours in community time: what is due inside them waits until they end (equal = none)."""
     quiet_end: str = "08:00"
-    #: At most this many scheduled posts per chat per hour (the rest wait).
     max_per_hour: int = Field(3, ge=1, le=100)
-    #: A message more than this many hours late (the bot was down) is skipped and logged.
+    """At most this many scheduled posts per chat per hour; the rest wait for the next free slot."""
     late_limit_hours: int = Field(12, ge=1, le=24 * 7)
+    """After downtime, a message more than this many hours late is skipped and logged, not sent."""
 
     @field_validator("quiet_start", "quiet_end")
     @classmethod
@@ -376,57 +233,24 @@ class ScheduleSettings(_Section):
         return value
 
 
-class BirthdaySettings(_Section):
-    """Birthday greetings (/birthday)."""
+class ConsoleSettings(Section):
+    """The console adapter: a local group chat in your terminal."""
 
-    #: The hour of the greeting, in each member's own zone (else the community's).
-    greeting_hour: int = Field(9, ge=0, le=23)
-    #: Where 29 February birthdays are greeted in common years: "feb28" or "mar1".
-    feb29: Literal["feb28", "mar1"] = "feb28"
-    #: Points given on a birthday through the ledger (0 = none).
-    gift_points: int = Field(0, ge=0, le=1_000_000)
-
-
-class AnniversarySettings(_Section):
-    """Join anniversaries, counted from the join date the bot recorded."""
-
-    #: Milestones in days after joining (besides the yearly ones).
-    days: list[int] = Field(default_factory=lambda: [100], max_length=10)
-    #: Greet every full year in the group.
-    yearly: bool = True
-
-
-class EventSettings(_Section):
-    """Events with RSVP (社群活动)."""
-
-    #: Reminders to those going, in minutes before the start (default: a day and an hour).
-    reminders: list[int] = Field(default_factory=lambda: [24 * 60, 60], max_length=5)
-    #: How long an event lasts when ``--for`` is not given, in minutes.
-    default_minutes: int = Field(120, ge=5, le=7 * 24 * 60)
-    #: ``/here`` works from this many minutes before the start until the end.
-    here_early_minutes: int = Field(30, ge=0, le=24 * 60)
-    #: Points for checking in at the event with ``/here`` (0 = none).
-    here_points: int = Field(20, ge=0, le=1_000_000)
-
-    @field_validator("reminders")
-    @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if any(not 1 <= minutes <= 30 * 24 * 60 for minutes in value):
-            raise ValueError("reminders are minutes before the start, 1 to 43200")
-        return sorted(set(value), reverse=True)
-
-
-class ConsoleSettings(_Section):
-    #: ``auto``: on when no platform has a token.
     enabled: bool | Literal["auto"] = "auto"
-    #: Who you are when the console starts.
+    """"auto" = on when no platform token is set; true / false to force it."""
     user: str = Field("Alice", min_length=1, max_length=64)
-    #: The console group's title.
+    """Who you are when the console starts (switch with /as NAME)."""
     chat_title: str = Field("qunbot console", min_length=1, max_length=128)
-    #: Fix the console clock (ISO 8601 with offset) for reproducible demos; empty = real time.
+    """The title of the console's group chat."""
     start_time: str = ""
-    #: Where pictures the bot sends are saved (the console prints their path).
+    """Fix the console clock for reproducible demos (ISO 8601 with a UTC offset, e.g.
+    "2026-11-21T09:00:00+08:00"). Empty = the real time. `/clock +1d` moves it either way.
+    A fixed start time also makes random choices (red-packet seeds) repeat run after run.
+    """
     image_dir: str = Field("console-images", min_length=1, max_length=1024)
+    """Pictures the bot sends (SendImage) are saved in this folder (made when first needed,
+    relative to where the bot runs); the console prints each one's path.
+    """
 
     @field_validator("start_time")
     @classmethod
@@ -450,36 +274,51 @@ def _blank_is_unset(value: object) -> object:
     return value
 
 
-class TelegramSettings(_Section):
+class TelegramSettings(Section):
     """Telegram through python-telegram-bot. Off until a token is set."""
 
-    token: SecretStr | None = None
-    #: The Bot API server; name a self-hosted one (or a test server) here.
+    token: SecretStr | None = Field(None, examples=["123456:ABC-DEF..."])
+    """Bot token from @BotFather. Not set = Telegram is off. With a token, the console is off
+    unless [console] enabled = true.
+    """
     base_url: str = "https://api.telegram.org/bot"
+    """The Bot API server. Name a self-hosted telegram-bot-api server (or a test server) here."""
     base_file_url: str = "https://api.telegram.org/file/bot"
     mode: Literal["polling", "webhook"] = "polling"
-    #: Long-polling timeout in seconds (getUpdates waits this long for news).
+    """"polling" (no public address needed) or "webhook" (Telegram posts updates to you)."""
     poll_timeout: float = Field(10.0, ge=0, le=50)
-    #: Webhook mode: where the bot's own HTTP server listens ...
+    """Polling: how long (seconds) each getUpdates waits for news."""
     listen: str = "0.0.0.0"
+    """Webhook: the bot's own HTTP server listens on listen:port/url_path (put HTTPS in front)..."""
     port: int = Field(8443, ge=1, le=65535)
     url_path: str = "telegram"
-    #: ... and the public HTTPS URL Telegram posts to (empty: webhook mode refuses to start).
     webhook_url: str = ""
-    #: Telegram sends it in X-Telegram-Bot-Api-Secret-Token; requests without it get 403.
-    secret_token: SecretStr | None = None
-    #: Events older than this (seconds) are recorded but trigger no reply and no punishment.
+    """...and Telegram posts to this public HTTPS URL (required in webhook mode), e.g.
+    "https://bot.example.org/telegram".
+    """
+    secret_token: SecretStr | None = Field(None, examples=["a-long-random-string"])
+    """Sent by Telegram in X-Telegram-Bot-Api-Secret-Token; requests without it get 403.
+    1-256 characters of A-Z a-z 0-9 _ -. Not set = no check (not recommended for webhooks).
+    """
     stale_after: int = Field(300, ge=0)
-    #: Updates fetched (recorded) and not yet handled, at most: polling waits while that
-    #: many are pending; a webhook post waits for room.
+    """Events older than this many seconds (after downtime) are recorded, but trigger no reply
+    and no punishment.
+    """
     max_pending: int = Field(1000, ge=1)
-    #: How long (seconds) admin lists and the bot's own rights are cached per chat.
+    """Updates fetched from Telegram and not yet handled, at most. Each is recorded in the
+    database before Telegram is told it arrived; polling waits while this many are pending.
+    """
     admin_cache_seconds: int = Field(60, ge=0)
-    #: Seconds to wait for a Bot API answer; a send that times out is not retried.
+    """Seconds that admin lists and the bot's own rights are cached per chat."""
     request_timeout: float = Field(10.0, gt=0)
-    #: python-telegram-bot's HTTP transport. aiohttp costs far less CPU per call than httpx
-    #: (httpcore's pool), which is what lets 1,000 button answers go out within a second.
+    """Seconds to wait for a Bot API answer. A message whose send times out is not retried
+    (it may have arrived; a duplicate is worse than a gap).
+    """
     http_client: Literal["aiohttp", "httpx"] = "aiohttp"
+    """HTTP library for Bot API calls (and getUpdates): "aiohttp" or "httpx" (python-telegram-bot's
+    own). aiohttp uses about a tenth of the CPU per call, so a burst of 1,000 button answers
+    goes out within a second. Both honour HTTP_PROXY / HTTPS_PROXY / NO_PROXY.
+    """
 
     _blank_secret = field_validator("secret_token", mode="before")(
         classmethod(lambda cls, v: _blank_is_unset(v))
@@ -497,32 +336,41 @@ class TelegramSettings(_Section):
     _blank = field_validator("token", mode="before")(classmethod(lambda cls, v: _blank_is_unset(v)))
 
 
-class DiscordSettings(_Section):
+class DiscordSettings(Section):
     """Discord through discord.py. Off until a token is set."""
 
-    token: SecretStr | None = None
-    #: REST base URL; bots at scale point it at a shared rate-limit proxy.
+    token: SecretStr | None = Field(None, examples=["..."])
+    """Bot token from the Discord developer portal (Applications -> your app -> Bot -> Reset Token).
+    Not set = Discord is off. Turn on SERVER MEMBERS INTENT and MESSAGE CONTENT INTENT there too.
+    """
     api_base: str = "https://discord.com/api/v10"
-    #: Gateway websocket URL override (empty: the one Discord names).
+    """REST base URL. Bots at scale point this at a shared rate-limit proxy."""
     gateway_url: str = ""
-    #: Prefix for text commands (``!checkin``); slash commands work as well.
+    """Gateway websocket URL override; empty = the one Discord names."""
     command_prefix: str = Field("!", min_length=1, max_length=5)
-    #: Guilds to sync slash commands to at once (development); empty: global sync.
+    """Prefix for text commands (!checkin). Slash commands (/checkin) work as well."""
     guild_ids: list[str] = Field(default_factory=list)
-    #: ``off`` (one connection), ``auto`` (discord.py picks the shard count) or a number.
+    """Guild ids to sync slash commands to at once (development). Empty = global sync, done
+    only when the commands changed.
+    """
     shards: Literal["off", "auto"] | int = "off"
-    #: Events older than this (seconds) are recorded but trigger no reply and no punishment.
+    """"off" (one gateway connection), "auto" (discord.py picks the shard count; required from
+    2,500 guilds) or a number of shards.
+    """
     stale_after: int = Field(300, ge=0)
-    #: Events kept in memory waiting to be handled, at most; beyond, events are recorded only
-    #: and handled from the database as room opens (Discord cannot be paused).
+    """Events older than this many seconds are recorded, but trigger no reply and no punishment."""
     max_pending: int = Field(1000, ge=1)
-    #: Events waiting to be recorded, at most; beyond, events are dropped (ERROR logged with
-    #: their count): only when the database is down or cannot keep up at all.
+    """Events waiting in memory to be handled, at most. Discord cannot be paused: beyond this,
+    events are recorded in the database only and handled from there as room opens.
+    """
     max_unrecorded: int = Field(10000, ge=1)
-    #: Seconds to wait for the guilds to arrive after connecting.
+    """Events waiting to be recorded, at most: beyond this (the database is down or far too
+    slow) further events are dropped, and an ERROR line counts them.
+    """
     guild_ready_timeout: float = Field(2.0, gt=0)
-    #: Seconds to wait for the first connection (login, gateway, READY).
+    """Seconds to wait for the servers (guilds) to arrive after connecting."""
     connect_timeout: float = Field(60.0, gt=0)
+    """Seconds to wait for the first connection (login, gateway, ready) before giving up."""
 
     @field_validator("guild_ids")
     @classmethod
@@ -542,18 +390,25 @@ class DiscordSettings(_Section):
     _blank = field_validator("token", mode="before")(classmethod(lambda cls, v: _blank_is_unset(v)))
 
 
-class OutboundSettings(_Section):
-    #: Seconds a failed send (5xx, refused connection, 429) is retried before it is given up.
+class OutboundSettings(Section):
     retry_for: float = Field(default=600.0, gt=0)
-    #: Seconds a stop (SIGTERM, Ctrl-C) may take in all: handle what was taken, send what
-    #: waits, store the rest for after the restart, close. Bounded so a supervisor
-    #: (systemd's TimeoutStopSec, Docker's 10 s) never has to kill the bot mid-write.
+    """How long a message (or a ban, a deletion...) is retried, in seconds, when the platform answers
+    5xx, refuses the connection or says "too many requests"; then it is logged with its chat and
+    kind as not delivered. A send that timed out is never repeated (it may have arrived).
+    """
     shutdown_timeout: float = Field(default=15.0, ge=1.0, le=600.0)
+    """How long stopping (SIGTERM, Ctrl-C) may take in all, in seconds: intake stops, updates already
+    taken are handled, waiting messages get the rest of the time to go out, and whatever still waits
+    is stored in the database and sent after the restart. Keep it below your supervisor's stop
+    timeout (systemd waits 90 s; Docker 10 s unless stop_grace_period or `docker stop -t` says more).
+    """
 
 
-class OwnersSettings(_Section):
-    #: Bot owners as ``platform:user_id`` (``telegram:12345``, ``discord:8123...``, ``console:alice``).
+class OwnersSettings(Section):
     ids: list[str] = Field(default_factory=list)
+    """Bot owners, as "platform:user_id" (e.g. "telegram:12345", "discord:81234567890",
+    "console:alice"). Owners may do everything in every community.
+    """
 
     @field_validator("ids")
     @classmethod
@@ -565,43 +420,48 @@ class OwnersSettings(_Section):
         return values
 
 
-class LoggingSettings(_Section):
+class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """DEBUG | INFO | WARNING | ERROR (logs go to standard error)"""
 
 
 class Settings(BaseSettings):
-    """The whole configuration. Environment: ``QUNBOT_SECTION__KEY`` overrides ``[section] key``."""
+    """The whole configuration. Environment: ``QUNBOT_SECTION__KEY`` overrides ``[section] key``.
+
+    The core sections are declared here; a feature declares its own section (``Feature(...,
+    settings=Model)``) and ``with_sections`` validates it, so ``bot`` never imports a
+    feature. Until then a feature's section is kept as written (``model_extra``)."""
 
     model_config = SettingsConfigDict(
         env_prefix="QUNBOT_",
         env_nested_delimiter="__",
-        extra="forbid",
+        extra="allow",
         validate_default=True,
     )
 
     storage: StorageSettings = Field(default_factory=StorageSettings)
     persona: PersonaSettings = Field(default_factory=PersonaSettings)
     community: CommunitySettings = Field(default_factory=CommunitySettings)
-    rules: RulesSettings = Field(default_factory=RulesSettings)
-    gates: GateSettings = Field(default_factory=GateSettings)
-    checkin: CheckInSettings = Field(default_factory=CheckInSettings)
-    redpacket: RedPacketSettings = Field(default_factory=RedPacketSettings)
-    polls: PollSettings = Field(default_factory=PollSettings)
-    events: EventSettings = Field(default_factory=EventSettings)
-    rule_votes: RuleVoteSettings = Field(default_factory=RuleVoteSettings)
-    collect: CollectSettings = Field(default_factory=CollectSettings)
-    announcements: AnnouncementSettings = Field(default_factory=AnnouncementSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
-    birthdays: BirthdaySettings = Field(default_factory=BirthdaySettings)
-    anniversaries: AnniversarySettings = Field(default_factory=AnniversarySettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     owners: OwnersSettings = Field(default_factory=OwnersSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
-    #: Extra keyword triggers per command, e.g. ``checkin = ["签到", "打卡"]``; replaces the defaults.
     keywords: dict[str, list[str]] = Field(default_factory=dict)
+    """Exact-text triggers per command, replacing the command's defaults, e.g.
+      checkin = ["签到", "打卡"]
+    """
+
+    #: Section name of every model this class validates (core and features').
+    _section_names: ClassVar[dict[type[BaseModel], str]] = {}
+    #: The file the values came from (``None``: defaults and environment), for error messages.
+    _source: Path | None = PrivateAttr(default=None)
+    #: Per community and section: the overrides last applied and their result.
+    _overridden: BoundedCache[tuple[Hashable, str], tuple[Any, Any, BaseModel]] = PrivateAttr(
+        default_factory=lambda: BoundedCache(OVERRIDDEN_KEPT)
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -620,6 +480,124 @@ class Settings(BaseSettings):
         if self.console.enabled == "auto":
             return not (self.telegram.token or self.discord.token)
         return bool(self.console.enabled)
+
+    def with_sections(self, sections: FeatureSections) -> Settings:
+        """These settings with the features' sections validated (``self`` if they already
+        are). Raises ``ConfigError`` naming the key of a bad or unknown value, as
+        ``load_config`` does, wherever the settings came from."""
+        bound = settings_class(sections)
+        if type(self) is bound:
+            return self
+        unknown = _unknown_environment(bound)
+        if unknown:
+            raise ConfigError("environment", unknown)
+        core = type(self).model_fields
+        data = self.model_dump(include=set(core))
+        data.update(self.model_extra or {})
+        validated = _validated(bound, data, self._source)
+        # The core sections stay the very objects given (validated from them, so equal): a
+        # change made to them later (an embedding program, a test) is seen by both.
+        for name in core:
+            validated.__dict__[name] = getattr(self, name)
+        return validated
+
+    @classmethod
+    def section_name(cls, model: type[BaseModel]) -> str:
+        """The name of ``model``'s section (``[polls]``: ``polls``), also its namespace in a
+        community's settings."""
+        name = cls._section_names.get(model)
+        if name is None:
+            raise KeyError(
+                f"{model.__name__} is no config section here: declare it on its Feature "
+                "(settings=...) and bind the settings with with_sections"
+            )
+        return name
+
+    def section(self, model: type[S]) -> S:
+        """The section ``model`` validates (a core one or a feature's) as configured."""
+        value = getattr(self, self.section_name(model))
+        assert isinstance(value, model)
+        return value
+
+    def section_for(
+        self, model: type[S], overrides: Mapping[str, Any] | None, owner: Hashable
+    ) -> S:
+        """The section ``model`` with one community's overrides applied: ``overrides`` is
+        the community's settings (one namespace per section, ``{"polls": {"max_days": 7}}``)
+        and ``owner`` names the community for the cache.
+
+        Cheap on the hot path: without overrides it is the configured section itself; with
+        them the result is remembered per community and used again only while the stored
+        overrides are equal to those it was built from (a change, which arrives as a new
+        community row, builds it anew). An override the config no longer allows is ignored
+        rather than crashing."""
+        name = type(self)._section_names.get(model) or self.section_name(model)
+        base: S = getattr(self, name)
+        own = overrides.get(name) if overrides else None
+        if not own:
+            return base
+        # Read past pydantic's attribute hook: this runs for every message of a community
+        # with overrides.
+        remembered = self.__pydantic_private__["_overridden"]  # type: ignore[index]
+        key = (owner, name)
+        cached = remembered.get(key)
+        # The same namespace object (the community row is cached) or an equal one.
+        if cached is not None and (cached[0] is own or cached[1] == own):
+            return cached[2]  # type: ignore[no-any-return]
+        try:
+            value = model.model_validate({**base.model_dump(), **own})
+        except (ValidationError, TypeError):
+            value = base
+        remembered.put(key, (own, copy.deepcopy(own), value))
+        return value
+
+
+#: Communities whose overridden sections are remembered (least recently used go first).
+OVERRIDDEN_KEPT = 10_000
+#: No feature sections (an immutable default).
+_NONE: Mapping[str, type[BaseModel]] = MappingProxyType({})
+#: Features' sections: ``{section name: model}``.
+FeatureSections = Mapping[str, type[BaseModel]]
+#: After this core section the features' sections follow in ``config.example.toml``.
+_FEATURES_AFTER = "schedule"
+
+
+def settings_class(sections: FeatureSections = _NONE) -> type[Settings]:
+    """The settings class with the features' sections declared: unknown sections are errors
+    there, and the environment overrides features' keys as it does core ones."""
+    return _settings_class(tuple(sections.items()))
+
+
+@functools.cache
+def _settings_class(sections: tuple[tuple[str, type[BaseModel]], ...]) -> type[Settings]:
+    clash = [name for name, _model in sections if name in Settings.model_fields]
+    if clash:
+        raise ValueError(f"feature sections named like core ones: {', '.join(clash)}")
+    fields: dict[str, Any] = {
+        name: (model, Field(default_factory=model)) for name, model in sections
+    }
+    bound = create_model(  # type: ignore[call-overload]
+        "Settings", __base__=_Bound, __module__=__name__, **fields
+    )
+    bound._section_names = {
+        field.annotation: name
+        for name, field in bound.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+    }
+    return bound  # type: ignore[no-any-return]
+
+
+class _Bound(Settings):
+    """Settings whose every section is declared: an unknown one is an error."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+
+Settings._section_names = {
+    field.annotation: name
+    for name, field in Settings.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+}
 
 
 class ConfigError(Exception):
@@ -712,12 +690,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(str(path), [f"cannot read: {error.strerror}"]) from None
 
 
-def load_config(path: Path | str | None = None) -> tuple[Settings, Path | None]:
+def load_config(
+    path: Path | str | None = None, sections: FeatureSections | None = None
+) -> tuple[Settings, Path | None]:
     """Load ``path`` (or ``$QUNBOT_CONFIG``, or ``./config.toml`` if present) plus the environment.
 
-    Returns the settings and the file actually read (``None``: defaults and environment only).
+    With ``sections`` (the features'), their sections are validated too and any other section
+    is an error; without, they are kept for ``Settings.with_sections``. Returns the settings
+    and the file actually read (``None``: defaults and environment only).
     """
-    unknown = _unknown_environment()
+    chosen_class = Settings if sections is None else settings_class(sections)
+    unknown = _unknown_environment(chosen_class)
     if unknown:
         raise ConfigError("environment", unknown)
     explicit = path is not None or CONFIG_ENV in os.environ
@@ -731,8 +714,14 @@ def load_config(path: Path | str | None = None) -> tuple[Settings, Path | None]:
         used = chosen
     elif explicit:
         raise ConfigError(str(chosen), ["file not found (run `qunbot init` to write one)"])
+    return _validated(chosen_class, data, used), used
+
+
+def _validated(model: type[Settings], data: dict[str, Any], used: Path | None) -> Settings:
+    """``model`` built from ``data`` and the environment, or a ``ConfigError`` naming each
+    bad key and where it came from."""
     try:
-        return Settings(**data), used
+        settings = model(**data)
     except ValidationError as error:
         errors = error.errors()
         problems = [_describe(e) for e in errors]
@@ -741,22 +730,29 @@ def load_config(path: Path | str | None = None) -> tuple[Settings, Path | None]:
         hint = "lists and tables are JSON, e.g. QUNBOT_OWNERS__IDS='[\"telegram:12345\"]'"
         cause = f": {error.__cause__}" if error.__cause__ else ""
         raise ConfigError("environment", [f"{error}{cause} ({hint})"]) from None
+    settings._source = used
+    return settings
 
 
-def _unknown_environment() -> list[str]:
-    """``QUNBOT_`` variables that name no setting (``QUNBOT_STORAGE_URL`` with one underscore)."""
+def _unknown_environment(model: type[Settings] = Settings) -> list[str]:
+    """``QUNBOT_`` variables that name no setting (``QUNBOT_STORAGE_URL`` with one underscore).
+
+    ``model`` without the features' sections (plain ``Settings``) leaves variables of
+    sections it does not know to ``Settings.with_sections``."""
     problems = []
     for name in os.environ:
         upper = name.upper()
         if not upper.startswith("QUNBOT_") or upper.startswith(_NOT_SETTINGS):
             continue
         parts = upper.removeprefix("QUNBOT_").lower().split("__")
-        section = Settings.model_fields.get(parts[0])
-        model = section.annotation if section else None
+        section = model.model_fields.get(parts[0])
+        if section is None and model.model_config.get("extra") == "allow":
+            continue
+        annotation = section.annotation if section else None
         if section is None:
             known = False
-        elif isinstance(model, type) and issubclass(model, BaseModel):
-            known = len(parts) == 2 and parts[1] in model.model_fields
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            known = len(parts) == 2 and parts[1] in annotation.model_fields
         else:  # a table of free keys such as [keywords]
             known = len(parts) <= 2
         if not known:
@@ -764,3 +760,102 @@ def _unknown_environment() -> list[str]:
                 f"{name}: names no setting; use QUNBOT_<SECTION>__<KEY>, e.g. QUNBOT_STORAGE__URL"
             )
     return problems
+
+
+# -- config.example.toml, written from the models --------------------------------------------
+
+EXAMPLE_HEADER = """\
+# qunbot configuration. Every option is shown with its default.
+# Environment variables override this file: QUNBOT_<SECTION>__<KEY>, e.g.
+#   QUNBOT_STORAGE__URL=postgresql+asyncpg://postgres@127.0.0.1/qunbot
+#   QUNBOT_PERSONA__NAME=小美
+# Unknown keys are errors (a typo never goes unnoticed): check with `qunbot config check`.
+# This file is written from the settings models (`qunbot config example`): edit their
+# docstrings, not this file.
+"""
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    escaped = []
+    for char in text:
+        if char in '"\\':
+            escaped.append("\\" + char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            escaped.append(f"\\u{ord(char):04x}")
+        else:
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'
+
+
+def toml_key(key: str) -> str:
+    """A key as TOML: bare when it may be, else quoted."""
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
+
+
+def toml_value(value: Any) -> str:
+    """One value as TOML; tables (a ladder step) inline, secrets masked."""
+    if isinstance(value, SecretStr):
+        return _toml_string("********")
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{toml_key(str(k))} = {toml_value(v)}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
+    return _toml_string(str(value))
+
+
+def _comment(text: str | None) -> list[str]:
+    """Documentation as TOML comment lines."""
+    if not text:
+        return []
+    return [f"# {line}".rstrip() for line in inspect.cleandoc(text).splitlines()]
+
+
+def _example_value(value: Any) -> str:
+    """A default as the example writes it: a list of tables one table a line."""
+    if isinstance(value, list) and value and isinstance(value[0], BaseModel | dict):
+        return "[\n" + "".join(f"    {toml_value(item)},\n" for item in value) + "]"
+    return toml_value(value)
+
+
+def _example_section(name: str, annotation: Any) -> list[str]:
+    lines = [f"[{name}]"]
+    if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return lines  # a table of free keys: its field's docstring says what goes there
+    lines += _comment(annotation.__dict__.get("__doc__"))
+    defaults = annotation()
+    for key, field in annotation.model_fields.items():
+        lines += _comment(field.description)
+        value = getattr(defaults, key)
+        if value is None:
+            shown = toml_value(field.examples[0]) if field.examples else '"..."'
+            lines.append(f"# {toml_key(key)} = {shown}")
+        else:
+            lines.append(f"{toml_key(key)} = {_example_value(value)}")
+    return lines
+
+
+def example_toml(sections: FeatureSections = _NONE) -> str:
+    """``config.example.toml``: every section (the core ones and the features'), each key
+    with its default, documented by the models' docstrings."""
+    model = settings_class(sections)
+    core = [name for name in Settings.model_fields]
+    at = core.index(_FEATURES_AFTER) + 1
+    order = [*core[:at], *sections, *core[at:]]
+    blocks = []
+    for name in order:
+        field = model.model_fields[name]
+        lines = _example_section(name, field.annotation)
+        if not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            lines += _comment(field.description)
+        blocks.append("\n".join(lines))
+    return EXAMPLE_HEADER + "\n" + "\n\n".join(blocks) + "\n"

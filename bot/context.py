@@ -31,6 +31,7 @@ __all__ = ["Context", "TickContext", "as_actions", "local_date", "resolve_person
 
 Buttons = Sequence[Sequence[Button]]
 S = TypeVar("S")
+M = TypeVar("M", bound=BaseModel)
 
 
 def local_date(moment: datetime, zone: ZoneInfo, reset_hour: int = 0) -> date:
@@ -69,6 +70,14 @@ class TickContext:
 
     def persona_for(self, community: CommunityInfo) -> Persona:
         return resolve_persona(self.settings, community)
+
+    def settings_of(self, model: type[M], community: CommunityInfo | None = None) -> M:
+        """A config section, typed (``ctx.settings_of(PollSettings)``), with ``community``'s
+        overrides applied (its namespace in the community's settings); without a community,
+        as configured."""
+        if community is None:
+            return self.settings.section(model)
+        return self.settings.section_for(model, community.settings, community.id)
 
     def zone_for(self, community: CommunityInfo) -> ZoneInfo:
         return ZoneInfo(community.timezone or self.settings.community.timezone)
@@ -116,6 +125,11 @@ class Context(TickContext):
         #: Parsed arguments of the command, by declared name.
         self.args: dict[str, Any] = {}
         self._roles: frozenset[Role] | None = None
+
+    def settings_of(self, model: type[M], community: CommunityInfo | None = None) -> M:
+        """A config section, typed, with this community's overrides applied (see
+        ``TickContext.settings_of``); cached per community, so it is cheap per message."""
+        return super().settings_of(model, community or self.community)
 
     @cached_property
     def persona(self) -> Persona:

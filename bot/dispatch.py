@@ -208,6 +208,9 @@ class Dispatcher:
         # embedding program that skips ``flush``) would leave a write in flight on a closed
         # connection; its last stamps are written first instead.
         store.db.closing.append(self._stop_stamping)
+        # The features' config sections are validated here at the latest (``App`` does it
+        # first, for the startup error): ``ctx.settings_of`` reads them typed.
+        settings = settings.with_sections(registry.sections)
         self.settings = settings
         self.clock = clock
         self.outbound: dict[str, Adapter] = {}

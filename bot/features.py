@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, Literal, TypeVar
 
+from pydantic import BaseModel
+
 from bot.clock import Clock
 from bot.permissions import Role
 
@@ -185,6 +187,21 @@ class Feature(Generic[S]):
     #: Makes the feature's in-memory state (caches, recent joins, edits held back) once per
     #: running bot, from its clock; handlers and ticks reach it as ``ctx.state(feature)``.
     state: Callable[[Clock], S] | None = None
+    #: Its config section: a pydantic model (the section is named after the feature), or
+    #: ``{section: model}`` for a feature with several or a differently named one. Read it
+    #: with ``ctx.settings_of(Model)``: the community's overrides applied.
+    settings: type[BaseModel] | Mapping[str, type[BaseModel]] | None = None
+    #: Where discovery places it (``/help``, listeners): lower first, ties by name.
+    order: int = 1000
+
+    @property
+    def sections(self) -> dict[str, type[BaseModel]]:
+        """Its config sections by name."""
+        if self.settings is None:
+            return {}
+        if isinstance(self.settings, Mapping):
+            return dict(self.settings)
+        return {self.name: self.settings}
 
     def command(
         self,
@@ -372,7 +389,13 @@ class Registry:
         self._listening: dict[str, tuple[int, list[ListenerSpec]]] = {}
         self.middlewares: list[MiddlewareSpec] = []
         self.ticks: list[TickSpec] = []
+        #: Every feature's config sections by name (see ``Settings.with_sections``).
+        self.sections: dict[str, type[BaseModel]] = {}
         for feature in self.features:
+            for section, model in feature.sections.items():
+                if section in self.sections:
+                    raise RegistryError(f"config section [{section}] is declared twice")
+                self.sections[section] = model
             for spec in feature.commands:
                 if spec.name in self.commands:
                     raise RegistryError(f"/{spec.name} is registered twice")

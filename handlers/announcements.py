@@ -22,9 +22,11 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
+from pydantic import Field
 
 from bot.actions import Pin, Send
 from bot.arguments import arg_refusal, next_token, parse_count, parse_datetime
+from bot.config import Section
 from bot.context import Context, TickContext
 from bot.errors import ArgError
 from bot.features import Arg, Feature
@@ -38,6 +40,7 @@ from storage.models import ANNOUNCEMENT_LEN
 from storage.outbox import Due, Scheduled, Waiting
 
 __all__ = [
+    "AnnouncementSettings",
     "BadSchedule",
     "Rule",
     "enqueue_next",
@@ -47,7 +50,17 @@ __all__ = [
     "write_announcement",
 ]
 
-feature = Feature("announcements", group="activities")
+
+class AnnouncementSettings(Section):
+    """/announce TEXT [--pin] posts now; /schedule "every friday 20:00" TEXT (or "2026-12-01 09:00",
+    or a cron rule like "0 9 * * 1-5") posts later, in community time, through the outbox below.
+    """
+
+    max_active: int = Field(20, ge=1, le=1000)
+    """Most running schedules per community."""
+
+
+feature = Feature("announcements", group="activities", order=140, settings=AnnouncementSettings)
 
 KIND = "announcement"
 PLANNERS = [Role.PLANNER]
@@ -374,7 +387,7 @@ async def schedule_command(ctx: Context) -> Any:
         return ctx.reply("announcements.empty", private=True, usage=ctx.usage())
     if len(body) > ANNOUNCEMENT_LEN:
         return ctx.reply("announcements.too_long", private=True, most=ANNOUNCEMENT_LEN)
-    most = ctx.settings.announcements.max_active
+    most = ctx.settings_of(AnnouncementSettings).max_active
     repo = ctx.store.announcements
     async with ctx.store.transaction() as session:
         if await repo.count_active(session, ctx.community.id) >= most:

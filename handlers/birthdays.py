@@ -20,10 +20,13 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import Field
+
 from bot.actions import Reply
+from bot.config import Section
 from bot.context import Context, TickContext
 from bot.features import Arg, Feature
 from bot.richtext import Mention, RichText
@@ -35,9 +38,42 @@ from storage.communities import CommunityInfo
 from storage.ledger import ISSUE, Movement, member_owner
 from storage.outbox import Due, Scheduled
 
-__all__ = ["birthday_on", "enqueue_greetings", "feature", "greeting_days"]
+__all__ = [
+    "AnniversarySettings",
+    "BirthdaySettings",
+    "birthday_on",
+    "enqueue_greetings",
+    "feature",
+    "greeting_days",
+]
 
-feature = Feature("birthdays", group="care")
+
+class BirthdaySettings(Section):
+    """/birthday 11-21 (or 1990-11-21; the year stays private unless you add "public")."""
+
+    greeting_hour: int = Field(9, ge=0, le=23)
+    """The greeting's hour in each member's own zone (/timezone), else the community's."""
+    feb29: Literal["feb28", "mar1"] = "feb28"
+    """29 February birthdays in common years: "feb28" or "mar1"."""
+    gift_points: int = Field(0, ge=0, le=1_000_000)
+    """Points given on a birthday through the ledger; 0 = none."""
+
+
+class AnniversarySettings(Section):
+    """Join anniversaries, from the join date the bot recorded."""
+
+    days: list[int] = Field(default_factory=lambda: [100], max_length=10)
+    """Milestones in days after joining, besides the yearly ones."""
+    yearly: bool = True
+    """Greet every full year in the group."""
+
+
+feature = Feature(
+    "birthdays",
+    group="care",
+    order=150,
+    settings={"birthdays": BirthdaySettings, "anniversaries": AnniversarySettings},
+)
 
 BIRTHDAY, ANNIVERSARY = "birthday", "anniversary"
 #: Greetings are enqueued this far ahead of their time (the tick runs every few minutes).
@@ -88,7 +124,7 @@ def _due(day: date, hour: int, zone: ZoneInfo) -> datetime:
 
 
 def _birthday_rows(ctx: TickContext, people: Sequence[Celebrant]) -> list[Scheduled]:
-    rules, default = ctx.settings.birthdays, ctx.settings.community.timezone
+    rules, default = ctx.settings_of(BirthdaySettings), ctx.settings.community.timezone
     start, end = _window(ctx)
     groups: dict[tuple[int, datetime], list[int]] = defaultdict(list)
     for person in people:
@@ -148,7 +184,7 @@ def _years_ago(day: date, years: int) -> date:
 def _anniversary_windows(ctx: TickContext) -> list[tuple[datetime, datetime]]:
     """Join-date ranges (UTC, with a day's margin for any zone) that can have a milestone
     in the greeting window."""
-    rules = ctx.settings.anniversaries
+    rules = ctx.settings_of(AnniversarySettings)
     first, last = (ctx.now - timedelta(days=1)).date(), (ctx.now + timedelta(days=2)).date()
     windows = [(first - timedelta(days=n), last - timedelta(days=n)) for n in rules.days]
     if rules.yearly:
@@ -163,8 +199,11 @@ def _anniversary_windows(ctx: TickContext) -> list[tuple[datetime, datetime]]:
 
 
 def _anniversary_rows(ctx: TickContext, people: Sequence[Celebrant]) -> list[Scheduled]:
-    rules, default = ctx.settings.anniversaries, ctx.settings.community.timezone
-    hour, feb29 = ctx.settings.birthdays.greeting_hour, ctx.settings.birthdays.feb29
+    rules, default = ctx.settings_of(AnniversarySettings), ctx.settings.community.timezone
+    hour, feb29 = (
+        ctx.settings_of(BirthdaySettings).greeting_hour,
+        ctx.settings_of(BirthdaySettings).feb29,
+    )
     start, end = _window(ctx)
     groups: dict[tuple[int, datetime], list[dict[str, int]]] = defaultdict(list)
     for person in people:
@@ -198,7 +237,7 @@ async def enqueue_greetings(ctx: TickContext) -> int:
     local_days = [(ctx.now + timedelta(days=n)).date() for n in (-1, 0, 1, 2)]
     async with ctx.store.transaction() as session:
         born = await ctx.store.birthdays.on_days(
-            session, greeting_days(local_days, ctx.settings.birthdays.feb29)
+            session, greeting_days(local_days, ctx.settings_of(BirthdaySettings).feb29)
         )
         joined = await ctx.store.birthdays.joined_within(session, _anniversary_windows(ctx))
     rows = _birthday_rows(ctx, born) + _anniversary_rows(ctx, joined)
@@ -222,7 +261,7 @@ def _mentions(people: Sequence[Celebrant]) -> RichText:
 @deliverer(BIRTHDAY)
 async def write_birthdays(ctx: TickContext, row: Due, community: CommunityInfo) -> RichText | None:
     """One message for the chat's birthdays at this time; ``None`` if nobody is left."""
-    rules, default = ctx.settings.birthdays, ctx.settings.community.timezone
+    rules, default = ctx.settings_of(BirthdaySettings), ctx.settings.community.timezone
     store = ctx.store
     async with store.transaction() as session:
         people = await store.birthdays.members(session, row.payload.get("members", []))
@@ -492,7 +531,7 @@ async def set_timezone(ctx: Context) -> Any:
 @feature.command("birthdays", keywords=["生日列表"])
 async def upcoming_birthdays(ctx: Context) -> Any:
     """Birthdays in the next 30 days of members who let themselves be listed."""
-    today, feb29 = ctx.now.astimezone(ctx.zone).date(), ctx.settings.birthdays.feb29
+    today, feb29 = ctx.now.astimezone(ctx.zone).date(), ctx.settings_of(BirthdaySettings).feb29
     async with ctx.store.transaction() as session:
         people = await ctx.store.birthdays.of_community(session, ctx.community.id)
     coming = []

@@ -12,19 +12,49 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions import Merge, Reply
-from bot.config import CheckInSettings
+from bot.config import Section
 from bot.context import Context
 from bot.features import Feature
 from bot.richtext import RichText
 from storage.checkins import Claimed
 from storage.ledger import ISSUE, REMOVE, InsufficientPoints, Movement, member_owner
 
-__all__ = ["badge_name", "feature"]
+__all__ = ["CheckInSettings", "StreakBonus", "badge_name", "feature"]
 
-feature = Feature("checkin", group="points")
+
+class StreakBonus(Section):
+    """Extra points on a given streak day: ``{ day = 7, points = 20 }``."""
+
+    day: int = Field(ge=1, le=3650)
+    points: int = Field(ge=0, le=1_000_000)
+
+
+class CheckInSettings(Section):
+    """Daily check-in (/checkin, keywords 签到 and 打卡; change them under [keywords]).
+    "Today" is the community's day: [community] timezone and day_reset_hour.
+    """
+
+    base: int = Field(10, ge=0, le=1_000_000)
+    """Points for every check-in."""
+    bonus: list[StreakBonus] = Field(
+        default_factory=lambda: [StreakBonus(day=7, points=20), StreakBonus(day=30, points=100)]
+    )
+    """Extra points on streak days."""
+    badges: list[int] = Field(default_factory=lambda: [7, 30, 100, 365])
+    """Streak lengths that earn a badge (each once); the first to check in each day gets one too."""
+    makeup_cost: int = Field(50, ge=0, le=1_000_000)
+    """Make-up check-in (/makeup, keyword 补签): spend points to fill yesterday when the member
+    checked in the day before, so the streak goes on. The filled day earns no points.
+    """
+    makeup_per_month: int = Field(2, ge=0, le=31)
+    """Make-ups per member per calendar month (counted by the filled day's month); 0 = off."""
+
+
+feature = Feature("checkin", group="points", order=70, settings=CheckInSettings)
 
 FIRST_TODAY = "first-today"
 #: Ledger reference of make-up debits; their keys (``makeup:{member}:{day}``) count the quota.
@@ -43,7 +73,7 @@ def _streak_badges(rules: CheckInSettings, streak: int) -> list[str]:
 @feature.command("checkin", keywords=["签到", "打卡"])
 async def checkin(ctx: Context) -> Any:
     assert ctx.member is not None and ctx.sender is not None
-    member, day, rules = ctx.member, ctx.today(), ctx.settings.checkin
+    member, day, rules = ctx.member, ctx.today(), ctx.settings_of(CheckInSettings)
     new_badges: list[str] = []
     async with ctx.store.transaction() as session:
         await ctx.store.checkins.lock_member(session, member.id)
@@ -114,7 +144,7 @@ async def checkin_many(ctxs: list[Context]) -> list[Any]:
     first = ctxs[0]
     day, rules, community_id, now = (
         first.today(),
-        first.settings.checkin,
+        first.settings_of(CheckInSettings),
         first.community.id,
         first.now,
     )
@@ -171,7 +201,7 @@ async def makeup(ctx: Context) -> Any:
     """Fill yesterday for ``makeup_cost`` points when it is the one day that broke a streak
     (the member checked in the day before); at most ``makeup_per_month`` per month."""
     assert ctx.member is not None and ctx.sender is not None
-    member, rules, who = ctx.member, ctx.settings.checkin, ctx.address(ctx.sender)
+    member, rules, who = ctx.member, ctx.settings_of(CheckInSettings), ctx.address(ctx.sender)
     if rules.makeup_per_month == 0:
         return ctx.reply("checkin.makeup_off")
     day = ctx.today() - timedelta(days=1)
@@ -231,7 +261,7 @@ async def _fill(ctx: Context, session: AsyncSession, streak: int) -> _Filled | N
     cannot pay.
     """
     assert ctx.member is not None
-    member, rules, today = ctx.member, ctx.settings.checkin, ctx.today()
+    member, rules, today = ctx.member, ctx.settings_of(CheckInSettings), ctx.today()
     day, owner, checkins = (
         today - timedelta(days=1),
         member_owner(ctx.member.id),

@@ -14,9 +14,12 @@ import re
 from datetime import timedelta
 from typing import Any
 
+from pydantic import Field
+
 from bot.actions import Send
 from bot.arguments import arg_refusal, check_length, parse_int
 from bot.clock import parse_duration
+from bot.config import Section
 from bot.context import Context, TickContext
 from bot.errors import ArgError
 from bot.features import Arg, Feature
@@ -28,9 +31,23 @@ from storage.ledger import TRANSFER, InsufficientPoints, Movement, member_owner
 from storage.models import POLL_OPTION_LEN, POLL_QUESTION_LEN, REASON_LEN
 from storage.solicitations import DONE, OPEN, POOL, VOID, VOTING, Entry, SolicitationInfo
 
-__all__ = ["feature"]
+__all__ = ["CollectSettings", "feature"]
 
-feature = Feature("collect", group="activities")
+
+class CollectSettings(Section):
+    """Calls for submissions (征集): /collect TOPIC --for 3d [--reward N], members /submit TEXT;
+    at the deadline the submissions become a poll and its winner gets the reward.
+    """
+
+    vote_hours: int = Field(24, ge=1, le=24 * 30)
+    """How long the vote on the submissions runs, in hours."""
+    max_days: int = Field(30, ge=1, le=366)
+    """The longest a call may take submissions, in days."""
+    max_reward: int = Field(100_000, ge=0, le=1_000_000_000)
+    """The largest reward a call may offer (paid by the organiser, held until the winner is known)."""
+
+
+feature = Feature("collect", group="activities", order=120, settings=CollectSettings)
 
 DEFAULT_LENGTH = timedelta(days=3)
 SHORTEST = timedelta(hours=1)
@@ -55,7 +72,7 @@ async def open_call(ctx: Context) -> Any:
     assert ctx.member is not None and ctx.sender is not None
     if ctx.is_private:
         return ctx.reply("collect.group_only")
-    rules = ctx.settings.collect
+    rules = ctx.settings_of(CollectSettings)
     text = str(ctx.args["spec"])
     length, reward = DEFAULT_LENGTH, 0
     if found := _FOR.search(text):
@@ -229,7 +246,8 @@ async def close_calls(ctx: TickContext) -> int:
                     anonymous=False,
                     send_key=f"{POLL_KEY}{call_id}",
                     now=ctx.now,
-                    closes_at=ctx.now + timedelta(hours=ctx.settings.collect.vote_hours),
+                    closes_at=ctx.now
+                    + timedelta(hours=ctx.settings_of(CollectSettings).vote_hours),
                 )
                 if poll_id is None or not await store.solicitations.move(
                     session, call_id, OPEN, VOTING, ctx.now, poll_id=poll_id
@@ -239,7 +257,7 @@ async def close_calls(ctx: TickContext) -> int:
                     "collect.voting",
                     topic=call.topic,
                     count=len(entries),
-                    hours=ctx.settings.collect.vote_hours,
+                    hours=ctx.settings_of(CollectSettings).vote_hours,
                 )
             else:
                 outcome = DONE if entries else VOID

@@ -39,7 +39,8 @@ from handlers.filtering import (
     validate_regex,
     word_problem,
 )
-from handlers.sanctions import act, duration_words, punish, to_log, warn
+from handlers.sanctions import RulesSettings, act, duration_words, punish, to_log, warn
+from handlers.shared import store_override
 from storage.models import PATTERN_LEN
 
 __all__ = ["feature"]
@@ -47,7 +48,10 @@ __all__ = ["feature"]
 
 #: Its state: compiled matchers and recent message times (``_State``), in memory only.
 feature: Feature[_State] = Feature(
-    "enforcement", group="moderation", state=lambda clock: _State(seconds_of(clock))
+    "enforcement",
+    group="moderation",
+    order=40,
+    state=lambda clock: _State(seconds_of(clock)),
 )
 
 LOCKS = ("links", "media", "forwards", "invites")
@@ -83,7 +87,7 @@ class _Matchers:
 
     def config(self, ctx: Context) -> Matcher:
         if self._config is None:
-            settings = ctx.settings.rules
+            settings = ctx.settings_of(RulesSettings)
             rules = [
                 Rule(f"w:{w}", "word", w, settings.action) for w in settings.words if w.strip()
             ]
@@ -130,19 +134,17 @@ def state(ctx: Context) -> _State:
 
 
 def _locks(ctx: Context) -> set[str]:
-    return set(ctx.community.settings.get("locks", []))
+    return set(ctx.settings_of(RulesSettings).locks)
 
 
 def _flood(ctx: Context) -> tuple[int, int]:
-    override = ctx.community.settings.get("flood")
-    if override:
-        return int(override[0]), int(override[1])
-    return ctx.settings.rules.flood_messages, ctx.settings.rules.flood_seconds
+    rules = ctx.settings_of(RulesSettings)
+    return rules.flood_messages, rules.flood_seconds
 
 
 async def find_violation(ctx: Context, event: MessageEvent) -> Violation | None:
-    rules = ctx.settings.rules
-    locks = ctx.community.settings.get("locks") or ()  # this runs for every message
+    rules = ctx.settings_of(RulesSettings)  # this runs for every message: cached
+    locks = rules.locks
     running = state(ctx)
     text = event.text
     links = find_links(text) if text else []
@@ -254,7 +256,9 @@ async def _consequences(ctx: Context, event: MessageEvent, violation: Violation)
             ctx, "log.filtered", member=member.display_name, reason=reason, text=violation.evidence
         )
     duration = (
-        parse_duration(ctx.settings.rules.mute_duration) if violation.action == "mute" else None
+        parse_duration(ctx.settings_of(RulesSettings).mute_duration)
+        if violation.action == "mute"
+        else None
     )
     if refused := await act(ctx, punish(ctx, member, violation.action, duration)):
         return [*actions, refused]
@@ -304,7 +308,7 @@ async def filter_command(ctx: Context) -> Any:
         return ctx.reply("rules.bad_regex", private=True, problem=explained.plain())
     if adding and kind == "word" and (word_issue := word_problem(pattern)):
         return ctx.reply(f"rules.filter_word_{word_issue}", private=True, limit=MAX_WORD_LENGTH)
-    action = ctx.settings.rules.action
+    action = ctx.settings_of(RulesSettings).action
     if adding and ctx.args["action"] is not None:
         action = _action_named(ctx, str(ctx.args["action"]))
         if action is None:
@@ -361,7 +365,9 @@ def _action_choices(ctx: Context) -> str:
 async def filters(ctx: Context) -> Any:
     async with ctx.store.transaction() as session:
         own = await ctx.store.filters.list(session, ctx.community.id)
-    configured = len(ctx.settings.rules.words) + len(ctx.settings.rules.regexes)
+    configured = len(ctx.settings_of(RulesSettings).words) + len(
+        ctx.settings_of(RulesSettings).regexes
+    )
     if not own:
         return ctx.reply("rules.filters_none", configured=configured)
     lines = [ctx.say("rules.filters_header", configured=configured)]
@@ -381,9 +387,7 @@ async def _set_lock(ctx: Context, locked: bool) -> Any:
     locks = _locks(ctx)
     locks = locks | {what} if locked else locks - {what}
     async with ctx.store.transaction() as session:
-        await ctx.store.communities.set_setting(
-            session, ctx.community.id, "locks", sorted(locks), ctx.now
-        )
+        await store_override(ctx, session, RulesSettings, "locks", sorted(locks))
         await ctx.audit(session, "lock" if locked else "unlock", what=what)
     label = ctx.say(f"rules.lock_name.{what}").plain()
     return ctx.reply("rules.locked" if locked else "rules.unlocked", what=label)
@@ -433,13 +437,13 @@ async def flood(ctx: Context) -> Any:
         if str(word).casefold() in FLOOD_OFF:
             if extra is not None:  # nothing follows "off": say so, not "a number of seconds"
                 return ctx.reply("rules.flood_off_alone", private=True, word=word, value=extra)
-            messages, seconds = 0, ctx.settings.rules.flood_seconds
+            messages, seconds = 0, ctx.settings.section(RulesSettings).flood_seconds
         elif _NUMBER_LIKE.fullmatch(word):
             low, high = FLOOD_MESSAGES_RANGE
             messages = parse_int(word, minimum=low, maximum=high)
             low, high = FLOOD_SECONDS_RANGE
             seconds = (
-                ctx.settings.rules.flood_seconds
+                ctx.settings.section(RulesSettings).flood_seconds
                 if extra is None
                 else parse_int(extra, minimum=low, maximum=high)
             )
@@ -448,9 +452,8 @@ async def flood(ctx: Context) -> Any:
     except ArgError as problem:  # a number out of range: the range it must be in
         return arg_refusal(ctx, problem)
     async with ctx.store.transaction() as session:
-        await ctx.store.communities.set_setting(
-            session, ctx.community.id, "flood", [messages, seconds], ctx.now
-        )
+        await store_override(ctx, session, RulesSettings, "flood_messages", messages)
+        await store_override(ctx, session, RulesSettings, "flood_seconds", seconds)
         await ctx.audit(session, "flood", messages=messages, seconds=seconds)
     if messages == 0:
         return ctx.reply("rules.flood_off", **_flood_example(ctx, limit, window))
@@ -462,5 +465,5 @@ def _flood_example(ctx: Context, limit: int, window: int) -> dict[str, int]:
     now, else the configured ones, else a common choice."""
     if limit:
         return {"messages": limit, "seconds": window}
-    rules = ctx.settings.rules
+    rules = ctx.settings.section(RulesSettings)
     return {"messages": rules.flood_messages or FLOOD_EXAMPLE, "seconds": rules.flood_seconds}

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import Field, field_validator
+
 from bot.actions import Action, AnswerButton, Button, Edit, Send
 from bot.arguments import (
     arg_refusal,
@@ -25,6 +27,7 @@ from bot.arguments import (
     parse_int,
 )
 from bot.clock import parse_duration
+from bot.config import Section
 from bot.context import Context, TickContext
 from bot.errors import ArgError
 from bot.events import ButtonPressed
@@ -36,11 +39,38 @@ from storage import posts
 from storage.events import ANSWERS, GOING, MAYBE, WAITING, Attendee, EventInfo
 from storage.ledger import ISSUE, Movement, member_owner
 
-__all__ = ["feature"]
+__all__ = ["EventSettings", "feature"]
+
+
+class EventSettings(Section):
+    """Events with RSVP (/event create "Title" 2026-12-01 20:00 [--where PLACE] [--limit N]
+    [--for 2h]; planners and above).
+    """
+
+    reminders: list[int] = Field(default_factory=lambda: [24 * 60, 60], max_length=5)
+    """Reminders to those going, in minutes before the start: a day and an hour before."""
+    default_minutes: int = Field(120, ge=5, le=7 * 24 * 60)
+    """How long an event lasts when --for is not given, in minutes."""
+    here_early_minutes: int = Field(30, ge=0, le=24 * 60)
+    """/here (checking in at the event) works from this many minutes before the start to the end."""
+    here_points: int = Field(20, ge=0, le=1_000_000)
+    """Points for /here at an event you signed up for (0 = none)."""
+
+    @field_validator("reminders")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= minutes <= 30 * 24 * 60 for minutes in value):
+            raise ValueError("reminders are minutes before the start, 1 to 43200")
+        return sorted(set(value), reverse=True)
+
 
 #: Its state: the event messages' edits, coalesced (see ``EDIT_EVERY``).
 feature: Feature[CoalescedEdits] = Feature(
-    "events", group="activities", state=lambda clock: CoalescedEdits(EDIT_EVERY, clock)
+    "events",
+    group="activities",
+    order=130,
+    settings=EventSettings,
+    state=lambda clock: CoalescedEdits(EDIT_EVERY, clock),
 )
 
 BUTTON = "ev"
@@ -74,7 +104,7 @@ def _parse_plan(ctx: Context, text: str) -> _Plan | Any:
         check_length(ctx, "title", title, TITLE_LEN)
         starts_at = parse_datetime(day, clock, ctx.zone, ctx.now)
         place, capacity = None, None
-        length = timedelta(minutes=ctx.settings.events.default_minutes)
+        length = timedelta(minutes=ctx.settings_of(EventSettings).default_minutes)
         while rest.strip():
             option, rest = next_token(rest)
             value, rest = next_token(rest)
@@ -126,7 +156,7 @@ async def _create(ctx: Context, text: str) -> Any:
             capacity=plan.capacity,
             starts_at=plan.starts_at,
             ends_at=plan.ends_at,
-            reminders=list(ctx.settings.events.reminders),
+            reminders=list(ctx.settings_of(EventSettings).reminders),
             create_key=f"event:{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}",
             now=ctx.now,
         )
@@ -418,7 +448,7 @@ async def send_reminders(ctx: TickContext) -> int:
 async def here(ctx: Context) -> Any:
     """Check in at an event happening now, once, for ``here_points``."""
     assert ctx.member is not None and ctx.sender is not None
-    rules = ctx.settings.events
+    rules = ctx.settings_of(EventSettings)
     early = timedelta(minutes=rules.here_early_minutes)
     async with ctx.store.transaction() as session:
         happening = await ctx.store.events.happening(session, ctx.community.id, ctx.now, early)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import secrets
 from collections import deque
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from bot.actions import (
     Action,
@@ -29,6 +31,7 @@ from bot.actions import (
 from bot.arguments import arg_refusal, parse_int
 from bot.cache import BoundedCache, seconds_of
 from bot.clock import parse_duration
+from bot.config import Section
 from bot.context import Context, TickContext
 from bot.errors import ArgError
 from bot.events import ButtonPressed, JoinRequest, MemberJoined
@@ -37,16 +40,45 @@ from bot.permissions import Role, allowed, owner_keys
 from bot.richtext import Code, RichText
 from handlers.greetings import welcome_message
 from handlers.sanctions import log_chat, settle_due, settle_due_rows, to_log
+from handlers.shared import store_override
 from storage.gates import POSTED as GATE_POSTED
 from storage.members import MemberInfo
 from storage.models import PLATFORM_ID_LEN
 
-__all__ = ["feature", "gate_mode"]
+__all__ = ["GateSettings", "feature", "gate_mode"]
+
+
+class GateSettings(Section):
+    """Entry gate (入群门槛) for every community (operators change it with /gate MODE)."""
+
+    mode: Literal["open", "captcha", "approval", "invite_code"] = "open"
+    """
+    "open"; "captcha" (a newcomer is muted until they press "I have read the rules" within
+    captcha_minutes, else removed); "approval" (join requests go to the operators' log chat
+    with approve / decline buttons; on Telegram the group must require approval to join);
+    "invite_code" (operators create codes with /invite create; on Telegram a join request is
+    approved when the requester sends /code CODE to the bot privately within code_minutes; on
+    Discord /code CODE grants member_role).
+    """
+    code_minutes: int = Field(5, ge=1, le=60)
+    """Minutes a Telegram join request waits for its invite code (the private chat lasts 5)."""
+    member_role: str = ""
+    """Discord role id granted by a valid invite code; empty = none."""
+    captcha_minutes: int = Field(5, ge=1, le=1440)
+    """Minutes a newcomer has to pass the captcha before being removed."""
+    raid_joins: int = Field(0, ge=0, le=10000)
+    """Raid guard: more than raid_joins joins within raid_seconds switch the gate to captcha and
+    tell the operators (0 = off).
+    """
+    raid_seconds: int = Field(60, ge=1, le=3600)
+
 
 #: Its state: recent join times per community (the raid guard), in memory only.
 feature: Feature[BoundedCache[int, deque[float]]] = Feature(
     "gates",
     group="settings",
+    order=50,
+    settings=GateSettings,
     state=lambda clock: BoundedCache(RAID_COMMUNITIES, clock=seconds_of(clock)),
 )
 
@@ -62,7 +94,9 @@ OPERATORS = [Role.MODERATOR]
 
 
 def gate_mode(ctx: Context) -> str:
-    return str(ctx.community.settings.get("gate", ctx.settings.gates.mode))
+    """The entry gate in force here: the community's (``/gate``, the raid guard) or the
+    configured one."""
+    return ctx.settings_of(GateSettings).mode
 
 
 def _here(ctx: Context) -> dict[str, Any]:
@@ -80,7 +114,10 @@ RAID_COMMUNITIES = 10_000
 
 
 async def _raid_guard(ctx: Context) -> list[Action]:
-    limit, window = ctx.settings.gates.raid_joins, ctx.settings.gates.raid_seconds
+    limit, window = (
+        ctx.settings_of(GateSettings).raid_joins,
+        ctx.settings_of(GateSettings).raid_seconds,
+    )
     if not limit or gate_mode(ctx) == CAPTCHA:
         return []
     recent = ctx.state(feature)
@@ -96,7 +133,7 @@ async def _raid_guard(ctx: Context) -> list[Action]:
         return []
     recent.pop(ctx.community.id)
     async with ctx.store.transaction() as session:
-        await ctx.store.communities.set_setting(session, ctx.community.id, "gate", CAPTCHA, ctx.now)
+        await store_override(ctx, session, GateSettings, "mode", CAPTCHA)
         await ctx.audit(session, "gate.raid", joins=limit + 1, seconds=window)
     return [
         ctx.send("gates.raid", joins=limit + 1, seconds=window),
@@ -120,7 +157,7 @@ async def on_join(ctx: Context) -> list[Action]:
     async with ctx.store.transaction() as session:
         member = await ctx.store.members.find(session, ctx.community.id, event.member.id)
         assert member is not None
-        minutes = ctx.settings.gates.captcha_minutes
+        minutes = ctx.settings_of(GateSettings).captcha_minutes
         challenge_id = await ctx.store.gates.open(
             session,
             ctx.community.id,
@@ -318,7 +355,7 @@ async def gate(ctx: Context) -> Any:
     if refusal := await ctx.refusal([Role.ADMIN]):
         return refusal
     async with ctx.store.transaction() as session:
-        await ctx.store.communities.set_setting(session, ctx.community.id, "gate", mode, ctx.now)
+        await store_override(ctx, session, GateSettings, "mode", mode)
         await ctx.audit(session, "gate.mode", mode=mode)
     return ctx.reply("gates.mode_set", mode=ctx.say(f"gates.mode_name.{mode}").plain())
 
@@ -329,7 +366,7 @@ async def gate(ctx: Context) -> Any:
 async def _ask_for_code(ctx: Context, event: JoinRequest) -> list[Action]:
     """Telegram: the requester may be written to privately for a few minutes; ask for a code."""
     assert ctx.member is not None
-    minutes = ctx.settings.gates.code_minutes
+    minutes = ctx.settings_of(GateSettings).code_minutes
     async with ctx.store.transaction() as session:
         await ctx.store.gates.open(
             session,
@@ -439,7 +476,7 @@ async def enter_code(ctx: Context) -> Any:
                     )
                     return [approve, ctx.reply("gates.code_ok")]
         return ctx.reply("gates.code_bad" if waiting else "gates.code_nothing")
-    role = ctx.settings.gates.member_role
+    role = ctx.settings_of(GateSettings).member_role
     if gate_mode(ctx) != "invite_code" or not role:
         return ctx.reply("gates.code_nothing", private=True)
     async with ctx.store.transaction() as session:

@@ -13,7 +13,7 @@ from bot.richtext import Code, RichText
 
 __all__ = ["feature"]
 
-feature = Feature("general")
+feature = Feature("general", order=10)
 
 
 @feature.command("start", where="any")

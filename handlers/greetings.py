@@ -11,7 +11,7 @@ from handlers.rules import rules_text
 
 __all__ = ["feature", "welcome_message"]
 
-feature = Feature("greetings")
+feature = Feature("greetings", order=60)
 
 
 @feature.on("member_joined")
@@ -20,7 +20,10 @@ async def welcome(ctx: Context) -> Send | None:
     assert isinstance(event, MemberJoined)
     if event.member.is_bot or ctx.is_private:
         return None
-    if str(ctx.community.settings.get("gate", ctx.settings.gates.mode)) == "captcha":
+    # Imported here: gates greets through this module (a cycle at import time).
+    from handlers.gates import gate_mode
+
+    if gate_mode(ctx) == "captcha":
         return None  # the welcome comes when the newcomer passes the gate
     return await welcome_message(ctx, event.member)
 

@@ -12,7 +12,7 @@ __all__ = ["DEDUPE_WINDOW", "feature"]
 
 log = logging.getLogger(__name__)
 
-feature = Feature("housekeeping")
+feature = Feature("housekeeping", order=190)
 
 #: Telegram keeps undelivered updates 24 h; keep dedupe rows twice as long.
 DEDUPE_WINDOW = timedelta(hours=48)

@@ -18,6 +18,7 @@ from bot.actions import (
     Unban,
     Unrestrict,
 )
+from bot.config import CommunitySettings
 from bot.context import Context, TickContext
 from bot.events import MessageEvent
 from bot.features import Arg, Feature
@@ -25,6 +26,7 @@ from bot.permissions import Role
 from bot.richtext import RichText
 from handlers.sanctions import (
     EVIDENCE,
+    RulesSettings,
     act,
     duration_words,
     here,
@@ -35,12 +37,14 @@ from handlers.sanctions import (
     to_log,
     warn,
 )
+from handlers.shared import store_override
 from storage.members import MemberInfo
 from storage.models import REASON_LEN
 
 __all__ = ["feature"]
 
-feature = Feature("moderation", group="moderation")
+
+feature = Feature("moderation", group="moderation", order=30, settings={"rules": RulesSettings})
 
 MOD = [Role.MODERATOR]
 UNBAN = "unban"
@@ -353,8 +357,6 @@ async def setlog(ctx: Context) -> Reply:
         if not owner and not await ctx.is_admin(ctx.event.platform, value, ctx.sender.id):
             return ctx.reply("moderation.log_not_admin", private=True, chat=value)
     async with ctx.store.transaction() as session:
-        await ctx.store.communities.set_setting(
-            session, ctx.community.id, "log_chat", value, ctx.now
-        )
+        await store_override(ctx, session, CommunitySettings, "log_chat", value)
         await ctx.audit(session, "setlog", chat=value)
     return ctx.reply("moderation.log_set" if value else "moderation.log_off", chat=value or "")

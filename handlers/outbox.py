@@ -28,7 +28,7 @@ __all__ = ["Deliverer", "deliverer", "feature", "quiet_until", "send_due"]
 
 log = logging.getLogger(__name__)
 
-feature = Feature("outbox")
+feature = Feature("outbox", order=180)
 
 #: Writes a claimed row's message, or ``None`` when there is nothing to say any more.
 Deliverer = Callable[[TickContext, Due, CommunityInfo], Awaitable[RichText | None]]

@@ -12,7 +12,7 @@ from persona import LOCALES, TONES, locale_named
 
 __all__ = ["feature"]
 
-feature = Feature("persona", group="settings")
+feature = Feature("persona", group="settings", order=170)
 
 FIELDS = ("name", "tone", "locale")
 NAME_MAX = 32

@@ -20,7 +20,7 @@ from storage.members import MemberInfo
 
 __all__ = ["feature"]
 
-feature = Feature("points", group="points")
+feature = Feature("points", group="points", order=80)
 
 MAX_GRANT = 1_000_000
 

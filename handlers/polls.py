@@ -15,20 +15,22 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
+
+from pydantic import Field
 
 from bot.actions import Action, AnswerButton, Button, Edit, Send
 from bot.arguments import parse_datetime
 from bot.clock import parse_duration
-from bot.config import PollSettings
+from bot.config import Section
 from bot.context import Context, TickContext
 from bot.errors import ArgError
 from bot.events import ButtonPressed
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed
 from bot.richtext import RichText
-from handlers.shared import CoalescedEdits, Voice, set_override, with_overrides
+from handlers.shared import CoalescedEdits, Voice, set_override
 from storage import posts
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
@@ -36,24 +38,43 @@ from storage.models import POLL_OPTION_LEN, POLL_QUESTION_LEN
 from storage.polls import OPEN, PollInfo, Tally, Vote
 
 __all__ = [
+    "PollSettings",
     "PollSpec",
     "close_once",
     "feature",
     "own_polls",
     "parse_poll",
-    "poll_settings",
     "post_poll",
 ]
 
+
+class PollSettings(Section):
+    """Polls (/poll Question? | A | B, keyword 投票; /closepoll, /polls). Operators change these per
+    community with /pollset KEY VALUE.
+    """
+
+    who_may_start: Literal["everyone", "planners"] = "everyone"
+    """Who may start a poll: "everyone", or "planners" (planners, moderators and admins)."""
+    default_hours: int = Field(24, ge=1, le=24 * 90)
+    """Hours a poll stays open when neither --for nor --until is given."""
+    max_days: int = Field(30, ge=1, le=366)
+    """The longest a poll may stay open, in days."""
+    max_options: int = Field(10, ge=2, le=20)
+    """Most options one poll may have (2-20; each option is a button)."""
+
+
 #: Its state: the poll messages' edits, coalesced (see ``EDIT_EVERY``).
 feature: Feature[CoalescedEdits] = Feature(
-    "polls", group="activities", state=lambda clock: CoalescedEdits(EDIT_EVERY, clock)
+    "polls",
+    group="activities",
+    order=100,
+    settings=PollSettings,
+    state=lambda clock: CoalescedEdits(EDIT_EVERY, clock),
 )
 
 BUTTON = "poll"
 #: The highest option number a vote button may carry (more than any poll allows).
 MAX_POSITION = 100
-SETTING_KEY = "polls"
 #: A poll open for less than this would close before anyone saw it.
 SHORTEST = timedelta(minutes=1)
 BAR_WIDTH = 10
@@ -86,11 +107,6 @@ def own_polls(prefix: str, *, no_early_close: str | None = None) -> None:
 
 def owner_of(poll: PollInfo) -> PollOwner | None:
     return next((owner for owner in _OWNERS if poll.send_key.startswith(owner.prefix)), None)
-
-
-def poll_settings(community: CommunityInfo, defaults: PollSettings) -> PollSettings:
-    """The configured poll settings with this community's overrides (``/pollset``) applied."""
-    return with_overrides(community, SETTING_KEY, defaults)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +252,7 @@ async def start_poll(ctx: Context) -> Any:
     assert ctx.member is not None
     if ctx.is_private:
         return ctx.reply("polls.group_only")
-    limits = poll_settings(ctx.community, ctx.settings.polls)
+    limits = ctx.settings_of(PollSettings)
     if limits.who_may_start == "planners":
         refusal = await ctx.refusal([Role.PLANNER])
         if refusal is not None:
@@ -643,4 +659,4 @@ SETTABLE = tuple(PollSettings.model_fields)
     ],
 )
 async def set_poll_settings(ctx: Context) -> Any:
-    return await set_override(ctx, SETTING_KEY, ctx.settings.polls, "polls")
+    return await set_override(ctx, PollSettings, "polls")

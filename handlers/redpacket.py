@@ -14,39 +14,70 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
 
 from bot.actions import Action, AnswerButton, Button, Edit, Send
 from bot.arguments import arg_refusal, check_length, parse_int
-from bot.config import RedPacketSettings
+from bot.config import Section
 from bot.context import Context, TickContext
 from bot.errors import ArgError
 from bot.events import ButtonPressed
 from bot.features import INT_LIMIT, Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
-from handlers.shared import CoalescedEdits, Voice, set_override, voice_for, with_overrides
+from handlers.shared import CoalescedEdits, Voice, set_override, voice_for
 from storage import posts
 from storage.communities import CommunityInfo
 from storage.ledger import REMOVE, TRANSFER, InsufficientPoints, Movement, member_owner
 from storage.redpackets import ESCROW, OPEN, Grab, PacketInfo, Share, split
 
-__all__ = ["feature", "packet_limits"]
+__all__ = ["RedPacketSettings", "feature"]
+
+
+class RedPacketSettings(Section):
+    """Red packets (/redpacket TOTAL SHARES [message], keyword 发红包; 抢 grabs) and the chain
+    (红包接龙). Operators change these per community with /redpacketset KEY VALUE.
+    """
+
+    min_total: int = Field(10, ge=1, le=1_000_000_000)
+    """Smallest and largest packet, in points."""
+    max_total: int = Field(100_000, ge=1, le=1_000_000_000)
+    max_shares: int = Field(100, ge=1, le=1000)
+    """Most shares one packet may have."""
+    sender_may_grab: bool = False
+    """Whether the sender may grab a share of their own packet."""
+    expire_hours: int = Field(24, ge=1, le=24 * 30)
+    """Hours until an unfinished packet expires; the points nobody grabbed go back to the sender."""
+    chain: Literal["luckiest", "unluckiest", "off"] = "luckiest"
+    """Who must send the next packet when one completes: "luckiest" (手气最佳), "unluckiest",
+    or "off" (no chain).
+    """
+    chain_minutes: int = Field(10, ge=1, le=24 * 60)
+    """Minutes the named member has to send the next packet before the chain breaks."""
+    chain_penalty: int = Field(0, ge=0, le=1_000_000)
+    """Points taken from whoever breaks the chain (at most what they have); 0 = none."""
+
+    @model_validator(mode="after")
+    def _range(self) -> RedPacketSettings:
+        if self.min_total > self.max_total:
+            raise ValueError("min_total must not exceed max_total")
+        return self
+
 
 #: Its state: the packet messages' edits, coalesced (see ``EDIT_EVERY``).
 feature: Feature[CoalescedEdits] = Feature(
-    "redpacket", group="points", state=lambda clock: CoalescedEdits(EDIT_EVERY, clock)
+    "redpacket",
+    group="points",
+    order=90,
+    settings=RedPacketSettings,
+    state=lambda clock: CoalescedEdits(EDIT_EVERY, clock),
 )
 
 BUTTON = "rp"
 EQUAL_FLAGS = frozenset({"--equal", "-e", "平分", "均分"})
-SETTING_KEY = "redpacket"
 GREETING_LEN = 200
-
-
-def packet_limits(community: CommunityInfo, defaults: RedPacketSettings) -> RedPacketSettings:
-    """The configured limits with this community's overrides (``/redpacketset``) applied."""
-    return with_overrides(community, SETTING_KEY, defaults)
 
 
 def _voice(ctx: TickContext, community: CommunityInfo, packet_id: int | str) -> Voice:
@@ -78,7 +109,7 @@ def _parse_order(ctx: Context, text: str) -> _Order | Send | Any:
         except ArgError:
             return ctx.reply("redpacket.bad_number", private=True, value=word, usage=ctx.usage())
     total, shares = numbers
-    limits = packet_limits(ctx.community, ctx.settings.redpacket)
+    limits = ctx.settings_of(RedPacketSettings)
     if not limits.min_total <= total <= limits.max_total:
         return ctx.reply(
             "redpacket.total_range", private=True, low=limits.min_total, high=limits.max_total
@@ -116,7 +147,7 @@ async def send_packet(ctx: Context) -> Any:
     order = _parse_order(ctx, str(ctx.args["spec"] or ""))
     if not isinstance(order, _Order):
         return order
-    limits = packet_limits(ctx.community, ctx.settings.redpacket)
+    limits = ctx.settings_of(RedPacketSettings)
     seed = ctx.token_hex(16)
     amounts = split(order.total, order.shares, seed, equal=order.equal)
     store, sender = ctx.store, ctx.member
@@ -206,7 +237,7 @@ class _Grabbed:
 
 async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
     assert ctx.member is not None
-    limits = packet_limits(ctx.community, ctx.settings.redpacket)
+    limits = ctx.settings_of(RedPacketSettings)
     store, member = ctx.store, ctx.member
     # Most presses on a popular packet come after its last share: they are answered from a
     # plain read (or from memory), without queueing for the packet's lock.
@@ -416,7 +447,7 @@ async def on_grab_buttons(ctxs: list[Context]) -> list[Any]:
 
 async def _grab_run(packet_id: int, ctxs: list[Context]) -> list[list[Action]]:
     first = ctxs[0]
-    limits = packet_limits(first.community, first.settings.redpacket)
+    limits = first.settings_of(RedPacketSettings)
     store = first.store
     notes: list[RichText | None] = [None] * len(ctxs)
     members = [ctx.member.id for ctx in ctxs if ctx.member is not None]
@@ -626,7 +657,7 @@ async def break_late_chains(ctx: TickContext) -> int:
                     continue
                 community = await store.communities.get(session, chain.community_id)
                 assert community is not None
-                limits = packet_limits(community, ctx.settings.redpacket)
+                limits = ctx.settings_of(RedPacketSettings, community)
                 owner = member_owner(chain.member_id)
                 balance = await store.ledger.balance(session, chain.community_id, owner)
                 penalty = min(limits.chain_penalty, balance)
@@ -680,7 +711,7 @@ async def break_late_chains(ctx: TickContext) -> int:
 
 @feature.command("chain", keywords=["接龙"])
 async def show_chain(ctx: Context) -> Any:
-    limits = packet_limits(ctx.community, ctx.settings.redpacket)
+    limits = ctx.settings_of(RedPacketSettings)
     async with ctx.store.transaction() as session:
         chain = await ctx.store.redpackets.chain(session, ctx.community.id)
     lines = []
@@ -719,4 +750,4 @@ SETTABLE = tuple(RedPacketSettings.model_fields)
     ],
 )
 async def set_limits(ctx: Context) -> Any:
-    return await set_override(ctx, SETTING_KEY, ctx.settings.redpacket, "redpacket")
+    return await set_override(ctx, RedPacketSettings, "redpacket")

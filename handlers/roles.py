@@ -13,7 +13,7 @@ from storage.members import MemberInfo
 
 __all__ = ["feature"]
 
-feature = Feature("roles", group="settings")
+feature = Feature("roles", group="settings", order=160)
 
 ROLE_CHOICES = tuple(role.value for role in GRANTABLE)
 

@@ -16,7 +16,7 @@ from storage.models import RULE_LEN
 
 __all__ = ["feature", "rules_text"]
 
-feature = Feature("rules", group="moderation")
+feature = Feature("rules", group="moderation", order=20)
 
 #: ``/setrules`` takes every rule at once, one per line, each at most ``RULE_LEN``.
 RULES_TEXT_LEN = 20_000

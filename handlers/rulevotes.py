@@ -11,9 +11,12 @@ know a proposal by its poll's number, "群规提议 #3" is "投票 #3", and ``/v
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from bot.actions import Action, Send
+from bot.config import Section
 from bot.context import Context, TickContext
 from bot.features import Arg, Feature
 from bot.permissions import Role
@@ -21,9 +24,28 @@ from handlers.polls import close_once, own_polls, post_poll
 from handlers.shared import voice_for
 from storage.models import POLL_QUESTION_LEN, REASON_LEN, RULE_LEN
 
-__all__ = ["feature"]
+__all__ = ["RuleVoteSettings", "feature"]
 
-feature = Feature("rulevotes", group="activities")
+
+class RuleVoteSettings(Section):
+    """Rules adopted by vote: /proposerule TEXT opens a yes/no vote; adopted rules join /rules.
+    Operators may veto during the vote (/veto ID REASON). Quorum and threshold are fixed when
+    a rule is proposed.
+    """
+
+    who_may_propose: Literal["everyone", "planners"] = "everyone"
+    """Who may propose: "everyone" or "planners" (planners and above)."""
+    quorum: int = Field(10, ge=1, le=100_000)
+    """Fewest voters for a decision (below it: rejected for lack of quorum)."""
+    threshold_percent: int = Field(67, ge=1, le=100)
+    """Share of voters in favour needed, in percent (67 = two thirds)."""
+    hours: int = Field(24, ge=1, le=24 * 30)
+    """How long the vote runs, in hours."""
+
+
+feature = Feature(
+    "rulevotes", group="activities", order=110, settings={"rule_votes": RuleVoteSettings}
+)
 
 YES = 1  # the poll's first option is "in favour"
 #: Send keys of the proposals' polls: their outcome is announced here, with the decision, and
@@ -39,7 +61,7 @@ async def propose_rule(ctx: Context) -> Any:
     assert ctx.member is not None and ctx.sender is not None
     if ctx.is_private:
         return ctx.reply("rulevotes.group_only")
-    rules = ctx.settings.rule_votes
+    rules = ctx.settings_of(RuleVoteSettings)
     if rules.who_may_propose == "planners" and (refusal := await ctx.refusal([Role.PLANNER])):
         return refusal
     text = " ".join(str(ctx.args["text"]).split())

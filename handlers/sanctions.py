@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
 
 from bot.actions import Action, Ban, DeclineReason, Kick, Reply, Restrict, Send
 from bot.clock import parse_duration
+from bot.config import CommunitySettings, Section
 from bot.context import Context, TickContext
 from persona import format_duration
 from storage.gates import DueChallenge
@@ -21,6 +24,9 @@ from storage.members import MemberInfo
 
 __all__ = [
     "EVIDENCE",
+    "LadderStep",
+    "Punishment",
+    "RulesSettings",
     "act",
     "duration_words",
     "here",
@@ -36,6 +42,82 @@ __all__ = [
 
 #: The longest evidence kept with a warn (the message quoted).
 EVIDENCE = 300
+
+Punishment = Literal["delete", "warn", "mute", "kick", "ban"]
+#: Platforms treat restrictions shorter than 30 s or longer than 366 days as "forever".
+SHORTEST_PUNISHMENT = 30
+LONGEST_PUNISHMENT_DAYS = 366
+
+
+def _check_duration(value: str) -> str:
+    if not value:
+        return value
+    parsed = parse_duration(value)
+    if parsed is None:
+        raise ValueError("expected a duration such as '30m', '2h', '1d' or '1w'")
+    if parsed.total_seconds() < SHORTEST_PUNISHMENT or parsed.days > LONGEST_PUNISHMENT_DAYS:
+        raise ValueError("must be between 30 seconds and 366 days")
+    return value
+
+
+class LadderStep(Section):
+    """What the n-th active warn costs: ``{ warns = 3, action = "mute", duration = "1h" }``."""
+
+    warns: int = Field(ge=1, le=100)
+    action: Literal["mute", "kick", "ban"]
+    #: Empty: until lifted (mute) or forever (ban).
+    duration: str = ""
+
+    _duration = field_validator("duration")(classmethod(lambda cls, v: _check_duration(v)))
+
+
+class RulesSettings(Section):
+    """Rules the bot enforces in every community. Actions: "delete" (the message), "warn"
+    (delete and add a warn), "mute", "kick", "ban".
+    """
+
+    words: list[str] = Field(default_factory=list)
+    """Banned words: matched through inserted spaces or punctuation, full-width letters and
+    Latin/Cyrillic look-alikes; Latin words only as whole words ("ass" does not hit "class").
+    """
+    regexes: list[str] = Field(default_factory=list)
+    """Banned regular expressions, matched against the normalized (lower-case) message."""
+    action: Punishment = "warn"
+    """What a banned word or regular expression costs."""
+    links: Literal["allow", "delete", "warn"] = "allow"
+    """Links to domains outside link_allowlist: "allow", "delete" or "warn"."""
+    link_allowlist: list[str] = Field(default_factory=list)
+    ads: Literal["allow", "delete", "warn", "mute", "kick", "ban"] = "warn"
+    """Invite links to other groups (广告): "allow", "delete", "warn", "mute", "kick" or "ban"
+    ("ban" deletes the message and removes the sender at once).
+    """
+    flood_messages: int = Field(0, ge=0, le=1000)
+    """Anti-flood: more than flood_messages messages in flood_seconds seconds (0 = off)."""
+    flood_seconds: int = Field(10, ge=1, le=3600)
+    flood_action: Punishment = "mute"
+    lock_media: bool = False
+    """Locks: delete media / forwarded messages."""
+    lock_forwards: bool = False
+    locks: list[Literal["links", "media", "forwards", "invites"]] = Field(default_factory=list)
+    """Locked in every community: messages with links, media, forwards or invites are deleted.
+    Moderators change a community's locks with /lock and /unlock."""
+    newcomer_hours: int = Field(0, ge=0, le=24 * 30)
+    """Newcomers may not post links or media for their first hours (0 = off)."""
+    warn_expiry_days: int = Field(30, ge=1, le=3650)
+    """Warns stop counting after this many days."""
+    mute_duration: str = "1h"
+    """How long an automatic mute lasts when the ladder does not say."""
+    ladder: list[LadderStep] = Field(
+        default_factory=lambda: [
+            LadderStep(warns=3, action="mute", duration="1h"),
+            LadderStep(warns=5, action="ban"),
+        ]
+    )
+    """The warn ladder: what the n-th active warn costs. Durations: 30m, 2h, 1d, 1w; empty =
+    until lifted (mute) or forever (ban). Anything under 30 s or over 366 days is refused.
+    """
+
+    _mute = field_validator("mute_duration")(classmethod(lambda cls, v: _check_duration(v)))
 
 
 def duration_words(ctx: Context, duration: timedelta | None) -> str:
@@ -55,8 +137,8 @@ def text_variant(intent: str, reason: str, *, permanent: bool = False) -> str:
 
 def log_chat(ctx: Context) -> str | None:
     """The operators' log chat: set in chat with /setlog, else from the config."""
-    chosen = ctx.community.settings.get("log_chat", ctx.settings.community.log_chat)
-    return str(chosen) if chosen else None
+    chosen = ctx.settings_of(CommunitySettings).log_chat
+    return chosen or None
 
 
 def to_log(ctx: Context, intent: str, **values: Any) -> list[Send]:
@@ -94,7 +176,7 @@ async def warn(
     ctx: Context, target: MemberInfo, reason: str, evidence: str | None, given_by: MemberInfo | None
 ) -> list[Action]:
     """Add a warn and apply the ladder step it reaches; returns what to say and do."""
-    expiry = timedelta(days=ctx.settings.rules.warn_expiry_days)
+    expiry = timedelta(days=ctx.settings_of(RulesSettings).warn_expiry_days)
     async with ctx.store.transaction() as session:
         count = await ctx.store.warns.add(
             session,
@@ -164,7 +246,7 @@ def right_name(ctx: Context, right: str) -> str:
 
 
 def _ladder_step(ctx: Context, count: int) -> Any:
-    ladder = sorted(ctx.settings.rules.ladder, key=lambda step: step.warns)
+    ladder = sorted(ctx.settings_of(RulesSettings).ladder, key=lambda step: step.warns)
     exact = [step for step in ladder if step.warns == count]
     if exact:
         return exact[-1]

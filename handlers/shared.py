@@ -7,10 +7,11 @@ import re
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions import Reply
 from bot.cache import BoundedCache, seconds_of
@@ -25,8 +26,8 @@ __all__ = [
     "Voice",
     "parse_local_time",
     "set_override",
+    "store_override",
     "voice_for",
-    "with_overrides",
 ]
 
 
@@ -114,20 +115,15 @@ def parse_local_time(day: str, clock: str, zone: ZoneInfo) -> datetime | None:
     return datetime.combine(when, at, tzinfo=zone)
 
 
-S = TypeVar("S", bound=BaseModel)
-
-
-def with_overrides(community: CommunityInfo, key: str, defaults: S) -> S:
-    """A config section with the community's overrides (``community.settings[key]``, set by
-    commands like ``/pollset``) applied; an override the config no longer allows is ignored
-    rather than crashing."""
-    overrides = community.settings.get(key) or {}
-    if not overrides:
-        return defaults
-    try:
-        return type(defaults).model_validate({**defaults.model_dump(), **overrides})
-    except ValidationError:
-        return defaults
+async def store_override(
+    ctx: Context, session: AsyncSession, model: type[BaseModel], key: str, value: Any
+) -> None:
+    """Store this community's override of one key of ``model``'s section (``None``: the
+    configured value applies again); ``ctx.settings_of(model)`` reads it back."""
+    section = ctx.settings.section_name(model)
+    await ctx.store.communities.set_override(
+        session, ctx.community.id, section, key, value, ctx.now
+    )
 
 
 def _setting_label(ctx: Context, intents: str, name: str) -> RichText:
@@ -145,13 +141,13 @@ def _setting_value(ctx: Context, intents: str, value: object) -> str:
     return ctx.say(key).plain() if ctx.renderer.packs.has(key) else word
 
 
-async def set_override(ctx: Context, key: str, defaults: BaseModel, intents: str) -> Reply:
+async def set_override(ctx: Context, model: type[BaseModel], intents: str) -> Reply:
     """An admin's ``/<feature>set [KEY VALUE]``: without arguments show the settings in
     force (localized names and values, with the keys to type), else validate and store one
     override (audited). Replies use the intents ``<intents>.settings``, ``.setting_line``,
     ``.bad_setting`` and ``.setting_saved``; names and values come from
     ``<intents>.setting.<key>`` and ``<intents>.setting_value.<value>``."""
-    current = with_overrides(ctx.community, key, defaults)
+    current = ctx.settings_of(model)
     name, value = ctx.args["key"], ctx.args["value"]
     if name is None or value is None:
         lines = [
@@ -160,17 +156,18 @@ async def set_override(ctx: Context, key: str, defaults: BaseModel, intents: str
                 label=_setting_label(ctx, intents, field),
                 value=_setting_value(ctx, intents, getattr(current, field)),
             )
-            for field in type(defaults).model_fields
+            for field in model.model_fields
         ]
         return ctx.reply(f"{intents}.settings", settings=RichText.join(lines))
-    overrides = dict(ctx.community.settings.get(key) or {})
+    section = ctx.settings.section_name(model)
+    overrides = dict(ctx.community.settings.get(section) or {})
     overrides[name] = value
     try:
-        changed = type(defaults).model_validate({**current.model_dump(), **overrides})
+        changed = model.model_validate({**current.model_dump(), **overrides})
     except ValidationError:
         return ctx.reply(f"{intents}.bad_setting", private=True, key=name, value=value)
     async with ctx.store.transaction() as session:
-        await ctx.store.communities.set_setting(session, ctx.community.id, key, overrides, ctx.now)
+        await store_override(ctx, session, model, name, value)
         await ctx.audit(session, f"{intents}.settings", key=name, value=value)
     return ctx.reply(
         f"{intents}.setting_saved",

@@ -10,6 +10,7 @@ this process (settings, persona, a migration, the bot removed) empties the cache
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -251,21 +252,61 @@ class CommunityRepo:
         self, session: AsyncSession, community_id: int, key: str, value: Any, now: datetime
     ) -> None:
         """Set one key of the community's settings (``None`` removes it)."""
+
+        def change(settings: dict[str, Any]) -> None:
+            if value is None:
+                settings.pop(key, None)
+            else:
+                settings[key] = value
+
+        await self._change_settings(session, community_id, change, now)
+
+    async def _change_settings(
+        self,
+        session: AsyncSession,
+        community_id: int,
+        change: Callable[[dict[str, Any]], None],
+        now: datetime,
+    ) -> None:
+        """Apply ``change`` to the community's settings, the row locked meanwhile."""
         row = (
             await session.execute(
                 select(Community).where(Community.id == community_id).with_for_update()
             )
         ).scalar_one()
         settings = dict(row.settings or {})
-        if value is None:
-            settings.pop(key, None)
-        else:
-            settings[key] = value
+        change(settings)
         await session.execute(
             update(Community)
             .where(Community.id == community_id)
             .values(settings=settings, updated_at=now)
         )
+
+    async def set_override(
+        self,
+        session: AsyncSession,
+        community_id: int,
+        section: str,
+        key: str,
+        value: Any,
+        now: datetime,
+    ) -> None:
+        """Override one key of a config section for this community: its namespace in the
+        settings (``{"gates": {"mode": "captcha"}}``), read back by ``ctx.settings_of``.
+        ``None`` removes the override (the configured value applies again)."""
+
+        def change(settings: dict[str, Any]) -> None:
+            namespace = dict(settings.get(section) or {})
+            if value is None:
+                namespace.pop(key, None)
+            else:
+                namespace[key] = value
+            if namespace:
+                settings[section] = namespace
+            else:
+                settings.pop(section, None)
+
+        await self._change_settings(session, community_id, change, now)
 
     async def set_persona(
         self, session: AsyncSession, community_id: int, field: str, value: str | None, now: datetime

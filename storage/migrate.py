@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 import migrations
 from storage.db import Database, check_schema
 
-__all__ = ["alembic_config", "check", "current", "head", "upgrade"]
+__all__ = ["alembic_config", "check", "current", "downgrade", "head", "upgrade"]
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
@@ -44,6 +44,8 @@ def _with_connection(connection: Connection, action: str, revision: str = "head"
     config.attributes["connection"] = connection
     if action == "upgrade":
         command.upgrade(config, revision)
+    elif action == "downgrade":
+        command.downgrade(config, revision)
     elif action == "check":
         command.check(config)
     else:  # pragma: no cover - programming error
@@ -57,6 +59,12 @@ async def upgrade(db: Database, revision: str = "head") -> None:
         if db.schema:
             await _create_schema(connection, db.schema)
         await connection.run_sync(_with_connection, "upgrade", revision)
+
+
+async def downgrade(db: Database, revision: str) -> None:
+    """Take the schema (and the data its revisions move) back to ``revision``."""
+    async with db.engine.begin() as connection:
+        await connection.run_sync(_with_connection, "downgrade", revision)
 
 
 async def _create_schema(connection: AsyncConnection, schema: str) -> None:

@@ -244,6 +244,15 @@ def test_restart_on_the_same_database_answers_again(tmp_path: Path) -> None:
         assert "小群> " in result.stdout  # not swallowed as a "duplicate" of the first run
 
 
+def test_config_example_prints_the_checked_in_example(tmp_path: Path) -> None:
+    """``qunbot config example`` writes the example from the models; the checked-in file is
+    its output (regenerate it with ``qunbot config example > config.example.toml``)."""
+    result = run("config", "example", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    assert "[checkin]" in result.stdout and "[storage]" in result.stdout
+
+
 def test_init_writes_a_valid_config_once(tmp_path: Path) -> None:
     first = run("init", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -376,7 +385,10 @@ def test_version_prints_the_package_version(tmp_path: Path) -> None:
 
 
 def test_config_check_prints_valid_toml_that_round_trips(tmp_path: Path) -> None:
-    from bot.config import Settings
+    from bot.app import feature_sections
+    from bot.config import settings_class
+
+    Settings = settings_class(feature_sections())
 
     config = tmp_path / "config.toml"
     config.write_text(

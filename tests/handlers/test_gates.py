@@ -209,3 +209,23 @@ async def test_invite_codes_on_discord_grant_the_member_role(sqlite_db, clock) -
     assert (grant.user_id, grant.role_id) == ("id-newbie", "999")
     bad = await h.send(h.message("/code NOPE2345", user="Other"))
     assert not [a for a in bad if isinstance(a, GrantRole)]
+
+
+async def test_gate_is_stored_in_the_gates_namespace_of_its_community_only(
+    sqlite_db, clock
+) -> None:  # type: ignore[no-untyped-def]
+    """``/gate`` writes the community's override of ``[gates] mode`` (its ``gates``
+    namespace, read by ``ctx.settings_of``); other communities keep the configured gate."""
+    h = gated(sqlite_db, clock)
+    h.adapter.admins.add(("g2", "id-alice"))
+    await h.say("/gate captcha")
+    await h.say("/gate", chat="g2")  # g2 is seen, and keeps the configured gate
+    async with h.store.transaction() as session:
+        first = await h.store.communities.find(session, "fake", "g1")
+        second = await h.store.communities.find(session, "fake", "g2")
+    assert first is not None and second is not None
+    assert first.settings == {"gates": {"mode": "captcha"}}
+    assert second.settings == {}
+    assert not any(isinstance(a, Restrict) for a in await h.send(h.join("Dee", chat="g2")))
+    await h.say("/gate open")
+    assert not any(isinstance(a, Restrict) for a in await h.send(h.join("Eve")))

@@ -14,8 +14,14 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.actions import ActionResult, AnswerButton, Button, DeclineReason, Edit, Reply, Send
-from bot.config import PollSettings
-from handlers.polls import PollSpec, Refusal, close_due_polls, parse_poll, refresh_polls
+from handlers.polls import (
+    PollSettings,
+    PollSpec,
+    Refusal,
+    close_due_polls,
+    parse_poll,
+    refresh_polls,
+)
 from storage import Store
 from storage.models import Poll, PollVote
 from tests.conftest import START

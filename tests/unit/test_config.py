@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.config import ConfigError, Settings, load_config
+from bot.app import config_example, feature_sections
+from bot.config import ConfigError, settings_class
+from bot.config import load_config as load_core_config
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The settings with every shipped feature's section, as ``qunbot`` loads them.
+Settings = settings_class(feature_sections())
+
+
+def load_config(path: Path | str | None = None) -> tuple[Any, Path | None]:
+    """The config as ``qunbot`` loads it: the shipped features' sections validated too."""
+    return load_core_config(path, feature_sections())
 
 
 @pytest.fixture(autouse=True)
@@ -176,3 +186,57 @@ def test_example_documents_every_option_with_its_default() -> None:
             assert f"{key} =" in block, f"{path} is not documented in config.example.toml"
         else:
             assert f"[{key}]" in text, f"[{key}] missing from config.example.toml"
+
+
+def test_example_is_what_the_models_write() -> None:
+    """``config.example.toml`` is generated (``qunbot config example``): a setting added,
+    changed or documented in a model without regenerating the file fails here."""
+    written = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    assert written == config_example(), "run: qunbot config example > config.example.toml"
+
+
+def test_a_bad_feature_section_is_a_clear_startup_error(tmp_path: Path) -> None:
+    """Feature sections are validated when the features are known (``bot`` imports no
+    feature), with the same messages as core ones: key path, expectation, value, source."""
+    from bot.app import App
+    from bot.config import load_config as load_raw
+
+    path = write(tmp_path, '[checkin]\nbase = -5\n[polls]\nwho_may_start = "anyone"\n[chekin]\n')
+    raw, _used = load_raw(path)  # without the features: kept for them, not yet judged
+    with pytest.raises(ConfigError) as caught:
+        App(raw)
+    assert caught.value.source == str(path)
+    problems = "\n".join(caught.value.problems)
+    assert "checkin.base: Input should be greater than or equal to 0 (got -5)" in problems
+    assert "polls.who_may_start: Input should be 'everyone' or 'planners'" in problems
+    assert "chekin: unknown key" in problems
+
+
+def test_environment_overrides_a_feature_section(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUNBOT_CHECKIN__BASE", "25")
+    monkeypatch.setenv("QUNBOT_REDPACKET__CHAIN", "off")
+    settings, _used = load_config()
+    from handlers.checkin import CheckInSettings
+    from handlers.redpacket import RedPacketSettings
+
+    assert settings.section(CheckInSettings).base == 25
+    assert settings.section(RedPacketSettings).chain == "off"
+    monkeypatch.setenv("QUNBOT_CHECKIN__BAES", "1")
+    with pytest.raises(ConfigError, match="QUNBOT_CHECKIN__BAES: names no setting"):
+        load_config()
+
+
+def test_settings_of_applies_a_communitys_namespace_and_caches_it() -> None:
+    from handlers.polls import PollSettings
+
+    settings = Settings(polls={"max_days": 20})
+    configured = settings.section(PollSettings)
+    assert settings.section_for(PollSettings, {}, 1) is configured
+    own = {"polls": {"max_days": 7}}
+    first = settings.section_for(PollSettings, own, 1)
+    assert (first.max_days, first.default_hours) == (7, 24)
+    assert settings.section_for(PollSettings, {"polls": {"max_days": 7}}, 1) is first
+    changed = settings.section_for(PollSettings, {"polls": {"max_days": 9}}, 1)
+    assert changed.max_days == 9  # a changed namespace is read anew, never a stale copy
+    # An override the config no longer allows is ignored, not a crash.
+    assert settings.section_for(PollSettings, {"polls": {"max_days": 999}}, 2) is configured

@@ -206,7 +206,8 @@ def test_every_feature_setting_has_a_name_and_its_choices_a_label(packs: Packs) 
     """/redpacketset and /pollset show settings by name in the community's language."""
     import typing
 
-    from bot.config import PollSettings, RedPacketSettings
+    from handlers.polls import PollSettings
+    from handlers.redpacket import RedPacketSettings
 
     for intents, model in (("redpacket", RedPacketSettings), ("polls", PollSettings)):
         for field, info in model.model_fields.items():
