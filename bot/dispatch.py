@@ -585,6 +585,8 @@ class Dispatcher:
         await asyncio.sleep(0)  # their done-callbacks queue the stamps
         if quiet:
             self._unquiet()
+        if self._stamper is None:
+            return  # nothing to write (the flag is not left set: the next batch waits its turn)
         self._stamp_now.set()
         while self._stamper is not None:
             await asyncio.gather(self._stamper, return_exceptions=True)

@@ -231,7 +231,8 @@ async def test_quiet_chatter_is_stamped_by_the_next_write_not_one_of_its_own(
     """Plain chatter (no command, keyword, button or listener; no action) is quiet: handling
     it again would repeat nothing, so its stamp rides along with the next recording instead
     of a write of its own. Anything that acts is stamped on the timer as before."""
-    # The quiet timer must not run out between two steps of a slow run: it is run by hand.
+    # No timer may run out between two steps of a slow run: the quiet one is run by hand.
+    monkeypatch.setattr(bot.dispatch, "STAMP_DELAY", 3600.0)
     monkeypatch.setattr(bot.dispatch, "QUIET_STAMP_DELAY", 3600.0)
     h = any_harness
     await take_in(h, h.message("just chatting", key="k1"))
