@@ -15,6 +15,7 @@ from storage.members import MemberRepo
 from storage.moderation import FilterRepo, WarnRepo
 from storage.outbox import OutboxRepo
 from storage.persons import PersonRepo
+from storage.points import PointsService
 from storage.polls import PollRepo
 from storage.redpackets import RedPacketRepo
 from storage.roles import RoleRepo
@@ -42,6 +43,8 @@ class Store:
         self.gates = GateRepo(db)
         self.invites = InviteRepo()
         self.ledger = LedgerRepo(db)
+        #: The verbs features move points with (the ledger below owns the entries).
+        self.points = PointsService(self.ledger)
         self.checkins = CheckInRepo(db)
         self.redpackets = RedPacketRepo(db)
         self.events = EventRepo(db)
