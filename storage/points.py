@@ -354,20 +354,7 @@ class PointsService:
     ) -> set[PointsReason]:
         """``award`` for many members at once (a run of check-ins): the same entries as one by
         one, in a few statements for the whole batch; the reasons awarded now."""
-        for grant in grants:
-            _expect(grant.why, Verb.AWARD)
-            _positive(grant.amount)
-        posted: set[PointsReason] = set()
-        for (_none, reference), group in _grouped(grants).items():
-            keys = await self.ledger.issue_many(
-                session,
-                community_id=community_id,
-                grants=[(g.why.key, member_owner(g.member_id), g.amount) for g in group],
-                reference=reference,
-                now=now,
-            )
-            posted |= {g.why for g in group if g.why.key in keys}
-        return posted
+        return await self._batch(session, community_id, grants, Verb.AWARD, now)
 
     async def release_many(
         self,
@@ -381,20 +368,37 @@ class PointsService:
         red packet): the same entries as one by one, a few statements for the whole batch; the
         reasons released now. An overdraft of escrow fails the balance check and rolls the
         caller's transaction back."""
+        return await self._batch(session, community_id, grants, Verb.RELEASE, now)
+
+    async def _batch(
+        self,
+        session: AsyncSession,
+        community_id: int,
+        grants: Sequence[Grant],
+        verb: Verb,
+        now: datetime,
+    ) -> set[PointsReason]:
+        """Post a batch of awards (``issue_many``) or releases (``transfer_many`` out of their
+        escrow): one batch call per escrow and reference; the reasons posted now."""
         for grant in grants:
-            _expect(grant.why, Verb.RELEASE)
+            _expect(grant.why, verb)
             _positive(grant.amount)
         posted: set[PointsReason] = set()
         for (escrow, reference), group in _grouped(grants).items():
-            assert escrow is not None
-            keys = await self.ledger.transfer_many(
-                session,
-                community_id=community_id,
-                source=escrow.value,
-                grants=[(g.why.key, member_owner(g.member_id), g.amount) for g in group],
-                reference=reference,
-                now=now,
-            )
+            rows = [(g.why.key, member_owner(g.member_id), g.amount) for g in group]
+            if escrow is None:
+                keys = await self.ledger.issue_many(
+                    session, community_id=community_id, grants=rows, reference=reference, now=now
+                )
+            else:
+                keys = await self.ledger.transfer_many(
+                    session,
+                    community_id=community_id,
+                    source=escrow.value,
+                    grants=rows,
+                    reference=reference,
+                    now=now,
+                )
             posted |= {g.why for g in group if g.why.key in keys}
         return posted
 
