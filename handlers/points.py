@@ -96,6 +96,7 @@ async def top(ctx: Context) -> Any:
         names = {}
         for member_id, _points in rows:
             member = await ctx.store.members.get(session, member_id)
+            # A member row gone missing shows as its account did before (``m:ID``).
             names[member_id] = member.display_name if member else f"m:{member_id}"
     if not rows:
         return ctx.reply("points.top_empty")
