@@ -62,6 +62,7 @@ __all__ = [
     "Solicitation",
     "Submission",
     "UTCDateTime",
+    "UndeliverableNotice",
     "WaitingAction",
     "Warn",
 ]
@@ -170,6 +171,9 @@ class Person(Base):
     birthday_listed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     timezone: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime | None]
+    #: When the account last sent ``/start`` privately (the bot may write to it: Telegram
+    #: only writes to those who started it); cleared when the platform refuses a notice.
+    reachable_at: Mapped[datetime | None]
 
 
 class Member(Base):
@@ -761,4 +765,23 @@ class WaitingAction(Base):
     kind: Mapped[str] = mapped_column(String(32))
     #: The whole action as ``bot.actions.action_to_json`` writes it.
     action: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime]
+
+
+class UndeliverableNotice(Base):
+    """A private notice (``Notify`` with ``fallback = "record"``) the platform refused: kept so
+    an operator (or a later feature) can see who could not be reached, and with what."""
+
+    __tablename__ = "undeliverable_notices"
+    __table_args__ = (Index("ix_undeliverable_notices_user", "platform", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(PLATFORM_LEN))
+    #: The community's chat the notice was about.
+    chat_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LEN))
+    user_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LEN))
+    #: The notice's rich text as JSON (``RichText.model_dump(mode="json")``).
+    text: Mapped[dict[str, Any]] = mapped_column()
+    #: What the platform said (``bot can't initiate conversation``...), clipped.
+    reason: Mapped[str] = mapped_column(String(REASON_LEN))
     created_at: Mapped[datetime]
