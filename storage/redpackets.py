@@ -26,10 +26,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import posts
 from storage.db import Database
 from storage.models import (
     Community,
@@ -56,6 +58,8 @@ __all__ = [
 #: The escrow account of open packets' points (the points service owns it).
 ESCROW = Escrow.RED_PACKETS.value
 OPEN, DONE, EXPIRED = "open", "done", "expired"
+#: A packet's message (with its grab button) stands for its row (``storage.posts``).
+POSTED = posts.register("redpacket", RedPacket)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,8 @@ class Share:
 
 @dataclass(frozen=True, slots=True)
 class PacketInfo:
+    posted_kind: ClassVar[str] = POSTED
+
     id: int
     community_id: int
     platform: str
@@ -299,20 +305,8 @@ class RedPacketRepo:
         )
         return packet_id
 
-    async def set_message(self, session: AsyncSession, packet_id: int, message_id: str) -> None:
-        await session.execute(
-            update(RedPacket).where(RedPacket.id == packet_id).values(message_id=message_id)
-        )
-
     async def get(self, session: AsyncSession, packet_id: int) -> PacketInfo | None:
-        row = (
-            await session.execute(
-                select(RedPacket, Community.platform, Community.chat_id, Member)
-                .join(Community, Community.id == RedPacket.community_id)
-                .join(Member, Member.id == RedPacket.sender_member_id)
-                .where(RedPacket.id == packet_id)
-            )
-        ).first()
+        row = await posts.fetch_placed(session, RedPacket, packet_id, by=RedPacket.sender_member_id)
         if row is None:
             return None
         packet, platform, chat_id, sender = row

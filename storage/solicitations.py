@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import posts
 from storage.db import Database
-from storage.models import Community, Member, Poll, Solicitation, Submission
+from storage.models import Member, Poll, Solicitation, Submission
 from storage.points import Escrow
 
 __all__ = ["POOL", "Entry", "SolicitationInfo", "SolicitationRepo"]
@@ -23,10 +25,14 @@ __all__ = ["POOL", "Entry", "SolicitationInfo", "SolicitationRepo"]
 #: The ledger account rewards wait in between a call's opening and its winner.
 POOL = Escrow.COLLECT_POOL.value
 OPEN, VOTING, DONE, VOID = "open", "voting", "done", "void"
+#: A call's opening message stands for its row (``storage.posts``).
+POSTED = posts.register("call", Solicitation)
 
 
 @dataclass(frozen=True, slots=True)
 class SolicitationInfo:
+    posted_kind: ClassVar[str] = POSTED
+
     id: int
     community_id: int
     platform: str
@@ -38,6 +44,7 @@ class SolicitationInfo:
     status: str
     closes_at: datetime
     poll_id: int | None
+    message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +93,7 @@ class SolicitationRepo:
         return inserted
 
     async def get(self, session: AsyncSession, solicitation_id: int) -> SolicitationInfo | None:
-        row = (
-            await session.execute(
-                select(Solicitation, Community.platform, Community.chat_id)
-                .join(Community, Community.id == Solicitation.community_id)
-                .where(Solicitation.id == solicitation_id)
-            )
-        ).first()
+        row = await posts.fetch_placed(session, Solicitation, solicitation_id)
         if row is None:
             return None
         call, platform, chat_id = row
@@ -108,6 +109,7 @@ class SolicitationRepo:
             status=call.status,
             closes_at=call.closes_at,
             poll_id=call.poll_id,
+            message_id=call.message_id,
         )
 
     async def newest_open(
@@ -226,12 +228,3 @@ class SolicitationRepo:
             .values(**values)
         )
         return (moved.rowcount or 0) == 1  # type: ignore[attr-defined]
-
-    async def set_message(
-        self, session: AsyncSession, solicitation_id: int, message_id: str
-    ) -> None:
-        await session.execute(
-            update(Solicitation)
-            .where(Solicitation.id == solicitation_id)
-            .values(message_id=message_id)
-        )
