@@ -424,6 +424,7 @@ def redpacket_verify(
 ) -> None:
     """Recompute a packet's split from its seed and compare it with the shares handed out.
     Prints the seed, the digest and every share, then OK or each difference; exits 1 on any."""
+    from handlers.redpacket_split import split_problems
     from storage import Database, Store
 
     settings = _load(config)
@@ -433,7 +434,9 @@ def redpacket_verify(
         try:
             store = Store(db)
             async with store.transaction() as session:
-                problems = await store.redpackets.verify_packet(session, packet_id)
+                problems = await store.redpackets.verify_packet(
+                    session, packet_id, fairness=split_problems
+                )
                 packet = await store.redpackets.get(session, packet_id)
                 if packet is None:
                     return [], problems

@@ -35,8 +35,8 @@ from handlers.outbox import deliverer
 from handlers.shared import Voice, voice_for
 from storage.birthdays import Celebrant, MemberBirthday
 from storage.communities import CommunityInfo
-from storage.ledger import ISSUE, Movement, member_owner
 from storage.outbox import Due, Scheduled
+from storage.points import PointsReason
 
 __all__ = [
     "AnniversarySettings",
@@ -277,13 +277,12 @@ async def write_birthdays(ctx: TickContext, row: Due, community: CommunityInfo) 
         people = sorted((p for p in people if p.member_id in today), key=lambda p: p.display_name)
         gifts = []
         for person in people if rules.gift_points else []:
-            if await store.ledger.post(
+            if await store.points.award(
                 session,
                 community_id=person.community_id,
-                key=f"birthday:{person.member_id}:{today[person.member_id].isoformat()}",
-                movements=[Movement(member_owner(person.member_id), rules.gift_points)],
-                reason=ISSUE,
-                reference="birthday",
+                member_id=person.member_id,
+                amount=rules.gift_points,
+                why=PointsReason.birthday(person.member_id, today[person.member_id]),
                 now=ctx.now,
             ):
                 gifts.append(person)

@@ -21,7 +21,7 @@ from bot.context import Context
 from bot.features import Feature
 from bot.richtext import RichText
 from storage.checkins import Claimed
-from storage.ledger import ISSUE, REMOVE, InsufficientPoints, Movement, member_owner
+from storage.points import Grant, InsufficientPoints, PointsReason
 
 __all__ = ["CheckInSettings", "StreakBonus", "badge_name", "feature"]
 
@@ -57,8 +57,6 @@ class CheckInSettings(Section):
 feature = Feature("checkin", group="points", order=70, settings=CheckInSettings)
 
 FIRST_TODAY = "first-today"
-#: Ledger reference of make-up debits; their keys (``makeup:{member}:{day}``) count the quota.
-MAKEUP = "makeup"
 
 
 def _points_for(rules: CheckInSettings, streak: int) -> int:
@@ -90,13 +88,12 @@ async def checkin(ctx: Context) -> Any:
         )
         if claimed.new:
             if points:
-                await ctx.store.ledger.post(
+                await ctx.store.points.award(
                     session,
                     community_id=ctx.community.id,
-                    key=f"checkin:{member.id}:{day.isoformat()}",
-                    movements=[Movement(member_owner(member.id), points)],
-                    reason=ISSUE,
-                    reference="checkin",
+                    member_id=member.id,
+                    amount=points,
+                    why=PointsReason.checkin(member.id, day),
                     now=ctx.now,
                 )
             earned = _streak_badges(rules, streak)
@@ -162,15 +159,14 @@ async def checkin_many(ctxs: list[Context]) -> list[Any]:
         claimed = await checkins.claim_many(
             session, community_id=community_id, day=day, wanted=wanted, now=now
         )
-        await first.store.ledger.issue_many(
+        await first.store.points.award_many(
             session,
             community_id=community_id,
             grants=[
-                (f"checkin:{member_id}:{day.isoformat()}", member_owner(member_id), c.points)
+                Grant(member_id, c.points, PointsReason.checkin(member_id, day))
                 for member_id, c in claimed.items()
                 if c.new and c.points
             ],
-            reference="checkin",
             now=now,
         )
         earned: dict[int, list[str]] = {}
@@ -216,8 +212,8 @@ async def makeup(ctx: Context) -> Any:
             if before is None:
                 return ctx.reply("checkin.makeup_nothing", member=who)
             # The month's quota is read from the ledger: one make-up debit per filled day.
-            used = await ctx.store.ledger.count_posted(
-                session, ctx.community.id, f"{MAKEUP}:{member.id}:{day:%Y-%m}-"
+            used = await ctx.store.points.makeups_in_month(
+                session, ctx.community.id, member.id, day
             )
             if used >= rules.makeup_per_month:
                 return ctx.reply("checkin.makeup_quota", member=who, limit=rules.makeup_per_month)
@@ -226,9 +222,7 @@ async def makeup(ctx: Context) -> Any:
                 return ctx.reply("checkin.makeup_not_missing", member=who, streak=before.streak + 1)
     except InsufficientPoints:  # the transaction rolled back: no row, no debit
         async with ctx.store.transaction() as session:
-            balance = await ctx.store.ledger.balance(
-                session, ctx.community.id, member_owner(member.id)
-            )
+            balance = await ctx.store.points.balance(session, ctx.community.id, member.id)
         return ctx.reply(
             "checkin.makeup_not_enough", member=who, cost=rules.makeup_cost, balance=balance
         )
@@ -262,11 +256,7 @@ async def _fill(ctx: Context, session: AsyncSession, streak: int) -> _Filled | N
     """
     assert ctx.member is not None
     member, rules, today = ctx.member, ctx.settings_of(CheckInSettings), ctx.today()
-    day, owner, checkins = (
-        today - timedelta(days=1),
-        member_owner(ctx.member.id),
-        ctx.store.checkins,
-    )
+    day, checkins = today - timedelta(days=1), ctx.store.checkins
     claimed = await checkins.claim(
         session,
         community_id=ctx.community.id,
@@ -279,13 +269,12 @@ async def _fill(ctx: Context, session: AsyncSession, streak: int) -> _Filled | N
     if not claimed.new:
         return None
     # Posted even when the cost is 0: the entry is what the monthly quota counts.
-    await ctx.store.ledger.post(
+    await ctx.store.points.charge(
         session,
         community_id=ctx.community.id,
-        key=f"{MAKEUP}:{member.id}:{day.isoformat()}",
-        movements=[Movement(owner, -rules.makeup_cost)],
-        reason=REMOVE,
-        reference=MAKEUP,
+        member_id=member.id,
+        amount=rules.makeup_cost,
+        why=PointsReason.makeup(member.id, day),
         now=ctx.now,
     )
     earned, bonus = _streak_badges(rules, streak), 0
@@ -297,13 +286,12 @@ async def _fill(ctx: Context, session: AsyncSession, streak: int) -> _Filled | N
             session, member.id, today, streak=streak, points=latest.points + bonus
         )
         if bonus:
-            await ctx.store.ledger.post(
+            await ctx.store.points.award(
                 session,
                 community_id=ctx.community.id,
-                key=f"checkin:{member.id}:{today.isoformat()}:{MAKEUP}",
-                movements=[Movement(owner, bonus)],
-                reason=ISSUE,
-                reference="checkin",
+                member_id=member.id,
+                amount=bonus,
+                why=PointsReason.checkin_top_up(member.id, today),
                 now=ctx.now,
             )
         earned += _streak_badges(rules, streak)

@@ -27,9 +27,9 @@ from bot.richtext import Mention, RichText
 from handlers.polls import own_polls, post_poll
 from handlers.shared import Voice, voice_for
 from storage import posts
-from storage.ledger import TRANSFER, InsufficientPoints, Movement, member_owner
 from storage.models import POLL_OPTION_LEN, POLL_QUESTION_LEN, REASON_LEN
-from storage.solicitations import DONE, OPEN, POOL, VOID, VOTING, Entry, SolicitationInfo
+from storage.points import InsufficientPoints, PointsReason
+from storage.solicitations import DONE, OPEN, VOID, VOTING, Entry, SolicitationInfo
 
 __all__ = ["CollectSettings", "feature"]
 
@@ -112,25 +112,19 @@ async def open_call(ctx: Context) -> Any:
             if call_id is None:
                 return []  # this very command opened it already
             if reward:
-                await store.ledger.post(
+                await store.points.hold(
                     session,
                     community_id=ctx.community.id,
-                    key=f"collect:{call_id}:reward",
-                    movements=[
-                        Movement(member_owner(ctx.member.id), -reward),
-                        Movement(POOL, reward),
-                    ],
-                    reason=TRANSFER,
-                    reference=f"collect:{call_id}",
+                    member_id=ctx.member.id,
+                    amount=reward,
+                    why=PointsReason.collect_reward(call_id),
                     now=ctx.now,
                 )
             await ctx.audit(session, "collect.open", call=call_id, topic=topic, reward=reward)
             call = await store.solicitations.get(session, call_id)
     except InsufficientPoints:
         async with store.transaction() as session:
-            balance = await store.ledger.balance(
-                session, ctx.community.id, member_owner(ctx.member.id)
-            )
+            balance = await store.points.balance(session, ctx.community.id, ctx.member.id)
         return ctx.reply("collect.not_enough", private=True, reward=reward, balance=balance)
     assert call is not None
     intent = "collect.opened_reward" if reward else "collect.opened"
@@ -194,17 +188,11 @@ async def _pay(
         paid = {}
         for n, winner in enumerate(winners):
             paid[winner.member_id] = paid.get(winner.member_id, 0) + share + (rest if n == 0 else 0)
-    movements = [Movement(POOL, -call.reward)]
-    movements += [
-        Movement(member_owner(member_id), amount) for member_id, amount in paid.items() if amount
-    ]
-    await ctx.store.ledger.post(
+    await ctx.store.points.release(
         session,
         community_id=call.community_id,
-        key=f"collect:{call.id}:payout",
-        movements=movements,
-        reason=TRANSFER,
-        reference=f"collect:{call.id}",
+        to=paid,
+        why=PointsReason.collect_payout(call.id),
         now=ctx.now,
     )
     return paid

@@ -37,7 +37,7 @@ from bot.richtext import Mention, RichText
 from handlers.shared import CoalescedEdits, Voice, voice_for
 from storage import posts
 from storage.events import ANSWERS, GOING, MAYBE, WAITING, Attendee, EventInfo
-from storage.ledger import ISSUE, Movement, member_owner
+from storage.points import PointsReason
 
 __all__ = ["EventSettings", "feature"]
 
@@ -458,13 +458,12 @@ async def here(ctx: Context) -> Any:
             chosen = info
             if outcome == "done":
                 if rules.here_points:
-                    await ctx.store.ledger.post(
+                    await ctx.store.points.award(
                         session,
                         community_id=ctx.community.id,
-                        key=f"event-here:{info.id}:{ctx.member.id}",
-                        movements=[Movement(member_owner(ctx.member.id), rules.here_points)],
-                        reason=ISSUE,
-                        reference=f"event:{info.id}",
+                        member_id=ctx.member.id,
+                        amount=rules.here_points,
+                        why=PointsReason.event_here(info.id, ctx.member.id),
                         now=ctx.now,
                     )
                 await ctx.audit(session, "event.here", event=info.id)

@@ -1,7 +1,7 @@
 """Points: ``/points`` (积分: balance, rank, streak, badges), ``/top`` (排行榜: points or
 streaks), and operators' ``/give`` and ``/take``.
 
-Every change goes through the ledger (``storage/ledger.py``) with an idempotency key made from
+Every change goes through the points service (``storage/points.py``) with a reason made from
 the platform update, so a redelivered command changes nothing the second time.
 """
 
@@ -15,8 +15,8 @@ from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
 from handlers.checkin import badge_name
-from storage.ledger import ISSUE, REMOVE, InsufficientPoints, Movement, member_owner
 from storage.members import MemberInfo
+from storage.points import InsufficientPoints, PointsReason
 
 __all__ = ["feature"]
 
@@ -29,10 +29,9 @@ MAX_GRANT = 1_000_000
 async def points(ctx: Context) -> Any:
     """Balance, rank, the live streak and the badges: everything a member has earned."""
     assert ctx.member is not None and ctx.sender is not None
-    owner = member_owner(ctx.member.id)
     async with ctx.store.transaction() as session:
-        balance = await ctx.store.ledger.balance(session, ctx.community.id, owner)
-        rank = await ctx.store.ledger.rank(session, ctx.community.id, owner)
+        balance = await ctx.store.points.balance(session, ctx.community.id, ctx.member.id)
+        rank = await ctx.store.points.rank(session, ctx.community.id, ctx.member.id)
         streak = await ctx.store.checkins.current_streak(session, ctx.member.id, ctx.today())
         badges = await ctx.store.checkins.badges(session, ctx.member.id)
     lines = [
@@ -91,20 +90,21 @@ async def top(ctx: Context) -> Any:
     since = week_start(ctx)
     async with ctx.store.transaction() as session:
         if period == "week":
-            rows = await ctx.store.ledger.top_since(session, ctx.community.id, since)
+            rows = await ctx.store.points.top_since(session, ctx.community.id, since)
         else:
-            rows = await ctx.store.ledger.top(session, ctx.community.id)
+            rows = await ctx.store.points.top(session, ctx.community.id)
         names = {}
-        for owner, _points in rows:
-            member = await ctx.store.members.get(session, int(owner.removeprefix("m:")))
-            names[owner] = member.display_name if member else owner
+        for member_id, _points in rows:
+            member = await ctx.store.members.get(session, member_id)
+            # A member row gone missing shows as its account did before (``m:ID``).
+            names[member_id] = member.display_name if member else f"m:{member_id}"
     if not rows:
         return ctx.reply("points.top_empty")
     label = ctx.say(f"points.period.{period}", since=f"{since.astimezone(ctx.zone):%m-%d}")
     lines = [ctx.say("points.top_header", period=label.plain())]
     lines += [
-        ctx.say("points.top_line", number=n, member=names[owner], points=total)
-        for n, (owner, total) in enumerate(rows, 1)
+        ctx.say("points.top_line", number=n, member=names[member_id], points=total)
+        for n, (member_id, total) in enumerate(rows, 1)
     ]
     return ctx.reply_text(RichText.join(lines))
 
@@ -128,11 +128,6 @@ async def _top_streaks(ctx: Context) -> Any:
     return ctx.reply_text(RichText.join(lines))
 
 
-def _key(ctx: Context, what: str) -> str:
-    """Idempotency: one platform update is one grant, however often it is delivered."""
-    return f"{what}:{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}"
-
-
 #: The ledger keeps a grant's reason as the entry's reference (``String(128)``).
 REFERENCE_LEN = 128
 
@@ -143,18 +138,23 @@ GRANT_ARGS = [
 ]
 
 
+def _update(ctx: Context) -> tuple[str, str, str]:
+    """The platform update a grant comes from: one update is one grant, however often it is
+    delivered."""
+    return ctx.event.platform, ctx.event.chat.id, ctx.event.update_key
+
+
 @feature.command("give", roles=[Role.ADMIN], args=GRANT_ARGS)
 async def give(ctx: Context) -> Any:
     target: MemberInfo = ctx.args["member"]
     amount, reason = int(ctx.args["amount"]), str(ctx.args["reason"] or "")
     async with ctx.store.transaction() as session:
-        posted = await ctx.store.ledger.post(
+        posted = await ctx.store.points.award(
             session,
             community_id=ctx.community.id,
-            key=_key(ctx, "give"),
-            movements=[Movement(member_owner(target.id), amount)],
-            reason=ISSUE,
-            reference=reason or None,
+            member_id=target.id,
+            amount=amount,
+            why=PointsReason.given(*_update(ctx), note=reason),
             now=ctx.now,
         )
         if posted:
@@ -170,22 +170,19 @@ async def take(ctx: Context) -> Any:
     amount, reason = int(ctx.args["amount"]), str(ctx.args["reason"] or "")
     try:
         async with ctx.store.transaction() as session:
-            posted = await ctx.store.ledger.post(
+            posted = await ctx.store.points.charge(
                 session,
                 community_id=ctx.community.id,
-                key=_key(ctx, "take"),
-                movements=[Movement(member_owner(target.id), -amount)],
-                reason=REMOVE,
-                reference=reason or None,
+                member_id=target.id,
+                amount=amount,
+                why=PointsReason.taken(*_update(ctx), note=reason),
                 now=ctx.now,
             )
             if posted:
                 await ctx.audit(session, "points.take", target=target, amount=amount, reason=reason)
     except InsufficientPoints:
         async with ctx.store.transaction() as session:
-            balance = await ctx.store.ledger.balance(
-                session, ctx.community.id, member_owner(target.id)
-            )
+            balance = await ctx.store.points.balance(session, ctx.community.id, target.id)
         return ctx.reply(
             "points.not_enough", private=True, member=target.display_name, balance=balance
         )

@@ -27,11 +27,12 @@ from bot.events import ButtonPressed
 from bot.features import INT_LIMIT, Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
+from handlers.redpacket_split import seed_digest, split
 from handlers.shared import CoalescedEdits, Voice, set_override, voice_for
 from storage import posts
 from storage.communities import CommunityInfo
-from storage.ledger import REMOVE, TRANSFER, InsufficientPoints, Movement, member_owner
-from storage.redpackets import ESCROW, OPEN, Grab, PacketInfo, Share, split
+from storage.points import Grant, InsufficientPoints, PointsReason
+from storage.redpackets import OPEN, Grab, PacketInfo, Share
 
 __all__ = ["RedPacketSettings", "feature"]
 
@@ -167,6 +168,7 @@ async def send_packet(ctx: Context) -> Any:
                 equal=order.equal,
                 greeting=order.greeting,
                 seed=seed,
+                digest=seed_digest(seed),
                 chain_link=link,
                 send_key=f"redpacket:{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}",
                 now=ctx.now,
@@ -174,16 +176,12 @@ async def send_packet(ctx: Context) -> Any:
             )
             if packet_id is None:
                 return []  # this very command sent it already
-            await store.ledger.post(
+            await store.points.hold(
                 session,
                 community_id=ctx.community.id,
-                key=f"redpacket:{packet_id}:escrow",
-                movements=[
-                    Movement(member_owner(sender.id), -order.total),
-                    Movement(ESCROW, order.total),
-                ],
-                reason=TRANSFER,
-                reference=f"redpacket:{packet_id}",
+                member_id=sender.id,
+                amount=order.total,
+                why=PointsReason.red_packet(packet_id),
                 now=ctx.now,
             )
             if link is not None:
@@ -192,7 +190,7 @@ async def send_packet(ctx: Context) -> Any:
             packet = await store.redpackets.get(session, packet_id)
     except InsufficientPoints:
         async with store.transaction() as session:
-            balance = await store.ledger.balance(session, ctx.community.id, member_owner(sender.id))
+            balance = await store.points.balance(session, ctx.community.id, sender.id)
         return ctx.reply("redpacket.not_enough", private=True, balance=balance, total=order.total)
     assert packet is not None
     voice = _voice(ctx, ctx.community, packet.id)
@@ -256,16 +254,11 @@ async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
             session, packet_id, member.id, ctx.now, sender_may_grab=limits.sender_may_grab
         )
         if grab.taken:
-            await store.ledger.post(
+            await store.points.release(
                 session,
                 community_id=ctx.community.id,
-                key=f"redpacket:{packet_id}:{grab.position}",
-                movements=[
-                    Movement(ESCROW, -grab.amount),
-                    Movement(member_owner(member.id), grab.amount),
-                ],
-                reason=TRANSFER,
-                reference=f"redpacket:{packet_id}",
+                to={member.id: grab.amount},
+                why=PointsReason.red_packet_grab(packet_id, grab.position),
                 now=ctx.now,
             )
             packet = await store.redpackets.get(session, packet_id)
@@ -490,19 +483,17 @@ async def _grab_run(packet_id: int, ctxs: list[Context]) -> list[list[Action]]:
             )
             completed = any(grab.completed for grab in grabs)
             won = [(n, grab) for n, grab in zip(pending, grabs, strict=True) if grab.taken]
-            await store.ledger.transfer_many(
+            await store.points.release_many(
                 session,
                 community_id=first.community.id,
-                source=ESCROW,
                 grants=[
-                    (
-                        f"redpacket:{packet_id}:{grab.position}",
-                        member_owner(ctxs[n].member.id),  # type: ignore[union-attr]
+                    Grant(
+                        ctxs[n].member.id,  # type: ignore[union-attr]
                         grab.amount,
+                        PointsReason.red_packet_grab(packet_id, grab.position),
                     )
                     for n, grab in won
                 ],
-                reference=f"redpacket:{packet_id}",
                 now=first.now,
             )
             last_winner = won[-1][0] if won else None
@@ -587,16 +578,11 @@ async def refund_expired(ctx: TickContext) -> int:
             packet = await store.redpackets.get(session, packet_id)
             assert packet is not None
             if left:
-                await store.ledger.post(
+                await store.points.release(
                     session,
                     community_id=packet.community_id,
-                    key=f"redpacket:{packet_id}:refund",
-                    movements=[
-                        Movement(ESCROW, -left),
-                        Movement(member_owner(packet.sender_member_id), left),
-                    ],
-                    reason=TRANSFER,
-                    reference=f"redpacket:{packet_id}",
+                    to={packet.sender_member_id: left},
+                    why=PointsReason.red_packet_refund(packet_id),
                     now=ctx.now,
                 )
             ended = None
@@ -658,19 +644,14 @@ async def break_late_chains(ctx: TickContext) -> int:
                 community = await store.communities.get(session, chain.community_id)
                 assert community is not None
                 limits = ctx.settings_of(RedPacketSettings, community)
-                owner = member_owner(chain.member_id)
-                balance = await store.ledger.balance(session, chain.community_id, owner)
-                penalty = min(limits.chain_penalty, balance)
-                if penalty:
-                    await store.ledger.post(
-                        session,
-                        community_id=chain.community_id,
-                        key=f"chainbreak:{chain.chain_id}:{chain.packet_id}:{chain.member_id}",
-                        movements=[Movement(owner, -penalty)],
-                        reason=REMOVE,
-                        reference="redpacket-chain",
-                        now=ctx.now,
-                    )
+                penalty = await store.points.charge_up_to(
+                    session,
+                    community_id=chain.community_id,
+                    member_id=chain.member_id,
+                    amount=limits.chain_penalty,
+                    why=PointsReason.chain_break(chain.chain_id, chain.packet_id, chain.member_id),
+                    now=ctx.now,
+                )
                 await store.audit.add(
                     session,
                     community_id=chain.community_id,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
@@ -24,14 +25,24 @@ __all__ = [
     "InsufficientPoints",
     "LedgerRepo",
     "Movement",
+    "member_of",
     "member_owner",
 ]
 
 ISSUE, REMOVE, TRANSFER = "issue", "remove", "transfer"
+MEMBER_PREFIX = "m:"
+#: The accounts table's check that no balance goes below zero (its name in both databases).
+BALANCE_CHECK = "balance_not_negative"
 
 
 def member_owner(member_id: int) -> str:
-    return f"m:{member_id}"
+    """A member's account owner in the ledger (other owners are escrow accounts)."""
+    return f"{MEMBER_PREFIX}{member_id}"
+
+
+def member_of(owner: str) -> int:
+    """The member id of a member's account owner (``member_owner`` read back)."""
+    return int(owner.removeprefix(MEMBER_PREFIX))
 
 
 class InsufficientPoints(Exception):
@@ -127,7 +138,7 @@ class LedgerRepo:
             select(PointAccount.owner, PointAccount.balance)
             .where(
                 PointAccount.community_id == community_id,
-                PointAccount.owner.like("m:%"),
+                PointAccount.owner.like(f"{MEMBER_PREFIX}%"),
                 PointAccount.balance > 0,
             )
             .order_by(PointAccount.balance.desc(), PointAccount.id)
@@ -147,7 +158,7 @@ class LedgerRepo:
                 LedgerEntry.community_id == community_id,
                 LedgerEntry.delta > 0,
                 LedgerEntry.created_at >= since,
-                PointAccount.owner.like("m:%"),
+                PointAccount.owner.like(f"{MEMBER_PREFIX}%"),
             )
             .group_by(PointAccount.owner)
             .order_by(earned.desc(), PointAccount.owner)
@@ -177,7 +188,7 @@ class LedgerRepo:
             .select_from(PointAccount)
             .where(
                 PointAccount.community_id == community_id,
-                PointAccount.owner.like("m:%"),
+                PointAccount.owner.like(f"{MEMBER_PREFIX}%"),
                 PointAccount.balance > mine,
             )
         )
@@ -256,16 +267,22 @@ class LedgerRepo:
     @staticmethod
     async def _change_balances(session: AsyncSession, changes: dict[int, int]) -> None:
         """Add each account's change in one statement, in account order as ``post`` does, so
-        concurrent writers cannot deadlock; the table's balance check refuses an overdraft."""
+        concurrent writers cannot deadlock; the table's balance check refuses an overdraft,
+        reported as ``InsufficientPoints`` like ``post`` does (the caller rolls back)."""
         if not changes:
             return
         table = PointAccount.__table__
-        await session.execute(
-            table.update()
-            .where(table.c.id == bindparam("account"))
-            .values(balance=table.c.balance + bindparam("change")),
-            [{"account": a, "change": changes[a]} for a in sorted(changes)],
-        )
+        try:
+            await session.execute(
+                table.update()
+                .where(table.c.id == bindparam("account"))
+                .values(balance=table.c.balance + bindparam("change")),
+                [{"account": a, "change": changes[a]} for a in sorted(changes)],
+            )
+        except IntegrityError as refused:
+            if BALANCE_CHECK not in str(refused.orig):
+                raise
+            raise InsufficientPoints("a batch would overdraw an account") from refused
 
     async def issue_many(
         self,
@@ -328,7 +345,7 @@ class LedgerRepo:
         -amount), Movement(owner, amount)], reason=TRANSFER)`` would (same entry keys, so the
         two paths never pay twice); the keys posted now are returned. A few statements for the
         whole batch (a rush on a red packet); an overdraft fails the balance check and rolls
-        the caller's transaction back."""
+        the caller's transaction back (``InsufficientPoints``)."""
         if not grants:
             return set()
         if any(amount <= 0 for _key, _owner, amount in grants):

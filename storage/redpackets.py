@@ -1,9 +1,10 @@
 """Red packets (红包) and the red-packet chain (红包接龙).
 
-Fairness anyone can check: every share is fixed when the packet is sent, by the double-mean
-method drawing from a public, seeded generator (``SeededDraw``). While the packet is open only
-the seed's digest is shown; the seed itself is revealed when it completes, and
-``qunbot redpacket verify ID`` recomputes the split from it.
+Fairness anyone can check: every share is fixed when the packet is sent and stored here; the
+split itself (the seeded double-mean draw, the seed's digest) is the red-packet feature's
+maths (``handlers/redpacket_split.py``), which ``verify_packet`` is handed to recompute it.
+While the packet is open only the seed's digest is shown; the seed itself is revealed when it
+completes, and ``qunbot redpacket verify ID`` recomputes the split from it.
 
 Exactly once: a grab locks the packet row, takes the next position with a guarded counter and
 binds that share to the member (unique per packet), in the transaction that moves the points
@@ -21,9 +22,8 @@ the judge.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
@@ -41,6 +41,7 @@ from storage.models import (
     RedPacketChain,
     RedPacketShare,
 )
+from storage.points import Escrow
 
 __all__ = [
     "ESCROW",
@@ -51,86 +52,14 @@ __all__ = [
     "PacketInfo",
     "Peek",
     "RedPacketRepo",
-    "SeededDraw",
     "Share",
-    "next_share",
-    "seed_digest",
-    "split",
 ]
 
-#: The escrow account's owner in the ledger: points of open packets wait there.
-ESCROW = "escrow"
+#: The escrow account of open packets' points (the points service owns it).
+ESCROW = Escrow.RED_PACKETS.value
 OPEN, DONE, EXPIRED = "open", "done", "expired"
 #: A packet's message (with its grab button) stands for its row (``storage.posts``).
 POSTED = posts.register("redpacket", RedPacket)
-
-
-# -- the split ------------------------------------------------------------------------------------
-
-
-def seed_digest(seed: str) -> str:
-    """What the packet shows while open: enough to bind the seed, not enough to guess it."""
-    return hashlib.sha256(seed.encode()).hexdigest()[:12]
-
-
-class SeededDraw:
-    """Uniform integers in ``[0, n)`` from a seed: SHA-256 of ``seed:counter`` read as a
-    256-bit number, rejection-sampled so there is no modulo bias. Plain enough for anyone to
-    reimplement and check a split."""
-
-    def __init__(self, seed: str) -> None:
-        self._seed = seed.encode()
-        self._counter = 0
-
-    def __call__(self, n: int) -> int:
-        if n < 1:
-            raise ValueError("n must be at least 1")
-        space = 1 << 256
-        limit = space - space % n
-        while True:
-            block = hashlib.sha256(self._seed + b":" + str(self._counter).encode()).digest()
-            self._counter += 1
-            value = int.from_bytes(block, "big")
-            if value < limit:
-                return value % n
-
-
-def next_share(left: int, shares_left: int, draw: Callable[[int], int]) -> int:
-    """One double-mean draw: uniform in ``[1, 2M/N - 1]`` with ``M`` points and ``N`` shares
-    left, the last share taking the rest.
-
-    In integers ``2M/N`` is rarely whole, so the upper end is ``q - 1`` or ``q``
-    (``q, r = divmod(2M, N)``), the larger with probability ``r/N``. The mean is then exactly
-    ``M/N``, which by induction gives every position the same expected amount, and the rest
-    always leaves at least one point for each remaining share.
-    """
-    if shares_left < 1 or left < shares_left:
-        raise ValueError("every share needs at least one point")
-    if shares_left == 1:
-        return left
-    whole, remainder = divmod(2 * left, shares_left)
-    upper = whole if remainder and draw(shares_left) < remainder else whole - 1
-    return 1 + draw(upper)
-
-
-def split(total: int, shares: int, seed: str, *, equal: bool = False) -> list[int]:
-    """Every share of a packet, in grabbing order. Equal packets need ``total % shares == 0``."""
-    if shares < 1 or total < shares:
-        raise ValueError("every share needs at least one point")
-    if equal:
-        if total % shares:
-            raise ValueError("an equal packet must divide evenly")
-        return [total // shares] * shares
-    draw = SeededDraw(seed)
-    amounts, left = [], total
-    for shares_left in range(shares, 0, -1):
-        amount = next_share(left, shares_left, draw)
-        amounts.append(amount)
-        left -= amount
-    return amounts
-
-
-# -- storage -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,12 +262,14 @@ class RedPacketRepo:
         equal: bool,
         greeting: str | None,
         seed: str,
+        digest: str,
         chain_link: int | None,
         send_key: str,
         now: datetime,
         expires_at: datetime,
     ) -> int | None:
-        """The new packet's id, or ``None`` if this ``send_key`` sent one already."""
+        """The new packet's id, or ``None`` if this ``send_key`` sent one already. ``amounts``
+        and ``digest`` come from the feature's split of ``seed``."""
         table = RedPacket.__table__
         inserted = await self.db.insert_once(
             session,
@@ -353,7 +284,7 @@ class RedPacketRepo:
                 "equal": equal,
                 "greeting": greeting,
                 "seed": seed,
-                "seed_digest": seed_digest(seed),
+                "seed_digest": digest,
                 "status": OPEN,
                 "grabbed": 0,
                 "chain_link": chain_link,
@@ -820,21 +751,23 @@ class RedPacketRepo:
             if held.get(community, 0) != expected.get(community, 0)
         ]
 
-    async def verify_packet(self, session: AsyncSession, packet_id: int) -> list[str]:
-        """Recompute a packet's split from its seed; every difference, as a line."""
+    async def verify_packet(
+        self,
+        session: AsyncSession,
+        packet_id: int,
+        *,
+        fairness: Callable[[PacketInfo, Sequence[int]], list[str]] | None = None,
+    ) -> list[str]:
+        """Check a packet's stored shares (they add up to its total, one per share) and, with
+        ``fairness`` (the feature's recomputation from the seed), that they are the split the
+        seed gives; every difference, as a line."""
         packet = await self.get(session, packet_id)
         if packet is None:
             return [f"no red packet {packet_id}"]
-        problems = []
-        if seed_digest(packet.seed) != packet.seed_digest:
-            problems.append(f"seed digest {packet.seed_digest} does not match the seed")
         stored = [share.amount for share in await self.shares(session, packet_id)]
-        recomputed = split(packet.total, packet.shares, packet.seed, equal=packet.equal)
+        problems = fairness(packet, stored) if fairness is not None else []
         if sum(stored) != packet.total:
             problems.append(f"shares sum to {sum(stored)}, the packet holds {packet.total}")
-        for position, (kept, fresh) in enumerate(zip(stored, recomputed, strict=False), 1):
-            if kept != fresh:
-                problems.append(f"share {position}: stored {kept}, the seed gives {fresh}")
-        if len(stored) != len(recomputed):
-            problems.append(f"{len(stored)} shares stored, {len(recomputed)} expected")
+        if len(stored) != packet.shares:
+            problems.append(f"{len(stored)} shares stored, {packet.shares} expected")
         return problems

@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import posts
 from storage.db import Database
 from storage.models import Member, Poll, Solicitation, Submission
+from storage.points import Escrow
 
 __all__ = ["POOL", "Entry", "SolicitationInfo", "SolicitationRepo"]
 
 #: The ledger account rewards wait in between a call's opening and its winner.
-POOL = "pool"
+POOL = Escrow.COLLECT_POOL.value
 OPEN, VOTING, DONE, VOID = "open", "voting", "done", "void"
 #: A call's opening message stands for its row (``storage.posts``).
 POSTED = posts.register("call", Solicitation)

@@ -16,6 +16,7 @@ from storage.moderation import FilterRepo, WarnRepo
 from storage.notices import NoticeRepo
 from storage.outbox import OutboxRepo
 from storage.persons import PersonRepo
+from storage.points import PointsService
 from storage.polls import PollRepo
 from storage.posts import PostsRepo
 from storage.redpackets import RedPacketRepo
@@ -44,6 +45,8 @@ class Store:
         self.gates = GateRepo(db)
         self.invites = InviteRepo()
         self.ledger = LedgerRepo(db)
+        #: The verbs features move points with (the ledger below owns the entries).
+        self.points = PointsService(self.ledger)
         self.checkins = CheckInRepo(db)
         self.redpackets = RedPacketRepo(db)
         self.events = EventRepo(db)

@@ -14,11 +14,12 @@ from sqlalchemy import event, func, select
 from bot.actions import AnswerButton, Button, Edit, Send
 from bot.clock import FakeClock
 from handlers.redpacket import break_late_chains, refresh_packets, refund_expired
+from handlers.redpacket_split import seed_digest, split, split_problems
 from storage import Store
 from storage.db import READING
 from storage.ledger import ISSUE, Movement, member_owner
 from storage.models import LedgerEntry, RedPacket, RedPacketShare
-from storage.redpackets import ESCROW, seed_digest, split
+from storage.redpackets import ESCROW
 from tests.support import PLATFORM, Harness, make_settings
 
 
@@ -120,7 +121,7 @@ async def test_send_grab_complete_and_verify(any_harness: Harness) -> None:
     ]
     assert "抢过" in (again.text or "")
     async with h.store.transaction() as s:
-        assert await h.store.redpackets.verify_packet(s, packet.id) == []
+        assert await h.store.redpackets.verify_packet(s, packet.id, fairness=split_problems) == []
     await books_balance(h)
 
 

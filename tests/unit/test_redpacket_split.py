@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.redpackets import SeededDraw, next_share, seed_digest, split
+from handlers.redpacket_split import SeededDraw, next_share, seed_digest, split
 
 seeds = st.text(alphabet="0123456789abcdef", min_size=1, max_size=32)
 
