@@ -81,9 +81,9 @@ from bot.governor import Governor
 from bot.richtext import Code, RichText
 from persona import Renderer
 from storage import Store
+from storage.base import PLATFORM_ID_LEN
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
-from storage.models import PLATFORM_ID_LEN
 from storage.text import clip
 
 __all__ = ["Dispatcher", "Outbound", "Sent"]

@@ -22,8 +22,9 @@ from bot.features import Arg, Feature
 from bot.richtext import Mention, RichText
 from handlers.polls import own_polls, post_poll
 from handlers.shared import Voice, voice_for
+from storage.base import REASON_LEN
 from storage.ledger import TRANSFER, InsufficientPoints, Movement, member_owner
-from storage.models import POLL_OPTION_LEN, POLL_QUESTION_LEN, REASON_LEN
+from storage.polls import POLL_OPTION_LEN, POLL_QUESTION_LEN
 from storage.solicitations import DONE, OPEN, POOL, VOID, VOTING, Entry, SolicitationInfo
 
 __all__ = ["feature"]

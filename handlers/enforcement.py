@@ -40,7 +40,7 @@ from handlers.filtering import (
     word_problem,
 )
 from handlers.moderation import act, duration_words, punish, to_log, warn
-from storage.models import PATTERN_LEN
+from storage.moderation import PATTERN_LEN
 
 __all__ = ["feature"]
 

@@ -36,8 +36,8 @@ from bot.permissions import Role, allowed, owner_keys
 from bot.richtext import Code, RichText
 from handlers.greetings import welcome_message
 from handlers.moderation import log_chat, settle_due, settle_due_rows, to_log
+from storage.base import PLATFORM_ID_LEN
 from storage.members import MemberInfo
-from storage.models import PLATFORM_ID_LEN
 
 __all__ = ["feature", "gate_mode"]
 

@@ -29,9 +29,9 @@ from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
 from persona import format_duration
+from storage.base import REASON_LEN
 from storage.gates import DueChallenge
 from storage.members import MemberInfo
-from storage.models import REASON_LEN
 
 __all__ = ["duration_words", "feature", "log_chat", "punish", "warn"]
 

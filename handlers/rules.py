@@ -11,7 +11,7 @@ from bot.context import ArgError, Context
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
-from storage.models import RULE_LEN
+from storage.rules import RULE_LEN
 
 __all__ = ["feature", "rules_text"]
 

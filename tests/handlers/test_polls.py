@@ -17,7 +17,7 @@ from bot.actions import ActionResult, AnswerButton, Button, DeclineReason, Edit,
 from bot.config import PollSettings
 from handlers.polls import PollSpec, Refusal, close_due_polls, parse_poll, refresh_polls
 from storage import Store
-from storage.models import Poll, PollVote
+from storage.polls import Poll, PollVote
 from tests.conftest import START
 from tests.support import Harness, make_settings
 

@@ -16,9 +16,8 @@ from bot.clock import FakeClock
 from handlers.redpacket import break_late_chains, refresh_packets, refund_expired
 from storage import Store
 from storage.db import READING
-from storage.ledger import ISSUE, Movement, member_owner
-from storage.models import LedgerEntry, RedPacket, RedPacketShare
-from storage.redpackets import ESCROW, seed_digest, split
+from storage.ledger import ISSUE, LedgerEntry, Movement, member_owner
+from storage.redpackets import ESCROW, RedPacket, RedPacketShare, seed_digest, split
 from tests.support import PLATFORM, Harness, make_settings
 
 
