@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -33,6 +36,90 @@ def test_every_locale_has_the_same_keys(packs: Packs) -> None:
         assert not missing and not extra, (
             f"{locale}: missing {sorted(missing)}, extra {sorted(extra)}"
         )
+
+
+def _keys_by_file(packs: Packs, locale: str) -> dict[str, set[str]]:
+    by_file: dict[str, set[str]] = {}
+    for key, stem in packs.by_locale[locale].files.items():
+        by_file.setdefault(stem, set()).add(key)
+    return by_file
+
+
+def test_every_pack_file_has_a_twin_with_the_same_keys(packs: Packs) -> None:
+    """``zh-CN/polls.toml`` and ``en/polls.toml`` hold the same keys: the parity check per file."""
+    zh, en = _keys_by_file(packs, "zh-CN"), _keys_by_file(packs, "en")
+    assert sorted(zh) == sorted(en)
+    assert "core" in zh and len(zh) > 10
+    for stem in zh:
+        assert zh[stem] == en[stem], (
+            f"{stem}.toml: only zh-CN {sorted(zh[stem] - en[stem])}, only en {sorted(en[stem] - zh[stem])}"
+        )
+
+
+def _split_tool() -> ModuleType:
+    """``tools/split_packs.py`` (a script, not a package), loaded once."""
+    if "split_packs" not in sys.modules:
+        path = ROOT / "tools" / "split_packs.py"
+        spec = importlib.util.spec_from_file_location("split_packs", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["split_packs"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["split_packs"]
+
+
+def test_every_key_is_in_the_file_of_the_feature_that_says_it(packs: Packs) -> None:
+    """The rule of ``persona/render.py``: a feature's texts and its commands' help in
+    ``<feature>.toml``, the core's in ``core.toml``."""
+    tool = _split_tool()
+    commands = tool.command_features()
+    assert tool.file_for("commands.checkin.usage", commands) == "checkin"
+    assert tool.file_for("commands.help.usage", commands) == "core"
+    assert tool.file_for("rules.reason.ads", commands) == "enforcement"
+    assert tool.file_for("remindme.set", commands) == "remindme"
+    misplaced = [
+        f"{key}: in {stem}.toml, belongs in {tool.file_for(key, commands)}.toml"
+        for locale in packs.by_locale
+        for key, stem in packs.by_locale[locale].files.items()
+        if tool.file_for(key, commands) != stem
+    ]
+    assert not misplaced, "\n".join(misplaced)
+
+
+def test_the_split_tool_moves_a_one_file_pack_exactly(tmp_path: Path) -> None:
+    """What the lead runs on another branch's one-file pack: new tables are appended to their
+    feature's file, changed ones replaced where they stand, the rest left; a second run
+    changes nothing."""
+    tool = _split_tool()
+    folder = tmp_path / "packs" / "en"
+    source = tmp_path / "en.toml"
+    source.write_text(
+        '# pack: English\n\n[_meta]\nlocale = "en"\n\n[commands.checkin]\nsummary = "check in"\n'
+        '\n# the streak, shown after a check-in\n[checkin.done]\nany = "Done {member}"\n'
+        '\n[error.apology]\nany = "Sorry"\n',
+        encoding="utf-8",
+    )
+    tool.split(source, folder)
+    assert sorted(path.name for path in folder.iterdir()) == ["checkin.toml", "core.toml"]
+    checkin = (folder / "checkin.toml").read_text(encoding="utf-8")
+    assert checkin.startswith("# pack: English · checkin\n")
+    assert "# the streak, shown after a check-in\n[checkin.done]" in checkin
+    source.write_text(
+        source.read_text(encoding="utf-8").replace("Done {member}", "Checked in, {member}")
+        + '\n[remindme.set]\nany = "I will remind you"\n',
+        encoding="utf-8",
+    )
+    done = tool.split(source, folder)
+    assert done == [
+        "replaced [checkin.done] in checkin.toml",
+        "added [remindme.set] to remindme.toml",
+    ]
+    assert Packs.load(tmp_path / "packs").variants("en", "checkin.done", "warm") == (
+        "Checked in, {member}",
+    )
+    before = {path.name: path.read_text(encoding="utf-8") for path in folder.iterdir()}
+    assert tool.split(source, folder) == []
+    assert before == {path.name: path.read_text(encoding="utf-8") for path in folder.iterdir()}
 
 
 def test_every_key_uses_the_same_placeholders_in_every_locale(packs: Packs) -> None:

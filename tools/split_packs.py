@@ -1,0 +1,233 @@
+"""Put persona texts into the file their key belongs to: ``persona/packs/<locale>/<feature>.toml``.
+
+    .venv/bin/python tools/split_packs.py SOURCE.toml [--into persona/packs/<locale>]
+
+``SOURCE`` is a pack in one file: the layout before packs were split per feature, or another
+branch's version of it, or any file of ``[key]`` tables. Each of its tables (with the comment
+lines right above it) goes to the file ``file_for`` names (the rule is in ``persona/render.py``'s
+docstring): a table already in the folder with the same text is left alone, one with another
+text is replaced where it stands, a new one is appended to its file (created when needed). The
+folder defaults to ``persona/packs/<SOURCE's stem>``. Values are moved as text, never re-written,
+and after writing every key of ``SOURCE`` is loaded back from the folder and compared: the run
+fails when one differs. Keys in the folder that ``SOURCE`` lacks are listed, not deleted.
+
+Run it once per locale (``en.toml`` and ``zh-CN.toml``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from persona.render import Pack, load_pack, read_pack_file  # noqa: E402
+
+__all__ = ["CORE", "file_for", "main"]
+
+CORE = "core"
+#: Features whose texts live in ``core.toml``: every community has them.
+CORE_FEATURES = frozenset({"general", "roles"})
+#: A namespace (a key's first part) whose file is not named after it.
+NAMESPACE_FILES: Mapping[str, str] = {
+    "_meta": CORE,
+    "error": CORE,
+    "declined": CORE,
+    "duration": CORE,
+    "roles": CORE,
+    "help": CORE,
+    "start": CORE,
+    "me": CORE,
+    "welcome": "greetings",
+    "badges": "checkin",
+    "birthday": "birthdays",
+    "timezone": "birthdays",
+    "anniversary": "birthdays",
+    "log": "moderation",
+}
+#: Keys said by another feature than their namespace's (the longest matching prefix wins).
+PREFIX_FILES: Mapping[str, str] = {
+    "log.filtered": "enforcement",
+    "log.raid": "gates",
+    **{
+        f"rules.{prefix}": "enforcement"
+        for prefix in (
+            "reason",
+            "removed",
+            "punished_",
+            "bad_regex",
+            "regex_problem",
+            "filter",
+            "action",
+            "lock",
+            "unlocked",
+            "flood",
+        )
+    },
+}
+
+_HEADER = re.compile(r"^\[(?P<key>[A-Za-z0-9_.-]+)\]\s*$")
+_SECTION = re.compile(r"^# -{8,}")
+
+
+def command_features() -> dict[str, str]:
+    """Which feature registers each command (``checkin`` -> ``checkin``)."""
+    from handlers import all_features
+
+    return {spec.name: feature.name for feature in all_features() for spec in feature.commands}
+
+
+def file_for(key: str, commands: Mapping[str, str]) -> str:
+    """The file (stem) of a locale's folder that holds ``key``."""
+    namespace, _, rest = key.partition(".")
+    if namespace == "commands":
+        feature = commands.get(rest.partition(".")[0], "")
+        if not feature:
+            raise SystemExit(f"{key}: no feature registers /{rest.partition('.')[0]}")
+        return CORE if feature in CORE_FEATURES else feature
+    matches = [prefix for prefix in PREFIX_FILES if key.startswith(prefix)]
+    if matches:
+        return PREFIX_FILES[max(matches, key=len)]
+    return NAMESPACE_FILES.get(namespace, namespace)
+
+
+@dataclass
+class Item:
+    """A table with the comment lines right above it, or a section line (``# ---- polls``)."""
+
+    text: str
+    key: str | None = None  # ``None``: a section line
+
+
+@dataclass
+class PackFile:
+    head: str
+    items: list[Item]
+
+    def render(self) -> str:
+        opening = f"{self.head}\n" if self.head else ""
+        return opening + "\n".join(item.text for item in self.items)
+
+
+def parse(text: str) -> PackFile:
+    """A pack file as its head (comments before anything else) and its items, in order."""
+    head: list[str] = []
+    items: list[Item] = []
+    pending: list[str] = []  # comment lines waiting for the table below them
+    current: list[str] | None = None
+    key: str | None = None
+
+    def close() -> None:
+        nonlocal current
+        if current is not None:
+            body = current
+            while body and (not body[-1].strip() or body[-1].startswith("#")):
+                if body[-1].startswith("#"):
+                    pending.insert(0, body[-1])
+                body = body[:-1]
+            items.append(Item("".join(body), key))
+            current = None
+
+    for line in text.splitlines(keepends=True):
+        header = _HEADER.match(line)
+        if _SECTION.match(line):
+            close()
+            pending.clear()
+            items.append(Item(line))
+        elif header:
+            close()
+            current, key = [*pending, line], header["key"]
+            pending.clear()
+        elif current is not None:
+            current.append(line)
+        elif line.startswith("#"):
+            pending.append(line)
+        elif not line.strip() and not items and pending:  # the file's opening comment
+            head += pending
+            pending.clear()
+    close()
+    return PackFile("".join(head), items)
+
+
+def split(source: Path, folder: Path) -> list[str]:
+    """Move ``source``'s tables into ``folder``; returns what was done, one line each."""
+    commands = command_features()
+    original = parse(source.read_text(encoding="utf-8"))
+    files: dict[str, PackFile] = {
+        path.stem: parse(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.toml"))
+    }
+    where = {item.key: stem for stem, pack in files.items() for item in pack.items if item.key}
+    done: list[str] = []
+    first_split = not where  # an empty folder also takes the source's section lines
+    section: dict[str, str] = {}
+    current_section = ""
+    for item in original.items:
+        if item.key is None:
+            current_section = item.text
+            continue
+        stem = where.get(item.key) or file_for(item.key, commands)
+        target = files.setdefault(stem, PackFile(_head(original.head, stem), []))
+        existing = next((old for old in target.items if old.key == item.key), None)
+        if existing is not None:
+            if existing.text.rstrip("\n") != item.text.rstrip("\n"):
+                existing.text = item.text
+                done.append(f"replaced [{item.key}] in {stem}.toml")
+            continue
+        if first_split and current_section and section.get(stem) != current_section:
+            target.items.append(Item(current_section))
+        section[stem] = current_section
+        target.items.append(item)
+        done.append(f"added [{item.key}] to {stem}.toml")
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, pack in files.items():
+        path = folder / f"{stem}.toml"
+        text = pack.render()
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+    _check(source, folder)
+    wanted = {item.key for item in original.items if item.key}
+    done += [
+        f"only in the folder: [{key}] ({stem}.toml)"
+        for key, stem in where.items()
+        if key not in wanted
+    ]
+    return done
+
+
+def _head(head: str, stem: str) -> str:
+    """The source's opening comment, its first line naming the file's feature."""
+    first, _, rest = head.partition("\n")
+    return f"{first} · {stem}\n{rest}" if first else ""
+
+
+def _check(source: Path, folder: Path) -> None:
+    """Every key of ``source`` reads from the folder exactly as from ``source``."""
+    intents, meta = read_pack_file(source)
+    pack: Pack = load_pack(folder)
+    differ = [key for key, value in intents.items() if pack.intents.get(key) != value]
+    if meta and (
+        dict(meta.get("honorific", {})) != pack.honorific
+        or {tone: tuple(v) for tone, v in meta.get("flourish", {}).items()} != pack.flourish
+    ):
+        differ.append("_meta")
+    if differ:
+        raise SystemExit(f"{folder}: these keys do not read as in {source}: {differ}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
+    parser.add_argument("source", type=Path)
+    parser.add_argument("--into", type=Path, help="the locale's folder")
+    args = parser.parse_args(argv)
+    folder = args.into or ROOT / "persona" / "packs" / args.source.stem
+    for line in split(args.source, folder):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
