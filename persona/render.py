@@ -50,6 +50,7 @@ __all__ = [
     "default_packs",
     "format_duration",
     "is_sober",
+    "parse_pack",
     "placeholders",
     "read_pack_file",
 ]
@@ -197,15 +198,26 @@ def _strings(name: str, values: list[Any]) -> list[str]:
 def read_pack_file(path: Path) -> tuple[dict[str, dict[str, tuple[str, ...]]], dict[str, Any]]:
     """One pack file's intents and its ``_meta`` table (empty when it has none)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
         raise PackError(f"{path}: {error}") from error
+    return parse_pack(text, str(path))
+
+
+def parse_pack(
+    text: str, origin: str
+) -> tuple[dict[str, dict[str, tuple[str, ...]]], dict[str, Any]]:
+    """The intents and the ``_meta`` table of pack text; ``origin`` names it in errors."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise PackError(f"{origin}: {error}") from error
     meta = data.pop("_meta", {})
     intents: dict[str, dict[str, tuple[str, ...]]] = {}
     try:
         _flatten("", data, intents)
     except PackError as error:
-        raise PackError(f"{path}: {error}") from error
+        raise PackError(f"{origin}: {error}") from error
     return intents, meta
 
 

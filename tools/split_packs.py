@@ -11,7 +11,13 @@ folder defaults to ``persona/packs/<SOURCE's stem>``. Values are moved as text, 
 and after writing every key of ``SOURCE`` is loaded back from the folder and compared: the run
 fails when one differs. Keys in the folder that ``SOURCE`` lacks are listed, not deleted.
 
-Run it once per locale (``en.toml`` and ``zh-CN.toml``).
+Run it once per locale (``en.toml`` and ``zh-CN.toml``). To bring in what another branch
+changed in its one-file pack, give ``--base`` the pack it started from: only the tables it
+added or changed move, so texts changed since by others are not put back::
+
+    git show BRANCH:persona/packs/en.toml > /tmp/en.toml
+    git show $(git merge-base main BRANCH):persona/packs/en.toml > /tmp/en.base.toml
+    .venv/bin/python tools/split_packs.py /tmp/en.toml --base /tmp/en.base.toml --into persona/packs/en
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from persona.render import Pack, load_pack, read_pack_file  # noqa: E402
+from persona.render import Pack, load_pack, parse_pack  # noqa: E402
 
 __all__ = ["CORE", "file_for", "main"]
 
@@ -154,15 +160,21 @@ def parse(text: str) -> PackFile:
     return PackFile("".join(head), items)
 
 
-def split(source: Path, folder: Path) -> list[str]:
-    """Move ``source``'s tables into ``folder``; returns what was done, one line each."""
+def split(source: Path, folder: Path, base: Path | None = None) -> list[str]:
+    """Move ``source``'s tables into ``folder``; returns what was done, one line each.
+
+    With ``base`` (the one-file pack ``source``'s branch started from), a table ``source`` has
+    as in ``base`` is left alone: its branch did not change it, and the folder may hold a newer
+    text from elsewhere."""
     commands = command_features()
     original = parse(source.read_text(encoding="utf-8"))
+    before = {} if base is None else _tables(parse(base.read_text(encoding="utf-8")))
     files: dict[str, PackFile] = {
         path.stem: parse(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.toml"))
     }
     where = {item.key: stem for stem, pack in files.items() for item in pack.items if item.key}
     done: list[str] = []
+    moved: list[Item] = []
     first_split = not where  # an empty folder also takes the source's section lines
     section: dict[str, str] = {}
     current_section = ""
@@ -170,11 +182,14 @@ def split(source: Path, folder: Path) -> list[str]:
         if item.key is None:
             current_section = item.text
             continue
+        if item.key in before and _same(before[item.key], item.text):
+            continue
+        moved.append(item)
         stem = where.get(item.key) or file_for(item.key, commands)
         target = files.setdefault(stem, PackFile(_head(original.head, stem), []))
         existing = next((old for old in target.items if old.key == item.key), None)
         if existing is not None:
-            if existing.text.rstrip("\n") != item.text.rstrip("\n"):
+            if not _same(existing.text, item.text):
                 existing.text = item.text
                 done.append(f"replaced [{item.key}] in {stem}.toml")
             continue
@@ -189,14 +204,23 @@ def split(source: Path, folder: Path) -> list[str]:
         text = pack.render()
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
-    _check(source, folder)
-    wanted = {item.key for item in original.items if item.key}
+    _check(moved, folder)
+    kept = _tables(original)
+    gone = before if base is not None else where
     done += [
-        f"only in the folder: [{key}] ({stem}.toml)"
-        for key, stem in where.items()
-        if key not in wanted
+        f"not in {source.name}: [{key}] ({where.get(key, '?')}.toml); delete it if its branch did"
+        for key in gone
+        if key not in kept
     ]
     return done
+
+
+def _tables(pack: PackFile) -> dict[str, str]:
+    return {item.key: item.text for item in pack.items if item.key}
+
+
+def _same(one: str, other: str) -> bool:
+    return one.rstrip("\n") == other.rstrip("\n")
 
 
 def _head(head: str, stem: str) -> str:
@@ -205,27 +229,30 @@ def _head(head: str, stem: str) -> str:
     return f"{first} · {stem}\n{rest}" if first else ""
 
 
-def _check(source: Path, folder: Path) -> None:
-    """Every key of ``source`` reads from the folder exactly as from ``source``."""
-    intents, meta = read_pack_file(source)
+def _check(moved: list[Item], folder: Path) -> None:
+    """Every key of the moved tables reads from the folder exactly as from the source."""
     pack: Pack = load_pack(folder)
-    differ = [key for key, value in intents.items() if pack.intents.get(key) != value]
-    if meta and (
-        dict(meta.get("honorific", {})) != pack.honorific
-        or {tone: tuple(v) for tone, v in meta.get("flourish", {}).items()} != pack.flourish
-    ):
-        differ.append("_meta")
+    differ = []
+    for item in moved:
+        intents, meta = parse_pack(item.text, f"[{item.key}]")
+        differ += [key for key, value in intents.items() if pack.intents.get(key) != value]
+        honorific, flourish = meta.get("honorific", {}), meta.get("flourish", {})
+        if any(pack.honorific.get(tone) != value for tone, value in honorific.items()) or any(
+            pack.flourish.get(tone) != tuple(value) for tone, value in flourish.items()
+        ):
+            differ.append(item.key or "")
     if differ:
-        raise SystemExit(f"{folder}: these keys do not read as in {source}: {differ}")
+        raise SystemExit(f"{folder}: these keys do not read as in the source: {differ}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("source", type=Path)
     parser.add_argument("--into", type=Path, help="the locale's folder")
+    parser.add_argument("--base", type=Path, help="the one-file pack SOURCE's branch started from")
     args = parser.parse_args(argv)
     folder = args.into or ROOT / "persona" / "packs" / args.source.stem
-    for line in split(args.source, folder):
+    for line in split(args.source, folder, args.base):
         print(line)
 
 

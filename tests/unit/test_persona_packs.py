@@ -87,38 +87,46 @@ def test_every_key_is_in_the_file_of_the_feature_that_says_it(packs: Packs) -> N
 
 
 def test_the_split_tool_moves_a_one_file_pack_exactly(tmp_path: Path) -> None:
-    """What the lead runs on another branch's one-file pack: new tables are appended to their
-    feature's file, changed ones replaced where they stand, the rest left; a second run
-    changes nothing."""
+    """What the lead runs on another branch's one-file pack: the tables that branch added go
+    to their feature's file, the ones it changed are replaced where they stand, and a text
+    changed since by someone else is not put back; a second run changes nothing."""
     tool = _split_tool()
     folder = tmp_path / "packs" / "en"
-    source = tmp_path / "en.toml"
-    source.write_text(
+    base = tmp_path / "base.toml"
+    base.write_text(
         '# pack: English\n\n[_meta]\nlocale = "en"\n\n[commands.checkin]\nsummary = "check in"\n'
         '\n# the streak, shown after a check-in\n[checkin.done]\nany = "Done {member}"\n'
         '\n[error.apology]\nany = "Sorry"\n',
         encoding="utf-8",
     )
-    tool.split(source, folder)
-    assert sorted(path.name for path in folder.iterdir()) == ["checkin.toml", "core.toml"]
+    assert tool.split(base, folder) == [
+        "added [_meta] to core.toml",
+        "added [commands.checkin] to checkin.toml",
+        "added [checkin.done] to checkin.toml",
+        "added [error.apology] to core.toml",
+    ]
     checkin = (folder / "checkin.toml").read_text(encoding="utf-8")
     assert checkin.startswith("# pack: English · checkin\n")
     assert "# the streak, shown after a check-in\n[checkin.done]" in checkin
-    source.write_text(
-        source.read_text(encoding="utf-8").replace("Done {member}", "Checked in, {member}")
+    core = folder / "core.toml"
+    core.write_text(core.read_text(encoding="utf-8").replace("Sorry", "Sorry about that"))
+    branch = tmp_path / "en.toml"
+    branch.write_text(
+        base.read_text(encoding="utf-8").replace("Done {member}", "Checked in, {member}")
         + '\n[remindme.set]\nany = "I will remind you"\n',
         encoding="utf-8",
     )
-    done = tool.split(source, folder)
+    done = tool.split(branch, folder, base)
     assert done == [
         "replaced [checkin.done] in checkin.toml",
         "added [remindme.set] to remindme.toml",
     ]
-    assert Packs.load(tmp_path / "packs").variants("en", "checkin.done", "warm") == (
-        "Checked in, {member}",
-    )
+    packs = Packs.load(tmp_path / "packs")
+    assert packs.variants("en", "checkin.done", "warm") == ("Checked in, {member}",)
+    assert packs.variants("en", "error.apology", "warm") == ("Sorry about that",)
+    assert packs.by_locale["en"].files["remindme.set"] == "remindme"
     before = {path.name: path.read_text(encoding="utf-8") for path in folder.iterdir()}
-    assert tool.split(source, folder) == []
+    assert tool.split(branch, folder, base) == []
     assert before == {path.name: path.read_text(encoding="utf-8") for path in folder.iterdir()}
 
 
