@@ -8,8 +8,8 @@ lines right above it) goes to the file ``file_for`` names (the rule is in ``pers
 docstring): a table already in the folder with the same text is left alone, one with another
 text is replaced where it stands, a new one is appended to its file (created when needed). The
 folder defaults to ``persona/packs/<SOURCE's stem>``. Values are moved as text, never re-written,
-and after writing every key of ``SOURCE`` is loaded back from the folder and compared: the run
-fails when one differs. Keys in the folder that ``SOURCE`` lacks are listed, not deleted.
+and after writing every key moved is loaded back from the folder and compared with ``SOURCE``:
+the run fails when one differs. Keys ``SOURCE`` lacks are listed, not deleted.
 
 Run it once per locale (``en.toml`` and ``zh-CN.toml``). To bring in what another branch
 changed in its one-file pack, give ``--base`` the pack it started from: only the tables it
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from persona.render import Pack, load_pack, parse_pack  # noqa: E402
 
-__all__ = ["CORE", "file_for", "main"]
+__all__ = ["CORE", "command_features", "file_for", "main", "split"]
 
 CORE = "core"
 #: Features whose texts live in ``core.toml``: every community has them.
