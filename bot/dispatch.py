@@ -20,7 +20,9 @@ committed with the member bookkeeping (a Telegram page in one transaction, ``int
 events group-committed, ``submit``), so a redelivered update is a duplicate and is not handled
 again. The row is marked handled (``handled_at``, the JSON dropped) only once the handlers
 finished and every action settled: performed, given up, declined, or persisted to be sent
-later. Marks are group-committed (``STAMP_DELAY``, ``STAMP_BATCH``; ``flush`` at shutdown). At
+later. Marks are group-committed (``STAMP_DELAY``, ``STAMP_BATCH``; ``flush`` at shutdown); a
+quiet event's mark (plain chatter: see ``_handle``) rides along with the next write, at most
+``QUIET_STAMP_DELAY`` later. At
 start, ``replay`` handles the platform's recorded, unhandled events from their JSON, in
 recorded order, before new ones and without bookkeeping again. So an event is never lost, and
 one whose handling was under way when the process died is handled again: **a reply may be sent
@@ -100,6 +102,10 @@ DEFAULT_BACKLOG = 1000
 #: when this many wait. A kill loses at most that window (those events are handled again).
 STAMP_DELAY = 0.25
 STAMP_BATCH = 500
+#: A quiet event's stamp (plain chatter: see ``Dispatcher._handle``) waits this long for a
+#: ride with the next write before it is written on its own: a group talking at least this
+#: often never pays a write for its chatter's stamps.
+QUIET_STAMP_DELAY = 5.0
 #: How long a closing database waits for the last stamps before cutting the task off.
 STOP_STAMPING_TIMEOUT = 5.0
 
@@ -253,6 +259,13 @@ class Dispatcher:
         #: Events waiting for their actions to settle (then they are stamped handled).
         self._settling: set[asyncio.Future[list[ActionResult]]] = set()
         self._stamps: list[tuple[str, str]] = []
+        #: Stamps of quiet events (see ``_handle``): no write of their own, they ride along
+        #: with the next recording or stamp write (or ``flush``); at most ``STAMP_BATCH``.
+        self._quiet_stamps: list[tuple[str, str]] = []
+        self._quiet: set[tuple[str, str]] = set()
+        self._quiet_timer: asyncio.TimerHandle | None = None
+        #: Actions queued so far (a quiet event queues none while it is handled).
+        self._enqueued = 0
         self._stamper: asyncio.Task[None] | None = None
         self._stamp_now = asyncio.Event()
         #: Called after each event is handled, with its results (metrics, tests).
@@ -539,19 +552,39 @@ class Dispatcher:
                 return False
         return True
 
-    async def flush(self) -> None:
+    async def flush(self, *, quiet: bool = True) -> None:
         """Write every handled-stamp still waiting (shutdown: before the database closes),
-        once the events whose actions were settled meanwhile (persisted for later) count."""
+        once the events whose actions were settled meanwhile (persisted for later) count.
+        ``quiet=False``: only what the timer would write, quiet events' stamps keep waiting
+        for a ride (``bench.inbound`` measures a quiet group's message so)."""
         while self._settling:
             await asyncio.wait([*self._settling])
         await asyncio.sleep(0)  # their done-callbacks queue the stamps
+        if quiet:
+            self._unquiet()
         self._stamp_now.set()
         while self._stamper is not None:
             await asyncio.gather(self._stamper, return_exceptions=True)
 
+    def _unquiet(self) -> None:
+        """Quiet events' stamps join the others, to be written now."""
+        if self._quiet_stamps:
+            self._stamps += self._take_quiet()
+            self._stamp_now.set()
+            self._start_stamping()
+
+    def _take_quiet(self) -> list[tuple[str, str]]:
+        """The quiet events' stamps, taken to be written (their timer stops)."""
+        if self._quiet_timer is not None:
+            self._quiet_timer.cancel()
+            self._quiet_timer = None
+        quiet, self._quiet_stamps = self._quiet_stamps, []
+        return quiet
+
     async def _stop_stamping(self) -> None:
         """Before the database closes: the stamps waiting are written now (bounded), and the
         stamping task is gone."""
+        self._unquiet()
         stamper = self._stamper
         if stamper is None:
             return
@@ -775,7 +808,7 @@ class Dispatcher:
             else None
         )
         # Handled-stamps waiting for their batch ride along: no transaction of their own.
-        stamps, self._stamps = self._stamps, []
+        stamps, self._stamps = self._stamps + self._take_quiet(), []
         try:
             recorded = await record_events(
                 self.store, events, self.clock.now(), payloads, handled=stamps
@@ -800,17 +833,29 @@ class Dispatcher:
         return contexts
 
     async def _handle(self, event: EventBase, ctx: Context | None) -> list[Sent]:
+        """Route an admitted event. One that reached no command, button or listener and
+        queued no action anywhere meanwhile (plain chatter) is *quiet*: handling it again
+        repeats only the middleware checks, so its handled-stamp costs no write of its own
+        (it rides along with the next one; a kill before that replays it, harmlessly).
+        Middleware must therefore act (queue actions) for anything it changes."""
+        enqueued = self._enqueued
         if ctx is None or not await self._admit(event, ctx):
             return []
         results: list[Sent] = []
+        routed = False
         if isinstance(event, MessageEvent):
             # Most messages are chatter: neither a command nor a keyword, nothing to route.
             if event.command is not None or self.registry.keyword(event.text) is not None:
+                routed = True
                 results += await self._route_message(ctx, event)
         elif isinstance(event, ButtonPressed):
+            routed = True
             results += await self._route_button(ctx, event)
         if self.registry.listening(getattr(event, "kind", "")):
+            routed = True
             results += await self._listen(ctx)
+        if not routed and self._enqueued == enqueued:  # another chat's action counts too
+            self._quiet.add((event.platform, event.update_key))
         return results
 
     async def _admit(self, event: EventBase, ctx: Context) -> bool:
@@ -995,8 +1040,18 @@ class Dispatcher:
         event = taken.event
         self._pending[event.platform] -= 1
         self._changed.set()
-        self._stamps.append((event.platform, event.update_key))
-        self._start_stamping()
+        key = (event.platform, event.update_key)
+        if key in self._quiet:
+            self._quiet.discard(key)
+            self._quiet_stamps.append(key)
+            if len(self._quiet_stamps) >= STAMP_BATCH:
+                self._unquiet()
+            elif self._quiet_timer is None:
+                loop = asyncio.get_running_loop()
+                self._quiet_timer = loop.call_later(QUIET_STAMP_DELAY, self._unquiet)
+        else:
+            self._stamps.append(key)
+            self._start_stamping()
         if taken.done is not None and not taken.done.done():
             taken.done.set_result(results)
 
@@ -1004,6 +1059,7 @@ class Dispatcher:
         """An event that will not be handled in this run (shutdown): left to a replay."""
         self._pending[event.platform] -= 1
         self._changed.set()
+        self._quiet.discard((event.platform, event.update_key))
         self._release(event.platform, event.update_key)
 
     def _start_stamping(self) -> None:
@@ -1029,7 +1085,7 @@ class Dispatcher:
                     finally:
                         timer.cancel()
                 self._stamp_now.clear()
-                keys, self._stamps = self._stamps, []
+                keys, self._stamps = self._stamps + self._take_quiet(), []  # quiet ones ride
                 if not keys:
                     continue  # a recording took them along meanwhile
                 try:
@@ -1073,6 +1129,7 @@ class Dispatcher:
         return self._enqueue(action)
 
     def _enqueue(self, action: Action, row_id: int | None = None) -> Sent:
+        self._enqueued += 1
         sent: Sent = asyncio.get_running_loop().create_future()
         if action.platform not in self.outbound:
             log.error("no adapter for platform %s; %s dropped", action.platform, action.kind)

@@ -90,29 +90,23 @@ RETURNING platform, update_key
 """
 
 
-def _sqlite_statements_run(
-    connection: sqlite3.Connection,
-    marks: list[tuple[str, list[Any]]],
-    inserts: list[tuple[str, list[Any]]],
-) -> list[tuple[str, str]]:
-    """Inside an open transaction: the marks, then the claims; the claimed keys."""
-    for sql, params in marks:
-        connection.execute(sql, params)
-    claimed: list[tuple[str, str]] = []
-    for sql, params in inserts:
-        claimed += connection.execute(sql, params).fetchall()
-    return claimed
-
-
 def _sqlite_claim(
     connection: sqlite3.Connection,
     marks: list[tuple[str, list[Any]]],
     inserts: list[tuple[str, list[Any]]],
+    *,
+    begun: bool = False,
 ) -> list[tuple[str, str]]:
-    """On aiosqlite's thread: one whole transaction (marks, then claims), one trip."""
-    connection.execute("BEGIN IMMEDIATE")
+    """One whole transaction (marks, then claims), in one call: on aiosqlite's thread, or
+    on the loop's own connection (``begun``: its ``BEGIN IMMEDIATE`` already ran)."""
+    if not begun:
+        connection.execute("BEGIN IMMEDIATE")
     try:
-        claimed = _sqlite_statements_run(connection, marks, inserts)
+        for sql, params in marks:
+            connection.execute(sql, params)
+        claimed: list[tuple[str, str]] = []
+        for sql, params in inserts:
+            claimed += connection.execute(sql, params).fetchall()
         connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:
@@ -342,13 +336,7 @@ class UpdateRepo:
             connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:
             return None  # another writer holds the lock (or the file is busy): wait on the thread
-        try:
-            claimed = _sqlite_statements_run(connection, marks, inserts)
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
+        claimed = _sqlite_claim(connection, marks, inserts, begun=True)
         self._loop_commits += 1
         if self._loop_commits >= LOOP_CHECKPOINT_EVERY and self._checkpoint is None:
             self._loop_commits = 0

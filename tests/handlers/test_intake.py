@@ -209,8 +209,63 @@ async def test_a_database_closed_under_the_dispatcher_gets_its_last_stamps_first
     """A program that closes the database without ``flush`` (a test fixture, an embedding
     application) leaves no stamp write in flight: the waiting stamps are written first."""
     h = any_harness
+    await h.send(h.message("签到"))
     await h.send(h.message("just chatting"))
-    assert h.dispatcher._stamper is not None  # the stamp waits for its batch
+    assert h.dispatcher._stamper is not None  # the check-in's stamp waits for its batch
+    assert h.dispatcher._quiet_stamps  # the chatter's waits for a ride
     await h.store.db.dispose()
     assert h.dispatcher._stamper is None and not h.dispatcher._stamps
+    assert not h.dispatcher._quiet_stamps
     assert await unhandled(h) == 0  # the engine opens again for this read
+
+
+async def take_in(h: Harness, *events: object) -> None:
+    """As the Telegram loop takes a page in: recorded with the events kept, then handled."""
+    await h.dispatcher.intake(list(events))  # type: ignore[arg-type]
+    await h.dispatcher.drain()
+
+
+async def test_quiet_chatter_is_stamped_by_the_next_write_not_one_of_its_own(
+    any_harness: Harness,
+) -> None:
+    """Plain chatter (no command, keyword, button or listener; no action) is quiet: handling
+    it again would repeat nothing, so its stamp rides along with the next recording instead
+    of a write of its own. Anything that acts is stamped on the timer as before."""
+    h = any_harness
+    await take_in(h, h.message("just chatting", key="k1"))
+    await h.dispatcher.flush(quiet=False)  # what the timer writes: nothing for chatter
+    assert await unhandled(h) == 1
+    assert h.dispatcher._stamper is None
+    await take_in(h, h.message("签到", key="k2"))  # recorded: the chatter's stamp rides along
+    assert [a for a in h.adapter.actions if hasattr(a, "text")]
+    assert await unhandled(h) == 1  # only the check-in waits now: it acted
+    await h.dispatcher.flush(quiet=False)
+    assert await unhandled(h) == 0
+    await take_in(h, h.message("more chatter", key="k3"))
+    await h.dispatcher.flush()  # shutdown's flush writes quiet stamps too
+    assert await unhandled(h) == 0 and not h.dispatcher._quiet_stamps
+    # Left alone, a quiet stamp is written once its timer (QUIET_STAMP_DELAY) runs out.
+    await take_in(h, h.message("the last word", key="k4"))
+    timer = h.dispatcher._quiet_timer
+    assert timer is not None
+    due = timer.when() - asyncio.get_running_loop().time()
+    assert bot.dispatch.QUIET_STAMP_DELAY - 1 < due <= bot.dispatch.QUIET_STAMP_DELAY
+    timer._run()  # as the loop runs it when it is due
+    await h.dispatcher.flush(quiet=False)
+    assert await unhandled(h) == 0 and h.dispatcher._quiet_timer is None
+
+
+async def test_a_killed_quiet_event_is_handled_again_harmlessly(any_harness: Harness) -> None:
+    """A kill before a quiet event's stamp rode along leaves it to the replay, which only
+    runs the middleware checks again: nothing is answered, nothing written twice."""
+    first = any_harness
+    await take_in(first, first.message("just chatting", key="k1"))
+    await first.dispatcher.flush(quiet=False)
+    assert await unhandled(first) == 1
+    await kill(first)
+    again = custom(first)
+    await again.dispatcher.replay(PLATFORM)
+    await again.dispatcher.drain()
+    await again.dispatcher.flush()
+    assert again.adapter.actions == []
+    assert await unhandled(again) == 0
