@@ -37,3 +37,8 @@ class Adapter(Protocol):
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         """Whether the user is an admin of that chat on the platform (cached briefly)."""
         ...
+
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        """The chat's admins as platform user id -> display name, bots left out (a notice
+        to a role)."""
+        ...

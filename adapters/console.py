@@ -16,6 +16,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -30,8 +31,10 @@ from bot.actions import (
     DeclineReason,
     Delete,
     Edit,
+    Notify,
     Reply,
     Send,
+    SendImage,
     SendPoll,
 )
 from bot.clock import parse_offset
@@ -92,6 +95,7 @@ class ConsoleAdapter:
         zone: ZoneInfo,
         console: Console | None = None,
         on_clock_moved: Callable[[], Awaitable[object]] | None = None,
+        image_dir: Path = Path("console-images"),
     ) -> None:
         self.console = console or Console(soft_wrap=True, highlight=False, emoji=False)
         self.clock = clock
@@ -104,6 +108,11 @@ class ConsoleAdapter:
         #: at a local console, never by traffic.
         self.users: dict[str, User] = {}
         self.admins: set[str] = set()
+        #: Members who opened a private chat with the bot (``/private``): only they can be
+        #: written to privately, as on Telegram where a member must start the bot first.
+        self.reachable: set[str] = set()
+        #: Where pictures the bot sends are saved (the terminal shows their path).
+        self.image_dir = image_dir
         self.current = self._user(user)
         self.private = False
         self.dispatcher: Dispatcher | None = None
@@ -209,6 +218,7 @@ class ConsoleAdapter:
                 return True
             case "/private":
                 self.private = True
+                self.reachable.add(self.current.id)
                 self._notice(f"private chat between {self.current.name} and the bot")
                 return True
             case "/group":
@@ -295,6 +305,10 @@ class ConsoleAdapter:
             self.console.print(line)
             self._show_buttons(message_id, action.buttons)
             return ActionResult.done(message_id)
+        if isinstance(action, Notify):
+            return await self._notify(action)
+        if isinstance(action, SendImage):
+            return await self._show_image(action)
         if isinstance(action, AnswerButton):
             if action.text:
                 self._notice(f"(to the presser) {action.text}")
@@ -315,6 +329,45 @@ class ConsoleAdapter:
             return ActionResult.done()
         return ActionResult.declined(DeclineReason.UNSUPPORTED, action.kind)
 
+    async def _notify(self, action: Notify) -> ActionResult:
+        assert self.dispatcher is not None and action.user_id is not None
+        who = self.users.get(action.user_id)
+        if who is None or who.id not in self.reachable:
+            return ActionResult.declined(
+                DeclineReason.UNREACHABLE, "never opened a private chat with the bot"
+            )
+        name = await self.dispatcher.persona_name(self.platform, action.chat_id)
+        line = RichLine(f"{name} (privately to {who.name})> ", style="bold green")
+        line.append_text(encode(action.text))
+        self.console.print(line)
+        message_id = f"m{self._next()}"
+        self._show_buttons(message_id, action.buttons)
+        return ActionResult.done(message_id)
+
+    async def _show_image(self, action: SendImage) -> ActionResult:
+        """Save the picture under ``image_dir`` and print its path with the caption."""
+        assert self.dispatcher is not None
+        message_id = f"m{self._next()}"
+        path = self.image_dir / f"{self._run}-{message_id}-{action.filename}"
+        try:
+            await asyncio.to_thread(_write_file, path, action.png)
+        except OSError as error:
+            self._notice(f"the picture could not be saved under {self.image_dir}: {error}")
+            return ActionResult.declined(DeclineReason.FAILED, str(error))
+        name = await self.dispatcher.persona_name(self.platform, action.chat_id)
+        line = RichLine(f"{name}> [picture: {path}]", style="bold green")
+        if action.caption.plain().strip():
+            line.append("\n")
+            line.append_text(encode(action.caption))
+        self.console.print(line)
+        self._show_buttons(message_id, action.buttons)
+        return ActionResult.done(message_id)
+
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        if chat_id != GROUP_ID:
+            return {}
+        return {user_id: self.users[user_id].name for user_id in sorted(self.admins)}
+
     def _show_buttons(self, message_id: str, rows: tuple[tuple[Button, ...], ...]) -> None:
         buttons = [button for row in rows for button in row]
         if not buttons:
@@ -325,6 +378,11 @@ class ConsoleAdapter:
 
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         return chat_id == GROUP_ID and user_id in self.admins
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
 
 
 async def _read_line(prompt: str) -> str | None:

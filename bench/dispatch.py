@@ -45,6 +45,9 @@ class CountingAdapter:
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         return False
 
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        return {}
+
 
 def events(count: int, chats: int) -> list[MessageEvent]:
     texts = ["hello everyone", "/me", "/start", "good morning", "/rules"]

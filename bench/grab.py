@@ -78,6 +78,9 @@ class AnswerClock:
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         return False
 
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        return {}
+
 
 class TelegramAnswers(AnswerClock):
     """``AnswerClock`` whose button answers are real ``answerCallbackQuery`` calls made by

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from bot.richtext import RichText
 
 __all__ = [
+    "MAX_IMAGE_BYTES",
     "Action",
     "ActionResult",
     "AnswerButton",
@@ -24,10 +35,14 @@ __all__ = [
     "GrantRole",
     "Kick",
     "Merge",
+    "Notify",
+    "NotifyFallback",
+    "NotifyRole",
     "Pin",
     "Reply",
     "Restrict",
     "Send",
+    "SendImage",
     "SendPoll",
     "StopPoll",
     "Unban",
@@ -172,9 +187,85 @@ class DeclineJoin(_MemberAction):
     kind: Literal["decline_join"] = "decline_join"
 
 
+#: Who may be notified by role: the names of ``bot.permissions.Role`` (this leaf module does
+#: not import it: storage reads actions, and storage stays below the permission rules).
+NotifyRole = Literal["owner", "admin", "moderator", "planner", "analyst", "expert"]
+#: What happens when the platform refuses a private message (never started the bot, blocked
+#: it, DMs closed): ``mention`` in the community's chat, or ``record`` as undeliverable.
+NotifyFallback = Literal["mention", "record"]
+
+
+class Notify(_ChatAction):
+    """A private message to one member (``user_id``) or to every holder of ``role`` in the
+    community ``chat_id`` (the dispatcher resolves holders; each gets a ``Notify`` of their
+    own). ``chat_id``/``channel_id`` name the community: where a ``mention`` fallback goes.
+
+    Telegram can only write to a member who started the bot; Discord to one whose DMs are
+    open. A refusal applies ``fallback``; the result says so (``DeclineReason.UNREACHABLE``).
+    """
+
+    kind: Literal["notify"] = "notify"
+    user_id: str | None = None
+    role: NotifyRole | None = None
+    text: RichText
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    fallback: NotifyFallback = "mention"
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Notify:
+        if (self.user_id is None) == (self.role is None):
+            raise ValueError("a notice goes to one member (user_id) or to a role, not both")
+        return self
+
+
+#: The largest picture sent: Telegram's ``sendPhoto`` takes 10 MB, and so does Discord's
+#: upload for a bot without boosts (base64 in a stored waiting action: about 13.4 MB).
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class SendImage(_ChatAction):
+    """A PNG picture with a caption and optional buttons. The bytes are checked here (PNG
+    signature, at most ``MAX_IMAGE_BYTES``); in JSON (a waiting action kept across a
+    restart) they are base64, so a picture waiting at a stop goes out after the restart."""
+
+    kind: Literal["send_image"] = "send_image"
+    png: bytes
+    caption: RichText = RichText()
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    filename: Annotated[str, Field(pattern=r"^[\w.-]{1,64}\.png$")] = "image.png"
+
+    @field_validator("png", mode="before")
+    @classmethod
+    def _from_base64(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError) as error:
+                raise ValueError("expected PNG bytes, or base64 text of them") from error
+        return value
+
+    @field_validator("png")
+    @classmethod
+    def _is_png(cls, value: bytes) -> bytes:
+        if len(value) > MAX_IMAGE_BYTES:
+            raise ValueError(
+                f"the picture has {len(value)} bytes; at most {MAX_IMAGE_BYTES} are sent"
+            )
+        if not value.startswith(PNG_SIGNATURE):
+            raise ValueError("expected a PNG picture: the bytes do not start with its signature")
+        return value
+
+    @field_serializer("png", when_used="json")
+    def _to_base64(self, value: bytes) -> str:
+        return base64.b64encode(value).decode("ascii")
+
+
 Action = Annotated[
     Reply
     | Send
+    | SendImage
+    | Notify
     | Edit
     | Delete
     | Restrict
@@ -215,6 +306,9 @@ class DeclineReason(StrEnum):
     NOT_FOUND = "not_found"
     FORBIDDEN = "forbidden"
     FAILED = "failed"
+    #: A private message the platform refused (``Notify``): ``detail`` says which fallback
+    #: was applied (``mentioned`` or ``recorded``).
+    UNREACHABLE = "unreachable"
 
 
 #: ``ActionResult.detail`` of an action stored to go out after a restart.
@@ -229,6 +323,8 @@ class ActionResult(_Model):
     reason: DeclineReason | None = None
     #: For ``MISSING_RIGHT``: the right to grant, e.g. ``can_restrict_members``.
     detail: str | None = None
+    #: For ``UNREACHABLE``: the platform user ids a ``Notify`` could not reach privately.
+    unreached: tuple[str, ...] = ()
 
     @classmethod
     def done(cls, message_id: str | None = None) -> ActionResult:

@@ -10,6 +10,7 @@ import signal
 from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -121,6 +122,7 @@ class App:
                 zone=ZoneInfo(settings.community.timezone),
                 console=console,
                 on_clock_moved=self.ticker.run_all,
+                image_dir=Path(settings.console.image_dir),
             )
             # A local terminal has no send limits: pacing it like a Telegram group would
             # only make a demo or a script wait on the real clock.

@@ -426,6 +426,8 @@ class ConsoleSettings(_Section):
     chat_title: str = Field("qunbot console", min_length=1, max_length=128)
     #: Fix the console clock (ISO 8601 with offset) for reproducible demos; empty = real time.
     start_time: str = ""
+    #: Where pictures the bot sends are saved (the console prints their path).
+    image_dir: str = Field("console-images", min_length=1, max_length=1024)
 
     @field_validator("start_time")
     @classmethod

@@ -57,9 +57,11 @@ from bot.actions import (
     Edit,
     Kick,
     Merge,
+    Notify,
     Reply,
     Restrict,
     Send,
+    SendImage,
     SendPoll,
 )
 from bot.arguments import parse_arguments, parse_button
@@ -80,6 +82,7 @@ from bot.events import (
 )
 from bot.features import ButtonSpec, CommandSpec, Registry
 from bot.governor import Governor
+from bot.permissions import Role, effective, owner_keys
 from bot.richtext import Code, RichText
 from persona import Renderer
 from storage import Store
@@ -114,7 +117,7 @@ _EVENTS: TypeAdapter[EventBase] = TypeAdapter(Event)
 
 log = logging.getLogger(__name__)
 
-_MESSAGE_KINDS = (Reply, Send, Edit, SendPoll)
+_MESSAGE_KINDS = (Reply, Send, Edit, SendPoll, SendImage, Notify)
 
 #: Button answers of one chat on the wire at once. Each answers its own press, so none waits
 #: for another's round trip (in turn, the last of 1,000 presses would wait 999 of them: 50 s
@@ -138,7 +141,7 @@ def _merge_of(action: Action) -> Merge | None:
 #: sends (a duplicate is worse than a gap) and a kick (a ban then an unban: repeated after the
 #: restart, it would throw out a member who came back meanwhile). Everything else leaves the
 #: same state when performed twice and is stored to be performed again.
-_NOT_REPEATED = (Reply, Send, SendPoll, Kick)
+_NOT_REPEATED = (Reply, Send, SendPoll, SendImage, Notify, Kick)
 
 #: Telegram reads a restriction's ``until`` less than 30 s ahead as "forever": a stored
 #: restriction or ban that ends sooner than this after the restart is dropped.
@@ -189,6 +192,11 @@ class Outbound(Protocol):
     async def perform(self, action: Action) -> ActionResult: ...
 
     async def is_admin(self, chat_id: str, user_id: str) -> bool: ...
+
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        """The chat's admins (bots left out) as platform user id -> display name: holders of
+        every role an admin implies, for a ``Notify`` to a role."""
+        ...
 
 
 class Dispatcher:
@@ -268,6 +276,12 @@ class Dispatcher:
         self._enqueued = 0
         self._stamper: asyncio.Task[None] | None = None
         self._stamp_now = asyncio.Event()
+        #: Notices to a role whose holders are being looked up (a stop stores them as they
+        #: are), and every task answering for a notice to a role until its parts settle.
+        self._resolving: dict[asyncio.Task[None], _Waiting] = {}
+        self._notifying: set[asyncio.Task[None]] = set()
+        #: Names of admins the platform listed (they may have no member row yet).
+        self._names: BoundedCache[tuple[str, str], str] = BoundedCache(10_000)
         #: Called after each event is handled, with its results (metrics, tests).
         self.observers: list[Callable[[EventBase, list[ActionResult]], None]] = []
 
@@ -517,6 +531,7 @@ class Dispatcher:
             busy = [*self._workers.values(), *self._loaders.values()]
             busy += [self._recording] if self._recording is not None else []
             busy += [lane.task for lane in self._lanes.values() if lane.task is not None]
+            busy += self._notifying
             if self._forgetting is not None:
                 busy.append(self._forgetting)
             if not busy:
@@ -540,6 +555,8 @@ class Dispatcher:
         """No handler is running, no call is on the wire, and the governor says no lane's next
         action can start within ``seconds`` (its chat's window is full, or a 429 pause)."""
         if self._workers or self._loaders or self._recording or self._forgetting is not None:
+            return False
+        if self._resolving:
             return False
         for key, lane in self._lanes.items():
             head = next((w for w in [*lane.sending, *lane.waiting] if not w.sent.done()), None)
@@ -1131,6 +1148,9 @@ class Dispatcher:
     def _enqueue(self, action: Action, row_id: int | None = None) -> Sent:
         self._enqueued += 1
         sent: Sent = asyncio.get_running_loop().create_future()
+        if isinstance(action, Notify) and action.role is not None and not self._closed:
+            self._notify_role(_Waiting(action, sent, row_id))
+            return sent
         if action.platform not in self.outbound:
             log.error("no adapter for platform %s; %s dropped", action.platform, action.kind)
             sent.set_result(ActionResult.declined(DeclineReason.UNSUPPORTED, action.platform))
@@ -1152,6 +1172,10 @@ class Dispatcher:
 
     @staticmethod
     def _place(action: Action) -> str:
+        if isinstance(action, Notify) and action.user_id is not None:
+            # The member's private chat: paced as one (on Telegram its id is the user's, so a
+            # notice waits its turn with the private replies to that member).
+            return f"{action.platform}:{action.user_id}"
         place = f"{action.platform}:{action.chat_id}"
         if action.channel_id and action.channel_id != action.chat_id:
             place += f":{action.channel_id}"  # Discord limits sends per channel
@@ -1164,6 +1188,8 @@ class Dispatcher:
         return isinstance(action, _MESSAGE_KINDS) and bool(counts(action))
 
     def _is_private(self, action: Action) -> bool:
+        if isinstance(action, Notify):
+            return True
         return self._chat_types.get((action.platform, action.chat_id)) is ChatType.PRIVATE
 
     async def _send_lane(self, key: tuple[str, bool], lane: _Lane) -> None:
@@ -1187,6 +1213,16 @@ class Dispatcher:
                     > governor.free_slots(key[0], private=self._is_private(head.action))
                 )
                 result = await self._deliver(lane, head.action, self._builder(lane, merging))
+                if isinstance(head.action, Notify) and result.reason is DeclineReason.UNREACHABLE:
+                    try:
+                        result = await self._fall_back(head.action, result)
+                    except asyncio.CancelledError:
+                        # A stop during the fallback: the platform refused already and the
+                        # mention (if any) is queued, stored with the rest: not again.
+                        for waiting in lane.sending:
+                            self._settle(waiting, result)
+                        lane.sending = []
+                        raise
                 for waiting in lane.sending:
                     self._settle(waiting, result)
                 lane.sending = []
@@ -1322,6 +1358,120 @@ class Dispatcher:
             log.exception("%s to %s:%s not delivered", action.kind, action.platform, action.chat_id)
             return ActionResult.declined(DeclineReason.FAILED)
 
+    # -- private notices ------------------------------------------------------------------
+    def _notify_role(self, waiting: _Waiting) -> None:
+        """A notice to every holder of a role: one ``Notify`` each, through their own private
+        lanes; ``waiting.sent`` resolves with the parts' results combined."""
+        task = asyncio.create_task(self._notify_holders(waiting), name="notify role")
+        self._resolving[task] = waiting
+        self._notifying.add(task)
+        task.add_done_callback(self._notifying.discard)
+
+    async def _notify_holders(self, waiting: _Waiting) -> None:
+        notice = waiting.action
+        assert isinstance(notice, Notify) and notice.role is not None
+        task = asyncio.current_task()
+        try:
+            holders = await self.holders(notice.platform, notice.chat_id, Role(notice.role))
+        except Exception:
+            log.exception("holders of %s in %s:%s not found", notice.role, *_where(notice))
+            holders = None
+        if task is not None and self._resolving.pop(task, None) is None:
+            return  # a stop stored the notice meanwhile
+        if holders is None:
+            result = ActionResult.declined(DeclineReason.FAILED, "holders")
+        elif not holders:
+            result = ActionResult.declined(DeclineReason.NOT_FOUND, f"role:{notice.role}")
+        else:
+            parts = [
+                self._enqueue(notice.model_copy(update={"role": None, "user_id": user_id}))
+                for user_id in holders
+            ]
+            result = _combined(await self._settled(parts))
+        if not waiting.sent.done():
+            waiting.sent.set_result(result)
+        # A restored notice's row goes once its parts settled, also when a stop stored them:
+        # they are rows of their own then.
+        if waiting.row_id is not None:
+            self._drop_row(waiting.row_id)
+
+    async def holders(self, platform: str, chat_id: str, role: Role) -> list[str]:
+        """The platform user ids holding ``role`` (or a role implying it) in the community
+        ``chat_id``: owners (config), the platform's admins there, and members granted it
+        who have not left. Each once, in that order."""
+        found: dict[str, None] = {}
+        for owner_platform, user_id in sorted(owner_keys(self.settings.owners.ids)):
+            if owner_platform == platform:
+                found[user_id] = None
+        if role in effective({Role.ADMIN}):
+            outbound = self.outbound.get(platform)
+            if outbound is not None:
+                for user_id, name in (await outbound.chat_admins(chat_id)).items():
+                    found[user_id] = None
+                    # A name to mention them by should the platform refuse: an admin may
+                    # never have spoken where the bot could see it (no member row).
+                    self._names[(platform, user_id)] = name
+        async with self.store.db.reading() as session:
+            community = await self.store.communities.find(session, platform, chat_id)
+            granted = (
+                await self.store.roles.in_community(session, community.id) if community else []
+            )
+        for member, held in granted:
+            if member.left_at is None and not member.is_bot and role in effective({held}):
+                found[member.platform_user_id] = None
+        return list(found)
+
+    async def _fall_back(self, notice: Notify, refused: ActionResult) -> ActionResult:
+        """The platform refused a private notice: remember the member cannot be reached, then
+        mention them in the community with a short line, or record the notice undelivered."""
+        assert notice.user_id is not None
+        user_id, store = notice.user_id, self.store
+        member: MemberInfo | None = None
+        community: CommunityInfo | None = None
+        try:
+            async with store.transaction() as session:
+                await store.persons.mark_unreachable(session, notice.platform, user_id)
+                if notice.fallback == "record":
+                    await store.notices.record(
+                        session,
+                        platform=notice.platform,
+                        chat_id=notice.chat_id,
+                        user_id=user_id,
+                        text=notice.text,
+                        reason=refused.detail or "refused",
+                        now=self.clock.now(),
+                    )
+                else:
+                    community = await store.communities.find(
+                        session, notice.platform, notice.chat_id
+                    )
+                    if community is not None:
+                        member = await store.members.find(session, community.id, user_id)
+        except Exception:
+            log.exception("refused notice to %s in %s:%s not kept", user_id, *_where(notice))
+            return ActionResult.declined(DeclineReason.FAILED, refused.detail)
+        unreached = ActionResult(ok=False, reason=DeclineReason.UNREACHABLE, unreached=(user_id,))
+        if notice.fallback == "record":
+            log.info("notice to %s in %s:%s recorded undelivered", user_id, *_where(notice))
+            return unreached.model_copy(update={"detail": "recorded"})
+        persona = resolve_persona(self.settings, community)
+        renderer = self._shared.renderer
+        name = self._names.get((notice.platform, user_id), user_id)
+        name = member.display_name if member is not None else name
+        text = renderer.render(
+            persona, "notify.unreachable", member=renderer.address(persona, user_id, name)
+        )
+        mention = Send(
+            platform=notice.platform,
+            chat_id=notice.chat_id,
+            channel_id=notice.channel_id,
+            text=text,
+        )
+        # Waited for, so the notice settles (and its event counts handled) once the member
+        # was told where they can be reached.
+        said = await self.enqueue(mention)
+        return unreached.model_copy(update={"detail": "mentioned", "message_id": said.message_id})
+
     # -- shutdown and restart -------------------------------------------------------------
     async def persist_waiting(self, deadline: float) -> int:
         """Stop sending and store what still waits, by ``deadline`` (the event loop's time).
@@ -1368,6 +1518,12 @@ class Dispatcher:
 
     def _take_waiting(self) -> list[_Waiting]:
         keep: list[_Waiting] = []
+        # Notices to a role whose holders were not known yet: stored as they are (those
+        # whose parts are queued are stored as those parts, below).
+        for task, waiting in [*self._resolving.items()]:
+            task.cancel()
+            keep.append(waiting)
+        self._resolving.clear()
         for lane in [*self._lanes.values()]:
             keep += self._to_store(lane)
         self._lanes.clear()
@@ -1467,7 +1623,11 @@ class Dispatcher:
             waiting.sent.set_result(result)
         if waiting.row_id is None or result.is_persisted:
             return
-        self._done_rows.append(waiting.row_id)
+        self._drop_row(waiting.row_id)
+
+    def _drop_row(self, row_id: int) -> None:
+        """Delete a restored action's row (in the background, batched with others)."""
+        self._done_rows.append(row_id)
         if self._forgetting is None:
             self._forgetting = asyncio.create_task(self._forget_rows(), name="forget sent rows")
 
@@ -1522,6 +1682,23 @@ def _quietly(task: asyncio.Future[None]) -> None:
 
 def _where(action: Action) -> tuple[str, str]:
     return action.platform, action.chat_id
+
+
+def _combined(results: list[ActionResult]) -> ActionResult:
+    """One result for the parts of a notice to a role: done when each member got it
+    privately, stored when a stop stored a part, else who could not be reached and how."""
+    if any(result.is_persisted for result in results):
+        return ActionResult.persisted()
+    if all(result.ok for result in results):
+        return ActionResult.done()
+    unreached = tuple(user_id for result in results for user_id in result.unreached)
+    if unreached:
+        how = next(r.detail for r in results if r.reason is DeclineReason.UNREACHABLE)
+        return ActionResult(
+            ok=False, reason=DeclineReason.UNREACHABLE, detail=how, unreached=unreached
+        )
+    failed = next(result for result in results if not result.ok)
+    return failed
 
 
 def _is_answer(waiting: _Waiting) -> bool:

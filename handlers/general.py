@@ -18,6 +18,12 @@ feature = Feature("general")
 
 @feature.command("start", where="any")
 async def start(ctx: Context) -> Reply:
+    """Sent privately, it also records that the member can be written to privately (a
+    ``Notify``): Telegram only lets a bot write to those who started it."""
+    if ctx.is_private and ctx.sender is not None:
+        async with ctx.store.transaction() as session:
+            who = (ctx.sender.id, ctx.sender.name)
+            await ctx.store.persons.mark_reachable(session, ctx.event.platform, who, ctx.now)
     return ctx.reply("start.intro", member=ctx.address(ctx.sender) if ctx.sender else "")
 
 

@@ -65,6 +65,9 @@ class Person(Base):
     birthday_listed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     timezone: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime | None]
+    #: When the account last sent ``/start`` privately (the bot may write to it: Telegram
+    #: only writes to those who started it); cleared when the platform refuses a notice.
+    reachable_at: Mapped[datetime | None]
 
 
 #: What a person may tell the bot, by the column name it has on both ``persons`` and
@@ -145,14 +148,9 @@ class PersonRepo:
             raise ValueError(f"not a personal setting: {', '.join(sorted(unknown))}")
         user_id = clip(platform_user_id, PLATFORM_ID_LEN) or platform_user_id
         await session.execute(
-            self.db.insert(Person.__table__)
-            .values(
-                platform=platform,
-                platform_user_id=user_id,
-                display_name=clip(display_name, NAME_LEN),
-                created_at=now,
+            self._new_person(platform, user_id, display_name, now).on_conflict_do_nothing(
+                index_elements=["platform", "platform_user_id"]
             )
-            .on_conflict_do_nothing(index_elements=["platform", "platform_user_id"])
         )
         person_id = (
             await session.execute(
@@ -188,6 +186,54 @@ class PersonRepo:
             )
         )
         return int(present.scalar_one())
+
+    def _new_person(self, platform: str, user_id: str, display_name: str, now: datetime) -> Any:
+        """An insert of the account's person (the caller says what a conflict does)."""
+        return self.db.insert(Person.__table__).values(
+            platform=platform,
+            platform_user_id=user_id,
+            display_name=clip(display_name, NAME_LEN),
+            created_at=now,
+        )
+
+    async def mark_reachable(
+        self, session: AsyncSession, platform: str, user: tuple[str, str], now: datetime
+    ) -> None:
+        """The account ``user`` (platform user id, display name) sent ``/start`` privately:
+        the bot may write to it (Telegram writes only to those who started it). One
+        statement; the person is made if needed."""
+        user_id = clip(user[0], PLATFORM_ID_LEN) or user[0]
+        statement = self._new_person(platform, user_id, user[1], now).values(reachable_at=now)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["platform", "platform_user_id"], set_={"reachable_at": now}
+            )
+        )
+
+    async def mark_unreachable(
+        self, session: AsyncSession, platform: str, platform_user_id: str
+    ) -> None:
+        """The platform refused a private message (blocked, never started, DMs closed)."""
+        await session.execute(
+            update(Person)
+            .where(
+                Person.platform == platform,
+                Person.platform_user_id == clip(platform_user_id, PLATFORM_ID_LEN),
+                Person.reachable_at.is_not(None),
+            )
+            .values(reachable_at=None)
+        )
+
+    async def reachable(self, session: AsyncSession, platform: str, platform_user_id: str) -> bool:
+        """Whether the account started the bot privately and no notice was refused since: a
+        feature may say "send me /start privately first" before promising a private notice."""
+        found = await session.execute(
+            select(Person.reachable_at).where(
+                Person.platform == platform,
+                Person.platform_user_id == clip(platform_user_id, PLATFORM_ID_LEN),
+            )
+        )
+        return found.scalar_one_or_none() is not None
 
     async def adopt(self, session: AsyncSession, members: Iterable[tuple[str, int, str]]) -> int:
         """Give new memberships ``(platform, member id, platform user id)`` in a community

@@ -13,6 +13,7 @@ from storage.gates import GateRepo, InviteRepo
 from storage.ledger import LedgerRepo
 from storage.members import MemberRepo
 from storage.moderation import FilterRepo, WarnRepo
+from storage.notices import NoticeRepo
 from storage.outbox import OutboxRepo
 from storage.persons import PersonRepo
 from storage.polls import PollRepo
@@ -52,6 +53,7 @@ class Store:
         self.polls = PollRepo(db)
         self.announcements = AnnouncementRepo(db)
         self.waiting = WaitingRepo(db)
+        self.notices = NoticeRepo()
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""

@@ -11,6 +11,10 @@ Policy:
   usually performed at once, so a row means the platform could not be reached; a restriction
   or ban whose ``until`` has passed by the restart is dropped, since Telegram reads an
   ``until`` in the past as "forever".
+- A ``Notify`` is stored per member (a notice to a role whose holders were not yet looked
+  up: as it is, split after the restart); a ``SendImage`` with its picture as base64 (at
+  most 10 MB, about 13.4 MB of JSON): a picture is rare and small next to the restart's
+  cost of losing it.
 - A handler waiting for its own post (a poll, a red packet: it needs the message id) hears
   ``ActionResult.persisted()`` and finishes; the post goes out after the restart, but its
   message id is not recorded, so that message is not edited later (its buttons still work:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import struct
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.actions import Action, ActionResult
+from bot.actions import Action, ActionResult, Button, Notify, SendImage
 from bot.clock import FakeClock
 from bot.config import Settings, StorageSettings
+from bot.context import Context
 from bot.dispatch import Dispatcher
 from bot.events import (
     ButtonPressed,
@@ -24,8 +27,9 @@ from bot.events import (
     User,
     parse_command,
 )
-from bot.features import Feature, Registry
+from bot.features import Arg, Feature, Registry
 from bot.governor import Governor, Limits
+from bot.richtext import Bold, RichText
 from handlers import all_features
 from persona import Renderer
 from storage import Database, Store
@@ -53,6 +57,9 @@ class FakeAdapter:
 
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         return (chat_id, user_id) in self.admins
+
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        return {user_id: user_id for chat, user_id in sorted(self.admins) if chat == chat_id}
 
     def texts(self) -> list[str]:
         """The plain text of every message-like action, in order."""
@@ -204,3 +211,71 @@ def open_database(storage: StorageSettings) -> Database:
 def storage_environment(storage: StorageSettings) -> dict[str, str]:
     """``[storage]`` as the environment variables a ``qunbot`` process reads."""
     return {"QUNBOT_STORAGE__URL": storage.url, "QUNBOT_STORAGE__SCHEMA": storage.schema}
+
+
+DONE = Button(label="Done", data="notices:done")
+
+
+def png(width: int = 2, height: int = 1) -> bytes:
+    """A real (tiny, grey) PNG picture."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+PICTURE = png()
+
+
+def notices() -> Feature:
+    """``/tellme [mention|record]``: a private notice to the sender; ``/tellops``: to the
+    community's admins; ``/picture``: a picture. A refusal recorded is told to the asker."""
+    feature = Feature("notices")
+
+    async def notify(ctx: Context, **target: str) -> object:
+        fallback = ctx.args.get("how") or "mention"
+        notice = Notify(
+            platform=ctx.event.platform,
+            chat_id=ctx.event.chat.id,
+            channel_id=ctx.event.channel_id,
+            text=RichText.of("Reminder: ", Bold(text="water the plants")),
+            buttons=((DONE,),),
+            fallback=fallback,
+            **target,
+        )
+        result = await ctx.perform(notice)
+        if not result.ok and result.detail == "recorded":
+            return ctx.reply(f"declined.{result.reason}")
+        return None
+
+    @feature.command("tellme", args=[Arg("how", choices=("mention", "record"), required=False)])
+    async def tellme(ctx: Context) -> object:
+        assert ctx.sender is not None
+        return await notify(ctx, user_id=ctx.sender.id)
+
+    @feature.command("tellops", args=[Arg("how", choices=("mention", "record"), required=False)])
+    async def tellops(ctx: Context) -> object:
+        return await notify(ctx, role="admin")
+
+    @feature.command("picture")
+    async def picture(ctx: Context) -> SendImage:
+        return SendImage(
+            platform=ctx.event.platform,
+            chat_id=ctx.event.chat.id,
+            channel_id=ctx.event.channel_id,
+            png=PICTURE,
+            caption=RichText.of("This week's ", Bold(text="check-ins"), " <b>&"),
+            buttons=((DONE,),),
+            filename="week.png",
+        )
+
+    return feature

@@ -6,7 +6,8 @@
 branch's version of it, or any file of ``[key]`` tables. Each of its tables (with the comment
 lines right above it) goes to the file ``file_for`` names (the rule is in ``persona/render.py``'s
 docstring): a table already in the folder with the same text is left alone, one with another
-text is replaced where it stands, a new one is appended to its file (created when needed). The
+text is replaced where it stands, a new one goes after the last table of its namespace in its
+file (or at the end; the file is created when needed). The
 folder defaults to ``persona/packs/<SOURCE's stem>``. Values are moved as text, never re-written,
 and after writing every key moved is loaded back from the folder and compared with ``SOURCE``:
 the run fails when one differs. Keys ``SOURCE`` lacks are listed, not deleted.
@@ -193,10 +194,13 @@ def split(source: Path, folder: Path, base: Path | None = None) -> list[str]:
                 existing.text = item.text
                 done.append(f"replaced [{item.key}] in {stem}.toml")
             continue
-        if first_split and current_section and section.get(stem) != current_section:
-            target.items.append(Item(current_section))
-        section[stem] = current_section
-        target.items.append(item)
+        if first_split:
+            if current_section and section.get(stem) != current_section:
+                target.items.append(Item(current_section))
+            section[stem] = current_section
+            target.items.append(item)
+        else:
+            target.items.insert(_beside(target.items, item.key), item)
         done.append(f"added [{item.key}] to {stem}.toml")
     folder.mkdir(parents=True, exist_ok=True)
     for stem, pack in files.items():
@@ -213,6 +217,18 @@ def split(source: Path, folder: Path, base: Path | None = None) -> list[str]:
         if key not in kept
     ]
     return done
+
+
+def _beside(items: list[Item], key: str) -> int:
+    """Where a new table goes: after the last one of its namespace (``commands.*`` with the
+    commands), else at the end."""
+    namespace = key.partition(".")[0]
+    same = [
+        index
+        for index, item in enumerate(items)
+        if item.key and item.key.partition(".")[0] == namespace
+    ]
+    return same[-1] + 1 if same else len(items)
 
 
 def _tables(pack: PackFile) -> dict[str, str]:

@@ -376,3 +376,6 @@ class DiscordAdapter:
 
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         return self.performer.is_admin(chat_id, user_id)
+
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        return self.performer.chat_admins(chat_id)

@@ -10,6 +10,7 @@ message is worse than a missing one.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from collections.abc import Callable
@@ -33,10 +34,12 @@ from bot.actions import (
     Edit,
     GrantRole,
     Kick,
+    Notify,
     Pin,
     Reply,
     Restrict,
     Send,
+    SendImage,
     SendPoll,
     StopPoll,
     Unban,
@@ -63,7 +66,7 @@ RIGHTS: dict[type, str] = {
     Pin: "pin_messages",
     GrantRole: "manage_roles",
 }
-_SENDS = (Reply, Send, SendPoll)
+_SENDS = (Reply, Send, SendPoll, SendImage, Notify)
 #: Interaction tokens last 15 minutes.
 INTERACTION_TTL = 15 * 60
 #: Interactions (and their answer locks) kept at once: far more than can be pending within
@@ -213,6 +216,18 @@ class DiscordPerformer:
         permissions = member.guild_permissions
         return guild.owner_id == member.id or permissions.administrator or permissions.manage_guild
 
+    def chat_admins(self, chat_id: str) -> dict[str, str]:
+        """The guild's owner and members with Administrator or Manage Server (from the
+        member cache) by id, with their names; bots left out."""
+        guild = self._guild(chat_id)
+        if guild is None:
+            return {}
+        return {
+            str(member.id): member.display_name
+            for member in guild.members
+            if not member.bot and self.is_admin(chat_id, str(member.id))
+        }
+
     def _has_right(self, guild: discord.Guild, right: str) -> bool:
         permissions = guild.me.guild_permissions
         if right == "pin_messages" and not getattr(permissions, "pin_messages", False):
@@ -244,6 +259,9 @@ class DiscordPerformer:
         try:
             return await self._perform(action, guild)
         except discord.Forbidden as error:
+            if isinstance(action, Notify):
+                # 50007 "Cannot send messages to this user": DMs closed, or no shared server.
+                return ActionResult.declined(DeclineReason.UNREACHABLE, error.text)
             if error.code == 50013:  # Missing Permissions
                 needed = right or (
                     "manage_messages" if isinstance(action, Delete | Edit) else "send_messages"
@@ -251,6 +269,8 @@ class DiscordPerformer:
                 return ActionResult.declined(DeclineReason.MISSING_RIGHT, needed)
             return ActionResult.declined(DeclineReason.FORBIDDEN, error.text)
         except discord.NotFound as error:
+            if isinstance(action, Notify):  # no such user (any more): nobody to write to
+                return ActionResult.declined(DeclineReason.UNREACHABLE, error.text)
             return ActionResult.declined(DeclineReason.NOT_FOUND, error.text)
         except LookupError as error:
             return ActionResult.declined(DeclineReason.NOT_FOUND, str(error))
@@ -273,6 +293,17 @@ class DiscordPerformer:
                 async with self.answering(target[1:]):
                     return await self._send(action)
             return await self._send(action)
+        if isinstance(action, Notify) and action.user_id is not None:
+            dm = await self.client.create_dm(discord.Object(int(action.user_id)))
+            private = Send(
+                platform=action.platform,
+                chat_id=str(dm.id),
+                text=action.text,
+                buttons=action.buttons,
+            )
+            return await self._send(private)
+        if isinstance(action, SendImage):
+            return await self._send_image(action)
         if isinstance(action, AnswerButton):
             async with self.answering(action.press_id):
                 return await self._answer(action)
@@ -391,6 +422,29 @@ class DiscordPerformer:
             )
             first = first or str(sent.id)
         return ActionResult.done(first)
+
+    async def _send_image(self, action: SendImage) -> ActionResult:
+        """The picture as an attachment with the caption's first part; the rest of a long
+        caption follows, the buttons under the last message."""
+        chunks = split(action.caption, MESSAGE_LIMIT, _rendered_length, _markup_length)
+        channel = self._channel(action)
+        upload = discord.File(io.BytesIO(action.png), filename=action.filename)
+        first = chunks[0] if chunks else RichText()
+        view = _view(action.buttons) if len(chunks) <= 1 else None
+        sent = await channel.send(
+            to_markdown(first) or None,
+            file=upload,
+            allowed_mentions=allowed_mentions(first),
+            **({"view": view} if view is not None else {}),
+        )
+        for number, chunk in enumerate(chunks[1:], 2):
+            view = _view(action.buttons) if number == len(chunks) else None
+            await channel.send(
+                to_markdown(chunk),
+                allowed_mentions=allowed_mentions(chunk),
+                **({"view": view} if view is not None else {}),
+            )
+        return ActionResult.done(str(sent.id))
 
     async def _answer(self, action: AnswerButton) -> ActionResult:
         interaction = self.interaction(action.press_id)

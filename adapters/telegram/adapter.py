@@ -286,3 +286,7 @@ class TelegramAdapter:
     async def is_admin(self, chat_id: str, user_id: str) -> bool:
         assert self.performer is not None, "start() the adapter first"
         return await self.performer.is_admin(chat_id, user_id)
+
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        assert self.performer is not None, "start() the adapter first"
+        return await self.performer.chat_admins(chat_id)

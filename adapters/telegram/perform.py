@@ -25,6 +25,7 @@ from telegram import (
     ChatPermissions,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     ReplyParameters,
 )
 from telegram.constants import ParseMode
@@ -45,10 +46,12 @@ from bot.actions import (
     Delete,
     Edit,
     Kick,
+    Notify,
     Pin,
     Reply,
     Restrict,
     Send,
+    SendImage,
     SendPoll,
     StopPoll,
     Unban,
@@ -59,12 +62,14 @@ from bot.governor import RetryAfter, Transient, Unsure
 from bot.richtext import Bold, Code, Italic, Link, Mention, RichText
 from bot.richtext import split as split_rich
 
-__all__ = ["MESSAGE_LIMIT", "TelegramPerformer", "split", "to_html"]
+__all__ = ["CAPTION_LIMIT", "MESSAGE_LIMIT", "TelegramPerformer", "split", "to_html"]
 
 log = logging.getLogger(__name__)
 
 #: Telegram's limit on a message's text after entity parsing, in UTF-16 code units.
 MESSAGE_LIMIT = 4096
+#: A photo's caption: 1,024 units; the rest of a longer caption follows as messages.
+CAPTION_LIMIT = 1024
 #: ``getChatMember`` answers kept at most (least recently used go first).
 MEMBER_CACHE_SIZE = 10_000
 #: The right the bot needs for each action (Telegram's field names, shown to operators).
@@ -79,7 +84,7 @@ RIGHTS: dict[type, str] = {
     ApproveJoin: "can_invite_users",
     DeclineJoin: "can_invite_users",
 }
-_SENDS = (Reply, Send, SendPoll)
+_SENDS = (Reply, Send, SendPoll, SendImage, Notify)
 
 
 def utf16_units(text: str) -> int:
@@ -196,6 +201,18 @@ class TelegramPerformer:
         member = await self.member(chat_id, user_id)
         return member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
 
+    async def chat_admins(self, chat_id: str) -> dict[str, str]:
+        """The group's admins (``getChatAdministrators``) by id, with their names; bots
+        left out."""
+        if not chat_id.startswith("-"):
+            return {}
+        admins = await self.bot.get_chat_administrators(int(chat_id))
+        return {
+            str(admin.user.id): admin.user.full_name
+            for admin in admins
+            if not admin.user.is_bot and admin.user.id != self.bot.id
+        }
+
     async def has_right(self, chat_id: str, right: str) -> bool:
         member = await self.member(chat_id, str(self.bot.id))
         if member.status == ChatMember.OWNER:
@@ -222,6 +239,9 @@ class TelegramPerformer:
         except BadRequest as error:
             return self._bad_request(action, error)
         except Forbidden as error:
+            if isinstance(action, Notify):
+                # "bot can't initiate conversation with a user", "bot was blocked by the user"
+                return ActionResult.declined(DeclineReason.UNREACHABLE, error.message)
             return ActionResult.declined(DeclineReason.FORBIDDEN, error.message)
         except NetworkError as error:
             # A connection dropped after the request went out may come after Telegram took
@@ -247,6 +267,8 @@ class TelegramPerformer:
             self.forget(action.chat_id)
             return ActionResult.declined(DeclineReason.MISSING_RIGHT, "can_delete_messages")
         if "not found" in message:
+            if isinstance(action, Notify):  # a user Telegram has no private chat with
+                return ActionResult.declined(DeclineReason.UNREACHABLE, error.message)
             return ActionResult.declined(DeclineReason.NOT_FOUND, error.message)
         if "administrator" in message or "owner" in message:
             return ActionResult.declined(DeclineReason.FORBIDDEN, error.message)
@@ -256,6 +278,17 @@ class TelegramPerformer:
         chat = int(action.chat_id) if action.chat_id.lstrip("-").isdigit() else action.chat_id
         if isinstance(action, Reply | Send):
             return await self._send(action, chat)
+        if isinstance(action, Notify) and action.user_id is not None:
+            # The member's private chat has their user id; it exists once they started us.
+            private = Send(
+                platform=action.platform,
+                chat_id=action.user_id,
+                text=action.text,
+                buttons=action.buttons,
+            )
+            return await self._send(private, int(action.user_id))
+        if isinstance(action, SendImage):
+            return await self._send_image(action, chat)
         if isinstance(action, Edit):
             [head, *_rest] = split(action.text) or [RichText.of(" ")]
             edited = await self.bot.edit_message_text(
@@ -354,6 +387,25 @@ class TelegramPerformer:
             else:
                 await self._send_continuation(chat, to_html(chunk), kwargs)
         return ActionResult.done(first_id)
+
+    async def _send_image(self, action: SendImage, chat: int | str) -> ActionResult:
+        """``sendPhoto`` (a multipart upload) with the caption's first 1,024 units; the rest
+        of a longer caption follows as messages, the buttons under the last part."""
+        captions = split(action.caption, CAPTION_LIMIT) if action.caption.plain().strip() else []
+        keyboard = _keyboard(action.buttons)
+        sent = await self.bot.send_photo(
+            chat,
+            InputFile(action.png, filename=action.filename),
+            caption=to_html(captions[0]) if captions else None,
+            parse_mode=ParseMode.HTML,
+            reply_markup=keyboard if len(captions) <= 1 else None,
+        )
+        rest = captions[1:]
+        for number, chunk in enumerate(rest):
+            last = number == len(rest) - 1
+            kwargs = {"parse_mode": ParseMode.HTML, "reply_markup": keyboard if last else None}
+            await self._send_continuation(chat, to_html(chunk), kwargs)
+        return ActionResult.done(str(sent.message_id))
 
     async def _send_continuation(self, chat: int | str, text: str, kwargs: dict[str, Any]) -> None:
         """Later parts of a long message: the first part is out, so a rate limit here is waited

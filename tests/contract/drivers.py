@@ -46,6 +46,10 @@ class Seen:
     #: Notes only the presser saw (a button's answer), and messages edited, as seen.
     notes: list[str] = field(default_factory=list)
     edits: list[str] = field(default_factory=list)
+    #: Who got each message of ``texts`` privately (a platform user id), ``None`` in the group.
+    to: list[str | None] = field(default_factory=list)
+    #: Pictures sent, as (caption as seen, the uploaded PNG bytes).
+    images: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 class Driver(Protocol):
@@ -68,6 +72,10 @@ class Driver(Protocol):
     async def press(self, who: Person, data: str, message_id: str | None = None) -> Seen: ...
     async def restart(self) -> App: ...
     async def scheduled(self, run: Callable[[], Awaitable[object]]) -> Seen: ...
+    def refuse_private(self, who: Person) -> None:
+        """The platform refuses private messages to ``who`` from now on (Telegram: never
+        started the bot; Discord: DMs closed, error 50007)."""
+
     async def stop(self) -> None: ...
 
 
@@ -318,8 +326,21 @@ class TelegramDriver(AppDriver):
         """What members saw while ``run`` (a tick) ran: no event to wait for."""
         return await self._capture(run, wait=False)
 
+    @staticmethod
+    def _buttons(seen: Seen, call: Any) -> None:
+        keyboard = (call.get("reply_markup") or {}).get("inline_keyboard", [])
+        seen.buttons += [
+            (str(call.result["message_id"]), button["callback_data"])
+            for row in keyboard
+            for button in row
+        ]
+
+    def refuse_private(self, who: Person) -> None:
+        self.fake.refuse_private(self.user_id(who))
+
     async def _capture(self, act: Callable[[], Awaitable[object]], *, wait: bool) -> Seen:
         before = len(self.fake.calls_to("sendMessage"))
+        photos = len(self.fake.calls_to("sendPhoto"))
         notes = len(self.fake.calls_to("answerCallbackQuery"))
         edits = len(self.fake.calls_to("editMessageText"))
         marks = self._marks()
@@ -333,13 +354,14 @@ class TelegramDriver(AppDriver):
             markup = call.text or ""
             seen.texts.append(visible_html(markup))
             seen.pinged.append(set(re.findall(r"tg://user\?id=(\d+)", markup)))
-            seen.private.append(False)
-            keyboard = (call.get("reply_markup") or {}).get("inline_keyboard", [])
-            seen.buttons += [
-                (str(call.result["message_id"]), button["callback_data"])
-                for row in keyboard
-                for button in row
-            ]
+            private = isinstance(call.chat_id, int) and call.chat_id > 0
+            seen.private.append(private)
+            seen.to.append(str(call.chat_id) if private else None)
+            self._buttons(seen, call)
+        for call in self.fake.calls_to("sendPhoto")[photos:]:
+            upload = self.fake.uploads[call.raw["photo"]["sha256"]]
+            seen.images.append((visible_html(call.get("caption") or ""), upload))
+            self._buttons(seen, call)
         seen.notes = [
             str(call.get("text") or "")
             for call in self.fake.calls_to("answerCallbackQuery")[notes:]
@@ -502,13 +524,20 @@ class DiscordDriver(AppDriver):
             await self.handled.wait_for(count + 1)
         seen = Seen()
         self._consequences(seen, marks)
+        direct = {str(c.id): str(user) for user, c in self.fake.dm_channels.items()}
         for request in self._posts()[before:]:
-            seen.texts.append(visible_markdown(request.json.get("content", ""), self._name))
+            content = visible_markdown((request.json or {}).get("content") or "", self._name)
+            if request.files:
+                seen.images.append((content, request.files[0].data))
+                continue
+            seen.texts.append(content)
             mentions = request.json.get("allowed_mentions", {})
             seen.pinged.append(
                 {str(u) for u in mentions.get("users", [])} | set(mentions.get("parse", []))
             )
-            seen.private.append(False)
+            recipient = direct.get(request.path.split("/")[2])
+            seen.private.append(recipient is not None)
+            seen.to.append(recipient)
         for message_id, message in self.fake.messages.items():
             if message_id in known:
                 continue
@@ -567,6 +596,9 @@ class DiscordDriver(AppDriver):
         return await self._step(
             lambda: self.fake.member_join(self.guild, int(self.user_id(who)), who.name)
         )
+
+    def refuse_private(self, who: Person) -> None:
+        self.fake.close_dms(int(self.user_id(who)))
 
     async def _stop_fake(self) -> None:
         await self.fake.stop()  # also restores discord.py's REST base and gateway URL

@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.actions import (
+    MAX_IMAGE_BYTES,
     Action,
     ActionResult,
     AnswerButton,
@@ -24,10 +25,13 @@ from bot.actions import (
     GrantRole,
     Kick,
     Merge,
+    Notify,
+    NotifyRole,
     Pin,
     Reply,
     Restrict,
     Send,
+    SendImage,
     SendPoll,
     StopPoll,
     Unban,
@@ -35,6 +39,7 @@ from bot.actions import (
     action_from_json,
     action_to_json,
 )
+from bot.permissions import Role
 from bot.richtext import Bold, Code, Italic, Link, Mention, RichText
 
 HERE = {"platform": "telegram", "chat_id": "-1001", "channel_id": "42"}
@@ -51,6 +56,8 @@ TEXT = RichText.of(
 MERGE = Merge(key="checkin", header=RichText.of(Bold(text="签到")), line=TEXT)
 BUTTONS = ((Button(label="抢", data="redpacket:12"), Button(label="x", data="poll:1:2")),)
 UNTIL = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+#: A PNG's signature and a byte of every value (the JSON form is base64).
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 
 SAMPLES: list[Action] = [
     Reply(**HERE, text=TEXT, to_message_id="55", private=True, merge=MERGE, buttons=BUTTONS),
@@ -73,6 +80,9 @@ SAMPLES: list[Action] = [
     GrantRole(**HERE, user_id="7", role_id="99"),
     ApproveJoin(**HERE, user_id="7"),
     DeclineJoin(**HERE, user_id="7"),
+    Notify(**HERE, user_id="7", text=TEXT, buttons=BUTTONS, fallback="record"),
+    Notify(**HERE, role="expert", text=TEXT),
+    SendImage(**HERE, png=PNG, caption=TEXT, buttons=BUTTONS, filename="week-48.png"),
 ]
 
 
@@ -105,3 +115,25 @@ def test_a_persisted_result_counts_as_done_without_a_message_id() -> None:
     result = ActionResult.persisted()
     assert result.ok and result.is_persisted and result.message_id is None
     assert not ActionResult.done("5").is_persisted
+
+
+def test_a_notice_goes_to_a_member_or_a_role_named_as_in_permissions() -> None:
+    assert set(typing.get_args(NotifyRole)) == {role.value for role in Role}
+    with pytest.raises(ValidationError, match="one member"):
+        Notify(**HERE, text=TEXT)
+    with pytest.raises(ValidationError, match="one member"):
+        Notify(**HERE, user_id="7", role="admin", text=TEXT)
+    with pytest.raises(ValidationError):
+        Notify(**HERE, role="emperor", text=TEXT)
+
+
+def test_a_picture_must_be_a_png_of_at_most_ten_megabytes() -> None:
+    with pytest.raises(ValidationError, match="expected a PNG picture"):
+        SendImage(**HERE, png=b"GIF89a" + bytes(20))
+    with pytest.raises(ValidationError, match=f"at most {MAX_IMAGE_BYTES}"):
+        SendImage(**HERE, png=PNG + bytes(MAX_IMAGE_BYTES))
+    with pytest.raises(ValidationError, match="base64"):
+        action_from_json({"kind": "send_image", **HERE, "png": "not base64!"})
+    with pytest.raises(ValidationError):
+        SendImage(**HERE, png=PNG, filename="../../etc/passwd.png")
+    assert SendImage(**HERE, png=PNG + bytes(MAX_IMAGE_BYTES - len(PNG))).png.startswith(PNG)

@@ -96,7 +96,7 @@ def test_the_split_tool_moves_a_one_file_pack_exactly(tmp_path: Path) -> None:
     base.write_text(
         '# pack: English\n\n[_meta]\nlocale = "en"\n\n[commands.checkin]\nsummary = "check in"\n'
         '\n# the streak, shown after a check-in\n[checkin.done]\nany = "Done {member}"\n'
-        '\n[error.apology]\nany = "Sorry"\n',
+        '\n[error.apology]\nany = "Sorry"\n\n[help.header]\nany = "Commands"\n',
         encoding="utf-8",
     )
     assert tool.split(base, folder) == [
@@ -104,6 +104,7 @@ def test_the_split_tool_moves_a_one_file_pack_exactly(tmp_path: Path) -> None:
         "added [commands.checkin] to checkin.toml",
         "added [checkin.done] to checkin.toml",
         "added [error.apology] to core.toml",
+        "added [help.header] to core.toml",
     ]
     checkin = (folder / "checkin.toml").read_text(encoding="utf-8")
     assert checkin.startswith("# pack: English · checkin\n")
@@ -113,18 +114,23 @@ def test_the_split_tool_moves_a_one_file_pack_exactly(tmp_path: Path) -> None:
     branch = tmp_path / "en.toml"
     branch.write_text(
         base.read_text(encoding="utf-8").replace("Done {member}", "Checked in, {member}")
-        + '\n[remindme.set]\nany = "I will remind you"\n',
+        + '\n[remindme.set]\nany = "I will remind you"\n\n[error.later]\nany = "Later"\n',
         encoding="utf-8",
     )
     done = tool.split(branch, folder, base)
     assert done == [
         "replaced [checkin.done] in checkin.toml",
         "added [remindme.set] to remindme.toml",
+        "added [error.later] to core.toml",
     ]
     packs = Packs.load(tmp_path / "packs")
     assert packs.variants("en", "checkin.done", "warm") == ("Checked in, {member}",)
     assert packs.variants("en", "error.apology", "warm") == ("Sorry about that",)
     assert packs.by_locale["en"].files["remindme.set"] == "remindme"
+    tables = [
+        line for line in core.read_text(encoding="utf-8").splitlines() if line.startswith("[")
+    ]
+    assert tables == ["[_meta]", "[error.apology]", "[error.later]", "[help.header]"]
     before = {path.name: path.read_text(encoding="utf-8") for path in folder.iterdir()}
     assert tool.split(branch, folder, base) == []
     assert before == {path.name: path.read_text(encoding="utf-8") for path in folder.iterdir()}

@@ -16,6 +16,7 @@ from bot.context import Context, TickContext
 from bot.features import Arg, Feature
 from handlers import all_features
 from tests.conftest import START
+from tests.support import PICTURE, notices
 
 
 def make_app(tmp_path: Path, *extra: Feature, **console: object) -> tuple[App, io.StringIO]:
@@ -100,3 +101,39 @@ async def test_quit_stops_the_replay(tmp_path: Path) -> None:
     app, out = make_app(tmp_path)
     await app.run(["/start", "/quit", "/help"])
     assert "/help" not in out.getvalue().split("/quit", 1)[1]
+
+
+async def test_a_notice_reaches_who_opened_a_private_chat_else_a_mention(tmp_path: Path) -> None:
+    app, out = make_app(tmp_path, notices())
+    await app.run(["/tellme", "/private", "/group", "/tellme", "/tellme record"])
+    text = out.getvalue()
+    # Before /private the console refuses, as Telegram does before /start: a mention instead.
+    assert "小群> 亲爱的@Alice，我没能私信联系到你。请先私聊我发送 /start" in text
+    assert text.count("小群 (privately to Alice)> Reminder: water the plants") == 2
+    assert "[1] Done" in text
+    assert "没能私信联系到对方" not in text  # reachable now: nothing to report
+
+
+async def test_a_notice_to_the_admins(tmp_path: Path) -> None:
+    app, out = make_app(tmp_path, notices(), user="Bob")
+    await app.run(
+        ["/as Ann", "/private", "/group", "/admin Ann", "/admin Cy", "/as Bob", "/tellops record"]
+    )
+    text = out.getvalue()
+    assert "小群 (privately to Ann)> Reminder: water the plants" in text
+    assert "privately to Cy" not in text
+    # Cy never opened a private chat: recorded, and the asker is told.
+    assert "小群> 我没能私信联系到对方" in text
+
+
+async def test_a_picture_is_saved_and_its_path_printed(tmp_path: Path) -> None:
+    folder = tmp_path / "pictures"
+    app, out = make_app(tmp_path, notices(), image_dir=str(folder))
+    await app.run(["/picture"])
+    [saved] = folder.iterdir()
+    assert saved.read_bytes() == PICTURE
+    assert saved.name.endswith("week.png")
+    text = out.getvalue()
+    assert f"小群> [picture: {saved}]" in text
+    assert "This week's check-ins <b>&" in text
+    assert "[1] Done" in text

@@ -531,6 +531,9 @@ class FakeDiscord:
 
         self.guilds: dict[int, FakeGuild] = {}
         self.dm_channels: dict[int, FakeChannel] = {}  # by recipient user id
+        #: Users whose DMs are closed to the bot: a message to their DM channel fails with
+        #: 403 and code 50007, "Cannot send messages to this user" (see ``close_dms``).
+        self.closed_dms: set[int] = set()
         self.messages: dict[int, JSONDict] = {}
         self.bot_messages: list[JSONDict] = []
         self.interactions: dict[int, FakeInteraction] = {}
@@ -882,6 +885,13 @@ class FakeDiscord:
     @property
     def connected(self) -> bool:
         return any(s.ready for s in self._sessions)
+
+    def close_dms(self, user_id: int, closed: bool = True) -> None:
+        """The user does not take DMs from the bot (``closed=False`` opens them again)."""
+        if closed:
+            self.closed_dms.add(user_id)
+        else:
+            self.closed_dms.discard(user_id)
 
     def fail_next(
         self,
@@ -1482,6 +1492,8 @@ class FakeDiscord:
 
     async def _create_message(self, record: Request, p: dict[str, str]) -> _Answer:
         channel = self._channel(int(p["channel_id"]))
+        if channel.guild_id is None and channel.recipient_id in self.closed_dms:
+            raise _ApiError(403, "Cannot send messages to this user", 50007)
         message = self._bot_message(channel.id, record.json or {}, files=record.files)
         await self._echo_message(message)
         return 200, message

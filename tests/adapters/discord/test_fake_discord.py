@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -414,6 +415,25 @@ async def test_direct_message(fake: FakeDiscord, start_client: StartClient) -> N
     await fake.send_message_create(None, fake.dm_channels[ALICE].id, ALICE, "hi back")
     message: discord.Message = await events.next("message")
     assert message.guild is None and message.content == "hi back"
+
+
+async def test_closed_dms_refuse_with_50007_and_pictures_are_attachments(
+    fake: FakeDiscord, start_client: StartClient
+) -> None:
+    client, _events = await start_client()
+    user = client.get_user(ALICE)
+    assert user is not None
+    sent = await user.send("a picture", file=discord.File(io.BytesIO(b"\x89PNG..."), "a.png"))
+    [attachment] = sent.attachments
+    assert attachment.filename == "a.png"
+    [post] = fake.requests_to("POST", rf"/channels/{fake.dm_channels[ALICE].id}/messages")
+    assert [(f.filename, f.data) for f in post.files] == [("a.png", b"\x89PNG...")]
+    fake.close_dms(ALICE)
+    with pytest.raises(discord.Forbidden) as refused:
+        await user.send("psst")
+    assert refused.value.code == 50007
+    fake.close_dms(ALICE, closed=False)
+    assert (await user.send("psst")).content == "psst"
 
 
 async def test_reconnect_resumes_the_session(fake: FakeDiscord, start_client: StartClient) -> None:

@@ -714,7 +714,12 @@ class _Limits:
             window.add(now)
 
 
-_SEND_METHODS = frozenset({"sendMessage", "sendPoll", "editMessageText"})
+_SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendPoll", "editMessageText"})
+
+#: What Telegram answers a bot writing privately to a user who never started it, or who
+#: blocked it (HTTP 403).
+NEVER_STARTED = "Forbidden: bot can't initiate conversation with a user"
+BLOCKED = "Forbidden: bot was blocked by the user"
 
 _TRUE_METHODS = (
     "deleteWebhook",
@@ -768,11 +773,13 @@ class _MethodHandler(tornado.web.RequestHandler):
         for name, files in self.request.files.items():
             if files:
                 upload = files[-1]
+                digest = hashlib.sha256(upload.body).hexdigest()
+                self.fake.uploads[digest] = upload.body
                 raw[name] = {
                     "filename": upload.filename,
                     "content_type": upload.content_type,
                     "size": len(upload.body),
-                    "sha256": hashlib.sha256(upload.body).hexdigest(),
+                    "sha256": digest,
                 }
         self.fake._in_flight += 1
         try:
@@ -841,6 +848,11 @@ class FakeBotAPI:
         self.polls: dict[str, JSONDict] = {}
         #: Files served under ``base_file_url`` + token + "/" + path.
         self.files: dict[str, bytes] = {}
+        #: Bytes of every file uploaded to the fake (multipart), by SHA-256 hex digest.
+        self.uploads: dict[str, bytes] = {}
+        #: Users the bot may not write to privately, with Telegram's 403 description; see
+        #: ``refuse_private``.
+        self.unreachable: dict[str, str] = {}
         #: Successful sendMessage/sendPoll/editMessageText calls.
         self.sent = 0
         #: Sends refused by ``enforce_limits``.
@@ -1022,6 +1034,14 @@ class FakeBotAPI:
         self.members[(_key(chat_id), _key(user_id))] = member
         return member
 
+    def refuse_private(self, user_id: int | str, *, blocked: bool = False) -> None:
+        """Private sends to ``user_id`` fail with 403, as for a user who never started the
+        bot (or, with ``blocked``, who blocked it); ``allow_private`` lifts it."""
+        self.unreachable[_key(user_id)] = BLOCKED if blocked else NEVER_STARTED
+
+    def allow_private(self, user_id: int | str) -> None:
+        self.unreachable.pop(_key(user_id), None)
+
     def set_chat(self, chat_id: int | str, **fields: Any) -> JSONDict:
         """Override fields of the chat (``title``, ``type``, ChatFullInfo fields for getChat)."""
         overrides = self.chats.setdefault(_key(chat_id), {})
@@ -1150,6 +1170,7 @@ class FakeBotAPI:
             "getWebhookInfo": self._get_webhook_info,
             "getUpdates": self._get_updates,
             "sendMessage": self._send_message,
+            "sendPhoto": self._send_photo,
             "editMessageText": self._edit_message_text,
             "sendPoll": self._send_poll,
             "stopPoll": self._stop_poll,
@@ -1238,8 +1259,41 @@ class FakeBotAPI:
             queued.forced = False
         return [q.update for q in batch]
 
+    def _writable(self, chat_id: int) -> None:
+        """A private chat (a positive id) with a user who did not start the bot refuses."""
+        refusal = self.unreachable.get(_key(chat_id)) if chat_id > 0 else None
+        if refusal is not None:
+            raise _ApiError(403, refusal)
+
+    def _send_photo(self, call: Call) -> JSONDict:
+        """A photo uploaded as a multipart file (its metadata in ``raw["photo"]``, its bytes
+        in ``uploads``); a caption of at most 1,024 characters."""
+        chat_id = self._chat_id(call)
+        self._writable(chat_id)
+        photo = call.raw.get("photo")
+        if not isinstance(photo, dict):
+            raise _ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        caption = call.get("caption")
+        if isinstance(caption, str) and _utf16_len(caption) > 1024:
+            raise _ApiError(400, "Bad Request: message caption is too long")
+        message = self._new_message(call, chat_id)
+        message["photo"] = [
+            {
+                "file_id": f"photo-{photo['sha256'][:16]}",
+                "file_unique_id": photo["sha256"][:16],
+                "width": 1,
+                "height": 1,
+                "file_size": photo["size"],
+            }
+        ]
+        if isinstance(caption, str) and caption:
+            message["caption"] = caption
+        self.messages[(_key(chat_id), message["message_id"])] = message
+        return message
+
     def _send_message(self, call: Call) -> JSONDict:
         chat_id = self._chat_id(call)
+        self._writable(chat_id)
         text = call.get("text")
         if not isinstance(text, str) or not text.strip():
             raise _ApiError(400, "Bad Request: message text is empty")

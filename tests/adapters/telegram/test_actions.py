@@ -21,18 +21,21 @@ from bot.actions import (
     DeclineReason,
     Delete,
     Edit,
+    Notify,
     Pin,
     Reply,
     Restrict,
+    SendImage,
     SendPoll,
     StopPoll,
     Unban,
     Unrestrict,
 )
 from bot.events import JoinRequest, MemberJoined, MemberLeft, MessageEvent, PollAnswer
-from bot.richtext import RichText
+from bot.richtext import Bold, RichText
 from tests.adapters.telegram import fake_bot_api as tg
 from tests.adapters.telegram.conftest import BOT_ID, GROUP, TOKEN
+from tests.support import PICTURE
 
 
 async def performer(fake: tg.FakeBotAPI) -> tuple[TelegramPerformer, Bot]:
@@ -288,3 +291,50 @@ async def test_a_send_that_never_left_is_retried(fake: tg.FakeBotAPI) -> None:
     )
     assert result.ok and calls == 2 and len(fake.calls_to("sendMessage")) == 1
     await bot.shutdown()
+
+
+async def test_a_notice_goes_to_the_private_chat_and_refusals_read_as_unreachable(
+    fake: tg.FakeBotAPI,
+) -> None:
+    perform, _bot = await performer(fake)
+    buttons = ((Button(label="Done", data="notices:done"),),)
+    notice = Notify(**chat(), user_id="60", text=RichText.of("<b>psst</b>"), buttons=buttons)
+    done = await perform.perform(notice)
+    assert done.ok
+    [call] = fake.calls_to("sendMessage")
+    assert (call.chat_id, call.text) == (60, "&lt;b&gt;psst&lt;/b&gt;")
+    assert "notices:done" in str(call.get("reply_markup"))
+    for blocked, said in ((False, tg.NEVER_STARTED), (True, tg.BLOCKED)):
+        fake.refuse_private(60, blocked=blocked)
+        refused = await perform.perform(notice)
+        assert (refused.ok, refused.reason, refused.detail) == (
+            False,
+            DeclineReason.UNREACHABLE,
+            said,
+        )
+    # A group send refused with 403 stays a plain refusal (the bot was removed, say).
+    fake.fail_next("sendMessage", error_code=403, description="Forbidden: bot was kicked")
+    kicked = await perform.perform(Reply(**chat(), text=RichText.of("hi")))
+    assert kicked.reason is DeclineReason.FORBIDDEN
+
+
+async def test_a_picture_is_uploaded_with_its_caption_and_buttons(fake: tg.FakeBotAPI) -> None:
+    perform, _bot = await performer(fake)
+    buttons = ((Button(label="Again", data="notices:again"),),)
+    caption = RichText.of(Bold(text="Week 48"), " <i>&")
+    sent = await perform.perform(
+        SendImage(**chat(), png=PICTURE, caption=caption, buttons=buttons, filename="w48.png")
+    )
+    assert sent.ok and sent.message_id
+    [call] = fake.calls_to("sendPhoto")
+    upload = call.raw["photo"]
+    assert (upload["filename"], fake.uploads[upload["sha256"]]) == ("w48.png", PICTURE)
+    assert call.get("caption") == "<b>Week 48</b> &lt;i&gt;&amp;"
+    assert "notices:again" in str(call.get("reply_markup"))
+    # A caption longer than Telegram's 1,024: the rest follows, the buttons under the last.
+    long = RichText.of("字" * 1500)
+    await perform.perform(SendImage(**chat(), png=PICTURE, caption=long, buttons=buttons))
+    second = fake.calls_to("sendPhoto")[1]
+    [rest] = fake.calls_to("sendMessage")
+    assert len(second.get("caption")) == 1024 and second.get("reply_markup") is None
+    assert len(rest.text or "") == 476 and "notices:again" in str(rest.get("reply_markup"))

@@ -400,3 +400,25 @@ async def test_application_polling_end_to_end(fake: FakeBotAPI) -> None:
     assert reply.chat_id == GROUP
     assert fake.allowed_updates == ["message"]
     assert [c.method for c in fake.calls[:2]] == ["getMe", "deleteWebhook"]
+
+
+async def test_send_photo_takes_a_multipart_upload_and_private_refusals(
+    fake: FakeBotAPI, bot: telegram.Bot
+) -> None:
+    picture = b"\x89PNG\r\n\x1a\n" + bytes(50)
+    sent = await bot.send_photo(GROUP, telegram.InputFile(picture, filename="p.png"), caption="hi")
+    assert sent.caption == "hi" and sent.photo
+    [call] = fake.calls_to("sendPhoto")
+    assert call.raw["photo"]["filename"] == "p.png"
+    assert fake.uploads[call.raw["photo"]["sha256"]] == picture
+    with pytest.raises(BadRequest, match="caption is too long"):
+        await bot.send_photo(GROUP, telegram.InputFile(picture), caption="x" * 1025)
+    fake.refuse_private(42)
+    with pytest.raises(telegram.error.Forbidden, match="can't initiate conversation"):
+        await bot.send_message(42, "psst")
+    fake.refuse_private(42, blocked=True)
+    with pytest.raises(telegram.error.Forbidden, match="blocked by the user"):
+        await bot.send_photo(42, telegram.InputFile(picture))
+    await bot.send_message(GROUP, "the group is not refused")
+    fake.allow_private(42)
+    assert (await bot.send_message(42, "psst")).text == "psst"

@@ -1,0 +1,72 @@
+"""Private notices (``Notify``) and pictures (``SendImage``) on both platforms: a notice reaches
+the member privately (Telegram private chat, Discord DM) with its buttons; when the platform
+refuses (never started / blocked: 403; DMs closed: 50007) the notice's fallback applies, a
+mention in the group or a stored undeliverable notice reported to whoever asked; a notice to a
+role reaches each holder; a picture goes up with its caption and buttons.
+
+The features here exist only for the scenarios: no shipped feature sends these yet."""
+
+from __future__ import annotations
+
+from tests.contract.drivers import DiscordDriver, Person, TelegramDriver
+from tests.support import PICTURE, notices
+
+ANN = Person(1, "Ann", "ann")
+BOB = Person(2, "Bob", "bob")
+OPS = Person(3, "Ops", "ops")
+
+Driver = TelegramDriver | DiscordDriver
+
+
+async def test_a_notice_reaches_the_member_privately(platform: Driver) -> None:
+    await platform.start(notices(), members=(ANN, BOB))
+    seen = await platform.say(BOB, "/tellme")
+    assert seen.texts == ["Reminder: water the plants"]
+    assert seen.to == [platform.user_id(BOB)]
+    assert seen.private == [True]
+    assert [data for _message, data in seen.buttons] == ["notices:done"]
+
+
+async def test_a_refused_notice_mentions_the_member_in_the_group(platform: Driver) -> None:
+    await platform.start(notices(), members=(ANN, BOB))
+    platform.refuse_private(BOB)
+    seen = await platform.say(BOB, "/tellme mention")
+    [line] = seen.texts
+    assert seen.to == [None]
+    assert "Bob" in line and "/start" in line
+    assert "water the plants" not in line  # the notice itself stays private
+    assert seen.pinged == [{platform.user_id(BOB)}]
+
+
+async def test_a_refused_notice_is_recorded_and_reported_to_the_asker(platform: Driver) -> None:
+    app = await platform.start(notices(), members=(ANN, BOB))
+    platform.refuse_private(BOB)
+    seen = await platform.say(BOB, "/tellme record")
+    [answer] = seen.texts
+    assert seen.to == [None]
+    assert "water the plants" not in answer
+    assert seen.pinged == [set()]
+    async with app.store.db.reading() as session:
+        [kept] = await app.store.notices.of_user(session, platform.name, platform.user_id(BOB))
+    assert kept.text.plain() == "Reminder: water the plants"
+    assert kept.chat_id == str(platform.group if platform.name == "telegram" else platform.guild)
+
+
+async def test_a_notice_to_a_role_reaches_each_holder(platform: Driver) -> None:
+    await platform.start(notices(), members=(BOB,), admins=(ANN, OPS))
+    platform.refuse_private(OPS)
+    seen = await platform.say(BOB, "/tellops")
+    private = [(to, text) for to, text in zip(seen.to, seen.texts, strict=True) if to]
+    group = [text for to, text in zip(seen.to, seen.texts, strict=True) if to is None]
+    assert private == [(platform.user_id(ANN), "Reminder: water the plants")]
+    [mention] = group
+    assert "Ops" in mention and "/start" in mention
+    assert platform.user_id(BOB) not in seen.to
+
+
+async def test_a_picture_goes_up_with_its_caption_and_buttons(platform: Driver) -> None:
+    await platform.start(notices(), members=(ANN,))
+    seen = await platform.say(ANN, "/picture")
+    assert seen.texts == []
+    assert seen.images == [("This week's check-ins <b>&", PICTURE)]
+    assert [data for _message, data in seen.buttons] == ["notices:done"]
