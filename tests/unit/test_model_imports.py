@@ -3,26 +3,14 @@ the old ``storage.models`` is rewritten by ``tools/rewrite_model_imports.py``.""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
 
 from storage.base import Base
 from storage.tables import metadata
+from tests.support import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _tool() -> ModuleType:
-    if "rewrite_model_imports" not in sys.modules:
-        path = ROOT / "tools" / "rewrite_model_imports.py"
-        spec = importlib.util.spec_from_file_location("rewrite_model_imports", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["rewrite_model_imports"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["rewrite_model_imports"]
 
 
 def test_every_table_lives_in_a_domain_module_that_names_it() -> None:
@@ -37,7 +25,7 @@ def test_every_table_lives_in_a_domain_module_that_names_it() -> None:
 
 
 def test_old_model_imports_are_rewritten_to_their_domain_modules() -> None:
-    tool = _tool()
+    tool = load_tool("rewrite_model_imports")
     old = (
         "from storage.models import (\n    PLATFORM_ID_LEN,\n    CheckIn,\n    Member,\n)\n"
         "def f():\n    from storage.models import Poll, Remindme\n"

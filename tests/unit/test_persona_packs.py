@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from persona import TONES
 from persona.render import ANY_TONE, Packs, placeholders
+from tests.support import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,22 +54,10 @@ def test_every_pack_file_has_a_twin_with_the_same_keys(packs: Packs) -> None:
         )
 
 
-def _split_tool() -> ModuleType:
-    """``tools/split_packs.py`` (a script, not a package), loaded once."""
-    if "split_packs" not in sys.modules:
-        path = ROOT / "tools" / "split_packs.py"
-        spec = importlib.util.spec_from_file_location("split_packs", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["split_packs"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["split_packs"]
-
-
 def test_every_key_is_in_the_file_of_the_feature_that_says_it(packs: Packs) -> None:
     """The rule of ``persona/render.py``: a feature's texts and its commands' help in
     ``<feature>.toml``, the core's in ``core.toml``."""
-    tool = _split_tool()
+    tool = load_tool("split_packs")
     commands = tool.command_features()
     assert tool.file_for("commands.checkin.usage", commands) == "checkin"
     assert tool.file_for("commands.help.usage", commands) == "core"
@@ -90,7 +76,7 @@ def test_the_split_tool_moves_a_one_file_pack_exactly(tmp_path: Path) -> None:
     """What the lead runs on another branch's one-file pack: the tables that branch added go
     to their feature's file, the ones it changed are replaced where they stand, and a text
     changed since by someone else is not put back; a second run changes nothing."""
-    tool = _split_tool()
+    tool = load_tool("split_packs")
     folder = tmp_path / "packs" / "en"
     base = tmp_path / "base.toml"
     base.write_text(
