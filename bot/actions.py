@@ -24,6 +24,7 @@ __all__ = [
     "MAX_IMAGE_BYTES",
     "Action",
     "ActionResult",
+    "Anchor",
     "AnswerButton",
     "ApproveJoin",
     "Ban",
@@ -98,9 +99,20 @@ class Reply(_Message):
     private: bool = False
 
 
+class Anchor(_Model):
+    """The stored row a message stands for (a poll, a red packet...): once the message is
+    sent, the dispatcher binds its id to that row (``storage.posts``), so it can be edited."""
+
+    kind: str
+    id: int
+
+
 class Send(_Message):
     kind: Literal["send"] = "send"
     silent: bool = False
+    #: ``None``: a message that stands for nothing stored. An anchored message is sent on
+    #: its own (give it no ``merge``): its id belongs to its row.
+    anchor: Anchor | None = None
 
 
 class Edit(_Message):

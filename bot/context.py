@@ -89,6 +89,10 @@ class TickContext:
         return ZoneInfo(community.timezone or self.settings.community.timezone)
 
     async def perform(self, action: Action) -> ActionResult:
+        """Perform one action and wait for its result: for ticks (they return no outcome) and
+        for a handler that needs the result before it goes on (a pin names the posted
+        message's id; a mute lands before the question; a refusal changes what is said). A
+        message that stands for a row is returned anchored instead (``storage.posts``)."""
         return await self.dispatcher.perform(action)
 
     def token_hex(self, nbytes: int) -> str:

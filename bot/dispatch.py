@@ -14,6 +14,11 @@ budget runs out is stored (``storage/waiting.py`` says which kinds and why), eac
 future resolving as ``ActionResult.persisted()``; ``restore_waiting`` queues it again after
 the restart and deletes each row once its action is performed.
 
+Posted objects: a ``Send`` carrying an ``Anchor`` (a poll's, a red packet's message) has its
+new message id bound to the anchor's row (``storage.posts``) once performed, before the send
+counts as done, also when it went out after a restart; and its event holds the chat's next
+one until then, so a press right after the post finds the message to edit.
+
 Dedupe policy (at-least-once intake, exactly-once effects): an event is recorded before its
 platform is told it arrived: its (platform, update key) row, with the event's JSON, is
 committed with the member bookkeeping (a Telegram page in one transaction, ``intake``; other
@@ -51,6 +56,7 @@ from pydantic import TypeAdapter
 from bot.actions import (
     Action,
     ActionResult,
+    Anchor,
     AnswerButton,
     Ban,
     DeclineReason,
@@ -276,6 +282,8 @@ class Dispatcher:
         self._enqueued = 0
         self._stamper: asyncio.Task[None] | None = None
         self._stamp_now = asyncio.Event()
+        #: Anchored sends not performed yet: the event that posts one holds its chat.
+        self._posting: set[Sent] = set()
         #: Notices to a role whose holders are being looked up (a stop stores them as they
         #: are), and every task answering for a notice to a role until its parts settle.
         self._resolving: dict[asyncio.Task[None], _Waiting] = {}
@@ -725,6 +733,8 @@ class Dispatcher:
                         continue
                 else:
                     results = await self._handle(event, ctx)
+                    if self._posting:
+                        await self._posted(results)
             except Exception:
                 log.exception(
                     "event %s/%s in chat %s could not be handled",
@@ -1007,10 +1017,20 @@ class Dispatcher:
         sent: list[Sent] = []
         for action in as_actions(outcome):
             queued = self.enqueue(action)
+            if _anchor_of(action) is not None and not queued.done():
+                self._posting.add(queued)
+                queued.add_done_callback(self._posting.discard)
             if not isinstance(action, (*_MESSAGE_KINDS, AnswerButton)):
                 queued = asyncio.ensure_future(self._explain(ctx, action, queued))
             sent.append(queued)
         return sent
+
+    async def _posted(self, sent: list[Sent]) -> None:
+        """Wait until the event's anchored sends are performed and bound (as when a handler
+        posted and bound them itself): the next event of the chat may edit the message."""
+        posting = [queued for queued in sent if queued in self._posting]
+        if posting:
+            await asyncio.wait(posting)
 
     async def _explain(self, ctx: Context, action: Action, queued: Sent) -> ActionResult:
         result = await queued
@@ -1213,19 +1233,24 @@ class Dispatcher:
                     > governor.free_slots(key[0], private=self._is_private(head.action))
                 )
                 result = await self._deliver(lane, head.action, self._builder(lane, merging))
-                if isinstance(head.action, Notify) and result.reason is DeclineReason.UNREACHABLE:
-                    try:
+                try:
+                    if (
+                        isinstance(head.action, Notify)
+                        and result.reason is DeclineReason.UNREACHABLE
+                    ):
+                        # Settled below also when a stop cuts the fallback off: the platform
+                        # refused already and the mention (if any) is queued, stored with the
+                        # rest: not again.
                         result = await self._fall_back(head.action, result)
-                    except asyncio.CancelledError:
-                        # A stop during the fallback: the platform refused already and the
-                        # mention (if any) is queued, stored with the rest: not again.
-                        for waiting in lane.sending:
-                            self._settle(waiting, result)
-                        lane.sending = []
-                        raise
-                for waiting in lane.sending:
-                    self._settle(waiting, result)
-                lane.sending = []
+                    anchor = _anchor_of(head.action)
+                    if anchor is not None and result.message_id:
+                        # Shielded: a stop cancelling the lane now leaves the binding to
+                        # finish, and the send counts as performed (never stored again).
+                        await asyncio.shield(self._bind(anchor, result.message_id))
+                finally:
+                    for waiting in lane.sending:
+                        self._settle(waiting, result)
+                    lane.sending = []
                 self._progress.set()
         finally:
             lane.task = None
@@ -1357,6 +1382,20 @@ class Dispatcher:
             # Given up (retries spent, or a send that may have arrived): never silently.
             log.exception("%s to %s:%s not delivered", action.kind, action.platform, action.chat_id)
             return ActionResult.declined(DeclineReason.FAILED)
+
+    async def _bind(self, anchor: Anchor, message_id: str) -> None:
+        """Store a posted message's id on the row it stands for (never raises: a message
+        left unbound is only not edited later)."""
+        try:
+            async with self.store.transaction() as session:
+                await self.store.posts.bind(session, anchor, message_id)
+        except Exception:
+            log.exception(
+                "message %s of %s %d could not be bound: it will not be edited",
+                message_id,
+                anchor.kind,
+                anchor.id,
+            )
 
     # -- private notices ------------------------------------------------------------------
     def _notify_role(self, waiting: _Waiting) -> None:
@@ -1682,6 +1721,10 @@ def _quietly(task: asyncio.Future[None]) -> None:
 
 def _where(action: Action) -> tuple[str, str]:
     return action.platform, action.chat_id
+
+
+def _anchor_of(action: Action) -> Anchor | None:
+    return action.anchor if isinstance(action, Send) else None
 
 
 def _combined(results: list[ActionResult]) -> ActionResult:

@@ -321,6 +321,8 @@ async def announce(ctx: Context) -> Any:
     async with ctx.store.transaction() as session:
         await ctx.audit(session, "announcement.post", pin=pin, text=body[:PREVIEW_LEN])
     event = ctx.event
+    # Waited for: the pin names the new message's id. An announcement stands for no row (it
+    # is never edited later), so it carries no anchor.
     sent = await ctx.perform(
         Send(
             platform=event.platform,

@@ -22,6 +22,7 @@ from bot.features import Arg, Feature
 from bot.richtext import Mention, RichText
 from handlers.polls import own_polls, post_poll
 from handlers.shared import Voice, voice_for
+from storage import posts
 from storage.base import REASON_LEN
 from storage.ledger import TRANSFER, InsufficientPoints, Movement, member_owner
 from storage.polls import POLL_OPTION_LEN, POLL_QUESTION_LEN
@@ -116,20 +117,15 @@ async def open_call(ctx: Context) -> Any:
         return ctx.reply("collect.not_enough", private=True, reward=reward, balance=balance)
     assert call is not None
     intent = "collect.opened_reward" if reward else "collect.opened"
-    sent = await ctx.perform(
-        ctx.send(
-            intent,
-            member=ctx.address(ctx.sender),
-            topic=topic,
-            when=_when(ctx, call, ctx.zone),
-            reward=reward,
-            id=call.id,
-        )
+    text = ctx.say(
+        intent,
+        member=ctx.address(ctx.sender),
+        topic=topic,
+        when=_when(ctx, call, ctx.zone),
+        reward=reward,
+        id=call.id,
     )
-    if sent.ok and sent.message_id:
-        async with store.transaction() as session:
-            await store.solicitations.set_message(session, call.id, sent.message_id)
-    return []
+    return posts.post(call, text)
 
 
 @feature.command("submit", keywords=["投稿"], args=[Arg("text", "text")])
@@ -263,9 +259,10 @@ async def close_calls(ctx: TickContext) -> int:
                 detail={"call": call_id, "entries": len(entries)},
                 now=ctx.now,
             )
+        # A tick has no outcome to return: it sends in order and waits, at the chat's pace.
         await ctx.perform(_announce(call, text))
         if poll_id is not None:
-            await post_poll(ctx, poll_id)
+            await ctx.perform(await post_poll(ctx, poll_id))
         handled += 1
     return handled
 
@@ -336,6 +333,6 @@ async def settle_calls(ctx: TickContext) -> int:
             text = _winner_text(voice, call, winners, paid, votes=top[0].votes)
         else:
             text = voice.say("collect.no_votes", topic=call.topic, reward=call.reward)
-        await ctx.perform(_announce(call, text))
+        await ctx.perform(_announce(call, text))  # a tick: no outcome to return
         settled += 1
     return settled

@@ -227,6 +227,7 @@ async def gate(ctx: Context) -> bool:
     if EXEMPT & await ctx.roles():
         return True  # checked last: it may cost the platform a call
     for action in await _consequences(ctx, event, violation):
+        # A middleware returns only whether the event goes on: its actions are performed here.
         await ctx.perform(action)
     return False
 

@@ -31,6 +31,7 @@ from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import Mention, RichText
 from handlers.shared import CoalescedEdits, Voice, voice_for
+from storage import posts
 from storage.events import ANSWERS, GOING, MAYBE, WAITING, Attendee, EventInfo
 from storage.ledger import ISSUE, Movement, member_owner
 
@@ -131,19 +132,8 @@ async def _create(ctx: Context, text: str) -> Any:
         event = await ctx.store.events.get(session, event_id)
     assert event is not None
     voice = voice_for(ctx, ctx.community, f"event:{event.id}")
-    sent = await ctx.perform(
-        Send(
-            platform=event.platform,
-            chat_id=event.chat_id,
-            channel_id=event.channel_id,
-            text=event_text(voice, event, {}, ctx.zone_for(ctx.community)),
-            buttons=_buttons(voice, event),
-        )
-    )
-    if sent.ok and sent.message_id:
-        async with ctx.store.transaction() as session:
-            await ctx.store.events.set_message(session, event.id, sent.message_id)
-    return []
+    text = event_text(voice, event, {}, ctx.zone_for(ctx.community))
+    return posts.post(event, text, _buttons(voice, event))
 
 
 def _when(moment: datetime, zone: Any) -> str:
@@ -197,14 +187,8 @@ async def _event_edit(ctx: TickContext, event: EventInfo) -> Edit | None:
         community = await ctx.store.communities.get(session, event.community_id)
     assert community is not None
     voice = voice_for(ctx, community, f"event:{event.id}")
-    return Edit(
-        platform=event.platform,
-        chat_id=event.chat_id,
-        channel_id=event.channel_id,
-        message_id=event.message_id,
-        text=event_text(voice, event, counts, ctx.zone_for(community)),
-        buttons=_buttons(voice, event),
-    )
+    text = event_text(voice, event, counts, ctx.zone_for(community))
+    return posts.edit(event, text, _buttons(voice, event))
 
 
 # -- answering ------------------------------------------------------------------------------------
@@ -287,7 +271,7 @@ async def refresh_events(ctx: TickContext) -> int:
             info = await ctx.store.events.get(session, int(event_id))  # type: ignore[call-overload]
         edit = await _event_edit(ctx, info) if info is not None else None
         if edit is not None:
-            await ctx.perform(edit)
+            await ctx.perform(edit)  # a tick has no outcome to return: waited, in order
             refreshed += 1
     return refreshed
 
@@ -399,6 +383,7 @@ async def send_reminders(ctx: TickContext) -> int:
                 continue
         assert info is not None and community is not None
         voice = voice_for(ctx, community, f"event:{info.id}:{reminder.minutes_before}")
+        # Waited for: the reminder is marked sent only when it was (else tried again).
         result = await ctx.perform(
             Send(
                 platform=info.platform,

@@ -15,6 +15,7 @@ from weakref import WeakKeyDictionary
 
 from bot.actions import (
     Action,
+    Anchor,
     AnswerButton,
     ApproveJoin,
     Button,
@@ -37,6 +38,7 @@ from bot.richtext import Code, RichText
 from handlers.greetings import welcome_message
 from handlers.moderation import log_chat, settle_due, settle_due_rows, to_log
 from storage.base import PLATFORM_ID_LEN
+from storage.gates import POSTED as GATE_POSTED
 from storage.members import MemberInfo
 
 __all__ = ["feature", "gate_mode"]
@@ -119,7 +121,7 @@ async def on_join(ctx: Context) -> list[Action]:
         member = await ctx.store.members.find(session, ctx.community.id, event.member.id)
         assert member is not None
         minutes = ctx.settings.gates.captcha_minutes
-        await ctx.store.gates.open(
+        challenge_id = await ctx.store.gates.open(
             session,
             ctx.community.id,
             member.id,
@@ -135,15 +137,12 @@ async def on_join(ctx: Context) -> list[Action]:
         buttons=[[Button(label=label, data=f"gate:{event.member.id}")]],
     )
     mute = Restrict(**_here(ctx), user_id=event.member.id)
+    # Waited for, in order: the newcomer is muted before the question shows (a refused mute
+    # is not explained in the chat; the question still goes out).
     for action in (*actions, mute):
         await ctx.perform(action)
-    sent = await ctx.perform(question)
-    if sent.ok and sent.message_id:
-        async with ctx.store.transaction() as session:
-            await ctx.store.gates.set_message(
-                session, ctx.community.id, member.id, CAPTCHA, sent.message_id
-            )
-    return []
+    # Anchored: its id is bound to the challenge, and passing deletes the question.
+    return [question.model_copy(update={"anchor": Anchor(kind=GATE_POSTED, id=challenge_id)})]
 
 
 @feature.button("gate", fields=[Arg("newcomer", "word", max_length=PLATFORM_ID_LEN)])
@@ -186,6 +185,7 @@ async def remove_the_silent(ctx: TickContext) -> int:
     )
     for row in removed:
         if row.message_id:
+            # A tick has no outcome to return: the question is deleted after the kick.
             await ctx.perform(
                 Delete(platform=row.platform, chat_id=row.chat_id, message_id=row.message_id)
             )

@@ -326,6 +326,7 @@ async def settle_due_rows(
             # Claimed first, so a press or a second process cannot act on it meanwhile.
             if not await ctx.store.gates.transition(session, row.id, "pending", "acting"):
                 continue
+        # Waited for: the claimed row is settled by the platform's answer (else tried again).
         result = await ctx.perform(make_action(row))
         async with ctx.store.transaction() as session:
             await ctx.store.gates.transition(

@@ -120,6 +120,7 @@ async def send_due(ctx: TickContext) -> int:
         if text is None:
             await _finish(ctx, row, SKIPPED)
             continue
+        # Waited for: the row is marked sent only when it was (else retried or given up).
         result = await ctx.perform(
             Send(platform=row.platform, chat_id=row.chat_id, channel_id=row.channel_id, text=text)
         )

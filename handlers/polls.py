@@ -28,6 +28,7 @@ from bot.features import Arg, Feature
 from bot.permissions import Role, allowed
 from bot.richtext import RichText
 from handlers.shared import CoalescedEdits, Voice, set_override, with_overrides
+from storage import posts
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
 from storage.polls import OPEN, POLL_OPTION_LEN, POLL_QUESTION_LEN, PollInfo, Tally, Vote
@@ -265,13 +266,13 @@ async def start_poll(ctx: Context) -> Any:
             max_choices=spec.max_choices,
             anonymous=spec.anonymous,
         )
-    await post_poll(ctx, poll_id)
-    return []
+    return await post_poll(ctx, poll_id)
 
 
-async def post_poll(ctx: TickContext, poll_id: int) -> None:
-    """Post a stored poll's message with its buttons and remember the message. Also for
-    features that open polls of their own (rule votes, calls for submissions)."""
+async def post_poll(ctx: TickContext, poll_id: int) -> Send:
+    """A stored poll's message with its buttons, anchored to the poll (once sent, its id is
+    bound to the row, so votes edit it). Also for features that open polls of their own
+    (rule votes, calls for submissions)."""
     store = ctx.store
     async with store.transaction() as session:
         poll = await store.polls.get(session, poll_id)
@@ -280,18 +281,7 @@ async def post_poll(ctx: TickContext, poll_id: int) -> None:
         community = await store.communities.get(session, poll.community_id)
         assert community is not None
     voice = _voice(ctx, community, poll.id)
-    sent = await ctx.perform(
-        Send(
-            platform=poll.platform,
-            chat_id=poll.chat_id,
-            channel_id=poll.channel_id,
-            text=poll_text(voice, poll, tally, now=ctx.now),
-            buttons=_buttons(poll),
-        )
-    )
-    if sent.ok and sent.message_id:
-        async with store.transaction() as session:
-            await store.polls.set_message(session, poll.id, sent.message_id)
+    return posts.post(poll, poll_text(voice, poll, tally, now=ctx.now), _buttons(poll))
 
 
 # -- the message ---------------------------------------------------------------------------------
@@ -372,16 +362,10 @@ def _buttons(poll: PollInfo) -> tuple[tuple[Button, ...], ...]:
     return tuple(tuple(labels[i : i + width]) for i in range(0, len(labels), width))
 
 
-def _poll_edit(voice: Voice, poll: PollInfo, tally: Tally, now: datetime) -> Edit:
-    assert poll.message_id is not None
-    return Edit(
-        platform=poll.platform,
-        chat_id=poll.chat_id,
-        channel_id=poll.channel_id,
-        message_id=poll.message_id,
-        text=poll_text(voice, poll, tally, now=now),
-        buttons=_buttons(poll) if poll.is_open(now) else (),
-    )
+def _poll_edit(voice: Voice, poll: PollInfo, tally: Tally, now: datetime) -> Edit | None:
+    """The poll's message brought up to date (``None`` while none is bound)."""
+    text = poll_text(voice, poll, tally, now=now)
+    return posts.edit(poll, text, _buttons(poll) if poll.is_open(now) else ())
 
 
 def results_text(
@@ -436,8 +420,11 @@ async def refresh_polls(ctx: TickContext) -> int:
             tally = await ctx.store.polls.tally(session, poll)
         if community is None:
             continue
-        await ctx.perform(_poll_edit(_voice(ctx, community, poll_id), poll, tally, ctx.now))
-        refreshed += 1
+        edit = _poll_edit(_voice(ctx, community, poll_id), poll, tally, ctx.now)
+        if edit is not None:
+            # A tick has no outcome to return: it waits for each edit, at the chat's pace.
+            await ctx.perform(edit)
+            refreshed += 1
     return refreshed
 
 
@@ -490,7 +477,8 @@ async def on_vote_button(ctx: Context) -> list[Action]:
     if vote.counted and poll.message_id and EDITS.now_or_later(ctx, poll.id):
         async with store.transaction() as session:
             tally = await store.polls.tally(session, poll)
-        actions.append(_poll_edit(_voice(ctx, ctx.community, poll.id), poll, tally, ctx.now))
+        edit = _poll_edit(_voice(ctx, ctx.community, poll.id), poll, tally, ctx.now)
+        actions += [edit] if edit is not None else []
     return actions
 
 
@@ -541,9 +529,8 @@ async def close_once(
         )
     EDITS.now_or_later(ctx, poll_id, final=True)  # closing edits; nothing stays stale
     voice = _voice(ctx, community, poll_id)
-    actions: list[Action] = []
-    if poll.message_id:
-        actions.append(_poll_edit(voice, poll, tally, ctx.now))
+    edit = _poll_edit(voice, poll, tally, ctx.now)
+    actions: list[Action] = [edit] if edit is not None else []
     if owner_of(poll) is not None:
         return actions
     closer_name = (by.display_name or by.platform_user_id) if by else None
@@ -571,7 +558,7 @@ async def close_due_polls(ctx: TickContext) -> int:
             continue  # another process (or /closepoll) closed it
         closed += 1
         for action in actions:
-            await ctx.perform(action)
+            await ctx.perform(action)  # a tick has no outcome to return: in order, waited
     return closed
 
 

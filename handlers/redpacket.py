@@ -25,6 +25,7 @@ from bot.features import INT_LIMIT, Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
 from handlers.shared import CoalescedEdits, Voice, set_override, voice_for, with_overrides
+from storage import posts
 from storage.communities import CommunityInfo
 from storage.ledger import REMOVE, TRANSFER, InsufficientPoints, Movement, member_owner
 from storage.redpackets import ESCROW, OPEN, Grab, PacketInfo, Share, split
@@ -160,25 +161,7 @@ async def send_packet(ctx: Context) -> Any:
         return ctx.reply("redpacket.not_enough", private=True, balance=balance, total=order.total)
     assert packet is not None
     voice = _voice(ctx, ctx.community, packet.id)
-    sent = await ctx.perform(
-        Send(
-            platform=packet.platform,
-            chat_id=packet.chat_id,
-            channel_id=packet.channel_id,
-            text=packet_text(voice, packet),
-            buttons=(
-                (
-                    Button(
-                        label=voice.say("redpacket.button").plain(), data=f"{BUTTON}:{packet.id}"
-                    ),
-                ),
-            ),
-        )
-    )
-    if sent.ok and sent.message_id:
-        async with store.transaction() as session:
-            await store.redpackets.set_message(session, packet.id, sent.message_id)
-    return []
+    return posts.post(packet, packet_text(voice, packet), _grab_buttons(voice, packet))
 
 
 def packet_text(voice: Voice, packet: PacketInfo) -> RichText:
@@ -289,7 +272,7 @@ def _after_grabs(
     the last share is taken, the completion message naming the luckiest and the next sender."""
     follow_ups: list[Action] = []
     if packet.message_id and EDITS.now_or_later(ctx, packet.id, final=completed):
-        follow_ups.append(_packet_edit(voice, packet))
+        follow_ups += _packet_edit(voice, packet)
     if completed:
         follow_ups.append(
             Send(
@@ -317,20 +300,17 @@ def _refusal(ctx: Context, grab: Grab) -> RichText:
 EDITS = CoalescedEdits(timedelta(seconds=5))
 
 
-def _packet_edit(voice: Voice, packet: PacketInfo) -> Edit:
-    assert packet.message_id is not None
-    buttons: tuple[tuple[Button, ...], ...] = ()
-    if packet.status == OPEN:
-        label = voice.say("redpacket.button").plain()
-        buttons = ((Button(label=label, data=f"{BUTTON}:{packet.id}"),),)
-    return Edit(
-        platform=packet.platform,
-        chat_id=packet.chat_id,
-        channel_id=packet.channel_id,
-        message_id=packet.message_id,
-        text=packet_text(voice, packet),
-        buttons=buttons,
-    )
+def _grab_buttons(voice: Voice, packet: PacketInfo) -> tuple[tuple[Button, ...], ...]:
+    """The grab button while shares are left; none once the packet is done or expired."""
+    if packet.status != OPEN:
+        return ()
+    return ((Button(label=voice.say("redpacket.button").plain(), data=f"{BUTTON}:{packet.id}"),),)
+
+
+def _packet_edit(voice: Voice, packet: PacketInfo) -> list[Edit]:
+    """The packet's message brought up to date: one edit, or none while none is bound."""
+    edit = posts.edit(packet, packet_text(voice, packet), _grab_buttons(voice, packet))
+    return [edit] if edit is not None else []
 
 
 @feature.tick("redpacket-refresh", every=EDITS.every)
@@ -344,10 +324,11 @@ async def refresh_packets(ctx: TickContext) -> int:
             community = (
                 await ctx.store.communities.get(session, packet.community_id) if packet else None
             )
-        if packet is None or community is None or not packet.message_id:
+        if packet is None or community is None:
             continue
-        await ctx.perform(_packet_edit(_voice(ctx, community, packet_id), packet))
-        refreshed += 1
+        for edit in _packet_edit(_voice(ctx, community, packet_id), packet):
+            await ctx.perform(edit)  # a tick has no outcome to return: waited, in order
+            refreshed += 1
     return refreshed
 
 
@@ -606,8 +587,8 @@ async def refund_expired(ctx: TickContext) -> int:
             "chat_id": packet.chat_id,
             "channel_id": packet.channel_id,
         }
-        if packet.message_id:
-            await ctx.perform(_packet_edit(voice, packet))
+        for edit in _packet_edit(voice, packet):
+            await ctx.perform(edit)  # a tick: sent in order (edit, then the refund), waited
         lines = [
             voice.say(
                 "redpacket.expired",

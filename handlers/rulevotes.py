@@ -76,18 +76,15 @@ async def propose_rule(ctx: Context) -> Any:
             now=ctx.now,
         )
         await ctx.audit(session, "rule.propose", proposal=proposal_id, text=text[:200])
-    await ctx.perform(
-        ctx.reply(
-            "rulevotes.opened",
-            member=ctx.address(ctx.sender),
-            id=poll_id,
-            quorum=rules.quorum,
-            threshold=rules.threshold_percent,
-            hours=rules.hours,
-        )
+    opened = ctx.reply(
+        "rulevotes.opened",
+        member=ctx.address(ctx.sender),
+        id=poll_id,
+        quorum=rules.quorum,
+        threshold=rules.threshold_percent,
+        hours=rules.hours,
     )
-    await post_poll(ctx, poll_id)
-    return []
+    return [opened, await post_poll(ctx, poll_id)]
 
 
 @feature.tick("rule-decisions", every=timedelta(seconds=10))
@@ -136,6 +133,7 @@ async def decide_proposals(ctx: TickContext) -> int:
         voice = voice_for(ctx, community, f"proposal:{proposal_id}")
         percent = round(100 * in_favour / tally.voters) if tally.voters else 0
         intent = "rulevotes.adopted" if outcome == "adopted" else f"rulevotes.rejected_{why}"
+        # A tick has no outcome to return: it sends each decision and waits, at the chat's pace.
         await ctx.perform(
             Send(
                 platform=poll.platform,

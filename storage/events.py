@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage import posts
 from storage.base import PLATFORM_ID_LEN, REASON_LEN, UPDATE_KEY_LEN, Base, Id
-from storage.communities import Community
 from storage.db import Database
 from storage.members import Member
 
@@ -98,10 +99,14 @@ OPEN, CANCELLED = "open", "cancelled"
 GOING, MAYBE, NO, WAITING = "going", "maybe", "no", "waiting"
 #: What members may answer; ``waiting`` is what ``going`` becomes when the event is full.
 ANSWERS = (GOING, MAYBE, NO)
+#: An event's message (with its answer buttons) stands for its row (``storage.posts``).
+POSTED = posts.register("event", Event)
 
 
 @dataclass(frozen=True, slots=True)
 class EventInfo:
+    posted_kind: ClassVar[str] = POSTED
+
     id: int
     community_id: int
     platform: str
@@ -201,19 +206,8 @@ class EventRepo:
             await session.execute(EventReminder.__table__.insert(), rows)
         return event_id
 
-    async def set_message(self, session: AsyncSession, event_id: int, message_id: str) -> None:
-        await session.execute(
-            update(Event).where(Event.id == event_id).values(message_id=message_id)
-        )
-
     async def get(self, session: AsyncSession, event_id: int) -> EventInfo | None:
-        row = (
-            await session.execute(
-                select(Event, Community.platform, Community.chat_id)
-                .join(Community, Community.id == Event.community_id)
-                .where(Event.id == event_id)
-            )
-        ).first()
+        row = await posts.fetch_placed(session, Event, event_id)
         return _info(*row) if row else None
 
     async def upcoming(
@@ -221,8 +215,7 @@ class EventRepo:
     ) -> list[EventInfo]:
         """Open events not yet over, soonest first."""
         rows = await session.execute(
-            select(Event, Community.platform, Community.chat_id)
-            .join(Community, Community.id == Event.community_id)
+            posts.placed(Event)
             .where(Event.community_id == community_id, Event.status == OPEN, Event.ends_at > now)
             .order_by(Event.starts_at, Event.id)
             .limit(limit)
@@ -374,8 +367,7 @@ class EventRepo:
     ) -> list[EventInfo]:
         """Open events one can check in at now (from ``early`` before the start to the end)."""
         rows = await session.execute(
-            select(Event, Community.platform, Community.chat_id)
-            .join(Community, Community.id == Event.community_id)
+            posts.placed(Event)
             .where(
                 Event.community_id == community_id,
                 Event.status == OPEN,

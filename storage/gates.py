@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage import posts
 from storage.base import PLATFORM_ID_LEN, Base, Id
 from storage.communities import Community
 from storage.db import Database
@@ -67,6 +68,8 @@ class InviteCode(Base):
 
 
 PENDING, PASSED, FAILED = "pending", "passed", "failed"
+#: A captcha question stands for its challenge row (``storage.posts``): passing deletes it.
+POSTED = posts.register("gate", GateChallenge)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +96,8 @@ class GateRepo:
         kind: str,
         now: datetime,
         expires_at: datetime,
-    ) -> None:
+    ) -> int:
+        """Open (or open again) the member's challenge of ``kind``; returns its row's id."""
         table = GateChallenge.__table__
         insert = self.db.insert(table).values(
             community_id=community_id,
@@ -104,7 +108,7 @@ class GateRepo:
             created_at=now,
             expires_at=expires_at,
         )
-        await session.execute(
+        opened = await session.execute(
             insert.on_conflict_do_update(
                 index_elements=["community_id", "member_id", "kind"],
                 set_={
@@ -113,21 +117,9 @@ class GateRepo:
                     "created_at": now,
                     "expires_at": expires_at,
                 },
-            )
+            ).returning(table.c.id)
         )
-
-    async def set_message(
-        self, session: AsyncSession, community_id: int, member_id: int, kind: str, message_id: str
-    ) -> None:
-        await session.execute(
-            update(GateChallenge)
-            .where(
-                GateChallenge.community_id == community_id,
-                GateChallenge.member_id == member_id,
-                GateChallenge.kind == kind,
-            )
-            .values(message_id=message_id)
-        )
+        return int(opened.scalar_one())
 
     async def resolve(
         self, session: AsyncSession, community_id: int, member_id: int, kind: str, outcome: str

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from sqlalchemy import (
     Boolean,
@@ -32,8 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage import posts
 from storage.base import PLATFORM_ID_LEN, UPDATE_KEY_LEN, Base, Id
-from storage.communities import Community
 from storage.db import Database
 from storage.members import Member
 
@@ -129,11 +129,16 @@ class PollVote(Base):
 
 OPEN, CLOSED = "open", "closed"
 
+#: A poll's message stands for its row (``storage.posts``).
+POSTED = posts.register("poll", Poll)
+
 Outcome = Literal["voted", "changed", "same", "added", "removed", "limit", "closed", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)
 class PollInfo:
+    posted_kind: ClassVar[str] = POSTED
+
     id: int
     community_id: int
     platform: str
@@ -264,18 +269,8 @@ class PollRepo:
         )
         return poll_id
 
-    async def set_message(self, session: AsyncSession, poll_id: int, message_id: str) -> None:
-        await session.execute(update(Poll).where(Poll.id == poll_id).values(message_id=message_id))
-
     async def get(self, session: AsyncSession, poll_id: int) -> PollInfo | None:
-        row = (
-            await session.execute(
-                select(Poll, Community.platform, Community.chat_id, Member)
-                .join(Community, Community.id == Poll.community_id)
-                .join(Member, Member.id == Poll.creator_member_id)
-                .where(Poll.id == poll_id)
-            )
-        ).first()
+        row = await posts.fetch_placed(session, Poll, poll_id, by=Poll.creator_member_id)
         if row is None:
             return None
         poll, platform, chat_id, creator = row

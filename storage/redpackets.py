@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -44,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage import posts
 from storage.base import PLATFORM_ID_LEN, REASON_LEN, UPDATE_KEY_LEN, Base, Id
 from storage.communities import Community
 from storage.db import Database
@@ -151,6 +153,8 @@ class RedPacketChain(Base):
 #: The escrow account's owner in the ledger: points of open packets wait there.
 ESCROW = "escrow"
 OPEN, DONE, EXPIRED = "open", "done", "expired"
+#: A packet's message (with its grab button) stands for its row (``storage.posts``).
+POSTED = posts.register("redpacket", RedPacket)
 
 
 # -- the split ------------------------------------------------------------------------------------
@@ -232,6 +236,8 @@ class Share:
 
 @dataclass(frozen=True, slots=True)
 class PacketInfo:
+    posted_kind: ClassVar[str] = POSTED
+
     id: int
     community_id: int
     platform: str
@@ -460,20 +466,8 @@ class RedPacketRepo:
         )
         return packet_id
 
-    async def set_message(self, session: AsyncSession, packet_id: int, message_id: str) -> None:
-        await session.execute(
-            update(RedPacket).where(RedPacket.id == packet_id).values(message_id=message_id)
-        )
-
     async def get(self, session: AsyncSession, packet_id: int) -> PacketInfo | None:
-        row = (
-            await session.execute(
-                select(RedPacket, Community.platform, Community.chat_id, Member)
-                .join(Community, Community.id == RedPacket.community_id)
-                .join(Member, Member.id == RedPacket.sender_member_id)
-                .where(RedPacket.id == packet_id)
-            )
-        ).first()
+        row = await posts.fetch_placed(session, RedPacket, packet_id, by=RedPacket.sender_member_id)
         if row is None:
             return None
         packet, platform, chat_id, sender = row

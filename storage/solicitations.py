@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage import posts
 from storage.base import PLATFORM_ID_LEN, REASON_LEN, UPDATE_KEY_LEN, Base, Id
-from storage.communities import Community
 from storage.db import Database
 from storage.members import Member
 from storage.polls import POLL_OPTION_LEN, Poll
@@ -65,10 +66,14 @@ class Submission(Base):
 #: The ledger account rewards wait in between a call's opening and its winner.
 POOL = "pool"
 OPEN, VOTING, DONE, VOID = "open", "voting", "done", "void"
+#: A call's opening message stands for its row (``storage.posts``).
+POSTED = posts.register("call", Solicitation)
 
 
 @dataclass(frozen=True, slots=True)
 class SolicitationInfo:
+    posted_kind: ClassVar[str] = POSTED
+
     id: int
     community_id: int
     platform: str
@@ -80,6 +85,7 @@ class SolicitationInfo:
     status: str
     closes_at: datetime
     poll_id: int | None
+    message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +134,7 @@ class SolicitationRepo:
         return inserted
 
     async def get(self, session: AsyncSession, solicitation_id: int) -> SolicitationInfo | None:
-        row = (
-            await session.execute(
-                select(Solicitation, Community.platform, Community.chat_id)
-                .join(Community, Community.id == Solicitation.community_id)
-                .where(Solicitation.id == solicitation_id)
-            )
-        ).first()
+        row = await posts.fetch_placed(session, Solicitation, solicitation_id)
         if row is None:
             return None
         call, platform, chat_id = row
@@ -150,6 +150,7 @@ class SolicitationRepo:
             status=call.status,
             closes_at=call.closes_at,
             poll_id=call.poll_id,
+            message_id=call.message_id,
         )
 
     async def newest_open(
@@ -268,12 +269,3 @@ class SolicitationRepo:
             .values(**values)
         )
         return (moved.rowcount or 0) == 1  # type: ignore[attr-defined]
-
-    async def set_message(
-        self, session: AsyncSession, solicitation_id: int, message_id: str
-    ) -> None:
-        await session.execute(
-            update(Solicitation)
-            .where(Solicitation.id == solicitation_id)
-            .values(message_id=message_id)
-        )

@@ -17,6 +17,7 @@ from storage.notices import NoticeRepo
 from storage.outbox import OutboxRepo
 from storage.persons import PersonRepo
 from storage.polls import PollRepo
+from storage.posts import PostsRepo
 from storage.redpackets import RedPacketRepo
 from storage.roles import RoleRepo
 from storage.rules import RuleRepo
@@ -54,6 +55,8 @@ class Store:
         self.announcements = AnnouncementRepo(db)
         self.waiting = WaitingRepo(db)
         self.notices = NoticeRepo()
+        #: Message ids of posted objects (polls, packets, events...), bound by the dispatcher.
+        self.posts = PostsRepo()
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""

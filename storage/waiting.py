@@ -15,10 +15,11 @@ Policy:
   up: as it is, split after the restart); a ``SendImage`` with its picture as base64 (at
   most 10 MB, about 13.4 MB of JSON): a picture is rare and small next to the restart's
   cost of losing it.
-- A handler waiting for its own post (a poll, a red packet: it needs the message id) hears
-  ``ActionResult.persisted()`` and finishes; the post goes out after the restart, but its
-  message id is not recorded, so that message is not edited later (its buttons still work:
-  they carry the row's id).
+- A message that stands for a row (a poll, a red packet: a ``Send`` with an ``Anchor``) is
+  stored with its anchor; its event finishes on ``ActionResult.persisted()``, and when the
+  message goes out after the restart the dispatcher binds its id to the row
+  (``storage.posts``), so it is edited later like any other. A handler waiting for a send
+  itself (``ctx.perform``) hears ``persisted()`` and goes on without a message id.
 - A send (or a kick: repeated later it would throw out a member who came back) already on
   the wire when the budget ran out is not stored again: like a timeout
   (``bot.governor.Unsure``) it may have arrived, and a duplicate is worse than a gap.

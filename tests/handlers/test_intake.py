@@ -204,10 +204,12 @@ async def test_a_grab_handled_again_after_a_kill_pays_once(
 
 
 async def test_a_database_closed_under_the_dispatcher_gets_its_last_stamps_first(
-    any_harness: Harness,
+    any_harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A program that closes the database without ``flush`` (a test fixture, an embedding
     application) leaves no stamp write in flight: the waiting stamps are written first."""
+    monkeypatch.setattr(bot.dispatch, "STAMP_DELAY", 3600.0)  # no timer runs out meanwhile
+    monkeypatch.setattr(bot.dispatch, "QUIET_STAMP_DELAY", 3600.0)
     h = any_harness
     await h.send(h.message("签到"))
     await h.send(h.message("just chatting"))
@@ -226,11 +228,13 @@ async def take_in(h: Harness, *events: object) -> None:
 
 
 async def test_quiet_chatter_is_stamped_by_the_next_write_not_one_of_its_own(
-    any_harness: Harness,
+    any_harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Plain chatter (no command, keyword, button or listener; no action) is quiet: handling
     it again would repeat nothing, so its stamp rides along with the next recording instead
     of a write of its own. Anything that acts is stamped on the timer as before."""
+    # The quiet timer must not run out between two steps of a slow run: it is run by hand.
+    monkeypatch.setattr(bot.dispatch, "QUIET_STAMP_DELAY", 3600.0)
     h = any_harness
     await take_in(h, h.message("just chatting", key="k1"))
     await h.dispatcher.flush(quiet=False)  # what the timer writes: nothing for chatter
@@ -255,9 +259,12 @@ async def test_quiet_chatter_is_stamped_by_the_next_write_not_one_of_its_own(
     assert await unhandled(h) == 0 and h.dispatcher._quiet_timer is None
 
 
-async def test_a_killed_quiet_event_is_handled_again_harmlessly(any_harness: Harness) -> None:
+async def test_a_killed_quiet_event_is_handled_again_harmlessly(
+    any_harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A kill before a quiet event's stamp rode along leaves it to the replay, which only
     runs the middleware checks again: nothing is answered, nothing written twice."""
+    monkeypatch.setattr(bot.dispatch, "QUIET_STAMP_DELAY", 3600.0)
     first = any_harness
     await take_in(first, first.message("just chatting", key="k1"))
     await first.dispatcher.flush(quiet=False)

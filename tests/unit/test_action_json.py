@@ -15,6 +15,7 @@ from bot.actions import (
     MAX_IMAGE_BYTES,
     Action,
     ActionResult,
+    Anchor,
     AnswerButton,
     ApproveJoin,
     Ban,
@@ -62,6 +63,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 SAMPLES: list[Action] = [
     Reply(**HERE, text=TEXT, to_message_id="55", private=True, merge=MERGE, buttons=BUTTONS),
     Send(**HERE, text=TEXT, silent=True, buttons=BUTTONS),
+    # A post that stands for a row keeps its anchor: bound once it goes out after a restart.
+    Send(**HERE, text=TEXT, buttons=BUTTONS, anchor=Anchor(kind="poll", id=12)),
     Edit(**HERE, text=TEXT, message_id="56", buttons=BUTTONS),
     Delete(**HERE, message_id="57"),
     Restrict(**HERE, user_id="7", until=UNTIL),
