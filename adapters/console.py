@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.text import Text as RichLine
 
+from adapters.base import Adapter, Host
 from bot.actions import (
     Action,
     ActionResult,
@@ -38,7 +39,6 @@ from bot.actions import (
     SendPoll,
 )
 from bot.clock import parse_offset
-from bot.dispatch import Dispatcher
 from bot.events import (
     ButtonPressed,
     Chat,
@@ -81,7 +81,7 @@ def user_id_for(name: str) -> str:
     return name.strip().casefold()
 
 
-class ConsoleAdapter:
+class ConsoleAdapter(Adapter):
     platform = "console"
     bot_username = "qunbot"
     stale_after = None  # the console's clock is moved on purpose: nothing is ever stale
@@ -115,7 +115,7 @@ class ConsoleAdapter:
         self.image_dir = image_dir
         self.current = self._user(user)
         self.private = False
-        self.dispatcher: Dispatcher | None = None
+        self.dispatcher: Host | None = None
         self._ids = itertools.count(1)
         # Update keys must not repeat across runs on the same database (dedupe keeps them 48 h).
         self._run = uuid.uuid4().hex[:12]
@@ -124,7 +124,7 @@ class ConsoleAdapter:
         self._closed = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------------
-    async def start(self, dispatcher: Dispatcher) -> None:
+    async def start(self, dispatcher: Host) -> None:
         self.dispatcher = dispatcher
 
     async def stop(self) -> None:

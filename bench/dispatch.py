@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from bench.databases import fresh_databases
 from bench.report import conditions, max_rss_mib, spread, traced_peak
 from bot.actions import Action, ActionResult
+from bot.adapter import Adapter
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.dispatch import Dispatcher
@@ -30,7 +31,7 @@ from persona import Renderer
 from storage import Database, Store, migrate
 
 
-class CountingAdapter:
+class CountingAdapter(Adapter):
     platform = "bench"
     bot_username = "qunbot"
 

@@ -37,6 +37,7 @@ from sqlalchemy import func, select
 
 from bench.databases import fresh_databases
 from bot.actions import Action, ActionResult, AnswerButton
+from bot.adapter import Adapter
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.dispatch import Dispatcher
@@ -53,7 +54,7 @@ AT = datetime(2026, 11, 21, 12, tzinfo=UTC)
 TOKEN = "1:BENCH"
 
 
-class AnswerClock:
+class AnswerClock(Adapter):
     """A fake adapter that notes when each press's answer has reached the platform (the first
     answer counts). Every call takes ``call_seconds``, as a Bot API round trip does: an
     instant fake would hide answers that wait for each other."""

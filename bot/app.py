@@ -229,9 +229,7 @@ class App:
             work, store, close = _shutdown_deadlines(self.settings.outbound.shutdown_timeout)
             await _by(work, "stopping the ticks", self.ticker.stop())
             for adapter in started:
-                stop_intake = getattr(adapter, "stop_intake", None)
-                if stop_intake is not None:
-                    await _by(work, f"stopping {adapter.platform} intake", stop_intake())
+                await _by(work, f"stopping {adapter.platform} intake", adapter.stop_intake())
             if not await self.dispatcher.drain(work):
                 log.info("stopping: nothing more can be sent in time; storing what waits")
             await self.dispatcher.persist_waiting(store)

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from bot.actions import Reply
 from bot.clock import looks_like_duration, parse_duration
-from bot.context import ArgError, Context
+from bot.context import Context
+from bot.errors import ArgError
 from bot.events import Command, MessageEvent, User
 from bot.features import INT_LIMIT, Arg, ButtonSpec, CommandSpec
 from storage.members import MemberInfo

@@ -31,6 +31,7 @@ from pydantic_settings import (
 )
 
 from bot.zones import parse_zone
+from persona import Locale, Tone
 
 __all__ = [
     "CONFIG_ENV",
@@ -47,8 +48,6 @@ __all__ = [
 DEFAULT_CONFIG_PATH = Path("config.toml")
 CONFIG_ENV = "QUNBOT_CONFIG"
 
-Tone = Literal["warm", "lively", "professional"]
-Locale = Literal["zh-CN", "en"]
 KNOWN_DRIVERS = (
     "sqlite",
     "sqlite+aiosqlite",

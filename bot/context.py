@@ -7,10 +7,9 @@ comes from the persona pack and is addressed to the right chat.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -20,20 +19,18 @@ from bot.actions import Action, ActionResult, Button, Reply, Send
 from bot.clock import Clock
 from bot.config import Settings
 from bot.events import ChatType, EventBase, MessageEvent, User
+from bot.features import CommandSpec, Feature
 from bot.permissions import Role, allowed, owner_keys
 from bot.richtext import Code, RichText
-from persona import Persona, Renderer
-from storage import Store
+from bot.runtime import Commands, Runtime
+from persona import Persona
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
 
-if TYPE_CHECKING:
-    from bot.dispatch import Dispatcher
-    from bot.features import CommandSpec
-
-__all__ = ["Context", "TickContext", "local_date", "resolve_persona"]
+__all__ = ["Context", "TickContext", "as_actions", "local_date", "resolve_persona"]
 
 Buttons = Sequence[Sequence[Button]]
+S = TypeVar("S")
 
 
 def local_date(moment: datetime, zone: ZoneInfo, reset_hour: int = 0) -> date:
@@ -56,27 +53,15 @@ def resolve_persona(settings: Settings, community: CommunityInfo | None) -> Pers
     )
 
 
-@dataclass
-class _Shared:
-    """The parts every context shares; built once by the dispatcher."""
-
-    store: Store
-    clock: Clock
-    renderer: Renderer
-    settings: Settings
-    dispatcher: Dispatcher
-
-
 class TickContext:
     """What a scheduled tick sees: no event, but storage, time, the persona and a way to act."""
 
-    def __init__(self, shared: _Shared) -> None:
-        self._shared = shared
-        self.store = shared.store
-        self.clock = shared.clock
-        self.renderer = shared.renderer
-        self.settings = shared.settings
-        self.dispatcher = shared.dispatcher
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+        self.clock: Clock = runtime.clock
+        self.renderer = runtime.renderer
+        self.settings: Settings = runtime.settings
 
     @property
     def now(self) -> datetime:
@@ -88,16 +73,29 @@ class TickContext:
     def zone_for(self, community: CommunityInfo) -> ZoneInfo:
         return ZoneInfo(community.timezone or self.settings.community.timezone)
 
+    @property
+    def commands(self) -> Commands:
+        """The command catalogue (``/help`` reads it)."""
+        return self.runtime.commands
+
+    def state(self, feature: Feature[S]) -> S:
+        """The feature's in-memory state in this running bot (made by ``feature.state``)."""
+        return self.runtime.state(feature)
+
     async def perform(self, action: Action) -> ActionResult:
         """Perform one action and wait for its result: for ticks (they return no outcome) and
         for a handler that needs the result before it goes on (a pin names the posted
         message's id; a mute lands before the question; a refusal changes what is said). A
         message that stands for a row is returned anchored instead (``storage.posts``)."""
-        return await self.dispatcher.perform(action)
+        return await self.runtime.perform(action)
+
+    async def is_admin(self, platform: str, chat_id: str, user_id: str) -> bool:
+        """Whether the platform says the user administers that chat (cached briefly)."""
+        return await self.runtime.is_admin(platform, chat_id, user_id)
 
     def token_hex(self, nbytes: int) -> str:
         """A random token (a red packet's seed); repeatable in console demos."""
-        return self.dispatcher.entropy(nbytes)
+        return self.runtime.entropy(nbytes)
 
 
 class Context(TickContext):
@@ -105,12 +103,12 @@ class Context(TickContext):
 
     def __init__(
         self,
-        shared: _Shared,
+        runtime: Runtime,
         event: EventBase,
         community: CommunityInfo,
         member: MemberInfo | None,
     ) -> None:
-        super().__init__(shared)
+        super().__init__(runtime)
         self.event = event
         self.community = community
         self.member = member
@@ -163,7 +161,7 @@ class Context(TickContext):
         if is_sender and self.event.sender_is_admin is not None:
             admin = self.event.sender_is_admin
         else:
-            admin = await self.dispatcher.is_admin(self.event.platform, self.event.chat.id, user.id)
+            admin = await self.is_admin(self.event.platform, self.event.chat.id, user.id)
         if admin and not self.is_private:
             held.add(Role.ADMIN)
         if member is not None:
@@ -257,11 +255,3 @@ def as_actions(result: Action | Iterable[Action] | None) -> list[Action]:
     if isinstance(result, BaseModel):  # a model is iterable (its fields): test it first
         return [result]  # type: ignore[list-item]
     return list(result)
-
-
-@dataclass
-class ArgError(Exception):
-    """A command's arguments do not fit its declaration; the reply shows the usage."""
-
-    reason: str = "usage"
-    detail: dict[str, Any] = field(default_factory=dict)

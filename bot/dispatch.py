@@ -49,7 +49,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -70,12 +70,14 @@ from bot.actions import (
     SendImage,
     SendPoll,
 )
+from bot.adapter import Adapter
 from bot.arguments import parse_arguments, parse_button
 from bot.bookkeeping import GroupCommit, record_events
 from bot.cache import BoundedCache
 from bot.clock import Clock
 from bot.config import Settings
-from bot.context import ArgError, Context, TickContext, _Shared, as_actions, resolve_persona
+from bot.context import Context, TickContext, as_actions, resolve_persona
+from bot.errors import ArgError
 from bot.events import (
     ButtonPressed,
     ChatMigrated,
@@ -86,10 +88,11 @@ from bot.events import (
     MessageEvent,
     split_args,
 )
-from bot.features import ButtonSpec, CommandSpec, Registry
+from bot.features import ButtonSpec, CommandSpec, Feature, Registry
 from bot.governor import Governor
 from bot.permissions import Role, effective, owner_keys
 from bot.richtext import Code, RichText
+from bot.runtime import FeatureStates
 from persona import Renderer
 from storage import Store
 from storage.base import PLATFORM_ID_LEN
@@ -97,7 +100,7 @@ from storage.communities import CommunityInfo
 from storage.members import MemberInfo
 from storage.text import clip
 
-__all__ = ["Dispatcher", "Outbound", "Sent"]
+__all__ = ["Dispatcher", "Sent"]
 
 #: At most this many queued events of one chat are recorded together (and, for batchable
 #: commands such as 签到, handled together). Larger batches mean fewer round trips in a burst;
@@ -122,6 +125,7 @@ STOP_STAMPING_TIMEOUT = 5.0
 _EVENTS: TypeAdapter[EventBase] = TypeAdapter(Event)
 
 log = logging.getLogger(__name__)
+S = TypeVar("S")
 
 _MESSAGE_KINDS = (Reply, Send, Edit, SendPoll, SendImage, Notify)
 
@@ -185,26 +189,6 @@ class _Lane:
     cut_off: bool = False
 
 
-class Outbound(Protocol):
-    """What the dispatcher needs from an adapter (``adapters.base.Adapter`` is a superset).
-
-    An adapter may also set ``stale_after`` (a ``timedelta``): older events are only recorded;
-    and define ``counts(action) -> bool`` to exempt actions the platform does not rate-limit
-    as messages (Discord interaction responses).
-    """
-
-    platform: str
-
-    async def perform(self, action: Action) -> ActionResult: ...
-
-    async def is_admin(self, chat_id: str, user_id: str) -> bool: ...
-
-    async def chat_admins(self, chat_id: str) -> dict[str, str]:
-        """The chat's admins (bots left out) as platform user id -> display name: holders of
-        every role an admin implies, for a ``Notify`` to a role."""
-        ...
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -226,9 +210,11 @@ class Dispatcher:
         store.db.closing.append(self._stop_stamping)
         self.settings = settings
         self.clock = clock
-        self.outbound: dict[str, Outbound] = {}
+        self.outbound: dict[str, Adapter] = {}
         self.governors: dict[str, Governor] = {}
-        self._shared = _Shared(store, clock, renderer, settings, self)
+        self.renderer = renderer
+        #: Each feature's in-memory state (``ctx.state(feature)``), for this bot only.
+        self.states = FeatureStates(clock)
         self._queues: dict[tuple[str, str], deque[_Taken]] = {}
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         #: The most recently active chats' types (private chats are paced differently).
@@ -294,19 +280,28 @@ class Dispatcher:
         self.observers: list[Callable[[EventBase, list[ActionResult]], None]] = []
 
     # -- wiring ---------------------------------------------------------------------------
-    def attach(self, outbound: Outbound, governor: Governor | None = None) -> None:
-        self.outbound[outbound.platform] = outbound
-        self.governors[outbound.platform] = governor or Governor()
-        for name, limits in (
-            ("max_pending", self.limits),
-            ("max_unrecorded", self.unrecorded_limits),
-        ):
-            value = getattr(outbound, name, None)
-            if isinstance(value, int):
-                limits[outbound.platform] = value
+    def attach(self, adapter: Adapter, governor: Governor | None = None) -> None:
+        """Perform the platform's actions through ``adapter`` (paced by ``governor``) and
+        take its bounds on events in memory."""
+        self.outbound[adapter.platform] = adapter
+        self.governors[adapter.platform] = governor or Governor()
+        if adapter.max_pending is not None:
+            self.limits[adapter.platform] = adapter.max_pending
+        if adapter.max_unrecorded is not None:
+            self.unrecorded_limits[adapter.platform] = adapter.max_unrecorded
 
     def tick_context(self) -> TickContext:
-        return TickContext(self._shared)
+        return TickContext(self)
+
+    # -- the runtime a context sees (``bot.runtime.Runtime``) ------------------------------
+    @property
+    def commands(self) -> Registry:
+        """The command catalogue (``/help``): the registry."""
+        return self.registry
+
+    def state(self, feature: Feature[S]) -> S:
+        """The feature's in-memory state in this bot, made on first use."""
+        return self.states.of(feature)
 
     # -- inbound --------------------------------------------------------------------------
     def pending(self, platform: str) -> int:
@@ -700,7 +695,7 @@ class Dispatcher:
                     if who not in members:
                         members[who] = await self.store.members.find(session, *who)
                     member = members[who]
-                contexts.append(Context(self._shared, event, community, member))
+                contexts.append(Context(self, event, community, member))
         return contexts
 
     async def _handle_recorded(
@@ -856,7 +851,7 @@ class Dispatcher:
                 contexts.append(None)
                 continue
             self._chat_types[(event.platform, event.chat.id)] = event.chat.type
-            contexts.append(Context(self._shared, event, seen.community, seen.member))
+            contexts.append(Context(self, event, seen.community, seen.member))
         return contexts
 
     async def _handle(self, event: EventBase, ctx: Context | None) -> list[Sent]:
@@ -910,7 +905,8 @@ class Dispatcher:
         return results
 
     def _is_stale(self, event: EventBase) -> bool:
-        limit = getattr(self.outbound.get(event.platform), "stale_after", None)
+        adapter = self.outbound.get(event.platform)
+        limit = adapter.stale_after if adapter is not None else None
         return limit is not None and self.clock.now() - event.at > limit
 
     async def _route_message(self, ctx: Context, event: MessageEvent) -> list[Sent]:
@@ -1204,8 +1200,7 @@ class Dispatcher:
     def _counts(self, action: Action) -> bool:
         """Whether the action uses the chat's send window (an answer to a Discord
         interaction does not, and is never merged: it answers its own interaction)."""
-        counts = getattr(self.outbound[action.platform], "counts", lambda _action: True)
-        return isinstance(action, _MESSAGE_KINDS) and bool(counts(action))
+        return isinstance(action, _MESSAGE_KINDS) and self.outbound[action.platform].counts(action)
 
     def _is_private(self, action: Action) -> bool:
         if isinstance(action, Notify):
@@ -1494,7 +1489,7 @@ class Dispatcher:
             log.info("notice to %s in %s:%s recorded undelivered", user_id, *_where(notice))
             return unreached.model_copy(update={"detail": "recorded"})
         persona = resolve_persona(self.settings, community)
-        renderer = self._shared.renderer
+        renderer = self.renderer
         name = self._names.get((notice.platform, user_id), user_id)
         name = member.display_name if member is not None else name
         text = renderer.render(
@@ -1698,7 +1693,7 @@ class Dispatcher:
     def command_summary(self, spec: CommandSpec, locale: str) -> str:
         """A command's one-line help in a persona locale (for platform command menus)."""
         key = f"{spec.help_key}.summary"
-        renderer = self._shared.renderer
+        renderer = self.renderer
         if not renderer.packs.has(key):
             return spec.name
         persona = resolve_persona(self.settings, None).model_copy(

@@ -11,12 +11,10 @@ import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
+from bot.clock import Clock
 from bot.permissions import Role
-
-if TYPE_CHECKING:
-    from bot.context import Context, TickContext
 
 __all__ = [
     "INT_LIMIT",
@@ -33,11 +31,16 @@ __all__ = [
     "TickSpec",
 ]
 
-Handler = Callable[["Context"], Awaitable[Any]]
-Middleware = Callable[["Context"], Awaitable[bool]]
-TickHandler = Callable[["TickContext"], Awaitable[Any]]
-BatchHandler = Callable[[list["Context"]], Awaitable[list[Any]]]
+# Handlers take a ``bot.context.Context`` (ticks a ``TickContext``). The context sits above
+# this module (it reads the specs declared here), so the parameter is not named by type: the
+# registry only stores and routes handlers, it never calls into a context itself.
+Handler = Callable[[Any], Awaitable[Any]]
+Middleware = Callable[[Any], Awaitable[bool]]
+TickHandler = Callable[[Any], Awaitable[Any]]
+BatchHandler = Callable[[list[Any]], Awaitable[list[Any]]]
 F = TypeVar("F", bound=Callable[..., Any])
+#: A feature's in-memory state (see ``Feature.state``).
+S = TypeVar("S")
 B = TypeVar("B", bound=BatchHandler)
 
 ArgKind = Literal["word", "text", "int", "member", "choice", "duration"]
@@ -164,7 +167,7 @@ class TickSpec:
 
 
 @dataclass
-class Feature:
+class Feature(Generic[S]):
     """A self-contained feature module's registrations."""
 
     name: str
@@ -179,6 +182,9 @@ class Feature:
     button_batches: dict[str, BatchHandler] = field(default_factory=dict)
     #: The ``/help`` section of its commands, unless a command names its own.
     group: HelpGroup = "members"
+    #: Makes the feature's in-memory state (caches, recent joins, edits held back) once per
+    #: running bot, from its clock; handlers and ticks reach it as ``ctx.state(feature)``.
+    state: Callable[[Clock], S] | None = None
 
     def command(
         self,

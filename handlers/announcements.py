@@ -25,7 +25,8 @@ from apscheduler.triggers.date import DateTrigger
 
 from bot.actions import Pin, Send
 from bot.arguments import arg_refusal, next_token, parse_count, parse_datetime
-from bot.context import ArgError, Context, TickContext
+from bot.context import Context, TickContext
+from bot.errors import ArgError
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText

@@ -17,7 +17,8 @@ from typing import Any
 from bot.actions import Send
 from bot.arguments import arg_refusal, check_length, parse_int
 from bot.clock import parse_duration
-from bot.context import ArgError, Context, TickContext
+from bot.context import Context, TickContext
+from bot.errors import ArgError
 from bot.features import Arg, Feature
 from bot.richtext import Mention, RichText
 from handlers.polls import own_polls, post_poll

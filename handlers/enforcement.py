@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from bot.actions import Action, Delete
 from bot.arguments import arg_refusal, parse_int
 from bot.cache import BoundedCache, seconds_of
 from bot.clock import parse_duration
-from bot.context import ArgError, Context
+from bot.context import Context
+from bot.errors import ArgError
 from bot.events import MessageEvent
 from bot.features import Arg, Feature
 from bot.permissions import Role
@@ -39,13 +39,16 @@ from handlers.filtering import (
     validate_regex,
     word_problem,
 )
-from handlers.moderation import act, duration_words, punish, to_log, warn
+from handlers.sanctions import act, duration_words, punish, to_log, warn
 from storage.moderation import PATTERN_LEN
 
 __all__ = ["feature"]
 
 
-feature = Feature("enforcement", group="moderation")
+#: Its state: compiled matchers and recent message times (``_State``), in memory only.
+feature: Feature[_State] = Feature(
+    "enforcement", group="moderation", state=lambda clock: _State(seconds_of(clock))
+)
 
 LOCKS = ("links", "media", "forwards", "invites")
 ACTIONS = ("delete", "warn", "mute", "kick", "ban")
@@ -110,7 +113,7 @@ class _Matchers:
 
 
 class _State:
-    """Per running bot (per dispatcher): compiled matchers and recent message times."""
+    """The feature's state, one per running bot: compiled matchers and recent message times."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.matchers = _Matchers()
@@ -121,14 +124,9 @@ class _State:
         )
 
 
-_STATES: WeakKeyDictionary[object, _State] = WeakKeyDictionary()
-
-
 def state(ctx: Context) -> _State:
-    found = _STATES.get(ctx.dispatcher)
-    if found is None:
-        found = _STATES[ctx.dispatcher] = _State(seconds_of(ctx.clock))
-    return found
+    """This bot's matchers and recent message times."""
+    return ctx.state(feature)
 
 
 def _locks(ctx: Context) -> set[str]:

@@ -25,7 +25,8 @@ from bot.arguments import (
     parse_int,
 )
 from bot.clock import parse_duration
-from bot.context import ArgError, Context, TickContext
+from bot.context import Context, TickContext
+from bot.errors import ArgError
 from bot.events import ButtonPressed
 from bot.features import Arg, Feature
 from bot.permissions import Role
@@ -37,14 +38,17 @@ from storage.ledger import ISSUE, Movement, member_owner
 
 __all__ = ["feature"]
 
-feature = Feature("events", group="activities")
+#: Its state: the event messages' edits, coalesced (see ``EDIT_EVERY``).
+feature: Feature[CoalescedEdits] = Feature(
+    "events", group="activities", state=lambda clock: CoalescedEdits(EDIT_EVERY, clock)
+)
 
 BUTTON = "ev"
 TITLE_LEN = 120
 PLACE_LEN = 120
 LONGEST = timedelta(days=7)
 PLANNERS = [Role.PLANNER]
-EDITS = CoalescedEdits(timedelta(seconds=5))
+EDIT_EVERY = timedelta(seconds=5)
 
 
 # -- creating -------------------------------------------------------------------------------------
@@ -255,18 +259,18 @@ async def on_answer(ctx: Context) -> list[Action]:
                 ),
             )
         )
-    if answered.answer != answered.previous and EDITS.now_or_later(ctx, info.id):
+    if answered.answer != answered.previous and ctx.state(feature).now_or_later(ctx, info.id):
         edit = await _event_edit(ctx, info)
         if edit is not None:
             actions.append(edit)
     return actions
 
 
-@feature.tick("event-refresh", every=EDITS.every)
+@feature.tick("event-refresh", every=EDIT_EVERY)
 async def refresh_events(ctx: TickContext) -> int:
     """Bring event messages marked stale up to date (one edit each)."""
     refreshed = 0
-    for event_id in EDITS.take_stale(ctx):
+    for event_id in ctx.state(feature).take_stale(ctx):
         async with ctx.store.transaction() as session:
             info = await ctx.store.events.get(session, int(event_id))  # type: ignore[call-overload]
         edit = await _event_edit(ctx, info) if info is not None else None
@@ -311,7 +315,9 @@ async def _cancel(ctx: Context, text: str) -> Any:
             members=_mentions(people),
         )
     ]
-    if EDITS.now_or_later(ctx, info.id, final=True) and (edit := await _event_edit(ctx, info)):
+    if ctx.state(feature).now_or_later(ctx, info.id, final=True) and (
+        edit := await _event_edit(ctx, info)
+    ):
         actions.append(edit)
     return actions
 

@@ -11,7 +11,6 @@ import secrets
 from collections import deque
 from datetime import timedelta
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from bot.actions import (
     Action,
@@ -30,20 +29,26 @@ from bot.actions import (
 from bot.arguments import arg_refusal, parse_int
 from bot.cache import BoundedCache, seconds_of
 from bot.clock import parse_duration
-from bot.context import ArgError, Context, TickContext
+from bot.context import Context, TickContext
+from bot.errors import ArgError
 from bot.events import ButtonPressed, JoinRequest, MemberJoined
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed, owner_keys
 from bot.richtext import Code, RichText
 from handlers.greetings import welcome_message
-from handlers.moderation import log_chat, settle_due, settle_due_rows, to_log
+from handlers.sanctions import log_chat, settle_due, settle_due_rows, to_log
 from storage.base import PLATFORM_ID_LEN
 from storage.gates import POSTED as GATE_POSTED
 from storage.members import MemberInfo
 
 __all__ = ["feature", "gate_mode"]
 
-feature = Feature("gates", group="settings")
+#: Its state: recent join times per community (the raid guard), in memory only.
+feature: Feature[BoundedCache[int, deque[float]]] = Feature(
+    "gates",
+    group="settings",
+    state=lambda clock: BoundedCache(RAID_COMMUNITIES, clock=seconds_of(clock)),
+)
 
 CAPTCHA, REQUEST, CODE = "captcha", "request", "code"
 MODES = ("open", "captcha", "approval", "invite_code")
@@ -72,18 +77,13 @@ def _here(ctx: Context) -> dict[str, Any]:
 
 #: Communities whose recent join times are kept (only while a join is inside the window).
 RAID_COMMUNITIES = 10_000
-_JOINS: WeakKeyDictionary[object, BoundedCache[int, deque[float]]] = WeakKeyDictionary()
 
 
 async def _raid_guard(ctx: Context) -> list[Action]:
     limit, window = ctx.settings.gates.raid_joins, ctx.settings.gates.raid_seconds
     if not limit or gate_mode(ctx) == CAPTCHA:
         return []
-    recent = _JOINS.get(ctx.dispatcher)
-    if recent is None:
-        recent = _JOINS[ctx.dispatcher] = BoundedCache(
-            RAID_COMMUNITIES, clock=seconds_of(ctx.clock)
-        )
+    recent = ctx.state(feature)
     joins = recent.get(ctx.community.id)
     if joins is None or joins.maxlen != limit + 1:
         joins = deque(joins or (), maxlen=limit + 1)  # only what the window needs
@@ -301,7 +301,7 @@ async def _roles_in(
     held: set[Role] = set()
     if (platform, user_id) in owner_keys(ctx.settings.owners.ids):
         held.add(Role.OWNER)
-    if await ctx.dispatcher.is_admin(platform, chat_id, user_id):
+    if await ctx.is_admin(platform, chat_id, user_id):
         held.add(Role.ADMIN)
     if member is not None:
         async with ctx.store.transaction() as session:

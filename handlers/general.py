@@ -33,7 +33,7 @@ async def help_(ctx: Context) -> Reply:
     do, an operator also their tools; ``/help COMMAND`` explains one with an example."""
     if ctx.args.get("command"):
         return await _help_on(ctx, str(ctx.args["command"]))
-    registry = ctx.dispatcher.registry
+    registry = ctx.commands
     held = await ctx.roles()
     mine = [
         spec for spec in registry.visible_commands() if not spec.roles or allowed(held, spec.roles)
@@ -77,7 +77,7 @@ def _roles(ctx: Context, spec: CommandSpec) -> str:
 def _line(ctx: Context, spec: CommandSpec) -> RichText:
     """``/checkin — daily check-in (or type 签到, 打卡)``, with the roles it needs."""
     values: dict[str, object] = {"command": f"/{spec.name}", "summary": _summary(ctx, spec)}
-    keywords = ctx.dispatcher.registry.keywords_of.get(spec.name, ())
+    keywords = ctx.commands.keywords_of.get(spec.name, ())
     if keywords:
         values["summary"] = ctx.say(
             "help.with_keywords", summary=values["summary"], keywords=_quoted(ctx, keywords)
@@ -89,7 +89,7 @@ def _line(ctx: Context, spec: CommandSpec) -> RichText:
 
 async def _help_on(ctx: Context, asked: str) -> Reply:
     """One command: what it does, its usage, an example, its keywords, where it works."""
-    registry = ctx.dispatcher.registry
+    registry = ctx.commands
     name = asked.strip().lstrip("/").split("@", 1)[0].casefold()
     spec = registry.commands.get(name)
     if spec is None:

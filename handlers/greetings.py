@@ -9,7 +9,7 @@ from bot.features import Feature
 from bot.richtext import RichText
 from handlers.rules import rules_text
 
-__all__ = ["feature"]
+__all__ = ["feature", "welcome_message"]
 
 feature = Feature("greetings")
 

@@ -22,7 +22,8 @@ from bot.actions import Action, AnswerButton, Button, Edit, Send
 from bot.arguments import parse_datetime
 from bot.clock import parse_duration
 from bot.config import PollSettings
-from bot.context import ArgError, Context, TickContext
+from bot.context import Context, TickContext
+from bot.errors import ArgError
 from bot.events import ButtonPressed
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed
@@ -43,7 +44,10 @@ __all__ = [
     "post_poll",
 ]
 
-feature = Feature("polls", group="activities")
+#: Its state: the poll messages' edits, coalesced (see ``EDIT_EVERY``).
+feature: Feature[CoalescedEdits] = Feature(
+    "polls", group="activities", state=lambda clock: CoalescedEdits(EDIT_EVERY, clock)
+)
 
 BUTTON = "poll"
 #: The highest option number a vote button may carry (more than any poll allows).
@@ -403,14 +407,13 @@ def results_text(
 # edits at once, later ones mark the poll and a tick brings the message up to date; closing
 # always edits. In memory only: after a restart the next vote edits.
 EDIT_EVERY = timedelta(seconds=5)
-EDITS = CoalescedEdits(EDIT_EVERY)
 
 
 @feature.tick("poll-refresh", every=EDIT_EVERY)
 async def refresh_polls(ctx: TickContext) -> int:
     """Bring poll messages marked stale up to date (one edit each)."""
     refreshed = 0
-    for poll_id in EDITS.take_stale(ctx):
+    for poll_id in ctx.state(feature).take_stale(ctx):
         assert isinstance(poll_id, int)
         async with ctx.store.transaction() as session:
             poll = await ctx.store.polls.get(session, poll_id)
@@ -474,7 +477,7 @@ async def on_vote_button(ctx: Context) -> list[Action]:
     actions: list[Action] = [AnswerButton(**answer, text=_note(ctx, poll, vote))]
     # The tally is read after the vote's commit (the poll's lock is held only for the vote)
     # and only when the message is edited now; otherwise the refresh tick reads it once.
-    if vote.counted and poll.message_id and EDITS.now_or_later(ctx, poll.id):
+    if vote.counted and poll.message_id and ctx.state(feature).now_or_later(ctx, poll.id):
         async with store.transaction() as session:
             tally = await store.polls.tally(session, poll)
         edit = _poll_edit(_voice(ctx, ctx.community, poll.id), poll, tally, ctx.now)
@@ -527,7 +530,7 @@ async def close_once(
             detail={"poll": poll_id, "voters": tally.voters, "early": by is not None},
             now=ctx.now,
         )
-    EDITS.now_or_later(ctx, poll_id, final=True)  # closing edits; nothing stays stale
+    ctx.state(feature).now_or_later(ctx, poll_id, final=True)  # closing edits; nothing stays stale
     voice = _voice(ctx, community, poll_id)
     edit = _poll_edit(voice, poll, tally, ctx.now)
     actions: list[Action] = [edit] if edit is not None else []

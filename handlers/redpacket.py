@@ -19,7 +19,8 @@ from typing import Any
 from bot.actions import Action, AnswerButton, Button, Edit, Send
 from bot.arguments import arg_refusal, check_length, parse_int
 from bot.config import RedPacketSettings
-from bot.context import ArgError, Context, TickContext
+from bot.context import Context, TickContext
+from bot.errors import ArgError
 from bot.events import ButtonPressed
 from bot.features import INT_LIMIT, Arg, Feature
 from bot.permissions import Role
@@ -32,7 +33,10 @@ from storage.redpackets import ESCROW, OPEN, Grab, PacketInfo, Share, split
 
 __all__ = ["feature", "packet_limits"]
 
-feature = Feature("redpacket", group="points")
+#: Its state: the packet messages' edits, coalesced (see ``EDIT_EVERY``).
+feature: Feature[CoalescedEdits] = Feature(
+    "redpacket", group="points", state=lambda clock: CoalescedEdits(EDIT_EVERY, clock)
+)
 
 BUTTON = "rp"
 EQUAL_FLAGS = frozenset({"--equal", "-e", "平分", "均分"})
@@ -271,7 +275,7 @@ def _after_grabs(
     """What follows taken shares: the packet's message edited (now or coalesced) and, once
     the last share is taken, the completion message naming the luckiest and the next sender."""
     follow_ups: list[Action] = []
-    if packet.message_id and EDITS.now_or_later(ctx, packet.id, final=completed):
+    if packet.message_id and ctx.state(feature).now_or_later(ctx, packet.id, final=completed):
         follow_ups += _packet_edit(voice, packet)
     if completed:
         follow_ups.append(
@@ -297,7 +301,7 @@ def _refusal(ctx: Context, grab: Grab) -> RichText:
 
 #: The packet message shows the shares left; edits are coalesced (platforms count them as
 #: messages): the first and the last grab edit at once, a tick catches up in between.
-EDITS = CoalescedEdits(timedelta(seconds=5))
+EDIT_EVERY = timedelta(seconds=5)
 
 
 def _grab_buttons(voice: Voice, packet: PacketInfo) -> tuple[tuple[Button, ...], ...]:
@@ -313,11 +317,11 @@ def _packet_edit(voice: Voice, packet: PacketInfo) -> list[Edit]:
     return [edit] if edit is not None else []
 
 
-@feature.tick("redpacket-refresh", every=EDITS.every)
+@feature.tick("redpacket-refresh", every=EDIT_EVERY)
 async def refresh_packets(ctx: TickContext) -> int:
     """Bring packet messages marked stale up to date (one edit each)."""
     refreshed = 0
-    for key in EDITS.take_stale(ctx):
+    for key in ctx.state(feature).take_stale(ctx):
         packet_id = int(key)  # type: ignore[call-overload]
         async with ctx.store.transaction() as session:
             packet = await ctx.store.redpackets.get(session, packet_id)

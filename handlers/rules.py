@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from bot.actions import Reply
 from bot.arguments import arg_refusal, check_length
-from bot.context import ArgError, Context
+from bot.context import Context
+from bot.errors import ArgError
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText

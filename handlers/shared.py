@@ -8,13 +8,13 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
-from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
 from bot.actions import Reply
 from bot.cache import BoundedCache, seconds_of
+from bot.clock import Clock
 from bot.context import Context, TickContext
 from bot.richtext import RichText
 from persona import Persona
@@ -58,31 +58,23 @@ class CoalescedEdits:
     """When to edit a live message (counts, sign-ups). Platforms count an edit as a message
     (Telegram: about 20 a minute in a group), so a busy message is edited at most every
     ``every``: the first change edits at once, later ones mark it stale for a tick to catch
-    up, and a final change always edits. Kept per dispatcher, in memory: after a restart the
-    next change edits. An edit is remembered only for ``every`` (then it no longer holds the
-    next one back), and at most ``EDITS_KEPT`` at once."""
+    up, and a final change always edits. One per running bot, in memory (a feature's state,
+    ``ctx.state(feature)``): after a restart the next change edits. An
+    edit is remembered only for ``every`` (then it no longer holds the next one back), and at
+    most ``EDITS_KEPT`` at once."""
 
-    def __init__(self, every: timedelta) -> None:
+    def __init__(self, every: timedelta, clock: Clock) -> None:
         self.every = every
-        self._edited: WeakKeyDictionary[object, BoundedCache[Hashable, datetime]] = (
-            WeakKeyDictionary()
+        self._edited: BoundedCache[Hashable, datetime] = BoundedCache(
+            EDITS_KEPT, every.total_seconds(), clock=seconds_of(clock)
         )
         #: Bounded without a cache: the feature's tick takes (and empties) it every few
         #: seconds, so it holds only the messages changed since the last tick.
-        self._stale: WeakKeyDictionary[object, set[Hashable]] = WeakKeyDictionary()
-
-    def _edits(self, ctx: TickContext) -> BoundedCache[Hashable, datetime]:
-        edited = self._edited.get(ctx.dispatcher)
-        if edited is None:
-            edited = self._edited[ctx.dispatcher] = BoundedCache(
-                EDITS_KEPT, self.every.total_seconds(), clock=seconds_of(ctx.clock)
-            )
-        return edited
+        self._stale: set[Hashable] = set()
 
     def now_or_later(self, ctx: TickContext, key: Hashable, *, final: bool = False) -> bool:
         """``True``: edit now (and it counts as done); ``False``: it was marked stale."""
-        edited = self._edits(ctx)
-        stale = self._stale.setdefault(ctx.dispatcher, set())
+        edited, stale = self._edited, self._stale
         last = edited.get(key)
         if final or last is None:
             stale.discard(key)
@@ -96,12 +88,10 @@ class CoalescedEdits:
 
     def take_stale(self, ctx: TickContext) -> list[Hashable]:
         """The stale keys, now counted as edited (the caller edits them)."""
-        stale = self._stale.setdefault(ctx.dispatcher, set())
-        taken = sorted(stale, key=repr)
-        stale.clear()
-        edited = self._edits(ctx)
+        taken = sorted(self._stale, key=repr)
+        self._stale.clear()
         for key in taken:
-            edited[key] = ctx.now
+            self._edited[key] = ctx.now
         return taken
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["LOCALES", "TONES", "Persona", "locale_named"]
+__all__ = ["LOCALES", "TONES", "Locale", "Persona", "Tone", "locale_named"]
 
-TONES: tuple[str, ...] = ("warm", "lively", "professional")
-LOCALES: tuple[str, ...] = ("zh-CN", "en")
+#: How the persona sounds; the one definition (config, overrides and packs read it from here).
+Tone = Literal["warm", "lively", "professional"]
+#: The languages a pack exists for.
+Locale = Literal["zh-CN", "en"]
+TONES: tuple[str, ...] = get_args(Tone)
+LOCALES: tuple[str, ...] = get_args(Locale)
 
 #: What operators type for a language (compared case-insensitively, ``_`` read as ``-``).
 LOCALE_ALIASES: dict[str, str] = {
@@ -31,8 +35,8 @@ class Persona(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=64)
-    tone: Literal["warm", "lively", "professional"] = "warm"
-    locale: Literal["zh-CN", "en"] = "zh-CN"
+    tone: Tone = "warm"
+    locale: Locale = "zh-CN"
     #: ``{name}`` stands for the member, e.g. ``亲爱的{name}``; empty = the pack's form for the tone.
     honorific: str = ""
     #: 0 none, 1 as written, 2 with an extra flourish.

@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from bot.actions import Action, ActionResult, Button, Notify, SendImage
+from bot.adapter import Adapter
 from bot.clock import FakeClock
 from bot.config import Settings, StorageSettings
 from bot.context import Context
@@ -41,7 +42,7 @@ from storage import Database, Store
 PLATFORM = "fake"
 
 
-class FakeAdapter:
+class FakeAdapter(Adapter):
     """Records every action; can be told to decline or fail some kinds."""
 
     platform = PLATFORM

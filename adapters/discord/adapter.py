@@ -13,12 +13,12 @@ import aiohttp
 import discord
 import yarl
 
+from adapters.base import Adapter, Host
 from adapters.discord import translate
 from adapters.discord.perform import DiscordPerformer
 from bot.actions import Action, ActionResult, Reply, Send
 from bot.cache import BoundedCache
 from bot.config import DiscordSettings, StartupError, mask_secret
-from bot.dispatch import Dispatcher
 from bot.events import EventBase
 
 __all__ = ["INTENTS_FIX", "INTENTS_HELP", "INTENTS_REFUSED", "DiscordAdapter"]
@@ -87,7 +87,7 @@ def intents() -> discord.Intents:
     return wanted
 
 
-class DiscordAdapter:
+class DiscordAdapter(Adapter):
     platform = "discord"
 
     def __init__(
@@ -102,7 +102,7 @@ class DiscordAdapter:
         self.max_pending = settings.max_pending
         self.max_unrecorded = settings.max_unrecorded
         self.bot_username: str | None = None
-        self.dispatcher: Dispatcher | None = None
+        self.dispatcher: Host | None = None
         options = {"intents": intents(), "guild_ready_timeout": settings.guild_ready_timeout}
         if settings.shards == "off":
             self.client: discord.Client = discord.Client(**options)
@@ -129,7 +129,7 @@ class DiscordAdapter:
         if self.settings.gateway_url:
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.settings.gateway_url)
 
-    async def start(self, dispatcher: Dispatcher) -> None:
+    async def start(self, dispatcher: Host) -> None:
         """Log in, connect to the gateway, wait until the guilds are in, sync slash commands.
 
         Any failure is a ``StartupError`` naming the cause and the fix (never the token), with
@@ -252,7 +252,7 @@ class DiscordAdapter:
         assert self.dispatcher is not None
         dispatcher = self.dispatcher
         return translate.command_payloads(
-            dispatcher.registry.commands.values(), dispatcher.command_summary
+            dispatcher.commands.commands.values(), dispatcher.command_summary
         )
 
     async def sync_commands(self) -> None:
@@ -328,7 +328,7 @@ class DiscordAdapter:
         event: EventBase | None = None
         if interaction.type is discord.InteractionType.application_command:
             name = str((interaction.data or {}).get("name", ""))
-            event = translate.slash_event(interaction, self.dispatcher.registry.commands.get(name))
+            event = translate.slash_event(interaction, self.dispatcher.commands.commands.get(name))
         elif interaction.type is discord.InteractionType.component:
             event = translate.button_event(interaction)
         if event is None:

@@ -23,12 +23,12 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
+from adapters.base import Adapter, Host
 from adapters.telegram.perform import TelegramPerformer
 from adapters.telegram.request import AiohttpRequest
 from adapters.telegram.translate import ALLOWED_UPDATES, Translator
 from bot.actions import Action, ActionResult
 from bot.config import StartupError, TelegramSettings, mask_secret
-from bot.dispatch import Dispatcher
 from bot.events import ChatMigrated, EventBase
 
 __all__ = ["TelegramAdapter"]
@@ -64,7 +64,7 @@ class _RecordingQueue(asyncio.Queue):  # type: ignore[type-arg]
             await super().put(item)  # PTB's own signals (its stop)
 
 
-class TelegramAdapter:
+class TelegramAdapter(Adapter):
     platform = "telegram"
 
     def __init__(self, settings: TelegramSettings) -> None:
@@ -77,7 +77,7 @@ class TelegramAdapter:
         self._queue = _RecordingQueue()
         self._poller: asyncio.Task[None] | None = None
         self.bot_username: str | None = None
-        self.dispatcher: Dispatcher | None = None
+        self.dispatcher: Host | None = None
         self.application: Application = self._build(settings)  # type: ignore[type-arg]
         self.translator: Translator | None = None
         self.performer: TelegramPerformer | None = None
@@ -107,7 +107,7 @@ class TelegramAdapter:
             .build()
         )
 
-    async def start(self, dispatcher: Dispatcher) -> None:
+    async def start(self, dispatcher: Host) -> None:
         """Log in (``getMe``), then poll or open the webhook. Updates flow to the dispatcher."""
         self.dispatcher = dispatcher
         application = self.application

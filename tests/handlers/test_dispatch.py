@@ -67,9 +67,7 @@ async def test_a_failing_handler_apologises_and_the_rest_keep_running(
     apology = actions[0].text.plain()
     assert apology in {
         v
-        for t in h.dispatcher._shared.renderer.packs.by_locale["zh-CN"]
-        .intents["error.apology"]
-        .values()
+        for t in h.dispatcher.renderer.packs.by_locale["zh-CN"].intents["error.apology"].values()
         for v in t
     }
     assert (

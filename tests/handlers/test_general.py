@@ -103,5 +103,5 @@ async def test_no_welcome_for_bots_or_when_disabled(sqlite_db, clock) -> None:  
 
 async def test_rules_when_none_configured(harness: Harness) -> None:
     [text] = await harness.say("/rules")
-    variants = harness.dispatcher._shared.renderer.packs.by_locale["zh-CN"].intents["rules.none"]
+    variants = harness.dispatcher.renderer.packs.by_locale["zh-CN"].intents["rules.none"]
     assert text in {v for tone in variants.values() for v in tone}

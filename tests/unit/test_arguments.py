@@ -10,7 +10,7 @@ import pytest
 
 from bot.arguments import parse_button, parse_count, parse_datetime, parse_int
 from bot.clock import looks_like_duration, parse_duration
-from bot.context import ArgError
+from bot.errors import ArgError
 from bot.features import INT_LIMIT, Arg, Feature
 
 H, M, D = timedelta(hours=1), timedelta(minutes=1), timedelta(days=1)

@@ -65,7 +65,7 @@ async def test_flood_state_per_bot_is_bounded_and_expires_on_the_bots_clock(
     h = harness_with(sqlite_db, clock, flood_messages=3, flood_seconds=10, flood_action="mute")
     for n in range(60):
         assert await h.send(h.message(f"hello {n}", user=f"M{n}")) == []
-    recent = enforcement._STATES[h.dispatcher].recent
+    recent = h.dispatcher.state(enforcement.feature).recent
     assert len(recent) <= 20
     burst = [await h.send(h.message(f"again {n}", user="M59")) for n in range(3)]
     assert "Restrict" in kinds(burst[2])  # M59 had one message already: the fourth is flood
@@ -80,7 +80,7 @@ async def test_matchers_are_kept_for_a_bounded_number_of_communities(
     h = harness_with(sqlite_db, clock, words=["spam"], action="delete")
     for n in range(20):
         assert await h.send(h.message("hello", user="Bob", chat=f"g{n}")) == []
-    own = enforcement._STATES[h.dispatcher].matchers._own
+    own = h.dispatcher.state(enforcement.feature).matchers._own
     assert len(own) <= 5
     actions = await h.send(h.message("spam", user="Bob", chat="g0"))  # rebuilt when needed
     assert isinstance(actions[0], Delete)
@@ -94,7 +94,7 @@ async def test_raid_guard_remembers_few_communities_and_only_inside_its_window(
     h = harness_with(sqlite_db, clock, gates={"raid_joins": 2, "raid_seconds": 60})
     for n in range(20):
         await h.send(h.join(f"B{n}", chat=f"g{n}"))
-    joins = gates._JOINS[h.dispatcher]
+    joins = h.dispatcher.state(gates.feature)
     assert len(joins) <= 5
     h.clock.advance(timedelta(seconds=61))
     assert list(joins) == []  # joins older than the window are forgotten
@@ -202,10 +202,9 @@ async def test_chat_member_answers_are_bounded_and_expire(monkeypatch: pytest.Mo
 
 
 class _Tick:
-    """What ``CoalescedEdits`` reads of a ``TickContext``: its bot and its clock."""
+    """What ``CoalescedEdits`` reads of a ``TickContext``: its clock."""
 
     def __init__(self, clock: FakeClock) -> None:
-        self.dispatcher = _Tick  # any object that stays alive: one bot
         self.clock = clock
 
     @property
@@ -219,10 +218,10 @@ def test_coalesced_edits_remember_an_edit_only_for_its_interval(
     monkeypatch.setattr(shared, "EDITS_KEPT", 100)
     clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
     ctx: Any = _Tick(clock)
-    edits = shared.CoalescedEdits(timedelta(seconds=3))
+    edits = shared.CoalescedEdits(timedelta(seconds=3), clock)
     for key in range(1_000):  # far more live messages than the bound
         assert edits.now_or_later(ctx, key)
-    edited = edits._edited[ctx.dispatcher]
+    edited = edits._edited
     assert len(edited) <= 100
     assert not edits.now_or_later(ctx, 999)  # edited a moment ago: held back, marked stale
     assert edits.take_stale(ctx) == [999]
