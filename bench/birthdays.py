@@ -32,7 +32,9 @@ from handlers import all_features
 from handlers.birthdays import enqueue_greetings
 from persona import Renderer
 from storage import Database, Store, migrate
-from storage.models import Community, Member, ScheduledSend
+from storage.communities import Community
+from storage.members import Member
+from storage.outbox import ScheduledSend
 
 NOW = datetime(2026, 11, 21, 0, 5, tzinfo=UTC)
 GROUPS = 1000

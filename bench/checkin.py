@@ -30,7 +30,8 @@ from bot.governor import Governor, Limits
 from handlers import all_features
 from persona import Renderer
 from storage import Database, Store, migrate
-from storage.models import CheckIn, LedgerEntry
+from storage.checkins import CheckIn
+from storage.ledger import LedgerEntry
 
 
 async def burst(db: Database, members: int) -> tuple[float, float, float, str]:

@@ -48,7 +48,7 @@ from handlers import all_features
 from persona import Renderer
 from storage import Database, Store, migrate
 from storage.ledger import ISSUE, Movement, member_owner
-from storage.models import RedPacketShare
+from storage.redpackets import RedPacketShare
 
 AT = datetime(2026, 11, 21, 12, tzinfo=UTC)
 TOKEN = "1:BENCH"

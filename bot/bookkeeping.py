@@ -29,9 +29,9 @@ from bot.events import (
     MessageEvent,
 )
 from storage import Store
+from storage.base import PLATFORM_ID_LEN
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo, Sighting
-from storage.models import PLATFORM_ID_LEN
 from storage.text import clip
 
 __all__ = ["GroupCommit", "Recorded", "record_events"]

@@ -95,9 +95,9 @@ from bot.richtext import Code, RichText
 from bot.runtime import FeatureStates
 from persona import Renderer
 from storage import Store
+from storage.base import PLATFORM_ID_LEN
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
-from storage.models import PLATFORM_ID_LEN
 from storage.text import clip
 
 __all__ = ["Dispatcher", "Sent"]

@@ -34,9 +34,14 @@ from bot.permissions import Role
 from bot.richtext import RichText
 from handlers.outbox import deliverer, quiet_until
 from handlers.shared import voice_for
-from storage.announcements import TARGET_PREFIX, AnnouncementInfo, announcement_of, target_of
+from storage.announcements import (
+    ANNOUNCEMENT_LEN,
+    TARGET_PREFIX,
+    AnnouncementInfo,
+    announcement_of,
+    target_of,
+)
 from storage.communities import CommunityInfo
-from storage.models import ANNOUNCEMENT_LEN
 from storage.outbox import Due, Scheduled, Waiting
 
 __all__ = [

@@ -27,8 +27,9 @@ from bot.richtext import Mention, RichText
 from handlers.polls import own_polls, post_poll
 from handlers.shared import Voice, voice_for
 from storage import posts
-from storage.models import POLL_OPTION_LEN, POLL_QUESTION_LEN, REASON_LEN
+from storage.base import REASON_LEN
 from storage.points import InsufficientPoints, PointsReason
+from storage.polls import POLL_OPTION_LEN, POLL_QUESTION_LEN
 from storage.solicitations import DONE, OPEN, VOID, VOTING, Entry, SolicitationInfo
 
 __all__ = ["CollectSettings", "feature"]

@@ -41,7 +41,7 @@ from handlers.filtering import (
 )
 from handlers.sanctions import RulesSettings, act, duration_words, punish, to_log, warn
 from handlers.shared import store_override
-from storage.models import PATTERN_LEN
+from storage.moderation import PATTERN_LEN
 
 __all__ = ["feature"]
 

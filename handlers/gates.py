@@ -41,9 +41,9 @@ from bot.richtext import Code, RichText
 from handlers.greetings import welcome_message
 from handlers.sanctions import log_chat, settle_due, settle_due_rows, to_log
 from handlers.shared import store_override
+from storage.base import PLATFORM_ID_LEN
 from storage.gates import POSTED as GATE_POSTED
 from storage.members import MemberInfo
-from storage.models import PLATFORM_ID_LEN
 
 __all__ = ["GateSettings", "feature", "gate_mode"]
 

@@ -38,8 +38,8 @@ from handlers.sanctions import (
     warn,
 )
 from handlers.shared import store_override
+from storage.base import REASON_LEN
 from storage.members import MemberInfo
-from storage.models import REASON_LEN
 
 __all__ = ["feature"]
 

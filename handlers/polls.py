@@ -34,8 +34,7 @@ from handlers.shared import CoalescedEdits, Voice, set_override
 from storage import posts
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
-from storage.models import POLL_OPTION_LEN, POLL_QUESTION_LEN
-from storage.polls import OPEN, PollInfo, Tally, Vote
+from storage.polls import OPEN, POLL_OPTION_LEN, POLL_QUESTION_LEN, PollInfo, Tally, Vote
 
 __all__ = [
     "PollSettings",

@@ -12,7 +12,7 @@ from bot.errors import ArgError
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
-from storage.models import RULE_LEN
+from storage.rules import RULE_LEN
 
 __all__ = ["feature", "rules_text"]
 

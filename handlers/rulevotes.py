@@ -22,7 +22,9 @@ from bot.features import Arg, Feature
 from bot.permissions import Role
 from handlers.polls import close_once, own_polls, post_poll
 from handlers.shared import voice_for
-from storage.models import POLL_QUESTION_LEN, REASON_LEN, RULE_LEN
+from storage.base import REASON_LEN
+from storage.polls import POLL_QUESTION_LEN
+from storage.rules import RULE_LEN
 
 __all__ = ["RuleVoteSettings", "feature"]
 

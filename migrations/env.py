@@ -11,10 +11,10 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from storage.db import DEFAULT_URL, Database
-from storage.models import Base, UTCDateTime
+from storage.tables import UTCDateTime, metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:

@@ -3,6 +3,26 @@
 Packs are trusted TOML written by us; their tiny markup (``**bold**``, ``__italic__``,
 `` `code` ``) is parsed from the template *before* variables are filled in, so a variable is
 always text and can never become markup, whatever a member's name is.
+
+A locale's pack is a folder, ``persona/packs/<locale>/``, of one file per feature, so that a
+feature's texts sit in one place and a new feature adds files instead of editing shared ones.
+The loader reads every ``*.toml`` of the folder into one pack; which file holds a key follows
+one rule (``tools/split_packs.py`` applies it, ``tests/unit/test_persona_packs.py`` checks it):
+
+- ``<feature>.toml`` holds the texts of the feature named ``<feature>`` (its ``Feature`` name,
+  its module in ``handlers/``): its namespace (``checkin.*`` in ``checkin.toml``) and the
+  ``commands.<command>`` help of every command it registers. A namespace is named after its
+  feature unless the rule's table says otherwise (``welcome.*`` is ``greetings``;
+  ``birthday.*``, ``timezone.*`` and ``anniversary.*`` are ``birthdays``; ``badges.*`` is
+  ``checkin``; the moderation log ``log.*`` is ``moderation`` but for the lines another feature
+  writes, and the rules gate's ``rules.*`` keys are ``enforcement``).
+- ``core.toml`` holds what the core says for every feature, and the two built-in features
+  every community has: ``_meta`` (honorifics, flourishes), ``error.*``, ``declined.*``,
+  ``duration.*``, ``roles.*`` (role names), ``help.*``, ``start.*`` and ``me.*``, with the
+  help of ``/start``, ``/help``, ``/me``, ``/role`` and ``/roles``.
+
+A key defined in two files of a locale stops the start with both files named. Each file has a
+twin of the same name in every locale, with the same keys and placeholders (a test checks).
 """
 
 from __future__ import annotations
@@ -30,7 +50,9 @@ __all__ = [
     "default_packs",
     "format_duration",
     "is_sober",
+    "parse_pack",
     "placeholders",
+    "read_pack_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -94,6 +116,8 @@ class Pack:
     intents: dict[str, dict[str, tuple[str, ...]]]
     honorific: dict[str, str] = field(default_factory=dict)
     flourish: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: intent -> the file of the locale's folder that defines it (its stem: ``checkin``)
+    files: dict[str, str] = field(default_factory=dict)
 
 
 def placeholders(template: str) -> set[str]:
@@ -171,19 +195,63 @@ def _strings(name: str, values: list[Any]) -> list[str]:
     return values
 
 
-def load_pack(path: Path) -> Pack:
+def read_pack_file(path: Path) -> tuple[dict[str, dict[str, tuple[str, ...]]], dict[str, Any]]:
+    """One pack file's intents and its ``_meta`` table (empty when it has none)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
         raise PackError(f"{path}: {error}") from error
+    return parse_pack(text, str(path))
+
+
+def parse_pack(
+    text: str, origin: str
+) -> tuple[dict[str, dict[str, tuple[str, ...]]], dict[str, Any]]:
+    """The intents and the ``_meta`` table of pack text; ``origin`` names it in errors."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise PackError(f"{origin}: {error}") from error
     meta = data.pop("_meta", {})
     intents: dict[str, dict[str, tuple[str, ...]]] = {}
-    _flatten("", data, intents)
+    try:
+        _flatten("", data, intents)
+    except PackError as error:
+        raise PackError(f"{origin}: {error}") from error
+    return intents, meta
+
+
+def load_pack(folder: Path) -> Pack:
+    """A locale's pack: every ``*.toml`` file of its folder, each key defined in one of them."""
+    paths = sorted(folder.glob("*.toml"))
+    if not paths:
+        raise PackError(f"{folder}: no pack files")
+    intents: dict[str, dict[str, tuple[str, ...]]] = {}
+    files: dict[str, Path] = {}
+    meta: dict[str, Any] = {}
+    meta_file: Path | None = None
+    for path in paths:
+        found, file_meta = read_pack_file(path)
+        if file_meta:
+            if meta_file is not None:
+                raise PackError(f"_meta is defined twice: in {meta_file} and in {path}")
+            meta, meta_file = file_meta, path
+        for key in found:
+            if key in files:
+                raise PackError(
+                    f"persona key {key!r} is defined twice: in {files[key]} and in {path}"
+                )
+            files[key] = path
+        intents.update(found)
+    locale = meta.get("locale", folder.name)
+    if locale != folder.name:
+        raise PackError(f"{meta_file}: locale {locale!r} in the folder of {folder.name!r}")
     return Pack(
-        locale=meta.get("locale", path.stem),
+        locale=locale,
         intents=intents,
         honorific=dict(meta.get("honorific", {})),
         flourish={tone: tuple(v) for tone, v in meta.get("flourish", {}).items()},
+        files={key: path.stem for key, path in files.items()},
     )
 
 
@@ -195,7 +263,18 @@ class Packs:
 
     @classmethod
     def load(cls, directory: Path = PACKS_DIR) -> Packs:
-        packs = {pack.locale: pack for pack in map(load_pack, sorted(directory.glob("*.toml")))}
+        """Every locale folder of ``directory`` (``packs/zh-CN/``, ``packs/en/``)."""
+        if not directory.is_dir():
+            raise PackError(f"no persona packs in {directory}")
+        stray = sorted(directory.glob("*.toml"))
+        if stray:
+            raise PackError(
+                f"{stray[0]}: a pack is a folder of files per feature now "
+                f"({directory / '<locale>' / '<feature>.toml'}); "
+                "tools/split_packs.py moves its keys there"
+            )
+        folders = sorted(path for path in directory.iterdir() if any(path.glob("*.toml")))
+        packs = {pack.locale: pack for pack in map(load_pack, folders)}
         if not packs:
             raise PackError(f"no persona packs in {directory}")
         return cls(packs)

@@ -13,14 +13,57 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import Boolean, ForeignKey, Index, String, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.base import PLATFORM_ID_LEN, UPDATE_KEY_LEN, Base, Id
 from storage.db import Database
-from storage.models import ANNOUNCEMENT_LEN, Announcement, ScheduledSend
-from storage.outbox import PENDING, SENDING
+from storage.outbox import PENDING, SENDING, ScheduledSend
 
-__all__ = ["TARGET_PREFIX", "AnnouncementInfo", "AnnouncementRepo", "announcement_of", "target_of"]
+__all__ = [
+    "ANNOUNCEMENT_LEN",
+    "TARGET_PREFIX",
+    "Announcement",
+    "AnnouncementInfo",
+    "AnnouncementRepo",
+    "announcement_of",
+    "target_of",
+]
+
+#: Column sizes of these tables; text is clipped to them before storage.
+ANNOUNCEMENT_LEN = 1500
+
+
+class Announcement(Base):
+    """A scheduled announcement (定时公告): a one-off time or a cron rule in the zone it was
+    made in. Each occurrence goes out as a ``scheduled_sends`` row (kind ``announcement``);
+    ``next_at`` is the one occurrence kept in the outbox."""
+
+    __tablename__ = "announcements"
+    __table_args__ = (
+        Index("ix_announcements_due", "active", "next_at"),
+        Index("ix_announcements_community", "community_id", "active"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    channel_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    creator_member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(String(ANNOUNCEMENT_LEN))
+    #: The schedule as typed (shown by /schedules).
+    spec: Mapped[str] = mapped_column(String(100))
+    #: A five-field crontab rule with named weekdays; ``None``: a one-off at ``next_at``.
+    cron: Mapped[str | None] = mapped_column(String(100))
+    zone: Mapped[str] = mapped_column(String(64))
+    #: The occurrence enqueued in the outbox now (UTC); ``None`` once a one-off is handed over.
+    next_at: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    #: The platform update that created it: a redelivered command creates no second schedule.
+    create_key: Mapped[str] = mapped_column(String(UPDATE_KEY_LEN + 64), unique=True)
+    created_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+
 
 #: The outbox target of a schedule's posts is ``announcement:<id>``.
 TARGET_PREFIX = "announcement:"

@@ -11,7 +11,10 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import CheckIn, Community, LedgerEntry, Member, PointAccount
+from storage.checkins import CheckIn
+from storage.communities import Community
+from storage.ledger import LedgerEntry, PointAccount
+from storage.members import Member
 from storage.persons import PERSONAL_FIELDS
 
 __all__ = ["BirthdayRepo", "Celebrant", "MemberBirthday"]

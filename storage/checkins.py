@@ -6,13 +6,55 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.base import Base, Id
 from storage.db import Database
-from storage.models import Badge, CheckIn, Member
+from storage.members import Member
 
-__all__ = ["CheckInRepo", "Claimed"]
+__all__ = ["Badge", "CheckIn", "CheckInRepo", "Claimed"]
+
+
+class CheckIn(Base):
+    """One check-in per member and local day (the community's zone and reset hour)."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (
+        UniqueConstraint("member_id", "local_date"),
+        Index("ix_checkins_community_date", "community_id", "local_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    local_date: Mapped[date] = mapped_column(Date)
+    streak: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class Badge(Base):
+    """A badge a member earned once (``streak-7``, ``first-today``...)."""
+
+    __tablename__ = "badges"
+    __table_args__ = (UniqueConstraint("member_id", "badge"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    badge: Mapped[str] = mapped_column(String(32))
+    awarded_at: Mapped[datetime]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,16 +15,50 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import (
+    Boolean,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.dml import Insert
 
+from storage.base import PLATFORM_ID_LEN, PLATFORM_LEN, TITLE_LEN, Base, Id
 from storage.db import Database
 from storage.known import KnownRows, cached_upsert
-from storage.models import PLATFORM_ID_LEN, TITLE_LEN, Community, Member
+from storage.members import Member
 from storage.text import clip
 
-__all__ = ["CommunityInfo", "CommunityRepo"]
+__all__ = ["Community", "CommunityInfo", "CommunityRepo"]
+
+
+class Community(Base):
+    """A group chat on one platform (or a private chat with the bot). Persona fields override config."""
+
+    __tablename__ = "communities"
+    __table_args__ = (UniqueConstraint("platform", "chat_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(PLATFORM_LEN))
+    chat_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LEN))
+    chat_type: Mapped[str] = mapped_column(String(16), default="group")
+    title: Mapped[str | None] = mapped_column(String(TITLE_LEN))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    day_reset_hour: Mapped[int | None] = mapped_column(SmallInteger)
+    persona_name: Mapped[str | None] = mapped_column(String(64))
+    persona_tone: Mapped[str | None] = mapped_column(String(16))
+    persona_locale: Mapped[str | None] = mapped_column(String(16))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 @dataclass(frozen=True, slots=True)

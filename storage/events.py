@@ -12,21 +12,88 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
 from storage import posts
+from storage.base import PLATFORM_ID_LEN, REASON_LEN, UPDATE_KEY_LEN, Base, Id
 from storage.db import Database
-from storage.models import Event, EventReminder, EventRsvp, Member
+from storage.members import Member
 
 __all__ = [
     "ANSWERS",
     "Answered",
     "Attendee",
     "DueReminder",
+    "Event",
     "EventInfo",
+    "EventReminder",
     "EventRepo",
+    "EventRsvp",
 ]
+
+
+class Event(Base):
+    """A community event (社群活动) members sign up for; reminders are ``event_reminders``."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_upcoming", "community_id", "status", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    channel_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    creator_member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(REASON_LEN))
+    place: Mapped[str | None] = mapped_column(String(REASON_LEN))
+    #: Most members going; the rest wait in order (``None``: no limit).
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    #: open or cancelled
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    message_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    #: The platform update that created it: a redelivered command creates no second event.
+    create_key: Mapped[str] = mapped_column(String(UPDATE_KEY_LEN + 64), unique=True)
+    created_at: Mapped[datetime]
+
+
+class EventRsvp(Base):
+    """A member's answer: going, maybe, no, or waiting (going, but the event was full)."""
+
+    __tablename__ = "event_rsvps"
+    __table_args__ = (
+        UniqueConstraint("event_id", "member_id"),
+        Index("ix_event_rsvps_answer", "event_id", "answer", "answered_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    answer: Mapped[str] = mapped_column(String(16))
+    #: When this answer was given: the waitlist's order.
+    answered_at: Mapped[datetime]
+    #: Checked in at the event (``/here``).
+    here_at: Mapped[datetime | None]
+
+
+class EventReminder(Base):
+    """One scheduled reminder, unique per (event, minutes before): claimed once by the tick,
+    so a restart or a second process sends it once."""
+
+    __tablename__ = "event_reminders"
+    __table_args__ = (
+        UniqueConstraint("event_id", "minutes_before"),
+        Index("ix_event_reminders_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    minutes_before: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime]
+    #: pending, sending, sent, skipped (too late, or the event was cancelled)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+
 
 OPEN, CANCELLED = "open", "cancelled"
 GOING, MAYBE, NO, WAITING = "going", "maybe", "no", "waiting"

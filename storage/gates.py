@@ -9,14 +9,63 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, select, update
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    case,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
 from storage import posts
+from storage.base import PLATFORM_ID_LEN, Base, Id
+from storage.communities import Community
 from storage.db import Database
-from storage.models import Community, GateChallenge, InviteCode, Member
+from storage.members import Member
 
-__all__ = ["CodeInfo", "DueChallenge", "GateRepo", "InviteRepo"]
+__all__ = ["CodeInfo", "DueChallenge", "GateChallenge", "GateRepo", "InviteCode", "InviteRepo"]
+
+
+class GateChallenge(Base):
+    """A newcomer's captcha (or a join request) waiting for an answer, durable so a timeout
+    still removes them after a restart. One row per (community, member, kind), reused."""
+
+    __tablename__ = "gate_challenges"
+    __table_args__ = (
+        UniqueConstraint("community_id", "member_id", "kind"),
+        Index("ix_gate_challenges_due", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class InviteCode(Base):
+    """A code operators hand out; entering it lets a member in (``invite_code`` gate)."""
+
+    __tablename__ = "invite_codes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    #: ``None``: any number of uses.
+    uses_left: Mapped[int | None] = mapped_column(Integer)
+    expires_at: Mapped[datetime | None]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
 
 PENDING, PASSED, FAILED = "pending", "passed", "failed"
 #: A captcha question stands for its challenge row (``storage.posts``): passing deletes it.

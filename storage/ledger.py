@@ -11,23 +11,72 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.base import Base, Id
+from storage.communities import Community
 from storage.db import Database
-from storage.models import Community, LedgerEntry, PointAccount
 
 __all__ = [
     "ISSUE",
     "REMOVE",
     "TRANSFER",
     "InsufficientPoints",
+    "LedgerEntry",
     "LedgerRepo",
     "Movement",
+    "PointAccount",
     "member_of",
     "member_owner",
 ]
+
+
+class PointAccount(Base):
+    """A points account in a community: a member's (``m:<member id>``) or the bot's own, such
+    as red-packet escrow (``escrow``). Balances change only with a ledger entry."""
+
+    __tablename__ = "point_accounts"
+    __table_args__ = (
+        UniqueConstraint("community_id", "owner"),
+        CheckConstraint("balance >= 0", name="balance_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    owner: Mapped[str] = mapped_column(String(64))
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LedgerEntry(Base):
+    """Append-only. Each entry's idempotency key is unique: a retried operation posts nothing."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index("ix_ledger_entries_account", "account_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("point_accounts.id", ondelete="CASCADE"))
+    delta: Mapped[int] = mapped_column(BigInteger)
+    #: issue (points created), remove (points destroyed), transfer (between accounts)
+    reason: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str | None] = mapped_column(String(128))
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    created_at: Mapped[datetime]
+
 
 ISSUE, REMOVE, TRANSFER = "issue", "remove", "transfer"
 MEMBER_PREFIX = "m:"

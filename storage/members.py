@@ -18,16 +18,70 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    bindparam,
+    false,
+    func,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.dml import Insert
 
+from storage.base import NAME_LEN, PLATFORM_ID_LEN, Base, Id
 from storage.db import Database
 from storage.known import KnownRows, cached_upsert
-from storage.models import NAME_LEN, PLATFORM_ID_LEN, Member
 from storage.text import clip
 
-__all__ = ["MemberInfo", "MemberRepo", "SeenSender", "Sighting", "name_key"]
+__all__ = ["Member", "MemberInfo", "MemberRepo", "SeenSender", "Sighting", "name_key"]
+
+
+class Member(Base):
+    """A platform account in one community, with the dates the bot itself recorded."""
+
+    __tablename__ = "members"
+    __table_args__ = (
+        UniqueConstraint("community_id", "platform_user_id"),
+        Index("ix_members_community_username_key", "community_id", "username_key"),
+        Index("ix_members_community_name_key", "community_id", "name_key"),
+        Index("ix_members_birthday", "birthday_month", "birthday_day"),
+        Index("ix_members_joined_at", "joined_at"),
+        Index("ix_members_first_seen_at", "first_seen_at"),
+        Index("ix_members_person_id", "person_id"),
+        Index("ix_members_platform_user_id", "platform_user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    platform_user_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LEN))
+    display_name: Mapped[str] = mapped_column(String(NAME_LEN))
+    username: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    #: Case-folded copies for lookups by name (SQLite's lower() only folds ASCII).
+    name_key: Mapped[str] = mapped_column(String(NAME_LEN))
+    username_key: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    is_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    joined_at: Mapped[datetime | None]
+    first_seen_at: Mapped[datetime]
+    last_active_at: Mapped[datetime | None]
+    left_at: Mapped[datetime | None]
+    birthday_month: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_day: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_year: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_year_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Shown in ``/birthdays`` (members may hide themselves; they are still greeted).
+    birthday_listed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    #: Exempt from the automatic filters (``/approve``).
+    approved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 def name_key(name: str) -> str:

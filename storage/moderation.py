@@ -5,14 +5,61 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.base import REASON_LEN, Base, Id
 from storage.db import Database
-from storage.models import EVIDENCE_LEN, PATTERN_LEN, REASON_LEN, Filter, Warn
 from storage.text import clip
 
-__all__ = ["FilterInfo", "FilterRepo", "WarnInfo", "WarnRepo"]
+__all__ = [
+    "EVIDENCE_LEN",
+    "PATTERN_LEN",
+    "Filter",
+    "FilterInfo",
+    "FilterRepo",
+    "Warn",
+    "WarnInfo",
+    "WarnRepo",
+]
+
+#: Column sizes of these tables; text is clipped to them before storage.
+EVIDENCE_LEN = 300
+PATTERN_LEN = 200
+
+
+class Warn(Base):
+    """A warning on a member's record: why, the evidence, and when it stops counting."""
+
+    __tablename__ = "warns"
+    __table_args__ = (Index("ix_warns_member_active", "member_id", "revoked_at", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    given_by_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    reason: Mapped[str] = mapped_column(String(REASON_LEN))
+    evidence: Mapped[str | None] = mapped_column(String(EVIDENCE_LEN))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Filter(Base):
+    """A banned word or regular expression a community added in chat, with its action."""
+
+    __tablename__ = "filters"
+    __table_args__ = (UniqueConstraint("community_id", "kind", "pattern"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    pattern: Mapped[str] = mapped_column(String(PATTERN_LEN))
+    action: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
 
 
 @dataclass(frozen=True, slots=True)

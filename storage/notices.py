@@ -5,15 +5,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Index, String, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.richtext import RichText
-from storage.models import PLATFORM_ID_LEN, REASON_LEN, UndeliverableNotice
+from storage.base import PLATFORM_ID_LEN, PLATFORM_LEN, REASON_LEN, Base, Id
 from storage.text import clip
 
-__all__ = ["NoticeRepo", "Undeliverable"]
+__all__ = ["NoticeRepo", "Undeliverable", "UndeliverableNotice"]
+
+
+class UndeliverableNotice(Base):
+    """A private notice (``Notify`` with ``fallback = "record"``) the platform refused: kept so
+    an operator (or a later feature) can see who could not be reached, and with what."""
+
+    __tablename__ = "undeliverable_notices"
+    __table_args__ = (Index("ix_undeliverable_notices_user", "platform", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(PLATFORM_LEN))
+    #: The community's chat the notice was about.
+    chat_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LEN))
+    user_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LEN))
+    #: The notice's rich text as JSON (``RichText.model_dump(mode="json")``).
+    text: Mapped[dict[str, Any]] = mapped_column()
+    #: What the platform said (``bot can't initiate conversation``...), clipped.
+    reason: Mapped[str] = mapped_column(String(REASON_LEN))
+    created_at: Mapped[datetime]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,58 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    and_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.base import PLATFORM_ID_LEN, Base, Id
+from storage.communities import Community
 from storage.db import Database
-from storage.models import Community, ScheduledSend
 
-__all__ = ["Due", "OutboxRepo", "Scheduled", "Waiting"]
+__all__ = ["Due", "OutboxRepo", "Scheduled", "ScheduledSend", "Waiting"]
+
+
+class ScheduledSend(Base):
+    """A scheduled message (birthday, anniversary, announcement): unique per (community,
+    target, kind, occurrence), so enqueueing twice adds nothing; claimed once by the outbox
+    tick, sent through the governor, then marked."""
+
+    __tablename__ = "scheduled_sends"
+    __table_args__ = (
+        UniqueConstraint("community_id", "target", "kind", "occurrence"),
+        Index("ix_scheduled_sends_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    channel_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    #: Whom or what it is about: ``chat`` (a chat's birthdays), ``member:<id>``, ``announcement:<id>``.
+    target: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    #: Which time: a local date, or the UTC instant of a recurring post.
+    occurrence: Mapped[str] = mapped_column(String(64))
+    #: What the sender needs to write it (member ids, an announcement id), JSON.
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: When it was meant to go out; ``due_at`` moves on for quiet hours and the hourly cap.
+    scheduled_for: Mapped[datetime]
+    due_at: Mapped[datetime]
+    #: pending, sending, sent, skipped (too late, or nothing to send), unsure (the bot
+    #: stopped between sending and marking: never sent again), failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
 
 PENDING, SENDING, SENT, SKIPPED, UNSURE, FAILED = (
     "pending",

@@ -14,14 +14,61 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import (
+    Boolean,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    false,
+    func,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.base import NAME_LEN, PLATFORM_ID_LEN, PLATFORM_LEN, Base, Id
+from storage.communities import Community
 from storage.db import Database
-from storage.models import NAME_LEN, PLATFORM_ID_LEN, Community, Member, Person
+from storage.members import Member
 from storage.text import clip
 
-__all__ = ["PERSONAL_FIELDS", "PersonRepo", "PersonSettings"]
+__all__ = ["PERSONAL_FIELDS", "Person", "PersonRepo", "PersonSettings"]
+
+
+class Person(Base):
+    """One human: what they told the bot about themselves in a private chat (birthday, time
+    zone), which applies in every community they share with it.
+
+    A person is made from the account that first told the bot something (``platform``,
+    ``platform_user_id``); ``Member.person_id`` links that account's memberships (and may
+    later link accounts on other platforms). The values are copied onto each linked
+    membership, so the birthday tick keeps its indexed lookups on ``members``; a membership
+    made later (a join) takes them when it is recorded.
+    """
+
+    __tablename__ = "persons"
+    __table_args__ = (UniqueConstraint("platform", "platform_user_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(NAME_LEN))
+    created_at: Mapped[datetime]
+    platform: Mapped[str | None] = mapped_column(String(PLATFORM_LEN))
+    platform_user_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    birthday_month: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_day: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_year: Mapped[int | None] = mapped_column(SmallInteger)
+    birthday_year_public: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    birthday_listed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime | None]
+    #: When the account last sent ``/start`` privately (the bot may write to it: Telegram
+    #: only writes to those who started it); cleared when the platform refuses a notice.
+    reachable_at: Mapped[datetime | None]
+
 
 #: What a person may tell the bot, by the column name it has on both ``persons`` and
 #: ``members``.

@@ -15,30 +15,117 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
 from storage import posts
+from storage.base import PLATFORM_ID_LEN, UPDATE_KEY_LEN, Base, Id
 from storage.db import Database
-from storage.models import (
-    POLL_OPTION_LEN,
-    POLL_QUESTION_LEN,
-    Member,
-    Poll,
-    PollOption,
-    PollVote,
-)
+from storage.members import Member
 
 __all__ = [
     "CLOSED",
     "OPEN",
+    "POLL_OPTION_LEN",
+    "POLL_QUESTION_LEN",
     "OptionTally",
+    "Poll",
     "PollInfo",
+    "PollOption",
     "PollRepo",
+    "PollVote",
     "Tally",
     "Vote",
     "Voter",
 ]
+
+#: Column sizes of these tables; text is clipped to them before storage.
+POLL_QUESTION_LEN = 300
+POLL_OPTION_LEN = 100
+
+
+class Poll(Base):
+    """A poll (投票) voted on with the bot's buttons; votes are rows in ``poll_votes``. It
+    closes at ``closes_at`` by a durable tick (a conditional ``open -> closed`` update)."""
+
+    __tablename__ = "polls"
+    __table_args__ = (
+        Index("ix_polls_due", "status", "closes_at"),
+        Index("ix_polls_open", "community_id", "status"),
+        CheckConstraint("max_choices >= 1", name="at_least_one_choice"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    #: Discord: the channel it was posted in; Telegram: empty.
+    channel_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    creator_member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    question: Mapped[str] = mapped_column(String(POLL_QUESTION_LEN))
+    #: How many options one member may choose: 1 for a single-choice poll.
+    max_choices: Mapped[int] = mapped_column(SmallInteger, default=1)
+    #: Voters are recorded (to allow changing a vote) but never shown.
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: open or closed
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    message_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    #: The platform update that started it: a redelivered command starts no second poll.
+    send_key: Mapped[str] = mapped_column(String(UPDATE_KEY_LEN + 64), unique=True)
+    created_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    #: Who closed it early (``/closepoll``); empty when it closed at its deadline.
+    closed_by_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+
+
+class PollOption(Base):
+    """One option of a poll, numbered from 1 in the order given."""
+
+    __tablename__ = "poll_options"
+    __table_args__ = (UniqueConstraint("poll_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(SmallInteger)
+    text: Mapped[str] = mapped_column(String(POLL_OPTION_LEN))
+
+
+class PollVote(Base):
+    """A member's choice of one option: at most one row per (poll, member, option); a
+    single-choice poll keeps at most one row per member (the repository replaces it)."""
+
+    __tablename__ = "poll_votes"
+    __table_args__ = (
+        UniqueConstraint("poll_id", "member_id", "position"),
+        Index("ix_poll_votes_tally", "poll_id", "position"),
+        ForeignKeyConstraint(
+            ["poll_id", "position"],
+            ["poll_options.poll_id", "poll_options.position"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(SmallInteger)
+    voted_at: Mapped[datetime]
+
 
 OPEN, CLOSED = "open", "closed"
 

@@ -25,7 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions import Anchor, Button, Edit, Send
 from bot.richtext import RichText
-from storage.models import Community, Member
+from storage.communities import Community
+from storage.members import Member
 
 __all__ = ["Posted", "PostsRepo", "edit", "fetch_placed", "kinds", "placed", "post", "register"]
 

@@ -28,19 +28,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
 from storage import posts
+from storage.base import PLATFORM_ID_LEN, REASON_LEN, UPDATE_KEY_LEN, Base, Id
+from storage.communities import Community
 from storage.db import Database
-from storage.models import (
-    Community,
-    Member,
-    PointAccount,
-    RedPacket,
-    RedPacketChain,
-    RedPacketShare,
-)
+from storage.ledger import PointAccount
+from storage.members import Member
 from storage.points import Escrow
 
 __all__ = [
@@ -51,12 +61,97 @@ __all__ = [
     "Grab",
     "PacketInfo",
     "Peek",
+    "RedPacket",
+    "RedPacketChain",
     "RedPacketRepo",
+    "RedPacketShare",
     "Share",
 ]
 
 #: The escrow account of open packets' points (the points service owns it).
 ESCROW = Escrow.RED_PACKETS.value
+
+
+class RedPacket(Base):
+    """A red packet (红包): its shares are fixed when it is sent (``red_packet_shares``) and its
+    points wait in the community's escrow account until grabbed or refunded on expiry."""
+
+    __tablename__ = "red_packets"
+    __table_args__ = (
+        Index("ix_red_packets_due", "status", "expires_at"),
+        Index("ix_red_packets_open", "community_id", "status"),
+        CheckConstraint("grabbed >= 0 AND grabbed <= shares", name="grabs_within_shares"),
+        CheckConstraint("total >= shares AND shares >= 1", name="a_point_per_share"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    #: Discord: the channel it was sent in (a guild is the community); Telegram: empty.
+    channel_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    sender_member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    total: Mapped[int] = mapped_column(BigInteger)
+    shares: Mapped[int] = mapped_column(Integer)
+    equal: Mapped[bool] = mapped_column(Boolean, default=False)
+    greeting: Mapped[str | None] = mapped_column(String(REASON_LEN))
+    #: The split is recomputed from ``seed``; ``seed_digest`` is shown while the packet is open.
+    seed: Mapped[str] = mapped_column(String(64))
+    seed_digest: Mapped[str] = mapped_column(String(16))
+    #: open, done (every share taken) or expired (the rest refunded)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    grabbed: Mapped[int] = mapped_column(Integer, default=0)
+    #: Its position in the red-packet chain (接龙), when it was sent on one.
+    chain_link: Mapped[int | None] = mapped_column(Integer)
+    message_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    #: The platform update that sent it: a redelivered command sends no second packet.
+    send_key: Mapped[str] = mapped_column(String(UPDATE_KEY_LEN + 64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]
+
+
+class RedPacketShare(Base):
+    """One share; the n-th grabber takes position n. A member holds at most one per packet."""
+
+    __tablename__ = "red_packet_shares"
+    __table_args__ = (
+        UniqueConstraint("packet_id", "position"),
+        UniqueConstraint("packet_id", "member_id"),
+        CheckConstraint("amount >= 1", name="share_at_least_one"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    packet_id: Mapped[int] = mapped_column(ForeignKey("red_packets.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    grabbed_at: Mapped[datetime | None]
+
+
+class RedPacketChain(Base):
+    """A community's red-packet chain (红包接龙): its length, its record, and who must send
+    the next packet by when."""
+
+    __tablename__ = "red_packet_chains"
+    __table_args__ = (Index("ix_red_packet_chains_deadline", "deadline"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"), unique=True
+    )
+    length: Mapped[int] = mapped_column(Integer, default=0)
+    record: Mapped[int] = mapped_column(Integer, default=0)
+    record_at: Mapped[datetime | None]
+    #: The chain's newest packet; its completion names the next sender.
+    packet_id: Mapped[int | None] = mapped_column(ForeignKey("red_packets.id", ondelete="SET NULL"))
+    designated_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    deadline: Mapped[datetime | None]
+    broken_at: Mapped[datetime | None]
+
+
+#: The escrow account's owner in the ledger: points of open packets wait there.
+ESCROW = "escrow"
 OPEN, DONE, EXPIRED = "open", "done", "expired"
 #: A packet's message (with its grab button) stands for its row (``storage.posts``).
 POSTED = posts.register("redpacket", RedPacket)

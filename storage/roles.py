@@ -4,14 +4,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import ForeignKey, String, UniqueConstraint, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.base import Base, Id
 from storage.db import Database
-from storage.members import MemberInfo
-from storage.models import Member, MemberRole
+from storage.members import Member, MemberInfo
 
-__all__ = ["RoleRepo"]
+__all__ = ["MemberRole", "RoleRepo"]
+
+
+class MemberRole(Base):
+    """A bot-level role granted in chat (moderator, planner, analyst, expert)."""
+
+    __tablename__ = "member_roles"
+    __table_args__ = (UniqueConstraint("member_id", "role"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(32))
+    granted_by_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    granted_at: Mapped[datetime]
 
 
 class RoleRepo:

@@ -5,13 +5,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import RULE_LEN, CommunityRule
+from storage.base import Base, Id
 from storage.text import clip
 
-__all__ = ["RuleRepo"]
+__all__ = ["RULE_LEN", "CommunityRule", "RuleRepo"]
+
+#: Column sizes of these tables; text is clipped to them before storage.
+RULE_LEN = 500
+
+
+class CommunityRule(Base):
+    """One numbered rule of a community, as operators wrote it (``/setrules``, ``/addrule``)."""
+
+    __tablename__ = "community_rules"
+    __table_args__ = (UniqueConstraint("community_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(String(RULE_LEN))
+    created_at: Mapped[datetime]
 
 
 class RuleRepo:

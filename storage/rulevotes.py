@@ -10,12 +10,51 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Member, Poll, RuleProposal
+from storage.base import REASON_LEN, Base, Id
+from storage.members import Member
+from storage.polls import Poll
+from storage.rules import RULE_LEN
 
-__all__ = ["Proposal", "RuleVoteRepo"]
+__all__ = ["Proposal", "RuleProposal", "RuleVoteRepo"]
+
+
+class RuleProposal(Base):
+    """A rule members vote on (群策群力): a poll with quorum and threshold; adopted rules are
+    appended to the community's rules."""
+
+    __tablename__ = "rule_proposals"
+    __table_args__ = (Index("ix_rule_proposals_status", "status"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), unique=True)
+    proposer_member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(String(RULE_LEN))
+    #: Fixed when proposed: a later change of the settings does not move the goalposts.
+    quorum: Mapped[int] = mapped_column(Integer)
+    threshold_percent: Mapped[int] = mapped_column(SmallInteger)
+    #: open, adopted, rejected or vetoed
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    vetoed_by_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    veto_reason: Mapped[str | None] = mapped_column(String(REASON_LEN))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+
 
 OPEN = "open"
 

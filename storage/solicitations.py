@@ -12,15 +12,57 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
 from storage import posts
+from storage.base import PLATFORM_ID_LEN, REASON_LEN, UPDATE_KEY_LEN, Base, Id
 from storage.db import Database
-from storage.models import Member, Poll, Solicitation, Submission
+from storage.members import Member
 from storage.points import Escrow
+from storage.polls import POLL_OPTION_LEN, Poll
 
-__all__ = ["POOL", "Entry", "SolicitationInfo", "SolicitationRepo"]
+__all__ = ["POOL", "Entry", "Solicitation", "SolicitationInfo", "SolicitationRepo", "Submission"]
+
+
+class Solicitation(Base):
+    """A call for submissions (征集): members submit until ``closes_at``, then the submissions
+    become a poll; its winner gets the reward held in the community pool."""
+
+    __tablename__ = "solicitations"
+    __table_args__ = (Index("ix_solicitations_due", "status", "closes_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    channel_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    organiser_member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    topic: Mapped[str] = mapped_column(String(REASON_LEN))
+    #: Points moved from the organiser to the pool when the call opened (0 = none).
+    reward: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: open (taking submissions), voting (its poll is open), done, or void (nothing to vote on)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    closes_at: Mapped[datetime]
+    poll_id: Mapped[int | None] = mapped_column(ForeignKey("polls.id", ondelete="SET NULL"))
+    message_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
+    create_key: Mapped[str] = mapped_column(String(UPDATE_KEY_LEN + 64), unique=True)
+    created_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]
+
+
+class Submission(Base):
+    """One member's entry to a call for submissions; editable until the call closes."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("solicitation_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    solicitation_id: Mapped[int] = mapped_column(ForeignKey("solicitations.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(String(POLL_OPTION_LEN))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
 
 #: The ledger account rewards wait in between a call's opening and its winner.
 POOL = Escrow.COLLECT_POOL.value

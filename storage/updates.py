@@ -10,17 +10,49 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import (
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from storage import sqlite_driver
+from storage.base import PLATFORM_LEN, UPDATE_KEY_LEN, Base, Id
 from storage.db import Database
-from storage.models import UPDATE_KEY_LEN, ProcessedUpdate
 
-__all__ = ["UpdateRepo"]
+__all__ = ["ProcessedUpdate", "UpdateRepo"]
+
+
+class ProcessedUpdate(Base):
+    """One row per platform update recorded; the unique key turns redeliveries into no-ops.
+
+    ``handled_at`` stays empty until the update's handlers finished and its actions settled;
+    until then ``event`` keeps the event (JSON) so that a restart handles it again.
+    """
+
+    __tablename__ = "processed_updates"
+    __table_args__ = (
+        UniqueConstraint("platform", "update_key"),
+        Index("ix_processed_updates_platform_handled_at", "platform", "handled_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(PLATFORM_LEN))
+    update_key: Mapped[str] = mapped_column(String(UPDATE_KEY_LEN))
+    processed_at: Mapped[datetime] = mapped_column(index=True)
+    handled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    event: Mapped[str | None] = mapped_column(Text, nullable=True)
+
 
 log = logging.getLogger(__name__)
 

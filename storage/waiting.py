@@ -37,16 +37,36 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Index, String, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.actions import Action, action_from_json, action_to_json
+from storage.base import PLATFORM_ID_LEN, PLATFORM_LEN, Base, Id
 from storage.db import Database
-from storage.models import WaitingAction
 
-__all__ = ["WaitingRepo"]
+__all__ = ["WaitingAction", "WaitingRepo"]
+
+
+class WaitingAction(Base):
+    """An outbound action that was still waiting to be performed when the bot stopped; it goes
+    out after the restart, in ``id`` order within its chat (see ``storage/waiting.py``)."""
+
+    __tablename__ = "waiting_actions"
+    __table_args__ = (Index("ix_waiting_actions_platform", "platform", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(PLATFORM_LEN))
+    chat_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LEN))
+    #: ``Action.kind`` (reply, send, ban...), for an operator reading the table.
+    kind: Mapped[str] = mapped_column(String(32))
+    #: The whole action as ``bot.actions.action_to_json`` writes it.
+    action: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime]
+
 
 log = logging.getLogger(__name__)
 

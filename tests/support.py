@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import struct
+import sys
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from bot.actions import Action, ActionResult, Button, Notify, SendImage
@@ -280,3 +284,15 @@ def notices() -> Feature:
         )
 
     return feature
+
+
+def load_tool(name: str) -> ModuleType:
+    """A script of ``tools/`` (scripts, not a package), imported once under its own name."""
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while it loads
+        spec.loader.exec_module(module)
+    return sys.modules[name]

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from handlers.announcements import enqueue_next
 from handlers.outbox import send_due
-from storage.models import ScheduledSend
+from storage.outbox import ScheduledSend
 from tests.contract.drivers import Driver as Platform
 from tests.contract.drivers import Person
 

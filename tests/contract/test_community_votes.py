@@ -11,7 +11,8 @@ from sqlalchemy import update
 from handlers.collect import close_calls, settle_calls
 from handlers.polls import close_due_polls
 from handlers.rulevotes import decide_proposals
-from storage.models import Poll, Solicitation
+from storage.polls import Poll
+from storage.solicitations import Solicitation
 from tests.contract.drivers import Driver as Platform
 from tests.contract.drivers import Person
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from handlers.events import send_reminders
-from storage.models import EventReminder
+from storage.events import EventReminder
 from tests.contract.drivers import Driver as Platform
 from tests.contract.drivers import Person
 

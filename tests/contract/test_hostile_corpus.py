@@ -127,8 +127,10 @@ UNREGISTERED = ["", ":", "nobody", "nobody:1", "\x00", "\ud800:1"]
 
 def _usages() -> dict[str, str]:
     # The Chinese usage names its placeholders in Chinese: only literal subcommands are ASCII.
-    with (PACKS / "zh-CN.toml").open("rb") as pack:
-        commands = tomllib.load(pack).get("commands", {})
+    commands: dict[str, dict[str, object]] = {}
+    for path in sorted((PACKS / "zh-CN").glob("*.toml")):
+        with path.open("rb") as pack:
+            commands |= tomllib.load(pack).get("commands", {})
     return {name: str(entry.get("usage", "")) for name, entry in commands.items()}
 
 

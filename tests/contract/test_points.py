@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from storage.models import CheckIn
+from storage.checkins import CheckIn
 from tests.contract.drivers import Driver as Platform
 from tests.contract.drivers import Person
 

@@ -13,7 +13,7 @@ import pytest
 
 from bot.config import ConfigError, load_config
 from storage import Database
-from storage.models import Base
+from storage.tables import metadata
 from tests.e2e.test_cli import (
     HERE,
     START,
@@ -68,7 +68,7 @@ def test_two_bots_share_one_database_each_in_its_schema(tmp_path: Path) -> None:
             assert current.returncode == 0 and "up to date" in current.stdout, current.stderr
             verified = run("ledger", "verify", "--config", str(config), cwd=tmp_path)
             assert verified.returncode == 0 and verified.stdout.strip() == "OK", verified.stderr
-        expected = {*Base.metadata.tables, "alembic_version"}
+        expected = {*metadata.tables, "alembic_version"}
         # Case is kept as written: the name is always quoted.
         assert tables_by_schema(url) == {"bot_one": expected, "BotTwo": expected}
     finally:

@@ -16,7 +16,8 @@ from bot.clock import FakeClock
 from handlers.announcements import enqueue_next
 from handlers.outbox import send_due
 from storage import Store
-from storage.models import Announcement, ScheduledSend
+from storage.announcements import Announcement
+from storage.outbox import ScheduledSend
 from tests.support import Harness, make_settings
 
 # The harness starts on Saturday 2026-11-21 at 09:00 in Asia/Shanghai (the default zone).

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from bot.actions import AnswerButton, Ban, Restrict, Send
 from persona.render import default_packs
-from storage.models import CommunityRule, Event
+from storage.events import Event
+from storage.rules import CommunityRule
 from tests.handlers.test_redpacket import balance, fund
 from tests.support import Harness
 

@@ -18,7 +18,8 @@ from bot.zones import zone_label
 from handlers.birthdays import enqueue_greetings
 from handlers.outbox import send_due
 from storage import Store
-from storage.models import LedgerEntry, ScheduledSend
+from storage.ledger import LedgerEntry
+from storage.outbox import ScheduledSend
 from tests.support import Harness, make_settings
 
 NO_QUIET = {"quiet_start": "00:00", "quiet_end": "00:00"}

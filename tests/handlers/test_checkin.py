@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 
 from bot.clock import FakeClock
 from storage import Store
-from storage.models import CheckIn, LedgerEntry, Member
+from storage.checkins import CheckIn
+from storage.ledger import LedgerEntry
+from storage.members import Member
 from tests.support import Harness, make_settings
 
 

@@ -12,7 +12,7 @@ from bot.actions import Send
 from handlers.collect import close_calls, settle_calls
 from handlers.polls import close_due_polls
 from storage.ledger import ISSUE, Movement, member_owner
-from storage.models import Poll
+from storage.polls import Poll
 from storage.solicitations import POOL
 from tests.support import PLATFORM, Harness
 

@@ -13,7 +13,8 @@ from bot.actions import AnswerButton, Edit, Send
 from bot.clock import FakeClock
 from handlers.events import refresh_events, send_reminders
 from storage import Store
-from storage.models import Event, EventReminder, EventRsvp, LedgerEntry
+from storage.events import Event, EventReminder, EventRsvp
+from storage.ledger import LedgerEntry
 from tests.support import Harness, make_settings
 
 # 2026-11-23 20:00 in Asia/Shanghai (the default zone); the harness starts 2026-11-21 09:00.

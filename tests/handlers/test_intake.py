@@ -14,7 +14,9 @@ from sqlalchemy import func, select
 import bot.dispatch
 from bot.context import Context
 from bot.features import Feature
-from storage.models import CheckIn, Member, ProcessedUpdate
+from storage.checkins import CheckIn
+from storage.members import Member
+from storage.updates import ProcessedUpdate
 from tests.handlers.test_dispatch import custom
 from tests.support import PLATFORM, Harness
 
@@ -164,7 +166,7 @@ async def test_an_unpausable_platform_keeps_its_backlog_bounded(
 async def test_a_grab_handled_again_after_a_kill_pays_once(
     any_harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from storage.models import RedPacketShare
+    from storage.redpackets import RedPacketShare
     from tests.handlers.test_redpacket import balance, books_balance, fund, packet_of
 
     monkeypatch.setattr(bot.dispatch, "STAMP_DELAY", 60.0)  # the kill comes before any stamp

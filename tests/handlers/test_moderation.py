@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.actions import Ban, Delete, Kick, Restrict, Send, Unban, Unrestrict
-from storage.models import AuditEntry
+from storage.audit import AuditEntry
 from tests.support import Harness, make_settings
 
 OPERATOR_COMMANDS = [

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from persona import locale_named
-from storage.models import Community
+from storage.communities import Community
 from tests.support import Harness
 
 

@@ -23,7 +23,7 @@ from handlers.polls import (
     refresh_polls,
 )
 from storage import Store
-from storage.models import Poll, PollVote
+from storage.polls import Poll, PollVote
 from tests.conftest import START
 from tests.support import Harness, make_settings
 

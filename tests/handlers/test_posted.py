@@ -127,7 +127,9 @@ async def test_binding_an_unknown_kind_or_a_missing_row_binds_nothing(
 
 
 def test_a_kind_names_one_table_with_a_message_id() -> None:
-    from storage.models import Community, Poll, RedPacket
+    from storage.communities import Community
+    from storage.polls import Poll
+    from storage.redpackets import RedPacket
 
     assert {"poll", "redpacket", "event", "call", "gate"} <= posts.kinds()
     assert posts.register("poll", Poll) == "poll"  # again, the same table: fine

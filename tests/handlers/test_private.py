@@ -12,7 +12,9 @@ from bot.clock import FakeClock
 from handlers.birthdays import enqueue_greetings
 from handlers.outbox import send_due
 from storage import Store
-from storage.models import Community, LedgerEntry, Member
+from storage.communities import Community
+from storage.ledger import LedgerEntry
+from storage.members import Member
 from tests.support import Harness, make_settings
 
 DM = {"private": True, "chat": "dm-alice"}

@@ -17,9 +17,8 @@ from handlers.redpacket import break_late_chains, refresh_packets, refund_expire
 from handlers.redpacket_split import seed_digest, split, split_problems
 from storage import Store
 from storage.db import READING
-from storage.ledger import ISSUE, Movement, member_owner
-from storage.models import LedgerEntry, RedPacket, RedPacketShare
-from storage.redpackets import ESCROW
+from storage.ledger import ISSUE, LedgerEntry, Movement, member_owner
+from storage.redpackets import ESCROW, RedPacket, RedPacketShare
 from tests.support import PLATFORM, Harness, make_settings
 
 

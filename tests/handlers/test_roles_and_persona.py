@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from storage.models import AuditEntry, Community
+from storage.audit import AuditEntry
+from storage.communities import Community
 from tests.support import Harness, make_settings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from storage.models import AuditEntry
+from storage.audit import AuditEntry
 from tests.support import Harness, make_settings
 
 

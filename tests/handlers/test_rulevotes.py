@@ -12,7 +12,8 @@ from bot.actions import Edit, Reply, Send
 from handlers.polls import close_due_polls
 from handlers.rulevotes import decide_proposals
 from storage import Store
-from storage.models import AuditEntry, Poll
+from storage.audit import AuditEntry
+from storage.polls import Poll
 from tests.support import Harness, make_settings
 
 VOTE = make_settings(rule_votes={"quorum": 3, "threshold_percent": 67, "hours": 24})

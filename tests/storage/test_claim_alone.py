@@ -17,8 +17,8 @@ from sqlalchemy.engine import make_url
 from bot.clock import FakeClock
 from storage import Database, Store, migrate
 from storage import updates as update_module
-from storage.models import UPDATE_KEY_LEN, ProcessedUpdate
-from storage.updates import UpdateRepo
+from storage.base import UPDATE_KEY_LEN
+from storage.updates import ProcessedUpdate, UpdateRepo
 
 
 async def rows(store: Store) -> list[tuple[str, str, bool, str | None]]:

@@ -8,7 +8,9 @@ from sqlalchemy import func, select
 
 from bot.clock import FakeClock
 from storage import Store
-from storage.models import Community, Member, MemberRole
+from storage.communities import Community
+from storage.members import Member
+from storage.roles import MemberRole
 
 TASKS = 40
 

@@ -18,8 +18,8 @@ from bot.clock import FakeClock
 from bot.events import Chat, MemberJoined, MessageEvent, User
 from storage import Store
 from storage.communities import CommunityInfo
-from storage.members import REFRESH, Sighting
-from storage.models import Member, ProcessedUpdate
+from storage.members import REFRESH, Member, Sighting
+from storage.updates import ProcessedUpdate
 
 _COUNTER = iter(range(1, 1_000_000))
 

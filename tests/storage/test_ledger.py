@@ -9,8 +9,7 @@ from sqlalchemy import update
 
 from bot.clock import FakeClock
 from storage import Store
-from storage.ledger import ISSUE, REMOVE, TRANSFER, InsufficientPoints, Movement
-from storage.models import PointAccount
+from storage.ledger import ISSUE, REMOVE, TRANSFER, InsufficientPoints, Movement, PointAccount
 
 
 async def community(store: Store, clock: FakeClock) -> int:

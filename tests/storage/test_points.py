@@ -12,8 +12,7 @@ from sqlalchemy import select
 
 from bot.clock import FakeClock
 from storage import Store
-from storage.ledger import ISSUE, REMOVE, TRANSFER
-from storage.models import LedgerEntry
+from storage.ledger import ISSUE, REMOVE, TRANSFER, LedgerEntry
 from storage.points import Escrow, Grant, InsufficientPoints, PointsReason, Verb
 from tests.storage.test_ledger import community
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.clock import FakeClock
 from storage import Store
-from storage.models import PollVote
+from storage.polls import PollVote
 
 
 async def _poll(store: Store, clock: FakeClock, *, voters: int, max_choices: int = 1):  # type: ignore[no-untyped-def]

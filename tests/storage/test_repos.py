@@ -8,7 +8,9 @@ from sqlalchemy import func, select
 
 from bot.clock import FakeClock
 from storage import Store
-from storage.models import NAME_LEN, AuditEntry, Member
+from storage.audit import AuditEntry
+from storage.base import NAME_LEN
+from storage.members import Member
 
 
 async def test_community_ensure_is_idempotent_and_refreshes_title(

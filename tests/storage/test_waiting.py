@@ -10,7 +10,7 @@ from bot.actions import Ban, Delete, Merge, Reply, Send
 from bot.clock import FakeClock
 from bot.richtext import Bold, Mention, RichText
 from storage import Store
-from storage.models import WaitingAction
+from storage.waiting import WaitingAction
 
 
 def _reply(n: int, chat: str = "g1", platform: str = "telegram") -> Reply:

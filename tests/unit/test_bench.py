@@ -64,7 +64,7 @@ async def test_inbound_qunbot_side_records_every_update_through_the_adapter(
     from sqlalchemy import func, select
 
     from bench.inbound import RawUpdates, qunbot_side
-    from storage.models import ProcessedUpdate
+    from storage.updates import ProcessedUpdate
 
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/inbound.db")
     try:

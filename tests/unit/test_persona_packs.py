@@ -9,6 +9,7 @@ import pytest
 
 from persona import TONES
 from persona.render import ANY_TONE, Packs, placeholders
+from tests.support import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +34,92 @@ def test_every_locale_has_the_same_keys(packs: Packs) -> None:
         assert not missing and not extra, (
             f"{locale}: missing {sorted(missing)}, extra {sorted(extra)}"
         )
+
+
+def _keys_by_file(packs: Packs, locale: str) -> dict[str, set[str]]:
+    by_file: dict[str, set[str]] = {}
+    for key, stem in packs.by_locale[locale].files.items():
+        by_file.setdefault(stem, set()).add(key)
+    return by_file
+
+
+def test_every_pack_file_has_a_twin_with_the_same_keys(packs: Packs) -> None:
+    """``zh-CN/polls.toml`` and ``en/polls.toml`` hold the same keys: the parity check per file."""
+    zh, en = _keys_by_file(packs, "zh-CN"), _keys_by_file(packs, "en")
+    assert sorted(zh) == sorted(en)
+    assert "core" in zh and len(zh) > 10
+    for stem in zh:
+        assert zh[stem] == en[stem], (
+            f"{stem}.toml: only zh-CN {sorted(zh[stem] - en[stem])}, only en {sorted(en[stem] - zh[stem])}"
+        )
+
+
+def test_every_key_is_in_the_file_of_the_feature_that_says_it(packs: Packs) -> None:
+    """The rule of ``persona/render.py``: a feature's texts and its commands' help in
+    ``<feature>.toml``, the core's in ``core.toml``."""
+    tool = load_tool("split_packs")
+    commands = tool.command_features()
+    assert tool.file_for("commands.checkin.usage", commands) == "checkin"
+    assert tool.file_for("commands.help.usage", commands) == "core"
+    assert tool.file_for("rules.reason.ads", commands) == "enforcement"
+    assert tool.file_for("remindme.set", commands) == "remindme"
+    misplaced = [
+        f"{key}: in {stem}.toml, belongs in {tool.file_for(key, commands)}.toml"
+        for locale in packs.by_locale
+        for key, stem in packs.by_locale[locale].files.items()
+        if tool.file_for(key, commands) != stem
+    ]
+    assert not misplaced, "\n".join(misplaced)
+
+
+def test_the_split_tool_moves_a_one_file_pack_exactly(tmp_path: Path) -> None:
+    """What the lead runs on another branch's one-file pack: the tables that branch added go
+    to their feature's file, the ones it changed are replaced where they stand, and a text
+    changed since by someone else is not put back; a second run changes nothing."""
+    tool = load_tool("split_packs")
+    folder = tmp_path / "packs" / "en"
+    base = tmp_path / "base.toml"
+    base.write_text(
+        '# pack: English\n\n[_meta]\nlocale = "en"\n\n[commands.checkin]\nsummary = "check in"\n'
+        '\n# the streak, shown after a check-in\n[checkin.done]\nany = "Done {member}"\n'
+        '\n[error.apology]\nany = "Sorry"\n\n[help.header]\nany = "Commands"\n',
+        encoding="utf-8",
+    )
+    assert tool.split(base, folder) == [
+        "added [_meta] to core.toml",
+        "added [commands.checkin] to checkin.toml",
+        "added [checkin.done] to checkin.toml",
+        "added [error.apology] to core.toml",
+        "added [help.header] to core.toml",
+    ]
+    checkin = (folder / "checkin.toml").read_text(encoding="utf-8")
+    assert checkin.startswith("# pack: English · checkin\n")
+    assert "# the streak, shown after a check-in\n[checkin.done]" in checkin
+    core = folder / "core.toml"
+    core.write_text(core.read_text(encoding="utf-8").replace("Sorry", "Sorry about that"))
+    branch = tmp_path / "en.toml"
+    branch.write_text(
+        base.read_text(encoding="utf-8").replace("Done {member}", "Checked in, {member}")
+        + '\n[remindme.set]\nany = "I will remind you"\n\n[error.later]\nany = "Later"\n',
+        encoding="utf-8",
+    )
+    done = tool.split(branch, folder, base)
+    assert done == [
+        "replaced [checkin.done] in checkin.toml",
+        "added [remindme.set] to remindme.toml",
+        "added [error.later] to core.toml",
+    ]
+    packs = Packs.load(tmp_path / "packs")
+    assert packs.variants("en", "checkin.done", "warm") == ("Checked in, {member}",)
+    assert packs.variants("en", "error.apology", "warm") == ("Sorry about that",)
+    assert packs.by_locale["en"].files["remindme.set"] == "remindme"
+    tables = [
+        line for line in core.read_text(encoding="utf-8").splitlines() if line.startswith("[")
+    ]
+    assert tables == ["[_meta]", "[error.apology]", "[error.later]", "[help.header]"]
+    before = {path.name: path.read_text(encoding="utf-8") for path in folder.iterdir()}
+    assert tool.split(branch, folder, base) == []
+    assert before == {path.name: path.read_text(encoding="utf-8") for path in folder.iterdir()}
 
 
 def test_every_key_uses_the_same_placeholders_in_every_locale(packs: Packs) -> None:

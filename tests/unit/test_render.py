@@ -40,10 +40,19 @@ any = "Use `{usage}` please"
 """
 
 
+def write_pack(root: Path, locale: str, text: str, name: str = "core") -> Path:
+    """One file of a locale's pack folder (``root/<locale>/<name>.toml``)."""
+    folder = root / locale
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def renderer(tmp_path: Path) -> Renderer:
-    (tmp_path / "zh-CN.toml").write_text(ZH, encoding="utf-8")
-    (tmp_path / "en.toml").write_text(EN, encoding="utf-8")
+    write_pack(tmp_path, "zh-CN", ZH)
+    write_pack(tmp_path, "en", EN)
     return Renderer(Packs.load(tmp_path))
 
 
@@ -143,10 +152,8 @@ lively = ["Hello {member}"]
 
 @pytest.fixture
 def plural_renderer(tmp_path: Path) -> Renderer:
-    (tmp_path / "en.toml").write_text(PLURALS, encoding="utf-8")
-    (tmp_path / "zh-CN.toml").write_text(
-        '[_meta]\nlocale = "zh-CN"\n[streak]\nany = "连续 {n} 天"\n', encoding="utf-8"
-    )
+    write_pack(tmp_path, "en", PLURALS)
+    write_pack(tmp_path, "zh-CN", '[_meta]\nlocale = "zh-CN"\n[streak]\nany = "连续 {n} 天"\n')
     return Renderer(Packs.load(tmp_path))
 
 
@@ -225,9 +232,7 @@ def test_durations_read_as_words_in_each_locale(
 
 
 def test_a_table_of_labels_named_like_tones_is_not_read_as_tones(tmp_path: Path) -> None:
-    (tmp_path / "en.toml").write_text(
-        '[_meta]\nlocale = "en"\n[tone_name.warm]\nany = "gentle"\n', encoding="utf-8"
-    )
+    write_pack(tmp_path, "en", '[_meta]\nlocale = "en"\n[tone_name.warm]\nany = "gentle"\n')
     packs = Packs.load(tmp_path)
     assert packs.keys("en") == {"tone_name.warm"}
     assert Renderer(packs).render(Persona(name="Q", locale="en"), "tone_name.warm").plain() == (
@@ -239,3 +244,41 @@ def test_a_styled_count_takes_its_plural_as_text(plural_renderer: Renderer) -> N
     persona = Persona(name="Qun", locale="en")
     text = plural_renderer.render(persona, "streak", n=Bold(text="1"))
     assert text.plain() == "Streak: 1 day; it counts"
+
+
+def test_a_locale_reads_every_file_of_its_folder(tmp_path: Path) -> None:
+    write_pack(tmp_path, "en", '[_meta]\nlocale = "en"\n[greet]\nany = "Hi"\n')
+    write_pack(tmp_path, "en", '[checkin.done]\nany = "Done, {member}"\n', name="checkin")
+    packs = Packs.load(tmp_path)
+    assert packs.keys("en") == {"greet", "checkin.done"}
+    assert packs.by_locale["en"].files == {"greet": "core", "checkin.done": "checkin"}
+    rendered = Renderer(packs).render(Persona(name="Q", locale="en"), "checkin.done", member="A")
+    assert rendered.plain() == "Done, A"
+
+
+def test_a_key_defined_in_two_files_names_both(tmp_path: Path) -> None:
+    first = write_pack(tmp_path, "en", '[polls.closed]\nany = "Closed"\n', name="polls")
+    second = write_pack(tmp_path, "en", '[polls]\nclosed = "Shut"\n', name="redpacket")
+    with pytest.raises(PackError, match=r"'polls\.closed' is defined twice") as caught:
+        Packs.load(tmp_path)
+    assert str(first) in str(caught.value) and str(second) in str(caught.value)
+
+
+def test_meta_in_two_files_is_refused(tmp_path: Path) -> None:
+    write_pack(tmp_path, "en", '[_meta]\nlocale = "en"\n')
+    write_pack(tmp_path, "en", '[_meta.honorific]\nwarm = "{name}"\n', name="polls")
+    with pytest.raises(PackError, match="_meta is defined twice"):
+        Packs.load(tmp_path)
+
+
+def test_a_pack_in_one_file_says_where_its_keys_go(tmp_path: Path) -> None:
+    write_pack(tmp_path, "en", '[greet]\nany = "Hi"\n')
+    (tmp_path / "zh-CN.toml").write_text('[greet]\nany = "你好"\n', encoding="utf-8")
+    with pytest.raises(PackError, match=r"zh-CN\.toml: a pack is a folder .*split_packs\.py"):
+        Packs.load(tmp_path)
+
+
+def test_a_folder_names_its_locale(tmp_path: Path) -> None:
+    write_pack(tmp_path, "en", '[_meta]\nlocale = "zh-CN"\n[greet]\nany = "Hi"\n')
+    with pytest.raises(PackError, match="locale 'zh-CN' in the folder of 'en'"):
+        Packs.load(tmp_path)

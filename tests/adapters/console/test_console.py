@@ -86,7 +86,7 @@ async def test_admin_join_leave_and_names_with_markup(tmp_path: Path) -> None:
     assert "管理员" in refusal
     from sqlalchemy import select
 
-    from storage.models import Member
+    from storage.members import Member
 
     app2, _ = make_app(tmp_path)
     async with app2.store.transaction() as session:

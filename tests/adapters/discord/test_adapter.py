@@ -13,7 +13,8 @@ from bot.actions import AnswerButton, Button
 from bot.config import StartupError
 from bot.context import Context
 from bot.features import Arg, Feature
-from storage.models import Community, Member
+from storage.communities import Community
+from storage.members import Member
 from tests.adapters.discord.conftest import APP_ID, CHANNEL, GUILD, StartBot
 from tests.adapters.discord.fake_discord import FakeDiscord
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from bot.app import App
 from bot.context import Context
 from bot.features import Feature
-from storage.models import ProcessedUpdate
+from storage.updates import ProcessedUpdate
 from tests.adapters.discord.conftest import CHANNEL, GUILD, StartBot
 
 

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from bot.actions import Kick, Restrict
 from bot.context import Context
 from bot.features import Arg, Feature
-from storage.models import Community, Member
+from storage.communities import Community
+from storage.members import Member
 from tests.adapters.telegram import fake_bot_api as tg
 from tests.adapters.telegram.conftest import BOT_ID, GROUP, StartBot, free_port
 from tests.adapters.telegram.test_encoding import visible

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.app import App
 from bot.context import Context
 from bot.features import Feature
-from storage.models import ProcessedUpdate
+from storage.updates import ProcessedUpdate
 from tests.adapters.telegram import fake_bot_api as tg
 from tests.adapters.telegram.conftest import BOT_ID, StartBot, free_port
 

@@ -25,7 +25,9 @@ import pytest
 from sqlalchemy import func, select
 
 from storage import Database
-from storage.models import CheckIn, LedgerEntry, ProcessedUpdate
+from storage.checkins import CheckIn
+from storage.ledger import LedgerEntry
+from storage.updates import ProcessedUpdate
 from tests.adapters.telegram import fake_bot_api as tg
 from tests.conftest import POSTGRES_URL, _backends
 from tests.e2e.test_cli import QUNBOT, environment_for

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.config import StorageSettings
-from storage.models import CheckIn
+from storage.checkins import CheckIn
 from tests.adapters.telegram import fake_bot_api as tg
 from tests.contract.drivers import visible_html
 from tests.e2e.test_cli import QUNBOT, environment_for
