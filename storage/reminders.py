@@ -1,8 +1,8 @@
 """Reminders members set for themselves (``/remindme 2h TEXT``): one row each, sent once.
 
-A reminder is claimed by one atomic ``UPDATE`` (``pending -> sending``; on PostgreSQL the
-due rows are picked ``FOR UPDATE SKIP LOCKED``, on SQLite writers are serial), so two ticks
-or two bot processes never both take it. It is marked ``sent`` after the notice went out.
+A reminder is claimed by one atomic ``UPDATE ... WHERE status = 'pending' RETURNING id``
+(``pending -> sending``; on PostgreSQL a second claim waits for the row lock and then finds it
+taken, on SQLite writers are serial), so two ticks or two bot processes never both take it. It is marked ``sent`` after the notice went out.
 A process stopped between sending and marking leaves it ``sending``: a later tick marks it
 ``unsure`` and never sends it again (at most once, as the outbox: never doubled).
 
@@ -122,24 +122,14 @@ class ReminderRepo:
         )
         return [PendingReminder(int(i), t, d) for i, t, d in rows.all()]
 
-    async def claim(
-        self, session: AsyncSession, now: datetime, limit: int = 50
-    ) -> list[DueReminder]:
-        """Take due reminders for sending: each goes to one caller."""
-        table = Reminder.__table__
-        due = (
-            select(table.c.id)
-            .where(table.c.status == PENDING, table.c.due_at <= now)
-            .order_by(table.c.due_at, table.c.id)
-            .limit(limit)
-        )
-        if self.db.dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
+    async def claim(self, session: AsyncSession, now: datetime) -> list[DueReminder]:
+        """Take every due reminder for sending, in one ``UPDATE``: each goes to one caller (on
+        PostgreSQL a concurrent claim waits for the row, then sees it is no longer pending)."""
         claimed = await session.execute(
-            update(table)
-            .where(table.c.id.in_(due.scalar_subquery()), table.c.status == PENDING)
+            update(Reminder)
+            .where(Reminder.status == PENDING, Reminder.due_at <= now)
             .values(status=SENDING, claimed_at=now)
-            .returning(table.c.id)
+            .returning(Reminder.id)
         )
         ids = [int(i) for i in claimed.scalars()]
         if not ids:
