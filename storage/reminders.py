@@ -92,7 +92,11 @@ class ReminderRepo:
         now: datetime,
         most_pending: int,
     ) -> bool:
-        """Keep a reminder unless the member already has ``most_pending`` waiting (``False``)."""
+        """Keep a reminder unless the member already has ``most_pending`` waiting (``False``).
+        On PostgreSQL the member's row is locked first, so two at once cannot both pass the
+        count (SQLite writers are serial)."""
+        if self.db.dialect == "postgresql":
+            await session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
         waiting = await session.execute(
             select(func.count())
             .select_from(Reminder)
