@@ -138,4 +138,3 @@ async def test_an_unreachable_member_is_mentioned_where_it_was_set(any_harness: 
     mentions = [a for a in actions if isinstance(a, Send) and a.chat_id == "g1"]
     assert mentions, actions
     assert await send_reminders(h.dispatcher.tick_context()) == 0
-
