@@ -10,7 +10,7 @@ and restarts never send it twice.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import Field
 
@@ -96,7 +96,7 @@ async def _listed(ctx: Context) -> Reply:
     return ctx.reply_text(RichText.join(lines), private=True)
 
 
-def _shown(ctx: Context, moment) -> str:  # type: ignore[no-untyped-def]
+def _shown(ctx: Context, moment: datetime) -> str:
     """A moment in the community's time zone, to the minute."""
     return moment.astimezone(ctx.zone).strftime("%Y-%m-%d %H:%M")
 
