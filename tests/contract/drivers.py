@@ -80,14 +80,20 @@ class Driver(Protocol):
 
 
 class Handled:
-    """Counts events the dispatcher finished, so a driver waits for exactly its own."""
+    """The events the dispatcher finished, in order, so a driver waits for exactly its own:
+    another event finishing meanwhile (a late one from start-up, a duplicate delivery) must not
+    end a step before the bot has answered the one the step sent."""
 
     def __init__(self) -> None:
-        self.count = 0
+        self.keys: list[str] = []
         self._changed = asyncio.Condition()
 
+    @property
+    def count(self) -> int:
+        return len(self.keys)
+
     def __call__(self, event: EventBase, results: object) -> None:
-        self.count += 1
+        self.keys.append(event.update_key)
         asyncio.get_running_loop().create_task(self._notify())
 
     async def _notify(self) -> None:
@@ -97,6 +103,20 @@ class Handled:
     async def wait_for(self, count: int) -> None:
         async with asyncio.timeout(10), self._changed:
             await self._changed.wait_for(lambda: self.count >= count)
+
+    async def wait_for_own(self, since: int, mine: Callable[[str], bool]) -> None:
+        """Until an event finished after the first ``since`` has an update key ``mine`` accepts."""
+
+        def done() -> bool:
+            return any(mine(key) for key in self.keys[since:])
+
+        try:
+            async with asyncio.timeout(10), self._changed:
+                await self._changed.wait_for(done)
+        except TimeoutError:
+            raise AssertionError(
+                f"the bot did not finish the step's event; it finished {self.keys[since:]!r}"
+            ) from None
 
 
 def settings_for(tmp_path: Path, **sections: Any) -> Settings:
@@ -317,10 +337,17 @@ class TelegramDriver(AppDriver):
                 seen.punished.append(("unmute" if lifted else name, str(call.user_id)))
 
     async def _step(self, update: dict[str, Any]) -> Seen:
-        async def push() -> None:
+        async def push() -> Callable[[str], bool]:
             self.last = self.fake.push_update(update)
+            return self._keyed(self.last)
 
         return await self._capture(push, wait=True)
+
+    @staticmethod
+    def _keyed(update: dict[str, Any]) -> Callable[[str], bool]:
+        """Whether an event's update key is this update's (``<bot id>:<update id>``)."""
+        suffix = f":{update['update_id']}"
+        return lambda key: key.endswith(suffix)
 
     async def scheduled(self, run: Callable[[], Awaitable[object]]) -> Seen:
         """What members saw while ``run`` (a tick) ran: no event to wait for."""
@@ -339,15 +366,18 @@ class TelegramDriver(AppDriver):
         self.fake.refuse_private(self.user_id(who))
 
     async def _capture(self, act: Callable[[], Awaitable[object]], *, wait: bool) -> Seen:
+        """What members saw while ``act`` ran; with ``wait``, until the bot finished the event
+        whose update key the matcher ``act`` returns accepts."""
         before = len(self.fake.calls_to("sendMessage"))
         photos = len(self.fake.calls_to("sendPhoto"))
         notes = len(self.fake.calls_to("answerCallbackQuery"))
         edits = len(self.fake.calls_to("editMessageText"))
         marks = self._marks()
         count = self.handled.count
-        await act()
+        mine = await act()
         if wait:
-            await self.handled.wait_for(count + 1)
+            assert callable(mine)
+            await self.handled.wait_for_own(count, mine)
         seen = Seen()
         self._consequences(seen, marks)
         for call in self.fake.calls_to("sendMessage")[before:]:
@@ -384,7 +414,7 @@ class TelegramDriver(AppDriver):
         before = len(self.fake.calls_to("sendMessage"))
         count = self.handled.count
         self.fake.push_update_again(self.last)
-        await self.handled.wait_for(count + 1)
+        await self.handled.wait_for_own(count, self._keyed(self.last))
         return Seen(
             texts=[visible_html(c.text or "") for c in self.fake.calls_to("sendMessage")[before:]]
         )
@@ -505,23 +535,32 @@ class DiscordDriver(AppDriver):
     _CALLBACK = r"/interactions/\d+/[^/]+/callback"
     _EDIT = r"/channels/\d+/messages/\d+"
 
-    async def _step(self, act: Callable[[], Awaitable[object]]) -> Seen:
-        return await self._capture(act, wait=True)
+    async def _step(self, act: Callable[[], Awaitable[str]]) -> Seen:
+        """``act`` returns the update key (or its start) of the event it sends."""
+
+        async def sent() -> Callable[[str], bool]:
+            key = await act()
+            return lambda found: found == key or found.startswith(key + ":")
+
+        return await self._capture(sent, wait=True)
 
     async def scheduled(self, run: Callable[[], Awaitable[object]]) -> Seen:
         """What members saw while ``run`` (a tick) ran: no event to wait for."""
         return await self._capture(run, wait=False)
 
     async def _capture(self, act: Callable[[], Awaitable[object]], *, wait: bool) -> Seen:
+        """What members saw while ``act`` ran; with ``wait``, until the bot finished the event
+        whose update key the matcher ``act`` returns accepts."""
         before = len(self._posts())
         known = set(self.fake.messages)
         callbacks = len(self.fake.requests_to("POST", self._CALLBACK))
         edits = len(self.fake.requests_to("PATCH", self._EDIT))
         marks = self._marks()
         count = self.handled.count
-        await act()
+        mine = await act()
         if wait:
-            await self.handled.wait_for(count + 1)
+            assert callable(mine)
+            await self.handled.wait_for_own(count, mine)
         seen = Seen()
         self._consequences(seen, marks)
         direct = {str(c.id): str(user) for user, c in self.fake.dm_channels.items()}
@@ -574,28 +613,35 @@ class DiscordDriver(AppDriver):
         if author not in self.fake.guilds[self.guild].members:
             self.fake.add_member(self.guild, author, who.username, global_name=who.name)
 
-        async def act() -> None:
+        async def act() -> str:
             message_id = await self.fake.send_message_create(
                 self.guild, self.channel, author, content, mentions=mentioned
             )
             self.last = (author, content, message_id)
+            return f"m{message_id}"
 
         return await self._step(act)
 
     async def say_again(self) -> Seen:
         assert self.last is not None
         author, content, message_id = self.last
-        return await self._step(
-            lambda: self.fake.send_message_create(
+
+        async def act() -> str:
+            await self.fake.send_message_create(
                 self.guild, self.channel, author, content, message_id=message_id
             )
-        )
+            return f"m{message_id}"
+
+        return await self._step(act)
 
     async def join(self, who: Person) -> Seen:
         self.people[self.user_id(who)] = who
-        return await self._step(
-            lambda: self.fake.member_join(self.guild, int(self.user_id(who)), who.name)
-        )
+
+        async def act() -> str:
+            await self.fake.member_join(self.guild, int(self.user_id(who)), who.name)
+            return f"j{self.guild}:{self.user_id(who)}"
+
+        return await self._step(act)
 
     def refuse_private(self, who: Person) -> None:
         self.fake.close_dms(int(self.user_id(who)))
@@ -608,8 +654,11 @@ class DiscordDriver(AppDriver):
         if author not in self.fake.guilds[self.guild].members:
             self.fake.add_member(self.guild, author, who.username, global_name=who.name)
         self.people[self.user_id(who)] = who
-        return await self._step(
-            lambda: self.fake.send_button(
+
+        async def act() -> str:
+            interaction = await self.fake.send_button(
                 self.guild, self.channel, author, data, message_id=int(message_id or 1)
             )
-        )
+            return f"i{interaction}"
+
+        return await self._step(act)
