@@ -20,11 +20,12 @@ import logging
 from datetime import date, datetime, timedelta
 
 from pydantic import Field
+from sqlalchemy.exc import IntegrityError
 
 from bot.actions import Reply
 from bot.config import Section
 from bot.context import Context, TickContext, local_date
-from bot.events import MemberJoined, MessageEvent
+from bot.events import MemberJoined, MemberLeft, MessageEvent
 from bot.features import Arg, Feature
 from bot.signals import Interacted, Interaction
 from handlers.filtering import find_links
@@ -125,7 +126,7 @@ def on_movement(ctx: Context) -> None:
     """Count a join with how it came (invite link, join request, added by someone) or a
     leave (left, removed)."""
     event = ctx.event
-    assert hasattr(event, "member")
+    assert isinstance(event, MemberJoined | MemberLeft)
     if ctx.is_private or event.member.is_bot:
         return
     link = ""
@@ -142,7 +143,7 @@ def on_movement(ctx: Context) -> None:
         link = event.invite_link or ""
     else:
         direction = "leave"
-        how = "removed" if getattr(event, "removed_by", None) is not None else "left"
+        how = "removed" if event.removed_by is not None else "left"
     ctx.state(feature).move(ctx.community.id, _day(ctx, event.at), direction, how, link)
 
 
@@ -162,7 +163,8 @@ def on_interacted(ctx: Context, signal: Interacted) -> None:
 
 async def flush(ctx: TickContext) -> int:
     """Write everything counted so far in one transaction (batched upserts); how many rows
-    were written. A failed write gives the counts back to the tally for the next flush."""
+    were written. A failed write gives the counts back to the tally for the next flush (the
+    transaction rolled back: nothing is added twice), unless the database refused them."""
     tally = ctx.state(feature)
     taken = tally.take(ctx.now)
     if not taken:
@@ -179,13 +181,14 @@ async def flush(ctx: TickContext) -> int:
                     days.append(MemberDay(community_id, member_id, day, tuple(row.counts)))
             movements = [Movement(*key, n) for key, n in taken.movements.items()]
             await repo.add(session, days, movements)
+    except IntegrityError:
+        # A member or community deleted since it was counted: writing again cannot succeed,
+        # and keeping the counts would block every later flush.
+        log.error("insights: %d counts refused by the database; dropped", len(taken), exc_info=True)
+        return 0
     except Exception:
-        tally.give_back(taken)
-        log.warning(
-            "insights: %d counts could not be written; kept for the next flush",
-            len(taken.members) + len(taken.movements),
-            exc_info=True,
-        )
+        tally.give_back(taken)  # the database is away: the next flush tries again
+        log.warning("insights: %d counts not written yet; kept", len(taken), exc_info=True)
         return 0
     return len(days) + len(movements)
 

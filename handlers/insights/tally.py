@@ -46,6 +46,9 @@ class Taken:
     def __bool__(self) -> bool:
         return bool(self.members or self.movements)
 
+    def __len__(self) -> int:
+        return len(self.members) + len(self.movements)
+
 
 class Tally:
     """This bot's counts not yet written, and when they were last written."""

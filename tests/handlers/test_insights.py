@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 import bot.dispatch
 from bot.actions import Reply, Send
@@ -269,6 +269,19 @@ async def test_a_failed_write_keeps_the_counts_for_the_next_flush(any_harness: H
     await h.send(h.message("again", user="Ann"))
     assert await written(h) == 1
     assert await counted(h) == {("Ann", DAY): {"messages": 2}}
+
+
+async def test_counts_of_a_member_deleted_meanwhile_do_not_block_later_flushes(
+    any_harness: Harness,
+) -> None:
+    h = english(any_harness)
+    await h.send(h.message("hello", user="Ann"))
+    async with h.store.transaction() as s:
+        await s.execute(delete(Member).where(Member.display_name == "Ann"))
+    assert await written(h) == 0  # refused by the database: dropped, not kept forever
+    await h.send(h.message("hi", user="Bob"))
+    assert await written(h) == 1
+    assert await counted(h) == {("Bob", DAY): {"messages": 1}}
 
 
 async def test_the_stop_path_writes_what_was_counted(app_storage: StorageSettings) -> None:
