@@ -67,7 +67,7 @@ class InviteCode(Base):
     created_at: Mapped[datetime]
 
 
-PENDING, PASSED, FAILED = "pending", "passed", "failed"
+PENDING, ACTING, PASSED, FAILED = "pending", "acting", "passed", "failed"
 #: A captcha question stands for its challenge row (``storage.posts``): passing deletes it.
 POSTED = posts.register("gate", GateChallenge)
 
@@ -180,9 +180,15 @@ class GateRepo:
         )
         return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
-    async def fail(self, session: AsyncSession, challenge_id: int) -> bool:
-        """Claim an expired challenge for removal; ``False`` if someone else already did."""
-        return await self.transition(session, challenge_id, PENDING, FAILED)
+    async def claim(self, session: AsyncSession, challenge_id: int) -> bool:
+        """Claim an expired challenge for its timeout (``pending -> acting``); ``False`` if a
+        press, another tick or another process got there first."""
+        return await self.transition(session, challenge_id, PENDING, ACTING)
+
+    async def settle_timeout(self, session: AsyncSession, challenge_id: int, done: bool) -> bool:
+        """A claimed timeout: ``failed`` once the platform removed or declined the newcomer,
+        else ``pending`` again for the next tick."""
+        return await self.transition(session, challenge_id, ACTING, FAILED if done else PENDING)
 
 
 @dataclass(frozen=True, slots=True)
