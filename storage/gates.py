@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage import posts
 from storage.base import PLATFORM_ID_LEN, Base, Id
-from storage.communities import Community
+from storage.communities import Community, DueMember, select_due
 from storage.db import Database
 from storage.members import Member
 
@@ -73,14 +73,9 @@ POSTED = posts.register("gate", GateChallenge)
 
 
 @dataclass(frozen=True, slots=True)
-class DueChallenge:
-    id: int
-    community_id: int
-    platform: str
-    chat_id: str
-    member_id: int
-    platform_user_id: str
-    display_name: str
+class DueChallenge(DueMember):
+    """An expired challenge, with its question's message (deleted after the timeout)."""
+
     message_id: str | None
 
 
@@ -144,9 +139,12 @@ class GateRepo:
         self, session: AsyncSession, kind: str, now: datetime, limit: int = 100
     ) -> list[DueChallenge]:
         rows = await session.execute(
-            select(GateChallenge, Community, Member)
-            .join(Community, Community.id == GateChallenge.community_id)
-            .join(Member, Member.id == GateChallenge.member_id)
+            select_due(
+                GateChallenge.id,
+                GateChallenge.community_id,
+                GateChallenge.member_id,
+                GateChallenge.message_id,
+            )
             .where(
                 GateChallenge.kind == kind,
                 GateChallenge.status == PENDING,
@@ -155,19 +153,7 @@ class GateRepo:
             .order_by(GateChallenge.expires_at)
             .limit(limit)
         )
-        return [
-            DueChallenge(
-                g.id,
-                c.id,
-                c.platform,
-                c.chat_id,
-                m.id,
-                m.platform_user_id,
-                m.display_name,
-                g.message_id,
-            )
-            for g, c, m in rows.all()
-        ]
+        return [DueChallenge(*row) for row in rows.all()]
 
     async def transition(
         self, session: AsyncSession, challenge_id: int, from_status: str, to_status: str

@@ -11,7 +11,6 @@ another moves it, and a moderator lifting by hand (or punishing for good) cancel
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ForeignKey, Index, String, and_, case, or_, select, text, update
@@ -20,11 +19,10 @@ from sqlalchemy.orm import Mapped, aliased, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.base import Base, Id
-from storage.communities import Community
+from storage.communities import DueMember, select_due
 from storage.db import Database
-from storage.members import Member
 
-__all__ = ["ABANDONED_AFTER", "DueLift", "LiftRepo", "ScheduledLift"]
+__all__ = ["ABANDONED_AFTER", "LiftRepo", "ScheduledLift"]
 
 PENDING, ACTING, DONE, CANCELLED = "pending", "acting", "done", "cancelled"
 #: A lift claimed longer ago than this and never settled (its process stopped): taken again.
@@ -60,19 +58,6 @@ class ScheduledLift(Base):
     due_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
-
-
-@dataclass(frozen=True, slots=True)
-class DueLift:
-    """A lift whose time has come, with where and whom it acts on."""
-
-    id: int
-    community_id: int
-    platform: str
-    chat_id: str
-    member_id: int
-    platform_user_id: str
-    display_name: str
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
@@ -125,25 +110,15 @@ class LiftRepo:
 
     async def due(
         self, session: AsyncSession, kind: str, now: datetime, limit: int = 100
-    ) -> list[DueLift]:
+    ) -> list[DueMember]:
         """Lifts of ``kind`` to act on now, earliest first (claim each before acting)."""
         rows = await session.execute(
-            select(
-                ScheduledLift.id,
-                Community.id,
-                Community.platform,
-                Community.chat_id,
-                Member.id,
-                Member.platform_user_id,
-                Member.display_name,
-            )
-            .join(Community, Community.id == ScheduledLift.community_id)
-            .join(Member, Member.id == ScheduledLift.member_id)
+            select_due(ScheduledLift.id, ScheduledLift.community_id, ScheduledLift.member_id)
             .where(ScheduledLift.kind == kind, ScheduledLift.due_at <= now, _claimable(now))
             .order_by(ScheduledLift.due_at, ScheduledLift.id)
             .limit(limit)
         )
-        return [DueLift(*row) for row in rows.all()]
+        return [DueMember(*row) for row in rows.all()]
 
     async def claim(self, session: AsyncSession, lift_id: int, now: datetime) -> bool:
         """``pending -> acting`` in one conditional ``UPDATE``: ``False`` when another tick or

@@ -3,33 +3,48 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import FakeClock
 from storage import Store
 from storage.sanctions import ABANDONED_AFTER, LiftRepo, ScheduledLift
+from tests.support import a_member
 
 TASKS = 40
 UNBAN = "unban"
 
 
-async def _member(store: Store, clock: FakeClock, user: str = "1") -> tuple[int, int]:
-    async with store.transaction() as s:
-        c = await store.communities.ensure(
-            s, platform="fake", chat_id="g", chat_type="group", title=None, now=clock.now()
+@dataclass(frozen=True)
+class Banned:
+    """A member with a timed ban to lift, and the repository of lifts."""
+
+    lifts: LiftRepo
+    community: int
+    member: int
+    now: datetime
+
+    async def schedule(
+        self, session: AsyncSession, after: timedelta, now: datetime | None = None
+    ) -> int:
+        """Their unban, ``after`` from now."""
+        at = now or self.now
+        return await self.lifts.schedule(
+            session, self.community, self.member, UNBAN, at, at + after
         )
-        m = await store.members.record(
-            s,
-            community_id=c.id,
-            platform_user_id=user,
-            display_name=f"M{user}",
-            username=None,
-            is_bot=False,
-            now=clock.now(),
-        )
-    return c.id, m.id
+
+    async def cancel(self, session: AsyncSession) -> bool:
+        return await self.lifts.cancel(session, self.community, self.member, UNBAN)
+
+
+@pytest.fixture
+async def banned(store: Store, clock: FakeClock) -> Banned:
+    community, member = await a_member(store, clock.now())
+    return Banned(LiftRepo(store.db), community, member, clock.now())
 
 
 async def _statuses(store: Store) -> list[tuple[str, object]]:
@@ -41,32 +56,27 @@ async def _statuses(store: Store) -> list[tuple[str, object]]:
 
 
 async def test_a_new_schedule_moves_the_pending_lift_and_cancel_stops_it(
-    store: Store, clock: FakeClock
+    store: Store, banned: Banned
 ) -> None:
-    lifts = LiftRepo(store.db)
-    community, member = await _member(store, clock)
-    now = clock.now()
+    lifts, now = banned.lifts, banned.now
     async with store.transaction() as s:
-        first = await lifts.schedule(s, community, member, UNBAN, now, now + timedelta(hours=1))
-        again = await lifts.schedule(s, community, member, UNBAN, now, now + timedelta(days=1))
+        first = await banned.schedule(s, timedelta(hours=1))
+        again = await banned.schedule(s, timedelta(days=1))
     assert first == again
     assert await _statuses(store) == [("pending", now + timedelta(days=1))]
     async with store.transaction() as s:
         assert await lifts.due(s, UNBAN, now + timedelta(hours=2)) == []  # moved to a day
-        assert await lifts.cancel(s, community, member, UNBAN)
-        assert not await lifts.cancel(s, community, member, UNBAN)  # nothing pending now
+        assert await banned.cancel(s)
+        assert not await banned.cancel(s)  # nothing pending now
         assert await lifts.due(s, UNBAN, now + timedelta(days=2)) == []
     assert [status for status, _ in await _statuses(store)] == ["cancelled"]
 
 
-async def test_concurrent_schedules_leave_one_pending_lift(store: Store, clock: FakeClock) -> None:
-    lifts = LiftRepo(store.db)
-    community, member = await _member(store, clock)
+async def test_concurrent_schedules_leave_one_pending_lift(store: Store, banned: Banned) -> None:
 
     async def schedule(n: int) -> int:
         async with store.transaction() as s:
-            due = clock.now() + timedelta(minutes=n + 1)
-            return await lifts.schedule(s, community, member, UNBAN, clock.now(), due)
+            return await banned.schedule(s, timedelta(minutes=n + 1))
 
     ids = await asyncio.gather(*(schedule(n) for n in range(TASKS)))
     assert len(set(ids)) == 1
@@ -74,20 +84,18 @@ async def test_concurrent_schedules_leave_one_pending_lift(store: Store, clock: 
 
 
 async def test_a_due_lift_is_claimed_once_then_settled_or_put_back(
-    store: Store, clock: FakeClock
+    store: Store, banned: Banned
 ) -> None:
-    lifts = LiftRepo(store.db)
-    community, member = await _member(store, clock)
-    now = clock.now()
+    lifts, now = banned.lifts, banned.now
     async with store.transaction() as s:
-        lift = await lifts.schedule(s, community, member, UNBAN, now, now + timedelta(hours=1))
+        lift = await banned.schedule(s, timedelta(hours=1))
     later = now + timedelta(hours=1)
     async with store.transaction() as s:
         [due] = await lifts.due(s, UNBAN, later)
     assert (due.id, due.community_id, due.member_id, due.platform_user_id) == (
         lift,
-        community,
-        member,
+        banned.community,
+        banned.member,
         "1",
     )
 
@@ -104,18 +112,16 @@ async def test_a_due_lift_is_claimed_once_then_settled_or_put_back(
         assert await lifts.settle(s, lift, done=True)
         assert not await lifts.settle(s, lift, done=True)  # once
         assert not await lifts.claim(s, lift, later + timedelta(days=1))
-        assert not await lifts.cancel(s, community, member, UNBAN)  # done stays done
+        assert not await banned.cancel(s)  # done stays done
     assert [status for status, _ in await _statuses(store)] == ["done"]
 
 
 async def test_a_lift_left_acting_by_a_stopped_process_is_taken_again(
-    store: Store, clock: FakeClock
+    store: Store, banned: Banned
 ) -> None:
-    lifts = LiftRepo(store.db)
-    community, member = await _member(store, clock)
-    now = clock.now()
+    lifts, now = banned.lifts, banned.now
     async with store.transaction() as s:
-        lift = await lifts.schedule(s, community, member, UNBAN, now, now)
+        lift = await banned.schedule(s, timedelta(0))
         assert await lifts.claim(s, lift, now)  # ...and the process stops
     async with store.transaction() as s:
         assert await lifts.due(s, UNBAN, now + ABANDONED_AFTER) == []
@@ -127,17 +133,15 @@ async def test_a_lift_left_acting_by_a_stopped_process_is_taken_again(
 
 
 async def test_a_refused_lift_gives_way_to_one_scheduled_meanwhile(
-    store: Store, clock: FakeClock
+    store: Store, banned: Banned
 ) -> None:
     """While a tick unbans, a moderator bans again for a day: if the unban is refused, the old
     lift does not come back beside the new one (one pending lift per member)."""
-    lifts = LiftRepo(store.db)
-    community, member = await _member(store, clock)
-    now = clock.now()
+    lifts, now = banned.lifts, banned.now
     async with store.transaction() as s:
-        old = await lifts.schedule(s, community, member, UNBAN, now, now)
+        old = await banned.schedule(s, timedelta(0))
         assert await lifts.claim(s, old, now)
-        new = await lifts.schedule(s, community, member, UNBAN, now, now + timedelta(days=1))
+        new = await banned.schedule(s, timedelta(days=1))
         assert new != old
         assert await lifts.settle(s, old, done=False)
     assert await _statuses(store) == [

@@ -15,6 +15,7 @@ from storage import Database, Store, migrate
 from storage.gates import GateChallenge
 from storage.sanctions import LiftRepo, ScheduledLift
 from storage.tables import metadata
+from tests.support import a_member
 
 
 async def test_upgrade_head_on_empty_database_then_no_drift(empty_db: Database) -> None:
@@ -106,17 +107,15 @@ async def test_0017_moves_raw_settings_into_namespaces_and_back(empty_db: Databa
     assert back == {"g1": _RAW, "g2": {"redpacket": {"max_shares": 5}}, "g3": {}}
 
 
-async def _gate_rows(db: Database) -> list[tuple[int, str, str, datetime]]:
+async def _timed_rows(db: Database, model: Any, due: Any) -> list[tuple[Any, ...]]:
+    """(member, kind, status, due time) of every row of a gate challenge or lift table."""
     async with db.transaction() as session:
         rows = await session.execute(
-            sa.select(
-                GateChallenge.member_id,
-                GateChallenge.kind,
-                GateChallenge.status,
-                GateChallenge.expires_at,
-            ).order_by(GateChallenge.member_id, GateChallenge.kind)
+            sa.select(model.member_id, model.kind, model.status, due).order_by(
+                model.member_id, model.kind
+            )
         )
-        return [tuple(row) for row in rows.all()]  # type: ignore[misc]
+        return [tuple(row) for row in rows.all()]
 
 
 async def test_0019_moves_timed_unbans_out_of_the_gate_challenges_and_back(
@@ -128,56 +127,31 @@ async def test_0019_moves_timed_unbans_out_of_the_gate_challenges_and_back(
     await migrate.upgrade(empty_db, "0018")
     store, now = Store(empty_db), datetime(2026, 11, 27, tzinfo=UTC)
     due = now + timedelta(days=1)
+    banned, lifted, newcomer = [
+        (await a_member(store, now, user))[1] for user in ("banned", "lifted", "newcomer")
+    ]
+    group, _ = await a_member(store, now)
     async with store.transaction() as s:
-        group = await store.communities.ensure(
-            s, platform="telegram", chat_id="g1", chat_type="group", title=None, now=now
-        )
-        banned, lifted, newcomer = [
-            (
-                await store.members.record(
-                    s,
-                    community_id=group.id,
-                    platform_user_id=user,
-                    display_name=user,
-                    username=None,
-                    is_bot=False,
-                    now=now,
-                )
-            ).id
-            for user in ("banned", "lifted", "newcomer")
-        ]
-        await store.gates.open(s, group.id, banned, "unban", now, due)
-        await store.gates.open(s, group.id, lifted, "unban", now, now)
-        await store.gates.resolve(s, group.id, lifted, "unban", "passed")
-        await store.gates.open(s, group.id, newcomer, "captcha", now, now + timedelta(minutes=5))
-    before = await _gate_rows(empty_db)
+        await store.gates.open(s, group, banned, "unban", now, due)
+        await store.gates.open(s, group, lifted, "unban", now, now)
+        await store.gates.resolve(s, group, lifted, "unban", "passed")
+        await store.gates.open(s, group, newcomer, "captcha", now, now + timedelta(minutes=5))
+    before = await _timed_rows(empty_db, GateChallenge, GateChallenge.expires_at)
 
     await migrate.upgrade(empty_db)
-    assert await _gate_rows(empty_db) == [
+    assert await _timed_rows(empty_db, GateChallenge, GateChallenge.expires_at) == [
         (newcomer, "captcha", "pending", now + timedelta(minutes=5))
     ]
+    assert await _timed_rows(empty_db, ScheduledLift, ScheduledLift.due_at) == [
+        (banned, "unban", "pending", due),
+        (lifted, "unban", "done", now),
+    ]
     async with store.transaction() as s:
-        moved = await s.execute(
-            sa.select(
-                ScheduledLift.member_id,
-                ScheduledLift.kind,
-                ScheduledLift.status,
-                ScheduledLift.due_at,
-            ).order_by(ScheduledLift.member_id)
-        )
-        assert [tuple(row) for row in moved.all()] == [
-            (banned, "unban", "pending", due),
-            (lifted, "unban", "done", now),
-        ]
         [waiting] = await LiftRepo(empty_db).due(s, "unban", due)
-    assert (waiting.member_id, waiting.platform_user_id, waiting.chat_id) == (
-        banned,
-        "banned",
-        "g1",
-    )
+    assert (waiting.member_id, waiting.platform_user_id, waiting.chat_id) == (banned, "banned", "g")
 
     await migrate.downgrade(empty_db, "0018")
-    assert await _gate_rows(empty_db) == before
+    assert await _timed_rows(empty_db, GateChallenge, GateChallenge.expires_at) == before
     async with empty_db.engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
     assert "scheduled_lifts" not in tables
