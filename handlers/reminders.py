@@ -10,6 +10,7 @@ and restarts never send it twice.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from datetime import datetime, timedelta
 
 from pydantic import Field
@@ -55,7 +56,7 @@ def _repo(ctx: TickContext) -> ReminderRepo:
         Arg("text", "text", required=False, max_length=TEXT_LEN),
     ],
 )
-async def remindme(ctx: Context) -> Reply:
+async def remindme(ctx: Context) -> Reply | None:
     """Set a reminder, or list the pending ones (privately: they are the member's own)."""
     assert ctx.member is not None
     when: str | None = ctx.args["when"]
@@ -65,7 +66,7 @@ async def remindme(ctx: Context) -> Reply:
     delay = parse_duration(when)
     if delay is None or not SHORTEST <= delay <= LONGEST:
         return ctx.reply("reminders.bad_when", value=when, usage=ctx.usage())
-    if not text:
+    if not text or not _visible(text):
         return ctx.reply("reminders.no_text", usage=ctx.usage())
     rules = ctx.settings_of(RemindersSettings)
     async with ctx.store.transaction() as session:
@@ -83,7 +84,7 @@ async def remindme(ctx: Context) -> Reply:
     return ctx.reply("reminders.set", when=_shown(ctx, ctx.now + delay))
 
 
-async def _listed(ctx: Context) -> Reply:
+async def _listed(ctx: Context) -> Reply | None:
     assert ctx.member is not None
     async with ctx.store.transaction() as session:
         pending = await _repo(ctx).pending(session, ctx.member.id)
@@ -93,7 +94,30 @@ async def _listed(ctx: Context) -> Reply:
     lines += [
         ctx.say("reminders.list_line", when=_shown(ctx, r.due_at), text=r.text) for r in pending
     ]
-    return ctx.reply_text(RichText.join(lines), private=True)
+    listed = RichText.join(lines)
+    if ctx.is_private:
+        return ctx.reply_text(listed, private=True)
+    # A group message command has no caller-only answer: the texts would be read by everyone.
+    assert ctx.sender is not None
+    sent = await ctx.perform(
+        Notify(
+            platform=ctx.event.platform,
+            chat_id=ctx.event.chat.id,
+            channel_id=ctx.event.channel_id,
+            user_id=ctx.sender.id,
+            text=listed,
+            fallback="mention",
+        )
+    )
+    if not sent.ok:
+        return None  # the fallback mention already asked them to open a private chat
+    return ctx.reply("reminders.listed_privately", private=True, count=len(pending))
+
+
+def _visible(text: str) -> bool:
+    """Whether ``text`` shows anything: zero-width spaces, joiners and bidi marks alone
+    (category C or Z) would arrive as an empty-looking reminder."""
+    return any(not unicodedata.category(char).startswith(("C", "Z")) for char in text)
 
 
 def _shown(ctx: Context, moment: datetime) -> str:

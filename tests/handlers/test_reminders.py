@@ -70,11 +70,28 @@ async def test_alone_it_lists_the_pending_reminders_privately(any_harness: Harne
     await h.say("/remindme 1d water the plants", user="Ann")
     await h.say("/remindme 30m stretch", user="Ann")
     await h.say("/remindme 2h not mine", user="Bob")
-    [listed] = await h.send(h.message("/remindme", user="Ann"))
-    assert isinstance(listed, Reply) and listed.private
+    # In a group the texts go to the member privately; the group reads only that they did.
+    [listed, told] = await h.send(h.message("/remindme", user="Ann"))
+    assert isinstance(listed, Notify) and listed.user_id == "id-ann"
     lines = listed.text.plain().splitlines()
     assert "(2)" in lines[0]
     assert lines[1].endswith("stretch") and lines[2].endswith("water the plants")
+    assert isinstance(told, Reply) and told.chat_id == "g1"
+    assert told.text.plain() == "I sent you your 2 pending reminders privately."
+    await h.say("/remindme 1h stand up", user="Ann", chat="p-ann", private=True)
+    [alone] = await h.send(h.message("/remindme", user="Ann", chat="p-ann", private=True))
+    assert isinstance(alone, Reply) and alone.chat_id == "p-ann"  # in private: the answer
+    assert alone.text.plain().splitlines()[1].endswith("stand up")
+
+
+async def test_a_list_the_platform_refuses_is_not_read_out_in_the_group(
+    any_harness: Harness,
+) -> None:
+    h = english(any_harness, Refusing())
+    await h.say("/remindme 1d water the plants", user="Ann")
+    actions = await h.send(h.message("/remindme", user="Ann"))
+    said = [a.text.plain() for a in actions if isinstance(a, Reply | Send)]
+    assert said and not any("water the plants" in text for text in said), actions
 
 
 async def test_bad_input_is_refused_clearly_and_nothing_is_kept(any_harness: Harness) -> None:
@@ -82,8 +99,9 @@ async def test_bad_input_is_refused_clearly_and_nothing_is_kept(any_harness: Har
     for text in ("/remindme soon buy milk", "/remindme 30s too quick", "/remindme 400d far"):
         [answer] = await h.say(text, user="Ann")
         assert "1 minute to 366 days" in answer, answer
-    [answer] = await h.say("/remindme 2h", user="Ann")
-    assert "What should I remind you of" in answer
+    for text in ("/remindme 2h", "/remindme 2h \u200b\u2060 \ufeff\u200e"):
+        [answer] = await h.say(text, user="Ann")
+        assert "What should I remind you of" in answer
     [answer] = await h.say("/remindme 2h " + "x" * 501, user="Ann")
     assert "500" in answer
     assert await kept(h) == 0
