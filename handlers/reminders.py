@@ -4,7 +4,7 @@ Set in a group or in private. ``/remindme`` alone lists the member's pending rem
 privately. A tick sends what is due as a ``Notify``: when the platform cannot write to the
 member, it mentions them where the reminder was set (in private, that is the private chat).
 Each reminder is claimed by one atomic update (``storage/reminders.py``), so concurrent ticks
-and restarts never send it twice.
+and restarts never send it twice; one at a time, so a stop mid-way loses none of the others.
 """
 
 from __future__ import annotations
@@ -131,13 +131,20 @@ async def send_reminders(ctx: TickContext) -> int:
     repo = _repo(ctx)
     async with ctx.store.transaction() as session:
         abandoned = await repo.abandon_stale(session, ctx.now - STALE_CLAIM)
-        claimed = await repo.claim(session, ctx.now)
     if abandoned:
         log.warning("%d reminder(s) were claimed but never marked: not sent again", abandoned)
     sent = 0
-    for reminder in claimed:
+    # One claimed at a time: a stop or a kill mid-way leaves the others pending.
+    while True:
         async with ctx.store.transaction() as session:
-            community = await ctx.store.communities.get(session, reminder.community_id)
+            reminder = await repo.claim_next(session, ctx.now)
+            community = (
+                await ctx.store.communities.get(session, reminder.community_id)
+                if reminder is not None
+                else None
+            )
+        if reminder is None:
+            return sent
         if community is not None:
             voice = voice_for(ctx, community, f"reminder:{reminder.id}")
             text = voice.say(
@@ -159,4 +166,3 @@ async def send_reminders(ctx: TickContext) -> int:
             sent += 1
         async with ctx.store.transaction() as session:
             await repo.mark_sent(session, reminder.id)
-    return sent

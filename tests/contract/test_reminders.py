@@ -142,3 +142,15 @@ async def test_a_reminder_never_pings_anyone_but_its_member(platform: Platform) 
     assert "@everyone @here <b>x</b> **y** @" in reminder
     assert due.pinged[0] <= {platform.user_id(BOB)}
     assert due.to == [platform.user_id(BOB)]
+
+
+async def test_a_long_list_arrives_whole_in_parts(platform: Platform) -> None:
+    """Ten reminders of 500 characters: more than one message holds (Discord: 2,000)."""
+    await started(platform)
+    for number in range(10):
+        await platform.say(ANN, f"/remindme {number + 1}h {number}" + "长" * 499)
+    seen = await platform.say(ANN, "/remindme")
+    assert seen.to[:-1] == [platform.user_id(ANN)] * (len(seen.texts) - 1)
+    assert seen.to[-1] is None and "10 条" in seen.texts[-1]
+    listed = "".join(seen.texts[:-1])
+    assert all(f"{number}{'长' * 499}" in listed for number in range(10))

@@ -9,10 +9,11 @@ import asyncio
 import itertools
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.actions import Action, ActionResult, DeclineReason, Notify, Reply, Send
-from handlers.reminders import send_reminders
+from handlers.reminders import STALE_CLAIM, send_reminders
 from storage import Store
 from storage.reminders import Reminder
 from tests.support import FakeAdapter, Harness, make_settings
@@ -155,4 +156,43 @@ async def test_an_unreachable_member_is_mentioned_where_it_was_set(any_harness: 
     actions = await tick(h)
     mentions = [a for a in actions if isinstance(a, Send) and a.chat_id == "g1"]
     assert mentions, actions
+    assert await send_reminders(h.dispatcher.tick_context()) == 0
+
+
+class Holding(FakeAdapter):
+    """Holds the first private notice on the wire until released (the bot stops meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holding, self.release = asyncio.Event(), asyncio.Event()
+
+    async def perform(self, action: Action) -> ActionResult:
+        if isinstance(action, Notify) and not self.holding.is_set():
+            self.holding.set()
+            await self.release.wait()
+        return await super().perform(action)
+
+
+async def test_a_tick_stopped_mid_way_leaves_the_others_for_the_next(any_harness: Harness) -> None:
+    """A stop (or a kill) while one reminder is on the wire may lose that one (never doubled),
+    never the reminders due with it that were not sent yet."""
+    adapter = Holding()
+    h = english(any_harness, adapter)
+    for who in ("Ann", "Bob", "Cid"):
+        await h.say(f"/remindme 1h for {who}", user=who)
+    h.clock.advance(timedelta(hours=1))
+    running = asyncio.create_task(send_reminders(h.dispatcher.tick_context()))
+    await adapter.holding.wait()
+    running.cancel()  # the bot stops while the first is on the wire
+    adapter.release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    await h.dispatcher.drain()
+    [first] = [a for a in adapter.take() if isinstance(a, Notify)]
+    h.clock.advance(STALE_CLAIM + timedelta(minutes=1))
+    assert await send_reminders(h.dispatcher.tick_context()) == 2
+    later = [a.text.plain() for a in adapter.take() if isinstance(a, Notify)]
+    assert sorted([*later, first.text.plain()]) == sorted(
+        f"⏰ {who}, you asked me to remind you: for {who}" for who in ("Ann", "Bob", "Cid")
+    )
     assert await send_reminders(h.dispatcher.tick_context()) == 0
