@@ -154,3 +154,14 @@ async def test_a_long_list_arrives_whole_in_parts(platform: Platform) -> None:
     assert seen.to[-1] is None and "10 条" in seen.texts[-1]
     listed = "".join(seen.texts[:-1])
     assert all(f"{number}{'长' * 499}" in listed for number in range(10))
+
+
+async def test_a_reminder_outlives_a_restart_and_still_arrives_once(platform: Platform) -> None:
+    _app, clock = await started(platform)
+    await platform.say(ANN, "提醒我 1h 交周报")
+    app = await platform.restart()
+    clock.advance(timedelta(hours=3))  # the bot was down across the time
+    due = await tick(platform, app)
+    assert due.to == [platform.user_id(ANN)] and "交周报" in due.texts[0]
+    app = await platform.restart()
+    assert (await tick(platform, app)).texts == []
