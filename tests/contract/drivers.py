@@ -498,7 +498,6 @@ class DiscordDriver(AppDriver):
                 global_name=who.name,
                 permissions=8 if who in admins else None,
             )
-        self.patch = self.fake.patch_discord()
         settings = settings_for(
             self.tmp_path,
             discord={
@@ -651,7 +650,7 @@ class DiscordDriver(AppDriver):
         self.fake.close_dms(int(self.user_id(who)))
 
     async def _stop_fake(self) -> None:
-        await self.fake.stop()  # also restores discord.py's REST base and gateway URL
+        await self.fake.stop()
 
     async def press(self, who: Person, data: str, message_id: str | None = None) -> Seen:
         author = int(self.user_id(who))
