@@ -109,8 +109,10 @@ async def _listed(ctx: Context) -> Reply | None:
             fallback="mention",
         )
     )
-    if not sent.ok:
+    if sent.detail == "mentioned":
         return None  # the fallback mention already asked them to open a private chat
+    if not sent.ok:
+        return ctx.reply("declined.failed", private=True)
     return ctx.reply("reminders.listed_privately", private=True, count=len(pending))
 
 

@@ -95,6 +95,16 @@ async def test_a_list_the_platform_refuses_is_not_read_out_in_the_group(
     assert said and not any("water the plants" in text for text in said), actions
 
 
+async def test_a_list_that_fails_to_go_says_so(any_harness: Harness) -> None:
+    adapter = FakeAdapter()
+    h = english(any_harness, adapter)
+    await h.say("/remindme 1d water the plants", user="Ann")
+    adapter.decline["notify"] = ActionResult.declined(DeclineReason.FAILED, "timed out")
+    [_notice, answer] = await h.send(h.message("/remindme", user="Ann"))
+    assert isinstance(answer, Reply) and "try again" in answer.text.plain()
+    assert "water the plants" not in answer.text.plain()
+
+
 async def test_bad_input_is_refused_clearly_and_nothing_is_kept(any_harness: Harness) -> None:
     h = english(any_harness)
     for text in ("/remindme soon buy milk", "/remindme 30s too quick", "/remindme 400d far"):
