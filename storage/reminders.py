@@ -1,10 +1,11 @@
 """Reminders members set for themselves (``/remindme 2h TEXT``): one row each, sent once.
 
 A reminder is claimed by one atomic ``UPDATE ... WHERE status = 'pending' RETURNING id``
-(``pending -> sending``; on PostgreSQL a second claim waits for the row lock and then finds it
-taken, on SQLite writers are serial), so two ticks or two bot processes never both take it. It is marked ``sent`` after the notice went out.
-A process stopped between sending and marking leaves it ``sending``: a later tick marks it
-``unsure`` and never sends it again (at most once, as the outbox: never doubled).
+(``pending -> sending``; on PostgreSQL a second claim skips the row locked by the first, on
+SQLite writers are serial), so two ticks or two bot processes never both take it. It is marked
+``sent`` after the notice went out. Reminders are claimed one at a time: a process stopped
+between sending and marking leaves only that one ``sending``, which a later tick marks
+``unsure`` and never sends again (at most once, as the outbox: never doubled).
 
 Not the outbox (``storage/outbox.py``): its rows are posts to a chat held back by quiet
 hours and an hourly cap; a reminder is a private notice to one member at the minute asked.
@@ -126,19 +127,31 @@ class ReminderRepo:
         )
         return [PendingReminder(int(i), t, d) for i, t, d in rows.all()]
 
-    async def claim(self, session: AsyncSession, now: datetime) -> list[DueReminder]:
-        """Take every due reminder for sending, in one ``UPDATE``: each goes to one caller (on
-        PostgreSQL a concurrent claim waits for the row, then sees it is no longer pending)."""
+    async def claim_next(self, session: AsyncSession, now: datetime) -> DueReminder | None:
+        """Take the next due reminder for sending, in one ``UPDATE``; ``None`` when none is due.
+
+        One at a time, so a process stopped or killed while sending leaves only the reminder
+        on the wire ``sending`` (then ``unsure``), never the ones due with it. The row goes to
+        one caller: on PostgreSQL a concurrent claim skips the row another one locked, and the
+        ``status`` test holds on any database."""
+        due = (
+            select(Reminder.id)
+            .where(Reminder.status == PENDING, Reminder.due_at <= now)
+            .order_by(Reminder.due_at, Reminder.id)
+            .limit(1)
+        )
+        if self.db.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
         claimed = await session.execute(
             update(Reminder)
-            .where(Reminder.status == PENDING, Reminder.due_at <= now)
+            .where(Reminder.id == due.scalar_subquery(), Reminder.status == PENDING)
             .values(status=SENDING, claimed_at=now)
             .returning(Reminder.id)
         )
-        ids = [int(i) for i in claimed.scalars()]
-        if not ids:
-            return []
-        rows = await session.execute(
+        reminder_id = claimed.scalar_one_or_none()
+        if reminder_id is None:
+            return None
+        found = await session.execute(
             select(
                 Reminder,
                 Member.community_id,
@@ -149,23 +162,20 @@ class ReminderRepo:
             )
             .join(Member, Member.id == Reminder.member_id)
             .join(Community, Community.id == Member.community_id)
-            .where(Reminder.id.in_(ids))
-            .order_by(Reminder.due_at, Reminder.id)
+            .where(Reminder.id == reminder_id)
         )
-        return [
-            DueReminder(
-                id=row.id,
-                community_id=int(community_id),
-                platform=platform,
-                chat_id=chat_id,
-                channel_id=row.channel_id,
-                user_id=user_id,
-                display_name=name,
-                text=row.text,
-                due_at=row.due_at,
-            )
-            for row, community_id, platform, chat_id, user_id, name in rows.all()
-        ]
+        row, community_id, platform, chat_id, user_id, name = found.one()
+        return DueReminder(
+            id=row.id,
+            community_id=int(community_id),
+            platform=platform,
+            chat_id=chat_id,
+            channel_id=row.channel_id,
+            user_id=user_id,
+            display_name=name,
+            text=row.text,
+            due_at=row.due_at,
+        )
 
     async def mark_sent(self, session: AsyncSession, reminder_id: int) -> None:
         """``sending -> sent``."""
