@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
-from bot.actions import Reply
+from bot.actions import Notify, Reply
 from bot.config import Section
 from bot.context import Context, TickContext, local_date
 from bot.events import MemberJoined, MemberLeft, MessageEvent
@@ -222,7 +222,7 @@ async def prune_old(ctx: TickContext) -> int:
 
 
 @feature.command("stats", where="any", args=[Arg("what", "word", required=False)])
-async def stats(ctx: Context) -> Reply:
+async def stats(ctx: Context) -> Reply | None:
     """``/stats optout`` / ``optin``: never be named in reports (still counted in totals), or
     be named again; in a group for that group, in private for every group the member shares
     with the bot on this platform. Anything else: the usage (reports are not built yet)."""
@@ -243,4 +243,20 @@ async def stats(ctx: Context) -> Reply:
     if ctx.is_private:
         key = "insights.opted_out_everywhere" if out else "insights.opted_in_everywhere"
         return ctx.reply(key, private=True, count=len(members))
-    return ctx.reply("insights.opted_out" if out else "insights.opted_in", private=True)
+    answer = ctx.say("insights.opted_out" if out else "insights.opted_in")
+    # A group message has no caller-only answer: the member's choice is told to them alone.
+    sent = await ctx.perform(
+        Notify(
+            platform=ctx.event.platform,
+            chat_id=ctx.event.chat.id,
+            channel_id=ctx.event.channel_id,
+            user_id=ctx.sender.id,
+            text=answer,
+            fallback="mention",
+        )
+    )
+    if sent.detail == "mentioned":
+        return None  # the fallback mention already asked them to open a private chat
+    if not sent.ok:
+        return ctx.reply_text(answer, private=True)  # it could not go: said here instead
+    return ctx.reply("insights.answered_privately", private=True)

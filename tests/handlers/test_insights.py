@@ -17,7 +17,7 @@ from rich.console import Console
 from sqlalchemy import delete, func, select
 
 import bot.dispatch
-from bot.actions import Reply, Send
+from bot.actions import ActionResult, DeclineReason, Notify, Reply, Send
 from bot.app import App
 from bot.clock import FakeClock
 from bot.config import StorageSettings
@@ -330,17 +330,22 @@ async def opted_out(h: Harness, chat: str = "g1") -> set[str]:
 async def test_opting_out_and_back_in(any_harness: Harness) -> None:
     h = english(any_harness)
     await h.send(h.message("hello", user="Ann"))
-    [out] = await h.send(h.message("/stats optout", user="Ann"))
-    assert isinstance(out, Reply) and out.private
+    # In a group the answer goes to the member privately; the group reads only that it did.
+    [out, told] = await h.send(h.message("/stats optout", user="Ann"))
+    assert isinstance(out, Notify) and out.user_id == "id-ann"
     assert "never name you" in out.text.plain() and "totals" in out.text.plain()
+    assert isinstance(told, Reply) and told.text.plain() == "Done, I've told you privately."
     assert await opted_out(h) == {"Ann"}
     await h.send(h.message("/stats optout", user="Ann"))  # again: still once
     await h.send(h.message("still here", user="Ann"))  # an opted-out member still counts
     await written(h)
     assert (await counted(h))[("Ann", DAY)] == {"messages": 2}
     await h.send(h.message("hello", user="Ann", chat="g2"))
-    [back] = await h.send(h.message("/stats OPTIN", user="Ann"))
+    h.adapter.decline["notify"] = ActionResult.declined(DeclineReason.FAILED, "timed out")
+    [_notice, back] = await h.send(h.message("/stats OPTIN", user="Ann"))
+    # It could not go privately: the answer (nothing secret in it) is given here instead.
     assert isinstance(back, Reply) and back.private and "name you again" in back.text.plain()
+    del h.adapter.decline["notify"]
     assert await opted_out(h) == set()
     # In private: every group the member shares with the bot.
     [everywhere] = await h.send(h.message("/stats optout", user="Ann", chat="p", private=True))
