@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
-from functools import partial
+from functools import partial, wraps
 from typing import Final, ParamSpec
 
 import noto_cjk_sans_otc
@@ -87,8 +87,8 @@ P = ParamSpec("P")
 
 def _register_font() -> None:
     """Register the bundled collection by path (all its faces), once per process, and make
-    sure the simplified Chinese face is found: an older matplotlib that reads only the first
-    face of a collection would silently draw tofu instead."""
+    sure the simplified Chinese face is found: a matplotlib that registers only the first face
+    of a collection (Japanese) would silently draw with another font, or tofu."""
     if not any(entry.fname == FONT_PATH for entry in font_manager.fontManager.ttflist):
         font_manager.fontManager.addfont(FONT_PATH)
     try:
@@ -97,7 +97,8 @@ def _register_font() -> None:
         )
     except ValueError as error:
         raise RuntimeError(
-            f"{CJK_FAMILY} is not found in {FONT_PATH}: matplotlib 3.11 or later is needed"
+            f"{CJK_FAMILY} is not found in {FONT_PATH}: this matplotlib does not register "
+            "every face of a font collection (3.11 does)"
         ) from error
 
 
@@ -138,99 +139,7 @@ class Formats:
 NUMERALS: Final = Formats()
 
 
-# -- the four charts -------------------------------------------------------------------------
-
-
-def daily_activity(
-    days: Sequence[date],
-    active_members: Sequence[float],
-    messages: Sequence[float],
-    *,
-    title: str,
-    active_label: str,
-    messages_label: str,
-    formats: Formats = NUMERALS,
-) -> bytes:
-    """Daily active members (a line, left axis) and messages (bars, right axis) over a period:
-    two scales, since messages outnumber members tenfold or more."""
-    return _png(
-        _daily_activity_figure(
-            days,
-            active_members,
-            messages,
-            title=title,
-            active_label=active_label,
-            messages_label=messages_label,
-            formats=formats,
-        )
-    )
-
-
-def weekly_rhythm(
-    counts: Sequence[Sequence[float]],
-    *,
-    title: str,
-    weekday_names: Sequence[str],
-    hour_axis_label: str,
-    value_label: str,
-    formats: Formats = NUMERALS,
-) -> bytes:
-    """When the community talks: a heatmap of 7 weekdays (rows, in the order of
-    ``weekday_names``) by 24 local hours (columns), shaded by count."""
-    return _png(
-        _weekly_rhythm_figure(
-            counts,
-            title=title,
-            weekday_names=weekday_names,
-            hour_axis_label=hour_axis_label,
-            value_label=value_label,
-            formats=formats,
-        )
-    )
-
-
-def retention(
-    cohort_starts: Sequence[date],
-    shares: Sequence[Sequence[float | None]],
-    *,
-    title: str,
-    week_names: Sequence[str],
-    cohort_axis_label: str,
-    cohort_sizes: Sequence[int] | None = None,
-    formats: Formats = NUMERALS,
-) -> bytes:
-    """Retention of weekly join cohorts: one row per cohort (labelled by its first day and,
-    given ``cohort_sizes``, its size), one column per week after joining (``week_names``),
-    each cell the share 0..1 still active, written in the cell. ``None``: that week has not
-    come yet for the cohort (left blank)."""
-    return _png(
-        _retention_figure(
-            cohort_starts,
-            shares,
-            title=title,
-            week_names=week_names,
-            cohort_axis_label=cohort_axis_label,
-            cohort_sizes=cohort_sizes,
-            formats=formats,
-        )
-    )
-
-
-def lifecycle(
-    week_starts: Sequence[date],
-    counts: Mapping[str, Sequence[float]],
-    *,
-    title: str,
-    state_labels: Mapping[str, str],
-    formats: Formats = NUMERALS,
-) -> bytes:
-    """Members per lifecycle state per week, stacked in ``LIFECYCLE_STATES`` order: ``counts``
-    and ``state_labels`` each have exactly those keys; each series has one count per week."""
-    return _png(
-        _lifecycle_figure(
-            week_starts, counts, title=title, state_labels=state_labels, formats=formats
-        )
-    )
+# -- rendering off the event loop -----------------------------------------------------------
 
 
 _render_pool = ThreadPoolExecutor(max_workers=RENDER_THREADS, thread_name_prefix="chart")
@@ -251,10 +160,22 @@ async def render(chart: Callable[P, bytes], /, *args: P.args, **kwargs: P.kwargs
     return await loop.run_in_executor(_render_pool, partial(chart, *args, **kwargs))
 
 
-# -- drawing ---------------------------------------------------------------------------------
+# -- the four charts --------------------------------------------------------------------------
 
 
-def _daily_activity_figure(
+def _drawn_as_png(draw: Callable[P, Figure]) -> Callable[P, bytes]:
+    """The chart drawn by ``draw`` as PNG bytes: the public charts are their figures made
+    pictures (``__wrapped__`` keeps the figure for a test that looks at its texts)."""
+
+    @wraps(draw)
+    def drawn(*args: P.args, **kwargs: P.kwargs) -> bytes:
+        return _png(draw(*args, **kwargs))
+
+    return drawn
+
+
+@_drawn_as_png
+def daily_activity(
     days: Sequence[date],
     active_members: Sequence[float],
     messages: Sequence[float],
@@ -262,8 +183,10 @@ def _daily_activity_figure(
     title: str,
     active_label: str,
     messages_label: str,
-    formats: Formats,
+    formats: Formats = NUMERALS,
 ) -> Figure:
+    """Daily active members (a line, left axis) and messages (bars, right axis) over a period:
+    two scales, since messages outnumber members tenfold or more."""
     _not_empty("days", days)
     active = _counts("active_members", active_members, len(days))
     sent = _counts("messages", messages, len(days))
@@ -304,15 +227,18 @@ def _daily_activity_figure(
     return figure
 
 
-def _weekly_rhythm_figure(
+@_drawn_as_png
+def weekly_rhythm(
     counts: Sequence[Sequence[float]],
     *,
     title: str,
     weekday_names: Sequence[str],
     hour_axis_label: str,
     value_label: str,
-    formats: Formats,
+    formats: Formats = NUMERALS,
 ) -> Figure:
+    """When the community talks: a heatmap of 7 weekdays (rows, in the order of
+    ``weekday_names``) by 24 local hours (columns), shaded by count."""
     if len(weekday_names) != 7:
         raise ValueError(f"weekday_names: expected 7 names, got {len(weekday_names)}")
     if len(counts) != 7:
@@ -343,16 +269,21 @@ def _weekly_rhythm_figure(
     return figure
 
 
-def _retention_figure(
+@_drawn_as_png
+def retention(
     cohort_starts: Sequence[date],
     shares: Sequence[Sequence[float | None]],
     *,
     title: str,
     week_names: Sequence[str],
     cohort_axis_label: str,
-    cohort_sizes: Sequence[int] | None,
-    formats: Formats,
+    cohort_sizes: Sequence[int] | None = None,
+    formats: Formats = NUMERALS,
 ) -> Figure:
+    """Retention of weekly join cohorts: one row per cohort (labelled by its first day and,
+    given ``cohort_sizes``, its size), one column per week after joining (``week_names``),
+    each cell the share 0..1 still active, written in the cell. ``None``: that week has not
+    come yet for the cohort (left blank)."""
     _not_empty("cohort_starts", cohort_starts)
     _not_empty("week_names", week_names)
     if len(shares) != len(cohort_starts):
@@ -399,14 +330,17 @@ def _retention_figure(
     return figure
 
 
-def _lifecycle_figure(
+@_drawn_as_png
+def lifecycle(
     week_starts: Sequence[date],
     counts: Mapping[str, Sequence[float]],
     *,
     title: str,
     state_labels: Mapping[str, str],
-    formats: Formats,
+    formats: Formats = NUMERALS,
 ) -> Figure:
+    """Members per lifecycle state per week, stacked in ``LIFECYCLE_STATES`` order: ``counts``
+    and ``state_labels`` each have exactly those keys; each series has one count per week."""
     _not_empty("week_starts", week_starts)
     for name, given in (("counts", counts), ("state_labels", state_labels)):
         if set(given) != set(LIFECYCLE_STATES):

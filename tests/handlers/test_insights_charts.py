@@ -27,52 +27,52 @@ from handlers.insights.charts import LIFECYCLE_STATES, EmptyChart, Formats
 WIDTH, HEIGHT = 1080, 600
 START = date(2026, 10, 26)
 
-ZH = {
-    "formats": Formats(day=lambda day: f"{day.month}月{day.day}日"),
-    "activity": {"title": "近30天活跃情况", "active_label": "日活跃成员", "messages_label": "消息"},
-    "rhythm": {
-        "title": "一周发言时段",
-        "weekday_names": ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
-        "hour_axis_label": "时（社群时间）",
-        "value_label": "消息",
-    },
-    "retention": {
-        "title": "新成员留存（按加入周）",
-        "week_names": [f"第{n}周" for n in range(1, 9)],
-        "cohort_axis_label": "加入周",
-    },
-    "lifecycle": {
-        "title": "成员生命周期",
-        "state_labels": dict(
-            zip(LIFECYCLE_STATES, ["新成员", "活跃", "沉默", "流失风险", "已离开"], strict=True)
-        ),
-    },
-}
-EN = {
-    "formats": Formats(day=lambda day: f"{day:%b} {day.day}"),
+#: Every label in both locales, side by side: (Chinese, English).
+LABELS: dict[str, dict[str, Any]] = {
     "activity": {
-        "title": "Activity, last 30 days",
-        "active_label": "Daily active members",
-        "messages_label": "Messages",
+        "title": ("近30天活跃情况", "Activity, last 30 days"),
+        "active_label": ("日活跃成员", "Daily active members"),
+        "messages_label": ("消息", "Messages"),
     },
     "rhythm": {
-        "title": "When the group talks",
-        "weekday_names": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
-        "hour_axis_label": "Hour (community time)",
-        "value_label": "Messages",
+        "title": ("一周发言时段", "When the group talks"),
+        "weekday_names": (
+            ["周一", "周二", "周三", "周四", "周五", "周六", "周日"],
+            ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+        ),
+        "hour_axis_label": ("时（社群时间）", "Hour (community time)"),
+        "value_label": ("消息", "Messages"),
     },
     "retention": {
-        "title": "Newcomer retention by join week",
-        "week_names": [f"W{n}" for n in range(1, 9)],
-        "cohort_axis_label": "Joined in the week of",
+        "title": ("新成员留存（按加入周）", "Newcomer retention by join week"),
+        "week_names": ([f"第{n}周" for n in range(1, 9)], [f"W{n}" for n in range(1, 9)]),
+        "cohort_axis_label": ("加入周", "Joined in the week of"),
     },
     "lifecycle": {
-        "title": "Member lifecycle",
-        "state_labels": dict(
-            zip(LIFECYCLE_STATES, ["New", "Active", "Silent", "At risk", "Gone"], strict=True)
+        "state_labels": (
+            dict(
+                zip(LIFECYCLE_STATES, ["新成员", "活跃", "沉默", "流失风险", "已离开"], strict=True)
+            ),
+            dict(
+                zip(LIFECYCLE_STATES, ["New", "Active", "Silent", "At risk", "Gone"], strict=True)
+            ),
         ),
+        "title": ("成员生命周期", "Member lifecycle"),
     },
 }
+
+
+def in_locale(index: int, formats: Formats) -> dict[str, Any]:
+    """The labels of one locale (0: Chinese, 1: English), and its formats."""
+    texts: dict[str, Any] = {
+        chart: {name: pair[index] for name, pair in labels.items()}
+        for chart, labels in LABELS.items()
+    }
+    return {**texts, "formats": formats}
+
+
+ZH = in_locale(0, Formats(day=lambda day: f"{day.month}月{day.day}日"))
+EN = in_locale(1, Formats(day=lambda day: f"{day:%b} {day.day}"))
 
 
 def every_state(counts: list[float]) -> dict[str, list[float]]:
@@ -187,19 +187,19 @@ def cjk(text: str) -> bool:
     ("drawer", "arguments"),
     [
         (
-            charts._daily_activity_figure,
+            charts.daily_activity.__wrapped__,
             lambda: ((days(30), [3] * 30, [9] * 30), ZH["activity"]),
         ),
         (
-            charts._weekly_rhythm_figure,
+            charts.weekly_rhythm.__wrapped__,
             lambda: (([[1] * 24] * 7,), ZH["rhythm"]),
         ),
         (
-            charts._retention_figure,
+            charts.retention.__wrapped__,
             lambda: ((weeks(3), cohort_shares(3)), {**ZH["retention"], "cohort_sizes": None}),
         ),
         (
-            charts._lifecycle_figure,
+            charts.lifecycle.__wrapped__,
             lambda: ((weeks(4), every_state([1, 2, 3, 4])), ZH["lifecycle"]),
         ),
     ],
@@ -400,7 +400,7 @@ def test_the_caller_formats_dates_counts_and_shares() -> None:
         share=noting("share", lambda share: f"{share:.0%}"),
         hour=noting("hour", lambda hour: f"{hour}时"),
     )
-    figure = charts._retention_figure(
+    figure = charts.retention.__wrapped__(
         weeks(2),
         [[0.25] * 8, [0.5, *[None] * 7]],
         formats=formats,
@@ -411,7 +411,7 @@ def test_the_caller_formats_dates_counts_and_shares() -> None:
     shown = {text.get_text() for text in figure.findobj(Text)}
     assert {"10月26日 (12人)", "11月2日 (3人)", "25%", "50%"} <= shown
     assert sorted(seen["share"]) == [0.25] * 8 + [0.5]
-    figure = charts._weekly_rhythm_figure([[1] * 24] * 7, formats=formats, **ZH["rhythm"])
+    figure = charts.weekly_rhythm.__wrapped__([[1] * 24] * 7, formats=formats, **ZH["rhythm"])
     figure.canvas.draw()
     assert seen["hour"] == list(range(0, 24, 3))
     assert {"0时", "21时"} <= {text.get_text() for text in figure.findobj(Text)}
