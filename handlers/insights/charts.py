@@ -199,7 +199,7 @@ def daily_activity(
         x,
         active,
         color=ACTIVE_COLOUR,
-        linewidth=2,
+        linewidth=2 if len(days) <= 90 else 1.2,  # a year of days needs a finer line
         marker="o" if len(days) <= 31 else None,
         markersize=4,
         label=active_label,
