@@ -1,8 +1,9 @@
 """Drawing the insights charts: each chart timed at the largest size it is asked for (a year
 of daily points, the 7 × 24 rhythm, 12 weekly cohorts × 8 weeks, a year of weekly lifecycle
 counts) with Chinese labels, min/median/max of the repetitions after one unmeasured warm-up
-render; then the PNG's size, the import time the module adds (fresh processes, matplotlib's
-font cache already built) and the installed size of what the charts bring.
+render; then the PNG's size, the import time the module adds to a bot that has not loaded
+matplotlib (fresh processes, matplotlib's font cache already built) and the installed size of
+what the charts bring.
 
     .venv/bin/python -m bench.charts [--repetitions 5] [--imports 5]
 
@@ -40,10 +41,13 @@ BROUGHT = (
     "pyparsing",
     "python-dateutil",
 )
+#: In a fresh process: what the bot imports anyway first (untimed), then the libraries, then
+#: the module (registering the font included).
 IMPORT = """
 import time
+import bot.actions
 started = time.perf_counter()
-import numpy, matplotlib.figure, matplotlib.backends.backend_agg, matplotlib.font_manager
+import numpy, PIL.Image, matplotlib.figure, matplotlib.axes, matplotlib.backends.backend_agg
 libraries = time.perf_counter()
 import handlers.insights.charts
 print(libraries - started, time.perf_counter() - libraries)
@@ -118,7 +122,7 @@ def time_imports(repetitions: int) -> None:
         module.append(float(second) * 1000)
     total = [a + b for a, b in zip(libraries, module, strict=True)]
     print(f"import, all added (fresh process)  {spread(total, 'ms', 0)}")
-    print(f"  numpy and matplotlib             {spread(libraries, 'ms', 0)}")
+    print(f"  numpy, Pillow and matplotlib     {spread(libraries, 'ms', 0)}")
     print(f"  the charts module and its font   {spread(module, 'ms', 0)}")
 
 
