@@ -8,7 +8,10 @@ mirrored (escaped, like everything) to the community's log chat when it has one.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions import (
     Action,
@@ -69,37 +72,51 @@ def _reason(ctx: Context) -> str:
     return str(ctx.args.get("reason") or "").strip().rstrip("。.！!；;，, ")
 
 
-@feature.command(
-    "mute",
-    roles=MOD,
-    args=[
-        Arg("member", "member"),
-        Arg("duration", "duration", required=False),
-        Arg("reason", "text", required=False, max_length=REASON_LEN),
-    ],
-)
-async def mute(ctx: Context) -> list[Action] | Reply:
+#: ``/mute`` and ``/ban``: whom, for how long (none: until lifted), why.
+PUNISH_ARGS = [
+    Arg("member", "member"),
+    Arg("duration", "duration", required=False),
+    Arg("reason", "text", required=False, max_length=REASON_LEN),
+]
+
+#: What else a punishment stores in its audit transaction (session, target, duration).
+Also = Callable[[AsyncSession, MemberInfo, timedelta | None], Awaitable[None]]
+
+
+async def _punish_by_hand(
+    ctx: Context, verb: str, done: str, *, mention: bool, also: Also | None = None
+) -> list[Action] | Reply:
+    """``/mute`` and ``/ban`` alike: refuse operators, act on the platform, audit (with
+    ``also`` in the same transaction), then say it (``moderation.<done>``) and log it
+    (``log.<done>``). ``mention``: address the member (a banned one is only named)."""
     target: MemberInfo = ctx.args["member"]
     if refusal := await _refuse_operator(ctx, target):
         return refusal
     duration: timedelta | None = ctx.args["duration"]
     reason, shown = _reason(ctx), duration_words(ctx, duration)
-    if declined := await act(ctx, punish(ctx, target, "mute", duration)):
+    if declined := await act(ctx, punish(ctx, target, verb, duration)):
         return declined
     async with ctx.store.transaction() as session:
         seconds = duration and duration.total_seconds()
-        await ctx.audit(session, "mute", target=target, reason=reason, seconds=seconds)
+        await ctx.audit(session, verb, target=target, reason=reason, seconds=seconds)
+        if also is not None:
+            await also(session, target, duration)
     said = ctx.reply(
-        text_variant("moderation.muted", reason, permanent=duration is None),
-        member=ctx.address(target),
+        text_variant(f"moderation.{done}", reason, permanent=duration is None),
+        member=ctx.address(target) if mention else target.display_name,
         duration=shown,
         reason=reason,
     )
-    logged = text_variant("log.muted", reason)
+    logged = text_variant(f"log.{done}", reason)
     return [
         said,
         *to_log(ctx, logged, member=target.display_name, reason=reason, duration=shown),
     ]
+
+
+@feature.command("mute", roles=MOD, args=PUNISH_ARGS)
+async def mute(ctx: Context) -> list[Action] | Reply:
+    return await _punish_by_hand(ctx, "mute", "muted", mention=True)
 
 
 @feature.command("unmute", roles=MOD, args=[Arg("member", "member")])
@@ -113,43 +130,19 @@ async def unmute(ctx: Context) -> list[Action] | Reply:
     return [said, *to_log(ctx, "log.unmuted", member=target.display_name)]
 
 
-@feature.command(
-    "ban",
-    roles=MOD,
-    args=[
-        Arg("member", "member"),
-        Arg("duration", "duration", required=False),
-        Arg("reason", "text", required=False, max_length=REASON_LEN),
-    ],
-)
+@feature.command("ban", roles=MOD, args=PUNISH_ARGS)
 async def ban(ctx: Context) -> list[Action] | Reply:
-    target: MemberInfo = ctx.args["member"]
-    if refusal := await _refuse_operator(ctx, target):
-        return refusal
-    duration: timedelta | None = ctx.args["duration"]
-    reason, shown = _reason(ctx), duration_words(ctx, duration)
-    if declined := await act(ctx, punish(ctx, target, "ban", duration)):
-        return declined
-    async with ctx.store.transaction() as session:
-        seconds = duration and duration.total_seconds()
-        await ctx.audit(session, "ban", target=target, reason=reason, seconds=seconds)
+    async def schedule_unban(
+        session: AsyncSession, target: MemberInfo, duration: timedelta | None
+    ) -> None:
         if duration is not None:
             # Durable: the unban happens after a restart too, on every platform (Discord
             # bans have no end of their own).
             await ctx.store.gates.open(
                 session, ctx.community.id, target.id, UNBAN, ctx.now, ctx.now + duration
             )
-    said = ctx.reply(
-        text_variant("moderation.banned", reason, permanent=duration is None),
-        member=target.display_name,
-        duration=shown,
-        reason=reason,
-    )
-    logged = text_variant("log.banned", reason)
-    return [
-        said,
-        *to_log(ctx, logged, member=target.display_name, reason=reason, duration=shown),
-    ]
+
+    return await _punish_by_hand(ctx, "ban", "banned", mention=False, also=schedule_unban)
 
 
 @feature.tick("scheduled-unbans", every=timedelta(minutes=1))

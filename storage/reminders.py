@@ -1,10 +1,8 @@
 """Reminders members set for themselves (``/remindme 2h TEXT``): one row each, sent once.
 
-A reminder is claimed by one atomic ``UPDATE ... WHERE status = 'pending' RETURNING id``
-(``pending -> sending``; on PostgreSQL a second claim waits for the row lock and then finds it
-taken, on SQLite writers are serial), so two ticks or two bot processes never both take it. It is marked ``sent`` after the notice went out.
-A process stopped between sending and marking leaves it ``sending``: a later tick marks it
-``unsure`` and never sends it again (at most once, as the outbox: never doubled).
+A reminder is claimed and, if the bot stops mid-send, given up exactly as an outbox row is
+(``storage/claims.py``: one conditional ``UPDATE``, ``pending -> sending -> sent``, a stale
+``sending`` becomes ``unsure`` and is never sent again: at most once, never doubled).
 
 Not the outbox (``storage/outbox.py``): its rows are posts to a chat held back by quiet
 hours and an hourly cap; a reminder is a private notice to one member at the minute asked.
@@ -19,7 +17,9 @@ from sqlalchemy import ForeignKey, Index, String, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage import claims
 from storage.base import PLATFORM_ID_LEN, Base, Id
+from storage.claims import PENDING, SENDING, SENT
 from storage.communities import Community
 from storage.db import Database
 from storage.members import Member
@@ -28,7 +28,6 @@ __all__ = ["TEXT_LEN", "DueReminder", "PendingReminder", "Reminder", "ReminderRe
 
 #: The longest reminder text kept (characters).
 TEXT_LEN = 500
-PENDING, SENDING, SENT, UNSURE = "pending", "sending", "sent", "unsure"
 
 
 class Reminder(Base):
@@ -127,15 +126,8 @@ class ReminderRepo:
         return [PendingReminder(int(i), t, d) for i, t, d in rows.all()]
 
     async def claim(self, session: AsyncSession, now: datetime) -> list[DueReminder]:
-        """Take every due reminder for sending, in one ``UPDATE``: each goes to one caller (on
-        PostgreSQL a concurrent claim waits for the row, then sees it is no longer pending)."""
-        claimed = await session.execute(
-            update(Reminder)
-            .where(Reminder.status == PENDING, Reminder.due_at <= now)
-            .values(status=SENDING, claimed_at=now)
-            .returning(Reminder.id)
-        )
-        ids = [int(i) for i in claimed.scalars()]
+        """Take every due reminder for sending, in one ``UPDATE``: each goes to one caller."""
+        ids = await claims.claim_due(session, self.db, Reminder, now)
         if not ids:
             return []
         rows = await session.execute(
@@ -177,9 +169,4 @@ class ReminderRepo:
 
     async def abandon_stale(self, session: AsyncSession, claimed_before: datetime) -> int:
         """Reminders left ``sending`` by a stopped process: ``unsure``, never sent again."""
-        result = await session.execute(
-            update(Reminder)
-            .where(Reminder.status == SENDING, Reminder.claimed_at < claimed_before)
-            .values(status=UNSURE)
-        )
-        return result.rowcount or 0  # type: ignore[attr-defined]
+        return await claims.abandon_stale(session, Reminder, claimed_before)
