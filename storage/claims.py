@@ -43,11 +43,15 @@ async def claim_due(
         .order_by(model.due_at, model.id)
         .limit(limit)
     )
+    picked = due.cte("due")
     if db.dialect == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+        # Picked once: as a plain ``IN (subquery)`` PostgreSQL may run the locking subquery
+        # again for each row it updates, each run skipping the rows already taken, and so
+        # claim more than ``limit``.
+        picked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
     claimed = await session.execute(
         update(model)
-        .where(model.id.in_(due.scalar_subquery()), model.status == PENDING)
+        .where(model.id.in_(select(picked.c.id)), model.status == PENDING)
         .values(status=SENDING, claimed_at=now, **(also or {}))
         .returning(model.id)
     )
