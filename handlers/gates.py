@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -37,11 +38,12 @@ from bot.events import ButtonPressed, JoinRequest, MemberJoined
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed, owner_keys
 from bot.richtext import Code, RichText
-from handlers.greetings import welcome_message
-from handlers.sanctions import log_chat, settle_due, settle_due_rows, to_log
+from handlers.greetings import hold_welcome, welcome_message
+from handlers.sanctions import act_once, log_chat, to_log
 from handlers.shared import answer_press, store_override
 from storage.base import PLATFORM_ID_LEN
 from storage.gates import POSTED as GATE_POSTED
+from storage.gates import DueChallenge
 from storage.members import MemberInfo
 
 __all__ = ["GateSettings", "feature", "gate_mode"]
@@ -96,6 +98,14 @@ def gate_mode(ctx: Context) -> str:
     """The entry gate in force here: the community's (``/gate``, the raid guard) or the
     configured one."""
     return ctx.settings_of(GateSettings).mode
+
+
+def _captcha_holds_welcome(ctx: Context) -> bool:
+    """A newcomer facing the captcha is welcomed once they pass it (``on_press``)."""
+    return gate_mode(ctx) == CAPTCHA
+
+
+hold_welcome(_captcha_holds_welcome)
 
 
 def _here(ctx: Context) -> dict[str, Any]:
@@ -211,11 +221,10 @@ async def on_press(ctx: Context) -> list[Action]:
 async def remove_the_silent(ctx: TickContext) -> int:
     """Newcomers who did not pass in time are removed (really: kicked), once each; a refused
     removal (no right, platform down) is tried again on the next tick."""
-    removed = await settle_due_rows(
+    removed = await _settle_timeouts(
         ctx,
         CAPTCHA,
         lambda row: Kick(platform=row.platform, chat_id=row.chat_id, user_id=row.platform_user_id),
-        outcome="failed",
         audit_action="gate.timeout",
     )
     for row in removed:
@@ -489,12 +498,34 @@ async def enter_code(ctx: Context) -> Any:
 @feature.tick("code-timeouts", every=timedelta(seconds=30))
 async def decline_codeless(ctx: TickContext) -> int:
     """Join requests whose code never came are declined, once each."""
-    return await settle_due(
+    declined = await _settle_timeouts(
         ctx,
         CODE,
         lambda row: DeclineJoin(
             platform=row.platform, chat_id=row.chat_id, user_id=row.platform_user_id
         ),
-        outcome="failed",
         audit_action="gate.code_timeout",
+    )
+    return len(declined)
+
+
+async def _settle_timeouts(
+    ctx: TickContext,
+    kind: str,
+    make_action: Callable[[DueChallenge], Action],
+    *,
+    audit_action: str,
+) -> list[DueChallenge]:
+    """Expired challenges of ``kind`` fail exactly once: claimed (``acting``), acted on, then
+    ``failed`` if the platform did it, or ``pending`` again for the next tick."""
+    gates = ctx.store.gates
+    async with ctx.store.transaction() as session:
+        due = await gates.due(session, kind, ctx.now)
+    return await act_once(
+        ctx,
+        due,
+        make_action,
+        claim=lambda session, row: gates.claim(session, row.id),
+        settle=lambda session, row, done: gates.settle_timeout(session, row.id, done),
+        audit_action=audit_action,
     )

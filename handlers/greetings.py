@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.actions import Send
 from bot.context import Context
 from bot.events import MemberJoined, User
@@ -9,9 +11,20 @@ from bot.features import Feature
 from bot.richtext import RichText
 from handlers.rules import rules_text
 
-__all__ = ["feature", "welcome_message"]
+__all__ = ["feature", "hold_welcome", "welcome_message"]
 
 feature = Feature("greetings", order=60)
+
+#: Why a newcomer's welcome waits (told by the features that hold it, see ``hold_welcome``).
+_holds: list[Callable[[Context], bool]] = []
+
+
+def hold_welcome(holds: Callable[[Context], bool]) -> None:
+    """A feature that lets newcomers in later (the entry gate's captcha) holds their welcome
+    while ``holds(ctx)`` says so, and sends ``welcome_message`` itself when they are in.
+    Greetings knows nothing of those features: they depend on it, never the reverse."""
+    if holds not in _holds:
+        _holds.append(holds)
 
 
 @feature.on("member_joined")
@@ -20,11 +33,8 @@ async def welcome(ctx: Context) -> Send | None:
     assert isinstance(event, MemberJoined)
     if event.member.is_bot or ctx.is_private:
         return None
-    # Imported here: gates greets through this module (a cycle at import time).
-    from handlers.gates import gate_mode
-
-    if gate_mode(ctx) == "captcha":
-        return None  # the welcome comes when the newcomer passes the gate
+    if any(holds(ctx) for holds in _holds):
+        return None  # the feature holding it welcomes them later (the gate, once passed)
     return await welcome_message(ctx, event.member)
 
 

@@ -31,11 +31,11 @@ from handlers.sanctions import (
     EVIDENCE,
     RulesSettings,
     act,
+    act_once,
     duration_words,
     here,
     log_chat,
     punish,
-    settle_due,
     text_variant,
     to_log,
     warn,
@@ -43,6 +43,7 @@ from handlers.sanctions import (
 from handlers.shared import store_override
 from storage.base import REASON_LEN
 from storage.members import MemberInfo
+from storage.sanctions import LiftRepo
 
 __all__ = ["feature"]
 
@@ -50,10 +51,16 @@ __all__ = ["feature"]
 feature = Feature("moderation", group="moderation", order=30, settings={"rules": RulesSettings})
 
 MOD = [Role.MODERATOR]
+#: The lift a timed ban schedules (``storage.sanctions``).
 UNBAN = "unban"
-APPEAL_COOLDOWN = timedelta(hours=1)  # a scheduled unban, kept with the entry-gate challenges
+APPEAL_COOLDOWN = timedelta(hours=1)
 #: A chat id as platforms write it (Telegram groups are negative; Discord ids are long).
 _CHAT_ID = re.compile(r"-?[0-9]{1,20}")
+
+
+def _lifts(ctx: TickContext) -> LiftRepo:
+    """The timed bans' lifts (``storage/sanctions.py``), over this bot's database."""
+    return LiftRepo(ctx.store.db)
 
 
 async def _refuse_operator(ctx: Context, target: MemberInfo) -> Reply | None:
@@ -132,29 +139,38 @@ async def unmute(ctx: Context) -> list[Action] | Reply:
 
 @feature.command("ban", roles=MOD, args=PUNISH_ARGS)
 async def ban(ctx: Context) -> list[Action] | Reply:
-    async def schedule_unban(
+    async def keep_lift(
         session: AsyncSession, target: MemberInfo, duration: timedelta | None
     ) -> None:
+        """A timed ban's lift, kept in the ban's audit transaction."""
         if duration is not None:
             # Durable: the unban happens after a restart too, on every platform (Discord
-            # bans have no end of their own).
-            await ctx.store.gates.open(
+            # bans have no end of their own); an earlier timed ban's lift moves to this end.
+            await _lifts(ctx).schedule(
                 session, ctx.community.id, target.id, UNBAN, ctx.now, ctx.now + duration
             )
+        else:
+            # A ban for good replaces a timed one: its lift must not let the member back.
+            await _lifts(ctx).cancel(session, ctx.community.id, target.id, UNBAN)
 
-    return await _punish_by_hand(ctx, "ban", "banned", mention=False, also=schedule_unban)
+    return await _punish_by_hand(ctx, "ban", "banned", mention=False, also=keep_lift)
 
 
 @feature.tick("scheduled-unbans", every=timedelta(minutes=1))
 async def lift_expired_bans(ctx: TickContext) -> int:
     """Bans with a duration end here, exactly once; a refused unban is tried again later."""
-    return await settle_due(
+    lifts = _lifts(ctx)
+    async with ctx.store.transaction() as session:
+        due = await lifts.due(session, UNBAN, ctx.now)
+    lifted = await act_once(
         ctx,
-        UNBAN,
+        due,
         lambda row: Unban(platform=row.platform, chat_id=row.chat_id, user_id=row.platform_user_id),
-        outcome="passed",
+        claim=lambda session, row: lifts.claim(session, row.id, ctx.now),
+        settle=lambda session, row, done: lifts.settle(session, row.id, done=done),
         audit_action="unban.scheduled",
     )
+    return len(lifted)
 
 
 @feature.command("unban", roles=MOD, args=[Arg("member", "member", include_left=True)])
@@ -163,7 +179,7 @@ async def unban(ctx: Context) -> list[Action] | Reply:
     if declined := await act(ctx, [Unban(**here(ctx), user_id=target.platform_user_id)]):
         return declined
     async with ctx.store.transaction() as session:
-        await ctx.store.gates.resolve(session, ctx.community.id, target.id, UNBAN, "passed")
+        await _lifts(ctx).cancel(session, ctx.community.id, target.id, UNBAN)
         await ctx.audit(session, "unban", target=target)
     said = ctx.reply("moderation.unbanned", member=target.display_name)
     return [said, *to_log(ctx, "log.unbanned", member=target.display_name)]

@@ -4,12 +4,13 @@ Set in a group or in private. ``/remindme`` alone lists the member's pending rem
 privately. A tick sends what is due as a ``Notify``: when the platform cannot write to the
 member, it mentions them where the reminder was set (in private, that is the private chat).
 Each reminder is claimed by one atomic update (``storage/reminders.py``), so concurrent ticks
-and restarts never send it twice.
+and restarts never send it twice; one at a time, so a stop mid-way loses none of the others.
 """
 
 from __future__ import annotations
 
 import logging
+import unicodedata
 from datetime import datetime, timedelta
 
 from pydantic import Field
@@ -55,7 +56,7 @@ def _repo(ctx: TickContext) -> ReminderRepo:
         Arg("text", "text", required=False, max_length=TEXT_LEN),
     ],
 )
-async def remindme(ctx: Context) -> Reply:
+async def remindme(ctx: Context) -> Reply | None:
     """Set a reminder, or list the pending ones (privately: they are the member's own)."""
     assert ctx.member is not None
     when: str | None = ctx.args["when"]
@@ -65,7 +66,7 @@ async def remindme(ctx: Context) -> Reply:
     delay = parse_duration(when)
     if delay is None or not SHORTEST <= delay <= LONGEST:
         return ctx.reply("reminders.bad_when", value=when, usage=ctx.usage())
-    if not text:
+    if not text or not _visible(text):
         return ctx.reply("reminders.no_text", usage=ctx.usage())
     rules = ctx.settings_of(RemindersSettings)
     async with ctx.store.transaction() as session:
@@ -83,7 +84,7 @@ async def remindme(ctx: Context) -> Reply:
     return ctx.reply("reminders.set", when=_shown(ctx, ctx.now + delay))
 
 
-async def _listed(ctx: Context) -> Reply:
+async def _listed(ctx: Context) -> Reply | None:
     assert ctx.member is not None
     async with ctx.store.transaction() as session:
         pending = await _repo(ctx).pending(session, ctx.member.id)
@@ -93,7 +94,32 @@ async def _listed(ctx: Context) -> Reply:
     lines += [
         ctx.say("reminders.list_line", when=_shown(ctx, r.due_at), text=r.text) for r in pending
     ]
-    return ctx.reply_text(RichText.join(lines), private=True)
+    listed = RichText.join(lines)
+    if ctx.is_private:
+        return ctx.reply_text(listed, private=True)
+    # A group message command has no caller-only answer: the texts would be read by everyone.
+    assert ctx.sender is not None
+    sent = await ctx.perform(
+        Notify(
+            platform=ctx.event.platform,
+            chat_id=ctx.event.chat.id,
+            channel_id=ctx.event.channel_id,
+            user_id=ctx.sender.id,
+            text=listed,
+            fallback="mention",
+        )
+    )
+    if sent.detail == "mentioned":
+        return None  # the fallback mention already asked them to open a private chat
+    if not sent.ok:
+        return ctx.reply("declined.failed", private=True)
+    return ctx.reply("reminders.listed_privately", private=True, count=len(pending))
+
+
+def _visible(text: str) -> bool:
+    """Whether ``text`` shows anything: zero-width spaces, joiners and bidi marks alone
+    (category C or Z) would arrive as an empty-looking reminder."""
+    return any(not unicodedata.category(char).startswith(("C", "Z")) for char in text)
 
 
 def _shown(ctx: Context, moment: datetime) -> str:
@@ -107,13 +133,20 @@ async def send_reminders(ctx: TickContext) -> int:
     repo = _repo(ctx)
     async with ctx.store.transaction() as session:
         abandoned = await repo.abandon_stale(session, ctx.now - STALE_CLAIM)
-        claimed = await repo.claim(session, ctx.now)
     if abandoned:
         log.warning("%d reminder(s) were claimed but never marked: not sent again", abandoned)
     sent = 0
-    for reminder in claimed:
+    # One claimed at a time: a stop or a kill mid-way leaves the others pending.
+    while True:
         async with ctx.store.transaction() as session:
-            community = await ctx.store.communities.get(session, reminder.community_id)
+            reminder = await repo.claim_next(session, ctx.now)
+            community = (
+                await ctx.store.communities.get(session, reminder.community_id)
+                if reminder is not None
+                else None
+            )
+        if reminder is None:
+            return sent
         if community is not None:
             voice = voice_for(ctx, community, f"reminder:{reminder.id}")
             text = voice.say(
@@ -135,4 +168,3 @@ async def send_reminders(ctx: TickContext) -> int:
             sent += 1
         async with ctx.store.transaction() as session:
             await repo.mark_sent(session, reminder.id)
-    return sent

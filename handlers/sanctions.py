@@ -1,6 +1,6 @@
 """Acting on members, shared by the features that moderate (moderation, enforcement, gates):
 platform punishments, a warn and the ladder step it reaches, the operators' log chat, and
-settling due challenges exactly once (timed unbans, entry-gate timeouts).
+acting on due rows exactly once (timed unbans, entry-gate timeouts).
 
 Every action is audited in the same transaction as the change and mirrored (escaped, like
 everything) to the community's log chat when it has one.
@@ -8,33 +8,33 @@ everything) to the community's log chat when it has one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions import Action, Ban, DeclineReason, Kick, Reply, Restrict, Send
 from bot.clock import parse_duration
 from bot.config import CommunitySettings, Section
 from bot.context import Context, TickContext
 from persona import format_duration
-from storage.gates import DueChallenge
 from storage.members import MemberInfo
 
 __all__ = [
     "EVIDENCE",
+    "Due",
     "LadderStep",
     "Punishment",
     "RulesSettings",
     "act",
+    "act_once",
     "duration_words",
     "here",
     "log_chat",
     "punish",
     "right_name",
-    "settle_due",
-    "settle_due_rows",
     "text_variant",
     "to_log",
     "warn",
@@ -42,6 +42,19 @@ __all__ = [
 
 #: The longest evidence kept with a warn (the message quoted).
 EVIDENCE = 300
+
+
+class Due(Protocol):
+    """A row due for an action on a member (a lift, a gate timeout), as ``act_once`` audits it."""
+
+    @property
+    def community_id(self) -> int: ...
+
+    @property
+    def member_id(self) -> int: ...
+
+
+D = TypeVar("D", bound=Due)
 
 Punishment = Literal["delete", "warn", "mute", "kick", "ban"]
 #: Platforms treat restrictions shorter than 30 s or longer than 366 days as "forever".
@@ -255,45 +268,28 @@ def _ladder_step(ctx: Context, count: int) -> Any:
     return None
 
 
-async def settle_due(
+async def act_once(
     ctx: TickContext,
-    kind: str,
-    make_action: Callable[[DueChallenge], Action],
+    due: Sequence[D],
+    make_action: Callable[[D], Action],
     *,
-    outcome: str,
+    claim: Callable[[AsyncSession, D], Awaitable[bool]],
+    settle: Callable[[AsyncSession, D, bool], Awaitable[object]],
     audit_action: str,
-) -> int:
-    """Act on every due challenge of ``kind`` exactly once: claim it, act, and settle it as
-    ``outcome`` if the platform did it, or put it back for the next tick if it refused.
-    Returns how many were settled."""
-    return len(
-        await settle_due_rows(ctx, kind, make_action, outcome=outcome, audit_action=audit_action)
-    )
-
-
-async def settle_due_rows(
-    ctx: TickContext,
-    kind: str,
-    make_action: Callable[[DueChallenge], Action],
-    *,
-    outcome: str,
-    audit_action: str,
-) -> list[DueChallenge]:
-    """As ``settle_due``, returning the settled rows (for follow-ups such as clean-ups)."""
-    async with ctx.store.transaction() as session:
-        due = await ctx.store.gates.due(session, kind, ctx.now)
+) -> list[D]:
+    """Act on each due row exactly once: ``claim`` it (one conditional update, so a press, a
+    second tick or a second process cannot act on it meanwhile), perform its action, then
+    ``settle`` it by the platform's answer (``True``: done, audited; ``False``: put back for a
+    later tick). Returns the rows the platform acted on."""
     settled = []
     for row in due:
         async with ctx.store.transaction() as session:
-            # Claimed first, so a press or a second process cannot act on it meanwhile.
-            if not await ctx.store.gates.transition(session, row.id, "pending", "acting"):
+            if not await claim(session, row):
                 continue
         # Waited for: the claimed row is settled by the platform's answer (else tried again).
         result = await ctx.perform(make_action(row))
         async with ctx.store.transaction() as session:
-            await ctx.store.gates.transition(
-                session, row.id, "acting", outcome if result.ok else "pending"
-            )
+            await settle(session, row, result.ok)
             if result.ok:
                 await ctx.store.audit.add(
                     session,

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.dml import Insert
 
 from storage.base import PLATFORM_ID_LEN, PLATFORM_LEN, TITLE_LEN, Base, Id
@@ -36,7 +37,7 @@ from storage.known import KnownRows, cached_upsert
 from storage.members import Member
 from storage.text import clip
 
-__all__ = ["Community", "CommunityInfo", "CommunityRepo"]
+__all__ = ["Community", "CommunityInfo", "CommunityRepo", "DueMember", "select_due"]
 
 
 class Community(Base):
@@ -104,6 +105,43 @@ _INFO_FIELDS = tuple(field.name for field in fields(CommunityInfo))
 REFRESH = timedelta(minutes=5)
 #: Communities kept in memory (the least recently seen go first).
 KNOWN_COMMUNITIES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class DueMember:
+    """A row due for an action on a member (a gate timeout, a timed ban's lift): the row's
+    id, where (the community's chat) and whom."""
+
+    id: int
+    community_id: int
+    platform: str
+    chat_id: str
+    member_id: int
+    platform_user_id: str
+    display_name: str
+
+
+def select_due(
+    row_id: ColumnElement[int],
+    community_id: ColumnElement[int],
+    member_id: ColumnElement[int],
+    *extra: ColumnElement[Any],
+) -> Select[Any]:
+    """The columns of ``DueMember`` (then ``extra``) for rows naming a community and a member."""
+    return (
+        select(
+            row_id,
+            Community.id,
+            Community.platform,
+            Community.chat_id,
+            Member.id,
+            Member.platform_user_id,
+            Member.display_name,
+            *extra,
+        )
+        .join(Community, Community.id == community_id)
+        .join(Member, Member.id == member_id)
+    )
 
 
 class CommunityRepo:

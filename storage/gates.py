@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage import posts
 from storage.base import PLATFORM_ID_LEN, Base, Id
-from storage.communities import Community
+from storage.communities import Community, DueMember, select_due
 from storage.db import Database
 from storage.members import Member
 
@@ -67,20 +67,15 @@ class InviteCode(Base):
     created_at: Mapped[datetime]
 
 
-PENDING, PASSED, FAILED = "pending", "passed", "failed"
+PENDING, ACTING, PASSED, FAILED = "pending", "acting", "passed", "failed"
 #: A captcha question stands for its challenge row (``storage.posts``): passing deletes it.
 POSTED = posts.register("gate", GateChallenge)
 
 
 @dataclass(frozen=True, slots=True)
-class DueChallenge:
-    id: int
-    community_id: int
-    platform: str
-    chat_id: str
-    member_id: int
-    platform_user_id: str
-    display_name: str
+class DueChallenge(DueMember):
+    """An expired challenge, with its question's message (deleted after the timeout)."""
+
     message_id: str | None
 
 
@@ -144,9 +139,12 @@ class GateRepo:
         self, session: AsyncSession, kind: str, now: datetime, limit: int = 100
     ) -> list[DueChallenge]:
         rows = await session.execute(
-            select(GateChallenge, Community, Member)
-            .join(Community, Community.id == GateChallenge.community_id)
-            .join(Member, Member.id == GateChallenge.member_id)
+            select_due(
+                GateChallenge.id,
+                GateChallenge.community_id,
+                GateChallenge.member_id,
+                GateChallenge.message_id,
+            )
             .where(
                 GateChallenge.kind == kind,
                 GateChallenge.status == PENDING,
@@ -155,19 +153,7 @@ class GateRepo:
             .order_by(GateChallenge.expires_at)
             .limit(limit)
         )
-        return [
-            DueChallenge(
-                g.id,
-                c.id,
-                c.platform,
-                c.chat_id,
-                m.id,
-                m.platform_user_id,
-                m.display_name,
-                g.message_id,
-            )
-            for g, c, m in rows.all()
-        ]
+        return [DueChallenge(*row) for row in rows.all()]
 
     async def transition(
         self, session: AsyncSession, challenge_id: int, from_status: str, to_status: str
@@ -180,9 +166,15 @@ class GateRepo:
         )
         return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
-    async def fail(self, session: AsyncSession, challenge_id: int) -> bool:
-        """Claim an expired challenge for removal; ``False`` if someone else already did."""
-        return await self.transition(session, challenge_id, PENDING, FAILED)
+    async def claim(self, session: AsyncSession, challenge_id: int) -> bool:
+        """Claim an expired challenge for its timeout (``pending -> acting``); ``False`` if a
+        press, another tick or another process got there first."""
+        return await self.transition(session, challenge_id, PENDING, ACTING)
+
+    async def settle_timeout(self, session: AsyncSession, challenge_id: int, done: bool) -> bool:
+        """A claimed timeout: ``failed`` once the platform removed or declined the newcomer,
+        else ``pending`` again for the next tick."""
+        return await self.transition(session, challenge_id, ACTING, FAILED if done else PENDING)
 
 
 @dataclass(frozen=True, slots=True)

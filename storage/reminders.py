@@ -3,6 +3,8 @@
 A reminder is claimed and, if the bot stops mid-send, given up exactly as an outbox row is
 (``storage/claims.py``: one conditional ``UPDATE``, ``pending -> sending -> sent``, a stale
 ``sending`` becomes ``unsure`` and is never sent again: at most once, never doubled).
+Reminders are claimed one at a time: a process stopped between sending and marking leaves
+only that one ``sending``.
 
 Not the outbox (``storage/outbox.py``): its rows are posts to a chat held back by quiet
 hours and an hourly cap; a reminder is a private notice to one member at the minute asked.
@@ -125,12 +127,18 @@ class ReminderRepo:
         )
         return [PendingReminder(int(i), t, d) for i, t, d in rows.all()]
 
-    async def claim(self, session: AsyncSession, now: datetime) -> list[DueReminder]:
-        """Take every due reminder for sending, in one ``UPDATE``: each goes to one caller."""
-        ids = await claims.claim_due(session, self.db, Reminder, now)
-        if not ids:
-            return []
-        rows = await session.execute(
+    async def claim_next(self, session: AsyncSession, now: datetime) -> DueReminder | None:
+        """Take the next due reminder for sending, in one ``UPDATE``; ``None`` when none is due.
+
+        One at a time, so a process stopped or killed while sending leaves only the reminder
+        on the wire ``sending`` (then ``unsure``), never the ones due with it. The row goes to
+        one caller: on PostgreSQL a concurrent claim skips the row another one locked, and the
+        ``status`` test holds on any database."""
+        claimed = await claims.claim_due(session, self.db, Reminder, now, limit=1)
+        if not claimed:
+            return None
+        [reminder_id] = claimed
+        found = await session.execute(
             select(
                 Reminder,
                 Member.community_id,
@@ -141,23 +149,20 @@ class ReminderRepo:
             )
             .join(Member, Member.id == Reminder.member_id)
             .join(Community, Community.id == Member.community_id)
-            .where(Reminder.id.in_(ids))
-            .order_by(Reminder.due_at, Reminder.id)
+            .where(Reminder.id == reminder_id)
         )
-        return [
-            DueReminder(
-                id=row.id,
-                community_id=int(community_id),
-                platform=platform,
-                chat_id=chat_id,
-                channel_id=row.channel_id,
-                user_id=user_id,
-                display_name=name,
-                text=row.text,
-                due_at=row.due_at,
-            )
-            for row, community_id, platform, chat_id, user_id, name in rows.all()
-        ]
+        row, community_id, platform, chat_id, user_id, name = found.one()
+        return DueReminder(
+            id=row.id,
+            community_id=int(community_id),
+            platform=platform,
+            chat_id=chat_id,
+            channel_id=row.channel_id,
+            user_id=user_id,
+            display_name=name,
+            text=row.text,
+            due_at=row.due_at,
+        )
 
     async def mark_sent(self, session: AsyncSession, reminder_id: int) -> None:
         """``sending -> sent``."""

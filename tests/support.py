@@ -192,6 +192,25 @@ def make_settings(**sections: dict[str, Any]) -> Settings:
     return Settings(**data)
 
 
+async def a_member(store: Store, now: datetime, user: str = "1") -> tuple[int, int]:
+    """(community id, member id) of member ``user`` of group ``g``, made if new: for storage
+    tests that need someone to act on."""
+    async with store.transaction() as s:
+        c = await store.communities.ensure(
+            s, platform="fake", chat_id="g", chat_type="group", title=None, now=now
+        )
+        m = await store.members.record(
+            s,
+            community_id=c.id,
+            platform_user_id=user,
+            display_name=f"M{user}",
+            username=None,
+            is_bot=False,
+            now=now,
+        )
+    return c.id, m.id
+
+
 def where_it_waits(task: asyncio.Task[Any]) -> list[str]:
     """Where a pending task waits, outermost call first, following each ``await`` down to the
     innermost coroutine (``Task.get_stack`` stops at the task's own coroutine)."""

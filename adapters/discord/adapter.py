@@ -16,6 +16,7 @@ import yarl
 from adapters.base import Adapter, Host
 from adapters.discord import translate
 from adapters.discord.perform import DiscordPerformer
+from adapters.discord.routing import route_client
 from bot.actions import Action, ActionResult, Reply, Send
 from bot.cache import BoundedCache
 from bot.config import DiscordSettings, StartupError, mask_secret
@@ -110,6 +111,9 @@ class DiscordAdapter(Adapter):
             self.client = discord.AutoShardedClient(**options)
         else:
             self.client = discord.AutoShardedClient(shard_count=int(settings.shards), **options)
+        # REST base and gateway from the config (a rate-limit proxy, a test server), for this
+        # client only: another adapter in the process keeps its own.
+        route_client(self.client, settings.api_base, settings.gateway_url or None)
         self.performer = DiscordPerformer(self.client, monotonic=monotonic)
         self._ready = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
@@ -123,12 +127,6 @@ class DiscordAdapter(Adapter):
         self._register_events()
 
     # -- lifecycle ------------------------------------------------------------------------
-    def _point_at_servers(self) -> None:
-        """REST base and gateway URL from the config (a rate-limit proxy, a test server)."""
-        discord.http.Route.BASE = self.settings.api_base.rstrip("/")
-        if self.settings.gateway_url:
-            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.settings.gateway_url)
-
     async def start(self, dispatcher: Host) -> None:
         """Log in, connect to the gateway, wait until the guilds are in, sync slash commands.
 
@@ -136,7 +134,6 @@ class DiscordAdapter(Adapter):
         the client closed behind it.
         """
         self.dispatcher = dispatcher
-        self._point_at_servers()
         reconnect_noise = _WhileStarting(self._ready)
         logging.getLogger("discord.client").addFilter(reconnect_noise)
         try:

@@ -279,6 +279,10 @@ class TelegramPerformer:
         if isinstance(action, Reply | Send):
             return await self._send(action, chat)
         if isinstance(action, Notify) and action.user_id is not None:
+            if not action.user_id.isdigit():
+                # A chat, not a person (an anonymous admin posts as the group, a channel as
+                # itself): its id names the group or channel, where nothing private may go.
+                return ActionResult.declined(DeclineReason.UNREACHABLE, "not a person")
             # The member's private chat has their user id; it exists once they started us.
             private = Send(
                 platform=action.platform,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.app import App
+from bot.clock import Clock
 from bot.config import Settings, StorageSettings
 from bot.events import EventBase
 from bot.features import Feature
@@ -174,6 +175,9 @@ class AppDriver:
     task: asyncio.Task[None]
     #: How long tasks started during the scenario may outlive the bot (seconds).
     tasks_done_within = TASKS_DONE_WITHIN
+    #: The bot's clock; ``None``: the real one. A scenario that moves time (a reminder due in
+    #: two hours) sets a ``FakeClock`` before ``start`` and advances it; ``restart`` keeps it.
+    clock: Clock | None = None
 
     def __init__(
         self, tmp_path: Path, template: Path | None, storage: StorageSettings | None = None
@@ -193,7 +197,7 @@ class AppDriver:
         return {"storage": self.storage.model_dump(), **sections}
 
     async def _launch(self) -> App:
-        app = App(self.settings, features=[*all_features(), *self.features])
+        app = App(self.settings, clock=self.clock, features=[*all_features(), *self.features])
         app.handle_signals = False  # Ctrl-C and SIGTERM stay pytest's: they end the run
         # Scenarios run ticks themselves (``scheduled``) at the moment they choose; wall-clock
         # ticks (some every 10 s) would race them and be cut off mid-run by the stop.
@@ -494,7 +498,6 @@ class DiscordDriver(AppDriver):
                 global_name=who.name,
                 permissions=8 if who in admins else None,
             )
-        self.patch = self.fake.patch_discord()
         settings = settings_for(
             self.tmp_path,
             discord={
@@ -647,7 +650,7 @@ class DiscordDriver(AppDriver):
         self.fake.close_dms(int(self.user_id(who)))
 
     async def _stop_fake(self) -> None:
-        await self.fake.stop()  # also restores discord.py's REST base and gateway URL
+        await self.fake.stop()
 
     async def press(self, who: Person, data: str, message_id: str | None = None) -> Seen:
         author = int(self.user_id(who))

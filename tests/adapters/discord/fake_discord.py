@@ -4,11 +4,14 @@ Point a real ``discord.Client`` at it::
 
     async with FakeDiscord(bot_id=900, bot_name="qunbot", application_id=901) as fake:
         fake.add_guild(100, channels=[(200, "general")], members=[(300, "alice")])
-        with fake.patch_discord():
-            client = discord.Client(intents=intents, guild_ready_timeout=0.1)
-            ...  # client.start("token") in a task, wait for on_ready
-            await fake.send_message_create(100, 200, 300, "hello")
-            [sent] = await fake.wait_for("POST", r"/channels/200/messages")
+        client = fake.route(discord.Client(intents=intents, guild_ready_timeout=0.1))
+        ...  # client.start("token") in a task, wait for on_ready
+        await fake.send_message_create(100, 200, 300, "hello")
+        [sent] = await fake.wait_for("POST", r"/channels/200/messages")
+
+``route`` points that one client at the fake (``adapters.discord.route_client``); discord.py's
+globals stay as they are, so several fakes and clients can run in one process. The adapter
+needs nothing more than its ``api_base``/``gateway_url`` settings set to the fake's.
 
 The server is aiohttp in the current event loop on an ephemeral port of 127.0.0.1: the gateway
 websocket is at ``/`` and REST at ``/api/v10/...``. Every REST call is recorded in
@@ -50,19 +53,17 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import discord
-import discord.gateway
-import discord.http
-import yarl
 from aiohttp import web
+
+from adapters.discord.routing import route_client
 
 __all__ = [
     "ADMINISTRATOR",
     "ALL_PERMISSIONS",
     "DEFAULT_EVERYONE_PERMISSIONS",
-    "DiscordPatch",
     "FakeChannel",
     "FakeDiscord",
     "FakeGuild",
@@ -81,6 +82,7 @@ __all__ = [
 ]
 
 JSONDict = dict[str, Any]
+ClientT = TypeVar("ClientT", bound=discord.Client)
 
 API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1_420_070_400_000
@@ -311,32 +313,6 @@ class _ApiError(Exception):
         self.code = code
 
 
-class DiscordPatch:
-    """Points discord.py at the fake; call it (or leave the ``with`` block) to restore."""
-
-    def __init__(self, api_base: str, gateway_url: str) -> None:
-        self._old_base = discord.http.Route.BASE
-        self._old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-        discord.http.Route.BASE = api_base
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
-        self.active = True
-
-    def restore(self) -> None:
-        """Put the old values back (idempotent)."""
-        if self.active:
-            discord.http.Route.BASE = self._old_base
-            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = self._old_gateway
-            self.active = False
-
-    __call__ = restore
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.restore()
-
-
 # --------------------------------------------------------------------------- payload builders
 
 
@@ -553,7 +529,6 @@ class FakeDiscord:
         self._failures: list[_Failure] = []
         self._sessions: list[_Session] = []
         self._resumable: dict[str, int] = {}
-        self._patches: list[DiscordPatch] = []
         self._last_id = SNOWFLAKE_START - 1
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -576,9 +551,7 @@ class FakeDiscord:
         self._port = int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
 
     async def stop(self) -> None:
-        """Close gateway sockets, stop the server and restore any discord.py patch left."""
-        for patch in reversed(self._patches):
-            patch.restore()
+        """Close gateway sockets and stop the server."""
         for session in list(self._sessions):
             await session.ws.close(code=1001, message=b"server stopping")
         if self._runner is not None:
@@ -609,19 +582,18 @@ class FakeDiscord:
 
     @property
     def api_base(self) -> str:
-        """What ``discord.http.Route.BASE`` must be."""
+        """The REST base (``[discord] api_base``)."""
         return f"{self.base_url}{API_PREFIX}"
 
     @property
     def gateway_url(self) -> str:
-        """The gateway websocket (``DiscordWebSocket.DEFAULT_GATEWAY``)."""
+        """The gateway websocket (``[discord] gateway_url``)."""
         return f"ws://127.0.0.1:{self.port}/"
 
-    def patch_discord(self) -> DiscordPatch:
-        """Point discord.py's REST base and gateway at the fake; restore by call or ``with``."""
-        patch = DiscordPatch(self.api_base, self.gateway_url)
-        self._patches.append(patch)
-        return patch
+    def route(self, client: ClientT) -> ClientT:
+        """Point ``client`` (just made, not logged in) at this fake, and only that client."""
+        route_client(client, self.api_base, self.gateway_url)
+        return client
 
     # ------------------------------------------------------------------ ids, users, state
 

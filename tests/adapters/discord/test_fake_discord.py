@@ -80,9 +80,10 @@ async def fake() -> AsyncIterator[FakeDiscord]:
             channels=[(CHANNEL, "general")],
             members=[(ALICE, "alice"), {"user_id": BOB, "name": "bob", "nick": "Bobby"}],
         )
-        with server.patch_discord():
-            yield server
-        assert discord.http.Route.BASE == "https://discord.com/api/v10"
+        yield server
+    # The clients were routed one by one: discord.py's own URLs never changed.
+    assert discord.http.Route.BASE == "https://discord.com/api/v10"
+    assert str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) == "wss://gateway.discord.gg/"
 
 
 StartClient = Callable[..., Awaitable[tuple[discord.Client, Events]]]
@@ -94,7 +95,9 @@ async def start_client(fake: FakeDiscord) -> AsyncIterator[StartClient]:
     started: list[tuple[discord.Client, asyncio.Task[None]]] = []
 
     async def start(client: discord.Client | None = None) -> tuple[discord.Client, Events]:
-        client = client or discord.Client(intents=make_intents(), guild_ready_timeout=0.1)
+        client = client or fake.route(
+            discord.Client(intents=make_intents(), guild_ready_timeout=0.1)
+        )
         events = Events(client)
         task = asyncio.create_task(client.start(TOKEN))
         started.append((client, task))
@@ -137,20 +140,19 @@ async def test_ready_caches_guild_members_channels_and_permissions(
 
 async def test_bot_permissions_are_chosen_by_the_test(fake: FakeDiscord) -> None:
     fake.add_guild(2_000, "Small", channels=[(2_001, "chat")], bot_permissions=0)
-    with fake.patch_discord():
-        client = discord.Client(intents=make_intents(), guild_ready_timeout=0.1)
-        events = Events(client)
-        task = asyncio.create_task(client.start(TOKEN))
-        try:
-            await events.next("ready")
-            guild = client.get_guild(2_000)
-            assert guild is not None
-            permissions = guild.me.guild_permissions
-            assert not permissions.administrator and not permissions.ban_members
-            assert permissions.send_messages  # from @everyone
-        finally:
-            await client.close()
-            await task
+    client = fake.route(discord.Client(intents=make_intents(), guild_ready_timeout=0.1))
+    events = Events(client)
+    task = asyncio.create_task(client.start(TOKEN))
+    try:
+        await events.next("ready")
+        guild = client.get_guild(2_000)
+        assert guild is not None
+        permissions = guild.me.guild_permissions
+        assert not permissions.administrator and not permissions.ban_members
+        assert permissions.send_messages  # from @everyone
+    finally:
+        await client.close()
+        await task
 
 
 async def test_message_create_reaches_on_message_and_send_is_recorded(
@@ -247,7 +249,7 @@ async def test_second_response_is_refused(fake: FakeDiscord, start_client: Start
 async def test_command_tree_sync_and_invocation(
     fake: FakeDiscord, start_client: StartClient
 ) -> None:
-    client = discord.Client(intents=make_intents(), guild_ready_timeout=0.1)
+    client = fake.route(discord.Client(intents=make_intents(), guild_ready_timeout=0.1))
     tree = app_commands.CommandTree(client)
     seen: list[str] = []
 
@@ -331,7 +333,7 @@ async def test_injected_errors_raise_the_matching_exceptions(
 
 async def test_refused_privileged_intents(fake: FakeDiscord, start_client: StartClient) -> None:
     fake.refuse_intents = True
-    client = discord.Client(intents=make_intents(), guild_ready_timeout=0.1)
+    client = fake.route(discord.Client(intents=make_intents(), guild_ready_timeout=0.1))
     try:
         with pytest.raises(discord.PrivilegedIntentsRequired):
             await asyncio.wait_for(client.start(TOKEN), 10)
@@ -340,7 +342,9 @@ async def test_refused_privileged_intents(fake: FakeDiscord, start_client: Start
     assert fake.identify is not None
 
     # Without privileged intents the same server accepts the bot.
-    plain = discord.Client(intents=make_intents(privileged=False), guild_ready_timeout=0.1)
+    plain = fake.route(
+        discord.Client(intents=make_intents(privileged=False), guild_ready_timeout=0.1)
+    )
     client, _ = await start_client(plain)
     assert client.get_guild(GUILD) is not None
 
@@ -473,16 +477,6 @@ async def test_rest_answers_and_unknown_routes(fake: FakeDiscord) -> None:
             assert response.status == 404
             assert await response.json() == {"message": "404: Not Found", "code": 0}
     assert [r.path for r in fake.unknown] == ["/no/such/route"]
-
-
-async def test_patch_discord_restores_the_globals(fake: FakeDiscord) -> None:
-    # The fixture has patched; a nested patch restores to the fixture's values.
-    assert discord.http.Route.BASE == fake.api_base
-    restore = fake.patch_discord()
-    restore()
-    assert discord.http.Route.BASE == fake.api_base
-    gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    assert str(gateway) == fake.gateway_url
 
 
 async def test_snowflakes_follow_the_clock() -> None:

@@ -312,6 +312,12 @@ async def test_a_notice_goes_to_the_private_chat_and_refusals_read_as_unreachabl
             DeclineReason.UNREACHABLE,
             said,
         )
+    # An anonymous admin's id is the group's: a private notice to it never lands in the group.
+    sends = len(fake.calls_to("sendMessage"))
+    for chat_id in (str(GROUP), "-1009876543210"):
+        posing = await perform.perform(notice.model_copy(update={"user_id": chat_id}))
+        assert (posing.ok, posing.reason) == (False, DeclineReason.UNREACHABLE)
+    assert len(fake.calls_to("sendMessage")) == sends
     # A group send refused with 403 stays a plain refusal (the bot was removed, say).
     fake.fail_next("sendMessage", error_code=403, description="Forbidden: bot was kicked")
     kicked = await perform.perform(Reply(**chat(), text=RichText.of("hi")))
