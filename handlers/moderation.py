@@ -79,12 +79,12 @@ def _reason(ctx: Context) -> str:
     return str(ctx.args.get("reason") or "").strip().rstrip("。.！!；;，, ")
 
 
+#: Why, as the moderator may add it after whom (and for how long).
+REASON_ARG = Arg("reason", "text", required=False, max_length=REASON_LEN)
+#: ``/kick`` and ``/warn``: whom, why.
+TARGET_ARGS = [Arg("member", "member"), REASON_ARG]
 #: ``/mute`` and ``/ban``: whom, for how long (none: until lifted), why.
-PUNISH_ARGS = [
-    Arg("member", "member"),
-    Arg("duration", "duration", required=False),
-    Arg("reason", "text", required=False, max_length=REASON_LEN),
-]
+PUNISH_ARGS = [Arg("member", "member"), Arg("duration", "duration", required=False), REASON_ARG]
 
 #: What else a punishment stores in its audit transaction (session, target, duration).
 Also = Callable[[AsyncSession, MemberInfo, timedelta | None], Awaitable[None]]
@@ -185,11 +185,7 @@ async def unban(ctx: Context) -> list[Action] | Reply:
     return [said, *to_log(ctx, "log.unbanned", member=target.display_name)]
 
 
-@feature.command(
-    "kick",
-    roles=MOD,
-    args=[Arg("member", "member"), Arg("reason", "text", required=False, max_length=REASON_LEN)],
-)
+@feature.command("kick", roles=MOD, args=TARGET_ARGS)
 async def kick(ctx: Context) -> list[Action] | Reply:
     target: MemberInfo = ctx.args["member"]
     if refusal := await _refuse_operator(ctx, target):
@@ -248,11 +244,7 @@ async def unapprove(ctx: Context) -> Reply:
     return [said, *to_log(ctx, "log.unapproved", member=target.display_name)]
 
 
-@feature.command(
-    "warn",
-    roles=MOD,
-    args=[Arg("member", "member"), Arg("reason", "text", required=False, max_length=REASON_LEN)],
-)
+@feature.command("warn", roles=MOD, args=TARGET_ARGS)
 async def warn_command(ctx: Context) -> list[Action] | Reply:
     target: MemberInfo = ctx.args["member"]
     if refusal := await _refuse_operator(ctx, target):
