@@ -1,9 +1,9 @@
 """Insights (社群运营监测): what members do, counted per day, and the charts drawn from it
 (``handlers/insights/charts.py``).
 
-The capture: who talks, replies, shares and takes part, per member
-and local day, and who joins and leaves, per community and day. ``/stats`` reports come next;
-for now ``/stats optout`` and ``/stats optin`` let a member choose never to be named.
+The capture: who talks, replies, shares and takes part, per member and local day, and who
+joins and leaves, per community and day. ``/stats`` reports come next; for now
+``/stats optout`` and ``/stats optin`` let a member choose never to be named.
 
 How it stays off the inbound path's bill: messages, joins and leaves are *watched*
 (``Feature.observe``), not handled: the dispatcher shows each update to the observer once,
