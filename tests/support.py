@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bot.actions import Action, ActionResult, Button, Notify, SendImage
+from bot.actions import Action, ActionResult, Button, Document, Notify, Picture, SendImage
 from bot.adapter import Adapter
 from bot.clock import FakeClock
 from bot.config import Settings, StorageSettings
@@ -258,11 +258,15 @@ def png(width: int = 2, height: int = 1) -> bytes:
 
 
 PICTURE = png()
+#: A CSV file a notice carries (``/sendme``): member data, private.
+EXPORT = b"day,member,messages\n2026-11-26,Bob,3\n"
 
 
 def notices() -> Feature:
     """``/tellme [mention|record]``: a private notice to the sender; ``/tellops``: to the
-    community's admins; ``/picture``: a picture. A refusal recorded is told to the asker."""
+    community's admins; ``/sendme [mention|record]`` and ``/sendops``: the same with a
+    picture and a CSV file attached; ``/picture``: a picture. A refusal recorded is told to
+    the asker."""
     feature = Feature("notices")
 
     async def notify(ctx: Context, **target: str) -> object:
@@ -289,6 +293,40 @@ def notices() -> Feature:
     @feature.command("tellops", args=[Arg("how", choices=("mention", "record"), required=False)])
     async def tellops(ctx: Context) -> object:
         return await notify(ctx, role="admin")
+
+    async def notify_with_attachments(ctx: Context, **target: str) -> object:
+        notice = Notify(
+            platform=ctx.event.platform,
+            chat_id=ctx.event.chat.id,
+            channel_id=ctx.event.channel_id,
+            text=RichText.of("Your weekly figures"),
+            fallback=ctx.args.get("how") or "mention",
+            pictures=(
+                Picture(
+                    png=PICTURE, caption=RichText.of("Active <b>members"), filename="active.png"
+                ),
+            ),
+            document=Document(
+                data=EXPORT,
+                filename="stats-30d.csv",
+                mime_type="text/csv",
+                caption=RichText.of("30 days"),
+            ),
+            **target,
+        )
+        result = await ctx.perform(notice)
+        if not result.ok and result.detail == "recorded":
+            return ctx.reply(f"declined.{result.reason}")
+        return None
+
+    @feature.command("sendme", args=[Arg("how", choices=("mention", "record"), required=False)])
+    async def sendme(ctx: Context) -> object:
+        assert ctx.sender is not None
+        return await notify_with_attachments(ctx, user_id=ctx.sender.id)
+
+    @feature.command("sendops")
+    async def sendops(ctx: Context) -> object:
+        return await notify_with_attachments(ctx, role="admin")
 
     @feature.command("picture")
     async def picture(ctx: Context) -> SendImage:

@@ -1,15 +1,16 @@
 """Private notices (``Notify``) and pictures (``SendImage``) on both platforms: a notice reaches
-the member privately (Telegram private chat, Discord DM) with its buttons; when the platform
-refuses (never started / blocked: 403; DMs closed: 50007) the notice's fallback applies, a
-mention in the group or a stored undeliverable notice reported to whoever asked; a notice to a
-role reaches each holder; a picture goes up with its caption and buttons.
+the member privately (Telegram private chat, Discord DM) with its buttons, and its picture and
+CSV file after it; when the platform refuses (never started / blocked: 403; DMs closed: 50007)
+the notice's fallback applies, a mention in the group (never with the attachments) or a stored
+undeliverable notice reported to whoever asked (the attachments counted, not kept); a notice to
+a role reaches each holder, attachments too; a picture goes up with its caption and buttons.
 
 The features here exist only for the scenarios: no shipped feature sends these yet."""
 
 from __future__ import annotations
 
 from tests.contract.drivers import DiscordDriver, Person, TelegramDriver
-from tests.support import PICTURE, notices
+from tests.support import EXPORT, PICTURE, notices
 
 ANN = Person(1, "Ann", "ann")
 BOB = Person(2, "Bob", "bob")
@@ -70,3 +71,62 @@ async def test_a_picture_goes_up_with_its_caption_and_buttons(platform: Driver) 
     assert seen.texts == []
     assert seen.images == [("This week's check-ins <b>&", PICTURE)]
     assert [data for _message, data in seen.buttons] == ["notices:done"]
+
+
+async def test_a_notice_brings_its_picture_and_file_privately(platform: Driver) -> None:
+    await platform.start(notices(), members=(ANN, BOB))
+    seen = await platform.say(BOB, "/sendme")
+    bob = platform.user_id(BOB)
+    assert seen.texts == ["Your weekly figures"]
+    assert seen.to == [bob]
+    assert seen.uploads == [
+        (bob, "active.png", "Active <b>members", PICTURE),
+        (bob, "stats-30d.csv", "30 days", EXPORT),
+    ]
+
+
+async def test_a_refused_notice_never_shows_its_attachments_in_the_group(
+    platform: Driver,
+) -> None:
+    await platform.start(notices(), members=(ANN, BOB))
+    platform.refuse_private(BOB)
+    seen = await platform.say(BOB, "/sendme mention")
+    [line] = seen.texts
+    assert seen.to == [None]
+    assert "Bob" in line and "/start" in line
+    assert "weekly figures" not in line
+    assert seen.uploads == []  # private data: not posted in the group
+    assert seen.images == []
+
+
+async def test_a_refused_notice_with_attachments_is_recorded_without_them(
+    platform: Driver,
+) -> None:
+    app = await platform.start(notices(), members=(ANN, BOB))
+    platform.refuse_private(BOB)
+    seen = await platform.say(BOB, "/sendme record")
+    [answer] = seen.texts
+    assert seen.to == [None]
+    assert "weekly figures" not in answer
+    assert seen.uploads == []
+    async with app.store.db.reading() as session:
+        [kept] = await app.store.notices.of_user(session, platform.name, platform.user_id(BOB))
+    assert kept.text.plain() == "Your weekly figures"
+    assert (kept.dropped_pictures, kept.dropped_files) == (1, 1)
+
+
+async def test_a_notice_to_a_role_brings_the_attachments_to_each_holder(
+    platform: Driver,
+) -> None:
+    await platform.start(notices(), members=(BOB,), admins=(ANN, OPS))
+    seen = await platform.say(BOB, "/sendops")
+    ann, ops = platform.user_id(ANN), platform.user_id(OPS)
+    assert sorted(seen.to) == sorted([ann, ops])  # type: ignore[type-var]
+    assert sorted((to, name, data) for to, name, _caption, data in seen.uploads) == sorted(
+        [
+            (ann, "active.png", PICTURE),
+            (ann, "stats-30d.csv", EXPORT),
+            (ops, "active.png", PICTURE),
+            (ops, "stats-30d.csv", EXPORT),
+        ]
+    )

@@ -7,13 +7,16 @@ PostgreSQL (``any_harness``)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
-from bot.actions import Action, ActionResult, DeclineReason, Notify, SendImage
+from bot.actions import Action, ActionResult, DeclineReason, Document, Notify, Picture, SendImage
 from bot.permissions import Role
 from bot.richtext import RichText
+from storage.notices import UndeliverableNotice
 from tests.support import PLATFORM, FakeAdapter, Harness, make_settings
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"picture"
@@ -177,6 +180,63 @@ async def test_notices_and_pictures_stored_at_a_stop_go_out_after_the_restart(
     assert image.png == PNG
     async with h.store.db.reading() as session:
         assert await h.store.waiting.count(session) == 0
+
+
+async def test_a_notice_with_attachments_stored_at_a_stop_goes_out_whole_after_the_restart(
+    any_harness: Harness,
+) -> None:
+    h = any_harness
+    await meet(h, "Carol")
+    await grant(h, "Carol", Role.ANALYST)
+    csv = b"day,member,messages\n2026-11-26,Carol,3\n"
+    attached = Notify(
+        platform=PLATFORM,
+        chat_id="g1",
+        role="analyst",
+        text=RichText.of("your week"),
+        pictures=(Picture(png=PNG, caption=RichText.of("active"), filename="active.png"),),
+        document=Document(data=csv, filename="stats-30d.csv", mime_type="text/csv"),
+    )
+    async with h.store.transaction() as session:
+        await h.store.waiting.save(session, [attached], h.clock.now())
+    h.adapter.take()
+    assert await h.dispatcher.restore_waiting(PLATFORM) == 1
+    assert await h.dispatcher.drain(asyncio.get_running_loop().time() + 10) is True
+    sent = h.adapter.take()
+    assert sorted(a.user_id for a in sent if isinstance(a, Notify)) == ["id-carol", "id-olivia"]
+    for part in sent:
+        assert isinstance(part, Notify)
+        assert part.pictures == attached.pictures and part.pictures[0].png == PNG
+        assert part.document is not None and part.document.data == csv
+        assert part.document.mime_type == "text/csv"
+    async with h.store.db.reading() as session:
+        assert await h.store.waiting.count(session) == 0
+
+
+async def test_a_refused_notice_keeps_how_many_attachments_were_dropped_not_them(
+    any_harness: Harness,
+) -> None:
+    h = any_harness
+    adapter = Refusing({"id-bob"})
+    h.dispatcher.attach(adapter)
+    await meet(h, "Bob")
+    refused = Notify(
+        platform=PLATFORM,
+        chat_id="g1",
+        user_id="id-bob",
+        text=RichText.of("your export"),
+        fallback="record",
+        pictures=(Picture(png=PNG), Picture(png=PNG)),
+        document=Document(data=b"secret,data\n", filename="stats.csv", mime_type="text/csv"),
+    )
+    result = await h.dispatcher.perform(refused)
+    assert (result.ok, result.detail) == (False, "recorded")
+    async with h.store.db.reading() as session:
+        [kept] = await h.store.notices.of_user(session, PLATFORM, "id-bob")
+        [row] = (await session.execute(select(UndeliverableNotice.text))).scalars()
+    assert (kept.text.plain(), kept.dropped_pictures, kept.dropped_files) == ("your export", 2, 1)
+    stored = json.dumps(row)
+    assert "stats.csv" not in stored and "c2VjcmV0" not in stored and "secret" not in stored
 
 
 async def test_a_stop_before_the_holders_are_known_stores_the_notice_whole(
