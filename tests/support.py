@@ -269,49 +269,29 @@ def notices() -> Feature:
     the asker."""
     feature = Feature("notices")
 
-    async def notify(ctx: Context, **target: str) -> object:
-        fallback = ctx.args.get("how") or "mention"
-        notice = Notify(
-            platform=ctx.event.platform,
-            chat_id=ctx.event.chat.id,
-            channel_id=ctx.event.channel_id,
-            text=RichText.of("Reminder: ", Bold(text="water the plants")),
-            buttons=((DONE,),),
-            fallback=fallback,
-            **target,
-        )
-        result = await ctx.perform(notice)
-        if not result.ok and result.detail == "recorded":
-            return ctx.reply(f"declined.{result.reason}")
-        return None
-
-    @feature.command("tellme", args=[Arg("how", choices=("mention", "record"), required=False)])
-    async def tellme(ctx: Context) -> object:
-        assert ctx.sender is not None
-        return await notify(ctx, user_id=ctx.sender.id)
-
-    @feature.command("tellops", args=[Arg("how", choices=("mention", "record"), required=False)])
-    async def tellops(ctx: Context) -> object:
-        return await notify(ctx, role="admin")
-
-    async def notify_with_attachments(ctx: Context, **target: str) -> object:
-        notice = Notify(
-            platform=ctx.event.platform,
-            chat_id=ctx.event.chat.id,
-            channel_id=ctx.event.channel_id,
-            text=RichText.of("Your weekly figures"),
-            fallback=ctx.args.get("how") or "mention",
-            pictures=(
-                Picture(
-                    png=PICTURE, caption=RichText.of("Active <b>members"), filename="active.png"
-                ),
-            ),
-            document=Document(
+    async def notify(ctx: Context, *, attached: bool = False, **target: str) -> object:
+        attachments: dict[str, Any] = {}
+        text = RichText.of("Reminder: ", Bold(text="water the plants"))
+        if attached:
+            text = RichText.of("Your weekly figures")
+            caption = RichText.of("Active <b>members")
+            attachments["pictures"] = (
+                Picture(png=PICTURE, caption=caption, filename="active.png"),
+            )
+            attachments["document"] = Document(
                 data=EXPORT,
                 filename="stats-30d.csv",
                 mime_type="text/csv",
                 caption=RichText.of("30 days"),
-            ),
+            )
+        notice = Notify(
+            platform=ctx.event.platform,
+            chat_id=ctx.event.chat.id,
+            channel_id=ctx.event.channel_id,
+            text=text,
+            buttons=((DONE,),),
+            fallback=ctx.args.get("how") or "mention",
+            **attachments,
             **target,
         )
         result = await ctx.perform(notice)
@@ -319,14 +299,25 @@ def notices() -> Feature:
             return ctx.reply(f"declined.{result.reason}")
         return None
 
-    @feature.command("sendme", args=[Arg("how", choices=("mention", "record"), required=False)])
+    how = [Arg("how", choices=("mention", "record"), required=False)]
+
+    @feature.command("tellme", args=how)
+    async def tellme(ctx: Context) -> object:
+        assert ctx.sender is not None
+        return await notify(ctx, user_id=ctx.sender.id)
+
+    @feature.command("tellops", args=how)
+    async def tellops(ctx: Context) -> object:
+        return await notify(ctx, role="admin")
+
+    @feature.command("sendme", args=how)
     async def sendme(ctx: Context) -> object:
         assert ctx.sender is not None
-        return await notify_with_attachments(ctx, user_id=ctx.sender.id)
+        return await notify(ctx, attached=True, user_id=ctx.sender.id)
 
-    @feature.command("sendops")
+    @feature.command("sendops", args=how)
     async def sendops(ctx: Context) -> object:
-        return await notify_with_attachments(ctx, role="admin")
+        return await notify(ctx, attached=True, role="admin")
 
     @feature.command("picture")
     async def picture(ctx: Context) -> SendImage:
