@@ -280,7 +280,7 @@ def notices() -> Feature:
             )
             attachments["document"] = Document(
                 data=EXPORT,
-                filename="stats-30d.csv",
+                filename="活跃度-30d.csv",
                 mime_type="text/csv",
                 caption=RichText.of("30 days"),
             )

@@ -102,7 +102,7 @@ async def test_a_notice_brings_its_picture_and_file_privately(platform: Driver) 
     assert seen.to == [bob]
     assert seen.uploads == [
         (bob, "active.png", "Active <b>members", PICTURE),
-        (bob, "stats-30d.csv", "30 days", EXPORT),
+        (bob, "活跃度-30d.csv", "30 days", EXPORT),
     ]
 
 
@@ -116,8 +116,8 @@ async def test_a_notice_to_a_role_brings_the_attachments_to_each_holder(
     assert sorted((to, name, data) for to, name, _caption, data in seen.uploads) == sorted(
         [
             (ann, "active.png", PICTURE),
-            (ann, "stats-30d.csv", EXPORT),
+            (ann, "活跃度-30d.csv", EXPORT),
             (ops, "active.png", PICTURE),
-            (ops, "stats-30d.csv", EXPORT),
+            (ops, "活跃度-30d.csv", EXPORT),
         ]
     )

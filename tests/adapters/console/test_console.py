@@ -147,7 +147,7 @@ async def test_a_notice_saves_its_picture_and_file_and_prints_their_paths(
     await app.run(["/sendme", "/private", "/group", "/sendme"])
     picture, export = sorted(folder.iterdir(), key=lambda path: path.name.endswith(".csv"))
     assert (picture.read_bytes(), export.read_bytes()) == (PICTURE, EXPORT)
-    assert picture.name.endswith("active.png") and export.name.endswith("stats-30d.csv")
+    assert picture.name.endswith("active.png") and export.name.endswith("活跃度-30d.csv")
     text = out.getvalue()
     # Refused first (no private chat yet): the mention shows nothing of it.
     head, private = text.split("/private", 1)

@@ -359,7 +359,7 @@ async def test_a_notice_brings_its_picture_and_file_as_dm_attachments(
     )
     [csv] = document.files
     assert (csv.filename, csv.data, document.json["content"]) == (
-        "stats-30d.csv",
+        "活跃度-30d.csv",
         EXPORT,
         "30 days",
     )

@@ -362,7 +362,7 @@ async def test_a_notice_brings_its_pictures_and_file_to_the_private_chat(
             Picture(png=PICTURE + b"2", filename="rhythm.png"),
         ),
         document=Document(
-            data=export, filename="stats-30d.csv", mime_type="text/csv", caption=RichText.of("30d")
+            data=export, filename="活跃度-30d.csv", mime_type="text/csv", caption=RichText.of("30d")
         ),
     )
     done = await perform.perform(notice)
@@ -379,7 +379,7 @@ async def test_a_notice_brings_its_pictures_and_file_to_the_private_chat(
     [document] = fake.calls_to("sendDocument")
     upload = document.raw["document"]
     assert (document.chat_id, document.get("caption")) == (60, "30d")
-    assert (upload["filename"], upload["content_type"]) == ("stats-30d.csv", "text/csv")
+    assert (upload["filename"], upload["content_type"]) == ("活跃度-30d.csv", "text/csv")
     assert fake.uploads[upload["sha256"]] == export
     # Refused (never started): nothing of it goes anywhere, the fallback is the caller's.
     fake.refuse_private(60)
