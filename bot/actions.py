@@ -23,6 +23,7 @@ from pydantic import (
 from bot.richtext import RichText
 
 __all__ = [
+    "MAX_ATTACHED_BYTES",
     "MAX_FILE_BYTES",
     "MAX_IMAGE_BYTES",
     "MAX_PICTURES",
@@ -221,6 +222,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: (Telegram's ``sendDocument`` takes 50 MB, Discord 10 MB for a bot without boosts), so a
 #: feature's export goes out the same everywhere.
 MAX_FILE_BYTES = 10 * 1024 * 1024
+#: All of one notice's attachments together: a notice waiting at a stop is one stored row
+#: (base64: a third more), and a private chat should not receive a flood of uploads.
+MAX_ATTACHED_BYTES = 20 * 1024 * 1024
 #: Pictures on one notice, at most (Telegram's album and Discord's attachments per message).
 MAX_PICTURES = 10
 #: A file's name as the member's platform shows it, and the console writes it to disk: word
@@ -337,6 +341,13 @@ class Notify(_ChatAction):
     def _one_target(self) -> Notify:
         if (self.user_id is None) == (self.role is None):
             raise ValueError("a notice goes to one member (user_id) or to a role, not both")
+        attached = sum(len(p.png) for p in self.pictures)
+        attached += len(self.document.data) if self.document is not None else 0
+        if attached > MAX_ATTACHED_BYTES:
+            raise ValueError(
+                f"the attachments have {attached} bytes together; at most"
+                f" {MAX_ATTACHED_BYTES} go with one notice"
+            )
         return self
 
 

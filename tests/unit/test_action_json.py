@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.actions import (
+    MAX_ATTACHED_BYTES,
     MAX_FILE_BYTES,
     MAX_IMAGE_BYTES,
     MAX_PICTURES,
@@ -171,6 +172,15 @@ def test_a_notice_carries_png_pictures_only() -> None:
     with pytest.raises(ValidationError, match=f"at most {MAX_PICTURES}"):
         picture_notice(pictures=(Picture(png=PNG),) * (MAX_PICTURES + 1))
     assert len(picture_notice(pictures=(Picture(png=PNG),) * MAX_PICTURES).pictures) == 10
+
+
+def test_a_notice_carries_at_most_its_limit_of_attachments_together() -> None:
+    big = Picture(png=PNG + bytes(MAX_IMAGE_BYTES - len(PNG)))
+    whole = Document(data=bytes(MAX_FILE_BYTES), filename="stats.csv")
+    assert MAX_IMAGE_BYTES + MAX_FILE_BYTES <= MAX_ATTACHED_BYTES
+    assert picture_notice(pictures=(big,), document=whole).document == whole
+    with pytest.raises(ValidationError, match=f"at most {MAX_ATTACHED_BYTES} go with one"):
+        picture_notice(pictures=(big, Picture(png=PNG)), document=whole)
 
 
 def test_a_file_on_a_notice_has_a_safe_name_a_mime_type_and_a_limit() -> None:
