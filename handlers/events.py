@@ -32,6 +32,7 @@ from bot.errors import ArgError
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
+from bot.signals import Interacted, Interaction
 from handlers.shared import CoalescedEdits, Voice, answer_press, mentions, voice_for
 from storage import posts
 from storage.events import ANSWERS, GOING, MAYBE, WAITING, EventInfo
@@ -251,6 +252,8 @@ async def on_answer(ctx: Context) -> list[Action]:
     if answered.refused is not None:
         note = ctx.say(f"events.note_{answered.refused}", title=info.title)
         return [answer_press(ctx, note)]
+    if answered.answer != answered.previous:
+        ctx.emit(Interacted(Interaction.RSVP))
     values: dict[str, Any] = {"title": info.title}
     if answered.answer == WAITING:
         values["place"] = place

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.actions import AnswerButton, Reply
+from bot.actions import ActionResult, AnswerButton, Notify, Reply
 from bot.cache import BoundedCache, seconds_of
 from bot.clock import Clock
 from bot.context import Context, TickContext
@@ -33,6 +33,7 @@ __all__ = [
     "set_override",
     "settings_command",
     "store_override",
+    "tell_privately",
     "voice_for",
 ]
 
@@ -212,6 +213,23 @@ def answer_press(ctx: Context, note: RichText | str) -> AnswerButton:
         channel_id=event.channel_id,
         press_id=event.press_id,
         text=note if isinstance(note, str) else note.plain(),
+    )
+
+
+async def tell_privately(ctx: Context, text: RichText) -> ActionResult:
+    """Tell the sender ``text`` privately and wait: a group message has no caller-only
+    answer, so what is theirs alone goes by ``Notify`` (a mention in the chat asking them to
+    open a private chat when the platform refuses: ``detail`` ``"mentioned"``)."""
+    assert ctx.sender is not None
+    return await ctx.perform(
+        Notify(
+            platform=ctx.event.platform,
+            chat_id=ctx.event.chat.id,
+            channel_id=ctx.event.channel_id,
+            user_id=ctx.sender.id,
+            text=text,
+            fallback="mention",
+        )
     )
 
 
