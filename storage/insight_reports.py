@@ -1,0 +1,731 @@
+"""Insights reports (社群运营监测): the figures behind ``/stats`` and the weekly digest, read from
+the capture's daily rows (``storage/insights.py``) and the members table.
+
+Everything is aggregated in the database: a report reads one row per day, per hour slot, per
+cohort or per member, never a year of daily rows. Days are the community's local days (its zone
+and day reset hour, see ``Calendar``), as the capture writes them.
+
+Definitions every report shares:
+
+- A member is *active* on a day when they did something themselves that day: a message, a
+  reaction, or an interaction (check-in, red-packet grab, vote, RSVP, submission). Being replied
+  to is not activity.
+- A period is ``n`` local days ending with ``last`` (inclusive); the previous period is the
+  ``n`` days before it.
+
+This module also keeps the one table the capture does not: messages per community per local
+hour slot (``insight_hours``), for the hour-by-weekday heatmap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    and_,
+    case,
+    false,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
+
+from storage.base import Base
+from storage.db import Database
+from storage.insights import COUNTERS, InsightMemberDay, InsightMovement, InsightOptOut
+from storage.members import Member
+
+__all__ = [
+    "INTERACTIONS",
+    "Calendar",
+    "Cohort",
+    "DayPoint",
+    "Days",
+    "ExportRow",
+    "Figure",
+    "HourCount",
+    "InsightHour",
+    "InsightReports",
+    "MemberActivity",
+    "MemberName",
+    "MyFigures",
+    "PeriodFigures",
+    "Ranked",
+    "pseudonym",
+]
+
+#: The counters that are taking part rather than talking.
+INTERACTIONS = ("checkins", "grabs", "votes", "rsvps", "submissions")
+UTC_ZONE = ZoneInfo("UTC")
+#: Weeks after joining that retention follows.
+RETENTION_WEEKS = 8
+
+
+def _counter() -> Mapped[int]:
+    return mapped_column(Integer, default=0, server_default="0")
+
+
+class InsightHour(Base):
+    """Messages of a community in one local hour of one local calendar day (the community's
+    zone, no day reset: the heatmap shows the clock members see)."""
+
+    __tablename__ = "insight_hours"
+
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    hour: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    messages: Mapped[int] = _counter()
+
+
+# -- time -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    """A community's days: its zone and the hour its day starts (as ``bot.context.local_date``)."""
+
+    zone: ZoneInfo = UTC_ZONE
+    reset_hour: int = 0
+
+    def start(self, day: date) -> datetime:
+        """The UTC instant the local ``day`` begins."""
+        return datetime.combine(day, time(self.reset_hour), self.zone).astimezone(UTC)
+
+    def day_of(self, moment: datetime) -> date:
+        """The local day ``moment`` falls on."""
+        return (moment.astimezone(self.zone) - timedelta(hours=self.reset_hour)).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Days:
+    """Local days ``first`` to ``last``, both included."""
+
+    first: date
+    last: date
+
+    @classmethod
+    def ending(cls, last: date, count: int) -> Days:
+        return cls(last - timedelta(days=count - 1), last)
+
+    @property
+    def count(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def previous(self) -> Days:
+        """The period of the same length just before this one."""
+        return Days.ending(self.first - timedelta(days=1), self.count)
+
+    def each(self) -> list[date]:
+        return [self.first + timedelta(days=n) for n in range(self.count)]
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A figure for a period and the same figure for the period before."""
+
+    now: float
+    before: float
+
+    @property
+    def change(self) -> float | None:
+        """The relative change (0.25 is +25%); ``None`` when there was nothing before."""
+        return (self.now - self.before) / self.before if self.before else None
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodFigures:
+    """``/stats 7d|30d|90d``: the community over ``days`` against the period before.
+
+    - ``members``: members (bots aside) present at the end of the period's last day.
+    - ``dau``: active members per day, averaged over the period's days.
+    - ``wau`` / ``mau``: members active in the 7 / 30 days ending on the period's last day.
+    - ``stickiness``: ``dau / mau`` (0 when nobody was active in 30 days).
+    - ``active``: members active at least once in the period.
+    - ``checkin_rate``: members who checked in at least once in the period, divided by the
+      period's active members (a check-in is activity, so it is at most 1).
+    """
+
+    days: Days
+    members: Figure
+    dau: Figure
+    wau: Figure
+    mau: Figure
+    stickiness: Figure
+    active: Figure
+    messages: Figure
+    joins: Figure
+    leaves: Figure
+    net_growth: Figure
+    checked_in: Figure
+    checkin_rate: Figure
+
+    @property
+    def empty(self) -> bool:
+        """Nothing was recorded in either period: "not enough data yet", not an empty chart."""
+        return not (self.active.now or self.active.before or self.joins.now or self.leaves.now)
+
+
+@dataclass(frozen=True, slots=True)
+class DayPoint:
+    day: date
+    active: int
+    messages: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberActivity:
+    """One member as the role and lifecycle rules see them, on ``today``.
+
+    The counters sum the *role window* (the ``role_days`` ending today); ``active_days`` counts
+    active days in the *history window* (``history_days`` ending today), ``active_days_before``
+    in the history window ending a week ago. ``last_active`` is the last active day seen (at
+    most ``history_days + 6`` days back; ``None``: not in that time), ``last_active_before``
+    the last one up to a week ago. ``joined`` is the local day of the join the bot recorded
+    (``None`` if it only saw them talk), ``since`` the day it first knew them, ``left`` the
+    day they left (``None``: still here)."""
+
+    member_id: int
+    today: date
+    since: date
+    joined: date | None
+    left: date | None
+    messages: int = 0
+    replies_given: int = 0
+    replies_received: int = 0
+    links: int = 0
+    files: int = 0
+    reactions: int = 0
+    interactions: int = 0
+    active_days: int = 0
+    active_days_before: int = 0
+    last_active: date | None = None
+    last_active_before: date | None = None
+
+    @property
+    def threads(self) -> int:
+        """Messages that were not replies: conversations this member started."""
+        return max(self.messages - self.replies_given, 0)
+
+    @property
+    def shares(self) -> int:
+        """Links and files shared."""
+        return self.links + self.files
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """A member in ``/stats top``: ``score`` is messages plus reactions plus interactions."""
+
+    member_id: int
+    score: int
+    messages: int
+    interactions: int
+    active_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberName:
+    member_id: int
+    platform_user_id: str
+    display_name: str
+    username: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Cohort:
+    """Members whose join the bot recorded in the local week starting ``week`` (a Monday), and
+    the share of them active in each of the weeks 1-8 after it (``None``: not over yet)."""
+
+    week: date
+    size: int
+    retained: tuple[float | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MyFigures:
+    """``/stats me``: a member's own counts over ``days`` and their streaks of active days
+    (``current``: the run ending today or yesterday; ``longest``: in the rows kept)."""
+
+    days: Days
+    counts: dict[str, int]
+    active_days: int
+    current_streak: int
+    longest_streak: int
+    last_active: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    """One member's local day for the CSV export; an opted-out member is a pseudonym in
+    ``member`` and has no name."""
+
+    day: date
+    member: str
+    name: str
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HourCount:
+    """Messages to add to a community's local hour slot."""
+
+    community_id: int
+    day: date
+    hour: int
+    messages: int
+
+
+def pseudonym(key: bytes, member_id: int) -> str:
+    """A stable name for an opted-out member in exports: the same for every export made with
+    ``key``, and not the member's id (nor anything it can be computed back from without it)."""
+    digest = hmac.new(key, str(member_id).encode(), hashlib.sha256).hexdigest()
+    return f"anon-{digest[:10]}"
+
+
+# -- SQL pieces ---------------------------------------------------------------------------------
+
+D = InsightMemberDay
+ACTS = (
+    D.messages + D.reactions + D.checkins + D.grabs + D.votes + D.rsvps + D.submissions
+)  # what a member did themselves that day
+TAKING_PART = D.checkins + D.grabs + D.votes + D.rsvps + D.submissions
+ACTIVE = ACTS > 0
+SINCE = func.coalesce(Member.joined_at, Member.first_seen_at)
+
+
+def _within(days: Days) -> ColumnElement[bool]:
+    return D.day.between(days.first, days.last)
+
+
+def _active_days(days: Days) -> ColumnElement[Any]:
+    return func.sum(case((and_(_within(days), ACTIVE), 1), else_=0))
+
+
+def _distinct(days: Days, condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.count(case((and_(_within(days), condition), D.member_id)).distinct())
+
+
+def _sum(days: Days, column: Any) -> ColumnElement[Any]:
+    return func.sum(case((_within(days), column), else_=0))
+
+
+def _last(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return type_coerce(func.max(case((condition, D.day))), Date)
+
+
+def _present_at(moment: datetime) -> ColumnElement[bool]:
+    return and_(SINCE < moment, or_(Member.left_at.is_(None), Member.left_at >= moment))
+
+
+def _figure(now: Any, before: Any) -> Figure:
+    return Figure(float(now or 0), float(before or 0))
+
+
+class InsightReports:
+    """Read-only queries over the capture's rows (and the writes of ``insight_hours``)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- hour slots ---------------------------------------------------------------------------
+
+    async def add_hours(self, session: AsyncSession, counts: Sequence[HourCount]) -> None:
+        """Add messages to hour slots: one upsert adding to what is there, each slot once, in
+        key order (as the capture's ``InsightRepo.add``)."""
+        merged: dict[tuple[int, date, int], int] = {}
+        for count in counts:
+            key = (count.community_id, count.day, count.hour)
+            merged[key] = merged.get(key, 0) + count.messages
+        if not merged:
+            return
+        rows = [
+            {"community_id": c, "day": d, "hour": h, "messages": n}
+            for (c, d, h), n in sorted(merged.items())
+        ]
+        table = InsightHour.__table__
+        statement = self.db.insert(table)
+        statement = statement.on_conflict_do_update(
+            index_elements=["community_id", "day", "hour"],
+            set_={"messages": table.c.messages + statement.excluded.messages},
+        ).returning(table.c.community_id)
+        await session.execute(statement, rows)
+
+    async def prune_hours(self, session: AsyncSession, before: date) -> int:
+        """Delete hour slots of days before ``before`` (the capture's retention); how many."""
+        result = await session.execute(
+            InsightHour.__table__.delete().where(InsightHour.day < before)
+        )
+        return result.rowcount or 0  # type: ignore[attr-defined]
+
+    async def heatmap(
+        self, session: AsyncSession, community_id: int, days: Days
+    ) -> list[list[int]]:
+        """Messages by local weekday (0 Monday) and hour (0-23) over ``days``."""
+        rows = await session.execute(
+            select(InsightHour.day, InsightHour.hour, func.sum(InsightHour.messages))
+            .where(
+                InsightHour.community_id == community_id,
+                InsightHour.day.between(days.first, days.last),
+            )
+            .group_by(InsightHour.day, InsightHour.hour)
+        )
+        grid = [[0] * 24 for _ in range(7)]
+        for day, hour, messages in rows.all():
+            grid[day.weekday()][hour] += int(messages or 0)
+        return grid
+
+    # -- period figures -----------------------------------------------------------------------
+
+    async def period(
+        self, session: AsyncSession, community_id: int, days: Days, calendar: Calendar
+    ) -> PeriodFigures:
+        """The figures of ``days`` and of the period before (three aggregate statements)."""
+        before = days.previous()
+        week, month = Days.ending(days.last, 7), Days.ending(days.last, 30)
+        week_before, month_before = Days.ending(before.last, 7), Days.ending(before.last, 30)
+        earliest = min(before.first, month_before.first)
+        figures = (
+            await session.execute(
+                select(
+                    _active_days(days),
+                    _active_days(before),
+                    _distinct(days, ACTIVE),
+                    _distinct(before, ACTIVE),
+                    _distinct(week, ACTIVE),
+                    _distinct(week_before, ACTIVE),
+                    _distinct(month, ACTIVE),
+                    _distinct(month_before, ACTIVE),
+                    _sum(days, D.messages),
+                    _sum(before, D.messages),
+                    _distinct(days, D.checkins > 0),
+                    _distinct(before, D.checkins > 0),
+                ).where(D.community_id == community_id, D.day.between(earliest, days.last))
+            )
+        ).one()
+        member_days, member_days_before = figures[0], figures[1]
+        active, wau, mau = (_figure(*figures[i : i + 2]) for i in (2, 4, 6))
+        messages, checked_in = _figure(*figures[8:10]), _figure(*figures[10:12])
+        M = InsightMovement
+        moved = (
+            await session.execute(
+                select(
+                    func.sum(
+                        case((and_(M.direction == "join", M.day >= days.first), M.n), else_=0)
+                    ),
+                    func.sum(case((and_(M.direction == "join", M.day < days.first), M.n), else_=0)),
+                    func.sum(
+                        case((and_(M.direction == "leave", M.day >= days.first), M.n), else_=0)
+                    ),
+                    func.sum(
+                        case((and_(M.direction == "leave", M.day < days.first), M.n), else_=0)
+                    ),
+                ).where(M.community_id == community_id, M.day.between(before.first, days.last))
+            )
+        ).one()
+        joins, leaves = _figure(*moved[0:2]), _figure(*moved[2:4])
+        end, end_before = (calendar.start(d + timedelta(days=1)) for d in (days.last, before.last))
+        present = (
+            await session.execute(
+                select(
+                    func.sum(case((_present_at(end), 1), else_=0)),
+                    func.sum(case((_present_at(end_before), 1), else_=0)),
+                ).where(Member.community_id == community_id, Member.is_bot.is_(false()))
+            )
+        ).one()
+        dau = Figure(
+            float(member_days or 0) / days.count, float(member_days_before or 0) / days.count
+        )
+        return PeriodFigures(
+            days=days,
+            members=_figure(*present),
+            dau=dau,
+            wau=wau,
+            mau=mau,
+            stickiness=Figure(
+                dau.now / mau.now if mau.now else 0.0,
+                dau.before / mau.before if mau.before else 0.0,
+            ),
+            active=active,
+            messages=messages,
+            joins=joins,
+            leaves=leaves,
+            net_growth=Figure(joins.now - leaves.now, joins.before - leaves.before),
+            checked_in=checked_in,
+            checkin_rate=Figure(
+                checked_in.now / active.now if active.now else 0.0,
+                checked_in.before / active.before if active.before else 0.0,
+            ),
+        )
+
+    async def daily(self, session: AsyncSession, community_id: int, days: Days) -> list[DayPoint]:
+        """Active members and messages of each day of ``days`` (days without rows are 0)."""
+        rows = await session.execute(
+            select(D.day, func.sum(case((ACTIVE, 1), else_=0)), func.sum(D.messages))
+            .where(D.community_id == community_id, _within(days))
+            .group_by(D.day)
+        )
+        found = {
+            day: (int(active or 0), int(messages or 0)) for day, active, messages in rows.all()
+        }
+        return [DayPoint(day, *found.get(day, (0, 0))) for day in days.each()]
+
+    # -- members ------------------------------------------------------------------------------
+
+    async def activity(
+        self,
+        session: AsyncSession,
+        community_id: int,
+        today: date,
+        calendar: Calendar,
+        *,
+        role_days: int = 30,
+        history_days: int = 90,
+        member_id: int | None = None,
+    ) -> list[MemberActivity]:
+        """Every member (bots aside) present today or gone within the history window, with
+        their activity as ``MemberActivity`` describes; or only ``member_id``. One aggregate
+        over the window's daily rows, joined to the members table."""
+        history, role = Days.ending(today, history_days), Days.ending(today, role_days)
+        week_ago = today - timedelta(days=7)
+        history_before = Days.ending(week_ago, history_days)
+        scanned = Days(history_before.first, today)
+        sums = [_sum(role, getattr(D, name)).label(name) for name in _ROLE_COUNTERS]
+        where = [D.community_id == community_id, _within(scanned)]
+        if member_id is not None:
+            where.append(D.member_id == member_id)
+        per_member = (
+            select(
+                D.member_id,
+                *sums,
+                _sum(role, TAKING_PART).label("interactions"),
+                _active_days(history).label("active_days"),
+                _active_days(history_before).label("active_days_before"),
+                _last(ACTIVE).label("last_active"),
+                _last(and_(ACTIVE, D.day <= week_ago)).label("last_active_before"),
+            )
+            .where(*where)
+            .group_by(D.member_id)
+            .subquery()
+        )
+        gone_since = calendar.start(history.first)
+        members = [
+            Member.community_id == community_id,
+            Member.is_bot.is_(false()),
+            or_(Member.left_at.is_(None), Member.left_at >= gone_since),
+        ]
+        if member_id is not None:
+            members.append(Member.id == member_id)
+        columns = [per_member.c[name] for name in (*_ROLE_COUNTERS, "interactions")]
+        rows = await session.execute(
+            select(
+                Member.id,
+                Member.first_seen_at,
+                Member.joined_at,
+                Member.left_at,
+                *columns,
+                per_member.c.active_days,
+                per_member.c.active_days_before,
+                per_member.c.last_active,
+                per_member.c.last_active_before,
+            )
+            .outerjoin(per_member, per_member.c.member_id == Member.id)
+            .where(*members)
+        )
+        day_of = calendar.day_of
+        found = []
+        for row in rows:
+            identity, seen, joined, left, *counts = row
+            found.append(
+                MemberActivity(
+                    identity,
+                    today,
+                    day_of(min(joined, seen) if joined else seen),
+                    day_of(joined) if joined else None,
+                    day_of(left) if left else None,
+                    *(int(n or 0) for n in counts[:9]),
+                    counts[9],
+                    counts[10],
+                )
+            )
+        return found
+
+    async def top(
+        self, session: AsyncSession, community_id: int, days: Days, limit: int = 10
+    ) -> list[Ranked]:
+        """The most active members of ``days`` who may be named (opted-out members left out):
+        by messages plus reactions plus interactions, then by active days."""
+        score = func.sum(ACTS)
+        opted_out = select(InsightOptOut.member_id).where(InsightOptOut.member_id == D.member_id)
+        rows = await session.execute(
+            select(
+                D.member_id,
+                score,
+                func.sum(D.messages),
+                func.sum(TAKING_PART),
+                func.sum(case((ACTIVE, 1), else_=0)),
+            )
+            .where(D.community_id == community_id, _within(days), ~opted_out.exists())
+            .group_by(D.member_id)
+            .having(score > 0)
+            .order_by(score.desc(), func.sum(case((ACTIVE, 1), else_=0)).desc(), D.member_id)
+            .limit(limit)
+        )
+        return [Ranked(int(m), int(s), int(n), int(i), int(a)) for m, s, n, i, a in rows.all()]
+
+    async def names(
+        self, session: AsyncSession, member_ids: Iterable[int]
+    ) -> dict[int, MemberName]:
+        """How to name the members (for the few a report lists)."""
+        wanted = sorted(set(member_ids))
+        if not wanted:
+            return {}
+        rows = await session.execute(
+            select(Member.id, Member.platform_user_id, Member.display_name, Member.username).where(
+                Member.id.in_(wanted)
+            )
+        )
+        return {int(i): MemberName(int(i), u, n, name) for i, u, n, name in rows.all()}
+
+    async def opted_out(self, session: AsyncSession, community_id: int) -> set[int]:
+        """Members of the community who must never be named."""
+        rows = await session.execute(
+            select(InsightOptOut.member_id)
+            .join(Member, Member.id == InsightOptOut.member_id)
+            .where(Member.community_id == community_id)
+        )
+        return {int(i) for i in rows.scalars()}
+
+    # -- retention ----------------------------------------------------------------------------
+
+    async def cohorts(
+        self,
+        session: AsyncSession,
+        community_id: int,
+        today: date,
+        calendar: Calendar,
+        count: int = 8,
+    ) -> list[Cohort]:
+        """The ``count`` weekly join cohorts before this week (oldest first): members whose
+        join the bot recorded in that local week (Monday to Sunday), and the share of them
+        active in each of the 8 weeks after it. A week counts once it is over."""
+        this_week = today - timedelta(days=today.weekday())
+        first = this_week - timedelta(weeks=count)
+        starts = [first + timedelta(weeks=n) for n in range(count + RETENTION_WEEKS + 1)]
+        instants = [calendar.start(day) for day in starts]
+        cohort = case(
+            *(
+                (and_(Member.joined_at >= instants[n], Member.joined_at < instants[n + 1]), n)
+                for n in range(count)
+            )
+        )
+        joined = [
+            Member.community_id == community_id,
+            Member.is_bot.is_(false()),
+            Member.joined_at >= instants[0],
+            Member.joined_at < instants[count],
+        ]
+        counted = await session.execute(
+            select(cohort, func.count()).where(*joined).group_by(cohort)
+        )
+        sizes = {int(n): int(size) for n, size in counted}
+        weeks = range(1, count + RETENTION_WEEKS)  # week 0 is the first cohort's own week
+        week = case(
+            *(
+                (D.day.between(starts[n], starts[n] + timedelta(days=6)), n)
+                for n in weeks
+                if starts[n] <= today
+            ),
+            else_=-1,
+        )
+        active: dict[tuple[int, int], int] = {}
+        if starts[1] <= today:
+            rows = await session.execute(
+                select(cohort, week, func.count(D.member_id.distinct()))
+                .join(D, D.member_id == Member.id)
+                .where(*joined, D.day.between(starts[1], today), ACTIVE)
+                .group_by(cohort, week)
+            )
+            active = {(int(c), int(w)): int(n) for c, w, n in rows}
+        found = []
+        for n in range(count):
+            size = int(sizes.get(n, 0))
+            retained: list[float | None] = []
+            for after in range(1, RETENTION_WEEKS + 1):
+                over = starts[n + after] + timedelta(days=6) <= today
+                retained.append(active.get((n, n + after), 0) / size if over and size else None)
+            found.append(Cohort(starts[n], size, tuple(retained)))
+        return found
+
+    # -- one member ---------------------------------------------------------------------------
+
+    async def me(self, session: AsyncSession, member_id: int, days: Days) -> MyFigures:
+        """A member's own counts over ``days`` and their streaks (from every row kept)."""
+        rows = await session.execute(
+            select(D.day, *(getattr(D, name) for name in COUNTERS), ACTS)
+            .where(D.member_id == member_id, D.day <= days.last)
+            .order_by(D.day)
+        )
+        counts = dict.fromkeys(COUNTERS, 0)
+        active_days, longest, run, previous = 0, 0, 0, None
+        last_active = None
+        for day, *values, acts in rows:
+            if days.first <= day:
+                for name, value in zip(COUNTERS, values, strict=True):
+                    counts[name] += int(value)
+                active_days += 1 if acts else 0
+            if not acts:
+                continue
+            run = run + 1 if previous is not None and day - previous == timedelta(days=1) else 1
+            longest, previous, last_active = max(longest, run), day, day
+        current = run if last_active is not None and (days.last - last_active).days <= 1 else 0
+        return MyFigures(days, counts, active_days, current, longest, last_active)
+
+    # -- export -------------------------------------------------------------------------------
+
+    async def export(
+        self, session: AsyncSession, community_id: int, days: Days, key: bytes
+    ) -> AsyncIterator[ExportRow]:
+        """Every member's daily row over ``days``, by day then member, streamed (a page of
+        rows in memory at a time). Opted-out members appear under ``pseudonym(key, id)``."""
+        opted_out = await self.opted_out(session, community_id)
+        result = await session.stream(
+            select(
+                D.day,
+                D.member_id,
+                Member.platform_user_id,
+                Member.display_name,
+                *(getattr(D, name) for name in COUNTERS),
+            )
+            .join(Member, Member.id == D.member_id)
+            .where(D.community_id == community_id, _within(days))
+            .order_by(D.day, D.member_id)
+            .execution_options(yield_per=1000)
+        )
+        async for day, member_id, user_id, name, *counts in result:
+            if member_id in opted_out:
+                yield ExportRow(day, pseudonym(key, member_id), "", tuple(counts))
+            else:
+                yield ExportRow(day, user_id, name, tuple(counts))
+
+
+#: The role window's counters, in ``MemberActivity`` order.
+_ROLE_COUNTERS = ("messages", "replies_given", "replies_received", "links", "files", "reactions")
