@@ -20,6 +20,13 @@ before each turn), so a ratio is taken under one load even when the machine's sp
 
     .venv/bin/python -m bench.inbound [--lone 300] [--pages 5] [--repetitions 3]
     .venv/bin/python -m bench.inbound --profile    # cProfile of qunbot's lone-message path
+    .venv/bin/python -m bench.inbound --no-capture # qunbot without insights capture
+    .venv/bin/python -m bench.inbound --capture-cost  # with and without it, turn by turn
+
+Insights capture (``handlers/insights``) is on unless ``--no-capture``: each message is counted
+in memory as it is recorded, and the tally is written as its timer would write it: at the end
+of a turn (``settle``) once ``[insights] flush_seconds`` (5 s) have passed since the last write,
+in one batched upsert (a few ms for a few hundred members), counted in the turn that pays it.
 
 Targets (issue 13, point 2): a lone message at most 5x bare PTB, a page of 100 at most 1.5x.
 Prints figures; asserts nothing.
@@ -54,7 +61,7 @@ from bot.config import Settings, TelegramSettings
 from bot.dispatch import Dispatcher
 from bot.features import Registry
 from bot.governor import Governor, Limits
-from handlers import all_features
+from handlers import all_features, insights
 from persona import Renderer
 from storage import Database, Store, migrate
 
@@ -178,12 +185,14 @@ async def bare_side() -> Side:
     return Side(application, nothing)
 
 
-async def qunbot_side(db: Database) -> tuple[Side, Dispatcher]:
+async def qunbot_side(db: Database, capture: bool = True) -> tuple[Side, Dispatcher]:
     """The adapter wired as ``TelegramAdapter.start`` wires it; pages are given to what its
-    getUpdates loop calls (``receive``) instead of coming from the network."""
+    getUpdates loop calls (``receive``) instead of coming from the network. Without
+    ``capture``, every feature but insights."""
     await migrate.upgrade(db)
+    features = [f for f in all_features() if capture or f is not insights.feature]
     dispatcher = Dispatcher(
-        registry=Registry(all_features()),
+        registry=Registry(features),
         store=Store(db),
         renderer=Renderer(),
         settings=Settings(console={"enabled": False}),  # type: ignore[arg-type]
@@ -207,6 +216,8 @@ async def qunbot_side(db: Database) -> tuple[Side, Dispatcher]:
 
     async def settle() -> None:
         await dispatcher.flush()
+        if capture:
+            await insights.flush_when_due(dispatcher.tick_context())
 
     return Side(adapter.application, finish, adapter.receive, settle), dispatcher
 
@@ -232,31 +243,34 @@ class Figures:
 
 async def compare(label: str, db: Database, args: argparse.Namespace) -> None:
     raw = RawUpdates(args.chats, args.users)
-    bare = await bare_side()
-    ours, _dispatcher = await qunbot_side(db)
+    sides: dict[str, Side] = {"bare": await bare_side()}
+    sides["qunbot"], _dispatcher = await qunbot_side(db, capture=args.capture)
+    if getattr(args, "capture_cost", False):
+        # qunbot without insights takes its turns too: the capture's cost under one load.
+        sides["uncaptured"], _plain = await qunbot_side(db, capture=False)
     # Warm-up, untimed: every community and member becomes known (each member talks in one
     # chat: update n comes from member n % users in chat n % chats), code paths warm.
     for _ in range(max(1, -(-args.users // PAGE))):
-        await bare.page(raw.take(PAGE))
-        await ours.page(raw.take(PAGE))
+        for side in sides.values():
+            await side.page(raw.take(PAGE))
     figures = Figures()
     for _ in range(args.repetitions):
         for shape, count, chunk in (
             ("lone", args.lone, LONE_CHUNK),
             ("page", args.pages * PAGE, PAGE),
         ):
-            # The two sides take turns, a chunk each (20 lone messages, or one page): this
+            # The sides take turns, a chunk each (20 lone messages, or one page): this
             # machine's speed drifts within seconds, and a ratio must not be that drift.
-            raws = {name: raw.take(count) for name in ("bare", "qunbot")}
+            raws = {name: raw.take(count) for name in sides}
             totals = {name: [0.0, 0.0] for name in raws}
             for start in range(0, count, chunk):
-                for name, side in (("bare", bare), ("qunbot", ours)):
+                for name, side in sides.items():
                     part = raws[name][start : start + chunk]
                     work = side.lone if shape == "lone" else side.page
                     cpu, wall = await measure(lambda w=work, p=part: w(p), len(part))
                     totals[name][0] += cpu * len(part)
                     totals[name][1] += wall * len(part)
-            for name, side in (("bare", bare), ("qunbot", ours)):
+            for name, side in sides.items():
                 if shape == "page" and side.settle is not None:
                     # Pages ride each other's stamps; what the last one left is counted too.
                     cpu, wall = await measure(side.settle, 1)
@@ -264,26 +278,35 @@ async def compare(label: str, db: Database, args: argparse.Namespace) -> None:
                     totals[name][1] += wall
             for name, (cpu, wall) in totals.items():
                 figures.add(f"{shape} {name}", cpu / count, wall / count)
-    await bare.application.shutdown()
-    await ours.application.shutdown()
+    for side in sides.values():
+        await side.application.shutdown()
     print(
         f"\n{label}: {args.lone} lone messages and {args.pages} pages of {PAGE} per repetition, "
-        f"{args.chats} chats, {args.users} members"
+        f"{args.chats} chats, {args.users} members; insights capture "
+        + ("on" if args.capture else "off")
+        + ("; 'uncaptured' is qunbot without it" if "uncaptured" in sides else "")
     )
     for shape, title in (("lone", "lone message"), ("page", f"page of {PAGE}")):
         for kind, table in (("CPU", figures.cpu), ("wall", figures.wall)):
-            bare_us, ours_us = table[f"{shape} bare"], table[f"{shape} qunbot"]
-            ratios = [o / b for o, b in zip(ours_us, bare_us, strict=True)]
+            bare_us = table[f"{shape} bare"]
             print(f"  {title:14} {kind:4} bare PTB {spread(bare_us, 'µs/update')}")
-            print(f"  {'':14} {kind:4} qunbot   {spread(ours_us, 'µs/update')}")
-            print(f"  {'':14} {kind:4} ratio    {spread(ratios, 'x')}")
+            for name in [n for n in sides if n != "bare"]:
+                ours_us = table[f"{shape} {name}"]
+                ratios = [o / b for o, b in zip(ours_us, bare_us, strict=True)]
+                shown = "ratio" if name == "qunbot" else f"ratio ({name})"
+                print(f"  {'':14} {kind:4} {name:8} {spread(ours_us, 'µs/update')}")
+                print(f"  {'':14} {kind:4} {shown:8} {spread(ratios, 'x')}")
+            if "uncaptured" in sides:
+                on, off = table[f"{shape} qunbot"], table[f"{shape} uncaptured"]
+                cost = [a / b for a, b in zip(on, off, strict=True)]
+                print(f"  {'':14} {kind:4} capture  {spread(cost, 'x qunbot without it', 2)}")
 
 
 async def profile(db: Database, args: argparse.Namespace) -> None:
     """cProfile of qunbot's lone-message path, on the main thread's CPU clock: waiting for
     aiosqlite's thread or the network costs nothing here, unlike a wall-clock profile."""
     raw = RawUpdates(args.chats, args.users)
-    ours, _dispatcher = await qunbot_side(db)
+    ours, _dispatcher = await qunbot_side(db, capture=args.capture)
     for _ in range(max(1, -(-args.users // PAGE))):  # every member known, as in ``compare``
         await ours.page(raw.take(PAGE))
     raws = raw.take(args.lone)
@@ -314,6 +337,14 @@ async def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
     parser.add_argument("--profile", action="store_true", help="profile the lone path instead")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--no-capture", dest="capture", action="store_false", help="without insights capture"
+    )
+    parser.add_argument(
+        "--capture-cost",
+        action="store_true",
+        help="also time qunbot without insights capture, turn by turn with the others",
+    )
     args = parser.parse_args()
     conditions("SQLite file" + (" and PostgreSQL" if args.postgres else ""))
     async for label, db in fresh_databases(args.postgres):

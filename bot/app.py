@@ -245,6 +245,10 @@ class App:
             if not await self.dispatcher.drain(work):
                 log.info("stopping: nothing more can be sent in time; storing what waits")
             await self.dispatcher.persist_waiting(store)
+            for spec in self.registry.stops:
+                # Every event is handled: what features hold in memory is written now.
+                ticking = self._tick_runner(spec.handler)()
+                await _by(close, f"{spec.feature}: {spec.name}", ticking)
             await _by(close, "writing the handled marks", self.dispatcher.flush())
             for adapter in started:
                 await _by(close, f"closing {adapter.platform}", adapter.stop())

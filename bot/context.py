@@ -23,6 +23,7 @@ from bot.features import CommandSpec, Feature
 from bot.permissions import Role, allowed, owner_keys
 from bot.richtext import Code, RichText
 from bot.runtime import Commands, Runtime
+from bot.signals import Signal
 from persona import Persona
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
@@ -191,6 +192,12 @@ class Context(TickContext):
         separator = self.say("roles.separator").plain()
         names = separator.join(self.say(f"roles.{role.value}").plain() for role in needed)
         return self.reply("error.not_allowed", private=True, roles=names)
+
+    def emit(self, signal: Signal) -> None:
+        """Tell watching features (insights) what the sender just did: call it after the
+        change is committed, and only when it happened now (a new check-in, not one already
+        done), so a redelivered or replayed update never emits twice. In memory; no I/O."""
+        self.runtime.emit(self, signal)
 
     # -- words ----------------------------------------------------------------------------
     def _seed(self) -> str:

@@ -856,8 +856,28 @@ class Dispatcher:
                 contexts.append(None)
                 continue
             self._chat_types[(event.platform, event.chat.id)] = event.chat.type
-            contexts.append(Context(self, event, seen.community, seen.member))
+            ctx = Context(self, event, seen.community, seen.member)
+            contexts.append(ctx)
+            if self.registry.observers:
+                self._watch(ctx)
         return contexts
+
+    def _watch(self, ctx: Context) -> None:
+        """Show a freshly recorded event to the features watching its kind (once per update:
+        a duplicate is not recorded again, a replay does not come through here)."""
+        for observer in self.registry.watching(getattr(ctx.event, "kind", "")):
+            try:
+                observer(ctx)
+            except Exception:
+                log.exception("an observer failed on update %s", ctx.event.update_key)
+
+    def emit(self, ctx: Context, signal: object) -> None:
+        """Give a feature's signal (``bot.signals``) to the features receiving its type."""
+        for receiver in self.registry.receivers.get(type(signal), ()):
+            try:
+                receiver.handler(ctx, signal)
+            except Exception:
+                log.exception("%s could not receive %r", receiver.feature, signal)
 
     async def _handle(self, event: EventBase, ctx: Context | None) -> list[Sent]:
         """Route an admitted event. One that reached no command, button or listener and

@@ -28,8 +28,11 @@ __all__ = [
     "Feature",
     "ListenerSpec",
     "MiddlewareSpec",
+    "ObserverSpec",
+    "ReceiverSpec",
     "Registry",
     "RegistryError",
+    "StopSpec",
     "TickSpec",
 ]
 
@@ -40,6 +43,10 @@ Handler = Callable[[Any], Awaitable[Any]]
 Middleware = Callable[[Any], Awaitable[bool]]
 TickHandler = Callable[[Any], Awaitable[Any]]
 BatchHandler = Callable[[list[Any]], Awaitable[list[Any]]]
+#: Watches an event (its context) or receives a signal (context, signal): synchronous, in
+#: memory only (see ``Feature.observe`` and ``Feature.receive``).
+Observer = Callable[[Any], None]
+Receiver = Callable[[Any, Any], None]
 F = TypeVar("F", bound=Callable[..., Any])
 #: A feature's in-memory state (see ``Feature.state``).
 S = TypeVar("S")
@@ -161,6 +168,29 @@ class MiddlewareSpec:
 
 
 @dataclass(frozen=True)
+class ObserverSpec:
+    kinds: frozenset[str]
+    feature: str
+    handler: Observer
+
+
+@dataclass(frozen=True)
+class ReceiverSpec:
+    signal: type
+    feature: str
+    handler: Receiver
+
+
+@dataclass(frozen=True)
+class StopSpec:
+    """Work a feature must finish when the bot stops (write what it holds in memory)."""
+
+    name: str
+    feature: str
+    handler: TickHandler
+
+
+@dataclass(frozen=True)
 class TickSpec:
     name: str
     feature: str
@@ -178,6 +208,9 @@ class Feature(Generic[S]):
     listeners: list[ListenerSpec] = field(default_factory=list)
     middlewares: list[MiddlewareSpec] = field(default_factory=list)
     ticks: list[TickSpec] = field(default_factory=list)
+    observers: list[ObserverSpec] = field(default_factory=list)
+    receivers: list[ReceiverSpec] = field(default_factory=list)
+    stops: list[StopSpec] = field(default_factory=list)
     #: Batch handlers by command name (see ``batch``).
     batches: dict[str, BatchHandler] = field(default_factory=dict)
     #: Batch handlers by button prefix (see ``button_batch``).
@@ -307,6 +340,42 @@ class Feature(Generic[S]):
 
         return register
 
+    def observe(self, *kinds: str) -> Callable[[F], F]:
+        """Watch events by kind without handling them: ``handler(ctx)`` runs once per update,
+        when the dispatcher records it for the first time (never for a duplicate delivery,
+        never again when a restart replays it), stale events included. It is synchronous: it
+        cannot open a transaction or send, only note in memory (the feature's state); an
+        event only watched stays *quiet* (no write of its own, see ``Dispatcher._handle``),
+        so watching every message costs microseconds. It must not raise (it is logged)."""
+
+        def register(handler: F) -> F:
+            self.observers.append(
+                ObserverSpec(kinds=frozenset(kinds), feature=self.name, handler=handler)
+            )
+            return handler
+
+        return register
+
+    def receive(self, signal: type) -> Callable[[F], F]:
+        """Receive a signal other features emit (``ctx.emit``, ``bot.signals``):
+        ``handler(ctx, signal)``, synchronous and in memory, like ``observe``."""
+
+        def register(handler: F) -> F:
+            self.receivers.append(ReceiverSpec(signal=signal, feature=self.name, handler=handler))
+            return handler
+
+        return register
+
+    def at_stop(self, name: str) -> Callable[[F], F]:
+        """Run ``handler(tick_context)`` on the bot's stop path, once every event is handled
+        and before the database closes (write what the feature holds in memory)."""
+
+        def register(handler: F) -> F:
+            self.stops.append(StopSpec(name=name, feature=self.name, handler=handler))
+            return handler
+
+        return register
+
 
 class RegistryError(Exception):
     """Two features claim the same command, keyword or button prefix."""
@@ -389,6 +458,10 @@ class Registry:
         self._listening: dict[str, tuple[int, list[ListenerSpec]]] = {}
         self.middlewares: list[MiddlewareSpec] = []
         self.ticks: list[TickSpec] = []
+        self.observers: list[ObserverSpec] = []
+        self._watching: dict[str, tuple[Observer, ...]] = {}
+        self.receivers: dict[type, list[ReceiverSpec]] = {}
+        self.stops: list[StopSpec] = []
         #: Every feature's config sections by name (see ``Settings.with_sections``).
         self.sections: dict[str, type[BaseModel]] = {}
         for feature in self.features:
@@ -404,6 +477,10 @@ class Registry:
             self.listeners.extend(feature.listeners)
             self.middlewares.extend(feature.middlewares)
             self.ticks.extend(feature.ticks)
+            self.observers.extend(feature.observers)
+            for receiver in feature.receivers:
+                self.receivers.setdefault(receiver.signal, []).append(receiver)
+            self.stops.extend(feature.stops)
         self.batches: dict[str, BatchHandler] = {}
         for feature in self.features:
             for name, handler in feature.batches.items():
@@ -518,6 +595,14 @@ class Registry:
             known = (len(self.listeners), [s for s in self.listeners if kind in s.kinds])
             self._listening[kind] = known
         return known[1]
+
+    def watching(self, kind: str) -> tuple[Observer, ...]:
+        """The observers of events of ``kind`` (asked for every recorded event: remembered)."""
+        known = self._watching.get(kind)
+        if known is None:
+            known = tuple(spec.handler for spec in self.observers if kind in spec.kinds)
+            self._watching[kind] = known
+        return known
 
     def visible_commands(self) -> list[CommandSpec]:
         return [spec for spec in self.commands.values() if not spec.hidden]

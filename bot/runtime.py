@@ -64,6 +64,11 @@ class Runtime(Protocol):
         """The feature's in-memory state in this running bot (see ``Feature.state``)."""
         ...
 
+    def emit(self, ctx: Any, signal: object) -> None:
+        """Give ``signal`` (``bot.signals``) about ``ctx``'s event to the features that
+        receive it, in memory, now."""
+        ...
+
 
 class FeatureStates:
     """Each feature's in-memory state for one running bot, made on first use by the factory

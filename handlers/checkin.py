@@ -20,6 +20,7 @@ from bot.config import Section
 from bot.context import Context
 from bot.features import Feature
 from bot.richtext import RichText
+from bot.signals import Interacted, Interaction
 from storage.checkins import Claimed
 from storage.points import Grant, InsufficientPoints, PointsReason
 
@@ -100,6 +101,8 @@ async def checkin(ctx: Context) -> Any:
             if claimed.rank == 1:
                 earned.append(FIRST_TODAY)
             new_badges = await _award(ctx, session, earned)
+    if claimed.new:  # committed, and new: a replay finds it done and emits nothing
+        ctx.emit(Interacted(Interaction.CHECKIN))
     return _answer(ctx, claimed, new_badges)
 
 
@@ -186,6 +189,8 @@ async def checkin_many(ctxs: list[Context]) -> list[Any]:
         c = claimed[member_id]
         if member_id in answered:
             c = Claimed(False, c.streak, c.points, c.rank)
+        elif c.new:
+            ctx.emit(Interacted(Interaction.CHECKIN))
         answered.add(member_id)
         badges = [b for b in earned.get(member_id, []) if (member_id, b) in fresh]
         outcomes.append(_answer(ctx, c, badges if c.new else []))

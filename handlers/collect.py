@@ -24,6 +24,7 @@ from bot.context import Context, TickContext
 from bot.errors import ArgError
 from bot.features import Arg, Feature
 from bot.richtext import Mention, RichText
+from bot.signals import Interacted, Interaction
 from handlers.polls import own_polls, post_poll
 from handlers.shared import Voice, voice_for
 from storage import posts
@@ -159,6 +160,8 @@ async def submit(ctx: Context) -> Any:
         )
         call = await ctx.store.solicitations.get(session, call_id)
     assert call is not None
+    if outcome == "new":
+        ctx.emit(Interacted(Interaction.SUBMISSION))
     return ctx.reply(
         f"collect.submitted_{outcome}",
         private=True,

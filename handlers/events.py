@@ -34,6 +34,7 @@ from bot.events import ButtonPressed
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import Mention, RichText
+from bot.signals import Interacted, Interaction
 from handlers.shared import CoalescedEdits, Voice, voice_for
 from storage import posts
 from storage.events import ANSWERS, GOING, MAYBE, WAITING, Attendee, EventInfo
@@ -273,6 +274,8 @@ async def on_answer(ctx: Context) -> list[Action]:
     if answered.refused is not None:
         note = ctx.say(f"events.note_{answered.refused}", title=info.title)
         return [AnswerButton(**here, press_id=event.press_id, text=note.plain())]
+    if answered.answer != answered.previous:
+        ctx.emit(Interacted(Interaction.RSVP))
     values: dict[str, Any] = {"title": info.title}
     if answered.answer == WAITING:
         values["place"] = place

@@ -30,6 +30,7 @@ from bot.events import ButtonPressed
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed
 from bot.richtext import RichText
+from bot.signals import Interacted, Interaction
 from handlers.shared import CoalescedEdits, Voice, set_override
 from storage import posts
 from storage.communities import CommunityInfo
@@ -490,6 +491,8 @@ async def on_vote_button(ctx: Context) -> list[Action]:
             vote = await store.polls.vote(session, poll_id, ctx.member.id, position, ctx.now)
     if poll is None or vote.outcome == "unknown":
         return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
+    if vote.outcome == "voted":  # a member's first vote on the poll (a change is not another)
+        ctx.emit(Interacted(Interaction.VOTE))
     actions: list[Action] = [AnswerButton(**answer, text=_note(ctx, poll, vote))]
     # The tally is read after the vote's commit (the poll's lock is held only for the vote)
     # and only when the message is edited now; otherwise the refresh tick reads it once.

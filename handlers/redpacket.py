@@ -27,6 +27,7 @@ from bot.events import ButtonPressed
 from bot.features import INT_LIMIT, Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
+from bot.signals import Interacted, Interaction
 from handlers.redpacket_split import seed_digest, split
 from handlers.shared import CoalescedEdits, Voice, set_override, voice_for
 from storage import posts
@@ -282,6 +283,7 @@ async def _grab(ctx: Context, packet_id: int) -> _Grabbed:
     voice = _voice(ctx, ctx.community, packet_id)
     if not grab.taken:
         return _Grabbed(_refusal(ctx, grab), [])
+    ctx.emit(Interacted(Interaction.GRAB))
     note = ctx.say("redpacket.grabbed", amount=grab.amount, sender=packet.sender_name)
     follow_ups = _after_grabs(ctx, voice, packet, grab.completed, shares, named, limits)
     return _Grabbed(note, follow_ups)
@@ -520,6 +522,8 @@ async def _grab_run(packet_id: int, ctxs: list[Context]) -> list[list[Action]]:
             )
         for n, grab in zip(pending, grabs, strict=True):
             ctx = ctxs[n]
+            if grab.taken:
+                ctx.emit(Interacted(Interaction.GRAB))
             if grab.taken and packet is not None:
                 notes[n] = ctx.say(
                     "redpacket.grabbed", amount=grab.amount, sender=packet.sender_name

@@ -44,7 +44,7 @@ async def test_inbound_compares_both_sides_for_a_lone_message_and_a_page(
 
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/inbound.db")
     try:
-        args = argparse.Namespace(lone=2, pages=1, repetitions=1, chats=2, users=3)
+        args = argparse.Namespace(lone=2, pages=1, repetitions=1, chats=2, users=3, capture=True)
         await compare("sqlite", db, args)
     finally:
         await db.dispose()
@@ -60,26 +60,34 @@ async def test_inbound_compares_both_sides_for_a_lone_message_and_a_page(
 async def test_inbound_qunbot_side_records_every_update_through_the_adapter(
     tmp_path: Path,
 ) -> None:
-    """The qunbot side is not a no-op: each raw update is translated and recorded once."""
+    """The qunbot side is not a no-op: each raw update is translated and recorded once, and
+    counted by insights (written once its 5 s have passed)."""
     from sqlalchemy import func, select
 
     from bench.inbound import RawUpdates, qunbot_side
+    from handlers import insights
+    from storage.insights import InsightMemberDay
     from storage.updates import ProcessedUpdate
 
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/inbound.db")
     try:
-        side, _dispatcher = await qunbot_side(db)
+        side, dispatcher = await qunbot_side(db)
         raw = RawUpdates(chats=2, users=3)
         await side.lone(raw.take(3))
         await side.page(raw.take(5))
+        await insights.flush(dispatcher.tick_context())  # as the timer would, 5 s later
         await side.application.shutdown()
         async with db.transaction() as session:
             recorded = (
                 await session.execute(select(func.count()).select_from(ProcessedUpdate))
             ).scalar_one()
+            counted = (
+                await session.execute(select(func.sum(InsightMemberDay.messages)))
+            ).scalar_one()
     finally:
         await db.dispose()
     assert recorded == 8
+    assert counted == 8
 
 
 async def test_birthdays_times_its_ticks_without_tracemalloc(

@@ -14,7 +14,9 @@ from sqlalchemy import select
 from bot.actions import Kick, Restrict
 from bot.context import Context
 from bot.features import Arg, Feature
+from handlers.insights import flush
 from storage.communities import Community
+from storage.insights import InsightMovement
 from storage.members import Member
 from tests.adapters.telegram import fake_bot_api as tg
 from tests.adapters.telegram.conftest import BOT_ID, GROUP, StartBot, free_port
@@ -99,6 +101,22 @@ async def test_join_of_a_member_named_like_markup_is_welcomed_literally(
             await session.execute(select(Member).where(Member.platform_user_id == "4242"))
         ).scalar_one()
     assert member.display_name == NASTY and member.joined_at is not None
+
+
+async def test_a_join_through_an_invite_link_is_counted_with_the_link(
+    start_bot: StartBot,
+) -> None:
+    """``chat_member`` carries the invite link used: insights counts the join by its name."""
+    app, fake = await start_bot()
+    link = tg.chat_invite_link(name="Spring fair <b>")
+    fake.push_update(tg.chat_member_update(GROUP, 4343, "left", "member", invite_link=link))
+    await sends(fake, 1)  # the welcome: the join was handled
+    await flush(app.dispatcher.tick_context())
+    async with app.store.transaction() as session:
+        rows = (await session.execute(select(InsightMovement))).scalars().all()
+    assert [(r.direction, r.how, r.link, r.n) for r in rows] == [
+        ("join", "link", "Spring fair <b>", 1)
+    ]
 
 
 async def test_the_same_update_twice_is_handled_once(start_bot: StartBot) -> None:

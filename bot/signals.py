@@ -1,0 +1,36 @@
+"""Typed signals features emit about what members did, for features that watch (insights).
+
+A signal is emitted in memory (``ctx.emit``) after the change it reports is committed, and
+only for a change that happened now: a check-in claimed, not one already done, so a
+redelivered update or a replay after a restart emits nothing twice. A signal costs no
+transaction; receivers (``Feature.receive``) count it in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["Interacted", "Interaction", "Signal"]
+
+
+class Interaction(StrEnum):
+    """A way a member takes part beyond talking (what tells a 参与者 from a 围观者)."""
+
+    CHECKIN = "checkin"
+    GRAB = "grab"
+    VOTE = "vote"
+    RSVP = "rsvp"
+    SUBMISSION = "submission"
+
+
+@dataclass(frozen=True, slots=True)
+class Interacted:
+    """The event's sender took part successfully: a new check-in, a share taken, a first
+    vote on a poll, a changed answer to an event, a new submission."""
+
+    kind: Interaction
+
+
+#: Every signal type a feature may emit.
+Signal = Interacted

@@ -1,0 +1,114 @@
+"""The in-memory tally between two flushes: counts per member and local day, joins and
+leaves per community and day. Plain dictionaries, no I/O: counting a message is a few
+dictionary operations on the event loop.
+
+``take`` swaps the whole tally out in one synchronous step, so every count belongs to
+exactly one flush however many flushes run at once; ``give_back`` returns a flush's counts
+when its write failed (rolled back), to be written by the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from storage.insights import COUNTERS
+
+__all__ = ["COLUMN", "Taken", "Tally"]
+
+#: A counter's position by name (``COUNTERS`` order).
+COLUMN = {name: position for position, name in enumerate(COUNTERS)}
+
+#: Seconds in a quarter hour: the finest step of any time zone's offset.
+QUARTER_HOUR = 900
+#: (community id, local day, platform user id)
+MemberKey = tuple[int, date, str]
+#: (community id, local day, direction, how, invite link)
+MovementKey = tuple[int, date, str, str, str]
+
+
+@dataclass
+class _Row:
+    #: Our member id when known at counting time (the sender); a member only replied to
+    #: is looked up by the flush.
+    member_id: int | None
+    counts: list[int] = field(default_factory=lambda: [0] * len(COUNTERS))
+
+
+@dataclass
+class Taken:
+    """What one flush writes."""
+
+    members: dict[MemberKey, _Row]
+    movements: dict[MovementKey, int]
+
+    def __bool__(self) -> bool:
+        return bool(self.members or self.movements)
+
+    def __len__(self) -> int:
+        return len(self.members) + len(self.movements)
+
+
+class Tally:
+    """This bot's counts not yet written, and when they were last written."""
+
+    def __init__(self, now: datetime) -> None:
+        self.members: dict[MemberKey, _Row] = {}
+        self.movements: dict[MovementKey, int] = {}
+        self.last_flush = now
+        #: Each community's local day for the last quarter hour asked (see ``day``).
+        self._days: dict[int, tuple[object, int, date]] = {}
+
+    def day(
+        self, community_id: int, settings: object, moment: datetime, compute: Callable[[], date]
+    ) -> date:
+        """The community's local day of ``moment``, computed (``compute``) once per quarter
+        hour of UTC time: every zone's offset and every change of it falls on a quarter hour,
+        and days start on the hour, so the local day cannot change inside one. ``settings``
+        (the community's zone and reset hour as stored) must match for the answer to be
+        reused."""
+        quarter = int(moment.timestamp()) // QUARTER_HOUR
+        known = self._days.get(community_id)
+        if known is not None and known[0] == settings and known[1] == quarter:
+            return known[2]
+        day = compute()
+        self._days[community_id] = (settings, quarter, day)
+        return day
+
+    def count(
+        self, community_id: int, day: date, user_id: str, member_id: int | None, column: int
+    ) -> None:
+        key = (community_id, day, user_id)
+        row = self.members.get(key)
+        if row is None:
+            row = self.members[key] = _Row(member_id)
+        elif row.member_id is None:
+            row.member_id = member_id
+        row.counts[column] += 1
+
+    def move(self, community_id: int, day: date, direction: str, how: str, link: str) -> None:
+        key = (community_id, day, direction, how, link)
+        self.movements[key] = self.movements.get(key, 0) + 1
+
+    def take(self, now: datetime) -> Taken:
+        """Everything counted so far, removed from the tally (one synchronous step)."""
+        taken = Taken(self.members, self.movements)
+        self.members, self.movements = {}, {}
+        self.last_flush = now
+        return taken
+
+    def give_back(self, taken: Taken) -> None:
+        """A failed flush's counts, added back for the next one."""
+        for key, row in taken.members.items():
+            mine = self.members.get(key)
+            if mine is None:
+                self.members[key] = row
+                continue
+            mine.member_id = mine.member_id or row.member_id
+            mine.counts = [a + b for a, b in zip(mine.counts, row.counts, strict=True)]
+        for move, n in taken.movements.items():
+            self.movements[move] = self.movements.get(move, 0) + n
+
+    def __len__(self) -> int:
+        return len(self.members) + len(self.movements)

@@ -1,0 +1,35 @@
+"""Insights capture through the real clients: a message and a check-in are counted for the
+member (the check-in once, not as talk), written by the bot's stop path."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from storage.insights import InsightMemberDay, InsightMovement
+from storage.members import Member
+from tests.contract.drivers import Driver as Platform
+from tests.contract.drivers import Person
+
+ANN = Person(1, "Ann", "ann")
+BOB = Person(2, "Bob", "bob")
+
+
+async def test_a_message_and_a_check_in_are_counted(platform: Platform) -> None:
+    await platform.start(members=(ANN,), admins=(ANN,))
+    await platform.join(BOB)
+    await platform.say(BOB, "hello everyone")
+    [done] = (await platform.say(BOB, "签到")).texts
+    assert "Bob" in done
+    await platform.say(BOB, "签到")  # already done: no second check-in
+    app = await platform.restart()  # the stop path writes what was counted
+    async with app.store.transaction() as s:
+        rows = await s.execute(
+            select(
+                Member.display_name,
+                InsightMemberDay.messages,
+                InsightMemberDay.checkins,
+            ).join(Member, Member.id == InsightMemberDay.member_id)
+        )
+        assert [tuple(r) for r in rows.all()] == [("Bob", 1, 1)]
+        joins = (await s.execute(select(InsightMovement.direction, InsightMovement.n))).all()
+        assert [tuple(j) for j in joins] == [("join", 1)]

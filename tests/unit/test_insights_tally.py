@@ -1,0 +1,60 @@
+"""The insights tally: the local day remembered per quarter hour is the day ``local_date``
+computes, across daylight-saving changes and odd offsets; taking the tally empties it in one
+step and a failed flush's counts come back added, not replaced."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.context import local_date
+from handlers.insights.tally import COLUMN, Tally
+
+START = datetime(2026, 3, 6, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "zone", ["America/New_York", "Asia/Kathmandu", "Australia/Lord_Howe", "Asia/Shanghai"]
+)
+@pytest.mark.parametrize("reset", [0, 2, 4])
+def test_the_remembered_day_is_the_computed_day(zone: str, reset: int) -> None:
+    """Every 7 minutes over 10 days in March and in October/November (clocks change in both
+    hemispheres), against ``local_date`` itself."""
+    tally, where = Tally(START), ZoneInfo(zone)
+    for start in (START, datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 10, 28, tzinfo=UTC)):
+        moment = start
+        while moment < start + timedelta(days=10):
+            expected = local_date(moment, where, reset)
+            found = tally.day(
+                7, (zone, reset), moment, lambda m=moment: local_date(m, where, reset)
+            )
+            assert found == expected, moment
+            moment += timedelta(minutes=7)
+
+
+def test_a_changed_zone_is_not_answered_from_memory() -> None:
+    tally = Tally(START)
+    moment = datetime(2026, 3, 6, 23, 0, tzinfo=UTC)
+    assert tally.day(1, ("UTC", 0), moment, lambda: date(2026, 3, 6)) == date(2026, 3, 6)
+    assert tally.day(1, ("Asia/Tokyo", 0), moment, lambda: date(2026, 3, 7)) == date(2026, 3, 7)
+
+
+def test_take_empties_and_give_back_adds() -> None:
+    tally = Tally(START)
+    day = date(2026, 3, 6)
+    tally.count(1, day, "ann", 10, COLUMN["messages"])
+    tally.count(1, day, "bob", None, COLUMN["replies_received"])
+    tally.move(1, day, "join", "link", "fair")
+    taken = tally.take(START + timedelta(seconds=5))
+    assert not tally and tally.last_flush == START + timedelta(seconds=5)
+    tally.count(1, day, "ann", 10, COLUMN["messages"])
+    tally.count(1, day, "bob", 11, COLUMN["messages"])  # now known by id
+    tally.move(1, day, "join", "link", "fair")
+    tally.give_back(taken)  # the write failed: both flushes' counts, summed
+    again = tally.take(START)
+    assert again.members[(1, day, "ann")].counts[COLUMN["messages"]] == 2
+    bob = again.members[(1, day, "bob")]
+    assert bob.member_id == 11 and bob.counts[COLUMN["replies_received"]] == 1
+    assert again.movements == {(1, day, "join", "link", "fair"): 2}
