@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Iterable, Sequence
+from bisect import bisect_right
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -46,7 +47,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from storage.base import Base
 from storage.db import Database
-from storage.insights import COUNTERS, InsightMemberDay, InsightMovement, InsightOptOut
+from storage.insights import (
+    COUNTERS,
+    InsightMemberDay,
+    InsightMovement,
+    InsightOptOut,
+    InsightRepo,
+)
 from storage.members import Member
 
 __all__ = [
@@ -71,6 +78,8 @@ __all__ = [
 #: The counters that are taking part rather than talking.
 INTERACTIONS = ("checkins", "grabs", "votes", "rsvps", "submissions")
 UTC_ZONE = ZoneInfo("UTC")
+#: Days back for which ``Calendar.finder`` finds a day fast (older moments: the slow way).
+FAST_DAYS = 3 * 366
 #: Weeks after joining that retention follows.
 RETENTION_WEEKS = 8
 
@@ -110,6 +119,20 @@ class Calendar:
     def day_of(self, moment: datetime) -> date:
         """The local day ``moment`` falls on."""
         return (moment.astimezone(self.zone) - timedelta(hours=self.reset_hour)).date()
+
+    def finder(self, first: date, last: date) -> Callable[[datetime], date]:
+        """``day_of`` for many moments: a search among the day starts from ``first`` to
+        ``last`` (a few times faster than converting each moment); ``day_of`` outside them."""
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        starts = [self.start(day).timestamp() for day in days]
+        starts.append(self.start(last + timedelta(days=1)).timestamp())
+        end = len(days)
+
+        def find(moment: datetime) -> date:
+            at = bisect_right(starts, moment.timestamp()) - 1
+            return days[at] if 0 <= at < end else self.day_of(moment)
+
+        return find
 
 
 @dataclass(frozen=True, slots=True)
@@ -534,36 +557,33 @@ class InsightReports:
         ]
         if member_id is not None:
             members.append(Member.id == member_id)
-        columns = [per_member.c[name] for name in (*_ROLE_COUNTERS, "interactions")]
+        counted = (*_ROLE_COUNTERS, "interactions", "active_days", "active_days_before")
         rows = await session.execute(
             select(
                 Member.id,
                 Member.first_seen_at,
                 Member.joined_at,
                 Member.left_at,
-                *columns,
-                per_member.c.active_days,
-                per_member.c.active_days_before,
+                *(func.coalesce(per_member.c[name], 0) for name in counted),
                 per_member.c.last_active,
                 per_member.c.last_active_before,
             )
             .outerjoin(per_member, per_member.c.member_id == Member.id)
             .where(*members)
         )
-        day_of = calendar.day_of
+        day_of = calendar.finder(today - timedelta(days=FAST_DAYS), today)
         found = []
-        for row in rows:
-            identity, seen, joined, left, *counts = row
+        for identity, seen, joined, left, *figures in rows:
+            seen_on = day_of(seen)
+            joined_on = day_of(joined) if joined is not None else None
             found.append(
                 MemberActivity(
                     identity,
                     today,
-                    day_of(min(joined, seen) if joined else seen),
-                    day_of(joined) if joined else None,
-                    day_of(left) if left else None,
-                    *(int(n or 0) for n in counts[:9]),
-                    counts[9],
-                    counts[10],
+                    min(seen_on, joined_on) if joined_on is not None else seen_on,
+                    joined_on,
+                    day_of(left) if left is not None else None,
+                    *figures,
                 )
             )
         return found
@@ -604,15 +624,6 @@ class InsightReports:
             )
         )
         return {int(i): MemberName(int(i), u, n, name) for i, u, n, name in rows.all()}
-
-    async def opted_out(self, session: AsyncSession, community_id: int) -> set[int]:
-        """Members of the community who must never be named."""
-        rows = await session.execute(
-            select(InsightOptOut.member_id)
-            .join(Member, Member.id == InsightOptOut.member_id)
-            .where(Member.community_id == community_id)
-        )
-        return {int(i) for i in rows.scalars()}
 
     # -- retention ----------------------------------------------------------------------------
 
@@ -706,7 +717,7 @@ class InsightReports:
     ) -> AsyncIterator[ExportRow]:
         """Every member's daily row over ``days``, by day then member, streamed (a page of
         rows in memory at a time). Opted-out members appear under ``pseudonym(key, id)``."""
-        opted_out = await self.opted_out(session, community_id)
+        opted_out = await InsightRepo(self.db).opted_out(session, community_id)
         result = await session.stream(
             select(
                 D.day,

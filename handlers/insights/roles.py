@@ -146,7 +146,29 @@ def _silence(member: MemberActivity, last_active: date | None, on: date) -> int:
 
 def role_of(member: MemberActivity, rules: InsightRules) -> Role:
     """The member's founding role (module docstring: the rules, in order)."""
-    return why(member, rules).role
+    silent = _silence(member, member.last_active, member.today)
+    if member.active_days >= rules.inactive_min_active_days and silent >= rules.inactive_days:
+        return Role.INACTIVE
+    if member.last_active is None or silent >= rules.lurker_days:
+        return Role.LURKER
+    if (
+        member.threads >= rules.creator_min_threads
+        and member.replies_received >= rules.creator_min_replies_received
+    ):
+        return Role.CREATOR
+    shares = member.shares
+    if (
+        shares >= rules.collector_min_shares
+        and member.messages
+        and shares / member.messages >= rules.collector_min_share
+    ):
+        return Role.COLLECTOR
+    if (
+        member.interactions >= rules.participant_min_interactions
+        and member.messages <= rules.participant_max_messages
+    ):
+        return Role.PARTICIPANT
+    return Role.COMMENTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,75 +182,48 @@ class Reason:
 
 def why(member: MemberActivity, rules: InsightRules) -> Reason:
     """The member's role and the figures that put them there (``/stats why @member``)."""
+    role = role_of(member, rules)
     silent = _silence(member, member.last_active, member.today)
-    was_active = member.active_days >= rules.inactive_min_active_days
-    if was_active and silent >= rules.inactive_days:
-        return Reason(
-            Role.INACTIVE,
-            {
-                "silent_days": silent,
-                "inactive_days": rules.inactive_days,
-                "active_days": member.active_days,
-                "history_days": rules.history_days,
-            },
-        )
-    if member.last_active is None or silent >= rules.lurker_days:
-        return Reason(
-            Role.LURKER,
-            {
-                "silent_days": silent,
-                "lurker_days": rules.lurker_days,
-                "active_days": member.active_days,
-            },
-        )
-    if (
-        member.threads >= rules.creator_min_threads
-        and member.replies_received >= rules.creator_min_replies_received
-    ):
-        return Reason(
-            Role.CREATOR,
-            {
-                "threads": member.threads,
-                "replies_received": member.replies_received,
-                "creator_min_threads": rules.creator_min_threads,
-                "creator_min_replies_received": rules.creator_min_replies_received,
-            },
-        )
-    share = member.shares / member.messages if member.messages else 0.0
-    if member.shares >= rules.collector_min_shares and share >= rules.collector_min_share:
-        return Reason(
-            Role.COLLECTOR,
-            {
-                "shares": member.shares,
-                "links": member.links,
-                "files": member.files,
-                "messages": member.messages,
-                "share": share,
-            },
-        )
-    if (
-        member.interactions >= rules.participant_min_interactions
-        and member.messages <= rules.participant_max_messages
-    ):
-        return Reason(
-            Role.PARTICIPANT,
-            {
-                "interactions": member.interactions,
-                "messages": member.messages,
-                "participant_max_messages": rules.participant_max_messages,
-            },
-        )
-    replies = member.replies_given / member.messages if member.messages else 0.0
-    return Reason(
-        Role.COMMENTER,
-        {
-            "messages": member.messages,
-            "replies_given": member.replies_given,
-            "reply_share": replies,
-            "threads": member.threads,
-            "replies_received": member.replies_received,
+    m = member
+    numbers: dict[Role, dict[str, float]] = {
+        Role.INACTIVE: {
+            "silent_days": silent,
+            "inactive_days": rules.inactive_days,
+            "active_days": m.active_days,
+            "history_days": rules.history_days,
         },
-    )
+        Role.LURKER: {
+            "silent_days": silent,
+            "lurker_days": rules.lurker_days,
+            "active_days": m.active_days,
+        },
+        Role.CREATOR: {
+            "threads": m.threads,
+            "replies_received": m.replies_received,
+            "creator_min_threads": rules.creator_min_threads,
+            "creator_min_replies_received": rules.creator_min_replies_received,
+        },
+        Role.COLLECTOR: {
+            "shares": m.shares,
+            "links": m.links,
+            "files": m.files,
+            "messages": m.messages,
+            "share": m.shares / m.messages if m.messages else 0.0,
+        },
+        Role.PARTICIPANT: {
+            "interactions": m.interactions,
+            "messages": m.messages,
+            "participant_max_messages": rules.participant_max_messages,
+        },
+        Role.COMMENTER: {
+            "messages": m.messages,
+            "replies_given": m.replies_given,
+            "reply_share": m.replies_given / m.messages if m.messages else 0.0,
+            "threads": m.threads,
+            "replies_received": m.replies_received,
+        },
+    }
+    return Reason(role, numbers[role])
 
 
 def top_quarter(active_days: Sequence[int]) -> int:
@@ -326,7 +321,6 @@ def census(
         stage = stage_of(member, rules, quarter)
         assert stage is not None  # every member listed is known today
         stages[stage] += 1
-        before = stage_of(member, rules, quarter_before, weeks_ago=1)
         named = member.member_id not in opted_out
         if member.left is None:  # roles are of those present (a silent one may be "gone")
             role = role_of(member, rules)
@@ -338,6 +332,7 @@ def census(
         if stage is Stage.AT_RISK:
             silent = _silence(member, member.last_active, member.today)
             at_risk.append(Quiet(member.member_id, silent, member.active_days))
+        before = stage_of(member, rules, quarter_before, weeks_ago=1)
         if before is not stage:
             moved.append(Move(member.member_id, before, stage))
         if stage is Stage.NEW and member.last_active is None:

@@ -241,7 +241,7 @@ async def test_roles_lifecycle_and_the_quiet_list(group: Group, clock: FakeClock
     rules = InsightRules()
     async with group.store.transaction() as s:
         members = await group.reports.activity(s, group.community, today(clock), CALENDAR)
-        opted_out = await group.reports.opted_out(s, group.community)
+        opted_out = await InsightRepo(group.store.db).opted_out(s, group.community)
     seen = census(members, rules, opted_out)
     ids = group.ids
     assert opted_out == {ids["kate"]}
