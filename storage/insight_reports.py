@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -29,17 +30,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    BigInteger,
     Date,
     ForeignKey,
+    Index,
     Integer,
     SmallInteger,
     and_,
     case,
     false,
     func,
+    literal,
     or_,
     select,
-    type_coerce,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -57,6 +60,7 @@ from storage.insights import (
 from storage.members import Member
 
 __all__ = [
+    "EXPORT_COLUMNS",
     "INTERACTIONS",
     "Calendar",
     "Cohort",
@@ -78,6 +82,8 @@ __all__ = [
 #: The counters that are taking part rather than talking.
 INTERACTIONS = ("checkins", "grabs", "votes", "rsvps", "submissions")
 UTC_ZONE = ZoneInfo("UTC")
+#: Windows 6 and 7 of ``period`` count check-ins, not activity.
+CHECKED_WINDOWS = 6
 #: Days back for which ``Calendar.finder`` finds a day fast (older moments: the slow way).
 FAST_DAYS = 3 * 366
 #: Weeks after joining that retention follows.
@@ -102,6 +108,73 @@ class InsightHour(Base):
     messages: Mapped[int] = _counter()
 
 
+class InsightMemberBits(Base):
+    """A member's active days (and check-in days) in one block of ``BLOCK_DAYS`` local days,
+    one bit a day (bit ``n``: day ``block * BLOCK_DAYS + n`` counted from ``EPOCH``). Folded
+    from the daily rows (``InsightReports.fold``): counting distinct members over any window
+    reads a row per member per block instead of a row per member per day."""
+
+    __tablename__ = "insight_member_bits"
+    __table_args__ = (Index("ix_insight_member_bits_community_block", "community_id", "block"),)
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    block: Mapped[int] = mapped_column(Integer, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
+    active: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    checked: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class InsightCommunityDay(Base):
+    """A community's day: members active and messages (folded from the daily rows)."""
+
+    __tablename__ = "insight_community_days"
+
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    active: Mapped[int] = _counter()
+    messages: Mapped[int] = _counter()
+
+
+class InsightFold(Base):
+    """The last day whose daily rows were folded into the two tables above, by community."""
+
+    __tablename__ = "insight_folds"
+
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
+    )
+    through: Mapped[date] = mapped_column(Date)
+
+
+#: Days per ``insight_member_bits`` row (60 bits fit a signed 64-bit integer), from ``EPOCH``.
+BLOCK_DAYS = 60
+EPOCH = date(2000, 1, 1)
+
+
+def block_of(day: date) -> tuple[int, int]:
+    """The block of ``day`` and its bit in it."""
+    block, offset = divmod((day - EPOCH).days, BLOCK_DAYS)
+    return block, 1 << offset
+
+
+def block_masks(days: Days) -> dict[int, int]:
+    """The bits of ``days`` in each block they touch."""
+    masks: dict[int, int] = {}
+    for day in days.each():
+        block, bit = block_of(day)
+        masks[block] = masks.get(block, 0) | bit
+    return masks
+
+
+def last_day(block: int, bits: int) -> date:
+    """The latest day set in ``bits`` of ``block`` (``bits`` not 0)."""
+    return EPOCH + timedelta(days=block * BLOCK_DAYS + bits.bit_length() - 1)
+
+
 # -- time -------------------------------------------------------------------------------------
 
 
@@ -119,6 +192,12 @@ class Calendar:
     def day_of(self, moment: datetime) -> date:
         """The local day ``moment`` falls on."""
         return (moment.astimezone(self.zone) - timedelta(hours=self.reset_hour)).date()
+
+    def slot(self, moment: datetime) -> tuple[date, int]:
+        """The local calendar day and hour of ``moment``: its ``insight_hours`` slot (the
+        clock members see, no day reset)."""
+        local = moment.astimezone(self.zone)
+        return local.date(), local.hour
 
     def finder(self, first: date, last: date) -> Callable[[datetime], date]:
         """``day_of`` for many moments: a search among the day starts from ``first`` to
@@ -296,6 +375,10 @@ class MyFigures:
     last_active: date | None
 
 
+#: The CSV header of ``export``'s rows, in their order.
+EXPORT_COLUMNS = ("day", "member", "name", *COUNTERS)
+
+
 @dataclass(frozen=True, slots=True)
 class ExportRow:
     """One member's local day for the CSV export; an opted-out member is a pseudonym in
@@ -339,22 +422,6 @@ def _within(days: Days) -> ColumnElement[bool]:
     return D.day.between(days.first, days.last)
 
 
-def _active_days(days: Days) -> ColumnElement[Any]:
-    return func.sum(case((and_(_within(days), ACTIVE), 1), else_=0))
-
-
-def _distinct(days: Days, condition: ColumnElement[bool]) -> ColumnElement[Any]:
-    return func.count(case((and_(_within(days), condition), D.member_id)).distinct())
-
-
-def _sum(days: Days, column: Any) -> ColumnElement[Any]:
-    return func.sum(case((_within(days), column), else_=0))
-
-
-def _last(condition: ColumnElement[bool]) -> ColumnElement[Any]:
-    return type_coerce(func.max(case((condition, D.day))), Date)
-
-
 def _present_at(moment: datetime) -> ColumnElement[bool]:
     return and_(SINCE < moment, or_(Member.left_at.is_(None), Member.left_at >= moment))
 
@@ -368,6 +435,91 @@ class InsightReports:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    # -- folding ------------------------------------------------------------------------------
+
+    async def fold(self, session: AsyncSession, community_id: int, today: date) -> int:
+        """Fold the daily rows of the days not folded yet into ``insight_member_bits`` and
+        ``insight_community_days``, ``today`` included; how many days were folded. Yesterday
+        and today are folded again each time (their rows may have grown since): folding is
+        idempotent (bits are OR-ed in, a community's day is recomputed), so two processes
+        folding at once agree. Reports call it first; a steady community folds two days."""
+        through = (
+            await session.execute(
+                select(InsightFold.through).where(InsightFold.community_id == community_id)
+            )
+        ).scalar_one_or_none()
+        if through is None:
+            through = (
+                await session.execute(select(func.min(D.day)).where(D.community_id == community_id))
+            ).scalar_one_or_none()
+            if through is None:
+                return 0
+            first = through
+        else:
+            first = through - timedelta(days=1)
+        days = Days(first, today).each() if first <= today else []
+        bits, community_days = InsightMemberBits.__table__, InsightCommunityDay.__table__
+        for day in days:
+            block, bit = block_of(day)
+            made = self.db.insert(bits).from_select(
+                ["member_id", "block", "community_id", "active", "checked"],
+                select(
+                    D.member_id,
+                    literal(block, Integer),
+                    D.community_id,
+                    case((ACTIVE, literal(bit, BigInteger)), else_=literal(0, BigInteger)),
+                    case((D.checkins > 0, literal(bit, BigInteger)), else_=literal(0, BigInteger)),
+                ).where(D.community_id == community_id, D.day == day),
+            )
+            await session.execute(
+                made.on_conflict_do_update(
+                    index_elements=["member_id", "block"],
+                    set_={
+                        "active": bits.c.active.op("|")(made.excluded.active),
+                        "checked": bits.c.checked.op("|")(made.excluded.checked),
+                    },
+                )
+            )
+            summed = self.db.insert(community_days).from_select(
+                ["community_id", "day", "active", "messages"],
+                select(
+                    literal(community_id, Integer),
+                    literal(day, Date),
+                    func.coalesce(func.sum(case((ACTIVE, 1), else_=0)), 0),
+                    func.coalesce(func.sum(D.messages), 0),
+                ).where(D.community_id == community_id, D.day == day),
+            )
+            await session.execute(
+                summed.on_conflict_do_update(
+                    index_elements=["community_id", "day"],
+                    set_={"active": summed.excluded.active, "messages": summed.excluded.messages},
+                )
+            )
+        folds = InsightFold.__table__
+        marked = self.db.insert(folds).values(community_id=community_id, through=today)
+        await session.execute(
+            marked.on_conflict_do_update(
+                index_elements=["community_id"],
+                set_={"through": marked.excluded.through},
+                where=folds.c.through < marked.excluded.through,
+            )
+        )
+        return len(days)
+
+    async def _bits(
+        self, session: AsyncSession, community_id: int, days: Days, member_id: int | None = None
+    ) -> Any:
+        """``(member_id, block, active, checked)`` of the blocks ``days`` touch."""
+        first, _bit = block_of(days.first)
+        last, _bit = block_of(days.last)
+        B = InsightMemberBits
+        where = [B.community_id == community_id, B.block.between(first, last)]
+        if member_id is not None:
+            where.append(B.member_id == member_id)
+        return await session.execute(
+            select(B.member_id, B.block, B.active, B.checked).where(*where)
+        )
 
     # -- hour slots ---------------------------------------------------------------------------
 
@@ -421,32 +573,51 @@ class InsightReports:
     async def period(
         self, session: AsyncSession, community_id: int, days: Days, calendar: Calendar
     ) -> PeriodFigures:
-        """The figures of ``days`` and of the period before (three aggregate statements)."""
+        """The figures of ``days`` and of the period before (three aggregate statements).
+        ``days`` may end today (a day still running) or yesterday (whole days): the caller
+        chooses."""
+        await self.fold(session, community_id, days.last)
         before = days.previous()
         week, month = Days.ending(days.last, 7), Days.ending(days.last, 30)
         week_before, month_before = Days.ending(before.last, 7), Days.ending(before.last, 30)
-        earliest = min(before.first, month_before.first)
-        figures = (
+        # Members active (or checked in) in each window: bit n of a member's flags is set
+        # when their bits meet window n's (windows 0-5 by activity, 6-7 by check-ins).
+        windows = [days, before, week, week_before, month, month_before, days, before]
+        plan: dict[int, list[tuple[int, int, bool]]] = {}
+        for n, window in enumerate(windows):
+            for block, mask in block_masks(window).items():
+                plan.setdefault(block, []).append((1 << n, mask, n >= CHECKED_WINDOWS))
+        flags: dict[int, int] = {}
+        earliest = min(window.first for window in windows)
+        for member_id, block, active_bits, checked_bits in await self._bits(
+            session, community_id, Days(earliest, days.last)
+        ):
+            found = 0
+            for flag, mask, by_checkin in plan.get(block, ()):
+                if (checked_bits if by_checkin else active_bits) & mask:
+                    found |= flag
+            if found:
+                flags[member_id] = flags.get(member_id, 0) | found
+        members_in = [0] * len(windows)
+        for combination, members in Counter(flags.values()).items():
+            for n in range(len(windows)):
+                if combination >> n & 1:
+                    members_in[n] += members
+        C = InsightCommunityDay
+        summed = (
             await session.execute(
                 select(
-                    _active_days(days),
-                    _active_days(before),
-                    _distinct(days, ACTIVE),
-                    _distinct(before, ACTIVE),
-                    _distinct(week, ACTIVE),
-                    _distinct(week_before, ACTIVE),
-                    _distinct(month, ACTIVE),
-                    _distinct(month_before, ACTIVE),
-                    _sum(days, D.messages),
-                    _sum(before, D.messages),
-                    _distinct(days, D.checkins > 0),
-                    _distinct(before, D.checkins > 0),
-                ).where(D.community_id == community_id, D.day.between(earliest, days.last))
+                    func.sum(case((C.day >= days.first, C.active), else_=0)),
+                    func.sum(case((C.day < days.first, C.active), else_=0)),
+                    func.sum(case((C.day >= days.first, C.messages), else_=0)),
+                    func.sum(case((C.day < days.first, C.messages), else_=0)),
+                ).where(C.community_id == community_id, C.day.between(before.first, days.last))
             )
         ).one()
-        member_days, member_days_before = figures[0], figures[1]
-        active, wau, mau = (_figure(*figures[i : i + 2]) for i in (2, 4, 6))
-        messages, checked_in = _figure(*figures[8:10]), _figure(*figures[10:12])
+        member_days, member_days_before = summed[0], summed[1]
+        active_members = _figure(members_in[0], members_in[1])
+        wau_figure, mau_figure = _figure(*members_in[2:4]), _figure(*members_in[4:6])
+        messages, checked_in = _figure(*summed[2:4]), _figure(*members_in[6:8])
         M = InsightMovement
         moved = (
             await session.execute(
@@ -481,34 +652,34 @@ class InsightReports:
             days=days,
             members=_figure(*present),
             dau=dau,
-            wau=wau,
-            mau=mau,
+            wau=wau_figure,
+            mau=mau_figure,
             stickiness=Figure(
-                dau.now / mau.now if mau.now else 0.0,
-                dau.before / mau.before if mau.before else 0.0,
+                dau.now / mau_figure.now if mau_figure.now else 0.0,
+                dau.before / mau_figure.before if mau_figure.before else 0.0,
             ),
-            active=active,
+            active=active_members,
             messages=messages,
             joins=joins,
             leaves=leaves,
             net_growth=Figure(joins.now - leaves.now, joins.before - leaves.before),
             checked_in=checked_in,
             checkin_rate=Figure(
-                checked_in.now / active.now if active.now else 0.0,
-                checked_in.before / active.before if active.before else 0.0,
+                checked_in.now / active_members.now if active_members.now else 0.0,
+                checked_in.before / active_members.before if active_members.before else 0.0,
             ),
         )
 
     async def daily(self, session: AsyncSession, community_id: int, days: Days) -> list[DayPoint]:
         """Active members and messages of each day of ``days`` (days without rows are 0)."""
+        await self.fold(session, community_id, days.last)
+        C = InsightCommunityDay
         rows = await session.execute(
-            select(D.day, func.sum(case((ACTIVE, 1), else_=0)), func.sum(D.messages))
-            .where(D.community_id == community_id, _within(days))
-            .group_by(D.day)
+            select(C.day, C.active, C.messages).where(
+                C.community_id == community_id, C.day.between(days.first, days.last)
+            )
         )
-        found = {
-            day: (int(active or 0), int(messages or 0)) for day, active, messages in rows.all()
-        }
+        found = {day: (int(active), int(messages)) for day, active, messages in rows}
         return [DayPoint(day, *found.get(day, (0, 0))) for day in days.each()]
 
     # -- members ------------------------------------------------------------------------------
@@ -525,30 +696,55 @@ class InsightReports:
         member_id: int | None = None,
     ) -> list[MemberActivity]:
         """Every member (bots aside) present today or gone within the history window, with
-        their activity as ``MemberActivity`` describes; or only ``member_id``. One aggregate
-        over the window's daily rows, joined to the members table."""
+        their activity as ``MemberActivity`` describes; or only ``member_id``. Three reads:
+        the role window's sums (daily rows grouped by member), the active-day bits of the
+        history windows, and the members."""
+        await self.fold(session, community_id, today)
         history, role = Days.ending(today, history_days), Days.ending(today, role_days)
         week_ago = today - timedelta(days=7)
         history_before = Days.ending(week_ago, history_days)
         scanned = Days(history_before.first, today)
-        sums = [_sum(role, getattr(D, name)).label(name) for name in _ROLE_COUNTERS]
-        where = [D.community_id == community_id, _within(scanned)]
+        where = [D.community_id == community_id, _within(role)]
         if member_id is not None:
             where.append(D.member_id == member_id)
-        per_member = (
+        summed = await session.execute(
             select(
                 D.member_id,
-                *sums,
-                _sum(role, TAKING_PART).label("interactions"),
-                _active_days(history).label("active_days"),
-                _active_days(history_before).label("active_days_before"),
-                _last(ACTIVE).label("last_active"),
-                _last(and_(ACTIVE, D.day <= week_ago)).label("last_active_before"),
+                *(func.sum(getattr(D, name)) for name in _ROLE_COUNTERS),
+                func.sum(TAKING_PART),
             )
             .where(*where)
             .group_by(D.member_id)
-            .subquery()
         )
+        sums: dict[int, tuple[int, ...]] = {row[0]: tuple(row[1:]) for row in summed}
+        # Active days in the history window (now, and a week ago) and the last active day
+        # (up to today, up to a week ago), from each member's bits.
+        masks = [
+            block_masks(history),
+            block_masks(history_before),
+            block_masks(scanned),
+            block_masks(Days(scanned.first, week_ago)),
+        ]
+        history_now, history_then, seen_now, seen_then = masks
+        days_now: dict[int, int] = {}
+        days_then: dict[int, int] = {}
+        last_now: dict[int, date] = {}
+        last_then: dict[int, date] = {}
+        for who, block, bits, _checked in await self._bits(
+            session, community_id, scanned, member_id
+        ):
+            if not bits:
+                continue
+            days_now[who] = days_now.get(who, 0) + (bits & history_now.get(block, 0)).bit_count()
+            days_then[who] = days_then.get(who, 0) + (bits & history_then.get(block, 0)).bit_count()
+            if seen := bits & seen_now.get(block, 0):
+                day = last_day(block, seen)
+                if who not in last_now or last_now[who] < day:
+                    last_now[who] = day
+            if seen := bits & seen_then.get(block, 0):
+                day = last_day(block, seen)
+                if who not in last_then or last_then[who] < day:
+                    last_then[who] = day
         gone_since = calendar.start(history.first)
         members = [
             Member.community_id == community_id,
@@ -557,33 +753,29 @@ class InsightReports:
         ]
         if member_id is not None:
             members.append(Member.id == member_id)
-        counted = (*_ROLE_COUNTERS, "interactions", "active_days", "active_days_before")
         rows = await session.execute(
-            select(
-                Member.id,
-                Member.first_seen_at,
-                Member.joined_at,
-                Member.left_at,
-                *(func.coalesce(per_member.c[name], 0) for name in counted),
-                per_member.c.last_active,
-                per_member.c.last_active_before,
+            select(Member.id, Member.first_seen_at, Member.joined_at, Member.left_at).where(
+                *members
             )
-            .outerjoin(per_member, per_member.c.member_id == Member.id)
-            .where(*members)
         )
         day_of = calendar.finder(today - timedelta(days=FAST_DAYS), today)
+        nothing = (0,) * (len(_ROLE_COUNTERS) + 1)
         found = []
-        for identity, seen, joined, left, *figures in rows:
+        for who, seen, joined, left in rows:
             seen_on = day_of(seen)
             joined_on = day_of(joined) if joined is not None else None
             found.append(
                 MemberActivity(
-                    identity,
+                    who,
                     today,
                     min(seen_on, joined_on) if joined_on is not None else seen_on,
                     joined_on,
                     day_of(left) if left is not None else None,
-                    *figures,
+                    *sums.get(who, nothing),
+                    days_now.get(who, 0),
+                    days_then.get(who, 0),
+                    last_now.get(who),
+                    last_then.get(who),
                 )
             )
         return found

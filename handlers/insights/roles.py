@@ -308,7 +308,9 @@ def census(
     opted_out: Collection[int] = (),
     sample: int = 10,
 ) -> Census:
-    """Roles and lifecycle of every member (present, or gone within ``history_days``)."""
+    """Roles and lifecycle of every member (present, or gone within ``history_days``) on
+    the members' ``today``: a past day works too (members who came later are left out), so a
+    weekly series of stage counts is a census per week."""
     quarter = top_quarter([m.active_days for m in members])
     quarter_before = top_quarter([m.active_days_before for m in members])
     roles = dict.fromkeys(Role, 0)
@@ -319,7 +321,8 @@ def census(
     newcomers: list[tuple[date, int]] = []
     for member in members:
         stage = stage_of(member, rules, quarter)
-        assert stage is not None  # every member listed is known today
+        if stage is None:  # joined after ``today`` (a census of a past day)
+            continue
         stages[stage] += 1
         named = member.member_id not in opted_out
         if member.left is None:  # roles are of those present (a silent one may be "gone")

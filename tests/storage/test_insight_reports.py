@@ -30,6 +30,7 @@ from bot.clock import FakeClock
 from handlers.insights.roles import InsightRules, Move, Quiet, Role, Stage, census, why
 from storage import Store
 from storage.insight_reports import (
+    EXPORT_COLUMNS,
     Calendar,
     Days,
     HourCount,
@@ -376,5 +377,31 @@ async def test_export_streams_daily_rows_with_opted_out_members_anonymised(
         (d(11, 27), "dave", "Dave"),
     ]
     assert rows[2].counts == counts(messages=10)
+    assert len(EXPORT_COLUMNS) == 3 + len(rows[0].counts)
     assert kate.startswith("anon-") and "kate" not in kate
     assert pseudonym(b"another key", group.ids["kate"]) != kate
+
+
+async def test_the_rollups_catch_up_with_counts_written_after_a_report(
+    group: Group, clock: FakeClock
+) -> None:
+    """Reports fold the daily rows into their rollups; yesterday and today are folded again
+    each time, so later counts show (and folding twice changes nothing)."""
+    week, reports, c = Days.ending(today(clock), 7), group.reports, group.community
+    async with group.store.transaction() as s:
+        first = await reports.period(s, c, week, CALENDAR)
+        assert await reports.fold(s, c, TODAY) == 2  # yesterday and today again
+    async with group.store.transaction() as s:
+        again = await reports.period(s, c, week, CALENDAR)
+        late = [
+            MemberDay(c, group.ids["frank"], TODAY - timedelta(days=1), counts(messages=4)),
+            MemberDay(c, group.ids["alice"], TODAY, counts(messages=1)),
+        ]
+        await InsightRepo(group.store.db).add(s, late, [])
+    async with group.store.transaction() as s:
+        later = await reports.period(s, c, week, CALENDAR)
+        frank = await reports.activity(s, c, TODAY, CALENDAR, member_id=group.ids["frank"])
+    assert again == first
+    assert (later.active.now, later.messages.now) == (7, 105)  # frank is back, 5 more
+    assert later.dau.now == pytest.approx(31 / 7)
+    assert frank[0].last_active == TODAY - timedelta(days=1) and frank[0].active_days == 71
