@@ -34,7 +34,7 @@ from bench.report import conditions, max_rss_mib, spread, traced_peak
 from handlers.insights.roles import InsightRules, census
 from storage import Database, Store, migrate
 from storage.insight_reports import Calendar, Days, InsightHour, InsightReports
-from storage.insights import InsightMemberDay, InsightMovement, InsightOptOut, InsightRepo
+from storage.insights import COUNTERS, InsightMemberDay, InsightMovement, InsightOptOut, InsightRepo
 from storage.members import Member
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -111,22 +111,7 @@ async def fill(db: Database, members: int, days: int) -> int:
         made = made.order_by(bench_days.c.day, Member.id)
         await session.execute(
             insert(InsightMemberDay).from_select(
-                [
-                    "member_id",
-                    "day",
-                    "community_id",
-                    "messages",
-                    "replies_given",
-                    "replies_received",
-                    "links",
-                    "files",
-                    "reactions",
-                    "checkins",
-                    "grabs",
-                    "votes",
-                    "rsvps",
-                    "submissions",
-                ],
+                ["member_id", "day", "community_id", *COUNTERS],
                 made,
             )
         )
@@ -251,6 +236,7 @@ async def main() -> None:
                 times[name].append(await timed(run))
         for name, spent in times.items():
             print(f"  {name:32s} {spread(spent, 's', 2)}", flush=True)
+        print(f"  process peak RSS after the timed passes {max_rss_mib():.0f} MiB", flush=True)
         _result, peak = await traced_peak(work["digest (all its queries)"])
         print(
             f"  digest traced peak {peak:.0f} MiB; process peak RSS so far {max_rss_mib():.0f} MiB"

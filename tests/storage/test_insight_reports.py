@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import FakeClock
 from handlers.insights.roles import InsightRules, Move, Quiet, Role, Stage, census, why
@@ -39,6 +40,7 @@ from storage.insight_reports import (
     pseudonym,
 )
 from storage.insights import COUNTERS, InsightRepo, MemberDay, Movement
+from storage.members import MemberInfo
 
 ZONE = ZoneInfo("Asia/Shanghai")
 CALENDAR = Calendar(ZONE, 0)
@@ -132,34 +134,30 @@ async def group(store: Store, clock: FakeClock) -> Group:
         community = await store.communities.ensure(
             s, platform="fake", chat_id="g", chat_type="group", title="G", now=clock.now()
         )
+
+    async def record(s: AsyncSession, name: str, **moved: datetime) -> MemberInfo:
+        """The member's join or leave, as the bookkeeping records it."""
+        return await store.members.record(
+            s,
+            community_id=community.id,
+            platform_user_id=name,
+            display_name=name.title(),
+            username=None,
+            is_bot=False,
+            now=clock.now(),
+            **moved,
+        )
+
     day = FIRST
     while day <= TODAY:
         clock.set(at(day, 10))
         async with store.transaction() as s:
             for name in PLAN:  # ids follow the joins, then this order
                 if JOINED[name] == day:
-                    member = await store.members.record(
-                        s,
-                        community_id=community.id,
-                        platform_user_id=name,
-                        display_name=name.title(),
-                        username=None,
-                        is_bot=False,
-                        now=clock.now(),
-                        joined_at=clock.now(),
-                    )
+                    member = await record(s, name, joined_at=clock.now())
                     ids[name] = member.id
                 if LEFT.get(name) == day:
-                    await store.members.record(
-                        s,
-                        community_id=community.id,
-                        platform_user_id=name,
-                        display_name=name.title(),
-                        username=None,
-                        is_bot=False,
-                        now=clock.now(),
-                        left_at=clock.now(),
-                    )
+                    await record(s, name, left_at=clock.now())
             rows = [
                 MemberDay(community.id, ids[name], day, done)
                 for name, plan in PLAN.items()
