@@ -34,6 +34,7 @@ from bot.permissions import Role
 from bot.richtext import RichText
 from handlers.outbox import deliverer, quiet_until
 from handlers.shared import voice_for
+from storage import posts
 from storage.announcements import (
     ANNOUNCEMENT_LEN,
     TARGET_PREFIX,
@@ -410,9 +411,7 @@ async def schedule_command(ctx: Context) -> Any:
                 cron=rule.cron,
                 zone=zone.key,
                 next_at=rule.first,
-                create_key=(
-                    f"announcement:{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}"
-                ),
+                create_key=posts.create_key("announcement", ctx.event),
                 now=ctx.now,
             )
         if announcement_id is not None:

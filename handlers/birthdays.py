@@ -32,7 +32,7 @@ from bot.features import Arg, Feature
 from bot.richtext import Mention, RichText
 from bot.zones import ZONE_EXAMPLES, parse_zone, zone_label
 from handlers.outbox import deliverer
-from handlers.shared import Voice, voice_for
+from handlers.shared import Voice, mentions, voice_for
 from storage.birthdays import Celebrant, MemberBirthday
 from storage.communities import CommunityInfo
 from storage.outbox import Due, Scheduled
@@ -249,15 +249,6 @@ async def enqueue_greetings(ctx: TickContext) -> int:
 # -- writing the greetings ------------------------------------------------------------------------
 
 
-def _mentions(people: Sequence[Celebrant]) -> RichText:
-    parts: list[Any] = []
-    for n, person in enumerate(people):
-        if n:
-            parts.append("、")
-        parts.append(Mention(text=person.display_name, user_id=person.platform_user_id))
-    return RichText.of(*parts)
-
-
 @deliverer(BIRTHDAY)
 async def write_birthdays(ctx: TickContext, row: Due, community: CommunityInfo) -> RichText | None:
     """One message for the chat's birthdays at this time; ``None`` if nobody is left."""
@@ -290,9 +281,9 @@ async def write_birthdays(ctx: TickContext, row: Due, community: CommunityInfo) 
         return None
     voice = voice_for(ctx, community, f"birthday:{row.occurrence}")
     if len(people) == 1:
-        lines = [voice.say("birthday.one", member=_mentions(people))]
+        lines = [voice.say("birthday.one", member=mentions(people, "、"))]
     else:
-        lines = [voice.say("birthday.many", members=_mentions(people), count=len(people))]
+        lines = [voice.say("birthday.many", members=mentions(people, "、"), count=len(people))]
     for person in people:
         age = (
             today[person.member_id].year - person.year if person.year and person.year_public else 0

@@ -61,8 +61,8 @@ _FOR = re.compile(r"(?<!\S)--for\s+(\S+)")
 _REWARD = re.compile(r"(?<!\S)--reward\s+(\S+)")
 #: Send keys of the calls' polls: the winner and the reward are announced here, in one
 #: message (the poll posts no results of its own).
-POLL_KEY = "collect-poll:"
-own_polls(POLL_KEY)
+POLL_KIND = "collect-poll"
+own_polls(POLL_KIND)
 
 
 def _when(ctx: TickContext, call: SolicitationInfo, zone: Any) -> str:
@@ -108,7 +108,7 @@ async def open_call(ctx: Context) -> Any:
                 topic=topic,
                 reward=reward,
                 closes_at=ctx.now + length,
-                create_key=f"collect:{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}",
+                create_key=posts.create_key("collect", ctx.event),
                 now=ctx.now,
             )
             if call_id is None:
@@ -236,7 +236,7 @@ async def close_calls(ctx: TickContext) -> int:
                     options=[entry.text for entry in entries[:MOST_OPTIONS]],
                     max_choices=1,
                     anonymous=False,
-                    send_key=f"{POLL_KEY}{call_id}",
+                    send_key=posts.row_key(POLL_KIND, call_id),
                     now=ctx.now,
                     closes_at=ctx.now
                     + timedelta(hours=ctx.settings_of(CollectSettings).vote_hours),

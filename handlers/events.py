@@ -10,14 +10,13 @@ reminder is worse than a missing one, and the event message still shows the time
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from bot.actions import Action, AnswerButton, Button, Edit, Send
+from bot.actions import Action, Button, Edit, Send
 from bot.arguments import (
     arg_refusal,
     check_length,
@@ -30,14 +29,13 @@ from bot.clock import parse_duration
 from bot.config import Section
 from bot.context import Context, TickContext
 from bot.errors import ArgError
-from bot.events import ButtonPressed
 from bot.features import Arg, Feature
 from bot.permissions import Role
-from bot.richtext import Mention, RichText
+from bot.richtext import RichText
 from bot.signals import Interacted, Interaction
-from handlers.shared import CoalescedEdits, Voice, voice_for
+from handlers.shared import CoalescedEdits, Voice, answer_press, mentions, voice_for
 from storage import posts
-from storage.events import ANSWERS, GOING, MAYBE, WAITING, Attendee, EventInfo
+from storage.events import ANSWERS, GOING, MAYBE, WAITING, EventInfo
 from storage.points import PointsReason
 
 __all__ = ["EventSettings", "feature"]
@@ -158,7 +156,7 @@ async def _create(ctx: Context, text: str) -> Any:
             starts_at=plan.starts_at,
             ends_at=plan.ends_at,
             reminders=list(ctx.settings_of(EventSettings).reminders),
-            create_key=f"event:{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}",
+            create_key=posts.create_key("event", ctx.event),
             now=ctx.now,
         )
         if event_id is None:
@@ -229,28 +227,12 @@ async def _event_edit(ctx: TickContext, event: EventInfo) -> Edit | None:
 # -- answering ------------------------------------------------------------------------------------
 
 
-def _mentions(people: Sequence[Attendee]) -> RichText:
-    parts: list[Any] = []
-    for n, person in enumerate(people):
-        if n:
-            parts.append(" ")
-        parts.append(Mention(text=person.display_name, user_id=person.platform_user_id))
-    return RichText.of(*parts)
-
-
 @feature.button(
     BUTTON, fields=[Arg("event", "int", minimum=1), Arg("answer", "choice", choices=ANSWERS)]
 )
 async def on_answer(ctx: Context) -> list[Action]:
-    event = ctx.event
-    assert isinstance(event, ButtonPressed)
-    here = {"platform": event.platform, "chat_id": event.chat.id, "channel_id": event.channel_id}
     if ctx.member is None:
-        return [
-            AnswerButton(
-                **here, press_id=event.press_id, text=ctx.say("error.button_expired").plain()
-            )
-        ]
+        return [answer_press(ctx, ctx.say("error.button_expired"))]
     event_id, answer = int(ctx.args["event"]), str(ctx.args["answer"])
     async with ctx.store.transaction() as session:
         info = await ctx.store.events.get(session, event_id)
@@ -266,21 +248,17 @@ async def on_answer(ctx: Context) -> list[Action]:
                 waiting = await ctx.store.events.attendees(session, event_id, (WAITING,))
                 place = 1 + [a.member_id for a in waiting].index(ctx.member.id)
     if info is None or answered is None:
-        return [
-            AnswerButton(
-                **here, press_id=event.press_id, text=ctx.say("error.button_expired").plain()
-            )
-        ]
+        return [answer_press(ctx, ctx.say("error.button_expired"))]
     if answered.refused is not None:
         note = ctx.say(f"events.note_{answered.refused}", title=info.title)
-        return [AnswerButton(**here, press_id=event.press_id, text=note.plain())]
+        return [answer_press(ctx, note)]
     if answered.answer != answered.previous:
         ctx.emit(Interacted(Interaction.RSVP))
     values: dict[str, Any] = {"title": info.title}
     if answered.answer == WAITING:
         values["place"] = place
     note = ctx.say(f"events.note_{answered.answer}", **values)
-    actions: list[Action] = [AnswerButton(**here, press_id=event.press_id, text=note.plain())]
+    actions: list[Action] = [answer_press(ctx, note)]
     if answered.promoted:
         actions.append(
             Send(
@@ -288,7 +266,7 @@ async def on_answer(ctx: Context) -> list[Action]:
                 chat_id=info.chat_id,
                 channel_id=info.channel_id,
                 text=ctx.say(
-                    "events.promoted", members=_mentions(answered.promoted), title=info.title
+                    "events.promoted", members=mentions(answered.promoted, " "), title=info.title
                 ),
             )
         )
@@ -345,7 +323,7 @@ async def _cancel(ctx: Context, text: str) -> Any:
             "events.cancelled",
             title=info.title,
             when=_when(info.starts_at, ctx.zone),
-            members=_mentions(people),
+            members=mentions(people, " "),
         )
     ]
     if ctx.state(feature).now_or_later(ctx, info.id, final=True) and (
@@ -434,7 +412,7 @@ async def send_reminders(ctx: TickContext) -> int:
                     lead=_lead(voice, info.starts_at - ctx.now),
                     when=_when(info.starts_at, ctx.zone_for(community)),
                     place=info.place or "-",
-                    members=_mentions(going),
+                    members=mentions(going, " "),
                 ),
             )
         )

@@ -18,7 +18,6 @@ from pydantic import Field
 from bot.actions import (
     Action,
     Anchor,
-    AnswerButton,
     ApproveJoin,
     Button,
     DeclineJoin,
@@ -41,7 +40,7 @@ from bot.permissions import Role, allowed, owner_keys
 from bot.richtext import Code, RichText
 from handlers.greetings import hold_welcome, welcome_message
 from handlers.sanctions import act_once, log_chat, to_log
-from handlers.shared import store_override
+from handlers.shared import answer_press, store_override
 from storage.base import PLATFORM_ID_LEN
 from storage.gates import POSTED as GATE_POSTED
 from storage.gates import DueChallenge
@@ -197,9 +196,8 @@ async def on_press(ctx: Context) -> list[Action]:
     event = ctx.event
     assert isinstance(event, ButtonPressed)
     newcomer = str(ctx.args["newcomer"])
-    answer = {**_here(ctx), "press_id": event.press_id}
     if event.sender is None or event.sender.id != newcomer:
-        return [AnswerButton(**answer, text=ctx.say("gates.not_for_you").plain())]
+        return [answer_press(ctx, ctx.say("gates.not_for_you"))]
     assert ctx.member is not None
     async with ctx.store.transaction() as session:
         message_id = await ctx.store.gates.resolve(
@@ -208,9 +206,9 @@ async def on_press(ctx: Context) -> list[Action]:
         if message_id is not None:
             await ctx.audit(session, "gate.passed", target=ctx.member)
     if message_id is None:
-        return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
+        return [answer_press(ctx, ctx.say("error.button_expired"))]
     actions: list[Action] = [
-        AnswerButton(**answer, text=ctx.say("gates.passed_note").plain()),
+        answer_press(ctx, ctx.say("gates.passed_note")),
         Unrestrict(**_here(ctx), user_id=newcomer),
     ]
     if message_id:
@@ -293,7 +291,6 @@ async def on_decision(ctx: Context) -> list[Action]:
     event = ctx.event
     assert isinstance(event, ButtonPressed)
     verdict, user, group = str(ctx.args["verdict"]), str(ctx.args["user"]), str(ctx.args["group"])
-    answer = {**_here(ctx), "press_id": event.press_id}
     assert event.sender is not None
     async with ctx.store.transaction() as session:
         group_community = await ctx.store.communities.find(session, event.platform, group)
@@ -308,11 +305,11 @@ async def on_decision(ctx: Context) -> list[Action]:
             else None
         )
     if group_community is None or requester is None:
-        return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
+        return [answer_press(ctx, ctx.say("error.button_expired"))]
     # The decision belongs to the operators of the group being joined, not of the log chat.
     held = set(await _roles_in(ctx, event.platform, group, event.sender.id, presser))
     if not allowed(held, OPERATORS):
-        return [AnswerButton(**answer, text=ctx.say("gates.not_for_you").plain())]
+        return [answer_press(ctx, ctx.say("gates.not_for_you"))]
     outcome = "approved" if verdict == "y" else "declined"
     async with ctx.store.transaction() as session:
         decided = await ctx.store.gates.resolve(
@@ -328,13 +325,13 @@ async def on_decision(ctx: Context) -> list[Action]:
                 now=ctx.now,
             )
     if decided is None:  # decided already (another operator, another button)
-        return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
+        return [answer_press(ctx, ctx.say("error.button_expired"))]
     where = {"platform": event.platform, "chat_id": group}
     decision: Action = (
         ApproveJoin(**where, user_id=user) if verdict == "y" else DeclineJoin(**where, user_id=user)
     )
     note = ctx.say(f"gates.{outcome}").plain()
-    actions: list[Action] = [decision, AnswerButton(**answer, text=note)]
+    actions: list[Action] = [decision, answer_press(ctx, note)]
     if event.message_id:
         actions.append(Delete(**_here(ctx), message_id=event.message_id))
     return actions

@@ -8,7 +8,10 @@ mirrored (escaped, like everything) to the community's log chat when it has one.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions import (
     Action,
@@ -76,37 +79,51 @@ def _reason(ctx: Context) -> str:
     return str(ctx.args.get("reason") or "").strip().rstrip("。.！!；;，, ")
 
 
-@feature.command(
-    "mute",
-    roles=MOD,
-    args=[
-        Arg("member", "member"),
-        Arg("duration", "duration", required=False),
-        Arg("reason", "text", required=False, max_length=REASON_LEN),
-    ],
-)
-async def mute(ctx: Context) -> list[Action] | Reply:
+#: Why, as the moderator may add it after whom (and for how long).
+REASON_ARG = Arg("reason", "text", required=False, max_length=REASON_LEN)
+#: ``/kick`` and ``/warn``: whom, why.
+TARGET_ARGS = [Arg("member", "member"), REASON_ARG]
+#: ``/mute`` and ``/ban``: whom, for how long (none: until lifted), why.
+PUNISH_ARGS = [Arg("member", "member"), Arg("duration", "duration", required=False), REASON_ARG]
+
+#: What else a punishment stores in its audit transaction (session, target, duration).
+Also = Callable[[AsyncSession, MemberInfo, timedelta | None], Awaitable[None]]
+
+
+async def _punish_by_hand(
+    ctx: Context, verb: str, done: str, *, mention: bool, also: Also | None = None
+) -> list[Action] | Reply:
+    """``/mute`` and ``/ban`` alike: refuse operators, act on the platform, audit (with
+    ``also`` in the same transaction), then say it (``moderation.<done>``) and log it
+    (``log.<done>``). ``mention``: address the member (a banned one is only named)."""
     target: MemberInfo = ctx.args["member"]
     if refusal := await _refuse_operator(ctx, target):
         return refusal
     duration: timedelta | None = ctx.args["duration"]
     reason, shown = _reason(ctx), duration_words(ctx, duration)
-    if declined := await act(ctx, punish(ctx, target, "mute", duration)):
+    if declined := await act(ctx, punish(ctx, target, verb, duration)):
         return declined
     async with ctx.store.transaction() as session:
         seconds = duration and duration.total_seconds()
-        await ctx.audit(session, "mute", target=target, reason=reason, seconds=seconds)
+        await ctx.audit(session, verb, target=target, reason=reason, seconds=seconds)
+        if also is not None:
+            await also(session, target, duration)
     said = ctx.reply(
-        text_variant("moderation.muted", reason, permanent=duration is None),
-        member=ctx.address(target),
+        text_variant(f"moderation.{done}", reason, permanent=duration is None),
+        member=ctx.address(target) if mention else target.display_name,
         duration=shown,
         reason=reason,
     )
-    logged = text_variant("log.muted", reason)
+    logged = text_variant(f"log.{done}", reason)
     return [
         said,
         *to_log(ctx, logged, member=target.display_name, reason=reason, duration=shown),
     ]
+
+
+@feature.command("mute", roles=MOD, args=PUNISH_ARGS)
+async def mute(ctx: Context) -> list[Action] | Reply:
+    return await _punish_by_hand(ctx, "mute", "muted", mention=True)
 
 
 @feature.command("unmute", roles=MOD, args=[Arg("member", "member")])
@@ -120,26 +137,12 @@ async def unmute(ctx: Context) -> list[Action] | Reply:
     return [said, *to_log(ctx, "log.unmuted", member=target.display_name)]
 
 
-@feature.command(
-    "ban",
-    roles=MOD,
-    args=[
-        Arg("member", "member"),
-        Arg("duration", "duration", required=False),
-        Arg("reason", "text", required=False, max_length=REASON_LEN),
-    ],
-)
+@feature.command("ban", roles=MOD, args=PUNISH_ARGS)
 async def ban(ctx: Context) -> list[Action] | Reply:
-    target: MemberInfo = ctx.args["member"]
-    if refusal := await _refuse_operator(ctx, target):
-        return refusal
-    duration: timedelta | None = ctx.args["duration"]
-    reason, shown = _reason(ctx), duration_words(ctx, duration)
-    if declined := await act(ctx, punish(ctx, target, "ban", duration)):
-        return declined
-    async with ctx.store.transaction() as session:
-        seconds = duration and duration.total_seconds()
-        await ctx.audit(session, "ban", target=target, reason=reason, seconds=seconds)
+    async def keep_lift(
+        session: AsyncSession, target: MemberInfo, duration: timedelta | None
+    ) -> None:
+        """A timed ban's lift, kept in the ban's audit transaction."""
         if duration is not None:
             # Durable: the unban happens after a restart too, on every platform (Discord
             # bans have no end of their own); an earlier timed ban's lift moves to this end.
@@ -149,17 +152,8 @@ async def ban(ctx: Context) -> list[Action] | Reply:
         else:
             # A ban for good replaces a timed one: its lift must not let the member back.
             await _lifts(ctx).cancel(session, ctx.community.id, target.id, UNBAN)
-    said = ctx.reply(
-        text_variant("moderation.banned", reason, permanent=duration is None),
-        member=target.display_name,
-        duration=shown,
-        reason=reason,
-    )
-    logged = text_variant("log.banned", reason)
-    return [
-        said,
-        *to_log(ctx, logged, member=target.display_name, reason=reason, duration=shown),
-    ]
+
+    return await _punish_by_hand(ctx, "ban", "banned", mention=False, also=keep_lift)
 
 
 @feature.tick("scheduled-unbans", every=timedelta(minutes=1))
@@ -191,11 +185,7 @@ async def unban(ctx: Context) -> list[Action] | Reply:
     return [said, *to_log(ctx, "log.unbanned", member=target.display_name)]
 
 
-@feature.command(
-    "kick",
-    roles=MOD,
-    args=[Arg("member", "member"), Arg("reason", "text", required=False, max_length=REASON_LEN)],
-)
+@feature.command("kick", roles=MOD, args=TARGET_ARGS)
 async def kick(ctx: Context) -> list[Action] | Reply:
     target: MemberInfo = ctx.args["member"]
     if refusal := await _refuse_operator(ctx, target):
@@ -254,11 +244,7 @@ async def unapprove(ctx: Context) -> Reply:
     return [said, *to_log(ctx, "log.unapproved", member=target.display_name)]
 
 
-@feature.command(
-    "warn",
-    roles=MOD,
-    args=[Arg("member", "member"), Arg("reason", "text", required=False, max_length=REASON_LEN)],
-)
+@feature.command("warn", roles=MOD, args=TARGET_ARGS)
 async def warn_command(ctx: Context) -> list[Action] | Reply:
     target: MemberInfo = ctx.args["member"]
     if refusal := await _refuse_operator(ctx, target):

@@ -138,27 +138,34 @@ GRANT_ARGS = [
 ]
 
 
-def _update(ctx: Context) -> tuple[str, str, str]:
-    """The platform update a grant comes from: one update is one grant, however often it is
-    delivered."""
-    return ctx.event.platform, ctx.event.chat.id, ctx.event.update_key
+async def _grant(ctx: Context, verb: str, target: MemberInfo, amount: int, reason: str) -> None:
+    """An operator's ``/give`` or ``/take`` (``verb``): once per platform update, however often
+    it is delivered, audited in the same transaction. ``/take`` raises ``InsufficientPoints``
+    when the member has too few (nothing changes)."""
+    points = ctx.store.points
+    move, why = (
+        (points.award, PointsReason.given)
+        if verb == "give"
+        else (points.charge, PointsReason.taken)
+    )
+    async with ctx.store.transaction() as session:
+        posted = await move(
+            session,
+            community_id=ctx.community.id,
+            member_id=target.id,
+            amount=amount,
+            why=why(ctx.event.platform, ctx.event.chat.id, ctx.event.update_key, note=reason),
+            now=ctx.now,
+        )
+        if posted:
+            await ctx.audit(session, f"points.{verb}", target=target, amount=amount, reason=reason)
 
 
 @feature.command("give", roles=[Role.ADMIN], args=GRANT_ARGS)
 async def give(ctx: Context) -> Any:
     target: MemberInfo = ctx.args["member"]
     amount, reason = int(ctx.args["amount"]), str(ctx.args["reason"] or "")
-    async with ctx.store.transaction() as session:
-        posted = await ctx.store.points.award(
-            session,
-            community_id=ctx.community.id,
-            member_id=target.id,
-            amount=amount,
-            why=PointsReason.given(*_update(ctx), note=reason),
-            now=ctx.now,
-        )
-        if posted:
-            await ctx.audit(session, "points.give", target=target, amount=amount, reason=reason)
+    await _grant(ctx, "give", target, amount, reason)
     return ctx.reply(
         "points.given", member=ctx.address(target), amount=amount, reason=reason or "-"
     )
@@ -169,17 +176,7 @@ async def take(ctx: Context) -> Any:
     target: MemberInfo = ctx.args["member"]
     amount, reason = int(ctx.args["amount"]), str(ctx.args["reason"] or "")
     try:
-        async with ctx.store.transaction() as session:
-            posted = await ctx.store.points.charge(
-                session,
-                community_id=ctx.community.id,
-                member_id=target.id,
-                amount=amount,
-                why=PointsReason.taken(*_update(ctx), note=reason),
-                now=ctx.now,
-            )
-            if posted:
-                await ctx.audit(session, "points.take", target=target, amount=amount, reason=reason)
+        await _grant(ctx, "take", target, amount, reason)
     except InsufficientPoints:
         async with ctx.store.transaction() as session:
             balance = await ctx.store.points.balance(session, ctx.community.id, target.id)

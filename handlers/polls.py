@@ -20,18 +20,17 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from bot.actions import Action, AnswerButton, Button, Edit, Send
+from bot.actions import Action, Button, Edit, Send
 from bot.arguments import parse_datetime
 from bot.clock import parse_duration
 from bot.config import Section
 from bot.context import Context, TickContext
 from bot.errors import ArgError
-from bot.events import ButtonPressed
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed
 from bot.richtext import RichText
 from bot.signals import Interacted, Interaction
-from handlers.shared import CoalescedEdits, Voice, set_override
+from handlers.shared import CoalescedEdits, Voice, answer_press, settings_command
 from storage import posts
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
@@ -87,26 +86,28 @@ TEXT_BUDGET = 1800
 
 @dataclass(frozen=True, slots=True)
 class PollOwner:
-    """A feature that opens polls of its own (their send keys start with ``prefix``) and
+    """A feature that opens polls of its own (their send keys are made with ``kind``) and
     announces each outcome itself, in one message with what the vote decided: closing such a
     poll only brings its message up to date. ``no_early_close`` is the persona key refusing
     ``/closepoll`` for it (``None``: it may be closed early like any poll)."""
 
-    prefix: str
+    kind: str
     no_early_close: str | None = None
 
 
 _OWNERS: list[PollOwner] = []
 
 
-def own_polls(prefix: str, *, no_early_close: str | None = None) -> None:
-    """Declare the polls whose send keys start with ``prefix`` as the caller's (see
-    ``PollOwner``): their results are not posted by polls."""
-    _OWNERS.append(PollOwner(prefix, no_early_close))
+def own_polls(kind: str, *, no_early_close: str | None = None) -> None:
+    """Declare the polls whose send keys are made with ``kind`` (``posts.create_key`` or
+    ``posts.row_key``) as the caller's (see ``PollOwner``): their results are not posted by
+    polls."""
+    _OWNERS.append(PollOwner(kind, no_early_close))
 
 
 def owner_of(poll: PollInfo) -> PollOwner | None:
-    return next((owner for owner in _OWNERS if poll.send_key.startswith(owner.prefix)), None)
+    kind = posts.key_kind(poll.send_key)
+    return next((owner for owner in _OWNERS if owner.kind == kind), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +274,7 @@ async def start_poll(ctx: Context) -> Any:
             options=spec.options,
             max_choices=spec.max_choices,
             anonymous=spec.anonymous,
-            send_key=f"poll:{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}",
+            send_key=posts.create_key("poll", ctx.event),
             now=ctx.now,
             closes_at=spec.closes_at,
         )
@@ -471,16 +472,8 @@ _NOTES = {
     ],
 )
 async def on_vote_button(ctx: Context) -> list[Action]:
-    event = ctx.event
-    assert isinstance(event, ButtonPressed)
-    answer = {
-        "platform": event.platform,
-        "chat_id": event.chat.id,
-        "channel_id": event.channel_id,
-        "press_id": event.press_id,
-    }
     if ctx.member is None:
-        return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
+        return [answer_press(ctx, ctx.say("error.button_expired"))]
     poll_id, position = int(ctx.args["poll"]), int(ctx.args["position"])
     store = ctx.store
     async with store.transaction() as session:
@@ -490,10 +483,10 @@ async def on_vote_button(ctx: Context) -> list[Action]:
         else:
             vote = await store.polls.vote(session, poll_id, ctx.member.id, position, ctx.now)
     if poll is None or vote.outcome == "unknown":
-        return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
+        return [answer_press(ctx, ctx.say("error.button_expired"))]
     if vote.outcome == "voted":  # a member's first vote on the poll (a change is not another)
         ctx.emit(Interacted(Interaction.VOTE))
-    actions: list[Action] = [AnswerButton(**answer, text=_note(ctx, poll, vote))]
+    actions: list[Action] = [answer_press(ctx, _note(ctx, poll, vote))]
     # The tally is read after the vote's commit (the poll's lock is held only for the vote)
     # and only when the message is edited now; otherwise the refresh tick reads it once.
     if vote.counted and poll.message_id and ctx.state(feature).now_or_later(ctx, poll.id):
@@ -648,17 +641,4 @@ async def list_polls(ctx: Context) -> Any:
 
 # -- settings -------------------------------------------------------------------------------------
 
-SETTABLE = tuple(PollSettings.model_fields)
-
-
-@feature.command(
-    "pollset",
-    roles=[Role.ADMIN],
-    group="settings",
-    args=[
-        Arg("key", "choice", required=False, choices=SETTABLE),
-        Arg("value", "word", required=False),
-    ],
-)
-async def set_poll_settings(ctx: Context) -> Any:
-    return await set_override(ctx, PollSettings, "polls")
+settings_command(feature, "pollset", PollSettings, "polls")

@@ -18,18 +18,16 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from bot.actions import Action, AnswerButton, Button, Edit, Send
+from bot.actions import Action, Button, Edit, Send
 from bot.arguments import arg_refusal, check_length, parse_int
 from bot.config import Section
 from bot.context import Context, TickContext
 from bot.errors import ArgError
-from bot.events import ButtonPressed
 from bot.features import INT_LIMIT, Arg, Feature
-from bot.permissions import Role
 from bot.richtext import RichText
 from bot.signals import Interacted, Interaction
 from handlers.redpacket_split import seed_digest, split
-from handlers.shared import CoalescedEdits, Voice, set_override, voice_for
+from handlers.shared import CoalescedEdits, Voice, answer_press, settings_command, voice_for
 from storage import posts
 from storage.communities import CommunityInfo
 from storage.points import Grant, InsufficientPoints, PointsReason
@@ -171,7 +169,7 @@ async def send_packet(ctx: Context) -> Any:
                 seed=seed,
                 digest=seed_digest(seed),
                 chain_link=link,
-                send_key=f"redpacket:{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}",
+                send_key=posts.create_key("redpacket", ctx.event),
                 now=ctx.now,
                 expires_at=ctx.now + timedelta(hours=limits.expire_hours),
             )
@@ -409,18 +407,10 @@ def _completion_text(
 
 @feature.button(BUTTON, fields=[Arg("packet", "int", minimum=1)])
 async def on_grab_button(ctx: Context) -> list[Action]:
-    event = ctx.event
-    assert isinstance(event, ButtonPressed)
-    answer = {
-        "platform": event.platform,
-        "chat_id": event.chat.id,
-        "channel_id": event.channel_id,
-        "press_id": event.press_id,
-    }
     if ctx.member is None:
-        return [AnswerButton(**answer, text=ctx.say("error.button_expired").plain())]
+        return [answer_press(ctx, ctx.say("error.button_expired"))]
     grabbed = await _grab(ctx, int(ctx.args["packet"]))
-    return [AnswerButton(**answer, text=grabbed.note.plain()), *grabbed.follow_ups]
+    return [answer_press(ctx, grabbed.note), *grabbed.follow_ups]
 
 
 @feature.button_batch(BUTTON)
@@ -535,15 +525,9 @@ async def _grab_run(packet_id: int, ctxs: list[Context]) -> list[list[Action]]:
             follow_ups += _after_grabs(first, voice, packet, completed, shares, named, limits)
     outcomes: list[list[Action]] = []
     for n, ctx in enumerate(ctxs):
-        event = ctx.event
-        assert isinstance(event, ButtonPressed) and notes[n] is not None
-        answer = AnswerButton(
-            platform=event.platform,
-            chat_id=event.chat.id,
-            channel_id=event.channel_id,
-            press_id=event.press_id,
-            text=notes[n].plain(),  # type: ignore[union-attr]
-        )
+        note = notes[n]
+        assert note is not None
+        answer = answer_press(ctx, note)
         outcomes.append([answer, *(follow_ups if n == last_winner else [])])
     return outcomes
 
@@ -722,17 +706,4 @@ async def show_chain(ctx: Context) -> Any:
     return ctx.reply_text(RichText.join(lines))
 
 
-SETTABLE = tuple(RedPacketSettings.model_fields)
-
-
-@feature.command(
-    "redpacketset",
-    roles=[Role.ADMIN],
-    group="settings",
-    args=[
-        Arg("key", "choice", required=False, choices=SETTABLE),
-        Arg("value", "word", required=False),
-    ],
-)
-async def set_limits(ctx: Context) -> Any:
-    return await set_override(ctx, RedPacketSettings, "redpacket")
+settings_command(feature, "redpacketset", RedPacketSettings, "redpacket")

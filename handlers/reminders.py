@@ -21,7 +21,7 @@ from bot.config import Section
 from bot.context import Context, TickContext
 from bot.features import Arg, Feature
 from bot.richtext import RichText
-from handlers.shared import voice_for
+from handlers.shared import tell_privately, voice_for
 from storage.reminders import TEXT_LEN, ReminderRepo
 
 __all__ = ["RemindersSettings", "feature", "remindme", "send_reminders"]
@@ -98,17 +98,7 @@ async def _listed(ctx: Context) -> Reply | None:
     if ctx.is_private:
         return ctx.reply_text(listed, private=True)
     # A group message command has no caller-only answer: the texts would be read by everyone.
-    assert ctx.sender is not None
-    sent = await ctx.perform(
-        Notify(
-            platform=ctx.event.platform,
-            chat_id=ctx.event.chat.id,
-            channel_id=ctx.event.channel_id,
-            user_id=ctx.sender.id,
-            text=listed,
-            fallback="mention",
-        )
-    )
+    sent = await tell_privately(ctx, listed)
     if sent.detail == "mentioned":
         return None  # the fallback mention already asked them to open a private chat
     if not sent.ok:

@@ -22,6 +22,7 @@ from bot.features import Arg, Feature
 from bot.permissions import Role
 from handlers.polls import close_once, own_polls, post_poll
 from handlers.shared import voice_for
+from storage import posts
 from storage.base import REASON_LEN
 from storage.polls import POLL_QUESTION_LEN
 from storage.rules import RULE_LEN
@@ -52,8 +53,8 @@ feature = Feature(
 YES = 1  # the poll's first option is "in favour"
 #: Send keys of the proposals' polls: their outcome is announced here, with the decision, and
 #: they are not closed early (``/veto`` stops one).
-POLL_KEY = "proposal:"
-own_polls(POLL_KEY, no_early_close="rulevotes.no_early_close")
+POLL_KIND = "proposal"
+own_polls(POLL_KIND, no_early_close="rulevotes.no_early_close")
 
 
 @feature.command(
@@ -81,7 +82,7 @@ async def propose_rule(ctx: Context) -> Any:
             options=options,
             max_choices=1,
             anonymous=False,
-            send_key=f"{POLL_KEY}{ctx.event.platform}:{ctx.event.chat.id}:{ctx.event.update_key}",
+            send_key=posts.create_key(POLL_KIND, ctx.event),
             now=ctx.now,
             closes_at=ctx.now + timedelta(hours=rules.hours),
         )

@@ -4,29 +4,36 @@ coalesced under the platforms' limits, and local times typed by members."""
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.actions import Reply
+from bot.actions import ActionResult, AnswerButton, Notify, Reply
 from bot.cache import BoundedCache, seconds_of
 from bot.clock import Clock
 from bot.context import Context, TickContext
-from bot.richtext import RichText
+from bot.events import ButtonPressed
+from bot.features import Arg, Feature
+from bot.permissions import Role
+from bot.richtext import Mention, RichText
 from persona import Persona
 from storage.communities import CommunityInfo
 
 __all__ = [
     "CoalescedEdits",
     "Voice",
+    "answer_press",
+    "mentions",
     "parse_local_time",
     "set_override",
+    "settings_command",
     "store_override",
+    "tell_privately",
     "voice_for",
 ]
 
@@ -174,3 +181,72 @@ async def set_override(ctx: Context, model: type[BaseModel], intents: str) -> Re
         key=_setting_label(ctx, intents, name),
         value=_setting_value(ctx, intents, getattr(changed, name)),
     )
+
+
+def settings_command(feature: Feature, name: str, model: type[BaseModel], intents: str) -> None:
+    """Declare ``feature``'s admin command ``/<name> [KEY VALUE]`` over ``model`` (its keys are
+    the choices): it shows or changes one setting as ``set_override`` does, with the replies
+    of ``intents``. One declaration, so every feature's settings command reads the same."""
+
+    async def set_settings(ctx: Context) -> Reply:
+        return await set_override(ctx, model, intents)
+
+    feature.command(
+        name,
+        roles=[Role.ADMIN],
+        group="settings",
+        args=[
+            Arg("key", "choice", required=False, choices=tuple(model.model_fields)),
+            Arg("value", "word", required=False),
+        ],
+    )(set_settings)
+
+
+def answer_press(ctx: Context, note: RichText | str) -> AnswerButton:
+    """The private ``note`` to whoever pressed ``ctx``'s button (every press is answered: the
+    platform shows it to the presser alone and stops its spinner)."""
+    event = ctx.event
+    assert isinstance(event, ButtonPressed)
+    return AnswerButton(
+        platform=event.platform,
+        chat_id=event.chat.id,
+        channel_id=event.channel_id,
+        press_id=event.press_id,
+        text=note if isinstance(note, str) else note.plain(),
+    )
+
+
+async def tell_privately(ctx: Context, text: RichText) -> ActionResult:
+    """Tell the sender ``text`` privately and wait: a group message has no caller-only
+    answer, so what is theirs alone goes by ``Notify`` (a mention in the chat asking them to
+    open a private chat when the platform refuses: ``detail`` ``"mentioned"``)."""
+    assert ctx.sender is not None
+    return await ctx.perform(
+        Notify(
+            platform=ctx.event.platform,
+            chat_id=ctx.event.chat.id,
+            channel_id=ctx.event.channel_id,
+            user_id=ctx.sender.id,
+            text=text,
+            fallback="mention",
+        )
+    )
+
+
+class _Person(Protocol):
+    @property
+    def display_name(self) -> str: ...
+
+    @property
+    def platform_user_id(self) -> str: ...
+
+
+def mentions(people: Iterable[_Person], separator: str) -> RichText:
+    """``people`` mentioned one after another (each a real mention, so they are notified),
+    ``separator`` between them."""
+    parts: list[Any] = []
+    for n, person in enumerate(people):
+        if n:
+            parts.append(separator)
+        parts.append(Mention(text=person.display_name, user_id=person.platform_user_id))
+    return RichText.of(*parts)

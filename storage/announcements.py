@@ -17,6 +17,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, String, exists, func, or_, se
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage import posts
 from storage.base import PLATFORM_ID_LEN, UPDATE_KEY_LEN, Base, Id
 from storage.db import Database
 from storage.outbox import PENDING, SENDING, ScheduledSend
@@ -132,10 +133,10 @@ class AnnouncementRepo:
         now: datetime,
     ) -> int | None:
         """The new schedule's id, or ``None`` if this key (a redelivered command) made it."""
-        table = Announcement.__table__
-        inserted = await self.db.insert_once(
+        return await posts.create_once(
             session,
-            table,
+            self.db,
+            Announcement,
             "create_key",
             {
                 "community_id": community_id,
@@ -151,7 +152,6 @@ class AnnouncementRepo:
                 "created_at": now,
             },
         )
-        return inserted
 
     async def get(self, session: AsyncSession, announcement_id: int) -> AnnouncementInfo | None:
         row = await session.get(Announcement, announcement_id)

@@ -104,14 +104,9 @@ POSTED = posts.register("event", Event)
 
 
 @dataclass(frozen=True, slots=True)
-class EventInfo:
+class EventInfo(posts.PlacedInfo):
     posted_kind: ClassVar[str] = POSTED
 
-    id: int
-    community_id: int
-    platform: str
-    chat_id: str
-    channel_id: str | None
     creator_member_id: int
     title: str
     place: str | None
@@ -119,7 +114,6 @@ class EventInfo:
     starts_at: datetime
     ends_at: datetime
     status: str
-    message_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +164,10 @@ class EventRepo:
         now: datetime,
     ) -> int | None:
         """The new event's id (its reminders scheduled), or ``None`` if this key made it."""
-        table = Event.__table__
-        inserted = await self.db.insert_once(
+        return await posts.create_once(
             session,
-            table,
+            self.db,
+            Event,
             "create_key",
             {
                 "community_id": community_id,
@@ -188,23 +182,22 @@ class EventRepo:
                 "create_key": create_key,
                 "created_at": now,
             },
+            children=(
+                EventReminder,
+                "event_id",
+                [
+                    {
+                        "minutes_before": minutes,
+                        "due_at": starts_at - timedelta(minutes=minutes),
+                        # A reminder already past when the event is created is not sent.
+                        "status": "pending"
+                        if starts_at - timedelta(minutes=minutes) > now
+                        else "skipped",
+                    }
+                    for minutes in reminders
+                ],
+            ),
         )
-        if inserted is None:
-            return None
-        event_id = inserted
-        rows = [
-            {
-                "event_id": event_id,
-                "minutes_before": minutes,
-                "due_at": starts_at - timedelta(minutes=minutes),
-                # A reminder already past when the event is created is not sent.
-                "status": "pending" if starts_at - timedelta(minutes=minutes) > now else "skipped",
-            }
-            for minutes in reminders
-        ]
-        if rows:
-            await session.execute(EventReminder.__table__.insert(), rows)
-        return event_id
 
     async def get(self, session: AsyncSession, event_id: int) -> EventInfo | None:
         row = await posts.fetch_placed(session, Event, event_id)
@@ -401,12 +394,11 @@ class EventRepo:
 
 
 def _info(event: Event, platform: str, chat_id: str) -> EventInfo:
-    return EventInfo(
-        id=event.id,
-        community_id=event.community_id,
-        platform=platform,
-        chat_id=chat_id,
-        channel_id=event.channel_id,
+    return posts.placed_info(
+        EventInfo,
+        event,
+        platform,
+        chat_id,
         creator_member_id=event.creator_member_id,
         title=event.title,
         place=event.place,
@@ -414,5 +406,4 @@ def _info(event: Event, platform: str, chat_id: str) -> EventInfo:
         starts_at=event.starts_at,
         ends_at=event.ends_at,
         status=event.status,
-        message_id=event.message_id,
     )

@@ -1,13 +1,10 @@
 """The durable outbox of scheduled messages (birthdays, anniversaries, announcements).
 
 A message is a row unique per (community, target, kind, occurrence): enqueueing is
-idempotent. The outbox tick claims due rows (``pending -> sending``; on PostgreSQL with
-``FOR UPDATE SKIP LOCKED``, so two bot processes take different rows; on SQLite writers are
-serial and the claim is a conditional update), sends, then marks them ``sent``.
-
-Policy for a crash between sending and marking: the row stays ``sending``; a later tick
-marks rows claimed long ago ``unsure`` and never sends them again. A greeting may then be
-missing, but never doubled (at most once).
+idempotent. The outbox tick claims due rows, sends, then marks them ``sent``; how a row is
+claimed by one caller only, and what happens to a claim a stopped process left behind (marked
+``unsure``, never sent again: a greeting may be missing, never doubled), is
+``storage/claims.py``.
 """
 
 from __future__ import annotations
@@ -29,8 +26,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage import claims, posts
 from storage.base import PLATFORM_ID_LEN, Base, Id
-from storage.communities import Community
+from storage.claims import PENDING, SENDING, SENT
 from storage.db import Database
 
 __all__ = ["Due", "OutboxRepo", "Scheduled", "ScheduledSend", "Waiting"]
@@ -69,14 +67,7 @@ class ScheduledSend(Base):
     created_at: Mapped[datetime]
 
 
-PENDING, SENDING, SENT, SKIPPED, UNSURE, FAILED = (
-    "pending",
-    "sending",
-    "sent",
-    "skipped",
-    "unsure",
-    "failed",
-)
+SKIPPED, FAILED = "skipped", "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,37 +158,24 @@ class OutboxRepo:
 
     async def claim(self, session: AsyncSession, now: datetime, limit: int = 50) -> list[Due]:
         """Take due rows for sending: each row goes to one caller."""
-        table = ScheduledSend.__table__
-        due = (
-            select(table.c.id)
-            .where(table.c.status == PENDING, table.c.due_at <= now)
-            .order_by(table.c.due_at, table.c.id)
-            .limit(limit)
+        ids = await claims.claim_due(
+            session,
+            self.db,
+            ScheduledSend,
+            now,
+            limit=limit,
+            also={"attempts": ScheduledSend.attempts + 1},
         )
-        if self.db.dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        claimed = await session.execute(
-            update(table)
-            .where(table.c.id.in_(due.scalar_subquery()), table.c.status == PENDING)
-            .values(status=SENDING, claimed_at=now, attempts=table.c.attempts + 1)
-            .returning(table.c.id)
-        )
-        ids = [int(i) for i in claimed.scalars()]
         if not ids:
             return []
         rows = await session.execute(
-            select(ScheduledSend, Community.platform, Community.chat_id)
-            .join(Community, Community.id == ScheduledSend.community_id)
+            posts.placed(ScheduledSend)
             .where(ScheduledSend.id.in_(ids))
             .order_by(ScheduledSend.due_at, ScheduledSend.id)
         )
         return [
             Due(
-                id=row.id,
-                community_id=row.community_id,
-                platform=platform,
-                chat_id=chat_id,
-                channel_id=row.channel_id,
+                **posts.placement(row, platform, chat_id),
                 target=row.target,
                 kind=row.kind,
                 occurrence=row.occurrence,
@@ -230,12 +208,7 @@ class OutboxRepo:
 
     async def abandon_stale(self, session: AsyncSession, claimed_before: datetime) -> int:
         """Rows left ``sending`` by a stopped process: ``unsure``, never sent again."""
-        result = await session.execute(
-            update(ScheduledSend)
-            .where(ScheduledSend.status == SENDING, ScheduledSend.claimed_at < claimed_before)
-            .values(status=UNSURE)
-        )
-        return result.rowcount or 0  # type: ignore[attr-defined]
+        return await claims.abandon_stale(session, ScheduledSend, claimed_before)
 
     async def sent_since(
         self, session: AsyncSession, community_id: int, channel_id: str | None, since: datetime

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from sqlalchemy import (
     Boolean,
@@ -51,6 +51,7 @@ __all__ = [
     "Tally",
     "Vote",
     "Voter",
+    "waiting_on_closed_polls",
 ]
 
 #: Column sizes of these tables; text is clipped to them before storage.
@@ -136,14 +137,9 @@ Outcome = Literal["voted", "changed", "same", "added", "removed", "limit", "clos
 
 
 @dataclass(frozen=True, slots=True)
-class PollInfo:
+class PollInfo(posts.PlacedInfo):
     posted_kind: ClassVar[str] = POSTED
 
-    id: int
-    community_id: int
-    platform: str
-    chat_id: str
-    channel_id: str | None
     creator_member_id: int
     creator_user_id: str
     creator_name: str
@@ -152,7 +148,6 @@ class PollInfo:
     max_choices: int
     anonymous: bool
     status: str
-    message_id: str | None
     created_at: datetime
     closes_at: datetime
     closed_at: datetime | None
@@ -219,6 +214,19 @@ def clip(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
+async def waiting_on_closed_polls(session: AsyncSession, model: Any, status: str) -> list[int]:
+    """Ids of ``model``'s rows (a proposal, a call for submissions) still in ``status`` whose
+    poll (``model.poll_id``) has closed: what a feature's tick decides, 100 at a time."""
+    rows = await session.execute(
+        select(model.id)
+        .join(Poll, Poll.id == model.poll_id)
+        .where(model.status == status, Poll.status != OPEN)
+        .order_by(model.id)
+        .limit(100)
+    )
+    return [int(i) for i in rows.scalars()]
+
+
 class PollRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -239,10 +247,10 @@ class PollRepo:
         closes_at: datetime,
     ) -> int | None:
         """The new poll's id, or ``None`` if this ``send_key`` started one already."""
-        table = Poll.__table__
-        inserted = await self.db.insert_once(
+        return await posts.create_once(
             session,
-            table,
+            self.db,
+            Poll,
             "send_key",
             {
                 "community_id": community_id,
@@ -256,18 +264,15 @@ class PollRepo:
                 "created_at": now,
                 "closes_at": closes_at,
             },
+            children=(
+                PollOption,
+                "poll_id",
+                [
+                    {"position": position, "text": clip(text, POLL_OPTION_LEN)}
+                    for position, text in enumerate(options, 1)
+                ],
+            ),
         )
-        if inserted is None:
-            return None
-        poll_id = inserted
-        await session.execute(
-            PollOption.__table__.insert(),
-            [
-                {"poll_id": poll_id, "position": position, "text": clip(text, POLL_OPTION_LEN)}
-                for position, text in enumerate(options, 1)
-            ],
-        )
-        return poll_id
 
     async def get(self, session: AsyncSession, poll_id: int) -> PollInfo | None:
         row = await posts.fetch_placed(session, Poll, poll_id, by=Poll.creator_member_id)
@@ -279,12 +284,11 @@ class PollRepo:
             .where(PollOption.poll_id == poll_id)
             .order_by(PollOption.position)
         )
-        return PollInfo(
-            id=poll.id,
-            community_id=poll.community_id,
-            platform=platform,
-            chat_id=chat_id,
-            channel_id=poll.channel_id,
+        return posts.placed_info(
+            PollInfo,
+            poll,
+            platform,
+            chat_id,
             creator_member_id=creator.id,
             creator_user_id=creator.platform_user_id,
             creator_name=creator.display_name or creator.platform_user_id,
@@ -293,7 +297,6 @@ class PollRepo:
             max_choices=poll.max_choices,
             anonymous=poll.anonymous,
             status=poll.status,
-            message_id=poll.message_id,
             created_at=poll.created_at,
             closes_at=poll.closes_at,
             closed_at=poll.closed_at,

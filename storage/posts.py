@@ -12,23 +12,46 @@ it in the row fetch it makes anyway; a ``posted_messages(kind, row_id, ...)`` ta
 a join or a second query on each press, and the row already knows its chat (its community)
 and channel. What is shared is the binding: a storage module names its table once
 (``register``), and one ``UPDATE`` by primary key binds any kind.
+
+Also shared: how such a row is made once (``create_once``, by a unique key of ``create_key``:
+the platform update that asked, so a redelivered command makes nothing twice; handlers never
+format keys) and how it is read with where its message goes (``placed``, ``placed_info``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from sqlalchemy import Row, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions import Anchor, Button, Edit, Send
+from bot.events import EventBase
 from bot.richtext import RichText
 from storage.communities import Community
+from storage.db import Database
 from storage.members import Member
 
-__all__ = ["Posted", "PostsRepo", "edit", "fetch_placed", "kinds", "placed", "post", "register"]
+__all__ = [
+    "PlacedInfo",
+    "Posted",
+    "PostsRepo",
+    "create_key",
+    "create_once",
+    "edit",
+    "fetch_placed",
+    "key_kind",
+    "kinds",
+    "placed",
+    "placed_info",
+    "placement",
+    "post",
+    "register",
+    "row_key",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +95,21 @@ class Posted(Protocol):
 
     @property
     def message_id(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlacedInfo:
+    """What every posted object's info has (a ``Posted``): its row, where its message is. A
+    kind's info extends it with its own fields and names its ``posted_kind``."""
+
+    posted_kind: ClassVar[str]
+
+    id: int
+    community_id: int
+    platform: str
+    chat_id: str
+    channel_id: str | None
+    message_id: str | None = None
 
 
 Buttons = Sequence[Sequence[Button]]
@@ -121,6 +159,66 @@ async def fetch_placed(
 ) -> Row[Any] | None:
     """One row of ``placed``, by id (``None``: no such row)."""
     return (await session.execute(placed(model, by).where(model.id == row_id))).first()
+
+
+Info = TypeVar("Info")
+
+
+def placement(row: Any, platform: str, chat_id: str) -> dict[str, Any]:
+    """Where the message of ``row`` (of a ``placed`` result) goes: the row's id and community,
+    its community's platform and chat, its channel."""
+    return {
+        "id": row.id,
+        "community_id": row.community_id,
+        "platform": platform,
+        "chat_id": chat_id,
+        "channel_id": row.channel_id,
+    }
+
+
+def placed_info(info: type[Info], row: Any, platform: str, chat_id: str, **fields: Any) -> Info:
+    """``info`` (a posted object's dataclass) for ``row`` of ``placed``: what every posted row
+    has (its ``placement`` and message id) and the kind's own ``fields``."""
+    return info(**placement(row, platform, chat_id), message_id=row.message_id, **fields)
+
+
+def create_key(kind: str, event: EventBase) -> str:
+    """The key a command's row is created once by: the platform update that asked for it, so a
+    redelivered command creates nothing twice. One format for every kind (``kind`` first: a
+    feature may recognise its rows by that prefix)."""
+    return f"{kind}:{event.platform}:{event.chat.id}:{event.update_key}"
+
+
+def row_key(kind: str, row_id: int) -> str:
+    """The key a row is created once by when another row asks for it (a call's poll): once
+    per that row."""
+    return f"{kind}:{row_id}"
+
+
+def key_kind(key: str) -> str:
+    """The ``kind`` a key of ``create_key`` or ``row_key`` was made with."""
+    return key.partition(":")[0]
+
+
+async def create_once(
+    session: AsyncSession,
+    db: Database,
+    model: Any,
+    key: str,
+    values: Mapping[str, Any],
+    children: tuple[Any, str, Sequence[Mapping[str, Any]]] | None = None,
+) -> int | None:
+    """Insert ``model``'s row unless one with the same unique ``key`` column (``values[key]``)
+    exists; then its ``children``: (child model, the column naming the new row, the child rows
+    without it). The new id, or ``None`` when that key made the row already (nothing written)."""
+    row_id = await db.insert_once(session, model.__table__, key, dict(values))
+    if row_id is not None and children is not None:
+        child, parent, rows = children
+        if rows:
+            await session.execute(
+                child.__table__.insert(), [{parent: row_id, **row} for row in rows]
+            )
+    return row_id
 
 
 class PostsRepo:

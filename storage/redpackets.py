@@ -167,14 +167,9 @@ class Share:
 
 
 @dataclass(frozen=True, slots=True)
-class PacketInfo:
+class PacketInfo(posts.PlacedInfo):
     posted_kind: ClassVar[str] = POSTED
 
-    id: int
-    community_id: int
-    platform: str
-    chat_id: str
-    channel_id: str | None
     sender_member_id: int
     sender_user_id: str
     sender_name: str
@@ -187,7 +182,6 @@ class PacketInfo:
     status: str
     grabbed: int
     chain_link: int | None
-    message_id: str | None
     expires_at: datetime
 
     @property
@@ -365,10 +359,10 @@ class RedPacketRepo:
     ) -> int | None:
         """The new packet's id, or ``None`` if this ``send_key`` sent one already. ``amounts``
         and ``digest`` come from the feature's split of ``seed``."""
-        table = RedPacket.__table__
-        inserted = await self.db.insert_once(
+        return await posts.create_once(
             session,
-            table,
+            self.db,
+            RedPacket,
             "send_key",
             {
                 "community_id": community_id,
@@ -387,30 +381,26 @@ class RedPacketRepo:
                 "created_at": now,
                 "expires_at": expires_at,
             },
+            children=(
+                RedPacketShare,
+                "packet_id",
+                [
+                    {"position": position, "amount": amount}
+                    for position, amount in enumerate(amounts, 1)
+                ],
+            ),
         )
-        if inserted is None:
-            return None
-        packet_id = inserted
-        await session.execute(
-            RedPacketShare.__table__.insert(),
-            [
-                {"packet_id": packet_id, "position": position, "amount": amount}
-                for position, amount in enumerate(amounts, 1)
-            ],
-        )
-        return packet_id
 
     async def get(self, session: AsyncSession, packet_id: int) -> PacketInfo | None:
         row = await posts.fetch_placed(session, RedPacket, packet_id, by=RedPacket.sender_member_id)
         if row is None:
             return None
         packet, platform, chat_id, sender = row
-        return PacketInfo(
-            id=packet.id,
-            community_id=packet.community_id,
-            platform=platform,
-            chat_id=chat_id,
-            channel_id=packet.channel_id,
+        return posts.placed_info(
+            PacketInfo,
+            packet,
+            platform,
+            chat_id,
             sender_member_id=sender.id,
             sender_user_id=sender.platform_user_id,
             sender_name=sender.display_name or sender.platform_user_id,
@@ -423,7 +413,6 @@ class RedPacketRepo:
             status=packet.status,
             grabbed=packet.grabbed,
             chain_link=packet.chain_link,
-            message_id=packet.message_id,
             expires_at=packet.expires_at,
         )
 

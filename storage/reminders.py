@@ -1,11 +1,10 @@
 """Reminders members set for themselves (``/remindme 2h TEXT``): one row each, sent once.
 
-A reminder is claimed by one atomic ``UPDATE ... WHERE status = 'pending' RETURNING id``
-(``pending -> sending``; on PostgreSQL a second claim skips the row locked by the first, on
-SQLite writers are serial), so two ticks or two bot processes never both take it. It is marked
-``sent`` after the notice went out. Reminders are claimed one at a time: a process stopped
-between sending and marking leaves only that one ``sending``, which a later tick marks
-``unsure`` and never sends again (at most once, as the outbox: never doubled).
+A reminder is claimed and, if the bot stops mid-send, given up exactly as an outbox row is
+(``storage/claims.py``: one conditional ``UPDATE``, ``pending -> sending -> sent``, a stale
+``sending`` becomes ``unsure`` and is never sent again: at most once, never doubled).
+Reminders are claimed one at a time: a process stopped between sending and marking leaves
+only that one ``sending``.
 
 Not the outbox (``storage/outbox.py``): its rows are posts to a chat held back by quiet
 hours and an hourly cap; a reminder is a private notice to one member at the minute asked.
@@ -20,7 +19,9 @@ from sqlalchemy import ForeignKey, Index, String, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage import claims
 from storage.base import PLATFORM_ID_LEN, Base, Id
+from storage.claims import PENDING, SENDING, SENT
 from storage.communities import Community
 from storage.db import Database
 from storage.members import Member
@@ -29,7 +30,6 @@ __all__ = ["TEXT_LEN", "DueReminder", "PendingReminder", "Reminder", "ReminderRe
 
 #: The longest reminder text kept (characters).
 TEXT_LEN = 500
-PENDING, SENDING, SENT, UNSURE = "pending", "sending", "sent", "unsure"
 
 
 class Reminder(Base):
@@ -134,23 +134,10 @@ class ReminderRepo:
         on the wire ``sending`` (then ``unsure``), never the ones due with it. The row goes to
         one caller: on PostgreSQL a concurrent claim skips the row another one locked, and the
         ``status`` test holds on any database."""
-        due = (
-            select(Reminder.id)
-            .where(Reminder.status == PENDING, Reminder.due_at <= now)
-            .order_by(Reminder.due_at, Reminder.id)
-            .limit(1)
-        )
-        if self.db.dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        claimed = await session.execute(
-            update(Reminder)
-            .where(Reminder.id == due.scalar_subquery(), Reminder.status == PENDING)
-            .values(status=SENDING, claimed_at=now)
-            .returning(Reminder.id)
-        )
-        reminder_id = claimed.scalar_one_or_none()
-        if reminder_id is None:
+        claimed = await claims.claim_due(session, self.db, Reminder, now, limit=1)
+        if not claimed:
             return None
+        [reminder_id] = claimed
         found = await session.execute(
             select(
                 Reminder,
@@ -187,9 +174,4 @@ class ReminderRepo:
 
     async def abandon_stale(self, session: AsyncSession, claimed_before: datetime) -> int:
         """Reminders left ``sending`` by a stopped process: ``unsure``, never sent again."""
-        result = await session.execute(
-            update(Reminder)
-            .where(Reminder.status == SENDING, Reminder.claimed_at < claimed_before)
-            .values(status=UNSURE)
-        )
-        return result.rowcount or 0  # type: ignore[attr-defined]
+        return await claims.abandon_stale(session, Reminder, claimed_before)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.base import REASON_LEN, Base, Id
 from storage.members import Member
-from storage.polls import Poll
+from storage.polls import waiting_on_closed_polls
 from storage.rules import RULE_LEN
 
 __all__ = ["Proposal", "RuleProposal", "RuleVoteRepo"]
@@ -138,14 +138,7 @@ class RuleVoteRepo:
 
     async def undecided_with_closed_poll(self, session: AsyncSession) -> list[int]:
         """Open proposals whose vote has ended: the tick decides them."""
-        rows = await session.execute(
-            select(RuleProposal.id)
-            .join(Poll, Poll.id == RuleProposal.poll_id)
-            .where(RuleProposal.status == OPEN, Poll.status != "open")
-            .order_by(RuleProposal.id)
-            .limit(100)
-        )
-        return list(rows.scalars())
+        return await waiting_on_closed_polls(session, RuleProposal, OPEN)
 
     async def decide(
         self,

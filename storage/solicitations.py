@@ -21,7 +21,7 @@ from storage.base import PLATFORM_ID_LEN, REASON_LEN, UPDATE_KEY_LEN, Base, Id
 from storage.db import Database
 from storage.members import Member
 from storage.points import Escrow
-from storage.polls import POLL_OPTION_LEN, Poll
+from storage.polls import POLL_OPTION_LEN, waiting_on_closed_polls
 
 __all__ = ["POOL", "Entry", "Solicitation", "SolicitationInfo", "SolicitationRepo", "Submission"]
 
@@ -72,21 +72,15 @@ POSTED = posts.register("call", Solicitation)
 
 
 @dataclass(frozen=True, slots=True)
-class SolicitationInfo:
+class SolicitationInfo(posts.PlacedInfo):
     posted_kind: ClassVar[str] = POSTED
 
-    id: int
-    community_id: int
-    platform: str
-    chat_id: str
-    channel_id: str | None
     organiser_member_id: int
     topic: str
     reward: int
     status: str
     closes_at: datetime
     poll_id: int | None
-    message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +109,10 @@ class SolicitationRepo:
         now: datetime,
     ) -> int | None:
         """The new call's id, or ``None`` if this key opened it already."""
-        table = Solicitation.__table__
-        inserted = await self.db.insert_once(
+        return await posts.create_once(
             session,
-            table,
+            self.db,
+            Solicitation,
             "create_key",
             {
                 "community_id": community_id,
@@ -132,26 +126,23 @@ class SolicitationRepo:
                 "created_at": now,
             },
         )
-        return inserted
 
     async def get(self, session: AsyncSession, solicitation_id: int) -> SolicitationInfo | None:
         row = await posts.fetch_placed(session, Solicitation, solicitation_id)
         if row is None:
             return None
         call, platform, chat_id = row
-        return SolicitationInfo(
-            id=call.id,
-            community_id=call.community_id,
-            platform=platform,
-            chat_id=chat_id,
-            channel_id=call.channel_id,
+        return posts.placed_info(
+            SolicitationInfo,
+            call,
+            platform,
+            chat_id,
             organiser_member_id=call.organiser_member_id,
             topic=call.topic,
             reward=int(call.reward),
             status=call.status,
             closes_at=call.closes_at,
             poll_id=call.poll_id,
-            message_id=call.message_id,
         )
 
     async def newest_open(
@@ -239,14 +230,7 @@ class SolicitationRepo:
 
     async def due_to_settle(self, session: AsyncSession) -> list[int]:
         """Calls in their vote whose poll has closed."""
-        rows = await session.execute(
-            select(Solicitation.id)
-            .join(Poll, Poll.id == Solicitation.poll_id)
-            .where(Solicitation.status == VOTING, Poll.status != "open")
-            .order_by(Solicitation.id)
-            .limit(100)
-        )
-        return list(rows.scalars())
+        return await waiting_on_closed_polls(session, Solicitation, VOTING)
 
     async def move(
         self,

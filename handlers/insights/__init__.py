@@ -1,6 +1,9 @@
-"""Insights (社群运营监测), the capture: who talks, replies, shares and takes part, per member
-and local day, and who joins and leaves, per community and day. ``/stats`` reports come next;
-for now ``/stats optout`` and ``/stats optin`` let a member choose never to be named.
+"""Insights (社群运营监测): what members do, counted per day, and the charts drawn from it
+(``handlers/insights/charts.py``).
+
+The capture: who talks, replies, shares and takes part, per member and local day, and who
+joins and leaves, per community and day. ``/stats`` reports come next; for now
+``/stats optout`` and ``/stats optin`` let a member choose never to be named.
 
 How it stays off the inbound path's bill: messages, joins and leaves are *watched*
 (``Feature.observe``), not handled: the dispatcher shows each update to the observer once,
@@ -22,7 +25,7 @@ from datetime import date, datetime, timedelta
 from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
-from bot.actions import Notify, Reply
+from bot.actions import Reply
 from bot.config import Section
 from bot.context import Context, TickContext, local_date
 from bot.events import MemberJoined, MemberLeft, MessageEvent
@@ -30,6 +33,7 @@ from bot.features import Arg, Feature
 from bot.signals import Interacted, Interaction
 from handlers.filtering import find_links
 from handlers.insights.tally import COLUMN, Tally
+from handlers.shared import tell_privately
 from storage.base import PLATFORM_ID_LEN
 from storage.insights import InsightRepo, MemberDay, Movement
 
@@ -245,16 +249,7 @@ async def stats(ctx: Context) -> Reply | None:
         return ctx.reply(key, private=True, count=len(members))
     answer = ctx.say("insights.opted_out" if out else "insights.opted_in")
     # A group message has no caller-only answer: the member's choice is told to them alone.
-    sent = await ctx.perform(
-        Notify(
-            platform=ctx.event.platform,
-            chat_id=ctx.event.chat.id,
-            channel_id=ctx.event.channel_id,
-            user_id=ctx.sender.id,
-            text=answer,
-            fallback="mention",
-        )
-    )
+    sent = await tell_privately(ctx, answer)
     if sent.detail == "mentioned":
         return None  # the fallback mention already asked them to open a private chat
     if not sent.ok:

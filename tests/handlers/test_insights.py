@@ -99,6 +99,8 @@ async def test_a_small_group_is_counted_by_kind(any_harness: Harness) -> None:
     [[grab]] = packet[0].buttons
     await h.send(h.press(grab.data, user="Ann"))
     await h.send(h.press(grab.data, user="Ann"))  # twice: refused, not counted
+    await h.send(h.message("抢", user="Bob"))  # the keyword takes the last share
+    await h.send(h.message("抢", user="Bob"))  # none left: not counted
     poll = [
         a for a in await h.send(h.message("/poll Lunch? | noodles | rice")) if isinstance(a, Send)
     ]
@@ -129,7 +131,14 @@ async def test_a_small_group_is_counted_by_kind(any_harness: Harness) -> None:
             "grabs": 1,
             "rsvps": 2,
         },
-        ("Bob", DAY): {"messages": 2, "replies_given": 1, "links": 1, "checkins": 1, "votes": 1},
+        ("Bob", DAY): {
+            "messages": 2,
+            "replies_given": 1,
+            "links": 1,
+            "checkins": 1,
+            "grabs": 1,
+            "votes": 1,
+        },
         ("Carol", DAY): {"messages": 1, "files": 1, "submissions": 1},
     }
     joins = await movements(h)
