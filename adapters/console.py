@@ -337,31 +337,51 @@ class ConsoleAdapter(Adapter):
                 DeclineReason.UNREACHABLE, "never opened a private chat with the bot"
             )
         name = await self.dispatcher.persona_name(self.platform, action.chat_id)
-        line = RichLine(f"{name} (privately to {who.name})> ", style="bold green")
+        prefix = f"{name} (privately to {who.name})> "
+        line = RichLine(prefix, style="bold green")
         line.append_text(encode(action.text))
         self.console.print(line)
         message_id = f"m{self._next()}"
         self._show_buttons(message_id, action.buttons)
+        uploads = [("picture", p.filename, p.png, p.caption) for p in action.pictures]
+        if action.document is not None:
+            document = action.document
+            uploads.append(("file", document.filename, document.data, document.caption))
+        for kind, filename, data, caption in uploads:
+            # Later parts: the text is out, so a file not saved is told, not handed back.
+            await self._save_and_show(prefix, kind, filename, data, caption)
         return ActionResult.done(message_id)
 
     async def _show_image(self, action: SendImage) -> ActionResult:
         """Save the picture under ``image_dir`` and print its path with the caption."""
         assert self.dispatcher is not None
-        message_id = f"m{self._next()}"
-        path = self.image_dir / f"{self._run}-{message_id}-{action.filename}"
-        try:
-            await asyncio.to_thread(_write_file, path, action.png)
-        except OSError as error:
-            self._notice(f"the picture could not be saved under {self.image_dir}: {error}")
-            return ActionResult.declined(DeclineReason.FAILED, str(error))
         name = await self.dispatcher.persona_name(self.platform, action.chat_id)
-        line = RichLine(f"{name}> [picture: {path}]", style="bold green")
-        if action.caption.plain().strip():
+        shown = await self._save_and_show(
+            f"{name}> ", "picture", action.filename, action.png, action.caption
+        )
+        if isinstance(shown, OSError):
+            return ActionResult.declined(DeclineReason.FAILED, str(shown))
+        self._show_buttons(shown, action.buttons)
+        return ActionResult.done(shown)
+
+    async def _save_and_show(
+        self, prefix: str, kind: str, filename: str, data: bytes, caption: RichText
+    ) -> str | OSError:
+        """Save a picture or file the bot sends under ``image_dir`` and print its path with
+        its caption; its message id, or the error that kept it from being saved."""
+        message_id = f"m{self._next()}"
+        path = self.image_dir / f"{self._run}-{message_id}-{filename}"
+        try:
+            await asyncio.to_thread(_write_file, path, data)
+        except OSError as error:
+            self._notice(f"the {kind} could not be saved under {self.image_dir}: {error}")
+            return error
+        line = RichLine(f"{prefix}[{kind}: {path}]", style="bold green")
+        if caption.plain().strip():
             line.append("\n")
-            line.append_text(encode(action.caption))
+            line.append_text(encode(caption))
         self.console.print(line)
-        self._show_buttons(message_id, action.buttons)
-        return ActionResult.done(message_id)
+        return message_id
 
     async def chat_admins(self, chat_id: str) -> dict[str, str]:
         if chat_id != GROUP_ID:

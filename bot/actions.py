@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     TypeAdapter,
-    field_serializer,
-    field_validator,
     model_validator,
 )
 
 from bot.richtext import RichText
 
 __all__ = [
+    "MAX_ATTACHED_BYTES",
+    "MAX_FILE_BYTES",
     "MAX_IMAGE_BYTES",
+    "MAX_PICTURES",
     "Action",
     "ActionResult",
     "Anchor",
@@ -32,6 +37,7 @@ __all__ = [
     "DeclineJoin",
     "DeclineReason",
     "Delete",
+    "Document",
     "Edit",
     "GrantRole",
     "Kick",
@@ -39,6 +45,7 @@ __all__ = [
     "Notify",
     "NotifyFallback",
     "NotifyRole",
+    "Picture",
     "Pin",
     "Reply",
     "Restrict",
@@ -207,10 +214,115 @@ NotifyRole = Literal["owner", "admin", "moderator", "planner", "analyst", "exper
 NotifyFallback = Literal["mention", "record"]
 
 
+#: The largest picture sent: Telegram's ``sendPhoto`` takes 10 MB, and so does Discord's
+#: upload for a bot without boosts (base64 in a stored waiting action: about 13.4 MB).
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: The largest file a notice carries: one limit for every platform, the lower of the two
+#: (Telegram's ``sendDocument`` takes 50 MB, Discord 10 MB for a bot without boosts), so a
+#: feature's export goes out the same everywhere.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+#: All of one notice's attachments together: a notice waiting at a stop is one stored row
+#: (base64: a third more), and a private chat should not receive a flood of uploads.
+MAX_ATTACHED_BYTES = 20 * 1024 * 1024
+#: Pictures on one notice, at most (Telegram's album and Discord's attachments per message).
+MAX_PICTURES = 10
+#: A file's name as the member's platform shows it, and the console writes it to disk: word
+#: characters (any script), dots and hyphens, beginning with a word character: no folder,
+#: no hidden file, no control or invisible character.
+_SAFE_FILENAME = re.compile(r"\w[\w.-]{0,99}")
+#: ``type/subtype`` in lower case (``text/csv``, ``application/pdf``), no parameters.
+_MIME_TYPE = re.compile(r"[a-z]+/[a-z0-9][a-z0-9.+-]{0,99}")
+
+
+def _from_base64(value: object) -> object:
+    """Bytes as they are; text as base64 (the JSON form of a stored waiting action)."""
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise ValueError("expected bytes, or base64 text of them") from error
+    return value
+
+
+def _to_base64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def _is_png(value: bytes) -> bytes:
+    if len(value) > MAX_IMAGE_BYTES:
+        raise ValueError(f"the picture has {len(value)} bytes; at most {MAX_IMAGE_BYTES} are sent")
+    if not value.startswith(PNG_SIGNATURE):
+        raise ValueError("expected a PNG picture: the bytes do not start with its signature")
+    return value
+
+
+def _fits_a_file(value: bytes) -> bytes:
+    if len(value) > MAX_FILE_BYTES:
+        raise ValueError(f"the file has {len(value)} bytes; at most {MAX_FILE_BYTES} are sent")
+    return value
+
+
+def _safe_filename(value: str) -> str:
+    if _SAFE_FILENAME.fullmatch(value) is None:
+        raise ValueError(
+            "a file name is 1 to 100 letters, digits, '_', '.' or '-', beginning with a "
+            "letter, digit or '_' (no folder, no control character)"
+        )
+    return value
+
+
+def _mime_type(value: str) -> str:
+    if _MIME_TYPE.fullmatch(value) is None:
+        raise ValueError("expected a MIME type such as text/csv")
+    return value
+
+
+#: PNG bytes: checked when the action is made, base64 in JSON.
+PngBytes = Annotated[
+    bytes,
+    BeforeValidator(_from_base64),
+    AfterValidator(_is_png),
+    PlainSerializer(_to_base64, return_type=str, when_used="json"),
+]
+#: A file's bytes (at most ``MAX_FILE_BYTES``), base64 in JSON.
+FileBytes = Annotated[
+    bytes,
+    BeforeValidator(_from_base64),
+    AfterValidator(_fits_a_file),
+    PlainSerializer(_to_base64, return_type=str, when_used="json"),
+]
+PngFilename = Annotated[str, Field(pattern=r"^[\w.-]{1,64}\.png$")]
+
+
+class Picture(_Model):
+    """A PNG a notice carries privately, with its own caption (a chart of the weekly digest)."""
+
+    png: PngBytes
+    caption: RichText = RichText()
+    filename: PngFilename = "image.png"
+
+
+class Document(_Model):
+    """A file a notice carries privately (a CSV export), sent as is under ``filename``."""
+
+    data: FileBytes
+    filename: Annotated[str, AfterValidator(_safe_filename)]
+    #: ``text/csv``...: how Telegram labels the upload (Discord and the console go by the
+    #: name's extension).
+    mime_type: Annotated[str, AfterValidator(_mime_type)] = "application/octet-stream"
+    caption: RichText = RichText()
+
+
 class Notify(_ChatAction):
     """A private message to one member (``user_id``) or to every holder of ``role`` in the
     community ``chat_id`` (the dispatcher resolves holders; each gets a ``Notify`` of their
-    own). ``chat_id``/``channel_id`` name the community: where a ``mention`` fallback goes.
+    own, attachments included). ``chat_id``/``channel_id`` name the community: where a
+    ``mention`` fallback goes.
+
+    ``pictures`` and ``document`` follow the text in the private chat, each with its caption.
+    They are private data: a ``mention`` fallback never shows them in the community, and a
+    ``record`` fallback keeps only how many were dropped, never their bytes.
 
     Telegram can only write to a member who started the bot; Discord to one whose DMs are
     open. A refusal applies ``fallback``; the result says so (``DeclineReason.UNREACHABLE``).
@@ -222,18 +334,21 @@ class Notify(_ChatAction):
     text: RichText
     buttons: tuple[tuple[Button, ...], ...] = ()
     fallback: NotifyFallback = "mention"
+    pictures: Annotated[tuple[Picture, ...], Field(max_length=MAX_PICTURES)] = ()
+    document: Document | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> Notify:
         if (self.user_id is None) == (self.role is None):
             raise ValueError("a notice goes to one member (user_id) or to a role, not both")
+        attached = sum(len(p.png) for p in self.pictures)
+        attached += len(self.document.data) if self.document is not None else 0
+        if attached > MAX_ATTACHED_BYTES:
+            raise ValueError(
+                f"the attachments have {attached} bytes together; at most"
+                f" {MAX_ATTACHED_BYTES} go with one notice"
+            )
         return self
-
-
-#: The largest picture sent: Telegram's ``sendPhoto`` takes 10 MB, and so does Discord's
-#: upload for a bot without boosts (base64 in a stored waiting action: about 13.4 MB).
-MAX_IMAGE_BYTES = 10 * 1024 * 1024
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class SendImage(_ChatAction):
@@ -242,35 +357,10 @@ class SendImage(_ChatAction):
     restart) they are base64, so a picture waiting at a stop goes out after the restart."""
 
     kind: Literal["send_image"] = "send_image"
-    png: bytes
+    png: PngBytes
     caption: RichText = RichText()
     buttons: tuple[tuple[Button, ...], ...] = ()
-    filename: Annotated[str, Field(pattern=r"^[\w.-]{1,64}\.png$")] = "image.png"
-
-    @field_validator("png", mode="before")
-    @classmethod
-    def _from_base64(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                return base64.b64decode(value, validate=True)
-            except (binascii.Error, ValueError) as error:
-                raise ValueError("expected PNG bytes, or base64 text of them") from error
-        return value
-
-    @field_validator("png")
-    @classmethod
-    def _is_png(cls, value: bytes) -> bytes:
-        if len(value) > MAX_IMAGE_BYTES:
-            raise ValueError(
-                f"the picture has {len(value)} bytes; at most {MAX_IMAGE_BYTES} are sent"
-            )
-        if not value.startswith(PNG_SIGNATURE):
-            raise ValueError("expected a PNG picture: the bytes do not start with its signature")
-        return value
-
-    @field_serializer("png", when_used="json")
-    def _to_base64(self, value: bytes) -> str:
-        return base64.b64encode(value).decode("ascii")
+    filename: PngFilename = "image.png"
 
 
 Action = Annotated[

@@ -248,8 +248,9 @@ class ConsoleSettings(Section):
     A fixed start time also makes random choices (red-packet seeds) repeat run after run.
     """
     image_dir: str = Field("console-images", min_length=1, max_length=1024)
-    """Pictures the bot sends (SendImage) are saved in this folder (made when first needed,
-    relative to where the bot runs); the console prints each one's path.
+    """Pictures the bot sends (SendImage), and the pictures and files a private notice
+    carries (a CSV export), are saved in this folder (made when first needed, relative to
+    where the bot runs); the console prints each one's path.
     """
 
     @field_validator("start_time")

@@ -1482,7 +1482,8 @@ class Dispatcher:
 
     async def _fall_back(self, notice: Notify, refused: ActionResult) -> ActionResult:
         """The platform refused a private notice: remember the member cannot be reached, then
-        mention them in the community with a short line, or record the notice undelivered."""
+        mention them in the community with a short line, or record the notice undelivered.
+        Its attachments are private: neither fallback posts or keeps them."""
         assert notice.user_id is not None
         user_id, store = notice.user_id, self.store
         member: MemberInfo | None = None
@@ -1499,6 +1500,9 @@ class Dispatcher:
                         text=notice.text,
                         reason=refused.detail or "refused",
                         now=self.clock.now(),
+                        # Private data: only counted, never kept.
+                        dropped_pictures=len(notice.pictures),
+                        dropped_files=int(notice.document is not None),
                     )
                 else:
                     community = await store.communities.find(

@@ -30,7 +30,10 @@ class UndeliverableNotice(Base):
     #: The community's chat the notice was about.
     chat_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LEN))
     user_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LEN))
-    #: The notice's rich text as JSON (``RichText.model_dump(mode="json")``).
+    #: The notice's rich text as JSON (``RichText.model_dump(mode="json")``); a notice that
+    #: carried attachments adds ``"dropped": {"pictures": n, "files": n}``: how many, never
+    #: their bytes, names or captions (private data, kept the least). ``RichText`` ignores
+    #: the extra key, so no column was added for it.
     text: Mapped[dict[str, Any]] = mapped_column()
     #: What the platform said (``bot can't initiate conversation``...), clipped.
     reason: Mapped[str] = mapped_column(String(REASON_LEN))
@@ -46,6 +49,9 @@ class Undeliverable:
     text: RichText
     reason: str
     created_at: datetime
+    #: Attachments the notice carried, dropped with it (only counted).
+    dropped_pictures: int = 0
+    dropped_files: int = 0
 
 
 class NoticeRepo:
@@ -59,15 +65,20 @@ class NoticeRepo:
         text: RichText,
         reason: str,
         now: datetime,
+        dropped_pictures: int = 0,
+        dropped_files: int = 0,
     ) -> int:
-        """Keep a refused notice; returns its id."""
+        """Keep a refused notice (with how many attachments it carried); returns its id."""
+        kept: dict[str, Any] = text.model_dump(mode="json")
+        if dropped_pictures or dropped_files:
+            kept["dropped"] = {"pictures": dropped_pictures, "files": dropped_files}
         result = await session.execute(
             insert(UndeliverableNotice)
             .values(
                 platform=platform,
                 chat_id=clip(chat_id, PLATFORM_ID_LEN) or chat_id,
                 user_id=clip(user_id, PLATFORM_ID_LEN) or user_id,
-                text=text.model_dump(mode="json"),
+                text=kept,
                 reason=clip(reason, REASON_LEN) or "-",
                 created_at=now,
             )
@@ -87,15 +98,19 @@ class NoticeRepo:
             )
             .order_by(UndeliverableNotice.id)
         )
-        return [
-            Undeliverable(
-                row.id,
-                row.platform,
-                row.chat_id,
-                row.user_id,
-                RichText.model_validate(row.text),
-                row.reason,
-                row.created_at,
-            )
-            for row in rows.scalars()
-        ]
+        return [_undeliverable(row) for row in rows.scalars()]
+
+
+def _undeliverable(row: UndeliverableNotice) -> Undeliverable:
+    dropped = row.text.get("dropped") or {}
+    return Undeliverable(
+        row.id,
+        row.platform,
+        row.chat_id,
+        row.user_id,
+        RichText.model_validate({"segments": row.text.get("segments", [])}),
+        row.reason,
+        row.created_at,
+        dropped_pictures=int(dropped.get("pictures", 0)),
+        dropped_files=int(dropped.get("files", 0)),
+    )

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bot.actions import Action, ActionResult, Button, Notify, SendImage
+from bot.actions import Action, ActionResult, Button, Document, Notify, Picture, SendImage
 from bot.adapter import Adapter
 from bot.clock import FakeClock
 from bot.config import Settings, StorageSettings
@@ -258,22 +258,40 @@ def png(width: int = 2, height: int = 1) -> bytes:
 
 
 PICTURE = png()
+#: A CSV file a notice carries (``/sendme``): member data, private.
+EXPORT = b"day,member,messages\n2026-11-26,Bob,3\n"
 
 
 def notices() -> Feature:
     """``/tellme [mention|record]``: a private notice to the sender; ``/tellops``: to the
-    community's admins; ``/picture``: a picture. A refusal recorded is told to the asker."""
+    community's admins; ``/sendme [mention|record]`` and ``/sendops``: the same with a
+    picture and a CSV file attached; ``/picture``: a picture. A refusal recorded is told to
+    the asker."""
     feature = Feature("notices")
 
-    async def notify(ctx: Context, **target: str) -> object:
-        fallback = ctx.args.get("how") or "mention"
+    async def notify(ctx: Context, *, attached: bool = False, **target: str) -> object:
+        attachments: dict[str, Any] = {}
+        text = RichText.of("Reminder: ", Bold(text="water the plants"))
+        if attached:
+            text = RichText.of("Your weekly figures")
+            caption = RichText.of("Active <b>members")
+            attachments["pictures"] = (
+                Picture(png=PICTURE, caption=caption, filename="active.png"),
+            )
+            attachments["document"] = Document(
+                data=EXPORT,
+                filename="活跃度-30d.csv",
+                mime_type="text/csv",
+                caption=RichText.of("30 days"),
+            )
         notice = Notify(
             platform=ctx.event.platform,
             chat_id=ctx.event.chat.id,
             channel_id=ctx.event.channel_id,
-            text=RichText.of("Reminder: ", Bold(text="water the plants")),
+            text=text,
             buttons=((DONE,),),
-            fallback=fallback,
+            fallback=ctx.args.get("how") or "mention",
+            **attachments,
             **target,
         )
         result = await ctx.perform(notice)
@@ -281,14 +299,25 @@ def notices() -> Feature:
             return ctx.reply(f"declined.{result.reason}")
         return None
 
-    @feature.command("tellme", args=[Arg("how", choices=("mention", "record"), required=False)])
+    how = [Arg("how", choices=("mention", "record"), required=False)]
+
+    @feature.command("tellme", args=how)
     async def tellme(ctx: Context) -> object:
         assert ctx.sender is not None
         return await notify(ctx, user_id=ctx.sender.id)
 
-    @feature.command("tellops", args=[Arg("how", choices=("mention", "record"), required=False)])
+    @feature.command("tellops", args=how)
     async def tellops(ctx: Context) -> object:
         return await notify(ctx, role="admin")
+
+    @feature.command("sendme", args=how)
+    async def sendme(ctx: Context) -> object:
+        assert ctx.sender is not None
+        return await notify(ctx, attached=True, user_id=ctx.sender.id)
+
+    @feature.command("sendops", args=how)
+    async def sendops(ctx: Context) -> object:
+        return await notify(ctx, attached=True, role="admin")
 
     @feature.command("picture")
     async def picture(ctx: Context) -> SendImage:

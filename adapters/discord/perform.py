@@ -301,7 +301,10 @@ class DiscordPerformer:
                 text=action.text,
                 buttons=action.buttons,
             )
-            return await self._send(private)
+            result = await self._send(private)
+            if result.ok:
+                await self._send_attachments(action, dm)
+            return result
         if isinstance(action, SendImage):
             return await self._send_image(action)
         if isinstance(action, AnswerButton):
@@ -426,11 +429,44 @@ class DiscordPerformer:
     async def _send_image(self, action: SendImage) -> ActionResult:
         """The picture as an attachment with the caption's first part; the rest of a long
         caption follows, the buttons under the last message."""
-        chunks = split(action.caption, MESSAGE_LIMIT, _rendered_length, _markup_length)
-        channel = self._channel(action)
         upload = discord.File(io.BytesIO(action.png), filename=action.filename)
+        return await self._upload(self._channel(action), upload, action.caption, action.buttons)
+
+    async def _send_attachments(self, notice: Notify, dm: discord.DMChannel) -> None:
+        """A notice's pictures and file after its text, each its own DM message with its
+        caption (one upload per request: 10 MB each). The text is out, so a failure here is
+        logged, not handed back (the whole notice would be sent again); discord.py has
+        already waited out rate limits."""
+        uploads = [
+            (discord.File(io.BytesIO(p.png), filename=p.filename), p.caption)
+            for p in notice.pictures
+        ]
+        if notice.document is not None:
+            document = notice.document
+            uploads.append(
+                (
+                    discord.File(io.BytesIO(document.data), filename=document.filename),
+                    document.caption,
+                )
+            )
+        for upload, caption in uploads:
+            try:
+                await self._upload(dm, upload, caption, ())
+            except (discord.HTTPException, TimeoutError, aiohttp.ClientError) as error:
+                log.error("attachment %s to DM %s failed: %s", upload.filename, dm.id, error)
+
+    async def _upload(
+        self,
+        channel: Any,
+        upload: discord.File,
+        caption: RichText,
+        buttons: tuple[tuple[Button, ...], ...],
+    ) -> ActionResult:
+        """An attachment with the caption's first part; the rest of a long caption follows,
+        the buttons under the last message."""
+        chunks = split(caption, MESSAGE_LIMIT, _rendered_length, _markup_length)
         first = chunks[0] if chunks else RichText()
-        view = _view(action.buttons) if len(chunks) <= 1 else None
+        view = _view(buttons) if len(chunks) <= 1 else None
         sent = await channel.send(
             to_markdown(first) or None,
             file=upload,
@@ -438,7 +474,7 @@ class DiscordPerformer:
             **({"view": view} if view is not None else {}),
         )
         for number, chunk in enumerate(chunks[1:], 2):
-            view = _view(action.buttons) if number == len(chunks) else None
+            view = _view(buttons) if number == len(chunks) else None
             await channel.send(
                 to_markdown(chunk),
                 allowed_mentions=allowed_mentions(chunk),

@@ -15,8 +15,9 @@ import html
 import logging
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from telegram import (
@@ -26,6 +27,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
+    Message,
     ReplyParameters,
 )
 from telegram.constants import ParseMode
@@ -44,6 +46,7 @@ from bot.actions import (
     DeclineJoin,
     DeclineReason,
     Delete,
+    Document,
     Edit,
     Kick,
     Notify,
@@ -290,7 +293,10 @@ class TelegramPerformer:
                 text=action.text,
                 buttons=action.buttons,
             )
-            return await self._send(private, int(action.user_id))
+            result = await self._send(private, int(action.user_id))
+            if result.ok:
+                await self._send_attachments(action, int(action.user_id))
+            return result
         if isinstance(action, SendImage):
             return await self._send_image(action, chat)
         if isinstance(action, Edit):
@@ -395,14 +401,73 @@ class TelegramPerformer:
     async def _send_image(self, action: SendImage, chat: int | str) -> ActionResult:
         """``sendPhoto`` (a multipart upload) with the caption's first 1,024 units; the rest
         of a longer caption follows as messages, the buttons under the last part."""
-        captions = split(action.caption, CAPTION_LIMIT) if action.caption.plain().strip() else []
-        keyboard = _keyboard(action.buttons)
-        sent = await self.bot.send_photo(
+        return await self._send_photo(
+            chat, action.png, action.filename, action.caption, _keyboard(action.buttons)
+        )
+
+    async def _send_attachments(self, notice: Notify, chat: int) -> None:
+        """A notice's pictures (``sendPhoto``) and file (``sendDocument``), after its text.
+        The text is out, so these are later parts: a rate limit is waited out in place, and a
+        failure is logged, not handed back (the whole notice would be sent again)."""
+        for picture in notice.pictures:
+            send = partial(self._send_photo, chat, picture.png, picture.filename, picture.caption)
+            await self._later(chat, f"picture {picture.filename}", send)
+        if notice.document is not None:
+            document = notice.document
+            await self._later(
+                chat, f"file {document.filename}", partial(self._send_document, chat, document)
+            )
+
+    async def _send_photo(
+        self,
+        chat: int | str,
+        png: bytes,
+        filename: str,
+        caption: RichText,
+        keyboard: InlineKeyboardMarkup | None = None,
+    ) -> ActionResult:
+        upload = InputFile(png, filename=filename)
+        return await self._upload(
             chat,
-            InputFile(action.png, filename=action.filename),
-            caption=to_html(captions[0]) if captions else None,
-            parse_mode=ParseMode.HTML,
-            reply_markup=keyboard if len(captions) <= 1 else None,
+            caption,
+            keyboard,
+            lambda text, markup: self.bot.send_photo(
+                chat, upload, caption=text, parse_mode=ParseMode.HTML, reply_markup=markup
+            ),
+        )
+
+    async def _send_document(self, chat: int, document: Document) -> ActionResult:
+        """``sendDocument`` labelled with the notice's MIME type (not guessed again)."""
+        upload = InputFile(document.data, filename=document.filename)
+        upload.mimetype = document.mime_type
+        return await self._upload(
+            chat,
+            document.caption,
+            None,
+            lambda caption, markup: self.bot.send_document(
+                chat,
+                upload,
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                disable_content_type_detection=True,
+            ),
+        )
+
+    async def _upload(
+        self,
+        chat: int | str,
+        caption: RichText,
+        keyboard: InlineKeyboardMarkup | None,
+        send: Callable[[str | None, InlineKeyboardMarkup | None], Awaitable[Message]],
+    ) -> ActionResult:
+        """An upload (``send`` with its caption's HTML and buttons) carrying the caption's first
+        1,024 units; the rest of a longer caption follows as messages, the buttons under the
+        last part."""
+        captions = split(caption, CAPTION_LIMIT) if caption.plain().strip() else []
+        sent = await send(
+            to_html(captions[0]) if captions else None,
+            keyboard if len(captions) <= 1 else None,
         )
         rest = captions[1:]
         for number, chunk in enumerate(rest):
@@ -415,14 +480,25 @@ class TelegramPerformer:
         """Later parts of a long message: the first part is out, so a rate limit here is waited
         out in place instead of handing the whole action back for a retry (which would send
         the first part twice)."""
+        await self._later(
+            chat,
+            "a later part of a long message",
+            lambda: self.bot.send_message(chat, text, **kwargs),
+        )
+
+    async def _later(
+        self, chat: int | str, what: str, call: Callable[[], Awaitable[object]]
+    ) -> None:
+        """A part sent after the first of an action: rate limits are waited out here, and a
+        failure is logged, never raised (this part may have arrived; the first certainly
+        did, and must not be sent twice)."""
         for _attempt in range(5):
             try:
-                await self.bot.send_message(chat, text, **kwargs)
+                await call()
                 return
             except TgRetryAfter as error:
                 await asyncio.sleep(_retry_seconds(error))
             except TelegramError as error:
-                # Not repeated: this part may have arrived; the first part certainly did.
-                log.error("a later part of a long message to %s failed: %s", chat, error)
+                log.error("%s to %s failed: %s", what, chat, error)
                 return
-        log.error("gave up on a later part of a long message to %s", chat)
+        log.error("gave up on %s to %s", what, chat)

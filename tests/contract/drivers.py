@@ -51,6 +51,9 @@ class Seen:
     to: list[str | None] = field(default_factory=list)
     #: Pictures sent, as (caption as seen, the uploaded PNG bytes).
     images: list[tuple[str, bytes]] = field(default_factory=list)
+    #: Every upload (pictures and files), as (who got it privately or ``None`` in the group,
+    #: its file name, caption as seen, its bytes).
+    uploads: list[tuple[str | None, str, str, bytes]] = field(default_factory=list)
 
 
 class Driver(Protocol):
@@ -374,6 +377,7 @@ class TelegramDriver(AppDriver):
         whose update key the matcher ``act`` returns accepts."""
         before = len(self.fake.calls_to("sendMessage"))
         photos = len(self.fake.calls_to("sendPhoto"))
+        documents = len(self.fake.calls_to("sendDocument"))
         notes = len(self.fake.calls_to("answerCallbackQuery"))
         edits = len(self.fake.calls_to("editMessageText"))
         marks = self._marks()
@@ -396,6 +400,18 @@ class TelegramDriver(AppDriver):
             upload = self.fake.uploads[call.raw["photo"]["sha256"]]
             seen.images.append((visible_html(call.get("caption") or ""), upload))
             self._buttons(seen, call)
+        uploads = [(c, "photo") for c in self.fake.calls_to("sendPhoto")[photos:]]
+        uploads += [(c, "document") for c in self.fake.calls_to("sendDocument")[documents:]]
+        for call, part in uploads:
+            private = isinstance(call.chat_id, int) and call.chat_id > 0
+            seen.uploads.append(
+                (
+                    str(call.chat_id) if private else None,
+                    call.raw[part]["filename"],
+                    visible_html(call.get("caption") or ""),
+                    self.fake.uploads[call.raw[part]["sha256"]],
+                )
+            )
         seen.notes = [
             str(call.get("text") or "")
             for call in self.fake.calls_to("answerCallbackQuery")[notes:]
@@ -569,15 +585,18 @@ class DiscordDriver(AppDriver):
         direct = {str(c.id): str(user) for user, c in self.fake.dm_channels.items()}
         for request in self._posts()[before:]:
             content = visible_markdown((request.json or {}).get("content") or "", self._name)
+            recipient = direct.get(request.path.split("/")[2])
             if request.files:
-                seen.images.append((content, request.files[0].data))
+                for upload in request.files:
+                    seen.uploads.append((recipient, upload.filename, content, upload.data))
+                if request.files[0].filename.endswith(".png"):
+                    seen.images.append((content, request.files[0].data))
                 continue
             seen.texts.append(content)
             mentions = request.json.get("allowed_mentions", {})
             seen.pinged.append(
                 {str(u) for u in mentions.get("users", [])} | set(mentions.get("parse", []))
             )
-            recipient = direct.get(request.path.split("/")[2])
             seen.private.append(recipient is not None)
             seen.to.append(recipient)
         for message_id, message in self.fake.messages.items():

@@ -7,13 +7,16 @@ PostgreSQL (``any_harness``)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
-from bot.actions import Action, ActionResult, DeclineReason, Notify, SendImage
+from bot.actions import Action, ActionResult, DeclineReason, Document, Notify, Picture, SendImage
 from bot.permissions import Role
 from bot.richtext import RichText
+from storage.notices import UndeliverableNotice
 from tests.support import PLATFORM, FakeAdapter, Harness, make_settings
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"picture"
@@ -159,9 +162,18 @@ async def test_notices_and_pictures_stored_at_a_stop_go_out_after_the_restart(
     await meet(h, "Carol")
     await grant(h, "Carol", Role.EXPERT)
     picture = SendImage(platform=PLATFORM, chat_id="g1", png=PNG, caption=RichText.of("week"))
+    # A notice to a role with a picture and a file: split after the restart, each holder
+    # gets both (base64 in the stored row).
+    csv = b"day,member,messages\n2026-11-26,Carol,3\n"
+    attached = notice(role="expert").model_copy(
+        update={
+            "pictures": (Picture(png=PNG, caption=RichText.of("active"), filename="active.png"),),
+            "document": Document(data=csv, filename="stats-30d.csv", mime_type="text/csv"),
+        }
+    )
     async with h.store.transaction() as session:
         await h.store.waiting.save(
-            session, [notice(role="expert"), picture, notice(user_id="id-zed")], h.clock.now()
+            session, [attached, picture, notice(user_id="id-zed")], h.clock.now()
         )
     h.adapter.take()
     assert await h.dispatcher.restore_waiting(PLATFORM) == 3
@@ -175,8 +187,38 @@ async def test_notices_and_pictures_stored_at_a_stop_go_out_after_the_restart(
     ]
     [image] = [a for a in sent if isinstance(a, SendImage)]
     assert image.png == PNG
+    for part in sent:
+        if isinstance(part, Notify) and part.user_id != "id-zed":
+            assert part.pictures == attached.pictures and part.pictures[0].png == PNG
+            assert part.document == attached.document and part.document.data == csv
     async with h.store.db.reading() as session:
         assert await h.store.waiting.count(session) == 0
+
+
+async def test_a_refused_notice_keeps_how_many_attachments_were_dropped_not_them(
+    any_harness: Harness,
+) -> None:
+    h = any_harness
+    adapter = Refusing({"id-bob"})
+    h.dispatcher.attach(adapter)
+    await meet(h, "Bob")
+    refused = Notify(
+        platform=PLATFORM,
+        chat_id="g1",
+        user_id="id-bob",
+        text=RichText.of("your export"),
+        fallback="record",
+        pictures=(Picture(png=PNG), Picture(png=PNG)),
+        document=Document(data=b"secret,data\n", filename="stats.csv", mime_type="text/csv"),
+    )
+    result = await h.dispatcher.perform(refused)
+    assert (result.ok, result.detail) == (False, "recorded")
+    async with h.store.db.reading() as session:
+        [kept] = await h.store.notices.of_user(session, PLATFORM, "id-bob")
+        [row] = (await session.execute(select(UndeliverableNotice.text))).scalars()
+    assert (kept.text.plain(), kept.dropped_pictures, kept.dropped_files) == ("your export", 2, 1)
+    stored = json.dumps(row)
+    assert "stats.csv" not in stored and "c2VjcmV0" not in stored and "secret" not in stored
 
 
 async def test_a_stop_before_the_holders_are_known_stores_the_notice_whole(

@@ -12,7 +12,10 @@ import pytest
 from pydantic import ValidationError
 
 from bot.actions import (
+    MAX_ATTACHED_BYTES,
+    MAX_FILE_BYTES,
     MAX_IMAGE_BYTES,
+    MAX_PICTURES,
     Action,
     ActionResult,
     Anchor,
@@ -22,12 +25,14 @@ from bot.actions import (
     Button,
     DeclineJoin,
     Delete,
+    Document,
     Edit,
     GrantRole,
     Kick,
     Merge,
     Notify,
     NotifyRole,
+    Picture,
     Pin,
     Reply,
     Restrict,
@@ -86,6 +91,17 @@ SAMPLES: list[Action] = [
     Notify(**HERE, user_id="7", text=TEXT, buttons=BUTTONS, fallback="record"),
     Notify(**HERE, role="expert", text=TEXT),
     SendImage(**HERE, png=PNG, caption=TEXT, buttons=BUTTONS, filename="week-48.png"),
+    # A notice with its pictures and file: their bytes as base64, their captions rich.
+    Notify(
+        **HERE,
+        role="analyst",
+        text=TEXT,
+        fallback="record",
+        pictures=(Picture(png=PNG, caption=TEXT, filename="active.png"), Picture(png=PNG)),
+        document=Document(
+            data=bytes(range(256)), filename="活跃度-30d.csv", mime_type="text/csv", caption=TEXT
+        ),
+    ),
 ]
 
 
@@ -140,3 +156,68 @@ def test_a_picture_must_be_a_png_of_at_most_ten_megabytes() -> None:
     with pytest.raises(ValidationError):
         SendImage(**HERE, png=PNG, filename="../../etc/passwd.png")
     assert SendImage(**HERE, png=PNG + bytes(MAX_IMAGE_BYTES - len(PNG))).png.startswith(PNG)
+
+
+def picture_notice(**attachments: object) -> Notify:
+    return Notify(**HERE, user_id="7", text=TEXT, **attachments)  # type: ignore[arg-type]
+
+
+def test_a_notice_carries_png_pictures_only() -> None:
+    with pytest.raises(ValidationError, match="expected a PNG picture"):
+        picture_notice(pictures=(Picture(png=b"GIF89a" + bytes(20)),))
+    with pytest.raises(ValidationError, match=f"at most {MAX_IMAGE_BYTES}"):
+        Picture(png=PNG + bytes(MAX_IMAGE_BYTES))
+    with pytest.raises(ValidationError):
+        Picture(png=PNG, filename="../week.png")
+    with pytest.raises(ValidationError, match=f"at most {MAX_PICTURES}"):
+        picture_notice(pictures=(Picture(png=PNG),) * (MAX_PICTURES + 1))
+    assert len(picture_notice(pictures=(Picture(png=PNG),) * MAX_PICTURES).pictures) == 10
+
+
+def test_a_notice_carries_at_most_its_limit_of_attachments_together() -> None:
+    big = Picture(png=PNG + bytes(MAX_IMAGE_BYTES - len(PNG)))
+    whole = Document(data=bytes(MAX_FILE_BYTES), filename="stats.csv")
+    assert MAX_IMAGE_BYTES + MAX_FILE_BYTES <= MAX_ATTACHED_BYTES
+    assert picture_notice(pictures=(big,), document=whole).document == whole
+    with pytest.raises(ValidationError, match=f"at most {MAX_ATTACHED_BYTES} go with one"):
+        picture_notice(pictures=(big, Picture(png=PNG)), document=whole)
+
+
+def test_a_file_on_a_notice_has_a_safe_name_a_mime_type_and_a_limit() -> None:
+    with pytest.raises(ValidationError, match=f"at most {MAX_FILE_BYTES}"):
+        Document(data=bytes(MAX_FILE_BYTES + 1), filename="big.csv")
+    assert len(Document(data=bytes(MAX_FILE_BYTES), filename="big.csv").data) == MAX_FILE_BYTES
+    unsafe = [
+        "../stats.csv",
+        "..",
+        "a/b.csv",
+        "a\\b.csv",
+        ".hidden.csv",
+        "-rf.csv",
+        "",
+        "stats\x00.csv",
+        "stats\n.csv",
+        "st\u200bats.csv",
+        "st\u202eats.csv",
+        "a b.csv",
+        "x" * 101,
+    ]
+    for name in unsafe:
+        with pytest.raises(ValidationError, match="file name"):
+            Document(data=b"a", filename=name)
+    for name in ("stats-30d.csv", "活跃度_2026.11.csv", "x" * 100):
+        assert Document(data=b"a", filename=name).filename == name
+    for mime in ("text/csv; charset=utf-8", "TEXT/CSV", "csv", "text/"):
+        with pytest.raises(ValidationError, match="MIME type"):
+            Document(data=b"a", filename="s.csv", mime_type=mime)
+    assert Document(data=b"a", filename="s.csv").mime_type == "application/octet-stream"
+    with pytest.raises(ValidationError, match="base64"):
+        action_from_json(
+            {
+                "kind": "notify",
+                **HERE,
+                "user_id": "7",
+                "text": {"segments": []},
+                "document": {"data": "not base64!", "filename": "s.csv"},
+            }
+        )

@@ -16,7 +16,7 @@ from bot.context import Context, TickContext
 from bot.features import Arg, Feature
 from handlers import all_features
 from tests.conftest import START
-from tests.support import PICTURE, notices
+from tests.support import EXPORT, PICTURE, notices
 
 
 def make_app(tmp_path: Path, *extra: Feature, **console: object) -> tuple[App, io.StringIO]:
@@ -137,3 +137,21 @@ async def test_a_picture_is_saved_and_its_path_printed(tmp_path: Path) -> None:
     assert f"小群> [picture: {saved}]" in text
     assert "This week's check-ins <b>&" in text
     assert "[1] Done" in text
+
+
+async def test_a_notice_saves_its_picture_and_file_and_prints_their_paths(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "files"
+    app, out = make_app(tmp_path, notices(), image_dir=str(folder))
+    await app.run(["/sendme", "/private", "/group", "/sendme"])
+    picture, export = sorted(folder.iterdir(), key=lambda path: path.name.endswith(".csv"))
+    assert (picture.read_bytes(), export.read_bytes()) == (PICTURE, EXPORT)
+    assert picture.name.endswith("active.png") and export.name.endswith("活跃度-30d.csv")
+    text = out.getvalue()
+    # Refused first (no private chat yet): the mention shows nothing of it.
+    head, private = text.split("/private", 1)
+    assert "私信联系到你" in head and "[picture" not in head and "[file" not in head
+    assert "小群 (privately to Alice)> Your weekly figures" in private
+    assert f"小群 (privately to Alice)> [picture: {picture}]\nActive <b>members" in private
+    assert f"小群 (privately to Alice)> [file: {export}]\n30 days" in private

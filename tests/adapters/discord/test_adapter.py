@@ -17,6 +17,7 @@ from storage.communities import Community
 from storage.members import Member
 from tests.adapters.discord.conftest import APP_ID, CHANNEL, GUILD, StartBot
 from tests.adapters.discord.fake_discord import FakeDiscord
+from tests.support import EXPORT, PICTURE, notices
 
 MESSAGES = r"/channels/\d+/messages"
 CALLBACK = r"/interactions/\d+/[^/]+/callback"
@@ -337,3 +338,35 @@ async def test_a_rejected_token_is_named_never_printed(tmp_path: Path) -> None:
     cause, fix = assert_one_or_two_lines(err, "a-wrong-token")
     assert cause == "Discord refused the bot token (discord.token)."
     assert "Reset Token" in fix and "QUNBOT_DISCORD__TOKEN" in fix
+
+
+async def test_a_notice_brings_its_picture_and_file_as_dm_attachments(
+    start_bot: StartBot,
+) -> None:
+    _app, fake = await start_bot(notices())
+    fake.add_member(GUILD, 42, "Ann")
+    fake.add_member(GUILD, 43, "Bob")
+    await fake.send_message_create(GUILD, CHANNEL, 42, "!sendme")
+    text, picture, document = await posts(fake, 3)
+    dm = fake.dm_channels[42].id
+    assert [r.path for r in (text, picture, document)] == [f"/channels/{dm}/messages"] * 3
+    assert text.json["content"] == "Your weekly figures" and not text.files
+    [png] = picture.files
+    assert (png.filename, png.data, picture.json["content"]) == (
+        "active.png",
+        PICTURE,
+        "Active \\<b>members",  # escaped: never markup
+    )
+    [csv] = document.files
+    assert (csv.filename, csv.data, document.json["content"]) == (
+        "活跃度-30d.csv",
+        EXPORT,
+        "30 days",
+    )
+    # DMs closed (50007): the mention in the channel carries no attachment.
+    fake.close_dms(43)
+    await fake.send_message_create(GUILD, CHANNEL, 43, "!sendme")
+    [*_before, mention] = await posts(fake, 4)
+    assert mention.path == f"/channels/{CHANNEL}/messages" and not mention.files
+    assert "weekly" not in mention.json["content"]
+    assert all(not r.files for r in fake.requests_to("POST", rf"/channels/{CHANNEL}/messages"))

@@ -714,7 +714,9 @@ class _Limits:
             window.add(now)
 
 
-_SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendPoll", "editMessageText"})
+_SEND_METHODS = frozenset(
+    {"sendMessage", "sendPhoto", "sendDocument", "sendPoll", "editMessageText"}
+)
 
 #: What Telegram answers a bot writing privately to a user who never started it, or who
 #: blocked it (HTTP 403).
@@ -1171,6 +1173,7 @@ class FakeBotAPI:
             "getUpdates": self._get_updates,
             "sendMessage": self._send_message,
             "sendPhoto": self._send_photo,
+            "sendDocument": self._send_document,
             "editMessageText": self._edit_message_text,
             "sendPoll": self._send_poll,
             "stopPoll": self._stop_poll,
@@ -1286,6 +1289,32 @@ class FakeBotAPI:
                 "file_size": photo["size"],
             }
         ]
+        if isinstance(caption, str) and caption:
+            message["caption"] = caption
+        self.messages[(_key(chat_id), message["message_id"])] = message
+        return message
+
+    def _send_document(self, call: Call) -> JSONDict:
+        """A file uploaded as a multipart file (its metadata in ``raw["document"]``, its bytes
+        in ``uploads``); at most 50 MB, a caption of at most 1,024 characters."""
+        chat_id = self._chat_id(call)
+        self._writable(chat_id)
+        document = call.raw.get("document")
+        if not isinstance(document, dict):
+            raise _ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+        if document["size"] > 50 * 1024 * 1024:
+            raise _ApiError(413, "Request Entity Too Large")
+        caption = call.get("caption")
+        if isinstance(caption, str) and _utf16_len(caption) > 1024:
+            raise _ApiError(400, "Bad Request: message caption is too long")
+        message = self._new_message(call, chat_id)
+        message["document"] = {
+            "file_id": f"document-{document['sha256'][:16]}",
+            "file_unique_id": document["sha256"][:16],
+            "file_name": document["filename"],
+            "mime_type": document["content_type"],
+            "file_size": document["size"],
+        }
         if isinstance(caption, str) and caption:
             message["caption"] = caption
         self.messages[(_key(chat_id), message["message_id"])] = message

@@ -20,8 +20,10 @@ from bot.actions import (
     DeclineJoin,
     DeclineReason,
     Delete,
+    Document,
     Edit,
     Notify,
+    Picture,
     Pin,
     Reply,
     Restrict,
@@ -344,3 +346,63 @@ async def test_a_picture_is_uploaded_with_its_caption_and_buttons(fake: tg.FakeB
     [rest] = fake.calls_to("sendMessage")
     assert len(second.get("caption")) == 1024 and second.get("reply_markup") is None
     assert len(rest.text or "") == 476 and "notices:again" in str(rest.get("reply_markup"))
+
+
+async def test_a_notice_brings_its_pictures_and_file_to_the_private_chat(
+    fake: tg.FakeBotAPI,
+) -> None:
+    perform, _bot = await performer(fake)
+    export = b"day,member,messages\n2026-11-26,Bob,3\n"
+    notice = Notify(
+        **chat(),
+        user_id="60",
+        text=RichText.of("Your week"),
+        pictures=(
+            Picture(png=PICTURE, caption=RichText.of("Active <b>"), filename="active.png"),
+            Picture(png=PICTURE + b"2", filename="rhythm.png"),
+        ),
+        document=Document(
+            data=export, filename="活跃度-30d.csv", mime_type="text/csv", caption=RichText.of("30d")
+        ),
+    )
+    done = await perform.perform(notice)
+    assert done.ok
+    [text] = fake.calls_to("sendMessage")
+    assert (text.chat_id, text.text) == (60, "Your week")
+    assert done.message_id == str(text.result["message_id"])
+    photos = fake.calls_to("sendPhoto")
+    assert [(c.chat_id, c.raw["photo"]["filename"], c.get("caption")) for c in photos] == [
+        (60, "active.png", "Active &lt;b&gt;"),
+        (60, "rhythm.png", None),
+    ]
+    assert [fake.uploads[c.raw["photo"]["sha256"]] for c in photos] == [PICTURE, PICTURE + b"2"]
+    [document] = fake.calls_to("sendDocument")
+    upload = document.raw["document"]
+    assert (document.chat_id, document.get("caption")) == (60, "30d")
+    assert (upload["filename"], upload["content_type"]) == ("活跃度-30d.csv", "text/csv")
+    assert fake.uploads[upload["sha256"]] == export
+    # Refused (never started): nothing of it goes anywhere, the fallback is the caller's.
+    fake.refuse_private(60)
+    refused = await perform.perform(notice)
+    assert (refused.ok, refused.reason) == (False, DeclineReason.UNREACHABLE)
+    assert (len(fake.calls_to("sendPhoto")), len(fake.calls_to("sendDocument"))) == (2, 1)
+
+
+async def test_a_failed_attachment_after_the_text_is_logged_not_sent_again(
+    fake: tg.FakeBotAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    perform, _bot = await performer(fake)
+    notice = Notify(
+        **chat(),
+        user_id="60",
+        text=RichText.of("Your week"),
+        pictures=(Picture(png=PICTURE),),
+        document=Document(data=b"a,b\n", filename="s.csv", mime_type="text/csv"),
+    )
+    fake.fail_next("sendPhoto", error_code=400, description="Bad Request: IMAGE_PROCESS_FAILED")
+    done = await perform.perform(notice)
+    assert done.ok  # the text is out: the notice counts delivered, never repeated
+    assert len(fake.calls_to("sendMessage")) == 1
+    assert [c.status for c in fake.calls_to("sendPhoto", include_failed=True)] == [400]
+    assert [c.status for c in fake.calls_to("sendDocument")] == [200]  # the rest still goes
+    assert "picture image.png to 60 failed: Image_process_failed" in caplog.text
