@@ -2,7 +2,7 @@
 (``handlers/insights/charts.py``).
 
 The capture: who talks, replies, shares and takes part, per member and local day, and who
-joins and leaves, per community and day. ``/stats`` reports come next; for now
+joins and leaves, per community and day. ``/stats`` reports it (``handlers/insights/stats.py``);
 ``/stats optout`` and ``/stats optin`` let a member choose never to be named.
 
 How it stays off the inbound path's bill: messages, joins and leaves are *watched*
@@ -22,16 +22,17 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from sqlalchemy.exc import IntegrityError
 
-from bot.actions import Reply
-from bot.config import Section
+from bot.actions import Action, Reply
 from bot.context import Context, TickContext, local_date
 from bot.events import MemberJoined, MemberLeft, MessageEvent
 from bot.features import Arg, Feature
 from bot.signals import Interacted, Interaction
 from handlers.filtering import find_links
+from handlers.insights.roles import InsightRules
+from handlers.insights.stats import report
 from handlers.insights.tally import COLUMN, Tally
 from handlers.shared import tell_privately
 from storage.base import PLATFORM_ID_LEN
@@ -42,9 +43,9 @@ __all__ = ["InsightsSettings", "feature", "flush", "prune_old", "stats"]
 log = logging.getLogger(__name__)
 
 
-class InsightsSettings(Section):
+class InsightsSettings(InsightRules):
     """Activity capture for operators' reports (/stats): counts per member and local day,
-    never message texts."""
+    never message texts; the thresholds of member roles and lifecycle stages."""
 
     flush_seconds: int = Field(5, ge=1, le=300)
     """Counts are kept in memory and written together this often (seconds): a member costs at
@@ -53,6 +54,11 @@ class InsightsSettings(Section):
     retention_days: int = Field(400, ge=30, le=3660)
     """Daily rows older than this many days are deleted (read from the config, not per
     community)."""
+
+    pseudonym_key: SecretStr | None = None
+    """Secret that makes opted-out members' pseudonyms in /stats export (anon-...): the same
+    member gets the same pseudonym in every export. Unset: a new key each time the bot starts
+    (pseudonyms then change after a restart)."""
 
 
 feature: Feature[Tally] = Feature(
@@ -225,13 +231,19 @@ async def prune_old(ctx: TickContext) -> int:
 # -- /stats -----------------------------------------------------------------------------------
 
 
-@feature.command("stats", where="any", args=[Arg("what", "word", required=False)])
-async def stats(ctx: Context) -> Reply | None:
+@feature.command(
+    "stats",
+    where="any",
+    args=[Arg("what", "word", required=False), Arg("rest", "text", required=False)],
+)
+async def stats(ctx: Context) -> Reply | list[Action] | None:
     """``/stats optout`` / ``optin``: never be named in reports (still counted in totals), or
     be named again; in a group for that group, in private for every group the member shares
-    with the bot on this platform. Anything else: the usage (reports are not built yet)."""
+    with the bot on this platform. Anything else: a report (``handlers/insights/stats.py``)."""
     what = str(ctx.args.get("what") or "").casefold()
     if what not in (OPT_OUT, OPT_IN):
+        return await report(ctx, what, str(ctx.args.get("rest") or ""), InsightsSettings)
+    if ctx.args.get("rest"):
         return ctx.reply("insights.usage", private=True, usage=ctx.usage())
     assert ctx.sender is not None
     out = what == OPT_OUT
