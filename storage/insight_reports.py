@@ -544,12 +544,19 @@ class InsightReports:
         ).returning(table.c.community_id)
         await session.execute(statement, rows)
 
-    async def prune_hours(self, session: AsyncSession, before: date) -> int:
-        """Delete hour slots of days before ``before`` (the capture's retention); how many."""
-        result = await session.execute(
-            InsightHour.__table__.delete().where(InsightHour.day < before)
-        )
-        return result.rowcount or 0  # type: ignore[attr-defined]
+    async def prune(self, session: AsyncSession, before: date) -> int:
+        """Delete what reports keep of days before ``before`` (the capture's retention): hour
+        slots, a community's days, and bits of blocks that end before it; how many rows."""
+        block, _bit = block_of(before)
+        gone = 0
+        for statement in (
+            InsightHour.__table__.delete().where(InsightHour.day < before),
+            InsightCommunityDay.__table__.delete().where(InsightCommunityDay.day < before),
+            InsightMemberBits.__table__.delete().where(InsightMemberBits.block < block),
+        ):
+            result = await session.execute(statement)
+            gone += result.rowcount or 0  # type: ignore[attr-defined]
+        return gone
 
     async def heatmap(
         self, session: AsyncSession, community_id: int, days: Days
