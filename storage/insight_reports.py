@@ -170,11 +170,6 @@ def block_masks(days: Days) -> dict[int, int]:
     return masks
 
 
-def last_day(block: int, bits: int) -> date:
-    """The latest day set in ``bits`` of ``block`` (``bits`` not 0)."""
-    return EPOCH + timedelta(days=block * BLOCK_DAYS + bits.bit_length() - 1)
-
-
 # -- time -------------------------------------------------------------------------------------
 
 
@@ -443,7 +438,12 @@ class InsightReports:
         ``insight_community_days``, ``today`` included; how many days were folded. Yesterday
         and today are folded again each time (their rows may have grown since): folding is
         idempotent (bits are OR-ed in, a community's day is recomputed), so two processes
-        folding at once agree. Reports call it first; a steady community folds two days."""
+        folding at once agree. Reports call it first; a steady community folds two days,
+        once per transaction (the digest's reports share one fold)."""
+        done = session.info.setdefault("insight_folds", set())
+        if (community_id, today) in done:
+            return 0
+        done.add((community_id, today))
         through = (
             await session.execute(
                 select(InsightFold.through).where(InsightFold.community_id == community_id)
@@ -544,12 +544,19 @@ class InsightReports:
         ).returning(table.c.community_id)
         await session.execute(statement, rows)
 
-    async def prune_hours(self, session: AsyncSession, before: date) -> int:
-        """Delete hour slots of days before ``before`` (the capture's retention); how many."""
-        result = await session.execute(
-            InsightHour.__table__.delete().where(InsightHour.day < before)
-        )
-        return result.rowcount or 0  # type: ignore[attr-defined]
+    async def prune(self, session: AsyncSession, before: date) -> int:
+        """Delete what reports keep of days before ``before`` (the capture's retention): hour
+        slots, a community's days, and bits of blocks that end before it; how many rows."""
+        block, _bit = block_of(before)
+        gone = 0
+        for statement in (
+            InsightHour.__table__.delete().where(InsightHour.day < before),
+            InsightCommunityDay.__table__.delete().where(InsightCommunityDay.day < before),
+            InsightMemberBits.__table__.delete().where(InsightMemberBits.block < block),
+        ):
+            result = await session.execute(statement)
+            gone += result.rowcount or 0  # type: ignore[attr-defined]
+        return gone
 
     async def heatmap(
         self, session: AsyncSession, community_id: int, days: Days
@@ -718,33 +725,28 @@ class InsightReports:
         )
         sums: dict[int, tuple[int, ...]] = {row[0]: tuple(row[1:]) for row in summed}
         # Active days in the history window (now, and a week ago) and the last active day
-        # (up to today, up to a week ago), from each member's bits.
-        masks = [
-            block_masks(history),
-            block_masks(history_before),
-            block_masks(scanned),
-            block_masks(Days(scanned.first, week_ago)),
-        ]
-        history_now, history_then, seen_now, seen_then = masks
-        days_now: dict[int, int] = {}
-        days_then: dict[int, int] = {}
-        last_now: dict[int, date] = {}
-        last_then: dict[int, date] = {}
+        # (up to today, up to a week ago, as a day number), from each member's bits.
+        windows = (history, history_before, scanned, Days(scanned.first, week_ago))
+        masks = [block_masks(window) for window in windows]
+        by_block = {block: tuple(mask.get(block, 0) for mask in masks) for block in masks[2]}
+        figures: dict[int, list[int]] = {}
         for who, block, bits, _checked in await self._bits(
             session, community_id, scanned, member_id
         ):
-            if not bits:
+            if not bits or block not in by_block:
                 continue
-            days_now[who] = days_now.get(who, 0) + (bits & history_now.get(block, 0)).bit_count()
-            days_then[who] = days_then.get(who, 0) + (bits & history_then.get(block, 0)).bit_count()
-            if seen := bits & seen_now.get(block, 0):
-                day = last_day(block, seen)
-                if who not in last_now or last_now[who] < day:
-                    last_now[who] = day
-            if seen := bits & seen_then.get(block, 0):
-                day = last_day(block, seen)
-                if who not in last_then or last_then[who] < day:
-                    last_then[who] = day
+            history_now, history_then, seen_now, seen_then = by_block[block]
+            mine = figures.get(who)
+            if mine is None:
+                mine = figures[who] = [0, 0, -1, -1]
+            mine[0] += (bits & history_now).bit_count()
+            mine[1] += (bits & history_then).bit_count()
+            base = block * BLOCK_DAYS - 1
+            if seen := bits & seen_now:
+                mine[2] = max(mine[2], base + seen.bit_length())
+            if seen := bits & seen_then:
+                mine[3] = max(mine[3], base + seen.bit_length())
+        day_named = {(day - EPOCH).days: day for day in scanned.each()}
         gone_since = calendar.start(history.first)
         members = [
             Member.community_id == community_id,
@@ -760,10 +762,12 @@ class InsightReports:
         )
         day_of = calendar.finder(today - timedelta(days=FAST_DAYS), today)
         nothing = (0,) * (len(_ROLE_COUNTERS) + 1)
+        never = [0, 0, -1, -1]
         found = []
         for who, seen, joined, left in rows:
             seen_on = day_of(seen)
             joined_on = day_of(joined) if joined is not None else None
+            active_days, active_days_before, last, last_before = figures.get(who, never)
             found.append(
                 MemberActivity(
                     who,
@@ -772,10 +776,10 @@ class InsightReports:
                     joined_on,
                     day_of(left) if left is not None else None,
                     *sums.get(who, nothing),
-                    days_now.get(who, 0),
-                    days_then.get(who, 0),
-                    last_now.get(who),
-                    last_then.get(who),
+                    active_days,
+                    active_days_before,
+                    day_named.get(last),
+                    day_named.get(last_before),
                 )
             )
         return found

@@ -235,23 +235,37 @@ def top_quarter(active_days: Sequence[int]) -> int:
     return ranked[(len(ranked) + 3) // 4 - 1]
 
 
+ONE_WEEK = timedelta(weeks=1)
+
+
 def stage_of(
     member: MemberActivity, rules: InsightRules, quarter: int, weeks_ago: int = 0
 ) -> Stage | None:
     """The member's lifecycle stage today (``weeks_ago=0``) or a week ago (``1``), where
     ``quarter`` is ``top_quarter`` of that day; ``None``: not known to the bot yet then."""
+    if weeks_ago == 0:
+        return _stage(member, rules, quarter, member.today, member.last_active, member.active_days)
     on = member.today - timedelta(weeks=weeks_ago)
-    if member.since > on:
+    return _stage(member, rules, quarter, on, member.last_active_before, member.active_days_before)
+
+
+def _stage(
+    member: MemberActivity,
+    rules: InsightRules,
+    quarter: int,
+    on: date,
+    last: date | None,
+    active_days: int,
+) -> Stage | None:
+    since = member.since
+    if since > on:
         return None
-    last, active_days = (
-        (member.last_active, member.active_days)
-        if weeks_ago == 0
-        else (member.last_active_before, member.active_days_before)
-    )
-    silent = _silence(member, last, on)
-    if (member.left is not None and member.left <= on) or silent >= rules.gone_days:
+    silent = (on - (last or since)).days
+    left = member.left
+    if (left is not None and left <= on) or silent >= rules.gone_days:
         return Stage.GONE
-    if member.joined is not None and (on - member.joined).days <= rules.new_days:
+    joined = member.joined
+    if joined is not None and (on - joined).days <= rules.new_days:
         return Stage.NEW
     if (
         quarter > 0
@@ -320,7 +334,7 @@ def census(
     moved: list[Move] = []
     newcomers: list[tuple[date, int]] = []
     for member in members:
-        stage = stage_of(member, rules, quarter)
+        stage = _stage(member, rules, quarter, member.today, member.last_active, member.active_days)
         if stage is None:  # joined after ``today`` (a census of a past day)
             continue
         stages[stage] += 1
@@ -335,7 +349,14 @@ def census(
         if stage is Stage.AT_RISK:
             silent = _silence(member, member.last_active, member.today)
             at_risk.append(Quiet(member.member_id, silent, member.active_days))
-        before = stage_of(member, rules, quarter_before, weeks_ago=1)
+        before = _stage(
+            member,
+            rules,
+            quarter_before,
+            member.today - ONE_WEEK,
+            member.last_active_before,
+            member.active_days_before,
+        )
         if before is not stage:
             moved.append(Move(member.member_id, before, stage))
         if stage is Stage.NEW and member.last_active is None:

@@ -388,6 +388,8 @@ async def test_the_rollups_catch_up_with_counts_written_after_a_report(
     week, reports, c = Days.ending(today(clock), 7), group.reports, group.community
     async with group.store.transaction() as s:
         first = await reports.period(s, c, week, CALENDAR)
+        assert await reports.fold(s, c, TODAY) == 0  # once per transaction
+    async with group.store.transaction() as s:
         assert await reports.fold(s, c, TODAY) == 2  # yesterday and today again
     async with group.store.transaction() as s:
         again = await reports.period(s, c, week, CALENDAR)
@@ -403,3 +405,18 @@ async def test_the_rollups_catch_up_with_counts_written_after_a_report(
     assert (later.active.now, later.messages.now) == (7, 105)  # frank is back, 5 more
     assert later.dau.now == pytest.approx(31 / 7)
     assert frank[0].last_active == TODAY - timedelta(days=1) and frank[0].active_days == 71
+
+
+async def test_prune_drops_what_is_older_than_the_retention(group: Group) -> None:
+    reports, c = group.reports, group.community
+    async with group.store.transaction() as s:
+        await reports.add_hours(s, [HourCount(c, d(9, 1), 9, 1), HourCount(c, d(11, 1), 9, 1)])
+        await reports.fold(s, c, TODAY)
+        gone = await reports.prune(s, d(10, 15))
+        grid = await reports.heatmap(s, c, Days(FIRST, TODAY))
+        series = await reports.daily(s, c, Days(d(10, 14), d(10, 15)))
+        alice = await reports.activity(s, c, d(10, 31), CALENDAR, member_id=group.ids["alice"])
+    assert gone > 0 and sum(map(sum, grid)) == 1  # 1 Sep's slot went, 1 Nov's stayed
+    assert [p.active for p in series] == [0, 2]  # frank and gina on 15 Oct; 14 Oct pruned
+    # bits go by whole blocks of 60 days: alice's days from 29 Oct are kept
+    assert alice[0].last_active == d(10, 31)
