@@ -9,7 +9,8 @@ How it stays off the inbound path's bill: messages, joins and leaves are *watche
 (``Feature.observe``), not handled: the dispatcher shows each update to the observer once,
 as it records it (a duplicate delivery is never recorded twice, and a replay after a restart
 is not shown again), and the observer adds to an in-memory tally; the message stays quiet
-(no transaction, no write of its own). Interactions come as typed signals the features emit
+(no transaction, no write of its own); a message also counts in its local hour slot (the
+heatmap of ``/stats``). Interactions come as typed signals the features emit
 after their change is committed (``bot.signals.Interacted``: a new check-in, a share taken,
 a first vote, a changed RSVP, a new submission). A tick writes the tally every
 ``flush_seconds`` in one batched upsert per table (``storage/insights.py``), and the stop
@@ -36,6 +37,7 @@ from handlers.insights.stats import report
 from handlers.insights.tally import COLUMN, Tally
 from handlers.shared import tell_privately
 from storage.base import PLATFORM_ID_LEN
+from storage.insight_reports import Calendar, HourCount, InsightReports
 from storage.insights import InsightRepo, MemberDay, Movement
 
 __all__ = ["InsightsSettings", "feature", "flush", "prune_old", "stats"]
@@ -120,6 +122,10 @@ def on_message(ctx: Context) -> None:
     tally = ctx.state(feature)
     community_id, me, day = ctx.community.id, member.platform_user_id, _day(ctx, event.at)
     tally.count(community_id, day, me, member.id, MESSAGES)
+    slot_day, hour = tally.slot(
+        community_id, ctx.community.timezone, event.at, lambda: Calendar(ctx.zone).slot(event.at)
+    )
+    tally.talk_in(community_id, slot_day, hour)
     replied = event.reply_to.sender if event.reply_to is not None else None
     if replied is not None and not replied.is_bot and replied.id != sender.id:
         tally.count(community_id, day, me, member.id, REPLIES_GIVEN)
@@ -191,6 +197,8 @@ async def flush(ctx: TickContext) -> int:
                     days.append(MemberDay(community_id, member_id, day, tuple(row.counts)))
             movements = [Movement(*key, n) for key, n in taken.movements.items()]
             await repo.add(session, days, movements)
+            hours = [HourCount(*key, n) for key, n in taken.hours.items()]
+            await InsightReports(ctx.store.db).add_hours(session, hours)
     except IntegrityError:
         # A member or community deleted since it was counted: writing again cannot succeed,
         # and keeping the counts would block every later flush.
@@ -200,7 +208,7 @@ async def flush(ctx: TickContext) -> int:
         tally.give_back(taken)  # the database is away: the next flush tries again
         log.warning("insights: %d counts not written yet; kept", len(taken), exc_info=True)
         return 0
-    return len(days) + len(movements)
+    return len(days) + len(movements)  # hour slots ride along, not counted as rows
 
 
 @feature.tick("insights-flush", every=LOOK_EVERY)

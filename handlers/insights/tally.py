@@ -1,5 +1,5 @@
 """The in-memory tally between two flushes: counts per member and local day, joins and
-leaves per community and day. Plain dictionaries, no I/O: counting a message is a few
+leaves per community and day, messages per community and local hour slot (the heatmap). Plain dictionaries, no I/O: counting a message is a few
 dictionary operations on the event loop.
 
 ``take`` swaps the whole tally out in one synchronous step, so every count belongs to
@@ -26,6 +26,8 @@ QUARTER_HOUR = 900
 MemberKey = tuple[int, date, str]
 #: (community id, local day, direction, how, invite link)
 MovementKey = tuple[int, date, str, str, str]
+#: (community id, local calendar day, local hour)
+HourKey = tuple[int, date, int]
 
 
 @dataclass
@@ -42,12 +44,13 @@ class Taken:
 
     members: dict[MemberKey, _Row]
     movements: dict[MovementKey, int]
+    hours: dict[HourKey, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.members or self.movements)
+        return bool(self.members or self.movements or self.hours)
 
     def __len__(self) -> int:
-        return len(self.members) + len(self.movements)
+        return len(self.members) + len(self.movements) + len(self.hours)
 
 
 class Tally:
@@ -56,9 +59,12 @@ class Tally:
     def __init__(self, now: datetime) -> None:
         self.members: dict[MemberKey, _Row] = {}
         self.movements: dict[MovementKey, int] = {}
+        self.hours: dict[HourKey, int] = {}
         self.last_flush = now
         #: Each community's local day for the last quarter hour asked (see ``day``).
         self._days: dict[int, tuple[object, int, date]] = {}
+        #: Each community's local hour slot for the last quarter hour asked (see ``slot``).
+        self._slots: dict[int, tuple[object, int, tuple[date, int]]] = {}
 
     def day(
         self, community_id: int, settings: object, moment: datetime, compute: Callable[[], date]
@@ -75,6 +81,29 @@ class Tally:
         day = compute()
         self._days[community_id] = (settings, quarter, day)
         return day
+
+    def slot(
+        self,
+        community_id: int,
+        zone: object,
+        moment: datetime,
+        compute: Callable[[], tuple[date, int]],
+    ) -> tuple[date, int]:
+        """The community's local calendar day and hour of ``moment``, computed once per
+        quarter hour of UTC time as ``day`` is (a local hour starts on a quarter hour of UTC
+        time in every zone); ``zone`` (as stored) must match for the answer to be reused."""
+        quarter = int(moment.timestamp()) // QUARTER_HOUR
+        known = self._slots.get(community_id)
+        if known is not None and known[0] == zone and known[1] == quarter:
+            return known[2]
+        found = compute()
+        self._slots[community_id] = (zone, quarter, found)
+        return found
+
+    def talk_in(self, community_id: int, day: date, hour: int) -> None:
+        """One message in the community's local hour slot."""
+        key = (community_id, day, hour)
+        self.hours[key] = self.hours.get(key, 0) + 1
 
     def count(
         self, community_id: int, day: date, user_id: str, member_id: int | None, column: int
@@ -93,8 +122,8 @@ class Tally:
 
     def take(self, now: datetime) -> Taken:
         """Everything counted so far, removed from the tally (one synchronous step)."""
-        taken = Taken(self.members, self.movements)
-        self.members, self.movements = {}, {}
+        taken = Taken(self.members, self.movements, self.hours)
+        self.members, self.movements, self.hours = {}, {}, {}
         self.last_flush = now
         return taken
 
@@ -109,6 +138,8 @@ class Tally:
             mine.counts = [a + b for a, b in zip(mine.counts, row.counts, strict=True)]
         for move, n in taken.movements.items():
             self.movements[move] = self.movements.get(move, 0) + n
+        for slot, n in taken.hours.items():
+            self.hours[slot] = self.hours.get(slot, 0) + n
 
     def __len__(self) -> int:
-        return len(self.members) + len(self.movements)
+        return len(self.members) + len(self.movements) + len(self.hours)

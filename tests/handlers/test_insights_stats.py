@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
 from bot.actions import Action, ActionResult, DeclineReason, Notify, Reply, SendImage
 from handlers.insights import flush
+from storage.insight_reports import Days, InsightReports
 from storage.members import Member
 from tests.handlers.test_insights import english
-from tests.support import Harness
+from tests.support import PLATFORM, Harness
 
 ADMIN = ("g1", "id-alice")
 
@@ -102,6 +103,26 @@ async def test_key_figures_with_their_change_and_two_pictures(any_harness: Harne
     assert "Active members: 0 (−100%)" in lines
     assert "Messages: 0 (−100%)" in lines
     assert "Joined: 0 · left: 0 · net growth: 0 (−100%)" in lines
+
+
+async def test_messages_are_counted_in_their_local_hour_for_the_heatmap(
+    any_harness: Harness,
+) -> None:
+    h = await scripted(any_harness)
+    await h.send(h.message("late", user="Ann"))
+    h.clock.advance(timedelta(hours=14, minutes=59))  # 23:59 local, 15:59 UTC
+    await h.send(h.message("later", user="Bob"))
+    await h.send(h.message("/checkin", user="Dan"))  # a command: not talk
+    await flush(h.dispatcher.tick_context())
+    async with h.store.transaction() as s:
+        community = await h.store.communities.find(s, PLATFORM, "g1")
+        assert community is not None
+        grid = await InsightReports(h.store.db).heatmap(
+            s, community.id, Days(date(2026, 11, 21), date(2026, 11, 26))
+        )
+    # 09:00 in Shanghai each day: Sat 11/21 to Wed 11/25 four messages, Thu 11/26 one.
+    assert [grid[day][9] for day in range(7)] == [4, 4, 4, 1, 0, 4, 4]
+    assert grid[3][23] == 1 and sum(map(sum, grid)) == 22
 
 
 async def test_members_counts_in_the_group_and_names_privately(any_harness: Harness) -> None:
