@@ -394,13 +394,14 @@ def _not_enough(ctx: Context) -> Reply:
     return ctx.reply("insights.not_enough_data", private=True)
 
 
-def _image(ctx: Context, png: bytes, caption: str) -> SendImage:
+def _image(ctx: Context, png: bytes, caption: str, name: str) -> SendImage:
     return SendImage(
         platform=ctx.event.platform,
         chat_id=ctx.event.chat.id,
         channel_id=ctx.event.channel_id,
         png=png,
         caption=RichText.of(caption),
+        filename=f"stats-{name}.png",
     )
 
 
@@ -441,8 +442,8 @@ async def _figures(
     )
     return [
         ctx.reply_text(figures_text(ctx, figures)),
-        _image(ctx, daily_png, daily_title),
-        _image(ctx, rhythm_png, rhythm_title),
+        _image(ctx, daily_png, daily_title, "daily"),
+        _image(ctx, rhythm_png, rhythm_title, "hours"),
     ]
 
 
@@ -610,7 +611,7 @@ async def _lifecycle(
         for move in found.moved
     ]
     counts = stages_text(ctx, found)
-    picture = _image(ctx, png, ctx.say("insights.chart.lifecycle_title").plain())
+    picture = _image(ctx, png, ctx.say("insights.chart.lifecycle_title").plain(), "lifecycle")
     if ctx.is_private:
         return [ctx.reply_text(RichText.join([counts, *lines], "\n")), picture]
     shown: list[Action] = [ctx.reply_text(counts), picture]
@@ -661,7 +662,7 @@ async def _retention(
         cohort_sizes=[cohort.size for cohort in cohorts],
         formats=n.formats(),
     )
-    return [ctx.reply_text(RichText.join(lines, "\n")), _image(ctx, png, title)]
+    return [ctx.reply_text(RichText.join(lines, "\n")), _image(ctx, png, title, "retention")]
 
 
 async def _top(ctx: Context, scope: Scope, reports: InsightReports, period: Days) -> Reply | None:
