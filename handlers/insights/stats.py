@@ -22,10 +22,13 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions import (
     MAX_FILE_BYTES,
@@ -58,6 +61,7 @@ from storage.insight_reports import (
     Days,
     Figure,
     InsightReports,
+    MemberActivity,
     PeriodFigures,
 )
 from storage.insights import InsightRepo
@@ -189,35 +193,42 @@ def figures_text(speaker: Speaker, figures: PeriodFigures) -> RichText:
     return RichText.join(lines, "\n")
 
 
+def _count_lines(speaker: Speaker, labels: str, counts: Mapping[StrEnum, int]) -> list[RichText]:
+    """``label: count`` for each key of ``counts`` (roles or stages), labelled from the packs'
+    ``<labels>.<key>``."""
+    return [
+        speaker.say(
+            "insights.count_line",
+            label=speaker.say(f"{labels}.{key.value}").plain(),
+            count=Numbers.count(count),
+        )
+        for key, count in counts.items()
+    ]
+
+
 def roles_text(speaker: Speaker, found: Census, rules: InsightRules) -> RichText:
     """The six roles' counts (no names: fit for the group)."""
     present = sum(found.roles.values())
-    lines = [speaker.say("insights.members_header", count=present, days=rules.role_days)]
-    for role in Role:
-        lines.append(
-            speaker.say(
-                "insights.count_line",
-                label=speaker.say(f"insights.roles.{role.value}").plain(),
-                count=Numbers.count(found.roles[role]),
-            )
-        )
-    lines.append(speaker.say("insights.members_why"))
-    return RichText.join(lines, "\n")
+    return RichText.join(
+        [
+            speaker.say("insights.members_header", count=present, days=rules.role_days),
+            *_count_lines(speaker, "insights.roles", found.roles),
+            speaker.say("insights.members_why"),
+        ],
+        "\n",
+    )
 
 
 def stages_text(speaker: Speaker, found: Census) -> RichText:
     """Counts per lifecycle stage and how many moved this week (no names)."""
-    lines = [speaker.say("insights.lifecycle_header", count=sum(found.stages.values()))]
-    for stage in Stage:
-        lines.append(
-            speaker.say(
-                "insights.count_line",
-                label=speaker.say(f"insights.stage.{stage.value}").plain(),
-                count=Numbers.count(found.stages[stage]),
-            )
-        )
-    lines.append(speaker.say("insights.lifecycle_moved", count=len(found.moved)))
-    return RichText.join(lines, "\n")
+    return RichText.join(
+        [
+            speaker.say("insights.lifecycle_header", count=sum(found.stages.values())),
+            *_count_lines(speaker, "insights.stage", found.stages),
+            speaker.say("insights.lifecycle_moved", count=len(found.moved)),
+        ],
+        "\n",
+    )
 
 
 def _names(speaker: Speaker, names: Sequence[str]) -> str:
@@ -378,13 +389,13 @@ async def report(
         if subcommand == "export":
             return await _export(ctx, scope, reports, period, rules_model)
         return await _figures(ctx, scope, reports, period)
-    handlers = {
-        "members": _members,
-        "lifecycle": _lifecycle,
-        "retention": _retention,
-        "quiet": _quiet,
-    }
-    return await handlers[subcommand](ctx, scope, reports)
+    if subcommand == "retention":
+        return await _retention(ctx, scope, reports)
+    found, known = await _census(ctx, scope, reports)
+    if not known and subcommand != "quiet":
+        return _not_enough(ctx)
+    by_census = {"members": _members, "lifecycle": _lifecycle, "quiet": _quiet}
+    return await by_census[subcommand](ctx, scope, reports, found)
 
 
 SUBCOMMANDS = ("members", "why", "lifecycle", "retention", "top", "quiet", "me", "export")
@@ -447,6 +458,25 @@ async def _figures(
     ]
 
 
+async def _activity(
+    session: AsyncSession,
+    reports: InsightReports,
+    scope: Scope,
+    today: date,
+    member_id: int | None = None,
+) -> list[MemberActivity]:
+    """Members' activity as the scope's rules look at it (every member, or ``member_id``)."""
+    return await reports.activity(
+        session,
+        scope.community.id,
+        today,
+        scope.calendar,
+        role_days=scope.rules.role_days,
+        history_days=scope.rules.history_days,
+        member_id=member_id,
+    )
+
+
 async def _census(
     ctx: Context, scope: Scope, reports: InsightReports, today: date | None = None
 ) -> tuple[Census, bool]:
@@ -454,14 +484,7 @@ async def _census(
     report on (someone active or a join recorded)."""
     cid, rules = scope.community.id, scope.rules
     async with ctx.store.transaction() as session:
-        members = await reports.activity(
-            session,
-            cid,
-            today or scope.today,
-            scope.calendar,
-            role_days=rules.role_days,
-            history_days=rules.history_days,
-        )
+        members = await _activity(session, reports, scope, today or scope.today)
         opted_out = await InsightRepo(ctx.store.db).opted_out(session, cid)
     # Nobody active and no join recorded: a new community, nothing to report on yet.
     known = any(m.last_active is not None or m.joined is not None for m in members)
@@ -486,11 +509,8 @@ async def _counts_then_names(
 
 
 async def _members(
-    ctx: Context, scope: Scope, reports: InsightReports
+    ctx: Context, scope: Scope, reports: InsightReports, found: Census
 ) -> Reply | list[Action] | None:
-    found, known = await _census(ctx, scope, reports)
-    if not known:
-        return _not_enough(ctx)
     named = await _named(ctx, reports, [i for ids in found.examples.values() for i in ids])
     lines = [ctx.say("insights.members_names_header")]
     for role in Role:
@@ -532,15 +552,7 @@ async def _why(ctx: Context, scope: Scope, reports: InsightReports, rest: str) -
     async with ctx.store.transaction() as session:
         if target.id in await InsightRepo(ctx.store.db).opted_out(session, cid):
             return await _privately(ctx, scope, ctx.say("insights.why_opted_out"))
-        [activity] = await reports.activity(
-            session,
-            cid,
-            scope.today,
-            scope.calendar,
-            role_days=rules.role_days,
-            history_days=rules.history_days,
-            member_id=target.id,
-        ) or [None]
+        [activity] = await _activity(session, reports, scope, scope.today, target.id) or [None]
     if activity is None:
         return _usage(ctx)
     reason = why(activity, rules)
@@ -588,11 +600,8 @@ async def _lifecycle_chart(
 
 
 async def _lifecycle(
-    ctx: Context, scope: Scope, reports: InsightReports
+    ctx: Context, scope: Scope, reports: InsightReports, found: Census
 ) -> Reply | list[Action] | None:
-    found, known = await _census(ctx, scope, reports)
-    if not known:
-        return _not_enough(ctx)
     png = await _lifecycle_chart(ctx, scope, reports, found)
     named = await _named(ctx, reports, [move.member_id for move in found.moved])
 
@@ -687,8 +696,9 @@ async def _top(ctx: Context, scope: Scope, reports: InsightReports, period: Days
     return await _privately(ctx, scope, RichText.join(lines, "\n"))
 
 
-async def _quiet(ctx: Context, scope: Scope, reports: InsightReports) -> Reply | None:
-    found, _known = await _census(ctx, scope, reports)
+async def _quiet(
+    ctx: Context, scope: Scope, reports: InsightReports, found: Census
+) -> Reply | None:
     named = await _named(ctx, reports, [q.member_id for q in found.at_risk])
     lines = [ctx.say("insights.quiet_header", history=scope.rules.history_days)]
     lines += [
@@ -711,14 +721,7 @@ async def _me(ctx: Context, scope: Scope) -> Reply | None:
     period = Days.ending(scope.today, rules.role_days)
     async with ctx.store.transaction() as session:
         mine = await reports.me(session, scope.member.id, period)
-        everyone = await reports.activity(
-            session,
-            cid,
-            scope.today,
-            scope.calendar,
-            role_days=rules.role_days,
-            history_days=rules.history_days,
-        )
+        everyone = await _activity(session, reports, scope, scope.today)
         opted_out = scope.member.id in await InsightRepo(ctx.store.db).opted_out(session, cid)
     own = next((m for m in everyone if m.member_id == scope.member.id), None)
     c = mine.counts

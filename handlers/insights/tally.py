@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TypeVar
 
 from storage.insights import COUNTERS
 
@@ -26,8 +27,27 @@ QUARTER_HOUR = 900
 MemberKey = tuple[int, date, str]
 #: (community id, local day, direction, how, invite link)
 MovementKey = tuple[int, date, str, str, str]
+T = TypeVar("T")
 #: (community id, local calendar day, local hour)
 HourKey = tuple[int, date, int]
+
+
+def _per_quarter(
+    known: dict[int, tuple[object, int, T]],
+    community_id: int,
+    settings: object,
+    moment: datetime,
+    compute: Callable[[], T],
+) -> T:
+    """``compute()`` remembered per community for the quarter hour of UTC time of ``moment``
+    while ``settings`` stay the same."""
+    quarter = int(moment.timestamp()) // QUARTER_HOUR
+    found = known.get(community_id)
+    if found is not None and found[0] == settings and found[1] == quarter:
+        return found[2]
+    value = compute()
+    known[community_id] = (settings, quarter, value)
+    return value
 
 
 @dataclass
@@ -74,13 +94,7 @@ class Tally:
         and days start on the hour, so the local day cannot change inside one. ``settings``
         (the community's zone and reset hour as stored) must match for the answer to be
         reused."""
-        quarter = int(moment.timestamp()) // QUARTER_HOUR
-        known = self._days.get(community_id)
-        if known is not None and known[0] == settings and known[1] == quarter:
-            return known[2]
-        day = compute()
-        self._days[community_id] = (settings, quarter, day)
-        return day
+        return _per_quarter(self._days, community_id, settings, moment, compute)
 
     def slot(
         self,
@@ -92,13 +106,7 @@ class Tally:
         """The community's local calendar day and hour of ``moment``, computed once per
         quarter hour of UTC time as ``day`` is (a local hour starts on a quarter hour of UTC
         time in every zone); ``zone`` (as stored) must match for the answer to be reused."""
-        quarter = int(moment.timestamp()) // QUARTER_HOUR
-        known = self._slots.get(community_id)
-        if known is not None and known[0] == zone and known[1] == quarter:
-            return known[2]
-        found = compute()
-        self._slots[community_id] = (zone, quarter, found)
-        return found
+        return _per_quarter(self._slots, community_id, zone, moment, compute)
 
     def talk_in(self, community_id: int, day: date, hour: int) -> None:
         """One message in the community's local hour slot."""
