@@ -417,6 +417,17 @@ def _within(days: Days) -> ColumnElement[bool]:
     return D.day.between(days.first, days.last)
 
 
+def _folded(block: int, bit: int) -> Any:
+    """The daily row's member already has this day's bits (and the row adds none)."""
+    B = InsightMemberBits
+    return select(B.member_id).where(
+        B.member_id == D.member_id,
+        B.block == block,
+        or_(B.active.op("&")(bit) != 0, ~ACTIVE),
+        or_(B.checked.op("&")(bit) != 0, D.checkins == 0),
+    )
+
+
 def _present_at(moment: datetime) -> ColumnElement[bool]:
     return and_(SINCE < moment, or_(Member.left_at.is_(None), Member.left_at >= moment))
 
@@ -470,7 +481,11 @@ class InsightReports:
                     D.community_id,
                     case((ACTIVE, literal(bit, BigInteger)), else_=literal(0, BigInteger)),
                     case((D.checkins > 0, literal(bit, BigInteger)), else_=literal(0, BigInteger)),
-                ).where(D.community_id == community_id, D.day == day),
+                ).where(
+                    D.community_id == community_id,
+                    D.day == day,
+                    ~_folded(block, bit).exists(),  # a day folded again writes only what is new
+                ),
             )
             await session.execute(
                 made.on_conflict_do_update(
