@@ -297,8 +297,8 @@ class MemberActivity:
     in the history window ending a week ago. ``last_active`` is the last active day seen (at
     most ``history_days + 6`` days back; ``None``: not in that time), ``last_active_before``
     the last one up to a week ago. ``joined`` is the local day of the join the bot recorded
-    (``None`` if it only saw them talk), ``since`` the day it first knew them, ``left`` the
-    day they left (``None``: still here)."""
+    (``None`` if it only saw them talk), ``since`` that day or else the day it first saw them
+    (``MemberInfo.member_since``), ``left`` the day they left (``None``: still here)."""
 
     member_id: int
     today: date
@@ -417,6 +417,17 @@ def _within(days: Days) -> ColumnElement[bool]:
     return D.day.between(days.first, days.last)
 
 
+def _folded(block: int, bit: int) -> Any:
+    """The daily row's member already has this day's bits (and the row adds none)."""
+    B = InsightMemberBits
+    return select(B.member_id).where(
+        B.member_id == D.member_id,
+        B.block == block,
+        or_(B.active.op("&")(bit) != 0, ~ACTIVE),
+        or_(B.checked.op("&")(bit) != 0, D.checkins == 0),
+    )
+
+
 def _present_at(moment: datetime) -> ColumnElement[bool]:
     return and_(SINCE < moment, or_(Member.left_at.is_(None), Member.left_at >= moment))
 
@@ -470,7 +481,11 @@ class InsightReports:
                     D.community_id,
                     case((ACTIVE, literal(bit, BigInteger)), else_=literal(0, BigInteger)),
                     case((D.checkins > 0, literal(bit, BigInteger)), else_=literal(0, BigInteger)),
-                ).where(D.community_id == community_id, D.day == day),
+                ).where(
+                    D.community_id == community_id,
+                    D.day == day,
+                    ~_folded(block, bit).exists(),  # a day folded again writes only what is new
+                ),
             )
             await session.execute(
                 made.on_conflict_do_update(
@@ -756,24 +771,21 @@ class InsightReports:
         if member_id is not None:
             members.append(Member.id == member_id)
         rows = await session.execute(
-            select(Member.id, Member.first_seen_at, Member.joined_at, Member.left_at).where(
-                *members
-            )
+            select(Member.id, SINCE, Member.joined_at.is_not(None), Member.left_at).where(*members)
         )
         day_of = calendar.finder(today - timedelta(days=FAST_DAYS), today)
         nothing = (0,) * (len(_ROLE_COUNTERS) + 1)
         never = [0, 0, -1, -1]
         found = []
-        for who, seen, joined, left in rows:
-            seen_on = day_of(seen)
-            joined_on = day_of(joined) if joined is not None else None
+        for who, since, joined, left in rows:
+            since_on = day_of(since)
             active_days, active_days_before, last, last_before = figures.get(who, never)
             found.append(
                 MemberActivity(
                     who,
                     today,
-                    min(seen_on, joined_on) if joined_on is not None else seen_on,
-                    joined_on,
+                    since_on,
+                    since_on if joined else None,
                     day_of(left) if left is not None else None,
                     *sums.get(who, nothing),
                     active_days,
