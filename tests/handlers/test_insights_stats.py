@@ -151,6 +151,9 @@ async def test_why_explains_a_role_privately(any_harness: Harness) -> None:
     assert "Ann" not in _in_group(actions)
     carol = _private(await stats(h, "/stats why @Carol"))
     assert "participant" in carol and "Took part 5 times" in carol
+    # In reply to a member's message: about them.
+    about_bob = await h.send(h.message("/stats why", user="Alice", reply_to=h.user("Bob")))
+    assert _private(about_bob).startswith("Bob counts as: commenter")
     await stats(h, "/stats optout", user="Carol")
     refused = _private(await stats(h, "/stats why @Carol"))
     assert "asked not to be named" in refused and "5" not in refused
@@ -233,6 +236,18 @@ async def test_export_is_a_private_csv_with_opted_out_members_anonymised(
     assert b"carol" not in notice.document.data.lower()
     assert "15 rows" in notice.text.plain()
     assert _in_group(actions) == "Done, I've told you privately."
+
+
+async def test_a_name_that_looks_like_a_formula_stays_text_in_the_export(
+    any_harness: Harness,
+) -> None:
+    h = await scripted(any_harness)
+    await h.send(h.message("hi", user=h.user("=HYPERLINK(1)")))
+    await flush(h.dispatcher.tick_context())
+    [notice, _told] = await stats(h, "/stats export")
+    assert isinstance(notice, Notify) and notice.document is not None
+    rows = list(csv.reader(io.StringIO(notice.document.data.decode("utf-8-sig"))))
+    assert ["'=HYPERLINK(1)"] == [row[2] for row in rows if "HYPERLINK" in row[2]]
 
 
 async def test_members_without_a_role_are_refused_politely(any_harness: Harness) -> None:
