@@ -35,7 +35,6 @@ from bot.actions import (
     Action,
     Document,
     Notify,
-    Picture,
     Reply,
     SendImage,
 )
@@ -82,6 +81,7 @@ __all__ = [
 
 #: ``/stats 7d|30d|90d``: the periods a report may cover, by the word typed.
 PERIODS = {"7d": 7, "30d": 30, "90d": 90}
+SUBCOMMANDS = ("members", "why", "lifecycle", "retention", "top", "quiet", "me", "export")
 #: The period of ``/stats``, ``/stats top`` and ``/stats export`` when none is typed.
 DEFAULT_PERIODS = {"": 7, "top": 7, "export": 30}
 #: Who may read the community's reports (admins and owners imply analyst).
@@ -315,10 +315,9 @@ async def _privately(
     scope: Scope,
     text: RichText,
     *,
-    pictures: Sequence[Picture] = (),
     document: Document | None = None,
 ) -> Reply | None:
-    """Send ``text`` (and attachments) to the asker alone. In a group the chat reads only that
+    """Send ``text`` (and a file) to the asker alone. In a group the chat reads only that
     it was sent; a refusal there mentions the asker (never the data)."""
     assert ctx.sender is not None
     sent = await ctx.perform(
@@ -329,7 +328,6 @@ async def _privately(
             user_id=ctx.sender.id,
             text=text,
             fallback="record" if ctx.is_private else "mention",
-            pictures=tuple(pictures),
             document=document,
         )
     )
@@ -396,9 +394,6 @@ async def report(
         return _not_enough(ctx)
     by_census = {"members": _members, "lifecycle": _lifecycle, "quiet": _quiet}
     return await by_census[subcommand](ctx, scope, reports, found)
-
-
-SUBCOMMANDS = ("members", "why", "lifecycle", "retention", "top", "quiet", "me", "export")
 
 
 def _not_enough(ctx: Context) -> Reply:
