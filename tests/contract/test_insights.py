@@ -35,7 +35,7 @@ async def test_a_message_and_a_check_in_are_counted(platform: Platform) -> None:
         assert [tuple(j) for j in joins] == [("join", 1)]
 
 
-async def test_an_admin_reads_the_figures_in_the_chat_and_the_top_list_privately(
+async def test_an_admin_reads_the_figures_in_the_chat_and_the_lists_privately(
     platform: Platform,
 ) -> None:
     await platform.start(members=(ANN,), admins=(ANN,), persona={"locale": "en"})
@@ -58,3 +58,10 @@ async def test_an_admin_reads_the_figures_in_the_chat_and_the_top_list_privately
     [listed] = private
     assert "1. Bob: 1 message, 1 interaction, active on 1 day" in listed
     assert group == ["Done, I've told you privately."]
+    export = await platform.say(ANN, "/stats export 7d")
+    [(to, filename, _caption, data)] = export.uploads
+    assert to == ann and filename.startswith("stats-") and filename.endswith(".csv")
+    assert data.startswith("\ufeff".encode()) and b"Bob" in data
+    assert "Bob" not in "".join(
+        t for t, who in zip(export.texts, export.to, strict=True) if not who
+    )
