@@ -50,7 +50,6 @@ from handlers.insights.roles import (
     census,
     role_of,
     stage_of,
-    top_quarter,
     why,
 )
 from storage.communities import CommunityInfo
@@ -545,9 +544,10 @@ async def _why(ctx: Context, scope: Scope, reports: InsightReports, rest: str) -
         return _usage(ctx)
     rules, cid = scope.rules, scope.community.id
     async with ctx.store.transaction() as session:
-        if target.id in await InsightRepo(ctx.store.db).opted_out(session, cid):
-            return await _privately(ctx, scope, ctx.say("insights.why_opted_out"))
+        unnamed = target.id in await InsightRepo(ctx.store.db).opted_out(session, cid)
         [activity] = await _activity(session, reports, scope, scope.today, target.id) or [None]
+    if unnamed:
+        return await _privately(ctx, scope, ctx.say("insights.why_opted_out"))
     if activity is None:
         return _usage(ctx)
     reason = why(activity, rules)
@@ -711,14 +711,16 @@ async def _quiet(
 
 
 async def _me(ctx: Context, scope: Scope) -> Reply | None:
-    """The asker's own activity, role and streaks, privately (any member)."""
+    """The asker's own activity, role, stage and streaks, privately (any member). Only the
+    asker's rows are read (any member may ask, so it stays cheap in a large community): the
+    stage is told without "at risk", which ranks a member against everyone (an operator's
+    notion; they read as active or silent here)."""
     reports, rules, cid = InsightReports(ctx.store.db), scope.rules, scope.community.id
     period = Days.ending(scope.today, rules.role_days)
     async with ctx.store.transaction() as session:
         mine = await reports.me(session, scope.member.id, period)
-        everyone = await _activity(session, reports, scope, scope.today)
+        [own] = await _activity(session, reports, scope, scope.today, scope.member.id) or [None]
         opted_out = scope.member.id in await InsightRepo(ctx.store.db).opted_out(session, cid)
-    own = next((m for m in everyone if m.member_id == scope.member.id), None)
     c = mine.counts
     lines = [
         ctx.say(
@@ -745,8 +747,7 @@ async def _me(ctx: Context, scope: Scope) -> Reply | None:
         ),
     ]
     if own is not None:
-        quarter = top_quarter([m.active_days for m in everyone])
-        stage = stage_of(own, rules, quarter) or Stage.NEW
+        stage = stage_of(own, rules, quarter=0) or Stage.NEW
         lines.append(
             ctx.say(
                 "insights.me_role",

@@ -200,6 +200,9 @@ async def test_top_and_quiet_go_to_the_asker_alone(any_harness: Harness) -> None
         "Carol: silent for 11 days, active on 5 days before",
     ]  # Bob is at risk too, but opted out
     assert "Ann" not in _in_group(quiet)
+    # "At risk" ranks a member against everyone: an operator's word, not told to the member.
+    mine = _private(await stats(h, "/stats me", user="Ann"), "id-ann")
+    assert "lifecycle: Active" in mine and "risk" not in mine
     top = _private(await stats(h, "/stats top 30d"))
     assert "Ann" in top and "Bob" not in top
 
