@@ -2,14 +2,15 @@
 (``handlers/insights/charts.py``).
 
 The capture: who talks, replies, shares and takes part, per member and local day, and who
-joins and leaves, per community and day. ``/stats`` reports come next; for now
+joins and leaves, per community and day. ``/stats`` reports it (``handlers/insights/stats.py``);
 ``/stats optout`` and ``/stats optin`` let a member choose never to be named.
 
 How it stays off the inbound path's bill: messages, joins and leaves are *watched*
 (``Feature.observe``), not handled: the dispatcher shows each update to the observer once,
 as it records it (a duplicate delivery is never recorded twice, and a replay after a restart
 is not shown again), and the observer adds to an in-memory tally; the message stays quiet
-(no transaction, no write of its own). Interactions come as typed signals the features emit
+(no transaction, no write of its own); a message also counts in its local hour slot (the
+heatmap of ``/stats``). Interactions come as typed signals the features emit
 after their change is committed (``bot.signals.Interacted``: a new check-in, a share taken,
 a first vote, a changed RSVP, a new submission). A tick writes the tally every
 ``flush_seconds`` in one batched upsert per table (``storage/insights.py``), and the stop
@@ -22,19 +23,21 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime, timedelta
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from sqlalchemy.exc import IntegrityError
 
-from bot.actions import Reply
-from bot.config import Section
+from bot.actions import Action, Reply
 from bot.context import Context, TickContext, local_date
 from bot.events import MemberJoined, MemberLeft, MessageEvent
 from bot.features import Arg, Feature
 from bot.signals import Interacted, Interaction
 from handlers.filtering import find_links
+from handlers.insights.roles import InsightRules
+from handlers.insights.stats import report
 from handlers.insights.tally import COLUMN, Tally
 from handlers.shared import tell_privately
 from storage.base import PLATFORM_ID_LEN
+from storage.insight_reports import Calendar, HourCount, InsightReports
 from storage.insights import InsightRepo, MemberDay, Movement
 
 __all__ = ["InsightsSettings", "feature", "flush", "prune_old", "stats"]
@@ -42,9 +45,9 @@ __all__ = ["InsightsSettings", "feature", "flush", "prune_old", "stats"]
 log = logging.getLogger(__name__)
 
 
-class InsightsSettings(Section):
+class InsightsSettings(InsightRules):
     """Activity capture for operators' reports (/stats): counts per member and local day,
-    never message texts."""
+    never message texts; the thresholds of member roles and lifecycle stages."""
 
     flush_seconds: int = Field(5, ge=1, le=300)
     """Counts are kept in memory and written together this often (seconds): a member costs at
@@ -53,6 +56,11 @@ class InsightsSettings(Section):
     retention_days: int = Field(400, ge=30, le=3660)
     """Daily rows older than this many days are deleted (read from the config, not per
     community)."""
+
+    pseudonym_key: SecretStr | None = None
+    """Secret that makes opted-out members' pseudonyms in /stats export (anon-...): the same
+    member gets the same pseudonym in every export. Unset: a new key each time the bot starts
+    (pseudonyms then change after a restart)."""
 
 
 feature: Feature[Tally] = Feature(
@@ -114,6 +122,10 @@ def on_message(ctx: Context) -> None:
     tally = ctx.state(feature)
     community_id, me, day = ctx.community.id, member.platform_user_id, _day(ctx, event.at)
     tally.count(community_id, day, me, member.id, MESSAGES)
+    slot_day, hour = tally.slot(
+        community_id, ctx.community.timezone, event.at, lambda: Calendar(ctx.zone).slot(event.at)
+    )
+    tally.talk_in(community_id, slot_day, hour)
     replied = event.reply_to.sender if event.reply_to is not None else None
     if replied is not None and not replied.is_bot and replied.id != sender.id:
         tally.count(community_id, day, me, member.id, REPLIES_GIVEN)
@@ -185,6 +197,8 @@ async def flush(ctx: TickContext) -> int:
                     days.append(MemberDay(community_id, member_id, day, tuple(row.counts)))
             movements = [Movement(*key, n) for key, n in taken.movements.items()]
             await repo.add(session, days, movements)
+            hours = [HourCount(*key, n) for key, n in taken.hours.items()]
+            await InsightReports(ctx.store.db).add_hours(session, hours)
     except IntegrityError:
         # A member or community deleted since it was counted: writing again cannot succeed,
         # and keeping the counts would block every later flush.
@@ -194,7 +208,7 @@ async def flush(ctx: TickContext) -> int:
         tally.give_back(taken)  # the database is away: the next flush tries again
         log.warning("insights: %d counts not written yet; kept", len(taken), exc_info=True)
         return 0
-    return len(days) + len(movements)
+    return len(days) + len(movements)  # hour slots ride along, not counted as rows
 
 
 @feature.tick("insights-flush", every=LOOK_EVERY)
@@ -225,13 +239,19 @@ async def prune_old(ctx: TickContext) -> int:
 # -- /stats -----------------------------------------------------------------------------------
 
 
-@feature.command("stats", where="any", args=[Arg("what", "word", required=False)])
-async def stats(ctx: Context) -> Reply | None:
+@feature.command(
+    "stats",
+    where="any",
+    args=[Arg("what", "word", required=False), Arg("rest", "text", required=False)],
+)
+async def stats(ctx: Context) -> Reply | list[Action] | None:
     """``/stats optout`` / ``optin``: never be named in reports (still counted in totals), or
     be named again; in a group for that group, in private for every group the member shares
-    with the bot on this platform. Anything else: the usage (reports are not built yet)."""
+    with the bot on this platform. Anything else: a report (``handlers/insights/stats.py``)."""
     what = str(ctx.args.get("what") or "").casefold()
     if what not in (OPT_OUT, OPT_IN):
+        return await report(ctx, what, str(ctx.args.get("rest") or ""), InsightsSettings)
+    if ctx.args.get("rest"):
         return ctx.reply("insights.usage", private=True, usage=ctx.usage())
     assert ctx.sender is not None
     out = what == OPT_OUT

@@ -1,5 +1,5 @@
 """The in-memory tally between two flushes: counts per member and local day, joins and
-leaves per community and day. Plain dictionaries, no I/O: counting a message is a few
+leaves per community and day, messages per community and local hour slot (the heatmap). Plain dictionaries, no I/O: counting a message is a few
 dictionary operations on the event loop.
 
 ``take`` swaps the whole tally out in one synchronous step, so every count belongs to
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TypeVar
 
 from storage.insights import COUNTERS
 
@@ -26,6 +27,27 @@ QUARTER_HOUR = 900
 MemberKey = tuple[int, date, str]
 #: (community id, local day, direction, how, invite link)
 MovementKey = tuple[int, date, str, str, str]
+T = TypeVar("T")
+#: (community id, local calendar day, local hour)
+HourKey = tuple[int, date, int]
+
+
+def _per_quarter(
+    known: dict[int, tuple[object, int, T]],
+    community_id: int,
+    settings: object,
+    moment: datetime,
+    compute: Callable[[], T],
+) -> T:
+    """``compute()`` remembered per community for the quarter hour of UTC time of ``moment``
+    while ``settings`` stay the same."""
+    quarter = int(moment.timestamp()) // QUARTER_HOUR
+    found = known.get(community_id)
+    if found is not None and found[0] == settings and found[1] == quarter:
+        return found[2]
+    value = compute()
+    known[community_id] = (settings, quarter, value)
+    return value
 
 
 @dataclass
@@ -42,12 +64,13 @@ class Taken:
 
     members: dict[MemberKey, _Row]
     movements: dict[MovementKey, int]
+    hours: dict[HourKey, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.members or self.movements)
+        return bool(self.members or self.movements or self.hours)
 
     def __len__(self) -> int:
-        return len(self.members) + len(self.movements)
+        return len(self.members) + len(self.movements) + len(self.hours)
 
 
 class Tally:
@@ -56,9 +79,12 @@ class Tally:
     def __init__(self, now: datetime) -> None:
         self.members: dict[MemberKey, _Row] = {}
         self.movements: dict[MovementKey, int] = {}
+        self.hours: dict[HourKey, int] = {}
         self.last_flush = now
         #: Each community's local day for the last quarter hour asked (see ``day``).
         self._days: dict[int, tuple[object, int, date]] = {}
+        #: Each community's local hour slot for the last quarter hour asked (see ``slot``).
+        self._slots: dict[int, tuple[object, int, tuple[date, int]]] = {}
 
     def day(
         self, community_id: int, settings: object, moment: datetime, compute: Callable[[], date]
@@ -68,13 +94,24 @@ class Tally:
         and days start on the hour, so the local day cannot change inside one. ``settings``
         (the community's zone and reset hour as stored) must match for the answer to be
         reused."""
-        quarter = int(moment.timestamp()) // QUARTER_HOUR
-        known = self._days.get(community_id)
-        if known is not None and known[0] == settings and known[1] == quarter:
-            return known[2]
-        day = compute()
-        self._days[community_id] = (settings, quarter, day)
-        return day
+        return _per_quarter(self._days, community_id, settings, moment, compute)
+
+    def slot(
+        self,
+        community_id: int,
+        zone: object,
+        moment: datetime,
+        compute: Callable[[], tuple[date, int]],
+    ) -> tuple[date, int]:
+        """The community's local calendar day and hour of ``moment``, computed once per
+        quarter hour of UTC time as ``day`` is (a local hour starts on a quarter hour of UTC
+        time in every zone); ``zone`` (as stored) must match for the answer to be reused."""
+        return _per_quarter(self._slots, community_id, zone, moment, compute)
+
+    def talk_in(self, community_id: int, day: date, hour: int) -> None:
+        """One message in the community's local hour slot."""
+        key = (community_id, day, hour)
+        self.hours[key] = self.hours.get(key, 0) + 1
 
     def count(
         self, community_id: int, day: date, user_id: str, member_id: int | None, column: int
@@ -93,8 +130,8 @@ class Tally:
 
     def take(self, now: datetime) -> Taken:
         """Everything counted so far, removed from the tally (one synchronous step)."""
-        taken = Taken(self.members, self.movements)
-        self.members, self.movements = {}, {}
+        taken = Taken(self.members, self.movements, self.hours)
+        self.members, self.movements, self.hours = {}, {}, {}
         self.last_flush = now
         return taken
 
@@ -109,6 +146,8 @@ class Tally:
             mine.counts = [a + b for a, b in zip(mine.counts, row.counts, strict=True)]
         for move, n in taken.movements.items():
             self.movements[move] = self.movements.get(move, 0) + n
+        for slot, n in taken.hours.items():
+            self.hours[slot] = self.hours.get(slot, 0) + n
 
     def __len__(self) -> int:
-        return len(self.members) + len(self.movements)
+        return len(self.members) + len(self.movements) + len(self.hours)

@@ -33,3 +33,35 @@ async def test_a_message_and_a_check_in_are_counted(platform: Platform) -> None:
         assert [tuple(r) for r in rows.all()] == [("Bob", 1, 1)]
         joins = (await s.execute(select(InsightMovement.direction, InsightMovement.n))).all()
         assert [tuple(j) for j in joins] == [("join", 1)]
+
+
+async def test_an_admin_reads_the_figures_in_the_chat_and_the_lists_privately(
+    platform: Platform,
+) -> None:
+    await platform.start(members=(ANN,), admins=(ANN,), persona={"locale": "en"})
+    await platform.join(BOB)
+    await platform.say(BOB, "hello everyone")
+    await platform.say(BOB, "签到")
+    await platform.restart()  # the stop path writes what was counted
+    seen = await platform.say(ANN, "/stats 7d")
+    [figures] = seen.texts
+    assert seen.to == [None]
+    assert "Active members: 1 (new)" in figures and "Messages: 1 (new)" in figures
+    assert "Bob" not in figures
+    assert len(seen.images) == 2
+    assert all(png.startswith(b"\x89PNG") for _caption, png in seen.images)
+    assert all(to is None for to, *_rest in seen.uploads)
+    top = await platform.say(ANN, "/stats top")
+    ann = platform.user_id(ANN)
+    private = [text for to, text in zip(top.to, top.texts, strict=True) if to == ann]
+    group = [text for to, text in zip(top.to, top.texts, strict=True) if to is None]
+    [listed] = private
+    assert "1. Bob: 1 message, 1 interaction, active on 1 day" in listed
+    assert group == ["Done, I've told you privately."]
+    export = await platform.say(ANN, "/stats export 7d")
+    [(to, filename, _caption, data)] = export.uploads
+    assert to == ann and filename.startswith("stats-") and filename.endswith(".csv")
+    assert data.startswith("\ufeff".encode()) and b"Bob" in data
+    assert "Bob" not in "".join(
+        t for t, who in zip(export.texts, export.to, strict=True) if not who
+    )

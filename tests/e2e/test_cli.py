@@ -48,22 +48,28 @@ def run(
     )
 
 
-def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
+def replay(name: str, cwd: Path) -> str:
+    """What ``tests/e2e/<name>.script`` prints, replayed with the fixed clock (it must end
+    well, with no traceback)."""
     result = run(
         "run",
         "--script",
-        str(HERE / "demo.script"),
-        cwd=tmp_path,
+        str(HERE / f"{name}.script"),
+        cwd=cwd,
         env={"QUNBOT_CONSOLE__START_TIME": START},
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
     expected = (HERE / "demo.transcript").read_text(encoding="utf-8")
-    assert result.stdout == expected
+    assert replay("demo", tmp_path) == expected
     assert (tmp_path / "qunbot.db").exists()  # the embedded default, schema upgraded automatically
 
 
-@pytest.mark.parametrize("name", ["demo", "redpacket", "polls", "community"])
+@pytest.mark.parametrize("name", ["demo", "redpacket", "polls", "community", "insights"])
 def test_readme_shows_the_real_transcripts(name: str) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     transcript = (HERE / f"{name}.transcript").read_text(encoding="utf-8")
@@ -91,6 +97,18 @@ def test_rule_vote_call_and_event_session(tmp_path: Path) -> None:
         assert db.execute("SELECT status FROM solicitations").fetchall() == [("done",)]
         reminders = db.execute("SELECT status FROM event_reminders ORDER BY id").fetchall()
     assert reminders == [("sent",), ("sent",)]
+
+
+def test_insights_session(tmp_path: Path) -> None:
+    """Two days of a small group, then /stats in the console: the figures and two charts in
+    the chat, names and lists privately, a member's own activity privately."""
+    # Each run names its saved pictures with its own id.
+    shown = re.sub(
+        r"console-images/[0-9a-f]{12}-", "console-images/RUN-", replay("insights", tmp_path)
+    )
+    assert shown == (HERE / "insights.transcript").read_text(encoding="utf-8")
+    pictures = sorted(path.name[13:] for path in (tmp_path / "console-images").iterdir())
+    assert pictures == ["m13-stats-daily.png", "m14-stats-hours.png"]
 
 
 def _any_packet(transcript: str) -> str:
