@@ -32,7 +32,7 @@ from handlers.insights.stats import Numbers, Speaker, figures_text
 from handlers.outbox import deliverer
 from handlers.shared import store_override, voice_for
 from storage.communities import CommunityInfo
-from storage.digest import active_community_ids
+from storage.digest import active_communities
 from storage.insight_reports import Calendar, Days, InsightReports, PeriodFigures, Ranked
 from storage.insights import InsightRepo
 from storage.outbox import Due, Scheduled
@@ -85,12 +85,9 @@ async def enqueue_digests(ctx: TickContext) -> int:
     """Put each community's digest in the outbox once its time this week has come (one row
     per community and ISO week: enqueueing again adds nothing). How many rows were new."""
     async with ctx.store.transaction() as session:
-        ids = await active_community_ids(session)
-        communities = [await ctx.store.communities.get(session, i) for i in ids]
+        communities = await active_communities(session)
     rows = []
     for community in communities:
-        if community is None:
-            continue
         rules = ctx.settings_of(DigestSettings, community)
         zone = ctx.zone_for(community)
         due = due_this_week(ctx.now, zone, rules)
@@ -201,7 +198,8 @@ class Digest:
 
 
 async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Speaker) -> Digest:
-    """The week before today in ``community`` (today not yet counted: it has just begun)."""
+    """The last 7 days in ``community``, today included: the same figures ``/stats 7d``
+    gives at that moment, so the digest and the command never disagree."""
     rules = ctx.settings_of(InsightsSettings, community)
     reset = community.day_reset_hour
     calendar = Calendar(
@@ -209,7 +207,7 @@ async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Spea
         ctx.settings.community.day_reset_hour if reset is None else reset,
     )
     today = calendar.day_of(ctx.now)
-    week = Days.ending(today - timedelta(days=1), 7)
+    week = Days.ending(today, 7)
     reports, cid = InsightReports(ctx.store.db), community.id
     async with ctx.store.transaction() as session:
         figures = await reports.period(session, cid, week, calendar)

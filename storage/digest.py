@@ -5,14 +5,14 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.communities import Community
+from storage.communities import Community, CommunityInfo
 
-__all__ = ["active_community_ids"]
+__all__ = ["active_communities"]
 
 
-async def active_community_ids(session: AsyncSession) -> list[int]:
-    """Ids of the communities the bot is still in: each may be due a digest."""
+async def active_communities(session: AsyncSession) -> list[CommunityInfo]:
+    """The communities the bot is still in, in one query: each may be due a digest."""
     rows = await session.execute(
-        select(Community.id).where(Community.active.is_(True)).order_by(Community.id)
+        select(Community).where(Community.active.is_(True)).order_by(Community.id)
     )
-    return [int(i) for i in rows.scalars()]
+    return [CommunityInfo.of(row) for row in rows.scalars()]

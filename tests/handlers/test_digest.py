@@ -13,6 +13,7 @@ from sqlalchemy import update
 
 from bot.actions import Action, Notify, Reply, SendImage
 from handlers.digest import Facts, enqueue_digests, suggestions
+from handlers.insights import flush
 from handlers.outbox import send_due
 from storage.communities import Community
 from storage.insight_reports import Days, Figure, PeriodFigures
@@ -37,6 +38,7 @@ async def test_it_goes_out_on_monday_at_nine_local_and_once_a_week(any_harness: 
     h = await scripted(any_harness)
     h.clock.set(MONDAY_9 - timedelta(days=1))
     await h.send(h.join("Eve"))
+    await flush(h.dispatcher.tick_context())
     h.clock.set(MONDAY_9 - timedelta(minutes=1))
     assert await tick(h) == []
     h.clock.set(MONDAY_9)
@@ -45,13 +47,16 @@ async def test_it_goes_out_on_monday_at_nine_local_and_once_a_week(any_harness: 
     [digest] = notices
     text = digest.text.plain()
     assert text.startswith("Your weekly digest (only you can see this)")
-    assert "Messages: 12 (+50%)" in text  # Monday to Sunday against the week before
+    assert "Activity over the last 7 days (11/24 to 11/30)" in text  # as /stats 7d says
+    assert "Messages: 8 (−33%)" in text
+    assert "Joined: 1 · left: 0" in text
     assert "1 newcomer has not spoken yet: Eve" in text
     assert "Nobody is at risk right now." in text
     assert "Most active this week: Ann, Bob, Carol" in text
     assert text.endswith(
         "Suggested this week:\n\n"
         "• 1 newcomer never spoke: welcome them by name (Eve).\n\n"
+        "• Messages fell 33%: ask the group a question or start a poll.\n\n"
         "• Ann carried the week: a thank-you keeps them going."
     )
     assert len(digest.pictures) == 2 and all(p.png.startswith(b"\x89PNG") for p in digest.pictures)
@@ -201,3 +206,34 @@ def test_the_suggestion_rules_fire_in_priority_order() -> None:
             joins=(0, 0),
         )
     ) == ["welcome_newcomers", "hello_quiet", "checkins_fell"]
+
+
+async def test_opted_out_members_are_never_named(any_harness: Harness) -> None:
+    h = await scripted(any_harness)
+    await h.say("/stats optout", user="Ann")
+    h.adapter.take()
+    actions = await h.send(h.message("/digest now", user="Alice"))
+    [notice] = [a for a in actions if isinstance(a, Notify)]
+    text = notice.text.plain()
+    assert "Most active this week: Bob, Carol" in text
+    assert "Ann" not in text
+    assert "Messages: 20" in text  # still counted, without her name
+
+
+async def test_the_digest_speaks_chinese(any_harness: Harness) -> None:
+    h = any_harness  # the default persona speaks zh-CN
+    h.adapter.admins.add(ADMIN)
+    for name in ("Ann", "Bob"):
+        await h.send(h.join(name))
+    for _ in range(2):
+        await h.send(h.message("大家早", user="Ann"))
+        await flush(h.dispatcher.tick_context())
+        h.clock.advance(timedelta(days=1))
+    actions = await h.send(h.message("/digest now", user="Alice"))
+    [notice] = [a for a in actions if isinstance(a, Notify)]
+    text = notice.text.plain()
+    assert text.startswith("本周简报（仅你可见）\n\n最近 7 天的活跃数据")
+    assert "还没说过话的新人（1 位）：Bob" in text
+    assert "本周最活跃：Ann" in text
+    assert "• 1 位新人还没开口：点名欢迎一下吧（Bob）。" in text
+    assert len(notice.pictures) == 2
