@@ -86,12 +86,13 @@ async def enqueue_digests(ctx: TickContext) -> int:
     per community and ISO week: enqueueing again adds nothing). How many rows were new."""
     async with ctx.store.transaction() as session:
         communities = await active_communities(session)
-    rows = []
+    late, rows = timedelta(hours=ctx.settings.schedule.late_limit_hours), []
     for community in communities:
         rules = ctx.settings_of(DigestSettings, community)
         zone = ctx.zone_for(community)
         due = due_this_week(ctx.now, zone, rules)
-        if not rules.enabled or ctx.now < due:
+        # Not yet, or too late to be worth it (a new community, the bot down for days).
+        if not rules.enabled or not due <= ctx.now <= due + late:
             continue
         year, week, _ = due.astimezone(zone).isocalendar()
         rows.append(

@@ -69,7 +69,7 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
     assert (tmp_path / "qunbot.db").exists()  # the embedded default, schema upgraded automatically
 
 
-@pytest.mark.parametrize("name", ["demo", "redpacket", "polls", "community", "insights"])
+@pytest.mark.parametrize("name", ["demo", "redpacket", "polls", "community", "insights", "digest"])
 def test_readme_shows_the_real_transcripts(name: str) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     transcript = (HERE / f"{name}.transcript").read_text(encoding="utf-8")
@@ -109,6 +109,17 @@ def test_insights_session(tmp_path: Path) -> None:
     assert shown == (HERE / "insights.transcript").read_text(encoding="utf-8")
     pictures = sorted(path.name[13:] for path in (tmp_path / "console-images").iterdir())
     assert pictures == ["m13-stats-daily.png", "m14-stats-hours.png"]
+
+
+def test_digest_session(tmp_path: Path) -> None:
+    """A weekend of a small group, then Monday 09:00 in the console: the digest arrives
+    privately to the admin with its two charts; /digest refuses a member and bad input."""
+    shown = re.sub(
+        r"console-images/[0-9a-f]{12}-", "console-images/RUN-", replay("digest", tmp_path)
+    )
+    assert shown == (HERE / "digest.transcript").read_text(encoding="utf-8")
+    pictures = sorted(path.name[13:] for path in (tmp_path / "console-images").iterdir())
+    assert pictures == ["m10-digest-daily.png", "m11-digest-hours.png"]
 
 
 def _any_packet(transcript: str) -> str:
