@@ -31,7 +31,10 @@ async def tick(h: Harness) -> list[Notify]:
     h.adapter.take()
     await enqueue_digests(context)
     await send_due(context)
-    return [a for a in h.adapter.take() if isinstance(a, Notify)]
+    done = h.adapter.take()
+    # Privately or not at all: nothing of a digest is ever shown in the group.
+    assert all(isinstance(a, Notify) and a.user_id for a in done), done
+    return [a for a in done if isinstance(a, Notify)]
 
 
 async def test_it_goes_out_on_monday_at_nine_local_and_once_a_week(any_harness: Harness) -> None:
