@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.actions import Send
+from bot.actions import Action, Send
 from bot.config import ScheduleSettings
 from bot.context import TickContext
 from bot.features import Feature
@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 feature = Feature("outbox", order=180)
 
-#: Writes a claimed row's message, or ``None`` when there is nothing to say any more.
-Deliverer = Callable[[TickContext, Due, CommunityInfo], Awaitable[RichText | None]]
+#: Writes a claimed row's message (text for the chat, or an action of its own such as a
+#: private role notice), or ``None`` when there is nothing to say any more.
+Deliverer = Callable[[TickContext, Due, CommunityInfo], Awaitable[RichText | Action | None]]
 _DELIVERERS: dict[str, Deliverer] = {}
 #: A row claimed longer ago than this by a process that never marked it: ``unsure``.
 STALE_CLAIM = timedelta(minutes=10)
@@ -121,9 +122,11 @@ async def send_due(ctx: TickContext) -> int:
             await _finish(ctx, row, SKIPPED)
             continue
         # Waited for: the row is marked sent only when it was (else retried or given up).
-        result = await ctx.perform(
-            Send(platform=row.platform, chat_id=row.chat_id, channel_id=row.channel_id, text=text)
-        )
+        if isinstance(text, RichText):
+            text = Send(
+                platform=row.platform, chat_id=row.chat_id, channel_id=row.channel_id, text=text
+            )
+        result = await ctx.perform(text)
         if result.ok:
             await _finish(ctx, row, SENT)
             sent += 1

@@ -69,7 +69,7 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
     assert (tmp_path / "qunbot.db").exists()  # the embedded default, schema upgraded automatically
 
 
-@pytest.mark.parametrize("name", ["demo", "redpacket", "polls", "community", "insights"])
+@pytest.mark.parametrize("name", ["demo", "redpacket", "polls", "community", "insights", "digest"])
 def test_readme_shows_the_real_transcripts(name: str) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     transcript = (HERE / f"{name}.transcript").read_text(encoding="utf-8")
@@ -99,16 +99,30 @@ def test_rule_vote_call_and_event_session(tmp_path: Path) -> None:
     assert reminders == [("sent",), ("sent",)]
 
 
+def replay_with_pictures(name: str, tmp_path: Path) -> list[str]:
+    """Replay ``name``, check its transcript, and return the names of the pictures it saved
+    (each run names them with its own id, shown as ``RUN``)."""
+    shown = re.sub(r"console-images/[0-9a-f]{12}-", "console-images/RUN-", replay(name, tmp_path))
+    assert shown == (HERE / f"{name}.transcript").read_text(encoding="utf-8")
+    return sorted(path.name[13:] for path in (tmp_path / "console-images").iterdir())
+
+
 def test_insights_session(tmp_path: Path) -> None:
     """Two days of a small group, then /stats in the console: the figures and two charts in
     the chat, names and lists privately, a member's own activity privately."""
-    # Each run names its saved pictures with its own id.
-    shown = re.sub(
-        r"console-images/[0-9a-f]{12}-", "console-images/RUN-", replay("insights", tmp_path)
-    )
-    assert shown == (HERE / "insights.transcript").read_text(encoding="utf-8")
-    pictures = sorted(path.name[13:] for path in (tmp_path / "console-images").iterdir())
-    assert pictures == ["m13-stats-daily.png", "m14-stats-hours.png"]
+    assert replay_with_pictures("insights", tmp_path) == [
+        "m13-stats-daily.png",
+        "m14-stats-hours.png",
+    ]
+
+
+def test_digest_session(tmp_path: Path) -> None:
+    """A weekend of a small group, then Monday 09:00 in the console: the digest arrives
+    privately to the admin with its two charts; /digest refuses a member and bad input."""
+    assert replay_with_pictures("digest", tmp_path) == [
+        "m10-digest-daily.png",
+        "m11-digest-hours.png",
+    ]
 
 
 def _any_packet(transcript: str) -> str:

@@ -1,0 +1,354 @@
+"""The weekly digest (每周简报): once a week, at the community's own time, the operators and
+analysts get privately what a week of ``/stats`` would tell them, and three things to do.
+
+A tick puts the week's digest in the durable outbox (``handlers/outbox.py``) once its time
+has come: one row per community and ISO week (the outbox's unique key), so two processes or
+a restart add nothing, and the outbox claims the row once (quiet hours and lateness apply).
+Its writer reads the week then, and answers a role ``Notify`` (admins and analysts; the
+``record`` fallback: a refused private chat never shows the figures in the group).
+
+The three suggested actions come from ``RULES``: each a stated condition on the week's
+figures, in priority order; the first three that apply are said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Literal
+
+from pydantic import Field
+
+from bot.actions import Action, Notify, Picture, Reply
+from bot.config import Section
+from bot.context import Context, TickContext
+from bot.features import Arg, Feature
+from bot.permissions import Role, allowed
+from bot.richtext import RichText
+from handlers.insights import InsightsSettings
+from handlers.insights.roles import Census, census
+from handlers.insights.stats import Numbers, Speaker, figures_text
+from handlers.outbox import deliverer
+from handlers.shared import store_override, voice_for
+from storage.communities import CommunityInfo
+from storage.digest import active_communities
+from storage.insight_reports import Calendar, Days, InsightReports, PeriodFigures, Ranked
+from storage.insights import InsightRepo
+from storage.outbox import Due, Scheduled
+
+__all__ = [
+    "RULES",
+    "DigestSettings",
+    "Facts",
+    "due_this_week",
+    "enqueue_digests",
+    "feature",
+    "suggestions",
+]
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+class DigestSettings(Section):
+    """The weekly digest sent privately to admins and analysts."""
+
+    enabled: bool = True
+    """Send it every week (/digest off|on per community)."""
+    weekday: Weekday = "monday"
+    """The day it goes out, community time."""
+    time: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    """The hour it goes out, community time (HH:MM)."""
+
+
+feature = Feature("digest", group="settings", order=185, settings={"digest": DigestSettings})
+
+DIGEST = "digest"
+#: Names listed in a digest line (the rest are counted).
+NAMED = 5
+#: A fall at least this large (0.3 = 30%) is a fall worth acting on.
+FALL = -0.3
+
+
+def due_this_week(now: datetime, calendar_zone: Any, rules: DigestSettings) -> datetime:
+    """The UTC instant of this ISO week's digest in the community's zone (may be past)."""
+    local = now.astimezone(calendar_zone)
+    monday = local.date() - timedelta(days=local.weekday())
+    day = monday + timedelta(days=WEEKDAYS.index(rules.weekday))
+    hours, minutes = (int(part) for part in rules.time.split(":"))
+    return datetime.combine(day, time(hours, minutes), tzinfo=calendar_zone).astimezone(UTC)
+
+
+@feature.tick("digest-enqueue", every=timedelta(minutes=5))
+async def enqueue_digests(ctx: TickContext) -> int:
+    """Put each community's digest in the outbox once its time this week has come (one row
+    per community and ISO week: enqueueing again adds nothing). How many rows were new."""
+    async with ctx.store.transaction() as session:
+        communities = await active_communities(session)
+    late, rows = timedelta(hours=ctx.settings.schedule.late_limit_hours), []
+    for community in communities:
+        rules = ctx.settings_of(DigestSettings, community)
+        zone = ctx.zone_for(community)
+        due = due_this_week(ctx.now, zone, rules)
+        # Not yet, or too late to be worth it (a new community, the bot down for days).
+        if not rules.enabled or not due <= ctx.now <= due + late:
+            continue
+        year, week, _ = due.astimezone(zone).isocalendar()
+        rows.append(
+            Scheduled(
+                community_id=community.id,
+                target="operators",
+                kind=DIGEST,
+                occurrence=f"{year}-W{week:02d}",
+                due_at=due,
+                payload={},
+            )
+        )
+    async with ctx.store.transaction() as session:
+        return await ctx.store.outbox.enqueue(session, rows, ctx.now)
+
+
+# -- suggested actions -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the suggestion rules look at: the week's figures and the named lists."""
+
+    figures: PeriodFigures
+    newcomers_silent: Sequence[str]
+    at_risk: Sequence[str]
+    top: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A suggestion: its pack intent, and when it applies."""
+
+    name: str
+    applies: Callable[[Facts], bool]
+
+
+def _fell(now: float, before: float) -> bool:
+    return before > 0 and (now - before) / before <= FALL
+
+
+#: In priority order; the digest says the first three that apply.
+RULES: tuple[Rule, ...] = (
+    # Newcomers who never spoke: a welcome by name is the cheapest retention there is.
+    Rule("welcome_newcomers", lambda f: bool(f.newcomers_silent)),
+    # Regulars gone quiet: a personal hello brings some back.
+    Rule("hello_quiet", lambda f: bool(f.at_risk)),
+    # Check-ins fell 30% or more: a red packet relay gets the habit going again.
+    Rule(
+        "checkins_fell",
+        lambda f: _fell(f.figures.checked_in.now, f.figures.checked_in.before),
+    ),
+    # Messages fell 30% or more: a question or a poll gives people something to answer.
+    Rule("messages_fell", lambda f: _fell(f.figures.messages.now, f.figures.messages.before)),
+    # More left than joined: ask the ones who stay what they miss.
+    Rule("more_left", lambda f: f.figures.leaves.now > f.figures.joins.now),
+    # Someone carried the week: thank them (privately or in the group, as they like).
+    Rule("thank_top", lambda f: bool(f.top)),
+)
+MOST_SUGGESTIONS = 3
+
+
+def suggestions(facts: Facts) -> list[str]:
+    """The names of the rules that apply, the first ``MOST_SUGGESTIONS`` by priority."""
+    return [rule.name for rule in RULES if rule.applies(facts)][:MOST_SUGGESTIONS]
+
+
+def _names(speaker: Speaker, names: Sequence[str]) -> str:
+    shown = speaker.say("digest.name_separator").plain().join(names[:NAMED])
+    if len(names) > NAMED:
+        shown += speaker.say("digest.and_more", count=len(names) - NAMED).plain()
+    return shown
+
+
+def _suggestion(speaker: Speaker, rule: str, facts: Facts) -> RichText:
+    f = facts.figures
+    values: dict[str, Any] = {
+        "welcome_newcomers": {
+            "count": len(facts.newcomers_silent),
+            "names": _names(speaker, facts.newcomers_silent),
+        },
+        "hello_quiet": {"count": len(facts.at_risk), "names": _names(speaker, facts.at_risk)},
+        "checkins_fell": {"percent": _percent_fall(f.checked_in.now, f.checked_in.before)},
+        "messages_fell": {"percent": _percent_fall(f.messages.now, f.messages.before)},
+        "more_left": {"left": int(f.leaves.now), "joined": int(f.joins.now)},
+        "thank_top": {"name": facts.top[0] if facts.top else ""},
+    }[rule]
+    return speaker.say(f"digest.suggest.{rule}", **values)
+
+
+def _percent_fall(now: float, before: float) -> str:
+    return f"{(before - now) / before * 100:.0f}%" if before else "0%"
+
+
+# -- writing the digest ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """The text and the charts of one digest."""
+
+    text: RichText
+    pictures: tuple[Picture, ...]
+
+
+async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Speaker) -> Digest:
+    """The last 7 days in ``community``, today included: the same figures ``/stats 7d``
+    gives at that moment, so the digest and the command never disagree."""
+    rules = ctx.settings_of(InsightsSettings, community)
+    reset = community.day_reset_hour
+    calendar = Calendar(
+        ctx.zone_for(community),
+        ctx.settings.community.day_reset_hour if reset is None else reset,
+    )
+    today = calendar.day_of(ctx.now)
+    week = Days.ending(today, 7)
+    reports, cid = InsightReports(ctx.store.db), community.id
+    async with ctx.store.transaction() as session:
+        figures = await reports.period(session, cid, week, calendar)
+        if figures.empty:
+            return Digest(
+                RichText.join(
+                    [speaker.say("digest.header"), speaker.say("digest.not_enough_data")], "\n\n"
+                ),
+                (),
+            )
+        daily = await reports.daily(session, cid, week)
+        rhythm = await reports.heatmap(session, cid, week)
+        members = await reports.activity(
+            session,
+            cid,
+            today,
+            calendar,
+            role_days=rules.role_days,
+            history_days=rules.history_days,
+        )
+        opted_out = await InsightRepo(ctx.store.db).opted_out(session, cid)
+        found: Census = census(members, rules, opted_out, sample=NAMED)
+        ranked: list[Ranked] = await reports.top(session, cid, week, NAMED)
+        ids = [*found.newcomers_silent, *(q.member_id for q in found.at_risk)]
+        named = await reports.names(session, [*ids, *(r.member_id for r in ranked)])
+    name = {member_id: found_name.display_name for member_id, found_name in named.items()}
+    facts = Facts(
+        figures=figures,
+        newcomers_silent=[name[i] for i in found.newcomers_silent if i in name],
+        at_risk=[name[q.member_id] for q in found.at_risk if q.member_id in name],
+        top=[name[r.member_id] for r in ranked if r.member_id in name],
+    )
+    lines = [speaker.say("digest.header"), figures_text(speaker, figures)]
+    for key, names in (
+        ("newcomers", facts.newcomers_silent),
+        ("at_risk", facts.at_risk),
+        ("top", facts.top),
+    ):
+        if names:
+            lines.append(
+                speaker.say(f"digest.{key}", count=len(names), names=_names(speaker, names))
+            )
+        else:
+            lines.append(speaker.say(f"digest.{key}_none"))
+    lines.append(speaker.say("digest.suggest_header"))
+    lines += [_suggestion(speaker, rule, facts) for rule in suggestions(facts)] or [
+        speaker.say("digest.suggest_none")
+    ]
+    pictures = await _charts(speaker, week, daily, rhythm)
+    return Digest(RichText.join(lines, "\n\n"), pictures)
+
+
+async def _charts(speaker: Speaker, week: Days, daily: Any, rhythm: Any) -> tuple[Picture, ...]:
+    """The daily activity and the hour heatmap, drawn off the event loop."""
+    from handlers.insights import charts
+
+    formats = Numbers(speaker).formats()
+    daily_title = speaker.say("insights.chart.daily_title", days=week.count).plain()
+    daily_png = await charts.render(
+        charts.daily_activity,
+        [point.day for point in daily],
+        [point.active for point in daily],
+        [point.messages for point in daily],
+        title=daily_title,
+        active_label=speaker.say("insights.chart.active").plain(),
+        messages_label=speaker.say("insights.chart.messages").plain(),
+        formats=formats,
+    )
+    rhythm_title = speaker.say("insights.chart.rhythm_title", days=week.count).plain()
+    rhythm_png = await charts.render(
+        charts.weekly_rhythm,
+        rhythm,
+        title=rhythm_title,
+        weekday_names=speaker.say("insights.chart.weekdays").plain().split(),
+        hour_axis_label=speaker.say("insights.chart.hour").plain(),
+        value_label=speaker.say("insights.chart.messages").plain(),
+        formats=formats,
+    )
+    return (
+        Picture(png=daily_png, caption=RichText.of(daily_title), filename="digest-daily.png"),
+        Picture(png=rhythm_png, caption=RichText.of(rhythm_title), filename="digest-hours.png"),
+    )
+
+
+@deliverer(DIGEST)
+async def deliver_digest(ctx: TickContext, row: Due, community: CommunityInfo) -> Action | None:
+    """The week's digest to every admin and analyst privately; nothing when it was turned
+    off after the row was made."""
+    if not ctx.settings_of(DigestSettings, community).enabled:
+        return None
+    digest = await write_digest(
+        ctx, community, voice_for(ctx, community, f"digest:{row.occurrence}")
+    )
+    return Notify(
+        platform=row.platform,
+        chat_id=row.chat_id,
+        channel_id=row.channel_id,
+        role="analyst",
+        text=digest.text,
+        fallback="record",
+        pictures=digest.pictures,
+    )
+
+
+# -- the command -----------------------------------------------------------------------------
+
+SWITCHES = {"on": True, "off": False, "开": True, "关": False, "开启": True, "关闭": False}
+
+
+@feature.command(
+    "digest", keywords=["周报"], roles=[Role.ANALYST], args=[Arg("what", "word", required=False)]
+)
+async def digest(ctx: Context) -> Reply | list[Action] | None:
+    """``/digest now`` (analysts and admins: this week's digest to the asker, privately),
+    ``/digest off|on`` (admins: this community's weekly digest)."""
+    assert ctx.sender is not None
+    word = str(ctx.args["what"] or "").casefold()
+    if word in SWITCHES:
+        if not allowed(await ctx.roles(), [Role.ADMIN]):
+            return ctx.reply("digest.admins_only", private=True)
+        async with ctx.store.transaction() as session:
+            await store_override(ctx, session, DigestSettings, "enabled", SWITCHES[word])
+            await ctx.audit(session, "digest.settings", key="enabled", value=SWITCHES[word])
+        rules = ctx.settings_of(DigestSettings)
+        intent = "digest.turned_on" if SWITCHES[word] else "digest.turned_off"
+        return ctx.reply(
+            intent, weekday=ctx.say(f"digest.weekday.{rules.weekday}").plain(), time=rules.time
+        )
+    if word != "now":
+        return ctx.reply("digest.usage", private=True, usage=ctx.usage())
+    found = await write_digest(ctx, ctx.community, ctx)
+    told = Notify(
+        platform=ctx.event.platform,
+        chat_id=ctx.event.chat.id,
+        channel_id=ctx.event.channel_id,
+        user_id=ctx.sender.id,
+        text=found.text,
+        fallback="mention",
+        pictures=found.pictures,
+    )
+    if ctx.is_private:
+        return [told]
+    return [told, ctx.reply("digest.sent_privately")]
