@@ -28,7 +28,7 @@ from bot.permissions import Role, allowed
 from bot.richtext import RichText
 from handlers.insights import InsightsSettings
 from handlers.insights.roles import Census, census
-from handlers.insights.stats import Numbers, Speaker, figures_text
+from handlers.insights.stats import Speaker, activity_charts, figures_text
 from handlers.outbox import deliverer
 from handlers.shared import store_override, voice_for
 from storage.communities import CommunityInfo
@@ -262,30 +262,9 @@ async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Spea
 
 
 async def _charts(speaker: Speaker, week: Days, daily: Any, rhythm: Any) -> tuple[Picture, ...]:
-    """The daily activity and the hour heatmap, drawn off the event loop."""
-    from handlers.insights import charts
-
-    formats = Numbers(speaker).formats()
-    daily_title = speaker.say("insights.chart.daily_title", days=week.count).plain()
-    daily_png = await charts.render(
-        charts.daily_activity,
-        [point.day for point in daily],
-        [point.active for point in daily],
-        [point.messages for point in daily],
-        title=daily_title,
-        active_label=speaker.say("insights.chart.active").plain(),
-        messages_label=speaker.say("insights.chart.messages").plain(),
-        formats=formats,
-    )
-    rhythm_title = speaker.say("insights.chart.rhythm_title", days=week.count).plain()
-    rhythm_png = await charts.render(
-        charts.weekly_rhythm,
-        rhythm,
-        title=rhythm_title,
-        weekday_names=speaker.say("insights.chart.weekdays").plain().split(),
-        hour_axis_label=speaker.say("insights.chart.hour").plain(),
-        value_label=speaker.say("insights.chart.messages").plain(),
-        formats=formats,
+    """The daily activity and the hour heatmap, as ``/stats`` draws them."""
+    (daily_png, daily_title), (rhythm_png, rhythm_title) = await activity_charts(
+        speaker, week, daily, rhythm
     )
     return (
         Picture(png=daily_png, caption=RichText.of(daily_title), filename="digest-daily.png"),

@@ -56,6 +56,7 @@ from storage.communities import CommunityInfo
 from storage.insight_reports import (
     EXPORT_COLUMNS,
     Calendar,
+    DayPoint,
     Days,
     Figure,
     InsightReports,
@@ -72,6 +73,7 @@ __all__ = [
     "PERIODS",
     "Numbers",
     "Speaker",
+    "activity_charts",
     "figures_text",
     "report",
     "roles_text",
@@ -410,11 +412,43 @@ def _image(ctx: Context, png: bytes, caption: str, name: str) -> SendImage:
     )
 
 
+async def activity_charts(
+    speaker: Speaker, period: Days, daily: Sequence[DayPoint], rhythm: Any
+) -> tuple[tuple[bytes, str], tuple[bytes, str]]:
+    """Each (PNG, title): the daily active members and messages, and the hour-by-weekday
+    rhythm, over ``period``, labelled in the speaker's language and drawn off the event loop
+    (``/stats`` and the weekly digest show the same two)."""
+    from handlers.insights import charts
+
+    formats = Numbers(speaker).formats()
+    daily_title = speaker.say("insights.chart.daily_title", days=period.count).plain()
+    daily_png = await charts.render(
+        charts.daily_activity,
+        [point.day for point in daily],
+        [point.active for point in daily],
+        [point.messages for point in daily],
+        title=daily_title,
+        active_label=speaker.say("insights.chart.active").plain(),
+        messages_label=speaker.say("insights.chart.messages").plain(),
+        formats=formats,
+    )
+    rhythm_title = speaker.say("insights.chart.rhythm_title", days=period.count).plain()
+    rhythm_png = await charts.render(
+        charts.weekly_rhythm,
+        rhythm,
+        title=rhythm_title,
+        weekday_names=speaker.say("insights.chart.weekdays").plain().split(),
+        hour_axis_label=speaker.say("insights.chart.hour").plain(),
+        value_label=speaker.say("insights.chart.messages").plain(),
+        formats=formats,
+    )
+    return (daily_png, daily_title), (rhythm_png, rhythm_title)
+
+
 async def _figures(
     ctx: Context, scope: Scope, reports: InsightReports, period: Days
 ) -> Reply | list[Action]:
     """Key figures in the chat, then the daily chart and the weekly rhythm."""
-    from handlers.insights import charts
 
     cid = scope.community.id
     async with ctx.store.transaction() as session:
@@ -423,27 +457,8 @@ async def _figures(
             return _not_enough(ctx)
         daily = await reports.daily(session, cid, period)
         rhythm = await reports.heatmap(session, cid, period)
-    formats = Numbers(ctx).formats()
-    daily_title = ctx.say("insights.chart.daily_title", days=period.count).plain()
-    daily_png = await charts.render(
-        charts.daily_activity,
-        [point.day for point in daily],
-        [point.active for point in daily],
-        [point.messages for point in daily],
-        title=daily_title,
-        active_label=ctx.say("insights.chart.active").plain(),
-        messages_label=ctx.say("insights.chart.messages").plain(),
-        formats=formats,
-    )
-    rhythm_title = ctx.say("insights.chart.rhythm_title", days=period.count).plain()
-    rhythm_png = await charts.render(
-        charts.weekly_rhythm,
-        rhythm,
-        title=rhythm_title,
-        weekday_names=ctx.say("insights.chart.weekdays").plain().split(),
-        hour_axis_label=ctx.say("insights.chart.hour").plain(),
-        value_label=ctx.say("insights.chart.messages").plain(),
-        formats=formats,
+    (daily_png, daily_title), (rhythm_png, rhythm_title) = await activity_charts(
+        ctx, period, daily, rhythm
     )
     return [
         ctx.reply_text(figures_text(ctx, figures)),
