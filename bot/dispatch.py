@@ -651,13 +651,18 @@ class Dispatcher:
         try:
             while True:
                 room = await self.room(platform, limit)
-                skip = self._inflight.get(platform, Counter())
+                # Copied before the read: an event handled from memory leaves ``_inflight``
+                # once its handled-stamp is committed, which may happen while this read runs
+                # on a snapshot from before that commit; checking only the live set afterwards
+                # would take it for unhandled and handle it a second time.
+                skip = Counter(self._inflight.get(platform, ()))
                 commits = self._spill_commits[platform]
                 async with self.store.db.reading() as session:
                     rows = await self.store.updates.unhandled(
                         session, platform, limit=room + len(skip)
                     )
-                fresh = [(key, data) for key, data in rows if key not in skip]
+                held = self._inflight.get(platform, ())  # ``handle`` holds without asking
+                fresh = [(key, data) for key, data in rows if key not in skip and key not in held]
                 if not fresh:
                     if self._spilling[platform] or commits != self._spill_commits[platform]:
                         await asyncio.sleep(0.01)  # a batch is being recorded: look again

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -277,3 +278,28 @@ async def test_a_killed_quiet_event_is_handled_again_harmlessly(
     await again.dispatcher.flush()
     assert again.adapter.actions == []
     assert await unhandled(again) == 0
+
+
+async def test_an_event_stamped_while_the_loader_reads_is_not_handled_twice(
+    any_harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loader's read may run on a snapshot from before an event's handled-stamp commits,
+    and the event leaves the in-flight set once it does: the loader must still skip it."""
+    gate, seen = asyncio.Event(), Seen()
+    gate.set()
+    h = custom(any_harness, holding(gate, seen))
+    await h.dispatcher.handle(h.message("/hold", chat="c1"))  # from memory; the stamp waits
+    assert seen.chats == ["c1"] and await unhandled(h) == 1
+    updates = h.store.updates
+    read = updates.unhandled
+
+    async def read_then_stamp(session: Any, platform: str, *, limit: int) -> Any:
+        rows = await read(session, platform, limit=limit)  # still shows c1 unhandled
+        await h.dispatcher.flush()  # meanwhile its stamp commits and it is released
+        return rows
+
+    monkeypatch.setattr(updates, "unhandled", read_then_stamp)
+    await h.dispatcher.replay(PLATFORM)
+    await h.dispatcher.drain()
+    assert seen.chats == ["c1"]  # handled once
+    assert await unhandled(h) == 0
