@@ -32,7 +32,7 @@ from bot.permissions import Role
 from bot.richtext import RichText
 from handlers.textsearch import TextIndex, warm_up
 from storage.db import Database
-from storage.faq import ANSWER_LEN, QUESTION_LEN, FaqEntry
+from storage.faq import ANSWER_LEN, QUESTION_LEN, FaqEntry, FaqFullError
 from storage.store import Store
 
 __all__ = [
@@ -247,18 +247,20 @@ async def _add(ctx: Context, rest: str) -> Reply | None:
     if bad is not None:
         return bad
     rules = ctx.settings_of(FaqSettings)
-    async with ctx.store.transaction() as session:
-        if await ctx.store.faq.count(session, ctx.community.id) >= rules.most_entries:
-            return ctx.reply("faq.full", most=rules.most_entries)
-        entry = await ctx.store.faq.add(
-            session,
-            ctx.community.id,
-            question,
-            answer,
-            ctx.member.id if ctx.member else None,
-            now=ctx.now,
-        )
-        await ctx.audit(session, "faq.add", number=entry.number)
+    try:
+        async with ctx.store.transaction() as session:
+            entry = await ctx.store.faq.add(
+                session,
+                ctx.community.id,
+                question,
+                answer,
+                ctx.member.id if ctx.member else None,
+                now=ctx.now,
+                most=rules.most_entries,
+            )
+            await ctx.audit(session, "faq.add", number=entry.number)
+    except FaqFullError:
+        return ctx.reply("faq.full", most=rules.most_entries)
     return ctx.reply("faq.added", number=entry.number, question=entry.question)
 
 
