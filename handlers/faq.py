@@ -20,7 +20,6 @@ import unicodedata
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import timedelta
 
 from pydantic import Field
 
@@ -30,7 +29,7 @@ from bot.context import Context, TickContext
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
-from handlers.textsearch import TextIndex, warm_up
+from handlers.textsearch import TextIndex
 from storage.db import Database
 from storage.faq import ANSWER_LEN, QUESTION_LEN, FaqEntry, FaqFullError
 from storage.store import Store
@@ -156,12 +155,6 @@ async def find_faq(
     if not cached.entries:
         return []
     return [cached.entries[n] for n in search_index(cached.index, text, limit)]
-
-
-@feature.tick("faq-warm", every=timedelta(minutes=10))
-async def warm(_ctx: TickContext) -> None:
-    """Load jieba's dictionary in a worker thread soon after start, not on a first search."""
-    await asyncio.to_thread(warm_up)
 
 
 # -- the command ----------------------------------------------------------------------------
