@@ -26,7 +26,7 @@ from bot.actions import (
 from handlers.feedback import purge_drafts, send_notices
 from storage import Store
 from storage.audit import AuditEntry
-from storage.feedback import FeedbackDraft, FeedbackItem, FeedbackRepo, FeedbackVote
+from storage.feedback import FeedbackDraft, FeedbackItem, FeedbackRepo
 from storage.notices import UndeliverableNotice
 from tests.support import FakeAdapter, Harness, make_settings
 
