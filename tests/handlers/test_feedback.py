@@ -350,3 +350,42 @@ async def test_operators_move_items_with_buttons(any_harness: Harness) -> None:
     assert notice.user_id == "id-ann" and "Planned" in notice.text.plain()
     [again] = notes(await h.send(h.press("fbm:1:planned", user="Op")))
     assert "already Planned" in again
+
+
+async def test_digest_figures_count_the_week_the_waiting_and_the_closed_loop(
+    any_harness: Harness,
+) -> None:
+    h = english(any_harness, feedback={"similar_shown": 0})
+    for text in ("Stickers for birthdays", "Quiz night on Fridays", "Fewer pinned posts"):
+        await file(h, text, user="Ann")
+    h.clock.advance(timedelta(hours=2))
+    await h.say("/feedback 1 review", user="Op", admin=True)
+    h.clock.advance(timedelta(hours=2))
+    await h.say("/feedback 3 declined pins carry the rules", user="Op", admin=True)
+    h.clock.advance(timedelta(days=8))
+    await file(h, "A channel for job posts", user="Bob")
+    repo, now = FeedbackRepo(h.store.db), h.clock.now()
+    async with h.store.transaction() as session:
+        figures = await repo.figures(session, 1, now)
+    assert (figures.new_this_week, figures.waiting_triage) == (1, 1)  # #4 new, #2 untouched
+    assert figures.median_triage == timedelta(hours=3)  # 2 h and 4 h
+    assert (figures.closed_loop, figures.filed_in_window) == (1, 4)
+    await h.say("/feedback 1 done", user="Op", admin=True)
+    async with h.store.transaction() as session:
+        assert (await repo.figures(session, 1, now)).loop_closed_share == 0.5
+
+
+async def test_the_weekly_digest_gains_one_feedback_block(any_harness: Harness) -> None:
+    from tests.handlers.test_insights_stats import scripted
+
+    h = await scripted(any_harness)
+    actions = await h.send(h.message("/digest now", user="Alice"))
+    [before] = [a for a in actions if isinstance(a, Notify)]
+    assert "Feedback:" not in before.text.plain()  # no feedback, no block
+    await h.say("/feedback Please add a weekly quiz night", user="Ann")
+    actions = await h.send(h.message("/digest now", user="Alice"))
+    [after] = [a for a in actions if isinstance(a, Notify)]
+    assert after.text.plain().endswith(
+        "Feedback: 1 new this week; 0 waiting for triage over 7 days; median time to triage"
+        " n/a; loop closed (done, or declined with a note) for 0% of the last 4 weeks' items."
+    )
