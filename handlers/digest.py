@@ -26,9 +26,9 @@ from bot.context import Context, TickContext
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed
 from bot.richtext import RichText
+from handlers.feedback import feedback_figures
 from handlers.insights import InsightsSettings
 from handlers.insights.roles import Census, census
-from handlers.feedback import feedback_figures
 from handlers.insights.stats import Speaker, activity_charts, figures_text
 from handlers.outbox import deliverer
 from handlers.shared import store_override, voice_for
