@@ -157,7 +157,7 @@ def _author(ctx: Context, item: Item) -> RichText:
 
 def _statuses_expected(ctx: Context) -> str:
     separator = ctx.say("feedback.separator").plain()
-    return separator.join(_label(ctx.say, s) for s in (*OPEN, *CLOSED))
+    return separator.join(_label(ctx.say, s) for s in (*OPEN, *CLOSED) if s != NEW)
 
 
 # -- where an item belongs -------------------------------------------------------------------
@@ -517,7 +517,7 @@ async def _move(ctx: Context, number: int, rest: list[str]) -> Any:
             private=True,
             value=" ".join(rest[:2])[:40],
             statuses=_statuses_expected(ctx),
-            usage=ctx.usage(),
+            id=number,
         )
     note = " ".join(rest[taken:]).strip() or None
     return await _moved(ctx, number, status, note)
