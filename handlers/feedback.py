@@ -388,18 +388,17 @@ async def _show(ctx: Context, number: int) -> Reply:
             )
         )
     buttons: list[list[Button]] = []
-    if item.is_open:
+    if item.is_open and not ctx.is_private:  # a press counts in the group (``/feedback N +1``)
         buttons.append(
             [Button(label=ctx.say("feedback.button_support").plain(), data=f"fbs:{item.id}")]
         )
-        if not ctx.is_private:
-            buttons.append(
-                [
-                    Button(label=_label(ctx.say, s), data=f"fbm:{item.id}:{s}")
-                    for s in BUTTON_STATUSES
-                    if s != item.status
-                ]
-            )
+        buttons.append(
+            [
+                Button(label=_label(ctx.say, s), data=f"fbm:{item.id}:{s}")
+                for s in BUTTON_STATUSES
+                if s != item.status
+            ]
+        )
     return ctx.reply_text(RichText.join(lines), buttons=buttons)
 
 
