@@ -26,6 +26,7 @@ from bot.context import Context, TickContext
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed
 from bot.richtext import RichText
+from handlers.feedback import feedback_figures
 from handlers.insights import InsightsSettings
 from handlers.insights.roles import Census, census
 from handlers.insights.stats import Speaker, activity_charts, figures_text
@@ -257,8 +258,36 @@ async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Spea
     lines += [_suggestion(speaker, rule, facts) for rule in suggestions(facts)] or [
         speaker.say("digest.suggest_none")
     ]
+    lines += await _feedback_block(ctx, community, speaker)
     pictures = await _charts(speaker, week, daily, rhythm)
     return Digest(RichText.join(lines, "\n\n"), pictures)
+
+
+# -- the feedback inbox (handlers/feedback.py): one block, only where feedback exists --------
+
+
+async def _feedback_block(
+    ctx: TickContext, community: CommunityInfo, speaker: Speaker
+) -> list[RichText]:
+    inbox = await feedback_figures(ctx, community.id)
+    if not (inbox.new_this_week or inbox.waiting_triage or inbox.filed_in_window):
+        return []
+    unknown = speaker.say("digest.feedback_unknown").plain()
+    median = inbox.median_triage
+    share = inbox.loop_closed_share
+    return [
+        speaker.say(
+            "digest.feedback",
+            new=inbox.new_this_week,
+            waiting=inbox.waiting_triage,
+            median=speaker.say(
+                "digest.feedback_hours", hours=f"{median.total_seconds() / 3600:.1f}"
+            ).plain()
+            if median is not None
+            else unknown,
+            share=f"{share:.0%}" if share is not None else unknown,
+        )
+    ]
 
 
 async def _charts(speaker: Speaker, week: Days, daily: Any, rhythm: Any) -> tuple[Picture, ...]:

@@ -118,6 +118,10 @@ FORGED = {
     "rp": ["rp", "rp:99999999999999999999", "rp:²", "rp:-1", "rp:1:2"],
     "poll": ["poll", "poll:99999999999999999999:1", "poll:1:99999999999999999999", "poll:²:²"],
     "ev": ["ev", "ev:99999999999999999999:yes", "ev:x", "ev:1:²"],
+    "fbs": ["fbs", "fbs:99999999999999999999", "fbs:²", "fbs:0", "fbs:1:2"],
+    "fbf": ["fbf", "fbf:99999999999999999999", "fbf:x", "fbf:1"],
+    "fbp": ["fbp", "fbp:1", "fbp:99999999999999999999:1", "fbp:1:²", "fbp:1:1"],
+    "fbm": ["fbm", "fbm:1", "fbm:1:nope", "fbm:99999999999999999999:done", "fbm:1:declined"],
 }
 UNREGISTERED = ["", ":", "nobody", "nobody:1", "\x00", "\ud800:1"]
 
@@ -299,6 +303,10 @@ async def test_every_command_and_keyword_survives(
         pytest.param("rp"),
         pytest.param("poll"),
         "ev",
+        "fbs",
+        "fbf",
+        "fbp",
+        "fbm",
     ],
 )
 async def test_forged_buttons_get_an_answer(

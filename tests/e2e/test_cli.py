@@ -70,7 +70,8 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["demo", "redpacket", "polls", "community", "insights", "digest", "faq"]
+    "name",
+    ["demo", "redpacket", "polls", "community", "insights", "digest", "faq", "feedback"],
 )
 def test_readme_shows_the_real_transcripts(name: str) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -561,3 +562,16 @@ def test_the_console_greets_the_newcomer_and_ctrl_c_quits(tmp_path: Path) -> Non
     assert "[console]" in greeting and "/help" in greeting and "/admin Alice" in greeting
     assert code == 0, text
     assert "Traceback" not in text and "KeyboardInterrupt" not in text
+
+
+def test_feedback_session(tmp_path: Path) -> None:
+    """Filed, a similar one supported instead, moved by an admin, told privately to one
+    member and in the group to one who never opened a private chat."""
+    assert replay("feedback", tmp_path) == (HERE / "feedback.transcript").read_text(
+        encoding="utf-8"
+    )
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "qunbot.db") as db:
+        assert db.execute("SELECT status FROM feedback_notices").fetchall() == [("sent",)] * 2
+        assert db.execute("SELECT count(*) FROM feedback_votes").fetchall() == [(1,)]

@@ -145,6 +145,8 @@ async def test_help_in_private_lists_what_works_there_and_the_group_commands(
         "/birthday",
         "/timezone",
         "/remindme",
+        "/feedback",
+        "/feedbacks",
         "/stats",
     ]
     assert any(line.startswith("积分与游戏：") and "/checkin" in line for line in lines)
