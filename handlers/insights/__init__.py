@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.actions import Action, Reply
 from bot.context import Context, TickContext, local_date
-from bot.events import MemberJoined, MemberLeft, MessageEvent
+from bot.events import MemberJoined, MemberLeft, MessageEvent, Reacted
 from bot.features import Arg, Feature
 from bot.signals import Interacted, Interaction
 from handlers.filtering import find_links
@@ -79,12 +79,14 @@ MESSAGES, REPLIES_GIVEN, REPLIES_RECEIVED = (
     COLUMN["replies_received"],
 )
 LINKS, FILES = COLUMN["links"], COLUMN["files"]
+REACTIONS_GIVEN, REACTIONS_RECEIVED = COLUMN["reactions"], COLUMN["reactions_received"]
 INTERACTION_COLUMN = {
     Interaction.CHECKIN: COLUMN["checkins"],
     Interaction.GRAB: COLUMN["grabs"],
     Interaction.VOTE: COLUMN["votes"],
     Interaction.RSVP: COLUMN["rsvps"],
     Interaction.SUBMISSION: COLUMN["submissions"],
+    Interaction.ATTENDANCE: COLUMN["attendances"],
 }
 OPT_OUT, OPT_IN = "optout", "optin"
 
@@ -122,6 +124,7 @@ def on_message(ctx: Context) -> None:
     tally = ctx.state(feature)
     community_id, me, day = ctx.community.id, member.platform_user_id, _day(ctx, event.at)
     tally.count(community_id, day, me, member.id, MESSAGES)
+    tally.authors.put((community_id, event.message_id), me)
     slot_day, hour = tally.slot(
         community_id, ctx.community.timezone, event.at, lambda: Calendar(ctx.zone).slot(event.at)
     )
@@ -135,6 +138,26 @@ def on_message(ctx: Context) -> None:
         tally.count(community_id, day, me, member.id, LINKS)
     if event.has_media:
         tally.count(community_id, day, me, member.id, FILES)
+
+
+@feature.observe("reacted")
+def on_reaction(ctx: Context) -> None:
+    """Count reactions a member gave, and the same as received by the message's author when
+    known (the platform says, or the message is among the recent ones this process saw). A
+    reaction taken back counts for nothing: the counters only grow, and a reaction given is
+    what happened that day."""
+    event = ctx.event
+    assert isinstance(event, Reacted)
+    sender, member = event.sender, ctx.member
+    if ctx.is_private or sender is None or sender.is_bot or member is None or not event.added:
+        return
+    tally = ctx.state(feature)
+    community_id, day, given = ctx.community.id, _day(ctx, event.at), len(event.added)
+    tally.count(community_id, day, member.platform_user_id, member.id, REACTIONS_GIVEN, given)
+    author = event.author_id or tally.authors.get((community_id, event.message_id))
+    them = author[:PLATFORM_ID_LEN] if author is not None else None
+    if them is not None and them != member.platform_user_id:
+        tally.count(community_id, day, them, None, REACTIONS_RECEIVED, given)
 
 
 @feature.observe("member_joined", "member_left")
@@ -165,12 +188,13 @@ def on_movement(ctx: Context) -> None:
 
 @feature.receive(Interacted)
 def on_interacted(ctx: Context, signal: Interacted) -> None:
-    """Count a successful interaction on the local day it happened."""
+    """Count a successful interaction on the local day it happened (or the day it stands
+    for: a make-up fills yesterday)."""
     member = ctx.member
     if ctx.is_private or member is None:
         return
     column = INTERACTION_COLUMN[signal.kind]
-    day = _day(ctx, ctx.now)
+    day = signal.day or _day(ctx, ctx.now)
     ctx.state(feature).count(ctx.community.id, day, member.platform_user_id, member.id, column)
 
 
