@@ -33,7 +33,7 @@ from bot.features import Arg, Feature
 from bot.signals import Interacted, Interaction
 from handlers.filtering import find_links
 from handlers.insights.roles import InsightRules
-from handlers.insights.stats import report
+from handlers.insights.stats import command_word, report
 from handlers.insights.tally import COLUMN, Tally
 from handlers.shared import tell_privately
 from storage.base import PLATFORM_ID_LEN
@@ -272,7 +272,7 @@ async def stats(ctx: Context) -> Reply | list[Action] | None:
     """``/stats optout`` / ``optin``: never be named in reports (still counted in totals), or
     be named again; in a group for that group, in private for every group the member shares
     with the bot on this platform. Anything else: a report (``handlers/insights/stats.py``)."""
-    what = str(ctx.args.get("what") or "").casefold()
+    what = command_word(str(ctx.args.get("what") or ""))
     if what not in (OPT_OUT, OPT_IN):
         return await report(ctx, what, str(ctx.args.get("rest") or ""), InsightsSettings)
     if ctx.args.get("rest"):
