@@ -10,9 +10,12 @@ How it stays off the inbound path's bill: messages, joins and leaves are *watche
 as it records it (a duplicate delivery is never recorded twice, and a replay after a restart
 is not shown again), and the observer adds to an in-memory tally; the message stays quiet
 (no transaction, no write of its own); a message also counts in its local hour slot (the
-heatmap of ``/stats``). Interactions come as typed signals the features emit
-after their change is committed (``bot.signals.Interacted``: a new check-in, a share taken,
-a first vote, a changed RSVP, a new submission). A tick writes the tally every
+heatmap of ``/stats``). Reactions (``Reacted``, where the platform tells) are watched the
+same way: given by the reactor, received by the author when known (the platform says, or
+the message is one of the recent ones whose author the tally remembers). Interactions come
+as typed signals the features emit after their change is committed
+(``bot.signals.Interacted``: a new check-in or a make-up, a share taken, a first vote, a
+changed RSVP, a check-in at an event, a new submission). A tick writes the tally every
 ``flush_seconds`` in one batched upsert per table (``storage/insights.py``), and the stop
 path writes what is left. A process that dies loses at most the counts since the last flush;
 none is ever counted twice. No message text is kept.
