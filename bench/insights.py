@@ -106,6 +106,8 @@ async def fill(db: Database, members: int, days: int) -> int:
             case((h % 29 == 0, 1), else_=0),  # votes
             case((h % 31 == 0, 1), else_=0),  # RSVPs
             0,  # submissions
+            0,  # reactions received
+            0,  # event check-ins (/here)
         ).where(Member.community_id == community.id, h < rate)
         # In the order the capture writes them: a day's rows together, as they come.
         made = made.order_by(bench_days.c.day, Member.id)

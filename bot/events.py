@@ -32,6 +32,7 @@ __all__ = [
     "MemberLeft",
     "MessageEvent",
     "PollAnswer",
+    "Reacted",
     "ReplyTo",
     "Text",
     "User",
@@ -204,6 +205,19 @@ class PollAnswer(EventBase):
     option_ids: tuple[int, ...] = ()
 
 
+class Reacted(EventBase):
+    """The sender changed their reactions to a message, where the platform tells (Telegram's
+    ``message_reaction``, Discord's reaction add and remove). A reaction is named by its
+    emoji, ``custom:<id>`` for a custom emoji, ``paid`` for a Telegram paid reaction."""
+
+    kind: Literal["reacted"] = "reacted"
+    message_id: Text
+    #: Who wrote the message reacted to, when the platform says (Discord, on an add).
+    author_id: Text | None = None
+    added: tuple[Text, ...] = ()
+    removed: tuple[Text, ...] = ()
+
+
 class BotAdded(EventBase):
     """The bot was added to a chat (or promoted back): register it and say hello."""
 
@@ -230,6 +244,7 @@ Event = Annotated[
     | ButtonPressed
     | JoinRequest
     | PollAnswer
+    | Reacted
     | BotAdded
     | BotRemoved
     | ChatMigrated,

@@ -9,6 +9,7 @@ transaction; receivers (``Feature.receive``) count it in memory.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 __all__ = ["Interacted", "Interaction", "Signal"]
@@ -22,14 +23,20 @@ class Interaction(StrEnum):
     VOTE = "vote"
     RSVP = "rsvp"
     SUBMISSION = "submission"
+    #: Checked in at an event happening now (``/here``).
+    ATTENDANCE = "attendance"
 
 
 @dataclass(frozen=True, slots=True)
 class Interacted:
-    """The event's sender took part successfully: a new check-in, a share taken, a first
-    vote on a poll, a changed answer to an event, a new submission."""
+    """The event's sender took part successfully: a new check-in (or a make-up filling a
+    missed day), a share taken, a first vote on a poll, a changed answer to an event, a check-in
+    at an event, a new submission."""
 
     kind: Interaction
+    #: The community's local day the interaction stands for, when it is not today's: a
+    #: make-up (``/makeup``) fills yesterday, so yesterday's check-in rate sees it.
+    day: date | None = None
 
 
 #: Every signal type a feature may emit.

@@ -231,6 +231,9 @@ async def makeup(ctx: Context) -> Any:
         return ctx.reply(
             "checkin.makeup_not_enough", member=who, cost=rules.makeup_cost, balance=balance
         )
+    # Committed, and new (a replay finds yesterday filled and emits nothing): the make-up is
+    # yesterday's check-in, counted on the day it fills.
+    ctx.emit(Interacted(Interaction.CHECKIN, day=day))
     lines = [
         ctx.say("checkin.makeup_done", member=who, streak=filled.streak, cost=rules.makeup_cost)
     ]

@@ -29,7 +29,7 @@ from bot.richtext import RichText
 from handlers.feedback import feedback_figures
 from handlers.insights import InsightsSettings
 from handlers.insights.roles import Census, census
-from handlers.insights.stats import Speaker, activity_charts, figures_text
+from handlers.insights.stats import Speaker, activity_charts, command_word, figures_text
 from handlers.outbox import deliverer
 from handlers.shared import store_override, voice_for
 from storage.communities import CommunityInfo
@@ -333,7 +333,7 @@ async def digest(ctx: Context) -> Reply | list[Action] | None:
     """``/digest now`` (analysts and admins: this week's digest to the asker, privately),
     ``/digest off|on`` (admins: this community's weekly digest)."""
     assert ctx.sender is not None
-    word = str(ctx.args["what"] or "").casefold()
+    word = command_word(str(ctx.args["what"] or ""))
     if word in SWITCHES:
         if not allowed(await ctx.roles(), [Role.ADMIN]):
             return ctx.reply("digest.admins_only", private=True)

@@ -465,6 +465,8 @@ async def here(ctx: Context) -> Any:
             opens=_when(coming[0].starts_at - early, ctx.zone),
             when=_when(coming[0].starts_at, ctx.zone),
         )
+    if outcome == "done":  # committed, and new: a replay finds it done ("again")
+        ctx.emit(Interacted(Interaction.ATTENDANCE))
     return ctx.reply(
         f"events.here_{outcome}", member=who, title=chosen.title, points=rules.here_points
     )

@@ -83,7 +83,7 @@ __all__ = [
 ]
 
 #: The counters that are taking part rather than talking.
-INTERACTIONS = ("checkins", "grabs", "votes", "rsvps", "submissions")
+INTERACTIONS = ("checkins", "grabs", "votes", "rsvps", "submissions", "attendances")
 UTC_ZONE = ZoneInfo("UTC")
 #: Windows 6 and 7 of ``period`` count check-ins, not activity.
 CHECKED_WINDOWS = 6
@@ -409,9 +409,16 @@ def pseudonym(key: bytes, member_id: int) -> str:
 
 D = InsightMemberDay
 ACTS = (
-    D.messages + D.reactions + D.checkins + D.grabs + D.votes + D.rsvps + D.submissions
-)  # what a member did themselves that day
-TAKING_PART = D.checkins + D.grabs + D.votes + D.rsvps + D.submissions
+    D.messages
+    + D.reactions
+    + D.checkins
+    + D.grabs
+    + D.votes
+    + D.rsvps
+    + D.submissions
+    + D.attendances
+)  # what a member did themselves that day (reactions received are not their doing)
+TAKING_PART = D.checkins + D.grabs + D.votes + D.rsvps + D.submissions + D.attendances
 ACTIVE = ACTS > 0
 SINCE = func.coalesce(Member.joined_at, Member.first_seen_at)
 

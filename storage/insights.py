@@ -37,7 +37,10 @@ __all__ = [
 ]
 
 #: What is counted per member and local day, in this order everywhere (tally, rows, tests).
-#: ``reactions`` stays 0 until an adapter reports reactions (none does yet).
+#: ``reactions`` are the reactions a member gave, ``reactions_received`` those given to their
+#: messages (when the platform or the bot's memory of recent messages names the author);
+#: ``attendances`` are check-ins at events (``/here``). The last two came later (0022), so
+#: they close the row: the CSV export's earlier columns keep their places.
 COUNTERS = (
     "messages",
     "replies_given",
@@ -50,10 +53,12 @@ COUNTERS = (
     "votes",
     "rsvps",
     "submissions",
+    "reactions_received",
+    "attendances",
 )
 #: The longest invite-link name kept as a join's source.
 LINK_LEN = 128
-#: Rows per statement: 14 parameters a row stays well under both dialects' limit (32,766).
+#: Rows per statement: 16 parameters a row stays well under both dialects' limit (32,766).
 PAGE = 1000
 
 
@@ -83,6 +88,8 @@ class InsightMemberDay(Base):
     votes: Mapped[int] = _counter()
     rsvps: Mapped[int] = _counter()
     submissions: Mapped[int] = _counter()
+    reactions_received: Mapped[int] = _counter()
+    attendances: Mapped[int] = _counter()
 
 
 class InsightMovement(Base):

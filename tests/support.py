@@ -28,6 +28,7 @@ from bot.events import (
     MemberJoined,
     MemberLeft,
     MessageEvent,
+    Reacted,
     ReplyTo,
     User,
     parse_command,
@@ -167,6 +168,28 @@ class Harness:
             press_id="press-1",
             message_id="m1",
             data=data,
+        )
+
+    def react(
+        self,
+        message_id: str,
+        *,
+        user: str | User = "Alice",
+        added: tuple[str, ...] = ("👍",),
+        removed: tuple[str, ...] = (),
+        author: str | None = None,
+        chat: str = "g1",
+        key: str | None = None,
+    ) -> Reacted:
+        """``user`` changed their reactions to ``message_id`` (``author``: its writer's
+        platform id, when the platform says)."""
+        sender = user if isinstance(user, User) else self.user(user)
+        return Reacted(
+            **self._base(sender, self.chat(chat), key, None),
+            message_id=message_id,
+            author_id=author,
+            added=added,
+            removed=removed,
         )
 
     async def send(self, event: Any) -> list[Action]:

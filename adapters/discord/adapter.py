@@ -81,10 +81,12 @@ class _WhileStarting(logging.Filter):
 
 
 def intents() -> discord.Intents:
-    """Members (joins, join dates) and message content (prefix commands, keywords, rules)."""
+    """Members (joins, join dates), message content (prefix commands, keywords, rules) and
+    server reactions (insights; not privileged, on by default, asked for by name here)."""
     wanted = discord.Intents.default()
     wanted.members = True
     wanted.message_content = True
+    wanted.guild_reactions = True
     return wanted
 
 
@@ -303,6 +305,14 @@ class DiscordAdapter(Adapter):
             await self._on_interaction(interaction)
 
         @client.event
+        async def on_raw_reaction_add(payload: discord.RawReactionActionEvent) -> None:
+            self._on_reaction(payload)
+
+        @client.event
+        async def on_raw_reaction_remove(payload: discord.RawReactionActionEvent) -> None:
+            self._on_reaction(payload)
+
+        @client.event
         async def on_member_join(member: discord.Member) -> None:
             self._submit(translate.member_joined(member))
 
@@ -318,6 +328,12 @@ class DiscordAdapter(Adapter):
         @client.event
         async def on_guild_remove(guild: discord.Guild) -> None:
             self._submit(translate.bot_membership(guild, False, datetime.now(UTC)))
+
+    def _on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
+        client = self.client
+        guild = client.get_guild(payload.guild_id) if payload.guild_id is not None else None
+        bot_id = client.user.id if client.user else None
+        self._submit(translate.reaction_event(payload, guild, bot_id))
 
     async def _on_interaction(self, interaction: discord.Interaction) -> None:
         assert self.dispatcher is not None

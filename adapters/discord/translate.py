@@ -23,6 +23,7 @@ from bot.events import (
     MemberJoined,
     MemberLeft,
     MessageEvent,
+    Reacted,
     ReplyTo,
     User,
     parse_command,
@@ -30,7 +31,7 @@ from bot.events import (
 )
 from bot.features import Arg, CommandSpec
 
-__all__ = ["PLATFORM", "command_payloads", "same_commands"]
+__all__ = ["PLATFORM", "command_payloads", "reaction_event", "same_commands"]
 
 PLATFORM = "discord"
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
@@ -106,6 +107,41 @@ def message_event(message: discord.Message, prefix: str, bot_id: int | None) -> 
         reply_to=reply_to,
         mentions=tuple(user_of(user) for user in message.mentions),
         has_media=bool(message.attachments or message.stickers),
+    )
+
+
+def reaction_event(
+    payload: discord.RawReactionActionEvent, guild: discord.Guild | None, bot_id: int | None
+) -> Reacted | None:
+    """A reaction added or removed in a server (gateway MESSAGE_REACTION_ADD / _REMOVE, the
+    GUILD_MESSAGE_REACTIONS intent). An add names the reactor (``member``) and the message's
+    author; a remove names only the reactor's id, so it is kept only when the client knows
+    the member (a remove counts for nothing anyway). None in a DM, for the bot's own
+    reactions, or for a server the client does not know."""
+    if guild is None or payload.guild_id != guild.id or payload.user_id == bot_id:
+        return None
+    added = payload.event_type == "REACTION_ADD"
+    member = payload.member if added else guild.get_member(payload.user_id)
+    if member is None:
+        return None
+    emoji = payload.emoji
+    name = f"custom:{emoji.id}" if emoji.id is not None else emoji.name or ""
+    author = payload.message_author_id if added else None
+    sign = "+" if added else "-"
+    return Reacted(
+        platform=PLATFORM,
+        # One add (and one remove) per member, message and emoji: a gateway replay, or taking
+        # a reaction back and giving it again, is the same update.
+        update_key=f"r{payload.message_id}:{payload.user_id}:{name}:{sign}",
+        chat=Chat(platform=PLATFORM, id=str(guild.id), type=ChatType.GROUP, title=guild.name),
+        channel_id=str(payload.channel_id),
+        sender=user_of(member),
+        sender_is_admin=is_operator(member),
+        at=datetime.now(UTC),
+        message_id=str(payload.message_id),
+        author_id=str(author) if author is not None else None,
+        added=(name,) if added else (),
+        removed=() if added else (name,),
     )
 
 

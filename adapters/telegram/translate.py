@@ -11,6 +11,10 @@ from telegram import (
     ChatMemberUpdated,
     Message,
     MessageEntity,
+    MessageReactionUpdated,
+    ReactionType,
+    ReactionTypeCustomEmoji,
+    ReactionTypeEmoji,
     Update,
 )
 from telegram import Chat as TgChat
@@ -33,6 +37,7 @@ from bot.events import (
     MemberLeft,
     MessageEvent,
     PollAnswer,
+    Reacted,
     ReplyTo,
     User,
     parse_command,
@@ -42,7 +47,10 @@ __all__ = ["ALLOWED_UPDATES", "Translator"]
 
 PLATFORM = "telegram"
 
-#: Everything qunbot handles. ``chat_member`` is not sent by default: it must be asked for.
+#: Everything qunbot handles. ``chat_member`` and ``message_reaction`` are not sent by default:
+#: they must be asked for (and reactions reach only a bot that is an admin of the group).
+#: ``message_reaction_count`` (anonymous reactions, counts only) is not asked for: it names
+#: nobody, so it counts for no member.
 ALLOWED_UPDATES = [
     Update.MESSAGE,
     Update.EDITED_MESSAGE,
@@ -52,6 +60,7 @@ ALLOWED_UPDATES = [
     Update.MY_CHAT_MEMBER,
     Update.CHAT_JOIN_REQUEST,
     Update.POLL_ANSWER,
+    Update.MESSAGE_REACTION,
 ]
 
 #: Chats and users kept as event models (``Translator._chat``, ``_user``), at most, each.
@@ -76,6 +85,15 @@ def _is_present(member: ChatMember) -> bool:
     if member.status in _PRESENT:
         return True
     return member.status == ChatMember.RESTRICTED and bool(getattr(member, "is_member", False))
+
+
+def reaction_name(reaction: ReactionType) -> str:
+    """A reaction as events name it: its emoji, ``custom:<id>``, or ``paid``."""
+    if isinstance(reaction, ReactionTypeEmoji):
+        return reaction.emoji
+    if isinstance(reaction, ReactionTypeCustomEmoji):
+        return f"custom:{reaction.custom_emoji_id}"
+    return str(reaction.type)
 
 
 def _when(moment: datetime | None) -> datetime:
@@ -134,6 +152,8 @@ class Translator:
             return self._join_request(update, update.chat_join_request)
         if update.poll_answer is not None:
             return self._poll_answer(update, update.poll_answer)
+        if update.message_reaction is not None:
+            return self._reaction(update, update.message_reaction)
         return []
 
     def _message(self, update: Update, message: Message) -> list[EventBase]:
@@ -297,5 +317,30 @@ class Translator:
                 at=datetime.now(UTC),
                 poll_id=answer.poll_id,
                 option_ids=tuple(answer.option_ids),
+            )
+        ]
+
+    def _reaction(self, update: Update, change: MessageReactionUpdated) -> list[EventBase]:
+        """A member's reactions to a message changed: what they added and took back. An
+        anonymous one (an admin reacting as the group, ``actor_chat``) names nobody: no event.
+        Telegram does not say who wrote the message (``author_id`` stays unknown)."""
+        if change.user is None:
+            return []
+        old = [reaction_name(r) for r in change.old_reaction]
+        new = [reaction_name(r) for r in change.new_reaction]
+        added = tuple(dict.fromkeys(n for n in new if n not in old))
+        removed = tuple(dict.fromkeys(o for o in old if o not in new))
+        if not added and not removed:
+            return []
+        return [
+            Reacted(
+                platform=PLATFORM,
+                update_key=self.key(update),
+                chat=self._chat(change.chat),
+                sender=self._user(change.user),
+                at=_when(change.date),
+                message_id=str(change.message_id),
+                added=added,
+                removed=removed,
             )
         ]

@@ -10,9 +10,12 @@ How it stays off the inbound path's bill: messages, joins and leaves are *watche
 as it records it (a duplicate delivery is never recorded twice, and a replay after a restart
 is not shown again), and the observer adds to an in-memory tally; the message stays quiet
 (no transaction, no write of its own); a message also counts in its local hour slot (the
-heatmap of ``/stats``). Interactions come as typed signals the features emit
-after their change is committed (``bot.signals.Interacted``: a new check-in, a share taken,
-a first vote, a changed RSVP, a new submission). A tick writes the tally every
+heatmap of ``/stats``). Reactions (``Reacted``, where the platform tells) are watched the
+same way: given by the reactor, received by the author when known (the platform says, or
+the message is one of the recent ones whose author the tally remembers). Interactions come
+as typed signals the features emit after their change is committed
+(``bot.signals.Interacted``: a new check-in or a make-up, a share taken, a first vote, a
+changed RSVP, a check-in at an event, a new submission). A tick writes the tally every
 ``flush_seconds`` in one batched upsert per table (``storage/insights.py``), and the stop
 path writes what is left. A process that dies loses at most the counts since the last flush;
 none is ever counted twice. No message text is kept.
@@ -28,12 +31,12 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.actions import Action, Reply
 from bot.context import Context, TickContext, local_date
-from bot.events import MemberJoined, MemberLeft, MessageEvent
+from bot.events import MemberJoined, MemberLeft, MessageEvent, Reacted
 from bot.features import Arg, Feature
 from bot.signals import Interacted, Interaction
 from handlers.filtering import find_links
 from handlers.insights.roles import InsightRules
-from handlers.insights.stats import report
+from handlers.insights.stats import command_word, report
 from handlers.insights.tally import COLUMN, Tally
 from handlers.shared import tell_privately
 from storage.base import PLATFORM_ID_LEN
@@ -79,12 +82,14 @@ MESSAGES, REPLIES_GIVEN, REPLIES_RECEIVED = (
     COLUMN["replies_received"],
 )
 LINKS, FILES = COLUMN["links"], COLUMN["files"]
+REACTIONS_GIVEN, REACTIONS_RECEIVED = COLUMN["reactions"], COLUMN["reactions_received"]
 INTERACTION_COLUMN = {
     Interaction.CHECKIN: COLUMN["checkins"],
     Interaction.GRAB: COLUMN["grabs"],
     Interaction.VOTE: COLUMN["votes"],
     Interaction.RSVP: COLUMN["rsvps"],
     Interaction.SUBMISSION: COLUMN["submissions"],
+    Interaction.ATTENDANCE: COLUMN["attendances"],
 }
 OPT_OUT, OPT_IN = "optout", "optin"
 
@@ -122,6 +127,7 @@ def on_message(ctx: Context) -> None:
     tally = ctx.state(feature)
     community_id, me, day = ctx.community.id, member.platform_user_id, _day(ctx, event.at)
     tally.count(community_id, day, me, member.id, MESSAGES)
+    tally.authors.put((community_id, event.message_id), me)
     slot_day, hour = tally.slot(
         community_id, ctx.community.timezone, event.at, lambda: Calendar(ctx.zone).slot(event.at)
     )
@@ -135,6 +141,26 @@ def on_message(ctx: Context) -> None:
         tally.count(community_id, day, me, member.id, LINKS)
     if event.has_media:
         tally.count(community_id, day, me, member.id, FILES)
+
+
+@feature.observe("reacted")
+def on_reaction(ctx: Context) -> None:
+    """Count reactions a member gave, and the same as received by the message's author when
+    known (the platform says, or the message is among the recent ones this process saw). A
+    reaction taken back counts for nothing: the counters only grow, and a reaction given is
+    what happened that day."""
+    event = ctx.event
+    assert isinstance(event, Reacted)
+    sender, member = event.sender, ctx.member
+    if ctx.is_private or sender is None or sender.is_bot or member is None or not event.added:
+        return
+    tally = ctx.state(feature)
+    community_id, day, given = ctx.community.id, _day(ctx, event.at), len(event.added)
+    tally.count(community_id, day, member.platform_user_id, member.id, REACTIONS_GIVEN, given)
+    author = event.author_id or tally.authors.get((community_id, event.message_id))
+    them = author[:PLATFORM_ID_LEN] if author is not None else None
+    if them is not None and them != member.platform_user_id:
+        tally.count(community_id, day, them, None, REACTIONS_RECEIVED, given)
 
 
 @feature.observe("member_joined", "member_left")
@@ -165,12 +191,13 @@ def on_movement(ctx: Context) -> None:
 
 @feature.receive(Interacted)
 def on_interacted(ctx: Context, signal: Interacted) -> None:
-    """Count a successful interaction on the local day it happened."""
+    """Count a successful interaction on the local day it happened (or the day it stands
+    for: a make-up fills yesterday)."""
     member = ctx.member
     if ctx.is_private or member is None:
         return
     column = INTERACTION_COLUMN[signal.kind]
-    day = _day(ctx, ctx.now)
+    day = signal.day or _day(ctx, ctx.now)
     ctx.state(feature).count(ctx.community.id, day, member.platform_user_id, member.id, column)
 
 
@@ -248,7 +275,7 @@ async def stats(ctx: Context) -> Reply | list[Action] | None:
     """``/stats optout`` / ``optin``: never be named in reports (still counted in totals), or
     be named again; in a group for that group, in private for every group the member shares
     with the bot on this platform. Anything else: a report (``handlers/insights/stats.py``)."""
-    what = str(ctx.args.get("what") or "").casefold()
+    what = command_word(str(ctx.args.get("what") or ""))
     if what not in (OPT_OUT, OPT_IN):
         return await report(ctx, what, str(ctx.args.get("rest") or ""), InsightsSettings)
     if ctx.args.get("rest"):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -74,6 +75,7 @@ __all__ = [
     "Numbers",
     "Speaker",
     "activity_charts",
+    "command_word",
     "figures_text",
     "report",
     "roles_text",
@@ -341,11 +343,19 @@ async def _privately(
     return ctx.reply("insights.answered_privately", private=True)
 
 
+def command_word(text: str) -> str:
+    """A subcommand or period word as members type it: full-width letters and digits
+    (``７ｄ``, ``ＭＥ``) read as ASCII (NFKC, as durations are), case and outer spaces
+    ignored."""
+    return unicodedata.normalize("NFKC", text).strip().casefold()
+
+
 def _period(word: str, default: int) -> int | None:
-    """Days of a period word (``7d``); the default when none; ``None``: not a period."""
+    """Days of a period word (``7d``, ``７ｄ``); the default when none; ``None``: not a
+    period."""
     if not word:
         return default
-    return PERIODS.get(word.casefold())
+    return PERIODS.get(command_word(word))
 
 
 def _usage(ctx: Context) -> Reply:
@@ -360,7 +370,7 @@ async def report(
 ) -> Reply | list[Action] | None:
     """``/stats [PERIOD]``, ``members``, ``why @member``, ``lifecycle``, ``retention``,
     ``top [PERIOD]``, ``quiet``, ``me``, ``export [PERIOD]`` (optout/optin: the caller)."""
-    what, rest = what.casefold(), rest.strip()
+    what, rest = command_word(what), rest.strip()
     subcommand = what if what in SUBCOMMANDS else ""
     word = rest if subcommand else what
     days: int | None = None
@@ -752,7 +762,10 @@ async def _me(ctx: Context, scope: Scope) -> Reply | None:
             grabs=c["grabs"],
             votes=c["votes"],
             rsvps=c["rsvps"],
+            attended=c["attendances"],
             submissions=c["submissions"],
+            reactions=c["reactions"],
+            reactions_received=c["reactions_received"],
         ),
         ctx.say(
             "insights.me_days",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TypeVar
 
+from bot.cache import BoundedCache
 from storage.insights import COUNTERS
 
 __all__ = ["COLUMN", "Taken", "Tally"]
@@ -21,6 +22,9 @@ __all__ = ["COLUMN", "Taken", "Tally"]
 #: A counter's position by name (``COUNTERS`` order).
 COLUMN = {name: position for position, name in enumerate(COUNTERS)}
 
+#: Recent messages whose author the tally remembers, at most (a reaction to one of them is
+#: counted as received by its author where the platform does not say who wrote it).
+AUTHORS_KEPT = 20_000
 #: Seconds in a quarter hour: the finest step of any time zone's offset.
 QUARTER_HOUR = 900
 #: (community id, local day, platform user id)
@@ -85,6 +89,9 @@ class Tally:
         self._days: dict[int, tuple[object, int, date]] = {}
         #: Each community's local hour slot for the last quarter hour asked (see ``slot``).
         self._slots: dict[int, tuple[object, int, tuple[date, int]]] = {}
+        #: (community id, message id) -> its author's platform user id, for recent messages
+        #: (not written by a flush: it outlives them, bounded, and a restart forgets it).
+        self.authors: BoundedCache[tuple[int, str], str] = BoundedCache(AUTHORS_KEPT)
 
     def day(
         self, community_id: int, settings: object, moment: datetime, compute: Callable[[], date]
@@ -114,7 +121,13 @@ class Tally:
         self.hours[key] = self.hours.get(key, 0) + 1
 
     def count(
-        self, community_id: int, day: date, user_id: str, member_id: int | None, column: int
+        self,
+        community_id: int,
+        day: date,
+        user_id: str,
+        member_id: int | None,
+        column: int,
+        n: int = 1,
     ) -> None:
         key = (community_id, day, user_id)
         row = self.members.get(key)
@@ -122,7 +135,7 @@ class Tally:
             row = self.members[key] = _Row(member_id)
         elif row.member_id is None:
             row.member_id = member_id
-        row.counts[column] += 1
+        row.counts[column] += n
 
     def move(self, community_id: int, day: date, direction: str, how: str, link: str) -> None:
         key = (community_id, day, direction, how, link)

@@ -73,6 +73,10 @@ class Driver(Protocol):
     async def say(self, who: Person, text: str) -> Seen: ...
     async def say_again(self) -> Seen: ...
     async def join(self, who: Person) -> Seen: ...
+    async def react(self, who: Person, emoji: str = "👍", *, added: bool = True) -> Seen:
+        """``who`` adds (or takes back) a reaction to the last message said."""
+        ...
+
     async def press(self, who: Person, data: str, message_id: str | None = None) -> Seen: ...
     async def restart(self) -> App: ...
     async def scheduled(self, run: Callable[[], Awaitable[object]]) -> Seen: ...
@@ -297,6 +301,8 @@ class TelegramDriver(AppDriver):
         self.fake = FakeBotAPI(token=self.token, bot_id=self.bot_id, username="qunbot_bot")
         self.handled = Handled()
         self.last: dict[str, Any] | None = None
+        #: The id of the last message a member said (what ``react`` reacts to).
+        self.said: int | None = None
 
     def user_id(self, who: Person) -> str:
         return str(1000 + who.number)
@@ -426,6 +432,22 @@ class TelegramDriver(AppDriver):
 
         update = tg.text_message(
             self.group, int(self.user_id(who)), text, first_name=who.name, username=who.username
+        )
+        self.said = int(update["message"]["message_id"])
+        return await self._step(update)
+
+    async def react(self, who: Person, emoji: str = "👍", *, added: bool = True) -> Seen:
+        from tests.adapters.telegram import fake_bot_api as tg
+
+        assert self.said is not None
+        update = tg.message_reaction(
+            self.group,
+            int(self.user_id(who)),
+            self.said,
+            old=[] if added else [emoji],
+            new=[emoji] if added else [],
+            first_name=who.name,
+            username=who.username,
         )
         return await self._step(update)
 
@@ -653,6 +675,22 @@ class DiscordDriver(AppDriver):
                 self.guild, self.channel, author, content, message_id=message_id
             )
             return f"m{message_id}"
+
+        return await self._step(act)
+
+    async def react(self, who: Person, emoji: str = "👍", *, added: bool = True) -> Seen:
+        assert self.last is not None
+        author, _content, message_id = self.last
+        reactor = int(self.user_id(who))
+        if reactor not in self.fake.guilds[self.guild].members:
+            self.fake.add_member(self.guild, reactor, who.username, global_name=who.name)
+
+        async def act() -> str:
+            sent = await self.fake.reaction(
+                self.guild, self.channel, message_id, reactor, emoji, added=added, author_id=author
+            )
+            assert sent, "the client did not ask for reactions"
+            return f"r{message_id}:{reactor}:{emoji}:{'+' if added else '-'}"
 
         return await self._step(act)
 

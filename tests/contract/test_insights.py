@@ -65,3 +65,21 @@ async def test_an_admin_reads_the_figures_in_the_chat_and_the_lists_privately(
     assert "Bob" not in "".join(
         t for t, who in zip(export.texts, export.to, strict=True) if not who
     )
+
+
+async def test_a_reaction_is_counted_for_both_members(platform: Platform) -> None:
+    """Bob reacts to Ann's message (and takes it back later): given by Bob, received by Ann,
+    read in each one's private /stats me; taking it back takes nothing away."""
+    await platform.start(members=(ANN, BOB), admins=(ANN,), persona={"locale": "en"})
+    await platform.say(ANN, "hello everyone")
+    await platform.react(BOB, "🎉")
+    await platform.react(BOB, "🎉", added=False)
+    await platform.restart()  # the stop path writes what was counted
+    mine = await platform.say(ANN, "/stats me")
+    ann = platform.user_id(ANN)
+    [told] = [text for to, text in zip(mine.to, mine.texts, strict=True) if to == ann]
+    assert "reactions given 0 · received 1" in told
+    theirs = await platform.say(BOB, "/stats me")
+    bob = platform.user_id(BOB)
+    [told] = [text for to, text in zip(theirs.to, theirs.texts, strict=True) if to == bob]
+    assert "reactions given 1 · received 0" in told

@@ -378,3 +378,65 @@ async def test_other_arguments_get_the_usage_and_change_nothing(any_harness: Har
     assert await counted(h) == {}  # commands are not talk
     [zh] = await any_harness.say("/stats weekly", user="Ann", key="zh")
     assert "用法" in zh and "/stats optout" in zh
+
+
+async def test_reactions_given_and_received_never_go_negative(any_harness: Harness) -> None:
+    """A reaction counts for the one who gave it and, when the author is known (the platform
+    says, or the bot saw the message), for the one who got it; one taken back counts for
+    nothing; a duplicate delivery counts once; a bot's reaction and one in private not at all."""
+    h = english(any_harness)
+    hello = h.message("hello all", user="Ann")
+    await h.send(hello)
+    await h.send(h.message("hi", user="Carol"))  # Carol is a member: a known author below
+    await h.send(h.react(hello.message_id, user="Bob", added=("👍", "custom:42")))
+    await h.send(h.react(hello.message_id, user="Bob", added=(), removed=("👍",)))
+    twice = h.react(hello.message_id, user="Dan", key="same-reaction")
+    await h.send(twice)
+    await h.send(twice)
+    await h.send(h.react(hello.message_id, user="Ann"))  # to oneself: given, not received
+    await h.send(h.react("older", user="Bob", author="id-carol"))  # the platform names her
+    await h.send(h.react("unseen", user="Bob"))  # nobody known wrote it: given only
+    await h.send(h.react("unseen", user="Eve", author="id-nobody"))  # never seen: dropped
+    await h.send(h.react(hello.message_id, user=h.user("Helper", is_bot=True)))
+    private = h.chat("id-bob", private=True)
+    await h.send(h.react("m9", user="Bob").model_copy(update={"chat": private}))
+    await written(h)
+    assert await counted(h) == {
+        ("Ann", DAY): {"messages": 1, "reactions": 1, "reactions_received": 3},
+        ("Bob", DAY): {"reactions": 4},
+        ("Carol", DAY): {"messages": 1, "reactions_received": 1},
+        ("Dan", DAY): {"reactions": 1},
+        ("Eve", DAY): {"reactions": 1},
+    }
+    # Only removals later: nothing is written, nothing goes below zero.
+    await h.send(h.react(hello.message_id, user="Bob", added=(), removed=("custom:42",)))
+    assert await written(h) == 0
+    assert (await counted(h))[("Bob", DAY)] == {"reactions": 4}
+
+
+async def test_a_make_up_counts_for_the_day_it_fills_and_here_as_attendance(
+    any_harness: Harness,
+) -> None:
+    h = english(any_harness, checkin={"base": 10, "makeup_cost": 5})
+    await h.send(h.message("签到", user="Ann"))  # the 21st
+    h.clock.advance(timedelta(days=2))  # the 22nd is missed
+    await h.send(h.message("补签", user="Ann"))  # fills the 22nd
+    await h.send(h.message("/makeup", user="Ann"))  # nothing missing now: not counted
+    await h.send(h.message("/here", user="Ann"))  # no event now: not counted
+    h.adapter.admins.add(("g1", "id-alice"))
+    card = [
+        a
+        for a in await h.send(h.message('/event create "Tea" 2026-11-23 20:00'))
+        if isinstance(a, Send)
+    ]
+    [[going, _maybe, _no]] = card[0].buttons
+    await h.send(h.press(going.data, user="Ann"))  # an RSVP, on the 23rd
+    h.clock.set(datetime(2026, 11, 23, 11, 50, tzinfo=UTC))  # 19:50 in Shanghai
+    await h.send(h.message("/here", user="Ann"))
+    await h.send(h.message("到场", user="Ann"))  # again: not counted
+    await written(h)
+    assert await counted(h) == {
+        ("Ann", DAY): {"checkins": 1},
+        ("Ann", DAY + timedelta(days=1)): {"checkins": 1},
+        ("Ann", DAY + timedelta(days=2)): {"rsvps": 1, "attendances": 1},
+    }

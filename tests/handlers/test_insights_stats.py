@@ -213,7 +213,7 @@ async def test_me_is_for_any_member_privately(any_harness: Harness) -> None:
     assert _private(actions, "id-bob").splitlines() == [
         "Your activity in Group g1 over the last 30 days:",
         "Messages 10 · replies 10 · links and files 0 · check-ins 0 · red packets 0 · votes 0"
-        " · event answers 0 · submissions 0",
+        " · event answers 0 · events attended 0 · submissions 0 · reactions given 0 · received 0",
         "Active on 5 days; current streak 5 days, longest 5 days.",
         "Your role here: commenter · lifecycle: New",
     ]
@@ -282,6 +282,32 @@ async def test_bad_input_gets_the_usage_and_sends_nothing_private(any_harness: H
         [answer] = await stats(h, command)
         assert isinstance(answer, Reply) and answer.private, command
         assert "/stats top 7d" in answer.text.plain() and "/stats why" in answer.text.plain()
+
+
+async def test_full_width_words_read_as_ascii(any_harness: Harness) -> None:
+    """``/stats ７ｄ`` is ``/stats 7d`` (an IME's full-width digits and letters, as
+    ``/remindme ２h`` reads them); other lookalikes still get the usage."""
+    h = await scripted(any_harness)
+    [plain, *_pictures] = await stats(h, "/stats 7d")
+    [wide, *pictures] = await stats(h, "/stats ７ｄ")
+    assert wide.text.plain() == plain.text.plain() and len(pictures) == 2
+    top = _private(await stats(h, "/stats ＴＯＰ ３０Ｄ"))
+    assert top == _private(await stats(h, "/stats top 30d"))
+    mine = _private(await stats(h, "/stats ＭＥ", user="Bob"), "id-bob")
+    assert mine.startswith("Your activity in Group g1")
+    await stats(h, "/stats ｏｐｔｏｕｔ", user="Carol")
+    rows = _private(await stats(h, "/stats ｅｘｐｏｒｔ ７ｄ"))
+    assert "15 rows" in rows
+    for command in (
+        "/stats ９ｄ",
+        "/stats ７ｄ\u200b",
+        "/stats ７ｄｄ",
+        "/stats ｍｅ ７ｄ",
+        "/stats 7ᵈ7",
+    ):
+        [answer] = await stats(h, command)
+        assert isinstance(answer, Reply) and answer.private, command
+        assert "/stats top 7d" in answer.text.plain(), command
 
 
 async def test_an_empty_community_has_not_enough_data(any_harness: Harness) -> None:

@@ -379,6 +379,10 @@ def channel_payload(channel: FakeChannel, *, permissions: int | None = None) -> 
     return data
 
 
+#: The gateway intent reactions in servers need (not privileged).
+GUILD_MESSAGE_REACTIONS = 1 << 10
+
+
 def member_payload(
     member: FakeMember, *, with_user: bool = True, permissions: int | None = None
 ) -> JSONDict:
@@ -1149,6 +1153,45 @@ class FakeDiscord:
             message=message,
             locale=locale,
         )
+
+    async def reaction(
+        self,
+        guild_id: int,
+        channel_id: int,
+        message_id: int,
+        user_id: int,
+        emoji: str = "👍",
+        *,
+        added: bool = True,
+        author_id: int | None = None,
+    ) -> bool:
+        """Dispatch MESSAGE_REACTION_ADD (with the reactor's member and the message's author)
+        or MESSAGE_REACTION_REMOVE; ``emoji`` ``custom:<id>`` is a custom emoji. As Discord,
+        only to a client that identified with GUILD_MESSAGE_REACTIONS: whether it went."""
+        if not (self.identify or {}).get("intents", 0) & GUILD_MESSAGE_REACTIONS:
+            return False
+        if emoji.startswith("custom:"):
+            emoji_data: JSONDict = {"id": emoji.removeprefix("custom:"), "name": "party"}
+        else:
+            emoji_data = {"id": None, "name": emoji}
+        data: JSONDict = {
+            "user_id": str(user_id),
+            "channel_id": str(channel_id),
+            "message_id": str(message_id),
+            "guild_id": str(guild_id),
+            "emoji": emoji_data,
+            "burst": False,
+            "type": 0,
+        }
+        if added:
+            member = self._member_or_none(guild_id, user_id)
+            if member is not None:
+                data["member"] = member_payload(member)
+            if author_id is not None:
+                data["message_author_id"] = str(author_id)
+        event = "MESSAGE_REACTION_ADD" if added else "MESSAGE_REACTION_REMOVE"
+        await self.dispatch(event, data, guild_id=guild_id)
+        return True
 
     async def member_join(
         self,

@@ -35,7 +35,7 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -420,6 +420,48 @@ def text_message(
     if reply_to is not None:
         message["reply_to_message"] = reply_to
     return _with_update_id({"message": message}, update_id)
+
+
+#: Update kinds Telegram sends only when ``allowed_updates`` names them (of those the fake
+#: enforces: ``chat_member`` is left to the tests that push it).
+OPT_IN_UPDATES = {"message_reaction", "message_reaction_count"}
+
+
+def reaction(emoji: str) -> JSONDict:
+    """A ``ReactionType``: an emoji, ``custom:<id>`` for a custom emoji, or ``paid``."""
+    if emoji == "paid":
+        return {"type": "paid"}
+    if emoji.startswith("custom:"):
+        return {"type": "custom_emoji", "custom_emoji_id": emoji.removeprefix("custom:")}
+    return {"type": "emoji", "emoji": emoji}
+
+
+def message_reaction(
+    chat_id: int,
+    user_id: int | None,
+    message_id: int,
+    *,
+    old: Sequence[str] = (),
+    new: Sequence[str] = ("👍",),
+    first_name: str = "User",
+    username: str | None = None,
+    actor_chat: JSONDict | None = None,
+    update_id: int | None = None,
+) -> JSONDict:
+    """``{"message_reaction": {...}}``: a member's reactions to a message changed from
+    ``old`` to ``new`` (``user_id`` None with ``actor_chat``: an anonymous reaction)."""
+    change: JSONDict = {
+        "chat": chat(chat_id),
+        "message_id": message_id,
+        "date": _now(),
+        "old_reaction": [reaction(r) for r in old],
+        "new_reaction": [reaction(r) for r in new],
+    }
+    if user_id is not None:
+        change["user"] = user(user_id, first_name=first_name, username=username)
+    if actor_chat is not None:
+        change["actor_chat"] = actor_chat
+    return _with_update_id({"message_reaction": change}, update_id)
 
 
 def chat_member_update(
@@ -1257,6 +1299,11 @@ class FakeBotAPI:
         wait = min(float(timeout), _LONG_POLL_CAP) if isinstance(timeout, int | float) else 0.0
         if not self._queue and wait > 0 and not self._closing:
             await self._updates_changed.wait_until(lambda: bool(self._queue) or self._closing, wait)
+        # Reactions reach only a bot that asked for them (Telegram's default leaves them out).
+        asked = set(self.allowed_updates or ())
+        self._queue = [
+            q for q in self._queue if not (set(q.update) & OPT_IN_UPDATES) or set(q.update) & asked
+        ]
         batch = sorted(self._queue, key=lambda q: q.update_id)[:limit]
         for queued in batch:
             queued.forced = False
