@@ -13,6 +13,7 @@ figures, in priority order; the first three that apply are said.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from bot.actions import Action, Notify, Picture, Reply
+from bot.actions import Action, Notify, NotifyRole, Picture, Reply
 from bot.config import Section
 from bot.context import Context, TickContext
 from bot.features import Arg, Feature
@@ -47,6 +48,8 @@ __all__ = [
     "suggestions",
 ]
 
+log = logging.getLogger(__name__)
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
@@ -65,6 +68,8 @@ class DigestSettings(Section):
 feature = Feature("digest", group="settings", order=185, settings={"digest": DigestSettings})
 
 DIGEST = "digest"
+#: Who reads it: analysts and every role that implies analyst (admins, owners).
+READERS: NotifyRole = "analyst"
 #: Names listed in a digest line (the rest are counted).
 NAMED = 5
 #: A fall at least this large (0.3 = 30%) is a fall worth acting on.
@@ -275,8 +280,19 @@ async def _charts(speaker: Speaker, week: Days, daily: Any, rhythm: Any) -> tupl
 @deliverer(DIGEST)
 async def deliver_digest(ctx: TickContext, row: Due, community: CommunityInfo) -> Action | None:
     """The week's digest to every admin and analyst privately; nothing when it was turned
-    off after the row was made."""
+    off after the row was made, or when nobody holds a role to read it (the row settles
+    at once, unwritten: no retries drawing charts for no one; next week's row tries again)."""
     if not ctx.settings_of(DigestSettings, community).enabled:
+        return None
+    if not await _anyone_to_tell(ctx, row):
+        log.warning(
+            "weekly digest %s for community %d (%s:%s): nobody to tell (no owner, admin or"
+            " analyst there); not written, next week's is tried as usual",
+            row.occurrence,
+            row.community_id,
+            row.platform,
+            row.chat_id,
+        )
         return None
     digest = await write_digest(
         ctx, community, voice_for(ctx, community, f"digest:{row.occurrence}")
@@ -285,11 +301,28 @@ async def deliver_digest(ctx: TickContext, row: Due, community: CommunityInfo) -
         platform=row.platform,
         chat_id=row.chat_id,
         channel_id=row.channel_id,
-        role="analyst",
+        role=READERS,
         text=digest.text,
         fallback="record",
         pictures=digest.pictures,
     )
+
+
+async def _anyone_to_tell(ctx: TickContext, row: Due) -> bool:
+    """Whether a notice to the readers' role would reach someone. When the platform cannot
+    say (an error asking for its admins), assume so: the notice's own lookup then decides,
+    and the outbox retries it as any failed send."""
+    try:
+        return bool(await ctx.holders(row.platform, row.chat_id, Role(READERS)))
+    except Exception as error:
+        log.warning(
+            "weekly digest %s for community %d: its readers could not be listed (%s); written"
+            " anyway",
+            row.occurrence,
+            row.community_id,
+            error,
+        )
+        return True
 
 
 # -- the command -----------------------------------------------------------------------------
