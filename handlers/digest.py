@@ -13,13 +13,15 @@ figures, in priority order; the first three that apply are said.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.actions import Action, Notify, NotifyRole, Picture, Reply
 from bot.config import Section
@@ -34,7 +36,14 @@ from handlers.outbox import deliverer
 from handlers.shared import store_override, voice_for
 from storage.communities import CommunityInfo
 from storage.digest import active_communities
-from storage.insight_reports import Calendar, Days, InsightReports, PeriodFigures, Ranked
+from storage.insight_reports import (
+    Calendar,
+    Days,
+    InsightReports,
+    MemberName,
+    PeriodFigures,
+    Ranked,
+)
 from storage.insights import InsightRepo
 from storage.outbox import Due, Scheduled
 
@@ -206,7 +215,6 @@ class Digest:
 async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Speaker) -> Digest:
     """The last 7 days in ``community``, today included: the same figures ``/stats 7d``
     gives at that moment, so the digest and the command never disagree."""
-    rules = ctx.settings_of(InsightsSettings, community)
     reset = community.day_reset_hour
     calendar = Calendar(
         ctx.zone_for(community),
@@ -215,30 +223,39 @@ async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Spea
     today = calendar.day_of(ctx.now)
     week = Days.ending(today, 7)
     reports, cid = InsightReports(ctx.store.db), community.id
-    async with ctx.store.transaction() as session:
-        figures = await reports.period(session, cid, week, calendar)
-        if figures.empty:
-            return Digest(
-                RichText.join(
-                    [speaker.say("digest.header"), speaker.say("digest.not_enough_data")], "\n\n"
-                ),
-                (),
-            )
-        daily = await reports.daily(session, cid, week)
-        rhythm = await reports.heatmap(session, cid, week)
-        members = await reports.activity(
-            session,
-            cid,
-            today,
-            calendar,
-            role_days=rules.role_days,
-            history_days=rules.history_days,
-        )
-        opted_out = await InsightRepo(ctx.store.db).opted_out(session, cid)
-        found: Census = census(members, rules, opted_out, sample=NAMED)
-        ranked: list[Ranked] = await reports.top(session, cid, week, NAMED)
-        ids = [*found.newcomers_silent, *(q.member_id for q in found.at_risk)]
-        named = await reports.names(session, [*ids, *(r.member_id for r in ranked)])
+    drawing: asyncio.Future[tuple[Picture, ...]] | None = None
+    try:
+        async with ctx.store.transaction() as session:
+            figures = await reports.period(session, cid, week, calendar)
+            if figures.empty:
+                return Digest(
+                    RichText.join(
+                        [speaker.say("digest.header"), speaker.say("digest.not_enough_data")],
+                        "\n\n",
+                    ),
+                    (),
+                )
+            daily = await reports.daily(session, cid, week)
+            rhythm = await reports.heatmap(session, cid, week)
+            # The charts need only these two: drawn in the render thread while the members
+            # are read (their queries wait on the database, not on this loop).
+            drawing = asyncio.ensure_future(_charts(speaker, week, daily, rhythm))
+            found, ranked, named = await _lists(ctx, session, community, today, calendar, week)
+        text = _text(speaker, figures, found, ranked, named)
+        return Digest(text, await drawing)
+    finally:
+        if drawing is not None and not drawing.done():
+            drawing.cancel()  # the digest failed: its charts are not waited for
+
+
+def _text(
+    speaker: Speaker,
+    figures: PeriodFigures,
+    found: Census,
+    ranked: Sequence[Ranked],
+    named: dict[int, MemberName],
+) -> RichText:
+    """The digest's words: the figures, the three lists, and the suggestions."""
     name = {member_id: found_name.display_name for member_id, found_name in named.items()}
     facts = Facts(
         figures=figures,
@@ -262,8 +279,39 @@ async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Spea
     lines += [_suggestion(speaker, rule, facts) for rule in suggestions(facts)] or [
         speaker.say("digest.suggest_none")
     ]
-    pictures = await _charts(speaker, week, daily, rhythm)
-    return Digest(RichText.join(lines, "\n\n"), pictures)
+    return RichText.join(lines, "\n\n")
+
+
+async def _lists(
+    ctx: TickContext,
+    session: AsyncSession,
+    community: CommunityInfo,
+    today: date,
+    calendar: Calendar,
+    week: Days,
+) -> tuple[Census, list[Ranked], dict[int, MemberName]]:
+    """The census (newcomers who never spoke, members at risk), the week's top, and the
+    names of the few listed."""
+    rules, reports, cid = (
+        ctx.settings_of(InsightsSettings, community),
+        InsightReports(ctx.store.db),
+        community.id,
+    )
+    members = await reports.activity(
+        session,
+        cid,
+        today,
+        calendar,
+        role_days=rules.role_days,
+        history_days=rules.history_days,
+    )
+    opted_out = await InsightRepo(ctx.store.db).opted_out(session, cid)
+    found = census(members, rules, opted_out, sample=NAMED)
+    del members  # every member's activity: not kept while the names are read
+    ranked = await reports.top(session, cid, week, NAMED)
+    ids = [*found.newcomers_silent, *(q.member_id for q in found.at_risk)]
+    named = await reports.names(session, [*ids, *(r.member_id for r in ranked)])
+    return found, ranked, named
 
 
 async def _charts(speaker: Speaker, week: Days, daily: Any, rhythm: Any) -> tuple[Picture, ...]:
