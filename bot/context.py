@@ -103,6 +103,11 @@ class TickContext:
         """Whether the platform says the user administers that chat (cached briefly)."""
         return await self.runtime.is_admin(platform, chat_id, user_id)
 
+    async def holders(self, platform: str, chat_id: str, role: Role) -> list[str]:
+        """Who a ``Notify`` to ``role`` in that community would reach (owners, the platform's
+        admins, members granted it): a tick asks before it writes something costly for them."""
+        return await self.runtime.holders(platform, chat_id, role)
+
     def token_hex(self, nbytes: int) -> str:
         """A random token (a red packet's seed); repeatable in console demos."""
         return self.runtime.entropy(nbytes)

@@ -15,6 +15,7 @@ from bot.actions import Action, ActionResult
 from bot.clock import Clock
 from bot.config import Settings
 from bot.features import CommandSpec, Feature
+from bot.permissions import Role
 from persona import Renderer
 from storage import Store
 
@@ -54,6 +55,10 @@ class Runtime(Protocol):
 
     async def is_admin(self, platform: str, chat_id: str, user_id: str) -> bool:
         """Whether the platform says the user administers that chat (cached briefly)."""
+        ...
+
+    async def holders(self, platform: str, chat_id: str, role: Role) -> list[str]:
+        """The platform user ids a notice to ``role`` in that community would reach."""
         ...
 
     def entropy(self, nbytes: int) -> str:

@@ -13,14 +13,17 @@ figures, in priority order; the first three that apply are said.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.actions import Action, Notify, Picture, Reply
+from bot.actions import Action, Notify, NotifyRole, Picture, Reply
 from bot.config import Section
 from bot.context import Context, TickContext
 from bot.features import Arg, Feature
@@ -34,7 +37,14 @@ from handlers.outbox import deliverer
 from handlers.shared import store_override, voice_for
 from storage.communities import CommunityInfo
 from storage.digest import active_communities
-from storage.insight_reports import Calendar, Days, InsightReports, PeriodFigures, Ranked
+from storage.insight_reports import (
+    Calendar,
+    Days,
+    InsightReports,
+    MemberName,
+    PeriodFigures,
+    Ranked,
+)
 from storage.insights import InsightRepo
 from storage.outbox import Due, Scheduled
 
@@ -47,6 +57,8 @@ __all__ = [
     "feature",
     "suggestions",
 ]
+
+log = logging.getLogger(__name__)
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -66,6 +78,8 @@ class DigestSettings(Section):
 feature = Feature("digest", group="settings", order=185, settings={"digest": DigestSettings})
 
 DIGEST = "digest"
+#: Who reads it: analysts and every role that implies analyst (admins, owners).
+READERS: NotifyRole = "analyst"
 #: Names listed in a digest line (the rest are counted).
 NAMED = 5
 #: A fall at least this large (0.3 = 30%) is a fall worth acting on.
@@ -202,7 +216,6 @@ class Digest:
 async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Speaker) -> Digest:
     """The last 7 days in ``community``, today included: the same figures ``/stats 7d``
     gives at that moment, so the digest and the command never disagree."""
-    rules = ctx.settings_of(InsightsSettings, community)
     reset = community.day_reset_hour
     calendar = Calendar(
         ctx.zone_for(community),
@@ -211,30 +224,37 @@ async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Spea
     today = calendar.day_of(ctx.now)
     week = Days.ending(today, 7)
     reports, cid = InsightReports(ctx.store.db), community.id
-    async with ctx.store.transaction() as session:
-        figures = await reports.period(session, cid, week, calendar)
-        if figures.empty:
-            return Digest(
-                RichText.join(
-                    [speaker.say("digest.header"), speaker.say("digest.not_enough_data")], "\n\n"
-                ),
-                (),
-            )
-        daily = await reports.daily(session, cid, week)
-        rhythm = await reports.heatmap(session, cid, week)
-        members = await reports.activity(
-            session,
-            cid,
-            today,
-            calendar,
-            role_days=rules.role_days,
-            history_days=rules.history_days,
-        )
-        opted_out = await InsightRepo(ctx.store.db).opted_out(session, cid)
-        found: Census = census(members, rules, opted_out, sample=NAMED)
-        ranked: list[Ranked] = await reports.top(session, cid, week, NAMED)
-        ids = [*found.newcomers_silent, *(q.member_id for q in found.at_risk)]
-        named = await reports.names(session, [*ids, *(r.member_id for r in ranked)])
+    drawing: asyncio.Future[tuple[Picture, ...]] | None = None
+    try:
+        async with ctx.store.transaction() as session:
+            figures = await reports.period(session, cid, week, calendar)
+            if not figures.empty:
+                daily = await reports.daily(session, cid, week)
+                rhythm = await reports.heatmap(session, cid, week)
+                # The charts need only these two: drawn in the render thread while the
+                # members are read (their queries wait on the database, not on this loop).
+                drawing = asyncio.ensure_future(_charts(speaker, week, daily, rhythm))
+                lists = await _lists(ctx, session, community, today, calendar, week)
+        # The feedback inbox is read in a transaction of its own, after this one.
+        inbox = await _feedback_block(ctx, community, speaker)
+        if drawing is None:
+            quiet = [speaker.say("digest.header"), speaker.say("digest.not_enough_data")]
+            return Digest(RichText.join([*quiet, *inbox], "\n\n"), ())
+        text = _text(speaker, figures, *lists)
+        return Digest(RichText.join([text, *inbox], "\n\n"), await drawing)
+    finally:
+        if drawing is not None and not drawing.done():
+            drawing.cancel()  # the digest failed: its charts are not waited for
+
+
+def _text(
+    speaker: Speaker,
+    figures: PeriodFigures,
+    found: Census,
+    ranked: Sequence[Ranked],
+    named: dict[int, MemberName],
+) -> RichText:
+    """The digest's words: the figures, the three lists, and the suggestions."""
     name = {member_id: found_name.display_name for member_id, found_name in named.items()}
     facts = Facts(
         figures=figures,
@@ -258,9 +278,39 @@ async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Spea
     lines += [_suggestion(speaker, rule, facts) for rule in suggestions(facts)] or [
         speaker.say("digest.suggest_none")
     ]
-    lines += await _feedback_block(ctx, community, speaker)
-    pictures = await _charts(speaker, week, daily, rhythm)
-    return Digest(RichText.join(lines, "\n\n"), pictures)
+    return RichText.join(lines, "\n\n")
+
+
+async def _lists(
+    ctx: TickContext,
+    session: AsyncSession,
+    community: CommunityInfo,
+    today: date,
+    calendar: Calendar,
+    week: Days,
+) -> tuple[Census, list[Ranked], dict[int, MemberName]]:
+    """The census (newcomers who never spoke, members at risk), the week's top, and the
+    names of the few listed."""
+    rules, reports, cid = (
+        ctx.settings_of(InsightsSettings, community),
+        InsightReports(ctx.store.db),
+        community.id,
+    )
+    members = await reports.activity(
+        session,
+        cid,
+        today,
+        calendar,
+        role_days=rules.role_days,
+        history_days=rules.history_days,
+    )
+    opted_out = await InsightRepo(ctx.store.db).opted_out(session, cid)
+    found = census(members, rules, opted_out, sample=NAMED)
+    del members  # every member's activity: not kept while the names are read
+    ranked = await reports.top(session, cid, week, NAMED)
+    ids = [*found.newcomers_silent, *(q.member_id for q in found.at_risk)]
+    named = await reports.names(session, [*ids, *(r.member_id for r in ranked)])
+    return found, ranked, named
 
 
 # -- the feedback inbox (handlers/feedback.py): one block, only where feedback exists --------
@@ -304,8 +354,19 @@ async def _charts(speaker: Speaker, week: Days, daily: Any, rhythm: Any) -> tupl
 @deliverer(DIGEST)
 async def deliver_digest(ctx: TickContext, row: Due, community: CommunityInfo) -> Action | None:
     """The week's digest to every admin and analyst privately; nothing when it was turned
-    off after the row was made."""
+    off after the row was made, or when nobody holds a role to read it (the row settles
+    at once, unwritten: no retries drawing charts for no one; next week's row tries again)."""
     if not ctx.settings_of(DigestSettings, community).enabled:
+        return None
+    if not await _anyone_to_tell(ctx, row):
+        log.warning(
+            "weekly digest %s for community %d (%s:%s): nobody to tell (no owner, admin or"
+            " analyst there); not written, next week's is tried as usual",
+            row.occurrence,
+            row.community_id,
+            row.platform,
+            row.chat_id,
+        )
         return None
     digest = await write_digest(
         ctx, community, voice_for(ctx, community, f"digest:{row.occurrence}")
@@ -314,11 +375,28 @@ async def deliver_digest(ctx: TickContext, row: Due, community: CommunityInfo) -
         platform=row.platform,
         chat_id=row.chat_id,
         channel_id=row.channel_id,
-        role="analyst",
+        role=READERS,
         text=digest.text,
         fallback="record",
         pictures=digest.pictures,
     )
+
+
+async def _anyone_to_tell(ctx: TickContext, row: Due) -> bool:
+    """Whether a notice to the readers' role would reach someone. When the platform cannot
+    say (an error asking for its admins), assume so: the notice's own lookup then decides,
+    and the outbox retries it as any failed send."""
+    try:
+        return bool(await ctx.holders(row.platform, row.chat_id, Role(READERS)))
+    except Exception as error:
+        log.warning(
+            "weekly digest %s for community %d: its readers could not be listed (%s); written"
+            " anyway",
+            row.occurrence,
+            row.community_id,
+            error,
+        )
+        return True
 
 
 # -- the command -----------------------------------------------------------------------------

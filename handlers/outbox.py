@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.actions import Action, Send
+from bot.actions import Action, ActionResult, DeclineReason, Notify, Send
 from bot.config import ScheduleSettings
 from bot.context import TickContext
 from bot.features import Feature
@@ -130,12 +130,32 @@ async def send_due(ctx: TickContext) -> int:
         if result.ok:
             await _finish(ctx, row, SENT)
             sent += 1
+        elif _nobody_holds(text, result):
+            # Retrying cannot help within minutes: settled, and said once.
+            log.warning(
+                "%s %s in community %d: nobody holds %s there to tell; not sent",
+                row.kind,
+                row.occurrence,
+                row.community_id,
+                result.detail,
+            )
+            await _finish(ctx, row, SKIPPED)
         elif row.attempts < MOST_ATTEMPTS:
             async with ctx.store.transaction() as session:
                 await outbox.defer(session, row.id, ctx.now + timedelta(minutes=row.attempts))
         else:
             await _finish(ctx, row, FAILED)
     return sent
+
+
+def _nobody_holds(action: Action, result: ActionResult) -> bool:
+    """A notice to a role that nobody in the community holds (``Dispatcher`` declines it
+    ``not_found``)."""
+    return (
+        isinstance(action, Notify)
+        and action.role is not None
+        and result.reason is DeclineReason.NOT_FOUND
+    )
 
 
 async def _finish(ctx: TickContext, row: Due, status: str) -> None:

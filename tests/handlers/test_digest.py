@@ -1,22 +1,29 @@
 """The weekly digest on SQLite and PostgreSQL, the fake clock moved (nothing slept): when it
 goes out (the community's own Monday 09:00), exactly once across racing ticks, processes and
-restarts, off and on, ``/digest now`` and who may ask, the suggestion rules, and privacy (the
-group never reads a figure about a member)."""
+restarts, off and on, ``/digest now`` and who may ask, the suggestion rules, privacy (the
+group never reads a figure about a member), and a community with nobody to tell (settled at
+once, no chart drawn, no retries; the next week tried again)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import update
+import pytest
+from sqlalchemy import select, update
 
 from bot.actions import Action, Notify, Reply, SendImage
+from bot.context import TickContext
+from bot.richtext import RichText
 from handlers.digest import Facts, enqueue_digests, suggestions
 from handlers.insights import flush
-from handlers.outbox import send_due
-from storage.communities import Community
+from handlers.outbox import deliverer, send_due
+from storage.communities import Community, CommunityInfo
 from storage.insight_reports import Days, Figure, PeriodFigures
+from storage.outbox import Due, Scheduled, ScheduledSend
 from tests.handlers.test_insights import english
 from tests.handlers.test_insights_stats import ADMIN, scripted
 from tests.support import Harness
@@ -242,3 +249,100 @@ async def test_the_digest_speaks_chinese(any_harness: Harness) -> None:
     assert "本周最活跃：Ann" in text
     assert "• 1 位新人还没开口：点名欢迎一下吧（Bob）。" in text
     assert len(notice.pictures) == 2
+
+
+async def _rows(h: Harness, kind: str = "digest") -> list[tuple[str, str, int]]:
+    """(occurrence, status, attempts) of the outbox's rows of ``kind``, oldest first."""
+    async with h.store.transaction() as s:
+        found = await s.execute(
+            select(ScheduledSend.occurrence, ScheduledSend.status, ScheduledSend.attempts)
+            .where(ScheduledSend.kind == kind)
+            .order_by(ScheduledSend.id)
+        )
+    return [(occurrence, status, attempts) for occurrence, status, attempts in found]
+
+
+async def test_nobody_to_tell_settles_at_once_and_next_week_tries_again(
+    any_harness: Harness, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = await scripted(any_harness)
+    h.adapter.admins.clear()  # no owner, no admin, no analyst: nobody may read it
+    from handlers.insights import charts  # matplotlib: only the tests that draw import it
+
+    drawn: list[str] = []
+    draw = charts.render
+
+    async def counted(chart: Any, *args: Any, **kwargs: Any) -> bytes:
+        drawn.append(chart.__name__)
+        return await draw(chart, *args, **kwargs)
+
+    monkeypatch.setattr(charts, "render", counted)
+    caplog.set_level(logging.INFO)
+    h.clock.set(MONDAY_9)
+    assert await tick(h) == []
+    # Settled on the first claim, unwritten: no chart drawn, no retry to come.
+    assert await _rows(h) == [("2026-W49", "skipped", 1)]
+    assert drawn == []
+    for minutes in (1, 2, 5, 10, 30, 60):
+        h.clock.set(MONDAY_9 + timedelta(minutes=minutes))
+        assert await tick(h) == []
+    assert await _rows(h) == [("2026-W49", "skipped", 1)] and drawn == []
+    said = [r for r in caplog.records if "nobody to tell" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.WARNING
+    assert "2026-W49" in said[0].getMessage()
+    assert f"community {await _community_id(h)}" in said[0].getMessage()
+    assert not [r for r in caplog.records if r.exc_info]
+    # The next week, with an admin again: its own row, written and sent as usual.
+    h.adapter.admins.add(ADMIN)
+    h.clock.set(MONDAY_9 + timedelta(weeks=1))
+    [notice] = await tick(h)
+    assert notice.user_id == "id-alice" and len(notice.pictures) == 2
+    assert await _rows(h) == [("2026-W49", "skipped", 1), ("2026-W50", "sent", 1)]
+    assert sorted(drawn) == ["daily_activity", "weekly_rhythm"]
+
+
+async def _community_id(h: Harness) -> int:
+    async with h.store.transaction() as s:
+        return (await s.execute(select(Community.id))).scalar_one()
+
+
+ORPHAN = "test-role-notice"
+
+
+@deliverer(ORPHAN)
+async def _to_the_analysts(ctx: TickContext, row: Due, community: CommunityInfo) -> Notify:
+    """A role notice written without asking who holds the role (as a digest is when its
+    readers left between the question and the notice)."""
+    return Notify(
+        platform=row.platform,
+        chat_id=row.chat_id,
+        role="analyst",
+        text=RichText.of("figures"),
+        fallback="record",
+    )
+
+
+async def test_a_role_notice_that_reaches_nobody_is_not_retried(
+    any_harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = english(any_harness)
+    await h.say("hello", user="Ann")  # the community exists; nobody holds a role
+    h.adapter.take()
+    caplog.set_level(logging.INFO)
+    community = await _community_id(h)
+    async with h.store.transaction() as s:
+        await h.store.outbox.enqueue(
+            s,
+            [Scheduled(community, "operators", ORPHAN, "once", h.clock.now(), {})],
+            h.clock.now(),
+        )
+    context = h.dispatcher.tick_context()
+    assert await send_due(context) == 0
+    assert await _rows(h, ORPHAN) == [("once", "skipped", 1)]
+    for minutes in (1, 3, 10):
+        h.clock.advance(timedelta(minutes=minutes))
+        assert await send_due(context) == 0
+    assert await _rows(h, ORPHAN) == [("once", "skipped", 1)]
+    assert not [a for a in h.adapter.take() if isinstance(a, Notify)]
+    said = [r for r in caplog.records if "nobody holds" in r.getMessage()]
+    assert len(said) == 1 and "role:analyst" in said[0].getMessage()
