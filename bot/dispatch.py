@@ -853,6 +853,7 @@ class Dispatcher:
         for platform, key in stamps:
             self._release(platform, key)
         contexts: list[Context | None] = []
+        chat_types = self._chat_types
         for event, seen in zip(events, recorded, strict=True):
             if seen is None:
                 log.debug(
@@ -860,7 +861,9 @@ class Dispatcher:
                 )
                 contexts.append(None)
                 continue
-            self._chat_types[(event.platform, event.chat.id)] = event.chat.type
+            where, chat_type = (event.platform, event.chat.id), event.chat.type
+            if chat_types.get(where) is not chat_type:  # read: now the most recently used
+                chat_types[where] = chat_type
             ctx = Context(self, event, seen.community, seen.member)
             contexts.append(ctx)
             if self.registry.observers:

@@ -175,7 +175,7 @@ async def find_violation(ctx: Context, event: MessageEvent) -> Violation | None:
             hours=rules.newcomer_hours
         ):
             return Violation("newcomer", "delete", evidence)
-    limit, seconds = _flood(ctx)
+    limit, seconds = rules.flood_messages, rules.flood_seconds
     if member is not None and limit:
         key = (ctx.community.id, member.id)
         if flooding(running.recent, key, ctx.now.timestamp(), limit, seconds):

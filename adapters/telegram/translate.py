@@ -31,10 +31,10 @@ from bot.events import (
     JoinRequest,
     MemberJoined,
     MemberLeft,
-    MessageEvent,
     PollAnswer,
     ReplyTo,
     User,
+    message_event,
     parse_command,
 )
 
@@ -138,14 +138,17 @@ class Translator:
 
     def _message(self, update: Update, message: Message) -> list[EventBase]:
         chat = self._chat(message.chat)
-        base = {
-            "platform": PLATFORM,
-            "update_key": self.key(update),
-            "chat": chat,
-            "at": _when(message.date),
-        }
+        key, at = self.key(update), _when(message.date)
         if message.migrate_to_chat_id is not None:
-            return [ChatMigrated(**base, new_chat_id=str(message.migrate_to_chat_id))]
+            return [
+                ChatMigrated(
+                    platform=PLATFORM,
+                    update_key=key,
+                    chat=chat,
+                    at=at,
+                    new_chat_id=str(message.migrate_to_chat_id),
+                )
+            ]
         if message.migrate_from_chat_id is not None:
             return []  # the same migration, seen from the new supergroup
         sender: User | None
@@ -192,8 +195,11 @@ class Translator:
             or message.video_note
         )
         return [
-            MessageEvent(
-                **base,
+            message_event(  # ``MessageEvent(...)``, at half the cost (every message is one)
+                platform=PLATFORM,
+                update_key=key,
+                chat=chat,
+                at=at,
                 sender=sender,
                 sender_is_admin=admin,
                 message_id=str(message.message_id),
