@@ -922,10 +922,14 @@ class Dispatcher:
             log.debug("stale update %s/%s: recorded only", event.platform, event.update_key)
             return False
         for middleware in self.registry.middlewares:
-            where = f"middleware {middleware.feature}"
             # A crashing middleware is logged and skipped (no apology: the member asked nothing);
-            # one broken gate must not silence the whole bot.
-            proceed = await self._guard(ctx, where, middleware.handler(ctx), apologise=False)
+            # one broken gate must not silence the whole bot. (``_guard`` inlined: this runs
+            # for every event.)
+            try:
+                proceed = await middleware.handler(ctx)
+            except Exception:
+                self._log_failure(ctx, f"middleware {middleware.feature}")
+                continue
             if proceed is False:
                 return False
         return not (event.sender is not None and event.sender.is_bot)
@@ -1013,14 +1017,7 @@ class Dispatcher:
             return await work
         except Exception:
             event = ctx.event
-            log.exception(
-                "%s failed on %s update %s in chat %s (sender %s)",
-                where,
-                event.platform,
-                event.update_key,
-                event.chat.id,
-                event.sender.id if event.sender else "-",
-            )
+            self._log_failure(ctx, where)
             if not apologise:
                 return None
             try:
@@ -1039,6 +1036,19 @@ class Dispatcher:
             except Exception:
                 log.exception("the apology failed too")
             return None
+
+    @staticmethod
+    def _log_failure(ctx: Context, where: str) -> None:
+        """Log the exception being handled with the event's context (in an ``except``)."""
+        event = ctx.event
+        log.exception(
+            "%s failed on %s update %s in chat %s (sender %s)",
+            where,
+            event.platform,
+            event.update_key,
+            event.chat.id,
+            event.sender.id if event.sender else "-",
+        )
 
     def _perform_all(self, ctx: Context, outcome: Any) -> list[Sent]:
         """Queue the outcome's actions without waiting for them (handling never waits for

@@ -31,7 +31,7 @@ from bot.context import Context, TickContext, local_date
 from bot.events import MemberJoined, MemberLeft, MessageEvent
 from bot.features import Arg, Feature
 from bot.signals import Interacted, Interaction
-from handlers.filtering import find_links
+from handlers.filtering import links_in
 from handlers.insights.roles import InsightRules
 from handlers.insights.stats import report
 from handlers.insights.tally import COLUMN, Tally
@@ -128,7 +128,7 @@ def on_message(ctx: Context) -> None:
         tally.count(community_id, day, me, member_id, REPLIES_GIVEN)
         them = replied.id[:PLATFORM_ID_LEN]
         tally.count(community_id, day, them, None, REPLIES_RECEIVED)
-    if text and find_links(text):
+    if text and links_in(text):
         tally.count(community_id, day, me, member_id, LINKS)
     if event.has_media:
         tally.count(community_id, day, me, member_id, FILES)
