@@ -447,17 +447,22 @@ class Dispatcher:
 
     def _hold(self, event: EventBase) -> None:
         """The event is being recorded to be handled from memory: the loader skips it."""
-        held = self._inflight.setdefault(event.platform, Counter())
-        held[event.update_key] += 1
+        held = self._inflight.get(event.platform)
+        if held is None:  # not ``setdefault``: that builds a Counter for every event
+            held = self._inflight[event.platform] = Counter()
+        key = event.update_key
+        held[key] = held.get(key, 0) + 1  # a new key: no ``Counter.__missing__`` call
         self._holding[event.platform] += 1
 
     def _release(self, platform: str, key: str) -> None:
         held = self._inflight.get(platform)
         if held is None:
             return
-        held[key] -= 1
-        if held[key] <= 0:
-            del held[key]
+        left = held.get(key, 0) - 1
+        if left > 0:
+            held[key] = left
+        else:
+            held.pop(key, None)
 
     def _take(
         self,
