@@ -94,8 +94,8 @@ class Translator:
         #: Chats and senders of recent messages as events carry them: the same frozen model
         #: again instead of validating (and cleaning) equal fields for every message.
         self._chats: BoundedCache[tuple[int, str, str | None], Chat] = BoundedCache(MODELS_KEPT)
-        self._users: BoundedCache[tuple[int, str, str | None, bool], User] = BoundedCache(
-            MODELS_KEPT
+        self._users: BoundedCache[tuple[int, str, str | None, str | None, bool], User] = (
+            BoundedCache(MODELS_KEPT)
         )
 
     def _chat(self, chat: TgChat) -> Chat:
@@ -107,7 +107,8 @@ class Translator:
         return found
 
     def _user(self, user: TgUser) -> User:
-        key = (user.id, user.full_name, user.username, user.is_bot)
+        # The parts the name is made of (``full_name`` is computed on every call).
+        key = (user.id, user.first_name, user.last_name, user.username, user.is_bot)
         found = self._users.get(key)
         if found is None:
             found = user_of(user)
@@ -179,10 +180,14 @@ class Translator:
                 sender=replied_sender,
                 text=replied.text or replied.caption or "",
             )
-        mentions = tuple(
-            user_of(entity.user)
-            for entity in entities
-            if entity.type == MessageEntity.TEXT_MENTION and entity.user is not None
+        mentions = (
+            tuple(
+                user_of(entity.user)
+                for entity in entities
+                if entity.type == MessageEntity.TEXT_MENTION and entity.user is not None
+            )
+            if entities
+            else ()  # most messages: no generator to build
         )
         has_media = bool(
             message.photo
