@@ -932,6 +932,8 @@ class Matcher:
 
     def first(self, text: str) -> Hit | None:
         """The first rule, in the order given, that matches the message."""
+        if not self._active:
+            return None  # no rule (most groups' own list): asked for every message
         hits = self._scan(text, stop_at_first=True)
         return hits[0] if hits else None
 
