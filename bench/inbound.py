@@ -20,6 +20,7 @@ before each turn), so a ratio is taken under one load even when the machine's sp
 
     .venv/bin/python -m bench.inbound [--lone 300] [--pages 5] [--repetitions 3]
     .venv/bin/python -m bench.inbound --profile    # cProfile of qunbot's lone-message path
+    .venv/bin/python -m bench.inbound --profile --shape page  # ... of its pages of 100
     .venv/bin/python -m bench.inbound --no-capture # qunbot without insights capture
     .venv/bin/python -m bench.inbound --capture-cost  # with and without it, turn by turn
 
@@ -303,23 +304,43 @@ async def compare(label: str, db: Database, args: argparse.Namespace) -> None:
 
 
 async def profile(db: Database, args: argparse.Namespace) -> None:
-    """cProfile of qunbot's lone-message path, on the main thread's CPU clock: waiting for
+    """cProfile of qunbot's lone-message path (or, with ``--shape page``, its pages of 100,
+    settled at the end as in ``compare``), on the main thread's CPU clock: waiting for
     aiosqlite's thread or the network costs nothing here, unlike a wall-clock profile."""
     raw = RawUpdates(args.chats, args.users)
     ours, _dispatcher = await qunbot_side(db, capture=args.capture)
     for _ in range(max(1, -(-args.users // PAGE))):  # every member known, as in ``compare``
         await ours.page(raw.take(PAGE))
-    raws = raw.take(args.lone)
+    if args.shape == "page":
+        count = args.pages * PAGE
+        pages = [raw.take(PAGE) for _ in range(args.pages)]
+
+        async def work() -> None:
+            for page in pages:
+                await ours.page(page)
+            if ours.settle is not None:
+                await ours.settle()
+
+        title = f"{args.pages} pages of {PAGE}"
+    else:
+        count = args.lone
+        raws = raw.take(count)
+
+        async def work() -> None:
+            await ours.lone(raws)
+
+        title = f"{count} lone messages"
+    gc.collect()
     profiler = cProfile.Profile(time.thread_time)
     cpu, main_thread = time.process_time(), time.thread_time()
     profiler.enable()
-    await ours.lone(raws)
+    await work()
     profiler.disable()
     cpu, main_thread = time.process_time() - cpu, time.thread_time() - main_thread
     await ours.application.shutdown()
     print(
-        f"\nprofile of {args.lone} lone messages (profiler overhead included): "
-        f"{cpu / args.lone * 1e6:.0f} µs CPU each, {main_thread / cpu:.0%} of it on the "
+        f"\nprofile of {title} (profiler overhead included): "
+        f"{cpu / count * 1e6:.0f} µs CPU per update, {main_thread / cpu:.0%} of it on the "
         "event loop's thread (the rest: the database driver's thread)"
     )
     stats = pstats.Stats(profiler).strip_dirs()
@@ -336,6 +357,9 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--postgres", default=os.environ.get("QUNBOT_TEST_POSTGRES_URL", ""))
     parser.add_argument("--profile", action="store_true", help="profile the lone path instead")
+    parser.add_argument(
+        "--shape", choices=("lone", "page"), default="lone", help="which path --profile profiles"
+    )
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument(
         "--no-capture", dest="capture", action="store_false", help="without insights capture"

@@ -77,7 +77,9 @@ class BoundedCache(Generic[K, V]):
         entry = self._entries.get(key)
         if entry is None:
             return default
-        if entry[0] <= self._clock():
+        expires = entry[0]
+        # An entry that never expires asks no clock (most entries of the hot caches).
+        if expires is not _NEVER and expires <= self._clock():
             del self._entries[key]
             return default
         self._entries.move_to_end(key)

@@ -447,17 +447,22 @@ class Dispatcher:
 
     def _hold(self, event: EventBase) -> None:
         """The event is being recorded to be handled from memory: the loader skips it."""
-        held = self._inflight.setdefault(event.platform, Counter())
-        held[event.update_key] += 1
+        held = self._inflight.get(event.platform)
+        if held is None:  # not ``setdefault``: that builds a Counter for every event
+            held = self._inflight[event.platform] = Counter()
+        key = event.update_key
+        held[key] = held.get(key, 0) + 1  # a new key: no ``Counter.__missing__`` call
         self._holding[event.platform] += 1
 
     def _release(self, platform: str, key: str) -> None:
         held = self._inflight.get(platform)
         if held is None:
             return
-        held[key] -= 1
-        if held[key] <= 0:
-            del held[key]
+        left = held.get(key, 0) - 1
+        if left > 0:
+            held[key] = left
+        else:
+            held.pop(key, None)
 
     def _take(
         self,
@@ -833,9 +838,14 @@ class Dispatcher:
     async def _record(self, events: list[EventBase], *, keep: bool = True) -> list[Context | None]:
         """Dedupe and bookkeeping for a batch of events, in one transaction; with ``keep``,
         each event's JSON too, kept until it is marked handled."""
-        # The serializer itself: ``model_dump_json`` costs a third more per event.
+        # The serializer itself: ``model_dump_json`` costs a third more per event. Fields
+        # that are None are left out (a fifth of a plain message's JSON, written and read
+        # back for every event): each defaults to None, so the event read back is the same.
         payloads = (
-            [event.__pydantic_serializer__.to_json(event).decode() for event in events]
+            [
+                event.__pydantic_serializer__.to_json(event, exclude_none=True).decode()
+                for event in events
+            ]
             if keep
             else None
         )
@@ -853,6 +863,7 @@ class Dispatcher:
         for platform, key in stamps:
             self._release(platform, key)
         contexts: list[Context | None] = []
+        chat_types = self._chat_types
         for event, seen in zip(events, recorded, strict=True):
             if seen is None:
                 log.debug(
@@ -860,7 +871,9 @@ class Dispatcher:
                 )
                 contexts.append(None)
                 continue
-            self._chat_types[(event.platform, event.chat.id)] = event.chat.type
+            where, chat_type = (event.platform, event.chat.id), event.chat.type
+            if chat_types.get(where) is not chat_type:  # read: now the most recently used
+                chat_types[where] = chat_type
             ctx = Context(self, event, seen.community, seen.member)
             contexts.append(ctx)
             if self.registry.observers:
@@ -919,10 +932,14 @@ class Dispatcher:
             log.debug("stale update %s/%s: recorded only", event.platform, event.update_key)
             return False
         for middleware in self.registry.middlewares:
-            where = f"middleware {middleware.feature}"
             # A crashing middleware is logged and skipped (no apology: the member asked nothing);
-            # one broken gate must not silence the whole bot.
-            proceed = await self._guard(ctx, where, middleware.handler(ctx), apologise=False)
+            # one broken gate must not silence the whole bot. (``_guard`` inlined: this runs
+            # for every event.)
+            try:
+                proceed = await middleware.handler(ctx)
+            except Exception:
+                self._log_failure(ctx, f"middleware {middleware.feature}")
+                continue
             if proceed is False:
                 return False
         return not (event.sender is not None and event.sender.is_bot)
@@ -1010,14 +1027,7 @@ class Dispatcher:
             return await work
         except Exception:
             event = ctx.event
-            log.exception(
-                "%s failed on %s update %s in chat %s (sender %s)",
-                where,
-                event.platform,
-                event.update_key,
-                event.chat.id,
-                event.sender.id if event.sender else "-",
-            )
+            self._log_failure(ctx, where)
             if not apologise:
                 return None
             try:
@@ -1036,6 +1046,19 @@ class Dispatcher:
             except Exception:
                 log.exception("the apology failed too")
             return None
+
+    @staticmethod
+    def _log_failure(ctx: Context, where: str) -> None:
+        """Log the exception being handled with the event's context (in an ``except``)."""
+        event = ctx.event
+        log.exception(
+            "%s failed on %s update %s in chat %s (sender %s)",
+            where,
+            event.platform,
+            event.update_key,
+            event.chat.id,
+            event.sender.id if event.sender else "-",
+        )
 
     def _perform_all(self, ctx: Context, outcome: Any) -> list[Sent]:
         """Queue the outcome's actions without waiting for them (handling never waits for

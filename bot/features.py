@@ -381,6 +381,12 @@ class RegistryError(Exception):
     """Two features claim the same command, keyword or button prefix."""
 
 
+#: Texts whose keyword answer is remembered (see ``Registry.keyword``): a few pages of
+#: updates between their recording and their handling; the memo holds at most that many
+#: message texts (Telegram's are at most 4,096 characters).
+KEYWORD_MEMO = 512
+
+
 def _normal_keyword(text: str) -> str:
     """The exact form: Unicode-compatible (NFKC), case-folded, inner spaces collapsed."""
     return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
@@ -452,7 +458,8 @@ class Registry:
         self.commands: dict[str, CommandSpec] = {}
         self.keywords: dict[str, CommandSpec] = {}
         #: The last text ``keyword`` was asked about, and its answer.
-        self._last_keyword: tuple[str, tuple[CommandSpec, str] | None] | None = None
+        #: Answers of ``keyword`` for the latest texts asked (at most ``KEYWORD_MEMO``).
+        self._keyword_memo: dict[str, tuple[CommandSpec, str] | None] = {}
         self.buttons: list[ButtonSpec] = []
         self.listeners: list[ListenerSpec] = []
         self._listening: dict[str, tuple[int, list[ListenerSpec]]] = {}
@@ -546,13 +553,20 @@ class Registry:
         the text and one dictionary lookup, and registration refuses two keywords with the
         same loose form, so a message never matches two commands.
         """
-        # The dispatcher asks twice about each message (is it a batchable keyword, then which
-        # command): the second answer is the first one's.
-        last = self._last_keyword
-        if last is not None and last[0] == text:
-            return last[1]
+        # Each message is asked about three times: by the insights capture as a page is
+        # recorded, then by the dispatcher as it is handled (is it a batchable keyword, then
+        # which command). The page's texts are remembered in between: a text's hash is cached
+        # in the string, so a later answer is one dictionary look-up. Keywords never change
+        # once registered, so a remembered answer stays right.
+        memo = self._keyword_memo
+        try:
+            return memo[text]
+        except KeyError:
+            pass
         found = self._keyword(text)
-        self._last_keyword = (text, found)
+        if len(memo) >= KEYWORD_MEMO:
+            del memo[next(iter(memo))]  # the oldest first
+        memo[text] = found
         return found
 
     def _keyword(self, text: str) -> tuple[CommandSpec, str] | None:

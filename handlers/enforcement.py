@@ -33,9 +33,9 @@ from handlers.filtering import (
     Matcher,
     Rule,
     domain_of,
-    find_links,
     is_allowed,
     is_invite_link,
+    links_in,
     validate_regex,
     word_problem,
 )
@@ -110,9 +110,17 @@ class _Matchers:
 
     async def first(self, ctx: Context, text: str) -> Hit | None:
         """A community's own filters first (their actions are the specific ones)."""
-        own = self._own.get(ctx.community.id)  # known: no coroutine for every message
+        own = self._own.get(ctx.community.id)
         if own is None:
             own = await self.own(ctx)
+        return own.first(text) or self.config(ctx).first(text)
+
+    def first_known(self, ctx: Context, text: str) -> Hit | bool | None:
+        """``first`` without a coroutine when the community's own filters are known (every
+        message but the first after a change or a minute); ``False`` when they are not."""
+        own = self._own.get(ctx.community.id)
+        if own is None:
+            return False
         return own.first(text) or self.config(ctx).first(text)
 
 
@@ -147,13 +155,15 @@ async def find_violation(ctx: Context, event: MessageEvent) -> Violation | None:
     locks = rules.locks
     running = state(ctx)
     text = event.text
-    links = find_links(text) if text else []
+    links = links_in(text) if text else ()
     evidence = text[:300]
     ads = rules.ads if rules.ads != "allow" else ("delete" if "invites" in locks else "allow")
     if ads != "allow" and any(is_invite_link(link) for link in links):
         return Violation("ads", ads, evidence)
     if text:
-        hit = await running.matchers.first(ctx, text)
+        hit = running.matchers.first_known(ctx, text)  # no coroutine for every message
+        if hit is False:
+            hit = await running.matchers.first(ctx, text)
         if hit is not None:
             return Violation("word", hit.rule.action, hit.matched)
     links_action = (
@@ -175,7 +185,7 @@ async def find_violation(ctx: Context, event: MessageEvent) -> Violation | None:
             hours=rules.newcomer_hours
         ):
             return Violation("newcomer", "delete", evidence)
-    limit, seconds = _flood(ctx)
+    limit, seconds = rules.flood_messages, rules.flood_seconds
     if member is not None and limit:
         key = (ctx.community.id, member.id)
         if flooding(running.recent, key, ctx.now.timestamp(), limit, seconds):

@@ -99,6 +99,7 @@ __all__ = [
     "find_links",
     "is_allowed",
     "is_invite_link",
+    "links_in",
     "normalize",
     "validate_regex",
     "word_problem",
@@ -931,6 +932,8 @@ class Matcher:
 
     def first(self, text: str) -> Hit | None:
         """The first rule, in the order given, that matches the message."""
+        if not self._active:
+            return None  # no rule (most groups' own list): asked for every message
         hits = self._scan(text, stop_at_first=True)
         return hits[0] if hits else None
 
@@ -1245,6 +1248,27 @@ def find_links(text: str) -> list[str]:
         # The next link may start right after this one, its boundary being this link's last
         # character (a lookbehind would look there), so the next search starts on that one.
         pos = end - 1
+    return links
+
+
+#: Texts whose links ``links_in`` remembers: a few pages of messages between their
+#: recording (the insights capture) and their handling (the rules gate).
+LINKS_MEMO = 512
+_links_memo: dict[str, tuple[str, ...]] = {}
+
+
+def links_in(text: str) -> tuple[str, ...]:
+    """``find_links(text)``, remembered for the latest ``LINKS_MEMO`` texts: each message is
+    scanned by the insights capture as it is recorded and by the rules gate as it is handled
+    (a text's hash is cached in the string: the second answer is one look-up)."""
+    try:
+        return _links_memo[text]
+    except KeyError:
+        pass
+    links = tuple(find_links(text))
+    if len(_links_memo) >= LINKS_MEMO:
+        del _links_memo[next(iter(_links_memo))]  # the oldest first
+    _links_memo[text] = links
     return links
 
 

@@ -35,11 +35,11 @@ from bot.events import (
     JoinRequest,
     MemberJoined,
     MemberLeft,
-    MessageEvent,
     PollAnswer,
     Reacted,
     ReplyTo,
     User,
+    message_event,
     parse_command,
 )
 
@@ -112,8 +112,8 @@ class Translator:
         #: Chats and senders of recent messages as events carry them: the same frozen model
         #: again instead of validating (and cleaning) equal fields for every message.
         self._chats: BoundedCache[tuple[int, str, str | None], Chat] = BoundedCache(MODELS_KEPT)
-        self._users: BoundedCache[tuple[int, str, str | None, bool], User] = BoundedCache(
-            MODELS_KEPT
+        self._users: BoundedCache[tuple[int, str, str | None, str | None, bool], User] = (
+            BoundedCache(MODELS_KEPT)
         )
 
     def _chat(self, chat: TgChat) -> Chat:
@@ -125,7 +125,8 @@ class Translator:
         return found
 
     def _user(self, user: TgUser) -> User:
-        key = (user.id, user.full_name, user.username, user.is_bot)
+        # The parts the name is made of (``full_name`` is computed on every call).
+        key = (user.id, user.first_name, user.last_name, user.username, user.is_bot)
         found = self._users.get(key)
         if found is None:
             found = user_of(user)
@@ -158,14 +159,17 @@ class Translator:
 
     def _message(self, update: Update, message: Message) -> list[EventBase]:
         chat = self._chat(message.chat)
-        base = {
-            "platform": PLATFORM,
-            "update_key": self.key(update),
-            "chat": chat,
-            "at": _when(message.date),
-        }
+        key, at = self.key(update), _when(message.date)
         if message.migrate_to_chat_id is not None:
-            return [ChatMigrated(**base, new_chat_id=str(message.migrate_to_chat_id))]
+            return [
+                ChatMigrated(
+                    platform=PLATFORM,
+                    update_key=key,
+                    chat=chat,
+                    at=at,
+                    new_chat_id=str(message.migrate_to_chat_id),
+                )
+            ]
         if message.migrate_from_chat_id is not None:
             return []  # the same migration, seen from the new supergroup
         sender: User | None
@@ -196,10 +200,14 @@ class Translator:
                 sender=replied_sender,
                 text=replied.text or replied.caption or "",
             )
-        mentions = tuple(
-            user_of(entity.user)
-            for entity in entities
-            if entity.type == MessageEntity.TEXT_MENTION and entity.user is not None
+        mentions = (
+            tuple(
+                user_of(entity.user)
+                for entity in entities
+                if entity.type == MessageEntity.TEXT_MENTION and entity.user is not None
+            )
+            if entities
+            else ()  # most messages: no generator to build
         )
         has_media = bool(
             message.photo
@@ -212,8 +220,11 @@ class Translator:
             or message.video_note
         )
         return [
-            MessageEvent(
-                **base,
+            message_event(  # ``MessageEvent(...)``, at half the cost (every message is one)
+                platform=PLATFORM,
+                update_key=key,
+                chat=chat,
+                at=at,
                 sender=sender,
                 sender_is_admin=admin,
                 message_id=str(message.message_id),

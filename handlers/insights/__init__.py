@@ -34,7 +34,7 @@ from bot.context import Context, TickContext, local_date
 from bot.events import MemberJoined, MemberLeft, MessageEvent, Reacted
 from bot.features import Arg, Feature
 from bot.signals import Interacted, Interaction
-from handlers.filtering import find_links
+from handlers.filtering import links_in
 from handlers.insights.roles import InsightRules
 from handlers.insights.stats import command_word, report
 from handlers.insights.tally import COLUMN, Tally
@@ -76,11 +76,7 @@ feature: Feature[Tally] = Feature(
 
 #: How often the flush tick looks whether ``flush_seconds`` have passed.
 LOOK_EVERY = timedelta(seconds=1)
-MESSAGES, REPLIES_GIVEN, REPLIES_RECEIVED = (
-    COLUMN["messages"],
-    COLUMN["replies_given"],
-    COLUMN["replies_received"],
-)
+REPLIES_GIVEN, REPLIES_RECEIVED = COLUMN["replies_given"], COLUMN["replies_received"]
 LINKS, FILES = COLUMN["links"], COLUMN["files"]
 REACTIONS_GIVEN, REACTIONS_RECEIVED = COLUMN["reactions"], COLUMN["reactions_received"]
 INTERACTION_COLUMN = {
@@ -120,27 +116,36 @@ def on_message(ctx: Context) -> None:
     event = ctx.event
     assert isinstance(event, MessageEvent)
     sender, member = event.sender, ctx.member
-    if ctx.is_private or sender is None or sender.is_bot or member is None:
+    if sender is None or member is None or sender.is_bot or ctx.is_private:
         return
-    if event.command is not None or (event.text and ctx.commands.keyword(event.text)):
+    text = event.text
+    if event.command is not None or (text and ctx.commands.keyword(text)):
         return
     tally = ctx.state(feature)
-    community_id, me, day = ctx.community.id, member.platform_user_id, _day(ctx, event.at)
-    tally.count(community_id, day, me, member.id, MESSAGES)
-    tally.authors.put((community_id, event.message_id), me)
-    slot_day, hour = tally.slot(
-        community_id, ctx.community.timezone, event.at, lambda: Calendar(ctx.zone).slot(event.at)
+    community, at = ctx.community, event.at
+    community_id, me, member_id = community.id, member.platform_user_id, member.id
+    day, hour_day, hour = tally.local(
+        community_id, (community.timezone, community.day_reset_hour), at, lambda: _local(ctx, at)
     )
-    tally.talk_in(community_id, slot_day, hour)
+    tally.authors.put((community_id, event.message_id), me)
+    tally.message(community_id, day, me, member_id, hour_day, hour)
     replied = event.reply_to.sender if event.reply_to is not None else None
     if replied is not None and not replied.is_bot and replied.id != sender.id:
-        tally.count(community_id, day, me, member.id, REPLIES_GIVEN)
+        tally.count(community_id, day, me, member_id, REPLIES_GIVEN)
         them = replied.id[:PLATFORM_ID_LEN]
         tally.count(community_id, day, them, None, REPLIES_RECEIVED)
-    if event.text and find_links(event.text):
-        tally.count(community_id, day, me, member.id, LINKS)
+    if text and links_in(text):
+        tally.count(community_id, day, me, member_id, LINKS)
     if event.has_media:
-        tally.count(community_id, day, me, member.id, FILES)
+        tally.count(community_id, day, me, member_id, FILES)
+
+
+def _local(ctx: Context, moment: datetime) -> tuple[date, date, int]:
+    """The community's local day of ``moment`` and its local calendar day and hour (the
+    heatmap's slot), as ``_day`` and ``Calendar.slot`` compute them."""
+    zone = ctx.zone
+    hour_day, hour = Calendar(zone).slot(moment)
+    return local_date(moment, zone, ctx.day_reset_hour), hour_day, hour
 
 
 @feature.observe("reacted")

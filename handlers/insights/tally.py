@@ -25,6 +25,7 @@ COLUMN = {name: position for position, name in enumerate(COUNTERS)}
 #: Recent messages whose author the tally remembers, at most (a reaction to one of them is
 #: counted as received by its author where the platform does not say who wrote it).
 AUTHORS_KEPT = 20_000
+MESSAGES = COLUMN["messages"]
 #: Seconds in a quarter hour: the finest step of any time zone's offset.
 QUARTER_HOUR = 900
 #: (community id, local day, platform user id)
@@ -92,6 +93,8 @@ class Tally:
         #: (community id, message id) -> its author's platform user id, for recent messages
         #: (not written by a flush: it outlives them, bounded, and a restart forgets it).
         self.authors: BoundedCache[tuple[int, str], str] = BoundedCache(AUTHORS_KEPT)
+        #: Both at once, for messages (see ``local``).
+        self._locals: dict[int, tuple[object, int, tuple[date, date, int]]] = {}
 
     def day(
         self, community_id: int, settings: object, moment: datetime, compute: Callable[[], date]
@@ -114,6 +117,33 @@ class Tally:
         quarter hour of UTC time as ``day`` is (a local hour starts on a quarter hour of UTC
         time in every zone); ``zone`` (as stored) must match for the answer to be reused."""
         return _per_quarter(self._slots, community_id, zone, moment, compute)
+
+    def local(
+        self,
+        community_id: int,
+        settings: object,
+        moment: datetime,
+        compute: Callable[[], tuple[date, date, int]],
+    ) -> tuple[date, date, int]:
+        """``day`` and ``slot`` in one look-up (a message needs both): the local day, then
+        the local calendar day and hour. ``settings`` (the community's zone and reset hour as
+        stored) must match for the answer to be reused."""
+        return _per_quarter(self._locals, community_id, settings, moment, compute)
+
+    def message(
+        self, community_id: int, day: date, user_id: str, member_id: int, hour_day: date, hour: int
+    ) -> None:
+        """A member's message: counted on their day (``count`` of ``messages``) and in the
+        community's local hour slot (``talk_in``), in one call (this runs for every message)."""
+        key = (community_id, day, user_id)
+        row = self.members.get(key)
+        if row is None:
+            row = self.members[key] = _Row(member_id)
+        elif row.member_id is None:
+            row.member_id = member_id
+        row.counts[MESSAGES] += 1
+        slot = (community_id, hour_day, hour)
+        self.hours[slot] = self.hours.get(slot, 0) + 1
 
     def talk_in(self, community_id: int, day: date, hour: int) -> None:
         """One message in the community's local hour slot."""

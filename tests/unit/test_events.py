@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
+from typing import get_args
 
 import pytest
+from pydantic import BaseModel, TypeAdapter
 
-from bot.events import Chat, MessageEvent, parse_command, split_args
+from bot.events import Chat, Event, MessageEvent, ReplyTo, User, parse_command, split_args
 
 
 @pytest.mark.parametrize(
@@ -73,3 +75,42 @@ def test_event_times_are_aware_utc() -> None:
         message_id="2",
     )
     assert naive.at.tzinfo is not None
+
+
+def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
+    """``model`` and every model its fields hold (nested, in unions and tuples)."""
+    found = [model]
+    for field in model.model_fields.values():
+        for part in [field.annotation, *get_args(field.annotation)]:
+            for inner in [part, *get_args(part)]:
+                if isinstance(inner, type) and issubclass(inner, BaseModel) and inner not in found:
+                    found += [m for m in _models(inner) if m not in found]
+    return found
+
+
+def test_every_field_that_may_be_none_defaults_to_none() -> None:
+    """Kept events are written without their None fields (``Dispatcher._record``): read back,
+    each must default to None, or a replay after a restart would refuse (or change) them."""
+    for event_model in get_args(get_args(Event)[0]):
+        for model in _models(event_model):
+            for name, field in model.model_fields.items():
+                if type(None) in get_args(field.annotation):
+                    assert field.default is None, f"{model.__name__}.{name}"
+
+
+def test_an_event_written_without_its_none_fields_reads_back_the_same() -> None:
+    user = User(id="1", name="Ann")
+    event = MessageEvent(
+        platform="telegram",
+        update_key="1:2",
+        chat=Chat(platform="telegram", id="-100"),
+        sender=user,
+        at=datetime(2026, 11, 21, 1, 0, tzinfo=UTC),
+        message_id="2",
+        text="hi",
+        reply_to=ReplyTo(message_id="1", sender=None),
+        mentions=(User(id="2", name="Bob", username=None),),
+    )
+    data = event.__pydantic_serializer__.to_json(event, exclude_none=True)
+    assert b"null" not in data
+    assert TypeAdapter(Event).validate_json(data) == event

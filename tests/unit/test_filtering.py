@@ -24,6 +24,7 @@ from handlers.filtering import (
     find_links,
     is_allowed,
     is_invite_link,
+    links_in,
     normalize,
     validate_regex,
     word_problem,
@@ -702,3 +703,20 @@ def test_obfuscated_invites_are_found_and_classified() -> None:
     links = find_links(text)
     assert links == ["discord.gg/abc", "t.me/+XyZ", "t.me/channel"]
     assert [is_invite_link(link) for link in links] == [True, True, False]
+
+
+def test_remembered_links_are_the_found_ones_and_bounded() -> None:
+    """``links_in`` (the capture and the gate both ask about each message) answers what
+    ``find_links`` finds, from memory the second time, keeping at most ``LINKS_MEMO`` texts."""
+    texts = [
+        "see https://example.com/a and t．me/joinchat/x",
+        "no links here. just sentences.",
+        "t [.] me/spam",
+        "",
+        *[f"message {n} at example{n}.org" for n in range(600)],
+    ]
+    for _round in range(2):
+        for text in texts:
+            assert links_in(text) == tuple(find_links(text)), text
+    assert len(filtering._links_memo) == filtering.LINKS_MEMO
+    assert texts[0] not in filtering._links_memo  # the oldest went first

@@ -58,3 +58,35 @@ def test_take_empties_and_give_back_adds() -> None:
     bob = again.members[(1, day, "bob")]
     assert bob.member_id == 11 and bob.counts[COLUMN["replies_received"]] == 1
     assert again.movements == {(1, day, "join", "link", "fair"): 2}
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kathmandu", "Australia/Lord_Howe"])
+def test_a_messages_remembered_day_and_hour_are_the_computed_ones(zone: str) -> None:
+    """``local`` (a message's day and heatmap slot in one look-up) against ``local_date`` and
+    the local clock, every 7 minutes over 10 days around a clock change; a changed reset hour
+    is not answered from memory."""
+    tally, where = Tally(START), ZoneInfo(zone)
+    for start in (START, datetime(2026, 10, 28, tzinfo=UTC)):
+        moment = start
+        while moment < start + timedelta(days=10):
+            local = moment.astimezone(where)
+            for reset in (0, 4):
+                expected = (local_date(moment, where, reset), local.date(), local.hour)
+
+                def compute(m: datetime = moment, r: int = reset) -> tuple[date, date, int]:
+                    here = m.astimezone(where)
+                    return local_date(m, where, r), here.date(), here.hour
+
+                assert tally.local(7, (zone, reset), moment, compute) == expected, moment
+            moment += timedelta(minutes=7)
+
+
+def test_a_message_counts_on_its_day_and_in_its_hour() -> None:
+    tally, day = Tally(START), date(2026, 3, 6)
+    tally.count(1, day, "ann", None, COLUMN["replies_received"])  # replied to first
+    tally.message(1, day, "ann", 10, date(2026, 3, 7), 1)
+    tally.message(1, day, "ann", 10, date(2026, 3, 7), 1)
+    taken = tally.take(START)
+    row = taken.members[(1, day, "ann")]
+    assert row.member_id == 10 and row.counts[COLUMN["messages"]] == 2
+    assert taken.hours == {(1, date(2026, 3, 7), 1): 2}

@@ -4,9 +4,11 @@ surrogate reaches a handler, the database or a reply, whatever field it arrived 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from unittest import mock
+from zoneinfo import ZoneInfo
 
 import pytest
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from bot.events import (
     ButtonPressed,
@@ -19,6 +21,7 @@ from bot.events import (
     ReplyTo,
     User,
     clean_text,
+    message_event,
     parse_command,
     split_args,
 )
@@ -96,6 +99,99 @@ def test_every_field_of_a_message_event_is_clean() -> None:
     assert event.sender is not None and event.sender.name == "Alice\ufffd!"
     assert event.command is not None and event.command.args == ("Alice\ufffd!", "x")
     assert event.reply_to is not None and event.reply_to.text == "Alice\ufffd!"
+
+
+def _message_cases() -> list[dict[str, object]]:
+    user, dirty_user = User(id="1", name="Ann"), User(id="1\x00", name=DIRTY)
+    chat = Chat(platform="telegram", id="-100", title="Group")
+    plain: dict[str, object] = {
+        "platform": "telegram",
+        "update_key": "123:45",
+        "chat": chat,
+        "at": AT,
+        "sender": user,
+        "message_id": "45",
+        "text": "hello 签到 😀",
+    }
+    more = {
+        "sender_is_admin": True,
+        "command": Command(name="give", args=("@ann", "5"), arg_text="@ann 5"),
+        "reply_to": ReplyTo(message_id="9", sender=user, text="hi"),
+        "mentions": (user, dirty_user),
+        "is_forward": True,
+        "has_media": True,
+    }
+    naive = datetime(2026, 11, 21, 1, 0)  # taken as UTC, as validation does
+    east = datetime(2026, 11, 21, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    return [
+        plain,
+        {**plain, **more},
+        {**plain, "text": "two\tlines\nof text"},
+        {**plain, "sender": None, "text": ""},
+        {**plain, "text": f"/setrules {DIRTY}"},  # a dirty text: cleaned by validation
+        {**plain, "update_key": "k\x00", "message_id": "m\r\n"},
+        {**plain, "platform": "tele\ud800gram"},
+        {**plain, "at": naive},
+        {**plain, "at": east},
+        {**plain, "mentions": [user]},  # a list: validation makes it a tuple
+        {**plain, "chat": {"platform": "telegram", "id": "-100", "title": DIRTY}},
+        {**plain, "sender": {"id": "2", "name": DIRTY}},
+        {**plain, "is_forward": 1},
+        {**plain, "message_id": 45},  # not a string: refused by validation
+    ]
+
+
+@pytest.mark.parametrize("fields", _message_cases())
+def test_the_quick_message_event_is_the_validated_one(fields: dict[str, object]) -> None:
+    """``message_event`` (the adapters' hot path) builds the very event validation builds:
+    equal, the same fields set and in the same order, the same JSON, clean, frozen; what
+    validation refuses it refuses too. Every field is given, as ``message_event`` takes them."""
+    fields = {
+        "sender_is_admin": None,
+        "command": None,
+        "reply_to": None,
+        "mentions": (),
+        "is_forward": False,
+        "has_media": False,
+        **fields,
+    }
+    try:
+        expected = MessageEvent(**fields)  # type: ignore[arg-type]
+    except ValidationError:
+        with pytest.raises(ValidationError):
+            message_event(**fields)  # type: ignore[arg-type]
+        return
+    built = message_event(**fields)  # type: ignore[arg-type]
+    assert type(built) is MessageEvent
+    assert built == expected and hash(built) == hash(expected)
+    assert list(built.__dict__.items()) == list(expected.__dict__.items())
+    assert built.model_fields_set == expected.model_fields_set
+    assert built.__pydantic_extra__ == expected.__pydantic_extra__
+    assert built.__pydantic_private__ == expected.__pydantic_private__
+    assert built.model_dump_json() == expected.model_dump_json()
+    assert built.at.tzinfo is UTC
+    _assert_clean(built)
+    with pytest.raises(ValidationError):
+        built.text = "changed"  # type: ignore[misc]
+
+
+def test_an_ordinary_message_event_is_built_without_validation() -> None:
+    """The point of ``message_event``: a clean message of several lines, replying and
+    mentioning, is built without running validation (which this test forbids)."""
+    user = User(id="1", name="Ann")
+    with mock.patch.object(MessageEvent, "__init__", side_effect=AssertionError("validated")):
+        built = message_event(
+            platform="telegram",
+            update_key="123:45",
+            chat=Chat(platform="telegram", id="-100"),
+            at=AT,
+            sender=user,
+            message_id="45",
+            text="签到\n\tand more",
+            reply_to=ReplyTo(message_id="9", sender=user),
+            mentions=(user,),
+        )
+    assert built.text == "签到\n\tand more" and built.mentions == (user,)
 
 
 def test_every_other_event_kind_is_clean() -> None:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.context import Context
-from bot.features import Arg, Feature, Registry, RegistryError, loose_keyword
+from bot.features import KEYWORD_MEMO, Arg, Feature, Registry, RegistryError, loose_keyword
 from bot.zones import ZONE_EXAMPLES, parse_zone, zone_label
 
 
@@ -194,3 +194,22 @@ def test_english_keywords_still_match_past_the_quick_refusal(
     extra.command("kick", keywords=["kick"], args=[Arg("n", "int")])(handler)
     found = _registry(extra).keyword(typed)
     assert (found[0].name if found else None) == expected
+
+
+def test_remembered_keyword_answers_are_the_computed_ones_and_bounded() -> None:
+    """``keyword`` remembers the latest texts' answers (each message is asked about three
+    times, a page apart): the same answers as computing them, at most ``KEYWORD_MEMO`` kept."""
+    registry = _registry()
+    texts = [
+        "签到！",
+        "hello",
+        "发红包 100 5",
+        "投票列表",
+        "签到？",
+        *[f"chat {n}" for n in range(600)],
+    ]
+    for _round in range(2):  # asked again: answered from memory, or computed after eviction
+        for text in texts:
+            assert registry.keyword(text) == registry._keyword(text), text
+    assert len(registry._keyword_memo) == KEYWORD_MEMO
+    assert "签到！" not in registry._keyword_memo  # the oldest went first
