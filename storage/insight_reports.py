@@ -766,22 +766,14 @@ class InsightReports:
         their activity as ``MemberActivity`` describes; or only ``member_id``. Three reads:
         the role window's sums (daily rows grouped by member), the active-day bits of the
         history windows, and the members."""
-        where = [D.community_id == community_id, _within(Days.ending(today, role_days))]
-        if member_id is not None:
-            where.append(D.member_id == member_id)
-        await self.fold(session, community_id, today)
-        summed = await (await session.connection()).execute(
-            select(
-                D.member_id,
-                *(func.sum(getattr(D, name)) for name in _ROLE_COUNTERS),
-                func.sum(TAKING_PART),
-            )
-            .where(*where)
-            .group_by(D.member_id)
-        )
-        sums: dict[int, tuple[int, ...]] = {row[0]: tuple(row[1:]) for row in summed}
-        found = await self._activities(
-            session, community_id, [today], calendar, history_days, sums, member_id
+        found = await self.activity_weeks(
+            session,
+            community_id,
+            [today],
+            calendar,
+            role_days=role_days,
+            history_days=history_days,
+            member_id=member_id,
         )
         return found[today]
 
@@ -792,15 +784,33 @@ class InsightReports:
         ends: Sequence[date],
         calendar: Calendar,
         *,
+        role_days: int = 30,
         history_days: int = 90,
+        member_id: int | None = None,
     ) -> dict[date, list[MemberActivity]]:
-        """``activity`` on each day of ``ends`` (the lifecycle's weeks), from one read of the
-        members and one of the bits, without the role window's counters (left at 0: the
-        lifecycle stages do not look at them)."""
+        """``activity`` on each day of ``ends`` (the lifecycle's weeks) from the same three
+        reads: the latest day as ``activity`` gives it, the earlier ones without the role
+        window's counters (left at 0: the lifecycle stages do not look at them)."""
         if not ends:
             return {}
-        await self.fold(session, community_id, max(ends))
-        return await self._activities(session, community_id, ends, calendar, history_days, {})
+        today = max(ends)
+        await self.fold(session, community_id, today)
+        where = [D.community_id == community_id, _within(Days.ending(today, role_days))]
+        if member_id is not None:
+            where.append(D.member_id == member_id)
+        summed = await (await session.connection()).execute(
+            select(
+                D.member_id,
+                *(func.sum(getattr(D, name)) for name in _ROLE_COUNTERS),
+                func.sum(TAKING_PART),
+            )
+            .where(*where)
+            .group_by(D.member_id)
+        )
+        sums: dict[int, tuple[int, ...]] = {row[0]: tuple(row[1:]) for row in summed.all()}
+        return await self._activities(
+            session, community_id, ends, calendar, history_days, sums, member_id
+        )
 
     async def _activities(
         self,
@@ -812,11 +822,11 @@ class InsightReports:
         sums: dict[int, tuple[int, ...]],
         member_id: int | None = None,
     ) -> dict[date, list[MemberActivity]]:
-        """The members and their bits read once for every day of ``ends``. Each member's bits
-        become one integer (bit ``n``: day ``n`` after ``origin``), so a window's active days
-        are one ``&`` and a ``bit_count`` and its last active day a ``bit_length``; instants are
-        compared with the day starts as the database returns them (no datetime built per
-        member)."""
+        """The members and their bits read once for every day of ``ends`` (``sums``: the
+        latest day's role window). Each member's bits become one integer (bit ``n``: day ``n``
+        after ``origin``), so a window's active days are one ``&`` and a ``bit_count`` and its
+        last active day a ``bit_length``; instants are compared with the day starts as the
+        database returns them (no datetime built per member)."""
         ends = sorted(set(ends))
         first = ends[0] - timedelta(days=history_days + 6)  # the earliest history window a week ago
         low, _bit = block_of(first)
@@ -876,6 +886,7 @@ class InsightReports:
             gone_since = instant.key(calendar.start(history.first))
             day_named = [origin + timedelta(days=n) for n in range((today - origin).days + 1)]
             listed = found[today] = []
+            counted = sums if today == ends[-1] else {}
             for who, since_on, joined, left in known:
                 if left is not None and left < gone_since:
                     continue
@@ -889,7 +900,7 @@ class InsightReports:
                         since_on,
                         since_on if joined else None,
                         day_of(left) if left is not None else None,
-                        *sums.get(who, nothing),
+                        *counted.get(who, nothing),
                         (mine & now).bit_count(),
                         (mine & then).bit_count(),
                         day_named[last - 1] if last else None,

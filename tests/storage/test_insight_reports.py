@@ -28,7 +28,16 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import FakeClock
-from handlers.insights.roles import InsightRules, Move, Quiet, Role, Stage, census, why
+from handlers.insights.roles import (
+    InsightRules,
+    Move,
+    Quiet,
+    Role,
+    Stage,
+    census,
+    stage_counts,
+    why,
+)
 from storage import Store
 from storage.insight_reports import (
     EXPORT_COLUMNS,
@@ -427,19 +436,22 @@ async def test_each_week_read_at_once_is_what_a_census_of_that_day_reads(
     group: Group, clock: FakeClock
 ) -> None:
     """``activity_weeks`` (the lifecycle chart: one read) gives, for each day asked, the
-    members ``activity`` of that day gives, counters aside."""
+    members ``activity`` of that day gives: the latest day exactly, the others counters aside."""
     ends = [TODAY - timedelta(weeks=n) for n in range(8)]
+    reports, c = group.reports, group.community
     async with group.store.transaction() as s:
-        weeks = await group.reports.activity_weeks(s, group.community, ends, CALENDAR)
-        each = {
-            end: await group.reports.activity(s, group.community, end, CALENDAR) for end in ends
-        }
+        weeks = await reports.activity_weeks(s, c, ends, CALENDAR)
+        each = {end: await reports.activity(s, c, end, CALENDAR) for end in ends}
     assert sorted(weeks) == sorted(ends)
-    for end in ends:
+    assert weeks[TODAY] == each[TODAY]
+    assert any(m.messages for m in weeks[TODAY])
+    for end in ends[1:]:
         expected = [
             replace(m, **dict.fromkeys(ROLE_COUNTERS, 0), interactions=0) for m in each[end]
         ]
         assert weeks[end] == expected, end
+    gina = next(m for m in weeks[d(11, 20)] if m.member_id == group.ids["gina"])
+    assert (gina.last_active, gina.active_days) == (d(11, 17), 78)
     frank = next(m for m in weeks[d(10, 9)] if m.member_id == group.ids["frank"])
     assert (frank.last_active, frank.active_days, frank.active_days_before) == (d(10, 9), 39, 32)
     gina = next(m for m in weeks[d(11, 20)] if m.member_id == group.ids["gina"])
@@ -495,3 +507,20 @@ async def test_a_members_day_at_the_edges_of_a_local_day(store: Store) -> None:
     assert by_id[ids["before"]].since == TODAY - timedelta(days=1) == calendar.day_of(start - tiny)
     assert by_id[ids["left on"]].left == TODAY - timedelta(days=89)
     assert ids["left before"] not in by_id
+
+
+async def test_the_lifecycle_weeks_count_as_a_census_of_each_week(
+    group: Group, clock: FakeClock
+) -> None:
+    """The lifecycle chart's weeks (``stage_counts`` of one ``activity_weeks`` read) are the
+    stage counts a census of each of those days gives."""
+    rules = InsightRules()
+    ends = [TODAY - timedelta(weeks=n) for n in range(7, -1, -1)]
+    reports, c = group.reports, group.community
+    async with group.store.transaction() as s:
+        weeks = await reports.activity_weeks(s, c, ends, CALENDAR)
+        each = [census(await reports.activity(s, c, end, CALENDAR), rules).stages for end in ends]
+    series = [stage_counts(weeks[end], rules) for end in ends]
+    assert series == each
+    assert series[-1][Stage.AT_RISK] == 2 and series[0][Stage.ACTIVE] == 3  # frank, gina, jack
+    assert len({tuple(week.values()) for week in series}) > 3  # the weeks differ
