@@ -873,8 +873,12 @@ class InsightReports:
             )
         ).all()
         day_of = instant.finder(calendar, ends[-1] - timedelta(days=FAST_DAYS), ends[-1])
-        known = [(who, day_of(since), joined, left) for who, since, joined, left in rows]
         nothing = (0,) * (len(_ROLE_COUNTERS) + 1)
+        known = []
+        for who, since, joined, left in rows:
+            since_on = day_of(since)
+            left_on = day_of(left) if left is not None else None
+            known.append((who, since_on, since_on if joined else None, left, left_on))
         found: dict[date, list[MemberActivity]] = {}
         for today in ends:
             history = Days.ending(today, history_days)
@@ -887,20 +891,25 @@ class InsightReports:
             day_named = [origin + timedelta(days=n) for n in range((today - origin).days + 1)]
             listed = found[today] = []
             counted = sums if today == ends[-1] else {}
-            for who, since_on, joined, left in known:
+            for who, since_on, joined_on, left, left_on in known:
                 if left is not None and left < gone_since:
                     continue
                 mine = bits.get(who, 0)
-                last = (mine & seen_now).bit_length()
+                got = counted.get(who)
+                seen = mine & seen_now  # the other windows are in this one
+                if not seen and got is None:  # nothing in the windows: the defaults
+                    listed.append(MemberActivity(who, today, since_on, joined_on, left_on))
+                    continue
+                last = seen.bit_length()
                 last_before = (mine & seen_then).bit_length()
                 listed.append(
                     MemberActivity(
                         who,
                         today,
                         since_on,
-                        since_on if joined else None,
-                        day_of(left) if left is not None else None,
-                        *counted.get(who, nothing),
+                        joined_on,
+                        left_on,
+                        *(got or nothing),
                         (mine & now).bit_count(),
                         (mine & then).bit_count(),
                         day_named[last - 1] if last else None,
