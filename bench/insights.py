@@ -1,8 +1,8 @@
 """Insights reports on a big community: 100,000 members with a year of daily rows, on SQLite
 and PostgreSQL. Times the queries behind ``/stats 7d|30d|90d`` (period figures), ``/stats
 members`` (member activity and the census of roles and stages), ``/stats lifecycle`` (the
-census and the chart's weekly stage counts from one read, beside its anchor: a census per week
-as before), ``/stats retention`` (weekly cohorts) and the weekly digest (all of its queries in a row),
+census and the chart's weekly stage counts, one read, beside the anchor: a census per week),
+``/stats retention`` (weekly cohorts) and the weekly digest (all of its queries in a row),
 min/median/max of the repetitions; memory in a separate pass under tracemalloc, untimed, and
 the process's peak RSS at the end (the filling included).
 
