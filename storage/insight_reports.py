@@ -833,20 +833,7 @@ class InsightReports:
         high, _bit = block_of(ends[-1])
         origin = EPOCH + timedelta(days=low * BLOCK_DAYS)
         B = InsightMemberBits
-        where = [
-            B.community_id == community_id,
-            B.block.between(low, high),
-            B.active != 0,
-        ]
-        if member_id is not None:
-            where.append(B.member_id == member_id)
-        bits: dict[int, int] = {}
-        shift = {block: (block - low) * BLOCK_DAYS for block in range(low, high + 1)}
-        connection = await session.connection()  # Core rows: no ORM loading for 100,000s
-        for who, block, active in (
-            await connection.execute(select(B.member_id, B.block, B.active).where(*where))
-        ).all():
-            bits[who] = bits.get(who, 0) | active << shift[block]
+        blocks = range(low, high + 1)
 
         def mask(days: Days) -> int:
             return ((1 << days.count) - 1) << (days.first - origin).days
@@ -862,6 +849,8 @@ class InsightReports:
         ]
         if member_id is not None:
             members.append(Member.id == member_id)
+        # One row a member, their blocks side by side (a member's blocks are found by its key).
+        connection = await session.connection()  # Core rows: no ORM loading for 100,000s
         rows = (
             await connection.execute(
                 select(
@@ -869,16 +858,29 @@ class InsightReports:
                     instant.raw(SINCE),
                     Member.joined_at.is_not(None),
                     instant.raw(Member.left_at),
-                ).where(*members)
+                    *(func.max(case((B.block == block, B.active))) for block in blocks),
+                )
+                .select_from(Member)
+                .outerjoin(
+                    B,
+                    and_(B.member_id == Member.id, B.block.between(low, high), B.active != 0),
+                )
+                .where(*members)
+                .group_by(Member.id)
             )
         ).all()
         day_of = instant.finder(calendar, ends[-1] - timedelta(days=FAST_DAYS), ends[-1])
         nothing = (0,) * (len(_ROLE_COUNTERS) + 1)
+        shifts = [(block - low) * BLOCK_DAYS for block in blocks]
         known = []
-        for who, since, joined, left in rows:
+        for who, since, joined, left, *active in rows:
+            mine = 0
+            for bits, shift in zip(active, shifts, strict=True):
+                if bits:
+                    mine |= bits << shift
             since_on = day_of(since)
             left_on = day_of(left) if left is not None else None
-            known.append((who, since_on, since_on if joined else None, left, left_on))
+            known.append((who, since_on, since_on if joined else None, left, left_on, mine))
         found: dict[date, list[MemberActivity]] = {}
         for today in ends:
             history = Days.ending(today, history_days)
@@ -891,10 +893,9 @@ class InsightReports:
             day_named = [origin + timedelta(days=n) for n in range((today - origin).days + 1)]
             listed = found[today] = []
             counted = sums if today == ends[-1] else {}
-            for who, since_on, joined_on, left, left_on in known:
+            for who, since_on, joined_on, left, left_on, mine in known:
                 if left is not None and left < gone_since:
                     continue
-                mine = bits.get(who, 0)
                 got = counted.get(who)
                 seen = mine & seen_now  # the other windows are in this one
                 if not seen and got is None:  # nothing in the windows: the defaults
