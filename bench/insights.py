@@ -1,6 +1,7 @@
 """Insights reports on a big community: 100,000 members with a year of daily rows, on SQLite
 and PostgreSQL. Times the queries behind ``/stats 7d|30d|90d`` (period figures), ``/stats
-members`` and ``/stats lifecycle`` (member activity and the census of roles and stages),
+members`` (member activity and the census of roles and stages), ``/stats lifecycle`` (the
+census and the chart's weekly stage counts, one read, beside the anchor: a census per week),
 ``/stats retention`` (weekly cohorts) and the weekly digest end to end (the outbox's
 deliverer ``handlers.digest.deliver_digest``: who is there to tell, the figures, newcomers, at
 risk, top, suggestions and both charts drawn to PNG), min/median/max of the repetitions.
@@ -47,7 +48,8 @@ from bot.features import Registry
 from bot.governor import Governor, Limits
 from handlers import all_features
 from handlers.digest import DIGEST, deliver_digest
-from handlers.insights.roles import InsightRules, census
+from handlers.insights.roles import InsightRules, census, stage_counts
+from handlers.insights.stats import LIFECYCLE_WEEKS
 from persona import Renderer
 from storage import Database, Store, migrate
 from storage.insight_reports import Calendar, Days, InsightHour, InsightReports
@@ -198,6 +200,27 @@ def passes(db: Database, community: int) -> dict[str, Callable[[], Awaitable[Any
             opted_out = await InsightRepo(db).opted_out(session, community)
         return census(found, rules, opted_out)
 
+    ends = [LAST - timedelta(weeks=n) for n in range(LIFECYCLE_WEEKS - 1, -1, -1)]
+
+    async def lifecycle() -> Any:
+        """``/stats lifecycle``: the census and the chart's weekly stage counts, one read."""
+        async with store.transaction() as session:
+            found = await reports.activity_weeks(session, community, ends, CALENDAR)
+            opted_out = await InsightRepo(db).opted_out(session, community)
+        return census(found[LAST], rules, opted_out), [
+            stage_counts(found[end], rules) for end in ends[:-1]
+        ]
+
+    async def lifecycle_per_week() -> Any:
+        """The anchor: a census per week, each reading everyone's activity (as it was)."""
+        weeks = []
+        for end in ends:
+            async with store.transaction() as session:
+                found = await reports.activity(session, community, end, CALENDAR)
+                opted_out = await InsightRepo(db).opted_out(session, community)
+            weeks.append(census(found, rules, opted_out).stages)
+        return weeks
+
     async def retention() -> Any:
         async with store.transaction() as session:
             return await reports.cohorts(session, community, LAST, CALENDAR)
@@ -209,6 +232,8 @@ def passes(db: Database, community: int) -> dict[str, Callable[[], Awaitable[Any
         "period 30d": period(30),
         "period 90d": period(90),
         "members (roles and lifecycle)": members,
+        "lifecycle (8 weeks, one read)": lifecycle,
+        "lifecycle anchor (census per week)": lifecycle_per_week,
         "retention (8 weekly cohorts)": retention,
         "digest (end to end, charts drawn)": digest,
     }

@@ -32,10 +32,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     BigInteger,
     Date,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
     SmallInteger,
+    String,
     and_,
     case,
     false,
@@ -43,6 +45,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    type_coerce,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -291,9 +294,11 @@ class DayPoint:
     messages: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MemberActivity:
-    """One member as the role and lifecycle rules see them, on ``today``.
+    """One member as the role and lifecycle rules see them, on ``today``. Not frozen: one is
+    built for every member of a community (100,000 in a big one), and a frozen dataclass is
+    built about ten times slower; nothing changes one once built.
 
     The counters sum the *role window* (the ``role_days`` ending today); ``active_days`` counts
     active days in the *history window* (``history_days`` ending today), ``active_days_before``
@@ -444,6 +449,43 @@ def _present_at(moment: datetime) -> ColumnElement[bool]:
 
 def _figure(now: Any, before: Any) -> Figure:
     return Figure(float(now or 0), float(before or 0))
+
+
+class _Instants:
+    """Instants as the database returns them, without a ``datetime`` built for each: SQLite's
+    text (``YYYY-MM-DD HH:MM:SS[.ffffff]`` in UTC, which sorts as the instants do) or
+    PostgreSQL's aware ``datetime``; ``key`` writes an instant the same way, so a member's
+    local day is a search among the day starts."""
+
+    def __init__(self, dialect: str) -> None:
+        self.text = dialect == "sqlite"
+
+    def raw(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return type_coerce(column, String() if self.text else DateTime(timezone=True))
+
+    def key(self, moment: datetime) -> Any:
+        """``moment`` (whole seconds, as day starts are) as ``raw`` returns it: without the
+        fraction, so an instant stored with one sorts at or after it."""
+        if not self.text:
+            return moment
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    def instant(self, value: Any) -> datetime:
+        if not self.text:
+            return value.astimezone(UTC)
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+    def finder(self, calendar: Calendar, first: date, last: date) -> Callable[[Any], date]:
+        """``Calendar.finder`` for raw instants."""
+        days = [first + timedelta(days=n) for n in range((last - first).days + 2)]
+        starts = [self.key(calendar.start(day)) for day in days]
+        end = len(days) - 1
+
+        def find(value: Any) -> date:
+            at = bisect_right(starts, value) - 1
+            return days[at] if 0 <= at < end else calendar.day_of(self.instant(value))
+
+        return find
 
 
 class InsightReports:
@@ -731,15 +773,39 @@ class InsightReports:
         their activity as ``MemberActivity`` describes; or only ``member_id``. Three reads:
         the role window's sums (daily rows grouped by member), the active-day bits of the
         history windows, and the members."""
+        found = await self.activity_weeks(
+            session,
+            community_id,
+            [today],
+            calendar,
+            role_days=role_days,
+            history_days=history_days,
+            member_id=member_id,
+        )
+        return found[today]
+
+    async def activity_weeks(
+        self,
+        session: AsyncSession,
+        community_id: int,
+        ends: Sequence[date],
+        calendar: Calendar,
+        *,
+        role_days: int = 30,
+        history_days: int = 90,
+        member_id: int | None = None,
+    ) -> dict[date, list[MemberActivity]]:
+        """``activity`` on each day of ``ends`` (the lifecycle's weeks) from the same three
+        reads: the latest day as ``activity`` gives it, the earlier ones without the role
+        window's counters (left at 0: the lifecycle stages do not look at them)."""
+        if not ends:
+            return {}
+        today = max(ends)
         await self.fold(session, community_id, today)
-        history, role = Days.ending(today, history_days), Days.ending(today, role_days)
-        week_ago = today - timedelta(days=7)
-        history_before = Days.ending(week_ago, history_days)
-        scanned = Days(history_before.first, today)
-        where = [D.community_id == community_id, _within(role)]
+        where = [D.community_id == community_id, _within(Days.ending(today, role_days))]
         if member_id is not None:
             where.append(D.member_id == member_id)
-        summed = await session.execute(
+        summed = await (await session.connection()).execute(
             select(
                 D.member_id,
                 *(func.sum(getattr(D, name)) for name in _ROLE_COUNTERS),
@@ -748,62 +814,116 @@ class InsightReports:
             .where(*where)
             .group_by(D.member_id)
         )
-        sums: dict[int, tuple[int, ...]] = {row[0]: tuple(row[1:]) for row in summed}
-        # Active days in the history window (now, and a week ago) and the last active day
-        # (up to today, up to a week ago, as a day number), from each member's bits.
-        windows = (history, history_before, scanned, Days(scanned.first, week_ago))
-        masks = [block_masks(window) for window in windows]
-        by_block = {block: tuple(mask.get(block, 0) for mask in masks) for block in masks[2]}
-        figures: dict[int, list[int]] = {}
-        for who, block, bits, _checked in await self._bits(
-            session, community_id, scanned, member_id
-        ):
-            if not bits or block not in by_block:
-                continue
-            history_now, history_then, seen_now, seen_then = by_block[block]
-            mine = figures.get(who)
-            if mine is None:
-                mine = figures[who] = [0, 0, -1, -1]
-            mine[0] += (bits & history_now).bit_count()
-            mine[1] += (bits & history_then).bit_count()
-            base = block * BLOCK_DAYS - 1
-            if seen := bits & seen_now:
-                mine[2] = max(mine[2], base + seen.bit_length())
-            if seen := bits & seen_then:
-                mine[3] = max(mine[3], base + seen.bit_length())
-        day_named = {(day - EPOCH).days: day for day in scanned.each()}
-        gone_since = calendar.start(history.first)
+        sums: dict[int, tuple[int, ...]] = {row[0]: tuple(row[1:]) for row in summed.all()}
+        return await self._activities(
+            session, community_id, ends, calendar, history_days, sums, member_id
+        )
+
+    async def _activities(
+        self,
+        session: AsyncSession,
+        community_id: int,
+        ends: Sequence[date],
+        calendar: Calendar,
+        history_days: int,
+        sums: dict[int, tuple[int, ...]],
+        member_id: int | None = None,
+    ) -> dict[date, list[MemberActivity]]:
+        """The members and their bits read once for every day of ``ends`` (``sums``: the
+        latest day's role window). Each member's bits become one integer (bit ``n``: day ``n``
+        after ``origin``), so a window's active days are one ``&`` and a ``bit_count`` and its
+        last active day a ``bit_length``; instants are compared with the day starts as the
+        database returns them (no datetime built per member)."""
+        ends = sorted(set(ends))
+        first = ends[0] - timedelta(days=history_days + 6)  # the earliest history window a week ago
+        low, _bit = block_of(first)
+        high, _bit = block_of(ends[-1])
+        origin = EPOCH + timedelta(days=low * BLOCK_DAYS)
+        B = InsightMemberBits
+        blocks = range(low, high + 1)
+
+        def mask(days: Days) -> int:
+            return ((1 << days.count) - 1) << (days.first - origin).days
+
+        instant = _Instants(self.db.dialect)
         members = [
             Member.community_id == community_id,
             Member.is_bot.is_(false()),
-            or_(Member.left_at.is_(None), Member.left_at >= gone_since),
+            or_(
+                Member.left_at.is_(None),
+                Member.left_at >= calendar.start(ends[0] - timedelta(days=history_days - 1)),
+            ),
         ]
         if member_id is not None:
             members.append(Member.id == member_id)
-        rows = await session.execute(
-            select(Member.id, SINCE, Member.joined_at.is_not(None), Member.left_at).where(*members)
-        )
-        day_of = calendar.finder(today - timedelta(days=FAST_DAYS), today)
-        nothing = (0,) * (len(_ROLE_COUNTERS) + 1)
-        never = [0, 0, -1, -1]
-        found = []
-        for who, since, joined, left in rows:
-            since_on = day_of(since)
-            active_days, active_days_before, last, last_before = figures.get(who, never)
-            found.append(
-                MemberActivity(
-                    who,
-                    today,
-                    since_on,
-                    since_on if joined else None,
-                    day_of(left) if left is not None else None,
-                    *sums.get(who, nothing),
-                    active_days,
-                    active_days_before,
-                    day_named.get(last),
-                    day_named.get(last_before),
+        # One row a member, their blocks side by side (a member's blocks are found by its key).
+        connection = await session.connection()  # Core rows: no ORM loading for 100,000s
+        rows = (
+            await connection.execute(
+                select(
+                    Member.id,
+                    instant.raw(SINCE),
+                    Member.joined_at.is_not(None),
+                    instant.raw(Member.left_at),
+                    *(func.max(case((B.block == block, B.active))) for block in blocks),
                 )
+                .select_from(Member)
+                .outerjoin(
+                    B,
+                    and_(B.member_id == Member.id, B.block.between(low, high), B.active != 0),
+                )
+                .where(*members)
+                .group_by(Member.id)
             )
+        ).all()
+        day_of = instant.finder(calendar, ends[-1] - timedelta(days=FAST_DAYS), ends[-1])
+        nothing = (0,) * (len(_ROLE_COUNTERS) + 1)
+        shifts = [(block - low) * BLOCK_DAYS for block in blocks]
+        known = []
+        for who, since, joined, left, *active in rows:
+            mine = 0
+            for bits, shift in zip(active, shifts, strict=True):
+                if bits:
+                    mine |= bits << shift
+            since_on = day_of(since)
+            left_on = day_of(left) if left is not None else None
+            known.append((who, since_on, since_on if joined else None, left, left_on, mine))
+        found: dict[date, list[MemberActivity]] = {}
+        for today in ends:
+            history = Days.ending(today, history_days)
+            week_ago = today - timedelta(days=7)
+            history_before = Days.ending(week_ago, history_days)
+            now, then = mask(history), mask(history_before)
+            seen_now = mask(Days(history_before.first, today))
+            seen_then = mask(Days(history_before.first, week_ago))
+            gone_since = instant.key(calendar.start(history.first))
+            day_named = [origin + timedelta(days=n) for n in range((today - origin).days + 1)]
+            listed = found[today] = []
+            counted = sums if today == ends[-1] else {}
+            for who, since_on, joined_on, left, left_on, mine in known:
+                if left is not None and left < gone_since:
+                    continue
+                got = counted.get(who)
+                seen = mine & seen_now  # the other windows are in this one
+                if not seen and got is None:  # nothing in the windows: the defaults
+                    listed.append(MemberActivity(who, today, since_on, joined_on, left_on))
+                    continue
+                last = seen.bit_length()
+                last_before = (mine & seen_then).bit_length()
+                listed.append(
+                    MemberActivity(
+                        who,
+                        today,
+                        since_on,
+                        joined_on,
+                        left_on,
+                        *(got or nothing),
+                        (mine & now).bit_count(),
+                        (mine & then).bit_count(),
+                        day_named[last - 1] if last else None,
+                        day_named[last_before - 1] if last_before else None,
+                    )
+                )
         return found
 
     async def top(

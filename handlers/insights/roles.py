@@ -53,6 +53,7 @@ __all__ = [
     "Stage",
     "census",
     "role_of",
+    "stage_counts",
     "stage_of",
     "top_quarter",
     "why",
@@ -276,6 +277,18 @@ def _stage(
     if last is not None and silent < rules.silent_days:
         return Stage.ACTIVE
     return Stage.SILENT
+
+
+def stage_counts(members: Sequence[MemberActivity], rules: InsightRules) -> dict[Stage, int]:
+    """Members per lifecycle stage on the members' ``today``, as ``census`` counts them
+    (members who came later left out): a week of the lifecycle chart, without the roles."""
+    quarter = top_quarter([m.active_days for m in members])
+    stages = dict.fromkeys(Stage, 0)
+    for member in members:
+        stage = _stage(member, rules, quarter, member.today, member.last_active, member.active_days)
+        if stage is not None:
+            stages[stage] += 1
+    return stages
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ from handlers.insights.roles import (
     Stage,
     census,
     role_of,
+    stage_counts,
     stage_of,
     why,
 )
@@ -400,10 +401,13 @@ async def report(
         return await _figures(ctx, scope, reports, period)
     if subcommand == "retention":
         return await _retention(ctx, scope, reports)
-    found, known = await _census(ctx, scope, reports)
+    weeks = LIFECYCLE_WEEKS if subcommand == "lifecycle" else 1
+    found, known, past = await _census(ctx, scope, reports, weeks)
     if not known and subcommand != "quiet":
         return _not_enough(ctx)
-    by_census = {"members": _members, "lifecycle": _lifecycle, "quiet": _quiet}
+    if subcommand == "lifecycle":
+        return await _lifecycle(ctx, scope, reports, found, past)
+    by_census = {"members": _members, "quiet": _quiet}
     return await by_census[subcommand](ctx, scope, reports, found)
 
 
@@ -497,17 +501,28 @@ async def _activity(
 
 
 async def _census(
-    ctx: Context, scope: Scope, reports: InsightReports, today: date | None = None
-) -> tuple[Census, bool]:
-    """The census of ``today`` (default: the scope's), and whether there is anything to
-    report on (someone active or a join recorded)."""
-    cid, rules = scope.community.id, scope.rules
+    ctx: Context, scope: Scope, reports: InsightReports, weeks: int = 1
+) -> tuple[Census, bool, list[dict[Stage, int]]]:
+    """The census of the scope's today, whether there is anything to report on (someone
+    active or a join recorded), and the stage counts at the end of each of the ``weeks - 1``
+    weeks before (oldest first): all from one read of the members' activity."""
+    cid, rules, today = scope.community.id, scope.rules, scope.today
+    ends = [today - timedelta(weeks=n) for n in range(weeks - 1, -1, -1)]
     async with ctx.store.transaction() as session:
-        members = await _activity(session, reports, scope, today or scope.today)
+        found = await reports.activity_weeks(
+            session,
+            cid,
+            ends,
+            scope.calendar,
+            role_days=rules.role_days,
+            history_days=rules.history_days,
+        )
         opted_out = await InsightRepo(ctx.store.db).opted_out(session, cid)
+    members = found[today]
     # Nobody active and no join recorded: a new community, nothing to report on yet.
     known = any(m.last_active is not None or m.joined is not None for m in members)
-    return census(members, rules, opted_out, sample=NAMED_PER_ROLE), known
+    past = [stage_counts(found[end], rules) for end in ends[:-1]]
+    return census(members, rules, opted_out, sample=NAMED_PER_ROLE), known, past
 
 
 async def _named(ctx: Context, reports: InsightReports, ids: Sequence[int]) -> dict[int, str]:
@@ -595,19 +610,16 @@ async def _why(ctx: Context, scope: Scope, reports: InsightReports, rest: str) -
 
 
 async def _lifecycle_chart(
-    ctx: Context, scope: Scope, reports: InsightReports, now: Census
+    ctx: Context, scope: Scope, now: Census, past: Sequence[dict[Stage, int]]
 ) -> bytes:
-    """Stage counts at the end of each of the last weeks (a census per week)."""
+    """Stage counts at the end of each of the last weeks (``past``, oldest first) and now."""
     from handlers.insights import charts
 
-    ends = [scope.today - timedelta(weeks=n) for n in range(LIFECYCLE_WEEKS - 1, 0, -1)]
+    ends = [scope.today - timedelta(weeks=n) for n in range(len(past), 0, -1)]
     series = {state: [] for state in charts.LIFECYCLE_STATES}  # type: dict[str, list[float]]
-    for end in ends:
-        past, _known = await _census(ctx, scope, reports, end)
+    for stages in [*past, now.stages]:
         for stage in Stage:
-            series[stage.value].append(past.stages[stage])
-    for stage in Stage:
-        series[stage.value].append(now.stages[stage])
+            series[stage.value].append(stages[stage])
     starts = [end - timedelta(days=end.weekday()) for end in [*ends, scope.today]]
     return await charts.render(
         charts.lifecycle,
@@ -620,9 +632,13 @@ async def _lifecycle_chart(
 
 
 async def _lifecycle(
-    ctx: Context, scope: Scope, reports: InsightReports, found: Census
+    ctx: Context,
+    scope: Scope,
+    reports: InsightReports,
+    found: Census,
+    past: Sequence[dict[Stage, int]],
 ) -> Reply | list[Action] | None:
-    png = await _lifecycle_chart(ctx, scope, reports, found)
+    png = await _lifecycle_chart(ctx, scope, found, past)
     named = await _named(ctx, reports, [move.member_id for move in found.moved])
 
     def stage(value: Stage | None) -> str:

@@ -20,7 +20,7 @@ and joins and leaves through the members table. Eleven members, each there for o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,16 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import FakeClock
-from handlers.insights.roles import InsightRules, Move, Quiet, Role, Stage, census, why
+from handlers.insights.roles import (
+    InsightRules,
+    Move,
+    Quiet,
+    Role,
+    Stage,
+    census,
+    stage_counts,
+    why,
+)
 from storage import Store
 from storage.insight_reports import (
     EXPORT_COLUMNS,
@@ -43,6 +52,7 @@ from storage.insights import COUNTERS, InsightRepo, MemberDay, Movement
 from storage.members import MemberInfo
 
 ZONE = ZoneInfo("Asia/Shanghai")
+ROLE_COUNTERS = ("messages", "replies_given", "replies_received", "links", "files", "reactions")
 CALENDAR = Calendar(ZONE, 0)
 FIRST, TODAY = date(2026, 9, 1), date(2026, 11, 27)
 KEY = b"export-key"
@@ -420,3 +430,97 @@ async def test_prune_drops_what_is_older_than_the_retention(group: Group) -> Non
     assert [p.active for p in series] == [0, 2]  # frank and gina on 15 Oct; 14 Oct pruned
     # bits go by whole blocks of 60 days: alice's days from 29 Oct are kept
     assert alice[0].last_active == d(10, 31)
+
+
+async def test_each_week_read_at_once_is_what_a_census_of_that_day_reads(
+    group: Group, clock: FakeClock
+) -> None:
+    """``activity_weeks`` (the lifecycle chart: one read) gives, for each day asked, the
+    members ``activity`` of that day gives: the latest day exactly, the others counters aside."""
+    ends = [TODAY - timedelta(weeks=n) for n in range(8)]
+    reports, c = group.reports, group.community
+    async with group.store.transaction() as s:
+        weeks = await reports.activity_weeks(s, c, ends, CALENDAR)
+        each = {end: await reports.activity(s, c, end, CALENDAR) for end in ends}
+    assert sorted(weeks) == sorted(ends)
+    assert weeks[TODAY] == each[TODAY]
+    assert any(m.messages for m in weeks[TODAY])
+    for end in ends[1:]:
+        expected = [
+            replace(m, **dict.fromkeys(ROLE_COUNTERS, 0), interactions=0) for m in each[end]
+        ]
+        assert weeks[end] == expected, end
+    gina = next(m for m in weeks[d(11, 20)] if m.member_id == group.ids["gina"])
+    assert (gina.last_active, gina.active_days) == (d(11, 17), 78)
+    frank = next(m for m in weeks[d(10, 9)] if m.member_id == group.ids["frank"])
+    assert (frank.last_active, frank.active_days, frank.active_days_before) == (d(10, 9), 39, 32)
+    gina = next(m for m in weeks[d(11, 20)] if m.member_id == group.ids["gina"])
+    assert (gina.last_active, gina.active_days) == (d(11, 17), 78)
+
+
+async def test_a_members_day_at_the_edges_of_a_local_day(store: Store) -> None:
+    """``since`` and ``left`` are local days found by comparing the instants as the database
+    returns them with the day starts: an instant exactly at a day's start is on that day, one
+    a microsecond earlier on the day before; a member gone exactly when the history window
+    starts is still listed, one gone a microsecond earlier is not."""
+    calendar = Calendar(ZONE, 4)  # days start at 04:00 local
+    start = calendar.start(TODAY)
+    gone_since = calendar.start(TODAY - timedelta(days=89))
+    tiny = timedelta(microseconds=1)
+    async with store.transaction() as s:
+        community = await store.communities.ensure(
+            s, platform="fake", chat_id="edges", chat_type="group", title="E", now=start
+        )
+        ids = {}
+        for name, joined, left in (
+            ("on", start, None),
+            ("before", start - tiny, None),
+            ("left on", start - timedelta(days=200), gone_since),
+            ("left before", start - timedelta(days=200), gone_since - tiny),
+        ):
+            member = await store.members.record(
+                s,
+                community_id=community.id,
+                platform_user_id=name,
+                display_name=name,
+                username=None,
+                is_bot=False,
+                now=joined,
+                joined_at=joined,
+            )
+            if left is not None:
+                await store.members.record(
+                    s,
+                    community_id=community.id,
+                    platform_user_id=name,
+                    display_name=name,
+                    username=None,
+                    is_bot=False,
+                    now=left,
+                    left_at=left,
+                )
+            ids[name] = member.id
+    async with store.transaction() as s:
+        found = await InsightReports(store.db).activity(s, community.id, TODAY, calendar)
+    by_id = {m.member_id: m for m in found}
+    assert by_id[ids["on"]].since == TODAY == calendar.day_of(start)
+    assert by_id[ids["before"]].since == TODAY - timedelta(days=1) == calendar.day_of(start - tiny)
+    assert by_id[ids["left on"]].left == TODAY - timedelta(days=89)
+    assert ids["left before"] not in by_id
+
+
+async def test_the_lifecycle_weeks_count_as_a_census_of_each_week(
+    group: Group, clock: FakeClock
+) -> None:
+    """The lifecycle chart's weeks (``stage_counts`` of one ``activity_weeks`` read) are the
+    stage counts a census of each of those days gives."""
+    rules = InsightRules()
+    ends = [TODAY - timedelta(weeks=n) for n in range(7, -1, -1)]
+    reports, c = group.reports, group.community
+    async with group.store.transaction() as s:
+        weeks = await reports.activity_weeks(s, c, ends, CALENDAR)
+        each = [census(await reports.activity(s, c, end, CALENDAR), rules).stages for end in ends]
+    series = [stage_counts(weeks[end], rules) for end in ends]
+    assert series == each
+    assert series[-1][Stage.AT_RISK] == 2 and series[0][Stage.ACTIVE] == 3  # frank, gina, jack
+    assert len({tuple(week.values()) for week in series}) > 3  # the weeks differ
