@@ -22,12 +22,14 @@ class Interaction(StrEnum):
     VOTE = "vote"
     RSVP = "rsvp"
     SUBMISSION = "submission"
+    QUESTION = "question"
+    ANSWER = "answer"
 
 
 @dataclass(frozen=True, slots=True)
 class Interacted:
     """The event's sender took part successfully: a new check-in, a share taken, a first
-    vote on a poll, a changed answer to an event, a new submission."""
+    vote on a poll, a changed answer to an event, a new submission, a new question or answer."""
 
     kind: Interaction
 
