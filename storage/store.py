@@ -9,6 +9,7 @@ from storage.checkins import CheckInRepo
 from storage.communities import CommunityRepo
 from storage.db import Database
 from storage.events import EventRepo
+from storage.faq import FaqRepo
 from storage.gates import GateRepo, InviteRepo
 from storage.ledger import LedgerRepo
 from storage.members import MemberRepo
@@ -50,6 +51,8 @@ class Store:
         self.checkins = CheckInRepo(db)
         self.redpackets = RedPacketRepo(db)
         self.events = EventRepo(db)
+        #: The FAQ's numbered entries (``/faq``; ``/ask`` searches them first).
+        self.faq = FaqRepo(db)
         self.rule_votes = RuleVoteRepo()
         self.solicitations = SolicitationRepo(db)
         self.outbox = OutboxRepo(db)
