@@ -34,6 +34,8 @@ from bot.richtext import RichText
 from bot.signals import Interacted, Interaction
 from handlers.shared import answer_press, voice_for
 from storage import posts
+from storage.faq import ANSWER_LEN as FAQ_ANSWER_LEN
+from storage.faq import QUESTION_LEN as FAQ_QUESTION_LEN
 from storage.members import MemberInfo
 from storage.questions import (
     ANSWER_LEN,
@@ -569,48 +571,41 @@ async def self_served(ctx: Context) -> Any:
 
 @feature.button("qpromote", fields=[Arg("question", "int")])
 async def promote(ctx: Context) -> Any:
-    """A moderator turns a solved question and its accepted answer into an FAQ entry."""
+    """A moderator turns a solved question and its accepted answer into an FAQ entry, once
+    (a second press, or two at once, find the entry the first made)."""
     if not await _is_moderator(ctx):
         return answer_press(ctx, ctx.say("questions.promote_not_allowed"))
     repo = _repo(ctx)
-    try:
-        from storage.faq import FaqRepo
-    except ImportError:  # the FAQ feature is not installed
-        return answer_press(ctx, ctx.say("questions.no_faq"))
-    try:
-        async with ctx.store.transaction() as session:
-            question = await repo.get(session, ctx.args["question"])
-            chosen = (
-                await repo.answer_by_id(session, question.accepted_answer_id)
-                if question is not None and question.accepted_answer_id is not None
-                else None
-            )
-            if question is None or chosen is None or question.status != SOLVED:
-                return answer_press(ctx, ctx.say("error.button_expired"))
-            if question.faq_number is not None:
-                return answer_press(
-                    ctx, ctx.say("questions.promoted_already", faq=question.faq_number)
-                )
-            entry = await FaqRepo(ctx.store.db).add(
-                session,
-                question.community_id,
-                question.text,
-                chosen.text,
-                ctx.member.id if ctx.member else None,
-                source_question_id=question.id,
-            )
-            if not await repo.promoted(session, question.id, entry.number):
-                raise _AlreadyPromoted  # rolls the new entry back: another press made one
-    except _AlreadyPromoted:
-        return answer_press(ctx, ctx.say("questions.promoted_already", faq="?"))
+    async with ctx.store.transaction() as session:
+        question = await repo.get(session, ctx.args["question"])
+        chosen = (
+            await repo.answer_by_id(session, question.accepted_answer_id)
+            if question is not None and question.accepted_answer_id is not None
+            else None
+        )
+        if question is None or chosen is None or question.status != SOLVED:
+            return answer_press(ctx, ctx.say("error.button_expired"))
+        entry = await ctx.store.faq.add(
+            session,
+            question.community_id,
+            _fitted(question.text, FAQ_QUESTION_LEN),
+            _fitted(chosen.text, FAQ_ANSWER_LEN),
+            ctx.member.id if ctx.member else None,
+            source_question_id=question.id,
+            now=ctx.now,
+        )
+        now_promoted = await repo.promoted(session, question.id, entry.number)
+    if not now_promoted:
+        return answer_press(ctx, ctx.say("questions.promoted_already", faq=entry.number))
     return [
         answer_press(ctx, ctx.say("questions.promoted", faq=entry.number)),
         ctx.send("questions.promoted", faq=entry.number),
     ]
 
 
-class _AlreadyPromoted(Exception):
-    pass
+def _fitted(text: str, limit: int) -> str:
+    """``text`` within the FAQ's limit: a longer question is shortened visibly (…)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # -- the waiting list ---------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """questions: /ask, answers, routing waves, expert topics
 
 Revision ID: 0024
-Revises: 0021
+Revises: 0023
 Create Date: 2026-11-27 14:30:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0024'
-down_revision: str | None = '0021'
+down_revision: str | None = '0023'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

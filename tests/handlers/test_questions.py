@@ -1,0 +1,351 @@
+"""Expert Q&A (``/ask``): a numbered question in the group, routed privately to the experts
+(matching topics first), again more widely after ``reroute_minutes`` and to the moderators
+after ``moderators_hours`` (the fake clock moves; concurrent ticks route once); answers by
+reply, ``/answer`` and in private after taking; accepted once by the asker or a moderator,
+points paid once (twenty presses at once too), none for one's own answer; ``/questions``;
+``/expert topics``; bad input refused with the expected form and nothing kept. On SQLite and
+PostgreSQL (``any_harness``)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from bot.actions import Action, Notify, Reply, Send
+from bot.events import ReplyTo
+from handlers.questions import route_questions
+from storage import Store
+from storage.questions import Question, QuestionAnswer, QuestionRepo
+from tests.support import FakeAdapter, Harness, make_settings
+
+ADMIN = "Alice"
+
+
+def english(base: Harness, **sections: dict) -> Harness:  # type: ignore[type-arg]
+    """A bot speaking English over ``base``'s database and clock (a new one: a restart)."""
+    h = Harness(
+        store=Store(base.store.db),
+        settings=make_settings(persona={"locale": "en"}, **sections),
+        clock=base.clock,
+        adapter=FakeAdapter(),
+    )
+    h.adapter.admins.add(("g1", "id-alice"))
+    return h
+
+
+async def with_experts(h: Harness, **topics: str) -> None:
+    """Everyone named an expert, with their topics (empty: anything)."""
+    for name, spoken in topics.items():
+        await h.say(f"/role grant @{name} expert", user=ADMIN, mentions=(h.user(name),))
+        if spoken:
+            [set_] = await h.say(f"/expert topics {spoken}", user=name)
+            assert "will be asked about" in set_
+
+
+async def count(h: Harness, model: type) -> int:
+    async with h.store.transaction() as session:
+        return int((await session.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def balance(h: Harness, name: str) -> int:
+    async with h.store.transaction() as session:
+        community = await h.store.communities.find(session, "fake", "g1")
+        assert community is not None
+        member = await h.store.members.find(session, community.id, f"id-{name.casefold()}")
+        assert member is not None
+        return await h.store.points.balance(session, community.id, member.id)
+
+
+def notices(actions: list[Action]) -> list[Notify]:
+    return [a for a in actions if isinstance(a, Notify)]
+
+
+def posted(actions: list[Action]) -> list[str]:
+    return [a.text.plain() for a in actions if isinstance(a, Send | Reply)]
+
+
+async def tick(h: Harness) -> list[Action]:
+    h.adapter.actions.clear()
+    await route_questions(h.dispatcher.tick_context())
+    return h.adapter.take()
+
+
+async def test_a_question_is_numbered_posted_and_sent_to_the_matching_experts(
+    any_harness: Harness,
+) -> None:
+    h = english(any_harness)
+    await with_experts(h, Bob="python,design", Cid="cooking", Dan="")
+    actions = await h.send(h.message("/ask How do I install Python on Windows?", user="Eve"))
+    [group] = [a for a in actions if isinstance(a, Send)]
+    assert group.chat_id == "g1" and group.anchor is not None
+    assert "Question #1 from" in group.text.plain() and "install Python" in group.text.plain()
+    [told] = notices(actions)  # python matches Bob only: Cid cooks, Dan waits for the next wave
+    assert told.user_id == "id-bob" and told.fallback == "record"
+    assert "install Python" in told.text.plain()
+    assert told.buttons[0][0].data.startswith("qtake:")
+    # No topic matches: the experts without topics get it; numbering goes on.
+    actions = await h.send(h.message("提问 猫为什么总是打翻杯子？", user="Eve"))
+    assert any("Question #2" in text for text in posted(actions))
+    assert [n.user_id for n in notices(actions)] == ["id-dan"]
+
+
+async def test_the_asker_is_never_sent_their_own_question(any_harness: Harness) -> None:
+    h = english(any_harness)
+    await with_experts(h, Bob="")
+    actions = await h.send(h.message("/ask What is a good name for a cat?", user="Bob"))
+    assert notices(actions) == []
+
+
+async def test_unanswered_questions_go_wider_then_to_the_moderators_once(
+    any_harness: Harness,
+) -> None:
+    h = english(any_harness, questions={"reroute_minutes": 15, "moderators_hours": 24})
+    await with_experts(h, Bob="python", Cid="cooking", Dan="")
+    await h.send(h.message("/ask Python or Go for a first language?", user="Eve"))
+    h.clock.advance(timedelta(minutes=14))
+    assert notices(await tick(h)) == []
+    h.clock.advance(timedelta(minutes=1))
+    wider = notices(await tick(h))
+    assert sorted(n.user_id or "" for n in wider) == ["id-cid", "id-dan"]  # not Bob again
+    assert notices(await tick(h)) == []
+    h.clock.advance(timedelta(hours=24))
+    [moderators] = notices(await tick(h))  # the role's holders, each privately: the admin
+    assert (
+        moderators.user_id == "id-alice" and "no answer for a long time" in moderators.text.plain()
+    )
+    h.clock.advance(timedelta(days=3))
+    assert notices(await tick(h)) == []
+
+
+async def test_an_answered_question_is_not_routed_again(any_harness: Harness) -> None:
+    h = english(any_harness)
+    await with_experts(h, Bob="", Cid="cooking")
+    await h.send(h.message("/ask What does the weekly digest show?", user="Eve"))
+    await h.say("/answer 1 Figures of the week, privately to admins.", user="Bob")
+    h.clock.advance(timedelta(days=2))
+    assert notices(await tick(h)) == []
+
+
+async def test_two_ticks_at_once_and_a_restart_route_each_wave_once(any_harness: Harness) -> None:
+    h = english(any_harness)
+    await with_experts(h, Bob="python", Cid="")
+    await h.send(h.message("/ask Where do I find the python slides?", user="Eve"))
+    h.clock.advance(timedelta(days=2))  # the bot was down across both waves
+    again = english(h)
+    again._keys = itertools.count(10_000)
+    results = await asyncio.gather(
+        route_questions(again.dispatcher.tick_context()),
+        route_questions(h.dispatcher.tick_context()),
+    )
+    assert sum(results) == 2
+    sent = notices(again.adapter.take() + h.adapter.take())
+    assert sorted(n.user_id or "" for n in sent) == ["id-alice", "id-cid"]  # Cid, the moderators
+
+
+async def question_message(h: Harness, number: int) -> str:
+    async with h.store.transaction() as session:
+        found = await session.execute(select(Question.message_id).where(Question.number == number))
+        message_id = found.scalar_one()
+    assert message_id
+    return str(message_id)
+
+
+async def test_a_reply_answers_and_the_asker_accepts_once_with_points_once(
+    any_harness: Harness,
+) -> None:
+    h = english(any_harness, questions={"answer_points": 7})
+    await h.send(h.message("/ask How do I mute a noisy topic?", user="Eve"))
+    message_id = await question_message(h, 1)
+    reply = h.message("Long-press the topic and choose Mute.", user="Bob").model_copy(
+        update={"reply_to": ReplyTo(message_id=message_id, sender=h.user("qunbot", is_bot=True))}
+    )
+    actions = await h.send(reply)
+    [answer] = [a for a in actions if isinstance(a, Send)]
+    assert "Answer 1 to question #1, by Bob" in answer.text.plain()
+    accept = answer.buttons[0][0].data
+    [refused] = await h.send(h.press(accept, user="Mallory"))
+    assert "Only the member who asked #1" in (refused.text or "")  # type: ignore[union-attr]
+    actions = await h.send(h.press(accept, user="Eve"))
+    assert any("solved" in text for text in posted(actions))
+    assert any("+7 points" in text for text in posted(actions))
+    assert await balance(h, "Bob") == 7
+    [again] = await h.send(h.press(accept, user="Eve"))
+    assert "closed already" in (again.text or "")  # type: ignore[union-attr]
+    [late] = await h.say("/answer 1 too late", user="Cid")
+    assert "closed already" in late
+    assert await balance(h, "Bob") == 7
+
+
+async def test_twenty_presses_at_once_close_it_once_and_pay_once(any_harness: Harness) -> None:
+    h = english(any_harness, questions={"answer_points": 5})
+    await h.send(h.message("/ask Who keeps the event calendar?", user="Eve"))
+    actions = await h.send(h.message("/answer 1 Dan does, ask him.", user="Bob"))
+    [answer] = [a for a in actions if isinstance(a, Send)]
+    accept = answer.buttons[0][0].data
+    h.adapter.actions.clear()
+    await asyncio.gather(*(h.dispatcher.handle(h.press(accept, user="Eve")) for _ in range(20)))
+    await h.dispatcher.drain()
+    solved = [t for t in h.adapter.texts() if "is solved" in t or "Solved" in t or "solved:" in t]
+    assert len(solved) == 1, h.adapter.texts()
+    assert await balance(h, "Bob") == 5
+
+
+async def test_the_store_closes_once_under_twenty_concurrent_accepts(any_harness: Harness) -> None:
+    """The repository alone, twenty sessions at once: one closes it, one payment."""
+    h = english(any_harness)
+    await h.send(h.message("/ask Where are the house rules?", user="Eve"))
+    await h.say("/answer 1 Pinned at the top.", user="Bob")
+    repo = QuestionRepo(h.store.db)
+    async with h.store.transaction() as session:
+        community = await h.store.communities.find(session, "fake", "g1")
+        assert community is not None
+        question = await repo.by_number(session, community.id, 1)
+        assert question is not None
+        chosen = await repo.answer_by_number(session, question.id, None)
+        assert chosen is not None
+
+    async def accept() -> bool:
+        async with h.store.transaction() as session:
+            closed = await repo.accept(
+                session,
+                h.store.points,
+                question=question,
+                answer=chosen,
+                by_member_id=question.asker.id,
+                amount=3,
+                now=h.clock.now(),
+            )
+        return closed.paid
+
+    paid = await asyncio.gather(*(accept() for _ in range(20)))
+    assert sum(paid) == 1
+    assert await balance(h, "Bob") == 3
+
+
+async def test_solved_by_command_names_an_answer_and_own_answers_earn_nothing(
+    any_harness: Harness,
+) -> None:
+    h = english(any_harness, questions={"answer_points": 9})
+    await h.send(h.message("/ask Can I change my nickname here?", user="Eve"))
+    [none] = await h.say("/solved 1", user="Eve")
+    assert "no answers yet" in none
+    await h.say("/answer 1 Yes, in your profile.", user="Bob")
+    await h.say("/answer 1 Found it myself: profile, edit.", user="Eve")
+    [missing] = await h.say("/solved 1 3", user="Eve")
+    assert "no answer 3" in missing
+    [not_yours] = await h.say("/solved 1 1", user="Bob")
+    assert "Only the member who asked #1" in not_yours
+    said = await h.say("/solved 1 2", user="Eve")
+    assert any("solved" in s for s in said) and any("no points" in s for s in said)
+    assert await balance(h, "Eve") == 0 and await balance(h, "Bob") == 0
+
+
+async def test_a_moderator_may_accept_for_the_asker(any_harness: Harness) -> None:
+    h = english(any_harness, questions={"answer_points": 4})
+    await h.send(h.message("/ask Is there a meetup this month?", user="Eve"))
+    await h.say("/answer 1 Yes, on the 20th.", user="Bob")
+    said = await h.say("/solved 1", user=ADMIN)
+    assert any("solved" in s for s in said)
+    assert await balance(h, "Bob") == 4
+
+
+async def test_bad_input_is_refused_clearly_and_nothing_changes(any_harness: Harness) -> None:
+    h = english(any_harness)
+    for text in (
+        "/ask",
+        "/ask hey",
+        "/ask \u200b\u2060 \ufeff\u200e\u200b\u200b",
+        "/ask " + "x" * 501,
+    ):
+        [answer] = await h.say(text, user="Eve")
+        assert "5 to 500 characters" in answer, (text, answer)
+    assert await count(h, Question) == 0
+    [unknown] = await h.say("/answer 7 something", user="Bob")
+    assert "no question #7" in unknown and "/answer N TEXT" in unknown
+    [unknown] = await h.say("/solved 7", user="Eve")
+    assert "no question #7" in unknown
+    await h.send(h.message("/ask What time is the call?", user="Eve"))
+    [empty] = await h.say("/answer 1", user="Bob")
+    assert "at most 1000 characters" in empty
+    [long] = await h.say("/answer 1 " + "y" * 1001, user="Bob")
+    assert "at most 1000 characters" in long and "1001" in long
+    assert await count(h, QuestionAnswer) == 0
+    [forged] = await h.send(h.press("qacc:999999", user="Eve"))
+    assert forged.text  # type: ignore[union-attr]
+    [topics] = await h.say("/expert topics " + ",".join(f"t{n}" for n in range(11)), user="Bob")
+    assert "At most 10 topics of at most 32 characters" in topics
+
+
+async def test_the_same_update_twice_asks_and_answers_once(any_harness: Harness) -> None:
+    h = english(any_harness)
+    await h.send(h.message("/ask How do I leave a topic?", user="Eve", key="k-ask"))
+    await h.send(h.message("/ask How do I leave a topic?", user="Eve", key="k-ask"))
+    await h.send(h.message("/answer 1 Use the menu.", user="Bob", key="k-answer"))
+    await h.send(h.message("/answer 1 Use the menu.", user="Bob", key="k-answer"))
+    assert (await count(h, Question), await count(h, QuestionAnswer)) == (1, 1)
+
+
+async def test_questions_lists_the_waiting_ones_oldest_first_with_their_wait(
+    any_harness: Harness,
+) -> None:
+    h = english(any_harness)
+    [none] = await h.say("/questions")
+    assert "No question is waiting" in none
+    await h.send(h.message("/ask First question, about rules?", user="Eve"))
+    h.clock.advance(timedelta(hours=3))
+    await h.send(h.message("/ask Second question, about events?", user="Bob"))
+    h.clock.advance(timedelta(minutes=1))
+    [listed] = await h.say("/questions")
+    lines = listed.splitlines()
+    assert "2 questions are waiting" in lines[0]
+    assert lines[1].startswith("#1 · 3 hours · Eve") and lines[2].startswith("#2 · 1 minute · Bob")
+    [mine] = await h.say("/questions mine", user="Bob")
+    assert "#2" in mine and "#1" not in mine and "open" in mine
+
+
+async def test_expert_topics_for_oneself_and_by_operators(any_harness: Harness) -> None:
+    h = english(any_harness)
+    [not_expert] = await h.say("/expert topics python", user="Bob")
+    assert "doesn't have the expert role" in not_expert
+    await with_experts(h, Bob="")
+    [mine] = await h.say("/expert topics Python，设计、 python", user="Bob")
+    assert "python, 设计" in mine
+    [refused] = await h.say("/expert topics @Bob rust", user="Cid", mentions=(h.user("Bob"),))
+    assert "only" in refused.casefold() and "rust" not in refused  # not theirs to set
+    [set_] = await h.say("/expert topics @Bob rust", user=ADMIN, mentions=(h.user("Bob"),))
+    assert "Bob will be asked about: rust" in set_
+    [cleared] = await h.say("/expert topics", user="Bob")
+    assert "about anything" in cleared
+
+
+async def test_a_private_question_goes_to_the_group_and_a_taken_one_is_answered_privately(
+    any_harness: Harness,
+) -> None:
+    h = english(any_harness, questions={"answer_points": 2})
+    await with_experts(h, Bob="")
+    await h.say("hello", user="Eve")  # Eve is known in the group
+    actions = await h.send(
+        h.message("/ask Where is the recording?", user="Eve", chat="p-eve", private=True)
+    )
+    [group] = [a for a in actions if isinstance(a, Send)]
+    assert group.chat_id == "g1"
+    [told] = [a for a in actions if isinstance(a, Reply)]
+    assert told.chat_id == "p-eve" and "#1" in told.text.plain()
+    [notice] = notices(actions)
+    take = h.press(notice.buttons[0][0].data, user="Bob", chat="p-bob")
+    taken = await h.send(take)
+    assert any("/answer 1" in t for t in posted(taken))
+    actions = await h.send(
+        h.message("/answer 1 In the pinned post.", user="Bob", chat="p-bob", private=True)
+    )
+    assert any(
+        a.chat_id == "g1" and "Answer 1 to question #1" in a.text.plain()
+        for a in actions
+        if isinstance(a, Send)
+    )
+    said = await h.say("/solved 1", user="Eve", chat="p-eve", private=True)
+    assert any("solved" in s for s in said)
+    assert await balance(h, "Bob") == 2
