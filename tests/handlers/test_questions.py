@@ -349,3 +349,49 @@ async def test_a_private_question_goes_to_the_group_and_a_taken_one_is_answered_
     said = await h.say("/solved 1", user="Eve", chat="p-eve", private=True)
     assert any("solved" in s for s in said)
     assert await balance(h, "Bob") == 2
+
+
+async def test_top_answers_ranks_the_helpers_and_own_answers_do_not_count(
+    any_harness: Harness,
+) -> None:
+    h = english(any_harness)
+    [empty] = await h.say("/top answers")
+    assert "No answers to members' questions yet" in empty
+    await h.send(h.message("/ask Where is the wiki?", user="Eve"))
+    await h.send(h.message("/ask Who runs the meetup?", user="Eve"))
+    await h.say("/answer 1 In the pinned post.", user="Bob")
+    await h.say("/answer 2 Dan does.", user="Bob")
+    await h.say("/answer 2 Dan, on Fridays.", user="Cid")
+    await h.say("/answer 1 Found it.", user="Eve")  # her own question: not a helper's answer
+    [board] = await h.say("/top answers all")
+    assert board.splitlines()[1:] == ["1. Bob: 2 answers", "2. Cid: 1 answer"]
+    [bad] = await h.say("/top answerz")
+    assert "points, streak or answers" in bad
+
+
+async def test_figures_median_first_answer_and_unanswered_share(any_harness: Harness) -> None:
+    h = english(any_harness)
+    start = h.clock.now()
+    await h.send(h.message("/ask One: answered after ten minutes?", user="Eve"))
+    await h.send(h.message("/ask Two: answered after thirty minutes?", user="Eve"))
+    await h.send(h.message("/ask Three: never answered at all?", user="Eve"))
+    h.clock.advance(timedelta(minutes=10))
+    await h.say("/answer 1 Ten.", user="Bob")
+    h.clock.advance(timedelta(minutes=20))
+    await h.say("/answer 2 Thirty.", user="Bob")
+    await h.say("/answer 2 Thirty, again.", user="Cid")
+    h.clock.advance(timedelta(hours=24))
+    repo = QuestionRepo(h.store.db)
+    async with h.store.transaction() as session:
+        community = await h.store.communities.find(session, "fake", "g1")
+        assert community is not None
+        figures = await repo.figures(session, community.id, start, h.clock.now())
+        names = {
+            member_id: (await h.store.members.get(session, member_id)).display_name  # type: ignore[union-attr]
+            for member_id, _n in figures.answers_per_member
+        }
+    assert (figures.asked, figures.answered) == (3, 2)
+    assert figures.median_first_answer_minutes == 20  # of 10 and 30
+    assert (figures.aged, figures.unanswered_24h) == (3, 1)
+    assert figures.unanswered_share is not None and round(figures.unanswered_share, 3) == 0.333
+    assert [(names[m], n) for m, n in figures.answers_per_member] == [("Bob", 2), ("Cid", 1)]
