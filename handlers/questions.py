@@ -3,7 +3,7 @@
 A question gets a number in its community and a message in the group; close FAQ entries are
 offered under it ("this answers it" closes it as self-served, for the asker alone). Experts
 (the ``expert`` role; ``/expert topics python,设计`` narrows what they are sent) are told
-privately with a button to take it; one still unanswered ``reroute_minutes`` later goes to
+privately by the next routing tick, with a button to take it; one still unanswered ``reroute_minutes`` later goes to
 every expert, ``moderators_hours`` later to the moderators. The waves are rows claimed once
 (``storage/questions.py``), so concurrent ticks and restarts never route twice.
 
@@ -32,10 +32,12 @@ from bot.features import Arg, Feature
 from bot.permissions import Role, allowed
 from bot.richtext import RichText
 from bot.signals import Interacted, Interaction
+from handlers.faq import find_faq
 from handlers.shared import answer_press, voice_for
 from storage import posts
 from storage.faq import ANSWER_LEN as FAQ_ANSWER_LEN
 from storage.faq import QUESTION_LEN as FAQ_QUESTION_LEN
+from storage.faq import FaqEntry
 from storage.members import MemberInfo
 from storage.questions import (
     ANSWER_LEN,
@@ -80,6 +82,8 @@ MOST_TOPICS, TOPIC_LEN = 10, 32
 FAQ_OFFERED = 3
 #: A wave claimed longer ago than this by a process that never marked it: ``unsure``.
 STALE_CLAIM = timedelta(minutes=10)
+#: How often due routing waves are looked for (a new question's experts wait at most this).
+ROUTE_EVERY = timedelta(seconds=15)
 #: How much of a question a list line or a button shows.
 SHOWN = 60
 
@@ -149,6 +153,7 @@ async def ask(ctx: Context) -> Any:
             key=posts.create_key("question", ctx.event),
             now=ctx.now,
             waves=[
+                (EXPERTS, ctx.now),
                 (WIDER, ctx.now + timedelta(minutes=rules.reroute_minutes)),
                 (MODERATORS, ctx.now + timedelta(hours=rules.moderators_hours)),
             ],
@@ -175,8 +180,9 @@ async def ask(ctx: Context) -> Any:
             )
             label = voice.say("questions.faq_button", number=entry.number).plain()
             buttons.append([Button(label=label, data=f"qfaq:{question.id}:{entry.number}")])
+    # The experts are told by the routing tick (within ``ROUTE_EVERY``): the first wave is a
+    # claimed row like the later ones, so a stop right after this commit loses no notice.
     actions: list[Action] = [posts.post(question, RichText.join(lines), buttons)]
-    actions += await _route(ctx, question, EXPERTS)
     if ctx.is_private:
         actions.append(
             ctx.reply(
@@ -186,13 +192,9 @@ async def ask(ctx: Context) -> Any:
     return actions
 
 
-async def _faq_matches(ctx: Context, community_id: int, text: str) -> list[Any]:
+async def _faq_matches(ctx: Context, community_id: int, text: str) -> list[FaqEntry]:
     """Up to ``FAQ_OFFERED`` close FAQ entries (the FAQ feature's finder)."""
-    try:
-        from handlers.faq import find_faq
-    except ImportError:  # the FAQ feature is not installed
-        return []
-    return list(await find_faq(ctx, community_id=community_id, text=text, limit=FAQ_OFFERED))
+    return await find_faq(ctx, community_id, text, limit=FAQ_OFFERED)
 
 
 # -- routing ------------------------------------------------------------------------------------
@@ -264,7 +266,7 @@ async def _community(ctx: TickContext, community_id: int) -> Any:
         return await ctx.store.communities.get(session, community_id)
 
 
-@feature.tick("questions", every=timedelta(seconds=30))
+@feature.tick("questions", every=ROUTE_EVERY)
 async def route_questions(ctx: TickContext) -> int:
     """Route the due waves of unanswered questions, each once; how many waves went out."""
     repo = _repo(ctx)

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from bot.actions import Action, Notify, Reply, Send
+from bot.actions import Action, AnswerButton, Notify, Reply, Send
 from bot.events import ReplyTo
 from handlers.questions import route_questions
 from storage import Store
@@ -82,21 +82,23 @@ async def test_a_question_is_numbered_posted_and_sent_to_the_matching_experts(
     [group] = [a for a in actions if isinstance(a, Send)]
     assert group.chat_id == "g1" and group.anchor is not None
     assert "Question #1 from" in group.text.plain() and "install Python" in group.text.plain()
-    [told] = notices(actions)  # python matches Bob only: Cid cooks, Dan waits for the next wave
+    assert notices(actions) == []  # the routing tick tells the experts (a claimed row)
+    [told] = notices(await tick(h))  # python matches Bob only: Cid cooks, Dan waits for wave 2
     assert told.user_id == "id-bob" and told.fallback == "record"
     assert "install Python" in told.text.plain()
     assert told.buttons[0][0].data.startswith("qtake:")
     # No topic matches: the experts without topics get it; numbering goes on.
     actions = await h.send(h.message("提问 猫为什么总是打翻杯子？", user="Eve"))
     assert any("Question #2" in text for text in posted(actions))
-    assert [n.user_id for n in notices(actions)] == ["id-dan"]
+    assert [n.user_id for n in notices(await tick(h))] == ["id-dan"]
+    assert notices(await tick(h)) == []  # once
 
 
 async def test_the_asker_is_never_sent_their_own_question(any_harness: Harness) -> None:
     h = english(any_harness)
     await with_experts(h, Bob="")
-    actions = await h.send(h.message("/ask What is a good name for a cat?", user="Bob"))
-    assert notices(actions) == []
+    await h.send(h.message("/ask What is a good name for a cat?", user="Bob"))
+    assert notices(await tick(h)) == []
 
 
 async def test_unanswered_questions_go_wider_then_to_the_moderators_once(
@@ -105,6 +107,7 @@ async def test_unanswered_questions_go_wider_then_to_the_moderators_once(
     h = english(any_harness, questions={"reroute_minutes": 15, "moderators_hours": 24})
     await with_experts(h, Bob="python", Cid="cooking", Dan="")
     await h.send(h.message("/ask Python or Go for a first language?", user="Eve"))
+    assert [n.user_id for n in notices(await tick(h))] == ["id-bob"]
     h.clock.advance(timedelta(minutes=14))
     assert notices(await tick(h)) == []
     h.clock.advance(timedelta(minutes=1))
@@ -140,9 +143,9 @@ async def test_two_ticks_at_once_and_a_restart_route_each_wave_once(any_harness:
         route_questions(again.dispatcher.tick_context()),
         route_questions(h.dispatcher.tick_context()),
     )
-    assert sum(results) == 2
+    assert sum(results) == 3  # the three waves, each by one of the two
     sent = notices(again.adapter.take() + h.adapter.take())
-    assert sorted(n.user_id or "" for n in sent) == ["id-alice", "id-cid"]  # Cid, the moderators
+    assert sorted(n.user_id or "" for n in sent) == ["id-alice", "id-bob", "id-cid"]
 
 
 async def question_message(h: Harness, number: int) -> str:
@@ -334,7 +337,7 @@ async def test_a_private_question_goes_to_the_group_and_a_taken_one_is_answered_
     assert group.chat_id == "g1"
     [told] = [a for a in actions if isinstance(a, Reply)]
     assert told.chat_id == "p-eve" and "#1" in told.text.plain()
-    [notice] = notices(actions)
+    [notice] = notices(await tick(h))
     take = h.press(notice.buttons[0][0].data, user="Bob", chat="p-bob")
     taken = await h.send(take)
     assert any("/answer 1" in t for t in posted(taken))
@@ -395,3 +398,53 @@ async def test_figures_median_first_answer_and_unanswered_share(any_harness: Har
     assert (figures.aged, figures.unanswered_24h) == (3, 1)
     assert figures.unanswered_share is not None and round(figures.unanswered_share, 3) == 0.333
     assert [(names[m], n) for m, n in figures.answers_per_member] == [("Bob", 2), ("Cid", 1)]
+
+
+async def test_a_close_faq_entry_is_offered_and_the_asker_closes_it_self_served(
+    any_harness: Harness,
+) -> None:
+    h = english(any_harness)
+    await with_experts(h, Bob="")
+    await h.say("/faq add How do I check in every day? | Send 签到 once a day.", user=ADMIN)
+    await h.say("/faq add Where are the group rules? | Send /rules.", user=ADMIN)
+    actions = await h.send(h.message("/ask How can I check in each day?", user="Eve"))
+    [group] = [a for a in actions if isinstance(a, Send)]
+    assert "FAQ #1: How do I check in every day?" in group.text.plain()
+    offered = [b.data for row in group.buttons for b in row]
+    assert offered[0].startswith("qfaq:") and offered[0].endswith(":1")
+    [refused] = await h.send(h.press(offered[0], user="Bob"))
+    assert "Only the member who asked #1" in (refused.text or "")  # type: ignore[union-attr]
+    actions = await h.send(h.press(offered[0], user="Eve"))
+    assert any("answered by FAQ #1. Closed." in text for text in posted(actions))
+    [again] = await h.send(h.press(offered[0], user="Eve"))
+    assert "closed already" in (again.text or "")  # type: ignore[union-attr]
+    [listed] = await h.say("/questions mine", user="Eve")
+    assert "answered by the FAQ" in listed
+    h.clock.advance(timedelta(days=2))
+    assert notices(await tick(h)) == []  # closed: routed no further
+
+
+async def test_a_moderator_promotes_the_accepted_answer_to_the_faq_once(
+    any_harness: Harness,
+) -> None:
+    h = english(any_harness)
+    await h.send(h.message("/ask " + "How do I export my check-in history? " * 8, user="Eve"))
+    await h.say("/answer 1 Send /stats me, then export.", user="Bob")
+    actions = await h.send(h.message("/solved 1", user="Eve"))
+    [solved] = [a for a in actions if isinstance(a, Send)]
+    promote = solved.buttons[0][0].data
+    [refused] = await h.send(h.press(promote, user="Eve"))
+    assert "Only moderators" in (refused.text or "")  # type: ignore[union-attr]
+    presses = [h.press(promote, user=ADMIN) for _ in range(5)]
+    h.adapter.actions.clear()
+    await asyncio.gather(*(h.dispatcher.handle(press) for press in presses))
+    await h.dispatcher.drain()
+    assert sum("Added to the FAQ as #1" in t for t in h.adapter.texts()) == 1  # in the group
+    notes = [a.text or "" for a in h.adapter.actions if isinstance(a, AnswerButton)]
+    assert sum("in the FAQ already (#1)" in note for note in notes) == 4
+    async with h.store.transaction() as session:
+        community = await h.store.communities.find(session, "fake", "g1")
+        assert community is not None
+        [entry] = await h.store.faq.entries(session, community.id)
+    assert entry.answer == "Send /stats me, then export."
+    assert len(entry.question) <= 200 and entry.question.endswith("…")
