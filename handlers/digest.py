@@ -36,6 +36,7 @@ from storage.digest import active_communities
 from storage.insight_reports import Calendar, Days, InsightReports, PeriodFigures, Ranked
 from storage.insights import InsightRepo
 from storage.outbox import Due, Scheduled
+from storage.questions import UNANSWERED_ANCHOR, QuestionRepo
 
 __all__ = [
     "RULES",
@@ -253,6 +254,7 @@ async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Spea
             )
         else:
             lines.append(speaker.say(f"digest.{key}_none"))
+    lines += await _questions_block(ctx, community, speaker, opted_out)
     lines.append(speaker.say("digest.suggest_header"))
     lines += [_suggestion(speaker, rule, facts) for rule in suggestions(facts)] or [
         speaker.say("digest.suggest_none")
@@ -331,3 +333,40 @@ async def digest(ctx: Context) -> Reply | list[Action] | None:
     if ctx.is_private:
         return [told]
     return [told, ctx.reply("digest.sent_privately")]
+
+
+# -- expert Q&A (handlers/questions.py): one block, only where questions were asked ---------
+
+
+async def _questions_block(
+    ctx: TickContext, community: CommunityInfo, speaker: Speaker, opted_out: Any
+) -> list[RichText]:
+    """The week's questions: how many, the median wait for a first answer, the share without
+    an answer in 24 h beside the 23% anchor, and who answered (never an opted-out member)."""
+    week_ago = ctx.now - timedelta(days=7)
+    async with ctx.store.transaction() as session:
+        found = await QuestionRepo(ctx.store.db).figures(session, community.id, week_ago, ctx.now)
+        helpers = [(m, n) for m, n in found.answers_per_member if m not in opted_out][:NAMED]
+        named = await InsightReports(ctx.store.db).names(session, [m for m, _n in helpers])
+    if not found.asked:
+        return []
+    unknown = speaker.say("digest.questions_unknown").plain()
+    median = found.median_first_answer_minutes
+    share = found.unanswered_share
+    people = [
+        speaker.say("digest.questions_helper", name=named[m].display_name, count=n).plain()
+        for m, n in helpers
+        if m in named
+    ]
+    return [
+        speaker.say(
+            "digest.questions",
+            asked=found.asked,
+            median=speaker.say("digest.questions_minutes", minutes=round(median)).plain()
+            if median is not None
+            else unknown,
+            share=f"{share:.0%}" if share is not None else unknown,
+            anchor=f"{UNANSWERED_ANCHOR:.0%}",
+            helpers=_names(speaker, people) if people else unknown,
+        )
+    ]

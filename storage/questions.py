@@ -54,6 +54,7 @@ __all__ = [
     "SELF_SERVED",
     "SOLVED",
     "TOPICS_LEN",
+    "UNANSWERED_ANCHOR",
     "Answer",
     "AnswerInfo",
     "Closed",
@@ -74,6 +75,9 @@ ANSWER_LEN = 1000
 #: An expert's topics, comma-joined.
 TOPICS_LEN = 200
 OPEN, SOLVED, SELF_SERVED = "open", "solved", "self_served"
+#: The share of help sessions that got no answer at all in Python Discord's help channels: the
+#: figure the share unanswered after 24 h is shown beside.
+UNANSWERED_ANCHOR = 0.23
 #: Routing waves: the matching experts at once, every expert later, the moderators last.
 EXPERTS, WIDER, MODERATORS = 0, 1, 2
 

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from bot.actions import Action, AnswerButton, Notify, Reply, Send
 from bot.events import ReplyTo
+from handlers.insights import flush
 from handlers.questions import route_questions
 from storage import Store
 from storage.questions import Question, QuestionAnswer, QuestionRepo
@@ -448,3 +449,25 @@ async def test_a_moderator_promotes_the_accepted_answer_to_the_faq_once(
         [entry] = await h.store.faq.entries(session, community.id)
     assert entry.answer == "Send /stats me, then export."
     assert len(entry.question) <= 200 and entry.question.endswith("…")
+
+
+async def test_the_weekly_digest_shows_the_questions_block(any_harness: Harness) -> None:
+    """Median wait for a first answer, the share unanswered after 24 h beside the 23% anchor,
+    the helpers (never an opted-out one); privately to the operator."""
+    h = english(any_harness)
+    await h.send(h.message("/ask One: answered after ten minutes?", user="Eve"))
+    await h.send(h.message("/ask Two: never answered at all?", user="Eve"))
+    h.clock.advance(timedelta(minutes=10))
+    await h.say("/answer 1 Ten.", user="Bob")
+    await h.say("/answer 1 Ten, too.", user="Cid")
+    await h.say("/stats optout", user="Cid")
+    await flush(h.dispatcher.tick_context())
+    h.clock.advance(timedelta(hours=25))
+    actions = await h.send(h.message("/digest now", user=ADMIN))
+    [notice] = [a for a in actions if isinstance(a, Notify)]
+    text = notice.text.plain()
+    assert (
+        "Questions: 2 asked this week; median time to a first answer 10 minutes; 50% without"
+        " an answer after 24 h (anchor: about 23% of help sessions never answered" in text
+    ), text
+    assert "answers by Bob (1)." in text and "Cid" not in text
