@@ -118,6 +118,10 @@ FORGED = {
     "rp": ["rp", "rp:99999999999999999999", "rp:²", "rp:-1", "rp:1:2"],
     "poll": ["poll", "poll:99999999999999999999:1", "poll:1:99999999999999999999", "poll:²:²"],
     "ev": ["ev", "ev:99999999999999999999:yes", "ev:x", "ev:1:²"],
+    "qtake": ["qtake", "qtake:99999999999999999999", "qtake:-1", "qtake:1:2"],
+    "qacc": ["qacc", "qacc:99999999999999999999", "qacc:²", "qacc:0"],
+    "qfaq": ["qfaq", "qfaq:1", "qfaq:99999999999999999999:1", "qfaq:1:²"],
+    "qpromote": ["qpromote", "qpromote:99999999999999999999", "qpromote:x"],
 }
 UNREGISTERED = ["", ":", "nobody", "nobody:1", "\x00", "\ud800:1"]
 
