@@ -74,8 +74,9 @@ feature = Feature("questions", group="members", order=170, settings=QuestionsSet
 
 #: The shortest question (characters): "help" says nothing an expert could answer.
 SHORTEST = 5
-#: What ``/ask`` takes before it refuses by length (the refusal states the real limits).
-READ_AT_MOST = 4_000
+#: What ``/ask`` and ``/answer`` take before the argument layer refuses by length: more than
+#: any platform's message, so the refusal is always this feature's, stating the real limits.
+READ_AT_MOST = 10_000
 #: Topics an expert may name, and how long each.
 MOST_TOPICS, TOPIC_LEN = 10, 32
 #: FAQ entries offered under a question.
@@ -418,8 +419,10 @@ def _answer_usage(ctx: Context) -> Any:
 
 @feature.middleware(order=900)
 async def replied(ctx: Context) -> bool:
-    """A reply to a question's message is an answer to it. Cheap for every other message:
-    only a plain reply to one of the bot's messages is looked up."""
+    """A reply to a question's message is an answer to it. A middleware, not a message
+    listener: plain chatter stays quiet (no write of its own, see ``Dispatcher._handle``), and
+    only a reply with text to one of the bot's messages is looked up. After the rules gate
+    (``order``): a message it removes is no answer."""
     event = ctx.event
     if (
         not isinstance(event, MessageEvent)
@@ -432,6 +435,8 @@ async def replied(ctx: Context) -> bool:
         or event.sender.is_bot
     ):
         return True
+    if not event.text.strip():
+        return True  # a sticker or a picture alone: nothing to keep as an answer
     async with ctx.store.transaction() as session:
         question = await _repo(ctx).by_message(session, ctx.community.id, event.reply_to.message_id)
     if question is None:
