@@ -14,11 +14,20 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from bot.actions import Action, AnswerButton, Notify, Reply, Send
+from bot.actions import (
+    Action,
+    ActionResult,
+    AnswerButton,
+    DeclineReason,
+    Notify,
+    Reply,
+    Send,
+)
 from bot.events import ReplyTo
 from handlers.insights import flush
 from handlers.questions import route_questions
 from storage import Store
+from storage.notices import UndeliverableNotice
 from storage.questions import Question, QuestionAnswer, QuestionRepo
 from tests.support import FakeAdapter, Harness, make_settings
 
@@ -471,3 +480,32 @@ async def test_the_weekly_digest_shows_the_questions_block(any_harness: Harness)
         " an answer after 24 h (anchor: about 23% of help sessions never answered" in text
     ), text
     assert "answers by Bob (1)." in text and "Cid" not in text
+
+
+class Refusing(FakeAdapter):
+    """The fake adapter, refusing private messages (an expert who never started the bot)."""
+
+    async def perform(self, action: Action) -> ActionResult:
+        if isinstance(action, Notify):
+            self.actions.append(action)
+            return ActionResult.declined(DeclineReason.UNREACHABLE, "Forbidden: bot was blocked")
+        return await super().perform(action)
+
+
+async def test_an_expert_who_cannot_be_written_to_is_recorded_not_mentioned(
+    any_harness: Harness,
+) -> None:
+    """The question is in the group already: a refused notice is kept as undeliverable for
+    the operators, never a mention per expert in the group; and it is not retried."""
+    h = english(any_harness)
+    await with_experts(h, Bob="")
+    refusing = Refusing()
+    refusing.admins = h.adapter.admins
+    h = Harness(store=h.store, settings=h.settings, clock=h.clock, adapter=refusing)
+    h._keys = itertools.count(10_000)  # new updates, not redeliveries of the ones above
+    await h.send(h.message("/ask Who can open the voice room?", user="Eve"))
+    actions = await tick(h)
+    assert [n.user_id for n in notices(actions)] == ["id-bob"]
+    assert not [a for a in actions if isinstance(a, Send | Reply)]  # nothing in the group
+    assert await count(h, UndeliverableNotice) == 1
+    assert notices(await tick(h)) == []
