@@ -32,7 +32,7 @@ from bot.permissions import Role
 from bot.richtext import RichText
 from handlers.textsearch import TextIndex, warm_up
 from storage.db import Database
-from storage.faq import ANSWER_LEN, QUESTION_LEN, FaqEntry
+from storage.faq import ANSWER_LEN, QUESTION_LEN, FaqEntry, FaqFullError
 from storage.store import Store
 
 __all__ = [
@@ -183,7 +183,7 @@ async def faq(ctx: Context) -> Reply | None:
     if word in PAGE:
         page = _number(rest)
         if page is None:
-            return ctx.reply("faq.bad_page", value=rest, usage=ctx.usage())
+            return ctx.reply("faq.bad_page", value=rest)
         return await _listed(ctx, page)
     if word in ADD:
         return await _add(ctx, rest)
@@ -221,9 +221,9 @@ def _split(text: str) -> tuple[str, str] | None:
 def _bad_text(ctx: Context, question: str | None, answer: str | None) -> Reply | None:
     """A refusal naming the limits when the question or the answer is empty or too long."""
     if question is not None and not _visible(question):
-        return ctx.reply("faq.empty_question", usage=ctx.usage())
+        return ctx.reply("faq.empty_question")
     if answer is not None and not _visible(answer):
-        return ctx.reply("faq.empty_answer", usage=ctx.usage())
+        return ctx.reply("faq.empty_answer")
     if question is not None and len(question) > QUESTION_LEN:
         return ctx.reply("faq.question_too_long", limit=QUESTION_LEN, length=len(question))
     if answer is not None and len(answer) > ANSWER_LEN:
@@ -241,24 +241,26 @@ async def _add(ctx: Context, rest: str) -> Reply | None:
         return refused
     parts = _split(rest)
     if parts is None:
-        return ctx.reply("faq.add_usage", usage=ctx.usage())
+        return ctx.reply("faq.add_usage")
     question, answer = parts
     bad = _bad_text(ctx, question, answer)
     if bad is not None:
         return bad
     rules = ctx.settings_of(FaqSettings)
-    async with ctx.store.transaction() as session:
-        if await ctx.store.faq.count(session, ctx.community.id) >= rules.most_entries:
-            return ctx.reply("faq.full", most=rules.most_entries)
-        entry = await ctx.store.faq.add(
-            session,
-            ctx.community.id,
-            question,
-            answer,
-            ctx.member.id if ctx.member else None,
-            now=ctx.now,
-        )
-        await ctx.audit(session, "faq.add", number=entry.number)
+    try:
+        async with ctx.store.transaction() as session:
+            entry = await ctx.store.faq.add(
+                session,
+                ctx.community.id,
+                question,
+                answer,
+                ctx.member.id if ctx.member else None,
+                now=ctx.now,
+                most=rules.most_entries,
+            )
+            await ctx.audit(session, "faq.add", number=entry.number)
+    except FaqFullError:
+        return ctx.reply("faq.full", most=rules.most_entries)
     return ctx.reply("faq.added", number=entry.number, question=entry.question)
 
 
@@ -269,10 +271,10 @@ async def _edit(ctx: Context, rest: str) -> Reply | None:
     head, _, tail = rest.partition(" ")
     number = _number(head)
     if number is None:
-        return ctx.reply("faq.edit_usage", usage=ctx.usage())
+        return ctx.reply("faq.edit_usage")
     parts = _split(tail)
     if parts is None:
-        return ctx.reply("faq.edit_usage", usage=ctx.usage())
+        return ctx.reply("faq.edit_usage")
     question, answer = parts
     # ``N | A`` keeps the question.
     bad = _bad_text(ctx, question or None, answer)
@@ -294,7 +296,7 @@ async def _remove(ctx: Context, rest: str) -> Reply | None:
         return refused
     number = _number(rest)
     if number is None:
-        return ctx.reply("faq.remove_usage", usage=ctx.usage())
+        return ctx.reply("faq.remove_usage")
     async with ctx.store.transaction() as session:
         entry = await ctx.store.faq.remove(session, ctx.community.id, number, now=ctx.now)
         if entry is None:
@@ -308,7 +310,7 @@ async def _listed(ctx: Context, page: int) -> Reply:
     async with ctx.store.transaction() as session:
         entries = await ctx.store.faq.entries(session, ctx.community.id)
     if not entries:
-        return ctx.reply("faq.empty", usage=ctx.usage())
+        return ctx.reply("faq.empty")
     pages = math.ceil(len(entries) / rules.page_size)
     if not 1 <= page <= pages:
         return ctx.reply("faq.no_such_page", page=page, pages=pages)
@@ -333,7 +335,7 @@ async def _shown(ctx: Context, number: int) -> Reply:
 async def _search(ctx: Context, text: str) -> Reply:
     found = await find_faq(ctx, ctx.community.id, text)
     if not found:
-        return ctx.reply("faq.not_found", usage=ctx.usage())
+        return ctx.reply("faq.not_found")
     best, *others = found
     lines = [ctx.say("faq.entry", number=best.number, question=best.question, answer=best.answer)]
     if others:

@@ -14,7 +14,7 @@ paraphrases meet (measured on ``tests/faq_eval``, see ``bench/faq.py``):
 
 Everything is local: jieba ships its dictionary in the wheel, nothing is downloaded. Cutting
 text is linear in its length (jieba's DAG looks ahead at most one dictionary word), and a query
-is cut at ``MAX_QUERY_CHARS``.
+is cut at ``MAX_QUERY_CHARS`` (an indexed text at ``MAX_TEXT_CHARS``).
 
 An index is built from a few thousand short texts at most, so it is rebuilt whole when its texts
 change (``TextIndex(...)`` again) rather than updated in place. A search touches only the texts
@@ -33,10 +33,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MAX_QUERY_CHARS", "Match", "TextIndex", "warm_up", "words"]
+__all__ = ["MAX_QUERY_CHARS", "MAX_TEXT_CHARS", "Match", "TextIndex", "warm_up", "words"]
 
 #: A query longer than this is cut here: no member question needs more to be recognised.
 MAX_QUERY_CHARS = 300
+#: An indexed text is cut here (an FAQ answer has at most 2,000 characters).
+MAX_TEXT_CHARS = 5_000
+#: Typos are read only in words this long or shorter: a longer run of letters is no word, and
+#: its one-letter neighbourhood would cost the square of its length.
+TYPO_WORD_CHARS = 20
 
 # Words that say nothing about what is asked: they would match every entry.
 _STOP_WORDS = frozenset(
@@ -157,9 +162,10 @@ def _fold(word: str) -> str:
     return _SYNONYMS.get(word, word)
 
 
-def _terms(text: str) -> list[str]:
-    """The terms of ``text``: words (folded, stemmed) and, for Chinese, their characters."""
-    folded = unicodedata.normalize("NFKC", text[:MAX_QUERY_CHARS]).lower()
+def _terms(text: str, cap: int = MAX_QUERY_CHARS) -> list[str]:
+    """The terms of ``text`` (its first ``cap`` characters): words (folded, stemmed) and, for
+    Chinese, their characters."""
+    folded = unicodedata.normalize("NFKC", text[:cap]).lower()
     found: list[str] = []
     for latin in _LATIN.findall(folded):
         word = latin.replace("’", "'").split("'")[0]
@@ -205,7 +211,7 @@ class TextIndex:
         postings: dict[str, list[tuple[int, int]]] = {}
         lengths: list[int] = []
         for key, text in texts:
-            terms = _terms(text)
+            terms = _terms(text, MAX_TEXT_CHARS)
             position = len(keys)
             keys.append(key)
             lengths.append(len(terms))
@@ -227,7 +233,7 @@ class TextIndex:
         # A word one letter away from an indexed word is read as that word (typos).
         self._near: dict[str, str] = {}
         for term in sorted(postings, key=lambda t: -len(postings[t])):
-            if len(term) >= 4 and term.isascii() and term.isalpha():
+            if 4 <= len(term) <= TYPO_WORD_CHARS and term.isascii() and term.isalpha():
                 for near in _deletes(term):
                     self._near.setdefault(near, term)
 
@@ -238,7 +244,7 @@ class TextIndex:
         """``term`` if indexed, else the indexed word one letter from it, else ``None``."""
         if term in self._weights:
             return term
-        if len(term) < 4 or not term.isascii() or not term.isalpha():
+        if not 4 <= len(term) <= TYPO_WORD_CHARS or not term.isascii() or not term.isalpha():
             return None
         found = self._near.get(term)  # a letter missing from the query
         if found is None:

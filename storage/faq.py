@@ -35,7 +35,7 @@ from storage.base import Base, Id
 from storage.communities import Community
 from storage.db import Database
 
-__all__ = ["ANSWER_LEN", "QUESTION_LEN", "FaqEntry", "FaqEntryRow", "FaqRepo"]
+__all__ = ["ANSWER_LEN", "QUESTION_LEN", "FaqEntry", "FaqEntryRow", "FaqFullError", "FaqRepo"]
 
 #: The longest question and answer kept (characters); ``/faq add`` states these limits.
 QUESTION_LEN = 200
@@ -78,6 +78,10 @@ class FaqEntry:
     answer: str
 
 
+class FaqFullError(Exception):
+    """The community already keeps the most entries allowed; nothing was added."""
+
+
 def _entry(row: FaqEntryRow) -> FaqEntry:
     return FaqEntry(row.number, row.question, row.answer)
 
@@ -111,9 +115,12 @@ class FaqRepo:
         source_question_id: int | None = None,
         *,
         now: datetime | None = None,
+        most: int | None = None,
     ) -> FaqEntry:
         """Add an entry under the community's next number. Promoting the same question twice
-        returns the entry it already became (even if removed since: it is not added again)."""
+        returns the entry it already became (even if removed since: it is not added again).
+        With ``most``, ``FaqFullError`` when the community already keeps that many (counted
+        after the lock, so concurrent adds cannot pass it together)."""
         self._check(question, answer)
         if self.db.dialect == "postgresql":
             await session.execute(
@@ -125,6 +132,8 @@ class FaqRepo:
             )
             if found is not None:
                 return _entry(found)
+        if most is not None and await self.count(session, community_id) >= most:
+            raise FaqFullError(most)
         stamp = _now(now)
         following = (
             select(func.coalesce(func.max(FaqEntryRow.number), 0) + 1)

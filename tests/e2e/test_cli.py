@@ -70,7 +70,8 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["demo", "redpacket", "polls", "community", "insights", "digest", "questions"]
+    "name",
+    ["demo", "redpacket", "polls", "community", "insights", "digest", "faq", "questions"],
 )
 def test_readme_shows_the_real_transcripts(name: str) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -187,6 +188,19 @@ def test_red_packet_session_and_its_checks(tmp_path: Path, app_storage: StorageS
     assert tampered.returncode == 1 and "share 2: stored" in tampered.stdout
     missing = run("redpacket", "verify", "99", cwd=tmp_path, env=storage)
     assert missing.returncode == 1 and "no red packet 99" in missing.stdout
+
+
+def test_faq_session(tmp_path: Path) -> None:
+    """The FAQ in the console: kept by an expert, listed and searched by a member (a synonym
+    and a typo found), refused to a member, bad lines changing nothing."""
+    import sqlite3
+
+    assert replay("faq", tmp_path) == (HERE / "faq.transcript").read_text(encoding="utf-8")
+    with sqlite3.connect(tmp_path / "qunbot.db") as db:
+        kept = db.execute(
+            "SELECT number, removed_at IS NOT NULL FROM faq_entries ORDER BY number"
+        ).fetchall()
+    assert kept == [(1, 0), (2, 0), (3, 1)]
 
 
 def test_poll_session(tmp_path: Path) -> None:

@@ -113,6 +113,15 @@ async def test_bad_lines_say_what_is_expected_and_change_nothing(any_harness: Ha
     assert await rows(h) == before
 
 
+async def test_a_full_faq_refuses_another_entry(any_harness: Harness) -> None:
+    h = english(any_harness, faq={"most_entries": 2})
+    await h.say("/faq add Q1 | A1")
+    await h.say("/faq add Q2 | A2")
+    [full] = await h.say("/faq add Q3 | A3")
+    assert full.startswith("The FAQ already holds 2 entries, the most allowed.")
+    assert [n for n, *_ in await rows(h)] == [1, 2]
+
+
 async def test_the_list_is_paged(any_harness: Harness) -> None:
     h = english(any_harness, faq={"page_size": 3})
     for n in range(1, 8):

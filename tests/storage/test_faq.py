@@ -9,7 +9,7 @@ import pytest
 
 from bot.clock import FakeClock
 from storage import Store
-from storage.faq import ANSWER_LEN, QUESTION_LEN, FaqEntry
+from storage.faq import ANSWER_LEN, QUESTION_LEN, FaqEntry, FaqFullError
 from tests.support import a_member
 
 TASKS = 30
@@ -131,3 +131,23 @@ async def test_version_moves_with_every_change(store: Store, clock: FakeClock) -
         seen.append(await store.faq.version(s, community))
     assert len(set(seen[:-1])) == 5
     assert seen[-1] == seen[-2]
+
+
+async def test_the_most_entries_hold_under_concurrent_adds(store: Store, clock: FakeClock) -> None:
+    community, member = await a_member(store, clock.now())
+
+    async def add(n: int) -> bool:
+        try:
+            async with store.transaction() as s:
+                await store.faq.add(s, community, f"q{n}", "a", member, now=clock.now(), most=5)
+        except FaqFullError:
+            return False
+        return True
+
+    added = await asyncio.gather(*(add(n) for n in range(TASKS)))
+    assert added.count(True) == 5
+    async with store.transaction() as s:
+        assert await store.faq.count(s, community) == 5
+        await store.faq.remove(s, community, 1, now=clock.now())
+        # A removed entry frees its place; its number is not reused.
+        assert (await store.faq.add(s, community, "q", "a", member, most=5)).number == 6

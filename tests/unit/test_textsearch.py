@@ -63,3 +63,14 @@ def test_a_huge_query_is_cut_and_stays_fast() -> None:
     assert time.perf_counter() - started < 1.0
     assert [m.key for m in found] == [2]  # 徽章 lies past the cut
     assert len(words("a" * 10 + " b" * MAX_QUERY_CHARS)) <= MAX_QUERY_CHARS
+
+
+def test_a_long_answer_is_indexed_whole_and_long_words_stay_cheap() -> None:
+    """A word at the end of a 2,000-character answer is found (queries alone are cut short),
+    and a 5,000-letter run in a query or a text costs no quadratic typo reading."""
+    answer = "填充 " * 900 + "独角兽"
+    index = TextIndex([(1, "问题\n" + answer), (2, "x" * 4_000), (3, "other words")])
+    assert [m.key for m in index.search("独角兽")] == [1]
+    started = time.perf_counter()
+    assert index.search("y" * 5_000) == []
+    assert time.perf_counter() - started < 0.5
