@@ -47,6 +47,7 @@ from storage.insight_reports import (
 )
 from storage.insights import InsightRepo
 from storage.outbox import Due, Scheduled
+from storage.questions import UNANSWERED_ANCHOR, QuestionRepo
 
 __all__ = [
     "RULES",
@@ -235,12 +236,13 @@ async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Spea
                 # members are read (their queries wait on the database, not on this loop).
                 drawing = asyncio.ensure_future(_charts(speaker, week, daily, rhythm))
                 lists = await _lists(ctx, session, community, today, calendar, week)
-        # The feedback inbox is read in a transaction of its own, after this one.
+        # The questions and the feedback inbox are read in transactions of their own.
+        asked = await _questions_block(ctx, community, speaker)
         inbox = await _feedback_block(ctx, community, speaker)
         if drawing is None:
             quiet = [speaker.say("digest.header"), speaker.say("digest.not_enough_data")]
-            return Digest(RichText.join([*quiet, *inbox], "\n\n"), ())
-        text = _text(speaker, figures, *lists)
+            return Digest(RichText.join([*quiet, *asked, *inbox], "\n\n"), ())
+        text = _text(speaker, figures, *lists, asked)
         return Digest(RichText.join([text, *inbox], "\n\n"), await drawing)
     finally:
         if drawing is not None and not drawing.done():
@@ -253,8 +255,10 @@ def _text(
     found: Census,
     ranked: Sequence[Ranked],
     named: dict[int, MemberName],
+    asked: Sequence[RichText] = (),
 ) -> RichText:
-    """The digest's words: the figures, the three lists, and the suggestions."""
+    """The digest's words: the figures, the three lists, the week's questions (``asked``),
+    and the suggestions."""
     name = {member_id: found_name.display_name for member_id, found_name in named.items()}
     facts = Facts(
         figures=figures,
@@ -274,6 +278,7 @@ def _text(
             )
         else:
             lines.append(speaker.say(f"digest.{key}_none"))
+    lines += asked
     lines.append(speaker.say("digest.suggest_header"))
     lines += [_suggestion(speaker, rule, facts) for rule in suggestions(facts)] or [
         speaker.say("digest.suggest_none")
@@ -438,3 +443,41 @@ async def digest(ctx: Context) -> Reply | list[Action] | None:
     if ctx.is_private:
         return [told]
     return [told, ctx.reply("digest.sent_privately")]
+
+
+# -- expert Q&A (handlers/questions.py): one block, only where questions were asked ---------
+
+
+async def _questions_block(
+    ctx: TickContext, community: CommunityInfo, speaker: Speaker
+) -> list[RichText]:
+    """The week's questions: how many, the median wait for a first answer, the share without
+    an answer in 24 h beside the 23% anchor, and who answered (never an opted-out member)."""
+    week_ago = ctx.now - timedelta(days=7)
+    async with ctx.store.transaction() as session:
+        found = await QuestionRepo(ctx.store.db).figures(session, community.id, week_ago, ctx.now)
+        opted_out = await InsightRepo(ctx.store.db).opted_out(session, community.id)
+        helpers = [(m, n) for m, n in found.answers_per_member if m not in opted_out][:NAMED]
+        named = await InsightReports(ctx.store.db).names(session, [m for m, _n in helpers])
+    if not found.asked:
+        return []
+    unknown = speaker.say("digest.questions_unknown").plain()
+    median = found.median_first_answer_minutes
+    share = found.unanswered_share
+    people = [
+        speaker.say("digest.questions_helper", name=named[m].display_name, count=n).plain()
+        for m, n in helpers
+        if m in named
+    ]
+    return [
+        speaker.say(
+            "digest.questions",
+            asked=found.asked,
+            median=speaker.say("digest.questions_minutes", minutes=round(median)).plain()
+            if median is not None
+            else unknown,
+            share=f"{share:.0%}" if share is not None else unknown,
+            anchor=f"{UNANSWERED_ANCHOR:.0%}",
+            helpers=_names(speaker, people) if people else unknown,
+        )
+    ]

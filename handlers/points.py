@@ -1,5 +1,5 @@
-"""Points: ``/points`` (积分: balance, rank, streak, badges), ``/top`` (排行榜: points or
-streaks), and operators' ``/give`` and ``/take``.
+"""Points: ``/points`` (积分: balance, rank, streak, badges), ``/top`` (排行榜: points,
+streaks, or answers to members' questions), and operators' ``/give`` and ``/take``.
 
 Every change goes through the points service (``storage/points.py``) with a reason made from
 the platform update, so a redelivered command changes nothing the second time.
@@ -17,6 +17,7 @@ from bot.richtext import RichText
 from handlers.checkin import badge_name
 from storage.members import MemberInfo
 from storage.points import InsufficientPoints, PointsReason
+from storage.questions import QuestionRepo
 
 __all__ = ["feature"]
 
@@ -58,6 +59,9 @@ TOP_WORDS = {
     "streaks": ("what", "streak"),
     "连签": ("what", "streak"),
     "连续签到": ("what", "streak"),
+    "answers": ("what", "answers"),
+    "回答": ("what", "answers"),
+    "答题": ("what", "answers"),
     "week": ("period", "week"),
     "本周": ("period", "week"),
     "周榜": ("period", "week"),
@@ -88,6 +92,8 @@ async def top(ctx: Context) -> Any:
         return await _top_streaks(ctx)
     period = chosen["period"]
     since = week_start(ctx)
+    if chosen["what"] == "answers":
+        return await _top_answers(ctx, period, since)
     async with ctx.store.transaction() as session:
         if period == "week":
             rows = await ctx.store.points.top_since(session, ctx.community.id, since)
@@ -105,6 +111,27 @@ async def top(ctx: Context) -> Any:
     lines += [
         ctx.say("points.top_line", number=n, member=names[member_id], points=total)
         for n, (member_id, total) in enumerate(rows, 1)
+    ]
+    return ctx.reply_text(RichText.join(lines))
+
+
+async def _top_answers(ctx: Context, period: str, since: datetime) -> Any:
+    """Members by answers given to others' questions (``/ask``), this week or of all time."""
+    async with ctx.store.transaction() as session:
+        rows = await QuestionRepo(ctx.store.db).top_answerers(
+            session, ctx.community.id, since if period == "week" else None
+        )
+        names = {}
+        for member_id, _answers in rows:
+            member = await ctx.store.members.get(session, member_id)
+            names[member_id] = member.display_name if member else f"m:{member_id}"
+    if not rows:
+        return ctx.reply("points.answers_empty")
+    label = ctx.say(f"points.period.{period}", since=f"{since.astimezone(ctx.zone):%m-%d}")
+    lines = [ctx.say("points.answers_header", period=label.plain())]
+    lines += [
+        ctx.say("points.answers_line", number=n, member=names[member_id], answers=answers)
+        for n, (member_id, answers) in enumerate(rows, 1)
     ]
     return ctx.reply_text(RichText.join(lines))
 

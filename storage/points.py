@@ -161,6 +161,13 @@ class PointsReason:
             Verb.RELEASE, f"collect:{call_id}:payout", f"collect:{call_id}", Escrow.COLLECT_POOL
         )
 
+    # -- questions and answers -----------------------------------------------------------------
+    @classmethod
+    def answer_accepted(cls, question_id: int) -> PointsReason:
+        """The accepted answer's points to its author: once per question, however often the
+        question is marked solved (a press repeated, twenty at once, a redelivery)."""
+        return cls(Verb.AWARD, f"answer:{question_id}", f"question:{question_id}")
+
 
 #: The make-up check-in's reference and key prefix (its quota counts these keys).
 MAKEUP = "makeup"

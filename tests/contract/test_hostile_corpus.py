@@ -122,6 +122,10 @@ FORGED = {
     "fbf": ["fbf", "fbf:99999999999999999999", "fbf:x", "fbf:1"],
     "fbp": ["fbp", "fbp:1", "fbp:99999999999999999999:1", "fbp:1:²", "fbp:1:1"],
     "fbm": ["fbm", "fbm:1", "fbm:1:nope", "fbm:99999999999999999999:done", "fbm:1:declined"],
+    "qtake": ["qtake", "qtake:99999999999999999999", "qtake:-1", "qtake:1:2"],
+    "qacc": ["qacc", "qacc:99999999999999999999", "qacc:²", "qacc:0"],
+    "qfaq": ["qfaq", "qfaq:1", "qfaq:99999999999999999999:1", "qfaq:1:²"],
+    "qpromote": ["qpromote", "qpromote:99999999999999999999", "qpromote:x"],
 }
 UNREGISTERED = ["", ":", "nobody", "nobody:1", "\x00", "\ud800:1"]
 

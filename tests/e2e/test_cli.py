@@ -71,12 +71,32 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["demo", "redpacket", "polls", "community", "insights", "digest", "faq", "feedback"],
+    [
+        "demo",
+        "redpacket",
+        "polls",
+        "community",
+        "insights",
+        "digest",
+        "faq",
+        "feedback",
+        "questions",
+    ],
 )
 def test_readme_shows_the_real_transcripts(name: str) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     transcript = (HERE / f"{name}.transcript").read_text(encoding="utf-8")
     assert transcript.strip() in readme
+
+
+def test_questions_session(tmp_path: Path) -> None:
+    """Experts told privately, an answer accepted once with its points, a refusal, the
+    waiting list with its wait, the moderators told a day later, the helpers' board."""
+    assert replay("questions", tmp_path) == (HERE / "questions.transcript").read_text(
+        encoding="utf-8"
+    )
+    ledger = run("ledger", "verify", cwd=tmp_path)
+    assert ledger.returncode == 0 and ledger.stdout.strip() == "OK"
 
 
 def test_rule_vote_call_and_event_session(tmp_path: Path) -> None:

@@ -148,6 +148,9 @@ async def test_help_in_private_lists_what_works_there_and_the_group_commands(
         "/feedback",
         "/feedbacks",
         "/stats",
+        "/ask",
+        "/answer",
+        "/solved",
     ]
     assert any(line.startswith("积分与游戏：") and "/checkin" in line for line in lines)
     assert "/ban" not in text and "/give" not in text  # operator tools: not for a member
