@@ -29,6 +29,7 @@ from bot.context import Context, TickContext
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
+from handlers.shared import visible_length
 from handlers.textsearch import TextIndex
 from storage.db import Database
 from storage.faq import ANSWER_LEN, QUESTION_LEN, FaqEntry, FaqFullError
@@ -198,11 +199,6 @@ def _number(text: str) -> int | None:
     return int(text)
 
 
-def _visible(text: str) -> bool:
-    """Whether ``text`` shows anything (zero-width and bidi marks alone do not)."""
-    return any(not unicodedata.category(char).startswith(("C", "Z")) for char in text)
-
-
 def _split(text: str) -> tuple[str, str] | None:
     """``Q | A`` -> ``(Q, A)`` at the first bar (ASCII or full-width), stripped."""
     for position, char in enumerate(text):
@@ -213,9 +209,9 @@ def _split(text: str) -> tuple[str, str] | None:
 
 def _bad_text(ctx: Context, question: str | None, answer: str | None) -> Reply | None:
     """A refusal naming the limits when the question or the answer is empty or too long."""
-    if question is not None and not _visible(question):
+    if question is not None and not visible_length(question):
         return ctx.reply("faq.empty_question")
-    if answer is not None and not _visible(answer):
+    if answer is not None and not visible_length(answer):
         return ctx.reply("faq.empty_answer")
     if question is not None and len(question) > QUESTION_LEN:
         return ctx.reply("faq.question_too_long", limit=QUESTION_LEN, length=len(question))

@@ -34,7 +34,7 @@ from bot.features import Arg, Feature
 from bot.permissions import Role, allowed
 from bot.richtext import RichText
 from bot.signals import Interacted, Interaction
-from handlers.shared import answer_press, voice_for
+from handlers.shared import answer_press, snippet, visible_length, voice_for
 from handlers.textsearch import TextIndex
 from storage.communities import CommunityInfo
 from storage.feedback import (
@@ -133,16 +133,6 @@ def _status_of(words: list[str]) -> tuple[str | None, int]:
     return None, 0
 
 
-def _visible(text: str) -> int:
-    """How many characters of ``text`` show: zero-width and other invisible ones do not."""
-    return sum(not unicodedata.category(c).startswith(("C", "Z")) for c in text)
-
-
-def _snippet(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= SNIPPET else flat[: SNIPPET - 1] + "…"
-
-
 def _label(say: Any, status: str) -> str:
     return str(say(f"feedback.status.{status}").plain())
 
@@ -229,7 +219,7 @@ async def _file(ctx: Context, text: str, anonymous: bool) -> Any:
         return home
     community, member = home
     rules = ctx.settings_of(FeedbackSettings, community)
-    shown = _visible(text)
+    shown = visible_length(text)
     if shown < rules.min_length or len(text) > rules.max_length:
         return ctx.reply(
             "feedback.bad_length",
@@ -273,7 +263,7 @@ async def _file(ctx: Context, text: str, anonymous: bool) -> Any:
             expires_at=ctx.now + timedelta(minutes=rules.draft_minutes),
         )
     lines = [ctx.say("feedback.similar_header", count=len(similar), minutes=rules.draft_minutes)]
-    lines += [ctx.say("feedback.similar_line", id=i, text=_snippet(t)) for i, t in similar]
+    lines += [ctx.say("feedback.similar_line", id=i, text=snippet(t, SNIPPET)) for i, t in similar]
     buttons = [
         [
             Button(label=ctx.say("feedback.button_pick", id=i).plain(), data=f"fbp:{draft_id}:{i}")
@@ -654,7 +644,7 @@ async def board(ctx: Context) -> Reply:
             id=item.id,
             status=_label(ctx.say, item.status),
             votes=item.votes,
-            text=_snippet(item.text),
+            text=snippet(item.text, SNIPPET),
             author=_author(ctx, item),
         )
         for item in items
@@ -687,7 +677,11 @@ async def send_notices(ctx: TickContext) -> int:
         if community is not None:
             voice = voice_for(ctx, community, f"feedback-notice:{notice.id}")
             status = _label(voice.say, notice.to_status)
-            values = {"id": notice.item_id, "text": _snippet(notice.item_text), "status": status}
+            values = {
+                "id": notice.item_id,
+                "text": snippet(notice.item_text, SNIPPET),
+                "status": status,
+            }
             if notice.to_status == MERGED:
                 intent = f"feedback.notice_merged_{notice.role}"
                 values["into"] = notice.merged_into_id or 0

@@ -33,7 +33,7 @@ from bot.permissions import Role, allowed
 from bot.richtext import RichText
 from bot.signals import Interacted, Interaction
 from handlers.faq import find_faq
-from handlers.shared import answer_press, voice_for
+from handlers.shared import answer_press, snippet, visible_length, voice_for
 from storage import posts
 from storage.faq import ANSWER_LEN as FAQ_ANSWER_LEN
 from storage.faq import QUESTION_LEN as FAQ_QUESTION_LEN
@@ -95,16 +95,6 @@ def _repo(ctx: TickContext) -> QuestionRepo:
     return QuestionRepo(ctx.store.db)
 
 
-def _visible(text: str) -> int:
-    """Characters that show (zero-width and bidi marks alone make an empty-looking question)."""
-    return sum(1 for char in text if not unicodedata.category(char).startswith(("C", "Z")))
-
-
-def _short(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= SHOWN else line[: SHOWN - 1] + "…"
-
-
 async def _is_moderator(ctx: Context) -> bool:
     return allowed(await ctx.roles(), [Role.MODERATOR])
 
@@ -123,13 +113,13 @@ async def ask(ctx: Context) -> Any:
     was last active in."""
     assert ctx.sender is not None
     text = str(ctx.args["question"] or "").strip()
-    if not SHORTEST <= _visible(text) or len(text) > QUESTION_LEN:
+    if not SHORTEST <= visible_length(text) or len(text) > QUESTION_LEN:
         return ctx.reply(
             "questions.bad_length",
             private=True,
             shortest=SHORTEST,
             longest=QUESTION_LEN,
-            length=len(text),
+            length=visible_length(text),
             usage=ctx.usage(),
         )
     repo = _repo(ctx)
@@ -354,12 +344,12 @@ async def _numbered(ctx: Context, number: int) -> QuestionInfo | None:
 async def _answered(ctx: Context, question: QuestionInfo, text: str) -> Any:
     """Keep an answer and post it under the question with a button to accept it."""
     assert ctx.sender is not None
-    if not _visible(text) or len(text) > ANSWER_LEN:
+    if not visible_length(text) or len(text) > ANSWER_LEN:
         return ctx.reply(
             "questions.bad_answer",
             private=True,
             longest=ANSWER_LEN,
-            length=len(text),
+            length=visible_length(text),
             usage=_answer_usage(ctx),
         )
     if question.status != OPEN:
@@ -654,7 +644,7 @@ async def questions(ctx: Context) -> Reply:
                 number=question.number,
                 waited=waited(ctx, question.asked_at, ctx.now).plain(),
                 member=question.asker.display_name,
-                text=_short(question.text),
+                text=snippet(question.text, SHOWN),
                 answers=question.answers,
                 state=ctx.say(f"questions.state.{state}").plain(),
             )

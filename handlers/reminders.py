@@ -10,7 +10,6 @@ and restarts never send it twice; one at a time, so a stop mid-way loses none of
 from __future__ import annotations
 
 import logging
-import unicodedata
 from datetime import datetime, timedelta
 
 from pydantic import Field
@@ -21,7 +20,7 @@ from bot.config import Section
 from bot.context import Context, TickContext
 from bot.features import Arg, Feature
 from bot.richtext import RichText
-from handlers.shared import tell_privately, voice_for
+from handlers.shared import tell_privately, visible_length, voice_for
 from storage.reminders import TEXT_LEN, ReminderRepo
 
 __all__ = ["RemindersSettings", "feature", "remindme", "send_reminders"]
@@ -66,7 +65,7 @@ async def remindme(ctx: Context) -> Reply | None:
     delay = parse_duration(when)
     if delay is None or not SHORTEST <= delay <= LONGEST:
         return ctx.reply("reminders.bad_when", value=when, usage=ctx.usage())
-    if not text or not _visible(text):
+    if not text or not visible_length(text):
         return ctx.reply("reminders.no_text", usage=ctx.usage())
     rules = ctx.settings_of(RemindersSettings)
     async with ctx.store.transaction() as session:
@@ -104,12 +103,6 @@ async def _listed(ctx: Context) -> Reply | None:
     if not sent.ok:
         return ctx.reply("declined.failed", private=True)
     return ctx.reply("reminders.listed_privately", private=True, count=len(pending))
-
-
-def _visible(text: str) -> bool:
-    """Whether ``text`` shows anything: zero-width spaces, joiners and bidi marks alone
-    (category C or Z) would arrive as an empty-looking reminder."""
-    return any(not unicodedata.category(char).startswith(("C", "Z")) for char in text)
 
 
 def _shown(ctx: Context, moment: datetime) -> str:

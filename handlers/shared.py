@@ -4,6 +4,7 @@ coalesced under the platforms' limits, and local times typed by members."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -32,8 +33,10 @@ __all__ = [
     "parse_local_time",
     "set_override",
     "settings_command",
+    "snippet",
     "store_override",
     "tell_privately",
+    "visible_length",
     "voice_for",
 ]
 
@@ -250,3 +253,16 @@ def mentions(people: Iterable[_Person], separator: str) -> RichText:
             parts.append(separator)
         parts.append(Mention(text=person.display_name, user_id=person.platform_user_id))
     return RichText.of(*parts)
+
+
+def visible_length(text: str) -> int:
+    """How many characters of member text show: zero-width spaces, joiners and bidi marks
+    (categories C and Z) do not, so they can neither fill a length minimum nor make an
+    empty-looking question, reminder or entry."""
+    return sum(not unicodedata.category(char).startswith(("C", "Z")) for char in text)
+
+
+def snippet(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` characters with an ellipsis (lists, notices)."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
