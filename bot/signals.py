@@ -27,13 +27,14 @@ class Interaction(StrEnum):
     ATTENDANCE = "attendance"
     QUESTION = "question"
     ANSWER = "answer"
+    FEEDBACK = "feedback"
 
 
 @dataclass(frozen=True, slots=True)
 class Interacted:
     """The event's sender took part successfully: a new check-in (or a make-up filling a
     missed day), a share taken, a first vote on a poll, a changed answer to an event, a check-in
-    at an event, a new submission, a new question or answer."""
+    at an event, a new submission, a new question or answer, new feedback."""
 
     kind: Interaction
     #: The community's local day the interaction stands for, when it is not today's: a

@@ -320,7 +320,7 @@ async def _filed(
             now=ctx.now,
         )
     if in_group:
-        ctx.emit(Interacted(Interaction.SUBMISSION))
+        ctx.emit(Interacted(Interaction.FEEDBACK))
     rules = ctx.settings_of(FeedbackSettings, community)
     support = [[Button(label=ctx.say("feedback.button_support").plain(), data=f"fbs:{item_id}")]]
     author = ctx.say("feedback.anonymous") if anonymous else RichText.of(member.display_name)

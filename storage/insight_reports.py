@@ -86,7 +86,17 @@ __all__ = [
 ]
 
 #: The counters that are taking part rather than talking.
-INTERACTIONS = ("checkins", "grabs", "votes", "rsvps", "submissions", "attendances")
+INTERACTIONS = (
+    "checkins",
+    "grabs",
+    "votes",
+    "rsvps",
+    "submissions",
+    "attendances",
+    "questions",
+    "answers",
+    "feedback",
+)
 UTC_ZONE = ZoneInfo("UTC")
 #: Windows 6 and 7 of ``period`` count check-ins, not activity.
 CHECKED_WINDOWS = 6
@@ -422,8 +432,21 @@ ACTS = (
     + D.rsvps
     + D.submissions
     + D.attendances
+    + D.questions
+    + D.answers
+    + D.feedback
 )  # what a member did themselves that day (reactions received are not their doing)
-TAKING_PART = D.checkins + D.grabs + D.votes + D.rsvps + D.submissions + D.attendances
+TAKING_PART = (
+    D.checkins
+    + D.grabs
+    + D.votes
+    + D.rsvps
+    + D.submissions
+    + D.attendances
+    + D.questions
+    + D.answers
+    + D.feedback
+)
 ACTIVE = ACTS > 0
 SINCE = func.coalesce(Member.joined_at, Member.first_seen_at)
 

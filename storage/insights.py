@@ -39,8 +39,9 @@ __all__ = [
 #: What is counted per member and local day, in this order everywhere (tally, rows, tests).
 #: ``reactions`` are the reactions a member gave, ``reactions_received`` those given to their
 #: messages (when the platform or the bot's memory of recent messages names the author);
-#: ``attendances`` are check-ins at events (``/here``). The last two came later (0022), so
-#: they close the row: the CSV export's earlier columns keep their places.
+#: ``attendances`` are check-ins at events (``/here``); ``questions`` asked and ``answers``
+#: given (``/ask``, ``/answer``) and ``feedback`` filed (``/feedback``). Counters that came
+#: later (0022, 0026) close the row: the CSV export's earlier columns keep their places.
 COUNTERS = (
     "messages",
     "replies_given",
@@ -55,6 +56,9 @@ COUNTERS = (
     "submissions",
     "reactions_received",
     "attendances",
+    "questions",
+    "answers",
+    "feedback",
 )
 #: The longest invite-link name kept as a join's source.
 LINK_LEN = 128
@@ -90,6 +94,9 @@ class InsightMemberDay(Base):
     submissions: Mapped[int] = _counter()
     reactions_received: Mapped[int] = _counter()
     attendances: Mapped[int] = _counter()
+    questions: Mapped[int] = _counter()
+    answers: Mapped[int] = _counter()
+    feedback: Mapped[int] = _counter()
 
 
 class InsightMovement(Base):

@@ -86,10 +86,9 @@ INTERACTION_COLUMN = {
     Interaction.RSVP: COLUMN["rsvps"],
     Interaction.SUBMISSION: COLUMN["submissions"],
     Interaction.ATTENDANCE: COLUMN["attendances"],
-    # A question asked or answered is a contribution members posted, as a submission is:
-    # counted with them (no column of their own yet).
-    Interaction.QUESTION: COLUMN["submissions"],
-    Interaction.ANSWER: COLUMN["submissions"],
+    Interaction.QUESTION: COLUMN["questions"],
+    Interaction.ANSWER: COLUMN["answers"],
+    Interaction.FEEDBACK: COLUMN["feedback"],
 }
 OPT_OUT, OPT_IN = "optout", "optin"
 

@@ -14,7 +14,8 @@ The six founding roles, first match wins, on the member's last ``role_days`` (30
 4. 搜集者 (collector): shared at least ``collector_min_shares`` links and files, and they make
    at least ``collector_min_share`` of their messages.
 5. 参与者 (participant): took part at least ``participant_min_interactions`` times
-   (check-ins, red-packet grabs, votes, RSVPs, submissions) and wrote at most
+   (check-ins, red-packet grabs, votes, RSVPs, submissions, questions, answers, feedback)
+   and wrote at most
    ``participant_max_messages`` messages.
 6. 评论者 (commenter): everyone else who was active: they talk, mostly in others' threads
    (``why`` gives their share of replies).

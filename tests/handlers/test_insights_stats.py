@@ -213,7 +213,7 @@ async def test_me_is_for_any_member_privately(any_harness: Harness) -> None:
     assert _private(actions, "id-bob").splitlines() == [
         "Your activity in Group g1 over the last 30 days:",
         "Messages 10 · replies 10 · links and files 0 · check-ins 0 · red packets 0 · votes 0"
-        " · event answers 0 · events attended 0 · submissions 0 · reactions given 0 · received 0",
+        " · event answers 0 · events attended 0 · submissions 0 · questions 0 · answers 0 · feedback 0 · reactions given 0 · received 0",
         "Active on 5 days; current streak 5 days, longest 5 days.",
         "Your role here: commenter · lifecycle: New",
     ]
