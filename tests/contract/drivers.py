@@ -54,6 +54,13 @@ class Seen:
     #: Every upload (pictures and files), as (who got it privately or ``None`` in the group,
     #: its file name, caption as seen, its bytes).
     uploads: list[tuple[str | None, str, str, bytes]] = field(default_factory=list)
+    #: The platform id of each message of ``texts`` (what ``Driver.reply`` replies to).
+    message_ids: list[str] = field(default_factory=list)
+
+    def message_of(self, part: str) -> str:
+        """The id of the one message sent in this step whose text contains ``part``."""
+        [found] = [m for m, text in zip(self.message_ids, self.texts, strict=True) if part in text]
+        return found
 
 
 class Driver(Protocol):
@@ -72,6 +79,11 @@ class Driver(Protocol):
     ) -> App: ...
     async def say(self, who: Person, text: str) -> Seen: ...
     async def say_again(self) -> Seen: ...
+    async def reply(self, who: Person, text: str, to: str) -> Seen:
+        """``who`` says ``text`` as a reply to the bot's message ``to`` (a platform message id,
+        from ``Seen.message_ids``), as the platform's own reply button sends it."""
+        ...
+
     async def join(self, who: Person) -> Seen: ...
     async def react(self, who: Person, emoji: str = "👍", *, added: bool = True) -> Seen:
         """``who`` adds (or takes back) a reaction to the last message said."""
@@ -401,6 +413,7 @@ class TelegramDriver(AppDriver):
             private = isinstance(call.chat_id, int) and call.chat_id > 0
             seen.private.append(private)
             seen.to.append(str(call.chat_id) if private else None)
+            seen.message_ids.append(str(call.result["message_id"]))
             self._buttons(seen, call)
         for call in self.fake.calls_to("sendPhoto")[photos:]:
             upload = self.fake.uploads[call.raw["photo"]["sha256"]]
@@ -432,6 +445,23 @@ class TelegramDriver(AppDriver):
 
         update = tg.text_message(
             self.group, int(self.user_id(who)), text, first_name=who.name, username=who.username
+        )
+        self.said = int(update["message"]["message_id"])
+        return await self._step(update)
+
+    async def reply(self, who: Person, text: str, to: str) -> Seen:
+        """The update carries the bot's message as ``reply_to_message``, as Telegram sends it
+        (the fake kept what it answered to ``sendMessage``)."""
+        from tests.adapters.telegram import fake_bot_api as tg
+
+        original = self.fake.messages[(str(self.group), int(to))]
+        update = tg.text_message(
+            self.group,
+            int(self.user_id(who)),
+            text,
+            first_name=who.name,
+            username=who.username,
+            reply_to=original,
         )
         self.said = int(update["message"]["message_id"])
         return await self._step(update)
@@ -621,6 +651,7 @@ class DiscordDriver(AppDriver):
             )
             seen.private.append(recipient is not None)
             seen.to.append(recipient)
+            seen.message_ids.append(str(request.response["id"]))
         for message_id, message in self.fake.messages.items():
             if message_id in known:
                 continue
@@ -645,6 +676,14 @@ class DiscordDriver(AppDriver):
         return seen
 
     async def say(self, who: Person, text: str) -> Seen:
+        return await self._message(who, text)
+
+    async def reply(self, who: Person, text: str, to: str) -> Seen:
+        """MESSAGE_CREATE with ``message_reference`` and the bot's message as
+        ``referenced_message``, as Discord sends a reply (the fake kept what the bot posted)."""
+        return await self._message(who, text, to=int(to))
+
+    async def _message(self, who: Person, text: str, to: int | None = None) -> Seen:
         self.people[self.user_id(who)] = who
         content = "!" + text[1:] if text.startswith("/") else text
         mentioned = []
@@ -659,7 +698,12 @@ class DiscordDriver(AppDriver):
 
         async def act() -> str:
             message_id = await self.fake.send_message_create(
-                self.guild, self.channel, author, content, mentions=mentioned
+                self.guild,
+                self.channel,
+                author,
+                content,
+                mentions=mentioned,
+                referenced_message=to,
             )
             self.last = (author, content, message_id)
             return f"m{message_id}"

@@ -1,6 +1,7 @@
 """The drivers themselves: a bot that leaves work running after it stopped fails the scenario
 at once, naming the task, instead of hanging the event loop's close (where pytest-asyncio
-cancels what is left and waits for it without a bound)."""
+cancels what is left and waits for it without a bound); a reply reaches the bot as the
+platform's own reply does, naming the bot's message."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.context import Context
+from bot.events import MessageEvent, ReplyTo
 from bot.features import Feature
 from tests.contract.drivers import DiscordDriver, Person, TelegramDriver
 
@@ -53,3 +55,37 @@ async def test_a_clean_stop_leaves_nothing_running(
     await driver.stop()
     current = asyncio.current_task()
     assert [t for t in asyncio.all_tasks() if t is not current] == []
+
+
+def records_replies(replies: list[ReplyTo]) -> Feature:
+    """Keeps what each message replied to, as the handlers read it."""
+    feature = Feature("replies")
+
+    @feature.middleware(order=10)
+    async def record(ctx: Context) -> bool:
+        if isinstance(ctx.event, MessageEvent) and ctx.event.reply_to is not None:
+            replies.append(ctx.event.reply_to)
+        return True
+
+    return feature
+
+
+@pytest.mark.parametrize("kind", [TelegramDriver, DiscordDriver], ids=["telegram", "discord"])
+async def test_a_reply_names_the_bots_message_through_the_real_client(
+    kind: type[TelegramDriver | DiscordDriver], tmp_path: Path, sqlite_template: Path
+) -> None:
+    driver = kind(tmp_path, sqlite_template)
+    replies: list[ReplyTo] = []
+    await driver.start(records_replies(replies), members=(ANN,))
+    try:
+        helped = await driver.say(ANN, "/help")
+        assert len(helped.message_ids) == len(helped.texts) >= 1
+        to = helped.message_ids[0]
+        assert helped.message_of(helped.texts[0][:20]) == to
+        await driver.reply(ANN, "thanks", to)
+        [reply] = replies
+        assert reply.message_id == to
+        assert reply.sender is not None and reply.sender.is_bot
+        assert reply.text and reply.text.split()[0] in helped.texts[0]
+    finally:
+        await driver.stop()

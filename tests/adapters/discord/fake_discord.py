@@ -173,6 +173,8 @@ class Request:
     status: int = 0
     query: dict[str, str] = field(default_factory=dict)
     files: list[UploadedFile] = field(default_factory=list)
+    #: The JSON the fake answered with (a created message's ``id``, an error's ``code``).
+    response: Any = None
 
 
 @dataclass
@@ -1412,7 +1414,7 @@ class FakeDiscord:
                 status, payload = await self._route(record, api=path != request.path)
         except _ApiError as error:
             status, payload = error.status, {"message": error.message, "code": error.code}
-        record.status = status
+        record.status, record.response = status, payload
         await self._record(record)
         return _json_response(status, payload, headers)
 
