@@ -1,7 +1,8 @@
 """The console adapter: a local group chat in the terminal, for demos, scripts and tests.
 
 You type as a member. Console commands (never seen by the bot):
-``/as NAME`` switch member, ``/join NAME`` and ``/leave NAME`` simulate membership,
+``/as NAME`` switch member, ``/join NAME`` and ``/leave NAME`` simulate membership
+(``/join NAME via LINK``: through an invite link ``/mylink`` gave),
 ``/admin NAME`` toggles group admin, ``/private`` and ``/group`` switch chat, ``/clock +1d``
 moves the clock, ``/press N`` presses button N of the last message with buttons, ``/quit``.
 """
@@ -29,6 +30,7 @@ from bot.actions import (
     ActionResult,
     AnswerButton,
     Button,
+    CreateInvite,
     DeclineReason,
     Delete,
     Edit,
@@ -200,8 +202,14 @@ class ConsoleAdapter(Adapter):
                 self._notice(f"you are now {self.current.name}")
                 return True
             case "/join" if rest:
-                user = self._user(rest)
-                await self._deliver(MemberJoined(**self._base(self.group, user), member=user))
+                name, via, link = rest.rpartition(" via ")
+                user = self._user(name.strip() if via and name.strip() else rest)
+                joined = MemberJoined(
+                    **self._base(self.group, user),
+                    member=user,
+                    invite_link=link.strip() or None if via and name.strip() else None,
+                )
+                await self._deliver(joined)
                 return True
             case "/leave" if rest:
                 user = self._user(rest)
@@ -322,6 +330,12 @@ class ConsoleAdapter(Adapter):
         if isinstance(action, Delete):
             self._notice(f"message {action.message_id} deleted")
             return ActionResult.done()
+        if isinstance(action, CreateInvite):
+            # A local stand-in, so a demo or script can show the whole referral flow: a
+            # friend "/join NAME via LINK" is credited exactly as on Telegram.
+            link = f"https://console.invalid/join/{self._next()}"
+            self._notice(f"invite link for {action.name}: {link}")
+            return ActionResult(ok=True, link=link)
         user_id = getattr(action, "user_id", None)
         if user_id is not None:
             who = self.users.get(user_id)

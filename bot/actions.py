@@ -34,6 +34,7 @@ __all__ = [
     "ApproveJoin",
     "Ban",
     "Button",
+    "CreateInvite",
     "DeclineJoin",
     "DeclineReason",
     "Delete",
@@ -204,6 +205,20 @@ class ApproveJoin(_MemberAction):
 
 class DeclineJoin(_MemberAction):
     kind: Literal["decline_join"] = "decline_join"
+
+
+class CreateInvite(_MemberAction):
+    """Create an invite link into the community for the member ``user_id`` to share (their
+    referral link): Telegram ``createChatInviteLink`` named ``name`` (a join request when
+    ``approval``), a Discord invite to ``channel_id`` or the guild's system or first text
+    channel. The result's ``link`` is the URL; a retried creation at worst leaves one unused
+    link behind, so it is not an idempotent call but a harmless one."""
+
+    kind: Literal["create_invite"] = "create_invite"
+    #: What the platform shows operators in its list of links (Telegram: 32 characters).
+    name: Annotated[str, Field(max_length=32)] = ""
+    #: New members through this link ask to join (the community's gate is approval).
+    approval: bool = False
 
 
 #: Who may be notified by role: the names of ``bot.permissions.Role`` (this leaf module does
@@ -381,7 +396,8 @@ Action = Annotated[
     | AnswerButton
     | GrantRole
     | ApproveJoin
-    | DeclineJoin,
+    | DeclineJoin
+    | CreateInvite,
     Field(discriminator="kind"),
 ]
 
@@ -427,6 +443,8 @@ class ActionResult(_Model):
     detail: str | None = None
     #: For ``UNREACHABLE``: the platform user ids a ``Notify`` could not reach privately.
     unreached: tuple[str, ...] = ()
+    #: For ``CreateInvite``: the link made.
+    link: str | None = None
 
     @classmethod
     def done(cls, message_id: str | None = None) -> ActionResult:

@@ -287,8 +287,11 @@ class MemberJoined(EventBase):
     member: User
     invited_by: User | None = None
     via_join_request: bool = False
-    #: The invite link used (its name or URL), when the platform tells.
+    #: The invite link used (its name or URL), when the platform tells. Discord's adapter
+    #: names one only when exactly one tracked invite's uses moved by one (never a guess).
     invite_link: Text | None = None
+    #: When the newcomer's account was made, where the platform tells (Discord: its id).
+    account_created_at: datetime | None = None
 
 
 class MemberLeft(EventBase):

@@ -1,5 +1,5 @@
 """Points: ``/points`` (积分: balance, rank, streak, badges), ``/top`` (排行榜: points,
-streaks, or answers to members' questions), and operators' ``/give`` and ``/take``.
+streaks, answers to members' questions, or newcomers invited who stayed), and operators' ``/give`` and ``/take``.
 
 Every change goes through the points service (``storage/points.py``) with a reason made from
 the platform update, so a redelivered command changes nothing the second time.
@@ -18,6 +18,7 @@ from handlers.checkin import badge_name
 from storage.members import MemberInfo
 from storage.points import InsufficientPoints, PointsReason
 from storage.questions import QuestionRepo
+from storage.referrals import ReferralRepo
 
 __all__ = ["feature"]
 
@@ -62,6 +63,10 @@ TOP_WORDS = {
     "answers": ("what", "answers"),
     "回答": ("what", "answers"),
     "答题": ("what", "answers"),
+    "invites": ("what", "invites"),
+    "invite": ("what", "invites"),
+    "邀请": ("what", "invites"),
+    "邀请榜": ("what", "invites"),
     "week": ("period", "week"),
     "本周": ("period", "week"),
     "周榜": ("period", "week"),
@@ -94,6 +99,8 @@ async def top(ctx: Context) -> Any:
     since = week_start(ctx)
     if chosen["what"] == "answers":
         return await _top_answers(ctx, period, since)
+    if chosen["what"] == "invites":
+        return await _top_invites(ctx, period, since)
     async with ctx.store.transaction() as session:
         if period == "week":
             rows = await ctx.store.points.top_since(session, ctx.community.id, since)
@@ -132,6 +139,24 @@ async def _top_answers(ctx: Context, period: str, since: datetime) -> Any:
     lines += [
         ctx.say("points.answers_line", number=n, member=names[member_id], answers=answers)
         for n, (member_id, answers) in enumerate(rows, 1)
+    ]
+    return ctx.reply_text(RichText.join(lines))
+
+
+async def _top_invites(ctx: Context, period: str, since: datetime) -> Any:
+    """Members by referrals that counted (``/mylink``), this week or of all time; members
+    who left are not shown."""
+    async with ctx.store.transaction() as session:
+        rows = await ReferralRepo(ctx.store.db).top(
+            session, ctx.community.id, since if period == "week" else None
+        )
+    if not rows:
+        return ctx.reply("points.invites_empty")
+    label = ctx.say(f"points.period.{period}", since=f"{since.astimezone(ctx.zone):%m-%d}")
+    lines = [ctx.say("points.invites_header", period=label.plain())]
+    lines += [
+        ctx.say("points.invites_line", number=n, member=member.display_name, invites=invites)
+        for n, (member, invites) in enumerate(rows, 1)
     ]
     return ctx.reply_text(RichText.join(lines))
 

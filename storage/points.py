@@ -168,6 +168,15 @@ class PointsReason:
         question is marked solved (a press repeated, twenty at once, a redelivery)."""
         return cls(Verb.AWARD, f"answer:{question_id}", f"question:{question_id}")
 
+    # -- referrals -----------------------------------------------------------------------------
+    @classmethod
+    def referral(cls, referral_id: int, side: str) -> PointsReason:
+        """A settled referral's reward to the inviter or the newcomer (``side``): once per
+        referral and side, however many ticks settle it at once."""
+        if side not in ("inviter", "newcomer"):
+            raise ValueError(f"a referral rewards the inviter or the newcomer, not {side!r}")
+        return cls(Verb.AWARD, f"referral:{referral_id}:{side}", f"referral:{referral_id}")
+
 
 #: The make-up check-in's reference and key prefix (its quota counts these keys).
 MAKEUP = "makeup"

@@ -59,6 +59,8 @@ class FakeAdapter(Adapter):
         self.actions.append(action)
         if action.kind in self.decline:
             return self.decline[action.kind]
+        if action.kind == "create_invite":
+            return ActionResult(ok=True, link=f"https://fake.invalid/+{next(self._ids)}")
         return ActionResult.done(str(next(self._ids)))
 
     async def is_admin(self, chat_id: str, user_id: str) -> bool:

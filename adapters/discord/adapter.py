@@ -15,6 +15,7 @@ import yarl
 
 from adapters.base import Adapter, Host
 from adapters.discord import translate
+from adapters.discord.invites import InviteUses
 from adapters.discord.perform import DiscordPerformer
 from adapters.discord.routing import route_client
 from bot.actions import Action, ActionResult, Reply, Send
@@ -117,6 +118,7 @@ class DiscordAdapter(Adapter):
         # client only: another adapter in the process keeps its own.
         route_client(self.client, settings.api_base, settings.gateway_url or None)
         self.performer = DiscordPerformer(self.client, monotonic=monotonic)
+        self.invites = InviteUses()
         self._ready = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         #: The persona name last set as each server's nickname, looked up again when it expires.
@@ -294,6 +296,8 @@ class DiscordAdapter(Adapter):
             self._ready.set()
             for guild in client.guilds:
                 await self._follow_persona_name(guild)
+            for guild in client.guilds:
+                await self.invites.baseline(guild)
 
         @client.event
         async def on_message(message: discord.Message) -> None:
@@ -314,7 +318,8 @@ class DiscordAdapter(Adapter):
 
         @client.event
         async def on_member_join(member: discord.Member) -> None:
-            self._submit(translate.member_joined(member))
+            link = None if member.bot else await self.invites.attribute(member.guild)
+            self._submit(translate.member_joined(member, link))
 
         @client.event
         async def on_member_remove(member: discord.Member) -> None:
@@ -324,6 +329,7 @@ class DiscordAdapter(Adapter):
         async def on_guild_join(guild: discord.Guild) -> None:
             self._submit(translate.bot_membership(guild, True, datetime.now(UTC)))
             await self._follow_persona_name(guild)
+            await self.invites.baseline(guild)
 
         @client.event
         async def on_guild_remove(guild: discord.Guild) -> None:

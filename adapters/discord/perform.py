@@ -28,6 +28,7 @@ from bot.actions import (
     ApproveJoin,
     Ban,
     Button,
+    CreateInvite,
     DeclineJoin,
     DeclineReason,
     Delete,
@@ -65,6 +66,7 @@ RIGHTS: dict[type, str] = {
     Kick: "kick_members",
     Pin: "pin_messages",
     GrantRole: "manage_roles",
+    CreateInvite: "create_instant_invite",
 }
 _SENDS = (Reply, Send, SendPoll, SendImage, Notify)
 #: Interaction tokens last 15 minutes.
@@ -293,6 +295,14 @@ class DiscordPerformer:
                 async with self.answering(target[1:]):
                     return await self._send(action)
             return await self._send(action)
+        if isinstance(action, CreateInvite):
+            # A bot-made invite per member, never expiring: the adapter tells joins through
+            # it apart by its uses (``adapters/discord/invites.py``).
+            channel = self._channel(action)
+            made = await channel.create_invite(
+                max_age=0, max_uses=0, unique=True, reason=f"invite link of {action.name}"[:512]
+            )
+            return ActionResult(ok=True, link=made.url)
         if isinstance(action, Notify) and action.user_id is not None:
             dm = await self.client.create_dm(discord.Object(int(action.user_id)))
             private = Send(

@@ -224,7 +224,9 @@ def _guild_chat(guild: discord.Guild) -> tuple[Chat, str | None]:
     return chat, str(system.id) if system else None
 
 
-def member_joined(member: discord.Member) -> MemberJoined:
+def member_joined(member: discord.Member, invite_link: str | None = None) -> MemberJoined:
+    """A join; ``invite_link`` only when the adapter is certain which invite it came
+    through (``adapters/discord/invites.py``)."""
     joined = member.joined_at or datetime.now(UTC)
     chat, channel_id = _guild_chat(member.guild)
     return MemberJoined(
@@ -235,6 +237,8 @@ def member_joined(member: discord.Member) -> MemberJoined:
         sender=user_of(member),
         at=joined,
         member=user_of(member),
+        invite_link=invite_link,
+        account_created_at=member.created_at,
     )
 
 

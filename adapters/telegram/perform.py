@@ -43,6 +43,7 @@ from bot.actions import (
     ApproveJoin,
     Ban,
     Button,
+    CreateInvite,
     DeclineJoin,
     DeclineReason,
     Delete,
@@ -86,6 +87,7 @@ RIGHTS: dict[type, str] = {
     Pin: "can_pin_messages",
     ApproveJoin: "can_invite_users",
     DeclineJoin: "can_invite_users",
+    CreateInvite: "can_invite_users",
 }
 _SENDS = (Reply, Send, SendPoll, SendImage, Notify)
 
@@ -373,6 +375,13 @@ class TelegramPerformer:
         if isinstance(action, DeclineJoin):
             await self.bot.decline_chat_join_request(chat, int(action.user_id))
             return ActionResult.done()
+        if isinstance(action, CreateInvite):
+            # Named after the member: joins through it arrive with this link (``chat_member.
+            # invite_link``), so attribution is exact.
+            made = await self.bot.create_chat_invite_link(
+                chat, name=action.name or None, creates_join_request=action.approval
+            )
+            return ActionResult(ok=True, link=made.invite_link)
         return ActionResult.declined(DeclineReason.UNSUPPORTED, action.kind)
 
     async def _send(self, action: Reply | Send, chat: int | str) -> ActionResult:

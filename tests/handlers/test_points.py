@@ -97,4 +97,4 @@ async def test_top_streak_ranks_live_streaks(any_harness: Harness) -> None:
     [points] = await h.say("/top points")
     assert points.splitlines()[1] == "1. Ann：40"
     [bad] = await h.say("/top streek")
-    assert "streek" in bad and "/top [points|streak|answers] [week|all]" in bad
+    assert "streek" in bad and "/top [points|streak|answers|invites] [week|all]" in bad

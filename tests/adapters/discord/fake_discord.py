@@ -522,6 +522,9 @@ class FakeDiscord:
         self.commands: list[JSONDict] = []
         self.guild_commands: dict[int, list[JSONDict]] = {}
         self.bans: dict[int, dict[int, JSONDict]] = {}
+        #: Invites by code: ``{"code", "guild_id", "channel_id", "uses"}`` (``member_join``
+        #: with ``invite=CODE`` uses one).
+        self.invites: dict[str, JSONDict] = {}
 
         self.requests: list[Request] = []
         self.unknown: list[Request] = []
@@ -1204,8 +1207,12 @@ class FakeDiscord:
         joined_at: datetime | str | None = None,
         roles: Iterable[int] = (),
         bot: bool = False,
+        invite: str | None = None,
     ) -> FakeMember:
-        """Add a member and dispatch GUILD_MEMBER_ADD."""
+        """Add a member and dispatch GUILD_MEMBER_ADD (``invite``: the code they used, whose
+        uses go up by one, as Discord counts them; the event itself never names it)."""
+        if invite is not None:
+            self.invites[invite]["uses"] += 1
         member = self.add_member(guild_id, user_id, name, roles=roles, joined_at=joined_at, bot=bot)
         data = {**member_payload(member), "guild_id": str(guild_id)}
         await self.dispatch("GUILD_MEMBER_ADD", data, guild_id=guild_id)
@@ -1371,6 +1378,8 @@ class FakeDiscord:
             ("DELETE", hook_message, self._delete_webhook_message),
             ("POST", webhook, self._followup),
             ("GET", guild, self._get_guild),
+            ("GET", guild + r"/invites", self._guild_invites),
+            ("POST", channel + r"/invites", self._create_invite),
             ("PATCH", guild + r"/members/@me", self._edit_me),
             ("GET", guild + r"/members/(?P<user_id>\d+)", self._get_member),
             ("PATCH", guild + r"/members/(?P<user_id>\d+)", self._edit_member),
@@ -1633,6 +1642,37 @@ class FakeDiscord:
         for key in ("members", "channels", "threads", "voice_states", "presences", "joined_at"):
             data.pop(key, None)
         return 200, data
+
+    def _invite_payload(self, invite: JSONDict) -> JSONDict:
+        return {
+            "type": 0,
+            "code": invite["code"],
+            "guild": {"id": str(invite["guild_id"]), "name": "Test Guild", "features": []},
+            "channel": {"id": str(invite["channel_id"]), "name": "general", "type": 0},
+            "inviter": self._users[self.bot_id],
+            "uses": invite["uses"],
+            "max_uses": 0,
+            "max_age": 0,
+            "temporary": False,
+            "created_at": iso(self.clock()),
+        }
+
+    async def _guild_invites(self, record: Request, p: dict[str, str]) -> _Answer:
+        guild = self._guild_or_404(p)
+        listed = [i for i in self.invites.values() if i["guild_id"] == guild.id]
+        return 200, [self._invite_payload(i) for i in listed]
+
+    async def _create_invite(self, record: Request, p: dict[str, str]) -> _Answer:
+        channel_id = int(p["channel_id"])
+        guild_id = self._channel_guild(channel_id)
+        code = f"fake{len(self.invites) + 1:04d}"
+        self.invites[code] = {
+            "code": code,
+            "guild_id": guild_id,
+            "channel_id": channel_id,
+            "uses": 0,
+        }
+        return 200, self._invite_payload(self.invites[code])
 
     async def _edit_me(self, record: Request, p: dict[str, str]) -> _Answer:
         guild = self._guild_or_404(p)

@@ -890,6 +890,8 @@ class FakeBotAPI:
         self.messages: dict[tuple[str, int], JSONDict] = {}
         #: Polls the bot sent, by poll id.
         self.polls: dict[str, JSONDict] = {}
+        #: Invite links made by ``createChatInviteLink``, in order.
+        self.invite_links: list[JSONDict] = []
         #: Files served under ``base_file_url`` + token + "/" + path.
         self.files: dict[str, bytes] = {}
         #: Bytes of every file uploaded to the fake (multipart), by SHA-256 hex digest.
@@ -1223,6 +1225,7 @@ class FakeBotAPI:
             "getChatMember": self._get_chat_member,
             "getChatAdministrators": self._get_chat_administrators,
             "getChat": self._get_chat,
+            "createChatInviteLink": self._create_chat_invite_link,
         }
         for name in _TRUE_METHODS:
             table[name] = _returns_true
@@ -1452,6 +1455,20 @@ class FakeBotAPI:
         message["poll"] = poll
         self.polls[poll["id"]] = poll
         return poll
+
+    def _create_chat_invite_link(self, call: Call) -> JSONDict:
+        self._chat_id(call)
+        name = call.get("name")
+        if name is not None and len(str(name)) > 32:
+            raise _ApiError(400, "Bad Request: invite link name is too long")
+        made = chat_invite_link(
+            f"https://t.me/+fake{len(self.invite_links) + 1:04d}",
+            creator_id=self.bot_id,
+            creates_join_request=str(call.get("creates_join_request")).lower() == "true",
+            name=name,
+        )
+        self.invite_links.append(made)
+        return made
 
     def _delete_message(self, call: Call) -> bool:
         self.messages.pop((call.chat_key or "", call.get("message_id")), None)
