@@ -1,7 +1,7 @@
 """feedback: the feedback inbox, votes, history, notices and drafts
 
 Revision ID: 0025
-Revises: 0021
+Revises: 0024
 Create Date: 2026-11-27 14:10:00
 """
 
