@@ -10,6 +10,7 @@ from bot.context import Context, local_date
 from bot.features import HELP_GROUPS, Arg, CommandSpec, Feature
 from bot.permissions import allowed
 from bot.richtext import Code, RichText
+from handlers.shop import titles
 
 __all__ = ["feature"]
 
@@ -127,10 +128,15 @@ async def me(ctx: Context) -> Reply:
         if held
         else ctx.say("me.no_roles").plain()
     )
-    return ctx.reply(
+    profile = ctx.say(
         "me.profile",
         member=ctx.address(ctx.sender),
         days=days,
         since=since.isoformat(),
         roles=roles,
     )
+    async with ctx.store.transaction() as session:
+        title = (await titles(ctx, session, [member.id])).get(member.id)
+    if title is None:
+        return ctx.reply_text(profile)
+    return ctx.reply_text(RichText.join([profile, ctx.say("shop.title_line", title=title)]))
