@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import Field
 
-from bot.actions import Action, Button, GrantRole, Notify, Send
+from bot.actions import Action, Button, DeclineReason, GrantRole, Notify, Send
 from bot.config import Section
 from bot.context import Context, TickContext, local_date
 from bot.features import Arg, Feature
@@ -597,8 +597,13 @@ async def _grant_role(ctx: Context, item: ItemInfo, order: OrderInfo, member: Me
             await ctx.audit(
                 session, "shop.refund", target=member, order=order.id, why=str(result.reason)
             )
-    right = result.detail or str(result.reason)
-    told = ctx.say("shop.role_refused", name=order.name, right=right, price=order.price)
+    if result.reason is DeclineReason.MISSING_RIGHT:
+        right = result.detail or "manage_roles"
+        told = ctx.say("shop.role_refused", name=order.name, right=right, price=order.price)
+    elif result.reason is DeclineReason.NOT_FOUND:
+        told = ctx.say("shop.role_not_found", name=order.name, price=order.price)
+    else:
+        told = ctx.say("shop.role_failed", name=order.name, price=order.price)
     return [answer_press(ctx, told), _post(ctx, told)]
 
 
