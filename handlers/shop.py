@@ -637,7 +637,7 @@ async def orders(ctx: Context) -> Any:
     buttons: list[list[Button]] = []
     for order in waiting:
         buyer = buyers.get(order.member_id)
-        lines.append(_order_line(ctx, order, buyer.display_name if buyer else None))
+        lines.append(_order_line(ctx, order, buyer.display_name if buyer else "-"))
         buttons.append(
             [
                 Button(
@@ -654,16 +654,17 @@ async def orders(ctx: Context) -> Any:
 
 
 def _order_line(ctx: Context, order: OrderInfo, buyer: str | None) -> RichText:
-    at = order.created_at.astimezone(ctx.zone)
-    return ctx.say(
-        "shop.order_line",
-        order=order.id,
-        name=order.name,
-        price=ctx.say("shop.points", count=order.price).plain(),
-        status=ctx.say(f"shop.status.{order.status}").plain(),
-        buyer=buyer or "-",
-        at=f"{at:%m-%d %H:%M}",
-    )
+    """One order: with its buyer for operators, without for the buyer's own list."""
+    values = {
+        "order": order.id,
+        "name": order.name,
+        "price": ctx.say("shop.points", count=order.price).plain(),
+        "status": ctx.say(f"shop.status.{order.status}").plain(),
+        "at": f"{order.created_at.astimezone(ctx.zone):%m-%d %H:%M}",
+    }
+    if buyer is None:
+        return ctx.say("shop.order_line_mine", **values)
+    return ctx.say("shop.order_line", buyer=buyer, **values)
 
 
 async def _operator_press(ctx: Context) -> tuple[OrderInfo | None, Any]:
