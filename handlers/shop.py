@@ -121,6 +121,7 @@ def normal(text: str) -> str:
 def tokens(text: str) -> list[str]:
     """Words, with a quoted name (``"Coffee chat"``, ``「咖啡券」``) kept as one; linear."""
     out: list[str] = []
+    unclosed: set[str] = set()  # closing quotes not found ahead: never searched for again
     i, n = 0, len(text)
     while i < n:
         char = text[i]
@@ -128,9 +129,11 @@ def tokens(text: str) -> list[str]:
             i += 1
             continue
         close = _QUOTES.get(char)
-        if close is not None:
+        if close is not None and close not in unclosed:
             end = text.find(close, i + 1)
-            if end >= 0:
+            if end < 0:
+                unclosed.add(close)
+            else:
                 out.append(text[i + 1 : end].strip())
                 i = end + 1
                 continue

@@ -497,8 +497,9 @@ class ShopRepo:
     async def fulfil(
         self, session: AsyncSession, order_id: int, by_member_id: int | None, now: datetime
     ) -> bool:
-        """An operator handed a manual reward over: once, and never after a refund."""
-        return await self._set_status(session, order_id, (WAITING,), FULFILLED, now, by_member_id)
+        """An operator handed a manual reward over (or saw an unfinished role grant through):
+        once, and never after a refund."""
+        return await self._set_status(session, order_id, REFUNDABLE, FULFILLED, now, by_member_id)
 
     async def refund(
         self,
@@ -560,10 +561,11 @@ class ShopRepo:
     async def waiting(
         self, session: AsyncSession, community_id: int, limit: int = 20
     ) -> list[OrderInfo]:
-        """Manual rewards waiting for an operator, oldest first."""
+        """Orders waiting for an operator, oldest first: manual rewards, and roles whose grant
+        never finished (the bot stopped in between: the operator checks and settles it)."""
         rows = await session.execute(
             select(ShopOrder)
-            .where(ShopOrder.community_id == community_id, ShopOrder.status == WAITING)
+            .where(ShopOrder.community_id == community_id, ShopOrder.status.in_(REFUNDABLE))
             .order_by(ShopOrder.id)
             .limit(limit)
         )

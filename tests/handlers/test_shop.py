@@ -328,3 +328,18 @@ async def test_bad_input_is_refused_naming_what_works_and_charges_nothing(
     assert "already in the shop" in dup
     assert await count(h, ShopOrder) == 0
     assert await balance(h, "Bob") == 50
+
+
+def test_options_are_read_in_linear_time_with_quotes_kept_together() -> None:
+    from handlers.shop import normal, tokens
+
+    assert tokens(normal("“Coffee chat” ５００ --stock ２")) == [
+        "Coffee chat",
+        "500",
+        "--stock",
+        "2",
+    ]
+    assert tokens("「咖啡券」 10 —stock 1") == ["咖啡券", "10", "—stock", "1"]
+    assert normal("—stock") == "--stock"
+    hostile = '"x ' * 20_000 + "「" * 20_000
+    assert len(tokens(hostile)) == 20_001  # unclosed quotes searched for once each
