@@ -226,6 +226,10 @@ class Feature(Generic[S]):
     settings: type[BaseModel] | Mapping[str, type[BaseModel]] | None = None
     #: Where discovery places it (``/help``, listeners): lower first, ties by name.
     order: int = 1000
+    #: In a group's ``/help``, one line for the feature: its first command with its summary,
+    #: then its other commands by name (``/help NAME`` explains each), so the list grows by
+    #: features, not commands; ``False`` lists every command on a line of its own (the basics).
+    help_one_line: bool = True
 
     @property
     def sections(self) -> dict[str, type[BaseModel]]:

@@ -10,10 +10,11 @@ from bot.context import Context, local_date
 from bot.features import HELP_GROUPS, Arg, CommandSpec, Feature
 from bot.permissions import allowed
 from bot.richtext import Code, RichText
+from handlers.shop import titles
 
 __all__ = ["feature"]
 
-feature = Feature("general", order=10)
+feature = Feature("general", order=10, help_one_line=False)
 
 
 @feature.command("start", where="any")
@@ -54,9 +55,31 @@ async def help_(ctx: Context) -> Reply:
             section = [spec for spec in here if spec.group == group]
             if section:
                 lines.append(ctx.say("help.section", group=ctx.say(f"help.group.{group}").plain()))
-                lines += [_line(ctx, spec) for spec in section]
+                lines += _feature_lines(ctx, section)
     lines.append(ctx.say("help.footer", example=Code(text="/help checkin")))
     return ctx.reply_text(RichText.join(lines))
+
+
+def _feature_lines(ctx: Context, section: list[CommandSpec]) -> list[RichText]:
+    """A section's lines: a feature's commands open to everyone share one line (the first
+    with its summary, the others by name) where the feature keeps to one line; every other
+    command has its own."""
+    one_line = {f.name for f in ctx.commands.features if f.help_one_line}
+    by_feature: dict[str, list[CommandSpec]] = {}
+    for spec in section:
+        by_feature.setdefault(spec.feature, []).append(spec)
+    lines: list[RichText] = []
+    for feature_name, specs in by_feature.items():
+        # An operator's tools keep a line each: their roles are part of the line.
+        open_to_all = [spec for spec in specs if not spec.roles]
+        if feature_name not in one_line or len(open_to_all) < 2:
+            lines += [_line(ctx, spec) for spec in specs]
+            continue
+        first, *rest = open_to_all
+        others = " ".join(f"/{spec.name}" for spec in rest)
+        lines.append(ctx.say("help.line_also", line=_line(ctx, first).plain(), others=others))
+        lines += [_line(ctx, spec) for spec in specs if spec.roles]
+    return lines
 
 
 def _summary(ctx: Context, spec: CommandSpec) -> str:
@@ -127,10 +150,15 @@ async def me(ctx: Context) -> Reply:
         if held
         else ctx.say("me.no_roles").plain()
     )
-    return ctx.reply(
+    profile = ctx.say(
         "me.profile",
         member=ctx.address(ctx.sender),
         days=days,
         since=since.isoformat(),
         roles=roles,
     )
+    async with ctx.store.transaction() as session:
+        title = (await titles(ctx, session, [member.id])).get(member.id)
+    if title is None:
+        return ctx.reply_text(profile)
+    return ctx.reply_text(RichText.join([profile, ctx.say("shop.title_line", title=title)]))

@@ -15,6 +15,7 @@ from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
 from handlers.checkin import badge_name
+from handlers.shop import titled, titles
 from storage.members import MemberInfo
 from storage.points import InsufficientPoints, PointsReason
 from storage.questions import QuestionRepo
@@ -36,6 +37,7 @@ async def points(ctx: Context) -> Any:
         rank = await ctx.store.points.rank(session, ctx.community.id, ctx.member.id)
         streak = await ctx.store.checkins.current_streak(session, ctx.member.id, ctx.today())
         badges = await ctx.store.checkins.badges(session, ctx.member.id)
+        title = (await titles(ctx, session, [ctx.member.id])).get(ctx.member.id)
     lines = [
         ctx.say(
             "points.show",
@@ -49,6 +51,8 @@ async def points(ctx: Context) -> Any:
         separator = ctx.say("points.badge_separator").plain()
         names = separator.join(badge_name(ctx, badge) for badge in badges)
         lines.append(ctx.say("points.badges", badges=names))
+    if title:
+        lines.append(ctx.say("shop.title_line", title=title))
     return ctx.reply_text(RichText.join(lines))
 
 
@@ -111,12 +115,18 @@ async def top(ctx: Context) -> Any:
             member = await ctx.store.members.get(session, member_id)
             # A member row gone missing shows as its account did before (``m:ID``).
             names[member_id] = member.display_name if member else f"m:{member_id}"
+        held = await titles(ctx, session, list(names))
     if not rows:
         return ctx.reply("points.top_empty")
     label = ctx.say(f"points.period.{period}", since=f"{since.astimezone(ctx.zone):%m-%d}")
     lines = [ctx.say("points.top_header", period=label.plain())]
     lines += [
-        ctx.say("points.top_line", number=n, member=names[member_id], points=total)
+        ctx.say(
+            "points.top_line",
+            number=n,
+            member=titled(ctx, names[member_id], held.get(member_id)),
+            points=total,
+        )
         for n, (member_id, total) in enumerate(rows, 1)
     ]
     return ctx.reply_text(RichText.join(lines))

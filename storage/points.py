@@ -177,6 +177,17 @@ class PointsReason:
             raise ValueError(f"a referral rewards the inviter or the newcomer, not {side!r}")
         return cls(Verb.AWARD, f"referral:{referral_id}:{side}", f"referral:{referral_id}")
 
+    # -- the points shop -----------------------------------------------------------------------
+    @classmethod
+    def shop_purchase(cls, order_id: int) -> PointsReason:
+        """The price of one shop order: charged once per order, however often it is pressed."""
+        return cls(Verb.CHARGE, f"shop:{order_id}", f"shop-order:{order_id}")
+
+    @classmethod
+    def shop_refund(cls, order_id: int) -> PointsReason:
+        """An order's price back to its buyer, once (a refund pressed ten times pays once)."""
+        return cls(Verb.AWARD, f"shop:{order_id}:refund", f"shop-order:{order_id}")
+
 
 #: The make-up check-in's reference and key prefix (its quota counts these keys).
 MAKEUP = "makeup"

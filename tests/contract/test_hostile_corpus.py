@@ -126,6 +126,15 @@ FORGED = {
     "qacc": ["qacc", "qacc:99999999999999999999", "qacc:²", "qacc:0"],
     "qfaq": ["qfaq", "qfaq:1", "qfaq:99999999999999999999:1", "qfaq:1:²"],
     "qpromote": ["qpromote", "qpromote:99999999999999999999", "qpromote:x"],
+    "shopok": [
+        "shopok",
+        "shopok:1",
+        "shopok:1:1",
+        "shopok:99999999999999999999:1:n",
+        "shopok:1:²:n",
+    ],
+    "shopdone": ["shopdone", "shopdone:99999999999999999999", "shopdone:x", "shopdone:1:2"],
+    "shopback": ["shopback", "shopback:99999999999999999999", "shopback:-1", "shopback:1"],
 }
 UNREGISTERED = ["", ":", "nobody", "nobody:1", "\x00", "\ud800:1"]
 

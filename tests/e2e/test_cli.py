@@ -81,6 +81,7 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
         "faq",
         "feedback",
         "questions",
+        "shop",
     ],
 )
 def test_readme_shows_the_real_transcripts(name: str) -> None:
@@ -582,6 +583,15 @@ def test_the_console_greets_the_newcomer_and_ctrl_c_quits(tmp_path: Path) -> Non
     assert "[console]" in greeting and "/help" in greeting and "/admin Alice" in greeting
     assert code == 0, text
     assert "Traceback" not in text and "KeyboardInterrupt" not in text
+
+
+def test_shop_session(tmp_path: Path) -> None:
+    """Stocked, a title bought once (a second press buys nothing) and worn on 积分 and the
+    board, a manual reward sold out after one, handed over and told privately; the books
+    balance."""
+    assert replay("shop", tmp_path) == (HERE / "shop.transcript").read_text(encoding="utf-8")
+    ledger = run("ledger", "verify", cwd=tmp_path)
+    assert ledger.returncode == 0 and ledger.stdout.strip() == "OK"
 
 
 def test_feedback_session(tmp_path: Path) -> None:

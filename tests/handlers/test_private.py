@@ -142,6 +142,8 @@ async def test_help_in_private_lists_what_works_there_and_the_group_commands(
         "/start",
         "/help",
         "/code",
+        "/mylink",
+        "/referrals",
         "/birthday",
         "/timezone",
         "/remindme",
