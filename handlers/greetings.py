@@ -37,10 +37,10 @@ __all__ = [
 
 
 class GreetingsSettings(Section):
-    """Welcomes and goodbyes (the switch itself is ``[community] welcome``, ``/welcome off``)."""
+    """Welcomes and goodbyes (switched on and off by [community] welcome, or /welcome off)."""
 
     delete_previous_welcome: bool = False
-    """Delete the previous custom welcome (``/setwelcome``) when a new one is posted, so a busy
+    """Delete the previous custom welcome (/setwelcome) when a new one is posted, so a busy
     group keeps one welcome in view."""
     clean_service_messages: bool = False
     """Telegram: delete the platform's "X joined the group" and "X left the group" notices
