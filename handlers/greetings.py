@@ -9,6 +9,7 @@ filled in one pass, each value as text: a member named ``<b>{group}</b>`` shows 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ class GreetingsSettings(Section):
     """Telegram: delete the platform's "X joined the group" and "X left the group" notices
     (the bot needs the right to delete messages)."""
 
+
+log = logging.getLogger(__name__)
 
 feature = Feature("greetings", order=60, settings=GreetingsSettings)
 settings_command(feature, "greetingsset", GreetingsSettings, "welcome")
@@ -163,6 +166,18 @@ async def _values(ctx: Context, member: User) -> _Values:
     )
 
 
+def _usable(text: str | None) -> Template | None:
+    """A stored template, checked again (a row written by hand or by an older version that
+    no longer passes is skipped, never a traceback): ``None`` when absent or unusable."""
+    if text is None:
+        return None
+    try:
+        return parse_template(text)
+    except TemplateError:
+        log.warning("a stored welcome or goodbye template no longer passes its checks; skipped")
+        return None
+
+
 async def _stored(ctx: Context) -> WelcomeTexts | None:
     async with ctx.store.transaction() as session:
         return await ctx.store.welcomes.get(session, ctx.community.id)
@@ -193,10 +208,10 @@ async def welcome_actions(ctx: Context, member: User) -> list[Action]:
     if not ctx.settings_of(CommunitySettings).welcome:
         return []
     stored = await _stored(ctx)
-    if stored is None or stored.welcome_text is None:
+    template = _usable(stored.welcome_text if stored is not None else None)
+    if stored is None or template is None:
         persona = await welcome_message(ctx, member)
         return [persona] if persona is not None else []
-    template = parse_template(stored.welcome_text)
     text = _fill(ctx, template.body, await _values(ctx, member))
     event = ctx.event
     async with ctx.store.transaction() as session:
@@ -254,9 +269,9 @@ async def goodbye(ctx: Context) -> Send | None:
     if not ctx.settings_of(CommunitySettings).welcome:
         return None
     stored = await _stored(ctx)
-    if stored is None or stored.goodbye_text is None:
+    template = _usable(stored.goodbye_text if stored is not None else None)
+    if template is None:
         return None
-    template = parse_template(stored.goodbye_text)
     return Send(
         platform=event.platform,
         chat_id=event.chat.id,
@@ -361,18 +376,16 @@ async def welcome_command(ctx: Context) -> list[Action]:
         return [ctx.reply(f"welcome.switched_{state}")]
     assert ctx.sender is not None
     stored = await _stored(ctx)
+    template = _usable(stored.welcome_text if stored is not None else None)
     on = ctx.settings_of(CommunitySettings).welcome
-    header = ctx.say(
-        "welcome.preview_custom" if stored and stored.welcome_text else "welcome.preview_persona"
-    )
-    if stored is None or stored.welcome_text is None:
+    header = ctx.say("welcome.preview_persona" if template is None else "welcome.preview_custom")
+    if template is None:
         parts = [ctx.say("welcome.join", member=ctx.address(ctx.sender))]
         rules = await rules_text(ctx)
         if rules is not None:
             parts.append(rules)
         preview, buttons = RichText.join(parts), ()
     else:
-        template = parse_template(stored.welcome_text)
         preview = _fill(ctx, template.body, await _values(ctx, ctx.sender))
         buttons = tuple((button,) for button in template.buttons)
     lines = [header] if on else [header, ctx.say("welcome.preview_off")]

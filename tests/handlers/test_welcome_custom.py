@@ -225,3 +225,37 @@ async def test_join_notices_are_cleaned_when_asked(any_harness: Harness) -> None
     assert delete.message_id == "n2"
     # A member's own empty-looking message is never taken for a notice.
     assert [a for a in await h.send(h.message("hi", user="Bob")) if isinstance(a, Delete)] == []
+
+
+def test_a_button_is_a_callback_or_an_http_link() -> None:
+    from pydantic import ValidationError
+
+    assert Button(label="go", url="https://example.org").data == ""
+    for bad in (
+        {"label": "x"},
+        {"label": "x", "data": "a:b", "url": "https://example.org"},
+        {"label": "x", "url": "javascript:alert(1)"},
+        {"label": "x", "url": "https://exa mple.org"},
+    ):
+        with pytest.raises(ValidationError):
+            Button(**bad)
+
+
+async def test_a_stored_template_that_no_longer_passes_is_skipped(any_harness: Harness) -> None:
+    h = any_harness
+    await _operator(h)
+    await h.say("/setwelcome Hi {name}")
+    await h.say("/setgoodbye Bye {name}")
+    async with h.store.transaction() as s:
+        from sqlalchemy import update
+
+        await s.execute(
+            update(Welcome).values(
+                welcome_text="Hi\n[x](ftp://old.example)", goodbye_text="[only](https://e.org)"
+            )
+        )
+    [persona] = _sends(await h.send(h.join("Carol")))
+    assert persona.anchor is None and "Carol" in persona.text.plain()
+    assert _sends(await h.send(h.leave("Carol"))) == []
+    [preview] = await h.say("/welcome")
+    assert "Alice" in preview
