@@ -257,6 +257,9 @@ class ConsoleAdapter(Adapter):
             self._notice(f"usage: /press N (1 to {len(self._buttons)})")
             return True
         message_id, button = self._buttons[int(rest) - 1]
+        if button.url is not None:  # a link: a member's client would open it
+            self._notice(f"opens {button.url}")
+            return True
         event = ButtonPressed(
             **self._base(self.chat, self.current),
             press_id=f"press-{self._next()}",
@@ -407,7 +410,10 @@ class ConsoleAdapter(Adapter):
         if not buttons:
             return
         self._buttons = [(message_id, button) for button in buttons]
-        labels = "  ".join(f"[{n}] {b.label}" for n, b in enumerate(buttons, 1))
+        labels = "  ".join(
+            f"[{n}] {b.label}" + (f" ({b.url})" if b.url is not None else "")
+            for n, b in enumerate(buttons, 1)
+        )
         self.console.print(RichLine(f"   {labels}", style="cyan"))
 
     async def is_admin(self, chat_id: str, user_id: str) -> bool:

@@ -66,10 +66,19 @@ class _Model(BaseModel):
 
 
 class Button(_Model):
-    """One button. ``data`` is ``feature:payload`` and must fit Telegram's 64 bytes."""
+    """One button. ``data`` is ``feature:payload`` and must fit Telegram's 64 bytes; a link
+    button has a ``url`` instead (http or https), which the member's client opens: pressing
+    it reaches no handler."""
 
     label: str
-    data: Annotated[str, Field(max_length=64)]
+    data: Annotated[str, Field(max_length=64)] = ""
+    url: Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s]+$")] | None = None
+
+    @model_validator(mode="after")
+    def _data_or_url(self) -> Button:
+        if bool(self.data) == (self.url is not None):
+            raise ValueError("a button has callback data or a link (url), one of the two")
+        return self
 
 
 class _ChatAction(_Model):

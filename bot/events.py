@@ -167,6 +167,9 @@ class MessageEvent(EventBase):
     mentions: tuple[User, ...] = ()
     is_forward: bool = False
     has_media: bool = False
+    #: The platform's own notice that someone joined or left (Telegram's service message):
+    #: no member wrote it; greetings may delete it (``clean_service_messages``).
+    service: bool = False
 
 
 #: What validation leaves on every ``MessageEvent`` ``message_event`` builds (see there).
@@ -274,6 +277,7 @@ def message_event(
             "mentions": mentions,
             "is_forward": is_forward,
             "has_media": has_media,
+            "service": False,
         },
     )
     _set(event, "__pydantic_fields_set__", set(_MESSAGE_SET))

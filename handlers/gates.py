@@ -38,7 +38,7 @@ from bot.events import ButtonPressed, JoinRequest, MemberJoined
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed, owner_keys
 from bot.richtext import Code, RichText
-from handlers.greetings import hold_welcome, welcome_message
+from handlers.greetings import hold_welcome, welcome_actions
 from handlers.sanctions import act_once, log_chat, to_log
 from handlers.shared import answer_press, store_override
 from storage.base import PLATFORM_ID_LEN
@@ -213,8 +213,7 @@ async def on_press(ctx: Context) -> list[Action]:
     ]
     if message_id:
         actions.append(Delete(**_here(ctx), message_id=message_id))
-    welcome = await welcome_message(ctx, event.sender)
-    return [*actions, *([welcome] if welcome else [])]
+    return [*actions, *await welcome_actions(ctx, event.sender)]
 
 
 @feature.tick("gate-timeouts", every=timedelta(seconds=30))

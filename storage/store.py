@@ -27,6 +27,7 @@ from storage.rulevotes import RuleVoteRepo
 from storage.solicitations import SolicitationRepo
 from storage.updates import UpdateRepo
 from storage.waiting import WaitingRepo
+from storage.welcomes import WelcomeRepo
 
 __all__ = ["Store"]
 
@@ -63,6 +64,8 @@ class Store:
         self.notices = NoticeRepo()
         #: Message ids of posted objects (polls, packets, events...), bound by the dispatcher.
         self.posts = PostsRepo()
+        #: A community's own welcome and goodbye, and its last welcome's message.
+        self.welcomes = WelcomeRepo(db)
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""

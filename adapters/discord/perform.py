@@ -128,6 +128,11 @@ def _view(rows: tuple[tuple[Button, ...], ...]) -> discord.ui.View | None:
     view = discord.ui.View(timeout=None)
     for number, row in enumerate(rows[:5]):
         for button in row[:5]:
+            if button.url is not None:  # a link button: the member's client opens it
+                view.add_item(
+                    discord.ui.Button(label=button.label[:80], url=button.url, row=number)
+                )
+                continue
             view.add_item(
                 discord.ui.Button(label=button.label[:80], custom_id=button.data, row=number)
             )

@@ -35,6 +35,7 @@ from bot.events import (
     JoinRequest,
     MemberJoined,
     MemberLeft,
+    MessageEvent,
     PollAnswer,
     Reacted,
     ReplyTo,
@@ -186,6 +187,20 @@ class Translator:
             sender = self._user(message.from_user)
         else:
             sender = None
+        if message.new_chat_members or message.left_chat_member is not None:
+            # "X joined/left the group": the join itself comes as a chat_member update;
+            # this notice is only something greetings may clean up.
+            return [
+                MessageEvent(
+                    platform=PLATFORM,
+                    update_key=key,
+                    chat=chat,
+                    at=at,
+                    sender=sender,
+                    message_id=str(message.message_id),
+                    service=True,
+                )
+            ]
         text = message.text or message.caption or ""
         entities = message.entities or message.caption_entities or ()
         command = None

@@ -44,6 +44,8 @@ class Seen:
     punished: list[tuple[str, str]] = field(default_factory=list)
     #: Buttons on the messages sent, as (message id, button data).
     buttons: list[tuple[str, str]] = field(default_factory=list)
+    #: Link buttons on the messages sent, as (message id, label, url).
+    links: list[tuple[str, str, str]] = field(default_factory=list)
     #: Notes only the presser saw (a button's answer), and messages edited, as seen.
     notes: list[str] = field(default_factory=list)
     edits: list[str] = field(default_factory=list)
@@ -385,6 +387,13 @@ class TelegramDriver(AppDriver):
             (str(call.result["message_id"]), button["callback_data"])
             for row in keyboard
             for button in row
+            if "callback_data" in button
+        ]
+        seen.links += [
+            (str(call.result["message_id"]), button["text"], button["url"])
+            for row in keyboard
+            for button in row
+            if "url" in button
         ]
 
     def refuse_private(self, who: Person) -> None:
@@ -660,6 +669,11 @@ class DiscordDriver(AppDriver):
                     (str(message_id), button["custom_id"])
                     for button in row.get("components", [])
                     if "custom_id" in button
+                ]
+                seen.links += [
+                    (str(message_id), button["label"], button["url"])
+                    for button in row.get("components", [])
+                    if "url" in button
                 ]
         for request in self.fake.requests_to("POST", self._CALLBACK)[callbacks:]:
             body = request.json or {}

@@ -82,6 +82,7 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
         "feedback",
         "questions",
         "shop",
+        "welcome",
     ],
 )
 def test_readme_shows_the_real_transcripts(name: str) -> None:
@@ -605,3 +606,10 @@ def test_feedback_session(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "qunbot.db") as db:
         assert db.execute("SELECT status FROM feedback_notices").fetchall() == [("sent",)] * 2
         assert db.execute("SELECT count(*) FROM feedback_votes").fetchall() == [(1,)]
+
+
+def test_welcome_session(tmp_path: Path) -> None:
+    """The group's own welcome in the console: placeholders filled once (a member named
+    ``<b>{group}</b>`` shows as typed), an unknown placeholder refused, the preview, a
+    goodbye, off and on, and back to the persona's own welcome."""
+    assert replay("welcome", tmp_path) == (HERE / "welcome.transcript").read_text(encoding="utf-8")

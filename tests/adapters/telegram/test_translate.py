@@ -79,3 +79,29 @@ async def test_reactions_are_asked_for_and_counted(start_bot: StartBot) -> None:
             .order_by(Member.display_name)
         )
         assert [tuple(r) for r in rows.all()] == [("Ann", 1, 0, 1), ("Bob", 0, 1, 0)]
+
+
+def test_join_and_leave_notices_are_service_messages() -> None:
+    """Telegram's "X joined/left the group" messages: the join itself comes as a
+    ``chat_member`` update, so the notice is only marked, for greetings to clean up."""
+    from bot.events import MessageEvent
+
+    joined = tg.text_message(GROUP, 42, "", first_name="Eve", message_id=777)
+    message = joined["message"]
+    assert isinstance(message, dict)
+    message.pop("text", None)
+    message.pop("entities", None)
+    message["new_chat_members"] = [{"id": 42, "is_bot": False, "first_name": "Eve"}]
+    [event] = translated(joined)
+    assert isinstance(event, MessageEvent)
+    assert (event.service, event.message_id, event.text) == (True, "777", "")
+    left = tg.text_message(GROUP, 42, "", first_name="Eve", message_id=778)
+    message = left["message"]
+    assert isinstance(message, dict)
+    message.pop("text", None)
+    message.pop("entities", None)
+    message["left_chat_member"] = {"id": 42, "is_bot": False, "first_name": "Eve"}
+    [event] = translated(left)
+    assert isinstance(event, MessageEvent) and event.service
+    [said] = translated(tg.text_message(GROUP, 42, "hello", first_name="Eve"))
+    assert isinstance(said, MessageEvent) and not said.service
