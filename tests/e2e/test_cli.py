@@ -81,6 +81,7 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
         "faq",
         "feedback",
         "questions",
+        "notes",
     ],
 )
 def test_readme_shows_the_real_transcripts(name: str) -> None:
