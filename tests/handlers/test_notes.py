@@ -115,7 +115,7 @@ async def test_bad_input_says_what_is_expected_and_changes_nothing(any_harness: 
         "/save": "/save",
         "/save rules": "Write a name and the note's text",
         "/save bad!name text": "can't be a note name",
-        f"/save {'n' * 33} text": "1 to 32 letters",
+        f"/save {'n' * 33} text": "1 to 32 characters: letters",
         "/save two words": None,  # valid: name "two", text "words" (checked below)
         f"/save long {'x' * (TEXT_LEN + 1)}": f"at most {TEXT_LEN} characters; this one has",
         "/save hi Hello {nmae}!": "{nmae} is not a placeholder I know: use {name}",
