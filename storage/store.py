@@ -14,6 +14,7 @@ from storage.gates import GateRepo, InviteRepo
 from storage.ledger import LedgerRepo
 from storage.members import MemberRepo
 from storage.moderation import FilterRepo, WarnRepo
+from storage.notes import AutoReplyRepo, NotesRepo
 from storage.notices import NoticeRepo
 from storage.outbox import OutboxRepo
 from storage.persons import PersonRepo
@@ -54,6 +55,9 @@ class Store:
         self.events = EventRepo(db)
         #: The FAQ's numbered entries (``/faq``; ``/ask`` searches them first).
         self.faq = FaqRepo(db)
+        #: Saved replies (``/save``, ``/get``, ``#NAME``) and automatic answers (``/autoreply``).
+        self.notes = NotesRepo(db)
+        self.autoreplies = AutoReplyRepo(db)
         self.rule_votes = RuleVoteRepo()
         self.solicitations = SolicitationRepo(db)
         self.outbox = OutboxRepo(db)

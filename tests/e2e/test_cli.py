@@ -83,6 +83,7 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
         "questions",
         "shop",
         "welcome",
+        "notes",
     ],
 )
 def test_readme_shows_the_real_transcripts(name: str) -> None:
