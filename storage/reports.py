@@ -11,7 +11,7 @@ once: the first button press claims it with one conditional ``UPDATE ... WHERE s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,13 +20,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from storage.base import PLATFORM_ID_LEN, REASON_LEN, Base, Id
 from storage.db import Database
 
-__all__ = ["HANDLED", "OPEN", "Report", "ReportInfo", "ReportRepo"]
+__all__ = ["ABANDONED_AFTER", "CLAIMED", "HANDLED", "OPEN", "Report", "ReportInfo", "ReportRepo"]
 
 #: A report nobody has acted on yet; the others say what was done.
 OPEN = "open"
 HANDLED = ("deleted", "warned", "muted", "dismissed")
 #: A claimed report whose platform action is under way (put back to open if refused).
 CLAIMED = "claimed"
+#: A claim this old was left by a stop between claiming and settling: it may be taken again
+#: (the platform's answer comes within seconds; a repeated delete or mute changes nothing).
+ABANDONED_AFTER = timedelta(minutes=5)
 
 
 class Report(Base):
@@ -123,10 +126,16 @@ class ReportRepo:
     async def claim(
         self, session: AsyncSession, report_id: int, member_id: int, now: datetime
     ) -> bool:
-        """Take an open report to act on it: ``True`` for exactly one caller."""
+        """Take an open report (or one whose claim was abandoned) to act on it: ``True`` for
+        exactly one caller."""
+        stale = now - ABANDONED_AFTER
         claimed = await session.execute(
             update(Report)
-            .where(Report.id == report_id, Report.status == OPEN)
+            .where(
+                Report.id == report_id,
+                (Report.status == OPEN)
+                | ((Report.status == CLAIMED) & (Report.handled_at < stale)),
+            )
             .values(status=CLAIMED, handled_by=member_id, handled_at=now)
             .returning(Report.id)
         )
