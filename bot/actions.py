@@ -23,6 +23,7 @@ from pydantic import (
 from bot.richtext import RichText
 
 __all__ = [
+    "CAPPED",
     "MAX_ATTACHED_BYTES",
     "MAX_FILE_BYTES",
     "MAX_IMAGE_BYTES",
@@ -444,6 +445,8 @@ class DeclineReason(StrEnum):
     TOO_OLD = "too_old"
 
 
+#: ``ActionResult.detail`` of a ``DeleteMany`` that stopped at its limit before the last message.
+CAPPED = "capped"
 #: ``ActionResult.detail`` of an action stored to go out after a restart.
 PERSISTED = "persisted"
 

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import Field
 
 from bot.actions import (
+    CAPPED,
     Action,
     Button,
     Delete,
@@ -306,8 +307,14 @@ async def purge(ctx: Context) -> list[Action] | Reply:
         await ctx.audit(
             session, "purge", message=event.reply_to.message_id, count=count, old=result.too_old
         )
-    said = "reports.purged_some_old" if result.too_old else "reports.purged"
-    return [ctx.send(said, count=count, old=result.too_old, limit=limit)]
+    said = ctx.say(
+        "reports.purged_some_old" if result.too_old else "reports.purged",
+        count=count,
+        old=result.too_old,
+    )
+    if result.detail == CAPPED:
+        said = said + ctx.say("reports.purge_capped", limit=limit)
+    return [Send(**here(ctx), text=said)]
 
 
 # -- pins -------------------------------------------------------------------------------------

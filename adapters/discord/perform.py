@@ -22,6 +22,7 @@ import discord
 from discord.utils import escape_markdown, escape_mentions, utcnow
 
 from bot.actions import (
+    CAPPED,
     Action,
     ActionResult,
     AnswerButton,
@@ -246,6 +247,8 @@ class DiscordPerformer:
                 if last is not None and message.id > last:
                     break
                 ids.append(message.id)
+        reached = last is not None and ids[-1] >= last
+        capped = len(ids) >= action.limit and not reached
         # A minute's margin: Discord measures the 14 days when the request arrives.
         cutoff = now - BULK_DELETE_WINDOW + timedelta(minutes=1)
         fresh = [i for i in ids if discord.utils.snowflake_time(i) > cutoff]
@@ -255,7 +258,12 @@ class DiscordPerformer:
                 await channel.get_partial_message(chunk[0]).delete()
             else:
                 await channel.delete_messages([discord.Object(i) for i in chunk])
-        return ActionResult(ok=True, count=len(fresh), too_old=len(ids) - len(fresh))
+        return ActionResult(
+            ok=True,
+            count=len(fresh),
+            too_old=len(ids) - len(fresh),
+            detail=CAPPED if capped else None,
+        )
 
     # -- permissions ----------------------------------------------------------------------
     def _guild(self, chat_id: str) -> discord.Guild | None:

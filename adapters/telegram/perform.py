@@ -37,6 +37,7 @@ from telegram.error import RetryAfter as TgRetryAfter
 from adapters.telegram.request import NOT_CONNECTED
 from adapters.telegram.translate import Translator
 from bot.actions import (
+    CAPPED,
     Action,
     ActionResult,
     AnswerButton,
@@ -402,12 +403,12 @@ class TelegramPerformer:
             return ActionResult.declined(DeclineReason.TOO_OLD, str(hours))
         if not (action.first_message_id.isdigit() and action.last_message_id.isdigit()):
             return ActionResult.declined(DeclineReason.NOT_FOUND, "message ids")
-        first = int(action.first_message_id)
-        last = min(int(action.last_message_id), first + action.limit - 1)
+        first, wanted = int(action.first_message_id), int(action.last_message_id)
+        last = min(wanted, first + action.limit - 1)
         ids = list(range(first, last + 1))
         for start in range(0, len(ids), DELETE_BATCH):
             await self.bot.delete_messages(chat, ids[start : start + DELETE_BATCH])
-        return ActionResult(ok=True, count=len(ids))
+        return ActionResult(ok=True, count=len(ids), detail=CAPPED if last < wanted else None)
 
     async def _send(self, action: Reply | Send, chat: int | str) -> ActionResult:
         chunks = split(action.text)

@@ -146,3 +146,13 @@ async def test_pin_and_unpin(platform: Platform) -> None:
         unpins = platform.fake.requests_to("DELETE", rf"/channels/\d+/(messages/)?pins/{message}")
         assert len(pins) == 1 and len(unpins) == 1
         assert platform.fake.requests_to("GET", r"/channels/\d+/messages/pins")
+
+
+async def test_purge_stops_at_its_limit(platform: Platform) -> None:
+    await platform.start(members=(ANN, BOB), admins=(ANN,), moderation={"purge_limit": 2})
+    first = await said(platform, BOB, "one")
+    second = await said(platform, BOB, "two")
+    await said(platform, BOB, "three")
+    seen = await platform.reply(ANN, "/purge", to=first)
+    assert deleted_runs(platform) == [[first, second]]
+    assert any("删除了 2 条" in t and "最多删除 2 条" in t for t in seen.texts), seen.texts

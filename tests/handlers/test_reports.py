@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.actions import (
+    CAPPED,
     Action,
     ActionResult,
     DeclineReason,
@@ -204,3 +205,11 @@ async def test_pin_unpin_and_unpinall(group: Harness) -> None:
     ]
     refused = await h.send(replying(h, "/pin", user="Bob", to="Carol"))
     assert not of(refused, Pin)
+
+
+async def test_purge_at_its_limit_says_how_to_go_on(group: Harness) -> None:
+    h = group
+    h.adapter.decline["delete_many"] = ActionResult(ok=True, count=500, detail=CAPPED)
+    actions = await h.send(replying(h, "/purge", user="Alice", to="Carol", message="1"))
+    text = of(actions, Send)[0].text.plain()
+    assert "500 条" in text and "再发一次 /purge" in text
