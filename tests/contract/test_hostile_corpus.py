@@ -126,6 +126,7 @@ FORGED = {
     "qacc": ["qacc", "qacc:99999999999999999999", "qacc:²", "qacc:0"],
     "qfaq": ["qfaq", "qfaq:1", "qfaq:99999999999999999999:1", "qfaq:1:²"],
     "qpromote": ["qpromote", "qpromote:99999999999999999999", "qpromote:x"],
+    "rpt": ["rpt", "rpt:1", "rpt:99999999999999999999:delete", "rpt:1:nope", "rpt:²:warn"],
 }
 UNREGISTERED = ["", ":", "nobody", "nobody:1", "\x00", "\ud800:1"]
 
@@ -311,6 +312,7 @@ async def test_every_command_and_keyword_survives(
         "fbf",
         "fbp",
         "fbm",
+        "rpt",
     ],
 )
 async def test_forged_buttons_get_an_answer(
