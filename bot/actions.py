@@ -23,6 +23,7 @@ from pydantic import (
 from bot.richtext import RichText
 
 __all__ = [
+    "CAPPED",
     "MAX_ATTACHED_BYTES",
     "MAX_FILE_BYTES",
     "MAX_IMAGE_BYTES",
@@ -38,6 +39,7 @@ __all__ = [
     "DeclineJoin",
     "DeclineReason",
     "Delete",
+    "DeleteMany",
     "Document",
     "Edit",
     "GrantRole",
@@ -55,6 +57,7 @@ __all__ = [
     "SendPoll",
     "StopPoll",
     "Unban",
+    "Unpin",
     "Unrestrict",
     "action_from_json",
     "action_to_json",
@@ -142,6 +145,22 @@ class Delete(_ChatAction):
     message_id: str
 
 
+class DeleteMany(_ChatAction):
+    """Delete a run of messages: from ``first_message_id`` up to ``last_message_id`` (both
+    included), at most ``limit`` of them. How the run is found is the adapter's (Telegram ids
+    are sequential per chat; Discord lists the channel's history after the first), and so is
+    the platform's window: a first message past it declines the whole action
+    (``DeclineReason.TOO_OLD``, ``detail`` the window in hours) and nothing is deleted.
+    ``first_at`` is when the first message was sent, when known. The result's ``count`` is
+    how many were deleted, ``too_old`` how many of the run the window left alone."""
+
+    kind: Literal["delete_many"] = "delete_many"
+    first_message_id: str
+    last_message_id: str
+    first_at: datetime | None = None
+    limit: Annotated[int, Field(ge=1, le=10_000)] = 500
+
+
 class _MemberAction(_ChatAction):
     user_id: str
 
@@ -177,6 +196,15 @@ class Pin(_ChatAction):
     kind: Literal["pin"] = "pin"
     message_id: str
     silent: bool = True
+
+
+class Unpin(_ChatAction):
+    """Unpin one message; ``message_id`` ``None``: the latest pinned one, or with
+    ``everything`` every pinned message of the chat."""
+
+    kind: Literal["unpin"] = "unpin"
+    message_id: str | None = None
+    everything: bool = False
 
 
 class SendPoll(_ChatAction):
@@ -394,12 +422,14 @@ Action = Annotated[
     | Notify
     | Edit
     | Delete
+    | DeleteMany
     | Restrict
     | Unrestrict
     | Ban
     | Unban
     | Kick
     | Pin
+    | Unpin
     | SendPoll
     | StopPoll
     | AnswerButton
@@ -436,8 +466,12 @@ class DeclineReason(StrEnum):
     #: A private message the platform refused (``Notify``): ``detail`` says which fallback
     #: was applied (``mentioned`` or ``recorded``).
     UNREACHABLE = "unreachable"
+    #: Past the platform's window (``DeleteMany``): ``detail`` is the window in hours.
+    TOO_OLD = "too_old"
 
 
+#: ``ActionResult.detail`` of a ``DeleteMany`` that stopped at its limit before the last message.
+CAPPED = "capped"
 #: ``ActionResult.detail`` of an action stored to go out after a restart.
 PERSISTED = "persisted"
 
@@ -454,6 +488,9 @@ class ActionResult(_Model):
     unreached: tuple[str, ...] = ()
     #: For ``CreateInvite``: the link made.
     link: str | None = None
+    #: For ``DeleteMany``: how many messages were deleted, and how many were too old.
+    count: int | None = None
+    too_old: int = 0
 
     @classmethod
     def done(cls, message_id: str | None = None) -> ActionResult:

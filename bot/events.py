@@ -135,6 +135,8 @@ class ReplyTo(_Model):
     message_id: Text
     sender: User | None = None
     text: Text = ""
+    #: When it was sent, when the platform says (``/purge`` checks the platform's window).
+    at: datetime | None = None
 
 
 class EventBase(_Model):

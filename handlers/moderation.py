@@ -45,7 +45,7 @@ from storage.base import REASON_LEN
 from storage.members import MemberInfo
 from storage.sanctions import LiftRepo
 
-__all__ = ["feature"]
+__all__ = ["feature", "mute", "warn_command"]
 
 
 feature = Feature("moderation", group="moderation", order=30, settings={"rules": RulesSettings})

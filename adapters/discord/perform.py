@@ -14,7 +14,7 @@ import io
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -22,6 +22,7 @@ import discord
 from discord.utils import escape_markdown, escape_mentions, utcnow
 
 from bot.actions import (
+    CAPPED,
     Action,
     ActionResult,
     AnswerButton,
@@ -32,6 +33,7 @@ from bot.actions import (
     DeclineJoin,
     DeclineReason,
     Delete,
+    DeleteMany,
     Edit,
     GrantRole,
     Kick,
@@ -44,6 +46,7 @@ from bot.actions import (
     SendPoll,
     StopPoll,
     Unban,
+    Unpin,
     Unrestrict,
 )
 from bot.cache import BoundedCache
@@ -57,6 +60,9 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 2000
 #: Discord's longest timeout.
 MAX_TIMEOUT = timedelta(days=28)
+#: Bulk delete takes messages under 14 days old, 2 to 100 a call.
+BULK_DELETE_WINDOW = timedelta(days=14)
+BULK_DELETE_BATCH = 100
 #: The permission the bot needs for each action (discord.py's names, shown to operators).
 RIGHTS: dict[type, str] = {
     Restrict: "moderate_members",
@@ -65,6 +71,8 @@ RIGHTS: dict[type, str] = {
     Unban: "ban_members",
     Kick: "kick_members",
     Pin: "pin_messages",
+    Unpin: "pin_messages",
+    DeleteMany: "manage_messages",
     GrantRole: "manage_roles",
     CreateInvite: "create_instant_invite",
 }
@@ -211,6 +219,59 @@ class DiscordPerformer:
             and self.interaction(target[1:]) is not None
         )
 
+    async def _unpin(self, action: Unpin) -> ActionResult:
+        """One message, the latest pinned (pins list newest first), or every pin."""
+        channel = self._channel(action)
+        if action.message_id is not None:
+            await channel.get_partial_message(int(action.message_id)).unpin()
+            return ActionResult.done()
+        pinned = [message async for message in channel.pins(limit=None if action.everything else 1)]
+        for message in pinned:
+            await message.unpin()
+        return ActionResult.done()
+
+    async def _delete_many(self, action: DeleteMany) -> ActionResult:
+        """Discord ids say nothing of what follows, so the run is the first message and the
+        channel's history after it (``GET messages?after=``) up to the last, at most
+        ``limit``. Bulk delete takes 2 to 100 messages under 14 days old: a first message
+        older than that declines the whole run; any of the run grown too old meanwhile is
+        left and counted."""
+        if not action.first_message_id.isdigit():
+            return ActionResult.declined(DeclineReason.NOT_FOUND, "message id")
+        first = int(action.first_message_id)
+        now = datetime.now(UTC)
+        if now - discord.utils.snowflake_time(first) > BULK_DELETE_WINDOW:
+            hours = int(BULK_DELETE_WINDOW.total_seconds() // 3600)
+            return ActionResult.declined(DeclineReason.TOO_OLD, str(hours))
+        last = int(action.last_message_id) if action.last_message_id.isdigit() else None
+        channel = self._channel(action)
+        ids = [first]
+        if action.limit > 1:
+            history = channel.history(
+                limit=action.limit - 1, after=discord.Object(first), oldest_first=True
+            )
+            async for message in history:
+                if last is not None and message.id > last:
+                    break
+                ids.append(message.id)
+        reached = last is not None and ids[-1] >= last
+        capped = len(ids) >= action.limit and not reached
+        # A minute's margin: Discord measures the 14 days when the request arrives.
+        cutoff = now - BULK_DELETE_WINDOW + timedelta(minutes=1)
+        fresh = [i for i in ids if discord.utils.snowflake_time(i) > cutoff]
+        for start in range(0, len(fresh), BULK_DELETE_BATCH):
+            chunk = fresh[start : start + BULK_DELETE_BATCH]
+            if len(chunk) == 1:
+                await channel.get_partial_message(chunk[0]).delete()
+            else:
+                await channel.delete_messages([discord.Object(i) for i in chunk])
+        return ActionResult(
+            ok=True,
+            count=len(fresh),
+            too_old=len(ids) - len(fresh),
+            detail=CAPPED if capped else None,
+        )
+
     # -- permissions ----------------------------------------------------------------------
     def _guild(self, chat_id: str) -> discord.Guild | None:
         return self.client.get_guild(int(chat_id)) if chat_id.isdigit() else None
@@ -342,6 +403,10 @@ class DiscordPerformer:
         if isinstance(action, Pin):
             await self._channel(action).get_partial_message(int(action.message_id)).pin()
             return ActionResult.done()
+        if isinstance(action, Unpin):
+            return await self._unpin(action)
+        if isinstance(action, DeleteMany):
+            return await self._delete_many(action)
         if isinstance(action, SendPoll):
             poll = discord.Poll(
                 question=action.question[:300],

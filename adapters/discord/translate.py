@@ -91,7 +91,10 @@ def message_event(message: discord.Message, prefix: str, bot_id: int | None) -> 
     resolved = message.reference.resolved if message.reference else None
     if isinstance(resolved, discord.Message):
         reply_to = ReplyTo(
-            message_id=str(resolved.id), sender=user_of(resolved.author), text=resolved.content
+            message_id=str(resolved.id),
+            sender=user_of(resolved.author),
+            text=resolved.content,
+            at=resolved.created_at,
         )
     return MessageEvent(
         platform=PLATFORM,

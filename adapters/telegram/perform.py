@@ -37,6 +37,7 @@ from telegram.error import RetryAfter as TgRetryAfter
 from adapters.telegram.request import NOT_CONNECTED
 from adapters.telegram.translate import Translator
 from bot.actions import (
+    CAPPED,
     Action,
     ActionResult,
     AnswerButton,
@@ -47,6 +48,7 @@ from bot.actions import (
     DeclineJoin,
     DeclineReason,
     Delete,
+    DeleteMany,
     Document,
     Edit,
     Kick,
@@ -59,6 +61,7 @@ from bot.actions import (
     SendPoll,
     StopPoll,
     Unban,
+    Unpin,
     Unrestrict,
 )
 from bot.cache import BoundedCache
@@ -76,15 +79,20 @@ MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
 #: ``getChatMember`` answers kept at most (least recently used go first).
 MEMBER_CACHE_SIZE = 10_000
+#: A bot deletes group messages under 48 hours old; ``deleteMessages`` takes 100 ids a call.
+DELETE_WINDOW = timedelta(hours=48)
+DELETE_BATCH = 100
 #: The right the bot needs for each action (Telegram's field names, shown to operators).
 RIGHTS: dict[type, str] = {
     Delete: "can_delete_messages",
+    DeleteMany: "can_delete_messages",
     Restrict: "can_restrict_members",
     Unrestrict: "can_restrict_members",
     Ban: "can_restrict_members",
     Unban: "can_restrict_members",
     Kick: "can_restrict_members",
     Pin: "can_pin_messages",
+    Unpin: "can_pin_messages",
     ApproveJoin: "can_invite_users",
     DeclineJoin: "can_invite_users",
     CreateInvite: "can_invite_users",
@@ -351,6 +359,15 @@ class TelegramPerformer:
             await self.bot.ban_chat_member(chat, int(action.user_id))
             await self.bot.unban_chat_member(chat, int(action.user_id), only_if_banned=True)
             return ActionResult.done()
+        if isinstance(action, DeleteMany):
+            return await self._delete_many(action, chat)
+        if isinstance(action, Unpin):
+            if action.everything:
+                await self.bot.unpin_all_chat_messages(chat)
+            else:
+                message = int(action.message_id) if action.message_id else None
+                await self.bot.unpin_chat_message(chat, message_id=message)
+            return ActionResult.done()
         if isinstance(action, Pin):
             await self.bot.pin_chat_message(
                 chat, int(action.message_id), disable_notification=action.silent
@@ -391,6 +408,24 @@ class TelegramPerformer:
             )
             return ActionResult(ok=True, link=made.invite_link)
         return ActionResult.declined(DeclineReason.UNSUPPORTED, action.kind)
+
+    async def _delete_many(self, action: DeleteMany, chat: int | str) -> ActionResult:
+        """Message ids are sequential per chat, so the run is every id from the first to the
+        last (at most ``limit``), deleted 100 per ``deleteMessages`` call. A bot may delete
+        messages under 48 hours old: a first message older than that declines the whole run
+        (the ids after it cannot be told apart by age). Ids already gone are skipped by
+        Telegram without a word, so the count is of the ids asked for."""
+        if action.first_at is not None and datetime.now(UTC) - action.first_at > DELETE_WINDOW:
+            hours = int(DELETE_WINDOW.total_seconds() // 3600)
+            return ActionResult.declined(DeclineReason.TOO_OLD, str(hours))
+        if not (action.first_message_id.isdigit() and action.last_message_id.isdigit()):
+            return ActionResult.declined(DeclineReason.NOT_FOUND, "message ids")
+        first, wanted = int(action.first_message_id), int(action.last_message_id)
+        last = min(wanted, first + action.limit - 1)
+        ids = list(range(first, last + 1))
+        for start in range(0, len(ids), DELETE_BATCH):
+            await self.bot.delete_messages(chat, ids[start : start + DELETE_BATCH])
+        return ActionResult(ok=True, count=len(ids), detail=CAPPED if last < wanted else None)
 
     async def _send(self, action: Reply | Send, chat: int | str) -> ActionResult:
         chunks = split(action.text)

@@ -214,6 +214,7 @@ class Translator:
                 message_id=str(replied.message_id),
                 sender=replied_sender,
                 text=replied.text or replied.caption or "",
+                at=replied.date,
             )
         mentions = (
             tuple(

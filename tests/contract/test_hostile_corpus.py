@@ -135,6 +135,7 @@ FORGED = {
     ],
     "shopdone": ["shopdone", "shopdone:99999999999999999999", "shopdone:x", "shopdone:1:2"],
     "shopback": ["shopback", "shopback:99999999999999999999", "shopback:-1", "shopback:1"],
+    "rpt": ["rpt", "rpt:1", "rpt:99999999999999999999:delete", "rpt:1:nope", "rpt:²:warn"],
 }
 UNREGISTERED = ["", ":", "nobody", "nobody:1", "\x00", "\ud800:1"]
 
@@ -320,6 +321,7 @@ async def test_every_command_and_keyword_survives(
         "fbf",
         "fbp",
         "fbm",
+        "rpt",
     ],
 )
 async def test_forged_buttons_get_an_answer(

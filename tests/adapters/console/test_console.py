@@ -155,3 +155,19 @@ async def test_a_notice_saves_its_picture_and_file_and_prints_their_paths(
     assert "小群 (privately to Alice)> Your weekly figures" in private
     assert f"小群 (privately to Alice)> [picture: {picture}]\nActive <b>members" in private
     assert f"小群 (privately to Alice)> [file: {export}]\n30 days" in private
+
+
+async def test_the_console_declines_purge_and_pins_clearly(tmp_path: Path) -> None:
+    """The console has no replies and no pins: /report and /purge ask for a reply, /unpinall
+    is declined as unsupported, and nothing fails."""
+    app, out = make_app(tmp_path, user="Zoë")
+    await app.run(["/admin Zoë", "/report spam", "/purge", "/unpinall"])
+    lines = out.getvalue().splitlines()
+
+    def answer(command: str) -> str:
+        return lines[lines.index(f"Zoë> {command}") + 1]
+
+    assert "回复" in answer("/report spam")
+    assert "/purge" in answer("/purge")
+    assert any(word in answer("/unpinall") for word in ("不支持", "无法", "做不到"))
+    assert "Traceback" not in out.getvalue()

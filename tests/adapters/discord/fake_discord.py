@@ -714,6 +714,17 @@ class FakeDiscord:
         self._guild(guild_id).roles[role_id] = role
         return role
 
+    async def set_role_permissions(self, guild_id: int, role_id: int, permissions: int) -> None:
+        """Change a role's permissions (the bot's own: ``guild.bot_role_id``) and tell the
+        clients (GUILD_ROLE_UPDATE), as Discord does when an admin edits the role."""
+        role = self._guild(guild_id).roles[role_id]
+        role.permissions = permissions
+        await self.dispatch(
+            "GUILD_ROLE_UPDATE",
+            {"guild_id": str(guild_id), "role": role_payload(role)},
+            guild_id=guild_id,
+        )
+
     def add_member(
         self,
         guild_id: int,
@@ -1362,6 +1373,9 @@ class FakeDiscord:
             ("GET", channel, self._get_channel),
             ("POST", channel + r"/typing", self._no_content),
             ("POST", channel + r"/messages", self._create_message),
+            ("GET", channel + r"/messages", self._history),
+            ("POST", channel + r"/messages/bulk-delete", self._bulk_delete),
+            ("GET", channel + r"/messages/pins", self._pins),
             ("GET", message, self._get_message),
             ("PATCH", message, self._edit_message),
             ("DELETE", message, self._delete_message),
@@ -1535,6 +1549,50 @@ class FakeDiscord:
         self._stored_message(int(p["message_id"]))
         del self.messages[int(p["message_id"])]
         return 204, None
+
+    async def _history(self, record: Request, p: dict[str, str]) -> _Answer:
+        """A channel's messages as Discord lists them: ``after`` gives the ``limit`` (1-100)
+        messages right after that id, ``before`` those right before it; newest first."""
+        channel_id = int(p["channel_id"])
+        limit = int(record.query.get("limit", "50"))
+        if not 1 <= limit <= 100:
+            raise _ApiError(400, "Invalid Form Body", 50035)
+        ids = sorted(i for i, m in self.messages.items() if int(m["channel_id"]) == channel_id)
+        if "after" in record.query:
+            after = int(record.query["after"])
+            chosen = [i for i in ids if i > after][:limit]
+        else:
+            before = int(record.query.get("before", str(1 << 63)))
+            chosen = [i for i in ids if i < before][-limit:]
+        return 200, [self.messages[i] for i in reversed(chosen)]
+
+    async def _bulk_delete(self, record: Request, p: dict[str, str]) -> _Answer:
+        """Discord's bulk delete: 2 to 100 ids, none older than 14 days (else nothing goes)."""
+        ids = [int(i) for i in (record.json or {}).get("messages", [])]
+        if not 2 <= len(ids) <= 100:
+            raise _ApiError(400, "Invalid Form Body", 50035)
+        oldest = self.clock() - timedelta(days=14)
+        if any(snowflake_time(i) < oldest for i in ids):
+            raise _ApiError(
+                400, "You can only bulk delete messages that are under 14 days old.", 50034
+            )
+        for message_id in ids:
+            self.messages.pop(message_id, None)
+        return 204, None
+
+    async def _pins(self, record: Request, p: dict[str, str]) -> _Answer:
+        channel_id = int(p["channel_id"])
+        pinned = sorted(
+            (
+                m
+                for m in self.messages.values()
+                if int(m["channel_id"]) == channel_id and m.get("pinned")
+            ),
+            key=lambda m: int(m["id"]),
+            reverse=True,
+        )
+        items = [{"pinned_at": iso(self.clock()), "message": m} for m in pinned]
+        return 200, {"items": items, "has_more": False}
 
     async def _pin(self, record: Request, p: dict[str, str]) -> _Answer:
         self._stored_message(int(p["message_id"]))["pinned"] = True

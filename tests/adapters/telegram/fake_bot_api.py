@@ -772,6 +772,7 @@ _TRUE_METHODS = (
     "logOut",
     "pinChatMessage",
     "unpinChatMessage",
+    "unpinAllChatMessages",
     "restrictChatMember",
     "banChatMember",
     "unbanChatMember",
@@ -1222,6 +1223,7 @@ class FakeBotAPI:
             "sendPoll": self._send_poll,
             "stopPoll": self._stop_poll,
             "deleteMessage": self._delete_message,
+            "deleteMessages": self._delete_messages,
             "getChatMember": self._get_chat_member,
             "getChatAdministrators": self._get_chat_administrators,
             "getChat": self._get_chat,
@@ -1472,6 +1474,16 @@ class FakeBotAPI:
 
     def _delete_message(self, call: Call) -> bool:
         self.messages.pop((call.chat_key or "", call.get("message_id")), None)
+        return True
+
+    def _delete_messages(self, call: Call) -> bool:
+        """Telegram's ``deleteMessages``: 1 to 100 ids; ids that cannot be deleted (gone,
+        too old) are skipped silently, as the real API does."""
+        ids = call.get("message_ids")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
+            raise _ApiError(400, "Bad Request: message_ids must contain 1-100 identifiers")
+        for message_id in ids:
+            self.messages.pop((call.chat_key or "", message_id), None)
         return True
 
     def _get_chat_member(self, call: Call) -> JSONDict:
