@@ -281,20 +281,26 @@ async def goodbye(ctx: Context) -> Send | None:
     )
 
 
-@feature.on("message")
-async def clean_service_message(ctx: Context) -> Delete | None:
-    """Delete the platform's join/leave notice (Telegram) when the community asks for it."""
+@feature.middleware(order=900)
+async def clean_service_message(ctx: Context) -> bool:
+    """Delete the platform's join/leave notice (Telegram) when the community asks for it. A
+    middleware, not a message listener: a listener for every message would make all chatter
+    routed, so each plain message would cost a handled-stamp write of its own (see
+    ``Dispatcher._handle``); a middleware acts only on the notices. Never stops the event."""
     event = ctx.event
     if not isinstance(event, MessageEvent) or not event.service or ctx.is_private:
-        return None
+        return True
     if not ctx.settings_of(GreetingsSettings).clean_service_messages:
-        return None
-    return Delete(
-        platform=event.platform,
-        chat_id=event.chat.id,
-        channel_id=event.channel_id,
-        message_id=event.message_id,
+        return True
+    await ctx.perform(
+        Delete(
+            platform=event.platform,
+            chat_id=event.chat.id,
+            channel_id=event.channel_id,
+            message_id=event.message_id,
+        )
     )
+    return True
 
 
 def _refusal(ctx: Context, problem: TemplateError) -> Reply:
