@@ -28,13 +28,15 @@ from pydantic import Field
 
 from bot.cache import BoundedCache, seconds_of
 from bot.config import Section
-from bot.context import Context
+from bot.context import Context, TickContext
 from bot.events import MemberJoined, MessageEvent
 from bot.features import Feature
 from bot.richtext import RichText
 from handlers.reports import message_link
 from handlers.shared import visible_length
-from storage.intro import Introduction, IntroRepo, Joined
+from storage.communities import CommunityInfo
+from storage.insights import InsightRepo
+from storage.intro import Introduction, IntroRepo
 from storage.points import PointsReason
 
 __all__ = [
@@ -210,9 +212,19 @@ async def introduction_line(ctx: Context, member_id: int) -> RichText | None:
 
 
 async def not_introduced(
-    ctx: Context, community_id: int, now: datetime, limit: int = 20
-) -> list[Joined]:
-    """Newcomers within the window who have not introduced themselves (for the digest)."""
-    rules = ctx.settings_of(IntroSettings)
+    ctx: TickContext, community: CommunityInfo, limit: int = 10
+) -> tuple[int, list[str]]:
+    """Newcomers within the window who have not introduced themselves, for the operators'
+    digest: how many (up to ``PENDING_PER_COMMUNITY``) and the newest ``limit`` names, members
+    who opted out of insights left unnamed (still counted)."""
+    rules = ctx.settings_of(IntroSettings, community)
+    if not rules.enabled:
+        return 0, []
+    since = ctx.now - _window(rules)
     async with ctx.store.transaction() as session:
-        return await _repo(ctx).not_introduced(session, community_id, now - _window(rules), limit)
+        found = await IntroRepo(ctx.store.db).not_introduced(
+            session, community.id, since, PENDING_PER_COMMUNITY
+        )
+        opted_out = await InsightRepo(ctx.store.db).opted_out(session, community.id)
+    names = [j.name for j in found if j.member_id not in opted_out][:limit]
+    return len(found), names

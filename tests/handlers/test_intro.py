@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from bot.actions import Notify
 from handlers.intro import looks_like_intro
 from handlers.topics import find_hashtag, parse_topic
 from storage import Store
@@ -206,3 +207,20 @@ async def test_topic_points_go_to_the_first_n_once_under_concurrency(any_harness
             .all()
         )
     assert list(positions) == list(range(1, 9))
+
+
+async def test_the_digest_names_newcomers_who_have_not_introduced(any_harness: Harness) -> None:
+    h = english(any_harness)
+    for name in ("Bob", "Eve", "Dan"):
+        await h.send(h.join(name))
+    await h.say("#intro Eve here", user="Eve")
+    await h.say("/stats optout", user="Dan")
+    actions = await h.send(h.message("/digest now", user="Alice"))
+    [notice] = [a for a in actions if isinstance(a, Notify)]
+    text = notice.text.plain()
+    assert "2 newcomers have not introduced themselves yet: Bob" in text
+    assert "Dan" not in text and "Eve" not in text  # opted out: counted, not named
+    await h.say("#自我介绍 Bob", user="Bob")
+    actions = await h.send(h.message("/digest now", user="Alice"))
+    [notice] = [a for a in actions if isinstance(a, Notify)]
+    assert "1 newcomer has not introduced themselves yet." in notice.text.plain()
