@@ -240,7 +240,7 @@ async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Spea
         # The questions and the feedback inbox are read in transactions of their own.
         asked = await _questions_block(ctx, community, speaker)
         inbox = await _feedback_block(ctx, community, speaker)
-        inbox = [*await _intro_block(ctx, community, speaker), *inbox]
+        asked = [*asked, *await _intro_block(ctx, community, speaker)]
         if drawing is None:
             quiet = [speaker.say("digest.header"), speaker.say("digest.not_enough_data")]
             return Digest(RichText.join([*quiet, *asked, *inbox], "\n\n"), ())
@@ -259,7 +259,8 @@ def _text(
     named: dict[int, MemberName],
     asked: Sequence[RichText] = (),
 ) -> RichText:
-    """The digest's words: the figures, the three lists, the week's questions (``asked``),
+    """The digest's words: the figures, the three lists, the week's questions and the
+    newcomers who have not introduced themselves (``asked``),
     and the suggestions."""
     name = {member_id: found_name.display_name for member_id, found_name in named.items()}
     facts = Facts(
