@@ -24,7 +24,6 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
-    func,
     insert,
     select,
     update,
@@ -258,12 +257,6 @@ class IntroRepo:
             .limit(limit)
         )
         return [_topic(row) for row in rows.scalars()]
-
-    async def count_topics(self, session: AsyncSession, community_id: int) -> int:
-        found = await session.execute(
-            select(func.count()).where(TopicRow.community_id == community_id)
-        )
-        return int(found.scalar_one())
 
     async def take_part(
         self, session: AsyncSession, topic_id: int, member_id: int, now: datetime
