@@ -316,4 +316,7 @@ def badge_name(ctx: Context, badge: str) -> str:
     """A badge's name in the community's language (badges are stored as stable keys)."""
     if badge == FIRST_TODAY:
         return ctx.say("badges.first").plain()
+    if not badge.startswith("streak-"):
+        key = f"badges.{badge}"  # another feature's badge (``intro``), named in its pack
+        return ctx.say(key).plain() if ctx.renderer.packs.has(key) else badge
     return ctx.say("badges.streak", days=badge.removeprefix("streak-")).plain()

@@ -33,6 +33,7 @@ from handlers.feedback import feedback_figures
 from handlers.insights import InsightsSettings
 from handlers.insights.roles import Census, census
 from handlers.insights.stats import Speaker, activity_charts, command_word, figures_text
+from handlers.intro import not_introduced
 from handlers.outbox import deliverer
 from handlers.shared import store_override, voice_for
 from storage.communities import CommunityInfo
@@ -239,6 +240,7 @@ async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Spea
         # The questions and the feedback inbox are read in transactions of their own.
         asked = await _questions_block(ctx, community, speaker)
         inbox = await _feedback_block(ctx, community, speaker)
+        asked = [*asked, *await _intro_block(ctx, community, speaker)]
         if drawing is None:
             quiet = [speaker.say("digest.header"), speaker.say("digest.not_enough_data")]
             return Digest(RichText.join([*quiet, *asked, *inbox], "\n\n"), ())
@@ -257,7 +259,8 @@ def _text(
     named: dict[int, MemberName],
     asked: Sequence[RichText] = (),
 ) -> RichText:
-    """The digest's words: the figures, the three lists, the week's questions (``asked``),
+    """The digest's words: the figures, the three lists, the week's questions and the
+    newcomers who have not introduced themselves (``asked``),
     and the suggestions."""
     name = {member_id: found_name.display_name for member_id, found_name in named.items()}
     facts = Facts(
@@ -443,6 +446,22 @@ async def digest(ctx: Context) -> Reply | list[Action] | None:
     if ctx.is_private:
         return [told]
     return [told, ctx.reply("digest.sent_privately")]
+
+
+# -- introductions (handlers/intro.py): one line, only when newcomers have not introduced ----
+
+
+async def _intro_block(
+    ctx: TickContext, community: CommunityInfo, speaker: Speaker
+) -> list[RichText]:
+    """Newcomers who have not introduced themselves yet (自我介绍), read after the main
+    transaction; nothing when everyone has."""
+    count, names = await not_introduced(ctx, community)
+    if not count:
+        return []
+    if not names:  # every one of them opted out of being named
+        return [speaker.say("digest.not_introduced_unnamed", count=count)]
+    return [speaker.say("digest.not_introduced", count=count, names=_names(speaker, names))]
 
 
 # -- expert Q&A (handlers/questions.py): one block, only where questions were asked ---------

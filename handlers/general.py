@@ -10,6 +10,7 @@ from bot.context import Context, local_date
 from bot.features import HELP_GROUPS, Arg, CommandSpec, Feature
 from bot.permissions import allowed
 from bot.richtext import Code, RichText
+from handlers.intro import introduction_line
 from handlers.shop import titles
 
 __all__ = ["feature"]
@@ -159,6 +160,10 @@ async def me(ctx: Context) -> Reply:
     )
     async with ctx.store.transaction() as session:
         title = (await titles(ctx, session, [member.id])).get(member.id)
-    if title is None:
-        return ctx.reply_text(profile)
-    return ctx.reply_text(RichText.join([profile, ctx.say("shop.title_line", title=title)]))
+    lines = [profile]
+    if title is not None:
+        lines.append(ctx.say("shop.title_line", title=title))
+    introduced = await introduction_line(ctx, member.id)
+    if introduced is not None:
+        lines.append(introduced)
+    return ctx.reply_text(RichText.join(lines) if len(lines) > 1 else profile)

@@ -45,7 +45,7 @@ from storage.communities import CommunityInfo
 from storage.members import MemberInfo
 from storage.reports import ReportInfo, ReportRepo
 
-__all__ = ["ModerationSettings", "feature"]
+__all__ = ["ModerationSettings", "feature", "message_link"]
 
 
 class ModerationSettings(Section):

@@ -177,6 +177,17 @@ class PointsReason:
             raise ValueError(f"a referral rewards the inviter or the newcomer, not {side!r}")
         return cls(Verb.AWARD, f"referral:{referral_id}:{side}", f"referral:{referral_id}")
 
+    # -- introductions and topics -------------------------------------------------------------
+    @classmethod
+    def introduction(cls, community_id: int, member_id: int) -> PointsReason:
+        """A newcomer's introduction (自我介绍): once per member and community."""
+        return cls(Verb.AWARD, f"intro:{community_id}:{member_id}", "intro")
+
+    @classmethod
+    def topic_contribution(cls, topic_id: int, member_id: int) -> PointsReason:
+        """One of the first contributions to a topic of the day: once per topic and member."""
+        return cls(Verb.AWARD, f"topic:{topic_id}:{member_id}", f"topic:{topic_id}")
+
     # -- the points shop -----------------------------------------------------------------------
     @classmethod
     def shop_purchase(cls, order_id: int) -> PointsReason:
