@@ -32,6 +32,7 @@ from bot.context import Context, TickContext
 from bot.events import MemberJoined, MessageEvent
 from bot.features import Feature
 from bot.richtext import RichText
+from handlers.filtering import links_in
 from handlers.reports import message_link
 from handlers.shared import visible_length
 from storage.communities import CommunityInfo
@@ -98,11 +99,13 @@ feature: Feature[_Pending] = Feature(
 
 def looks_like_intro(text: str, min_chars: int) -> bool:
     """Whether a message reads as an introduction: an introduction hashtag, or at least
-    ``min_chars`` visible characters. Linear in the message."""
+    ``min_chars`` visible characters besides its links (a shared link says nothing about who
+    shares it). Linear in the message."""
     head = unicodedata.normalize("NFKC", text[:_SCAN] + " " + text[-_SCAN:]).casefold()
     if any(tag in head for tag in HASHTAGS):
         return True
-    return visible_length(text) >= min_chars
+    linked = sum(len(link) for link in links_in(text))
+    return visible_length(text) - linked >= min_chars
 
 
 def _repo(ctx: Context) -> IntroRepo:

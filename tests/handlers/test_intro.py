@@ -60,6 +60,9 @@ async def balance(h: Harness, user: str) -> int:
 def test_what_reads_as_an_introduction() -> None:
     assert looks_like_intro(LONG, 30)
     assert not looks_like_intro("hi!", 30)
+    # Links say nothing about who shares them: a long link alone is no introduction.
+    assert not looks_like_intro("周末的照片发群里啦 https://example.com/photos/2026/11/22", 30)
+    assert looks_like_intro("周末的照片发群里啦 https://example.com/photos " + LONG, 30)
     assert looks_like_intro("hi ＃自我介绍", 30)
     assert looks_like_intro("#INTRO hey", 30)
     assert not looks_like_intro("\u200b" * 100, 30)  # invisible characters fill nothing

@@ -1,6 +1,6 @@
 """intro: newcomers' introductions, topics of the day and who took part
 
-Revision ID: 0034
+Revision ID: 0032
 Revises: 0031
 Create Date: 2026-11-27 16:00:00
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0034'
+revision: str = '0032'
 down_revision: str | None = '0031'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
