@@ -58,7 +58,9 @@ def locks(actions: list[Action]) -> list[bool]:
 
 async def rows(h: Harness) -> int:
     async with h.store.transaction() as session:
-        return int((await session.execute(select(func.count()).select_from(NightMode))).scalar_one())
+        return int(
+            (await session.execute(select(func.count()).select_from(NightMode))).scalar_one()
+        )
 
 
 # -- night mode -------------------------------------------------------------------------------
@@ -136,7 +138,8 @@ async def test_set_during_the_night_closes_at_once_and_off_reopens(group: Harnes
 
 
 @pytest.mark.parametrize(
-    "value", ["25:00-07:00", "23:00", "23:60-07:00", "23:\u200b00-07:00", "tonight", "23:00-07:00-08:00"]
+    "value",
+    ["25:00-07:00", "23:00", "23:60-07:00", "23:\u200b00-07:00", "tonight", "23:00-07:00-08:00"],
 )
 async def test_an_unreadable_window_is_refused_naming_the_form(group: Harness, value: str) -> None:
     h = group
