@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, and_, or_, select, update
+from sqlalchemy import Boolean, ForeignKey, Index, String, and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
@@ -93,7 +93,7 @@ class NightModeRepo:
         now): one statement, so two at once leave one row."""
         starts, ends = window if window is not None else (None, None)
         table = NightMode.__table__
-        values = {
+        values: dict[str, object] = {
             "starts": starts,
             "ends": ends,
             "status": PENDING,
@@ -102,10 +102,15 @@ class NightModeRepo:
             "updated_at": now,
         }
         if channel_id is not None:
-            values["channel_id"] = channel_id
+            # A closed room is reopened where it was closed, wherever the command came from.
+            values["channel_id"] = case(
+                (NightMode.closed.is_(True), NightMode.channel_id), else_=channel_id
+            )
         await session.execute(
             self.db.insert(table)
-            .values(community_id=community_id, channel_id=channel_id, closed=False, **values)
+            .values(
+                {**values, "community_id": community_id, "channel_id": channel_id, "closed": False}
+            )
             .on_conflict_do_update(index_elements=["community_id"], set_=values)
         )
 
