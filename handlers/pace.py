@@ -299,7 +299,11 @@ async def _act(ctx: TickContext, row: NightRow) -> bool | ActionResult:
     where = {"platform": row.platform, "chat_id": row.chat_id, "channel_id": row.channel_id}
     result = await ctx.perform(LockChat(**where, locked=closed))
     async with ctx.store.transaction() as session:
-        if not result.ok:
+        if result.reason is DeclineReason.UNSUPPORTED:
+            # No way to close a room on this platform: switched off, not tried again.
+            await repo.settle(session, row.id, closed=row.closed, due_at=None)
+            await repo.set(session, row.community_id, None, None, ctx.now)
+        elif not result.ok:
             await repo.release(session, row.id, ctx.now + RETRY)
         else:
             await repo.settle(session, row.id, closed=closed, due_at=upcoming)
