@@ -90,6 +90,29 @@ async def test_the_night_closes_and_reopens_once_across_a_restart(platform: Plat
     assert (await tick(platform, app)).texts == [] and lock_calls(platform) == 2
 
 
+async def test_telegram_keeps_the_chat_s_other_permissions(platform: Platform) -> None:
+    if platform.name == "discord":
+        pytest.skip("Discord's overwrite is per bit: covered by the night scenario")
+    now = datetime.now(UTC)
+    await started(platform, now)
+    platform.fake.set_chat(  # type: ignore[attr-defined]
+        platform.group,  # type: ignore[attr-defined]
+        permissions={"can_send_messages": True, "can_invite_users": True, "can_change_info": False},
+    )
+    local = now.astimezone(SHANGHAI)
+    window = f"{local - timedelta(hours=1):%H:%M}-{local + timedelta(hours=1):%H:%M}"
+    await platform.say(ANN, f"/nightmode {window}")
+    [call] = platform.fake.calls_to("setChatPermissions")  # type: ignore[attr-defined]
+    permissions = call.get("permissions")
+    assert permissions["can_send_messages"] is False and permissions["can_send_photos"] is False
+    assert permissions["can_invite_users"] is True and not permissions.get("can_change_info")
+    assert call.get("use_independent_chat_permissions") in (True, "true", "True")
+    await platform.say(ANN, "/nightmode off")
+    reopened = platform.fake.calls_to("setChatPermissions")[-1].get("permissions")  # type: ignore[attr-defined]
+    assert reopened["can_send_messages"] is True and reopened["can_invite_users"] is True
+    assert not reopened.get("can_change_info")
+
+
 async def test_night_mode_without_the_right_says_which(platform: Platform) -> None:
     now = datetime.now(UTC)
     await started(platform, now)
