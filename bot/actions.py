@@ -44,6 +44,7 @@ __all__ = [
     "Edit",
     "GrantRole",
     "Kick",
+    "LockChat",
     "Merge",
     "Notify",
     "NotifyFallback",
@@ -55,6 +56,7 @@ __all__ = [
     "Send",
     "SendImage",
     "SendPoll",
+    "SetSlowMode",
     "StopPoll",
     "Unban",
     "Unpin",
@@ -205,6 +207,25 @@ class Unpin(_ChatAction):
     kind: Literal["unpin"] = "unpin"
     message_id: str | None = None
     everything: bool = False
+
+
+class SetSlowMode(_ChatAction):
+    """The channel's own slow mode: a member may post once every ``seconds`` (``0``: off).
+    Discord has it per channel; a platform without one a bot can set declines it
+    (``DeclineReason.UNSUPPORTED``) and the caller paces the room itself."""
+
+    kind: Literal["set_slow_mode"] = "set_slow_mode"
+    seconds: Annotated[int, Field(ge=0, le=21_600)]
+
+
+class LockChat(_ChatAction):
+    """Members may not post (``locked``) or may again: Telegram the chat's permissions
+    (sending only; its other permissions kept), Discord a ``send_messages`` deny for
+    @everyone on the channel. Operators keep posting: Telegram administrators are not bound
+    by chat permissions, Discord roles with their own grants are not by @everyone's."""
+
+    kind: Literal["lock_chat"] = "lock_chat"
+    locked: bool
 
 
 class SendPoll(_ChatAction):
@@ -430,6 +451,8 @@ Action = Annotated[
     | Kick
     | Pin
     | Unpin
+    | SetSlowMode
+    | LockChat
     | SendPoll
     | StopPoll
     | AnswerButton

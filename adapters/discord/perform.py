@@ -37,6 +37,7 @@ from bot.actions import (
     Edit,
     GrantRole,
     Kick,
+    LockChat,
     Notify,
     Pin,
     Reply,
@@ -44,6 +45,7 @@ from bot.actions import (
     Send,
     SendImage,
     SendPoll,
+    SetSlowMode,
     StopPoll,
     Unban,
     Unpin,
@@ -72,6 +74,8 @@ RIGHTS: dict[type, str] = {
     Kick: "kick_members",
     Pin: "pin_messages",
     Unpin: "pin_messages",
+    SetSlowMode: "manage_channels",
+    LockChat: "manage_roles",
     DeleteMany: "manage_messages",
     GrantRole: "manage_roles",
     CreateInvite: "create_instant_invite",
@@ -218,6 +222,29 @@ class DiscordPerformer:
             and target.startswith("i")
             and self.interaction(target[1:]) is not None
         )
+
+    async def _lock(self, action: LockChat) -> ActionResult:
+        """@everyone's overwrite on the channel with ``send_messages`` denied (or no longer
+        denied); its other bits as they were (read from the channel first)."""
+        if action.channel_id is None or not action.chat_id.isdigit():
+            return ActionResult.declined(DeclineReason.UNSUPPORTED, action.kind)
+        channel_id, everyone = int(action.channel_id), action.chat_id
+        data: Any = await self.client.http.get_channel(channel_id)
+        allow, deny = 0, 0
+        for overwrite in data.get("permission_overwrites") or ():
+            if str(overwrite.get("id")) == everyone:
+                allow, deny = int(overwrite.get("allow", 0)), int(overwrite.get("deny", 0))
+        send = discord.Permissions(send_messages=True).value
+        deny = deny | send if action.locked else deny & ~send
+        await self.client.http.edit_channel_permissions(
+            channel_id,
+            everyone,
+            str(allow & ~send if action.locked else allow),
+            str(deny),
+            0,
+            reason="night mode",
+        )
+        return ActionResult.done()
 
     async def _unpin(self, action: Unpin) -> ActionResult:
         """One message, the latest pinned (pins list newest first), or every pin."""
@@ -405,6 +432,12 @@ class DiscordPerformer:
             return ActionResult.done()
         if isinstance(action, Unpin):
             return await self._unpin(action)
+        if isinstance(action, SetSlowMode):
+            channel_id = int(action.channel_id or action.chat_id)
+            await self.client.http.edit_channel(channel_id, rate_limit_per_user=action.seconds)
+            return ActionResult.done()
+        if isinstance(action, LockChat):
+            return await self._lock(action)
         if isinstance(action, DeleteMany):
             return await self._delete_many(action)
         if isinstance(action, SendPoll):

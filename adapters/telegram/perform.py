@@ -52,6 +52,7 @@ from bot.actions import (
     Document,
     Edit,
     Kick,
+    LockChat,
     Notify,
     Pin,
     Reply,
@@ -59,6 +60,7 @@ from bot.actions import (
     Send,
     SendImage,
     SendPoll,
+    SetSlowMode,
     StopPoll,
     Unban,
     Unpin,
@@ -93,10 +95,24 @@ RIGHTS: dict[type, str] = {
     Kick: "can_restrict_members",
     Pin: "can_pin_messages",
     Unpin: "can_pin_messages",
+    LockChat: "can_restrict_members",
     ApproveJoin: "can_invite_users",
     DeclineJoin: "can_invite_users",
     CreateInvite: "can_invite_users",
 }
+#: The chat permissions a closed chat (``LockChat``) takes away and gives back.
+SENDING_PERMISSIONS = (
+    "can_send_messages",
+    "can_send_audios",
+    "can_send_documents",
+    "can_send_photos",
+    "can_send_videos",
+    "can_send_video_notes",
+    "can_send_voice_notes",
+    "can_send_polls",
+    "can_send_other_messages",
+    "can_add_web_page_previews",
+)
 _SENDS = (Reply, Send, SendPoll, SendImage, Notify)
 
 
@@ -368,6 +384,11 @@ class TelegramPerformer:
                 message = int(action.message_id) if action.message_id else None
                 await self.bot.unpin_chat_message(chat, message_id=message)
             return ActionResult.done()
+        if isinstance(action, LockChat):
+            return await self._lock(action, chat)
+        if isinstance(action, SetSlowMode):
+            # A bot cannot set a group's slow mode (only its administrators can, in the app).
+            return ActionResult.declined(DeclineReason.UNSUPPORTED, action.kind)
         if isinstance(action, Pin):
             await self.bot.pin_chat_message(
                 chat, int(action.message_id), disable_notification=action.silent
@@ -408,6 +429,18 @@ class TelegramPerformer:
             )
             return ActionResult(ok=True, link=made.invite_link)
         return ActionResult.declined(DeclineReason.UNSUPPORTED, action.kind)
+
+    async def _lock(self, action: LockChat, chat: int | str) -> ActionResult:
+        """``setChatPermissions`` with the sending permissions off (or on), the chat's other
+        permissions (inviting, pinning, changing its info) as they were: Telegram replaces
+        them all at once, so they are read first (``getChat``)."""
+        info = await self.bot.get_chat(chat)
+        kept = info.permissions.to_dict() if info.permissions is not None else {}
+        kept.update(dict.fromkeys(SENDING_PERMISSIONS, not action.locked))
+        await self.bot.set_chat_permissions(
+            chat, ChatPermissions(**kept), use_independent_chat_permissions=True
+        )
+        return ActionResult.done()
 
     async def _delete_many(self, action: DeleteMany, chat: int | str) -> ActionResult:
         """Message ids are sequential per chat, so the run is every id from the first to the

@@ -171,3 +171,30 @@ async def test_the_console_declines_purge_and_pins_clearly(tmp_path: Path) -> No
     assert "/purge" in answer("/purge")
     assert any(word in answer("/unpinall") for word in ("不支持", "无法", "做不到"))
     assert "Traceback" not in out.getvalue()
+
+
+async def test_slow_mode_and_night_mode_on_the_console(tmp_path: Path) -> None:
+    """The console has no slow mode of its own, so the bot paces the room; it cannot close a
+    room, so night mode is declined as unsupported and left off. Bad input names the form.
+    (Its clock says 09:00 in Shanghai: a night around it acts at once.)"""
+    app, out = make_app(tmp_path, user="Zoë")
+    await app.run(
+        [
+            "/admin Zoë",
+            "/slowmode 30s",
+            "/nightmode 25:00-07:00",
+            "/nightmode 08:00-10:00",
+            "/nightmode",
+        ]
+    )
+    text = out.getvalue()
+    lines = text.splitlines()
+
+    def answer(command: str) -> str:
+        return lines[lines.index(f"Zoë> {command}") + 1]
+
+    assert "30 秒" in answer("/slowmode 30s")
+    assert "23:00-07:00" in answer("/nightmode 25:00-07:00")
+    assert any(word in answer("/nightmode 08:00-10:00") for word in ("不支持", "无法", "做不到"))
+    assert "未开启" in answer("/nightmode")  # switched off, not tried again every few minutes
+    assert "Traceback" not in text

@@ -204,6 +204,9 @@ class FakeChannel:
     topic: str | None = None
     parent_id: int | None = None
     recipient_id: int | None = None
+    #: Slow mode (seconds) and permission overwrites, as set through the REST API.
+    rate_limit_per_user: int = 0
+    overwrites: dict[int, JSONDict] = field(default_factory=dict)
 
 
 @dataclass
@@ -368,11 +371,11 @@ def channel_payload(channel: FakeChannel, *, permissions: int | None = None) -> 
         "guild_id": str(channel.guild_id),
         "name": channel.name,
         "position": channel.position,
-        "permission_overwrites": [],
+        "permission_overwrites": list(channel.overwrites.values()),
         "parent_id": None if channel.parent_id is None else str(channel.parent_id),
         "nsfw": False,
         "topic": channel.topic,
-        "rate_limit_per_user": 0,
+        "rate_limit_per_user": channel.rate_limit_per_user,
         "last_message_id": None,
         "flags": 0,
     }
@@ -1371,6 +1374,8 @@ class FakeDiscord:
             ("GET", r"/gateway", self._get_gateway),
             ("GET", r"/gateway/bot", self._get_gateway),
             ("GET", channel, self._get_channel),
+            ("PATCH", channel, self._edit_channel),
+            ("PUT", channel + r"/permissions/(?P<target>\d+)", self._set_overwrite),
             ("POST", channel + r"/typing", self._no_content),
             ("POST", channel + r"/messages", self._create_message),
             ("GET", channel + r"/messages", self._history),
@@ -1529,6 +1534,27 @@ class FakeDiscord:
             recipient = self.user(channel.recipient_id or 0)
             return 200, {"id": str(channel.id), "type": 1, "recipients": [recipient]}
         return 200, channel_payload(channel)
+
+    async def _edit_channel(self, record: Request, p: dict[str, str]) -> _Answer:
+        """Only slow mode is kept (``rate_limit_per_user``, 0 to 21600 seconds)."""
+        channel = self._channel(int(p["channel_id"]))
+        seconds = (record.json or {}).get("rate_limit_per_user", channel.rate_limit_per_user)
+        if not isinstance(seconds, int) or not 0 <= seconds <= 21600:
+            raise _ApiError(400, "Invalid Form Body", 50035)
+        channel.rate_limit_per_user = seconds
+        return 200, channel_payload(channel)
+
+    async def _set_overwrite(self, record: Request, p: dict[str, str]) -> _Answer:
+        channel = self._channel(int(p["channel_id"]))
+        body = record.json or {}
+        target = int(p["target"])
+        channel.overwrites[target] = {
+            "id": str(target),
+            "type": int(body.get("type", 0)),
+            "allow": str(body.get("allow", "0")),
+            "deny": str(body.get("deny", "0")),
+        }
+        return 204, None
 
     async def _create_message(self, record: Request, p: dict[str, str]) -> _Answer:
         channel = self._channel(int(p["channel_id"]))

@@ -1227,6 +1227,7 @@ class FakeBotAPI:
             "getChatMember": self._get_chat_member,
             "getChatAdministrators": self._get_chat_administrators,
             "getChat": self._get_chat,
+            "setChatPermissions": self._set_chat_permissions,
             "createChatInviteLink": self._create_chat_invite_link,
         }
         for name in _TRUE_METHODS:
@@ -1529,6 +1530,15 @@ class FakeBotAPI:
         }
         info.update(self.chats.get(_key(chat_id), {}))
         return info
+
+    def _set_chat_permissions(self, call: Call) -> bool:
+        """The chat's permissions as set: ``getChat`` answers them from now on."""
+        chat_id = self._chat_id(call)
+        permissions = call.get("permissions")
+        if isinstance(permissions, str):
+            permissions = json.loads(permissions)
+        self.chats.setdefault(_key(chat_id), {})["permissions"] = permissions
+        return True
 
 
 def _returns_true(call: Call) -> bool:
