@@ -1,7 +1,7 @@
 """night mode: when a community's room closes and reopens, and whether the bot closed it
 
 Revision ID: 0033
-Revises: 0031
+Revises: 0032
 Create Date: 2026-11-27 15:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0033"
-down_revision: str | None = "0031"
+down_revision: str | None = "0032"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
