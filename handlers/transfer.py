@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -314,7 +315,12 @@ async def export_document(ctx: Context, community: CommunityInfo) -> dict[str, A
 
 
 def check(ctx: Context, doc: SettingsDocument, target: CommunityInfo) -> list[Problem]:
-    """Everything the commands themselves would refuse, each with its key path."""
+    """Everything the commands themselves would refuse, each with its key path. Caps (notes,
+    auto-replies, FAQ entries) are those in force after the import: the document's own
+    overrides included."""
+    if doc.overrides is not None:
+        kept = {k: v for k, v in target.settings.items() if k not in overridable(ctx.settings)}
+        target = replace(target, settings={**kept, **doc.overrides})
     found: list[Problem] = []
     found += _check_rules(doc)
     found += _check_filters(doc)

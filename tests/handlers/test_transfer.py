@@ -123,7 +123,9 @@ async def test_import_in_reply_to_the_document(any_harness: Harness) -> None:
         }
     )
     [done] = [a.text.plain() for a in await h.send(event) if hasattr(a, "text")]
-    assert "Imported" in done or "imported" in done or "Done" in done
+    assert done.startswith("Done! Group g2 now has 2 rules")  # in the imported lively tone
+    copied, _ = await export(h, "g2")
+    assert settings_of(copied) == settings_of(document)
 
 
 async def test_a_bad_document_names_each_problem_and_changes_nothing(
@@ -165,6 +167,11 @@ async def test_a_bad_document_names_each_problem_and_changes_nothing(
         assert f"{path}: " in refused, path
     after, _ = await export(h, "g2")
     assert settings_of(after) == settings_of(before)
+    # A cap the document itself lowers holds for what it brings.
+    fine = json.loads(json.dumps(document))
+    fine["overrides"]["notes"] = {"most_notes": 1}
+    [refused] = await h.say("/import " + json.dumps(fine), chat="g2")
+    assert "notes: too many: at most 1 here" in refused
 
 
 async def test_another_groups_role_and_a_foreign_log_chat_stay_out(any_harness: Harness) -> None:
