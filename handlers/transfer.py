@@ -643,12 +643,12 @@ async def import_settings(ctx: Context) -> Reply:
     private. Checked whole first; nothing changes unless all of it is right."""
     command = getattr(ctx.event, "command", None)
     rest = command.arg_text.strip() if command is not None else ""
+    if ctx.is_private and not rest:
+        return ctx.reply("transfer.import_usage", private=True, usage=ctx.usage())
     target: CommunityInfo | None = ctx.community
     if ctx.is_private:
-        head, _, rest = (
-            rest.partition("\n") if "\n" in rest.split(" ", 1)[0] else rest.partition(" ")
-        )
-        head = head.strip()
+        head, *after = rest.split(None, 1)  # the chat id, then the document
+        rest = after[0] if after else ""
         if not head or head.startswith("{"):
             return ctx.reply("transfer.import_usage", private=True, usage=ctx.usage())
         async with ctx.store.transaction() as session:
