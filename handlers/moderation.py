@@ -45,7 +45,7 @@ from storage.base import REASON_LEN
 from storage.members import MemberInfo
 from storage.sanctions import LiftRepo
 
-__all__ = ["feature", "mute", "warn_command"]
+__all__ = ["CHAT_ID", "feature", "mute", "warn_command"]
 
 
 feature = Feature("moderation", group="moderation", order=30, settings={"rules": RulesSettings})
@@ -55,7 +55,7 @@ MOD = [Role.MODERATOR]
 UNBAN = "unban"
 APPEAL_COOLDOWN = timedelta(hours=1)
 #: A chat id as platforms write it (Telegram groups are negative; Discord ids are long).
-_CHAT_ID = re.compile(r"-?[0-9]{1,20}")
+CHAT_ID = re.compile(r"-?[0-9]{1,20}")
 
 
 def _lifts(ctx: TickContext) -> LiftRepo:
@@ -350,7 +350,7 @@ async def setlog(ctx: Context) -> Reply:
     """``/setlog CHAT_ID`` mirrors moderation to that chat; ``/setlog off`` stops it."""
     chat = str(ctx.args["chat"])
     value = None if chat.lower() == "off" else chat
-    if value is not None and not _CHAT_ID.fullmatch(value):
+    if value is not None and not CHAT_ID.fullmatch(value):
         return ctx.reply("error.usage", private=True, usage=ctx.usage())
     if value is not None and ctx.sender is not None:
         # Proof of control: only an admin of the log chat may send this group's logs there.

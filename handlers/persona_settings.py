@@ -10,7 +10,7 @@ from bot.features import Arg, Feature
 from bot.permissions import Role
 from persona import LOCALES, TONES, locale_named
 
-__all__ = ["feature"]
+__all__ = ["FIELDS", "NAME_MAX", "NAME_RULE", "feature", "normalized", "value_problem"]
 
 feature = Feature("persona", group="settings", order=170)
 
@@ -48,13 +48,13 @@ async def persona(ctx: Context) -> Reply:
     else:
         if field is None or value is None:
             return ctx.reply("error.usage", usage=ctx.usage())
-        problem = _check(field, value)
+        problem = value_problem(field, value)
         if problem == NAME_RULE:
             problem = ctx.say("persona.name_rule", max=NAME_MAX).plain()
         if problem is not None:
             label = ctx.say(f"persona.field.{field}").plain()
             return ctx.reply("persona.bad_value", field=label, choices=problem)
-        changes = {field: _normalize(field, value)}
+        changes = {field: normalized(field, value)}
     async with ctx.store.transaction() as session:
         for name, new in changes.items():
             await ctx.store.communities.set_persona(session, ctx.community.id, name, new, ctx.now)
@@ -76,7 +76,7 @@ def _shown(ctx: Context, field: str, value: str | None) -> str:
     return str(value)
 
 
-def _normalize(field: str, value: str) -> str:
+def normalized(field: str, value: str) -> str:
     value = value.strip()
     if field == "tone":
         return value.lower()
@@ -85,7 +85,7 @@ def _normalize(field: str, value: str) -> str:
     return value
 
 
-def _check(field: str, value: str) -> str | None:
+def value_problem(field: str, value: str) -> str | None:
     """``None`` when valid, else the accepted values to show."""
     value = value.strip()
     if field == "tone":

@@ -10,7 +10,7 @@ this process (settings, persona, a migration, the bot removed) empties the cache
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -377,6 +377,24 @@ class CommunityRepo:
                 settings[section] = namespace
             else:
                 settings.pop(section, None)
+
+        await self._change_settings(session, community_id, change, now)
+
+    async def replace_overrides(
+        self,
+        session: AsyncSession,
+        community_id: int,
+        sections: Collection[str],
+        overrides: Mapping[str, Mapping[str, Any]],
+        now: datetime,
+    ) -> None:
+        """Replace the community's namespaces of ``sections`` by ``overrides`` (a section left
+        out of ``overrides`` loses its namespace; other keys of the settings stay)."""
+
+        def change(settings: dict[str, Any]) -> None:
+            for section in sections:
+                settings.pop(section, None)
+            settings.update({k: dict(v) for k, v in overrides.items() if v})
 
         await self._change_settings(session, community_id, change, now)
 

@@ -222,6 +222,18 @@ class FaqRepo:
         row = changed.first()
         return None if row is None else FaqEntry(int(row[0]), row[1], row[2])
 
+    async def remove_all(
+        self, session: AsyncSession, community_id: int, *, now: datetime | None = None
+    ) -> None:
+        """Remove every entry (numbers are kept, never reused: ``/import``), in one ``UPDATE``
+        that bumps each revision so cached indexes see the change."""
+        stamp = _now(now)
+        await session.execute(
+            update(FaqEntryRow)
+            .where(FaqEntryRow.community_id == community_id, FaqEntryRow.removed_at.is_(None))
+            .values(removed_at=stamp, updated_at=stamp, revision=FaqEntryRow.revision + 1)
+        )
+
     async def entries(self, session: AsyncSession, community_id: int) -> list[FaqEntry]:
         """The community's entries, by number."""
         rows = await session.execute(

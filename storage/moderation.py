@@ -174,6 +174,10 @@ class FilterRepo:
         )
         return (result.rowcount or 0) > 0  # type: ignore[attr-defined]
 
+    async def clear(self, session: AsyncSession, community_id: int) -> None:
+        """Delete every filter of the community (``/import`` replaces them in its transaction)."""
+        await session.execute(delete(Filter).where(Filter.community_id == community_id))
+
     async def list(self, session: AsyncSession, community_id: int) -> list[FilterInfo]:
         rows = await session.execute(
             select(Filter).where(Filter.community_id == community_id).order_by(Filter.id)

@@ -219,6 +219,10 @@ class NotesRepo:
         )
         return gone.first() is not None
 
+    async def clear_all(self, session: AsyncSession, community_id: int) -> None:
+        """Delete every note of the community (``/import`` replaces them in its transaction)."""
+        await session.execute(delete(NoteRow).where(NoteRow.community_id == community_id))
+
     async def count(self, session: AsyncSession, community_id: int) -> int:
         """How many notes the community keeps."""
         found = await session.scalar(
@@ -299,6 +303,16 @@ class AutoReplyRepo:
         )
         row = changed.first()
         return None if row is None else _auto(*row)
+
+    async def remove_all(
+        self, session: AsyncSession, community_id: int, *, now: datetime | None = None
+    ) -> None:
+        """Remove every auto-reply in force (numbers are kept, never reused: ``/import``)."""
+        await session.execute(
+            update(AutoReplyRow)
+            .where(AutoReplyRow.community_id == community_id, AutoReplyRow.removed_at.is_(None))
+            .values(removed_at=_now(now))
+        )
 
     async def active(self, session: AsyncSession, community_id: int) -> list[AutoReply]:
         """The community's auto-replies in force, by number."""

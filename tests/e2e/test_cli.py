@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -84,6 +85,7 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
         "shop",
         "welcome",
         "notes",
+        "transfer",
     ],
 )
 def test_readme_shows_the_real_transcripts(name: str) -> None:
@@ -614,3 +616,16 @@ def test_welcome_session(tmp_path: Path) -> None:
     ``<b>{group}</b>`` shows as typed), an unknown placeholder refused, the preview, a
     goodbye, off and on, and back to the persona's own welcome."""
     assert replay("welcome", tmp_path) == (HERE / "welcome.transcript").read_text(encoding="utf-8")
+
+
+def test_settings_travel_out_and_in(tmp_path: Path) -> None:
+    """``/export`` writes the settings file (the console's private file); ``/import`` refuses
+    bad documents with their key paths, then applies a good one in the group or in private."""
+    [saved] = replay_with_pictures("transfer", tmp_path)
+    assert saved.endswith("settings-2026-11-21.json")
+    [path] = (tmp_path / "console-images").iterdir()
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert document["rules"] == ["友善交流。", "禁止广告。"]
+    assert document["notes"] == [
+        {"name": "rules", "text": "先看置顶，{name}！", "admin_only": False}
+    ]

@@ -153,6 +153,7 @@ async def test_help_in_private_lists_what_works_there_and_the_group_commands(
         "/ask",
         "/answer",
         "/solved",
+        "/import",  # an operator names the group (``/import CHAT_ID ...``)
     ]
     assert any(line.startswith("积分与游戏：") and "/checkin" in line for line in lines)
     assert "/ban" not in text and "/give" not in text  # operator tools: not for a member
