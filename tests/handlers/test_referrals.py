@@ -30,7 +30,7 @@ def english(base: Harness, adapter: FakeAdapter | None = None, **sections: dict)
 async def link_of(h: Harness, name: str) -> str:
     actions = await h.send(h.message("/mylink", user=name))
     [reply] = [a for a in actions if isinstance(a, Reply)]
-    [url] = [w for w in reply.text.plain().split() if w.startswith("https://")]
+    [url] = [w for w in reply.text.plain().replace("：", " ").split() if w.startswith("https://")]
     return url
 
 
@@ -148,6 +148,51 @@ async def test_a_referral_settles_once_and_pays_the_inviter(any_harness: Harness
     assert isinstance(notice, Notify) and notice.user_id == "id-ann"
     assert "1 counted" in notice.text.plain() and "Bob" in notice.text.plain()
     assert isinstance(told, Reply) and "privately" in told.text.plain()
+
+
+def counted_notices(h: Harness) -> list[Notify]:
+    return [
+        a
+        for a in h.adapter.actions
+        if isinstance(a, Notify) and "count" in a.text.plain() and a.user_id is not None
+    ]
+
+
+async def test_the_inviter_is_told_privately_once_with_the_points(any_harness: Harness) -> None:
+    h = english(any_harness, referrals={"inviter_points": 1})
+    link = await link_of(h, "Ann")
+    await join(h, "Bob <b>", link)
+    await h.say("hi all", user="Bob <b>")
+    h.adapter.actions.clear()
+    h.clock.advance(timedelta(hours=72))
+    assert sum(await asyncio.gather(tick(h), tick(h))) == 1
+    assert await tick(h) == 0
+    [notice] = counted_notices(h)
+    assert notice.user_id == "id-ann" and notice.fallback == "mention"
+    said = notice.text.plain()
+    assert "Bob <b>" in said and "1 point" in said and "1 points" not in said
+    # Nobody to tell: an inviter who left before it counted gets no notice, but the points.
+    await join(h, "Cat", link)
+    await h.say("hello", user="Cat")
+    await h.send(h.leave("Ann"))
+    h.adapter.actions.clear()
+    h.clock.advance(timedelta(hours=72))
+    assert await tick(h) == 1
+    assert counted_notices(h) == []
+    assert await balance(h, "Ann") == 2
+
+
+async def test_the_notice_reads_naturally_in_chinese(any_harness: Harness) -> None:
+    h = any_harness
+    link = await link_of(h, "Ann")
+    await join(h, "Bob", link)
+    await h.say("大家好", user="Bob")
+    h.adapter.actions.clear()
+    h.clock.advance(timedelta(hours=72))
+    assert await tick(h) == 1
+    [notice] = [a for a in h.adapter.actions if isinstance(a, Notify)]
+    assert notice.user_id == "id-ann"
+    assert "Bob" in notice.text.plain() and "20 积分" in notice.text.plain()
 
 
 async def test_a_newcomer_who_never_speaks_is_not_counted_yet(any_harness: Harness) -> None:
