@@ -31,7 +31,10 @@ FAY = Person(6, "Fay", "fay")
 
 
 async def started(platform: Platform) -> tuple[App, FakeClock]:
-    clock = FakeClock(datetime.now(UTC))
+    # A minute behind the platforms' (real) time: what members do before a join is recorded
+    # at the bot's clock, clearly before the join the platform stamps (a join and a word in
+    # the same second cannot be ordered).
+    clock = FakeClock(datetime.now(UTC) - timedelta(minutes=1))
     platform.clock = clock  # type: ignore[attr-defined]
     app = await platform.start(members=(ANN, CAT, DAN), admins=(ANN,))
     return app, clock
