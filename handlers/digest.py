@@ -49,6 +49,7 @@ from storage.insight_reports import (
 from storage.insights import InsightRepo
 from storage.outbox import Due, Scheduled
 from storage.questions import UNANSWERED_ANCHOR, QuestionRepo
+from storage.referrals import ReferralRepo
 
 __all__ = [
     "RULES",
@@ -86,6 +87,8 @@ READERS: NotifyRole = "analyst"
 NAMED = 5
 #: A fall at least this large (0.3 = 30%) is a fall worth acting on.
 FALL = -0.3
+#: Referred newcomers still here this many days after joining are "kept".
+KEPT_DAYS = 30
 
 
 def due_this_week(now: datetime, calendar_zone: Any, rules: DigestSettings) -> datetime:
@@ -237,15 +240,17 @@ async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Spea
                 # members are read (their queries wait on the database, not on this loop).
                 drawing = asyncio.ensure_future(_charts(speaker, week, daily, rhythm))
                 lists = await _lists(ctx, session, community, today, calendar, week)
-        # The questions and the feedback inbox are read in transactions of their own.
+        # Questions, introductions, the feedback inbox and referrals: each read in a
+        # transaction of its own, after this one.
         asked = await _questions_block(ctx, community, speaker)
         inbox = await _feedback_block(ctx, community, speaker)
         asked = [*asked, *await _intro_block(ctx, community, speaker)]
+        referred = await _referrals_block(ctx, community, speaker)
         if drawing is None:
             quiet = [speaker.say("digest.header"), speaker.say("digest.not_enough_data")]
-            return Digest(RichText.join([*quiet, *asked, *inbox], "\n\n"), ())
+            return Digest(RichText.join([*quiet, *asked, *inbox, *referred], "\n\n"), ())
         text = _text(speaker, figures, *lists, asked)
-        return Digest(RichText.join([text, *inbox], "\n\n"), await drawing)
+        return Digest(RichText.join([text, *inbox, *referred], "\n\n"), await drawing)
     finally:
         if drawing is not None and not drawing.done():
             drawing.cancel()  # the digest failed: its charts are not waited for
@@ -462,6 +467,50 @@ async def _intro_block(
     if not names:  # every one of them opted out of being named
         return [speaker.say("digest.not_introduced_unnamed", count=count)]
     return [speaker.say("digest.not_introduced", count=count, names=_names(speaker, names))]
+
+
+# -- referrals (handlers/referrals.py): one block, only where members invite -----------------
+
+#: Inviters and links named in the referrals block.
+REFERRERS = 3
+
+
+async def _referrals_block(
+    ctx: TickContext, community: CommunityInfo, speaker: Speaker
+) -> list[RichText]:
+    """The week's referred joins (and the ones nobody could be credited with), and who keeps
+    their newcomers: of the joins 30 days old or more, how many are still here, by inviter
+    and by link (the top 3 each; opted-out members are never named)."""
+    repo, since = ReferralRepo(ctx.store.db), ctx.now - timedelta(days=7)
+    async with ctx.store.transaction() as session:
+        referred, unknown = await repo.joined_since(session, community.id, since)
+        by_inviter = await repo.kept_after(session, community.id, ctx.now, KEPT_DAYS)
+        by_link = await repo.kept_by_link(session, community.id, ctx.now, KEPT_DAYS)
+        opted_out = await InsightRepo(ctx.store.db).opted_out(session, community.id)
+    if not (referred or unknown or by_inviter):
+        return []
+    none = speaker.say("digest.referrals_none").plain()
+    inviters = [
+        speaker.say("digest.referrals_kept", name=k.display_name, kept=k.kept, joined=k.joined)
+        for k in by_inviter
+        if k.member_id not in opted_out
+    ][:REFERRERS]
+    links = [
+        speaker.say("digest.referrals_kept", name=k.name, kept=k.kept, joined=k.joined)
+        for k in by_link
+        if k.member_id not in opted_out
+    ][:REFERRERS]
+    separator = speaker.say("digest.name_separator").plain()
+    return [
+        speaker.say(
+            "digest.referrals",
+            referred=referred,
+            unknown=unknown,
+            days=KEPT_DAYS,
+            inviters=separator.join(k.plain() for k in inviters) or none,
+            links=separator.join(k.plain() for k in links) or none,
+        )
+    ]
 
 
 # -- expert Q&A (handlers/questions.py): one block, only where questions were asked ---------

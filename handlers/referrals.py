@@ -9,7 +9,8 @@ the entry gate, stayed ``settle_hours`` and did something (a message or a press)
 through one's own link, coming back after leaving (anyone seen here before) and accounts
 younger than ``min_account_age_days`` never count; leaving first cancels it. The settle tick
 pays ``inviter_points`` (and ``newcomer_points``) once per referral through the points
-service, in the transaction that marks it counted (``storage/referrals.py``).
+service, in the transaction that marks it counted (``storage/referrals.py``), and then tells
+the inviter privately.
 
 Operators see one member's referrals with ``/referrals @member``, privately; a link with a
 burst of joins that mostly left again is reported to the moderators, once a day at most.
@@ -18,6 +19,7 @@ burst of joins that mostly left again is reported to the moderators, once a day 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,7 +33,7 @@ from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
 from handlers.gates import GateSettings
-from handlers.shared import tell_privately
+from handlers.shared import tell_privately, voice_for
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
 from storage.points import PointsReason
@@ -295,37 +297,56 @@ async def settle_referrals(ctx: TickContext) -> int:
     for referral_id in due:
         # One transaction each: the mark and its points commit together, or neither does.
         async with ctx.store.transaction() as session:
-            counted += await _settle_one(ctx, session, repo, referral_id)
+            settled = await _settle_one(ctx, session, repo, referral_id)
+        if settled is None:
+            continue
+        counted += 1
+        # Told after the commit: a notice never announces points that were rolled back. A
+        # stop between the two loses the notice (never doubles it); /referrals still shows it.
+        if (notice := await _counted_notice(ctx, settled)) is not None:
+            await ctx.perform(notice)
     return counted
 
 
-async def _settle_one(ctx: TickContext, session: Any, repo: ReferralRepo, referral_id: int) -> int:
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    """A referral that just counted: who to tell, about whom, and what it paid them."""
+
+    community: CommunityInfo
+    inviter_member_id: int | None
+    newcomer_member_id: int
+    points: int
+
+
+async def _settle_one(
+    ctx: TickContext, session: Any, repo: ReferralRepo, referral_id: int
+) -> _Settled | None:
     found = await repo.look_at(session, referral_id)
     if found is None:
-        return 0  # another tick, or a leave, got there first
+        return None  # another tick, or a leave, got there first
     now = ctx.now
     if found.newcomer_left:
         await repo.cancel(session, found.id, now, LEFT)
-        return 0
+        return None
     if found.gate == "failed":
         await repo.cancel(session, found.id, now, GATE)
-        return 0
+        return None
     if found.gate is not None:
         await repo.later(session, found.id, now + GATE_RECHECK)
-        return 0
+        return None
     if not found.newcomer_active:
         if now - found.joined_at >= INACTIVE_AFTER:
             await repo.cancel(session, found.id, now, INACTIVE)
         else:
             await repo.later(session, found.id, now + RECHECK)
-        return 0
+        return None
     community = await ctx.store.communities.get(session, found.community_id)
     if community is None:
-        return 0
+        return None
     rules = ctx.settings_of(ReferralsSettings, community)
     inviter = rules.inviter_points if found.inviter_member_id is not None else 0
     if not await repo.settle(session, found.id, now, inviter, rules.newcomer_points):
-        return 0
+        return None
     points = ctx.store.points
     if inviter and found.inviter_member_id is not None:
         await points.award(
@@ -345,7 +366,35 @@ async def _settle_one(ctx: TickContext, session: Any, repo: ReferralRepo, referr
             why=PointsReason.referral(found.id, "newcomer"),
             now=now,
         )
-    return 1
+    return _Settled(community, found.inviter_member_id, found.newcomer_member_id, inviter)
+
+
+async def _counted_notice(ctx: TickContext, settled: _Settled) -> Notify | None:
+    """The inviter's private notice that their friend's join counted, with the points; a
+    refused private chat falls back to a mention asking them to open one (never the figure
+    in the group). Nobody to tell: an unknown join, or an inviter who has left."""
+    if settled.inviter_member_id is None:
+        return None
+    async with ctx.store.transaction() as session:
+        inviter = await ctx.store.members.get(session, settled.inviter_member_id)
+        newcomer = await ctx.store.members.get(session, settled.newcomer_member_id)
+    if inviter is None or newcomer is None or inviter.left_at is not None:
+        return None
+    community = settled.community
+    voice = voice_for(ctx, community, f"referral:{settled.newcomer_member_id}")
+    intent = "referrals.counted" if settled.points else "referrals.counted_no_points"
+    return Notify(
+        platform=community.platform,
+        chat_id=community.chat_id,
+        user_id=inviter.platform_user_id,
+        text=voice.say(
+            intent,
+            member=newcomer.display_name,
+            points=settled.points,
+            group=community.title or community.chat_id,
+        ),
+        fallback="mention",
+    )
 
 
 # -- /referrals --------------------------------------------------------------------------------

@@ -19,11 +19,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     UniqueConstraint,
     and_,
@@ -52,6 +54,7 @@ __all__ = [
     "Burst",
     "DueReferral",
     "Kept",
+    "KeptLink",
     "LinkInfo",
     "Referral",
     "ReferralLink",
@@ -173,6 +176,16 @@ class Kept:
 
     member_id: int
     display_name: str
+    joined: int
+    kept: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeptLink:
+    """``Kept`` for one link: its name as the platform shows it, and whose it is."""
+
+    member_id: int
+    name: str
     joined: int
     kept: int
 
@@ -478,22 +491,71 @@ class ReferralRepo:
         """For the digest: by inviter, their referred joins at least ``days`` old (void and
         unknown ones aside), and how many of those newcomers are still here. Members who left
         are still shown here: it is what operators measure, not a leaderboard."""
-        newcomer = aliased(Member)
         inviter = aliased(Member)
-        still = case((newcomer.left_at.is_(None), 1), else_=0)
+        rows = await self._kept(
+            session,
+            select(inviter.id, inviter.display_name).join(
+                inviter, inviter.id == Referral.inviter_member_id
+            ),
+            (inviter.id, inviter.display_name),
+            community_id,
+            now - timedelta(days=days),
+        )
+        return [Kept(int(i), name, int(n), int(k or 0)) for i, name, n, k in rows]
+
+    async def kept_by_link(
+        self, session: AsyncSession, community_id: int, now: datetime, days: int = 30
+    ) -> list[KeptLink]:
+        """``kept_after`` by link (its name as the platform shows it, and whose it is)."""
+        rows = await self._kept(
+            session,
+            select(ReferralLink.member_id, ReferralLink.name).join(
+                ReferralLink, ReferralLink.id == Referral.link_id
+            ),
+            (ReferralLink.id, ReferralLink.member_id, ReferralLink.name),
+            community_id,
+            now - timedelta(days=days),
+        )
+        return [KeptLink(int(m), name, int(n), int(k or 0)) for m, name, n, k in rows]
+
+    async def _kept(
+        self,
+        session: AsyncSession,
+        query: Select[Any],
+        group: tuple[Any, ...],
+        community_id: int,
+        until: datetime,
+    ) -> list[Any]:
+        """``query``'s columns, then per ``group`` the referred joins up to ``until`` and how
+        many of those newcomers are still here, most joins first."""
+        newcomer = aliased(Member)
+        joined = func.count(Referral.id)
         rows = await session.execute(
-            select(inviter.id, inviter.display_name, func.count(Referral.id), func.sum(still))
-            .join(inviter, inviter.id == Referral.inviter_member_id)
+            query.add_columns(joined, func.sum(case((newcomer.left_at.is_(None), 1), else_=0)))
             .join(newcomer, newcomer.id == Referral.newcomer_member_id)
             .where(
                 Referral.community_id == community_id,
                 Referral.status.in_((PENDING, COUNTED, CANCELLED)),
-                Referral.joined_at <= now - timedelta(days=days),
+                Referral.joined_at <= until,
             )
-            .group_by(inviter.id, inviter.display_name)
-            .order_by(func.count(Referral.id).desc(), inviter.id)
+            .group_by(*group)
+            .order_by(joined.desc(), *group)
         )
-        return [Kept(int(i), name, int(n), int(k or 0)) for i, name, n, k in rows.all()]
+        return list(rows.all())
+
+    async def joined_since(
+        self, session: AsyncSession, community_id: int, since: datetime
+    ) -> tuple[int, int]:
+        """Joins since ``since``: through a member's link (void ones aside), and ones nobody
+        could be credited with for certain (``unknown``)."""
+        found = await session.execute(
+            select(
+                func.count().filter(Referral.status.in_((PENDING, COUNTED, CANCELLED))),
+                func.count().filter(Referral.status == UNKNOWN),
+            ).where(Referral.community_id == community_id, Referral.joined_at >= since)
+        )
+        referred, unknown = found.one()
+        return int(referred or 0), int(unknown or 0)
 
     async def burst(
         self,

@@ -86,7 +86,16 @@ class Driver(Protocol):
         from ``Seen.message_ids``), as the platform's own reply button sends it."""
         ...
 
-    async def join(self, who: Person) -> Seen: ...
+    async def join(self, who: Person, via: str | None = None) -> Seen:
+        """``who`` joins the group; ``via``: through that invite link (as the bot showed it),
+        told the way the platform tells it (Telegram names the link in ``chat_member``;
+        Discord only moves the invite's uses by one)."""
+        ...
+
+    async def leave(self, who: Person) -> Seen:
+        """``who`` leaves the group."""
+        ...
+
     async def react(self, who: Person, emoji: str = "👍", *, added: bool = True) -> Seen:
         """``who`` adds (or takes back) a reaction to the last message said."""
         ...
@@ -500,14 +509,31 @@ class TelegramDriver(AppDriver):
             texts=[visible_html(c.text or "") for c in self.fake.calls_to("sendMessage")[before:]]
         )
 
-    async def join(self, who: Person) -> Seen:
+    async def join(self, who: Person, via: str | None = None) -> Seen:
         from tests.adapters.telegram import fake_bot_api as tg
 
+        link = None
+        if via is not None:
+            [link] = [made for made in self.fake.invite_links if made["invite_link"] == via]
         update = tg.chat_member_update(
             self.group,
             int(self.user_id(who)),
             "left",
             "member",
+            first_name=who.name,
+            username=who.username,
+            invite_link=link,
+        )
+        return await self._step(update)
+
+    async def leave(self, who: Person) -> Seen:
+        from tests.adapters.telegram import fake_bot_api as tg
+
+        update = tg.chat_member_update(
+            self.group,
+            int(self.user_id(who)),
+            "member",
+            "left",
             first_name=who.name,
             username=who.username,
         )
@@ -752,12 +778,44 @@ class DiscordDriver(AppDriver):
 
         return await self._step(act)
 
-    async def join(self, who: Person) -> Seen:
+    @staticmethod
+    def _code(via: str | None) -> str | None:
+        """An invite's code from its URL as the bot showed it (``https://discord.gg/CODE``)."""
+        return via.rstrip("/").rsplit("/", 1)[-1] if via is not None else None
+
+    async def join(self, who: Person, via: str | None = None) -> Seen:
         self.people[self.user_id(who)] = who
 
         async def act() -> str:
-            await self.fake.member_join(self.guild, int(self.user_id(who)), who.name)
+            await self.fake.member_join(
+                self.guild, int(self.user_id(who)), who.name, invite=self._code(via)
+            )
             return f"j{self.guild}:{self.user_id(who)}"
+
+        return await self._step(act)
+
+    async def join_together(self, *joins: tuple[Person, str]) -> Seen:
+        """Several join, each through their invite, before the bot can look at the invites'
+        uses in between (the uses all move first, then the joins arrive at once)."""
+        for who, via in joins:
+            self.people[self.user_id(who)] = who
+            self.fake.invites[str(self._code(via))]["uses"] += 1
+        keys = [f"j{self.guild}:{self.user_id(who)}:" for who, _via in joins]
+
+        async def act() -> None:
+            count = self.handled.count
+            await asyncio.gather(
+                *(self.fake.member_join(self.guild, int(self.user_id(w)), w.name) for w, _ in joins)
+            )
+            for key in keys:  # every join finished, not just the first
+                await self.handled.wait_for_own(count, lambda found, key=key: found.startswith(key))
+
+        return await self._capture(act, wait=False)
+
+    async def leave(self, who: Person) -> Seen:
+        async def act() -> str:
+            await self.fake.member_remove(self.guild, int(self.user_id(who)))
+            return f"l{self.guild}:{self.user_id(who)}"
 
         return await self._step(act)
 

@@ -83,6 +83,7 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
         "feedback",
         "questions",
         "shop",
+        "referrals",
         "welcome",
         "notes",
         "transfer",
@@ -594,6 +595,17 @@ def test_shop_session(tmp_path: Path) -> None:
     board, a manual reward sold out after one, handed over and told privately; the books
     balance."""
     assert replay("shop", tmp_path) == (HERE / "shop.transcript").read_text(encoding="utf-8")
+    ledger = run("ledger", "verify", cwd=tmp_path)
+    assert ledger.returncode == 0 and ledger.stdout.strip() == "OK"
+
+
+def test_referrals_session(tmp_path: Path) -> None:
+    """A link asked for by keyword, a friend joining through it and speaking, counted three
+    days later with the inviter told privately once, the reward spent on a title; the books
+    balance."""
+    assert replay("referrals", tmp_path) == (HERE / "referrals.transcript").read_text(
+        encoding="utf-8"
+    )
     ledger = run("ledger", "verify", cwd=tmp_path)
     assert ledger.returncode == 0 and ledger.stdout.strip() == "OK"
 

@@ -379,7 +379,7 @@ async def test_top_answers_ranks_the_helpers_and_own_answers_do_not_count(
     [board] = await h.say("/top answers all")
     assert board.splitlines()[1:] == ["1. Bob: 2 answers", "2. Cid: 1 answer"]
     [bad] = await h.say("/top answerz")
-    assert "points, streak or answers" in bad
+    assert "points, streak, answers or invites" in bad
 
 
 async def test_figures_median_first_answer_and_unanswered_share(any_harness: Harness) -> None:

@@ -30,7 +30,7 @@ def english(base: Harness, adapter: FakeAdapter | None = None, **sections: dict)
 async def link_of(h: Harness, name: str) -> str:
     actions = await h.send(h.message("/mylink", user=name))
     [reply] = [a for a in actions if isinstance(a, Reply)]
-    [url] = [w for w in reply.text.plain().split() if w.startswith("https://")]
+    [url] = [w for w in reply.text.plain().replace("：", " ").split() if w.startswith("https://")]
     return url
 
 
@@ -150,6 +150,51 @@ async def test_a_referral_settles_once_and_pays_the_inviter(any_harness: Harness
     assert isinstance(told, Reply) and "privately" in told.text.plain()
 
 
+def counted_notices(h: Harness) -> list[Notify]:
+    return [
+        a
+        for a in h.adapter.actions
+        if isinstance(a, Notify) and "count" in a.text.plain() and a.user_id is not None
+    ]
+
+
+async def test_the_inviter_is_told_privately_once_with_the_points(any_harness: Harness) -> None:
+    h = english(any_harness, referrals={"inviter_points": 1})
+    link = await link_of(h, "Ann")
+    await join(h, "Bob <b>", link)
+    await h.say("hi all", user="Bob <b>")
+    h.adapter.actions.clear()
+    h.clock.advance(timedelta(hours=72))
+    assert sum(await asyncio.gather(tick(h), tick(h))) == 1
+    assert await tick(h) == 0
+    [notice] = counted_notices(h)
+    assert notice.user_id == "id-ann" and notice.fallback == "mention"
+    said = notice.text.plain()
+    assert "Bob <b>" in said and "1 point" in said and "1 points" not in said
+    # Nobody to tell: an inviter who left before it counted gets no notice, but the points.
+    await join(h, "Cat", link)
+    await h.say("hello", user="Cat")
+    await h.send(h.leave("Ann"))
+    h.adapter.actions.clear()
+    h.clock.advance(timedelta(hours=72))
+    assert await tick(h) == 1
+    assert counted_notices(h) == []
+    assert await balance(h, "Ann") == 2
+
+
+async def test_the_notice_reads_naturally_in_chinese(any_harness: Harness) -> None:
+    h = any_harness
+    link = await link_of(h, "Ann")
+    await join(h, "Bob", link)
+    await h.say("大家好", user="Bob")
+    h.adapter.actions.clear()
+    h.clock.advance(timedelta(hours=72))
+    assert await tick(h) == 1
+    [notice] = [a for a in h.adapter.actions if isinstance(a, Notify)]
+    assert notice.user_id == "id-ann"
+    assert "Bob" in notice.text.plain() and "20 积分" in notice.text.plain()
+
+
 async def test_a_newcomer_who_never_speaks_is_not_counted_yet(any_harness: Harness) -> None:
     h = english(any_harness)
     link = await link_of(h, "Ann")
@@ -257,3 +302,54 @@ async def test_a_farmed_link_is_reported_to_moderators_once_a_day(any_harness: H
     for n in range(6, 12):
         again += [a for a in await h.send(h.leave(f"Farm{n}")) if isinstance(a, Notify)]
     assert len(again) == 1
+
+
+async def digest_text(h: Harness) -> str:
+    actions = await h.send(h.message("/digest now", user="Alice"))
+    [notice] = [a for a in actions if isinstance(a, Notify)]
+    assert notice.user_id == "id-alice"
+    return notice.text.plain()
+
+
+async def test_the_weekly_digest_gains_one_referrals_block(any_harness: Harness) -> None:
+    h = english(any_harness)
+    h.adapter.admins.add(("g1", "id-alice"))
+    await h.say("hello", user="Alice")
+    assert "Referrals:" not in await digest_text(h)  # nobody invites: no block
+    ann, dee = await link_of(h, "Ann"), await link_of(h, "Dee")
+    await h.say("/stats optout", user="Dee")
+    for name, link in (("Bob", ann), ("Cat", ann), ("Eve", dee)):
+        await join(h, name, link)
+        await h.say("hi", user=name)
+    await join(h, "Zed", None)  # nobody credited for certain
+    h.clock.advance(timedelta(days=2))
+    await h.send(h.leave("Cat"))
+    h.clock.advance(timedelta(days=29))
+    await join(h, "Fay", ann)
+    await join(h, "Gus", ann)
+    text = await digest_text(h)
+    [block] = [p for p in text.split("\n\n") if p.startswith("Referrals:")]
+    assert block.startswith(
+        "Referrals: 2 newcomers joined through members' links this week, and 0 joins could not"
+    )
+    assert "by inviter: Ann 1 of 2;" in block
+    assert "by link: Ann #" in block and " 1 of 2." in block
+    assert "Dee" not in block  # opted out: never named, still counted in the week's figures
+    # This week's joins nobody can be credited with are counted, never guessed.
+    await join(h, "Hal", None)
+    [block] = [p for p in (await digest_text(h)).split("\n\n") if p.startswith("Referrals:")]
+    assert "and 1 join could not be credited" in block
+
+
+async def test_the_referrals_block_speaks_chinese(any_harness: Harness) -> None:
+    h = any_harness
+    h.adapter.admins.add(("g1", "id-alice"))
+    link = await link_of(h, "Ann")
+    await join(h, "Bob", link)
+    h.clock.advance(timedelta(days=31))
+    await h.send(h.leave("Bob"))
+    actions = await h.send(h.message("/digest now", user="Alice"))
+    [notice] = [a for a in actions if isinstance(a, Notify)]
+    [block] = [p for p in notice.text.plain().split("\n\n") if p.startswith("邀请：")]
+    assert block.startswith("邀请：本周有 0 人通过成员的邀请链接入群，另有 0 人无法确定")
+    assert "按邀请人：Ann 1 人中留下 0 人；按链接：Ann #" in block
