@@ -87,6 +87,7 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
         "welcome",
         "notes",
         "transfer",
+        "intro",
     ],
 )
 def test_readme_shows_the_real_transcripts(name: str) -> None:
@@ -641,3 +642,9 @@ def test_settings_travel_out_and_in(tmp_path: Path) -> None:
     assert document["notes"] == [
         {"name": "rules", "text": "先看置顶，{name}！", "admin_only": False}
     ]
+
+
+def test_intro_session(tmp_path: Path) -> None:
+    """A topic set, a newcomer thanked for an introduction once (badge, linked from /me), a
+    message with the hashtag counted, an empty topic refused."""
+    assert replay("intro", tmp_path) == (HERE / "intro.transcript").read_text(encoding="utf-8")
