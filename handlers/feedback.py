@@ -34,7 +34,7 @@ from bot.features import Arg, Feature
 from bot.permissions import Role, allowed
 from bot.richtext import RichText
 from bot.signals import Interacted, Interaction
-from handlers.shared import answer_press, snippet, visible_length, voice_for
+from handlers.shared import answer_press, home_of, snippet, visible_length, voice_for
 from handlers.textsearch import TextIndex
 from storage.communities import CommunityInfo
 from storage.feedback import (
@@ -154,21 +154,8 @@ def _statuses_expected(ctx: Context) -> str:
 
 
 async def _home(ctx: Context) -> tuple[CommunityInfo, MemberInfo] | Reply:
-    """The community and membership the sender's feedback belongs to: this group, or, said
-    in private, the one group they share with the bot (a clear answer when none or several)."""
-    assert ctx.sender is not None
-    if not ctx.is_private:
-        assert ctx.member is not None
-        return ctx.community, ctx.member
-    async with ctx.store.transaction() as session:
-        homes = await _repo(ctx).homes(session, ctx.event.platform, ctx.sender.id)
-    if not homes:
-        return ctx.reply("feedback.no_group", private=True)
-    if len(homes) > 1:
-        separator = ctx.say("feedback.separator").plain()
-        names = separator.join(c.title or c.chat_id for c, _ in homes)
-        return ctx.reply("feedback.several_groups", private=True, groups=names)
-    return homes[0]
+    """This group, or, in private, the one group the member shares with the bot."""
+    return await home_of(ctx, "feedback")
 
 
 # -- the command -----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import RichText
 from handlers.gates import GateSettings
-from handlers.shared import tell_privately, voice_for
+from handlers.shared import home_of, tell_privately, voice_for
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
 from storage.points import PointsReason
@@ -101,19 +101,7 @@ def link_name(member: MemberInfo) -> str:
 
 async def _home(ctx: Context) -> tuple[CommunityInfo, MemberInfo] | Reply:
     """This group, or, in private, the one group the member shares with the bot."""
-    assert ctx.sender is not None
-    if not ctx.is_private:
-        assert ctx.member is not None
-        return ctx.community, ctx.member
-    async with ctx.store.transaction() as session:
-        homes = await _repo(ctx).homes(session, ctx.event.platform, ctx.sender.id)
-    if not homes:
-        return ctx.reply("referrals.no_group", private=True)
-    if len(homes) > 1:
-        separator = ctx.say("referrals.separator").plain()
-        names = separator.join(c.title or c.chat_id for c, _ in homes)
-        return ctx.reply("referrals.several_groups", private=True, groups=names)
-    return homes[0]
+    return await home_of(ctx, "referrals")
 
 
 # -- /mylink -----------------------------------------------------------------------------------

@@ -24,11 +24,13 @@ from bot.permissions import Role
 from bot.richtext import Mention, RichText
 from persona import Persona
 from storage.communities import CommunityInfo
+from storage.members import MemberInfo
 
 __all__ = [
     "CoalescedEdits",
     "Voice",
     "answer_press",
+    "home_of",
     "mentions",
     "parse_local_time",
     "set_override",
@@ -266,3 +268,22 @@ def snippet(text: str, width: int) -> str:
     """``text`` on one line, cut to ``width`` characters with an ellipsis (lists, notices)."""
     line = " ".join(text.split())
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+async def home_of(ctx: Context, pack: str) -> tuple[CommunityInfo, MemberInfo] | Reply:
+    """The community and membership something a member says belongs to: this group, or, said
+    in private, the one group they share with the bot; otherwise a private answer from
+    ``pack`` (``PACK.no_group``, ``PACK.several_groups`` naming them with ``PACK.separator``)."""
+    assert ctx.sender is not None
+    if not ctx.is_private:
+        assert ctx.member is not None
+        return ctx.community, ctx.member
+    async with ctx.store.transaction() as session:
+        homes = await ctx.store.communities.homes(session, ctx.event.platform, ctx.sender.id)
+    if not homes:
+        return ctx.reply(f"{pack}.no_group", private=True)
+    if len(homes) > 1:
+        separator = ctx.say(f"{pack}.separator").plain()
+        names = separator.join(c.title or c.chat_id for c, _ in homes)
+        return ctx.reply(f"{pack}.several_groups", private=True, groups=names)
+    return homes[0]

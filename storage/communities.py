@@ -34,7 +34,7 @@ from sqlalchemy.sql.dml import Insert
 from storage.base import PLATFORM_ID_LEN, PLATFORM_LEN, TITLE_LEN, Base, Id
 from storage.db import Database
 from storage.known import KnownRows, cached_upsert
-from storage.members import Member
+from storage.members import Member, MemberInfo
 from storage.text import clip
 
 __all__ = ["Community", "CommunityInfo", "CommunityRepo", "DueMember", "select_due"]
@@ -255,6 +255,26 @@ class CommunityRepo:
                 "updated_at": now,
             }
         return rows
+
+    async def homes(
+        self, session: AsyncSession, platform: str, platform_user_id: str
+    ) -> list[tuple[CommunityInfo, MemberInfo]]:
+        """The groups on ``platform`` this account is a member of (not left, the bot still
+        there), at most 20: where something said in private may belong."""
+        rows = await session.execute(
+            select(Community, Member)
+            .join(Member, Member.community_id == Community.id)
+            .where(
+                Community.platform == platform,
+                Community.active.is_(True),
+                Community.chat_type != "private",
+                Member.platform_user_id == platform_user_id,
+                Member.left_at.is_(None),
+            )
+            .order_by(Community.id)
+            .limit(20)
+        )
+        return [(CommunityInfo.of(c), MemberInfo.of(m)) for c, m in rows.all()]
 
     async def get(self, session: AsyncSession, community_id: int) -> CommunityInfo | None:
         row = (

@@ -35,9 +35,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from storage import claims
 from storage.base import PLATFORM_ID_LEN, REASON_LEN, Base, Id
 from storage.claims import PENDING, SENDING, SENT
-from storage.communities import Community, CommunityInfo
+from storage.communities import Community
 from storage.db import Database
-from storage.members import Member, MemberInfo
+from storage.members import Member
 
 __all__ = [
     "CLOSED",
@@ -356,26 +356,6 @@ class FeedbackRepo:
         return int(
             (await session.execute(select(func.count()).select_from(FeedbackDraft))).scalar_one()
         )
-
-    async def homes(
-        self, session: AsyncSession, platform: str, platform_user_id: str
-    ) -> list[tuple[CommunityInfo, MemberInfo]]:
-        """The groups on ``platform`` this account is a member of (not left, the bot still
-        there): where feedback said in private may belong."""
-        rows = await session.execute(
-            select(Community, Member)
-            .join(Member, Member.community_id == Community.id)
-            .where(
-                Community.platform == platform,
-                Community.active.is_(True),
-                Community.chat_type != "private",
-                Member.platform_user_id == platform_user_id,
-                Member.left_at.is_(None),
-            )
-            .order_by(Community.id)
-            .limit(20)
-        )
-        return [(CommunityInfo.of(c), MemberInfo.of(m)) for c, m in rows.all()]
 
     # -- reading --------------------------------------------------------------------------
     def _items(self) -> object:

@@ -39,7 +39,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from storage.base import Base, Id
-from storage.communities import Community, CommunityInfo
 from storage.db import Database
 from storage.gates import GateChallenge
 from storage.members import Member, MemberInfo
@@ -264,25 +263,6 @@ class ReferralRepo:
             select(ReferralLink.id).where(ReferralLink.community_id == community_id).limit(1)
         )
         return found.first() is not None
-
-    async def homes(
-        self, session: AsyncSession, platform: str, platform_user_id: str
-    ) -> list[tuple[CommunityInfo, MemberInfo]]:
-        """The groups on ``platform`` this account is in (not left, the bot still there)."""
-        rows = await session.execute(
-            select(Community, Member)
-            .join(Member, Member.community_id == Community.id)
-            .where(
-                Community.platform == platform,
-                Community.active.is_(True),
-                Community.chat_type != "private",
-                Member.platform_user_id == platform_user_id,
-                Member.left_at.is_(None),
-            )
-            .order_by(Community.id)
-            .limit(20)
-        )
-        return [(CommunityInfo.of(c), MemberInfo.of(m)) for c, m in rows.all()]
 
     # -- joins and leaves -------------------------------------------------------------------
     async def record_join(
