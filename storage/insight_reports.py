@@ -55,10 +55,12 @@ from storage.base import Base
 from storage.db import Database
 from storage.insights import (
     COUNTERS,
+    FILLFACTOR,
     InsightMemberDay,
     InsightMovement,
     InsightOptOut,
     InsightRepo,
+    add_up,
 )
 from storage.members import Member
 
@@ -115,6 +117,7 @@ class InsightHour(Base):
     zone, no day reset: the heatmap shows the clock members see)."""
 
     __tablename__ = "insight_hours"
+    __table_args__ = ({"postgresql_with": {"fillfactor": FILLFACTOR}},)
 
     community_id: Mapped[int] = mapped_column(
         ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
@@ -622,17 +625,14 @@ class InsightReports:
             merged[key] = merged.get(key, 0) + count.messages
         if not merged:
             return
-        rows = [
-            {"community_id": c, "day": d, "hour": h, "messages": n}
-            for (c, d, h), n in sorted(merged.items())
-        ]
-        table = InsightHour.__table__
-        statement = self.db.insert(table)
-        statement = statement.on_conflict_do_update(
-            index_elements=["community_id", "day", "hour"],
-            set_={"messages": table.c.messages + statement.excluded.messages},
-        ).returning(table.c.community_id)
-        await session.execute(statement, rows)
+        await add_up(
+            session,
+            InsightHour.__table__,
+            ("community_id", "day", "hour", "messages"),
+            [(c, d, h, n) for (c, d, h), n in sorted(merged.items())],
+            key=("community_id", "day", "hour"),
+            added=("messages",),
+        )
 
     async def prune(self, session: AsyncSession, before: date) -> int:
         """Delete what reports keep of days before ``before`` (the capture's retention): hour

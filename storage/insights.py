@@ -1,12 +1,12 @@
 """Insights capture (社群运营监测): activity per member per local day, joins and leaves per
 community per day, and who opted out of being named.
 
-Counts only, never a message's text. Rows are written by batched upserts: one multi-row
-``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n`` per table and flush (in pages of
-up to 1,000 rows), so a flush adds to what is there
+Counts only, never a message's text. Rows are written by batched upserts (``add_up``:
+``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n``), so a flush adds to what is there
 (two processes, or two flushes, add up; none overwrites another), and a member costs at most
-one row write per flush. Rows are sorted by key, so two PostgreSQL
-transactions upserting overlapping rows lock them in one order (no deadlock).
+one row write per flush. On PostgreSQL one statement per table takes the rows sorted by key,
+so two transactions upserting overlapping rows lock them in one order (no deadlock); SQLite
+has one writer at a time.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, delete, select
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,6 +27,7 @@ from storage.members import Member
 
 __all__ = [
     "COUNTERS",
+    "FILLFACTOR",
     "LINK_LEN",
     "InsightMemberDay",
     "InsightMovement",
@@ -34,6 +35,7 @@ __all__ = [
     "InsightRepo",
     "MemberDay",
     "Movement",
+    "add_up",
 ]
 
 #: What is counted per member and local day, in this order everywhere (tally, rows, tests).
@@ -62,8 +64,75 @@ COUNTERS = (
 )
 #: The longest invite-link name kept as a join's source.
 LINK_LEN = 128
+#: How full PostgreSQL fills the pages of rows that flushes add to (migration 0034): the room
+#: left lets a row be updated in place, no index touched (a flush in half the time).
+FILLFACTOR = 70
 #: Rows per statement: 16 parameters a row stays well under both dialects' limit (32,766).
 PAGE = 1000
+
+
+async def add_up(
+    session: AsyncSession,
+    table: Table,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    key: Sequence[str],
+    added: Sequence[str],
+) -> None:
+    """``INSERT INTO table (columns) ... ON CONFLICT (key) DO UPDATE SET c = table.c +
+    excluded.c`` for each ``added`` column, as SQL of our own: SQLAlchemy's parameter handling
+    costs about as much again as the database's own work per row, and a flush must not make
+    the inbound path costlier than it needs (``bench.inbound --capture-cost``).
+
+    On PostgreSQL the rows go as one array per column (``unnest``): one statement text
+    whatever the row count, so asyncpg prepares it once and the server plans it once,
+    instead of a new statement of thousands of parameters per flush. On SQLite, pages of
+    ``PAGE`` rows of ``VALUES``."""
+    if not rows:
+        return
+    connection = await session.connection()
+    name = table.name
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
+        sums = ", ".join(f"{c} = {name}.{c} + excluded.{c}" for c in added)
+        tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sums}"
+        arrays = ", ".join(
+            f"${n}::{table.c[column].type.compile(dialect=dialect)}[]"
+            for n, column in enumerate(columns, start=1)
+        )
+        statement = f"INSERT INTO {name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+        by_column = tuple(list(values) for values in zip(*rows, strict=True))
+        await connection.exec_driver_sql(statement + tail, by_column)
+        return
+    # SQLite has one writer at a time (no lock order to keep across statements): rows go
+    # by which counters they change, most rows one or two of sixteen, so a row binds and
+    # updates only those (a third cheaper for a flush of plain chatter).
+    at = {column: position for position, column in enumerate(columns)}
+    kept = [at[column] for column in columns if column not in added]
+    shapes: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        # A row of zeros still makes its row exist (adding 0 to the first counter).
+        changed = tuple(at[c] for c in added if row[at[c]]) or (at[added[0]],)
+        shapes.setdefault(changed, []).append(row)
+    iso: dict[date, str] = {}  # as SQLAlchemy's Date keeps a date: its ISO text
+    for changed, same in shapes.items():
+        positions = [*kept, *changed]
+        width = len(positions)
+        day = positions.index(at["day"]) - width  # every table added up here has a day
+        names = ", ".join(columns[position] for position in positions)
+        sums = ", ".join(f"{c} = {name}.{c} + excluded.{c}" for c in (columns[p] for p in changed))
+        head = f"INSERT INTO {name} ({names}) VALUES "
+        tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sums}"
+        for start in range(0, len(same), PAGE):
+            page = same[start : start + PAGE]
+            params: list[Any] = []
+            for row in page:
+                params += [row[position] for position in positions]
+                when = params[day]
+                params[day] = iso.get(when) or iso.setdefault(when, when.isoformat())
+            values = ",".join(["(" + ",".join("?" * width) + ")"] * len(page))
+            await connection.exec_driver_sql(head + values + tail, tuple(params))
 
 
 def _counter() -> Mapped[int]:
@@ -74,7 +143,10 @@ class InsightMemberDay(Base):
     """One member's activity on one local day of their community (its zone, its reset hour)."""
 
     __tablename__ = "insight_member_days"
-    __table_args__ = (Index("ix_insight_member_days_community_day", "community_id", "day"),)
+    __table_args__ = (
+        Index("ix_insight_member_days_community_day", "community_id", "day"),
+        {"postgresql_with": {"fillfactor": FILLFACTOR}},
+    )
 
     member_id: Mapped[int] = mapped_column(
         ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
@@ -106,6 +178,7 @@ class InsightMovement(Base):
     ``removed`` for leaves."""
 
     __tablename__ = "insight_movements"
+    __table_args__ = ({"postgresql_with": {"fillfactor": FILLFACTOR}},)
 
     community_id: Mapped[int] = mapped_column(
         ForeignKey("communities.id", ondelete="CASCADE"), primary_key=True
@@ -161,72 +234,34 @@ class InsightRepo:
     ) -> None:
         """Add the counts: one upsert per table, each row once, in key order. Rows for the
         same key are summed first (one statement may not touch a row twice on PostgreSQL)."""
-        merged: dict[tuple[int, date], list[int]] = {}
-        communities: dict[int, int] = {}
+        merged: dict[tuple[int, date], tuple[int, Sequence[int]]] = {}
         for row in days:
-            into = merged.setdefault((row.member_id, row.day), [0] * len(COUNTERS))
-            for position, value in enumerate(row.counts):
-                into[position] += value
-            communities[row.member_id] = row.community_id
-        await self._upsert(
+            key = (row.member_id, row.day)
+            found = merged.get(key)
+            if found is None:  # most keys come once: nothing to add up
+                merged[key] = (row.community_id, row.counts)
+            else:
+                merged[key] = (found[0], [a + b for a, b in zip(found[1], row.counts, strict=True)])
+        await add_up(
             session,
-            InsightMemberDay.__tablename__,
+            InsightMemberDay.__table__,
             ("member_id", "day", "community_id", *COUNTERS),
-            [(m, d, communities[m], *c) for (m, d), c in sorted(merged.items())],
+            [(m, d, c, *counts) for (m, d), (c, counts) in sorted(merged.items())],
             key=("member_id", "day"),
             added=COUNTERS,
         )
         moved: dict[tuple[int, date, str, str, str], int] = {}
         for move in movements:
-            key = (move.community_id, move.day, move.direction, move.how, move.link[:LINK_LEN])
-            moved[key] = moved.get(key, 0) + move.n
-        await self._upsert(
+            key5 = (move.community_id, move.day, move.direction, move.how, move.link[:LINK_LEN])
+            moved[key5] = moved.get(key5, 0) + move.n
+        await add_up(
             session,
-            InsightMovement.__tablename__,
+            InsightMovement.__table__,
             ("community_id", "day", "direction", "how", "link", "n"),
-            [(*key, n) for key, n in sorted(moved.items())],
+            [(*key5, n) for key5, n in sorted(moved.items())],
             key=("community_id", "day", "direction", "how", "link"),
             added=("n",),
         )
-
-    async def _upsert(
-        self,
-        session: AsyncSession,
-        table: str,
-        columns: Sequence[str],
-        rows: list[tuple[Any, ...]],
-        *,
-        key: Sequence[str],
-        added: Sequence[str],
-    ) -> None:
-        """``INSERT INTO table (columns) VALUES (...), (...) ON CONFLICT (key) DO UPDATE SET
-        c = table.c + excluded.c`` for each ``added`` column, in pages of ``PAGE`` rows, sent as SQL of our own: SQLAlchemy's parameter handling costs
-        about as much again as SQLite's own work per row (16 against 15 µs on this machine),
-        and the flush must not make the inbound path costlier than it needs."""
-        if not rows:
-            return
-        dollar = self.db.engine.dialect.paramstyle == "numeric_dollar"  # asyncpg: $1, $2...
-        width = len(columns)
-        day = columns.index("day")
-        sums = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in added)
-        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-        tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sums}"
-        connection = await session.connection()
-        for start in range(0, len(rows), PAGE):
-            page = rows[start : start + PAGE]
-            params: list[Any] = []
-            for row in page:
-                params += row
-                if not dollar:  # SQLite keeps a date as its ISO text (as SQLAlchemy's Date)
-                    params[-width + day] = row[day].isoformat()
-            if dollar:
-                values = ",".join(
-                    "(" + ",".join(f"${n * width + i}" for i in range(1, width + 1)) + ")"
-                    for n in range(len(page))
-                )
-            else:
-                values = ",".join(["(" + ",".join("?" * width) + ")"] * len(page))
-            await connection.exec_driver_sql(head + values + tail, tuple(params))
 
     async def member_ids(
         self, session: AsyncSession, wanted: Iterable[tuple[int, str]]

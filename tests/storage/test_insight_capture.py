@@ -1,0 +1,100 @@
+"""The capture's write path (``InsightRepo.add``, ``add_up``) on SQLite and PostgreSQL: rows
+that change different counters, a row of zeros, the same key twice in one batch and two
+batches all add up to what was counted; PostgreSQL leaves room for in-place updates."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import select, text
+
+from storage import Store
+from storage.insight_reports import HourCount, InsightHour, InsightReports
+from storage.insights import COUNTERS, FILLFACTOR, InsightMemberDay, InsightRepo, MemberDay
+
+NOW = datetime(2026, 11, 27, 9, tzinfo=UTC)
+DAY = date(2026, 11, 27)
+
+
+def counts(**named: int) -> tuple[int, ...]:
+    return tuple(named.get(name, 0) for name in COUNTERS)
+
+
+async def test_batches_of_different_shapes_add_up(store: Store) -> None:
+    async with store.transaction() as s:
+        community = await store.communities.ensure(
+            s, platform="fake", chat_id="c", chat_type="group", title="C", now=NOW
+        )
+        ids = []
+        for n in range(4):
+            member = await store.members.record(
+                s,
+                community_id=community.id,
+                platform_user_id=f"u{n}",
+                display_name=f"U{n}",
+                username=None,
+                is_bot=False,
+                now=NOW,
+            )
+            ids.append(member.id)
+    cid = community.id
+    batches = [
+        [
+            MemberDay(cid, ids[0], DAY, counts(messages=3)),
+            MemberDay(cid, ids[1], DAY, counts(messages=1, links=1, feedback=2)),
+            MemberDay(cid, ids[2], DAY, counts()),  # a row of zeros still makes the row
+            MemberDay(cid, ids[0], DAY, counts(replies_given=1)),  # the same key again
+        ],
+        [
+            MemberDay(cid, ids[0], DAY, counts(messages=2, reactions_received=5)),
+            MemberDay(cid, ids[3], DAY, counts(answers=1)),
+            MemberDay(cid, ids[1], DAY, counts(feedback=1)),
+        ],
+    ]
+    repo = InsightRepo(store.db)
+    for batch in batches:
+        async with store.transaction() as s:
+            await repo.add(s, batch, [])
+            await InsightReports(store.db).add_hours(
+                s, [HourCount(cid, DAY, 9, len(batch)), HourCount(cid, DAY, 10, 1)]
+            )
+    expected: dict[int, list[int]] = {}
+    for batch in batches:
+        for row in batch:
+            into = expected.setdefault(row.member_id, [0] * len(COUNTERS))
+            for position, value in enumerate(row.counts):
+                into[position] += value
+    columns = [getattr(InsightMemberDay, name) for name in COUNTERS]
+    async with store.transaction() as s:
+        rows = (
+            await s.execute(
+                select(InsightMemberDay.member_id, *columns).where(InsightMemberDay.day == DAY)
+            )
+        ).all()
+        hours = (await s.execute(select(InsightHour.hour, InsightHour.messages))).all()
+    assert {row[0]: list(row[1:]) for row in rows} == expected
+    assert sorted(hours) == [(9, 7), (10, 2)]
+
+
+async def test_postgresql_leaves_room_for_updates_in_place(store: Store) -> None:
+    if store.db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no fillfactor")
+    async with store.transaction() as s:
+        options = dict(
+            (
+                await s.execute(
+                    text(
+                        "SELECT relname, reloptions FROM pg_class WHERE relname IN "
+                        "('insight_member_days', 'insight_hours', 'insight_movements') "
+                        "AND relnamespace = to_regnamespace(current_schema())::oid"
+                    )
+                )
+            ).all()
+        )
+    room = [f"fillfactor={FILLFACTOR}"]
+    assert options == {
+        "insight_member_days": room,
+        "insight_hours": room,
+        "insight_movements": room,
+    }
