@@ -368,3 +368,32 @@ async def test_retention_deletes_old_member_days(any_harness: Harness) -> None:
     assert await prune_old(tick) == 1
     assert await count(h, CareMemberDay) == 0
     assert await count(h, CareDay) == 1  # the community's mood stays (counts, no member)
+
+
+async def test_stats_mood_shows_the_groups_daily_negative_share_as_a_chart(
+    any_harness: Harness,
+) -> None:
+    h = english(any_harness)
+    [none] = await h.say("/stats mood", user=ADMIN)
+    assert "No mood to show" in none
+    await with_care(h)
+    tick = h.dispatcher.tick_context()
+    for text, user in (("so sad today", "Eve"), ("hello", "Bob"), ("great day", "Dan")):
+        await h.send(h.message(text, user=user))
+    h.clock.advance(timedelta(days=1))
+    for text, user in (("好难过", "Eve"), ("so sad today", "Bob")):
+        await h.send(h.message(text, user=user))
+    await flush(tick)
+    actions = await h.send(h.message("/stats mood 7d", user=ADMIN))
+    [figures] = [a for a in actions if isinstance(a, Reply)]
+    text = figures.text.plain()
+    # The hellos before /care on were never read: 3 messages on the 21st, 2 on the 22nd.
+    assert "over 7 days (care): 5 messages read, 60% of them negative" in text
+    assert "The lowest day: 11/22 (100%)" in text
+    assert "Eve" not in text and "Bob" not in text  # the group's figures, never a member's
+    [chart] = [a for a in actions if a.kind == "send_image"]
+    assert chart.png.startswith(b"\x89PNG")  # type: ignore[attr-defined]
+    [refused] = await h.say("/stats mood", user="Eve")
+    assert refused.startswith("Reports are for analysts, moderators and admins.")
+    [bad] = await h.say("/stats mood 8d", user=ADMIN)
+    assert "/stats" in bad
