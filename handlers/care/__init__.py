@@ -189,7 +189,13 @@ def _repo(ctx: TickContext) -> CareRepo:
 def mark_fresh(ctx: Context) -> None:
     """Remember that this message was recorded just now (not a replay after a restart), in
     communities with care on: only fresh messages are counted."""
-    if ctx.is_private or not ctx.settings_of(CareSettings).enabled:
+    event = ctx.event
+    if (
+        ctx.is_private
+        or not isinstance(event, MessageEvent)
+        or event.command is not None
+        or not ctx.settings_of(CareSettings).enabled
+    ):
         return
     ctx.state(feature).fresh.put((ctx.event.platform, ctx.event.update_key), True)
 

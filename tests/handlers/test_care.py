@@ -9,9 +9,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import date, timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
+import bot.dispatch
+import handlers.care
 from bot.actions import Action, ActionResult, DeclineReason, Notify, Reply, Send
 from handlers.care import check_in_list, flush, flush_when_due, prune_old
 from handlers.digest import write_digest
@@ -19,7 +23,8 @@ from handlers.shared import voice_for
 from storage import Store
 from storage.care import CareAlert, CareDay, CareMemberDay, CareRepo, MemberCount
 from storage.notices import UndeliverableNotice
-from tests.support import FakeAdapter, Harness, make_settings
+from tests.handlers.test_intake import kill, take_in, unhandled
+from tests.support import PLATFORM, FakeAdapter, Harness, make_settings
 
 ADMIN = "Alice"
 DISTRESS = "I can't cope anymore"
@@ -397,3 +402,57 @@ async def test_stats_mood_shows_the_groups_daily_negative_share_as_a_chart(
     assert refused.startswith("Reports are for analysts, moderators and admins.")
     [bad] = await h.say("/stats mood 8d", user=ADMIN)
     assert "/stats" in bad
+
+
+async def test_chatter_stays_quiet_and_a_group_without_care_is_not_read(
+    any_harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Care costs chatter no write of its own (it stays quiet, counted in memory), and a
+    group without care never runs the detector; a replay after a kill is not counted again."""
+    monkeypatch.setattr(bot.dispatch, "QUIET_STAMP_DELAY", 3600.0)
+    read: list[str] = []
+    real = handlers.care.read
+
+    def counting(text: str) -> Any:
+        read.append(text)
+        return real(text)
+
+    monkeypatch.setattr(handlers.care, "read", counting)
+    first = english(any_harness)
+    await take_in(first, first.message("so sad today", user="Eve", chat="g2"))
+    assert read == []  # care is off in g2: not read at all
+    await with_care(first)
+    await first.dispatcher.flush()
+    before = await unhandled(first)
+    await take_in(first, first.message("so sad today", user="Eve", key="k1"))
+    await first.dispatcher.flush(quiet=False)
+    assert read == ["so sad today"]
+    assert await unhandled(first) == before + 1  # quiet: its stamp waits for a ride
+    assert await flush(first.dispatcher.tick_context()) == 2  # written before the kill
+    await kill(first)
+    again = english(any_harness)
+    await again.dispatcher.replay(PLATFORM)
+    await again.dispatcher.drain()
+    await again.dispatcher.flush()
+    assert await unhandled(again) == 0  # handled again (read again: no alert to raise) ...
+    assert await flush(again.dispatcher.tick_context()) == 0  # ... and not counted again
+    async with again.store.transaction() as session:
+        day = (await session.execute(select(CareDay))).scalar_one()
+    assert (day.scored, day.negative) == (1, 1)
+
+
+async def test_a_carer_must_be_a_member_and_one_who_left_is_not_told(any_harness: Harness) -> None:
+    h = english(any_harness)
+    await with_care(h, "Carol", "Dan")
+    await h.send(h.leave("Dan"))
+    await h.send(h.join("Zed"))
+    await h.send(h.leave("Zed"))
+    [refused] = await h.say("/role grant @Zed carer", user=ADMIN, mentions=(h.user("Zed"),))
+    assert (
+        refused
+        == "Zed is not a member of this group (any more), so they cannot be given a role here."
+    )
+    told = notices(await h.send(h.message(DISTRESS, user="Eve")))
+    assert [n.user_id for n in told] == ["id-carol"]  # Dan left: not told
+    [note] = [a.text for a in await h.send(h.press("care:1:reached", user="Dan"))]
+    assert "only this group's carers" in note
