@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from bot.actions import Action, Button, Notify, Reply
 from bot.cache import BoundedCache, seconds_of
@@ -103,6 +103,15 @@ class CareSettings(Section):
     """Members' daily counts older than this are deleted (read from the config)."""
     flush_seconds: int = Field(5, ge=1, le=300)
     """Counts are kept in memory and written together this often (read from the config)."""
+
+    @model_validator(mode="after")
+    def _baseline_is_kept(self) -> CareSettings:
+        if self.retention_days < self.low_mood_days + self.baseline_days:
+            raise ValueError(
+                "retention_days must cover low_mood_days + baseline_days (the baseline is"
+                " read from the kept daily counts)"
+            )
+        return self
 
 
 @dataclass
@@ -501,7 +510,11 @@ async def care(ctx: Context) -> Reply | list[Action] | None:
     if what == "resources":
         return await _resources(ctx, rest)
     if what in ("alerts", "stats") and not rest:
-        if not await _may_care(ctx, ctx.community):
+        # Alerts name members: carers only. The figures are the group's: admins too.
+        may = await _may_care(ctx, ctx.community) or (
+            what == "stats" and allowed(await ctx.roles(), [Role.ADMIN])
+        )
+        if not may:
             return ctx.reply("care.not_carer", private=True)
         text = await (_alerts_text(ctx) if what == "alerts" else _stats_text(ctx))
         return await _privately(ctx, text)

@@ -456,3 +456,27 @@ async def test_a_carer_must_be_a_member_and_one_who_left_is_not_told(any_harness
     assert [n.user_id for n in told] == ["id-carol"]  # Dan left: not told
     [note] = [a.text for a in await h.send(h.press("care:1:reached", user="Dan"))]
     assert "only this group's carers" in note
+
+
+async def test_care_stats_go_privately_to_carers_and_admins(any_harness: Harness) -> None:
+    h = english(any_harness)
+    await with_care(h, "Carol")
+    await h.send(h.message(DISTRESS, user="Eve"))
+    await h.send(h.message("so sad today", user="Bob"))
+    await flush(h.dispatcher.tick_context())
+    [out] = await h.say("/care optout", user="Dan")
+    assert "no longer read" in out
+    for who in ("Carol", ADMIN):
+        actions = await h.send(h.message("/care stats", user=who))
+        [figures] = notices(actions)
+        assert figures.user_id == f"id-{who.casefold()}" and figures.fallback == "record"
+        text = figures.text.plain()
+        assert "Care in the last 30 days:" in text
+        assert "Alerts: 1 (1 open, 0 reached out, 0 false alarms, 0 not delivered)." in text
+        assert "Messages read: 2; negative share: 100%." in text
+        assert "Members who opted out: 1." in text
+        assert in_the_group(actions) == []
+    [refused] = await h.say("/care stats", user="Eve")
+    assert "only this group's carers" in refused
+    [refused] = await h.say("/care alerts", user=ADMIN)
+    assert "only this group's carers" in refused  # names of members: carers alone
