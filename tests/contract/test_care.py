@@ -38,7 +38,13 @@ async def _last_message_id(platform: Platform) -> str:
 async def test_distress_reaches_the_carer_privately_with_a_link_and_nothing_in_the_group(
     platform: Platform,
 ) -> None:
-    await _with_a_carer(platform, enabled=True)
+    await _with_a_carer(platform)
+    off = await platform.say(EVE, "最近真的撑不下去了")
+    assert off.texts == []  # care is off until an admin turns it on
+    [refused] = (await platform.say(BOB, "/care on")).texts
+    assert "管理员" in refused
+    [on] = (await platform.say(ANN, "/care on")).texts
+    assert "关怀已开启" in on
     seen = await platform.say(EVE, "最近真的撑不下去了")
     carol = platform.user_id(CAROL)
     assert seen.to == [carol], (seen.texts, seen.to)  # the carer alone; never the group
