@@ -30,6 +30,7 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    or_,
     select,
     update,
 )
@@ -130,7 +131,8 @@ class CareAlert(Base):
     #: ``open``, ``reached_out`` or ``false_alarm``.
     status: Mapped[str] = mapped_column(String(16), default=OPEN)
     #: How many carers the private notice reached (0: nobody could be written to; ``None``:
-    #: not sent yet, or the process stopped while sending).
+    #: not sent yet, or the process stopped while sending: never sent again, a notice may be
+    #: missing, never doubled; ``/care alerts`` shows both as not delivered).
     delivered: Mapped[int | None] = mapped_column(SmallInteger)
     #: Whether the member was sent the community's help resources (crisis only).
     resources_sent: Mapped[bool] = mapped_column(default=False)
@@ -468,7 +470,7 @@ class CareRepo:
             .where(
                 CareAlert.community_id == community_id,
                 CareAlert.created_at >= since,
-                CareAlert.delivered == 0,
+                or_(CareAlert.delivered == 0, CareAlert.delivered.is_(None)),
             )
         )
         mood = await session.execute(

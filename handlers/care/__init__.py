@@ -622,7 +622,7 @@ def _alert_line(ctx: Context, alert: AlertInfo) -> RichText:
         hours=minutes // 60,
         minutes=minutes % 60,
     )
-    if alert.delivered == 0:
+    if not alert.delivered:  # nobody could be written to, or a stop cut the sending off
         line = line + ctx.say("care.alert_line_undelivered")
     if link:
         line = line + ctx.say("care.alert_link", link=link)

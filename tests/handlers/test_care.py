@@ -480,3 +480,35 @@ async def test_care_stats_go_privately_to_carers_and_admins(any_harness: Harness
     assert "only this group's carers" in refused
     [refused] = await h.say("/care alerts", user=ADMIN)
     assert "only this group's carers" in refused  # names of members: carers alone
+
+
+async def test_an_alert_cut_off_by_a_stop_waits_on_the_list_and_is_not_raised_again(
+    any_harness: Harness,
+) -> None:
+    """A stop between the alert's commit and its notices: the claim stays (no second alert
+    for the replayed message), and ``/care alerts`` shows it as not delivered."""
+    h = english(any_harness)
+    await with_care(h, "Carol")
+    async with h.store.transaction() as session:
+        community = await h.store.communities.find(session, "fake", "g1")
+        assert community is not None
+        eve = await h.store.members.find(session, community.id, "id-eve")
+        assert eve is not None
+        cut = await CareRepo(h.store.db).raise_alert(
+            session,
+            community_id=community.id,
+            member_id=eve.id,
+            level=3,
+            score=0.95,
+            channel_id=None,
+            message_id="m-cut",
+            now=h.clock.now(),
+            until=h.clock.now() + timedelta(hours=24),
+        )
+    assert cut is not None
+    assert notices(await h.send(h.message(CRISIS, user="Eve", key="m-cut"))) == []
+    listed = notices(await h.send(h.message("/care alerts", user="Carol")))
+    assert f"#{cut} Eve, crisis" in listed[0].text.plain()
+    assert "(no carer could be told privately)" in listed[0].text.plain()
+    stats = notices(await h.send(h.message("/care stats", user="Carol")))
+    assert "1 not delivered" in stats[0].text.plain()
