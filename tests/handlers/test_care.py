@@ -198,13 +198,16 @@ async def test_twenty_messages_at_once_and_a_restart_raise_one_alert(any_harness
     h = english(any_harness)
     await with_care(h, "Carol")
     h.adapter.take()
-    await asyncio.gather(*(h.dispatcher.handle(h.message(DISTRESS, user="Eve")) for _ in range(20)))
-    assert len(notices(h.adapter.take())) == 1
-    assert await count(h, CareAlert) == 1
+    await asyncio.gather(
+        *(h.dispatcher.handle(h.message(DISTRESS, user="Eve")) for _ in range(20)),
+        h.dispatcher.handle(h.message(DISTRESS, user="Bob")),  # a cooldown is per member
+    )
+    assert len(notices(h.adapter.take())) == 2
+    assert await count(h, CareAlert) == 2
     again = english(any_harness)  # a restarted bot: the cooldown is in the database
     again._keys = itertools.count(5000)
     assert notices(await again.send(again.message(DISTRESS, user="Eve"))) == []
-    assert await count(again, CareAlert) == 1
+    assert await count(again, CareAlert) == 2
 
 
 class Refusing(FakeAdapter):
