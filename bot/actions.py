@@ -281,7 +281,7 @@ class CreateInvite(_MemberAction):
 
 #: Who may be notified by role: the names of ``bot.permissions.Role`` (this leaf module does
 #: not import it: storage reads actions, and storage stays below the permission rules).
-NotifyRole = Literal["owner", "admin", "moderator", "planner", "analyst", "expert"]
+NotifyRole = Literal["owner", "admin", "moderator", "planner", "analyst", "expert", "carer"]
 #: What happens when the platform refuses a private message (never started the bot, blocked
 #: it, DMs closed): ``mention`` in the community's chat, or ``record`` as undeliverable.
 NotifyFallback = Literal["mention", "record"]

@@ -20,10 +20,19 @@ class Role(StrEnum):
     PLANNER = "planner"
     ANALYST = "analyst"
     EXPERT = "expert"
+    #: Told privately when a member seems to be struggling (handlers/care); not implied by
+    #: admin or moderator: who hears of members' distress is named on purpose.
+    CARER = "carer"
 
 
 #: Roles granted in chat with ``/role grant``; ``owner`` and ``admin`` are not grantable.
-GRANTABLE: tuple[Role, ...] = (Role.MODERATOR, Role.PLANNER, Role.ANALYST, Role.EXPERT)
+GRANTABLE: tuple[Role, ...] = (
+    Role.MODERATOR,
+    Role.PLANNER,
+    Role.ANALYST,
+    Role.EXPERT,
+    Role.CARER,
+)
 
 _IMPLIES: dict[Role, frozenset[Role]] = {
     Role.OWNER: frozenset(Role),

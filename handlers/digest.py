@@ -29,6 +29,7 @@ from bot.context import Context, TickContext
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed
 from bot.richtext import RichText
+from handlers.care import check_in_list
 from handlers.feedback import feedback_figures
 from handlers.insights import InsightsSettings
 from handlers.insights.roles import Census, census
@@ -246,6 +247,7 @@ async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Spea
         inbox = await _feedback_block(ctx, community, speaker)
         asked = [*asked, *await _intro_block(ctx, community, speaker)]
         referred = await _referrals_block(ctx, community, speaker)
+        referred = [*referred, *await _care_block(ctx, community, speaker, today)]
         if drawing is None:
             quiet = [speaker.say("digest.header"), speaker.say("digest.not_enough_data")]
             return Digest(RichText.join([*quiet, *asked, *inbox, *referred], "\n\n"), ())
@@ -511,6 +513,21 @@ async def _referrals_block(
             links=separator.join(k.plain() for k in links) or none,
         )
     ]
+
+
+# -- care (handlers/care): one gentle line, only where care is on and someone reads low ------
+
+
+async def _care_block(
+    ctx: TickContext, community: CommunityInfo, speaker: Speaker, today: date
+) -> list[RichText]:
+    """Members whose mood has read low for days against their own baseline: someone to
+    check in with, privately and kindly (nothing where care is off or nobody reads low)."""
+    low = await check_in_list(ctx, community, today)
+    if not low:
+        return []
+    names = [member.display_name for member in low]
+    return [speaker.say("digest.care_check_in", count=len(names), names=_names(speaker, names))]
 
 
 # -- expert Q&A (handlers/questions.py): one block, only where questions were asked ---------

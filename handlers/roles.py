@@ -32,6 +32,9 @@ async def role(ctx: Context) -> Reply:
     target: MemberInfo = ctx.args["member"]
     name: str = ctx.args["role"]
     role_label = ctx.say(f"roles.{name}").plain()
+    if ctx.args["action"] == "grant" and target.left_at is not None:
+        # A role is held in a community: someone who left it cannot act (or be told) there.
+        return ctx.reply("roles.not_a_member", private=True, member=target.display_name)
     async with ctx.store.transaction() as session:
         if ctx.args["action"] == "grant":
             changed = await ctx.store.roles.grant(

@@ -92,6 +92,8 @@ SOBER_PREFIXES: tuple[str, ...] = (
     "persona.bad_value",
     "gates.code_bad",
     "gates.not_for_you",
+    # Care speaks of members' low moments: calm in every tone, never a flourish.
+    "care.",
 )
 #: ... or when its last part names a refusal of bad input (``polls.bad_deadline``,
 #: ``redpacket.not_enough``, ``polls.too_few``, ``events.group_only``, ``polls.not_yours``).

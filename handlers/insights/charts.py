@@ -53,6 +53,7 @@ __all__ = [
     "Formats",
     "daily_activity",
     "lifecycle",
+    "mood_trend",
     "render",
     "retention",
     "weekly_rhythm",
@@ -75,6 +76,7 @@ STATE_COLOURS: Final = {
 }
 MESSAGES_COLOUR: Final = "#9ecae9"
 ACTIVE_COLOUR: Final = "#1f5f99"
+MOOD_COLOUR: Final = "#b279a2"
 
 #: 9 × 5 inches at 120 dpi: 1080 × 600 pixels, legible on a phone, tens of kilobytes.
 SIZE_INCHES: Final = (9.0, 5.0)
@@ -381,6 +383,41 @@ def lifecycle(
 
 
 # -- shared pieces ---------------------------------------------------------------------------
+
+
+@_drawn_as_png
+def mood_trend(
+    days: Sequence[date],
+    negative_shares: Sequence[float | None],
+    *,
+    title: str,
+    share_label: str,
+    formats: Formats = NUMERALS,
+) -> Figure:
+    """The community's daily share of negative messages (care, ``/stats mood``): a line over
+    the days, gaps where no message was read (``None``), the axis in percent."""
+    _not_empty("days", days)
+    shares = _shares("negative_shares", negative_shares, len(days))
+    x = date2num(list(days))
+    figure, axes = _frame(title)
+    axes.plot(
+        x,
+        shares,
+        color=MOOD_COLOUR,
+        linewidth=2 if len(days) <= 90 else 1.2,
+        marker="o" if len(days) <= 31 else None,
+        markersize=4,
+        label=share_label,
+    )
+    known = shares[~np.isnan(shares)]
+    axes.set_ylim(0, min(1.0, max(0.1, float(known.max()) * 1.15)) if known.size else 0.1)
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: formats.share(value)))
+    axes.set_ylabel(share_label, fontfamily=FAMILIES)
+    axes.tick_params(labelfontfamily=FAMILIES)
+    axes.set_xlim(x[0] - 0.6, x[-1] + 0.6)
+    axes.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=8))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: formats.day(_day(value))))
+    return figure
 
 
 def _frame(title: str) -> tuple[Figure, Axes]:

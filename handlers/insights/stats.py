@@ -54,6 +54,7 @@ from handlers.insights.roles import (
     stage_of,
     why,
 )
+from storage.care import CareRepo
 from storage.communities import CommunityInfo
 from storage.insight_reports import (
     EXPORT_COLUMNS,
@@ -85,9 +86,19 @@ __all__ = [
 
 #: ``/stats 7d|30d|90d``: the periods a report may cover, by the word typed.
 PERIODS = {"7d": 7, "30d": 30, "90d": 90}
-SUBCOMMANDS = ("members", "why", "lifecycle", "retention", "top", "quiet", "me", "export")
+SUBCOMMANDS = (
+    "members",
+    "why",
+    "lifecycle",
+    "retention",
+    "top",
+    "quiet",
+    "me",
+    "export",
+    "mood",
+)
 #: The period of ``/stats``, ``/stats top`` and ``/stats export`` when none is typed.
-DEFAULT_PERIODS = {"": 7, "top": 7, "export": 30}
+DEFAULT_PERIODS = {"": 7, "top": 7, "export": 30, "mood": 30}
 #: Who may read the community's reports (admins and owners imply analyst).
 READERS = (Permission.ANALYST, Permission.MODERATOR)
 #: Weeks of lifecycle the chart shows (this week included).
@@ -375,7 +386,7 @@ async def report(
     subcommand = what if what in SUBCOMMANDS else ""
     word = rest if subcommand else what
     days: int | None = None
-    if subcommand in ("", "top", "export"):
+    if subcommand in DEFAULT_PERIODS:
         days = _period(word, DEFAULT_PERIODS[subcommand])
         if days is None or (not subcommand and rest):
             return _usage(ctx)  # "/stats 8d", "/stats 7d more": not a report
@@ -398,6 +409,8 @@ async def report(
             return await _top(ctx, scope, reports, period)
         if subcommand == "export":
             return await _export(ctx, scope, reports, period, rules_model)
+        if subcommand == "mood":
+            return await _mood(ctx, scope, period)
         return await _figures(ctx, scope, reports, period)
     if subcommand == "retention":
         return await _retention(ctx, scope, reports)
@@ -409,6 +422,43 @@ async def report(
         return await _lifecycle(ctx, scope, reports, found, past)
     by_census = {"members": _members, "quiet": _quiet}
     return await by_census[subcommand](ctx, scope, reports, found)
+
+
+async def _mood(ctx: Context, scope: Scope, period: Days) -> Reply | list[Action]:
+    """The community's mood (care, ``handlers/care``): the daily share of negative messages
+    among those read, as a line, and the period's figures. Counts of the community only,
+    never a member's; nothing where care never read a message."""
+    from handlers.insights import charts
+
+    days = period.each()
+    async with ctx.store.transaction() as session:
+        counts = await CareRepo(ctx.store.db).mood(session, scope.community.id, days[0], days[-1])
+    scored = sum(s for s, _n in counts.values())
+    if not scored:
+        return ctx.reply("insights.mood_none", private=True)
+    negative = sum(n for _s, n in counts.values())
+    by_day = {d: counts[d][1] / counts[d][0] for d in days if counts.get(d, (0, 0))[0]}
+    shares = [by_day.get(d) for d in days]
+    n = Numbers(ctx)
+    title = ctx.say("insights.chart.mood_title", days=period.count).plain()
+    png = await charts.render(
+        charts.mood_trend,
+        days,
+        shares,
+        title=title,
+        share_label=ctx.say("insights.chart.negative_share").plain(),
+        formats=n.formats(),
+    )
+    worst = max(by_day, key=lambda d: (by_day[d], d))
+    text = ctx.say(
+        "insights.mood",
+        days=period.count,
+        scored=n.count(scored),
+        share=n.share(negative / scored),
+        worst=n.day(worst),
+        worst_share=n.share(by_day[worst]),
+    )
+    return [ctx.reply_text(text), _image(ctx, png, title, "mood")]
 
 
 def _not_enough(ctx: Context) -> Reply:

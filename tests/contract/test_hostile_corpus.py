@@ -136,6 +136,7 @@ FORGED = {
     "shopdone": ["shopdone", "shopdone:99999999999999999999", "shopdone:x", "shopdone:1:2"],
     "shopback": ["shopback", "shopback:99999999999999999999", "shopback:-1", "shopback:1"],
     "rpt": ["rpt", "rpt:1", "rpt:99999999999999999999:delete", "rpt:1:nope", "rpt:²:warn"],
+    "care": ["care", "care:1", "care:99999999999999999999:reached", "care:1:nope", "care:²:false"],
 }
 UNREGISTERED = ["", ":", "nobody", "nobody:1", "\x00", "\ud800:1"]
 

@@ -88,6 +88,7 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
         "notes",
         "transfer",
         "intro",
+        "care",
     ],
 )
 def test_readme_shows_the_real_transcripts(name: str) -> None:
@@ -622,6 +623,24 @@ def test_feedback_session(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "qunbot.db") as db:
         assert db.execute("SELECT status FROM feedback_notices").fetchall() == [("sent",)] * 2
         assert db.execute("SELECT count(*) FROM feedback_votes").fetchall() == [(1,)]
+
+
+def test_care_session(tmp_path: Path) -> None:
+    """Care turned on by an admin, a carer named; distress told to the carer privately, a
+    crisis (graver, through the cooldown) also sends the member help resources privately;
+    the second distress message within the cooldown tells nobody; an opt-out. What is stored:
+    ids, levels and counts, never a message's text."""
+    assert replay("care", tmp_path) == (HERE / "care.transcript").read_text(encoding="utf-8")
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "qunbot.db") as db:
+        alerts = db.execute(
+            "SELECT level, status, delivered, resources_sent FROM care_alerts ORDER BY id"
+        ).fetchall()
+        assert alerts == [(2, "reached_out", 1, 0), (3, "open", 1, 1)]
+        assert db.execute("SELECT count(*) FROM care_opt_outs").fetchall() == [(1,)]
+        dumped = "\n".join(db.iterdump())
+        assert "撑不下去" not in dumped and "不想活" not in dumped  # no text kept anywhere
 
 
 def test_welcome_session(tmp_path: Path) -> None:
