@@ -131,7 +131,10 @@ async def send_reminders(ctx: TickContext) -> int:
         if reminder is None:
             return sent
         if community is not None:
-            voice = voice_for(ctx, community, f"reminder:{reminder.id}")
+            who = f"{reminder.platform}:{reminder.chat_id}|{reminder.user_id}"
+            voice = voice_for(
+                ctx, community, f"reminder:{reminder.id}", ctx.occasion_for(community, who)
+            )
             text = voice.say(
                 "reminders.due",
                 member=voice.address(reminder.user_id, reminder.display_name),
