@@ -29,7 +29,14 @@ from persona.render import Occasion
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
 
-__all__ = ["Context", "TickContext", "as_actions", "local_date", "resolve_persona"]
+__all__ = [
+    "Context",
+    "TickContext",
+    "addressee",
+    "as_actions",
+    "local_date",
+    "resolve_persona",
+]
 
 Buttons = Sequence[Sequence[Button]]
 S = TypeVar("S")
@@ -39,6 +46,11 @@ M = TypeVar("M", bound=BaseModel)
 def local_date(moment: datetime, zone: ZoneInfo, reset_hour: int = 0) -> date:
     """The community's "today" at ``moment``: local time, with days starting at ``reset_hour``."""
     return (moment.astimezone(zone) - timedelta(hours=reset_hour)).date()
+
+
+def addressee(platform: str, chat_id: str, user_id: str) -> str:
+    """Who an ``Occasion`` names: a member in one chat (a private chat is another place)."""
+    return f"{platform}:{chat_id}|{user_id}"
 
 
 def resolve_persona(settings: Settings, community: CommunityInfo | None) -> Persona:
@@ -232,7 +244,7 @@ class Context(TickContext):
     def occasion(self) -> Occasion:
         """The sender in this chat, today, at their local hour: what turns the wording."""
         who = self.event.sender.id if self.event.sender else "-"
-        place = f"{self.event.platform}:{self.event.chat.id}|{who}"
+        place = addressee(self.event.platform, self.event.chat.id, who)
         return self.occasion_for(self.community, place, self.member_zone)
 
     def say(self, intent: str, **values: Any) -> RichText:

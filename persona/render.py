@@ -104,6 +104,8 @@ _TONE_KEYS = frozenset(
 
 def daypart_of(hour: int) -> str:
     """The part of the day a local hour (0-23) falls in."""
+    if not 0 <= hour < 24:
+        raise ValueError(f"not an hour: {hour}")
     for name, start, end in DAYPARTS:
         if (start <= hour < end) if start < end else (hour >= start or hour < end):
             return name
@@ -239,6 +241,9 @@ def _flatten(
                 tone: (variants,) if isinstance(variants, str) else tuple(_strings(name, variants))
                 for tone, variants in value.items()
             }
+        elif isinstance(value, dict) and any(DAYPART_MARK in key for key in value):
+            known = ", ".join(part for part, _, _ in DAYPARTS)
+            raise PackError(f"{name}: a tone's daypart is one of {known} ({sorted(value)})")
         elif isinstance(value, dict):
             _flatten(name, value, out)
         else:
