@@ -1,47 +1,73 @@
-"""Which pack variant a rendered text was made from: tests assert on the deterministic choice
-(the variant's slot and daypart) rather than on one fixed wording."""
+"""Which pack variant a rendered text was made from, and the values filled into it: tests
+assert on the deterministic choice (the variant's slot and daypart) and on the figures, rather
+than on one fixed wording."""
 
 from __future__ import annotations
 
 import re
 from string import Formatter
 
-from persona.render import DAYPART_MARK, Packs
+from persona.render import DAYPART_MARK, PLURAL, Packs
 
-__all__ = ["GENERAL", "variant_of"]
+__all__ = ["GENERAL", "is_variant", "values_of", "variant_of"]
 
 #: The name ``variant_of`` gives the general (time-neutral) variants.
 GENERAL = "general"
 _MARKUP = re.compile(r"\*\*|__|`")
 
 
-def _pattern(template: str) -> re.Pattern[str]:
-    parts = []
+def _parts(template: str) -> tuple[re.Pattern[str], list[str], int]:
+    """The template as a pattern, the names of its fields in order, its fixed length."""
+    parts, names, fixed = [], [], 0
     for literal, field, _spec, _conversion in Formatter().parse(_MARKUP.sub("", template)):
         parts.append(re.escape(literal))
+        fixed += len(literal)
         if field is not None:
-            parts.append("(?:.+?)")
-    return re.compile("".join(parts), re.DOTALL)
+            parts.append("(.+?)")
+            names.append(field)
+    return re.compile("".join(parts), re.DOTALL), names, fixed
+
+
+def _matches(
+    packs: Packs, locale: str, tone: str, intent: str, text: str
+) -> list[tuple[str, int, dict[str, str]]]:
+    tones = packs.by_locale[locale].intents[intent]
+    found = []
+    for name, variants in tones.items():
+        if name != tone and not name.startswith(f"{tone}{DAYPART_MARK}"):
+            continue
+        for index, template in enumerate(variants):
+            pattern, names, fixed = _parts(template)
+            match = pattern.fullmatch(text.strip())
+            if match:
+                values = {
+                    field.partition(PLURAL)[0]: value
+                    for field, value in zip(names, match.groups(), strict=True)
+                    if PLURAL not in field
+                }
+                found.append((fixed, name.partition(DAYPART_MARK)[2] or GENERAL, index, values))
+    # A placeholder matches any text, so "{member}签到成功" also matches "早上好，Ann。签到成功":
+    # the variant with the most fixed words is the one that was used.
+    best = max((fixed for fixed, *_ in found), default=0)
+    return [(part, index, values) for fixed, part, index, values in found if fixed == best]
 
 
 def variant_of(packs: Packs, locale: str, tone: str, intent: str, text: str) -> tuple[str, int]:
     """``(daypart or GENERAL, index)`` of the one variant of ``intent`` (for ``tone``) that
     renders as ``text``; fails when none or several match."""
-    tones = packs.by_locale[locale].intents[intent]
-    found = [
-        (_literal_length(template), name.partition(DAYPART_MARK)[2] or GENERAL, index)
-        for name, variants in tones.items()
-        if name == tone or name.startswith(f"{tone}{DAYPART_MARK}")
-        for index, template in enumerate(variants)
-        if _pattern(template).fullmatch(text.strip())
-    ]
-    # A placeholder matches any text, so "{member}签到成功" also matches "早上好，Ann。签到成功":
-    # the variant with the most fixed words is the one that was used.
-    best = max((length for length, _, _ in found), default=0)
-    chosen = [(part, index) for length, part, index in found if length == best]
-    assert len(chosen) == 1, f"{intent} [{tone}]: {text!r} matches {found}"
-    return chosen[0]
+    chosen = _matches(packs, locale, tone, intent, text)
+    assert len(chosen) == 1, f"{intent} [{tone}]: {text!r} matches {chosen}"
+    part, index, _ = chosen[0]
+    return part, index
 
 
-def _literal_length(template: str) -> int:
-    return sum(len(literal) for literal, *_ in Formatter().parse(_MARKUP.sub("", template)))
+def is_variant(packs: Packs, locale: str, tone: str, intent: str, text: str) -> bool:
+    """Whether ``text`` is a rendering of ``intent`` in that tone."""
+    return bool(_matches(packs, locale, tone, intent, text))
+
+
+def values_of(packs: Packs, locale: str, tone: str, intent: str, text: str) -> dict[str, str]:
+    """The values filled into the variant ``text`` was rendered from (plural forms aside)."""
+    chosen = _matches(packs, locale, tone, intent, text)
+    assert len(chosen) == 1, f"{intent} [{tone}]: {text!r} matches {chosen}"
+    return chosen[0][2]
