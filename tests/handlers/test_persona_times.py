@@ -78,3 +78,21 @@ async def test_asking_twice_the_same_day_gets_the_same_answer(db) -> None:  # ty
         _choice(packs, "checkin.already", tomorrow)[1]
         != _choice(packs, "checkin.already", first)[1]
     )
+
+
+async def test_birthday_greetings_follow_the_celebrants_hour_and_turn_daily(db) -> None:  # type: ignore[no-untyped-def]
+    """Five celebrants in New York on five days: each greeted at 09:00 their time (22:00 in
+    the group's Shanghai), so with morning or general wordings, never night ones; and five
+    days give five different wordings."""
+    from tests.handlers.test_birthdays import harness, run_until, tell
+
+    clock = FakeClock(datetime(2026, 11, 24, tzinfo=UTC))
+    h = harness(db, clock, community=SHANGHAI)
+    for n in range(5):
+        await tell(h, f"M{n}", f"11-{25 + n}", "America/New_York")
+    sent = await run_until(h, datetime(2026, 11, 30, 12, tzinfo=UTC), step=timedelta(hours=1))
+    assert [when.hour for when, _ in sent] == [14] * 5  # 09:00 in New York
+    packs = default_packs()
+    chosen = [_choice(packs, "birthday.one", text) for _, text in sent]
+    assert {part for part, _ in chosen} == {"morning", GENERAL}
+    assert len({slot for _, slot in chosen}) == 5
