@@ -9,7 +9,7 @@ from string import Formatter
 
 from persona.render import DAYPART_MARK, PLURAL, Packs
 
-__all__ = ["GENERAL", "is_variant", "values_of", "variant_of"]
+__all__ = ["GENERAL", "is_variant", "masked", "values_of", "variant_of"]
 
 #: The name ``variant_of`` gives the general (time-neutral) variants.
 GENERAL = "general"
@@ -71,3 +71,15 @@ def values_of(packs: Packs, locale: str, tone: str, intent: str, text: str) -> d
     chosen = _matches(packs, locale, tone, intent, text)
     assert len(chosen) == 1, f"{intent} [{tone}]: {text!r} matches {chosen}"
     return chosen[0][2]
+
+
+def masked(packs: Packs, locale: str, intents: tuple[str, ...], text: str) -> str:
+    """``text`` (a transcript) with every rendering of ``intents`` replaced by ``«intent»``:
+    for comparing two runs whose only difference is which wording an object got."""
+    for intent in intents:
+        for variants in packs.by_locale[locale].intents[intent].values():
+            for template in variants:
+                pattern, _, _ = _parts(template)
+                line_bound = pattern.pattern.replace("(.+?)", "([^\\n]+?)")
+                text = re.sub(line_bound, f"«{intent}»", text)
+    return text
