@@ -235,8 +235,9 @@ def _flatten(
         ):
             general = {tone for tone in value if DAYPART_MARK not in tone}
             for tone in value.keys() - general:
-                if tone.partition(DAYPART_MARK)[0] not in general:
-                    raise PackError(f"{name}: {tone} without general {tone.partition('@')[0]}")
+                base = tone.partition(DAYPART_MARK)[0]
+                if base not in general:
+                    raise PackError(f"{name}: {tone} without general {base} variants")
             out[name] = {
                 tone: (variants,) if isinstance(variants, str) else tuple(_strings(name, variants))
                 for tone, variants in value.items()
