@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -237,7 +237,7 @@ class Context(TickContext):
         if own:
             try:
                 return ZoneInfo(own)
-            except (ValueError, OSError):  # a stored zone this system no longer knows
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # a zone this system lacks
                 pass
         return self.zone
 

@@ -96,3 +96,19 @@ async def test_birthday_greetings_follow_the_celebrants_hour_and_turn_daily(db) 
     chosen = [_choice(packs, "birthday.one", text) for _, text in sent]
     assert {part for part, _ in chosen} == {"morning", GENERAL}
     assert len({slot for _, slot in chosen}) == 5
+
+
+async def test_a_stored_zone_this_system_lacks_falls_back_to_the_communitys(db) -> None:  # type: ignore[no-untyped-def]
+    """A member's zone saved on another machine's tz database: the community's hour is used,
+    and the check-in is answered as usual."""
+    from sqlalchemy import update
+
+    from storage.members import Member
+
+    clock = FakeClock(datetime(2026, 11, 1, 23, 30, tzinfo=UTC))  # 07:30 local
+    h = _harness(db, clock)
+    await h.say("/timezone America/New_York", user="Ann")
+    async with h.store.transaction() as session:
+        await session.execute(update(Member).values(timezone="Mars/Olympus_Mons"))
+    chosen = await _daily(h, clock, 8)
+    assert {part for part, _ in chosen} == {"morning", GENERAL}
