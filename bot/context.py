@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,10 +25,18 @@ from bot.richtext import Code, RichText
 from bot.runtime import Commands, Runtime
 from bot.signals import Signal
 from persona import Persona
+from persona.render import Occasion
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
 
-__all__ = ["Context", "TickContext", "as_actions", "local_date", "resolve_persona"]
+__all__ = [
+    "Context",
+    "TickContext",
+    "addressee",
+    "as_actions",
+    "local_date",
+    "resolve_persona",
+]
 
 Buttons = Sequence[Sequence[Button]]
 S = TypeVar("S")
@@ -38,6 +46,11 @@ M = TypeVar("M", bound=BaseModel)
 def local_date(moment: datetime, zone: ZoneInfo, reset_hour: int = 0) -> date:
     """The community's "today" at ``moment``: local time, with days starting at ``reset_hour``."""
     return (moment.astimezone(zone) - timedelta(hours=reset_hour)).date()
+
+
+def addressee(platform: str, chat_id: str, user_id: str) -> str:
+    """Who an ``Occasion`` names: a member in one chat (a private chat is another place)."""
+    return f"{platform}:{chat_id}|{user_id}"
 
 
 def resolve_persona(settings: Settings, community: CommunityInfo | None) -> Persona:
@@ -82,6 +95,18 @@ class TickContext:
 
     def zone_for(self, community: CommunityInfo) -> ZoneInfo:
         return ZoneInfo(community.timezone or self.settings.community.timezone)
+
+    def occasion_for(
+        self, community: CommunityInfo, who: str, zone: ZoneInfo | None = None
+    ) -> Occasion:
+        """Saying something to ``who`` now: the community's day (its zone and reset hour)
+        turns the wording, the hour in ``zone`` (the addressee's; else the community's)
+        picks the part of the day."""
+        reset = community.day_reset_hour
+        reset = self.settings.community.day_reset_hour if reset is None else reset
+        home = self.zone_for(community)
+        day = local_date(self.now, home, reset).toordinal()
+        return Occasion(who=who, day=day, hour=self.now.astimezone(zone or home).hour)
 
     @property
     def commands(self) -> Commands:
@@ -205,13 +230,26 @@ class Context(TickContext):
         self.runtime.emit(self, signal)
 
     # -- words ----------------------------------------------------------------------------
-    def _seed(self) -> str:
+    @property
+    def member_zone(self) -> ZoneInfo:
+        """The sender's own zone (``/timezone``), else the community's."""
+        own = self.member.timezone if self.member is not None else None
+        if own:
+            try:
+                return ZoneInfo(own)
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # a zone this system lacks
+                pass
+        return self.zone
+
+    def occasion(self) -> Occasion:
+        """The sender in this chat, today, at their local hour: what turns the wording."""
         who = self.event.sender.id if self.event.sender else "-"
-        return f"{self.event.platform}:{self.event.chat.id}|{who}|{self.today().isoformat()}"
+        place = addressee(self.event.platform, self.event.chat.id, who)
+        return self.occasion_for(self.community, place, self.member_zone)
 
     def say(self, intent: str, **values: Any) -> RichText:
-        """Render an intent in this community's persona."""
-        return self.renderer.render(self.persona, intent, seed=self._seed(), **values)
+        """Render an intent in this community's persona, worded for the sender today."""
+        return self.renderer.render(self.persona, intent, occasion=self.occasion(), **values)
 
     def usage(self, spec: CommandSpec | None = None) -> Code:
         """How to use a command: the pack's localized usage, else the generated syntax."""

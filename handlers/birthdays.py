@@ -279,7 +279,10 @@ async def write_birthdays(ctx: TickContext, row: Due, community: CommunityInfo) 
                 gifts.append(person)
     if not people:
         return None
-    voice = voice_for(ctx, community, f"birthday:{row.occurrence}")
+    # The wording turns per chat and day; the hour is the celebrant's (one) or the chat's.
+    zone = _zone(people[0].timezone, default) if len(people) == 1 else None
+    occasion = ctx.occasion_for(community, f"{row.platform}:{row.chat_id}|birthday", zone)
+    voice = voice_for(ctx, community, f"birthday:{row.occurrence}", occasion)
     if len(people) == 1:
         lines = [voice.say("birthday.one", member=mentions(people, "、"))]
     else:
@@ -323,7 +326,8 @@ async def write_anniversaries(
     store = ctx.store
     wanted = {int(m["id"]): m for m in row.payload.get("members", [])}
     lines = []
-    voice = voice_for(ctx, community, f"anniversary:{row.occurrence}")
+    occasion = ctx.occasion_for(community, f"{row.platform}:{row.chat_id}|anniversary")
+    voice = voice_for(ctx, community, f"anniversary:{row.occurrence}", occasion)
     async with store.transaction() as session:
         people = await store.birthdays.members(session, list(wanted))
         for person in sorted(people, key=lambda p: p.display_name):

@@ -37,6 +37,7 @@ from handlers.insights.stats import Speaker, activity_charts, command_word, figu
 from handlers.intro import not_introduced
 from handlers.outbox import deliverer
 from handlers.shared import store_override, voice_for
+from persona.render import Occasion
 from storage.communities import CommunityInfo
 from storage.digest import active_communities
 from storage.insight_reports import (
@@ -383,8 +384,12 @@ async def deliver_digest(ctx: TickContext, row: Due, community: CommunityInfo) -
             row.chat_id,
         )
         return None
+    # Weekly: the opening turns per week (a day number would step by 7), at the hour of the
+    # community's zone, which is the operators'.
+    today = ctx.occasion_for(community, f"{row.platform}:{row.chat_id}|digest")
+    occasion = Occasion(who=today.who, day=today.day // 7, hour=today.hour)
     digest = await write_digest(
-        ctx, community, voice_for(ctx, community, f"digest:{row.occurrence}")
+        ctx, community, voice_for(ctx, community, f"digest:{row.occurrence}", occasion)
     )
     return Notify(
         platform=row.platform,

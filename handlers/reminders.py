@@ -17,7 +17,7 @@ from pydantic import Field
 from bot.actions import Notify, Reply
 from bot.clock import parse_duration
 from bot.config import Section
-from bot.context import Context, TickContext
+from bot.context import Context, TickContext, addressee
 from bot.features import Arg, Feature
 from bot.richtext import RichText
 from handlers.shared import tell_privately, visible_length, voice_for
@@ -131,7 +131,10 @@ async def send_reminders(ctx: TickContext) -> int:
         if reminder is None:
             return sent
         if community is not None:
-            voice = voice_for(ctx, community, f"reminder:{reminder.id}")
+            who = addressee(reminder.platform, reminder.chat_id, reminder.user_id)
+            voice = voice_for(
+                ctx, community, f"reminder:{reminder.id}", ctx.occasion_for(community, who)
+            )
             text = voice.say(
                 "reminders.due",
                 member=voice.address(reminder.user_id, reminder.display_name),

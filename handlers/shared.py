@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import Mention, RichText
 from persona import Persona
+from persona.render import Occasion
 from storage.communities import CommunityInfo
 from storage.members import MemberInfo
 
@@ -50,16 +51,23 @@ class Voice:
     ctx: TickContext
     persona: Persona
     seed: str
+    #: Who is addressed, when: the wording then rotates per day and follows the hour
+    #: (greetings); without it, it is chosen from ``seed`` (an object's messages).
+    occasion: Occasion | None = field(default=None, kw_only=True)
 
     def say(self, intent: str, **values: Any) -> RichText:
-        return self.ctx.renderer.render(self.persona, intent, seed=self.seed, **values)
+        return self.ctx.renderer.render(
+            self.persona, intent, seed=self.seed, occasion=self.occasion, **values
+        )
 
     def address(self, user_id: str, name: str) -> RichText:
         return self.ctx.renderer.address(self.persona, user_id, name)
 
 
-def voice_for(ctx: TickContext, community: CommunityInfo, seed: str) -> Voice:
-    return Voice(ctx, ctx.persona_for(community), seed)
+def voice_for(
+    ctx: TickContext, community: CommunityInfo, seed: str, occasion: Occasion | None = None
+) -> Voice:
+    return Voice(ctx, ctx.persona_for(community), seed, occasion=occasion)
 
 
 #: Live messages whose last edit is remembered at once (least recently edited go first: at

@@ -23,6 +23,15 @@ one rule (``tools/split_packs.py`` applies it, ``tests/unit/test_persona_packs.p
 
 A key defined in two files of a locale stops the start with both files named. Each file has a
 twin of the same name in every locale, with the same keys and placeholders (a test checks).
+
+Variety and the time of day: a sentence key lists variants per tone, and a greeting may add
+variants for a part of the day, ``warm@morning = [...]`` next to ``warm = [...]`` (dayparts in
+``DAYPARTS``: morning 05-11, afternoon 11-17, evening 17-22, night 22-05, local time). The general
+variants are time-neutral. Given an ``Occasion`` (who is addressed, the local day and hour), the
+choice rotates: slot = (stable hash of intent and who + day number) mod the number of general
+variants, so one member sees ``n`` different wordings of a key on ``n`` consecutive days; a
+daypart variant takes the slot's place when the daypart has one for that slot (slot < its count),
+so the rotation and its guarantee hold whatever the hour.
 """
 
 from __future__ import annotations
@@ -43,16 +52,21 @@ from bot.richtext import Bold, Code, Italic, Link, Mention, RichText, Segment, T
 from persona.persona import TONES, Persona
 
 __all__ = [
+    "DAYPARTS",
     "PACKS_DIR",
+    "Occasion",
     "PackError",
     "Packs",
     "Renderer",
+    "choose",
+    "daypart_of",
     "default_packs",
     "format_duration",
     "is_sober",
     "parse_pack",
     "placeholders",
     "read_pack_file",
+    "slot_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -69,6 +83,46 @@ _EMOJI = re.compile(
 
 
 _SPACES = re.compile(r" {2,}")
+
+#: Parts of the day by local hour: ``(name, first hour, hour it ends)``; night wraps midnight.
+DAYPARTS: tuple[tuple[str, int, int], ...] = (
+    ("morning", 5, 11),
+    ("afternoon", 11, 17),
+    ("evening", 17, 22),
+    ("night", 22, 5),
+)
+#: Separates a tone from its daypart in a pack: ``warm@morning``.
+DAYPART_MARK = "@"
+_TONE_KEYS = frozenset(
+    {
+        *TONES,
+        ANY_TONE,
+        *(f"{tone}{DAYPART_MARK}{part}" for tone in TONES for part, _, _ in DAYPARTS),
+    }
+)
+
+
+def daypart_of(hour: int) -> str:
+    """The part of the day a local hour (0-23) falls in."""
+    if not 0 <= hour < 24:
+        raise ValueError(f"not an hour: {hour}")
+    for name, start, end in DAYPARTS:
+        if (start <= hour < end) if start < end else (hour >= start or hour < end):
+            return name
+    raise ValueError(f"not an hour: {hour}")
+
+
+@dataclass(frozen=True, slots=True)
+class Occasion:
+    """Who a sentence is said to and when, for choosing its wording: ``who`` names the
+    addressee in its chat (``telegram:-100|42``), ``day`` is the local day's number
+    (``date.toordinal()``) and ``hour`` the addressee's local hour (``None``: not known, the
+    general variants only)."""
+
+    who: str
+    day: int
+    hour: int | None = None
+
 
 #: ``{count|# day|# days}``: a count with its plural forms (``#`` stands for the count; a form
 #: without ``#`` is a word that agrees with it, as in ``{count|is|are}``).
@@ -178,13 +232,21 @@ def _flatten(
         elif (
             isinstance(value, dict)
             and value
-            and set(value) <= {*TONES, ANY_TONE}
+            and set(value) <= _TONE_KEYS
             and all(isinstance(v, str | list) for v in value.values())
         ):
+            general = {tone for tone in value if DAYPART_MARK not in tone}
+            for tone in value.keys() - general:
+                base = tone.partition(DAYPART_MARK)[0]
+                if base not in general:
+                    raise PackError(f"{name}: {tone} without general {base} variants")
             out[name] = {
                 tone: (variants,) if isinstance(variants, str) else tuple(_strings(name, variants))
                 for tone, variants in value.items()
             }
+        elif isinstance(value, dict) and any(DAYPART_MARK in key for key in value):
+            known = ", ".join(part for part, _, _ in DAYPARTS)
+            raise PackError(f"{name}: a tone's daypart is one of {known} ({sorted(value)})")
         elif isinstance(value, dict):
             _flatten(name, value, out)
         else:
@@ -286,6 +348,13 @@ class Packs:
 
     def variants(self, locale: str, intent: str, tone: str) -> tuple[str, ...]:
         """Variants for the tone, else any tone, else the warm tone; then the other locales."""
+        return self.choices(locale, intent, tone)[0]
+
+    def choices(
+        self, locale: str, intent: str, tone: str, daypart: str | None = None
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The general variants (as ``variants``) and those of ``daypart`` for the same tone
+        (empty when the pack has none or no daypart is given)."""
         order = [locale, *(other for other in self.by_locale if other != locale)]
         for candidate in order:
             pack = self.by_locale.get(candidate)
@@ -295,8 +364,9 @@ class Packs:
                 log.warning("persona key %r missing in %s; using %s", intent, locale, candidate)
             tones = pack.intents[intent]
             for choice in (tone, ANY_TONE, "warm", *tones):
-                if choice in tones:
-                    return tones[choice]
+                if choice in tones and DAYPART_MARK not in choice:
+                    timed = tones.get(f"{choice}{DAYPART_MARK}{daypart}", ()) if daypart else ()
+                    return tones[choice], timed
         raise PackError(f"persona key {intent!r} is in no pack")
 
     def has(self, intent: str) -> bool:
@@ -325,11 +395,30 @@ def default_packs() -> Packs:
     return Packs.load()
 
 
+def _stable_hash(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
 def _pick(variants: tuple[str, ...], seed: str) -> str:
-    """Choose a variant deterministically: the same (intent, chat, member, day) gets the same one,
-    different members and days get different ones, so the bot does not sound like a machine."""
-    digest = hashlib.sha256(seed.encode("utf-8")).digest()
-    return variants[int.from_bytes(digest[:8], "big") % len(variants)]
+    """Choose a variant deterministically from a seed (a message that stands for an object: a
+    packet, a poll): the same seed gets the same one, different seeds spread over them."""
+    return variants[_stable_hash(seed) % len(variants)]
+
+
+def slot_of(intent: str, occasion: Occasion, count: int) -> int:
+    """The variant slot of ``intent`` for ``occasion``: a start fixed per (intent, who), moved
+    on by one each day, so ``count`` consecutive days give ``count`` different slots."""
+    return (_stable_hash(f"{intent}|{occasion.who}") + occasion.day) % count
+
+
+def choose(
+    general: tuple[str, ...], timed: tuple[str, ...], intent: str, occasion: Occasion
+) -> str:
+    """The wording for ``occasion``: the rotating slot of the general variants, or the
+    daypart's variant of that slot when it has one (never a time word at the wrong hour, and
+    two days with different slots never share a wording, whatever the hours)."""
+    slot = slot_of(intent, occasion, len(general))
+    return timed[slot] if slot < len(timed) else general[slot]
 
 
 Value = str | int | float | Segment | RichText
@@ -347,9 +436,24 @@ class Renderer:
         before, _, after = form.partition("{name}")
         return RichText.of(before, Mention(text=name, user_id=user_id), after)
 
-    def render(self, persona: Persona, intent: str, *, seed: str = "", **values: Value) -> RichText:
-        variants = self.packs.variants(persona.locale, intent, persona.tone)
-        template = _pick(variants, f"{intent}|{seed}")
+    def render(
+        self,
+        persona: Persona,
+        intent: str,
+        *,
+        seed: str = "",
+        occasion: Occasion | None = None,
+        **values: Value,
+    ) -> RichText:
+        """The intent's text; with an ``occasion`` the wording rotates per addressee and day
+        and follows the local hour (see the module's doc), else it is chosen from ``seed``."""
+        hour = occasion.hour if occasion is not None else None
+        daypart = daypart_of(hour) if hour is not None else None
+        general, timed = self.packs.choices(persona.locale, intent, persona.tone, daypart)
+        if occasion is None:
+            template = _pick(general, f"{intent}|{seed}")
+        else:
+            template = choose(general, timed, intent, occasion)
         values.setdefault("bot", persona.name)
         segments: list[Segment | str] = []
         for style, chunk in _styled_chunks(template):
@@ -360,7 +464,11 @@ class Renderer:
             and not is_sober(intent)
         ):
             flourish = self.packs.flourish(persona.locale, persona.tone)
-            if flourish:
+            if flourish and occasion is not None:
+                segments.append(
+                    " " + flourish[slot_of(f"flourish|{intent}", occasion, len(flourish))]
+                )
+            elif flourish:
                 segments.append(" " + _pick(flourish, f"flourish|{intent}|{seed}"))
         text = RichText.of(*segments)
         last = text.segments[-1] if text.segments else None

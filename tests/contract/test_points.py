@@ -56,4 +56,4 @@ async def test_makeup_reconnects_the_streak_and_the_streak_board(platform: Platf
     [board] = (await platform.say(ANN, "/top streak")).texts
     assert board.splitlines()[1:] == ["1. Bob：6 天"]
     [mine] = (await platform.say(BOB, "积分")).texts
-    assert "60" in mine and "连续签到 6 天" in mine
+    assert "60" in mine and "6 天" in mine  # the balance and the streak, in any wording

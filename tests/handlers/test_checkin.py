@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
+from persona.render import default_packs
 from storage import Store
 from storage.checkins import CheckIn
 from storage.ledger import LedgerEntry
 from storage.members import Member
 from tests.support import Harness, make_settings
+from tests.wording import is_variant, values_of
 
 
 def at_local(zone_offset_hours: float, year: int, month: int, day: int, hour: int) -> datetime:
@@ -290,14 +291,20 @@ async def test_a_burst_through_the_chat_queue_is_batched_and_exact(any_harness: 
     replies = [r for result in results for r in result if r.ok]
     assert len(replies) >= 302
     texts = [a.text.plain() for a in h.adapter.actions if hasattr(a, "text")]
-    assert sum("今天已经签过" in t or "今天打过卡" in t or "今日已签到" in t for t in texts) == 1
+    packs = default_packs()
+    first_lines = [t.split("\n")[0] for t in texts]
+    assert sum(is_variant(packs, "zh-CN", "warm", "checkin.already", t) for t in first_lines) == 1
     assert sum("今日第一" in t for t in texts) == 1  # one first-of-the-day badge
     async with h.store.transaction() as s:
         rows = (await s.execute(select(func.count()).select_from(CheckIn))).scalar_one()
         paid = (await s.execute(select(func.sum(LedgerEntry.delta)))).scalar_one()
         assert await h.store.ledger.verify(s) == []
     assert rows == 300 and paid == 300 * 10
-    ranks = sorted(int(m.group(1)) for t in texts if (m := re.search(r"第 (\d+) ", t)))
+    ranks = sorted(
+        int(values_of(packs, "zh-CN", "warm", "checkin.done", t)["rank"])
+        for t in first_lines
+        if is_variant(packs, "zh-CN", "warm", "checkin.done", t)
+    )
     assert ranks == list(range(1, 301))
 
 

@@ -21,12 +21,14 @@ from bot.richtext import RichText
 from handlers.digest import Facts, enqueue_digests, suggestions
 from handlers.insights import flush
 from handlers.outbox import deliverer, send_due
+from persona.render import default_packs
 from storage.communities import Community, CommunityInfo
 from storage.insight_reports import Days, Figure, PeriodFigures
 from storage.outbox import Due, Scheduled, ScheduledSend
 from tests.handlers.test_insights import english
 from tests.handlers.test_insights_stats import ADMIN, scripted
 from tests.support import Harness
+from tests.wording import is_variant
 
 #: The scripted week ends Thursday 26 November 09:00 in Shanghai; the digest is due Monday.
 MONDAY_9 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
@@ -244,7 +246,9 @@ async def test_the_digest_speaks_chinese(any_harness: Harness) -> None:
     actions = await h.send(h.message("/digest now", user="Alice"))
     [notice] = [a for a in actions if isinstance(a, Notify)]
     text = notice.text.plain()
-    assert text.startswith("本周简报（仅你可见）\n\n最近 7 天的活跃数据")
+    opening, figures = text.split("\n\n")[:2]
+    assert is_variant(default_packs(), "zh-CN", "warm", "digest.header", opening)
+    assert opening.startswith("本周简报（仅你可见）") and figures.startswith("最近 7 天的活跃数据")
     assert "还没说过话的新人（1 位）：Bob" in text
     assert "本周最活跃：Ann" in text
     assert "• 1 位新人还没开口：点名欢迎一下吧（Bob）。" in text

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from persona.render import default_packs
 from tests.support import Harness
+from tests.wording import values_of
 
 
 async def test_give_take_points_and_leaderboards(any_harness: Harness) -> None:
@@ -50,23 +52,28 @@ async def test_a_redelivered_grant_pays_once(any_harness: Harness) -> None:
 
 async def test_points_shows_the_live_streak_and_badges(any_harness: Harness) -> None:
     h = any_harness
+    packs = default_packs()
+
+    def figures(text: str) -> dict[str, str]:
+        return values_of(packs, "zh-CN", "warm", "points.show", text)
+
     [nothing] = await h.say("积分", user="Ann")
-    assert nothing.splitlines() == ["亲爱的Ann，你现在有 0 积分，排名第 1，已连续签到 0 天 🌷"]
+    assert len(nothing.splitlines()) == 1
+    assert figures(nothing) == {"member": "亲爱的Ann", "balance": "0", "rank": "1", "streak": "0"}
     await h.say("签到", user="Ann")  # first of the day: a badge
     h.clock.advance(timedelta(days=1))
     await h.say("签到", user="Bob")
     await h.say("签到", user="Ann")
     [today] = await h.say("/points", user="Ann")
-    assert today.splitlines() == [
-        "亲爱的Ann，你现在有 20 积分，排名第 1，已连续签到 2 天 🌷",
-        "徽章：今日第一",
-    ]
+    shown, badges = today.splitlines()
+    assert figures(shown) == {"member": "亲爱的Ann", "balance": "20", "rank": "1", "streak": "2"}
+    assert badges == "徽章：今日第一"
     h.clock.advance(timedelta(days=1))  # not checked in yet today: yesterday's streak holds
     [tomorrow] = await h.say("积分", user="Ann")
-    assert "已连续签到 2 天" in tomorrow
+    assert figures(tomorrow.splitlines()[0])["streak"] == "2"
     h.clock.advance(timedelta(days=1))  # a whole day missed: the streak is gone
     [gone] = await h.say("积分", user="Ann")
-    assert "已连续签到 0 天" in gone and "今日第一" in gone  # badges stay
+    assert figures(gone.splitlines()[0])["streak"] == "0" and "今日第一" in gone  # badges stay
 
 
 async def test_top_streak_ranks_live_streaks(any_harness: Harness) -> None:

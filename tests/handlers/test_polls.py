@@ -22,10 +22,12 @@ from handlers.polls import (
     parse_poll,
     refresh_polls,
 )
+from persona.render import default_packs
 from storage import Store
 from storage.polls import Poll, PollVote
 from tests.conftest import START
 from tests.support import Harness, make_settings
+from tests.wording import is_variant
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -220,7 +222,10 @@ async def test_closes_on_time_across_a_restart_with_votes_kept(any_harness: Harn
     assert sorted(results) == [0, 1]  # two processes, one close
     assert await close_due_polls(tick) == 0
     texts = h.adapter.texts() + h2.adapter.texts()
-    [summary] = [t for t in texts if "结束啦" in t or "开票" in t or "已结束：" in t]
+    packs = default_packs()
+    [summary] = [
+        t for t in texts if is_variant(packs, "zh-CN", "warm", "polls.results", t.split("\n")[0])
+    ]
     assert "🤝" in summary and "爬山、看电影" in summary and "各得 2 票" in summary  # a tie
     assert "共 4 人投票" in summary
     assert await votes(h) == [("Alice", 2), ("Bob", 1), ("Carol", 1), ("Dan", 2)]

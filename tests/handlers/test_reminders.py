@@ -14,9 +14,11 @@ from sqlalchemy import func, select
 
 from bot.actions import Action, ActionResult, DeclineReason, Notify, Reply, Send
 from handlers.reminders import STALE_CLAIM, send_reminders
+from persona.render import default_packs
 from storage import Store
 from storage.reminders import Reminder
 from tests.support import FakeAdapter, Harness, make_settings
+from tests.wording import values_of
 
 
 def english(base: Harness, adapter: FakeAdapter | None = None, **sections: dict) -> Harness:  # type: ignore[type-arg]
@@ -202,7 +204,11 @@ async def test_a_tick_stopped_mid_way_leaves_the_others_for_the_next(any_harness
     h.clock.advance(STALE_CLAIM + timedelta(minutes=1))
     assert await send_reminders(h.dispatcher.tick_context()) == 2
     later = [a.text.plain() for a in adapter.take() if isinstance(a, Notify)]
-    assert sorted([*later, first.text.plain()]) == sorted(
-        f"⏰ {who}, you asked me to remind you: for {who}" for who in ("Ann", "Bob", "Cid")
-    )
+    said = [
+        values_of(default_packs(), "en", "warm", "reminders.due", text)
+        for text in [*later, first.text.plain()]
+    ]
+    assert sorted((v["member"], v["text"]) for v in said) == [
+        (who, f"for {who}") for who in ("Ann", "Bob", "Cid")
+    ]
     assert await send_reminders(h.dispatcher.tick_context()) == 0

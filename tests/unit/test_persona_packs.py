@@ -131,6 +131,22 @@ def test_every_key_uses_the_same_placeholders_in_every_locale(packs: Packs) -> N
     assert not problems, "\n".join(problems)
 
 
+def test_every_locale_has_the_same_dayparts(packs: Packs) -> None:
+    """``warm@morning`` in zh-CN has its twin in en (and the other way round): a greeting
+    follows the hour in every language."""
+    problems = [
+        f"{key}: zh-CN {sorted(zh)} vs en {sorted(en)}"
+        for key in packs.keys("zh-CN")
+        if (zh := set(packs.by_locale["zh-CN"].intents[key]))
+        != (en := set(packs.by_locale["en"].intents[key]))
+    ]
+    assert not problems, "\n".join(problems)
+    timed = [
+        key for key in packs.keys("en") if any("@" in t for t in packs.by_locale["en"].intents[key])
+    ]
+    assert "checkin.done" in timed and "welcome.join" in timed
+
+
 def test_sentences_are_written_for_every_tone(packs: Packs) -> None:
     for locale, pack in packs.by_locale.items():
         for key, tones in pack.intents.items():
