@@ -1,0 +1,442 @@
+"""Reading one member message for distress, offline: neutral, a low mood, clear distress, or a
+crisis (self-harm, suicide), in Chinese, English or both at once.
+
+A curated lexicon (``lexicon/zh.toml``, ``lexicon/en.toml``: phrases with a level and a weight)
+is matched against the message, and each match is then judged in its clause:
+
+* **Quotes** ("…", “…”, 「…」, 『…』, 《…》) are lyrics, film lines and things others said: their
+  content is not read. Asking what a phrase means (是什么梗, "what does … mean?") is not saying it.
+* **Negation**: a negator just before a cue cancels it (我不想死, 并没有想自杀, "i'm not suicidal",
+  "i would never hurt myself"); cues that are themselves negative (不想活, "don't want to live")
+  are matched whole.
+* **Hyperbole and play**: idioms that only look like cues (想死你了, 笑到想死, 跳楼价, 自杀式,
+  "die on this hill") do not count; laughter beside a cue (哈哈, 😂, lol, 💀) and no crying turns
+  it into a joke unless it names a method (割腕, "overdose"). "I'm dead", 累死了, "this homework
+  is killing me" hold no cue at all.
+* **Who it is about**: the nearest person named before a cue in its clause decides. About the
+  writer (or nobody named: chat drops "I"): the cue's level. About someone else ("my friend said
+  she wants to die, what should I do?"): a crisis becomes DISTRESS, because the member who
+  tells it needs a human's help too, but it is not the writer's own crisis; in a news report it
+  does not alert at all. Addressed to "you" (你去死): anger, NEGATIVE.
+
+A level is reached when the combined strength of its cues and stronger ones (noisy-or of their
+weights) is at least 0.5, so weak cues need company. ``Reading.score`` is that strength (0.0 for
+NEUTRAL). The text is never kept.
+
+Cost: normalization (NFKC, case fold, zero-width removal, traditional characters folded to
+simplified) and one walk of a character trie (Chinese) and of a word trie (English) from each
+position: time linear in the message, bounded by the longest phrase (no regex backtracking;
+English words are cut by RE2). The lexicon loads once, lazily, under a lock (a few ms; no jieba,
+no network). The figures are in the README ("Care: how distress is detected (measured)") and come
+from ``python -m bench.care`` on the evaluation set in ``tests/care_eval``.
+"""
+
+from __future__ import annotations
+
+import threading
+import tomllib
+import unicodedata
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from importlib import resources
+from itertools import chain, groupby
+from typing import Any
+
+import re2
+
+__all__ = ["THRESHOLD", "Level", "Reading", "read", "warm_up"]
+
+
+class Level(IntEnum):
+    """How troubled a message reads, ordered: an alert is ``level >= DISTRESS``."""
+
+    NEUTRAL = 0
+    NEGATIVE = 1  # a low mood: sad, tired, annoyed, anxious (counted for mood and baselines)
+    DISTRESS = 2  # clear distress: cannot cope, hopeless, breaking down
+    CRISIS = 3  # self-harm or suicide: thoughts, wishes, plans, acts
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What :func:`read` makes of one message: its level and how strong the evidence is."""
+
+    level: Level
+    score: float  # 0..1: combined strength of the cues for ``level``; 0.0 when NEUTRAL
+
+
+#: Combined strength a level needs: one clear cue, or weak ones together.
+THRESHOLD = 0.5
+
+# --- normalization ------------------------------------------------------------------------------
+
+#: Invisible format characters that evaders and keyboards put between letters.
+_INVISIBLE = dict.fromkeys(
+    [0x00AD, 0x034F, 0x061C, 0x180E, 0xFEFF, 0xFFF9, 0xFFFA, 0xFFFB]
+    + list(range(0x200B, 0x2010))
+    + list(range(0x202A, 0x202F))
+    + list(range(0x2060, 0x2070))
+)
+#: Traditional characters of the lexicon's words, folded to simplified (撐不住 = 撑不住).
+_TRADITIONAL = str.maketrans(
+    "殺結撐沒會裡麼這絕實個傷殘樓藥書遺亂難過煩覺為們說無幫壓讓對還後當從機點開關時間頭輕潰氣憂鬱慮"
+    "兒媽聞報導樂題隊戲擔贅餘極堅脫應該誰嗎麼離棄墜斷劃嚇顧錢夠續滅終於經歷愛與擊窮醫陪許願懂這裏",
+    "杀结撑没会里么这绝实个伤残楼药书遗乱难过烦觉为们说无帮压让对还后当从机点开关时间头轻溃气忧郁虑"
+    "儿妈闻报导乐题队戏担赘余极坚脱应该谁吗么离弃坠断划吓顾钱够续灭终于经历爱与击穷医陪许愿懂这里",
+)
+#: Apostrophes and quotes that phones and IMEs substitute for the ASCII ones.
+_MARKS = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "＂": '"'})
+#: Quotation pairs whose content is someone else's words (lyrics, lines, reported speech).
+_QUOTES = {'"': '"', "“": "”", "「": "」", "『": "』", "《": "》", "«": "»", "„": "“"}
+#: Clause boundaries: where a negation, a subject or a reported speech stops reaching.
+_CLAUSE_ENDS = frozenset("。！？!?；;\n，,、…~～.()（）[]【】|")
+
+_WORD = re2.compile(r"[a-z0-9]+(?:'[a-z]+)*")
+_SPELLED_OUT = {
+    "i'm": "i am", "im": "i am", "i've": "i have", "ive": "i have", "i'll": "i will",
+    "i'd": "i would", "id": "i would", "don't": "do not", "dont": "do not",
+    "doesn't": "does not", "doesnt": "does not", "didn't": "did not", "didnt": "did not",
+    "can't": "can not", "cant": "can not", "cannot": "can not", "won't": "will not",
+    "wont": "will not", "wouldn't": "would not", "wouldnt": "would not", "isn't": "is not",
+    "isnt": "is not", "aren't": "are not", "wasn't": "was not", "ain't": "is not",
+    "couldn't": "could not", "couldnt": "could not", "shouldn't": "should not",
+    "wanna": "want to", "gonna": "going to", "gotta": "got to", "he's": "he is",
+    "she's": "she is", "it's": "it is", "that's": "that is", "there's": "there is",
+    "what's": "what is", "they're": "they are", "you're": "you are", "we're": "we are",
+    "u": "you", "ur": "your", "ppl": "people", "idk": "i do not know", "okay": "ok",
+    "selfharm": "self harm", "wishing": "wish", "i'mma": "i am going to", "imma": "i am going to",
+    "tryna": "trying to", "nvm": "never mind", "dunno": "do not know",
+}  # fmt: skip
+
+
+def normalize(text: str) -> str:
+    """The form cues are matched on: NFKC (full-width letters and punctuation become plain),
+    invisible characters removed, case folded, traditional characters folded to simplified."""
+    folded = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
+    if folded.isascii():
+        return folded
+    return folded.translate(_MARKS).translate(_TRADITIONAL)
+
+
+def _unquoted(text: str) -> str:
+    """``text`` with the content of closed quotation pairs blanked (one pass: each quote is
+    closed by the next closing mark, and scanning resumes after it)."""
+    if not any(mark in text for mark in _QUOTES):
+        return text
+    kept: list[str] = []
+    start = 0
+    at = 0
+    while at < len(text):
+        closer = _QUOTES.get(text[at])
+        if closer is not None:
+            end = text.find(closer, at + 1)
+            if end != -1:
+                kept.append(text[start:at])
+                kept.append(" ")
+                start = at = end + 1
+                continue
+        at += 1
+    kept.append(text[start:])
+    return "".join(kept)
+
+
+def _clauses(text: str) -> Iterator[str]:
+    start = 0
+    for at, char in enumerate(text):
+        if char in _CLAUSE_ENDS:
+            if at > start:
+                yield text[start:at]
+            start = at + 1
+    if start < len(text):
+        yield text[start:]
+
+
+def _fold_runs(word: str) -> str:
+    """"sooo" -> "so", "diiie" -> "die": a letter run three times or more counts once."""
+    if len(word) < 3:
+        return word
+    out = []
+    for char, run in groupby(word):
+        size = sum(1 for _ in run)
+        out.append(char if size >= 3 else char * size)
+    return "".join(out)
+
+
+def _english_words(clause: str) -> list[str]:
+    words: list[str] = []
+    for raw in _WORD.findall(clause):
+        word = _fold_runs(raw)
+        spelled = _SPELLED_OUT.get(word)
+        if spelled is None and word.endswith("'s"):
+            word = word[:-2]
+        words.extend(spelled.split() if spelled else (word,))
+    return words
+
+
+# --- the lexicon ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Cue:
+    level: Level
+    weight: float
+    strong: bool  # names a method or an act: kept beside laughter
+    about: str  # "self" or "other" when the phrase says whom; "" when the clause decides
+
+
+_END = ""  # trie key holding what ends at a node (no character or word is empty)
+
+
+def _add(trie: dict[str, Any], path: Sequence[str], role: str, value: object) -> None:
+    node = trie
+    for step in path:
+        node = node.setdefault(step, {})
+    node.setdefault(_END, []).append((role, value))
+
+
+def _walk(trie: dict[str, Any], items: Sequence[str]) -> list[tuple[int, int, str, Any]]:
+    """Every phrase of ``trie`` in ``items`` (characters or words), overlapping ones included:
+    ``(start, end, role, value)`` in order of start. Linear in ``items`` times the depth."""
+    found = []
+    size = len(items)
+    for start in range(size):
+        node = trie.get(items[start])
+        at = start + 1
+        while node is not None:
+            ending = node.get(_END)
+            if ending is not None:
+                found.extend((start, at, role, value) for role, value in ending)
+            if at == size:
+                break
+            node = node.get(items[at])
+            at += 1
+    return found
+
+
+@dataclass(slots=True)
+class _Language:
+    """One language's lexicon: a trie of cues, look-alikes (anti) and person markers."""
+
+    trie: dict[str, Any]
+    negations: frozenset[str]  # zh: negator + filler strings; en: negator words
+    not_negations: tuple[str, ...]
+    news: tuple[str, ...]
+    joke: tuple[str, ...]
+    sad: tuple[str, ...]
+    positive: tuple[str, ...]
+    meta: tuple[str, ...]
+
+
+_SELF_WORDS = {"zh": ("我",), "en": ("i", "me", "my", "myself", "mine")}
+_OTHER_WORDS = {
+    "zh": ("他", "她"),
+    "en": ("himself", "herself", "themselves", "his", "her", "he", "she", "they"),
+}
+
+
+def _load(language: str) -> _Language:
+    data = tomllib.loads(
+        resources.files(__package__).joinpath(f"lexicon/{language}.toml").read_text("utf-8")
+    )
+    split = list if language == "zh" else str.split
+    trie: dict[str, Any] = {}
+    for section, level, strong in (
+        ("crisis", Level.CRISIS, False),
+        ("crisis_strong", Level.CRISIS, True),
+        ("distress", Level.DISTRESS, False),
+        ("negative", Level.NEGATIVE, False),
+    ):
+        for phrase, weight in data[section].items():
+            path = split(normalize(phrase))
+            if any(p in _SELF_WORDS[language] for p in path) or (
+                language == "zh" and "我" in phrase
+            ):
+                about = "self"
+            elif any(p in _OTHER_WORDS[language] for p in path):
+                about = "other"
+            else:
+                about = ""
+            _add(trie, path, "cue", _Cue(level, float(weight), strong, about))
+    lists = data["lists"]
+    for phrase in lists["anti"]:
+        _add(trie, split(normalize(phrase)), "anti", None)
+    for kind in ("self", "other", "second"):
+        for phrase in lists[kind]:
+            _add(trie, split(normalize(phrase)), "who", kind)
+    if language == "zh":
+        negations = frozenset(n + f for n in lists["negators"] for f in lists["negation_fillers"])
+        not_negations = tuple(lists["not_negators"])
+    else:
+        negations, not_negations = frozenset(lists["negators"]), ()
+    return _Language(
+        trie,
+        negations,
+        not_negations,
+        *(tuple(normalize(m) for m in lists[k]) for k in ("news", "joke", "sad", "positive", "meta")),
+    )
+
+
+_loaded: dict[str, _Language] = {}
+_loading = threading.Lock()
+
+
+def _languages() -> dict[str, _Language]:
+    """Both lexicons, loaded once on first use (thread-safe; reads two packaged files)."""
+    if not _loaded:
+        with _loading:
+            if not _loaded:
+                found = {language: _load(language) for language in ("zh", "en")}
+                _loaded.update(found)
+    return _loaded
+
+
+def warm_up() -> None:
+    """Load the lexicons now (at start-up) rather than on the first message."""
+    _languages()
+
+
+# --- judging the matches ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Mood:
+    """What the whole message says about how to take its cues."""
+
+    joking: bool
+    news: bool
+    positive: bool
+    meta: bool
+
+
+def _mentions(marks: Iterable[str], text: str, padded_words: str) -> bool:
+    """Whether a marker occurs: words as whole words, anything else (emoji, CJK) as a substring."""
+    for mark in marks:
+        if mark.replace(" ", "").isalnum() and mark.isascii():
+            if f" {mark} " in padded_words:
+                return True
+        elif mark in text:
+            return True
+    return False
+
+
+def _laughing(words: Iterable[str]) -> bool:
+    return any(
+        w.startswith(("haha", "hehe", "lmao", "lmfao", "hhh", "rofl")) or w in ("lol", "lolol")
+        for w in words
+    )
+
+
+def _mood(text: str, words: Sequence[str], languages: dict[str, _Language]) -> _Mood:
+    padded = f" {' '.join(words)} "
+    both = languages.values()
+    sad = any(_mentions(lang.sad, text, padded) for lang in both)
+    joking = not sad and (
+        _laughing(words) or any(_mentions(lang.joke, text, padded) for lang in both)
+    )
+    return _Mood(
+        joking=joking,
+        news=any(_mentions(lang.news, text, padded) for lang in both),
+        positive=any(_mentions(lang.positive, text, padded) for lang in both),
+        meta=any(_mentions(lang.meta, text, padded) for lang in both),
+    )
+
+
+def _negated_zh(before: str, language: _Language) -> bool:
+    if before.endswith(language.not_negations):
+        return False
+    return any(before[-size:] in language.negations for size in range(1, min(len(before), 6) + 1))
+
+
+#: "I don't know how much longer I can…" and "not sure" do not negate what follows.
+_NOT_NEGATING_NEXT = frozenset({"know", "sure"})
+
+
+def _negated_en(words: Sequence[str], start: int, language: _Language) -> bool:
+    """A negator among the three words before a cue, not one of "don't know", "not sure"."""
+    for at in range(max(0, start - 3), start):
+        if words[at] in language.negations and words[at + 1] not in _NOT_NEGATING_NEXT:
+            return True
+    return False
+
+
+def _judged(
+    items: Sequence[str], language: _Language, zh: bool, mood: _Mood
+) -> Iterator[tuple[_Cue, Level, float]]:
+    """The cue, level and weight of each cue of one clause that survives its context."""
+    found = _walk(language.trie, items)
+    if not found:
+        return
+    covered: list[tuple[int, int]] = [(s, e) for s, e, role, _ in found if role == "anti"]
+    people = [(e, kind) for s, e, role, kind in found if role == "who"]
+    people.sort()
+    ends = [e for e, _ in people]
+    cues = [(s, e, cue) for s, e, role, cue in found if role == "cue"]
+    # A cue inside a longer cue is the same evidence: keep the longer (more specific) one.
+    cues.sort(key=lambda hit: (hit[0], -hit[1]))
+    reach = -1
+    for start, end, cue in cues:
+        if end <= reach:
+            continue
+        reach = end
+        if zh and cue.about == "" and items[start].isascii() and items[start].isalpha():
+            # A Latin word inside Chinese lexicon ("emo") must stand alone, not in "emotional".
+            if (start > 0 and items[start - 1].isalnum() and items[start - 1].isascii()) or (
+                end < len(items) and items[end].isalnum() and items[end].isascii()
+            ):
+                continue
+        if covered and any(s < end and start < e for s, e in covered):
+            continue
+        if zh:
+            before = "".join(items[max(0, start - 6) : start])
+            if _negated_zh(before, language):
+                continue
+        elif _negated_en(items, start, language):
+            continue
+        about = cue.about
+        if not about:
+            nearest = bisect_right(ends, start) - 1
+            about = people[nearest][1] if nearest >= 0 else "self"
+        level, weight = cue.level, cue.weight
+        if level >= Level.DISTRESS:
+            if mood.meta:
+                continue
+            if about == "other":
+                if mood.news:
+                    continue
+                level = Level(level - 1)
+            elif about == "second":
+                level = Level.NEGATIVE
+            if mood.joking and not cue.strong and level >= Level.DISTRESS:
+                level, weight = Level.NEGATIVE, weight / 2
+        elif mood.positive:
+            weight /= 2
+        yield cue, level, weight
+
+
+def read(text: str) -> Reading:
+    """How troubled ``text`` reads. Pure, offline, thread-safe; linear in the text's length."""
+    if not text or text.isspace():
+        return Reading(Level.NEUTRAL, 0.0)
+    languages = _languages()
+    zh, en = languages["zh"], languages["en"]
+    normal = _unquoted(normalize(text))
+    clauses = [(c, _english_words(c)) for c in _clauses(normal)]
+    mood = _mood(normal, [w for _, words in clauses for w in words], languages)
+    # A cue said twice (烦烦烦, 😭😭) is one piece of evidence: its strongest reading counts.
+    hits: dict[tuple[int, Level], float] = {}
+    for clause, words in clauses:
+        judged = _judged(clause, zh, True, mood)
+        if words:
+            judged = chain(judged, _judged(words, en, False, mood))
+        for cue, level, weight in judged:
+            key = (id(cue), level)
+            hits[key] = max(weight, hits.get(key, 0.0))
+    for level in (Level.CRISIS, Level.DISTRESS, Level.NEGATIVE):
+        doubt = 1.0
+        for (_, found), weight in hits.items():
+            if found >= level:
+                doubt *= 1.0 - min(weight, 1.0)
+        if 1.0 - doubt >= THRESHOLD:
+            return Reading(level, round(1.0 - doubt, 3))
+    return Reading(Level.NEUTRAL, 0.0)
