@@ -119,12 +119,13 @@ def normalize(text: str) -> str:
     return folded.translate(_MARKS).translate(_TRADITIONAL)
 
 
-def _unquoted(text: str) -> str:
-    """``text`` with the content of closed quotation pairs blanked (one pass: each quote is
-    closed by the next closing mark, and scanning resumes after it)."""
+def _unquoted(text: str) -> tuple[str, list[str]]:
+    """``text`` with the content of closed quotation pairs blanked, and those contents (one pass:
+    each quote is closed by the next closing mark, and scanning resumes after it)."""
     if not any(mark in text for mark in _QUOTES):
-        return text
+        return text, []
     kept: list[str] = []
+    quoted: list[str] = []
     start = 0
     at = 0
     while at < len(text):
@@ -133,12 +134,13 @@ def _unquoted(text: str) -> str:
             end = text.find(closer, at + 1)
             if end != -1:
                 kept.append(text[start:at])
-                kept.append(" ")
+                kept.append("。")
+                quoted.append(text[at + 1 : end])
                 start = at = end + 1
                 continue
         at += 1
     kept.append(text[start:])
-    return "".join(kept)
+    return "".join(kept), quoted
 
 
 def _clauses(text: str) -> Iterator[str]:
@@ -183,6 +185,7 @@ class _Cue:
     weight: float
     strong: bool  # names a method or an act: kept beside laughter
     about: str  # "self" or "other" when the phrase says whom; "" when the clause decides
+    prone: bool  # a bare death wish (想死, "want to die"), hyperbole beside a chore (上班, exam)
 
 
 _END = ""  # trie key holding what ends at a node (no character or word is empty)
@@ -226,6 +229,8 @@ class _Language:
     sad: tuple[str, ...]
     positive: tuple[str, ...]
     meta: tuple[str, ...]
+    helping: tuple[str, ...]
+    mundane: tuple[str, ...]
 
 
 _SELF_WORDS = {"zh": ("我",), "en": ("i", "me", "my", "myself", "mine")}
@@ -241,6 +246,8 @@ def _load(language: str) -> _Language:
     )
     split = list if language == "zh" else str.split
     trie: dict[str, Any] = {}
+    lists = data["lists"]
+    prone = {normalize(phrase) for phrase in lists["hyperbole_prone"]}
     for section, level, strong in (
         ("crisis", Level.CRISIS, False),
         ("crisis_strong", Level.CRISIS, True),
@@ -257,8 +264,8 @@ def _load(language: str) -> _Language:
                 about = "other"
             else:
                 about = ""
-            _add(trie, path, "cue", _Cue(level, float(weight), strong, about))
-    lists = data["lists"]
+            cue = _Cue(level, float(weight), strong, about, normalize(phrase) in prone)
+            _add(trie, path, "cue", cue)
     for phrase in lists["anti"]:
         _add(trie, split(normalize(phrase)), "anti", None)
     for kind in ("self", "other", "second"):
@@ -273,7 +280,10 @@ def _load(language: str) -> _Language:
         trie,
         negations,
         not_negations,
-        *(tuple(normalize(m) for m in lists[k]) for k in ("news", "joke", "sad", "positive", "meta")),
+        *(
+            tuple(normalize(m) for m in lists[k])
+            for k in ("news", "joke", "sad", "positive", "meta", "helping", "mundane")
+        ),
     )
 
 
@@ -304,9 +314,12 @@ class _Mood:
     """What the whole message says about how to take its cues."""
 
     joking: bool
+    sad: bool
     news: bool
     positive: bool
     meta: bool
+    helping: bool  # asks how to help someone ("what should I do", 怎么办)
+    mundane: bool  # names a chore or a game (上班, 考试, "exam", "this game")
 
 
 def _mentions(marks: Iterable[str], text: str, padded_words: str) -> bool:
@@ -336,9 +349,12 @@ def _mood(text: str, words: Sequence[str], languages: dict[str, _Language]) -> _
     )
     return _Mood(
         joking=joking,
+        sad=sad,
         news=any(_mentions(lang.news, text, padded) for lang in both),
         positive=any(_mentions(lang.positive, text, padded) for lang in both),
         meta=any(_mentions(lang.meta, text, padded) for lang in both),
+        helping=any(_mentions(lang.helping, text, padded) for lang in both),
+        mundane=any(_mentions(lang.mundane, text, padded) for lang in both),
     )
 
 
@@ -361,9 +377,10 @@ def _negated_en(words: Sequence[str], start: int, language: _Language) -> bool:
 
 
 def _judged(
-    items: Sequence[str], language: _Language, zh: bool, mood: _Mood
+    items: Sequence[str], language: _Language, zh: bool, mood: _Mood, quoted: bool = False
 ) -> Iterator[tuple[_Cue, Level, float]]:
-    """The cue, level and weight of each cue of one clause that survives its context."""
+    """The cue, level and weight of each cue of one clause that survives its context;
+    ``quoted``: the clause is someone else's words, passed on by a member asking for help."""
     found = _walk(language.trie, items)
     if not found:
         return
@@ -393,7 +410,7 @@ def _judged(
                 continue
         elif _negated_en(items, start, language):
             continue
-        about = cue.about
+        about = "other" if quoted else cue.about
         if not about:
             nearest = bisect_right(ends, start) - 1
             about = people[nearest][1] if nearest >= 0 else "self"
@@ -408,7 +425,11 @@ def _judged(
             elif about == "second":
                 level = Level.NEGATIVE
             if mood.joking and not cue.strong and level >= Level.DISTRESS:
-                level, weight = Level.NEGATIVE, weight / 2
+                # Laughter makes it a joke ("i can't breathe 😂"), or a mask: a death wish
+                # beside a laugh still counts as a low mood.
+                if level == Level.DISTRESS:
+                    weight /= 2
+                level = Level.NEGATIVE
         elif mood.positive:
             weight /= 2
         yield cue, level, weight
@@ -420,21 +441,36 @@ def read(text: str) -> Reading:
         return Reading(Level.NEUTRAL, 0.0)
     languages = _languages()
     zh, en = languages["zh"], languages["en"]
-    normal = _unquoted(normalize(text))
-    clauses = [(c, _english_words(c)) for c in _clauses(normal)]
-    mood = _mood(normal, [w for _, words in clauses for w in words], languages)
+    normal, quotes = _unquoted(normalize(text))
+    clauses = [(c, _english_words(c), False) for c in _clauses(normal)]
+    mood = _mood(normal, [w for _, words, _ in clauses for w in words], languages)
+    if quotes and mood.helping and not mood.meta:
+        # "'I want to kill myself' - my sister texted me this, what do I do": about her.
+        clauses += [(c, _english_words(c), True) for q in quotes for c in _clauses(q)]
     # A cue said twice (烦烦烦, 😭😭) is one piece of evidence: its strongest reading counts.
-    hits: dict[tuple[int, Level], float] = {}
-    for clause, words in clauses:
-        judged = _judged(clause, zh, True, mood)
+    hits: dict[tuple[int, Level], tuple[_Cue, float]] = {}
+    for clause, words, quoted in clauses:
+        judged = _judged(clause, zh, True, mood, quoted)
         if words:
-            judged = chain(judged, _judged(words, en, False, mood))
+            judged = chain(judged, _judged(words, en, False, mood, quoted))
         for cue, level, weight in judged:
             key = (id(cue), level)
-            hits[key] = max(weight, hits.get(key, 0.0))
+            if key not in hits or hits[key][1] < weight:
+                hits[key] = (cue, weight)
+    if mood.mundane and not mood.sad:
+        # 上班好想死, "this exam makes me want to die": a bare death wish beside a chore is
+        # hyperbole, unless the message also says distress in its own words.
+        serious = any(
+            level >= Level.DISTRESS and not cue.prone for (_, level), (cue, _) in hits.items()
+        )
+        if not serious:
+            for (key, level), (cue, weight) in list(hits.items()):
+                if cue.prone and level == Level.CRISIS:
+                    del hits[key, level]
+                    hits[key, Level.NEGATIVE] = (cue, weight)
     for level in (Level.CRISIS, Level.DISTRESS, Level.NEGATIVE):
         doubt = 1.0
-        for (_, found), weight in hits.items():
+        for (_, found), (_, weight) in hits.items():
             if found >= level:
                 doubt *= 1.0 - min(weight, 1.0)
         if 1.0 - doubt >= THRESHOLD:
