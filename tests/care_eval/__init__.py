@@ -30,7 +30,7 @@ __all__ = [
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 LANGUAGES = ("zh", "en")
-SPLITS = ("dev", "heldout")
+SPLITS = ("dev", "seen", "heldout")
 LABELS = {level.name.lower(): level for level in Level}
 
 
