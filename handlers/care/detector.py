@@ -154,6 +154,28 @@ def _clauses(text: str) -> Iterator[str]:
         yield text[start:]
 
 
+#: Inflections of the verbs the cues are made of, read as their stem ("wanted to die", "cutting
+#: myself"): a short closed list, not a stemmer, so other words keep their meaning.
+_STEMS = {
+    inflected: stem
+    for stem, forms in {
+        "want": "wanted wants wanting",
+        "die": "died dies dying",
+        "kill": "killed kills killing",
+        "hurt": "hurting hurts",
+        "cut": "cutting cuts",
+        "end": "ended ending ends",
+        "jump": "jumped jumping jumps",
+        "cry": "cried cries crying",
+        "live": "lived lives living",
+        "take": "took taking takes taken",
+        "harm": "harmed harming harms",
+        "overdose": "overdosed overdosing",
+    }.items()
+    for inflected in forms.split()
+}
+
+
 def _fold_runs(word: str) -> str:
     """"sooo" -> "so", "diiie" -> "die": a letter run three times or more counts once."""
     if len(word) < 3:
@@ -172,7 +194,10 @@ def _english_words(clause: str) -> list[str]:
         spelled = _SPELLED_OUT.get(word)
         if spelled is None and word.endswith("'s"):
             word = word[:-2]
-        words.extend(spelled.split() if spelled else (word,))
+        if spelled:
+            words.extend(spelled.split())
+        else:
+            words.append(_STEMS.get(word, word))
     return words
 
 
@@ -244,7 +269,7 @@ def _load(language: str) -> _Language:
     data = tomllib.loads(
         resources.files(__package__).joinpath(f"lexicon/{language}.toml").read_text("utf-8")
     )
-    split = list if language == "zh" else str.split
+    split = list if language == "zh" else _english_words
     trie: dict[str, Any] = {}
     lists = data["lists"]
     prone = {normalize(phrase) for phrase in lists["hyperbole_prone"]}
@@ -281,10 +306,18 @@ def _load(language: str) -> _Language:
         negations,
         not_negations,
         *(
-            tuple(normalize(m) for m in lists[k])
+            tuple(_marker(m) for m in lists[k])
             for k in ("news", "joke", "sad", "positive", "meta", "helping", "mundane")
         ),
     )
+
+
+def _marker(mark: str) -> str:
+    """A marker as it is looked for: English words as the words of a message are read."""
+    normal = normalize(mark)
+    if normal.isascii() and normal.replace(" ", "").replace("'", "").isalnum():
+        return " ".join(_english_words(normal))
+    return normal
 
 
 _loaded: dict[str, _Language] = {}
@@ -413,7 +446,8 @@ def _judged(
         about = "other" if quoted else cue.about
         if not about:
             nearest = bisect_right(ends, start) - 1
-            about = people[nearest][1] if nearest >= 0 else "self"
+            # Nobody named: the writer, except in a news report (警方救下了一名想轻生的女子).
+            about = people[nearest][1] if nearest >= 0 else "other" if mood.news else "self"
         level, weight = cue.level, cue.weight
         if level >= Level.DISTRESS:
             if mood.meta:
