@@ -26,27 +26,26 @@ NEUTRAL). The text is never kept.
 Cost: normalization (NFKC, case fold, zero-width removal, traditional characters folded to
 simplified) and one walk of a character trie (Chinese) and of a word trie (English) from each
 position: time linear in the message, bounded by the longest phrase (no regex backtracking;
-English words are cut by RE2). The lexicon loads once, lazily, under a lock (a few ms; no jieba,
+English words are cut by a possessive, never-backtracking pattern). The lexicon loads once, lazily, under a lock (a few ms; no jieba,
 no network). The figures are in the README ("Care: how distress is detected (measured)") and come
 from ``python -m bench.care`` on the evaluation set in ``tests/care_eval``.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import tomllib
 import unicodedata
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from importlib import resources
-from itertools import chain, groupby
+from itertools import accumulate, chain, groupby
 from typing import Any
 
-import re2
-
-__all__ = ["THRESHOLD", "Level", "Reading", "read", "warm_up"]
+__all__ = ["MAX_CUES", "THRESHOLD", "Level", "Reading", "read", "warm_up"]
 
 
 class Level(IntEnum):
@@ -68,15 +67,20 @@ class Reading:
 
 #: Combined strength a level needs: one clear cue, or weak ones together.
 THRESHOLD = 0.5
+#: Cue occurrences judged per message at most: chat messages hold a handful; a paste repeating
+#: a phrase 50,000 times says nothing more after the first ones, and this bounds its cost.
+MAX_CUES = 64
 
 # --- normalization ------------------------------------------------------------------------------
 
 #: Invisible format characters that evaders and keyboards put between letters.
 _INVISIBLE = dict.fromkeys(
-    [0x00AD, 0x034F, 0x061C, 0x180E, 0xFEFF, 0xFFF9, 0xFFFA, 0xFFFB]
-    + list(range(0x200B, 0x2010))
-    + list(range(0x202A, 0x202F))
-    + list(range(0x2060, 0x2070))
+    [
+        *(0x00AD, 0x034F, 0x061C, 0x180E, 0xFEFF, 0xFFF9, 0xFFFA, 0xFFFB),
+        *range(0x200B, 0x2010),  # zero-width space, joiners, direction marks
+        *range(0x202A, 0x202F),  # bidirectional embeddings
+        *range(0x2060, 0x2070),  # word joiner, invisible operators, isolates
+    ]
 )
 #: Traditional characters of the lexicon's words, folded to simplified (撐不住 = 撑不住).
 _TRADITIONAL = str.maketrans(
@@ -92,7 +96,10 @@ _QUOTES = {'"': '"', "“": "”", "「": "」", "『": "』", "《": "》", "«
 #: Clause boundaries: where a negation, a subject or a reported speech stops reaching.
 _CLAUSE_ENDS = frozenset("。！？!?；;\n，,、…~～.()（）[]【】|")
 
-_WORD = re2.compile(r"[a-z0-9]+(?:'[a-z]+)*")
+#: A word: letters and digits, with apostrophes inside ("don't"). Possessive repeats never give
+#: back, and the apostrophe separates the pieces, so each character is read once (linear; no
+#: backtracking). Python's engine, not RE2: google-re2's Python findall costs tens of µs a match.
+_WORD = re.compile(r"[a-z0-9]++(?:'[a-z]++)*+")
 _SPELLED_OUT = {
     "i'm": "i am", "im": "i am", "i've": "i have", "ive": "i have", "i'll": "i will",
     "i'd": "i would", "id": "i would", "don't": "do not", "dont": "do not",
@@ -126,13 +133,16 @@ def _unquoted(text: str) -> tuple[str, list[str]]:
         return text, []
     kept: list[str] = []
     quoted: list[str] = []
+    absent: set[str] = set()  # closers not found after some point: not found after any later one
     start = 0
     at = 0
     while at < len(text):
         closer = _QUOTES.get(text[at])
-        if closer is not None:
+        if closer is not None and closer not in absent:
             end = text.find(closer, at + 1)
-            if end != -1:
+            if end == -1:
+                absent.add(closer)
+            else:
                 kept.append(text[start:at])
                 kept.append("。")
                 quoted.append(text[at + 1 : end])
@@ -177,7 +187,7 @@ _STEMS = {
 
 
 def _fold_runs(word: str) -> str:
-    """"sooo" -> "so", "diiie" -> "die": a letter run three times or more counts once."""
+    """ "sooo" -> "so", "diiie" -> "die": a letter run three times or more counts once."""
     if len(word) < 3:
         return word
     out = []
@@ -223,18 +233,39 @@ def _add(trie: dict[str, Any], path: Sequence[str], role: str, value: object) ->
     node.setdefault(_END, []).append((role, value))
 
 
-def _walk(trie: dict[str, Any], items: Sequence[str]) -> list[tuple[int, int, str, Any]]:
+class _Budget:
+    """How many more cue occurrences this message may have judged (see ``MAX_CUES``)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_CUES
+
+
+def _walk(
+    trie: dict[str, Any], depth: int, items: Sequence[str], budget: _Budget
+) -> list[tuple[int, int, str, Any]]:
     """Every phrase of ``trie`` in ``items`` (characters or words), overlapping ones included:
-    ``(start, end, role, value)`` in order of start. Linear in ``items`` times the depth."""
+    ``(start, end, role, value)`` in order of start. Linear in ``items`` times the depth; stops
+    ``depth`` items after the budget of cues runs out (look-alikes overlapping the last cues
+    are still found)."""
     found = []
     size = len(items)
+    stop = size
     for start in range(size):
+        if start >= stop:
+            break
         node = trie.get(items[start])
         at = start + 1
         while node is not None:
             ending = node.get(_END)
             if ending is not None:
-                found.extend((start, at, role, value) for role, value in ending)
+                for role, value in ending:
+                    found.append((start, at, role, value))
+                    if role == "cue":
+                        budget.left -= 1
+                        if budget.left == 0:
+                            stop = min(stop, start + depth)
             if at == size:
                 break
             node = node.get(items[at])
@@ -247,15 +278,12 @@ class _Language:
     """One language's lexicon: a trie of cues, look-alikes (anti) and person markers."""
 
     trie: dict[str, Any]
+    depth: int  # the longest phrase, in characters (zh) or words (en)
     negations: frozenset[str]  # zh: negator + filler strings; en: negator words
     not_negations: tuple[str, ...]
-    news: tuple[str, ...]
-    joke: tuple[str, ...]
-    sad: tuple[str, ...]
-    positive: tuple[str, ...]
-    meta: tuple[str, ...]
-    helping: tuple[str, ...]
-    mundane: tuple[str, ...]
+    #: Message-wide markers by kind (news, joke, sad, positive, meta, helping, mundane): English
+    #: words looked for as whole words (padded with spaces), anything else as a substring.
+    markers: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
 
 
 _SELF_WORDS = {"zh": ("我",), "en": ("i", "me", "my", "myself", "mine")}
@@ -271,6 +299,7 @@ def _load(language: str) -> _Language:
     )
     split = list if language == "zh" else _english_words
     trie: dict[str, Any] = {}
+    depth = 0
     lists = data["lists"]
     prone = {normalize(phrase) for phrase in lists["hyperbole_prone"]}
     for section, level, strong in (
@@ -291,33 +320,39 @@ def _load(language: str) -> _Language:
                 about = ""
             cue = _Cue(level, float(weight), strong, about, normalize(phrase) in prone)
             _add(trie, path, "cue", cue)
-    for phrase in lists["anti"]:
-        _add(trie, split(normalize(phrase)), "anti", None)
-    for kind in ("self", "other", "second"):
-        for phrase in lists[kind]:
-            _add(trie, split(normalize(phrase)), "who", kind)
+            depth = max(depth, len(path))
+    for role, kinds in (("anti", ("anti",)), ("who", ("self", "other", "second"))):
+        for kind in kinds:
+            for phrase in lists[kind]:
+                path = split(normalize(phrase))
+                _add(trie, path, role, kind)
+                depth = max(depth, len(path))
     if language == "zh":
         negations = frozenset(n + f for n in lists["negators"] for f in lists["negation_fillers"])
         not_negations = tuple(lists["not_negators"])
     else:
         negations, not_negations = frozenset(lists["negators"]), ()
-    return _Language(
-        trie,
-        negations,
-        not_negations,
-        *(
-            tuple(_marker(m) for m in lists[k])
-            for k in ("news", "joke", "sad", "positive", "meta", "helping", "mundane")
-        ),
-    )
+    markers = {}
+    for kind in _MARKER_KINDS:
+        found = [_marker(m) for m in lists[kind]]
+        markers[kind] = (
+            tuple(f" {m} " for m in found if _is_words(m)),
+            tuple(m for m in found if not _is_words(m)),
+        )
+    return _Language(trie, depth, negations, not_negations, markers)
+
+
+_MARKER_KINDS = ("news", "joke", "sad", "positive", "meta", "helping", "mundane")
+
+
+def _is_words(mark: str) -> bool:
+    return mark.isascii() and mark.replace(" ", "").replace("'", "").isalnum()
 
 
 def _marker(mark: str) -> str:
     """A marker as it is looked for: English words as the words of a message are read."""
     normal = normalize(mark)
-    if normal.isascii() and normal.replace(" ", "").replace("'", "").isalnum():
-        return " ".join(_english_words(normal))
-    return normal
+    return " ".join(_english_words(normal)) if _is_words(normal) else normal
 
 
 _loaded: dict[str, _Language] = {}
@@ -355,13 +390,11 @@ class _Mood:
     mundane: bool  # names a chore or a game (上班, 考试, "exam", "this game")
 
 
-def _mentions(marks: Iterable[str], text: str, padded_words: str) -> bool:
-    """Whether a marker occurs: words as whole words, anything else (emoji, CJK) as a substring."""
-    for mark in marks:
-        if mark.replace(" ", "").isalnum() and mark.isascii():
-            if f" {mark} " in padded_words:
-                return True
-        elif mark in text:
+def _mentions(kind: str, languages: Iterable[_Language], text: str, padded_words: str) -> bool:
+    """Whether a marker of ``kind`` occurs in the message, in either language's list."""
+    for language in languages:
+        words, texts = language.markers[kind]
+        if any(w in padded_words for w in words) or any(m in text for m in texts):
             return True
     return False
 
@@ -376,18 +409,16 @@ def _laughing(words: Iterable[str]) -> bool:
 def _mood(text: str, words: Sequence[str], languages: dict[str, _Language]) -> _Mood:
     padded = f" {' '.join(words)} "
     both = languages.values()
-    sad = any(_mentions(lang.sad, text, padded) for lang in both)
-    joking = not sad and (
-        _laughing(words) or any(_mentions(lang.joke, text, padded) for lang in both)
-    )
+    found = {kind: _mentions(kind, both, text, padded) for kind in _MARKER_KINDS}
+    sad = found["sad"]
     return _Mood(
-        joking=joking,
+        joking=not sad and (found["joke"] or _laughing(words)),
         sad=sad,
-        news=any(_mentions(lang.news, text, padded) for lang in both),
-        positive=any(_mentions(lang.positive, text, padded) for lang in both),
-        meta=any(_mentions(lang.meta, text, padded) for lang in both),
-        helping=any(_mentions(lang.helping, text, padded) for lang in both),
-        mundane=any(_mentions(lang.mundane, text, padded) for lang in both),
+        news=found["news"],
+        positive=found["positive"],
+        meta=found["meta"],
+        helping=found["helping"],
+        mundane=found["mundane"],
     )
 
 
@@ -410,14 +441,25 @@ def _negated_en(words: Sequence[str], start: int, language: _Language) -> bool:
 
 
 def _judged(
-    items: Sequence[str], language: _Language, zh: bool, mood: _Mood, quoted: bool = False
+    items: Sequence[str],
+    language: _Language,
+    zh: bool,
+    mood: _Mood,
+    budget: _Budget,
+    quoted: bool = False,
 ) -> Iterator[tuple[_Cue, Level, float]]:
     """The cue, level and weight of each cue of one clause that survives its context;
     ``quoted``: the clause is someone else's words, passed on by a member asking for help."""
-    found = _walk(language.trie, items)
+    if budget.left <= 0:
+        return
+    found = _walk(language.trie, language.depth, items, budget)
     if not found:
         return
-    covered: list[tuple[int, int]] = [(s, e) for s, e, role, _ in found if role == "anti"]
+    # Look-alikes by start, with the furthest end reached so far: a cue [start, end) overlaps
+    # one when the last look-alike starting before ``end`` has reached past ``start``.
+    looks = sorted((s, e) for s, e, role, _ in found if role == "anti")
+    look_starts = [s for s, _ in looks]
+    look_reach = list(accumulate((e for _, e in looks), max))
     people = [(e, kind) for s, e, role, kind in found if role == "who"]
     people.sort()
     ends = [e for e, _ in people]
@@ -435,8 +477,10 @@ def _judged(
                 end < len(items) and items[end].isalnum() and items[end].isascii()
             ):
                 continue
-        if covered and any(s < end and start < e for s, e in covered):
-            continue
+        if looks:
+            last = bisect_left(look_starts, end) - 1
+            if last >= 0 and look_reach[last] > start:
+                continue
         if zh:
             before = "".join(items[max(0, start - 6) : start])
             if _negated_zh(before, language):
@@ -483,10 +527,11 @@ def read(text: str) -> Reading:
         clauses += [(c, _english_words(c), True) for q in quotes for c in _clauses(q)]
     # A cue said twice (烦烦烦, 😭😭) is one piece of evidence: its strongest reading counts.
     hits: dict[tuple[int, Level], tuple[_Cue, float]] = {}
+    budget = _Budget()
     for clause, words, quoted in clauses:
-        judged = _judged(clause, zh, True, mood, quoted)
+        judged = _judged(clause, zh, True, mood, budget, quoted)
         if words:
-            judged = chain(judged, _judged(words, en, False, mood, quoted))
+            judged = chain(judged, _judged(words, en, False, mood, budget, quoted))
         for cue, level, weight in judged:
             key = (id(cue), level)
             if key not in hits or hits[key][1] < weight:

@@ -41,17 +41,18 @@ class Example:
 
 
 def examples(language: str, split: str) -> list[Example]:
-    """The labelled lines of ``tests/care_eval/<language>_<split>.tsv`` (``label<TAB>text``;
-    ``#`` starts a comment line)."""
+    """The labelled lines of ``tests/care_eval/<language>_<split>*.tsv`` (``label<TAB>text``;
+    ``#`` starts a comment line): "seen" is the first and second held-out sets, each scored
+    once blind and then tuned on."""
     found = []
-    path = HERE / f"{language}_{split}.tsv"
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        label, tab, text = line.partition("\t")
-        if not tab or label not in LABELS or not text.strip():
-            raise ValueError(f"{path.name}:{number}: expected 'label<TAB>text', got {line!r}")
-        found.append(Example(LABELS[label], text))
+    for path in sorted(HERE.glob(f"{language}_{split}*.tsv")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            label, tab, text = line.partition("\t")
+            if not tab or label not in LABELS or not text.strip():
+                raise ValueError(f"{path.name}:{number}: expected 'label<TAB>text', got {line!r}")
+            found.append(Example(LABELS[label], text))
     return found
 
 
@@ -109,7 +110,9 @@ def score(read: Callable[[str], Reading], labelled: Sequence[Example]) -> Score:
     )
 
 
-def false_alerts(read: Callable[[str], Reading], lines: Iterable[str]) -> tuple[int, int, list[str]]:
+def false_alerts(
+    read: Callable[[str], Reading], lines: Iterable[str]
+) -> tuple[int, int, list[str]]:
     """``(alerts, lines, the lines alerted on)`` over neutral ``lines``."""
     alerted = []
     count = 0
