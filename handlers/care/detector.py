@@ -17,7 +17,8 @@ is matched against the message, and each match is then judged in its clause:
   writer (or nobody named: chat drops "I"): the cue's level. About someone else ("my friend said
   she wants to die, what should I do?"): a crisis becomes DISTRESS, because the member who
   tells it needs a human's help too, but it is not the writer's own crisis; in a news report it
-  does not alert at all. Addressed to "you" (你去死): anger, NEGATIVE.
+  or a story (电视剧, "the movie") does not alert at all. Addressed to "you" (你去死): anger,
+  NEGATIVE.
 
 A level is reached when the combined strength of its cues and stronger ones (noisy-or of their
 weights) is at least 0.5, so weak cues need company. ``Reading.score`` is that strength (0.0 for
@@ -342,7 +343,7 @@ def _load(language: str) -> _Language:
     return _Language(trie, depth, negations, not_negations, markers)
 
 
-_MARKER_KINDS = ("news", "joke", "sad", "positive", "meta", "helping", "mundane")
+_MARKER_KINDS = ("news", "joke", "sad", "positive", "meta", "helping", "mundane", "media")
 
 
 def _is_words(mark: str) -> bool:
@@ -388,13 +389,17 @@ class _Mood:
     meta: bool
     helping: bool  # asks how to help someone ("what should I do", 怎么办)
     mundane: bool  # names a chore or a game (上班, 考试, "exam", "this game")
+    media: bool  # tells a story (电视剧, 小说, "the movie", "episode")
 
 
 def _mentions(kind: str, languages: Iterable[_Language], text: str, padded_words: str) -> bool:
-    """Whether a marker of ``kind`` occurs in the message, in either language's list."""
+    """Whether a marker of ``kind`` occurs in the message, in either language's list; a marker
+    word right after "not" does not count ("not happy" is not a good mood)."""
     for language in languages:
         words, texts = language.markers[kind]
-        if any(w in padded_words for w in words) or any(m in text for m in texts):
+        if any(w in padded_words and f" not{w}" not in padded_words for w in words):
+            return True
+        if any(m in text for m in texts):
             return True
     return False
 
@@ -419,6 +424,7 @@ def _mood(text: str, words: Sequence[str], languages: dict[str, _Language]) -> _
         meta=found["meta"],
         helping=found["helping"],
         mundane=found["mundane"],
+        media=found["media"],
     )
 
 
@@ -497,7 +503,7 @@ def _judged(
             if mood.meta:
                 continue
             if about == "other":
-                if mood.news:
+                if mood.news or mood.media:
                     continue
                 level = Level(level - 1)
             elif about == "second":
