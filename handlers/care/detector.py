@@ -343,7 +343,9 @@ def _load(language: str) -> _Language:
     return _Language(trie, depth, negations, not_negations, markers)
 
 
-_MARKER_KINDS = ("news", "joke", "sad", "positive", "meta", "helping", "mundane", "media")
+_MARKER_KINDS = (
+    "news", "joke", "earnest", "sad", "positive", "meta", "helping", "mundane", "media"
+)  # fmt: skip
 
 
 def _is_words(mark: str) -> bool:
@@ -417,7 +419,8 @@ def _mood(text: str, words: Sequence[str], languages: dict[str, _Language]) -> _
     found = {kind: _mentions(kind, both, text, padded) for kind in _MARKER_KINDS}
     sad = found["sad"]
     return _Mood(
-        joking=not sad and (found["joke"] or _laughing(words)),
+        # "我真的想死，不是开玩笑": a joke word said to deny joking is no laugh.
+        joking=not sad and not found["earnest"] and (found["joke"] or _laughing(words)),
         sad=sad,
         news=found["news"],
         positive=found["positive"],

@@ -1,7 +1,7 @@
 """The goals of issue 19, asserted on the evaluation set, so that a change which degrades the
 detector fails CI: precision >= 0.9 for DISTRESS, for CRISIS and for alerts (a reading of
 DISTRESS or more), recall >= 0.8 for CRISIS, at most one false alert per 1,000 neutral lines, and
-reading fast. Where the blind held-out set misses a goal (English crisis recall, 0.70), the miss
+reading fast. Where the blind held-out set misses a goal (English crisis recall, 0.72), the miss
 is an expected failure that must flip to a pass when the detector improves, and the measured
 level is held as a floor. bench/care.py prints the same figures."""
 
@@ -66,7 +66,7 @@ def test_alerts_are_precise(language: str, split: str) -> None:
             "heldout",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="measured 0.70 on the blind English held-out set (README): the lexicon "
+                reason="measured 0.72 on the blind English held-out set (README): the lexicon "
                 "misses paraphrases it has never seen; flips to a pass when that is fixed",
             ),
         ),
@@ -81,8 +81,8 @@ def test_crisis_recall_reaches_the_goal(language: str, split: str) -> None:
 #: The blind held-out figures as measured when the lexicon was frozen (README), less a little
 #: slack: a change that loses ground on lines it was not tuned on fails here.
 HELD_OUT_FLOORS = {
-    "zh": {"crisis": 0.8, "distress": 0.6, "alerts": 0.74},
-    "en": {"crisis": 0.68, "distress": 0.45, "alerts": 0.6},
+    "zh": {"crisis": 0.8, "distress": 0.5, "alerts": 0.68},
+    "en": {"crisis": 0.7, "distress": 0.48, "alerts": 0.62},
 }
 
 

@@ -104,7 +104,9 @@ def test_a_death_wish_beside_a_laugh_is_a_low_mood_not_nothing() -> None:
     """Laughter can be a mask: the reading still counts towards the member's baseline."""
     assert level("i want to die lol") == NEGATIVE
     assert level("我不想活了哈哈") == NEGATIVE
-    # Crying is not laughter; a named method is kept beside a laugh.
+    # Denying a joke is no laugh; crying is not laughter; a named method is kept beside a laugh.
+    assert level("我真的想死，不是开玩笑") == CRISIS
+    assert level("i want to die, not joking lol") == CRISIS
     assert level("不想活了😭") == CRISIS
     assert level("我又割腕了哈哈") == CRISIS
     # A chore beside a death wish makes it hyperbole, unless distress is said too.
