@@ -9,9 +9,9 @@ Goals (issue 19): precision >= 0.9 for DISTRESS, for CRISIS and for alerts overa
 for CRISIS; at most 1 false alert per 1,000 neutral messages; under 1 ms per message (median and
 p99). Splits: "dev" was looked at while writing the lexicon; "seen" are three earlier held-out
 sets, each scored once blind and then tuned on; "heldout" was written after the lexicon was frozen
-and is the figure to quote. ``--sentiment`` also scores the lexicon combined with a packaged sentiment
-score (VADER for English, snownlp for Chinese; ``pip install .[dev]``), the alternative issue 19
-asked to measure. Prints figures; asserts nothing.
+and is the figure to quote. ``--sentiment`` also scores the lexicon combined with a packaged
+sentiment score (VADER for English, snownlp for Chinese; ``pip install .[dev]``), the alternative
+issue 19 asked to measure. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ is matched against the message, and each match is then judged in its clause:
   "i would never hurt myself"); cues that are themselves negative (不想活, "don't want to live")
   are matched whole.
 * **Hyperbole and play**: idioms that only look like cues (想死你了, 笑到想死, 跳楼价, 自杀式,
-  "die on this hill") do not count; laughter beside a cue (哈哈, 😂, lol, 💀) and no crying turns
-  it into a joke unless it names a method (割腕, "overdose"). "I'm dead", 累死了, "this homework
-  is killing me" hold no cue at all.
+  "die on this hill") do not count. Laughter beside a cue (哈哈, 😂, lol, 💀; no crying, no
+  "不是开玩笑") makes a crisis a low mood, not nothing (a laugh can be a mask), unless the cue
+  names a method (割腕, "overdose"). A bare death wish beside a chore (上班好想死) is a low mood.
+  "I'm dead", 累死了, "this homework is killing me" hold no cue at all.
 * **Who it is about**: the nearest person named before a cue in its clause decides. About the
   writer (or nobody named: chat drops "I"): the cue's level. About someone else ("my friend said
   she wants to die, what should I do?"): a crisis becomes DISTRESS, because the member who
@@ -26,10 +27,11 @@ NEUTRAL). The text is never kept.
 
 Cost: normalization (NFKC, case fold, zero-width removal, traditional characters folded to
 simplified) and one walk of a character trie (Chinese) and of a word trie (English) from each
-position: time linear in the message, bounded by the longest phrase (no regex backtracking;
-English words are cut by a possessive, never-backtracking pattern). The lexicon loads once, lazily, under a lock (a few ms; no jieba,
-no network). The figures are in the README ("Care: how distress is detected (measured)") and come
-from ``python -m bench.care`` on the evaluation set in ``tests/care_eval``.
+position: time linear in the message, times the longest phrase (no regex backtracking; English
+words are cut by a possessive pattern), and at most ``MAX_CUES`` cues judged. The lexicon loads
+once, lazily, under a lock (30-50 ms; no jieba, no network). The figures are in the README
+("Care: how distress is detected (measured)") and come from ``python -m bench.care`` on the
+evaluation set in ``tests/care_eval``.
 """
 
 from __future__ import annotations
