@@ -191,8 +191,8 @@ _STEMS = {
 
 def _fold_runs(word: str) -> str:
     """ "sooo" -> "so", "diiie" -> "die": a letter run three times or more counts once."""
-    if len(word) < 3:
-        return word
+    if len(word) < 3 or len(set(word)) > len(word) - 2:
+        return word  # no letter can repeat three times in a row (most words: fast)
     out = []
     for char, run in groupby(word):
         size = sum(1 for _ in run)
@@ -226,6 +226,8 @@ class _Cue:
     prone: bool  # a bare death wish (想死, "want to die"), hyperbole beside a chore (上班, exam)
 
 
+#: Roles whose occurrences spend the message's budget of judged cues (see ``MAX_CUES``).
+_COUNTED = frozenset({"cue", "right"})
 _END = ""  # trie key holding what ends at a node (no character or word is empty)
 
 
@@ -265,7 +267,7 @@ def _walk(
             if ending is not None:
                 for role, value in ending:
                     found.append((start, at, role, value))
-                    if role == "cue":
+                    if role in _COUNTED:
                         budget.left -= 1
                         if budget.left == 0:
                             stop = min(stop, start + depth)
@@ -287,6 +289,9 @@ class _Language:
     #: Message-wide markers by kind (news, joke, sad, positive, meta, helping, mundane): English
     #: words looked for as whole words (padded with spaces), anything else as a substring.
     markers: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
+    #: Per composition (index = its number in ``[[compose]]``): how many characters (zh) or
+    #: words (en) may stand between its two parts.
+    windows: tuple[int, ...] = ()
 
 
 _SELF_WORDS = {"zh": ("我",), "en": ("i", "me", "my", "myself", "mine")}
@@ -330,6 +335,22 @@ def _load(language: str) -> _Language:
                 path = split(normalize(phrase))
                 _add(trie, path, role, kind)
                 depth = max(depth, len(path))
+    windows = []
+    for number, rule in enumerate(data.get("compose", [])):
+        windows.append(int(rule["window"]))
+        level = Level[rule["level"].upper()]
+        rule_prone = {normalize(phrase) for phrase in rule.get("prone", [])}
+        for phrase in rule["left"]:
+            path = split(normalize(phrase))
+            _add(trie, path, "left", number)
+            depth = max(depth, len(path))
+        for phrase, weight in rule["right"].items():
+            path = split(normalize(phrase))
+            cue = _Cue(
+                level, float(weight), bool(rule.get("strong")), "", normalize(phrase) in rule_prone
+            )
+            _add(trie, path, "right", (number, cue))
+            depth = max(depth, len(path))
     if language == "zh":
         negations = frozenset(n + f for n in lists["negators"] for f in lists["negation_fillers"])
         not_negations = tuple(lists["not_negators"])
@@ -342,7 +363,7 @@ def _load(language: str) -> _Language:
             tuple(f" {m} " for m in found if _is_words(m)),
             tuple(m for m in found if not _is_words(m)),
         )
-    return _Language(trie, depth, negations, not_negations, markers)
+    return _Language(trie, depth, negations, not_negations, markers, tuple(windows))
 
 
 _MARKER_KINDS = (
@@ -451,6 +472,36 @@ def _negated_en(words: Sequence[str], start: int, language: _Language) -> bool:
     return False
 
 
+def _composed(
+    found: Sequence[tuple[int, int, str, Any]], windows: Sequence[int]
+) -> Iterator[tuple[int, int, _Cue]]:
+    """Cues made of two parts of a composition (``[[compose]]`` in the lexicon): an intent, a
+    readiness or a past act ("want to", "deserve to", 打算, 吞了) followed, within the
+    composition's window, by what it is about ("die", "all my pills", 自杀, 好多药). Each second
+    part takes the nearest first part ending before it: one bisect per part, so the cost stays
+    in proportion to the parts found (which the budget of cues bounds)."""
+    firsts: dict[int, tuple[list[int], list[int]]] = {}  # composition -> (ends, starts)
+    for start, end, _, value in sorted(
+        (hit for hit in found if hit[2] == "left"), key=lambda hit: hit[1]
+    ):
+        ends, starts = firsts.setdefault(value, ([], []))
+        ends.append(end)
+        starts.append(start)
+    if not firsts:
+        return
+    for start, end, role, value in found:
+        if role != "right":
+            continue
+        number, cue = value
+        pair = firsts.get(number)
+        if pair is None:
+            continue
+        ends, starts = pair
+        nearest = bisect_right(ends, start) - 1
+        if nearest >= 0 and start - ends[nearest] <= windows[number]:
+            yield starts[nearest], end, cue
+
+
 def _judged(
     items: Sequence[str],
     language: _Language,
@@ -477,21 +528,33 @@ def _judged(
     cues = [(s, e, cue) for s, e, role, cue in found if role == "cue"]
     # A cue inside a longer cue is the same evidence: keep the longer (more specific) one.
     cues.sort(key=lambda hit: (hit[0], -hit[1]))
+    candidates: list[tuple[int, int, _Cue]] = []
     reach = -1
     for start, end, cue in cues:
         if end <= reach:
             continue
         reach = end
-        if zh and cue.about == "" and items[start].isascii() and items[start].isalpha():
+        candidates.append((start, end, cue))
+    # A composition spans both parts and the gap between: look-alikes anywhere in it count
+    # (想从跳台跳下去), and it is judged beside the listed cues, not merged with them.
+    candidates.extend(_composed(found, language.windows))
+
+    def looks_alike(start: int, end: int, about: str) -> bool:
+        if zh and about == "" and items[start].isascii() and items[start].isalpha():
             # A Latin word inside Chinese lexicon ("emo") must stand alone, not in "emotional".
             if (start > 0 and items[start - 1].isalnum() and items[start - 1].isascii()) or (
                 end < len(items) and items[end].isalnum() and items[end].isascii()
             ):
-                continue
+                return True
         if looks:
             last = bisect_left(look_starts, end) - 1
             if last >= 0 and look_reach[last] > start:
-                continue
+                return True
+        return False
+
+    for start, end, cue in candidates:
+        if looks_alike(start, end, cue.about):
+            continue
         if zh:
             before = "".join(items[max(0, start - 6) : start])
             if _negated_zh(before, language):
