@@ -1,9 +1,10 @@
 """The goals of issue 19, asserted on the evaluation set, so that a change which degrades the
 detector fails CI: precision >= 0.9 for DISTRESS, for CRISIS and for alerts (a reading of
 DISTRESS or more), recall >= 0.8 for CRISIS, at most one false alert per 1,000 neutral lines, and
-reading fast. Where the blind held-out set misses a goal (English crisis recall, 0.72), the miss
-is an expected failure that must flip to a pass when the detector improves, and the measured
-level is held as a floor. bench/care.py prints the same figures."""
+reading fast. Where the blind held-out set (the fifth, first look at 2c0425b) misses a goal
+(crisis recall zh 0.667, en 0.585; English DISTRESS precision 0.870), the miss is a strict
+expected failure that must flip to a pass when the detector improves, and the measured level is
+held as a floor. bench/care.py prints the same figures."""
 
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ def test_the_set_is_as_large_balanced_and_split_as_promised() -> None:
     for language in LANGUAGES:
         by_split = {split: examples(language, split) for split in SPLITS}
         every = [e for found in by_split.values() for e in found]
-        assert len(every) >= 600, language  # 300 asked; two earlier held-out sets kept as "seen"
-        assert len(by_split["heldout"]) >= 0.3 * len(every), language
+        assert len(every) >= 600, language  # 300 asked; earlier held-out sets kept as "seen"
+        # Each earlier held-out set was 30% of its language when it was scored; the current one
+        # (the fifth) is a fresh blind set of at least 150 lines a language (README).
+        assert len(by_split["heldout"]) >= 150, language
         for level in Level:
             assert sum(e.label == level for e in every) >= 60, (language, level)
             assert sum(e.label == level for e in by_split["heldout"]) >= 30, (language, level)
@@ -39,8 +42,25 @@ def test_the_set_is_as_large_balanced_and_split_as_promised() -> None:
     assert all(any("\u4e00" <= c <= "\u9fff" for c in e.text) for e in chinese)
 
 
-@pytest.mark.parametrize("split", SPLITS)
-@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize(
+    ("language", "split"),
+    [
+        ("zh", "dev"),
+        ("zh", "seen"),
+        ("zh", "heldout"),
+        ("en", "dev"),
+        ("en", "seen"),
+        pytest.param(
+            "en",
+            "heldout",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="DISTRESS precision 0.870 on the blind fifth held-out set (README): "
+                "'hate myself' and hyperbole read as distress; flips to a pass when fixed",
+            ),
+        ),
+    ],
+)
 def test_alerts_are_precise(language: str, split: str) -> None:
     found = score(read, examples(language, split))
     wrong = "\n".join(
@@ -58,18 +78,21 @@ def test_alerts_are_precise(language: str, split: str) -> None:
     [
         ("zh", "dev"),
         ("zh", "seen"),
-        ("zh", "heldout"),
         ("en", "dev"),
         ("en", "seen"),
+    ]
+    + [
         pytest.param(
-            "en",
+            language,
             "heldout",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="measured 0.72 on the blind English held-out set (README): the lexicon "
-                "misses paraphrases it has never seen; flips to a pass when that is fixed",
+                reason=f"measured {figure} on the blind fifth held-out set (README): crisis said "
+                "without a listed phrase or composition (a rope bought, pills hoarded, a last "
+                "message) is missed; flips to a pass when that is fixed",
             ),
-        ),
+        )
+        for language, figure in (("zh", "0.667"), ("en", "0.585"))
     ],
 )
 def test_crisis_recall_reaches_the_goal(language: str, split: str) -> None:
@@ -81,8 +104,8 @@ def test_crisis_recall_reaches_the_goal(language: str, split: str) -> None:
 #: The blind held-out figures as measured when the lexicon was frozen (README), less a little
 #: slack: a change that loses ground on lines it was not tuned on fails here.
 HELD_OUT_FLOORS = {
-    "zh": {"crisis": 0.8, "distress": 0.5, "alerts": 0.68},
-    "en": {"crisis": 0.7, "distress": 0.48, "alerts": 0.62},
+    "zh": {"crisis": 0.64, "distress": 0.75, "alerts": 0.73},
+    "en": {"crisis": 0.56, "distress": 0.53, "alerts": 0.61},
 }
 
 
