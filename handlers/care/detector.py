@@ -329,7 +329,11 @@ def _load(language: str) -> _Language:
             cue = _Cue(level, float(weight), strong, about, normalize(phrase) in prone)
             _add(trie, path, "cue", cue)
             depth = max(depth, len(path))
-    for role, kinds in (("anti", ("anti",)), ("who", ("self", "other", "second"))):
+    for role, kinds in (
+        ("anti", ("anti",)),
+        ("who", ("self", "other", "second")),
+        ("hedge", ("hedges",)),
+    ):
         for kind in kinds:
             for phrase in lists[kind]:
                 path = split(normalize(phrase))
@@ -525,6 +529,7 @@ def _judged(
     people = [(e, kind) for s, e, role, kind in found if role == "who"]
     people.sort()
     ends = [e for e, _ in people]
+    hedge_ends = sorted(e for s, e, role, _ in found if role == "hedge")
     cues = [(s, e, cue) for s, e, role, cue in found if role == "cue"]
     # A cue inside a longer cue is the same evidence: keep the longer (more specific) one.
     cues.sort(key=lambda hit: (hit[0], -hit[1]))
@@ -576,6 +581,11 @@ def _judged(
                 level = Level(level - 1)
             elif about == "second":
                 level = Level.NEGATIVE
+            if level == Level.DISTRESS and hedge_ends:
+                # "kinda hate myself", 有点崩溃: a hedge just before distress makes it a low mood.
+                nearest = bisect_right(hedge_ends, start) - 1
+                if nearest >= 0 and start - hedge_ends[nearest] <= (2 if zh else 1):
+                    level = Level.NEGATIVE
             if mood.joking and not cue.strong and level >= Level.DISTRESS:
                 # Laughter makes it a joke ("i can't breathe 😂"), or a mask: a death wish
                 # beside a laugh still counts as a low mood.
