@@ -1,8 +1,8 @@
 """The goals of issue 19, asserted on the evaluation set, so that a change which degrades the
 detector fails CI: precision >= 0.9 for DISTRESS, for CRISIS and for alerts (a reading of
 DISTRESS or more), recall >= 0.8 for CRISIS, at most one false alert per 1,000 neutral lines, and
-reading fast. Where the blind held-out set (the fifth, first look at 2c0425b) misses a goal
-(crisis recall zh 0.667, en 0.585; English DISTRESS precision 0.870), the miss is a strict
+reading fast. Where the blind held-out set (the sixth, first look at aa7a90e) misses a goal
+(crisis recall zh 0.756, en 0.659; English DISTRESS precision 0.895), the miss is a strict
 expected failure that must flip to a pass when the detector improves, and the measured level is
 held as a floor. bench/care.py prints the same figures."""
 
@@ -29,8 +29,8 @@ def test_the_set_is_as_large_balanced_and_split_as_promised() -> None:
         by_split = {split: examples(language, split) for split in SPLITS}
         every = [e for found in by_split.values() for e in found]
         assert len(every) >= 600, language  # 300 asked; earlier held-out sets kept as "seen"
-        # Each earlier held-out set was 30% of its language when it was scored; the current one
-        # (the fifth) is a fresh blind set of at least 150 lines a language (README).
+        # The first four held-out sets were 30% of their language when scored; the current one
+        # (the sixth) is a fresh blind set of at least 150 lines a language (README).
         assert len(by_split["heldout"]) >= 150, language
         for level in Level:
             assert sum(e.label == level for e in every) >= 60, (language, level)
@@ -55,8 +55,9 @@ def test_the_set_is_as_large_balanced_and_split_as_promised() -> None:
             "heldout",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="DISTRESS precision 0.870 on the blind fifth held-out set (README): "
-                "'hate myself' and hyperbole read as distress; flips to a pass when fixed",
+                reason="DISTRESS precision 0.895 on the blind sixth held-out set (README): two "
+                "crises read as distress and a novel's character's death as someone else's "
+                "crisis; flips to a pass when fixed",
             ),
         ),
     ],
@@ -87,12 +88,12 @@ def test_alerts_are_precise(language: str, split: str) -> None:
             "heldout",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason=f"measured {figure} on the blind fifth held-out set (README): crisis said "
+                reason=f"measured {figure} on the blind sixth held-out set (README): crisis said "
                 "without a listed phrase or composition (a rope bought, pills hoarded, a last "
                 "message) is missed; flips to a pass when that is fixed",
             ),
         )
-        for language, figure in (("zh", "0.667"), ("en", "0.585"))
+        for language, figure in (("zh", "0.756"), ("en", "0.659"))
     ],
 )
 def test_crisis_recall_reaches_the_goal(language: str, split: str) -> None:
@@ -104,8 +105,8 @@ def test_crisis_recall_reaches_the_goal(language: str, split: str) -> None:
 #: The blind held-out figures as measured when the lexicon was frozen (README), less a little
 #: slack: a change that loses ground on lines it was not tuned on fails here.
 HELD_OUT_FLOORS = {
-    "zh": {"crisis": 0.64, "distress": 0.75, "alerts": 0.73},
-    "en": {"crisis": 0.56, "distress": 0.53, "alerts": 0.61},
+    "zh": {"crisis": 0.73, "distress": 0.61, "alerts": 0.70},
+    "en": {"crisis": 0.63, "distress": 0.44, "alerts": 0.57},
 }
 
 
