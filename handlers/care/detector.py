@@ -184,6 +184,8 @@ _STEMS = {
         "take": "took taking takes taken",
         "harm": "harmed harming harms",
         "overdose": "overdosed overdosing",
+        "hang": "hanging hanged",
+        "drown": "drowning drowned",
     }.items()
     for inflected in forms.split()
 }

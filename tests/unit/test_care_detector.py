@@ -255,3 +255,78 @@ def test_the_lexicons_ship_with_the_package() -> None:
         assert all(0 < w <= 1 for s in ("crisis", "distress", "negative") for w in data[s].values())
     pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
     assert "care/lexicon/*.toml" in pyproject.read_text(encoding="utf-8")
+
+
+def _listed_phrases() -> list[str]:
+    """Every phrase the lexicons list directly (not compositions), normalized."""
+    import tomllib
+    from importlib import resources
+
+    found = []
+    for language in ("zh", "en"):
+        text = resources.files("handlers.care").joinpath(f"lexicon/{language}.toml")
+        data = tomllib.loads(text.read_text("utf-8"))
+        for section in ("crisis", "crisis_strong", "distress"):
+            words = detector._english_words if language == "en" else list
+            found.extend(" ".join(words(detector.normalize(p))) for p in data[section])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("i deserve to die", CRISIS),
+        ("i plan to leave this world", CRISIS),
+        ("i'm ready to throw myself off a bridge", CRISIS),
+        ("tempted to jump in front of a train", CRISIS),
+        ("我打算下周自尽", CRISIS),
+        ("干脆卧轨算了", CRISIS),
+        ("我吞了一堆药", CRISIS),
+        ("i can no longer cope", DISTRESS),
+        ("人生毫无意义", DISTRESS),
+    ],
+)
+def test_a_composition_reads_what_no_listed_phrase_says(text: str, expected: Level) -> None:
+    """An intent or act followed by what it is about, within a few words: these messages hold
+    no listed phrase of their level (checked), so only a composition can read them."""
+    words = " ".join(detector._english_words(detector.normalize(text)))
+    normal = detector.normalize(text)
+    assert not any(p and (p in words or p in normal) for p in _listed_phrases() if len(p) > 1)
+    assert level(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我不打算自杀，放心",  # negation before the first part
+        "i don't plan to overdose, relax",
+        "i'm going to die of boredom",  # a bare death word pairs only with a wish or plan
+        "要死了要死了，作业好多",
+        "我准备死磕这个副本",  # a look-alike (死磕) inside the span
+        "准备跳下去游泳，水好凉",
+        "新闻说一名男子打算跳楼被救下",  # news
+        "i want to eat pizza with all my friends and die",  # outside the window
+        "感冒吃了好多药还没好",  # medicine, not an overdose
+        "i take a lot of pills for my back",
+        "i can't go on saturday sorry",
+    ],
+)
+def test_compositions_keep_the_judging_of_cues(text: str) -> None:
+    assert level(text) < DISTRESS
+
+
+def test_a_composition_about_someone_else_or_beside_a_laugh() -> None:
+    assert level("my friend is planning to overdose, what do i do") == DISTRESS
+    assert level("i deserve to die lol") == NEGATIVE
+    assert level("考试考砸了，我打算去死") == NEGATIVE  # a bare death wish beside a chore
+
+
+def test_hanging_and_drowning_read_as_their_stem() -> None:
+    assert level("i'm thinking of hanging myself") == CRISIS
+    assert level("i keep thinking about drowning myself") == CRISIS
+
+
+def test_a_hedge_makes_distress_a_low_mood() -> None:
+    assert level("i kinda hate myself") == NEGATIVE
+    assert level("i hate myself") == DISTRESS
+    assert level("我有点崩溃") == NEGATIVE
