@@ -1,10 +1,9 @@
 """The goals of issue 19, asserted on the evaluation set, so that a change which degrades the
 detector fails CI: precision >= 0.9 for DISTRESS, for CRISIS and for alerts (a reading of
 DISTRESS or more), recall >= 0.8 for CRISIS, at most one false alert per 1,000 neutral lines, and
-reading fast. Where the blind held-out set (the sixth, first look at aa7a90e) misses a goal
-(crisis recall zh 0.756, en 0.659; English DISTRESS precision 0.895), the miss is a strict
-expected failure that must flip to a pass when the detector improves, and the measured level is
-held as a floor. bench/care.py prints the same figures."""
+reading fast. Where the blind held-out set (the seventh, first look at f4eb27e) misses a goal
+(crisis recall zh 0.690, en 0.667), the miss is a strict expected failure that must flip to a
+pass when the detector improves, and the measured level is held as a floor. bench/care.py prints the same figures."""
 
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ def test_the_set_is_as_large_balanced_and_split_as_promised() -> None:
         every = [e for found in by_split.values() for e in found]
         assert len(every) >= 600, language  # 300 asked; earlier held-out sets kept as "seen"
         # The first four held-out sets were 30% of their language when scored; the current one
-        # (the sixth) is a fresh blind set of at least 150 lines a language (README).
+        # (the seventh) is a fresh blind set of at least 150 lines a language (README).
         assert len(by_split["heldout"]) >= 150, language
         for level in Level:
             assert sum(e.label == level for e in every) >= 60, (language, level)
@@ -42,26 +41,8 @@ def test_the_set_is_as_large_balanced_and_split_as_promised() -> None:
     assert all(any("\u4e00" <= c <= "\u9fff" for c in e.text) for e in chinese)
 
 
-@pytest.mark.parametrize(
-    ("language", "split"),
-    [
-        ("zh", "dev"),
-        ("zh", "seen"),
-        ("zh", "heldout"),
-        ("en", "dev"),
-        ("en", "seen"),
-        pytest.param(
-            "en",
-            "heldout",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="DISTRESS precision 0.895 on the blind sixth held-out set (README): two "
-                "crises read as distress and a novel's character's death as someone else's "
-                "crisis; flips to a pass when fixed",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_alerts_are_precise(language: str, split: str) -> None:
     found = score(read, examples(language, split))
     wrong = "\n".join(
@@ -88,12 +69,12 @@ def test_alerts_are_precise(language: str, split: str) -> None:
             "heldout",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason=f"measured {figure} on the blind sixth held-out set (README): crisis said "
-                "without a listed phrase or composition (a rope bought, pills hoarded, a last "
-                "message) is missed; flips to a pass when that is fixed",
+                reason=f"measured {figure} on the blind seventh held-out set (README): crisis "
+                "said without a listed phrase or composition (a last message, affairs in order, "
+                "a method looked up) is missed; flips to a pass when that is fixed",
             ),
         )
-        for language, figure in (("zh", "0.756"), ("en", "0.659"))
+        for language, figure in (("zh", "0.690"), ("en", "0.667"))
     ],
 )
 def test_crisis_recall_reaches_the_goal(language: str, split: str) -> None:
@@ -105,8 +86,8 @@ def test_crisis_recall_reaches_the_goal(language: str, split: str) -> None:
 #: The blind held-out figures as measured when the lexicon was frozen (README), less a little
 #: slack: a change that loses ground on lines it was not tuned on fails here.
 HELD_OUT_FLOORS = {
-    "zh": {"crisis": 0.73, "distress": 0.61, "alerts": 0.70},
-    "en": {"crisis": 0.63, "distress": 0.44, "alerts": 0.57},
+    "zh": {"crisis": 0.66, "distress": 0.61, "alerts": 0.68},
+    "en": {"crisis": 0.64, "distress": 0.47, "alerts": 0.61},
 }
 
 
