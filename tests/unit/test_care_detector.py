@@ -190,9 +190,11 @@ def test_a_cue_said_twice_is_one_piece_of_evidence() -> None:
     assert read("😭😭😭😭").level == NEUTRAL
 
 
-def _best_of_three(text: str) -> float:
+def _fastest_of_five(text: str) -> float:
+    """The fastest of five reads: a spike from the other processes on a shared machine is not
+    the reading's cost (the linear-time check compares two such figures)."""
     spent = []
-    for _ in range(3):
+    for _ in range(5):
         started = time.perf_counter()
         read(text)
         spent.append(time.perf_counter() - started)
@@ -218,10 +220,10 @@ def _best_of_three(text: str) -> float:
 def test_a_hostile_100_kb_message_reads_in_bounded_linear_time(unit: str) -> None:
     detector.warm_up()
     big = unit * (100_000 // len(unit))
-    spent = _best_of_three(big)
+    spent = _fastest_of_five(big)
     assert spent < 2.0, f"{spent:.2f} s for {len(big):,} characters of {unit!r}"
     # Linear: a quarter of the text takes about a quarter of the time (quadratic would be 1/16).
-    quarter = _best_of_three(unit * (25_000 // len(unit)))
+    quarter = _fastest_of_five(unit * (25_000 // len(unit)))
     assert spent < 8 * quarter + 0.02, (spent, quarter)
 
 
