@@ -1,8 +1,11 @@
 """Reading one member message for distress, offline: neutral, a low mood, clear distress, or a
 crisis (self-harm, suicide), in Chinese, English or both at once.
 
-A curated lexicon (``lexicon/zh.toml``, ``lexicon/en.toml``: phrases with a level and a weight)
-is matched against the message, and each match is then judged in its clause:
+A curated lexicon (``lexicon/zh.toml``, ``lexicon/en.toml``: phrases with a level and a weight,
+and compositions: a first part such as an intent or a past act, "want to", "deserve to", 打算,
+吞了, followed within a few words or characters of the same clause by a second part, "die",
+"all my pills", 自杀, 好多药, so that paraphrases nobody listed are read) is matched against the
+message, and each match, listed or composed, is then judged in its clause:
 
 * **Quotes** ("…", “…”, 「…」, 『…』, 《…》) are lyrics, film lines and things others said: their
   content is not read. Asking what a phrase means (是什么梗, "what does … mean?") is not saying it.
@@ -14,6 +17,7 @@ is matched against the message, and each match is then judged in its clause:
   "不是开玩笑") makes a crisis a low mood, not nothing (a laugh can be a mask), unless the cue
   names a method (割腕, "overdose"). A bare death wish beside a chore (上班好想死) is a low mood.
   "I'm dead", 累死了, "this homework is killing me" hold no cue at all.
+* **Hedges** (有点, "kinda") just before a distress cue make it a low mood.
 * **Who it is about**: the nearest person named before a cue in its clause decides. About the
   writer (or nobody named: chat drops "I"): the cue's level. About someone else ("my friend said
   she wants to die, what should I do?"): a crisis becomes DISTRESS, because the member who
