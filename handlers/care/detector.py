@@ -1,114 +1,647 @@
-"""How low a member's message sounds: ``read(text) -> Reading(level, score)``.
+"""Reading one member message for distress, offline: neutral, a low mood, clear distress, or a
+crisis (self-harm, suicide), in Chinese, English or both at once.
 
-A small, honest keyword reader so the care feature can be built and tested; the real detector
-(its lexicon, its evaluation set, ``bench/care.py``) replaces this module at merge and keeps
-this interface. It looks for a few unambiguous phrases in Chinese and English, the strongest
-level first, and lets a negation just before a phrase (``我不难过``, ``not sad``) cancel it.
-Linear in the text's length: ``str.find`` over a fixed list, no regular expression.
+A curated lexicon (``lexicon/zh.toml``, ``lexicon/en.toml``: phrases with a level and a weight,
+and compositions: a first part such as an intent or a past act, "want to", "deserve to", 打算,
+吞了, followed within a few words or characters of the same clause by a second part, "die",
+"all my pills", 自杀, 好多药, so that paraphrases nobody listed are read) is matched against the
+message, and each match, listed or composed, is then judged in its clause:
+
+* **Quotes** ("…", “…”, 「…」, 『…』, 《…》) are lyrics, film lines and things others said: their
+  content is not read. Asking what a phrase means (是什么梗, "what does … mean?") is not saying it.
+* **Negation**: a negator just before a cue cancels it (我不想死, 并没有想自杀, "i'm not suicidal",
+  "i would never hurt myself"); cues that are themselves negative (不想活, "don't want to live")
+  are matched whole.
+* **Hyperbole and play**: idioms that only look like cues (想死你了, 笑到想死, 跳楼价, 自杀式,
+  "die on this hill") do not count. Laughter beside a cue (哈哈, 😂, lol, 💀; no crying, no
+  "不是开玩笑") makes a crisis a low mood, not nothing (a laugh can be a mask), unless the cue
+  names a method (割腕, "overdose"). A bare death wish beside a chore (上班好想死) is a low mood.
+  "I'm dead", 累死了, "this homework is killing me" hold no cue at all.
+* **Hedges** (有点, "kinda") just before a distress cue make it a low mood.
+* **Who it is about**: the nearest person named before a cue in its clause decides. About the
+  writer (or nobody named: chat drops "I"): the cue's level. About someone else ("my friend said
+  she wants to die, what should I do?"): a crisis becomes DISTRESS, because the member who
+  tells it needs a human's help too, but it is not the writer's own crisis; in a news report it
+  or a story (电视剧, "the movie") does not alert at all. Addressed to "you" (你去死): anger,
+  NEGATIVE.
+
+A level is reached when the combined strength of its cues and stronger ones (noisy-or of their
+weights) is at least 0.5, so weak cues need company. ``Reading.score`` is that strength (0.0 for
+NEUTRAL). The text is never kept.
+
+Cost: normalization (NFKC, case fold, zero-width removal, traditional characters folded to
+simplified) and one walk of a character trie (Chinese) and of a word trie (English) from each
+position: time linear in the message, times the longest phrase (no regex backtracking; English
+words are cut by a possessive pattern), and at most ``MAX_CUES`` cues judged. The lexicon loads
+once, lazily, under a lock (30-50 ms; no jieba, no network). The figures are in the README
+("Care: how distress is detected (measured)") and come from ``python -m bench.care`` on the
+evaluation set in ``tests/care_eval``.
 """
 
 from __future__ import annotations
 
+import re
+import threading
+import tomllib
 import unicodedata
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from importlib import resources
+from itertools import accumulate, chain, groupby
+from typing import Any
 
-__all__ = ["Level", "Reading", "read"]
+__all__ = ["MAX_CUES", "THRESHOLD", "Level", "Reading", "read", "warm_up"]
 
 
 class Level(IntEnum):
+    """How troubled a message reads, ordered: an alert is ``level >= DISTRESS``."""
+
     NEUTRAL = 0
-    NEGATIVE = 1
-    DISTRESS = 2
-    CRISIS = 3
+    NEGATIVE = 1  # a low mood: sad, tired, annoyed, anxious (counted for mood and baselines)
+    DISTRESS = 2  # clear distress: cannot cope, hopeless, breaking down
+    CRISIS = 3  # self-harm or suicide: thoughts, wishes, plans, acts
 
 
 @dataclass(frozen=True, slots=True)
 class Reading:
+    """What :func:`read` makes of one message: its level and how strong the evidence is."""
+
     level: Level
-    score: float  # 0..1
+    score: float  # 0..1: combined strength of the cues for ``level``; 0.0 when NEUTRAL
 
 
-#: Phrases by level, strongest first (case-folded, NFKC).
-PHRASES: tuple[tuple[Level, float, tuple[str, ...]], ...] = (
-    (
-        Level.CRISIS,
-        0.95,
-        (
-            "不想活了",
-            "不想活下去",
-            "想自杀",
-            "想去死",
-            "结束自己的生命",
-            "kill myself",
-            "end my life",
-            "want to die",
-            "suicide",
-        ),
-    ),
-    (
-        Level.DISTRESS,
-        0.75,
-        (
-            "撑不下去了",
-            "撑不住了",
-            "快崩溃了",
-            "受不了了",
-            "can't cope anymore",
-            "cannot cope anymore",
-            "can't go on",
-            "falling apart",
-            "breaking down",
-        ),
-    ),
-    (
-        Level.NEGATIVE,
-        0.5,
-        (
-            "好难过",
-            "难过",
-            "伤心",
-            "郁闷",
-            "很累",
-            "sad today",
-            "so sad",
-            "feel sad",
-            "feeling down",
-            "miserable",
-            "lonely",
-        ),
-    ),
+#: Combined strength a level needs: one clear cue, or weak ones together.
+THRESHOLD = 0.5
+#: Cue occurrences judged per message at most: chat messages hold a handful; a paste repeating
+#: a phrase 50,000 times says nothing more after the first ones, and this bounds its cost.
+MAX_CUES = 64
+
+# --- normalization ------------------------------------------------------------------------------
+
+#: Invisible format characters that evaders and keyboards put between letters.
+_INVISIBLE = dict.fromkeys(
+    [
+        *(0x00AD, 0x034F, 0x061C, 0x180E, 0xFEFF, 0xFFF9, 0xFFFA, 0xFFFB),
+        *range(0x200B, 0x2010),  # zero-width space, joiners, direction marks
+        *range(0x202A, 0x202F),  # bidirectional embeddings
+        *range(0x2060, 0x2070),  # word joiner, invisible operators, isolates
+    ]
 )
-#: A negation just before a phrase cancels it: Chinese right before it (``我不难过``,
-#: ``没那么难过``'s 没 two characters back), English a word or two before (``I'm not sad``).
-CHINESE_NEGATIONS, CHINESE_REACH = ("不", "没", "别"), 2
-ENGLISH_NEGATIONS, ENGLISH_REACH = ("not ", "n't ", "never "), 10
-#: Only this much of a message is read (a paste of a book costs the same as a paragraph).
-READ_AT_MOST = 4000
+#: Traditional characters of the lexicon's words, folded to simplified (撐不住 = 撑不住).
+_TRADITIONAL = str.maketrans(
+    "殺結撐沒會裡麼這絕實個傷殘樓藥書遺亂難過煩覺為們說無幫壓讓對還後當從機點開關時間頭輕潰氣憂鬱慮"
+    "兒媽聞報導樂題隊戲擔贅餘極堅脫應該誰嗎麼離棄墜斷劃嚇顧錢夠續滅終於經歷愛與擊窮醫陪許願懂這裏",
+    "杀结撑没会里么这绝实个伤残楼药书遗乱难过烦觉为们说无帮压让对还后当从机点开关时间头轻溃气忧郁虑"
+    "儿妈闻报导乐题队戏担赘余极坚脱应该谁吗么离弃坠断划吓顾钱够续灭终于经历爱与击穷医陪许愿懂这里",
+)
+#: Apostrophes and quotes that phones and IMEs substitute for the ASCII ones.
+_MARKS = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "＂": '"'})
+#: Quotation pairs whose content is someone else's words (lyrics, lines, reported speech).
+_QUOTES = {'"': '"', "“": "”", "「": "」", "『": "』", "《": "》", "«": "»", "„": "“"}
+#: Clause boundaries: where a negation, a subject or a reported speech stops reaching.
+_CLAUSE_ENDS = frozenset("。！？!?；;\n，,、…~～.()（）[]【】|")
+
+#: A word: letters and digits, with apostrophes inside ("don't"). Possessive repeats never give
+#: back, and the apostrophe separates the pieces, so each character is read once (linear; no
+#: backtracking). Python's engine, not RE2: google-re2's Python findall costs tens of µs a match.
+_WORD = re.compile(r"[a-z0-9]++(?:'[a-z]++)*+")
+_SPELLED_OUT = {
+    "i'm": "i am", "im": "i am", "i've": "i have", "ive": "i have", "i'll": "i will",
+    "i'd": "i would", "id": "i would", "don't": "do not", "dont": "do not",
+    "doesn't": "does not", "doesnt": "does not", "didn't": "did not", "didnt": "did not",
+    "can't": "can not", "cant": "can not", "cannot": "can not", "won't": "will not",
+    "wont": "will not", "wouldn't": "would not", "wouldnt": "would not", "isn't": "is not",
+    "isnt": "is not", "aren't": "are not", "wasn't": "was not", "ain't": "is not",
+    "couldn't": "could not", "couldnt": "could not", "shouldn't": "should not",
+    "wanna": "want to", "gonna": "going to", "gotta": "got to", "he's": "he is",
+    "she's": "she is", "it's": "it is", "that's": "that is", "there's": "there is",
+    "what's": "what is", "they're": "they are", "you're": "you are", "we're": "we are",
+    "u": "you", "ur": "your", "ppl": "people", "idk": "i do not know", "okay": "ok",
+    "selfharm": "self harm", "wishing": "wish", "i'mma": "i am going to", "imma": "i am going to",
+    "tryna": "trying to", "nvm": "never mind", "dunno": "do not know",
+}  # fmt: skip
 
 
-def _negated(text: str, at: int) -> bool:
-    near = text[max(0, at - CHINESE_REACH) : at]
-    if any(word in near for word in CHINESE_NEGATIONS):
-        return True
-    before = text[max(0, at - ENGLISH_REACH) : at]
-    return any(word in before for word in ENGLISH_NEGATIONS)
+def normalize(text: str) -> str:
+    """The form cues are matched on: NFKC (full-width letters and punctuation become plain),
+    invisible characters removed, case folded, traditional characters folded to simplified."""
+    folded = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
+    if folded.isascii():
+        return folded
+    return folded.translate(_MARKS).translate(_TRADITIONAL)
 
 
-def _found(text: str, phrase: str) -> bool:
-    """Whether ``phrase`` occurs in ``text`` at least once without a negation before it."""
-    start = text.find(phrase)
-    while start != -1:
-        if not _negated(text, start):
+def _unquoted(text: str) -> tuple[str, list[str]]:
+    """``text`` with the content of closed quotation pairs blanked, and those contents (one pass:
+    each quote is closed by the next closing mark, and scanning resumes after it)."""
+    if not any(mark in text for mark in _QUOTES):
+        return text, []
+    kept: list[str] = []
+    quoted: list[str] = []
+    absent: set[str] = set()  # closers not found after some point: not found after any later one
+    start = 0
+    at = 0
+    while at < len(text):
+        closer = _QUOTES.get(text[at])
+        if closer is not None and closer not in absent:
+            end = text.find(closer, at + 1)
+            if end == -1:
+                absent.add(closer)
+            else:
+                kept.append(text[start:at])
+                kept.append("。")
+                quoted.append(text[at + 1 : end])
+                start = at = end + 1
+                continue
+        at += 1
+    kept.append(text[start:])
+    return "".join(kept), quoted
+
+
+def _clauses(text: str) -> Iterator[str]:
+    start = 0
+    for at, char in enumerate(text):
+        if char in _CLAUSE_ENDS:
+            if at > start:
+                yield text[start:at]
+            start = at + 1
+    if start < len(text):
+        yield text[start:]
+
+
+#: Inflections of the verbs the cues are made of, read as their stem ("wanted to die", "cutting
+#: myself"): a short closed list, not a stemmer, so other words keep their meaning.
+_STEMS = {
+    inflected: stem
+    for stem, forms in {
+        "want": "wanted wants wanting",
+        "die": "died dies dying",
+        "kill": "killed kills killing",
+        "hurt": "hurting hurts",
+        "cut": "cutting cuts",
+        "end": "ended ending ends",
+        "jump": "jumped jumping jumps",
+        "cry": "cried cries crying",
+        "live": "lived lives living",
+        "take": "took taking takes taken",
+        "harm": "harmed harming harms",
+        "overdose": "overdosed overdosing",
+        "hang": "hanging hanged",
+        "drown": "drowning drowned",
+    }.items()
+    for inflected in forms.split()
+}
+
+
+def _fold_runs(word: str) -> str:
+    """ "sooo" -> "so", "diiie" -> "die": a letter run three times or more counts once."""
+    if len(word) < 3 or len(set(word)) > len(word) - 2:
+        return word  # no letter can repeat three times in a row (most words: fast)
+    out = []
+    for char, run in groupby(word):
+        size = sum(1 for _ in run)
+        out.append(char if size >= 3 else char * size)
+    return "".join(out)
+
+
+def _english_words(clause: str) -> list[str]:
+    words: list[str] = []
+    for raw in _WORD.findall(clause):
+        word = _fold_runs(raw)
+        spelled = _SPELLED_OUT.get(word)
+        if spelled is None and word.endswith("'s"):
+            word = word[:-2]
+        if spelled:
+            words.extend(spelled.split())
+        else:
+            words.append(_STEMS.get(word, word))
+    return words
+
+
+# --- the lexicon ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Cue:
+    level: Level
+    weight: float
+    strong: bool  # names a method or an act: kept beside laughter
+    about: str  # "self" or "other" when the phrase says whom; "" when the clause decides
+    prone: bool  # a bare death wish (想死, "want to die"), hyperbole beside a chore (上班, exam)
+
+
+#: Roles whose occurrences spend the message's budget of judged cues (see ``MAX_CUES``).
+_COUNTED = frozenset({"cue", "right"})
+_END = ""  # trie key holding what ends at a node (no character or word is empty)
+
+
+def _add(trie: dict[str, Any], path: Sequence[str], role: str, value: object) -> None:
+    node = trie
+    for step in path:
+        node = node.setdefault(step, {})
+    node.setdefault(_END, []).append((role, value))
+
+
+class _Budget:
+    """How many more cue occurrences this message may have judged (see ``MAX_CUES``)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_CUES
+
+
+def _walk(
+    trie: dict[str, Any], depth: int, items: Sequence[str], budget: _Budget
+) -> list[tuple[int, int, str, Any]]:
+    """Every phrase of ``trie`` in ``items`` (characters or words), overlapping ones included:
+    ``(start, end, role, value)`` in order of start. Linear in ``items`` times the depth; stops
+    ``depth`` items after the budget of cues runs out (look-alikes overlapping the last cues
+    are still found)."""
+    found = []
+    size = len(items)
+    stop = size
+    for start in range(size):
+        if start >= stop:
+            break
+        node = trie.get(items[start])
+        at = start + 1
+        while node is not None:
+            ending = node.get(_END)
+            if ending is not None:
+                for role, value in ending:
+                    found.append((start, at, role, value))
+                    if role in _COUNTED:
+                        budget.left -= 1
+                        if budget.left == 0:
+                            stop = min(stop, start + depth)
+            if at == size:
+                break
+            node = node.get(items[at])
+            at += 1
+    return found
+
+
+@dataclass(slots=True)
+class _Language:
+    """One language's lexicon: a trie of cues, look-alikes (anti) and person markers."""
+
+    trie: dict[str, Any]
+    depth: int  # the longest phrase, in characters (zh) or words (en)
+    negations: frozenset[str]  # zh: negator + filler strings; en: negator words
+    not_negations: tuple[str, ...]
+    #: Message-wide markers by kind (news, joke, sad, positive, meta, helping, mundane): English
+    #: words looked for as whole words (padded with spaces), anything else as a substring.
+    markers: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
+    #: Per composition (index = its number in ``[[compose]]``): how many characters (zh) or
+    #: words (en) may stand between its two parts.
+    windows: tuple[int, ...] = ()
+
+
+_SELF_WORDS = {"zh": ("我",), "en": ("i", "me", "my", "myself", "mine")}
+_OTHER_WORDS = {
+    "zh": ("他", "她"),
+    "en": ("himself", "herself", "themselves", "his", "her", "he", "she", "they"),
+}
+
+
+def _load(language: str) -> _Language:
+    data = tomllib.loads(
+        resources.files(__package__).joinpath(f"lexicon/{language}.toml").read_text("utf-8")
+    )
+    split = list if language == "zh" else _english_words
+    trie: dict[str, Any] = {}
+    depth = 0
+    lists = data["lists"]
+    prone = {normalize(phrase) for phrase in lists["hyperbole_prone"]}
+    for section, level, strong in (
+        ("crisis", Level.CRISIS, False),
+        ("crisis_strong", Level.CRISIS, True),
+        ("distress", Level.DISTRESS, False),
+        ("negative", Level.NEGATIVE, False),
+    ):
+        for phrase, weight in data[section].items():
+            path = split(normalize(phrase))
+            if any(p in _SELF_WORDS[language] for p in path) or (
+                language == "zh" and "我" in phrase
+            ):
+                about = "self"
+            elif any(p in _OTHER_WORDS[language] for p in path):
+                about = "other"
+            else:
+                about = ""
+            cue = _Cue(level, float(weight), strong, about, normalize(phrase) in prone)
+            _add(trie, path, "cue", cue)
+            depth = max(depth, len(path))
+    for role, kinds in (
+        ("anti", ("anti",)),
+        ("who", ("self", "other", "second")),
+        ("hedge", ("hedges",)),
+    ):
+        for kind in kinds:
+            for phrase in lists[kind]:
+                path = split(normalize(phrase))
+                _add(trie, path, role, kind)
+                depth = max(depth, len(path))
+    windows = []
+    for number, rule in enumerate(data.get("compose", [])):
+        windows.append(int(rule["window"]))
+        level = Level[rule["level"].upper()]
+        rule_prone = {normalize(phrase) for phrase in rule.get("prone", [])}
+        for phrase in rule["left"]:
+            path = split(normalize(phrase))
+            _add(trie, path, "left", number)
+            depth = max(depth, len(path))
+        for phrase, weight in rule["right"].items():
+            path = split(normalize(phrase))
+            cue = _Cue(
+                level, float(weight), bool(rule.get("strong")), "", normalize(phrase) in rule_prone
+            )
+            _add(trie, path, "right", (number, cue))
+            depth = max(depth, len(path))
+    if language == "zh":
+        negations = frozenset(n + f for n in lists["negators"] for f in lists["negation_fillers"])
+        not_negations = tuple(lists["not_negators"])
+    else:
+        negations, not_negations = frozenset(lists["negators"]), ()
+    markers = {}
+    for kind in _MARKER_KINDS:
+        found = [_marker(m) for m in lists[kind]]
+        markers[kind] = (
+            tuple(f" {m} " for m in found if _is_words(m)),
+            tuple(m for m in found if not _is_words(m)),
+        )
+    return _Language(trie, depth, negations, not_negations, markers, tuple(windows))
+
+
+_MARKER_KINDS = (
+    "news", "joke", "earnest", "sad", "positive", "meta", "helping", "mundane", "media"
+)  # fmt: skip
+
+
+def _is_words(mark: str) -> bool:
+    return mark.isascii() and mark.replace(" ", "").replace("'", "").isalnum()
+
+
+def _marker(mark: str) -> str:
+    """A marker as it is looked for: English words as the words of a message are read."""
+    normal = normalize(mark)
+    return " ".join(_english_words(normal)) if _is_words(normal) else normal
+
+
+_loaded: dict[str, _Language] = {}
+_loading = threading.Lock()
+
+
+def _languages() -> dict[str, _Language]:
+    """Both lexicons, loaded once on first use (thread-safe; reads two packaged files)."""
+    if not _loaded:
+        with _loading:
+            if not _loaded:
+                found = {language: _load(language) for language in ("zh", "en")}
+                _loaded.update(found)
+    return _loaded
+
+
+def warm_up() -> None:
+    """Load the lexicons now (at start-up) rather than on the first message."""
+    _languages()
+
+
+# --- judging the matches ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Mood:
+    """What the whole message says about how to take its cues."""
+
+    joking: bool
+    sad: bool
+    news: bool
+    positive: bool
+    meta: bool
+    helping: bool  # asks how to help someone ("what should I do", 怎么办)
+    mundane: bool  # names a chore or a game (上班, 考试, "exam", "this game")
+    media: bool  # tells a story (电视剧, 小说, "the movie", "episode")
+
+
+def _mentions(kind: str, languages: Iterable[_Language], text: str, padded_words: str) -> bool:
+    """Whether a marker of ``kind`` occurs in the message, in either language's list; a marker
+    word right after "not" does not count ("not happy" is not a good mood)."""
+    for language in languages:
+        words, texts = language.markers[kind]
+        if any(w in padded_words and f" not{w}" not in padded_words for w in words):
             return True
-        start = text.find(phrase, start + 1)
+        if any(m in text for m in texts):
+            return True
     return False
 
 
+def _laughing(words: Iterable[str]) -> bool:
+    return any(
+        w.startswith(("haha", "hehe", "lmao", "lmfao", "hhh", "rofl")) or w in ("lol", "lolol")
+        for w in words
+    )
+
+
+def _mood(text: str, words: Sequence[str], languages: dict[str, _Language]) -> _Mood:
+    padded = f" {' '.join(words)} "
+    both = languages.values()
+    found = {kind: _mentions(kind, both, text, padded) for kind in _MARKER_KINDS}
+    sad = found["sad"]
+    return _Mood(
+        # "我真的想死，不是开玩笑": a joke word said to deny joking is no laugh.
+        joking=not sad and not found["earnest"] and (found["joke"] or _laughing(words)),
+        sad=sad,
+        news=found["news"],
+        positive=found["positive"],
+        meta=found["meta"],
+        helping=found["helping"],
+        mundane=found["mundane"],
+        media=found["media"],
+    )
+
+
+def _negated_zh(before: str, language: _Language) -> bool:
+    if before.endswith(language.not_negations):
+        return False
+    return any(before[-size:] in language.negations for size in range(1, min(len(before), 6) + 1))
+
+
+#: "I don't know how much longer I can…" and "not sure" do not negate what follows.
+_NOT_NEGATING_NEXT = frozenset({"know", "sure"})
+
+
+def _negated_en(words: Sequence[str], start: int, language: _Language) -> bool:
+    """A negator among the three words before a cue, not one of "don't know", "not sure"."""
+    for at in range(max(0, start - 3), start):
+        if words[at] in language.negations and words[at + 1] not in _NOT_NEGATING_NEXT:
+            return True
+    return False
+
+
+def _composed(
+    found: Sequence[tuple[int, int, str, Any]], windows: Sequence[int]
+) -> Iterator[tuple[int, int, _Cue]]:
+    """Cues made of two parts of a composition (``[[compose]]`` in the lexicon): an intent, a
+    readiness or a past act ("want to", "deserve to", 打算, 吞了) followed, within the
+    composition's window, by what it is about ("die", "all my pills", 自杀, 好多药). Each second
+    part takes the nearest first part ending before it: one bisect per part, so the cost stays
+    in proportion to the parts found (which the budget of cues bounds)."""
+    firsts: dict[int, tuple[list[int], list[int]]] = {}  # composition -> (ends, starts)
+    for start, end, _, value in sorted(
+        (hit for hit in found if hit[2] == "left"), key=lambda hit: hit[1]
+    ):
+        ends, starts = firsts.setdefault(value, ([], []))
+        ends.append(end)
+        starts.append(start)
+    if not firsts:
+        return
+    for start, end, role, value in found:
+        if role != "right":
+            continue
+        number, cue = value
+        pair = firsts.get(number)
+        if pair is None:
+            continue
+        ends, starts = pair
+        nearest = bisect_right(ends, start) - 1
+        if nearest >= 0 and start - ends[nearest] <= windows[number]:
+            yield starts[nearest], end, cue
+
+
+def _judged(
+    items: Sequence[str],
+    language: _Language,
+    zh: bool,
+    mood: _Mood,
+    budget: _Budget,
+    quoted: bool = False,
+) -> Iterator[tuple[_Cue, Level, float]]:
+    """The cue, level and weight of each cue of one clause that survives its context;
+    ``quoted``: the clause is someone else's words, passed on by a member asking for help."""
+    if budget.left <= 0:
+        return
+    found = _walk(language.trie, language.depth, items, budget)
+    if not found:
+        return
+    # Look-alikes by start, with the furthest end reached so far: a cue [start, end) overlaps
+    # one when the last look-alike starting before ``end`` has reached past ``start``.
+    looks = sorted((s, e) for s, e, role, _ in found if role == "anti")
+    look_starts = [s for s, _ in looks]
+    look_reach = list(accumulate((e for _, e in looks), max))
+    people = [(e, kind) for s, e, role, kind in found if role == "who"]
+    people.sort()
+    ends = [e for e, _ in people]
+    hedge_ends = sorted(e for s, e, role, _ in found if role == "hedge")
+    cues = [(s, e, cue) for s, e, role, cue in found if role == "cue"]
+    # A cue inside a longer cue is the same evidence: keep the longer (more specific) one.
+    cues.sort(key=lambda hit: (hit[0], -hit[1]))
+    candidates: list[tuple[int, int, _Cue]] = []
+    reach = -1
+    for start, end, cue in cues:
+        if end <= reach:
+            continue
+        reach = end
+        candidates.append((start, end, cue))
+    # A composition spans both parts and the gap between: look-alikes anywhere in it count
+    # (想从跳台跳下去), and it is judged beside the listed cues, not merged with them.
+    candidates.extend(_composed(found, language.windows))
+
+    def looks_alike(start: int, end: int, about: str) -> bool:
+        if zh and about == "" and items[start].isascii() and items[start].isalpha():
+            # A Latin word inside Chinese lexicon ("emo") must stand alone, not in "emotional".
+            if (start > 0 and items[start - 1].isalnum() and items[start - 1].isascii()) or (
+                end < len(items) and items[end].isalnum() and items[end].isascii()
+            ):
+                return True
+        if looks:
+            last = bisect_left(look_starts, end) - 1
+            if last >= 0 and look_reach[last] > start:
+                return True
+        return False
+
+    for start, end, cue in candidates:
+        if looks_alike(start, end, cue.about):
+            continue
+        if zh:
+            before = "".join(items[max(0, start - 6) : start])
+            if _negated_zh(before, language):
+                continue
+        elif _negated_en(items, start, language):
+            continue
+        about = "other" if quoted else cue.about
+        if not about:
+            nearest = bisect_right(ends, start) - 1
+            # Nobody named: the writer, except in a news report (警方救下了一名想轻生的女子).
+            about = people[nearest][1] if nearest >= 0 else "other" if mood.news else "self"
+        level, weight = cue.level, cue.weight
+        if level >= Level.DISTRESS:
+            if mood.meta:
+                continue
+            if about == "other":
+                if mood.news or mood.media:
+                    continue
+                level = Level(level - 1)
+            elif about == "second":
+                level = Level.NEGATIVE
+            if level == Level.DISTRESS and hedge_ends:
+                # "kinda hate myself", 有点崩溃: a hedge just before distress makes it a low mood.
+                nearest = bisect_right(hedge_ends, start) - 1
+                if nearest >= 0 and start - hedge_ends[nearest] <= (2 if zh else 1):
+                    level = Level.NEGATIVE
+            if mood.joking and not cue.strong and level >= Level.DISTRESS:
+                # Laughter makes it a joke ("i can't breathe 😂"), or a mask: a death wish
+                # beside a laugh still counts as a low mood.
+                if level == Level.DISTRESS:
+                    weight /= 2
+                level = Level.NEGATIVE
+        elif mood.positive:
+            weight /= 2
+        yield cue, level, weight
+
+
 def read(text: str) -> Reading:
-    """The strongest level a phrase of ``text`` reaches, and its score (0: nothing found)."""
-    folded = unicodedata.normalize("NFKC", text[:READ_AT_MOST]).casefold().replace("’", "'")
-    for level, score, phrases in PHRASES:
-        if any(_found(folded, phrase) for phrase in phrases):
-            return Reading(level, score)
+    """How troubled ``text`` reads. Pure, offline, thread-safe; linear in the text's length."""
+    if not text or text.isspace():
+        return Reading(Level.NEUTRAL, 0.0)
+    languages = _languages()
+    zh, en = languages["zh"], languages["en"]
+    normal, quotes = _unquoted(normalize(text))
+    clauses = [(c, _english_words(c), False) for c in _clauses(normal)]
+    mood = _mood(normal, [w for _, words, _ in clauses for w in words], languages)
+    if quotes and mood.helping and not mood.meta:
+        # "'I want to kill myself' - my sister texted me this, what do I do": about her.
+        clauses += [(c, _english_words(c), True) for q in quotes for c in _clauses(q)]
+    # A cue said twice (烦烦烦, 😭😭) is one piece of evidence: its strongest reading counts.
+    hits: dict[tuple[int, Level], tuple[_Cue, float]] = {}
+    budget = _Budget()
+    for clause, words, quoted in clauses:
+        judged = _judged(clause, zh, True, mood, budget, quoted)
+        if words:
+            judged = chain(judged, _judged(words, en, False, mood, budget, quoted))
+        for cue, level, weight in judged:
+            key = (id(cue), level)
+            if key not in hits or hits[key][1] < weight:
+                hits[key] = (cue, weight)
+    if mood.mundane and not mood.sad:
+        # 上班好想死, "this exam makes me want to die": a bare death wish beside a chore is
+        # hyperbole, unless the message also says distress in its own words.
+        serious = any(
+            level >= Level.DISTRESS and not cue.prone for (_, level), (cue, _) in hits.items()
+        )
+        if not serious:
+            for (key, level), (cue, weight) in list(hits.items()):
+                if cue.prone and level == Level.CRISIS:
+                    del hits[key, level]
+                    hits[key, Level.NEGATIVE] = (cue, weight)
+    for level in (Level.CRISIS, Level.DISTRESS, Level.NEGATIVE):
+        doubt = 1.0
+        for (_, found), (_, weight) in hits.items():
+            if found >= level:
+                doubt *= 1.0 - min(weight, 1.0)
+        if 1.0 - doubt >= THRESHOLD:
+            return Reading(level, round(1.0 - doubt, 3))
     return Reading(Level.NEUTRAL, 0.0)

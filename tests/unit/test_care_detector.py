@@ -1,0 +1,334 @@
+"""The Care distress detector, case by case: the interface the feature codes against, negation,
+hyperbole and jokes, quotes, questions and reports about others, news, hostile input (long,
+invisible, full-width, traditional, mixed languages), thread safety and linear time."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from handlers.care import detector
+from handlers.care.detector import MAX_CUES, Level, Reading, read
+
+NEUTRAL, NEGATIVE, DISTRESS, CRISIS = Level.NEUTRAL, Level.NEGATIVE, Level.DISTRESS, Level.CRISIS
+
+
+def level(text: str) -> Level:
+    return read(text).level
+
+
+def test_the_interface_is_the_one_the_feature_codes_against() -> None:
+    assert [int(x) for x in Level] == [0, 1, 2, 3]
+    assert NEUTRAL < NEGATIVE < DISTRESS < CRISIS
+    found = read("我真的撑不下去了")
+    assert isinstance(found, Reading) and found.level == DISTRESS
+    assert 0.5 <= found.score <= 1.0
+    with pytest.raises(AttributeError):
+        found.level = NEUTRAL  # type: ignore[misc]  # frozen
+    assert read("今天天气不错") == Reading(NEUTRAL, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("不想活了", CRISIS),
+        ("我想结束这一切", CRISIS),
+        ("I want to kill myself", CRISIS),
+        ("i've wanted to die for a long time", CRISIS),  # inflections read as their stem
+        ("我真的撑不下去了", DISTRESS),
+        ("I can't cope anymore, everything is falling apart", DISTRESS),
+        ("今天好烦啊，被领导骂了一顿", NEGATIVE),
+        ("feeling a bit low today", NEGATIVE),
+        ("周末一起去爬山吗", NEUTRAL),
+    ],
+)
+def test_the_levels_of_the_issue(text: str, expected: Level) -> None:
+    assert level(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我不想死，我想吃火锅",
+        "我并不想死哈哈",
+        "我没有想自杀，只是心情很差而已",
+        "没有不想活，就是想请假",
+        "i'm not suicidal, just sad",
+        "i would never hurt myself",
+        "never thought about killing myself, why would u ask",
+        "i'm not gonna kill myself over a video game",
+    ],
+)
+def test_a_negated_cue_does_not_alert(text: str) -> None:
+    assert level(text) < DISTRESS
+
+
+def test_negation_is_a_negator_next_to_the_cue_not_any_negative_word() -> None:
+    # 不如 ("might as well") and 是不是 (a question) are not negations; "don't know" is not one.
+    assert level("不如死了算了") == CRISIS
+    assert level("我是不是死了比较好") == CRISIS
+    assert level("i don't know how much longer i can keep going") == DISTRESS
+    # A cue that is itself negative is matched whole.
+    assert level("i don't want to live anymore") == CRISIS
+    assert level("真的不想活了") == CRISIS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "累死了",
+        "笑死",
+        "饿死了",
+        "热死了",
+        "I'm dead 😂",
+        "this homework is killing me",
+        "kill me now lol",
+        "想死你们了！周末聚一下",
+        "笑到想死，这个视频一定要看",
+        "跳楼价清仓！全场五折",
+        "这游戏里自杀式冲锋也太好用了吧",
+        "we need to kill the boss before the timer runs out",
+        "this song is to die for",
+        "wanna die on this hill? lol fine",
+        "上班好想死",
+        "i want to die, this exam is impossible",
+    ],
+)
+def test_hyperbole_jokes_and_game_talk_do_not_alert(text: str) -> None:
+    assert level(text) < DISTRESS
+
+
+def test_a_death_wish_beside_a_laugh_is_a_low_mood_not_nothing() -> None:
+    """Laughter can be a mask: the reading still counts towards the member's baseline."""
+    assert level("i want to die lol") == NEGATIVE
+    assert level("我不想活了哈哈") == NEGATIVE
+    # Denying a joke is no laugh; crying is not laughter; a named method is kept beside a laugh.
+    assert level("我真的想死，不是开玩笑") == CRISIS
+    assert level("i want to die, not joking lol") == CRISIS
+    assert level("不想活了😭") == CRISIS
+    assert level("我又割腕了哈哈") == CRISIS
+    # A chore beside a death wish makes it hyperbole, unless distress is said too.
+    assert level("上班好想死，我真的撑不下去了") == CRISIS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "“我不想活了”这句歌词写得真好，循环一整天",
+        "电影里那句“我想结束这一切”演得太好了",
+        "「不想活了」是什么梗",
+        '"i want to die" is literally the whole chorus lmao',
+        'that movie line "I just want to die in peace" got me',
+    ],
+)
+def test_quoted_lyrics_and_lines_are_not_the_members_words(text: str) -> None:
+    assert level(text) < DISTRESS
+
+
+def test_a_quote_passed_on_with_a_call_for_help_is_about_someone_else() -> None:
+    text = '"i want to kill myself" - my sister texted me this, what do i do'
+    assert level(text) == DISTRESS
+
+
+def test_someone_else_in_crisis_is_the_members_distress_not_their_crisis() -> None:
+    """Decided: a member telling of someone else's crisis needs a human's help (an alert), but
+    it is not the writer's own crisis: DISTRESS, never CRISIS."""
+    for text in (
+        "他说他想死",
+        "我朋友说她想死，我该怎么办？",
+        "my friend said she wants to die, what should I do?",
+        "my roommate keeps saying he wants to kill himself",
+        "我男朋友说要跳楼，我该报警吗",
+    ):
+        assert level(text) == DISTRESS, text
+    # The writer named after someone else in a later clause is the writer again.
+    assert level("他们都不在乎我，我不想活了") == CRISIS
+
+
+def test_news_and_addressing_someone_do_not_alert() -> None:
+    assert level("据报道，某男子因欠债跳楼，警方已介入调查") < DISTRESS
+    assert level("news: police say the man died by suicide, investigation ongoing") < DISTRESS
+    assert level("据报道，警方救下了一名想轻生的女子") < DISTRESS
+    assert level("你去死吧") < DISTRESS
+    assert level("谁想死啊") < DISTRESS
+
+
+@pytest.mark.parametrize(
+    "text", ["", " ", "\n\t  ", "😂😂😂", "👍", "\u200b\u200b", "🧧🎉", "。。。", "!!!"]
+)
+def test_empty_whitespace_and_emoji_only(text: str) -> None:
+    assert read(text) == Reading(NEUTRAL, 0.0)
+
+
+def test_invisible_characters_and_full_width_forms_are_folded() -> None:
+    assert level("我想\u200b死") == CRISIS
+    assert level("不\u200d想\u2060活\ufeff了") == CRISIS
+    assert level("Ｉ ｗａｎｔ ｔｏ ｋｉｌｌ ｍｙｓｅｌｆ") == CRISIS
+    assert level("I WANT TO DIE") == CRISIS
+    assert level("i want to k\u00adill myself") == CRISIS
+    assert level("i’m gonna kill myself") == CRISIS  # a phone's apostrophe
+    assert level("sooo hopeless") == DISTRESS  # stretched letters
+
+
+def test_traditional_characters_read_as_simplified() -> None:
+    assert level("我想結束這一切") == CRISIS
+    assert level("我真的撐不住了") == DISTRESS
+
+
+def test_mixed_language_messages() -> None:
+    assert level("我想死 i really want to die") == CRISIS
+    assert level("今天好累 but i'm fine lol") < DISTRESS
+    assert level("emo了，i can't cope anymore") == DISTRESS
+    # A Latin word of the Chinese lexicon stands alone: "emo" is not in "emotional".
+    assert level("that was an emotional ending, beautiful") == NEUTRAL
+
+
+def test_a_cue_said_twice_is_one_piece_of_evidence() -> None:
+    assert read("😭").level == NEUTRAL
+    assert read("😭😭😭😭").level == NEUTRAL
+
+
+def _fastest_of_five(text: str) -> float:
+    """The fastest of five reads: a spike from the other processes on a shared machine is not
+    the reading's cost (the linear-time check compares two such figures)."""
+    spent = []
+    for _ in range(5):
+        started = time.perf_counter()
+        read(text)
+        spent.append(time.perf_counter() - started)
+    return min(spent)
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "想死",
+        "i want to die ",
+        "不",
+        "想死你",
+        "“",
+        '"a',
+        "hahaha lol ",
+        "我",
+        "a",
+        "😂",
+        "x" * 99 + " ",
+    ],
+)
+def test_a_hostile_100_kb_message_reads_in_bounded_linear_time(unit: str) -> None:
+    detector.warm_up()
+    big = unit * (100_000 // len(unit))
+    spent = _fastest_of_five(big)
+    assert spent < 2.0, f"{spent:.2f} s for {len(big):,} characters of {unit!r}"
+    # Linear: a quarter of the text takes about a quarter of the time (quadratic would be 1/16).
+    quarter = _fastest_of_five(unit * (25_000 // len(unit)))
+    assert spent < 8 * quarter + 0.02, (spent, quarter)
+
+
+def test_the_cues_judged_in_one_message_are_bounded() -> None:
+    # Thousands of repeats cost what MAX_CUES do; a crisis among them is still read.
+    assert level("想死。" * 20_000) == CRISIS
+    assert MAX_CUES <= 100
+
+
+def test_reading_is_thread_safe_including_the_first_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(detector, "_loaded", {})
+    texts = ["我不想活了", "i want to kill myself", "今天好开心", "我真的撑不下去了"] * 25
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = list(pool.map(level, texts))
+    assert found == [CRISIS, CRISIS, NEUTRAL, DISTRESS] * 25
+    assert set(detector._loaded) == {"zh", "en"}
+
+
+def test_the_lexicons_ship_with_the_package() -> None:
+    """They are package data (pyproject.toml), so a pip install reads them too."""
+    import tomllib
+    from importlib import resources
+    from pathlib import Path
+
+    for language in ("zh", "en"):
+        text = (
+            resources.files("handlers.care").joinpath(f"lexicon/{language}.toml").read_text("utf-8")
+        )
+        data = tomllib.loads(text)
+        assert len(data["crisis"]) >= 50 and len(data["distress"]) >= 50
+        assert all(0 < w <= 1 for s in ("crisis", "distress", "negative") for w in data[s].values())
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    assert "care/lexicon/*.toml" in pyproject.read_text(encoding="utf-8")
+
+
+def _listed_phrases() -> list[str]:
+    """Every phrase the lexicons list directly (not compositions), normalized."""
+    import tomllib
+    from importlib import resources
+
+    found = []
+    for language in ("zh", "en"):
+        text = resources.files("handlers.care").joinpath(f"lexicon/{language}.toml")
+        data = tomllib.loads(text.read_text("utf-8"))
+        for section in ("crisis", "crisis_strong", "distress"):
+            words = detector._english_words if language == "en" else list
+            found.extend(" ".join(words(detector.normalize(p))) for p in data[section])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("i deserve to die", CRISIS),
+        ("i plan to leave this world", CRISIS),
+        ("i'm ready to throw myself off a bridge", CRISIS),
+        ("tempted to jump in front of a train", CRISIS),
+        ("我打算下周自尽", CRISIS),
+        ("干脆卧轨算了", CRISIS),
+        ("我吞了一堆药", CRISIS),
+        ("i can no longer cope", DISTRESS),
+        ("人生毫无意义", DISTRESS),
+    ],
+)
+def test_a_composition_reads_what_no_listed_phrase_says(text: str, expected: Level) -> None:
+    """An intent or act followed by what it is about, within a few words: these messages hold
+    no listed phrase of their level (checked), so only a composition can read them."""
+    words = " ".join(detector._english_words(detector.normalize(text)))
+    normal = detector.normalize(text)
+    assert not any(p and (p in words or p in normal) for p in _listed_phrases() if len(p) > 1)
+    assert level(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我不打算自杀，放心",  # negation before the first part
+        "i don't plan to overdose, relax",
+        "i'm going to die of boredom",  # a bare death word pairs only with a wish or plan
+        "要死了要死了，作业好多",
+        "我准备死磕这个副本",  # a look-alike (死磕) inside the span
+        "准备跳下去游泳，水好凉",
+        "新闻说一名男子打算跳楼被救下",  # news
+        "i want to eat pizza with all my friends and die",  # outside the window
+        "感冒吃了好多药还没好",  # medicine, not an overdose
+        "i take a lot of pills for my back",
+        "i can't go on saturday sorry",
+    ],
+)
+def test_compositions_keep_the_judging_of_cues(text: str) -> None:
+    assert level(text) < DISTRESS
+
+
+def test_a_composition_about_someone_else_or_beside_a_laugh() -> None:
+    assert level("my friend is planning to overdose, what do i do") == DISTRESS
+    assert level("i deserve to die lol") == NEGATIVE
+    assert level("考试考砸了，我打算去死") == NEGATIVE  # a bare death wish beside a chore
+
+
+def test_hanging_and_drowning_read_as_their_stem() -> None:
+    assert level("i'm thinking of hanging myself") == CRISIS
+    assert level("i keep thinking about drowning myself") == CRISIS
+
+
+def test_a_hedge_makes_distress_a_low_mood() -> None:
+    assert level("i kinda hate myself") == NEGATIVE
+    assert level("i hate myself") == DISTRESS
+    assert level("我有点崩溃") == NEGATIVE
