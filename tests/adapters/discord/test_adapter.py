@@ -61,6 +61,7 @@ async def test_slash_commands_are_synced_once_and_answered_by_interaction(
         "planner",
         "analyst",
         "expert",
+        "carer",
     }
     assert role["description_localizations"]["zh-CN"]
     # a second start with the same commands uploads nothing
