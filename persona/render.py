@@ -341,16 +341,25 @@ class Renderer:
 
     def address(self, persona: Persona, user_id: str, name: str) -> RichText:
         """The member as the persona addresses them: the honorific around a real mention."""
-        form = persona.honorific or self.packs.honorific(persona.locale, persona.tone)
+        form = persona.honorific or self._preset_honorific(persona)
+        form = form or self.packs.honorific(persona.locale, persona.tone)
         before, _, after = form.partition("{name}")
         return RichText.of(before, Mention(text=name, user_id=user_id), after)
 
+    def _preset_honorific(self, persona: Persona) -> str:
+        key = f"persona.preset.{persona.preset}.honorific"
+        if not persona.preset or not self.packs.has(key):
+            return ""
+        return self.packs.variants(persona.locale, key, persona.tone)[0]
+
     def render(self, persona: Persona, intent: str, *, seed: str = "", **values: Value) -> RichText:
-        variants = self.packs.variants(persona.locale, intent, persona.tone)
+        # A community's own text first (``/persona say``): an operator's words, never markup.
+        own = persona.texts.get(intent)
+        variants = own or self.packs.variants(persona.locale, intent, persona.tone)
         template = _pick(variants, f"{intent}|{seed}")
         values.setdefault("bot", persona.name)
         segments: list[Segment | str] = []
-        for style, chunk in _styled_chunks(template):
+        for style, chunk in [("text", template)] if own else _styled_chunks(template):
             segments.extend(_fill(chunk, style, values, persona.emoji, intent, persona.locale))
         if (
             persona.emoji >= 2
