@@ -54,6 +54,8 @@ from handlers.insights.roles import (
     stage_of,
     why,
 )
+from handlers.persona_settings import effect_lines, persona_effect
+from handlers.shared import voice_for
 from storage.communities import CommunityInfo
 from storage.insight_reports import (
     EXPORT_COLUMNS,
@@ -85,7 +87,17 @@ __all__ = [
 
 #: ``/stats 7d|30d|90d``: the periods a report may cover, by the word typed.
 PERIODS = {"7d": 7, "30d": 30, "90d": 90}
-SUBCOMMANDS = ("members", "why", "lifecycle", "retention", "top", "quiet", "me", "export")
+SUBCOMMANDS = (
+    "members",
+    "why",
+    "lifecycle",
+    "retention",
+    "top",
+    "quiet",
+    "me",
+    "export",
+    "persona",
+)
 #: The period of ``/stats``, ``/stats top`` and ``/stats export`` when none is typed.
 DEFAULT_PERIODS = {"": 7, "top": 7, "export": 30}
 #: Who may read the community's reports (admins and owners imply analyst).
@@ -392,6 +404,8 @@ async def report(
     reports = InsightReports(ctx.store.db)
     if subcommand == "why":
         return await _why(ctx, scope, reports, rest)
+    if subcommand == "persona":
+        return await _persona(ctx, scope)
     if days is not None:
         period = Days.ending(scope.today, days)
         if subcommand == "top":
@@ -409,6 +423,15 @@ async def report(
         return await _lifecycle(ctx, scope, reports, found, past)
     by_census = {"members": _members, "quiet": _quiet}
     return await by_census[subcommand](ctx, scope, reports, found)
+
+
+async def _persona(ctx: Context, scope: Scope) -> Reply | None:
+    """Whether the persona works (``handlers/persona_settings.py``): replies to its greetings
+    and welcomed members' first words, by preset, privately to the asker."""
+    voice = voice_for(ctx, scope.community, f"stats-persona:{scope.today.isoformat()}")
+    effect = await persona_effect(ctx, scope.community)
+    lines = effect_lines(voice, effect, voice.persona.locale)
+    return await _privately(ctx, scope, RichText.join(lines, "\n"))
 
 
 def _not_enough(ctx: Context) -> Reply:
