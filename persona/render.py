@@ -363,6 +363,7 @@ class Renderer:
             segments.extend(_fill(chunk, style, values, persona.emoji, intent, persona.locale))
         if (
             persona.emoji >= 2
+            and not own  # an operator's text is said as written
             and self.packs.is_sentence(persona.locale, intent)
             and not is_sober(intent)
         ):

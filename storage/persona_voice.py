@@ -43,6 +43,7 @@ from storage.base import PLATFORM_ID_LEN, Base, Id
 from storage.db import Database
 
 __all__ = [
+    "FIRST_WORDS_WINDOW",
     "KEEP",
     "KEY_LEN",
     "KINDS",
@@ -65,6 +66,9 @@ MAX_KEYS = 50
 REFRESH = timedelta(minutes=5)
 #: A reply or reaction within this time of the greeting counts; later ones do not.
 REPLY_WINDOW = timedelta(days=1)
+#: A welcomed member's first message this long after the welcome still counts (later: the
+#: welcome is left out of the median, as a member who never spoke).
+FIRST_WORDS_WINDOW = timedelta(days=7)
 #: Greetings measured, kept this long (the longest ``/stats persona`` period, 30 days, plus one).
 KEEP = timedelta(days=31)
 #: The kinds of greeting measured.
@@ -286,14 +290,14 @@ class PersonaSendRepo:
         return bool(getattr(found, "rowcount", 0))
 
     async def waiting(self, session: AsyncSession, now: datetime) -> list[tuple[int, int, int]]:
-        """Welcomes of the last ``REPLY_WINDOW`` whose member has not spoken yet:
+        """Welcomes of the last ``FIRST_WORDS_WINDOW`` whose member has not spoken yet:
         ``(row id, community id, member id)``."""
         found = await session.execute(
             select(PersonaSend.id, PersonaSend.community_id, PersonaSend.member_id).where(
                 PersonaSend.kind == "welcome",
                 PersonaSend.spoke_at.is_(None),
                 PersonaSend.member_id.is_not(None),
-                PersonaSend.sent_at >= now - REPLY_WINDOW,
+                PersonaSend.sent_at >= now - FIRST_WORDS_WINDOW,
             )
         )
         return [(row_id, cid, mid) for row_id, cid, mid in found.all()]
@@ -301,10 +305,10 @@ class PersonaSendRepo:
     async def effect(
         self, session: AsyncSession, community_id: int, since: datetime, until: datetime
     ) -> list[PresetEffect]:
-        """Per preset, the greetings sent in ``[since, until)``: how many were answered within a
+        """Per preset, the greetings sent in ``[since, until]``: how many were answered within a
         day, and the median time from a welcome to the welcomed member's first message."""
         s = PersonaSend
-        where = and_(s.community_id == community_id, s.sent_at >= since, s.sent_at < until)
+        where = and_(s.community_id == community_id, s.sent_at >= since, s.sent_at <= until)
         answered = and_(s.replied_at.is_not(None))
         counts = await session.execute(
             select(
