@@ -273,8 +273,9 @@ class PersonaSendRepo:
                 PersonaSend.community_id == community_id,
                 PersonaSend.message_id == message_id,
                 PersonaSend.replied_at.is_(None),
+                # No upper bound: platforms date messages to the second, so a quick reply
+                # may seem to come a fraction of a second before the greeting.
                 PersonaSend.sent_at >= now - REPLY_WINDOW,
-                PersonaSend.sent_at <= now,
             )
             .values(replied_at=now)
         )
