@@ -108,7 +108,7 @@ class Preset:
 
 PRESETS: tuple[Preset, ...] = (
     Preset("sister", "warm", 1),
-    Preset("monitor", "lively", 2),
+    Preset("monitor", "lively", 1),
     Preset("assistant", "professional", 0),
     Preset("mascot", "lively", 2),
 )
@@ -534,8 +534,6 @@ def effect_lines(speaker: Speaker, effect: PersonaEffect, locale: str) -> list[R
                 preset=name,
                 welcomes=found.welcomes,
                 welcome_rate=_rate(speaker, found.welcomes_answered, found.welcomes),
-                reminders=found.reminders,
-                reminder_rate=_rate(speaker, found.reminders_answered, found.reminders),
                 median=_median(speaker, found.median_first_message, locale),
                 spoke=found.spoke,
             )

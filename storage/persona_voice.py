@@ -7,7 +7,8 @@ synchronous, so ``PersonaTextRepo`` holds the whole table in memory: loaded on f
 written through by this process after each change, and read again every ``REFRESH`` so a change
 made by another process is seen within that time.
 
-``persona_sends``: the bot's greetings worth measuring (a welcome, a reminder), one row each,
+``persona_sends``: the bot's greetings worth measuring (today the persona's welcome; ``kind``
+leaves room for others), one row each,
 with the preset that spoke, when a member replied to or reacted to it (``replied_at``), and for
 a welcome when the welcomed member first spoke (``spoke_at``). A row is written when the
 greeting is sent, never per ordinary message: only a message that replies to the bot is looked
@@ -72,7 +73,7 @@ FIRST_WORDS_WINDOW = timedelta(days=7)
 #: Greetings measured, kept this long (the longest ``/stats persona`` period, 30 days, plus one).
 KEEP = timedelta(days=31)
 #: The kinds of greeting measured.
-KINDS = ("welcome", "reminder")
+KINDS = ("welcome",)
 #: The preset column of a send when the persona is no preset (its own name, tone...).
 NO_PRESET = ""
 
@@ -218,19 +219,9 @@ class PresetEffect:
     preset: str
     welcomes: int
     welcomes_answered: int
-    reminders: int
-    reminders_answered: int
     #: Welcomed members who spoke, and the median time until their first message.
     spoke: int
     median_first_message: timedelta | None
-
-    @property
-    def sent(self) -> int:
-        return self.welcomes + self.reminders
-
-    @property
-    def answered(self) -> int:
-        return self.welcomes_answered + self.reminders_answered
 
 
 class PersonaSendRepo:
@@ -316,8 +307,6 @@ class PersonaSendRepo:
                 s.preset,
                 func.sum(case((s.kind == "welcome", 1), else_=0)),
                 func.sum(case((and_(s.kind == "welcome", answered), 1), else_=0)),
-                func.sum(case((s.kind == "reminder", 1), else_=0)),
-                func.sum(case((and_(s.kind == "reminder", answered), 1), else_=0)),
             )
             .where(where)
             .group_by(s.preset)
@@ -336,12 +325,10 @@ class PersonaSendRepo:
                 preset=preset,
                 welcomes=int(w or 0),
                 welcomes_answered=int(wa or 0),
-                reminders=int(r or 0),
-                reminders_answered=int(ra or 0),
                 spoke=len(waits.get(preset, [])),
                 median_first_message=_median(waits.get(preset, [])),
             )
-            for preset, w, wa, r, ra in counts.all()
+            for preset, w, wa in counts.all()
         ]
 
     async def prune(self, session: AsyncSession, now: datetime) -> int:
