@@ -131,8 +131,8 @@ async def persona(ctx: Context) -> Reply:
             tone=_shown(ctx, "tone", current.tone),
             locale=_shown(ctx, "locale", current.locale),
         )
-    if action == "preview" and not rest:
-        return _preview(ctx)
+    if action == "preview":
+        return _preview(ctx) if not rest else ctx.reply("error.usage", usage=ctx.usage())
     if action == "preset" and not rest:
         return _presets(ctx)
     if action == "say" and len(rest.split()) == 1:
@@ -144,8 +144,6 @@ async def persona(ctx: Context) -> Reply:
         return await _preset(ctx, rest)
     if action == "say":
         return await _say(ctx, rest)
-    if action == "preview":
-        return ctx.reply("error.usage", usage=ctx.usage())
     return await _set_or_reset(ctx, action, rest)
 
 
@@ -445,9 +443,17 @@ async def answered(ctx: Context) -> bool:
     return True
 
 
-@feature.tick("persona", every=REFRESH)
+#: How often the upkeep tick looks (it reads only when ``REFRESH`` has passed): soon after a
+#: start, before other ticks speak, the community's own texts are in memory.
+UPKEEP_EVERY = timedelta(seconds=15)
+
+
+@feature.tick("persona", every=UPKEEP_EVERY)
 async def persona_upkeep(ctx: TickContext) -> int:
-    """Read replacements made by other processes; forget greetings older than ``KEEP``."""
+    """Read replacements made by other processes; forget greetings older than ``KEEP``. Both
+    only when ``REFRESH`` has passed (no statement otherwise); returns the rows deleted."""
+    if not ctx.store.persona_texts.stale(ctx.now) and not ctx.state(feature).stale(ctx.now):
+        return 0
     await _refresh(ctx)
     async with ctx.store.transaction() as session:
         return await PersonaSendRepo().prune(session, ctx.now)

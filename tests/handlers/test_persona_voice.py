@@ -210,7 +210,7 @@ async def test_own_texts_and_preset_travel_with_export_and_import(any_harness: H
     [notice] = [a for a in actions if isinstance(a, Notify)]
     assert notice.document is not None
     document = json.loads(notice.document.data.decode("utf-8"))
-    assert document["persona"]["preset"] == "monitor" and document["persona"]["emoji"] == 2
+    assert document["persona"]["preset"] == "monitor" and document["persona"]["emoji"] == 1
     assert document["persona_texts"] == [
         {"locale": "en", "key": "welcome.join", "variants": ["Welcome {member}!", "Yo {member}"]}
     ]
