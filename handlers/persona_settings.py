@@ -18,6 +18,7 @@ memory (``Watch``), written once.
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ class Watch:
         self.clock = clock
         self.waiting: dict[tuple[int, int], int] = {}
         self.loaded_at: datetime | None = None
+        #: One reading at a time: many events arriving when it is stale read once.
+        self.reading = asyncio.Lock()
 
     def stale(self, now: datetime) -> bool:
         return self.loaded_at is None or not timedelta(0) <= now - self.loaded_at < REFRESH
@@ -398,14 +401,19 @@ async def _refresh(ctx: TickContext) -> None:
     """The replacements and the welcomed members waiting to speak, read again when stale."""
     await ctx.store.persona_texts.refresh(ctx.now)
     watch = ctx.state(feature)
-    if not watch.stale(ctx.now):
-        return
-    async with ctx.store.transaction() as session:
-        rows = await PersonaSendRepo().waiting(session, ctx.now)
-    watch.waiting = {}
-    for row_id, community_id, member_id in rows:
-        watch.add(community_id, member_id, row_id)
-    watch.loaded_at = ctx.now
+    async with watch.reading:
+        if not watch.stale(ctx.now):
+            return  # another event read it meanwhile
+        async with ctx.store.transaction() as session:
+            rows = await PersonaSendRepo().waiting(session, ctx.now)
+        newest = max((row_id for row_id, _c, _m in rows), default=0)
+        # Welcomes recorded while reading are kept; the rest is what the database says.
+        recent = {key: row for key, row in watch.waiting.items() if row > newest}
+        watch.waiting = {}
+        for row_id, community_id, member_id in rows:
+            watch.add(community_id, member_id, row_id)
+        watch.waiting.update(recent)
+        watch.loaded_at = ctx.now
 
 
 @feature.middleware(order=5)

@@ -17,6 +17,7 @@ up, by one guarded ``UPDATE``. Rows older than ``KEEP`` are deleted.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -127,6 +128,8 @@ class PersonaTextRepo:
         self.db = db
         self._texts: dict[int, Texts] = {}
         self._loaded_at: datetime | None = None
+        #: One reading at a time: the events that find it stale together read it once.
+        self._reading = asyncio.Lock()
 
     def of(self, community_id: int) -> Mapping[str, Mapping[str, tuple[str, ...]]]:
         """The community's replacements by language (empty when it has none or none are
@@ -140,17 +143,22 @@ class PersonaTextRepo:
         """Read the whole table again when it was never read or ``REFRESH`` has passed."""
         if not force and not self.stale(now):
             return
-        async with self.db.transaction() as session:
-            rows = (await session.execute(select(PersonaText))).scalars().all()
-        self._texts = _grouped(rows)
-        self._loaded_at = now
+        async with self._reading:
+            if not force and not self.stale(now):
+                return  # read by another event meanwhile
+            async with self.db.transaction() as session:
+                rows = (await session.execute(select(PersonaText))).scalars().all()
+            self._texts = _grouped(rows)
+            self._loaded_at = now
 
     async def reload(self, community_id: int) -> None:
-        """Read one community's replacements again (after this process changed them)."""
-        async with self.db.transaction() as session:
-            rows = await self.list(session, community_id)
-        self._texts.pop(community_id, None)
-        self._texts.update(_grouped(rows))
+        """Read one community's replacements again (after this process changed them); after
+        any whole reading under way, so that one cannot put back what was there before."""
+        async with self._reading:
+            async with self.db.transaction() as session:
+                rows = await self.list(session, community_id)
+            self._texts.pop(community_id, None)
+            self._texts.update(_grouped(rows))
 
     async def list(self, session: AsyncSession, community_id: int) -> list[PersonaText]:
         found = await session.execute(
