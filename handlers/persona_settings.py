@@ -299,11 +299,12 @@ def _key_refusal(ctx: Context, key: str) -> Reply | None:
     if len(key) <= KEY_LEN and packs.has(key):
         return ctx.reply("persona.bad_key_locked", key=key, rule=rule)
     close = close_keys(packs, locale, key)
+    shown = key if len(key) <= KEY_LEN else key[:KEY_LEN] + "…"  # never echo a wall of text
     if close:
-        return ctx.reply("persona.bad_key", key=key, choices=" / ".join(close))
+        return ctx.reply("persona.bad_key", key=shown, choices=" / ".join(close))
     examples = [k for k in ("welcome.join", "intro.thanks", "reminders.due") if packs.has(k)]
     examples = examples or overridable_keys(packs, locale)[:3]
-    return ctx.reply("persona.bad_key_none", key=key, rule=rule, choices=" / ".join(examples))
+    return ctx.reply("persona.bad_key_none", key=shown, rule=rule, choices=" / ".join(examples))
 
 
 def _say_shown(ctx: Context, key: str) -> Reply:

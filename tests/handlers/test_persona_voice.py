@@ -182,6 +182,8 @@ async def test_bad_texts_are_refused_with_the_reason_and_change_nothing(
     for command, expected in cases.items():
         [answer] = await h.say(command)
         assert expected in answer, (command, answer)
+    [long_key] = await h.say("/persona say " + "k" * 3000)
+    assert "k" * 96 + "…" in long_key and "k" * 97 not in long_key
     assert await _count(h, PersonaText) == 0
     assert await _audits(h, "persona.say") == []
     [refused] = await h.say(say + "Hi {member}", user="Bob")  # not an admin
