@@ -1,7 +1,7 @@
 """``/persona``: show the community's persona; operators rename it or change tone and language,
 pick a ready-made character (``preset``), replace what it says (``say``) and hear it
-(``preview``). Also measures whether the persona works: replies to its welcomes and how soon
-welcomed members first speak, per preset (``/stats persona``, the weekly digest).
+(``preview``). Also measures whether the persona works: replies to its welcomes and reminders
+and how soon welcomed members first speak, per preset (``/stats persona``, the weekly digest).
 
 Presets: a ready-made character sets name, tone, honorific and emoji (never the language).
 Their names, one-line descriptions and honorifics are in the packs
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from bot.actions import Anchor, Reply, Send
+from bot.actions import ActionResult, Anchor, Reply, Send
 from bot.clock import Clock
 from bot.context import PERSONA_CHOICES, Context, TickContext
 from bot.events import MessageEvent, Reacted, User
@@ -58,6 +58,7 @@ __all__ = [
     "normalized",
     "persona_effect",
     "preset_named",
+    "tracked_reminder",
     "tracked_welcome",
     "value_problem",
 ]
@@ -398,6 +399,25 @@ async def tracked_welcome(ctx: Context, send: Send, member: User) -> Send:
     return send.model_copy(update={"anchor": Anchor(kind="persona_send", id=row_id)})
 
 
+async def tracked_reminder(
+    ctx: TickContext, community: CommunityInfo, user_id: str, result: ActionResult
+) -> None:
+    """Record a reminder the persona of ``community`` just sent to ``user_id`` (privately, or
+    as a mention in the group when the platform refused): a reply to it counts as answered."""
+    if not result.ok or not result.message_id:
+        return
+    async with ctx.store.transaction() as session:
+        await PersonaSendRepo().record(
+            session,
+            community.id,
+            "reminder",
+            ctx.persona_for(community).preset,
+            ctx.now,
+            message_id=result.message_id,
+            recipient=user_id,
+        )
+
+
 async def _refresh(ctx: TickContext) -> None:
     """The replacements and the welcomed members waiting to speak, read again when stale."""
     await ctx.store.persona_texts.refresh(ctx.now)
@@ -431,8 +451,10 @@ async def answered(ctx: Context) -> bool:
     """A reply or a reaction to one of the bot's greetings, and a welcomed member's first
     message. Plain chatter costs a dict lookup; only a reply to the bot is looked up."""
     event = ctx.event
-    if ctx.is_private or event.sender is None or event.sender.is_bot:
+    if event.sender is None or event.sender.is_bot:
         return True
+    if ctx.is_private:
+        return await _answered_privately(ctx)
     if isinstance(event, MessageEvent):
         watch = ctx.state(feature)
         if ctx.member is not None:
@@ -449,6 +471,23 @@ async def answered(ctx: Context) -> bool:
     elif isinstance(event, Reacted) and event.added:
         async with ctx.store.transaction() as session:
             await PersonaSendRepo().answered(session, ctx.community.id, event.message_id, event.at)
+    return True
+
+
+async def _answered_privately(ctx: Context) -> bool:
+    """A reply (or reaction) in a private chat to a reminder the bot sent there."""
+    event, sender = ctx.event, ctx.event.sender
+    assert sender is not None
+    target = None
+    if isinstance(event, MessageEvent):
+        reply = event.reply_to
+        if reply is not None and reply.sender is not None and reply.sender.is_bot:
+            target = reply.message_id
+    elif isinstance(event, Reacted) and event.added:
+        target = event.message_id
+    if target is not None:
+        async with ctx.store.transaction() as session:
+            await PersonaSendRepo().answered_privately(session, sender.id, target, event.at)
     return True
 
 
@@ -549,6 +588,8 @@ def effect_lines(speaker: Speaker, effect: PersonaEffect, locale: str) -> list[R
                 preset=name,
                 welcomes=found.welcomes,
                 welcome_rate=_rate(speaker, found.welcomes_answered, found.welcomes),
+                reminders=found.reminders,
+                reminder_rate=_rate(speaker, found.reminders_answered, found.reminders),
                 median=_median(speaker, found.median_first_message, locale),
                 spoke=found.spoke,
             )

@@ -7,8 +7,8 @@ synchronous, so ``PersonaTextRepo`` holds the whole table in memory: loaded on f
 written through by this process after each change, and read again every ``REFRESH`` so a change
 made by another process is seen within that time.
 
-``persona_sends``: the bot's greetings worth measuring (today the persona's welcome; ``kind``
-leaves room for others), one row each,
+``persona_sends``: the bot's greetings worth measuring (the persona's welcome, a reminder),
+one row each,
 with the preset that spoke, when a member replied to or reacted to it (``replied_at``), and for
 a welcome when the welcomed member first spoke (``spoke_at``). A row is written when the
 greeting is sent, never per ordinary message: only a message that replies to the bot is looked
@@ -74,7 +74,7 @@ FIRST_WORDS_WINDOW = timedelta(days=7)
 #: Greetings measured, kept this long (the longest ``/stats persona`` period, 30 days, plus one).
 KEEP = timedelta(days=31)
 #: The kinds of greeting measured.
-KINDS = ("welcome",)
+KINDS = ("welcome", "reminder")
 #: The preset column of a send when the persona is no preset (its own name, tone...).
 NO_PRESET = ""
 
@@ -100,6 +100,7 @@ class PersonaSend(Base):
     __table_args__ = (
         Index("ix_persona_sends_message", "community_id", "message_id"),
         Index("ix_persona_sends_sent", "community_id", "sent_at"),
+        Index("ix_persona_sends_recipient", "recipient", "message_id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -108,6 +109,9 @@ class PersonaSend(Base):
     message_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
     kind: Mapped[str] = mapped_column(String(16))
     preset: Mapped[str] = mapped_column(String(32), default=NO_PRESET)
+    #: Who got it privately (a reminder: its member's platform id), so that a reply in the
+    #: private chat finds it; ``None`` for what was said in the group.
+    recipient: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LEN))
     #: The welcomed member (welcomes only): their first message sets ``spoke_at``.
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     sent_at: Mapped[datetime]
@@ -227,6 +231,8 @@ class PresetEffect:
     preset: str
     welcomes: int
     welcomes_answered: int
+    reminders: int
+    reminders_answered: int
     #: Welcomed members who spoke, and the median time until their first message.
     spoke: int
     median_first_message: timedelta | None
@@ -245,6 +251,7 @@ class PersonaSendRepo:
         *,
         member_id: int | None = None,
         message_id: str | None = None,
+        recipient: str | None = None,
     ) -> int:
         """One greeting about to be sent (its id is bound later) or just sent (``message_id``)."""
         found = await session.execute(
@@ -255,6 +262,7 @@ class PersonaSendRepo:
                 preset=preset,
                 member_id=member_id,
                 message_id=message_id,
+                recipient=recipient,
                 sent_at=now,
             )
             .returning(PersonaSend.id)
@@ -274,6 +282,23 @@ class PersonaSendRepo:
                 PersonaSend.replied_at.is_(None),
                 # No upper bound: platforms date messages to the second, so a quick reply
                 # may seem to come a fraction of a second before the greeting.
+                PersonaSend.sent_at >= now - REPLY_WINDOW,
+            )
+            .values(replied_at=now)
+        )
+        return bool(getattr(found, "rowcount", 0))
+
+    async def answered_privately(
+        self, session: AsyncSession, recipient: str, message_id: str, now: datetime
+    ) -> bool:
+        """A reply or reaction in a private chat to the bot's message ``message_id`` sent
+        there to ``recipient`` (a reminder): marked answered once, within ``REPLY_WINDOW``."""
+        found = await session.execute(
+            update(PersonaSend)
+            .where(
+                PersonaSend.recipient == recipient,
+                PersonaSend.message_id == message_id,
+                PersonaSend.replied_at.is_(None),
                 PersonaSend.sent_at >= now - REPLY_WINDOW,
             )
             .values(replied_at=now)
@@ -315,6 +340,8 @@ class PersonaSendRepo:
                 s.preset,
                 func.sum(case((s.kind == "welcome", 1), else_=0)),
                 func.sum(case((and_(s.kind == "welcome", answered), 1), else_=0)),
+                func.sum(case((s.kind == "reminder", 1), else_=0)),
+                func.sum(case((and_(s.kind == "reminder", answered), 1), else_=0)),
             )
             .where(where)
             .group_by(s.preset)
@@ -333,10 +360,12 @@ class PersonaSendRepo:
                 preset=preset,
                 welcomes=int(w or 0),
                 welcomes_answered=int(wa or 0),
+                reminders=int(r or 0),
+                reminders_answered=int(ra or 0),
                 spoke=len(waits.get(preset, [])),
                 median_first_message=_median(waits.get(preset, [])),
             )
-            for preset, w, wa in counts.all()
+            for preset, w, wa, r, ra in counts.all()
         ]
 
     async def prune(self, session: AsyncSession, now: datetime) -> int:

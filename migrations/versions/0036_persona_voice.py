@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("message_id", sa.String(length=64), nullable=True),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("preset", sa.String(length=32), nullable=False),
+        sa.Column("recipient", sa.String(length=64), nullable=True),
         sa.Column("member_id", _ID, nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("replied_at", sa.DateTime(timezone=True), nullable=True),
@@ -65,9 +66,13 @@ def upgrade() -> None:
     op.create_index(
         "ix_persona_sends_sent", "persona_sends", ["community_id", "sent_at"], unique=False
     )
+    op.create_index(
+        "ix_persona_sends_recipient", "persona_sends", ["recipient", "message_id"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_persona_sends_recipient", table_name="persona_sends")
     op.drop_index("ix_persona_sends_sent", table_name="persona_sends")
     op.drop_index("ix_persona_sends_message", table_name="persona_sends")
     op.drop_table("persona_sends")

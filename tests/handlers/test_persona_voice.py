@@ -384,3 +384,47 @@ async def test_old_greetings_are_forgotten_and_the_milestone_hook_is_shown(
     text = notice.text.plain()
     assert "最近 30 天没有可统计的问候" in text
     assert "75%（共 4 人）" in text and "25%（共 4 人）" in text
+
+
+async def test_a_reply_to_a_reminder_in_private_counts_for_the_preset(
+    any_harness: Harness,
+) -> None:
+    from handlers.reminders import send_reminders
+
+    h = any_harness
+    h.adapter.admins.add(("g1", "id-alice"))
+    await h.say("/persona preset assistant")
+    await h.say("/remindme 1h 给场地打电话", user="Ann")
+    await h.say("/remindme 2h 买水", user="Ann")
+    h.clock.set(h.clock.now() + timedelta(hours=3))
+    await send_reminders(h.dispatcher.tick_context())
+    async with h.store.transaction() as s:
+        rows = (await s.execute(select(PersonaSend).order_by(PersonaSend.id))).scalars().all()
+    assert [(r.kind, r.preset, r.recipient) for r in rows] == [
+        ("reminder", "assistant", "id-ann"),
+        ("reminder", "assistant", "id-ann"),
+    ]
+    first = str(rows[0].message_id)
+    reply = h.message("好的，谢谢", user="Ann", private=True).model_copy(
+        update={"reply_to": ReplyTo(message_id=first, sender=h.user(BOT, is_bot=True))}
+    )
+    await h.send(reply)
+    await h.send(reply.model_copy(update={"update_key": "again"}))  # counted once
+    # Someone else replying to that id in their own private chat: not theirs.
+    other = h.message("?", user="Bob", private=True).model_copy(
+        update={
+            "reply_to": ReplyTo(message_id=str(rows[1].message_id), sender=h.user(BOT, is_bot=True))
+        }
+    )
+    await h.send(other)
+    async with h.store.transaction() as s:
+        answered = (
+            (await s.execute(select(PersonaSend.replied_at).order_by(PersonaSend.id)))
+            .scalars()
+            .all()
+        )
+    assert [a is not None for a in answered] == [True, False]
+    actions = await h.send(h.message("/stats persona"))
+    [notice] = [a for a in actions if isinstance(a, Notify)]
+    line = next(x for x in notice.text.plain().splitlines() if "运营助理" in x)
+    assert "提醒 2 条，有回应 50%" in line and "欢迎 0 条" in line
