@@ -6,7 +6,7 @@ comes from the persona pack and is addressed to the right chat.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any, TypeVar
@@ -30,6 +30,7 @@ from storage.communities import CommunityInfo
 from storage.members import MemberInfo
 
 __all__ = [
+    "PERSONA_CHOICES",
     "Context",
     "TickContext",
     "addressee",
@@ -37,6 +38,10 @@ __all__ = [
     "local_date",
     "resolve_persona",
 ]
+
+#: The namespace of a community's settings holding its persona preset and emoji habit
+#: (``{"preset": "sister", "emoji": 1}``, written by ``/persona preset``).
+PERSONA_CHOICES = "_persona"
 
 Buttons = Sequence[Sequence[Button]]
 S = TypeVar("S")
@@ -53,18 +58,31 @@ def addressee(platform: str, chat_id: str, user_id: str) -> str:
     return f"{platform}:{chat_id}|{user_id}"
 
 
-def resolve_persona(settings: Settings, community: CommunityInfo | None) -> Persona:
-    """Config persona with the community's overrides applied."""
+def resolve_persona(
+    settings: Settings,
+    community: CommunityInfo | None,
+    texts: Mapping[str, Mapping[str, tuple[str, ...]]] | None = None,
+) -> Persona:
+    """Config persona with the community's overrides applied (the persona columns, its preset
+    and emoji in ``PERSONA_CHOICES``); ``texts``: the community's own texts by language
+    (``store.persona_texts.of``)."""
     base = settings.persona
     locale = (community and community.persona_locale) or base.locale
+    chosen = community.settings.get(PERSONA_CHOICES) if community else None
+    chosen = chosen if isinstance(chosen, dict) else {}
+    preset = chosen.get("preset") if isinstance(chosen.get("preset"), str) else ""
+    emoji = chosen.get("emoji") if chosen.get("emoji") in (0, 1, 2) else None
     return Persona(
         name=(community and community.persona_name) or base.name,
         tone=(community and community.persona_tone) or base.tone,  # type: ignore[arg-type]
         locale=locale,  # type: ignore[arg-type]
         # The configured honorific is written in the configured language; in another
-        # language the pack's own form reads right ("Dear Bob", not "亲爱的Bob").
-        honorific=base.honorific if locale == base.locale else "",
-        emoji=base.emoji,
+        # language the pack's own form reads right ("Dear Bob", not "亲爱的Bob"). A preset
+        # brings its own (from the pack, in the persona's language).
+        honorific=base.honorific if locale == base.locale and not preset else "",
+        emoji=base.emoji if emoji is None else emoji,
+        preset=preset,
+        texts=(texts or {}).get(locale, {}),
     )
 
 
@@ -83,7 +101,7 @@ class TickContext:
         return self.clock.now()
 
     def persona_for(self, community: CommunityInfo) -> Persona:
-        return resolve_persona(self.settings, community)
+        return resolve_persona(self.settings, community, self.store.persona_texts.of(community.id))
 
     def settings_of(self, model: type[M], community: CommunityInfo | None = None) -> M:
         """A config section, typed (``ctx.settings_of(PollSettings)``), with ``community``'s
@@ -166,7 +184,7 @@ class Context(TickContext):
     def persona(self) -> Persona:
         """The persona speaking here: resolved when first needed (most chatter needs none);
         a handler that changes the community's persona sets it anew."""
-        return resolve_persona(self.settings, self.community)
+        return self.persona_for(self.community)
 
     # -- time -----------------------------------------------------------------------------
     @property

@@ -1545,7 +1545,8 @@ class Dispatcher:
         if notice.fallback == "record":
             log.info("notice to %s in %s:%s recorded undelivered", user_id, *_where(notice))
             return unreached.model_copy(update={"detail": "recorded"})
-        persona = resolve_persona(self.settings, community)
+        texts = store.persona_texts.of(community.id) if community is not None else None
+        persona = resolve_persona(self.settings, community, texts)
         renderer = self.renderer
         name = self._names.get((notice.platform, user_id), user_id)
         name = member.display_name if member is not None else name

@@ -36,6 +36,7 @@ from handlers.insights.roles import Census, census
 from handlers.insights.stats import Speaker, activity_charts, command_word, figures_text
 from handlers.intro import not_introduced
 from handlers.outbox import deliverer
+from handlers.persona_settings import effect_lines, persona_effect
 from handlers.shared import store_override, voice_for
 from persona.render import Occasion
 from storage.communities import CommunityInfo
@@ -249,6 +250,8 @@ async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Spea
         asked = [*asked, *await _intro_block(ctx, community, speaker)]
         referred = await _referrals_block(ctx, community, speaker)
         referred = [*referred, *await _care_block(ctx, community, speaker, today)]
+        # The persona's effect goes with the week's figures, before the suggestions.
+        asked = [*asked, *await _persona_block(ctx, community, speaker)]
         if drawing is None:
             quiet = [speaker.say("digest.header"), speaker.say("digest.not_enough_data")]
             return Digest(RichText.join([*quiet, *asked, *inbox, *referred], "\n\n"), ())
@@ -533,6 +536,21 @@ async def _care_block(
         return []
     names = [member.display_name for member in low]
     return [speaker.say("digest.care_check_in", count=len(names), names=_names(speaker, names))]
+
+
+# -- the persona (handlers/persona_settings.py): one block, only where greetings were measured
+
+
+async def _persona_block(
+    ctx: TickContext, community: CommunityInfo, speaker: Speaker
+) -> list[RichText]:
+    """How the persona's greetings did this week, by preset (what ``/stats persona`` shows
+    for 30 days); nothing when no greeting was measured."""
+    effect = await persona_effect(ctx, community, days=7)
+    if not effect.presets and effect.milestone is None:
+        return []
+    lines = effect_lines(speaker, effect, ctx.persona_for(community).locale)
+    return [RichText.join(lines, "\n")]
 
 
 # -- expert Q&A (handlers/questions.py): one block, only where questions were asked ---------

@@ -21,6 +21,7 @@ from bot.events import MemberJoined, MemberLeft, MessageEvent, User
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import Mention, RichText, Text
+from handlers.persona_settings import tracked_welcome
 from handlers.rules import rules_text
 from handlers.shared import settings_command, store_override
 from storage.welcomes import TEMPLATE_LEN, WelcomeTexts
@@ -250,12 +251,14 @@ async def welcome_message(ctx: Context, member: User) -> Send | None:
     rules = await rules_text(ctx)
     if rules is not None:
         parts.append(rules)
-    return Send(
+    send = Send(
         platform=event.platform,
         chat_id=event.chat.id,
         channel_id=event.channel_id,
         text=RichText.join(parts),
     )
+    # Measured: replies to it and the newcomer's first words (``/stats persona``).
+    return await tracked_welcome(ctx, send, member)
 
 
 @feature.on("member_left")

@@ -20,6 +20,7 @@ from bot.config import Section
 from bot.context import Context, TickContext, addressee
 from bot.features import Arg, Feature
 from bot.richtext import RichText
+from handlers.persona_settings import tracked_reminder
 from handlers.shared import tell_privately, visible_length, voice_for
 from storage.reminders import TEXT_LEN, ReminderRepo
 
@@ -141,7 +142,7 @@ async def send_reminders(ctx: TickContext) -> int:
                 text=reminder.text,
             )
             # Waited for: a refusal falls back to a mention where it was set.
-            await ctx.perform(
+            result = await ctx.perform(
                 Notify(
                     platform=reminder.platform,
                     chat_id=reminder.chat_id,
@@ -151,6 +152,8 @@ async def send_reminders(ctx: TickContext) -> int:
                     fallback="mention",
                 )
             )
+            # Measured: a reply to it counts for the persona (``/stats persona``).
+            await tracked_reminder(ctx, community, reminder.user_id, result)
             sent += 1
         async with ctx.store.transaction() as session:
             await repo.mark_sent(session, reminder.id)

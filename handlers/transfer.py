@@ -3,7 +3,8 @@ JSON file; ``/import`` reads such a document back, checks it whole, and applies 
 transaction (all or nothing).
 
 What travels: the rules, the word filters, the custom welcome and goodbye, notes,
-auto-replies, FAQ entries, the persona (name, tone, language) and the per-community
+auto-replies, FAQ entries, the persona (name, tone, language, preset, emoji) and the
+community's own persona texts (``/persona say``), and the per-community
 overrides of the feature sections (gates, flood, locks, ... : the namespaces ``/<feature>set``,
 ``/gate``, ``/lock`` write). Member data (warns, points, who saved a note) never does.
 
@@ -30,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.actions import MAX_FILE_BYTES, Document, Notify, Reply
 from bot.config import Settings
-from bot.context import Context, resolve_persona
+from bot.context import PERSONA_CHOICES, Context
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed, owner_keys
 from bot.richtext import RichText
@@ -42,14 +43,18 @@ from handlers.greetings import TemplateError, parse_template
 from handlers.moderation import CHAT_ID as LOG_CHAT_ID
 from handlers.notes import NotesSettings, exact_key, note_name, unknown_placeholder
 from handlers.persona_settings import FIELDS as PERSONA_FIELDS
-from handlers.persona_settings import NAME_RULE
+from handlers.persona_settings import NAME_RULE, PRESETS
 from handlers.persona_settings import normalized as persona_value
 from handlers.persona_settings import value_problem as persona_problem
 from handlers.sanctions import Punishment
+from persona import LOCALES
+from persona.voice import MAX_VARIANTS, VARIANT_MAX, check_variants, is_overridable
 from storage.communities import CommunityInfo
 from storage.faq import ANSWER_LEN, QUESTION_LEN
 from storage.moderation import PATTERN_LEN
 from storage.notes import TEXT_LEN, TRIGGER_LEN
+from storage.persona_voice import KEY_LEN, MAX_KEYS
+from storage.persona_voice import as_row as persona_text_row
 from storage.rules import RULE_LEN
 from storage.welcomes import TEMPLATE_LEN
 
@@ -127,6 +132,20 @@ class PersonaDoc(_Strict):
     name: str | None = None
     tone: str | None = None
     locale: str | None = None
+    #: The ready-made character (``/persona preset``) and the emoji habit it brought.
+    preset: str | None = None
+    emoji: Annotated[int, Field(ge=0, le=2)] | None = None
+
+
+class PersonaTextDoc(_Strict):
+    """A community's own text for one persona key (``/persona say KEY set``)."""
+
+    locale: Literal["zh-CN", "en"]
+    key: Annotated[str, Field(min_length=1, max_length=KEY_LEN)]
+    variants: Annotated[
+        list[Annotated[str, Field(max_length=VARIANT_MAX)]],
+        Field(min_length=1, max_length=MAX_VARIANTS),
+    ]
 
 
 class SettingsDocument(_Strict):
@@ -147,6 +166,9 @@ class SettingsDocument(_Strict):
     autoreplies: Annotated[list[AutoReplyDoc], Field(max_length=1_000)] | None = None
     faq: Annotated[list[FaqDoc], Field(max_length=5_000)] | None = None
     persona: PersonaDoc | None = None
+    persona_texts: (
+        Annotated[list[PersonaTextDoc], Field(max_length=MAX_KEYS * len(LOCALES))] | None
+    ) = None
     overrides: dict[str, dict[str, Any]] | None = None
 
 
@@ -278,7 +300,9 @@ async def export_document(ctx: Context, community: CommunityInfo) -> dict[str, A
         autos = await store.autoreplies.active(session, cid)
         entries = await store.faq.entries(session, cid)
         fresh = await store.communities.get(session, cid)
+        own_texts = await store.persona_texts.list(session, cid)
     community = fresh or community
+    chosen = community.settings.get(PERSONA_CHOICES) or {}
     sections = overridable(ctx.settings)
     return {
         "format": FORMAT,
@@ -302,7 +326,10 @@ async def export_document(ctx: Context, community: CommunityInfo) -> dict[str, A
             "name": community.persona_name,
             "tone": community.persona_tone,
             "locale": community.persona_locale,
+            "preset": chosen.get("preset"),
+            "emoji": chosen.get("emoji"),
         },
+        "persona_texts": [persona_text_row(text) for text in own_texts],
         "overrides": {
             name: dict(values)
             for name, values in sorted(community.settings.items())
@@ -329,6 +356,7 @@ def check(ctx: Context, doc: SettingsDocument, target: CommunityInfo) -> list[Pr
     found += _check_autoreplies(ctx, doc, target)
     found += _check_faq(ctx, doc, target)
     found += _check_persona(doc)
+    found += _check_persona_texts(ctx, doc)
     found += _check_overrides(ctx, doc, target)
     return found
 
@@ -431,6 +459,29 @@ def _check_persona(doc: SettingsDocument) -> Iterator[Problem]:
             yield Problem(f"persona.{field}", "persona_name", limit=32)
         elif problem is not None:
             yield Problem(f"persona.{field}", "not_one_of", choices=problem)
+    presets = [preset.id for preset in PRESETS]
+    if doc.persona.preset is not None and doc.persona.preset not in presets:
+        yield Problem("persona.preset", "not_one_of", choices=" / ".join(presets))
+
+
+def _check_persona_texts(ctx: Context, doc: SettingsDocument) -> Iterator[Problem]:
+    """Each text as ``/persona say KEY set`` would check it, in its own language."""
+    packs, seen = ctx.renderer.packs, set()
+    for n, text in enumerate(doc.persona_texts or ()):
+        where = f"persona_texts[{n}]"
+        if (text.locale, text.key) in seen:
+            yield Problem(f"{where}.key", "persona_text_twice")
+            continue
+        seen.add((text.locale, text.key))
+        if not is_overridable(packs, text.locale, text.key):
+            rule = ctx.say("persona.say_rule").plain()
+            yield Problem(f"{where}.key", "persona_key", rule=rule)
+            continue
+        found = check_variants(packs, text.locale, text.key, text.variants)
+        if found is not None:
+            yield Problem(
+                f"{where}.variants", "persona_text", why=found.reason, key=text.key, **found.detail
+            )
 
 
 def _check_overrides(
@@ -511,6 +562,18 @@ async def apply(ctx: Context, doc: SettingsDocument, target: CommunityInfo) -> d
                 value = getattr(doc.persona, field)
                 shown = None if value is None else persona_value(field, value)
                 await store.communities.set_persona(session, cid, field, shown, now)
+            chosen = {"preset": doc.persona.preset, "emoji": doc.persona.emoji}
+            chosen = {k: v for k, v in chosen.items() if v is not None}
+            await store.communities.replace_overrides(
+                session, cid, [PERSONA_CHOICES], {PERSONA_CHOICES: chosen}, now
+            )
+        if doc.persona_texts is not None:
+            await store.persona_texts.clear(session, cid)
+            for text in doc.persona_texts:
+                await store.persona_texts.put(
+                    session, cid, text.locale, text.key, text.variants, now
+                )
+            counts["persona_texts"] = len(doc.persona_texts)
         if doc.overrides is not None:
             await store.communities.replace_overrides(
                 session, cid, overridable(ctx.settings), doc.overrides, now
@@ -524,6 +587,8 @@ async def apply(ctx: Context, doc: SettingsDocument, target: CommunityInfo) -> d
             detail={"source": doc.source.model_dump(), **counts},
             now=now,
         )
+    if doc.persona_texts is not None:
+        await store.persona_texts.reload(cid)
     # Compiled filters and auto-replies of this process are read again at once.
     ctx.state(enforcement.feature).matchers.forget(cid)
     ctx.state(notes.feature).compiled.pop(cid, None)
@@ -614,6 +679,8 @@ def _reason(ctx: Context, problem: Problem) -> str:
     if problem.reason == "bad_regex":
         why = detail.pop("why")
         return ctx.say(f"rules.regex_problem.{why}", limit=MAX_REGEX_LENGTH, **detail).plain()
+    if problem.reason == "persona_text":
+        return ctx.say(str(detail.pop("why")), **detail).plain()
     if problem.reason.startswith("word_"):
         issue = problem.reason.removeprefix("word_")
         return ctx.say(f"rules.filter_word_{issue}", limit=MAX_WORD_LENGTH).plain()
@@ -685,7 +752,7 @@ async def import_settings(ctx: Context) -> Reply:
         async with ctx.store.transaction() as session:
             fresh = await ctx.store.communities.get(session, target.id)
         if fresh is not None:
-            ctx.persona = resolve_persona(ctx.settings, fresh)
+            ctx.persona = ctx.persona_for(fresh)
     return ctx.reply(
         "transfer.imported",
         group=target.title or target.chat_id,

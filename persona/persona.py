@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,3 +42,9 @@ class Persona(BaseModel):
     honorific: str = ""
     #: 0 none, 1 as written, 2 with an extra flourish.
     emoji: int = Field(1, ge=0, le=2)
+    #: The ready-made character it is (``/persona preset``): its honorific comes from the pack
+    #: (``persona.preset.<preset>.honorific``) unless ``honorific`` is set; empty = none.
+    preset: str = ""
+    #: The community's own texts in this language (``/persona say KEY set``): key -> variants,
+    #: used instead of the pack's. Plain text: never read as markup.
+    texts: Mapping[str, tuple[str, ...]] = Field(default_factory=dict)

@@ -432,9 +432,16 @@ class Renderer:
 
     def address(self, persona: Persona, user_id: str, name: str) -> RichText:
         """The member as the persona addresses them: the honorific around a real mention."""
-        form = persona.honorific or self.packs.honorific(persona.locale, persona.tone)
+        form = persona.honorific or self._preset_honorific(persona)
+        form = form or self.packs.honorific(persona.locale, persona.tone)
         before, _, after = form.partition("{name}")
         return RichText.of(before, Mention(text=name, user_id=user_id), after)
+
+    def _preset_honorific(self, persona: Persona) -> str:
+        key = f"persona.preset.{persona.preset}.honorific"
+        if not persona.preset or not self.packs.has(key):
+            return ""
+        return self.packs.variants(persona.locale, key, persona.tone)[0]
 
     def render(
         self,
@@ -446,20 +453,27 @@ class Renderer:
         **values: Value,
     ) -> RichText:
         """The intent's text; with an ``occasion`` the wording rotates per addressee and day
-        and follows the local hour (see the module's doc), else it is chosen from ``seed``."""
-        hour = occasion.hour if occasion is not None else None
-        daypart = daypart_of(hour) if hour is not None else None
-        general, timed = self.packs.choices(persona.locale, intent, persona.tone, daypart)
+        and follows the local hour (see the module's doc), else it is chosen from ``seed``.
+        A community's own texts (``/persona say``) come first: an operator's words, never
+        markup, rotating the same way (they have no parts of the day)."""
+        own = persona.texts.get(intent)
+        if own:
+            general, timed = own, ()
+        else:
+            hour = occasion.hour if occasion is not None else None
+            daypart = daypart_of(hour) if hour is not None else None
+            general, timed = self.packs.choices(persona.locale, intent, persona.tone, daypart)
         if occasion is None:
             template = _pick(general, f"{intent}|{seed}")
         else:
             template = choose(general, timed, intent, occasion)
         values.setdefault("bot", persona.name)
         segments: list[Segment | str] = []
-        for style, chunk in _styled_chunks(template):
+        for style, chunk in [("text", template)] if own else _styled_chunks(template):
             segments.extend(_fill(chunk, style, values, persona.emoji, intent, persona.locale))
         if (
             persona.emoji >= 2
+            and not own  # an operator's text is said as written
             and self.packs.is_sentence(persona.locale, intent)
             and not is_sober(intent)
         ):

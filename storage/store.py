@@ -17,6 +17,7 @@ from storage.moderation import FilterRepo, WarnRepo
 from storage.notes import AutoReplyRepo, NotesRepo
 from storage.notices import NoticeRepo
 from storage.outbox import OutboxRepo
+from storage.persona_voice import PersonaTextRepo
 from storage.persons import PersonRepo
 from storage.points import PointsService
 from storage.polls import PollRepo
@@ -70,6 +71,8 @@ class Store:
         self.posts = PostsRepo()
         #: A community's own welcome and goodbye, and its last welcome's message.
         self.welcomes = WelcomeRepo(db)
+        #: A community's own persona texts (`/persona say`), held in memory for the renderer.
+        self.persona_texts = PersonaTextRepo(db)
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""

@@ -54,6 +54,8 @@ from handlers.insights.roles import (
     stage_of,
     why,
 )
+from handlers.persona_settings import effect_lines, persona_effect
+from handlers.shared import voice_for
 from storage.care import CareRepo
 from storage.communities import CommunityInfo
 from storage.insight_reports import (
@@ -96,6 +98,7 @@ SUBCOMMANDS = (
     "me",
     "export",
     "mood",
+    "persona",
 )
 #: The period of ``/stats``, ``/stats top`` and ``/stats export`` when none is typed.
 DEFAULT_PERIODS = {"": 7, "top": 7, "export": 30, "mood": 30}
@@ -403,6 +406,8 @@ async def report(
     reports = InsightReports(ctx.store.db)
     if subcommand == "why":
         return await _why(ctx, scope, reports, rest)
+    if subcommand == "persona":
+        return await _persona(ctx, scope)
     if days is not None:
         period = Days.ending(scope.today, days)
         if subcommand == "top":
@@ -459,6 +464,15 @@ async def _mood(ctx: Context, scope: Scope, period: Days) -> Reply | list[Action
         worst_share=n.share(by_day[worst]),
     )
     return [ctx.reply_text(text), _image(ctx, png, title, "mood")]
+
+
+async def _persona(ctx: Context, scope: Scope) -> Reply | None:
+    """Whether the persona works (``handlers/persona_settings.py``): replies to its greetings
+    and welcomed members' first words, by preset, privately to the asker."""
+    voice = voice_for(ctx, scope.community, f"stats-persona:{scope.today.isoformat()}")
+    effect = await persona_effect(ctx, scope.community)
+    lines = effect_lines(voice, effect, voice.persona.locale)
+    return await _privately(ctx, scope, RichText.join(lines, "\n"))
 
 
 def _not_enough(ctx: Context) -> Reply:

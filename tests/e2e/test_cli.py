@@ -91,6 +91,7 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
         "transfer",
         "intro",
         "care",
+        "persona",
     ],
 )
 def test_readme_shows_the_real_transcripts(name: str) -> None:
@@ -672,3 +673,11 @@ def test_intro_session(tmp_path: Path) -> None:
     """A topic set, a newcomer thanked for an introduction once (badge, linked from /me), a
     message with the hashtag counted, an empty topic refused."""
     assert replay("intro", tmp_path) == (HERE / "intro.transcript").read_text(encoding="utf-8")
+
+
+def test_persona_session(tmp_path: Path) -> None:
+    """Two presets side by side (name, tone, honorific in the preview and a welcome), the
+    group's own welcome used as typed, bad texts refused, and the figures privately."""
+    transcript = replay("persona", tmp_path)
+    assert transcript == (HERE / "persona.transcript").read_text(encoding="utf-8")
+    assert "欢迎 @Fay同学！先看看 /rules，**有问题随时问**" in transcript
