@@ -680,4 +680,7 @@ def test_persona_session(tmp_path: Path) -> None:
     group's own welcome used as typed, bad texts refused, and the figures privately."""
     transcript = replay("persona", tmp_path)
     assert transcript == (HERE / "persona.transcript").read_text(encoding="utf-8")
-    assert "欢迎 @Fay同学！先看看 /rules，**有问题随时问**" in transcript
+    # One of the group's own two welcomes (they rotate like the pack's), shown as typed.
+    assert "班长> @Fay同学 来啦，欢迎欢迎" in transcript
+    # The operator's stars are text, not bold: the bot shows them back as typed.
+    assert "\n1. 欢迎 {member}！先看看 /rules，**有问题随时问**\n" in transcript
