@@ -14,6 +14,7 @@ from storage.gates import GateRepo, InviteRepo
 from storage.ledger import LedgerRepo
 from storage.members import MemberRepo
 from storage.moderation import FilterRepo, WarnRepo
+from storage.moments import MomentRepo
 from storage.notes import AutoReplyRepo, NotesRepo
 from storage.notices import NoticeRepo
 from storage.outbox import OutboxRepo
@@ -70,6 +71,8 @@ class Store:
         self.posts = PostsRepo()
         #: A community's own welcome and goodbye, and its last welcome's message.
         self.welcomes = WelcomeRepo(db)
+        #: Lines said once (milestones, holidays, welcome backs), call names, own holidays.
+        self.moments = MomentRepo(db)
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""
