@@ -218,30 +218,24 @@ class MomentRepo:
         if not ids:
             return {}
         counts = _pairs(
-            (
-                await session.execute(
-                    select(CheckIn.member_id, func.count())
-                    .where(CheckIn.member_id.in_(ids))
-                    .group_by(CheckIn.member_id)
-                )
+            await session.execute(
+                select(CheckIn.member_id, func.count())
+                .where(CheckIn.member_id.in_(ids))
+                .group_by(CheckIn.member_id)
             )
         )
         last_checkin = _pairs(
-            (
-                await session.execute(
-                    select(CheckIn.member_id, func.max(CheckIn.local_date))
-                    .where(CheckIn.member_id.in_(ids), CheckIn.local_date < today)
-                    .group_by(CheckIn.member_id)
-                )
+            await session.execute(
+                select(CheckIn.member_id, func.max(CheckIn.local_date))
+                .where(CheckIn.member_id.in_(ids), CheckIn.local_date < today)
+                .group_by(CheckIn.member_id)
             )
         )
         last_active = _pairs(
-            (
-                await session.execute(
-                    select(InsightMemberDay.member_id, func.max(InsightMemberDay.day))
-                    .where(InsightMemberDay.member_id.in_(ids), InsightMemberDay.day < today)
-                    .group_by(InsightMemberDay.member_id)
-                )
+            await session.execute(
+                select(InsightMemberDay.member_id, func.max(InsightMemberDay.day))
+                .where(InsightMemberDay.member_id.in_(ids), InsightMemberDay.day < today)
+                .group_by(InsightMemberDay.member_id)
             )
         )
         members = await session.execute(
@@ -291,13 +285,11 @@ class MomentRepo:
                 )
             )
         }
-        rows = (
-            await session.execute(
-                select(CheckIn.member_id, CheckIn.local_date, CheckIn.streak).where(
-                    CheckIn.community_id == community_id,
-                    CheckIn.local_date >= since,
-                    CheckIn.local_date <= until,
-                )
+        rows = await session.execute(
+            select(CheckIn.member_id, CheckIn.local_date, CheckIn.streak).where(
+                CheckIn.community_id == community_id,
+                CheckIn.local_date >= since,
+                CheckIn.local_date <= until,
             )
         )
         days: dict[int, set[date]] = {}
