@@ -452,7 +452,7 @@ async def callme(ctx: Context) -> Reply:
         )
     if reset:
         return ctx.reply("moments.callme.reset", member=ctx.address(ctx.member))
-    return ctx.reply("moments.callme.set", member=ctx.address(ctx.member))
+    return ctx.reply("moments.callme.set", member=ctx.address(ctx.member), name=name)
 
 
 # -- a community's own holidays ---------------------------------------------------------------
