@@ -15,7 +15,7 @@ process is seen within ``REFRESH``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -199,6 +199,40 @@ class MomentRepo:
             .returning(table.c.id)
         )
         return inserted.first() is not None
+
+    async def claim_many(
+        self,
+        session: AsyncSession,
+        *,
+        community_id: int,
+        wanted: Sequence[tuple[int, str, str]],
+        day: date,
+        now: datetime,
+    ) -> set[tuple[int, str, str]]:
+        """``claim`` for many (member id, kind, occasion) in one statement (a burst of
+        check-ins is one batch): the ones this caller's insert made."""
+        if not wanted:
+            return set()
+        table = Moment.__table__
+        rows = await session.execute(
+            self.db.insert(table)
+            .on_conflict_do_nothing(
+                index_elements=["community_id", "member_id", "kind", "occasion"]
+            )
+            .returning(table.c.member_id, table.c.kind, table.c.occasion),
+            [
+                {
+                    "community_id": community_id,
+                    "member_id": member_id,
+                    "kind": kind,
+                    "occasion": occasion[:64],
+                    "local_date": day,
+                    "said_at": now,
+                }
+                for member_id, kind, occasion in sorted(set(wanted))
+            ],
+        )
+        return {(m, k, o) for m, k, o in rows}
 
     async def said(self, session: AsyncSession, community_id: int) -> list[tuple[int, str, str]]:
         """Every moment said in a community: (member id, kind, occasion), oldest first."""

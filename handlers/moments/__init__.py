@@ -307,16 +307,52 @@ async def checkin_lines(
     occasions = await _occasions(ctx, ctx.community, day, session)
     facts = await ctx.store.moments.facts(session, [m.id for m, _ in checked], day)
     feb29 = ctx.settings_of(BirthdaySettings).feb29
-    lines: dict[int, RichText] = {}
+    waiting: dict[int, list[Candidate]] = {}
+    members = {member.id: member for member, _ in checked}
     for member, streak in checked:
         known = facts.get(member.id)
-        if known is None:
-            continue
-        candidates = checkin_candidates(rules, known, streak, day, occasions, feb29)
-        line = await _say_once(ctx, session, member, candidates, day)
-        if line is not None:
-            lines[member.id] = line
+        if known is not None:
+            found = checkin_candidates(rules, known, streak, day, occasions, feb29)
+            if found:
+                waiting[member.id] = found
+    chosen = await _claim_rounds(ctx, session, waiting, day)
+    lines: dict[int, RichText] = {}
+    for member_id, candidate in chosen.items():
+        values = _values(ctx, ctx.persona, candidate)
+        lines[member_id] = ctx.say(
+            candidate.intent, member=ctx.address(members[member_id]), **values
+        )
     return lines
+
+
+async def _claim_rounds(
+    ctx: Context,
+    session: AsyncSession,
+    waiting: dict[int, list[Candidate]],
+    day: date,
+) -> dict[int, Candidate]:
+    """``_claim_first`` for many members at once: round ``n`` claims every member's ``n``-th
+    candidate in one statement (only members whose earlier ones were taken), so a burst of
+    check-ins on a holiday costs a few statements, not one per member."""
+    chosen: dict[int, Candidate] = {}
+    position = 0
+    while waiting:
+        round_ = {m: found[position] for m, found in waiting.items() if position < len(found)}
+        if not round_:
+            break
+        made = await ctx.store.moments.claim_many(
+            session,
+            community_id=ctx.community.id,
+            wanted=[(m, c.kind, c.occasion) for m, c in round_.items()],
+            day=day,
+            now=ctx.now,
+        )
+        for member_id, candidate in round_.items():
+            if (member_id, candidate.kind, candidate.occasion[:64]) in made:
+                chosen[member_id] = candidate
+                del waiting[member_id]
+        position += 1
+    return chosen
 
 
 async def welcome_line(ctx: Context, user: User) -> RichText | None:
