@@ -280,3 +280,21 @@ async def test_callme_names_the_member_everywhere_and_refuses_bad_names(db) -> N
     assert "Ann" in reset and "Captain" not in reset
     [private] = await h.say("/callme Cap", user="Ann", private=True)
     assert "Cap" not in private or "群" in private
+
+
+# -- the digest -------------------------------------------------------------------------------
+
+
+async def test_the_weekly_digest_names_the_week_s_holidays_once(any_harness: Harness) -> None:
+    from tests.handlers.test_digest import MONDAY_9, tick
+    from tests.handlers.test_insights_stats import scripted
+
+    h = await scripted(any_harness)  # an English community
+    h.clock.set(MONDAY_9)
+    [plain] = await tick(h)
+    assert "Coming up this week" not in plain.text.plain()
+    h.clock.set(MONDAY_9 + timedelta(weeks=3))  # Monday 21 December
+    [festive] = await tick(h)
+    assert "Coming up this week: Christmas Eve (12-24), Christmas (12-25)." in festive.text.plain()
+    h.clock.set(MONDAY_9 + timedelta(weeks=3, hours=2))
+    assert await tick(h) == []  # once per digest
