@@ -88,6 +88,7 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
         "notes",
         "transfer",
         "intro",
+        "moments",
     ],
 )
 def test_readme_shows_the_real_transcripts(name: str) -> None:
@@ -648,3 +649,10 @@ def test_intro_session(tmp_path: Path) -> None:
     """A topic set, a newcomer thanked for an introduction once (badge, linked from /me), a
     message with the hashtag counted, an empty topic refused."""
     assert replay("intro", tmp_path) == (HERE / "intro.transcript").read_text(encoding="utf-8")
+
+
+def test_moments_session(tmp_path: Path) -> None:
+    """A community's own holiday added (a day that does not exist refused), /callme refused
+    empty and overlong, a name with markup shown as typed, the holiday said once per member on
+    their check-in (not on a second one), and /callme reset."""
+    assert replay("moments", tmp_path) == (HERE / "moments.transcript").read_text(encoding="utf-8")
