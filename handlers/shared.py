@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as default
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -50,16 +51,20 @@ class Voice:
     ctx: TickContext
     persona: Persona
     seed: str
+    #: The names members asked to be called there (``/callme``), by platform user id, as
+    #: this process knows them (``MomentRepo.names_of``).
+    called: Mapping[str, str] = default(default_factory=dict, kw_only=True)
 
     def say(self, intent: str, **values: Any) -> RichText:
         return self.ctx.renderer.render(self.persona, intent, seed=self.seed, **values)
 
     def address(self, user_id: str, name: str) -> RichText:
-        return self.ctx.renderer.address(self.persona, user_id, name)
+        return self.ctx.renderer.address(self.persona, user_id, self.called.get(user_id, name))
 
 
 def voice_for(ctx: TickContext, community: CommunityInfo, seed: str) -> Voice:
-    return Voice(ctx, ctx.persona_for(community), seed)
+    called = ctx.store.moments.names_of(community.id) or {}
+    return Voice(ctx, ctx.persona_for(community), seed, called=called)
 
 
 #: Live messages whose last edit is remembered at once (least recently edited go first: at

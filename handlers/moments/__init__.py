@@ -400,9 +400,8 @@ async def first_time_line(
     if community.id == ctx.community.id:
         return ctx.say(chosen.intent, member=ctx.address(member))
     voice = voice_for(ctx, community, f"moment:{member.id}")
-    called = ctx.store.moments.names_of(community.id) or {}
-    name = called.get(member.platform_user_id, member.display_name)
-    return voice.say(chosen.intent, member=voice.address(member.platform_user_id, name))
+    address = voice.address(member.platform_user_id, member.display_name)
+    return voice.say(chosen.intent, member=address)
 
 
 async def digest_lines(
