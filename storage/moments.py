@@ -29,6 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     func,
+    literal,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -156,6 +157,19 @@ class MilestoneEffect:
     without: Rate
 
 
+#: What the member did on a day of insights (replies and reactions *received* are not theirs).
+_ACTIVE = sum(
+    (
+        getattr(InsightMemberDay, column)
+        for column in (
+            "messages", "reactions", "checkins", "grabs", "votes", "rsvps", "submissions",
+            "attendances", "questions", "answers", "feedback",
+        )
+    ),
+    literal(0),
+)  # fmt: skip
+
+
 def _pairs(rows: Iterable[tuple[Any, Any]]) -> dict[Any, Any]:
     """Two-column rows as a dict (``dict(result)`` would take a ``Result`` for a mapping:
     it has ``keys()``)."""
@@ -268,7 +282,9 @@ class MomentRepo:
         last_active = _pairs(
             await session.execute(
                 select(InsightMemberDay.member_id, func.max(InsightMemberDay.day))
-                .where(InsightMemberDay.member_id.in_(ids), InsightMemberDay.day < today)
+                .where(
+                    InsightMemberDay.member_id.in_(ids), InsightMemberDay.day < today, _ACTIVE > 0
+                )
                 .group_by(InsightMemberDay.member_id)
             )
         )

@@ -307,3 +307,20 @@ async def test_a_call_name_shows_in_what_other_features_write(db) -> None:  # ty
     [packet, first] = await h.say("/redpacket 20 2", user="Ann")
     assert "安安" in packet and "Ann" not in packet  # the packet names its sender so
     assert "安安" in first
+
+
+async def test_talking_counts_as_being_there_and_being_replied_to_does_not(db) -> None:  # type: ignore[no-untyped-def]
+    from handlers.insights import flush
+
+    h = harness(db, shanghai(2026, 11, 2))
+    await h.say("签到", user="Ann")
+    await h.say("签到", user="Bob")
+    h.clock.advance(timedelta(days=10))
+    await h.send(h.message("hello", user="Ann"))  # Ann talks on day 10
+    await h.send(h.message("hi Bob", user="Cat", reply_to=h.user("Bob")))  # Bob is replied to
+    await flush(h.dispatcher.tick_context())
+    h.clock.advance(timedelta(days=10))
+    [ann] = await h.say("签到", user="Ann")
+    [bob] = await h.say("签到", user="Bob")
+    assert "欢迎回来" not in ann  # silent 10 days only
+    assert "欢迎回来" in bob and "20" in bob
