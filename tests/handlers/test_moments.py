@@ -324,3 +324,33 @@ async def test_talking_counts_as_being_there_and_being_replied_to_does_not(db) -
     [bob] = await h.say("签到", user="Bob")
     assert "欢迎回来" not in ann  # silent 10 days only
     assert "欢迎回来" in bob and "20" in bob
+
+
+async def test_the_first_accepted_answer_is_thanked_once_and_not_for_ones_own(
+    any_harness: Harness,
+) -> None:
+    from tests.handlers.test_questions import english, posted
+
+    h = english(any_harness)
+
+    async def asked_and_accepted(question: int, answerer: str) -> list[str]:
+        await h.send(h.message(f"/ask Question number {question}?", user="Eve"))
+        actions = await h.send(h.message(f"/answer {question} An answer.", user=answerer))
+        accept = next(a for a in actions if getattr(a, "buttons", ())).buttons[0][0].data  # type: ignore[attr-defined]
+        return posted(await h.send(h.press(accept, user="Eve")))
+
+    first = await asked_and_accepted(1, "Bob")
+    assert sum("first accepted answer" in t for t in first) == 1, first
+    second = await asked_and_accepted(2, "Bob")
+    assert not any("first accepted answer" in t for t in second)
+    own = await asked_and_accepted(3, "Eve")  # answering one's own question earns nothing
+    assert not any("first accepted answer" in t for t in own)
+    assert [(n, k) for n, k, _ in await moments_of(h)] == [("Bob", "first_answer")]
+
+
+async def test_moments_can_be_turned_off_and_callme_still_works(db) -> None:  # type: ignore[no-untyped-def]
+    h = harness(db, shanghai(2026, 9, 25), moments={"enabled": False})
+    await h.say("/callme 小安", user="Ann")
+    [ann] = await h.say("签到", user="Ann")
+    assert "中秋" not in ann and "小安" in ann
+    assert await moments_of(h) == []
