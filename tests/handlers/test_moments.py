@@ -354,3 +354,26 @@ async def test_moments_can_be_turned_off_and_callme_still_works(db) -> None:  # 
     [ann] = await h.say("签到", user="Ann")
     assert "中秋" not in ann and "小安" in ann
     assert await moments_of(h) == []
+
+
+async def test_a_burst_of_check_ins_on_a_holiday_is_batched_and_greets_each_once(db) -> None:  # type: ignore[no-untyped-def]
+    h = harness(db, shanghai(2026, 9, 25))
+    await past_checkins(h, "M3", [(date(2026, 9, 24 - n), 6 - n) for n in range(6)])  # 7th day
+    calls: list[int] = []
+    batch = h.registry.batches["checkin"]
+
+    async def counted(ctxs):  # type: ignore[no-untyped-def]
+        calls.append(len(ctxs))
+        return await batch(ctxs)
+
+    h.registry.batches["checkin"] = counted
+    h.adapter.actions.clear()
+    events = [h.message("签到", user=f"M{n}", key=f"b{n}") for n in range(120)]
+    events[60:60] = [h.message("签到", user="M7", key="again")]  # twice in the burst
+    await asyncio.gather(*(h.dispatcher.submit(event) for event in events))
+    assert max(calls) > 1  # batched
+    texts = [a.text.plain() for a in h.adapter.actions if hasattr(a, "text")]
+    assert sum("中秋" in t for t in texts) == 119  # everyone once; M3 hears of the streak
+    assert sum("连续打卡7天" in t for t in texts) == 1
+    said = await moments_of(h)
+    assert len(said) == 120 and ("M3", "streak", "7:2026-09-19") in said
