@@ -377,3 +377,16 @@ async def test_a_burst_of_check_ins_on_a_holiday_is_batched_and_greets_each_once
     assert sum("连续打卡7天" in t for t in texts) == 1
     said = await moments_of(h)
     assert len(said) == 120 and ("M3", "streak", "7:2026-09-19") in said
+
+
+async def test_a_year_since_joining_is_said_on_a_check_in_near_the_date(db) -> None:  # type: ignore[no-untyped-def]
+    h = harness(db, shanghai(2026, 11, 27))
+    await h.say("/me", user="Ann")
+    async with h.store.transaction() as s:
+        await s.execute(update(Member).values(joined_at=shanghai(2025, 11, 24)))
+    [ann] = await h.say("签到", user="Ann")
+    assert "加入我们已经1年了" in ann
+    h.clock.advance(timedelta(days=1))
+    [again] = await h.say("签到", user="Ann")
+    assert "1年" not in again
+    assert await moments_of(h, "joined") == [("Ann", "joined", "1")]
