@@ -278,10 +278,16 @@ class Context(TickContext):
         return Code(text=text)
 
     def address(self, user: User | MemberInfo) -> RichText:
-        """A member as the persona addresses them (honorific + mention)."""
+        """A member as the persona addresses them (honorific + mention), by the name they
+        asked to be called here (``/callme``) when they did."""
         if isinstance(user, MemberInfo):
-            return self.renderer.address(self.persona, user.platform_user_id, user.display_name)
-        return self.renderer.address(self.persona, user.id, user.name)
+            user_id, name = user.platform_user_id, user.display_name
+        else:
+            user_id, name = user.id, user.name
+        called = self.store.moments.names_of(self.community.id)
+        if called:
+            name = called.get(user_id, name)
+        return self.renderer.address(self.persona, user_id, name)
 
     def reply(
         self, intent: str, *, private: bool = False, buttons: Buttons = (), **values: Any

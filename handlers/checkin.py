@@ -21,6 +21,7 @@ from bot.context import Context
 from bot.features import Feature
 from bot.richtext import RichText
 from bot.signals import Interacted, Interaction
+from handlers.moments import checkin_lines
 from storage.checkins import Claimed
 from storage.points import Grant, InsufficientPoints, PointsReason
 
@@ -74,6 +75,7 @@ async def checkin(ctx: Context) -> Any:
     assert ctx.member is not None and ctx.sender is not None
     member, day, rules = ctx.member, ctx.today(), ctx.settings_of(CheckInSettings)
     new_badges: list[str] = []
+    moment: RichText | None = None
     async with ctx.store.transaction() as session:
         await ctx.store.checkins.lock_member(session, member.id)
         streak = await ctx.store.checkins.streak_before(session, member.id, day) + 1
@@ -101,12 +103,18 @@ async def checkin(ctx: Context) -> Any:
             if claimed.rank == 1:
                 earned.append(FIRST_TODAY)
             new_badges = await _award(ctx, session, earned)
+            moments = await checkin_lines(ctx, session, [(member, claimed.streak)], day)
+            moment = moments.get(member.id)
     if claimed.new:  # committed, and new: a replay finds it done and emits nothing
         ctx.emit(Interacted(Interaction.CHECKIN))
-    return _answer(ctx, claimed, new_badges)
+    return _answer(ctx, claimed, new_badges, moment)
 
 
-def _answer(ctx: Context, claimed: Claimed, new_badges: list[str]) -> Reply:
+def _answer(
+    ctx: Context, claimed: Claimed, new_badges: list[str], moment: RichText | None = None
+) -> Reply:
+    """The check-in's answer: the check-in, its new badges, and at most one moment line
+    (``handlers.moments``: a milestone, a birthday, a holiday..., said once)."""
     assert ctx.sender is not None
     if not claimed.new:
         return ctx.reply("checkin.already", member=ctx.address(ctx.sender), streak=claimed.streak)
@@ -120,6 +128,8 @@ def _answer(ctx: Context, claimed: Claimed, new_badges: list[str]) -> Reply:
         )
     ]
     badges = [ctx.say("checkin.badge", badge=badge_name(ctx, badge)) for badge in new_badges]
+    if moment is not None:
+        badges.append(moment)
     # When the chat's send limit is reached, waiting check-in answers become one message:
     # a header and one line per member (with streak and points) instead of one a minute.
     line = ctx.say(
@@ -181,6 +191,13 @@ async def checkin_many(ctxs: list[Context]) -> list[Any]:
         fresh = await checkins.award_many(
             session, [(m, badge) for m, badges in earned.items() for badge in badges], now
         )
+        infos = {c.member.id: c.member for c in ctxs if c.member is not None}
+        moments = await checkin_lines(
+            first,
+            session,
+            [(infos[m], c.streak) for m, c in claimed.items() if c.new],
+            day,
+        )
     outcomes: list[Any] = []
     answered: set[int] = set()
     for ctx in ctxs:
@@ -193,7 +210,8 @@ async def checkin_many(ctxs: list[Context]) -> list[Any]:
             ctx.emit(Interacted(Interaction.CHECKIN))
         answered.add(member_id)
         badges = [b for b in earned.get(member_id, []) if (member_id, b) in fresh]
-        outcomes.append(_answer(ctx, c, badges if c.new else []))
+        moment = moments.get(member_id) if c.new else None
+        outcomes.append(_answer(ctx, c, badges if c.new else [], moment))
     return outcomes
 
 

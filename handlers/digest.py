@@ -35,6 +35,7 @@ from handlers.insights import InsightsSettings
 from handlers.insights.roles import Census, census
 from handlers.insights.stats import Speaker, activity_charts, command_word, figures_text
 from handlers.intro import not_introduced
+from handlers.moments import digest_lines
 from handlers.outbox import deliverer
 from handlers.persona_settings import effect_lines, persona_effect
 from handlers.shared import store_override, voice_for
@@ -248,6 +249,7 @@ async def write_digest(ctx: TickContext, community: CommunityInfo, speaker: Spea
         asked = await _questions_block(ctx, community, speaker)
         inbox = await _feedback_block(ctx, community, speaker)
         asked = [*asked, *await _intro_block(ctx, community, speaker)]
+        asked = [*asked, *await digest_lines(ctx, community, speaker, today)]  # holidays ahead
         referred = await _referrals_block(ctx, community, speaker)
         referred = [*referred, *await _care_block(ctx, community, speaker, today)]
         # The persona's effect goes with the week's figures, before the suggestions.

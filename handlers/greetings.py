@@ -21,6 +21,7 @@ from bot.events import MemberJoined, MemberLeft, MessageEvent, User
 from bot.features import Arg, Feature
 from bot.permissions import Role
 from bot.richtext import Mention, RichText, Text
+from handlers.moments import welcome_line
 from handlers.persona_settings import tracked_welcome
 from handlers.rules import rules_text
 from handlers.shared import settings_command, store_override
@@ -214,6 +215,9 @@ async def welcome_actions(ctx: Context, member: User) -> list[Action]:
         persona = await welcome_message(ctx, member)
         return [persona] if persona is not None else []
     text = _fill(ctx, template.body, await _values(ctx, member))
+    moment = await welcome_line(ctx, member)  # a welcome back, a holiday: once
+    if moment is not None:
+        text = RichText.join([text, moment])
     event = ctx.event
     async with ctx.store.transaction() as session:
         row_id = await ctx.store.welcomes.posting(
@@ -248,6 +252,9 @@ async def welcome_message(ctx: Context, member: User) -> Send | None:
         return None
     event = ctx.event
     parts = [ctx.say("welcome.join", member=ctx.address(member))]
+    moment = await welcome_line(ctx, member)  # a welcome back, a holiday: once
+    if moment is not None:
+        parts.append(moment)
     rules = await rules_text(ctx)
     if rules is not None:
         parts.append(rules)

@@ -521,16 +521,36 @@ class MilestoneEffect:
 MilestoneSource = Callable[[TickContext, int, datetime, datetime], Awaitable[Any]]
 
 
+async def moments_effect(
+    ctx: TickContext, community_id: int, since: datetime, until: datetime
+) -> MilestoneEffect | None:
+    """The check-in return after milestone lines, as the moments feature keeps them
+    (``MomentRepo.milestone_effect``, by UTC day: a 30-day window, give or take a day);
+    ``None`` when no check-in of the period can be compared yet."""
+    async with ctx.store.transaction() as session:
+        found = await ctx.store.moments.milestone_effect(
+            session, community_id, since.date(), until.date()
+        )
+    if not found.with_moment.total and not found.without.total:
+        return None
+    return MilestoneEffect(
+        returned_with=found.with_moment.returned,
+        got_milestone=found.with_moment.total,
+        returned_without=found.without.returned,
+        got_none=found.without.total,
+    )
+
+
 @dataclass
 class Hooks:
-    """What other features lend this one, wired where both are known (the lead, at merge)."""
+    """Where this feature reads what another one keeps (a test may lend its own)."""
 
-    #: ``(ctx, community id, since, until) -> MilestoneEffect | None``: the moments feature's
-    #: ``MomentRepo.milestone_effect``. ``None`` (unwired): the milestone line is left out.
-    milestone_effect: MilestoneSource | None = None
+    #: ``(ctx, community id, since, until) -> MilestoneEffect | None``: by default the moments
+    #: feature's figures (``moments_effect``); ``None``: the milestone line is left out.
+    milestone_effect: MilestoneSource | None = moments_effect
 
 
-#: ``hooks.milestone_effect = ...`` wires the check-in return after milestone messages.
+#: ``hooks.milestone_effect``: where the check-in return after milestone lines comes from.
 hooks = Hooks()
 
 

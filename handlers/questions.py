@@ -33,6 +33,7 @@ from bot.permissions import Role, allowed
 from bot.richtext import RichText
 from bot.signals import Interacted, Interaction
 from handlers.faq import find_faq
+from handlers.moments import first_time_line
 from handlers.shared import answer_press, snippet, visible_length, voice_for
 from storage import posts
 from storage.faq import ANSWER_LEN as FAQ_ANSWER_LEN
@@ -506,6 +507,9 @@ async def _accept(ctx: Context, question: QuestionInfo, chosen: AnswerInfo) -> l
             now=ctx.now,
         )
         community = await ctx.store.communities.get(session, question.community_id)
+        moment = None
+        if closed.closed and community is not None and chosen.answerer.id != question.asker.id:
+            moment = await first_time_line(ctx, session, chosen.answerer, "first_answer", community)
     if not closed.closed or community is None:
         return "questions.already_closed"
     voice = voice_for(ctx, community, f"solved:{question.id}")
@@ -522,6 +526,8 @@ async def _accept(ctx: Context, question: QuestionInfo, chosen: AnswerInfo) -> l
         lines.append(voice.say("questions.points_paid", points=rules.answer_points))
     elif own:
         lines.append(voice.say("questions.own_answer"))
+    if moment is not None:
+        lines.append(moment)
     label = voice.say("questions.promote_button").plain()
     return [
         Send(

@@ -26,6 +26,7 @@ from bot.errors import ArgError
 from bot.features import INT_LIMIT, Arg, Feature
 from bot.richtext import RichText
 from bot.signals import Interacted, Interaction
+from handlers.moments import first_time_line
 from handlers.redpacket_split import seed_digest, split
 from handlers.shared import CoalescedEdits, Voice, answer_press, settings_command, voice_for
 from storage import posts
@@ -187,13 +188,16 @@ async def send_packet(ctx: Context) -> Any:
                 await store.redpackets.attach(session, ctx.community.id, packet_id)
             await ctx.audit(session, "redpacket.send", total=order.total, shares=order.shares)
             packet = await store.redpackets.get(session, packet_id)
+            moment = await first_time_line(ctx, session, sender, "first_redpacket")
     except InsufficientPoints:
         async with store.transaction() as session:
             balance = await store.points.balance(session, ctx.community.id, sender.id)
         return ctx.reply("redpacket.not_enough", private=True, balance=balance, total=order.total)
     assert packet is not None
     voice = _voice(ctx, ctx.community, packet.id)
-    return posts.post(packet, packet_text(voice, packet), _grab_buttons(voice, packet))
+    post = posts.post(packet, packet_text(voice, packet), _grab_buttons(voice, packet))
+    # Apart from the packet: its message is edited as it is grabbed.
+    return post if moment is None else [post, ctx.reply_text(moment)]
 
 
 def packet_text(voice: Voice, packet: PacketInfo) -> RichText:

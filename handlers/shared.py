@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -54,6 +54,9 @@ class Voice:
     #: Who is addressed, when: the wording then rotates per day and follows the hour
     #: (greetings); without it, it is chosen from ``seed`` (an object's messages).
     occasion: Occasion | None = field(default=None, kw_only=True)
+    #: The names members asked to be called there (``/callme``), by platform user id, as
+    #: this process knows them (``MomentRepo.names_of``).
+    called: Mapping[str, str] = field(default_factory=dict, kw_only=True)
 
     def say(self, intent: str, **values: Any) -> RichText:
         return self.ctx.renderer.render(
@@ -61,13 +64,14 @@ class Voice:
         )
 
     def address(self, user_id: str, name: str) -> RichText:
-        return self.ctx.renderer.address(self.persona, user_id, name)
+        return self.ctx.renderer.address(self.persona, user_id, self.called.get(user_id, name))
 
 
 def voice_for(
     ctx: TickContext, community: CommunityInfo, seed: str, occasion: Occasion | None = None
 ) -> Voice:
-    return Voice(ctx, ctx.persona_for(community), seed, occasion=occasion)
+    called = ctx.store.moments.names_of(community.id) or {}
+    return Voice(ctx, ctx.persona_for(community), seed, occasion=occasion, called=called)
 
 
 #: Live messages whose last edit is remembered at once (least recently edited go first: at

@@ -14,6 +14,7 @@ from storage.gates import GateRepo, InviteRepo
 from storage.ledger import LedgerRepo
 from storage.members import MemberRepo
 from storage.moderation import FilterRepo, WarnRepo
+from storage.moments import MomentRepo
 from storage.notes import AutoReplyRepo, NotesRepo
 from storage.notices import NoticeRepo
 from storage.outbox import OutboxRepo
@@ -73,6 +74,8 @@ class Store:
         self.welcomes = WelcomeRepo(db)
         #: A community's own persona texts (`/persona say`), held in memory for the renderer.
         self.persona_texts = PersonaTextRepo(db)
+        #: Lines said once (milestones, holidays, welcome backs), call names, own holidays.
+        self.moments = MomentRepo(db)
 
     def transaction(self):  # type: ignore[no-untyped-def]
         """Shortcut for ``db.transaction()``: one session, one transaction."""

@@ -23,8 +23,9 @@ async def test_red_packet_grabbed_by_button_after_a_restart_and_by_keyword(
     [poor] = (await platform.say(CAROL, "/redpacket 30 2")).texts
     assert "30" in poor and "0" in poor  # not enough points: nothing sent
     sent = await platform.say(BOB, "/redpacket 30 2 新年好 <b>")
-    [packet] = sent.texts
+    [packet, first] = sent.texts
     assert "30" in packet and "新年好 <b>" in packet and "2 份" in packet
+    assert "第一个红包" in first  # handlers.moments: a reply of its own, once
     [(message_id, data)] = sent.buttons
 
     app = await platform.restart()  # the button must still work

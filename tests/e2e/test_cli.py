@@ -92,6 +92,7 @@ def test_script_prints_the_expected_transcript(tmp_path: Path) -> None:
         "intro",
         "care",
         "persona",
+        "moments",
     ],
 )
 def test_readme_shows_the_real_transcripts(name: str) -> None:
@@ -684,3 +685,10 @@ def test_persona_session(tmp_path: Path) -> None:
     assert "班长> @Fay同学 来啦，欢迎欢迎" in transcript
     # The operator's stars are text, not bold: the bot shows them back as typed.
     assert "\n1. 欢迎 {member}！先看看 /rules，**有问题随时问**\n" in transcript
+
+
+def test_moments_session(tmp_path: Path) -> None:
+    """A community's own holiday added (a day that does not exist refused), /callme refused
+    empty and overlong, a name with markup shown as typed, the holiday said once per member on
+    their check-in (not on a second one), and /callme reset."""
+    assert replay("moments", tmp_path) == (HERE / "moments.transcript").read_text(encoding="utf-8")

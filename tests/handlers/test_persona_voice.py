@@ -375,11 +375,11 @@ async def test_old_greetings_are_forgotten_and_the_milestone_hook_is_shown(
     async def effect(ctx: Any, community_id: int, since: Any, until: Any) -> MilestoneEffect:
         return MilestoneEffect(returned_with=3, got_milestone=4, returned_without=1, got_none=4)
 
-    hooks.milestone_effect = effect
+    real, hooks.milestone_effect = hooks.milestone_effect, effect
     try:
         actions = await h.send(h.message("/stats persona"))
     finally:
-        hooks.milestone_effect = None
+        hooks.milestone_effect = real
     [notice] = [a for a in actions if isinstance(a, Notify)]
     text = notice.text.plain()
     assert "最近 30 天没有可统计的问候" in text
@@ -428,3 +428,23 @@ async def test_a_reply_to_a_reminder_in_private_counts_for_the_preset(
     [notice] = [a for a in actions if isinstance(a, Notify)]
     line = next(x for x in notice.text.plain().splitlines() if "运营助理" in x)
     assert "提醒 2 条，有回应 50%" in line and "欢迎 0 条" in line
+
+
+async def test_the_check_in_return_after_a_milestone_comes_from_the_moments_kept(
+    any_harness: Harness,
+) -> None:
+    """Unwired by nobody: ``/stats persona`` reads the moments feature's own figures. Ann
+    checks in 7 days running (her 7th carries the streak-7 line) and again the day after;
+    Bob checks in 6 days running, then stops (no line: his check-ins are compared)."""
+    h = any_harness
+    h.adapter.admins.add(("g1", "id-alice"))
+    for day in range(8):
+        await h.say("/checkin", user="Ann")
+        if day < 6:
+            await h.say("/checkin", user="Bob")
+        h.clock.set(h.clock.now() + timedelta(days=1))
+    h.clock.set(h.clock.now() + timedelta(days=8))
+    actions = await h.send(h.message("/stats persona"))
+    [notice] = [a for a in actions if isinstance(a, Notify)]
+    text = notice.text.plain()
+    assert "收到里程碑消息后回来打卡：100%（共 1 人）" in text, text

@@ -148,8 +148,9 @@ async def test_bad_input_is_refused_politely_and_changes_nothing(any_harness: Ha
     for command, hint in cases.items():
         [reply] = await h.say(command)
         assert hint in reply, (command, reply)
-    [reply] = await h.say("/redpacket 12 12 平分", user="Alice")
+    [reply, first] = await h.say("/redpacket 12 12 平分", user="Alice")
     assert "12" in reply  # fine: 12 shares of 1 (the balance allows it)
+    assert "第一个红包" in first  # handlers.moments: said once, with the first packet
     await h.send(h.join("Bob"))
     [own] = [a for a in await h.send(h.message("抢", user="Alice"))]
     assert "自己" in own.text.plain()  # the sender may not grab (default)
