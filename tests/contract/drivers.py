@@ -154,6 +154,9 @@ def settings_for(tmp_path: Path, **sections: Any) -> Settings:
     data: dict[str, Any] = {
         "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}"},
         "console": {"enabled": False},
+        # Scenarios run on the real date: a holiday's greeting must not change what a
+        # scenario about something else sees on such a day (test_moments turns it on).
+        "moments": {"calendar": "none"},
     }
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)

@@ -32,7 +32,7 @@ async def test_a_holiday_check_in_greets_once_and_callme_names_the_member(
 ) -> None:
     clock = FakeClock(MID_AUTUMN)
     platform.clock = clock  # type: ignore[attr-defined]
-    app = await platform.start(members=(ANN, BOB), admins=(ANN,))
+    app = await platform.start(members=(ANN, BOB), admins=(ANN,), moments={"calendar": "auto"})
     first = await platform.say(ANN, "签到")
     assert sum("中秋快乐" in t for t in first.texts) == 1, first.texts
     again = await platform.say(ANN, "签到")
