@@ -381,11 +381,19 @@ _COMMAND = re.compile(
 _QUOTES = str.maketrans({"“": '"', "”": '"', "「": '"', "」": '"', "‘": "'", "’": "'"})
 
 
+#: Longest argument text split like a shell would: ``shlex`` grows each word a character at a
+#: time (quadratic in a word's length: a pasted 1 MB word took 19 s); longer text (past any
+#: platform's message limit, e.g. ``/import`` of pasted JSON) is split on whitespace only.
+SHELL_SPLIT_MAX = 4096
+
+
 def split_args(text: str) -> tuple[str, ...]:
     """Split arguments like a shell would (quotes group words); fall back to whitespace."""
     text = clean_text(text).strip()
     if not text:
         return ()
+    if len(text) > SHELL_SPLIT_MAX:
+        return tuple(text.split())
     try:
         return tuple(shlex.split(text.translate(_QUOTES)))
     except ValueError:

@@ -114,3 +114,19 @@ def test_an_event_written_without_its_none_fields_reads_back_the_same() -> None:
     data = event.__pydantic_serializer__.to_json(event, exclude_none=True)
     assert b"null" not in data
     assert TypeAdapter(Event).validate_json(data) == event
+
+
+def test_a_huge_argument_text_is_split_in_linear_time() -> None:
+    """Past ``SHELL_SPLIT_MAX`` the text is split on whitespace (``shlex`` would take seconds
+    growing a 1 MB word a character at a time); below it quotes still group words."""
+    import time
+
+    from bot.events import SHELL_SPLIT_MAX
+
+    assert split_args('a "b c"') == ("a", "b c")
+    word = "x" * 1_000_000
+    started = time.perf_counter()
+    assert split_args(f'{word} "b c"') == (word, '"b', 'c"')
+    assert time.perf_counter() - started < 1.0  # 19 s through shlex
+    just = "y" * (SHELL_SPLIT_MAX - 4)
+    assert split_args(f'{just} "z"') == (just, "z")
