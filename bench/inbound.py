@@ -264,8 +264,14 @@ async def compare(label: str, db: Database, args: argparse.Namespace) -> None:
             # machine's speed drifts within seconds, and a ratio must not be that drift.
             raws = {name: raw.take(count) for name in sides}
             totals = {name: [0.0, 0.0] for name in raws}
-            for start in range(0, count, chunk):
-                for name, side in sides.items():
+            names = list(sides)
+            for turn, start in enumerate(range(0, count, chunk)):
+                # Each side goes first, second and third in turn: one that always ran right
+                # after another running the same code would find the CPU's caches warm and
+                # look cheaper.
+                shift = turn % len(names)
+                for name in names[shift:] + names[:shift]:
+                    side = sides[name]
                     part = raws[name][start : start + chunk]
                     work = side.lone if shape == "lone" else side.page
                     cpu, wall = await measure(lambda w=work, p=part: w(p), len(part))

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import compress
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Table, delete, select
@@ -110,10 +112,12 @@ async def add_up(
     # updates only those (a third cheaper for a flush of plain chatter).
     at = {column: position for position, column in enumerate(columns)}
     kept = [at[column] for column in columns if column not in added]
+    counted = [at[column] for column in added]
+    pick = itemgetter(*counted) if len(counted) > 1 else lambda row: (row[counted[0]],)
     shapes: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
     for row in rows:
         # A row of zeros still makes its row exist (adding 0 to the first counter).
-        changed = tuple(at[c] for c in added if row[at[c]]) or (at[added[0]],)
+        changed = tuple(compress(counted, pick(row))) or (counted[0],)
         shapes.setdefault(changed, []).append(row)
     iso: dict[date, str] = {}  # as SQLAlchemy's Date keeps a date: its ISO text
     for changed, same in shapes.items():
