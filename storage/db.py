@@ -252,7 +252,11 @@ class Database:
         return int(inserted[0]) if inserted is not None else None
 
     async def dispose(self) -> None:
-        closing, self.closing = self.closing, []
-        for close in closing:
-            await close()
+        # A closing step may register another (the handled-stamps writer, stopped first,
+        # takes the held connection it writes with): run those too, or that connection
+        # stays checked out after the pool is gone.
+        while self.closing:
+            closing, self.closing = self.closing, []
+            for close in closing:
+                await close()
         await self.engine.dispose()

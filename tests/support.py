@@ -110,6 +110,10 @@ class Harness:
         )
         self.dispatcher.attach(self.adapter, unlimited_governor())
         self._keys = itertools.count(1)
+        # Before the test's database closes, the handled-stamps timer writes what waits and
+        # ends (as a stopping bot does): left running, it takes a connection after the close
+        # that nothing gives back, one per test, until PostgreSQL has no more to give.
+        self.store.db.closing.insert(0, self.dispatcher._stop_stamping)
 
     # -- event builders ---------------------------------------------------------------------
     def user(self, name: str, *, username: str | None = None, is_bot: bool = False) -> User:
