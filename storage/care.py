@@ -39,6 +39,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.base import PLATFORM_ID_LEN, Base, Id
 from storage.db import Database
+from storage.insights import add_up
 from storage.members import Member
 
 __all__ = [
@@ -59,8 +60,6 @@ __all__ = [
 ]
 
 OPEN, REACHED_OUT, FALSE_ALARM = "open", "reached_out", "false_alarm"
-#: Rows per counting statement (well under both dialects' parameter limits).
-PAGE = 1000
 
 
 class CareDay(Base):
@@ -226,30 +225,22 @@ class CareRepo:
             into = by_member.setdefault((found.member_id, found.day), [found.community_id, 0, 0])
             into[1] += found.scored
             into[2] += found.negative
-        day_rows = [
-            {"community_id": c, "day": d, "scored": s, "negative": n}
-            for (c, d), (s, n) in sorted(by_day.items())
-        ]
-        member_rows = [
-            {"member_id": m, "day": d, "community_id": c, "scored": s, "negative": n}
-            for (m, d), (c, s, n) in sorted(by_member.items())
-        ]
-        for model, rows, key in (
-            (CareDay, day_rows, ["community_id", "day"]),
-            (CareMemberDay, member_rows, ["member_id", "day"]),
-        ):
-            table = model.__table__
-            for start in range(0, len(rows), PAGE):
-                statement = self.db.insert(table).values(rows[start : start + PAGE])
-                await session.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=key,
-                        set_={
-                            "scored": table.c.scored + statement.excluded.scored,
-                            "negative": table.c.negative + statement.excluded.negative,
-                        },
-                    )
-                )
+        await add_up(
+            session,
+            CareDay.__table__,
+            ("community_id", "day", "scored", "negative"),
+            [(c, d, s, n) for (c, d), (s, n) in sorted(by_day.items())],
+            key=("community_id", "day"),
+            added=("scored", "negative"),
+        )
+        await add_up(
+            session,
+            CareMemberDay.__table__,
+            ("member_id", "day", "community_id", "scored", "negative"),
+            [(m, d, c, s, n) for (m, d), (c, s, n) in sorted(by_member.items())],
+            key=("member_id", "day"),
+            added=("scored", "negative"),
+        )
 
     async def prune(self, session: AsyncSession, before: date) -> int:
         """Delete members' daily counts before ``before`` (their baseline's retention)."""
