@@ -50,6 +50,7 @@ from handlers import enforcement
 from handlers.enforcement import flooding
 from handlers.filtering import Matcher
 from persona import Renderer
+from storage import Database, Store
 
 GROUPS = 1_000
 FLOOD_MESSAGES, FLOOD_SECONDS = 5, 10
@@ -119,7 +120,8 @@ async def run(members: int, rate: float) -> dict[str, int]:
 
     dispatcher = Dispatcher(
         registry=Registry([]),
-        store=None,  # type: ignore[arg-type]  # nothing here reaches storage
+        # Nothing here reaches storage: an in-memory database that is never opened.
+        store=Store(Database("sqlite+aiosqlite:///:memory:")),
         renderer=Renderer(),
         settings=Settings(),
         clock=clock,

@@ -179,3 +179,17 @@ async def test_telegram_transport_times_real_calls_of_each_client(client: str) -
     async with telegram_bot(client) as bot:
         cpu, wall = await burst(bot, 40, 8)
     assert 0 < cpu and 0 < wall < 5
+
+
+async def test_memory_runs_every_cache_at_a_small_size() -> None:
+    """``bench.memory`` at a size a test can afford: it runs (it once stopped at its set-up
+    when the dispatcher began to need a store), and each cache it reports holds what passed
+    through it, flood protection still catching the member who keeps writing."""
+    from bench.memory import GROUPS, run
+
+    members = 8_000  # the one who keeps writing writes once per 1,000: 8 times in 0.8 s
+    held = await run(members, 10_000.0)
+    assert held["community matchers"] == min(members, GROUPS)
+    assert held["chat types"] == min(members, GROUPS) + members
+    assert held["floods caught"] >= 1
+    assert held["getChatMember answers"] > 0
