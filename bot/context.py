@@ -177,8 +177,10 @@ class Context(TickContext):
 
     def settings_of(self, model: type[M], community: CommunityInfo | None = None) -> M:
         """A config section, typed, with this community's overrides applied (see
-        ``TickContext.settings_of``); cached per community, so it is cheap per message."""
-        return super().settings_of(model, community or self.community)
+        ``TickContext.settings_of``); cached per community, so it is cheap per message (and
+        asked several times per message: no ``super()`` call on the way)."""
+        where = community or self.community
+        return self.settings.section_for(model, where.settings, where.id)
 
     @cached_property
     def persona(self) -> Persona:

@@ -78,7 +78,9 @@ class Watch:
         self.reading = asyncio.Lock()
 
     def stale(self, now: datetime) -> bool:
-        return self.loaded_at is None or not timedelta(0) <= now - self.loaded_at < REFRESH
+        """Asked for every event: two comparisons, nothing built."""
+        loaded = self.loaded_at
+        return loaded is None or not loaded <= now < loaded + REFRESH
 
     def add(self, community_id: int, member_id: int, row_id: int) -> None:
         if len(self.waiting) >= self.LIMIT:
@@ -441,7 +443,8 @@ async def _refresh(ctx: TickContext) -> None:
 async def persona_texts_loaded(ctx: Context) -> bool:
     """Before any feature speaks: the community's own texts are in memory (a time comparison
     per event; a read only every ``REFRESH``)."""
-    if ctx.store.persona_texts.stale(ctx.now) or ctx.state(feature).stale(ctx.now):
+    now = ctx.now
+    if ctx.store.persona_texts.stale(now) or ctx.state(feature).stale(now):
         await _refresh(ctx)
     return True
 

@@ -21,7 +21,7 @@ import asyncio
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -132,6 +132,7 @@ class PersonaTextRepo:
         self.db = db
         self._texts: dict[int, Texts] = {}
         self._loaded_at: datetime | None = None
+        self._fresh_until = datetime.min.replace(tzinfo=UTC)
         #: One reading at a time: the events that find it stale together read it once.
         self._reading = asyncio.Lock()
 
@@ -141,7 +142,9 @@ class PersonaTextRepo:
         return self._texts.get(community_id, {})
 
     def stale(self, now: datetime) -> bool:
-        return self._loaded_at is None or not timedelta(0) <= now - self._loaded_at < REFRESH
+        """Asked for every event: two comparisons, nothing built."""
+        loaded = self._loaded_at
+        return loaded is None or not loaded <= now < self._fresh_until
 
     async def refresh(self, now: datetime, *, force: bool = False) -> None:
         """Read the whole table again when it was never read or ``REFRESH`` has passed."""
@@ -153,7 +156,7 @@ class PersonaTextRepo:
             async with self.db.transaction() as session:
                 rows = (await session.execute(select(PersonaText))).scalars().all()
             self._texts = _grouped(rows)
-            self._loaded_at = now
+            self._loaded_at, self._fresh_until = now, now + REFRESH
 
     async def reload(self, community_id: int) -> None:
         """Read one community's replacements again (after this process changed them); after
