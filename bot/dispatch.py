@@ -883,9 +883,15 @@ class Dispatcher:
     def _watch(self, ctx: Context) -> None:
         """Show a freshly recorded event to the features watching its kind (once per update:
         a duplicate is not recorded again, a replay does not come through here)."""
-        for observer in self.registry.watching(getattr(ctx.event, "kind", "")):
+        watching = self.registry.watching(getattr(ctx.event, "kind", ""))
+        if not watching:
+            return
+        off = self.registry.switched_on(ctx).observers_off
+        for observer in watching:
+            if off and id(observer) in off:
+                continue  # switched off in this community
             try:
-                observer(ctx)
+                observer.handler(ctx)
             except Exception:
                 log.exception("an observer failed on update %s", ctx.event.update_key)
 
@@ -931,7 +937,7 @@ class Dispatcher:
             # and no punishment: the group is not flooded, nobody is punished for the past.
             log.debug("stale update %s/%s: recorded only", event.platform, event.update_key)
             return False
-        for middleware in self.registry.middlewares:
+        for middleware in self.registry.switched_on(ctx).middlewares:
             # A crashing middleware is logged and skipped (no apology: the member asked nothing);
             # one broken gate must not silence the whole bot. (``_guard`` inlined: this runs
             # for every event.)

@@ -15,6 +15,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
+from bot.cache import BoundedCache
 from bot.clock import Clock
 from bot.permissions import Role
 
@@ -47,6 +48,13 @@ BatchHandler = Callable[[list[Any]], Awaitable[list[Any]]]
 #: memory only (see ``Feature.observe`` and ``Feature.receive``).
 Observer = Callable[[Any], None]
 Receiver = Callable[[Any, Any], None]
+#: Whether a middleware or observer has anything to do in a community, read from that
+#: community's settings alone (``ctx.settings_of``), never from the event: asked once per
+#: community (again when its settings change), so a feature switched off there (care off,
+#: slow mode at 0) costs its events nothing.
+Switch = Callable[[Any], bool]
+#: Communities whose switched-on middlewares and observers are remembered at once.
+SWITCHED_COMMUNITIES = 10_000
 F = TypeVar("F", bound=Callable[..., Any])
 #: A feature's in-memory state (see ``Feature.state``).
 S = TypeVar("S")
@@ -165,6 +173,17 @@ class MiddlewareSpec:
     order: int
     feature: str
     handler: Middleware
+    when: Switch | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Switched:
+    """What runs in one community (``Registry.switched_on``): its middlewares in order, and
+    the observers switched off there (by ``id`` of their spec)."""
+
+    community: Any
+    middlewares: tuple[MiddlewareSpec, ...]
+    observers_off: frozenset[int]
 
 
 @dataclass(frozen=True)
@@ -172,6 +191,7 @@ class ObserverSpec:
     kinds: frozenset[str]
     feature: str
     handler: Observer
+    when: Switch | None = None
 
 
 @dataclass(frozen=True)
@@ -303,11 +323,14 @@ class Feature(Generic[S]):
 
         return register
 
-    def middleware(self, order: int = 100) -> Callable[[F], F]:
-        """Run before routing; return ``False`` to stop the event (the rules gate does)."""
+    def middleware(self, order: int = 100, *, when: Switch | None = None) -> Callable[[F], F]:
+        """Run before routing; return ``False`` to stop the event (the rules gate does).
+        ``when(ctx)``: whether it runs at all in the event's community (see ``Switch``)."""
 
         def register(handler: F) -> F:
-            self.middlewares.append(MiddlewareSpec(order=order, feature=self.name, handler=handler))
+            self.middlewares.append(
+                MiddlewareSpec(order=order, feature=self.name, handler=handler, when=when)
+            )
             return handler
 
         return register
@@ -344,17 +367,18 @@ class Feature(Generic[S]):
 
         return register
 
-    def observe(self, *kinds: str) -> Callable[[F], F]:
+    def observe(self, *kinds: str, when: Switch | None = None) -> Callable[[F], F]:
         """Watch events by kind without handling them: ``handler(ctx)`` runs once per update,
         when the dispatcher records it for the first time (never for a duplicate delivery,
         never again when a restart replays it), stale events included. It is synchronous: it
         cannot open a transaction or send, only note in memory (the feature's state); an
         event only watched stays *quiet* (no write of its own, see ``Dispatcher._handle``),
-        so watching every message costs microseconds. It must not raise (it is logged)."""
+        so watching every message costs microseconds. It must not raise (it is logged).
+        ``when(ctx)``: whether it watches at all in the event's community (see ``Switch``)."""
 
         def register(handler: F) -> F:
             self.observers.append(
-                ObserverSpec(kinds=frozenset(kinds), feature=self.name, handler=handler)
+                ObserverSpec(kinds=frozenset(kinds), feature=self.name, handler=handler, when=when)
             )
             return handler
 
@@ -470,7 +494,8 @@ class Registry:
         self.middlewares: list[MiddlewareSpec] = []
         self.ticks: list[TickSpec] = []
         self.observers: list[ObserverSpec] = []
-        self._watching: dict[str, tuple[Observer, ...]] = {}
+        self._watching: dict[str, tuple[ObserverSpec, ...]] = {}
+        self._switched: BoundedCache[int, Switched] = BoundedCache(SWITCHED_COMMUNITIES)
         self.receivers: dict[type, list[ReceiverSpec]] = {}
         self.stops: list[StopSpec] = []
         #: Every feature's config sections by name (see ``Settings.with_sections``).
@@ -614,13 +639,35 @@ class Registry:
             self._listening[kind] = known
         return known[1]
 
-    def watching(self, kind: str) -> tuple[Observer, ...]:
+    def watching(self, kind: str) -> tuple[ObserverSpec, ...]:
         """The observers of events of ``kind`` (asked for every recorded event: remembered)."""
         known = self._watching.get(kind)
         if known is None:
-            known = tuple(spec.handler for spec in self.observers if kind in spec.kinds)
+            known = tuple(spec for spec in self.observers if kind in spec.kinds)
             self._watching[kind] = known
         return known
+
+    def switched_on(self, ctx: Any) -> Switched:
+        """The middlewares and observers that run in ``ctx``'s community: the unswitched ones
+        and those whose ``when`` says so there. Remembered per community while its
+        ``CommunityInfo`` is the same object (a change of its settings arrives as a new one);
+        every event asks, so a repeat costs one look-up."""
+        community = ctx.community
+        known = self._switched.get(community.id)
+        if known is not None and known.community is community:
+            return known
+        on = {
+            id(spec)
+            for spec in [*self.middlewares, *self.observers]
+            if spec.when is not None and spec.when(ctx)
+        }
+        found = Switched(
+            community,
+            tuple(s for s in self.middlewares if s.when is None or id(s) in on),
+            frozenset(id(s) for s in self.observers if s.when is not None and id(s) not in on),
+        )
+        self._switched.put(community.id, found)
+        return found
 
     def visible_commands(self) -> list[CommandSpec]:
         return [spec for spec in self.commands.values() if not spec.hidden]

@@ -150,7 +150,12 @@ def _newcomer(joined_at: datetime | None, now: datetime, rules: IntroSettings) -
     return joined_at is not None and now - _window(rules) <= joined_at <= now + timedelta(days=1)
 
 
-@feature.middleware(order=940)
+def _thanks_on(ctx: Context) -> bool:
+    """Introductions are thanked in the community (else its messages skip ``notice``)."""
+    return ctx.settings_of(IntroSettings).enabled
+
+
+@feature.middleware(order=940, when=_thanks_on)
 async def notice(ctx: Context) -> bool:
     """Thank a newcomer's first introduction. After the rules gate (``order``): a removed
     message introduces nobody. Never stops the message."""

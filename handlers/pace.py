@@ -154,7 +154,12 @@ async def slowmode(ctx: Context) -> Reply:
     return ctx.reply("pace.slowmode_on", interval=_words(ctx, seconds))
 
 
-@feature.middleware(order=20)
+def _slow_mode_on(ctx: Context) -> bool:
+    """Slow mode is set in the community (else the middleware costs its messages nothing)."""
+    return ctx.settings_of(PaceSettings).slowmode > 0
+
+
+@feature.middleware(order=20, when=_slow_mode_on)
 async def pace(ctx: Context) -> bool:
     """A member's message sooner than slow mode allows is deleted (and the member told once,
     privately); after the rules gate (``order``), before everything that counts messages."""

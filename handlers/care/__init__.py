@@ -194,7 +194,12 @@ def _repo(ctx: TickContext) -> CareRepo:
 # -- reading messages -----------------------------------------------------------------------
 
 
-@feature.observe("message")
+def _care_on(ctx: Context) -> bool:
+    """Care is on in the community: elsewhere its messages are neither marked nor read."""
+    return ctx.settings_of(CareSettings).enabled
+
+
+@feature.observe("message", when=_care_on)
 def mark_fresh(ctx: Context) -> None:
     """Remember that this message was recorded just now (not a replay after a restart), in
     communities with care on: only fresh messages are counted."""
@@ -209,7 +214,7 @@ def mark_fresh(ctx: Context) -> None:
     ctx.state(feature).fresh.put((ctx.event.platform, ctx.event.update_key), True)
 
 
-@feature.middleware(order=960)
+@feature.middleware(order=960, when=_care_on)
 async def listen(ctx: Context) -> bool:
     """Read a member's text message where care is on: count it (fresh ones), and raise an
     alert for distress or crisis. Never stops the message, never answers in the group."""

@@ -100,3 +100,56 @@ def test_button_prefixes() -> None:
     assert registry.button("poll:12:3") is not None
     assert registry.button("poll") is not None
     assert registry.button("polls:1") is None
+
+
+def test_switched_off_middlewares_and_observers_skip_a_community_until_its_settings_change() -> (
+    None
+):
+    """``when`` is asked once per community (per ``CommunityInfo`` object: a change of its
+    settings arrives as a new one), and only the switched-on middlewares, in order, and
+    observers run there."""
+    from dataclasses import dataclass, field
+    from typing import Any
+
+    @dataclass(frozen=True)
+    class Community:
+        id: int
+        settings: dict[str, Any] = field(default_factory=dict)
+
+    @dataclass
+    class Ctx:
+        community: Community
+
+    asked: list[int] = []
+
+    def care_on(ctx: Ctx) -> bool:
+        asked.append(ctx.community.id)
+        return bool(ctx.community.settings.get("care"))
+
+    feature: Feature[None] = Feature("care", group="members")
+
+    @feature.middleware(order=10)
+    async def always(ctx: Ctx) -> bool:
+        return True
+
+    @feature.middleware(order=5, when=care_on)
+    async def listen(ctx: Ctx) -> bool:
+        return True
+
+    @feature.observe("message", when=care_on)
+    def mark(ctx: Ctx) -> None:
+        return None
+
+    registry = Registry([feature])
+    off = Ctx(Community(1))
+    found = registry.switched_on(off)
+    assert [spec.handler for spec in found.middlewares] == [always]
+    assert [id(spec) for spec in registry.watching("message")] == list(found.observers_off)
+    assert registry.switched_on(Ctx(off.community)) is found  # the same community: remembered
+    assert asked == [1, 1]  # one middleware and one observer asked, once
+    on = Ctx(Community(1, {"care": True}))  # its settings changed: a new object
+    found = registry.switched_on(on)
+    assert [spec.handler for spec in found.middlewares] == [listen, always]
+    assert not found.observers_off
+    other = registry.switched_on(Ctx(Community(2)))
+    assert [spec.handler for spec in other.middlewares] == [always]
