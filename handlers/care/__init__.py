@@ -400,11 +400,12 @@ async def resend_cut_off(ctx: TickContext) -> int:
     were sent. Sent as raised: care turned off or the member opted out since does not hold
     back a notice about a message read while it was allowed (it is possibly sent twice,
     never lost)."""
-    repo, now = _repo(ctx), ctx.now
+    repo = _repo(ctx)
     async with ctx.store.transaction() as session:
-        due = await repo.cut_off(session, now, RESEND_BATCH)
+        due = await repo.cut_off(session, ctx.now, RESEND_BATCH)
     done = 0
     for alert_id in due:
+        now = ctx.now  # each lease from its own claim: the sends before may have been slow
         async with ctx.store.transaction() as session:
             if not await repo.claim_sending(session, alert_id, now, now + _lease(ctx)):
                 continue  # another process took it, or it was delivered or settled
