@@ -11,6 +11,11 @@ write per message. An alert is raised by one conditional upsert of the member's 
 (``claim_cooldown``) and the alert's insert in the same transaction: under any number of
 concurrent messages, one alert per member and cooldown. Settling an alert is one
 conditional ``UPDATE ... WHERE status = 'open'``: the first carer's press wins.
+
+An alert's notices are sent after its row is committed; the row carries a lease
+(``sending_until``) that the sending clears. A stop in between leaves the lease to run out,
+and then one process takes the alert over with one conditional ``UPDATE`` (``claim_sending``)
+and sends the notices again: possibly twice, never lost.
 """
 
 from __future__ import annotations
@@ -118,7 +123,10 @@ class CareAlert(Base):
     """A distress or crisis message told to the carers: ids, level and score, never its text."""
 
     __tablename__ = "care_alerts"
-    __table_args__ = (Index("ix_care_alerts_community_status", "community_id", "status"),)
+    __table_args__ = (
+        Index("ix_care_alerts_community_status", "community_id", "status"),
+        Index("ix_care_alerts_sending_until", "sending_until"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id", ondelete="CASCADE"))
@@ -130,9 +138,15 @@ class CareAlert(Base):
     #: ``open``, ``reached_out`` or ``false_alarm``.
     status: Mapped[str] = mapped_column(String(16), default=OPEN)
     #: How many carers the private notice reached (0: nobody could be written to; ``None``:
-    #: not sent yet, or the process stopped while sending: never sent again, a notice may be
-    #: missing, never doubled; ``/care alerts`` shows both as not delivered).
+    #: not sent yet, or the process stopped while sending: the notices are sent again once
+    #: ``sending_until`` ran out, possibly twice, never lost; ``/care alerts`` shows both as
+    #: not delivered meanwhile).
     delivered: Mapped[int | None] = mapped_column(SmallInteger)
+    #: Until when the process that raised (or took over) the alert is sending its notices;
+    #: cleared when they are recorded as sent, or the alert is settled. Once it has run out
+    #: with nothing recorded, a stop cut the sending off: the resend tick takes it over.
+    #: ``None`` on rows from before the lease existed (nothing to send again).
+    sending_until: Mapped[datetime | None]
     #: Whether the member was sent the community's help resources (crisis only).
     resources_sent: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]
@@ -177,6 +191,7 @@ class AlertInfo:
     status: str
     delivered: int | None
     created_at: datetime
+    resources_sent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,9 +368,12 @@ class CareRepo:
         message_id: str,
         now: datetime,
         until: datetime,
+        sending_until: datetime,
     ) -> int | None:
         """Claim the member's cooldown and record the alert, in the caller's transaction: the
         alert's id, or ``None`` when a cooldown of this level or higher is still running.
+        ``sending_until`` is the sender's lease: after it, with nothing delivered, the
+        notices are sent again (``claim_sending``).
         The claim is one statement: insert the cooldown, or take it over when it ran out or
         this alert is graver (``INSERT ... ON CONFLICT DO UPDATE ... WHERE``)."""
         table = CareCooldown.__table__
@@ -380,6 +398,7 @@ class CareRepo:
                 message_id=message_id[:PLATFORM_ID_LEN],
                 status=OPEN,
                 created_at=now,
+                sending_until=sending_until,
             )
             .returning(CareAlert.__table__.c.id)
         )
@@ -388,11 +407,45 @@ class CareRepo:
     async def delivered(
         self, session: AsyncSession, alert_id: int, reached: int, resources_sent: bool
     ) -> None:
+        """Record that the notices were sent (how many carers they reached): the lease ends."""
         await session.execute(
             update(CareAlert)
             .where(CareAlert.id == alert_id)
-            .values(delivered=reached, resources_sent=resources_sent)
+            .values(delivered=reached, resources_sent=resources_sent, sending_until=None)
         )
+
+    async def cut_off(self, session: AsyncSession, now: datetime, limit: int) -> list[int]:
+        """Open alerts whose sending a stop cut off (nothing delivered, the lease ran out),
+        oldest lease first, at most ``limit``."""
+        rows = await session.execute(
+            select(CareAlert.id)
+            .where(
+                CareAlert.sending_until <= now,
+                CareAlert.delivered.is_(None),
+                CareAlert.status == OPEN,
+            )
+            .order_by(CareAlert.sending_until, CareAlert.id)
+            .limit(limit)
+        )
+        return [int(i) for i in rows.scalars()]
+
+    async def claim_sending(
+        self, session: AsyncSession, alert_id: int, now: datetime, until: datetime
+    ) -> bool:
+        """Take over a cut-off alert's sending until ``until``: one conditional ``UPDATE``,
+        so of any number of processes exactly one wins; ``False`` when another did, or it
+        was delivered or settled meanwhile."""
+        result = await session.execute(
+            update(CareAlert)
+            .where(
+                CareAlert.id == alert_id,
+                CareAlert.delivered.is_(None),
+                CareAlert.status == OPEN,
+                CareAlert.sending_until <= now,
+            )
+            .values(sending_until=until)
+        )
+        return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
     async def settle(
         self,
@@ -406,7 +459,12 @@ class CareRepo:
         result = await session.execute(
             update(CareAlert)
             .where(CareAlert.id == alert_id, CareAlert.status == OPEN)
-            .values(status=status, settled_at=now, settled_by_member_id=by_member_id)
+            .values(
+                status=status,
+                settled_at=now,
+                settled_by_member_id=by_member_id,
+                sending_until=None,  # answered: nothing left to send again
+            )
         )
         return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
@@ -441,6 +499,7 @@ class CareRepo:
                 status=a.status,
                 delivered=a.delivered,
                 created_at=a.created_at,
+                resources_sent=a.resources_sent,
             )
             for a, name, user_id in rows.all()
         ]

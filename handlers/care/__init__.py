@@ -19,7 +19,9 @@ Three levels of response:
 
 One alert per member per ``cooldown_hours`` (a graver one still goes through): one atomic
 claim (``storage/care.py``). A carer nobody can write to privately: the others are told; when
-none could be, the alert waits on ``/care alerts``. Nothing is said in the group.
+none could be, the alert waits on ``/care alerts``. Nothing is said in the group. Notices cut
+off by a stop (the alert recorded, its sending not) are sent again by a tick once the
+sender's lease (``resend_after_minutes``) ran out: possibly twice, never lost.
 
 How it stays off the chatter path: a community without care costs one cached settings look
 per message. With care on, the observer marks a freshly recorded message, and the middleware
@@ -31,6 +33,7 @@ that raises no alert stays quiet (no write of its own). No message text is ever 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -48,7 +51,7 @@ from bot.permissions import Role, allowed, owner_keys
 from bot.richtext import RichText
 from handlers.care.detector import Level, read
 from handlers.reports import message_link
-from handlers.shared import answer_press, store_override, visible_length
+from handlers.shared import answer_press, store_override, visible_length, voice_for
 from storage.care import (
     FALSE_ALARM,
     REACHED_OUT,
@@ -68,6 +71,7 @@ __all__ = [
     "flush",
     "flush_when_due",
     "prune_old",
+    "resend_cut_off",
 ]
 
 log = logging.getLogger(__name__)
@@ -103,6 +107,11 @@ class CareSettings(Section):
     """Members' daily counts older than this are deleted (read from the config)."""
     flush_seconds: int = Field(5, ge=1, le=300)
     """Counts are kept in memory and written together this often (read from the config)."""
+    resend_after_minutes: int = Field(15, ge=1, le=24 * 60)
+    """An alert whose notices are not recorded as sent this many minutes after it was raised
+    (a stop cut the sending off) has them sent again, possibly twice, never lost. Keep it
+    longer than outbound.retry_for (600 s): a process still retrying through a platform's
+    outage is not doubled (read from the config)."""
 
     @model_validator(mode="after")
     def _baseline_is_kept(self) -> CareSettings:
@@ -174,6 +183,10 @@ LOOK_EVERY = timedelta(seconds=1)
 #: What a carer's button says happened.
 ACTS = ("reached", "false")
 ACT_STATUS = {"reached": REACHED_OUT, "false": FALSE_ALARM}
+#: How often the resend tick looks for alerts whose sending a stop cut off.
+RESEND_EVERY = timedelta(minutes=1)
+#: Alerts it sends at most per look (the rest at the next).
+RESEND_BATCH = 50
 #: Days of the mood figures ``/care stats`` shows.
 STATS_DAYS = 30
 SWITCHES = {"on": True, "off": False, "开": True, "关": False, "开启": True, "关闭": False}
@@ -258,8 +271,9 @@ async def _opted_out(ctx: Context, state: CareState) -> frozenset[int]:
 
 
 async def _alert(ctx: Context, event: MessageEvent, level: Level, score: float) -> None:
-    """Claim the member's cooldown and record the alert (one transaction), then tell the
-    carers privately, and for a crisis send the member the community's help resources."""
+    """Claim the member's cooldown and record the alert with a sending lease (one
+    transaction), then send its notices (``_send``). A stop before they are recorded as sent
+    leaves the lease to run out: ``resend_cut_off`` sends them then."""
     assert ctx.member is not None
     rules, member, community = ctx.settings_of(CareSettings), ctx.member, ctx.community
     async with ctx.store.transaction() as session:
@@ -273,37 +287,82 @@ async def _alert(ctx: Context, event: MessageEvent, level: Level, score: float) 
             message_id=event.message_id,
             now=ctx.now,
             until=ctx.now + timedelta(hours=rules.cooldown_hours),
+            sending_until=ctx.now + _lease(ctx),
         )
     if alert_id is None:
         return  # told already within the cooldown
-    crisis = level >= Level.CRISIS
+    await _send(
+        ctx,
+        ctx.say,
+        community,
+        _Pending(
+            alert_id,
+            level,
+            member.display_name,
+            member.platform_user_id,
+            event.channel_id,
+            event.message_id,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """What an alert's notices are made of (from the message, or from its row on a resend)."""
+
+    alert_id: int
+    level: int
+    member_name: str
+    member_user_id: str
+    channel_id: str | None
+    message_id: str
+    #: The member was sent the resources already (a resend does not send them twice).
+    resources_sent: bool = False
+
+
+def _lease(ctx: TickContext) -> timedelta:
+    """How long a sender has before its alert counts as cut off (the config's, the same in
+    every process and community)."""
+    return timedelta(minutes=ctx.settings_of(CareSettings).resend_after_minutes)
+
+
+async def _send(
+    ctx: TickContext, say: Callable[..., RichText], community: CommunityInfo, alert: _Pending
+) -> int:
+    """Tell the carers privately (a link and two buttons) and, for a crisis, send the member
+    the community's help resources when it set them; then record how many carers were
+    reached (the lease ends). How many were."""
+    rules = ctx.settings_of(CareSettings, community)
+    crisis = alert.level >= Level.CRISIS
     resources = rules.resources.strip() if rules.resources_enabled else ""
-    link = message_link(event.platform, event.chat.id, event.channel_id, event.message_id)
-    notice = ctx.say(
+    platform, chat_id = community.platform, community.chat_id
+    link = message_link(platform, chat_id, alert.channel_id, alert.message_id)
+    group = community.title or community.chat_id
+    notice = say(
         "care.alert_crisis" if crisis else "care.alert_distress",
-        member=member.display_name,
-        group=community.title or community.chat_id,
+        member=alert.member_name,
+        group=group,
     )
-    notice = notice + (
-        ctx.say("care.alert_link", link=link) if link else ctx.say("care.alert_no_link")
-    )
+    notice = notice + (say("care.alert_link", link=link) if link else say("care.alert_no_link"))
     if crisis:
-        notice = notice + ctx.say(
-            "care.alert_resources_sent" if resources else "care.alert_no_resources"
+        notice = notice + say(
+            "care.alert_resources_sent"
+            if resources or alert.resources_sent
+            else "care.alert_no_resources"
         )
     buttons = (
         tuple(
-            Button(label=ctx.say(f"care.button.{act}").plain(), data=f"care:{alert_id}:{act}")
+            Button(label=say(f"care.button.{act}").plain(), data=f"care:{alert.alert_id}:{act}")
             for act in ACTS
         ),
     )
     reached = 0
-    for user_id in await _carers(ctx, community, without=member.platform_user_id):
+    for user_id in await _carers(ctx, community, without=alert.member_user_id):
         told = await ctx.perform(
             Notify(
-                platform=event.platform,
-                chat_id=event.chat.id,
-                channel_id=event.channel_id,
+                platform=platform,
+                chat_id=chat_id,
+                channel_id=alert.channel_id,
                 user_id=user_id,
                 text=notice,
                 buttons=buttons,
@@ -311,34 +370,74 @@ async def _alert(ctx: Context, event: MessageEvent, level: Level, score: float) 
             )
         )
         reached += int(told.ok)
-    sent = False
-    if crisis and resources:
-        warm = ctx.say(
-            "care.resources_message",
-            member=member.display_name,
-            group=community.title or community.chat_id,
-            resources=resources,
+    sent = alert.resources_sent
+    if crisis and resources and not sent:
+        warm = say(
+            "care.resources_message", member=alert.member_name, group=group, resources=resources
         )
         told = await ctx.perform(
             Notify(
-                platform=event.platform,
-                chat_id=event.chat.id,
-                channel_id=event.channel_id,
-                user_id=member.platform_user_id,
+                platform=platform,
+                chat_id=chat_id,
+                channel_id=alert.channel_id,
+                user_id=alert.member_user_id,
                 text=warm,
                 fallback="record",
             )
         )
         sent = told.ok
     async with ctx.store.transaction() as session:
-        await _repo(ctx).delivered(session, alert_id, reached, sent)
+        await _repo(ctx).delivered(session, alert.alert_id, reached, sent)
     if not reached:
         log.warning(
             "care alert %d in community %d: no carer could be written to privately; it waits"
             " on /care alerts",
-            alert_id,
+            alert.alert_id,
             community.id,
         )
+    return reached
+
+
+@feature.tick("care-resend", every=RESEND_EVERY)
+async def resend_cut_off(ctx: TickContext) -> int:
+    """Send the notices of alerts whose sending a stop cut off (their lease ran out with
+    nothing recorded), each taken over by one process alone (``claim_sending``); how many
+    were sent. Sent as raised: care turned off or the member opted out since does not hold
+    back a notice about a message read while it was allowed (it is possibly sent twice,
+    never lost)."""
+    repo = _repo(ctx)
+    async with ctx.store.transaction() as session:
+        due = await repo.cut_off(session, ctx.now, RESEND_BATCH)
+    done = 0
+    for alert_id in due:
+        now = ctx.now  # each lease from its own claim: the sends before may have been slow
+        async with ctx.store.transaction() as session:
+            if not await repo.claim_sending(session, alert_id, now, now + _lease(ctx)):
+                continue  # another process took it, or it was delivered or settled
+        async with ctx.store.transaction() as session:
+            alert = await repo.get(session, alert_id)
+            community = (
+                await ctx.store.communities.get(session, alert.community_id) if alert else None
+            )
+        if alert is None or community is None:
+            continue
+        log.info(
+            "care alert %d in community %d: its notices were cut off by a stop; sending them",
+            alert.id,
+            community.id,
+        )
+        pending = _Pending(
+            alert.id,
+            alert.level,
+            alert.display_name,
+            alert.platform_user_id,
+            alert.channel_id,
+            alert.message_id,
+            alert.resources_sent,
+        )
+        await _send(ctx, voice_for(ctx, community, f"care:{alert.id}").say, community, pending)
+        done += 1
+    return done
 
 
 async def _named_carers(ctx: TickContext, community: CommunityInfo) -> list[str]:

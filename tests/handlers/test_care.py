@@ -489,7 +489,8 @@ async def test_an_alert_cut_off_by_a_stop_waits_on_the_list_and_is_not_raised_ag
     any_harness: Harness,
 ) -> None:
     """A stop between the alert's commit and its notices: the claim stays (no second alert
-    for the replayed message), and ``/care alerts`` shows it as not delivered."""
+    for the replayed message), and ``/care alerts`` shows it as not delivered until the
+    resend tick sends it (``tests/handlers/test_care_resend.py``)."""
     h = english(any_harness)
     await with_care(h, "Carol")
     async with h.store.transaction() as session:
@@ -507,6 +508,7 @@ async def test_an_alert_cut_off_by_a_stop_waits_on_the_list_and_is_not_raised_ag
             message_id="m-cut",
             now=h.clock.now(),
             until=h.clock.now() + timedelta(hours=24),
+            sending_until=h.clock.now() + timedelta(minutes=15),
         )
     assert cut is not None
     assert notices(await h.send(h.message(CRISIS, user="Eve", key="m-cut"))) == []

@@ -1,20 +1,24 @@
 """Care's storage on SQLite and PostgreSQL: one alert per member and cooldown under 20
 concurrent claims (a graver one still goes through, the clock frees it), an alert settled
 once under concurrent presses, counts added up by batched upserts (concurrent flushes too),
-the low-mood comparison against a member's own baseline, opt-out deleting counts, retention."""
+the low-mood comparison against a member's own baseline, opt-out deleting counts, retention,
+and a cut-off alert's sending taken over by one claim once its lease ran out."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import update
+
 from bot.clock import FakeClock
 from storage import Store
-from storage.care import FALSE_ALARM, REACHED_OUT, CareRepo, DayCount, MemberCount
+from storage.care import FALSE_ALARM, REACHED_OUT, CareAlert, CareRepo, DayCount, MemberCount
 from tests.support import a_member
 
 TASKS = 20
 DAY = date(2026, 11, 21)
+LEASE = timedelta(minutes=15)
 
 
 async def _raise(
@@ -31,6 +35,7 @@ async def _raise(
             message_id="m1",
             now=now,
             until=now + timedelta(hours=24),
+            sending_until=now + LEASE,
         )
 
 
@@ -77,6 +82,49 @@ async def test_an_alert_is_settled_once_under_concurrent_presses(
         assert found is not None and found.status in (REACHED_OUT, FALSE_ALARM)
         assert await repo.open_alerts(session, community) == []
         assert await repo.false_alarms(session, community) == int(found.status == FALSE_ALARM)
+
+
+async def test_a_cut_off_alert_is_taken_over_once_after_its_lease(
+    store: Store, clock: FakeClock
+) -> None:
+    """Nothing recorded as sent: listed and claimable only once the lease ran out, and then
+    by one of twenty concurrent claims; delivered or settled, never again; a row from before
+    the lease (``NULL``) is never listed."""
+    community, member = await a_member(store, clock.now(), "1")
+    repo = CareRepo(store.db)
+    raised = clock.now()
+    cut = await _raise(store, repo, community, member, raised)
+    settled = await _raise(store, repo, community, member, raised + timedelta(days=1))
+    legacy = await _raise(store, repo, community, member, raised + timedelta(days=2))
+    assert cut is not None and settled is not None and legacy is not None
+    async with store.transaction() as session:
+        await repo.settle(session, settled, REACHED_OUT, None, raised)
+        await session.execute(
+            update(CareAlert).where(CareAlert.id == legacy).values(sending_until=None)
+        )
+    early = raised + LEASE - timedelta(seconds=1)
+    async with store.transaction() as session:
+        assert await repo.cut_off(session, early, 10) == []
+        assert not await repo.claim_sending(session, cut, early, early + LEASE)
+    due = raised + timedelta(days=3)
+    async with store.transaction() as session:
+        assert await repo.cut_off(session, due, 10) == [cut]
+
+    async def claim() -> bool:
+        async with store.transaction() as session:
+            return await repo.claim_sending(session, cut, due, due + LEASE)
+
+    won = await asyncio.gather(*(claim() for _ in range(TASKS)))
+    assert won.count(True) == 1
+    async with store.transaction() as session:
+        assert await repo.cut_off(session, due, 10) == []  # leased again
+        later = due + LEASE
+        assert await repo.cut_off(session, later, 10) == [cut]  # that sender stopped too
+        await repo.delivered(session, cut, 1, False)
+        assert await repo.cut_off(session, later, 10) == []
+        assert not await repo.claim_sending(session, cut, later, later + LEASE)
+        found = await repo.get(session, cut)
+        assert found is not None and found.delivered == 1
 
 
 async def test_concurrent_flushes_add_up(store: Store, clock: FakeClock) -> None:

@@ -155,3 +155,32 @@ async def test_0019_moves_timed_unbans_out_of_the_gate_challenges_and_back(
     async with empty_db.engine.connect() as connection:
         tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
     assert "scheduled_lifts" not in tables
+
+
+async def test_0038_adds_the_care_alerts_lease_and_removes_it(empty_db: Database) -> None:
+    """Alerts from before keep no lease (``NULL``: nothing is sent again for them); the
+    downgrade drops the column and its index, and upgrading again leaves no drift."""
+    await migrate.upgrade(empty_db, "0037")
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    community, member = await a_member(Store(empty_db), now, "1")  # tables 0038 leaves alone
+    async with empty_db.engine.begin() as connection:
+        await connection.execute(
+            sa.text(
+                "INSERT INTO care_alerts (community_id, member_id, level, score, message_id,"
+                " status, resources_sent, created_at)"
+                " VALUES (:c, :m, 3, 0.9, 'm1', 'open', false, :now)"
+            ),
+            {"c": community, "m": member, "now": now},
+        )
+    await migrate.upgrade(empty_db)
+    async with empty_db.engine.connect() as connection:
+        leases = (await connection.execute(sa.text("SELECT sending_until FROM care_alerts"))).all()
+    assert [tuple(row) for row in leases] == [(None,)]
+    await migrate.downgrade(empty_db, "0037")
+    async with empty_db.engine.connect() as connection:
+        columns = await connection.run_sync(
+            lambda sync: {c["name"] for c in sa.inspect(sync).get_columns("care_alerts")}
+        )
+    assert "sending_until" not in columns and "delivered" in columns
+    await migrate.upgrade(empty_db)
+    await migrate.check(empty_db)
