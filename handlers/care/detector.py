@@ -29,11 +29,18 @@ A level is reached when the combined strength of its cues and stronger ones (noi
 weights) is at least 0.5, so weak cues need company. ``Reading.score`` is that strength (0.0 for
 NEUTRAL). The text is never kept.
 
+A **learned part** (``learned.py``: logistic regressions over character and word n-grams,
+trained offline, shipped as ``model/care.json``) then reads what no listed phrase says (a
+farewell, things given away): it may raise the reading to CRISIS or DISTRESS above thresholds
+chosen on the training splits, never lower it, and never where a veto above fired (``_examine``
+records them). ``Reading.score`` is then the model's probability.
+
 Cost: normalization (NFKC, case fold, zero-width removal, traditional characters folded to
 simplified) and one walk of a character trie (Chinese) and of a word trie (English) from each
 position: time linear in the message, times the longest phrase (no regex backtracking; English
 words are cut by a possessive pattern), and at most ``MAX_CUES`` cues judged. The lexicon loads
-once, lazily, under a lock (30-50 ms; no jieba, no network). The figures are in the README
+once, lazily, under a lock (30-50 ms; the learned model 150-250 ms more; no jieba, no
+network). The figures are in the README
 ("Care: how distress is detected (measured)") and come from ``python -m bench.care`` on the
 evaluation set in ``tests/care_eval``.
 """
@@ -54,7 +61,7 @@ from typing import Any
 
 from handlers.care import learned
 
-__all__ = ["MAX_CUES", "THRESHOLD", "Level", "Reading", "read", "warm_up"]
+__all__ = ["MAX_CUES", "THRESHOLD", "Level", "Reading", "read", "read_lexicon", "warm_up"]
 
 
 class Level(IntEnum):
