@@ -1,5 +1,6 @@
 """The Care distress detector (handlers/care/detector.py) on its evaluation set (tests/care_eval):
-per-level precision, recall and F1 per language and split, alert precision (an alert is a reading
+per-level precision, recall and F1 per language and split (the shipped detector, lexicon plus
+learned model, then the lexicon alone), alert precision (an alert is a reading
 of DISTRESS or more), false alerts per 1,000 neutral lines on the large neutral corpus, and the
 time of one ``read`` (min / median / p99 / max over several rounds).
 
@@ -24,7 +25,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 
 from bench.report import conditions
-from handlers.care.detector import Level, Reading, read, warm_up
+from handlers.care.detector import Level, Reading, read, read_lexicon, warm_up
 from tests.care_eval import LANGUAGES, SPLITS, Score, examples, false_alerts, neutral_corpus, score
 
 
@@ -110,9 +111,9 @@ def main() -> None:
     corpus = neutral_corpus()
     labelled = [e.text for lang in LANGUAGES for split in SPLITS for e in examples(lang, split)]
     conditions(messages=len(labelled), neutral_corpus=len(corpus), rounds=options.rounds)
-    print(f"lexicon load (first use, once): {loaded:.1f} ms")
+    print(f"lexicon and learned model load (first use, once): {loaded:.1f} ms")
 
-    report("lexicon (shipped)", read)
+    report("lexicon + learned model (shipped)", read)
     alerts, lines, which = false_alerts(read, corpus)
     print(
         f"neutral corpus: {alerts} alerts in {lines:,} lines = {1000 * alerts / lines:.2f} "
@@ -120,6 +121,10 @@ def main() -> None:
     )
     for line in which[:10]:
         print(f"    false alert: {line!r}")
+
+    report("lexicon alone (without the learned model, for comparison)", read_lexicon)
+    alerts, lines, _ = false_alerts(read_lexicon, corpus)
+    print(f"neutral corpus, lexicon alone: {alerts} alerts in {lines:,} lines")
 
     if options.sentiment:
         started = time.perf_counter()

@@ -29,11 +29,18 @@ A level is reached when the combined strength of its cues and stronger ones (noi
 weights) is at least 0.5, so weak cues need company. ``Reading.score`` is that strength (0.0 for
 NEUTRAL). The text is never kept.
 
+A **learned part** (``learned.py``: logistic regressions over character and word n-grams,
+trained offline, shipped as ``model/care.json``) then reads what no listed phrase says (a
+farewell, things given away): it may raise the reading to CRISIS or DISTRESS above thresholds
+chosen on the training splits, never lower it, and never where a veto above fired (``_examine``
+records them). ``Reading.score`` is then the model's probability.
+
 Cost: normalization (NFKC, case fold, zero-width removal, traditional characters folded to
 simplified) and one walk of a character trie (Chinese) and of a word trie (English) from each
 position: time linear in the message, times the longest phrase (no regex backtracking; English
 words are cut by a possessive pattern), and at most ``MAX_CUES`` cues judged. The lexicon loads
-once, lazily, under a lock (30-50 ms; no jieba, no network). The figures are in the README
+once, lazily, under a lock (30-50 ms; the learned model 150-250 ms more; no jieba, no
+network). The figures are in the README
 ("Care: how distress is detected (measured)") and come from ``python -m bench.care`` on the
 evaluation set in ``tests/care_eval``.
 """
@@ -52,7 +59,9 @@ from importlib import resources
 from itertools import accumulate, chain, groupby
 from typing import Any
 
-__all__ = ["MAX_CUES", "THRESHOLD", "Level", "Reading", "read", "warm_up"]
+from handlers.care import learned
+
+__all__ = ["MAX_CUES", "THRESHOLD", "Level", "Reading", "read", "read_lexicon", "warm_up"]
 
 
 class Level(IntEnum):
@@ -405,9 +414,23 @@ def _languages() -> dict[str, _Language]:
     return _loaded
 
 
+_learned: list[learned.Model] = []
+
+
+def _model() -> learned.Model:
+    """The learned model (``model/care.json``), loaded once on first use (thread-safe)."""
+    if not _learned:
+        with _loading:
+            if not _learned:
+                _learned.append(learned.load())
+    return _learned[0]
+
+
 def warm_up() -> None:
-    """Load the lexicons now (at start-up) rather than on the first message."""
+    """Load the lexicons and the learned model now (at start-up) rather than on the first
+    message."""
     _languages()
+    _model()
 
 
 # --- judging the matches ------------------------------------------------------------------------
@@ -519,9 +542,14 @@ def _judged(
     mood: _Mood,
     budget: _Budget,
     quoted: bool = False,
+    vetoes: set[str] | None = None,
 ) -> Iterator[tuple[_Cue, Level, float]]:
     """The cue, level and weight of each cue of one clause that survives its context;
-    ``quoted``: the clause is someone else's words, passed on by a member asking for help."""
+    ``quoted``: the clause is someone else's words, passed on by a member asking for help.
+    ``vetoes`` collects why a cue was dropped or lowered (negation, a look-alike, someone else,
+    a joke...): where one fired, the learned model may not raise the reading."""
+    if vetoes is None:
+        vetoes = set()
     if budget.left <= 0:
         return
     found = _walk(language.trie, language.depth, items, budget)
@@ -565,12 +593,15 @@ def _judged(
 
     for start, end, cue in candidates:
         if looks_alike(start, end, cue.about):
+            vetoes.add("look-alike")
             continue
         if zh:
             before = "".join(items[max(0, start - 6) : start])
             if _negated_zh(before, language):
+                vetoes.add("negation")
                 continue
         elif _negated_en(items, start, language):
+            vetoes.add("negation")
             continue
         about = "other" if quoted else cue.about
         if not about:
@@ -580,19 +611,24 @@ def _judged(
         level, weight = cue.level, cue.weight
         if level >= Level.DISTRESS:
             if mood.meta:
+                vetoes.add("meta")
                 continue
             if about == "other":
+                vetoes.add("other")
                 if mood.news or mood.media:
                     continue
                 level = Level(level - 1)
             elif about == "second":
+                vetoes.add("second")
                 level = Level.NEGATIVE
             if level == Level.DISTRESS and hedge_ends:
                 # "kinda hate myself", 有点崩溃: a hedge just before distress makes it a low mood.
                 nearest = bisect_right(hedge_ends, start) - 1
                 if nearest >= 0 and start - hedge_ends[nearest] <= (2 if zh else 1):
+                    vetoes.add("hedge")
                     level = Level.NEGATIVE
             if mood.joking and not cue.strong and level >= Level.DISTRESS:
+                vetoes.add("joke")
                 # Laughter makes it a joke ("i can't breathe 😂"), or a mask: a death wish
                 # beside a laugh still counts as a low mood.
                 if level == Level.DISTRESS:
@@ -603,25 +639,50 @@ def _judged(
         yield cue, level, weight
 
 
-def read(text: str) -> Reading:
-    """How troubled ``text`` reads. Pure, offline, thread-safe; linear in the text's length."""
+@dataclass(frozen=True, slots=True)
+class _Examined:
+    """The lexicon's reading of one message, why cues were set aside, and the text the learned
+    model reads (normalized, quotations blanked)."""
+
+    reading: Reading
+    vetoes: frozenset[str]
+    text: str
+
+
+_NOTHING = _Examined(Reading(Level.NEUTRAL, 0.0), frozenset(), "")
+
+
+def _examine(text: str) -> _Examined:
+    """The lexicon's reading of ``text``, with the vetoes that fired on its cues and on the
+    whole message (a joke, news, a story, a question about words)."""
     if not text or text.isspace():
-        return Reading(Level.NEUTRAL, 0.0)
+        return _NOTHING
     languages = _languages()
     zh, en = languages["zh"], languages["en"]
     normal, quotes = _unquoted(normalize(text))
     clauses = [(c, _english_words(c), False) for c in _clauses(normal)]
     mood = _mood(normal, [w for _, words, _ in clauses for w in words], languages)
+    vetoes: set[str] = {
+        name
+        for name, fired in (
+            ("joke", mood.joking),
+            ("meta", mood.meta),
+            ("news", mood.news),
+            ("media", mood.media),
+        )
+        if fired
+    }
     if quotes and mood.helping and not mood.meta:
         # "'I want to kill myself' - my sister texted me this, what do I do": about her.
         clauses += [(c, _english_words(c), True) for q in quotes for c in _clauses(q)]
+        vetoes.add("other")
     # A cue said twice (烦烦烦, 😭😭) is one piece of evidence: its strongest reading counts.
     hits: dict[tuple[int, Level], tuple[_Cue, float]] = {}
     budget = _Budget()
     for clause, words, quoted in clauses:
-        judged = _judged(clause, zh, True, mood, budget, quoted)
+        judged = _judged(clause, zh, True, mood, budget, quoted, vetoes)
         if words:
-            judged = chain(judged, _judged(words, en, False, mood, budget, quoted))
+            judged = chain(judged, _judged(words, en, False, mood, budget, quoted, vetoes))
         for cue, level, weight in judged:
             key = (id(cue), level)
             if key not in hits or hits[key][1] < weight:
@@ -635,13 +696,64 @@ def read(text: str) -> Reading:
         if not serious:
             for (key, level), (cue, weight) in list(hits.items()):
                 if cue.prone and level == Level.CRISIS:
+                    vetoes.add("mundane")
                     del hits[key, level]
                     hits[key, Level.NEGATIVE] = (cue, weight)
+    reading = Reading(Level.NEUTRAL, 0.0)
     for level in (Level.CRISIS, Level.DISTRESS, Level.NEGATIVE):
         doubt = 1.0
         for (_, found), (_, weight) in hits.items():
             if found >= level:
                 doubt *= 1.0 - min(weight, 1.0)
         if 1.0 - doubt >= THRESHOLD:
-            return Reading(level, round(1.0 - doubt, 3))
-    return Reading(Level.NEUTRAL, 0.0)
+            reading = Reading(level, round(1.0 - doubt, 3))
+            break
+    return _Examined(reading, frozenset(vetoes), normal)
+
+
+def read_lexicon(text: str) -> Reading:
+    """The lexicon's reading alone (no learned model): for comparison and training."""
+    return _examine(text).reading
+
+
+def _combined(
+    examined: _Examined,
+    p_crisis: float,
+    p_alert: float,
+    crisis_threshold: float,
+    distress_threshold: float,
+    crisis_after_distress: float,
+) -> Reading:
+    """The lexicon's reading, raised by the learned model where it is confident and no veto of
+    the lexicon fired (a negation, a look-alike idiom, a joke, someone else, news, a story, a
+    question about words): the model never lowers a reading and never overrides a veto. Where
+    the lexicon already reads clear distress, a lower P(crisis) (``crisis_after_distress``)
+    makes it a crisis: both halves then agree that something is badly wrong."""
+    reading = examined.reading
+    if examined.vetoes:
+        return reading
+    if reading.level < Level.CRISIS and (
+        p_crisis >= crisis_threshold
+        or (reading.level == Level.DISTRESS and p_crisis >= crisis_after_distress)
+    ):
+        return Reading(Level.CRISIS, round(p_crisis, 3))
+    if reading.level < Level.DISTRESS and p_alert >= distress_threshold:
+        return Reading(Level.DISTRESS, round(p_alert, 3))
+    return reading
+
+
+def read(text: str) -> Reading:
+    """How troubled ``text`` reads. Pure, offline, thread-safe; linear in the text's length."""
+    examined = _examine(text)
+    if examined is _NOTHING or examined.vetoes or examined.reading.level == Level.CRISIS:
+        return examined.reading
+    model = _model()
+    p_crisis, p_alert = model.probabilities(examined.text)
+    return _combined(
+        examined,
+        p_crisis,
+        p_alert,
+        model.crisis_threshold,
+        model.distress_threshold,
+        model.crisis_after_distress,
+    )

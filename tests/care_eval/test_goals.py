@@ -1,9 +1,10 @@
 """The goals of issue 19, asserted on the evaluation set, so that a change which degrades the
 detector fails CI: precision >= 0.9 for DISTRESS, for CRISIS and for alerts (a reading of
 DISTRESS or more), recall >= 0.8 for CRISIS, at most one false alert per 1,000 neutral lines, and
-reading fast. Where the blind held-out set (the seventh, first look at f4eb27e) misses a goal
-(crisis recall zh 0.690, en 0.667), the miss is a strict expected failure that must flip to a
-pass when the detector improves, and the measured level is held as a floor. bench/care.py prints the same figures."""
+reading fast. The blind held-out set (the seventh) missed crisis recall with the lexicon alone
+(zh 0.690, en 0.667, first look at f4eb27e); with the learned part (handlers/care/learned.py,
+first look at 0ccdf13) it reaches zh 0.905, en 0.857, and the measured levels are held as floors.
+bench/care.py prints the same figures."""
 
 from __future__ import annotations
 
@@ -55,39 +56,19 @@ def test_alerts_are_precise(language: str, split: str) -> None:
     assert found.alert_precision >= 0.9, wrong
 
 
-@pytest.mark.parametrize(
-    ("language", "split"),
-    [
-        ("zh", "dev"),
-        ("zh", "seen"),
-        ("en", "dev"),
-        ("en", "seen"),
-    ]
-    + [
-        pytest.param(
-            language,
-            "heldout",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=f"measured {figure} on the blind seventh held-out set (README): crisis "
-                "said without a listed phrase or composition (a last message, affairs in order, "
-                "a method looked up) is missed; flips to a pass when that is fixed",
-            ),
-        )
-        for language, figure in (("zh", "0.690"), ("en", "0.667"))
-    ],
-)
+@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_crisis_recall_reaches_the_goal(language: str, split: str) -> None:
     found = score(read, examples(language, split))
     missed = "\n".join(text for text, label, got in found.misses if label == Level.CRISIS)
     assert found.recall[Level.CRISIS] >= 0.8, missed
 
 
-#: The blind held-out figures as measured when the lexicon was frozen (README), less a little
-#: slack: a change that loses ground on lines it was not tuned on fails here.
+#: The blind held-out recall as first measured with the learned part (0ccdf13, README), less a
+#: little slack (about one line): a change that loses ground on lines it was not tuned on fails.
 HELD_OUT_FLOORS = {
-    "zh": {"crisis": 0.66, "distress": 0.61, "alerts": 0.68},
-    "en": {"crisis": 0.64, "distress": 0.47, "alerts": 0.61},
+    "zh": {"crisis": 0.88, "distress": 0.78, "alerts": 0.89},
+    "en": {"crisis": 0.83, "distress": 0.80, "alerts": 0.89},
 }
 
 
