@@ -32,6 +32,7 @@ that raises no alert stays quiet (no write of its own). No message text is ever 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ from bot.events import MessageEvent, User
 from bot.features import Arg, Feature
 from bot.permissions import Role, allowed, owner_keys
 from bot.richtext import RichText
-from handlers.care.detector import Level, read
+from handlers.care.detector import Level, read, warm_up
 from handlers.reports import message_link
 from handlers.shared import answer_press, store_override, visible_length, voice_for
 from storage.care import (
@@ -139,6 +140,17 @@ class CareState:
         default_factory=lambda: BoundedCache(FRESH_KEPT)
     )
     opted_out: BoundedCache[int, frozenset[int]] = field(init=False)
+    #: The detector's lexicons and model loading on a worker thread (the first message read
+    #: where care is on; a few hundred ms that must not stall the event loop).
+    loading: asyncio.Future[None] | None = None
+
+    async def detector_ready(self) -> None:
+        """The detector loaded; the first caller starts it on a thread, every caller waits
+        for the same load (a cancelled caller does not cancel it)."""
+        if self.loading is None:
+            self.loading = asyncio.ensure_future(asyncio.to_thread(warm_up))
+        if not self.loading.done():
+            await asyncio.shield(self.loading)
 
     def __post_init__(self) -> None:
         self.opted_out = BoundedCache(10_000, OPT_OUTS_FOR, clock=seconds_of(self.clock))
@@ -248,6 +260,7 @@ async def listen(ctx: Context) -> bool:
     state = ctx.state(feature)
     if member.id in await _opted_out(ctx, state):
         return True
+    await state.detector_ready()
     reading = read(event.text)
     if state.fresh.pop((event.platform, event.update_key)) is not None:
         day = local_date(event.at, ctx.zone, ctx.day_reset_hour)
