@@ -592,9 +592,10 @@ def _judged(
         candidates.append((start, end, cue))
     # A composition spans both parts and the gap between: look-alikes anywhere in it count
     # (想从跳台跳下去), and it is judged beside the listed cues, not merged with them.
+    listed = len(candidates)
     candidates.extend(_composed(found, language.windows))
 
-    def looks_alike(start: int, end: int, about: str) -> bool:
+    def looks_alike(start: int, end: int, about: str, whole: bool) -> bool:
         if zh and about == "" and items[start].isascii() and items[start].isalpha():
             # A Latin word inside Chinese lexicon ("emo") must stand alone, not in "emotional".
             if (start > 0 and items[start - 1].isalnum() and items[start - 1].isascii()) or (
@@ -604,15 +605,21 @@ def _judged(
         if looks:
             last = bisect_left(look_starts, end) - 1
             if last >= 0 and look_reach[last] > start:
-                return True
+                if not whole:
+                    return True
+                # A listed phrase that holds a whole look-alike (添麻烦 in 不会再给任何人添麻烦)
+                # is the more specific reading; one reaching outside it still counts.
+                for look_start, look_end in looks[: last + 1]:
+                    if look_end > start and (look_start < start or look_end > end):
+                        return True
         return False
 
-    for start, end, cue in candidates:
+    for number, (start, end, cue) in enumerate(candidates):
         # A look-alike or a negation of a low-mood word (麻烦 beside 烦, "not bad") says nothing
         # against distress said elsewhere in the message: only one set aside from an alert cue
         # keeps the learned model from raising the reading.
         alerting = cue.level >= Level.DISTRESS
-        if looks_alike(start, end, cue.about):
+        if looks_alike(start, end, cue.about, number < listed):
             if alerting:
                 vetoes.add("look-alike")
             continue
