@@ -83,6 +83,9 @@ class Reading:
 
 #: Combined strength a level needs: one clear cue, or weak ones together.
 THRESHOLD = 0.5
+#: Crisis evidence below ``THRESHOLD`` (one indirect warning sign) from which the learned model
+#: needs only ``crisis_after_distress`` to call it a crisis, as when the lexicon reads DISTRESS.
+SIGN_EVIDENCE = 0.3
 #: Cue occurrences judged per message at most: chat messages hold a handful; a paste repeating
 #: a phrase 50,000 times says nothing more after the first ones, and this bounds its cost.
 MAX_CUES = 64
@@ -239,6 +242,10 @@ class _Cue:
     strong: bool  # names a method or an act: kept beside laughter
     about: str  # "self" or "other" when the phrase says whom; "" when the clause decides
     prone: bool  # a bare death wish (想死, "want to die"), hyperbole beside a chore (上班, exam)
+    #: A warning sign said indirectly (a goodbye, things given away, affairs put in order, a
+    #: burden ending soon): weak alone, so it needs company, and an ordinary reason to leave
+    #: (moving house, a new job, quitting a game) beside it makes it no sign at all.
+    sign: bool = False
 
 
 #: Roles whose occurrences spend the message's budget of judged cues (see ``MAX_CUES``).
@@ -328,10 +335,11 @@ def _load(language: str) -> _Language:
     for section, level, strong in (
         ("crisis", Level.CRISIS, False),
         ("crisis_strong", Level.CRISIS, True),
+        ("crisis_sign", Level.CRISIS, False),
         ("distress", Level.DISTRESS, False),
         ("negative", Level.NEGATIVE, False),
     ):
-        for phrase, weight in data[section].items():
+        for phrase, weight in data.get(section, {}).items():
             path = split(normalize(phrase))
             if any(p in _SELF_WORDS[language] for p in path) or (
                 language == "zh" and "我" in phrase
@@ -341,7 +349,10 @@ def _load(language: str) -> _Language:
                 about = "other"
             else:
                 about = ""
-            cue = _Cue(level, float(weight), strong, about, normalize(phrase) in prone)
+            cue = _Cue(
+                level, float(weight), strong, about, normalize(phrase) in prone,
+                section == "crisis_sign",
+            )  # fmt: skip
             _add(trie, path, "cue", cue)
             depth = max(depth, len(path))
     for role, kinds in (
@@ -366,8 +377,9 @@ def _load(language: str) -> _Language:
         for phrase, weight in rule["right"].items():
             path = split(normalize(phrase))
             cue = _Cue(
-                level, float(weight), bool(rule.get("strong")), "", normalize(phrase) in rule_prone
-            )
+                level, float(weight), bool(rule.get("strong")), "",
+                normalize(phrase) in rule_prone, bool(rule.get("sign")),
+            )  # fmt: skip
             _add(trie, path, "right", (number, cue))
             depth = max(depth, len(path))
     if language == "zh":
@@ -377,7 +389,7 @@ def _load(language: str) -> _Language:
         negations, not_negations = frozenset(lists["negators"]), ()
     markers = {}
     for kind in _MARKER_KINDS:
-        found = [_marker(m) for m in lists[kind]]
+        found = [_marker(m) for m in lists.get(kind, ())]
         markers[kind] = (
             tuple(f" {m} " for m in found if _is_words(m)),
             tuple(m for m in found if not _is_words(m)),
@@ -386,7 +398,7 @@ def _load(language: str) -> _Language:
 
 
 _MARKER_KINDS = (
-    "news", "joke", "earnest", "sad", "positive", "meta", "helping", "mundane", "media"
+    "news", "joke", "earnest", "sad", "positive", "meta", "helping", "mundane", "media", "leaving"
 )  # fmt: skip
 
 
@@ -448,6 +460,8 @@ class _Mood:
     helping: bool  # asks how to help someone ("what should I do", 怎么办)
     mundane: bool  # names a chore or a game (上班, 考试, "exam", "this game")
     media: bool  # tells a story (电视剧, 小说, "the movie", "episode")
+    leaving: bool = False  # an ordinary reason to say goodbye or give things away (搬家, "moving")
+    earnest: bool = False  # says it is meant (认真的, 不是玩笑, "not joking", "for real")
 
 
 def _mentions(kind: str, languages: Iterable[_Language], text: str, padded_words: str) -> bool:
@@ -484,6 +498,8 @@ def _mood(text: str, words: Sequence[str], languages: dict[str, _Language]) -> _
         helping=found["helping"],
         mundane=found["mundane"],
         media=found["media"],
+        leaving=found["leaving"],
+        earnest=found["earnest"],
     )
 
 
@@ -576,9 +592,10 @@ def _judged(
         candidates.append((start, end, cue))
     # A composition spans both parts and the gap between: look-alikes anywhere in it count
     # (想从跳台跳下去), and it is judged beside the listed cues, not merged with them.
+    listed = len(candidates)
     candidates.extend(_composed(found, language.windows))
 
-    def looks_alike(start: int, end: int, about: str) -> bool:
+    def looks_alike(start: int, end: int, about: str, whole: bool) -> bool:
         if zh and about == "" and items[start].isascii() and items[start].isalpha():
             # A Latin word inside Chinese lexicon ("emo") must stand alone, not in "emotional".
             if (start > 0 and items[start - 1].isalnum() and items[start - 1].isascii()) or (
@@ -588,29 +605,51 @@ def _judged(
         if looks:
             last = bisect_left(look_starts, end) - 1
             if last >= 0 and look_reach[last] > start:
-                return True
+                if not whole:
+                    return True
+                # A listed phrase that holds a whole look-alike (添麻烦 in 不会再给任何人添麻烦)
+                # is the more specific reading; one reaching outside it still counts.
+                for look_start, look_end in looks[: last + 1]:
+                    if look_end > start and (look_start < start or look_end > end):
+                        return True
         return False
 
-    for start, end, cue in candidates:
-        if looks_alike(start, end, cue.about):
-            vetoes.add("look-alike")
+    for number, (start, end, cue) in enumerate(candidates):
+        # A look-alike or a negation of a low-mood word (麻烦 beside 烦, "not bad") says nothing
+        # against distress said elsewhere in the message: only one set aside from an alert cue
+        # keeps the learned model from raising the reading.
+        alerting = cue.level >= Level.DISTRESS
+        if looks_alike(start, end, cue.about, number < listed):
+            if alerting:
+                vetoes.add("look-alike")
             continue
         if zh:
             before = "".join(items[max(0, start - 6) : start])
             if _negated_zh(before, language):
-                vetoes.add("negation")
+                if alerting:
+                    vetoes.add("negation")
                 continue
         elif _negated_en(items, start, language):
-            vetoes.add("negation")
+            if alerting:
+                vetoes.add("negation")
+            continue
+        if cue.sign and mood.leaving:
+            # 搬家了 这些书谁想要 以后用不到了; "moving out, giving away my desk": no sign.
+            vetoes.add("leaving")
             continue
         about = "other" if quoted else cue.about
+        named = False
         if not about:
             nearest = bisect_right(ends, start) - 1
             # Nobody named: the writer, except in a news report (警方救下了一名想轻生的女子).
             about = people[nearest][1] if nearest >= 0 else "other" if mood.news else "self"
+            named = nearest >= 0 and about == "self"
         level, weight = cue.level, cue.weight
         if level >= Level.DISTRESS:
-            if mood.meta:
+            # A question about a word is not saying it; a first-person statement beside the
+            # word ("sewerslide is in my head, i'm really considering it") or one said to be
+            # meant is.
+            if mood.meta and not (named or mood.earnest):
                 vetoes.add("meta")
                 continue
             if about == "other":
@@ -647,6 +686,9 @@ class _Examined:
     reading: Reading
     vetoes: frozenset[str]
     text: str
+    #: Combined strength of the crisis cues found, even below ``THRESHOLD`` (one warning sign
+    #: said indirectly): the learned model then needs less to call it a crisis.
+    crisis_evidence: float = 0.0
 
 
 _NOTHING = _Examined(Reading(Level.NEUTRAL, 0.0), frozenset(), "")
@@ -666,7 +708,7 @@ def _examine(text: str) -> _Examined:
         name
         for name, fired in (
             ("joke", mood.joking),
-            ("meta", mood.meta),
+            ("meta", mood.meta and not mood.earnest),
             ("news", mood.news),
             ("media", mood.media),
         )
@@ -700,6 +742,11 @@ def _examine(text: str) -> _Examined:
                     del hits[key, level]
                     hits[key, Level.NEGATIVE] = (cue, weight)
     reading = Reading(Level.NEUTRAL, 0.0)
+    doubt = 1.0
+    for (_, found), (_, weight) in hits.items():
+        if found == Level.CRISIS:
+            doubt *= 1.0 - min(weight, 1.0)
+    crisis_evidence = round(1.0 - doubt, 3)
     for level in (Level.CRISIS, Level.DISTRESS, Level.NEGATIVE):
         doubt = 1.0
         for (_, found), (_, weight) in hits.items():
@@ -708,7 +755,7 @@ def _examine(text: str) -> _Examined:
         if 1.0 - doubt >= THRESHOLD:
             reading = Reading(level, round(1.0 - doubt, 3))
             break
-    return _Examined(reading, frozenset(vetoes), normal)
+    return _Examined(reading, frozenset(vetoes), normal, crisis_evidence)
 
 
 def read_lexicon(text: str) -> Reading:
@@ -734,7 +781,10 @@ def _combined(
         return reading
     if reading.level < Level.CRISIS and (
         p_crisis >= crisis_threshold
-        or (reading.level == Level.DISTRESS and p_crisis >= crisis_after_distress)
+        or (
+            (reading.level == Level.DISTRESS or examined.crisis_evidence >= SIGN_EVIDENCE)
+            and p_crisis >= crisis_after_distress
+        )
     ):
         return Reading(Level.CRISIS, round(p_crisis, 3))
     if reading.level < Level.DISTRESS and p_alert >= distress_threshold:

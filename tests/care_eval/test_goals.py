@@ -3,11 +3,13 @@ detector fails CI: precision >= 0.9 for DISTRESS, for CRISIS and for alerts (a r
 DISTRESS or more), recall >= 0.8 for CRISIS, at most one false alert per 1,000 neutral lines, and
 reading fast. The seventh blind set missed crisis recall with the lexicon alone (zh 0.690, en
 0.667, first look at f4eb27e); with the learned part (handlers/care/learned.py, first look at
-0ccdf13) it reached zh 0.905, en 0.857, and it is "seen" now. The eighth blind set (the current
-held-out, first look at 35f23df), written to phrase crisis mostly indirectly (farewells, giving
-things away, a method acquired, self-harm acts, "lol" beside a serious line), is far from the goal:
-crisis recall zh 0.373, en 0.386, distress precision zh 0.892. Those misses are strict expected
-failures that must flip to a pass when the detector improves; the measured levels are floors.
+0ccdf13) it reached zh 0.905, en 0.857, and it is "seen" now. The eighth blind set, written to
+phrase crisis mostly indirectly (farewells, giving things away, a method acquired, self-harm acts,
+"lol" beside a serious line), was far from the goal at its first look (35f23df: crisis recall zh
+0.373, en 0.386, distress precision zh 0.892); it was then tuned on (round 2) and is ``seen8``.
+The held-out split is the next blind set (``*_heldout.tsv``): its first look goes into
+``HELD_OUT`` below, where a missed goal becomes a strict expected failure that must flip to a
+pass when the detector improves, and the measured recall becomes a floor.
 bench/care.py prints the same figures."""
 
 from __future__ import annotations
@@ -27,6 +29,18 @@ from tests.care_eval import (
     score,
 )
 
+#: The current held-out set's first look, per language, set once when it is scored (README):
+#: ``commit`` it was scored at; ``missed``: goal -> the measured figure, for the goals it misses
+#: ("alert_precision" covers the three precision goals, "crisis_recall" the recall goal), each a
+#: strict expected failure; ``floors``: the measured recall less about one line ("crisis",
+#: "distress", "alerts"), or None until it has been scored. The eighth set's were commit 35f23df,
+#: missed {"alert_precision": "0.892"} (zh) and {"crisis_recall": "0.373"} / "0.386", floors zh
+#: 0.35 / 0.71 / 0.54, en 0.36 / 0.75 / 0.54.
+HELD_OUT: dict[str, dict[str, object]] = {
+    "zh": {"commit": None, "missed": {}, "floors": None},
+    "en": {"commit": None, "missed": {}, "floors": None},
+}
+
 
 def test_the_set_is_as_large_balanced_and_split_as_promised() -> None:
     for language in LANGUAGES:
@@ -34,7 +48,7 @@ def test_the_set_is_as_large_balanced_and_split_as_promised() -> None:
         every = [e for found in by_split.values() for e in found]
         assert len(every) >= 600, language  # 300 asked; earlier held-out sets kept as "seen"
         # The first four held-out sets were 30% of their language when scored; the current one
-        # (the eighth) is a fresh blind set of at least 150 lines a language (README).
+        # is a fresh blind set of at least 150 lines a language (README).
         assert len(by_split["heldout"]) >= 150, language
         for level in Level:
             assert sum(e.label == level for e in every) >= 60, (language, level)
@@ -46,19 +60,26 @@ def test_the_set_is_as_large_balanced_and_split_as_promised() -> None:
     assert all(any("\u4e00" <= c <= "\u9fff" for c in e.text) for e in chinese)
 
 
-def _missed(figure: str, what: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(
-        strict=True,
-        reason=f"measured {figure} on the blind eighth held-out set (first look at 35f23df): "
-        f"{what}; flips to a pass when that is fixed",
-    )
-
-
-def _splits(misses: dict[str, pytest.MarkDecorator]) -> list[object]:
-    """Every (language, split), the held-out ones marked where they miss a goal."""
+def _missed(language: str, goal: str, what: str) -> list[pytest.MarkDecorator]:
+    """A strict expected failure where ``HELD_OUT`` says the held-out set missed ``goal``."""
+    first_look = HELD_OUT[language]
+    figure = first_look["missed"].get(goal)  # type: ignore[union-attr]
+    if figure is None:
+        return []
     return [
-        pytest.param(language, split, marks=[misses[language]])
-        if split == "heldout" and language in misses
+        pytest.mark.xfail(
+            strict=True,
+            reason=f"measured {figure} on the blind held-out set (first look at "
+            f"{first_look['commit']}): {what}; flips to a pass when that is fixed",
+        )
+    ]
+
+
+def _splits(goal: str, what: str) -> list[object]:
+    """Every (language, split), the held-out ones marked where they miss ``goal``."""
+    return [
+        pytest.param(language, split, marks=_missed(language, goal, what))
+        if split == "heldout"
         else (language, split)
         for language in LANGUAGES
         for split in SPLITS
@@ -66,8 +87,7 @@ def _splits(misses: dict[str, pytest.MarkDecorator]) -> list[object]:
 
 
 @pytest.mark.parametrize(
-    ("language", "split"),
-    _splits({"zh": _missed("0.892", "a few low moods and reports read as distress")}),
+    ("language", "split"), _splits("alert_precision", "low moods or reports read as alerts")
 )
 def test_alerts_are_precise(language: str, split: str) -> None:
     found = score(read, examples(language, split))
@@ -81,13 +101,8 @@ def test_alerts_are_precise(language: str, split: str) -> None:
     assert found.alert_precision >= 0.9, wrong
 
 
-_INDIRECT = "crisis said without a listed phrase (farewells, things given away, a method "
-_INDIRECT += "acquired, self-harm acts, a serious line beside 'lol') is missed"
-
-
 @pytest.mark.parametrize(
-    ("language", "split"),
-    _splits({"zh": _missed("0.373", _INDIRECT), "en": _missed("0.386", _INDIRECT)}),
+    ("language", "split"), _splits("crisis_recall", "crisis lines read below CRISIS")
 )
 def test_crisis_recall_reaches_the_goal(language: str, split: str) -> None:
     found = score(read, examples(language, split))
@@ -95,18 +110,15 @@ def test_crisis_recall_reaches_the_goal(language: str, split: str) -> None:
     assert found.recall[Level.CRISIS] >= 0.8, missed
 
 
-#: The blind held-out recall as first measured (the eighth set, 35f23df, README), less a little
-#: slack (about one line): a change that loses ground on lines it was not tuned on fails.
-HELD_OUT_FLOORS = {
-    "zh": {"crisis": 0.35, "distress": 0.71, "alerts": 0.54},
-    "en": {"crisis": 0.36, "distress": 0.75, "alerts": 0.54},
-}
-
-
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_held_out_recall_stays_at_least_where_it_was_measured(language: str) -> None:
+    """The blind held-out recall as first measured (``HELD_OUT``), less a little slack (about
+    one line): a change that loses ground on lines it was not tuned on fails."""
+    floors = HELD_OUT[language]["floors"]
+    if floors is None:
+        pytest.skip("the held-out set has not had its first look yet (HELD_OUT)")
+    assert isinstance(floors, dict)
     found = score(read, examples(language, "heldout"))
-    floors = HELD_OUT_FLOORS[language]
     assert found.recall[Level.CRISIS] >= floors["crisis"]
     assert found.recall[Level.DISTRESS] >= floors["distress"]
     assert found.alert_recall >= floors["alerts"]

@@ -312,10 +312,7 @@ def test_a_composition_reads_what_no_listed_phrase_says(text: str, expected: Lev
     [
         "我不打算自杀，放心",  # negation before the first part
         "i don't plan to overdose, relax",
-        pytest.param(
-            "i'm going to die of boredom",  # a bare death word pairs only with a wish or plan
-            marks=_MODEL_READS_A_CRISIS,
-        ),
+        "i'm going to die of boredom",  # a bare death word pairs only with a wish or plan
         "要死了要死了，作业好多",
         "我准备死磕这个副本",  # a look-alike (死磕) inside the span
         "准备跳下去游泳，水好凉",
@@ -349,3 +346,84 @@ def test_a_hedge_makes_distress_a_low_mood() -> None:
     assert level("i kinda hate myself") == NEGATIVE
     assert level("i hate myself") == DISTRESS
     assert level("我有点崩溃") == NEGATIVE
+
+
+# --- round 2: warning signs said indirectly ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # two warning signs of different kinds together (a goodbye and a time picked, a
+        # burden and "soon", affairs in order and a departure)
+        "thanks for being my friend all these years. after tonight it won't matter",
+        "don't worry, soon i won't be anyone's burden",
+        "tied up all the loose ends before i go",
+        "钱都还清了 存款转给我弟了",
+        "很快就不会再是任何人的负担了",
+        "以后拜托了 我不会再打扰大家了",
+        # an act, a means or a place, enough alone and kept beside a laugh
+        "burned my arm with a lighter lol",
+        "googled how many pills it takes, i have enough",
+        "昨晚又划了自己 哈哈",
+        "药我都偷偷攒起来了",
+        "站在天台边上 风很大",
+        # slang and "not waking" (the lexicon alone)
+        "ctb soon i think",
+        "要是明天不用再醒来就好了",
+    ],
+)
+def test_warning_signs_said_indirectly_read_as_a_crisis(text: str) -> None:
+    assert detector.read_lexicon(text).level == CRISIS, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # one warning sign alone is weak: a goodbye, a thanks, a giving-away
+        "thanks for everything, see you all next week",
+        "anyone want my old monitor? won't need it",
+        "对不起 今天又迟到了",
+        "以后用不到了 这本书谁要",
+        # an ordinary reason to leave beside the signs: moving house, a new job, a game
+        "moving to osaka next week, giving away my plants, won't need them. thanks for everything",
+        "new job starts monday, won't be around here much, thanks for everything guys",
+        "quitting the game, giving away all my gear, won't need it",
+        "下周搬家 家里的书免费送 以后用不到了 谢谢大家",
+        "离职了 以后可能不会再上线了 大家保重",
+        "退坑了 装备你们分了吧 我用不上了",
+        # medicine talked about practically, ropes and roofs for ordinary things, game deaths
+        "how many pills of paracetamol is safe for a fever?",
+        "布洛芬一次吃几片 头疼",
+        "bought rope for the hammock",
+        "天台晒被子 风好大",
+        "died to the boss again, my character has new scars lol",
+        "手机密码发给我妈了 她帮我收快递",
+    ],
+)
+def test_ordinary_farewells_moving_medicine_and_games_do_not_alert(text: str) -> None:
+    assert level(text) < DISTRESS, text
+
+
+def test_saying_it_is_meant_lifts_the_laughter_veto() -> None:
+    # Laughter makes a bare death wish a low mood; saying it is meant makes it a crisis again.
+    assert level("i want to die lol") == NEGATIVE
+    assert level("i want to die lol, i'm being serious") == CRISIS
+    assert level("想死 哈哈") == NEGATIVE
+    assert level("想死 哈哈 不是玩笑") == CRISIS
+    # ...but an earnest word beside plain fun is still fun.
+    assert level("not joking, this cake is to die for lol") == NEUTRAL
+
+
+def test_a_question_about_a_word_but_not_a_first_person_statement_beside_it() -> None:
+    assert level("what does kms mean?") < DISTRESS
+    assert level("what does it mean that i want to kill myself every night?") == CRISIS
+
+
+def test_a_look_alike_of_a_low_mood_word_does_not_silence_the_model() -> None:
+    """麻烦 is a look-alike of the low-mood 烦: it sets that word aside, but says nothing against
+    the rest of the message, so the learned model may still read it."""
+    examined = detector._examine("不会再给任何人添麻烦了")
+    assert "look-alike" not in examined.vetoes
+    examined = detector._examine("想死你们了")
+    assert "look-alike" in examined.vetoes  # an alert cue set aside still stops the model
