@@ -36,9 +36,19 @@ from tests.care_eval import (
 #: "distress", "alerts"), or None until it has been scored. The eighth set's were commit 35f23df,
 #: missed {"alert_precision": "0.892"} (zh) and {"crisis_recall": "0.373"} / "0.386", floors zh
 #: 0.35 / 0.71 / 0.54, en 0.36 / 0.75 / 0.54.
+#: The ninth set's first look (13ffb95, round 2 merged): crisis recall zh 0.443, en 0.559;
+#: distress precision en 0.889 (the detector before round 2 scored 0.328 / 0.288 on it).
 HELD_OUT: dict[str, dict[str, object]] = {
-    "zh": {"commit": None, "missed": {}, "floors": None},
-    "en": {"commit": None, "missed": {}, "floors": None},
+    "zh": {
+        "commit": "13ffb95",
+        "missed": {"crisis_recall": "0.443"},
+        "floors": {"crisis": 0.42, "distress": 0.68, "alerts": 0.58},
+    },
+    "en": {
+        "commit": "13ffb95",
+        "missed": {"alert_precision": "0.889", "crisis_recall": "0.559"},
+        "floors": {"crisis": 0.54, "distress": 0.64, "alerts": 0.63},
+    },
 }
 
 
