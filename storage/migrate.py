@@ -7,24 +7,30 @@ no second event loop is started inside the running one.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 import migrations
 from storage.db import Database, check_schema
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 __all__ = ["alembic_config", "check", "current", "downgrade", "head", "upgrade"]
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+#: The newest revision this code ships, as ``head()`` finds it (a test keeps them equal): a
+#: start whose schema is there already needs no Alembic, which is imported only to change a
+#: schema (Alembic, Mako and Pygments are about 10 MiB a process would keep for nothing).
+HEAD_REVISION = "0038"
 
 
 def alembic_config(url: str | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url:
@@ -34,12 +40,16 @@ def alembic_config(url: str | None = None) -> Config:
 
 def head() -> str:
     """The newest revision this code ships."""
+    from alembic.script import ScriptDirectory
+
     revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert revision is not None, "no Alembic revision found"
     return revision
 
 
 def _with_connection(connection: Connection, action: str, revision: str = "head") -> None:
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     if action == "upgrade":
@@ -58,7 +68,17 @@ async def upgrade(db: Database, revision: str = "head") -> None:
     async with db.engine.begin() as connection:
         if db.schema:
             await _create_schema(connection, db.schema)
+        if revision == "head" and await connection.run_sync(_at) == HEAD_REVISION:
+            return  # there already: no Alembic to import
         await connection.run_sync(_with_connection, "upgrade", revision)
+
+
+def _at(connection: Connection) -> str | None:
+    """The revision recorded in the database, read without Alembic (``None``: none yet)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return versions[0] if len(versions) == 1 else None
 
 
 async def downgrade(db: Database, revision: str) -> None:
@@ -86,6 +106,10 @@ async def check(db: Database) -> None:
 async def current(db: Database) -> str | None:
     """The revision the database is at, or ``None`` for an empty database."""
     async with db.engine.connect() as connection:
-        return await connection.run_sync(
-            lambda sync: MigrationContext.configure(sync).get_current_revision()
-        )
+        return await connection.run_sync(_current)
+
+
+def _current(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()

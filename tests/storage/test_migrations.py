@@ -31,6 +31,44 @@ async def test_upgrade_is_idempotent(empty_db: Database) -> None:
     assert await migrate.current(empty_db) == migrate.head()
 
 
+def test_the_head_revision_constant_is_alembics_head() -> None:
+    """``HEAD_REVISION`` lets a start skip Alembic: it must name the newest revision."""
+    assert migrate.HEAD_REVISION == migrate.head()
+
+
+def test_a_start_at_head_does_not_import_alembic(tmp_path: Any) -> None:
+    """A schema already at head is left alone without importing Alembic (fresh interpreters:
+    this one has it loaded); one behind is upgraded as ever."""
+    import subprocess
+    import sys
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/at_head.db"
+    program = (
+        "import asyncio, sys\n"
+        "from storage import Database, migrate\n"
+        "async def main():\n"
+        f"    db = Database({url!r})\n"
+        "    await migrate.upgrade(db, sys.argv[1])\n"
+        "    await db.dispose()\n"
+        "    print('alembic' in sys.modules or 'mako' in sys.modules)\n"
+        "asyncio.run(main())\n"
+    )
+
+    def start(revision: str) -> str:
+        run = subprocess.run(
+            [sys.executable, "-c", program, revision],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return run.stdout.strip()
+
+    assert start("0037") == "True"  # an empty database: Alembic builds it
+    assert start("head") == "True"  # one revision behind: Alembic upgrades it
+    assert start("head") == "False"  # at head: neither Alembic nor Mako loaded
+
+
 async def test_check_detects_a_model_change_without_revision(db: Database) -> None:
     """The drift check can fail: a column added to a model without a revision is caught."""
     table = metadata.tables["persons"]
