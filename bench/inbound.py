@@ -1,15 +1,21 @@
 """Inbound cost against bare python-telegram-bot, measured side by side in one run.
 
-Both sides are fed the same raw update JSON (plain group messages that trigger nothing) and
-pay ``Update.de_json`` plus taking the update in:
+Both sides are fed the same raw update JSON (plain group messages that trigger nothing), parsed
+(``json.loads``) in the timed part, and pay for taking the update in:
 
-- bare PTB: ``Application.process_update`` with one no-op ``MessageHandler``;
-- qunbot: what its own getUpdates loop does with a page (``TelegramAdapter.receive``: translate,
+- bare PTB: ``Update.de_json`` and ``Application.process_update`` with one no-op
+  ``MessageHandler``;
+- qunbot: what its own getUpdates loop does with a page's JSON (``TelegramAdapter.receive_json``:
+  a plain message translated straight from the JSON, without python-telegram-bot's objects;
   record with the event kept, queue) and the dispatcher drained (rules gate, routing) with the
   handled-stamps written that its timer would write (``Dispatcher.flush(quiet=False)``: plain
   chatter is quiet, its stamps ride along with the next recording; whatever still waits at the
   end of a turn is written and counted), on a fresh SQLite file, and on a fresh PostgreSQL
   schema when ``--postgres`` or ``$QUNBOT_TEST_POSTGRES_URL`` is given.
+
+A third side, ``objects`` (unless ``--no-objects``), is qunbot given ``Update.de_json``'s
+objects (``TelegramAdapter.receive``), as its webhook takes updates and as its loop took every
+update before the JSON fast path: the issue's first measure (``de_json`` on both sides).
 
 Two shapes: a **lone message** (drained before the next arrives, as a quiet group sends them)
 and a **page of 100** (one getUpdates page: all processed, then drained). Prints CPU time
@@ -51,6 +57,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, MessageHandler, filters
@@ -145,35 +152,27 @@ class RawUpdates:
 
 @dataclass
 class Side:
-    """One side of the comparison: how it takes a page of updates in, how it finishes with
-    one (``finish``: what a bot does before the next update comes), and how it settles at
-    the end of a turn (``settle``: whatever still waits is written)."""
+    """One side of the comparison: how it takes a page of updates in as Telegram sends them
+    (``take``: the page's JSON, parsed), how it finishes with one (``finish``: what a bot does
+    before the next update comes), and how it settles at the end of a turn (``settle``:
+    whatever still waits is written)."""
 
     application: Application  # type: ignore[type-arg]
+    take: Callable[[list[Any]], Awaitable[None]]
     finish: Callable[[], Awaitable[None]]
-    take: Callable[[list[Update]], Awaitable[None]] | None = None
     settle: Callable[[], Awaitable[None]] | None = None
     #: Writes the insights tally (qunbot with capture on): what the shape counted.
     write_counts: Callable[[], Awaitable[None]] | None = None
 
-    async def _take(self, updates: list[Update]) -> None:
-        if self.take is not None:
-            await self.take(updates)
-        else:
-            for update in updates:
-                await self.application.process_update(update)
-
     async def lone(self, raws: list[bytes]) -> None:
-        bot = self.application.bot
         for data in [json.loads(raw) for raw in raws]:  # parsed in the timed part on both sides
-            await self._take([Update.de_json(data, bot)])
+            await self.take([data])
             await self.finish()
         if self.settle is not None:
             await self.settle()
 
     async def page(self, raws: list[bytes]) -> None:
-        bot = self.application.bot
-        await self._take([Update.de_json(json.loads(raw), bot) for raw in raws])
+        await self.take([json.loads(raw) for raw in raws])
         await self.finish()
 
 
@@ -185,17 +184,26 @@ async def bare_side() -> Side:
 
     application.add_handler(MessageHandler(filters.ALL, noop))
     await application.initialize()
+    bot = application.bot
+
+    async def take(page: list[Any]) -> None:
+        for data in page:
+            await application.process_update(Update.de_json(data, bot))
 
     async def nothing() -> None:
         return None
 
-    return Side(application, nothing)
+    return Side(application, take, nothing)
 
 
-async def qunbot_side(db: Database, capture: bool = True) -> tuple[Side, Dispatcher]:
+async def qunbot_side(
+    db: Database, capture: bool = True, objects: bool = False
+) -> tuple[Side, Dispatcher]:
     """The adapter wired as ``TelegramAdapter.start`` wires it; pages are given to what its
-    getUpdates loop calls (``receive``) instead of coming from the network. Without
-    ``capture``, every feature but insights."""
+    getUpdates loop calls (``receive_json``) instead of coming from the network. Without
+    ``capture``, every feature but insights. With ``objects``, each update is built by
+    python-telegram-bot first (``Update.de_json``) and taken by ``receive``, as webhook
+    updates are and as the loop took every update before its JSON fast path."""
     await migrate.upgrade(db)
     features = [f for f in all_features() if capture or f is not insights.feature]
     dispatcher = Dispatcher(
@@ -227,7 +235,13 @@ async def qunbot_side(db: Database, capture: bool = True) -> tuple[Side, Dispatc
     async def write_counts() -> None:
         await insights.flush(dispatcher.tick_context())
 
-    side = Side(adapter.application, finish, adapter.receive, settle)
+    take = adapter.receive_json
+    if objects:
+
+        async def take(page: list[Any]) -> None:
+            await adapter.receive([Update.de_json(data, bot) for data in page])
+
+    side = Side(adapter.application, take, finish, settle)
     if capture:
         side.write_counts = write_counts
     return side, dispatcher
@@ -256,6 +270,10 @@ async def compare(label: str, db: Database, args: argparse.Namespace) -> None:
     raw = RawUpdates(args.chats, args.users)
     sides: dict[str, Side] = {"bare": await bare_side()}
     sides["qunbot"], _dispatcher = await qunbot_side(db, capture=args.capture)
+    if args.objects:
+        # qunbot taking python-telegram-bot's objects, as its webhook does (and as its
+        # getUpdates loop did before the JSON fast path), turn by turn with the others.
+        sides["objects"], _built = await qunbot_side(db, capture=args.capture, objects=True)
     if getattr(args, "capture_cost", False):
         # qunbot without insights takes its turns too: the capture's cost under one load.
         sides["uncaptured"], _plain = await qunbot_side(db, capture=False)
@@ -310,6 +328,7 @@ async def compare(label: str, db: Database, args: argparse.Namespace) -> None:
         f"{args.chats} chats, {args.users} members; insights capture "
         + ("on" if args.capture else "off")
         + ("; 'uncaptured' is qunbot without it" if "uncaptured" in sides else "")
+        + ("; 'objects' is qunbot given PTB's Update objects" if "objects" in sides else "")
     )
     for shape, title in (("lone", "lone message"), ("page", f"page of {PAGE}")):
         for kind, table in (("CPU", figures.cpu), ("wall", figures.wall)):
@@ -393,6 +412,12 @@ async def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument(
         "--no-capture", dest="capture", action="store_false", help="without insights capture"
+    )
+    parser.add_argument(
+        "--no-objects",
+        dest="objects",
+        action="store_false",
+        help="without the side that takes python-telegram-bot's objects (as the webhook does)",
     )
     parser.add_argument(
         "--capture-cost",

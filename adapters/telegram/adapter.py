@@ -44,6 +44,10 @@ MAX_BACKOFF = 30.0
 CONNECTIONS = 256
 
 
+def _whole(value: object) -> bool:
+    return type(value) is int
+
+
 class _RecordingQueue(asyncio.Queue):  # type: ignore[type-arg]
     """PTB's update queue, where the webhook handler puts each update it received: the put
     records the update before the handler answers Telegram; an error answers 500."""
@@ -174,16 +178,29 @@ class TelegramAdapter(Adapter):
         while True:
             room = await dispatcher.room(self.platform, self.max_pending)
             try:
-                updates = await bot.get_updates(
-                    offset=offset,
-                    limit=min(100, room),
-                    timeout=timedelta(seconds=self.settings.poll_timeout),
-                    allowed_updates=ALLOWED_UPDATES,
+                # ``Bot.get_updates`` minus its ``Update.de_list``: a page's JSON, read here
+                # update by update (``receive_json``): a plain message costs no
+                # python-telegram-bot objects, and one update it cannot read is skipped
+                # instead of refusing the whole page again and again.
+                page = await bot._post(
+                    "getUpdates",
+                    {
+                        "timeout": self.settings.poll_timeout,
+                        "offset": offset,
+                        "limit": min(100, room),
+                        "allowed_updates": ALLOWED_UPDATES,
+                    },
                     read_timeout=self.settings.poll_timeout + self.settings.request_timeout,
                 )
-                if updates:
-                    await self.receive(list(updates))  # recorded: the next offset confirms
-                    offset = updates[-1].update_id + 1
+                if type(page) is not list:
+                    raise TelegramError("getUpdates answered something other than a list")
+                ids = [
+                    u["update_id"] for u in page if type(u) is dict and _whole(u.get("update_id"))
+                ]
+                if page:
+                    await self.receive_json(page)  # recorded: the next offset confirms
+                if ids:
+                    offset = max(ids) + 1
                 backoff = 1.0
             except (TelegramError, OSError, TimeoutError) as error:
                 log.warning("telegram: getUpdates failed (%s); again in %.0f s", error, backoff)
@@ -202,6 +219,30 @@ class TelegramAdapter(Adapter):
         events: list[EventBase] = []
         for update in updates:
             events += self._translate(update)
+        await self.dispatcher.intake(events)
+
+    async def receive_json(self, page: list[object]) -> None:
+        """A getUpdates page as Telegram sent it, recorded like ``receive``: a plain message
+        translated straight from its JSON (``Translator.translate_json``), any other update
+        built by python-telegram-bot first; one that cannot be read is logged and skipped."""
+        assert self.translator is not None and self.dispatcher is not None
+        translator, bot = self.translator, self.application.bot
+        events: list[EventBase] = []
+        for data in page:
+            found = translator.translate_json(data)
+            if found is None:
+                try:
+                    update = Update.de_json(data, bot)  # type: ignore[arg-type]
+                except Exception as error:  # Telegram's side: no member typed this shape
+                    number = data.get("update_id") if isinstance(data, dict) else None
+                    log.warning(
+                        "telegram: update %s could not be read (%s): skipped",
+                        number,
+                        type(error).__name__,
+                    )
+                    continue
+                found = self._translate(update)
+            events += found
         await self.dispatcher.intake(events)
 
     def _translate(self, update: Update) -> list[EventBase]:

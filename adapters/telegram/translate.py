@@ -101,6 +101,47 @@ def _when(moment: datetime | None) -> datetime:
     return (moment or datetime.now(UTC)).astimezone(UTC)
 
 
+#: Message fields the JSON fast path leaves to the full one (``Translator.translate_json``):
+#: each changes what the message is (a migration, a join notice, a post as a chat).
+#: each changes what the message is (a migration, a join notice, a post as a chat), or is
+#: an object the fast path would have to check as python-telegram-bot does (a forward's
+#: origin, media other than a photo).
+_FULL_PATH_FIELDS = frozenset(
+    {
+        "migrate_to_chat_id",
+        "migrate_from_chat_id",
+        "sender_chat",
+        "new_chat_members",
+        "left_chat_member",
+        "forward_origin",
+        "video",
+        "document",
+        "animation",
+        "sticker",
+        "audio",
+        "voice",
+        "video_note",
+    }
+)
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+#: The last second a ``datetime`` holds (9999-12-31 23:59:59 UTC).
+_LAST_SECOND = 253_402_300_799
+
+
+def _is_date(value: object) -> bool:
+    """A Unix time Telegram could send (after 1970, before the year 10000)."""
+    return type(value) is int and 0 < value <= _LAST_SECOND
+
+
+def _optional_str(value: object) -> bool:
+    return value is None or type(value) is str
+
+
 class Translator:
     """Turns one update into zero or more events. ``bot_id`` makes update keys unique per bot."""
 
@@ -133,6 +174,173 @@ class Translator:
             found = user_of(user)
             self._users.put(key, found)
         return found
+
+    def translate_json(self, data: object) -> list[EventBase] | None:
+        """The events of a plain message update read straight from its JSON, or ``None``
+        when it is anything else (or shaped otherwise than Telegram documents): the caller
+        then builds the ``Update`` and calls ``translate``. Most of what a group sends is a
+        plain message, and building python-telegram-bot's objects for one costs more than
+        everything qunbot does with it; the events made here are equal to ``translate``'s
+        (a test holds the two paths to that on every shape either takes)."""
+        if type(data) is not dict or len(data) != 2:
+            return None
+        update_id, message = data.get("update_id"), data.get("message")
+        if not _is_int(update_id) or type(message) is not dict:
+            return None
+        if not _FULL_PATH_FIELDS.isdisjoint(message):
+            return None
+        message_id, date = message.get("message_id"), message.get("date")
+        if not _is_int(message_id) or not _is_date(date):
+            return None
+        chat = self._chat_json(message.get("chat"))
+        sender = self._user_json(message.get("from"))
+        if chat is None or sender is None:
+            return None
+        text, caption = message.get("text"), message.get("caption")
+        if not _optional_str(text) or not _optional_str(caption):
+            return None
+        text = text or caption or ""
+        entities = self._entities_json(message.get("entities"))
+        caption_entities = self._entities_json(message.get("caption_entities"))
+        if entities is None or caption_entities is None:
+            return None
+        entities = entities or caption_entities
+        command = None
+        if entities and entities[0][0] == MessageEntity.BOT_COMMAND and entities[0][1] == 0:
+            command = parse_command(text, self.bot_username)
+        mentions = tuple(user for kind, _, user in entities if user is not None)
+        reply_to = None
+        replied = message.get("reply_to_message")
+        if replied is not None:
+            reply_to = self._reply_json(replied)
+            if reply_to is None:
+                return None
+        has_media = self._photo_json(message)
+        if has_media is None:
+            return None
+        return [
+            message_event(
+                platform=PLATFORM,
+                update_key=f"{self.bot_id}:{update_id}",
+                chat=chat,
+                at=datetime.fromtimestamp(date, UTC),
+                sender=sender,
+                message_id=str(message_id),
+                text=text,
+                command=command,
+                reply_to=reply_to,
+                mentions=mentions,
+                is_forward=False,  # a forward goes the full way
+                has_media=has_media,
+            )
+        ]
+
+    def _chat_json(self, chat: object) -> Chat | None:
+        if type(chat) is not dict:
+            return None
+        chat_id, kind, title = chat.get("id"), chat.get("type"), chat.get("title")
+        if not _is_int(chat_id) or type(kind) is not str or not _optional_str(title):
+            return None
+        key = (chat_id, kind, title)
+        found = self._chats.get(key)
+        if found is None:
+            kind_of = {TgChat.PRIVATE: ChatType.PRIVATE, TgChat.CHANNEL: ChatType.CHANNEL}
+            found = Chat(
+                platform=PLATFORM,
+                id=str(chat_id),
+                type=kind_of.get(kind, ChatType.GROUP),
+                title=title,
+            )
+            self._chats.put(key, found)
+        return found
+
+    def _user_json(self, user: object) -> User | None:
+        """The user as ``user_of`` makes it (``full_name``: first and last name)."""
+        if type(user) is not dict:
+            return None
+        user_id, is_bot = user.get("id"), user.get("is_bot")
+        first, last, username = user.get("first_name"), user.get("last_name"), user.get("username")
+        if (
+            not _is_int(user_id)
+            or type(is_bot) is not bool
+            or type(first) is not str
+            or not _optional_str(last)
+            or not _optional_str(username)
+        ):
+            return None
+        key = (user_id, first, last, username, is_bot)
+        found = self._users.get(key)
+        if found is None:
+            name = f"{first} {last}" if last else first
+            found = User(id=str(user_id), name=name, username=username, is_bot=is_bot)
+            self._users.put(key, found)
+        return found
+
+    def _entities_json(self, entities: object) -> list[tuple[str, int, User | None]] | None:
+        """``(type, offset, user of a text mention)`` per entity; ``None``: not as documented."""
+        if entities is None:
+            return []
+        if type(entities) is not list:
+            return None
+        found = []
+        for entity in entities:
+            if type(entity) is not dict:
+                return None
+            kind, offset, length = entity.get("type"), entity.get("offset"), entity.get("length")
+            if type(kind) is not str or not _is_int(offset) or not _is_int(length):
+                return None
+            user = None
+            if kind == MessageEntity.TEXT_MENTION and entity.get("user") is not None:
+                user = self._user_json(entity["user"])
+                if user is None:
+                    return None
+            found.append((kind, offset, user))
+        return found
+
+    def _reply_json(self, replied: object) -> ReplyTo | None:
+        if type(replied) is not dict:
+            return None
+        message_id, date = replied.get("message_id"), replied.get("date")
+        text, caption = replied.get("text"), replied.get("caption")
+        if (
+            not _is_int(message_id)
+            or not _is_date(date)
+            or not _optional_str(text)
+            or not _optional_str(caption)
+            or self._chat_json(replied.get("chat")) is None
+        ):
+            return None
+        sender = None
+        if replied.get("from") is not None:
+            sender = self._user_json(replied["from"])
+            if sender is None:
+                return None
+        return ReplyTo(
+            message_id=str(message_id),
+            sender=sender,
+            text=text or caption or "",
+            at=datetime.fromtimestamp(date, UTC),
+        )
+
+    @staticmethod
+    def _photo_json(message: dict[str, object]) -> bool | None:
+        """Whether the message carries a photo (the only media the fast path takes);
+        ``None``: its sizes not as documented."""
+        sizes = message.get("photo")
+        if sizes is None:
+            return False
+        if type(sizes) is not list:
+            return None
+        for size in sizes:
+            if (
+                type(size) is not dict
+                or type(size.get("file_id")) is not str
+                or type(size.get("file_unique_id")) is not str
+                or not _is_int(size.get("width"))
+                or not _is_int(size.get("height"))
+            ):
+                return None
+        return bool(sizes)
 
     def key(self, update: Update, suffix: str = "") -> str:
         return f"{self.bot_id}:{update.update_id}{suffix}"

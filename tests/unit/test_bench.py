@@ -44,7 +44,9 @@ async def test_inbound_compares_both_sides_for_a_lone_message_and_a_page(
 
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/inbound.db")
     try:
-        args = argparse.Namespace(lone=2, pages=1, repetitions=1, chats=2, users=3, capture=True)
+        args = argparse.Namespace(
+            lone=2, pages=1, repetitions=1, chats=2, users=3, capture=True, objects=True
+        )
         await compare("sqlite", db, args)
     finally:
         await db.dispose()
@@ -54,14 +56,20 @@ async def test_inbound_compares_both_sides_for_a_lone_message_and_a_page(
     for kind in ("CPU", "wall"):
         assert len(re.findall(rf"{kind}\s+bare PTB .*µs/update \(min/median/max of 1\)", out)) == 2
         assert len(re.findall(rf"{kind}\s+qunbot .*µs/update \(min/median/max of 1\)", out)) == 2
-        assert len(re.findall(rf"{kind}\s+ratio .* x \(min/median/max of 1\)", out)) == 2
+        assert len(re.findall(rf"{kind}\s+ratio\s+[0-9.]+ .* x \(min/median/max of 1\)", out)) == 2
+        assert len(re.findall(rf"{kind}\s+objects .*µs/update \(min/median/max of 1\)", out)) == 2
+        assert (
+            len(re.findall(rf"{kind}\s+ratio \(objects\) .* x \(min/median/max of 1\)", out)) == 2
+        )
 
 
+@pytest.mark.parametrize("objects", [False, True], ids=["json", "objects"])
 async def test_inbound_qunbot_side_records_every_update_through_the_adapter(
-    tmp_path: Path,
+    tmp_path: Path, objects: bool
 ) -> None:
     """The qunbot side is not a no-op: each raw update is translated and recorded once, and
-    counted by insights (written once its 5 s have passed)."""
+    counted by insights (written once its 5 s have passed), from the JSON or from PTB's
+    objects."""
     from sqlalchemy import func, select
 
     from bench.inbound import RawUpdates, qunbot_side
@@ -71,7 +79,7 @@ async def test_inbound_qunbot_side_records_every_update_through_the_adapter(
 
     db = Database(f"sqlite+aiosqlite:///{tmp_path}/inbound.db")
     try:
-        side, dispatcher = await qunbot_side(db)
+        side, dispatcher = await qunbot_side(db, objects=objects)
         raw = RawUpdates(chats=2, users=3)
         await side.lone(raw.take(3))
         await side.page(raw.take(5))

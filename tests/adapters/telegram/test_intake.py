@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from bot.app import App
@@ -160,3 +161,24 @@ async def test_a_page_the_database_refused_is_not_confirmed_and_comes_again(
     assert len(deliveries) == 2  # not confirmed after the refusal: Telegram sent it again
     rows = await recorded(app)
     assert key(int(first["update_id"])) in rows
+
+
+async def test_an_update_nobody_can_read_is_skipped_not_the_page(
+    start_bot: StartBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """python-telegram-bot's ``get_updates`` reads a page all or nothing: one update it could
+    not read refused the whole page at every poll. Now that one is logged (without a trace:
+    nothing a member can fix) and confirmed, and the rest of its page is handled."""
+    app, fake = await start_bot()
+    unreadable = fake.push_update({"chat_member": {"chat": "not a chat", "date": "soon"}})
+    fake.push_update(tg.text_message(-1004000000001, 42, "/start"))
+    [reply] = await fake.wait_for("sendMessage", timeout=15)
+    assert "/help" in (reply.text or "")
+    async with asyncio.timeout(15):
+        while fake.pending_updates:  # the next getUpdates confirms the whole page
+            await fake.wait_for("getUpdates", count=len(fake.calls_to("getUpdates")) + 1)
+    rows = await recorded(app)
+    assert key(int(unreadable["update_id"])) not in rows
+    skipped = [r for r in caplog.records if "could not be read" in r.getMessage()]
+    assert [r.exc_info for r in skipped] == [None]
+    assert str(unreadable["update_id"]) in skipped[0].getMessage()
