@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from itertools import compress
+from itertools import chain, compress
 from operator import itemgetter
 from typing import Any
 
@@ -108,6 +108,8 @@ async def add_up(
     name = table.name
     dialect = connection.dialect
     if dialect.name == "postgresql":
+        # Rows in key order: two flushes at once lock their rows in the same order.
+        rows = sorted(rows, key=itemgetter(*(columns.index(k) for k in key)))
         sums = ", ".join(f"{c} = {name}.{c} + excluded.{c}" for c in added)
         tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sums}"
         arrays, by_column = [], []
@@ -132,7 +134,8 @@ async def add_up(
         return
     # SQLite has one writer at a time (no lock order to keep across statements): rows go
     # by which counters they change, most rows one or two of sixteen, so a row binds and
-    # updates only those (a third cheaper for a flush of plain chatter).
+    # updates only those (a third cheaper for a flush of plain chatter). Parameters are
+    # gathered in C (``itemgetter``, ``chain``): a flush of chatter is hundreds of rows.
     at = {column: position for position, column in enumerate(columns)}
     kept = [at[column] for column in columns if column not in added]
     counted = [at[column] for column in added]
@@ -141,23 +144,25 @@ async def add_up(
     for row in rows:
         # A row of zeros still makes its row exist (adding 0 to the first counter).
         changed = tuple(compress(counted, pick(row))) or (counted[0],)
-        shapes.setdefault(changed, []).append(row)
-    iso: dict[date, str] = {}  # as SQLAlchemy's Date keeps a date: its ISO text
+        found = shapes.get(changed)
+        if found is None:
+            shapes[changed] = [row]
+        else:
+            found.append(row)
     for changed, same in shapes.items():
         positions = [*kept, *changed]
         width = len(positions)
-        day = positions.index(at["day"]) - width  # every table added up here has a day
+        day = positions.index(at["day"])  # every table added up here has a day
         names = ", ".join(columns[position] for position in positions)
         sums = ", ".join(f"{c} = {name}.{c} + excluded.{c}" for c in (columns[p] for p in changed))
         head = f"INSERT INTO {name} ({names}) VALUES "
         tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sums}"
+        gather = itemgetter(*positions)
         for start in range(0, len(same), PAGE):
             page = same[start : start + PAGE]
-            params: list[Any] = []
-            for row in page:
-                params += [row[position] for position in positions]
-                when = params[day]
-                params[day] = iso.get(when) or iso.setdefault(when, when.isoformat())
+            params = list(chain.from_iterable(map(gather, page)))
+            # As SQLAlchemy's Date keeps a date: its ISO text.
+            params[day::width] = map(date.isoformat, params[day::width])
             values = ",".join(["(" + ",".join("?" * width) + ")"] * len(page))
             await connection.exec_driver_sql(head + values + tail, tuple(params))
 
@@ -259,21 +264,36 @@ class InsightRepo:
     async def add(
         self, session: AsyncSession, days: Sequence[MemberDay], movements: Sequence[Movement]
     ) -> None:
-        """Add the counts: one upsert per table, each row once, in key order. Rows for the
-        same key are summed first (one statement may not touch a row twice on PostgreSQL)."""
-        merged: dict[tuple[int, date], tuple[int, Sequence[int]]] = {}
-        for row in days:
-            key = (row.member_id, row.day)
-            found = merged.get(key)
-            if found is None:  # most keys come once: nothing to add up
-                merged[key] = (row.community_id, row.counts)
-            else:
-                merged[key] = (found[0], [a + b for a, b in zip(found[1], row.counts, strict=True)])
+        """Add the counts: one upsert per table, each row once. Rows for the same key are
+        summed first (one statement may not touch a row twice on PostgreSQL)."""
+        await self.add_rows(
+            session, [(d.member_id, d.day, d.community_id, *d.counts) for d in days], movements
+        )
+
+    async def add_rows(
+        self,
+        session: AsyncSession,
+        rows: list[tuple[Any, ...]],
+        movements: Sequence[Movement],
+    ) -> None:
+        """``add`` for rows already shaped ``(member_id, day, community_id, *counts)`` (a
+        flush's: no object per row on the way)."""
+        if len({(row[0], row[1]) for row in rows}) < len(rows):  # most flushes: each key once
+            merged: dict[tuple[int, date], tuple[Any, ...]] = {}
+            for row in rows:
+                key = (row[0], row[1])
+                found = merged.get(key)
+                merged[key] = (
+                    row
+                    if found is None
+                    else (*row[:3], *map(sum, zip(found[3:], row[3:], strict=True)))
+                )
+            rows = list(merged.values())
         await add_up(
             session,
             InsightMemberDay.__table__,
             ("member_id", "day", "community_id", *COUNTERS),
-            [(m, d, c, *counts) for (m, d), (c, counts) in sorted(merged.items())],
+            rows,
             key=("member_id", "day"),
             added=COUNTERS,
         )

@@ -41,7 +41,7 @@ from handlers.insights.tally import COLUMN, Tally
 from handlers.shared import tell_privately
 from storage.base import PLATFORM_ID_LEN
 from storage.insight_reports import Calendar, HourCount, InsightReports
-from storage.insights import InsightRepo, MemberDay, Movement
+from storage.insights import InsightRepo, Movement
 
 __all__ = ["InsightsSettings", "feature", "flush", "prune_old", "stats"]
 
@@ -225,13 +225,13 @@ async def flush(ctx: TickContext) -> int:
         async with ctx.store.transaction() as session:
             unknown = [(c, u) for (c, _d, u), row in taken.members.items() if row.member_id is None]
             ids = await repo.member_ids(session, unknown)
-            days = []
+            days = []  # as ``InsightRepo.add_rows`` takes them: no object per row
             for (community_id, day, user_id), row in taken.members.items():
                 member_id = row.member_id or ids.get((community_id, user_id))
                 if member_id is not None:  # replied to, never seen by the bot: not counted
-                    days.append(MemberDay(community_id, member_id, day, tuple(row.counts)))
+                    days.append((member_id, day, community_id, *row.counts))
             movements = [Movement(*key, n) for key, n in taken.movements.items()]
-            await repo.add(session, days, movements)
+            await repo.add_rows(session, days, movements)
             hours = [HourCount(*key, n) for key, n in taken.hours.items()]
             await InsightReports(ctx.store.db).add_hours(session, hours)
     except IntegrityError:

@@ -265,16 +265,16 @@ async def test_many_tasks_and_flushes_at_once_lose_nothing_and_double_nothing(
 async def test_a_failed_write_keeps_the_counts_for_the_next_flush(any_harness: Harness) -> None:
     h = english(any_harness)
     await h.send(h.message("hello", user="Ann"))
-    repo_add = InsightRepo.add
+    repo_add = InsightRepo.add_rows
 
     async def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("database went away")
 
-    InsightRepo.add = broken  # type: ignore[method-assign]
+    InsightRepo.add_rows = broken  # type: ignore[method-assign]
     try:
         assert await written(h) == 0
     finally:
-        InsightRepo.add = repo_add  # type: ignore[method-assign]
+        InsightRepo.add_rows = repo_add  # type: ignore[method-assign]
     await h.send(h.message("again", user="Ann"))
     assert await written(h) == 1
     assert await counted(h) == {("Ann", DAY): {"messages": 2}}
