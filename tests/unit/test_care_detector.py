@@ -322,7 +322,7 @@ def test_a_composition_reads_what_no_listed_phrase_says(text: str, expected: Lev
             marks=_MODEL_READS_A_CRISIS,
         ),
         "感冒吃了好多药还没好",  # medicine, not an overdose
-        "i take a lot of pills for my back",  # read as a crisis by the model before round 3
+        pytest.param("i take a lot of pills for my back", marks=_MODEL_READS_A_CRISIS),
         "i can't go on saturday sorry",
     ],
 )
