@@ -6,6 +6,7 @@ rounded, features sorted), so the shipped file can be checked against a retrain.
     python tools/train_care_model.py            # retrain and write the file
     python tools/train_care_model.py --check    # retrain and compare with the shipped file
     python tools/train_care_model.py --simulate # how the thresholds were chosen (below)
+    python tools/train_care_model.py --leave-out seen7 seen8 seen9  # leave one set out (round 3)
 
 Trained ONLY on the evaluation set's ``dev`` and ``seen`` splits of both languages; the
 ``heldout`` split is never read here. Two binary logistic regressions share one vocabulary:
