@@ -7,6 +7,8 @@ reading fast. The seventh blind set missed crisis recall with the lexicon alone 
 phrase crisis mostly indirectly (farewells, giving things away, a method acquired, self-harm acts,
 "lol" beside a serious line), was far from the goal at its first look (35f23df: crisis recall zh
 0.373, en 0.386, distress precision zh 0.892); it was then tuned on (round 2) and is ``seen8``.
+The ninth, as indirect, scored zh 0.443, en 0.559 at its first look (13ffb95) and is ``seen9``
+since round 3.
 The held-out split is the next blind set (``*_heldout.tsv``): its first look goes into
 ``HELD_OUT`` below, where a missed goal becomes a strict expected failure that must flip to a
 pass when the detector improves, and the measured recall becomes a floor.
@@ -36,19 +38,14 @@ from tests.care_eval import (
 #: "distress", "alerts"), or None until it has been scored. The eighth set's were commit 35f23df,
 #: missed {"alert_precision": "0.892"} (zh) and {"crisis_recall": "0.373"} / "0.386", floors zh
 #: 0.35 / 0.71 / 0.54, en 0.36 / 0.75 / 0.54.
-#: The ninth set's first look (13ffb95, round 2 merged): crisis recall zh 0.443, en 0.559;
-#: distress precision en 0.889 (the detector before round 2 scored 0.328 / 0.288 on it).
+#: The ninth set's first look (13ffb95, round 2 merged: crisis recall zh 0.443, en 0.559;
+#: distress precision en 0.889; floors zh 0.42 / 0.68 / 0.58, en 0.54 / 0.64 / 0.63; the detector
+#: before round 2 scored 0.328 / 0.288 on it) moved to the README (``seen9``): it was tuned on in
+#: round 3. The tenth set has not been
+#: scored yet: ``missed`` stays empty and ``floors`` None until its first look.
 HELD_OUT: dict[str, dict[str, object]] = {
-    "zh": {
-        "commit": "13ffb95",
-        "missed": {"crisis_recall": "0.443"},
-        "floors": {"crisis": 0.42, "distress": 0.68, "alerts": 0.58},
-    },
-    "en": {
-        "commit": "13ffb95",
-        "missed": {"alert_precision": "0.889", "crisis_recall": "0.559"},
-        "floors": {"crisis": 0.54, "distress": 0.64, "alerts": 0.63},
-    },
+    "zh": {"commit": None, "missed": {}, "floors": None},
+    "en": {"commit": None, "missed": {}, "floors": None},
 }
 
 

@@ -427,3 +427,37 @@ def test_a_look_alike_of_a_low_mood_word_does_not_silence_the_model() -> None:
     assert "look-alike" not in examined.vetoes
     examined = detector._examine("想死你们了")
     assert "look-alike" in examined.vetoes  # an alert cue set aside still stops the model
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "bought charcoal today, not for a bbq",  # a means with its ordinary use denied
+        "the rope i ordered arrived lol",  # a means arrived: kept beside a laugh
+        "网上买的绳子到了 哈哈",
+        "想好了怎么跟这个世界说再见了 别劝我 哈哈",  # "don't talk me out of it" is meant
+        "lol been googling painless ways to die again",
+        "今天买了炭 不是用来烧烤的",
+    ],
+)
+def test_round_three_kinds_read_as_crisis_by_the_lexicon(text: str) -> None:
+    """Kinds the ninth blind set said indirectly (README, round 3), written anew here."""
+    assert detector.read_lexicon(text).level == CRISIS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "买的跳绳到了 哈哈",
+        "my climbing rope arrived lol",
+        "bought charcoal for the bbq tonight, who is bringing meat",
+        "买了炭 周末烧烤 来不来",
+        "goodnight everyone, see you tomorrow",
+        "been googling painless ways to get a tattoo lol",
+        "i will go see her soon, she just moved to ohio",
+        "考完这门就彻底解脱了 放假啦",
+        "ngl this pizza slaps lol",
+    ],
+)
+def test_round_three_look_alikes_do_not_alert(text: str) -> None:
+    assert level(text) < DISTRESS

@@ -37,15 +37,19 @@ def test_the_model_file_loads_and_is_small() -> None:
     assert detector._learned and detector._loaded
 
 
-def test_inference_is_a_sum_of_weights_through_a_sigmoid() -> None:
+def test_inference_is_a_scaled_sum_of_weights_through_a_sigmoid() -> None:
     model = learned.load()
     text = detector._examine("i gave everything away and said goodbye").text
     grams = learned.features(text)
-    assert "wgoodbye" in grams and "cgood" in grams and "c\x02i" in grams
-    total = model.crisis.bias + sum(model.crisis.weights.get(g, 0.0) for g in grams)
+    assert {"wgoodbye", "wsaid goodbye", "wand said goodbye"} <= grams
+    # English is read by its words: no character n-gram of ASCII text (round 3, README).
+    assert not any(gram.startswith("c") for gram in grams)
+    found = sum(model.crisis.weights.get(g, 0.0) for g in grams)
+    total = model.crisis.bias + found / math.sqrt(len(grams))  # the vector scaled to length 1
     assert model.probabilities(text)[0] == pytest.approx(1 / (1 + math.exp(-total)))
     assert learned.features("我想") == learned.features("我想")  # deterministic
     assert {"c我", "c我想", "c\x02我想\x03"} <= learned.features("我想")
+    assert "c\x02i" not in learned.features("i 想") and "c\x02i 想" in learned.features("i 想")
 
 
 def test_the_model_reads_a_crisis_no_listed_phrase_says() -> None:
