@@ -10,11 +10,14 @@ records them only).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.actions import Action, Delete
 from bot.arguments import arg_refusal, parse_int
@@ -45,6 +48,8 @@ from storage.moderation import PATTERN_LEN
 
 __all__ = ["feature"]
 
+log = logging.getLogger(__name__)
+
 
 #: Its state: compiled matchers and recent message times (``_State``), in memory only.
 feature: Feature[_State] = Feature(
@@ -57,6 +62,9 @@ feature: Feature[_State] = Feature(
 LOCKS = ("links", "media", "forwards", "invites")
 ACTIONS = ("delete", "warn", "mute", "kick", "ban")
 MATCHER_TTL = 60.0
+#: Seconds the last known filters stand in when they could not be read again, before the
+#: next try (``_Matchers.own``).
+RETRY_MATCHER_AFTER = 5.0
 #: Communities whose own matcher is kept (least recently used go first; rebuilt on demand).
 MATCHER_COMMUNITIES = 1_000
 #: Members whose recent message times are kept for the flood check. Only members who wrote
@@ -81,6 +89,10 @@ class _Matchers:
     def __init__(self) -> None:
         self._config: Matcher | None = None
         self._own: BoundedCache[int, Matcher] = BoundedCache(MATCHER_COMMUNITIES, MATCHER_TTL)
+        #: Each community's last matcher built, kept past its minute: when the database
+        #: cannot give the list again (locked under overload, away for a moment), the gate
+        #: goes on with the rules it had rather than letting every message through.
+        self._last: BoundedCache[int, Matcher] = BoundedCache(MATCHER_COMMUNITIES)
 
     def forget(self, community_id: int) -> None:
         self._own.pop(community_id, None)
@@ -101,11 +113,26 @@ class _Matchers:
         cached = self._own.get(ctx.community.id)
         if cached is not None:
             return cached
-        async with ctx.store.transaction() as session:
-            own = await ctx.store.filters.list(session, ctx.community.id)
+        community_id = ctx.community.id
+        try:
+            async with ctx.store.transaction() as session:
+                own = await ctx.store.filters.list(session, community_id)
+        except (SQLAlchemyError, OSError) as error:
+            last = self._last.get(community_id)
+            if last is None:
+                raise  # nothing to go on with: the dispatcher logs it, the message passes
+            log.warning(
+                "rules: community %s's filters could not be read again (%s); the last ones "
+                "known stay in force",
+                community_id,
+                type(error).__name__,
+            )
+            self._own.put(community_id, last, RETRY_MATCHER_AFTER)
+            return last
         rules = [Rule(f"f:{f.id}", f.kind, f.pattern, f.action) for f in own]  # type: ignore[arg-type]
         matcher = Matcher(rules)
-        self._own[ctx.community.id] = matcher
+        self._own[community_id] = matcher
+        self._last[community_id] = matcher
         return matcher
 
     async def first(self, ctx: Context, text: str) -> Hit | None:

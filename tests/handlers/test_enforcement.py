@@ -266,3 +266,36 @@ async def test_flood_refusals_name_what_was_expected(  # type: ignore[no-untyped
     assert "3" in status and "10" in status
     [full_width] = await h.say("/flood ５ ２０")  # full-width digits within range are fine
     assert "5" in full_width and "20" in full_width
+
+
+async def test_filters_that_cannot_be_read_again_stay_in_force(
+    sqlite_db, clock, caplog, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Under overload the database may refuse the minute's re-read of a community's filters
+    ("database is locked"): the gate goes on with the filters it had (a warning, no trace),
+    instead of letting every message through until the database answers again."""
+    from sqlalchemy.exc import OperationalError
+
+    from handlers import enforcement
+
+    h = harness_with(sqlite_db, clock)
+    await h.send(h.join("Bob"))
+    await h.say("/filter add 广告 delete")
+    assert kinds(await h.send(h.message("广告位招租", user="Bob")))[0] == "Delete"
+    matchers = h.dispatcher.state(enforcement.feature).matchers
+    community_id = next(iter(matchers._last._entries))
+    matchers._own.pop(community_id)  # its minute is over: the next message reads it again
+    reads: list[int] = []
+
+    async def locked(session: object, community: int) -> list[object]:
+        reads.append(community)
+        raise OperationalError("SELECT ...", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(h.store.filters, "list", locked)
+    with caplog.at_level(logging.WARNING):
+        assert kinds(await h.send(h.message("广-告 again", user="Bob")))[0] == "Delete"
+        assert kinds(await h.send(h.message("广告 once more", user="Bob")))[0] == "Delete"
+        assert await h.send(h.message("hello", user="Bob")) == []
+    assert reads == [community_id]  # the stand-in holds a few seconds: no read per message
+    [warning] = [r for r in caplog.records if "could not be read again" in r.getMessage()]
+    assert warning.exc_info is None and "OperationalError" in warning.getMessage()
