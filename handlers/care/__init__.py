@@ -110,9 +110,9 @@ class CareSettings(Section):
     """Counts are kept in memory and written together this often (read from the config)."""
     resend_after_minutes: int = Field(15, ge=1, le=24 * 60)
     """An alert whose notices are not recorded as sent this many minutes after it was raised
-    (a stop cut the sending off) has them sent again, possibly twice, never lost. Keep it
-    longer than outbound.retry_for (600 s): a process still retrying through a platform's
-    outage is not doubled (read from the config)."""
+    (a stop cut the sending off) has them sent again, possibly twice, never lost. Never
+    less than outbound.retry_for and a minute, whatever is set here: a process still
+    retrying through a platform's outage is not doubled (read from the config)."""
 
     @model_validator(mode="after")
     def _baseline_is_kept(self) -> CareSettings:
@@ -333,10 +333,18 @@ class _Pending:
     resources_sent: bool = False
 
 
+#: How much longer than ``[outbound] retry_for`` a sender's lease lasts at least.
+LEASE_MARGIN = timedelta(minutes=1)
+
+
 def _lease(ctx: TickContext) -> timedelta:
     """How long a sender has before its alert counts as cut off (the config's, the same in
-    every process and community)."""
-    return timedelta(minutes=ctx.settings_of(CareSettings).resend_after_minutes)
+    every process and community), and never less than ``[outbound] retry_for`` and a minute:
+    a process still retrying through a platform's outage has not been cut off, and its
+    notices must not be sent a second time by another."""
+    configured = timedelta(minutes=ctx.settings_of(CareSettings).resend_after_minutes)
+    retrying = timedelta(seconds=ctx.settings.outbound.retry_for) + LEASE_MARGIN
+    return max(configured, retrying)
 
 
 async def _send(

@@ -10,6 +10,7 @@ import asyncio
 import itertools
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bot.actions import Action, ActionResult, Notify
@@ -25,7 +26,7 @@ from tests.handlers.test_care import (
     with_care,
 )
 from tests.handlers.test_intake import kill
-from tests.support import PLATFORM, FakeAdapter, Harness
+from tests.support import PLATFORM, FakeAdapter, Harness, make_settings
 
 LEASE = timedelta(minutes=15)  # resend_after_minutes' default
 
@@ -223,3 +224,33 @@ async def test_sent_as_raised_when_care_is_off_or_the_member_opted_out_since(
     assert told.user_id == "id-carol"
     assert told.buttons[0][0].data == f"care:{alert_id}:reached"
     assert "no help resources set" in told.text.plain()
+
+
+@pytest.mark.parametrize(
+    ("minutes", "retry_for", "lease"),
+    [
+        (15, 600.0, timedelta(minutes=15)),
+        (1, 600.0, timedelta(minutes=11)),
+        (5, 60.0, timedelta(minutes=5)),
+    ],
+)
+def test_the_lease_outlasts_the_outbound_retries(
+    minutes: int, retry_for: float, lease: timedelta
+) -> None:
+    """A lease shorter than the time a sender keeps retrying through an outage would let a
+    second process send the same notices while the first is still trying: it is never less
+    than ``[outbound] retry_for`` and a minute, whatever ``resend_after_minutes`` says."""
+    from handlers.care import CareSettings, _lease
+
+    settings = make_settings(outbound={"retry_for": retry_for})
+    care = CareSettings(resend_after_minutes=minutes)
+
+    class Tick:
+        def __init__(self) -> None:
+            self.settings = settings
+
+        def settings_of(self, model: type[CareSettings]) -> CareSettings:
+            assert model is CareSettings
+            return care
+
+    assert _lease(Tick()) == lease  # type: ignore[arg-type]
