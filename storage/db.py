@@ -172,6 +172,9 @@ class Database:
         self.generation = 0
         #: Awaited by ``dispose`` first: connections held outside the pool give themselves up.
         self.closing: list[Callable[[], Awaitable[None]]] = []
+        #: SQLite: the event loop's own connection for short writes
+        #: (``storage.loop_writes.loop_writes``), made at first use.
+        self.loop_writes: object | None = None
         _install_write_watch(self)
 
     def watch(self, table: str, forget: Callable[[], None]) -> None:

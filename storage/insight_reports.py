@@ -416,6 +416,23 @@ class HourCount:
     messages: int
 
 
+#: Hour slots as ``add_up`` writes them: table, columns in row order, key.
+HOURS = (
+    InsightHour.__table__,
+    ("community_id", "day", "hour", "messages"),
+    ("community_id", "day", "hour"),
+)
+
+
+def merged_hours(counts: Sequence[HourCount]) -> list[tuple[Any, ...]]:
+    """Hour counts as rows, each slot once (its messages summed), in key order."""
+    merged: dict[tuple[int, date, int], int] = {}
+    for count in counts:
+        key = (count.community_id, count.day, count.hour)
+        merged[key] = merged.get(key, 0) + count.messages
+    return [(c, d, h, n) for (c, d, h), n in sorted(merged.items())]
+
+
 def pseudonym(key: bytes, member_id: int) -> str:
     """A stable name for an opted-out member in exports: the same for every export made with
     ``key``, and not the member's id (nor anything it can be computed back from without it)."""
@@ -619,20 +636,8 @@ class InsightReports:
     async def add_hours(self, session: AsyncSession, counts: Sequence[HourCount]) -> None:
         """Add messages to hour slots: one upsert adding to what is there, each slot once, in
         key order (as the capture's ``InsightRepo.add``)."""
-        merged: dict[tuple[int, date, int], int] = {}
-        for count in counts:
-            key = (count.community_id, count.day, count.hour)
-            merged[key] = merged.get(key, 0) + count.messages
-        if not merged:
-            return
-        await add_up(
-            session,
-            InsightHour.__table__,
-            ("community_id", "day", "hour", "messages"),
-            [(c, d, h, n) for (c, d, h), n in sorted(merged.items())],
-            key=("community_id", "day", "hour"),
-            added=("messages",),
-        )
+        table, columns, key = HOURS
+        await add_up(session, table, columns, merged_hours(counts), key=key, added=("messages",))
 
     async def prune(self, session: AsyncSession, before: date) -> int:
         """Delete what reports keep of days before ``before`` (the capture's retention): hour

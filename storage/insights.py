@@ -110,12 +110,15 @@ async def add_up(
     if dialect.name == "postgresql":
         # Rows in key order: two flushes at once lock their rows in the same order.
         rows = sorted(rows, key=itemgetter(*(columns.index(k) for k in key)))
-        sums = ", ".join(f"{c} = {name}.{c} + excluded.{c}" for c in added)
+        by_name = dict(zip(columns, zip(*rows, strict=True), strict=True))
+        # Only the counters some row changes (a flush of chatter: messages alone), as on
+        # SQLite: every other column is sent, encoded and decoded for nothing.
+        changed = [c for c in added if any(by_name[c])] or [added[0]]
+        sent = [c for c in columns if c not in added or c in changed]
+        sums = ", ".join(f"{c} = {name}.{c} + excluded.{c}" for c in changed)
         tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sums}"
         arrays, by_column = [], []
-        for n, (column, values) in enumerate(
-            zip(columns, zip(*rows, strict=True), strict=True), start=1
-        ):
+        for n, (column, values) in enumerate(((c, by_name[c]) for c in sent), start=1):
             kind = table.c[column].type.compile(dialect=dialect)
             text = _as_text(values)
             if text is None:
@@ -128,14 +131,32 @@ async def add_up(
                 arrays.append(f"string_to_array(${n}, ',')::{kind}[]")
                 by_column.append(text)
         statement = (
-            f"INSERT INTO {name} ({', '.join(columns)}) SELECT * FROM unnest({', '.join(arrays)})"
+            f"INSERT INTO {name} ({', '.join(sent)}) SELECT * FROM unnest({', '.join(arrays)})"
         )
         await connection.exec_driver_sql(statement + tail, tuple(by_column))
         return
-    # SQLite has one writer at a time (no lock order to keep across statements): rows go
-    # by which counters they change, most rows one or two of sixteen, so a row binds and
-    # updates only those (a third cheaper for a flush of plain chatter). Parameters are
-    # gathered in C (``itemgetter``, ``chain``): a flush of chatter is hundreds of rows.
+    for statement, params in sqlite_upserts(name, columns, rows, key=key, added=added):
+        await connection.exec_driver_sql(statement, params)
+
+
+def sqlite_upserts(
+    name: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    key: Sequence[str],
+    added: Sequence[str],
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """``add_up``'s statements for SQLite, with their parameters (run by ``add_up`` on a
+    session's connection, or in one call on the event loop's own, ``storage.insight_tally``).
+
+    SQLite has one writer at a time (no lock order to keep across statements): rows go by
+    which counters they change, most rows one or two of sixteen, so a row binds and updates
+    only those (a third cheaper for a flush of plain chatter). Parameters are gathered in C
+    (``itemgetter``, ``chain``): a flush of chatter is hundreds of rows."""
+    statements: list[tuple[str, tuple[Any, ...]]] = []
+    if not rows:
+        return statements
     at = {column: position for position, column in enumerate(columns)}
     kept = [at[column] for column in columns if column not in added]
     counted = [at[column] for column in added]
@@ -164,7 +185,9 @@ async def add_up(
             # As SQLAlchemy's Date keeps a date: its ISO text.
             params[day::width] = map(date.isoformat, params[day::width])
             values = ",".join(["(" + ",".join("?" * width) + ")"] * len(page))
-            await connection.exec_driver_sql(head + values + tail, tuple(params))
+            statements.append((head + values + tail, tuple(params)))
+
+    return statements
 
 
 def _counter() -> Mapped[int]:
@@ -257,6 +280,43 @@ class Movement:
     n: int
 
 
+#: The tally's tables as ``add_up`` writes them: table, columns in row order, key.
+DAYS = (
+    InsightMemberDay.__table__,
+    ("member_id", "day", "community_id", *COUNTERS),
+    ("member_id", "day"),
+)
+MOVEMENTS = (
+    InsightMovement.__table__,
+    ("community_id", "day", "direction", "how", "link", "n"),
+    ("community_id", "day", "direction", "how", "link"),
+)
+
+
+def merged_days(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows ``(member_id, day, community_id, *counts)`` with each key once (one statement
+    may not touch a row twice on PostgreSQL): the counts of a key given twice summed."""
+    if len({(row[0], row[1]) for row in rows}) == len(rows):  # most flushes: each key once
+        return rows
+    merged: dict[tuple[int, date], tuple[Any, ...]] = {}
+    for row in rows:
+        key = (row[0], row[1])
+        found = merged.get(key)
+        merged[key] = (
+            row if found is None else (*row[:3], *map(sum, zip(found[3:], row[3:], strict=True)))
+        )
+    return list(merged.values())
+
+
+def merged_movements(movements: Sequence[Movement]) -> list[tuple[Any, ...]]:
+    """Movements as rows, each key once (its counts summed), in key order."""
+    moved: dict[tuple[int, date, str, str, str], int] = {}
+    for move in movements:
+        key = (move.community_id, move.day, move.direction, move.how, move.link[:LINK_LEN])
+        moved[key] = moved.get(key, 0) + move.n
+    return [(*key, n) for key, n in sorted(moved.items())]
+
+
 class InsightRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -278,35 +338,17 @@ class InsightRepo:
     ) -> None:
         """``add`` for rows already shaped ``(member_id, day, community_id, *counts)`` (a
         flush's: no object per row on the way)."""
-        if len({(row[0], row[1]) for row in rows}) < len(rows):  # most flushes: each key once
-            merged: dict[tuple[int, date], tuple[Any, ...]] = {}
-            for row in rows:
-                key = (row[0], row[1])
-                found = merged.get(key)
-                merged[key] = (
-                    row
-                    if found is None
-                    else (*row[:3], *map(sum, zip(found[3:], row[3:], strict=True)))
-                )
-            rows = list(merged.values())
+        days_table, days_columns, days_key = DAYS
         await add_up(
-            session,
-            InsightMemberDay.__table__,
-            ("member_id", "day", "community_id", *COUNTERS),
-            rows,
-            key=("member_id", "day"),
-            added=COUNTERS,
+            session, days_table, days_columns, merged_days(rows), key=days_key, added=COUNTERS
         )
-        moved: dict[tuple[int, date, str, str, str], int] = {}
-        for move in movements:
-            key5 = (move.community_id, move.day, move.direction, move.how, move.link[:LINK_LEN])
-            moved[key5] = moved.get(key5, 0) + move.n
+        moves_table, moves_columns, moves_key = MOVEMENTS
         await add_up(
             session,
-            InsightMovement.__table__,
-            ("community_id", "day", "direction", "how", "link", "n"),
-            [(*key5, n) for key5, n in sorted(moved.items())],
-            key=("community_id", "day", "direction", "how", "link"),
+            moves_table,
+            moves_columns,
+            merged_movements(movements),
+            key=moves_key,
             added=("n",),
         )
 

@@ -3,7 +3,6 @@ and the record of which updates are still to be handled (their event kept until 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -20,7 +19,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import PoolProxiedConnection
@@ -29,6 +27,7 @@ from sqlalchemy.util.concurrency import greenlet_spawn
 from storage import sqlite_driver
 from storage.base import PLATFORM_LEN, UPDATE_KEY_LEN, Base, Id
 from storage.db import Database
+from storage.loop_writes import loop_writes
 
 __all__ = ["ProcessedUpdate", "UpdateRepo"]
 
@@ -94,19 +93,11 @@ def _sqlite_claim(
     connection: sqlite3.Connection,
     marks: list[tuple[str, list[Any]]],
     inserts: list[tuple[str, list[Any]]],
-    *,
-    begun: bool = False,
 ) -> list[tuple[str, str]]:
-    """One whole transaction (marks, then claims), in one call: on aiosqlite's thread, or
-    on the loop's own connection (``begun``: its ``BEGIN IMMEDIATE`` already ran)."""
-    if not begun:
-        connection.execute("BEGIN IMMEDIATE")
+    """One whole transaction (marks, then claims), in one call on aiosqlite's thread."""
+    connection.execute("BEGIN IMMEDIATE")
     try:
-        for sql, params in marks:
-            connection.execute(sql, params)
-        claimed: list[tuple[str, str]] = []
-        for sql, params in inserts:
-            claimed += connection.execute(sql, params).fetchall()
+        claimed = _claim_statements(connection, marks, inserts)
         connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:
@@ -115,33 +106,18 @@ def _sqlite_claim(
     return claimed
 
 
-#: Commits on the event loop's own SQLite connection between two checkpoints of the WAL
-#: (that connection never checkpoints itself: a checkpoint writes and syncs pages, which
-#: must not stall the loop; it runs on aiosqlite's thread instead).
-LOOP_CHECKPOINT_EVERY = 500
-
-
-def _loop_database_path(url: str) -> str | None:
-    """The file an ``sqlite+aiosqlite`` URL names, when a second connection opened on it
-    sees the same database (not ``:memory:``, not a URI with options); else ``None``."""
-    parsed = make_url(url)
-    path = parsed.database or ""
-    if parsed.query or not path or path == ":memory:" or path.startswith("file:"):
-        return None
-    return path
-
-
-def _checkpoint(path: str | None) -> None:
-    """On a worker thread, on a connection of its own (a checkpoint runs outside any
-    transaction, which a pooled connection cannot promise)."""
-    if path is None:
-        return
-    connection = sqlite3.connect(path, isolation_level=None)
-    try:
-        connection.execute("PRAGMA busy_timeout=1000")
-        connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-    finally:
-        connection.close()
+def _claim_statements(
+    connection: sqlite3.Connection,
+    marks: list[tuple[str, list[Any]]],
+    inserts: list[tuple[str, list[Any]]],
+) -> list[tuple[str, str]]:
+    """Marks, then claims, inside a transaction already begun."""
+    for sql, params in marks:
+        connection.execute(sql, params)
+    claimed: list[tuple[str, str]] = []
+    for sql, params in inserts:
+        claimed += connection.execute(sql, params).fetchall()
+    return claimed
 
 
 class UpdateRepo:
@@ -177,14 +153,9 @@ class UpdateRepo:
         #: cost more than its statement), and whether a call is using it.
         self._held: PoolProxiedConnection | None = None
         self._held_busy = False
-        #: SQLite: a connection of the event loop's own for ``claim_alone`` (see
-        #: :meth:`_claim_on_loop`); opened at first use, ``None`` where it cannot be used.
-        self._loop_path = (
-            _loop_database_path(db.url) if db.url.startswith("sqlite+aiosqlite") else None
-        )
-        self._loop_connection: sqlite3.Connection | None = None
-        self._loop_commits = 0
-        self._checkpoint: asyncio.Task[None] | None = None
+        #: SQLite: the event loop's own connection for ``claim_alone`` (see
+        #: :meth:`_claim_on_loop`), shared with the database's other short writes.
+        self._loop = loop_writes(db)
 
     async def claim(
         self, session: AsyncSession, platform: str, update_key: str, now: datetime
@@ -261,7 +232,7 @@ class UpdateRepo:
         stored = events or {}
         marks = sorted(set(handled or ()))  # one lock order for every writer
         at = self._time(now)
-        if self._loop_path is not None:
+        if self._loop.usable:
             mark_statements, inserts = self._sqlite_statements(unique, stored, marks, at)
             on_loop = self._claim_on_loop(mark_statements, inserts)
             if on_loop is not None:
@@ -318,73 +289,13 @@ class UpdateRepo:
     def _claim_on_loop(
         self, marks: list[tuple[str, list[Any]]], inserts: list[tuple[str, list[Any]]]
     ) -> list[tuple[str, str]] | None:
-        """SQLite: the whole claim on the event loop's thread, on a connection of its own,
-        when the write lock is free at once; ``None`` when it is not (or no such connection
-        can be used), and the caller goes through aiosqlite's thread, which waits its turn.
-
-        A trip to aiosqlite's thread and back costs about 100 µs of CPU (a thread wake-up
-        each way), three times the claim itself (a dedupe row, committed in WAL mode with
-        ``synchronous=NORMAL``: no sync to disk). The loop never waits for another writer
-        (``busy_timeout=0``: a held lock answers at once) nor for a checkpoint (this
-        connection never runs one; :meth:`_checkpoint_wal` runs it on another thread)."""
-        connection = self._loop_connection
-        if connection is None:
-            connection = self._open_loop_connection()
-            if connection is None:
-                return None
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:
-            return None  # another writer holds the lock (or the file is busy): wait on the thread
-        claimed = _sqlite_claim(connection, marks, inserts, begun=True)
-        self._loop_commits += 1
-        if self._loop_commits >= LOOP_CHECKPOINT_EVERY and self._checkpoint is None:
-            self._loop_commits = 0
-            self._checkpoint = asyncio.ensure_future(self._checkpoint_wal())
-        return claimed
-
-    def _open_loop_connection(self) -> sqlite3.Connection | None:
-        path = self._loop_path
-        if path is None:
-            return None
-        try:
-            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            for pragma in (
-                "PRAGMA busy_timeout=0",
-                "PRAGMA synchronous=NORMAL",
-                "PRAGMA wal_autocheckpoint=0",
-            ):
-                connection.execute(pragma)
-            wal = connection.execute("PRAGMA journal_mode").fetchone()
-        except sqlite3.Error:
-            log.warning("no connection of the event loop's own on %s", path, exc_info=True)
-            self._loop_path = None
-            return None
-        if wal is None or str(wal[0]).lower() != "wal":
-            # Only WAL commits without syncing; elsewhere the thread's path is the right one.
-            connection.close()
-            self._loop_path = None
-            return None
-        self._loop_connection = connection
-        self.db.closing.append(self._close_loop_connection)
-        return connection
-
-    async def _checkpoint_wal(self) -> None:
-        """Copy the WAL back into the database off the loop (``PASSIVE``: never waits for
-        readers or writers), as SQLite's own automatic checkpoint would."""
-        try:
-            await asyncio.to_thread(_checkpoint, self._loop_path)
-        except Exception:
-            log.warning("a checkpoint of the database's WAL failed", exc_info=True)
-        finally:
-            self._checkpoint = None
-
-    async def _close_loop_connection(self) -> None:
-        if self._checkpoint is not None:
-            await asyncio.gather(self._checkpoint, return_exceptions=True)
-        connection, self._loop_connection = self._loop_connection, None
-        if connection is not None:
-            connection.close()
+        """SQLite: the whole claim on the event loop's thread, on its own connection
+        (``storage.loop_writes``), when the write lock is free at once; ``None`` when it is
+        not (or no such connection can be used), and the caller goes through aiosqlite's
+        thread, which waits its turn. A trip to that thread and back costs about three times
+        the claim itself."""
+        done, claimed = self._loop.run(lambda c: _claim_statements(c, marks, inserts))
+        return claimed if done else None
 
     def _sqlite_statements(
         self,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from pydantic import Field, SecretStr
 from sqlalchemy.exc import IntegrityError
@@ -37,10 +38,11 @@ from bot.signals import Interacted, Interaction
 from handlers.filtering import links_in
 from handlers.insights.roles import InsightRules
 from handlers.insights.stats import command_word, report
-from handlers.insights.tally import COLUMN, Tally
+from handlers.insights.tally import COLUMN, Taken, Tally
 from handlers.shared import tell_privately
 from storage.base import PLATFORM_ID_LEN
 from storage.insight_reports import Calendar, HourCount, InsightReports
+from storage.insight_tally import write_on_loop
 from storage.insights import InsightRepo, Movement
 
 __all__ = ["InsightsSettings", "feature", "flush", "prune_old", "stats"]
@@ -221,18 +223,19 @@ async def flush(ctx: TickContext) -> int:
     if not taken:
         return 0
     repo = _repo(ctx)
+    movements = [Movement(*key, n) for key, n in taken.movements.items()]
+    hours = [HourCount(*key, n) for key, n in taken.hours.items()]
     try:
+        unknown = [(c, u) for (c, _d, u), row in taken.members.items() if row.member_id is None]
+        if not unknown:
+            # Every row's member known (the usual flush): SQLite writes it on the event
+            # loop's own connection when the lock is free, in one call.
+            days = _rows(taken, {})
+            if write_on_loop(ctx.store.db, days, movements, hours):
+                return len(days) + len(movements)
         async with ctx.store.transaction() as session:
-            unknown = [(c, u) for (c, _d, u), row in taken.members.items() if row.member_id is None]
-            ids = await repo.member_ids(session, unknown)
-            days = []  # as ``InsightRepo.add_rows`` takes them: no object per row
-            for (community_id, day, user_id), row in taken.members.items():
-                member_id = row.member_id or ids.get((community_id, user_id))
-                if member_id is not None:  # replied to, never seen by the bot: not counted
-                    days.append((member_id, day, community_id, *row.counts))
-            movements = [Movement(*key, n) for key, n in taken.movements.items()]
+            days = _rows(taken, await repo.member_ids(session, unknown))
             await repo.add_rows(session, days, movements)
-            hours = [HourCount(*key, n) for key, n in taken.hours.items()]
             await InsightReports(ctx.store.db).add_hours(session, hours)
     except IntegrityError:
         # A member or community deleted since it was counted: writing again cannot succeed,
@@ -244,6 +247,17 @@ async def flush(ctx: TickContext) -> int:
         log.warning("insights: %d counts not written yet; kept", len(taken), exc_info=True)
         return 0
     return len(days) + len(movements)  # hour slots ride along, not counted as rows
+
+
+def _rows(taken: Taken, ids: dict[tuple[int, str], int]) -> list[tuple[Any, ...]]:
+    """The flush's member days as ``InsightRepo.add_rows`` takes them (no object per row);
+    a member only replied to, never seen by the bot, is not counted."""
+    days = []
+    for (community_id, day, user_id), row in taken.members.items():
+        member_id = row.member_id or ids.get((community_id, user_id))
+        if member_id is not None:
+            days.append((member_id, day, community_id, *row.counts))
+    return days
 
 
 @feature.tick("insights-flush", every=LOOK_EVERY)

@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import OperationalError
 
 import bot.dispatch
+import handlers.insights as insights_feature
 from bot.actions import ActionResult, DeclineReason, Notify, Reply, Send
 from bot.app import App
 from bot.clock import FakeClock
@@ -270,11 +272,17 @@ async def test_a_failed_write_keeps_the_counts_for_the_next_flush(any_harness: H
     async def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("database went away")
 
+    def broken_on_loop(*args: Any, **kwargs: Any) -> bool:
+        raise OperationalError("insights flush", None, Exception("disk I/O error"))
+
     InsightRepo.add_rows = broken  # type: ignore[method-assign]
+    on_loop = insights_feature.write_on_loop
+    insights_feature.write_on_loop = broken_on_loop  # type: ignore[assignment]
     try:
         assert await written(h) == 0
     finally:
         InsightRepo.add_rows = repo_add  # type: ignore[method-assign]
+        insights_feature.write_on_loop = on_loop  # type: ignore[assignment]
     await h.send(h.message("again", user="Ann"))
     assert await written(h) == 1
     assert await counted(h) == {("Ann", DAY): {"messages": 2}}

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from bot.clock import FakeClock
 from storage import Database, Store, migrate
-from storage import updates as update_module
+from storage import loop_writes as loop_writes_module
 from storage.base import UPDATE_KEY_LEN
 from storage.updates import ProcessedUpdate, UpdateRepo
 
@@ -100,7 +100,7 @@ async def test_sqlite_claims_on_the_loop_and_waits_on_the_thread_when_the_lock_i
     store = Store(sqlite_db)
     updates = store.updates
     assert await updates.claim_alone([("telegram", "1")], clock.now()) == {("telegram", "1")}
-    assert updates._loop_connection is not None
+    assert updates._loop.connection is not None
     path = make_url(sqlite_db.url).database
     assert path is not None
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -142,13 +142,13 @@ async def test_sqlite_loop_commits_are_checkpointed_off_the_loop(
         for n in range(start, start + 300):
             key = ("telegram", str(n))
             await updates.claim_alone([key], clock.now(), {key: event})
-            if updates._checkpoint is not None:
-                await updates._checkpoint
+            if updates._loop.checkpoint is not None:
+                await updates._loop.checkpoint
         return _size(wal)
 
-    monkeypatch.setattr(update_module, "LOOP_CHECKPOINT_EVERY", 5)
+    monkeypatch.setattr(loop_writes_module, "LOOP_CHECKPOINT_EVERY", 5)
     checked = await grow(UpdateRepo(sqlite_db), 0)
-    monkeypatch.setattr(update_module, "LOOP_CHECKPOINT_EVERY", 1_000_000)
+    monkeypatch.setattr(loop_writes_module, "LOOP_CHECKPOINT_EVERY", 1_000_000)
     unchecked = await grow(UpdateRepo(sqlite_db), 1000)
     # 300 commits of 2 KB events: without checkpoints the WAL grew by every one of them;
     # with them it is reused from its start and stays at a few commits' worth.
@@ -163,7 +163,7 @@ async def test_an_in_memory_sqlite_database_claims_through_the_thread(clock: Fak
         await migrate.upgrade(db)
         updates = Store(db).updates
         assert await updates.claim_alone([("telegram", "1")], clock.now()) == {("telegram", "1")}
-        assert updates._loop_connection is None
+        assert updates._loop.connection is None
         assert await updates.claim_alone([("telegram", "1")], clock.now()) == set()
     finally:
         await db.dispose()

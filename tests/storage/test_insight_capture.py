@@ -4,14 +4,26 @@ batches all add up to what was counted; PostgreSQL leaves room for in-place upda
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
-from storage import Store
+from storage import Database, Store
 from storage.insight_reports import HourCount, InsightHour, InsightReports
-from storage.insights import COUNTERS, FILLFACTOR, InsightMemberDay, InsightRepo, MemberDay
+from storage.insight_tally import write_on_loop
+from storage.insights import (
+    COUNTERS,
+    FILLFACTOR,
+    InsightMemberDay,
+    InsightMovement,
+    InsightRepo,
+    MemberDay,
+    Movement,
+)
 
 NOW = datetime(2026, 11, 27, 9, tzinfo=UTC)
 DAY = date(2026, 11, 27)
@@ -98,3 +110,63 @@ async def test_postgresql_leaves_room_for_updates_in_place(store: Store) -> None
         "insight_hours": room,
         "insight_movements": room,
     }
+
+
+async def test_sqlite_flushes_on_the_loop_as_through_a_session(sqlite_db: Database) -> None:
+    """``write_on_loop`` (the event loop's own connection, one call) adds up exactly what
+    ``add_rows`` and ``add_hours`` add up; it gives way (``False``, nothing written) while
+    another writer holds the lock, and a row of a deleted member rolls the whole flush back
+    as an ``IntegrityError`` (the flush then drops it rather than block every later one)."""
+    store = Store(sqlite_db)
+    async with store.transaction() as s:
+        community = await store.communities.ensure(
+            s, platform="fake", chat_id="c", chat_type="group", title="C", now=NOW
+        )
+        ids = [
+            (
+                await store.members.record(
+                    s,
+                    community_id=community.id,
+                    platform_user_id=f"u{n}",
+                    display_name=f"U{n}",
+                    username=None,
+                    is_bot=False,
+                    now=NOW,
+                )
+            ).id
+            for n in range(3)
+        ]
+    cid = community.id
+    days = [
+        (ids[0], DAY, cid, *counts(messages=3)),
+        (ids[1], DAY, cid, *counts(messages=1, links=1, feedback=2)),
+        (ids[0], DAY, cid, *counts(replies_given=1)),  # the same key again
+    ]
+    moves = [Movement(cid, DAY, "join", "link", "summer", 2)]
+    hours = [HourCount(cid, DAY, 9, 4), HourCount(cid, DAY, 9, 1)]
+    assert write_on_loop(sqlite_db, days, moves, hours) is True
+    assert write_on_loop(sqlite_db, [(ids[2], DAY, cid, *counts())], [], []) is True
+
+    path = make_url(sqlite_db.url).database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another writer, mid-transaction
+        assert write_on_loop(sqlite_db, days, moves, hours) is False
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    with pytest.raises(IntegrityError):
+        write_on_loop(sqlite_db, [*days, (10**9, DAY, cid, *counts(messages=1))], [], hours)
+
+    columns = [getattr(InsightMemberDay, name) for name in COUNTERS]
+    async with store.transaction() as s:
+        rows = (await s.execute(select(InsightMemberDay.member_id, *columns))).all()
+        written_hours = (await s.execute(select(InsightHour.hour, InsightHour.messages))).all()
+        joins = (await s.execute(select(InsightMovement.link, InsightMovement.n))).all()
+    assert {row[0]: list(row[1:]) for row in rows} == {
+        ids[0]: list(counts(messages=3, replies_given=1)),
+        ids[1]: list(counts(messages=1, links=1, feedback=2)),
+        ids[2]: list(counts()),
+    }
+    assert written_hours == [(9, 5)] and joins == [("summer", 2)]
