@@ -252,6 +252,12 @@ async def flush(ctx: TickContext) -> int:
 def _rows(taken: Taken, ids: dict[tuple[int, str], int]) -> list[tuple[Any, ...]]:
     """The flush's member days as ``InsightRepo.add_rows`` takes them (no object per row);
     a member only replied to, never seen by the bot, is not counted."""
+    if not ids:  # every member known at counting time: the usual flush, one pass in C
+        return [
+            (row.member_id, day, community_id, *row.counts)
+            for (community_id, day, _user), row in taken.members.items()
+            if row.member_id is not None
+        ]
     days = []
     for (community_id, day, user_id), row in taken.members.items():
         member_id = row.member_id or ids.get((community_id, user_id))
