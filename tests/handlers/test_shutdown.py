@@ -133,8 +133,11 @@ async def test_a_stop_in_the_middle_of_100_check_ins_loses_none(any_harness: Har
     await all_handled(first.dispatcher)  # all handled, none sent
     started = asyncio.get_running_loop().time()
 
-    assert await first.dispatcher.persist_waiting(deadline(5.0)) == 100
-    assert asyncio.get_running_loop().time() - started < 1.0  # nothing on the wire: no wait
+    assert await first.dispatcher.persist_waiting(deadline(30.0)) == 100
+    # Nothing on the wire: no grace waited for (a call on the wire would be given a third of
+    # the time left, 10 s). Storing 100 rows takes well under a second on a quiet machine,
+    # more on a loaded one: the bound tells a grace from work.
+    assert asyncio.get_running_loop().time() - started < 5.0
     results = await asyncio.wait_for(asyncio.gather(*futures), 5)
     assert all(r.is_persisted for [r] in results)  # each update counts as handled
     assert len(platform.actions) == 20
