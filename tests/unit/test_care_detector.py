@@ -158,6 +158,9 @@ def test_a_direct_first_person_statement_is_kept_beside_a_laugh(text: str) -> No
         "i almost killed myself laughing at that clip",
         "想原地去世 刚才在电梯里放了个屁",
         "this song made me want to die lol it's so bad",
+        # A direct phrase beside a game or a chore and a laugh stays hyperbole (``prone``).
+        "游戏里我早该消失了 哈哈 太菜了",
+        "my boss hates me, should've disappeared years ago lol",
     ],
 )
 def test_hyperbole_beside_a_laugh_still_does_not_alert(text: str) -> None:
