@@ -15,7 +15,8 @@ message, and each match, listed or composed, is then judged in its clause:
 * **Hyperbole and play**: idioms that only look like cues (想死你了, 笑到想死, 跳楼价, 自杀式,
   "die on this hill") do not count. Laughter beside a cue (哈哈, 😂, lol, 💀; no crying, no
   "不是开玩笑") makes a crisis a low mood, not nothing (a laugh can be a mask), unless the cue
-  names a method (割腕, "overdose"). A bare death wish beside a chore (上班好想死) is a low mood.
+  names a method (割腕, "overdose") or says the wish or the act directly in the first person
+  (不想活了, "kill myself", "better off without me": ``laugh_proof``). A bare death wish beside a chore (上班好想死) is a low mood.
   "I'm dead", 累死了, "this homework is killing me" hold no cue at all.
 * **Hedges** (有点, "kinda") just before a distress cue make it a low mood.
 * **Who it is about**: the nearest person named before a cue in its clause decides. About the
@@ -130,7 +131,8 @@ _SPELLED_OUT = {
     "wanna": "want to", "gonna": "going to", "gotta": "got to", "he's": "he is",
     "she's": "she is", "it's": "it is", "that's": "that is", "there's": "there is",
     "what's": "what is", "they're": "they are", "you're": "you are", "we're": "we are",
-    "u": "you", "ur": "your", "ppl": "people", "idk": "i do not know", "okay": "ok",
+    "should've": "should have", "shouldve": "should have", "would've": "would have",
+    "could've": "could have", "u": "you", "ur": "your", "ppl": "people", "idk": "i do not know", "okay": "ok",
     "selfharm": "self harm", "wishing": "wish", "i'mma": "i am going to", "imma": "i am going to",
     "tryna": "trying to", "nvm": "never mind", "dunno": "do not know",
 }  # fmt: skip
@@ -246,6 +248,13 @@ class _Cue:
     #: burden ending soon): weak alone, so it needs company, and an ordinary reason to leave
     #: (moving house, a new job, quitting a game) beside it makes it no sign at all.
     sign: bool = False
+    #: A direct first-person statement of the wish or the act (不想活了, "kill myself", "better
+    #: off without me"): a laugh beside it is a mask, not a joke (round 4). Look-alike idioms
+    #: (笑死, 想死你们了, "kill myself laughing") and chores (``prone``) still set it aside.
+    direct: bool = False
+    #: An idiom that is hyperbole unless the message says it is meant (想原地去世 beside
+    #: 不是平时那种玩笑): it counts only then (round 4).
+    earnest_only: bool = False
 
 
 #: Roles whose occurrences spend the message's budget of judged cues (see ``MAX_CUES``).
@@ -332,6 +341,8 @@ def _load(language: str) -> _Language:
     depth = 0
     lists = data["lists"]
     prone = {normalize(phrase) for phrase in lists["hyperbole_prone"]}
+    direct = {normalize(phrase) for phrase in lists.get("laugh_proof", ())}
+    earnest_only = {normalize(phrase) for phrase in lists.get("earnest_only", ())}
     for section, level, strong in (
         ("crisis", Level.CRISIS, False),
         ("crisis_strong", Level.CRISIS, True),
@@ -351,7 +362,8 @@ def _load(language: str) -> _Language:
                 about = ""
             cue = _Cue(
                 level, float(weight), strong, about, normalize(phrase) in prone,
-                section == "crisis_sign",
+                section == "crisis_sign", normalize(phrase) in direct,
+                normalize(phrase) in earnest_only,
             )  # fmt: skip
             _add(trie, path, "cue", cue)
             depth = max(depth, len(path))
@@ -370,6 +382,7 @@ def _load(language: str) -> _Language:
         windows.append(int(rule["window"]))
         level = Level[rule["level"].upper()]
         rule_prone = {normalize(phrase) for phrase in rule.get("prone", [])}
+        rule_direct = {normalize(phrase) for phrase in rule.get("laugh_proof", [])}
         for phrase in rule["left"]:
             path = split(normalize(phrase))
             _add(trie, path, "left", number)
@@ -379,6 +392,7 @@ def _load(language: str) -> _Language:
             cue = _Cue(
                 level, float(weight), bool(rule.get("strong")), "",
                 normalize(phrase) in rule_prone, bool(rule.get("sign")),
+                normalize(phrase) in rule_direct,
             )  # fmt: skip
             _add(trie, path, "right", (number, cue))
             depth = max(depth, len(path))
@@ -509,8 +523,9 @@ def _negated_zh(before: str, language: _Language) -> bool:
     return any(before[-size:] in language.negations for size in range(1, min(len(before), 6) + 1))
 
 
-#: "I don't know how much longer I can…" and "not sure" do not negate what follows.
-_NOT_NEGATING_NEXT = frozenset({"know", "sure"})
+#: "I don't know how much longer I can…" and "not sure" do not negate what follows, nor does
+#: "can't stop" ("can't stop thinking about suicide" says it all the more).
+_NOT_NEGATING_NEXT = frozenset({"know", "sure", "stop"})
 
 
 def _negated_en(words: Sequence[str], start: int, language: _Language) -> bool:
@@ -633,6 +648,8 @@ def _judged(
             if alerting:
                 vetoes.add("negation")
             continue
+        if cue.earnest_only and not mood.earnest:
+            continue
         if cue.sign and mood.leaving:
             # 搬家了 这些书谁想要 以后用不到了; "moving out, giving away my desk": no sign.
             vetoes.add("leaving")
@@ -644,6 +661,10 @@ def _judged(
             # Nobody named: the writer, except in a news report (警方救下了一名想轻生的女子).
             about = people[nearest][1] if nearest >= 0 else "other" if mood.news else "self"
             named = nearest >= 0 and about == "self"
+            if cue.sign and about == "other" and not (mood.news or mood.media):
+                # Provisions name those left behind (存款转给爸妈, "my sister will know"): the
+                # person named receives; the writer is the one who arranges it (round 4).
+                about = "self"
         level, weight = cue.level, cue.weight
         if level >= Level.DISTRESS:
             # A question about a word is not saying it; a first-person statement beside the
@@ -666,7 +687,12 @@ def _judged(
                 if nearest >= 0 and start - hedge_ends[nearest] <= (2 if zh else 1):
                     vetoes.add("hedge")
                     level = Level.NEGATIVE
-            if mood.joking and not cue.strong and level >= Level.DISTRESS:
+            if (
+                mood.joking
+                and not cue.strong
+                and not (cue.direct and level == Level.CRISIS)
+                and level >= Level.DISTRESS
+            ):
                 vetoes.add("joke")
                 # Laughter makes it a joke ("i can't breathe 😂"), or a mask: a death wish
                 # beside a laugh still counts as a low mood.

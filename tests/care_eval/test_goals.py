@@ -8,7 +8,7 @@ phrase crisis mostly indirectly (farewells, giving things away, a method acquire
 "lol" beside a serious line), was far from the goal at its first look (35f23df: crisis recall zh
 0.373, en 0.386, distress precision zh 0.892); it was then tuned on (round 2) and is ``seen8``.
 The ninth, as indirect, scored zh 0.443, en 0.559 at its first look (13ffb95) and is ``seen9``
-since round 3.
+since round 3; the tenth zh 0.734, en 0.581 (c639e43) and is ``seen10`` since round 4.
 The held-out split is the next blind set (``*_heldout.tsv``): its first look goes into
 ``HELD_OUT`` below, where a missed goal becomes a strict expected failure that must flip to a
 pass when the detector improves, and the measured recall becomes a floor.
@@ -43,18 +43,12 @@ from tests.care_eval import (
 #: before round 2 scored 0.328 / 0.288 on it) moved to the README (``seen9``): it was tuned on in
 #: round 3. The tenth set's first look (c639e43, round 3 merged; the lexicon alone read crisis
 #: recall zh 0.406, en 0.355 on it): crisis recall zh 0.734, en 0.581; distress precision en
-#: 0.889; alert precision zh 0.975, en 1.000; neutral corpus 1 false alert in 6,779.
+#: 0.889; alert precision zh 0.975, en 1.000; floors zh 0.71 / 0.73 / 0.76, en 0.56 / 0.77 /
+#: 0.70; neutral corpus 1 false alert in 6,779. It moved to the README (``seen10``): it was tuned
+#: on in round 4.
 HELD_OUT: dict[str, dict[str, object]] = {
-    "zh": {
-        "commit": "c639e43",
-        "missed": {"crisis_recall": "0.734"},
-        "floors": {"crisis": 0.71, "distress": 0.73, "alerts": 0.76},
-    },
-    "en": {
-        "commit": "c639e43",
-        "missed": {"alert_precision": "0.889", "crisis_recall": "0.581"},
-        "floors": {"crisis": 0.56, "distress": 0.77, "alerts": 0.70},
-    },
+    "zh": {"commit": None, "missed": {}, "floors": None},
+    "en": {"commit": None, "missed": {}, "floors": None},
 }
 
 

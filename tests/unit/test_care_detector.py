@@ -113,7 +113,7 @@ def test_hyperbole_jokes_and_game_talk_do_not_alert(text: str) -> None:
 def test_a_death_wish_beside_a_laugh_is_a_low_mood_not_nothing() -> None:
     """Laughter can be a mask: the reading still counts towards the member's baseline."""
     assert level("i want to die lol") == NEGATIVE
-    assert level("我不想活了哈哈") == NEGATIVE
+    assert level("我想死哈哈") == NEGATIVE
     # Denying a joke is no laugh; crying is not laughter; a named method is kept beside a laugh.
     assert level("我真的想死，不是开玩笑") == CRISIS
     assert level("i want to die, not joking lol") == CRISIS
@@ -121,6 +121,83 @@ def test_a_death_wish_beside_a_laugh_is_a_low_mood_not_nothing() -> None:
     assert level("我又割腕了哈哈") == CRISIS
     # A chore beside a death wish makes it hyperbole, unless distress is said too.
     assert level("上班好想死，我真的撑不下去了") == CRISIS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我不想活了哈哈",
+        "说真的 活下去没意思了 笑死 不想活着了",
+        "i'm going to kill myself lmao, nobody would notice",
+        "thinking about offing myself again 💀",
+        "everyone is better off without me 😂",
+        "i do not want to live anymore haha",
+        "can't stop thinking about suicide, day and night",
+        "我早该消失了 狗头",
+        "想原地去世，这次不是那种玩笑",
+        "晚上睡觉总希望自己别再醒来",
+    ],
+)
+def test_a_direct_first_person_statement_is_kept_beside_a_laugh(text: str) -> None:
+    """Round 4: not wanting to live, killing or "offing" oneself, being better off gone, said by
+    the writer, is a crisis however much it laughs; "can't stop" does not negate what follows,
+    and a hyperbole idiom said to be meant counts."""
+    assert level(text) == CRISIS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "笑死 我要被这个视频笑死了",
+        "累死了哈哈 今天跑了十公里",
+        "想死你们了哈哈 周末聚聚",
+        "i'm dead 😂 that meme",
+        "dishes again, kill me now lol",
+        "dying of laughter at this thread lmao",
+        "died to the boss again lol, respawning",
+        "i almost killed myself laughing at that clip",
+        "想原地去世 刚才在电梯里放了个屁",
+        "this song made me want to die lol it's so bad",
+        # A direct phrase beside a game or a chore and a laugh stays hyperbole (``prone``).
+        "游戏里我早该消失了 哈哈 太菜了",
+        "my boss hates me, should've disappeared years ago lol",
+    ],
+)
+def test_hyperbole_beside_a_laugh_still_does_not_alert(text: str) -> None:
+    assert level(text) < DISTRESS
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Self-harm with its injury; means counted or saved with a day; provisions; a last day
+        # or stream; logging off or game over said of oneself.
+        ("cut a bit too deep tonight and the bleeding will not stop", CRISIS),
+        ("划得太深了 血止不住", CRISIS),
+        ("enough pills saved up now. tonight it is", CRISIS),
+        ("吃多少片才够 查到了", CRISIS),
+        ("wrote letters to my parents, they're under my pillow", CRISIS),
+        ("欠的都还了 想干干净净地走", CRISIS),
+        ("last stream ever. thanks for everything", CRISIS),
+        ("game over irl. no respawn", CRISIS),
+        # Their ordinary look-alikes.
+        ("切菜划得有点深 血止不住 家里有创可贴吗", NEUTRAL),
+        ("last stream before my hiatus, thanks for everything", NEUTRAL),
+        ("my last day at the old job, new job on monday!", NEUTRAL),
+        ("logging off permanently from this game, uninstalling it", NEUTRAL),
+        ("hardcore mode, no respawn, wish me luck", NEUTRAL),
+        ("can someone look after my cat after this week? i'm on a trip", NEUTRAL),
+        ("最后一次直播 下个月换平台 谢谢一直支持", NEUTRAL),
+        # 谁来救救我 about homework is hyperbole; 心慌 over layoffs is a low mood; both in earnest
+        # beside distress still alert.
+        ("化学作业谁来救救我 明天就要交", NEUTRAL),
+        ("这两天一直心慌 怕被优化", NEUTRAL),
+        ("谁来救救我 我真的撑不下去了", DISTRESS),
+        ("心慌得厉害 喘不上气 感觉要崩溃了", DISTRESS),
+    ],
+)
+def test_round_four_warning_sign_kinds_and_their_look_alikes(text: str, expected: Level) -> None:
+    assert level(text) == expected
 
 
 @pytest.mark.parametrize(

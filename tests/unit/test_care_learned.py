@@ -54,7 +54,8 @@ def test_inference_is_a_scaled_sum_of_weights_through_a_sigmoid() -> None:
 
 def test_the_model_reads_a_crisis_no_listed_phrase_says() -> None:
     """A farewell with things given away: no cue of the lexicon, read by the model."""
-    text = "i gave my cat to my neighbour and wrote letters to everyone, this is goodbye"
+    # Round 4 made "wrote letters to" a warning sign of the lexicon: another farewell here.
+    text = "i gave my cat to my neighbour and sent everyone a message, this is goodbye"
     assert read_lexicon(text).level == Level.NEUTRAL
     assert read(text).level == Level.CRISIS
 
