@@ -45,10 +45,20 @@ from tests.care_eval import (
 #: recall zh 0.406, en 0.355 on it): crisis recall zh 0.734, en 0.581; distress precision en
 #: 0.889; alert precision zh 0.975, en 1.000; floors zh 0.71 / 0.73 / 0.76, en 0.56 / 0.77 /
 #: 0.70; neutral corpus 1 false alert in 6,779. It moved to the README (``seen10``): it was tuned
-#: on in round 4.
+#: on in round 4. The eleventh set's first look (97a71af, round 4 merged; each language written
+#: on its own; the lexicon alone read crisis recall zh 0.422, en 0.172): crisis recall zh 0.641,
+#: en 0.362; distress precision en 0.897; neutral corpus 1 false alert in 6,779.
 HELD_OUT: dict[str, dict[str, object]] = {
-    "zh": {"commit": None, "missed": {}, "floors": None},
-    "en": {"commit": None, "missed": {}, "floors": None},
+    "zh": {
+        "commit": "97a71af",
+        "missed": {"crisis_recall": "0.641"},
+        "floors": {"crisis": 0.62, "distress": 0.68, "alerts": 0.67},
+    },
+    "en": {
+        "commit": "97a71af",
+        "missed": {"alert_precision": "0.897", "crisis_recall": "0.362"},
+        "floors": {"crisis": 0.34, "distress": 0.60, "alerts": 0.49},
+    },
 }
 
 
