@@ -19,6 +19,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Table, delete, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -73,6 +74,20 @@ FILLFACTOR = 70
 PAGE = 1000
 
 
+_TYPE_NAMES: dict[tuple[str, str], str] = {}
+_POSTGRES = postgresql.dialect()
+
+
+def _type_name(table: Table, column: str) -> str:
+    """A column's type as PostgreSQL names it, compiled once (SQLAlchemy's compiler runs in
+    Python; a flush asks for every column it sends)."""
+    key = (table.name, column)
+    name = _TYPE_NAMES.get(key)
+    if name is None:
+        name = _TYPE_NAMES[key] = table.c[column].type.compile(dialect=_POSTGRES)
+    return name
+
+
 def _as_text(values: Sequence[Any]) -> str | None:
     """A column of whole numbers or of days as one comma-separated text (``None`` for any
     other column: text, which may hold a comma, or a column with a ``None``)."""
@@ -108,35 +123,48 @@ async def add_up(
     name = table.name
     dialect = connection.dialect
     if dialect.name == "postgresql":
-        # Rows in key order: two flushes at once lock their rows in the same order.
-        rows = sorted(rows, key=itemgetter(*(columns.index(k) for k in key)))
-        by_name = dict(zip(columns, zip(*rows, strict=True), strict=True))
-        # Only the counters some row changes (a flush of chatter: messages alone), as on
-        # SQLite: every other column is sent, encoded and decoded for nothing.
-        changed = [c for c in added if any(by_name[c])] or [added[0]]
-        sent = [c for c in columns if c not in added or c in changed]
-        sums = ", ".join(f"{c} = {name}.{c} + excluded.{c}" for c in changed)
-        tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sums}"
-        arrays, by_column = [], []
-        for n, (column, values) in enumerate(((c, by_name[c]) for c in sent), start=1):
-            kind = table.c[column].type.compile(dialect=dialect)
-            text = _as_text(values)
-            if text is None:
-                arrays.append(f"${n}::{kind}[]")
-                by_column.append(list(values))
-            else:
-                # Whole numbers and days as one text the server splits: asyncpg encodes an
-                # array element by element, asking each (in Python) whether it is a sequence
-                # itself, most of a flush's CPU here.
-                arrays.append(f"string_to_array(${n}, ',')::{kind}[]")
-                by_column.append(text)
-        statement = (
-            f"INSERT INTO {name} ({', '.join(sent)}) SELECT * FROM unnest({', '.join(arrays)})"
-        )
-        await connection.exec_driver_sql(statement + tail, tuple(by_column))
+        statement, params = postgres_upsert(table, columns, rows, key=key, added=added)
+        await connection.exec_driver_sql(statement, params)
         return
     for statement, params in sqlite_upserts(name, columns, rows, key=key, added=added):
         await connection.exec_driver_sql(statement, params)
+
+
+def postgres_upsert(
+    table: Table,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    key: Sequence[str],
+    added: Sequence[str],
+) -> tuple[str, tuple[Any, ...]]:
+    """``add_up``'s statement for PostgreSQL (``$n`` parameters), with its parameters: run
+    by ``add_up`` on a session's connection, or on a plain one (``storage.insight_tally``)."""
+    name = table.name
+    # Rows in key order: two flushes at once lock their rows in the same order.
+    rows = sorted(rows, key=itemgetter(*(columns.index(k) for k in key)))
+    by_name = dict(zip(columns, zip(*rows, strict=True), strict=True))
+    # Only the counters some row changes (a flush of chatter: messages alone), as on
+    # SQLite: every other column is sent, encoded and decoded for nothing.
+    changed = [c for c in added if any(by_name[c])] or [added[0]]
+    sent = [c for c in columns if c not in added or c in changed]
+    sums = ", ".join(f"{c} = {name}.{c} + excluded.{c}" for c in changed)
+    tail = f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sums}"
+    arrays, by_column = [], []
+    for n, (column, values) in enumerate(((c, by_name[c]) for c in sent), start=1):
+        kind = _type_name(table, column)
+        text = _as_text(values)
+        if text is None:
+            arrays.append(f"${n}::{kind}[]")
+            by_column.append(list(values))
+        else:
+            # Whole numbers and days as one text the server splits: asyncpg encodes an
+            # array element by element, asking each (in Python) whether it is a sequence
+            # itself, most of a flush's CPU here.
+            arrays.append(f"string_to_array(${n}, ',')::{kind}[]")
+            by_column.append(text)
+    statement = f"INSERT INTO {name} ({', '.join(sent)}) SELECT * FROM unnest({', '.join(arrays)})"
+    return statement + tail, tuple(by_column)
 
 
 def sqlite_upserts(

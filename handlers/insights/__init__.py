@@ -42,7 +42,7 @@ from handlers.insights.tally import COLUMN, Taken, Tally
 from handlers.shared import tell_privately
 from storage.base import PLATFORM_ID_LEN
 from storage.insight_reports import Calendar, HourCount, InsightReports
-from storage.insight_tally import write_on_loop
+from storage.insight_tally import write_on_loop, write_plain
 from storage.insights import InsightRepo, Movement
 
 __all__ = ["InsightsSettings", "feature", "flush", "prune_old", "stats"]
@@ -229,9 +229,13 @@ async def flush(ctx: TickContext) -> int:
         unknown = [(c, u) for (c, _d, u), row in taken.members.items() if row.member_id is None]
         if not unknown:
             # Every row's member known (the usual flush): SQLite writes it on the event
-            # loop's own connection when the lock is free, in one call.
+            # loop's own connection when the lock is free, in one call; PostgreSQL on a
+            # plain connection (``storage.insight_tally``).
             days = _rows(taken, {})
-            if write_on_loop(ctx.store.db, days, movements, hours):
+            db = ctx.store.db
+            if write_on_loop(db, days, movements, hours) or await write_plain(
+                db, days, movements, hours
+            ):
                 return len(days) + len(movements)
         async with ctx.store.transaction() as session:
             days = _rows(taken, await repo.member_ids(session, unknown))

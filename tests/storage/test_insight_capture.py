@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage import Database, Store
 from storage.insight_reports import HourCount, InsightHour, InsightReports
-from storage.insight_tally import write_on_loop
+from storage.insight_tally import write_on_loop, write_plain
 from storage.insights import (
     COUNTERS,
     FILLFACTOR,
@@ -168,5 +168,57 @@ async def test_sqlite_flushes_on_the_loop_as_through_a_session(sqlite_db: Databa
         ids[0]: list(counts(messages=3, replies_given=1)),
         ids[1]: list(counts(messages=1, links=1, feedback=2)),
         ids[2]: list(counts()),
+    }
+    assert written_hours == [(9, 5)] and joins == [("summer", 2)]
+
+
+async def test_postgresql_flushes_on_a_plain_connection_as_through_a_session(
+    store: Store,
+) -> None:
+    """``write_plain`` (asyncpg's own calls on a pooled connection, one transaction) adds up
+    what ``add_rows`` and ``add_hours`` add up, and a row of a deleted member rolls the whole
+    flush back as an ``IntegrityError``; elsewhere than PostgreSQL it writes nothing."""
+    db = store.db
+    if db.engine.dialect.name != "postgresql":
+        assert await write_plain(db, [], [], []) is False
+        return
+    async with store.transaction() as s:
+        community = await store.communities.ensure(
+            s, platform="fake", chat_id="c", chat_type="group", title="C", now=NOW
+        )
+        ids = [
+            (
+                await store.members.record(
+                    s,
+                    community_id=community.id,
+                    platform_user_id=f"u{n}",
+                    display_name=f"U{n}",
+                    username=None,
+                    is_bot=False,
+                    now=NOW,
+                )
+            ).id
+            for n in range(2)
+        ]
+    cid = community.id
+    days = [
+        (ids[0], DAY, cid, *counts(messages=3)),
+        (ids[1], DAY, cid, *counts(messages=1, links=1)),
+        (ids[0], DAY, cid, *counts(replies_given=1)),  # the same key again
+    ]
+    moves = [Movement(cid, DAY, "join", "link", "summer", 2)]
+    hours = [HourCount(cid, DAY, 9, 4), HourCount(cid, DAY, 9, 1)]
+    assert await write_plain(db, days, moves, hours) is True
+    assert await write_plain(db, [(ids[1], DAY, cid, *counts(messages=2))], [], []) is True
+    with pytest.raises(IntegrityError):
+        await write_plain(db, [*days, (10**9, DAY, cid, *counts(messages=1))], [], hours)
+    columns = [getattr(InsightMemberDay, name) for name in COUNTERS]
+    async with store.transaction() as s:
+        rows = (await s.execute(select(InsightMemberDay.member_id, *columns))).all()
+        written_hours = (await s.execute(select(InsightHour.hour, InsightHour.messages))).all()
+        joins = (await s.execute(select(InsightMovement.link, InsightMovement.n))).all()
+    assert {row[0]: list(row[1:]) for row in rows} == {
+        ids[0]: list(counts(messages=3, replies_given=1)),
+        ids[1]: list(counts(messages=3, links=1)),
     }
     assert written_hours == [(9, 5)] and joins == [("summer", 2)]
