@@ -31,7 +31,11 @@ from storage.insights import (
 )
 from storage.loop_writes import loop_writes
 
-__all__ = ["write_on_loop", "write_plain"]
+__all__ = ["LOOP_ROWS", "write_on_loop", "write_plain"]
+
+#: Rows a flush writes on the event loop's own thread at most (about 4 ms of SQLite's work,
+#: the loop standing still meanwhile); a larger one goes through aiosqlite's thread.
+LOOP_ROWS = 2_000
 
 
 def write_on_loop(
@@ -42,11 +46,11 @@ def write_on_loop(
 ) -> bool:
     """Write a flush (``days`` as ``InsightRepo.add_rows`` takes them) in one transaction on
     the loop's own connection; ``False`` when that cannot be done at once (not SQLite in
-    WAL mode, or another writer holds the lock): the caller writes through a session. A
-    database error rolls back and is raised as SQLAlchemy's (``IntegrityError`` for a
-    member or community deleted since it was counted)."""
+    WAL mode, another writer holds the lock, or more than ``LOOP_ROWS`` rows): the caller
+    writes through a session. A database error rolls back and is raised as SQLAlchemy's
+    (``IntegrityError`` for a member or community deleted since it was counted)."""
     writes = loop_writes(db)
-    if not writes.usable:
+    if not writes.usable or len(days) + len(movements) + len(hours) > LOOP_ROWS:
         return False
     statements = []
     for (table, columns, key), rows, added in (

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage import Database, Store
 from storage.insight_reports import HourCount, InsightHour, InsightReports
-from storage.insight_tally import write_on_loop, write_plain
+from storage.insight_tally import LOOP_ROWS, write_on_loop, write_plain
 from storage.insights import (
     COUNTERS,
     FILLFACTOR,
@@ -222,3 +222,10 @@ async def test_postgresql_flushes_on_a_plain_connection_as_through_a_session(
         ids[1]: list(counts(messages=3, links=1)),
     }
     assert written_hours == [(9, 5)] and joins == [("summer", 2)]
+
+
+async def test_a_large_flush_leaves_the_loop_alone(sqlite_db: Database) -> None:
+    """More than ``LOOP_ROWS`` rows would hold the event loop for milliseconds: such a flush
+    goes through aiosqlite's thread (``False``: nothing written here)."""
+    rows = [(n, DAY, 1, *counts(messages=1)) for n in range(LOOP_ROWS + 1)]
+    assert write_on_loop(sqlite_db, rows, [], []) is False
