@@ -14,8 +14,8 @@ Both sides are fed the same raw update JSON (plain group messages that trigger n
   schema when ``--postgres`` or ``$QUNBOT_TEST_POSTGRES_URL`` is given.
 
 A third side, ``objects`` (unless ``--no-objects``), is qunbot given ``Update.de_json``'s
-objects (``TelegramAdapter.receive``), as its webhook takes updates and as its loop took every
-update before the JSON fast path: the issue's first measure (``de_json`` on both sides).
+objects (``TelegramAdapter.receive``), as its loop and its webhook took every update before the
+JSON fast path: the issue's first measure (``de_json`` on both sides).
 
 Two shapes: a **lone message** (drained before the next arrives, as a quiet group sends them)
 and a **page of 100** (one getUpdates page: all processed, then drained). Prints CPU time
@@ -202,8 +202,8 @@ async def qunbot_side(
     """The adapter wired as ``TelegramAdapter.start`` wires it; pages are given to what its
     getUpdates loop calls (``receive_json``) instead of coming from the network. Without
     ``capture``, every feature but insights. With ``objects``, each update is built by
-    python-telegram-bot first (``Update.de_json``) and taken by ``receive``, as webhook
-    updates are and as the loop took every update before its JSON fast path."""
+    python-telegram-bot first (``Update.de_json``) and taken by ``receive``, as the loop and
+    the webhook took every update before the JSON fast path."""
     await migrate.upgrade(db)
     features = [f for f in all_features() if capture or f is not insights.feature]
     dispatcher = Dispatcher(
@@ -271,8 +271,8 @@ async def compare(label: str, db: Database, args: argparse.Namespace) -> None:
     sides: dict[str, Side] = {"bare": await bare_side()}
     sides["qunbot"], _dispatcher = await qunbot_side(db, capture=args.capture)
     if args.objects:
-        # qunbot taking python-telegram-bot's objects, as its webhook does (and as its
-        # getUpdates loop did before the JSON fast path), turn by turn with the others.
+        # qunbot taking python-telegram-bot's objects, as its getUpdates loop and webhook
+        # did before the JSON fast path, turn by turn with the others.
         sides["objects"], _built = await qunbot_side(db, capture=args.capture, objects=True)
     if getattr(args, "capture_cost", False):
         # qunbot without insights takes its turns too: the capture's cost under one load.
@@ -417,7 +417,7 @@ async def main() -> None:
         "--no-objects",
         dest="objects",
         action="store_false",
-        help="without the side that takes python-telegram-bot's objects (as the webhook does)",
+        help="without the side that takes python-telegram-bot's objects (as qunbot did before)",
     )
     parser.add_argument(
         "--capture-cost",

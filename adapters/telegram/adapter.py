@@ -5,8 +5,9 @@ Intake is at-least-once with backpressure: the adapter runs its own ``getUpdates
 Updater does not poll), records each page in one transaction (``Dispatcher.intake``) and only
 then asks for the next page, whose offset confirms the recorded one to Telegram. It asks for
 no more than ``max_pending`` minus the updates still unhandled, and waits while none fit. In
-webhook mode the HTTP answer waits for the same recording (a failure answers 500: Telegram
-sends the update again). Before polling, updates recorded and not handled by an earlier run
+webhook mode its own HTTP server (``adapters.telegram.webhook``) answers a post only once its
+update is recorded (a failure answers 500: Telegram sends the update again). Both hand the
+updates' JSON over (``receive_json``). Before polling, updates recorded and not handled by an earlier run
 are handled from the database (``Dispatcher.replay``).
 """
 
@@ -27,6 +28,7 @@ from adapters.base import Adapter, Host
 from adapters.telegram.perform import TelegramPerformer
 from adapters.telegram.request import AiohttpRequest
 from adapters.telegram.translate import ALLOWED_UPDATES, Translator
+from adapters.telegram.webhook import WebhookServer
 from bot.actions import Action, ActionResult
 from bot.config import StartupError, TelegramSettings, mask_secret
 from bot.events import ChatMigrated, EventBase
@@ -80,6 +82,7 @@ class TelegramAdapter(Adapter):
         self.max_pending = settings.max_pending
         self._queue = _RecordingQueue()
         self._poller: asyncio.Task[None] | None = None
+        self._webhook: WebhookServer | None = None
         self.bot_username: str | None = None
         self.dispatcher: Host | None = None
         self.application: Application = self._build(settings)  # type: ignore[type-arg]
@@ -143,21 +146,27 @@ class TelegramAdapter(Adapter):
             bot, self.translator, cache_seconds=self.settings.admin_cache_seconds
         )
         await application.start()
-        updater = application.updater
-        assert updater is not None
         assert self.dispatcher is not None
         if self.settings.mode == "webhook":
             # Leftovers of an earlier run first; Telegram's posts wait for them to be queued.
-            await self.dispatcher.replay(self.platform)
-            self._queue.take = self
-            secret = self.settings.secret_token
-            await updater.start_webhook(
-                listen=self.settings.listen,
-                port=self.settings.port,
-                url_path=self.settings.url_path,
-                webhook_url=self.settings.webhook_url,
-                secret_token=secret.get_secret_value() if secret else None,
+            dispatcher = self.dispatcher
+            await dispatcher.replay(self.platform)
+            secret = (
+                self.settings.secret_token.get_secret_value()
+                if self.settings.secret_token
+                else None
+            )
+            self._webhook = WebhookServer(
+                self.settings.url_path,
+                secret,
+                self.receive_json,
+                lambda: dispatcher.room(self.platform, self.max_pending),
+            )
+            await self._webhook.start(self.settings.listen, self.settings.port)
+            await bot.set_webhook(
+                url=self.settings.webhook_url,
                 allowed_updates=ALLOWED_UPDATES,
+                secret_token=secret,
             )
         else:
             # As PTB's polling start does: a webhook left set would refuse getUpdates.
@@ -293,6 +302,9 @@ class TelegramAdapter(Adapter):
         """Stop taking updates (shutdown drains what was taken, then calls ``stop``). A page
         being recorded is abandoned: unconfirmed, Telegram delivers it again."""
         self._queue.take = None
+        webhook, self._webhook = self._webhook, None
+        if webhook is not None:
+            await webhook.stop()
         poller, self._poller = self._poller, None
         if poller is not None:
             poller.cancel()

@@ -74,6 +74,27 @@ async def test_webhook_with_and_without_the_secret_header(start_bot: StartBot) -
         assert accepted.status_code == 200
     [reply] = await sends(fake, 1)
     assert "/help" in (reply.text or "")
+    async with httpx.AsyncClient(trust_env=False) as client:
+        # Hostile posts: answered with what was wrong, nothing recorded, no trace logged.
+        wrong = await client.post(
+            url,
+            json=update,
+            headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-toke\xc3\xb1".encode("latin-1")},
+        )
+        assert wrong.status_code == 403
+        garbled = await client.post(
+            url,
+            content=b"\xff{not json",
+            headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"},
+        )
+        assert garbled.status_code == 400
+        elsewhere = await client.post(
+            f"http://127.0.0.1:{port}/other",
+            json=update,
+            headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"},
+        )
+        assert elsewhere.status_code == 404
+    assert len(fake.calls_to("sendMessage")) == 1
 
 
 async def test_join_of_a_member_named_like_markup_is_welcomed_literally(
