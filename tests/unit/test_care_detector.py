@@ -578,3 +578,19 @@ def test_round_five_rules_read_as_crisis_by_the_lexicon(text: str) -> None:
 )
 def test_round_five_look_alikes_do_not_alert(text: str) -> None:
     assert level(text) < DISTRESS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i wish i wasn't alive during the 80s, the music was awful",
+        "i hope i never wake up this early again",
+        "we swallowed the whole pack of gummies lol",
+        "dad took the gun out of the safe to show my uncle",
+        "done with living paycheck to paycheck",
+    ],
+)
+def test_round_five_wishes_and_means_keep_their_look_alikes(text: str) -> None:
+    """The round-5 rules (a wish not to be alive, not waking, an overdose, a gun taken out) said
+    of a decade, an alarm clock, sweets, a show-and-tell or money."""
+    assert level(text) < DISTRESS
