@@ -42,7 +42,7 @@ class Example:
 
 def examples(language: str, split: str) -> list[Example]:
     """The labelled lines of ``tests/care_eval/<language>_<split>*.tsv`` (``label<TAB>text``;
-    ``#`` starts a comment line): "seen" is the first ten held-out sets, each scored once
+    ``#`` starts a comment line): "seen" is the first eleven held-out sets, each scored once
     blind and then tuned on."""
     found = []
     for path in sorted(HERE.glob(f"{language}_{split}*.tsv")):

@@ -8,7 +8,8 @@ phrase crisis mostly indirectly (farewells, giving things away, a method acquire
 "lol" beside a serious line), was far from the goal at its first look (35f23df: crisis recall zh
 0.373, en 0.386, distress precision zh 0.892); it was then tuned on (round 2) and is ``seen8``.
 The ninth, as indirect, scored zh 0.443, en 0.559 at its first look (13ffb95) and is ``seen9``
-since round 3; the tenth zh 0.734, en 0.581 (c639e43) and is ``seen10`` since round 4.
+since round 3; the tenth zh 0.734, en 0.581 (c639e43) and is ``seen10`` since round 4; the
+eleventh zh 0.641, en 0.362 (97a71af) and is ``seen11`` since round 5.
 The held-out split is the next blind set (``*_heldout.tsv``): its first look goes into
 ``HELD_OUT`` below, where a missed goal becomes a strict expected failure that must flip to a
 pass when the detector improves, and the measured recall becomes a floor.
@@ -47,18 +48,12 @@ from tests.care_eval import (
 #: 0.70; neutral corpus 1 false alert in 6,779. It moved to the README (``seen10``): it was tuned
 #: on in round 4. The eleventh set's first look (97a71af, round 4 merged; each language written
 #: on its own; the lexicon alone read crisis recall zh 0.422, en 0.172): crisis recall zh 0.641,
-#: en 0.362; distress precision en 0.897; neutral corpus 1 false alert in 6,779.
+#: en 0.362; distress precision en 0.897; alert precision zh 0.986, en 1.000; floors zh 0.62 /
+#: 0.68 / 0.67, en 0.34 / 0.60 / 0.49; neutral corpus 1 false alert in 6,779. It moved to the
+#: README (``seen11``): it was tuned on in round 5.
 HELD_OUT: dict[str, dict[str, object]] = {
-    "zh": {
-        "commit": "97a71af",
-        "missed": {"crisis_recall": "0.641"},
-        "floors": {"crisis": 0.62, "distress": 0.68, "alerts": 0.67},
-    },
-    "en": {
-        "commit": "97a71af",
-        "missed": {"alert_precision": "0.897", "crisis_recall": "0.362"},
-        "floors": {"crisis": 0.34, "distress": 0.60, "alerts": 0.49},
-    },
+    "zh": {"commit": None, "missed": {}, "floors": None},
+    "en": {"commit": None, "missed": {}, "floors": None},
 }
 
 

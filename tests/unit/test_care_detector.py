@@ -538,3 +538,59 @@ def test_round_three_kinds_read_as_crisis_by_the_lexicon(text: str) -> None:
 )
 def test_round_three_look_alikes_do_not_alert(text: str) -> None:
     assert level(text) < DISTRESS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "still figuring out how to kill myself so nobody at work finds out",  # a chore word
+        "so tired of living, i want out for good",  # the wish not to be alive
+        "some nights i wish i were not alive",
+        "i hope i die in my sleep tonight",
+        "i pray god takes me soon",
+        "downed every pill in the bathroom cabinet an hour ago",  # an act just done
+        "took my brother's gun out of the closet, this is the end",  # a means taken + finality
+        "i have a plan and i am going through with it tonight",
+        "i can't stop picturing myself jumping off the bridge",
+        "绳子已经挂好了",
+        "每晚都祈祷别让我再醒过来",
+        "真想从这栋楼跳下去",
+    ],
+)
+def test_round_five_rules_read_as_crisis_by_the_lexicon(text: str) -> None:
+    """Round 5's general rules (README): a first-person method asked for is a plan, wishes not
+    to be alive are crisis, an overdose just taken is an act, a means taken from where it is
+    kept is a sign. Written anew, none from an evaluation set."""
+    assert detector.read_lexicon(text).level == CRISIS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我妈睡不好 安眠药和褪黑素哪个副作用小",  # medicine asked about for a relative
+        "got the gun out of the safe for the range on saturday",
+        "took dad's rifle out of the safe to go hunting",
+        "i have a plan for the weekend: sleep and pizza",
+        "i wish i wasn't here right now, this meeting is so boring",
+        "how to kill the boss in the last level",
+        "从楼上下去拿个快递",
+    ],
+)
+def test_round_five_look_alikes_do_not_alert(text: str) -> None:
+    assert level(text) < DISTRESS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i wish i wasn't alive during the 80s, the music was awful",
+        "i hope i never wake up this early again",
+        "we swallowed the whole pack of gummies lol",
+        "dad took the gun out of the safe to show my uncle",
+        "done with living paycheck to paycheck",
+    ],
+)
+def test_round_five_wishes_and_means_keep_their_look_alikes(text: str) -> None:
+    """The round-5 rules (a wish not to be alive, not waking, an overdose, a gun taken out) said
+    of a decade, an alarm clock, sweets, a show-and-tell or money."""
+    assert level(text) < DISTRESS
