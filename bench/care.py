@@ -19,14 +19,28 @@ issue 19 asked to measure. Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import difflib
 import statistics
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from bench.report import conditions
 from handlers.care.detector import Level, Reading, read, read_lexicon, warm_up
-from tests.care_eval import LANGUAGES, SPLITS, Score, examples, false_alerts, neutral_corpus, score
+from tests.care_eval import (
+    LANGUAGES,
+    SPLITS,
+    Example,
+    Score,
+    examples,
+    false_alerts,
+    neutral_corpus,
+    score,
+)
+
+#: The training lines of the learned part beside the evaluation splits.
+TRAINING = Path(__file__).resolve().parent.parent / "tools" / "care_train"
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -45,6 +59,32 @@ def goals(found: Score) -> str:
     return "  ".join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in checks)
 
 
+#: How alike (``difflib`` ratio, case-folded) a held-out line may be to a training line and
+#: still count as unlike any: every set is written by models of one family, which repeat
+#: themselves across sets; a held-out line close to one the model trained on measures memory.
+LIKE = 0.75
+
+
+def distinct(language: str) -> list[Example]:
+    """The held-out lines of ``language`` not like any line the detector was tuned or
+    trained on (every other split, ``tools/care_train``)."""
+    known = [
+        e.text.strip().casefold()
+        for split in SPLITS
+        if split != "heldout"
+        for e in examples(language, split)
+    ]
+    for path in sorted(TRAINING.glob(f"{language}_*.tsv")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line and not line.startswith("#") and "\t" in line:
+                known.append(line.split("\t", 1)[1].strip().casefold())
+    return [
+        e
+        for e in examples(language, "heldout")
+        if not difflib.get_close_matches(e.text.strip().casefold(), known, n=1, cutoff=LIKE)
+    ]
+
+
 def report(name: str, reader: Callable[[str], Reading]) -> None:
     print(f"== {name}")
     for language in LANGUAGES:
@@ -57,6 +97,17 @@ def report(name: str, reader: Callable[[str], Reading]) -> None:
             for level in Level:
                 print(f"    {found.line(level)}")
             print(f"    goals: {goals(found)}")
+            if split == "heldout":
+                far = distinct(language)
+                apart = score(reader, far)
+                print(
+                    f"{language} heldout, {len(far)} lines not like any training line "
+                    f"(difflib < {LIKE}): R crisis {apart.recall[Level.CRISIS]:.3f} "
+                    f"(n={sum(e.label == Level.CRISIS for e in far)}), "
+                    f"P distress {apart.precision[Level.DISTRESS]:.3f}, "
+                    f"P crisis {apart.precision[Level.CRISIS]:.3f}, "
+                    f"P alerts {apart.alert_precision:.3f}"
+                )
 
 
 def sentiment_reader() -> Callable[[str], Reading]:

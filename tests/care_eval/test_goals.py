@@ -50,10 +50,22 @@ from tests.care_eval import (
 #: on its own; the lexicon alone read crisis recall zh 0.422, en 0.172): crisis recall zh 0.641,
 #: en 0.362; distress precision en 0.897; alert precision zh 0.986, en 1.000; floors zh 0.62 /
 #: 0.68 / 0.67, en 0.34 / 0.60 / 0.49; neutral corpus 1 false alert in 6,779. It moved to the
-#: README (``seen11``): it was tuned on in round 5.
+#: README (``seen11``): it was tuned on in round 5. The twelfth set's first look (f098088, round 5
+#: merged; the lexicon alone read crisis recall zh 0.408, en 0.400): every goal met, crisis
+#: recall zh 0.918, en 0.836; neutral corpus 0 false alerts in 6,779. On its lines unlike any
+#: training line (``bench.care``: difflib < 0.75) crisis recall is zh 0.892 (n=37), en 0.763
+#: (n=38): the goal is met on this set, not shown to hold for how people write.
 HELD_OUT: dict[str, dict[str, object]] = {
-    "zh": {"commit": None, "missed": {}, "floors": None},
-    "en": {"commit": None, "missed": {}, "floors": None},
+    "zh": {
+        "commit": "f098088",
+        "missed": {},
+        "floors": {"crisis": 0.89, "distress": 0.65, "alerts": 0.84},
+    },
+    "en": {
+        "commit": "f098088",
+        "missed": {},
+        "floors": {"crisis": 0.81, "distress": 0.58, "alerts": 0.75},
+    },
 }
 
 
