@@ -112,31 +112,31 @@ async def test_postgresql_leaves_room_for_updates_in_place(store: Store) -> None
     }
 
 
-async def test_sqlite_flushes_on_the_loop_as_through_a_session(sqlite_db: Database) -> None:
-    """``write_on_loop`` (the event loop's own connection, one call) adds up exactly what
-    ``add_rows`` and ``add_hours`` add up; it gives way (``False``, nothing written) while
-    another writer holds the lock, and a row of a deleted member rolls the whole flush back
-    as an ``IntegrityError`` (the flush then drops it rather than block every later one)."""
-    store = Store(sqlite_db)
+async def community_of(store: Store, members: int) -> tuple[int, list[int]]:
+    """A community and its first ``members`` members' ids."""
     async with store.transaction() as s:
         community = await store.communities.ensure(
             s, platform="fake", chat_id="c", chat_type="group", title="C", now=NOW
         )
-        ids = [
-            (
-                await store.members.record(
-                    s,
-                    community_id=community.id,
-                    platform_user_id=f"u{n}",
-                    display_name=f"U{n}",
-                    username=None,
-                    is_bot=False,
-                    now=NOW,
-                )
-            ).id
-            for n in range(3)
-        ]
-    cid = community.id
+        ids = []
+        for n in range(members):
+            member = await store.members.record(
+                s,
+                community_id=community.id,
+                platform_user_id=f"u{n}",
+                display_name=f"U{n}",
+                username=None,
+                is_bot=False,
+                now=NOW,
+            )
+            ids.append(member.id)
+    return community.id, ids
+
+
+def a_flush(
+    cid: int, ids: list[int]
+) -> tuple[list[tuple[object, ...]], list[Movement], list[HourCount]]:
+    """A flush's rows: two members' days (one key twice), a join, an hour slot twice."""
     days = [
         (ids[0], DAY, cid, *counts(messages=3)),
         (ids[1], DAY, cid, *counts(messages=1, links=1, feedback=2)),
@@ -144,6 +144,33 @@ async def test_sqlite_flushes_on_the_loop_as_through_a_session(sqlite_db: Databa
     ]
     moves = [Movement(cid, DAY, "join", "link", "summer", 2)]
     hours = [HourCount(cid, DAY, 9, 4), HourCount(cid, DAY, 9, 1)]
+    return days, moves, hours
+
+
+async def written(
+    store: Store,
+) -> tuple[dict[int, list[int]], list[tuple[int, int]], list[tuple[str, int]]]:
+    """Member days' counters by member, hour slots, joins by link, as stored."""
+    columns = [getattr(InsightMemberDay, name) for name in COUNTERS]
+    async with store.transaction() as s:
+        rows = (await s.execute(select(InsightMemberDay.member_id, *columns))).all()
+        hours = (await s.execute(select(InsightHour.hour, InsightHour.messages))).all()
+        joins = (await s.execute(select(InsightMovement.link, InsightMovement.n))).all()
+    return (
+        {row[0]: list(row[1:]) for row in rows},
+        [(h, n) for h, n in hours],
+        [(link, n) for link, n in joins],
+    )
+
+
+async def test_sqlite_flushes_on_the_loop_as_through_a_session(sqlite_db: Database) -> None:
+    """``write_on_loop`` (the event loop's own connection, one call) adds up exactly what
+    ``add_rows`` and ``add_hours`` add up; it gives way (``False``, nothing written) while
+    another writer holds the lock, and a row of a deleted member rolls the whole flush back
+    as an ``IntegrityError`` (the flush then drops it rather than block every later one)."""
+    store = Store(sqlite_db)
+    cid, ids = await community_of(store, 3)
+    days, moves, hours = a_flush(cid, ids)
     assert write_on_loop(sqlite_db, days, moves, hours) is True
     assert write_on_loop(sqlite_db, [(ids[2], DAY, cid, *counts())], [], []) is True
 
@@ -159,12 +186,8 @@ async def test_sqlite_flushes_on_the_loop_as_through_a_session(sqlite_db: Databa
     with pytest.raises(IntegrityError):
         write_on_loop(sqlite_db, [*days, (10**9, DAY, cid, *counts(messages=1))], [], hours)
 
-    columns = [getattr(InsightMemberDay, name) for name in COUNTERS]
-    async with store.transaction() as s:
-        rows = (await s.execute(select(InsightMemberDay.member_id, *columns))).all()
-        written_hours = (await s.execute(select(InsightHour.hour, InsightHour.messages))).all()
-        joins = (await s.execute(select(InsightMovement.link, InsightMovement.n))).all()
-    assert {row[0]: list(row[1:]) for row in rows} == {
+    rows, written_hours, joins = await written(store)
+    assert rows == {
         ids[0]: list(counts(messages=3, replies_given=1)),
         ids[1]: list(counts(messages=1, links=1, feedback=2)),
         ids[2]: list(counts()),
@@ -182,44 +205,16 @@ async def test_postgresql_flushes_on_a_plain_connection_as_through_a_session(
     if db.engine.dialect.name != "postgresql":
         assert await write_plain(db, [], [], []) is False
         return
-    async with store.transaction() as s:
-        community = await store.communities.ensure(
-            s, platform="fake", chat_id="c", chat_type="group", title="C", now=NOW
-        )
-        ids = [
-            (
-                await store.members.record(
-                    s,
-                    community_id=community.id,
-                    platform_user_id=f"u{n}",
-                    display_name=f"U{n}",
-                    username=None,
-                    is_bot=False,
-                    now=NOW,
-                )
-            ).id
-            for n in range(2)
-        ]
-    cid = community.id
-    days = [
-        (ids[0], DAY, cid, *counts(messages=3)),
-        (ids[1], DAY, cid, *counts(messages=1, links=1)),
-        (ids[0], DAY, cid, *counts(replies_given=1)),  # the same key again
-    ]
-    moves = [Movement(cid, DAY, "join", "link", "summer", 2)]
-    hours = [HourCount(cid, DAY, 9, 4), HourCount(cid, DAY, 9, 1)]
+    cid, ids = await community_of(store, 2)
+    days, moves, hours = a_flush(cid, ids)
     assert await write_plain(db, days, moves, hours) is True
     assert await write_plain(db, [(ids[1], DAY, cid, *counts(messages=2))], [], []) is True
     with pytest.raises(IntegrityError):
         await write_plain(db, [*days, (10**9, DAY, cid, *counts(messages=1))], [], hours)
-    columns = [getattr(InsightMemberDay, name) for name in COUNTERS]
-    async with store.transaction() as s:
-        rows = (await s.execute(select(InsightMemberDay.member_id, *columns))).all()
-        written_hours = (await s.execute(select(InsightHour.hour, InsightHour.messages))).all()
-        joins = (await s.execute(select(InsightMovement.link, InsightMovement.n))).all()
-    assert {row[0]: list(row[1:]) for row in rows} == {
+    rows, written_hours, joins = await written(store)
+    assert rows == {
         ids[0]: list(counts(messages=3, replies_given=1)),
-        ids[1]: list(counts(messages=3, links=1)),
+        ids[1]: list(counts(messages=3, links=1, feedback=2)),
     }
     assert written_hours == [(9, 5)] and joins == [("summer", 2)]
 
