@@ -34,23 +34,7 @@ def counts(**named: int) -> tuple[int, ...]:
 
 
 async def test_batches_of_different_shapes_add_up(store: Store) -> None:
-    async with store.transaction() as s:
-        community = await store.communities.ensure(
-            s, platform="fake", chat_id="c", chat_type="group", title="C", now=NOW
-        )
-        ids = []
-        for n in range(4):
-            member = await store.members.record(
-                s,
-                community_id=community.id,
-                platform_user_id=f"u{n}",
-                display_name=f"U{n}",
-                username=None,
-                is_bot=False,
-                now=NOW,
-            )
-            ids.append(member.id)
-    cid = community.id
+    cid, ids = await community_of(store, 4)
     batches = [
         [
             MemberDay(cid, ids[0], DAY, counts(messages=3)),
