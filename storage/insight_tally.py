@@ -38,6 +38,18 @@ __all__ = ["LOOP_ROWS", "write_on_loop", "write_plain"]
 LOOP_ROWS = 2_000
 
 
+def _upserts(
+    days: list[tuple[Any, ...]], movements: Sequence[Movement], hours: Sequence[HourCount]
+) -> list[tuple[Any, Sequence[str], Sequence[str], list[tuple[Any, ...]], Sequence[str]]]:
+    """A flush's three upserts as ``add_up`` takes them: table, columns, key, rows (each key
+    once), the columns added up."""
+    return [
+        (*DAYS, merged_days(days), COUNTERS),
+        (*MOVEMENTS, merged_movements(movements), ("n",)),
+        (*HOURS, merged_hours(hours), ("messages",)),
+    ]
+
+
 def write_on_loop(
     db: Database,
     days: list[tuple[Any, ...]],
@@ -53,11 +65,7 @@ def write_on_loop(
     if not writes.usable or len(days) + len(movements) + len(hours) > LOOP_ROWS:
         return False
     statements = []
-    for (table, columns, key), rows, added in (
-        (DAYS, merged_days(days), COUNTERS),
-        (MOVEMENTS, merged_movements(movements), ("n",)),
-        (HOURS, merged_hours(hours), ("messages",)),
-    ):
+    for table, columns, key, rows, added in _upserts(days, movements, hours):
         statements += sqlite_upserts(table.name, columns, rows, key=key, added=added)
 
     def write(connection: sqlite3.Connection) -> None:
@@ -88,11 +96,7 @@ async def write_plain(
 
     statements = [
         postgres_upsert(table, columns, rows, key=key, added=added)
-        for (table, columns, key), rows, added in (
-            (DAYS, merged_days(days), COUNTERS),
-            (MOVEMENTS, merged_movements(movements), ("n",)),
-            (HOURS, merged_hours(hours), ("messages",)),
-        )
+        for table, columns, key, rows, added in _upserts(days, movements, hours)
         if rows
     ]
     if not statements:

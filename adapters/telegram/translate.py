@@ -70,11 +70,12 @@ MODELS_KEPT = 10_000
 _PRESENT = {ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER}
 
 
+#: Telegram's chat types as events name them; every other (group, supergroup) is a group.
+_CHAT_TYPES = {TgChat.PRIVATE: ChatType.PRIVATE, TgChat.CHANNEL: ChatType.CHANNEL}
+
+
 def chat_of(chat: TgChat) -> Chat:
-    kind = {
-        TgChat.PRIVATE: ChatType.PRIVATE,
-        TgChat.CHANNEL: ChatType.CHANNEL,
-    }.get(chat.type, ChatType.GROUP)
+    kind = _CHAT_TYPES.get(chat.type, ChatType.GROUP)
     return Chat(platform=PLATFORM, id=str(chat.id), type=kind, title=chat.title)
 
 
@@ -244,11 +245,10 @@ class Translator:
         key = (chat_id, kind, title)
         found = self._chats.get(key)
         if found is None:
-            kind_of = {TgChat.PRIVATE: ChatType.PRIVATE, TgChat.CHANNEL: ChatType.CHANNEL}
             found = Chat(
                 platform=PLATFORM,
                 id=str(chat_id),
-                type=kind_of.get(kind, ChatType.GROUP),
+                type=_CHAT_TYPES.get(kind, ChatType.GROUP),
                 title=title,
             )
             self._chats.put(key, found)
