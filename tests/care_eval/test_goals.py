@@ -54,18 +54,12 @@ from tests.care_eval import (
 #: merged; the lexicon alone read crisis recall zh 0.408, en 0.400): every goal met, crisis
 #: recall zh 0.918, en 0.836; neutral corpus 0 false alerts in 6,779. On its lines unlike any
 #: training line (``bench.care``: difflib < 0.75) crisis recall is zh 0.892 (n=37), en 0.763
-#: (n=38): the goal is met on this set, not shown to hold for how people write.
+#: (n=38): the goal is met on this set, not shown to hold for how people write. The twelfth set is
+#: ``seen12`` (not a training split); the thirteenth, written blind after the model was frozen at
+#: round 5, is the held-out set.
 HELD_OUT: dict[str, dict[str, object]] = {
-    "zh": {
-        "commit": "f098088",
-        "missed": {},
-        "floors": {"crisis": 0.89, "distress": 0.65, "alerts": 0.84},
-    },
-    "en": {
-        "commit": "f098088",
-        "missed": {},
-        "floors": {"crisis": 0.81, "distress": 0.58, "alerts": 0.75},
-    },
+    "zh": {"commit": None, "missed": {}, "floors": None},
+    "en": {"commit": None, "missed": {}, "floors": None},
 }
 
 
