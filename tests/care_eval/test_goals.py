@@ -55,11 +55,21 @@ from tests.care_eval import (
 #: recall zh 0.918, en 0.836; neutral corpus 0 false alerts in 6,779. On its lines unlike any
 #: training line (``bench.care``: difflib < 0.75) crisis recall is zh 0.892 (n=37), en 0.763
 #: (n=38): the goal is met on this set, not shown to hold for how people write. The twelfth set is
-#: ``seen12`` (not a training split); the thirteenth, written blind after the model was frozen at
-#: round 5, is the held-out set.
+#: ``seen12`` (not a training split). The thirteenth set, written blind after the model was frozen
+#: at round 5 with no training lines written beside it, is the held-out set; its first look
+#: (d2c35ba, nothing changed since round 5): every goal met, crisis recall zh 0.845, en 0.867 (on
+#: lines unlike any training line 0.824 (n=51) / 0.852 (n=54)); the lexicon alone 0.517 / 0.500.
 HELD_OUT: dict[str, dict[str, object]] = {
-    "zh": {"commit": None, "missed": {}, "floors": None},
-    "en": {"commit": None, "missed": {}, "floors": None},
+    "zh": {
+        "commit": "d2c35ba",
+        "missed": {},
+        "floors": {"crisis": 0.82, "distress": 0.62, "alerts": 0.79},
+    },
+    "en": {
+        "commit": "d2c35ba",
+        "missed": {},
+        "floors": {"crisis": 0.85, "distress": 0.78, "alerts": 0.88},
+    },
 }
 
 
