@@ -9,7 +9,9 @@ phrase crisis mostly indirectly (farewells, giving things away, a method acquire
 0.373, en 0.386, distress precision zh 0.892); it was then tuned on (round 2) and is ``seen8``.
 The ninth, as indirect, scored zh 0.443, en 0.559 at its first look (13ffb95) and is ``seen9``
 since round 3; the tenth zh 0.734, en 0.581 (c639e43) and is ``seen10`` since round 4; the
-eleventh zh 0.641, en 0.362 (97a71af) and is ``seen11`` since round 5.
+eleventh zh 0.641, en 0.362 (97a71af) and is ``seen11`` since round 5; the twelfth zh 0.918, en
+0.836 (f098088) is ``seen12``; the thirteenth zh 0.845, en 0.867 (d2c35ba) is ``seen13`` since
+round 6.
 The held-out split is the next blind set (``*_heldout.tsv``): its first look goes into
 ``HELD_OUT`` below, where a missed goal becomes a strict expected failure that must flip to a
 pass when the detector improves, and the measured recall becomes a floor.
@@ -58,18 +60,12 @@ from tests.care_eval import (
 #: ``seen12`` (not a training split). The thirteenth set, written blind after the model was frozen
 #: at round 5 with no training lines written beside it, is the held-out set; its first look
 #: (d2c35ba, nothing changed since round 5): every goal met, crisis recall zh 0.845, en 0.867 (on
-#: lines unlike any training line 0.824 (n=51) / 0.852 (n=54)); the lexicon alone 0.517 / 0.500.
+#: lines unlike any training line 0.824 (n=51) / 0.852 (n=54)); the lexicon alone 0.517 / 0.500;
+#: floors were zh 0.82 / 0.62 / 0.79, en 0.85 / 0.78 / 0.88. It moved to the README (``seen13``):
+#: it was tuned on in round 6. The next held-out set has not had its first look.
 HELD_OUT: dict[str, dict[str, object]] = {
-    "zh": {
-        "commit": "d2c35ba",
-        "missed": {},
-        "floors": {"crisis": 0.82, "distress": 0.62, "alerts": 0.79},
-    },
-    "en": {
-        "commit": "d2c35ba",
-        "missed": {},
-        "floors": {"crisis": 0.85, "distress": 0.78, "alerts": 0.88},
-    },
+    "zh": {"commit": "", "missed": {}, "floors": None},
+    "en": {"commit": "", "missed": {}, "floors": None},
 }
 
 
