@@ -204,6 +204,7 @@ _STEMS = {
         "overdose": "overdosed overdosing",
         "hang": "hanging hanged",
         "drown": "drowning drowned",
+        "unalive": "unalived unaliving unalives",  # round 6: "unaliving myself"
     }.items()
     for inflected in forms.split()
 }

@@ -43,7 +43,7 @@ class Example:
 def examples(language: str, split: str) -> list[Example]:
     """The labelled lines of ``tests/care_eval/<language>_<split>*.tsv`` (``label<TAB>text``;
     ``#`` starts a comment line): "seen" is the first thirteen held-out sets, each scored once
-    blind (the first eleven then tuned on; README)."""
+    blind, then tuned or trained on (README)."""
     found = []
     for path in sorted(HERE.glob(f"{language}_{split}*.tsv")):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):

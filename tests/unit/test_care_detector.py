@@ -594,3 +594,58 @@ def test_round_five_wishes_and_means_keep_their_look_alikes(text: str) -> None:
     """The round-5 rules (a wish not to be alive, not waking, an overdose, a gun taken out) said
     of a decade, an alarm clock, sweets, a show-and-tell or money."""
     assert level(text) < DISTRESS
+
+
+@pytest.mark.parametrize(
+    ("text", "look_alike"),
+    [
+        # "unalive" read as its stem (unaliving, unalived); a game's boss unaliving the writer
+        ("lately unaliving myself is all i think about", "the raid boss unalived me twice lol"),
+        # not waking up named a relief; an alarm clock
+        ("honestly never waking up sounds nice", "not waking up at 6 tomorrow would be nice"),
+        # "ending it" said to mean the writer; a break-up
+        (
+            "after the holidays i'm finally ending it. myself i mean",
+            "i'm finally ending it with her this weekend",
+        ),
+        # a friend's wish not to be alive, told by a worried member (DISTRESS); "i wish he was"
+        ("my cousin keeps saying he wishes he was dead, what do i say", "the meeting ran long"),
+        # game gear given away by one who won't be alive to use it, beside a laugh
+        (
+            "my sword and shield are yours guys, i won't be alive to use them lol",
+            "gonna give my old sword to a newbie, gg",
+        ),
+        ("想4 认真的", "想4点就出发"),
+        ("准备润了 不是出国那个润", "准备润去加拿大了 签证下来了"),
+        ("我想退出人生 不重开了", "我想退出这个群聊"),
+        ("真想吃药死了算了", "感冒了 吃药睡一觉就好"),
+        ("又拿刀片在手臂上划了几道", "用刀在木头上刻了个字"),
+        ("笑死 连死都死不成", "笑死 我连输十把"),
+        ("哈哈 炭都买好了 这次应该能成", "这次应该能成功上岸"),
+        ("日子太苦了 活着还有啥意思", "这句歌词是啥意思啊"),
+    ],
+)
+def test_round_six_rules_and_their_look_alikes(text: str, look_alike: str) -> None:
+    """Round 6's rules (README): each read as an alert by the lexicon alone, and an ordinary
+    line with the same words that does not alert. Written anew, none from an evaluation set."""
+    assert detector.read_lexicon(text).level >= DISTRESS, text
+    assert level(look_alike) < DISTRESS, look_alike
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i see myself jumping off the high dive at the pool this summer",
+        "the team would be better off without me at trivia lol",
+        "我想去楼顶看看星星",
+        "i took all my pills this morning like the doctor said",
+        "我这本书的女主第二卷要假死 读者要给我寄刀片了😂",
+        "not going to make it to band practice tonight, flat tire. see you all friday",
+        "the final chapter of my story goes up tonight, thank you all for reading!",
+        "周末烧烤 炭都买好了",
+    ],
+)
+def test_round_six_look_alikes_do_not_alert(text: str) -> None:
+    """Ordinary lines earlier models or rules read as crises: a diving board, a quiz team, stars
+    from the roof, pills as prescribed, a novel's plot, missing practice, a last chapter."""
+    assert level(text) < DISTRESS
