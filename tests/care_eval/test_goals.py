@@ -57,25 +57,25 @@ from tests.care_eval import (
 #: recall zh 0.918, en 0.836; neutral corpus 0 false alerts in 6,779. On its lines unlike any
 #: training line (``bench.care``: difflib < 0.75) crisis recall is zh 0.892 (n=37), en 0.763
 #: (n=38): the goal is met on this set, not shown to hold for how people write. The twelfth set is
-#: ``seen12`` (not a training split). The thirteenth set, written blind after the model was frozen
-#: at round 5 with no training lines written beside it, is the held-out set; its first look
-#: (d2c35ba, nothing changed since round 5): every goal met, crisis recall zh 0.845, en 0.867 (on
-#: lines unlike any training line 0.824 (n=51) / 0.852 (n=54)); the lexicon alone 0.517 / 0.500;
-#: floors zh 0.82 / 0.62 / 0.79, en 0.85 / 0.78 / 0.88. It is ``seen13`` since the fourteenth set,
-#: written blind beside it, became the held-out set, and was tuned on in round 6. The fourteenth set's first look (931f4fd, the
-#: same round-5 model): Chinese crisis recall 0.786 and distress precision 0.865 (both missed),
-#: English every goal met, crisis recall 0.817 (on lines unlike any training line zh 0.774 (n=53),
-#: en 0.804 (n=56)); the lexicon alone 0.464 / 0.433.
+#: ``seen12``, a training split since round 6. The thirteenth set, written blind after the model
+#: was frozen at round 5 with no training lines written beside it, had its first look at d2c35ba:
+#: every goal met, crisis recall zh 0.845, en 0.867 (on lines unlike any training line 0.824
+#: (n=51) / 0.852 (n=54)); the lexicon alone 0.517 / 0.500; floors zh 0.82 / 0.62 / 0.79, en 0.85
+#: / 0.78 / 0.88. It is ``seen13``, tuned on in round 6. The fourteenth set, written blind beside
+#: it, is the held-out set. Its first look (931f4fd, the round-5 model): Chinese crisis recall
+#: 0.786 and distress precision 0.865 (both missed), English every goal met, crisis recall 0.817;
+#: the lexicon alone 0.464 / 0.433. Round 6 never saw it; its look at f1de61e (recorded below):
+#: zh crisis recall 0.786, distress precision 0.850 (missed), en crisis recall 0.833.
 HELD_OUT: dict[str, dict[str, object]] = {
     "zh": {
-        "commit": "931f4fd",
-        "missed": {"alert_precision": "0.865", "crisis_recall": "0.786"},
-        "floors": {"crisis": 0.77, "distress": 0.63, "alerts": 0.79},
+        "commit": "f1de61e",
+        "missed": {"alert_precision": "0.850", "crisis_recall": "0.786"},
+        "floors": {"crisis": 0.77, "distress": 0.67, "alerts": 0.82},
     },
     "en": {
-        "commit": "931f4fd",
+        "commit": "f1de61e",
         "missed": {},
-        "floors": {"crisis": 0.80, "distress": 0.74, "alerts": 0.84},
+        "floors": {"crisis": 0.81, "distress": 0.78, "alerts": 0.85},
     },
 }
 
