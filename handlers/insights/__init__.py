@@ -129,11 +129,15 @@ def on_message(ctx: Context) -> None:
     tally = ctx.state(feature)
     community, at = ctx.community, event.at
     community_id, me, member_id = community.id, member.platform_user_id, member.id
-    day, hour_day, hour = tally.local(
-        community_id, (community.timezone, community.day_reset_hour), at, lambda: _local(ctx, at)
+    day = tally.chatter(
+        community_id,
+        (community.timezone, community.day_reset_hour),
+        at,
+        lambda: _local(ctx, at),
+        event.message_id,
+        me,
+        member_id,
     )
-    tally.authors.put((community_id, event.message_id), me)
-    tally.message(community_id, day, me, member_id, hour_day, hour)
     replied = event.reply_to.sender if event.reply_to is not None else None
     if replied is not None and not replied.is_bot and replied.id != sender.id:
         tally.count(community_id, day, me, member_id, REPLIES_GIVEN)
@@ -167,7 +171,7 @@ def on_reaction(ctx: Context) -> None:
     tally = ctx.state(feature)
     community_id, day, given = ctx.community.id, _day(ctx, event.at), len(event.added)
     tally.count(community_id, day, member.platform_user_id, member.id, REACTIONS_GIVEN, given)
-    author = event.author_id or tally.authors.get((community_id, event.message_id))
+    author = event.author_id or tally.author(community_id, event.message_id)
     them = author[:PLATFORM_ID_LEN] if author is not None else None
     if them is not None and them != member.platform_user_id:
         tally.count(community_id, day, them, None, REACTIONS_RECEIVED, given)

@@ -4,6 +4,7 @@ batches all add up to what was counted; PostgreSQL leaves room for in-place upda
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from datetime import UTC, date, datetime
 
@@ -23,6 +24,7 @@ from storage.insights import (
     InsightRepo,
     MemberDay,
     Movement,
+    _shapes,
 )
 
 NOW = datetime(2026, 11, 27, 9, tzinfo=UTC)
@@ -208,3 +210,72 @@ async def test_a_large_flush_leaves_the_loop_alone(sqlite_db: Database) -> None:
     goes through aiosqlite's thread (``False``: nothing written here)."""
     rows = [(n, DAY, 1, *counts(messages=1)) for n in range(LOOP_ROWS + 1)]
     assert write_on_loop(sqlite_db, rows, [], []) is False
+
+
+def many_shapes(
+    cid: int, ids: list[int]
+) -> tuple[list[tuple[object, ...]], list[Movement], list[HourCount]]:
+    """A flush of every shape at once: chatter alone (most rows), rows of zeros, one or
+    several other counters, two days, a key twice, joins and leaves, hour slots."""
+    later = date(2026, 11, 28)
+    days: list[tuple[object, ...]] = []
+    for n, member in enumerate(ids):
+        days.append((member, DAY, cid, *counts(messages=n % 4)))  # n % 4 == 0: zeros
+        if n % 3 == 0:
+            days.append((member, later, cid, *counts(messages=1, links=n % 2, feedback=1)))
+        if n % 5 == 0:
+            days.append((member, later, cid, *counts(reactions_received=2)))  # a key twice
+    moves = [
+        Movement(cid, DAY, "join", "link", "summer, fair", 2),
+        Movement(cid, later, "leave", "left", "", 1),
+    ]
+    hours = [HourCount(cid, DAY, h % 3, h) for h in range(1, 7)]
+    return days, moves, hours
+
+
+async def test_the_direct_paths_add_what_the_session_adds(store: Store) -> None:
+    """A flush of every shape, written through a session (``add_rows``, ``add_hours``) and
+    then by the direct path of its database (``write_on_loop`` on SQLite: rows grouped by
+    the counters they change; ``write_plain`` on PostgreSQL: one statement): the second
+    write adds exactly what the first did."""
+    db = store.db
+    cid, ids = await community_of(store, 12)
+    days, moves, hours = many_shapes(cid, ids)
+    async with store.transaction() as s:
+        await InsightRepo(db).add_rows(s, days, moves)
+        await InsightReports(db).add_hours(s, hours)
+    once = await written(store)
+    if db.engine.dialect.name == "postgresql":
+        assert await write_plain(db, days, moves, hours) is True
+    else:
+        assert write_on_loop(db, days, moves, hours) is True
+    twice = await written(store)
+    assert twice[0] == {member: [2 * n for n in row] for member, row in once[0].items()}
+    assert sorted(twice[1]) == sorted((h, 2 * n) for h, n in once[1])
+    assert sorted(twice[2]) == sorted((link, 2 * n) for link, n in once[2])
+    assert len(once[0]) == 12 and len(once[2]) == 2
+
+
+def test_rows_are_grouped_by_the_counters_they_change() -> None:
+    """``_shapes`` (chatter told apart in C) groups rows as one Python step per row did."""
+    rng = random.Random(15)
+    rows = [
+        (
+            n,
+            DAY,
+            1,
+            *(
+                rng.choice((0, 0, 0, 1, 2)) if rng.random() < 0.2 or c == 0 else 0
+                for c in range(len(COUNTERS))
+            ),
+        )
+        for n in range(400)
+    ]
+    rows += [(500, DAY, 1, *counts()), (501, DAY, 1, *counts(feedback=1))]
+    counted = list(range(3, 3 + len(COUNTERS)))
+    expected: dict[tuple[int, ...], list[tuple[object, ...]]] = {}
+    for row in rows:
+        changed = tuple(p for p in counted if row[p]) or (counted[0],)
+        expected.setdefault(changed, []).append(row)
+    assert _shapes(rows, counted) == expected
+    assert _shapes(rows, [3]) == {(3,): rows}

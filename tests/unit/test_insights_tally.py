@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.context import local_date
+from handlers.insights import tally as tally_module
 from handlers.insights.tally import COLUMN, Tally
 
 START = datetime(2026, 3, 6, tzinfo=UTC)
@@ -90,3 +91,36 @@ def test_a_message_counts_on_its_day_and_in_its_hour() -> None:
     row = taken.members[(1, day, "ann")]
     assert row.member_id == 10 and row.counts[COLUMN["messages"]] == 2
     assert taken.hours == {(1, date(2026, 3, 7), 1): 2}
+
+
+def test_chatter_counts_as_local_and_message_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``chatter`` (a message in one call) gives the day ``local`` gives and counts what
+    ``message`` counts, every 7 minutes over two days around a clock change; the authors
+    it remembers go least recently used first, a look-up (``author``) keeping one."""
+    monkeypatch.setattr(tally_module, "AUTHORS_KEPT", 3)
+    where = ZoneInfo("America/New_York")
+    one, other = Tally(START), Tally(START)
+
+    def compute(m: datetime) -> tuple[date, date, int]:
+        here = m.astimezone(where)
+        return local_date(m, where, 4), here.date(), here.hour
+
+    moment, n = datetime(2026, 11, 1, tzinfo=UTC), 0
+    while moment < datetime(2026, 11, 3, tzinfo=UTC):
+        day, hour_day, hour = other.local(7, ("NY", 4), moment, lambda m=moment: compute(m))
+        other.message(7, day, f"u{n % 5}", n % 5, hour_day, hour)
+        found = one.chatter(
+            7, ("NY", 4), moment, lambda m=moment: compute(m), str(n), f"u{n % 5}", n % 5
+        )
+        assert found == day == compute(moment)[0], moment
+        moment += timedelta(minutes=7)
+        n += 1
+    mine, theirs = one.take(START), other.take(START)
+    assert mine.hours == theirs.hours
+    assert {k: (r.member_id, r.counts) for k, r in mine.members.items()} == {
+        k: (r.member_id, r.counts) for k, r in theirs.members.items()
+    }
+    assert list(one.authors) == [(7, str(n - 3)), (7, str(n - 2)), (7, str(n - 1))]
+    assert one.author(7, str(n - 3)) == f"u{(n - 3) % 5}"  # now the most recently used
+    one.chatter(7, ("NY", 4), moment, lambda: compute(moment), "new", "u0", 0)
+    assert one.author(7, str(n - 2)) is None and one.author(7, str(n - 3)) is not None
