@@ -92,6 +92,7 @@ ORDER = (
     "seen11",
     "seen12",
     "seen13",
+    "seen14",
 )
 #: The files of tools/care_train: "extra" (everyday lines, all neutral), "signs" (round 2:
 #: crisis said through the standard warning signs, and ordinary lines saying the same words) and
