@@ -42,7 +42,7 @@ class Example:
 
 def examples(language: str, split: str) -> list[Example]:
     """The labelled lines of ``tests/care_eval/<language>_<split>*.tsv`` (``label<TAB>text``;
-    ``#`` starts a comment line): "seen" is the first thirteen held-out sets, each scored once
+    ``#`` starts a comment line): "seen" is the first fourteen held-out sets, each scored once
     blind, then tuned or trained on (README)."""
     found = []
     for path in sorted(HERE.glob(f"{language}_{split}*.tsv")):
