@@ -92,6 +92,7 @@ ORDER = (
     "seen11",
     "seen12",
     "seen13",
+    "seen14",
 )
 #: The files of tools/care_train: "extra" (everyday lines, all neutral), "signs" (round 2:
 #: crisis said through the standard warning signs, and ordinary lines saying the same words) and
@@ -101,9 +102,13 @@ ORDER = (
 #: (about 1,000 a language from two helpers writing in many voices) and "round5_neutral" (everyday
 #: lines of the kinds a round-5 fit read as alerts in the neutral corpus: README, round 5);
 #: "round6" (104 / 133 lines: the kinds the thirteenth set missed, said another way, and the
-#: ordinary look-alikes a round-5 fit read as crises: README, round 6).
+#: ordinary look-alikes a round-5 fit read as crises: README, round 6); "round7" (about 600 a
+#: language from two helpers writing in many voices, near repeats of seen12..seen14 dropped:
+#: README, round 7) and "round7_neutral" (everyday first-person and service sentences of the
+#: kinds a fit with the round-7 lines read as alerts in the neutral corpus: README, round 7).
 EXTRA_GROUPS = (
-    "extra", "signs", "round3", "round4", "round5_a", "round5_b", "round5_neutral", "round6"
+    "extra", "signs", "round3", "round4", "round5_a", "round5_b", "round5_neutral", "round6",
+    "round7", "round7_neutral",
 )  # fmt: skip
 
 

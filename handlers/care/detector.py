@@ -412,8 +412,13 @@ def _load(language: str) -> _Language:
     return _Language(trie, depth, negations, not_negations, markers, tuple(windows))
 
 
+#: Verbs that open a clause passing on someone else's words (round 7, ``_examine``).
+_REPORTING_ZH = ("说", "还说", "又说", "她说", "他说", "跟我说", "告诉我", "写着", "写道")
+_REPORTING_EN = frozenset({"said", "says", "saying", "told", "texted", "wrote", "writes"})
+
 _MARKER_KINDS = (
-    "news", "joke", "earnest", "sad", "positive", "meta", "helping", "mundane", "media", "leaving"
+    "news", "joke", "earnest", "sad", "positive", "meta", "helping", "mundane", "media", "leaving",
+    "unreachable", "farewell",
 )  # fmt: skip
 
 
@@ -575,11 +580,14 @@ def _judged(
     budget: _Budget,
     quoted: bool = False,
     vetoes: set[str] | None = None,
+    reported: list[str] | None = None,
 ) -> Iterator[tuple[_Cue, Level, float]]:
     """The cue, level and weight of each cue of one clause that survives its context;
     ``quoted``: the clause is someone else's words, passed on by a member asking for help.
     ``vetoes`` collects why a cue was dropped or lowered (negation, a look-alike, someone else,
-    a joke...): where one fired, the learned model may not raise the reading."""
+    a joke...): where one fired, the learned model may not raise the reading. ``reported``
+    holds whom the message last named and whether the clauses since report that person's words
+    (see ``_examine``): a cue in a clause naming nobody is then theirs."""
     if vetoes is None:
         vetoes = set()
     if budget.left <= 0:
@@ -594,6 +602,8 @@ def _judged(
     look_reach = list(accumulate((e for _, e in looks), max))
     people = [(e, kind) for s, e, role, kind in found if role == "who"]
     people.sort()
+    if reported is not None and people:
+        reported[0] = people[-1][1]
     ends = [e for e, _ in people]
     hedge_ends = sorted(e for s, e, role, _ in found if role == "hedge")
     cues = [(s, e, cue) for s, e, role, cue in found if role == "cue"]
@@ -660,7 +670,14 @@ def _judged(
         if not about:
             nearest = bisect_right(ends, start) - 1
             # Nobody named: the writer, except in a news report (警方救下了一名想轻生的女子).
-            about = people[nearest][1] if nearest >= 0 else "other" if mood.news else "self"
+            about = (
+                people[nearest][1]
+                if nearest >= 0
+                else "other"
+                if mood.news
+                or (reported is not None and reported[1] == "other" and cue.level == Level.CRISIS)
+                else "self"
+            )
             named = nearest >= 0 and about == "self"
             if cue.sign and about == "other" and not (mood.news or mood.media):
                 # Provisions name those left behind (存款转给爸妈, "my sister will know"): the
@@ -748,14 +765,36 @@ def _examine(text: str) -> _Examined:
     # A cue said twice (烦烦烦, 😭😭) is one piece of evidence: its strongest reading counts.
     hits: dict[tuple[int, Level], tuple[_Cue, float]] = {}
     budget = _Budget()
+    # Reported words (round 7): 表妹…，说在学校被孤立，想从楼上跳下去; 小护士跟我说她不想活了，还说
+    # 攒了药; "my cousin said he has pills saved up". A clause that opens with a reporting verb
+    # right after someone else was named passes their words on; so do the clauses after it that
+    # name nobody, until the writer names someone: a crisis cue there is theirs (the member's
+    # DISTRESS); a distress cue stays the worried member's own (弟弟…说活着没意思，怎么劝啊).
+    # [last person named, whose words these are]
+    reported = ["", ""]
     for clause, words, quoted in clauses:
-        judged = _judged(clause, zh, True, mood, budget, quoted, vetoes)
+        opens = clause.lstrip(" ，,").startswith(_REPORTING_ZH) or (
+            bool(words) and words[0] in _REPORTING_EN
+        )
+        if opens and reported[0] == "other":
+            reported[1] = "other"
+        judged = _judged(clause, zh, True, mood, budget, quoted, vetoes, reported)
         if words:
-            judged = chain(judged, _judged(words, en, False, mood, budget, quoted, vetoes))
+            judged = chain(
+                judged, _judged(words, en, False, mood, budget, quoted, vetoes, reported)
+            )
         for cue, level, weight in judged:
             key = (id(cue), level)
             if key not in hits or hits[key][1] < weight:
                 hits[key] = (cue, weight)
+        if reported[0] == "self":
+            reported[1] = ""
+        elif reported[0] == "other" and (
+            clause.rstrip(" ，,:：").endswith(_REPORTING_ZH)
+            or (bool(words) and words[-1] in _REPORTING_EN)
+        ):
+            # 室友刚才说，想从楼上跳下去: the words follow in the next clauses.
+            reported[1] = "other"
     if mood.mundane and not mood.sad:
         # 上班好想死, "this exam makes me want to die": a bare death wish beside a chore is
         # hyperbole, unless the message also says distress in its own words.
@@ -782,7 +821,34 @@ def _examine(text: str) -> _Examined:
         if 1.0 - doubt >= THRESHOLD:
             reading = Reading(level, round(1.0 - doubt, 3))
             break
+    if reading.level < Level.DISTRESS and mood.helping and _worried(text, languages):
+        # 我弟发"对不起，照顾好爸妈"，然后电话打不通; "his last text said 'sorry for everything'…
+        # hasn't answered": the member telling it is in distress; the crisis is the other's, so
+        # the model may not make it the writer's (round 7).
+        reading = Reading(Level.DISTRESS, 0.6)
+        vetoes.add("other")
     return _Examined(reading, frozenset(vetoes), normal, crisis_evidence)
+
+
+def _worried(text: str, languages: dict[str, _Language]) -> bool:
+    """Someone cannot be reached (打不通, 联系不上, "not answering") and a farewell or a danger is
+    told (再见, 对不起, "sorry for everything", "on the bridge"), quoted or not: a member worried
+    for someone else (round 7)."""
+    normal = normalize(text)
+    padded = f" {' '.join(_english_words(normal))} "
+    both = languages.values()
+    if not (
+        _mentions("unreachable", both, normal, padded)
+        and _mentions("farewell", both, normal, padded)
+    ):
+        return False
+    # The member asks what to do in words of their own, not only "cannot reach" (打不通 is a
+    # helping marker too: 对不起 今天迟到了 电话打不通是因为没电 asks nothing).
+    for language in both:
+        for mark in (*language.markers["unreachable"][0], *language.markers["unreachable"][1]):
+            normal = normal.replace(mark.strip(), " ")
+            padded = padded.replace(mark, " ")
+    return _mentions("helping", both, normal, padded)
 
 
 def read_lexicon(text: str) -> Reading:

@@ -649,3 +649,86 @@ def test_round_six_look_alikes_do_not_alert(text: str) -> None:
     """Ordinary lines earlier models or rules read as crises: a diving board, a quiz team, stars
     from the roof, pills as prescribed, a novel's plot, missing practice, a last chapter."""
     assert level(text) < DISTRESS
+
+
+@pytest.mark.parametrize(
+    ("text", "look_alike"),
+    [
+        # a dose asked about for the writer; a dose as trivia
+        (
+            "what's a lethal dose of my sleeping meds? it's for me",
+            "lethal dose of caffeine is like 80 coffees lol",
+        ),
+        ("吃多少片安眠药才会睡过去 不是帮别人问的", "不是帮别人问的 是我自己想换手机"),
+        # an act just done; a harvest, pills for a back, a cutting board
+        ("割完了 血还在流", "麦子割完了 明天晒"),
+        (
+            "last night i swallowed a handful of my dad's painkillers",
+            "took a bunch of pills for my back this morning",
+        ),
+        ("the cutting got worse since the breakup", "the cutting board got moldy, tossing it"),
+        # a method kept ready; a barbecue, a tow rope
+        ("there's a rope in my trunk and i know the tree", "got a tow rope in my trunk for winter"),
+        ("木炭已经放后备箱了 这次不会再失败", "烧烤的炭放后备箱了 周六见"),
+        (
+            "sitting in the closed garage with the engine running, sorry everyone",
+            "left the engine running in the driveway to warm it up",
+        ),
+        (
+            "walked to the lake with stones in my coat pockets",
+            "kid came home with rocks in his pockets again",
+        ),
+        # at a height, working up the nerve; a party, the other side of a fence
+        (
+            "up on the overpass working up the nerve to step off",
+            "working up the nerve to go over and say hi",
+        ),
+        ("半夜站在天台栏杆边 想翻过去", "球掉到隔壁阳台了 想翻过去拿"),
+        ("最近总在想 要是我死了 谁会第一个发现", "要是我死了 谁来给我的猫铲屎 哈哈"),
+    ],
+)
+def test_round_seven_rules_and_their_look_alikes(text: str, look_alike: str) -> None:
+    """Round 7's rules (README): each read as a crisis by the lexicon alone, and an ordinary line
+    with some of the same words that does not alert. Written anew, none from an evaluation set."""
+    assert detector.read_lexicon(text).level == CRISIS, text
+    assert level(look_alike) < DISTRESS, look_alike
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # someone else's wish passed on by a worried member (reported, then carried)
+        "我同桌下课的时候说，不想活了，还说药都攒好了，我要不要告诉老师",
+        "室友刚才说，想从宿舍楼上跳下去，我该怎么办",
+        # a quoted farewell and a phone that does not answer
+        '我哥发了句"对不起，帮我照顾好妈"，然后电话就打不通了，怎么办',
+        "my brother's last text said goodbye and he's not answering, what should i do",
+    ],
+)
+def test_round_seven_others_crises_are_the_members_distress(text: str) -> None:
+    """Another person's crisis, told by a worried member, is that member's DISTRESS: neither
+    the writer's CRISIS nor nothing."""
+    assert level(text) == DISTRESS, text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the writer's own, after someone else was named: still the writer's crisis
+        ("我妈骂我，我不想活了", CRISIS),
+        ("没人跟我说话 我真的不想活了", CRISIS),
+        ("我妈说，我是废物，我想从楼上跳下去", CRISIS),
+        ("被我妈说了一顿，说我没用，我想从楼上跳下去", CRISIS),
+        # a quote about death, a moderators' reminder
+        ("'death is nothing to us' - epicurus. great line", None),
+        ("reminder: posts about self-harm go in #support, the mods check it daily", None),
+        ("对不起大家 今天迟到了 电话打不通是因为没电", None),
+    ],
+)
+def test_round_seven_look_alikes_keep_their_reading(text: str, expected: object) -> None:
+    """The round-7 vetoes and carried speakers do not reach the writer's own crisis; quotes,
+    reminders and an apology for a flat phone do not alert."""
+    if expected is None:
+        assert level(text) < DISTRESS, text
+    else:
+        assert level(text) == expected, text
