@@ -69,17 +69,21 @@ from tests.care_eval import (
 #: 0.77 / 0.67 / 0.82, en 0.81 / 0.78 / 0.85. It is ``seen14`` since the fifteenth set, written
 #: blind during round 7, became the held-out set. Its first look (fa97034, the round-6 model,
 #: whose author never saw it): every goal met, crisis recall zh 0.828, en 0.966 (on lines unlike
-#: any training line 0.821 (n=56) / 0.962 (n=52)); the lexicon alone 0.448 / 0.695.
+#: any training line 0.821 (n=56) / 0.962 (n=52)); the lexicon alone 0.448 / 0.695; floors zh
+#: 0.81 / 0.50 / 0.70, en 0.94 / 0.86 / 0.95. Round 7 (741c2a6), whose authors never saw it
+#: either, was merged by a rule fixed before scoring it (every goal met, crisis recall no lower
+#: by more than a line): crisis recall unchanged (zh 0.828, en 0.966), distress recall 0.521 ->
+#: 0.583 / 0.880 -> 0.920, alert recall 0.708 -> 0.755 / 0.963 -> 0.991 (recorded below).
 HELD_OUT: dict[str, dict[str, object]] = {
     "zh": {
-        "commit": "fa97034",
+        "commit": "741c2a6",
         "missed": {},
-        "floors": {"crisis": 0.81, "distress": 0.50, "alerts": 0.70},
+        "floors": {"crisis": 0.81, "distress": 0.56, "alerts": 0.74},
     },
     "en": {
-        "commit": "fa97034",
+        "commit": "741c2a6",
         "missed": {},
-        "floors": {"crisis": 0.94, "distress": 0.86, "alerts": 0.95},
+        "floors": {"crisis": 0.94, "distress": 0.90, "alerts": 0.98},
     },
 }
 
