@@ -415,6 +415,12 @@ def _load(language: str) -> _Language:
 #: Verbs that open a clause passing on someone else's words (round 7, ``_examine``).
 _REPORTING_ZH = ("说", "还说", "又说", "她说", "他说", "跟我说", "告诉我", "写着", "写道")
 _REPORTING_EN = frozenset({"said", "says", "saying", "told", "texted", "wrote", "writes"})
+#: Turns of phrase that open with 说 and pass on no one's words: the writer's own (说实话，不想活了).
+_NOT_REPORTING_ZH = ("说实话", "说真的", "说实在", "说句", "说白了", "说到底", "说起来", "说不定")
+#: The end of a clause the writer speaks *to* someone in (不知道怎么跟爸妈说，): the person
+#: named is the listener, not a speaker ("跟我说" is someone telling the writer). Matched on the
+#: clause's last few characters only, so a huge clause costs no more.
+_TO_LISTENER_ZH = re.compile(r"[跟和对向](?!我说)[^，,。！？!?、\s]{1,4}说$")
 
 _MARKER_KINDS = (
     "news", "joke", "earnest", "sad", "positive", "meta", "helping", "mundane", "media", "leaving",
@@ -773,7 +779,8 @@ def _examine(text: str) -> _Examined:
     # [last person named, whose words these are]
     reported = ["", ""]
     for clause, words, quoted in clauses:
-        opens = clause.lstrip(" ，,").startswith(_REPORTING_ZH) or (
+        head = clause.lstrip(" ，,")
+        opens = (head.startswith(_REPORTING_ZH) and not head.startswith(_NOT_REPORTING_ZH)) or (
             bool(words) and words[0] in _REPORTING_EN
         )
         if opens and reported[0] == "other":
@@ -790,8 +797,7 @@ def _examine(text: str) -> _Examined:
         if reported[0] == "self":
             reported[1] = ""
         elif reported[0] == "other" and (
-            clause.rstrip(" ，,:：").endswith(_REPORTING_ZH)
-            or (bool(words) and words[-1] in _REPORTING_EN)
+            _reports_after(clause.rstrip(" ，,:：")) or (bool(words) and words[-1] in _REPORTING_EN)
         ):
             # 室友刚才说，想从楼上跳下去: the words follow in the next clauses.
             reported[1] = "other"
@@ -828,6 +834,13 @@ def _examine(text: str) -> _Examined:
         reading = Reading(Level.DISTRESS, 0.6)
         vetoes.add("other")
     return _Examined(reading, frozenset(vetoes), normal, crisis_evidence)
+
+
+def _reports_after(clause: str) -> bool:
+    """The clause ends with a reporting verb whose speaker is someone else (室友刚才说): the
+    words follow. Not one spoken to a listener (跟爸妈说) nor 说 as part of the writer's own
+    sentence."""
+    return clause.endswith(_REPORTING_ZH) and _TO_LISTENER_ZH.search(clause[-10:]) is None
 
 
 def _worried(text: str, languages: dict[str, _Language]) -> bool:
