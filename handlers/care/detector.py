@@ -115,6 +115,8 @@ _MARKS = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "＂": '"'}
 _QUOTES = {'"': '"', "“": "”", "「": "」", "『": "』", "《": "》", "«": "»", "„": "“"}
 #: Clause boundaries: where a negation, a subject or a reported speech stops reaching.
 _CLAUSE_ENDS = frozenset("。！？!?；;\n，,、…~～.()（）[]【】|")
+#: The clause ends that end a sentence too: reported words (``_examine``) are not carried past one.
+_SENTENCE_ENDS = frozenset("。！？!?\n")
 
 #: A word: letters and digits, with apostrophes inside ("don't"). Possessive repeats never give
 #: back, and the apostrophe separates the pieces, so each character is read once (linear; no
@@ -174,15 +176,27 @@ def _unquoted(text: str) -> tuple[str, list[str]]:
     return "".join(kept), quoted
 
 
-def _clauses(text: str) -> Iterator[str]:
+def _clauses(text: str) -> Iterator[tuple[str, bool]]:
+    """Each clause of ``text``, and whether a sentence ends right after it (``_SENTENCE_ENDS``
+    before the next clause)."""
     start = 0
+    clause = ""
     for at, char in enumerate(text):
         if char in _CLAUSE_ENDS:
             if at > start:
-                yield text[start:at]
+                if clause:
+                    yield clause, False
+                clause = text[start:at]
+            if clause and char in _SENTENCE_ENDS:
+                yield clause, True
+                clause = ""
             start = at + 1
     if start < len(text):
-        yield text[start:]
+        if clause:
+            yield clause, False
+        clause = text[start:]
+    if clause:
+        yield clause, True
 
 
 #: Inflections of the verbs the cues are made of, read as their stem ("wanted to die", "cutting
@@ -752,8 +766,8 @@ def _examine(text: str) -> _Examined:
     languages = _languages()
     zh, en = languages["zh"], languages["en"]
     normal, quotes = _unquoted(normalize(text))
-    clauses = [(c, _english_words(c), False) for c in _clauses(normal)]
-    mood = _mood(normal, [w for _, words, _ in clauses for w in words], languages)
+    clauses = [(c, _english_words(c), False, last) for c, last in _clauses(normal)]
+    mood = _mood(normal, [w for _, words, _, _ in clauses for w in words], languages)
     vetoes: set[str] = {
         name
         for name, fired in (
@@ -766,7 +780,7 @@ def _examine(text: str) -> _Examined:
     }
     if quotes and mood.helping and not mood.meta:
         # "'I want to kill myself' - my sister texted me this, what do I do": about her.
-        clauses += [(c, _english_words(c), True) for q in quotes for c in _clauses(q)]
+        clauses += [(c, _english_words(c), True, last) for q in quotes for c, last in _clauses(q)]
         vetoes.add("other")
     # A cue said twice (烦烦烦, 😭😭) is one piece of evidence: its strongest reading counts.
     hits: dict[tuple[int, Level], tuple[_Cue, float]] = {}
@@ -774,11 +788,12 @@ def _examine(text: str) -> _Examined:
     # Reported words (round 7): 表妹…，说在学校被孤立，想从楼上跳下去; 小护士跟我说她不想活了，还说
     # 攒了药; "my cousin said he has pills saved up". A clause that opens with a reporting verb
     # right after someone else was named passes their words on; so do the clauses after it that
-    # name nobody, until the writer names someone: a crisis cue there is theirs (the member's
+    # name nobody, until the writer names someone or the sentence ends (妈妈刚才说，晚饭吃饺子。
+    # 真的不想活了 is the member's own): a crisis cue there is theirs (the member's
     # DISTRESS); a distress cue stays the worried member's own (弟弟…说活着没意思，怎么劝啊).
     # [last person named, whose words these are]
     reported = ["", ""]
-    for clause, words, quoted in clauses:
+    for clause, words, quoted, last in clauses:
         head = clause.lstrip(" ，,")
         opens = (head.startswith(_REPORTING_ZH) and not head.startswith(_NOT_REPORTING_ZH)) or (
             bool(words) and words[0] in _REPORTING_EN
@@ -794,7 +809,7 @@ def _examine(text: str) -> _Examined:
             key = (id(cue), level)
             if key not in hits or hits[key][1] < weight:
                 hits[key] = (cue, weight)
-        if reported[0] == "self":
+        if reported[0] == "self" or last:
             reported[1] = ""
         elif reported[0] == "other" and (
             _reports_after(clause.rstrip(" ，,:：")) or (bool(words) and words[-1] in _REPORTING_EN)

@@ -313,6 +313,7 @@ def _fastest_of_five(text: str) -> float:
         "对不起 打不通 怎么办 ",
         "sorry for everything, not answering, what should i do, ",
         "my sister said, ",
+        "她说，想死。",
     ],
 )
 def test_a_hostile_100_kb_message_reads_in_bounded_linear_time(unit: str) -> None:
@@ -764,4 +765,18 @@ def test_a_turn_of_phrase_or_a_listener_passes_no_one_elses_words_on(text: str) 
     """Reported words (round 7) start at a reporting verb whose speaker is someone else: a
     member's own crisis after 说实话, or after "I can't tell my parents", stays the member's
     (and the learned model is not barred from it)."""
+    assert level(text) == CRISIS, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "妈妈刚才说，晚饭吃饺子。真的不想活了",
+        "妈妈刚才说，晚饭吃饺子。好累。攒了一瓶安眠药，今晚就吃",
+        "室友说，明天要交作业！想从楼上跳下去",
+    ],
+)
+def test_reported_words_end_with_their_sentence(text: str) -> None:
+    """Someone's words passed on are carried over the clauses that follow, not past the end of
+    the sentence: the member's own crisis in the next one is the member's."""
     assert level(text) == CRISIS, text
