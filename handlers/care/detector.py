@@ -429,6 +429,10 @@ def _load(language: str) -> _Language:
 #: Verbs that open a clause passing on someone else's words (round 7, ``_examine``).
 _REPORTING_ZH = ("说", "还说", "又说", "她说", "他说", "跟我说", "告诉我", "写着", "写道")
 _REPORTING_EN = frozenset({"said", "says", "saying", "told", "texted", "wrote", "writes"})
+#: Of those, the ones that open a clause sent *to* someone (texted her goodbye, told my mom):
+#: their subject is dropped, most often the writer's own; they pass words on only to the
+#: writer ("told me", "texted me").
+_TO_SOMEONE_EN = frozenset({"told", "texted"})
 #: Turns of phrase that open with 说 and pass on no one's words: the writer's own (说实话，不想活了).
 _NOT_REPORTING_ZH = ("说实话", "说真的", "说实在", "说句", "说白了", "说到底", "说起来", "说不定")
 #: The end of a clause the writer speaks *to* someone in (不知道怎么跟爸妈说，): the person
@@ -796,7 +800,9 @@ def _examine(text: str) -> _Examined:
     for clause, words, quoted, last in clauses:
         head = clause.lstrip(" ，,")
         opens = (head.startswith(_REPORTING_ZH) and not head.startswith(_NOT_REPORTING_ZH)) or (
-            bool(words) and words[0] in _REPORTING_EN
+            bool(words)
+            and words[0] in _REPORTING_EN
+            and (words[0] not in _TO_SOMEONE_EN or words[1:2] == ["me"])
         )
         if opens and reported[0] == "other":
             reported[1] = "other"

@@ -780,3 +780,16 @@ def test_reported_words_end_with_their_sentence(text: str) -> None:
     """Someone's words passed on are carried over the clauses that follow, not past the end of
     the sentence: the member's own crisis in the next one is the member's."""
     assert level(text) == CRISIS, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "broke up with my girlfriend, texted her goodbye, going to jump off the bridge tonight",
+        "had a fight with my brother, told him i was done, going to jump off the bridge tonight",
+    ],
+)
+def test_a_message_sent_to_someone_passes_no_words_on(text: str) -> None:
+    """ "texted her", "told him" opening a clause are the writer's own (the subject dropped):
+    the writer's crisis after them stays theirs."""
+    assert level(text) == CRISIS, text
