@@ -87,9 +87,11 @@ def postgres_flush(
     """A flush's upserts (``_upserts``) as one PostgreSQL statement, each a data-modifying
     ``WITH`` part (``None`` when there is no row). One statement is atomic without a
     transaction around it: one round trip to the server instead of four (``BEGIN``, two or
-    three statements, ``COMMIT``), most of a flush's CPU on asyncpg's side. Its parts run
-    in the same order in every flush (and each takes its rows in key order), so two flushes
-    at once lock their rows in one order."""
+    three statements, ``COMMIT``), most of a flush's CPU on asyncpg's side. The tables are
+    distinct and each part's keys are merged, so no row is touched twice in the statement.
+    Each part takes its rows in key order; PostgreSQL documents the order of the parts
+    themselves as unspecified (it runs one plan's parts in one fixed order in practice), so
+    two flushes at once keep one lock order within a table, not a promised one across."""
     parts: list[str] = []
     params: list[Any] = []
     for table, columns, key, rows, added in upserts:

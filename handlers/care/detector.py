@@ -115,6 +115,8 @@ _MARKS = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "＂": '"'}
 _QUOTES = {'"': '"', "“": "”", "「": "」", "『": "』", "《": "》", "«": "»", "„": "“"}
 #: Clause boundaries: where a negation, a subject or a reported speech stops reaching.
 _CLAUSE_ENDS = frozenset("。！？!?；;\n，,、…~～.()（）[]【】|")
+#: The clause ends that end a sentence too: reported words (``_examine``) are not carried past one.
+_SENTENCE_ENDS = frozenset("。！？!?\n")
 
 #: A word: letters and digits, with apostrophes inside ("don't"). Possessive repeats never give
 #: back, and the apostrophe separates the pieces, so each character is read once (linear; no
@@ -174,15 +176,27 @@ def _unquoted(text: str) -> tuple[str, list[str]]:
     return "".join(kept), quoted
 
 
-def _clauses(text: str) -> Iterator[str]:
+def _clauses(text: str) -> Iterator[tuple[str, bool]]:
+    """Each clause of ``text``, and whether a sentence ends right after it (``_SENTENCE_ENDS``
+    before the next clause)."""
     start = 0
+    clause = ""
     for at, char in enumerate(text):
         if char in _CLAUSE_ENDS:
             if at > start:
-                yield text[start:at]
+                if clause:
+                    yield clause, False
+                clause = text[start:at]
+            if clause and char in _SENTENCE_ENDS:
+                yield clause, True
+                clause = ""
             start = at + 1
     if start < len(text):
-        yield text[start:]
+        if clause:
+            yield clause, False
+        clause = text[start:]
+    if clause:
+        yield clause, True
 
 
 #: Inflections of the verbs the cues are made of, read as their stem ("wanted to die", "cutting
@@ -415,6 +429,16 @@ def _load(language: str) -> _Language:
 #: Verbs that open a clause passing on someone else's words (round 7, ``_examine``).
 _REPORTING_ZH = ("说", "还说", "又说", "她说", "他说", "跟我说", "告诉我", "写着", "写道")
 _REPORTING_EN = frozenset({"said", "says", "saying", "told", "texted", "wrote", "writes"})
+#: Of those, the ones that open a clause sent *to* someone (texted her goodbye, told my mom):
+#: their subject is dropped, most often the writer's own; they pass words on only to the
+#: writer ("told me", "texted me").
+_TO_SOMEONE_EN = frozenset({"told", "texted"})
+#: Turns of phrase that open with 说 and pass on no one's words: the writer's own (说实话，不想活了).
+_NOT_REPORTING_ZH = ("说实话", "说真的", "说实在", "说句", "说白了", "说到底", "说起来", "说不定")
+#: The end of a clause the writer speaks *to* someone in (不知道怎么跟爸妈说，): the person
+#: named is the listener, not a speaker ("跟我说" is someone telling the writer). Matched on the
+#: clause's last few characters only, so a huge clause costs no more.
+_TO_LISTENER_ZH = re.compile(r"[跟和对向](?!我说)[^，,。！？!?、\s]{1,4}说$")
 
 _MARKER_KINDS = (
     "news", "joke", "earnest", "sad", "positive", "meta", "helping", "mundane", "media", "leaving",
@@ -746,8 +770,8 @@ def _examine(text: str) -> _Examined:
     languages = _languages()
     zh, en = languages["zh"], languages["en"]
     normal, quotes = _unquoted(normalize(text))
-    clauses = [(c, _english_words(c), False) for c in _clauses(normal)]
-    mood = _mood(normal, [w for _, words, _ in clauses for w in words], languages)
+    clauses = [(c, _english_words(c), False, last) for c, last in _clauses(normal)]
+    mood = _mood(normal, [w for _, words, _, _ in clauses for w in words], languages)
     vetoes: set[str] = {
         name
         for name, fired in (
@@ -760,7 +784,7 @@ def _examine(text: str) -> _Examined:
     }
     if quotes and mood.helping and not mood.meta:
         # "'I want to kill myself' - my sister texted me this, what do I do": about her.
-        clauses += [(c, _english_words(c), True) for q in quotes for c in _clauses(q)]
+        clauses += [(c, _english_words(c), True, last) for q in quotes for c, last in _clauses(q)]
         vetoes.add("other")
     # A cue said twice (烦烦烦, 😭😭) is one piece of evidence: its strongest reading counts.
     hits: dict[tuple[int, Level], tuple[_Cue, float]] = {}
@@ -768,13 +792,17 @@ def _examine(text: str) -> _Examined:
     # Reported words (round 7): 表妹…，说在学校被孤立，想从楼上跳下去; 小护士跟我说她不想活了，还说
     # 攒了药; "my cousin said he has pills saved up". A clause that opens with a reporting verb
     # right after someone else was named passes their words on; so do the clauses after it that
-    # name nobody, until the writer names someone: a crisis cue there is theirs (the member's
+    # name nobody, until the writer names someone or the sentence ends (妈妈刚才说，晚饭吃饺子。
+    # 真的不想活了 is the member's own): a crisis cue there is theirs (the member's
     # DISTRESS); a distress cue stays the worried member's own (弟弟…说活着没意思，怎么劝啊).
     # [last person named, whose words these are]
     reported = ["", ""]
-    for clause, words, quoted in clauses:
-        opens = clause.lstrip(" ，,").startswith(_REPORTING_ZH) or (
-            bool(words) and words[0] in _REPORTING_EN
+    for clause, words, quoted, last in clauses:
+        head = clause.lstrip(" ，,")
+        opens = (head.startswith(_REPORTING_ZH) and not head.startswith(_NOT_REPORTING_ZH)) or (
+            bool(words)
+            and words[0] in _REPORTING_EN
+            and (words[0] not in _TO_SOMEONE_EN or words[1:2] == ["me"])
         )
         if opens and reported[0] == "other":
             reported[1] = "other"
@@ -787,11 +815,10 @@ def _examine(text: str) -> _Examined:
             key = (id(cue), level)
             if key not in hits or hits[key][1] < weight:
                 hits[key] = (cue, weight)
-        if reported[0] == "self":
+        if reported[0] == "self" or last:
             reported[1] = ""
         elif reported[0] == "other" and (
-            clause.rstrip(" ，,:：").endswith(_REPORTING_ZH)
-            or (bool(words) and words[-1] in _REPORTING_EN)
+            _reports_after(clause.rstrip(" ，,:：")) or (bool(words) and words[-1] in _REPORTING_EN)
         ):
             # 室友刚才说，想从楼上跳下去: the words follow in the next clauses.
             reported[1] = "other"
@@ -828,6 +855,13 @@ def _examine(text: str) -> _Examined:
         reading = Reading(Level.DISTRESS, 0.6)
         vetoes.add("other")
     return _Examined(reading, frozenset(vetoes), normal, crisis_evidence)
+
+
+def _reports_after(clause: str) -> bool:
+    """The clause ends with a reporting verb whose speaker is someone else (室友刚才说): the
+    words follow. Not one spoken to a listener (跟爸妈说) nor 说 as part of the writer's own
+    sentence."""
+    return clause.endswith(_REPORTING_ZH) and _TO_LISTENER_ZH.search(clause[-10:]) is None
 
 
 def _worried(text: str, languages: dict[str, _Language]) -> bool:

@@ -53,12 +53,14 @@ def _per_quarter(
     start = int(moment.timestamp()) // QUARTER_HOUR * QUARTER_HOUR
     zone = moment.tzinfo
     value = compute()
-    known[community_id] = (
-        settings,
-        datetime.fromtimestamp(start, zone),
-        datetime.fromtimestamp(start + QUARTER_HOUR, zone),
-        value,
-    )
+    try:
+        bounds = (
+            datetime.fromtimestamp(start, zone),
+            datetime.fromtimestamp(start + QUARTER_HOUR, zone),
+        )
+    except (OverflowError, OSError, ValueError):  # past the calendar's ends: not remembered
+        return value
+    known[community_id] = (settings, *bounds, value)
     return value
 
 

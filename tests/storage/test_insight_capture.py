@@ -184,7 +184,7 @@ async def test_sqlite_flushes_on_the_loop_as_through_a_session(sqlite_db: Databa
 async def test_postgresql_flushes_on_a_plain_connection_as_through_a_session(
     store: Store,
 ) -> None:
-    """``write_plain`` (asyncpg's own calls on a pooled connection, one transaction) adds up
+    """``write_plain`` (asyncpg's own call on a pooled connection, one statement) adds up
     what ``add_rows`` and ``add_hours`` add up, and a row of a deleted member rolls the whole
     flush back as an ``IntegrityError``; elsewhere than PostgreSQL it writes nothing."""
     db = store.db

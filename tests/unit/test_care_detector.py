@@ -303,6 +303,17 @@ def _fastest_of_five(text: str) -> float:
         "a",
         "😂",
         "x" * 99 + " ",
+        # round 7: reported words carried (说 clauses after another is named), clauses naming
+        # others, a listener's 说, and the worried-member check (farewell + unreachable + asking)
+        "她说，",
+        "室友说，想死，",
+        "，说",
+        "室友，",
+        "跟爸妈说，",
+        "对不起 打不通 怎么办 ",
+        "sorry for everything, not answering, what should i do, ",
+        "my sister said, ",
+        "她说，想死。",
     ],
 )
 def test_a_hostile_100_kb_message_reads_in_bounded_linear_time(unit: str) -> None:
@@ -733,3 +744,52 @@ def test_round_seven_look_alikes_keep_their_reading(text: str, expected: object)
         assert level(text) < DISTRESS, text
     else:
         assert level(text) == expected, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # 说 opening a clause as a turn of phrase (说实话, 说真的...), not someone's words
+        "室友吵架了，说实话，想从楼上跳下去",
+        "和室友吵架了。说真的。不想活了",
+        "跟男朋友分手了，说到底，想结束这一切",
+        "跟男朋友分手了，说起来好笑，攒了一瓶安眠药",
+        "室友吵架了，说句心里话，想从楼上跳下去",
+        # 说 closing a clause the member speaks to someone in (跟爸妈说): no words passed on
+        "不知道该怎么跟爸妈说，不想活了",
+        "这些事不敢跟爸妈说，攒了一瓶安眠药",
+        "我什么都不敢跟室友说，想从楼上跳下去",
+    ],
+)
+def test_a_turn_of_phrase_or_a_listener_passes_no_one_elses_words_on(text: str) -> None:
+    """Reported words (round 7) start at a reporting verb whose speaker is someone else: a
+    member's own crisis after 说实话, or after "I can't tell my parents", stays the member's
+    (and the learned model is not barred from it)."""
+    assert level(text) == CRISIS, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "妈妈刚才说，晚饭吃饺子。真的不想活了",
+        "妈妈刚才说，晚饭吃饺子。好累。攒了一瓶安眠药，今晚就吃",
+        "室友说，明天要交作业！想从楼上跳下去",
+    ],
+)
+def test_reported_words_end_with_their_sentence(text: str) -> None:
+    """Someone's words passed on are carried over the clauses that follow, not past the end of
+    the sentence: the member's own crisis in the next one is the member's."""
+    assert level(text) == CRISIS, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "broke up with my girlfriend, texted her goodbye, going to jump off the bridge tonight",
+        "had a fight with my brother, told him i was done, going to jump off the bridge tonight",
+    ],
+)
+def test_a_message_sent_to_someone_passes_no_words_on(text: str) -> None:
+    """ "texted her", "told him" opening a clause are the writer's own (the subject dropped):
+    the writer's crisis after them stays theirs."""
+    assert level(text) == CRISIS, text

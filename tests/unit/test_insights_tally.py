@@ -124,3 +124,13 @@ def test_chatter_counts_as_local_and_message_do(monkeypatch: pytest.MonkeyPatch)
     assert one.author(7, str(n - 3)) == f"u{(n - 3) % 5}"  # now the most recently used
     one.chatter(7, ("NY", 4), moment, lambda: compute(moment), "new", "u0", 0)
     assert one.author(7, str(n - 2)) is None and one.author(7, str(n - 3)) is not None
+
+
+def test_the_last_quarter_hour_of_the_calendar_is_answered_not_raised() -> None:
+    """A moment whose quarter hour ends past year 9999 cannot keep its bounds: it is computed
+    and answered (not remembered), as before bounds were kept, rather than raising."""
+    tally = Tally(START)
+    last = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+    answer = (date(9999, 12, 31), date(9999, 12, 31), 23)
+    assert tally.local(7, ("UTC", 0), last, lambda: answer) == answer
+    assert tally.chatter(7, ("UTC", 0), last, lambda: answer, "m", "ann", 1) == answer[0]
