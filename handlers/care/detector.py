@@ -417,7 +417,7 @@ def _load(language: str) -> _Language:
     else:
         negations, not_negations = frozenset(lists["negators"]), ()
     markers = {}
-    for kind in _MARKER_KINDS:
+    for kind in (*_MARKER_KINDS, *_WORRIED_ONLY):
         found = [_marker(m) for m in lists.get(kind, ())]
         markers[kind] = (
             tuple(f" {m} " for m in found if _is_words(m)),
@@ -444,6 +444,9 @@ _MARKER_KINDS = (
     "news", "joke", "earnest", "sad", "positive", "meta", "helping", "mundane", "media", "leaving",
     "unreachable", "farewell",
 )  # fmt: skip
+#: Markers looked for only in a worried member's message (``_someone_else``): the people of the
+#: "other" list, whom a farewell told may be from.
+_WORRIED_ONLY = ("other",)
 
 
 def _is_words(mark: str) -> bool:
@@ -851,9 +854,12 @@ def _examine(text: str) -> _Examined:
     if reading.level < Level.DISTRESS and mood.helping and _worried(text, languages):
         # 我弟发"对不起，照顾好爸妈"，然后电话打不通; "his last text said 'sorry for everything'…
         # hasn't answered": the member telling it is in distress; the crisis is the other's, so
-        # the model may not make it the writer's (round 7).
+        # the model may not make it the writer's (round 7). Only when that other is named or
+        # quoted: "i'm on the roof. police are here. what do i do" alerts, and the model stays
+        # free to read it as the writer's own crisis.
         reading = Reading(Level.DISTRESS, 0.6)
-        vetoes.add("other")
+        if _someone_else(text, languages):
+            vetoes.add("other")
     return _Examined(reading, frozenset(vetoes), normal, crisis_evidence)
 
 
@@ -883,6 +889,15 @@ def _worried(text: str, languages: dict[str, _Language]) -> bool:
             normal = normal.replace(mark.strip(), " ")
             padded = padded.replace(mark, " ")
     return _mentions("helping", both, normal, padded)
+
+
+def _someone_else(text: str, languages: dict[str, _Language]) -> bool:
+    """Someone other than the writer is named (他, 同事, "my friend") or quoted in the message."""
+    normal = normalize(text)
+    padded = f" {' '.join(_english_words(normal))} "
+    return _mentions("other", languages.values(), normal, padded) or any(
+        mark in normal for mark in _QUOTES
+    )
 
 
 def read_lexicon(text: str) -> Reading:

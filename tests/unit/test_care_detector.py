@@ -724,6 +724,25 @@ def test_round_seven_others_crises_are_the_members_distress(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "someone_else"),
+    [
+        ('我哥发了句"对不起，帮我照顾好妈"，然后电话就打不通了，怎么办', True),
+        ("my brother's last text said goodbye and he's not answering, what should i do", True),
+        # no one else named or quoted: the farewell and the police may be the writer's own
+        ("i'm on the roof. police are here. what do i do", False),
+        ("对不起大家，我要关机了，以后别找我了，不知道该怎么办", False),
+    ],
+)
+def test_a_worried_members_distress_bars_the_model_only_for_someone_else(
+    text: str, someone_else: bool
+) -> None:
+    """The worried-member rule alerts either way; it keeps the learned model from making the
+    crisis the writer's only when someone else is named or quoted (review of round 7)."""
+    assert level(text) == DISTRESS, text
+    assert ("other" in detector._examine(text).vetoes) is someone_else, text
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         # the writer's own, after someone else was named: still the writer's crisis
