@@ -134,9 +134,9 @@ def on_message(ctx: Context) -> None:
         (community.timezone, community.day_reset_hour),
         at,
         lambda: _local(ctx, at),
-        event.message_id,
-        me,
-        member_id,
+        message_id=event.message_id,
+        user_id=me,
+        member_id=member_id,
     )
     replied = event.reply_to.sender if event.reply_to is not None else None
     if replied is not None and not replied.is_bot and replied.id != sender.id:

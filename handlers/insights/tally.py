@@ -147,6 +147,7 @@ class Tally:
         settings: object,
         moment: datetime,
         compute: Callable[[], tuple[date, date, int]],
+        *,
         message_id: str,
         user_id: str,
         member_id: int,
@@ -160,15 +161,7 @@ class Tally:
         authors.move_to_end(said)
         if len(authors) > AUTHORS_KEPT:
             authors.popitem(last=False)
-        key = (community_id, day, user_id)
-        row = self.members.get(key)
-        if row is None:
-            row = self.members[key] = _Row(member_id)
-        elif row.member_id is None:
-            row.member_id = member_id
-        row.counts[MESSAGES] += 1
-        slot = (community_id, hour_day, hour)
-        self.hours[slot] = self.hours.get(slot, 0) + 1
+        self.message(community_id, day, user_id, member_id, hour_day, hour)
         return day
 
     def author(self, community_id: int, message_id: str) -> str | None:
@@ -183,7 +176,7 @@ class Tally:
         self, community_id: int, day: date, user_id: str, member_id: int, hour_day: date, hour: int
     ) -> None:
         """A member's message: counted on their day (``count`` of ``messages``) and in the
-        community's local hour slot (``talk_in``), in one call (this runs for every message)."""
+        community's local hour slot, in one call (this runs for every message)."""
         key = (community_id, day, user_id)
         row = self.members.get(key)
         if row is None:
@@ -193,11 +186,6 @@ class Tally:
         row.counts[MESSAGES] += 1
         slot = (community_id, hour_day, hour)
         self.hours[slot] = self.hours.get(slot, 0) + 1
-
-    def talk_in(self, community_id: int, day: date, hour: int) -> None:
-        """One message in the community's local hour slot."""
-        key = (community_id, day, hour)
-        self.hours[key] = self.hours.get(key, 0) + 1
 
     def count(
         self,

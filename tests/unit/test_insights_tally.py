@@ -110,7 +110,13 @@ def test_chatter_counts_as_local_and_message_do(monkeypatch: pytest.MonkeyPatch)
         day, hour_day, hour = other.local(7, ("NY", 4), moment, lambda m=moment: compute(m))
         other.message(7, day, f"u{n % 5}", n % 5, hour_day, hour)
         found = one.chatter(
-            7, ("NY", 4), moment, lambda m=moment: compute(m), str(n), f"u{n % 5}", n % 5
+            7,
+            ("NY", 4),
+            moment,
+            lambda m=moment: compute(m),
+            message_id=str(n),
+            user_id=f"u{n % 5}",
+            member_id=n % 5,
         )
         assert found == day == compute(moment)[0], moment
         moment += timedelta(minutes=7)
@@ -122,7 +128,9 @@ def test_chatter_counts_as_local_and_message_do(monkeypatch: pytest.MonkeyPatch)
     }
     assert list(one.authors) == [(7, str(n - 3)), (7, str(n - 2)), (7, str(n - 1))]
     assert one.author(7, str(n - 3)) == f"u{(n - 3) % 5}"  # now the most recently used
-    one.chatter(7, ("NY", 4), moment, lambda: compute(moment), "new", "u0", 0)
+    one.chatter(
+        7, ("NY", 4), moment, lambda: compute(moment), message_id="new", user_id="u0", member_id=0
+    )
     assert one.author(7, str(n - 2)) is None and one.author(7, str(n - 3)) is not None
 
 
@@ -133,4 +141,7 @@ def test_the_last_quarter_hour_of_the_calendar_is_answered_not_raised() -> None:
     last = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
     answer = (date(9999, 12, 31), date(9999, 12, 31), 23)
     assert tally.local(7, ("UTC", 0), last, lambda: answer) == answer
-    assert tally.chatter(7, ("UTC", 0), last, lambda: answer, "m", "ann", 1) == answer[0]
+    found = tally.chatter(
+        7, ("UTC", 0), last, lambda: answer, message_id="m", user_id="ann", member_id=1
+    )
+    assert found == answer[0]
