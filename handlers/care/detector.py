@@ -441,12 +441,11 @@ _NOT_REPORTING_ZH = ("说实话", "说真的", "说实在", "说句", "说白了
 _TO_LISTENER_ZH = re.compile(r"[跟和对向](?!我说)[^，,。！？!?、\s]{1,4}说$")
 
 _MARKER_KINDS = (
-    "news", "joke", "earnest", "sad", "positive", "meta", "helping", "mundane", "media", "leaving",
-    "unreachable", "farewell",
+    "news", "joke", "earnest", "sad", "positive", "meta", "helping", "mundane", "media", "leaving"
 )  # fmt: skip
-#: Markers looked for only in a worried member's message (``_someone_else``): the people of the
-#: "other" list, whom a farewell told may be from.
-_WORRIED_ONLY = ("other",)
+#: Markers looked for only once a message asks for help (``_worried``), not in every message's
+#: mood: someone unreachable, a farewell, and the people of the "other" list it may be from.
+_WORRIED_ONLY = ("unreachable", "farewell", "other")
 
 
 def _is_words(mark: str) -> bool:
@@ -772,7 +771,8 @@ def _examine(text: str) -> _Examined:
         return _NOTHING
     languages = _languages()
     zh, en = languages["zh"], languages["en"]
-    normal, quotes = _unquoted(normalize(text))
+    whole = normalize(text)
+    normal, quotes = _unquoted(whole)
     clauses = [(c, _english_words(c), False, last) for c, last in _clauses(normal)]
     mood = _mood(normal, [w for _, words, _, _ in clauses for w in words], languages)
     vetoes: set[str] = {
@@ -851,14 +851,15 @@ def _examine(text: str) -> _Examined:
         if 1.0 - doubt >= THRESHOLD:
             reading = Reading(level, round(1.0 - doubt, 3))
             break
-    if reading.level < Level.DISTRESS and mood.helping and _worried(text, languages):
+    padded = f" {' '.join(_english_words(whole))} " if mood.helping else ""
+    if reading.level < Level.DISTRESS and mood.helping and _worried(whole, padded, languages):
         # 我弟发"对不起，照顾好爸妈"，然后电话打不通; "his last text said 'sorry for everything'…
         # hasn't answered": the member telling it is in distress; the crisis is the other's, so
         # the model may not make it the writer's (round 7). Only when that other is named or
         # quoted: "i'm on the roof. police are here. what do i do" alerts, and the model stays
         # free to read it as the writer's own crisis.
         reading = Reading(Level.DISTRESS, 0.6)
-        if _someone_else(text, languages):
+        if _someone_else(whole, padded, languages):
             vetoes.add("other")
     return _Examined(reading, frozenset(vetoes), normal, crisis_evidence)
 
@@ -870,12 +871,11 @@ def _reports_after(clause: str) -> bool:
     return clause.endswith(_REPORTING_ZH) and _TO_LISTENER_ZH.search(clause[-10:]) is None
 
 
-def _worried(text: str, languages: dict[str, _Language]) -> bool:
+def _worried(normal: str, padded: str, languages: dict[str, _Language]) -> bool:
     """Someone cannot be reached (打不通, 联系不上, "not answering") and a farewell or a danger is
     told (再见, 对不起, "sorry for everything", "on the bridge"), quoted or not: a member worried
-    for someone else (round 7)."""
-    normal = normalize(text)
-    padded = f" {' '.join(_english_words(normal))} "
+    for someone else (round 7). ``normal``: the whole message normalized, quotes kept;
+    ``padded``: its English words, space-separated and padded."""
     both = languages.values()
     if not (
         _mentions("unreachable", both, normal, padded)
@@ -891,10 +891,9 @@ def _worried(text: str, languages: dict[str, _Language]) -> bool:
     return _mentions("helping", both, normal, padded)
 
 
-def _someone_else(text: str, languages: dict[str, _Language]) -> bool:
-    """Someone other than the writer is named (他, 同事, "my friend") or quoted in the message."""
-    normal = normalize(text)
-    padded = f" {' '.join(_english_words(normal))} "
+def _someone_else(normal: str, padded: str, languages: dict[str, _Language]) -> bool:
+    """Someone other than the writer is named (他, 同事, "my friend") or quoted in the message
+    (``normal`` and ``padded`` as ``_worried`` takes them)."""
     return _mentions("other", languages.values(), normal, padded) or any(
         mark in normal for mark in _QUOTES
     )
