@@ -537,6 +537,7 @@ def test_round_three_kinds_read_as_crisis_by_the_lexicon(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
+        # round 3: a rope, charcoal, a goodnight, painless, relief after an exam
         "买的跳绳到了 哈哈",
         "my climbing rope arrived lol",
         "bought charcoal for the bbq tonight, who is bringing meat",
@@ -546,9 +547,36 @@ def test_round_three_kinds_read_as_crisis_by_the_lexicon(text: str) -> None:
         "i will go see her soon, she just moved to ohio",
         "考完这门就彻底解脱了 放假啦",
         "ngl this pizza slaps lol",
+        # round 5: medicine asked about for a relative, a gun for the range, a plan for the weekend
+        "我妈睡不好 安眠药和褪黑素哪个副作用小",  # medicine asked about for a relative
+        "got the gun out of the safe for the range on saturday",
+        "took dad's rifle out of the safe to go hunting",
+        "i have a plan for the weekend: sleep and pizza",
+        "i wish i wasn't here right now, this meeting is so boring",
+        "how to kill the boss in the last level",
+        "从楼上下去拿个快递",
+        # round 5: a wish not to be alive, not waking, an overdose, a gun taken out, said of a
+        # decade, an alarm clock, sweets, a show-and-tell or money
+        "i wish i wasn't alive during the 80s, the music was awful",
+        "i hope i never wake up this early again",
+        "we swallowed the whole pack of gummies lol",
+        "dad took the gun out of the safe to show my uncle",
+        "done with living paycheck to paycheck",
+        # round 6: what earlier models or rules read as crises: a diving board, a quiz team,
+        # stars from the roof, pills as prescribed, a novel's plot, missing practice, a last chapter
+        "i see myself jumping off the high dive at the pool this summer",
+        "the team would be better off without me at trivia lol",
+        "我想去楼顶看看星星",
+        "i took all my pills this morning like the doctor said",
+        "我这本书的女主第二卷要假死 读者要给我寄刀片了😂",
+        "not going to make it to band practice tonight, flat tire. see you all friday",
+        "the final chapter of my story goes up tonight, thank you all for reading!",
+        "周末烧烤 炭都买好了",
     ],
 )
-def test_round_three_look_alikes_do_not_alert(text: str) -> None:
+def test_look_alikes_of_each_round_do_not_alert(text: str) -> None:
+    """Ordinary lines with the words of each round's rules or training lines (README): none
+    alerts. Written anew, none from an evaluation set."""
     assert level(text) < DISTRESS
 
 
@@ -574,38 +602,6 @@ def test_round_five_rules_read_as_crisis_by_the_lexicon(text: str) -> None:
     to be alive are crisis, an overdose just taken is an act, a means taken from where it is
     kept is a sign. Written anew, none from an evaluation set."""
     assert detector.read_lexicon(text).level == CRISIS
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "我妈睡不好 安眠药和褪黑素哪个副作用小",  # medicine asked about for a relative
-        "got the gun out of the safe for the range on saturday",
-        "took dad's rifle out of the safe to go hunting",
-        "i have a plan for the weekend: sleep and pizza",
-        "i wish i wasn't here right now, this meeting is so boring",
-        "how to kill the boss in the last level",
-        "从楼上下去拿个快递",
-    ],
-)
-def test_round_five_look_alikes_do_not_alert(text: str) -> None:
-    assert level(text) < DISTRESS
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "i wish i wasn't alive during the 80s, the music was awful",
-        "i hope i never wake up this early again",
-        "we swallowed the whole pack of gummies lol",
-        "dad took the gun out of the safe to show my uncle",
-        "done with living paycheck to paycheck",
-    ],
-)
-def test_round_five_wishes_and_means_keep_their_look_alikes(text: str) -> None:
-    """The round-5 rules (a wish not to be alive, not waking, an overdose, a gun taken out) said
-    of a decade, an alarm clock, sweets, a show-and-tell or money."""
-    assert level(text) < DISTRESS
 
 
 @pytest.mark.parametrize(
@@ -642,25 +638,6 @@ def test_round_six_rules_and_their_look_alikes(text: str, look_alike: str) -> No
     line with the same words that does not alert. Written anew, none from an evaluation set."""
     assert detector.read_lexicon(text).level >= DISTRESS, text
     assert level(look_alike) < DISTRESS, look_alike
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "i see myself jumping off the high dive at the pool this summer",
-        "the team would be better off without me at trivia lol",
-        "我想去楼顶看看星星",
-        "i took all my pills this morning like the doctor said",
-        "我这本书的女主第二卷要假死 读者要给我寄刀片了😂",
-        "not going to make it to band practice tonight, flat tire. see you all friday",
-        "the final chapter of my story goes up tonight, thank you all for reading!",
-        "周末烧烤 炭都买好了",
-    ],
-)
-def test_round_six_look_alikes_do_not_alert(text: str) -> None:
-    """Ordinary lines earlier models or rules read as crises: a diving board, a quiz team, stars
-    from the roof, pills as prescribed, a novel's plot, missing practice, a last chapter."""
-    assert level(text) < DISTRESS
 
 
 @pytest.mark.parametrize(
